@@ -1,0 +1,171 @@
+import { Router } from '@aws-lambda-powertools/event-handler/http';
+import type { RequestContext } from '@aws-lambda-powertools/event-handler/types';
+import { errorBody, type Observability } from '@item-master/shared';
+import type { ZodType } from 'zod';
+import { InvalidCursorError, ItemNotFoundError, VersionConflictError, type ItemStore } from './item-store.ts';
+import { idSchema, itemInputSchema, itemPatchSchema, listQuerySchema, type Item } from './schema.ts';
+
+/** Largest request body accepted (a stored item must stay far below DynamoDB's 400 KB). */
+export const MAX_BODY_BYTES = 256 * 1024;
+
+/** An error that is the client's to fix: it becomes a 4xx with the standard error body. */
+export class ClientError extends Error {
+  constructor(
+    readonly statusCode: number,
+    readonly code: string,
+    message: string,
+    readonly details?: unknown,
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(message);
+    this.name = 'ClientError';
+  }
+}
+
+const ITEM_PATH = '/tenants/:tenantId/items/:itemId';
+const ITEMS_PATH = '/tenants/:tenantId/items';
+const ALL_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'] as const;
+
+/**
+ * The cell's HTTP API over the ALB event the router hands over unchanged.
+ * Routes are declared once with their methods; every other method on a known
+ * path is a 405 with `Allow`, every unknown path a 404.
+ */
+export function createApp(store: ItemStore, observability: Pick<Observability, 'logger'>): Router {
+  const app = new Router({ logger: observability.logger });
+  const resource = (
+    path: `/${string}`,
+    handlers: Partial<Record<(typeof ALL_METHODS)[number], (ctx: RequestContext) => Promise<Response>>>,
+  ) => {
+    const methods = Object.keys(handlers) as Array<(typeof ALL_METHODS)[number]>;
+    for (const method of methods) app.route(handlers[method]!, { method, path });
+    const others = ALL_METHODS.filter((method) => !methods.includes(method));
+    const allow = [...methods, 'OPTIONS'].join(', ');
+    app.route(
+      async ({ req }) => {
+        throw new ClientError(405, 'method_not_allowed', `${req.method} is not allowed here`, undefined, { allow });
+      },
+      { method: [...others], path },
+    );
+  };
+
+  resource(ITEMS_PATH, {
+    GET: async ({ params, req }) => {
+      const tenantId = parseId(params.tenantId, 'tenantId');
+      const query = parse(listQuerySchema, Object.fromEntries(new URL(req.url).searchParams), 'query');
+      const page = await store.list(tenantId, query.limit, query.cursor);
+      return json(200, page);
+    },
+  });
+
+  resource(ITEM_PATH, {
+    GET: async ({ params }) => {
+      const { tenantId, itemId } = itemParams(params);
+      const item = await store.get(tenantId, itemId);
+      if (!item) throw new ItemNotFoundError(itemId);
+      return itemResponse(200, item);
+    },
+    PUT: async ({ params, req }) => {
+      const { tenantId, itemId } = itemParams(params);
+      const input = parse(itemInputSchema, await readJson(req), 'body');
+      const { item, created } = await store.put(tenantId, itemId, input, ifMatch(req, false));
+      return itemResponse(created ? 201 : 200, item);
+    },
+    PATCH: async ({ params, req }) => {
+      const { tenantId, itemId } = itemParams(params);
+      const expected = ifMatch(req, true);
+      const patch = parse(itemPatchSchema, await readJson(req), 'body');
+      return itemResponse(200, await store.patch(tenantId, itemId, patch, expected));
+    },
+    DELETE: async ({ params, req }) => {
+      const { tenantId, itemId } = itemParams(params);
+      await store.delete(tenantId, itemId, ifMatch(req, false));
+      return new Response(null, { status: 204 });
+    },
+  });
+
+  app.errorHandler(ClientError, async (error) =>
+    json(error.statusCode, errorBody(error.code, error.message, error.details), error.headers),
+  );
+  app.errorHandler(ItemNotFoundError, async (error) => json(404, errorBody('not_found', error.message)));
+  app.errorHandler(VersionConflictError, async (error) =>
+    json(409, errorBody('version_conflict', error.message, { expected: error.expected, actual: error.actual }), {
+      etag: etag(error.actual),
+    }),
+  );
+  app.errorHandler(InvalidCursorError, async (error) =>
+    json(400, errorBody('validation_failed', error.message, [{ path: 'query.cursor', message: error.message }])),
+  );
+  // A path parameter with a broken %-escape fails to decode before any handler runs.
+  app.errorHandler(URIError, async () => json(400, errorBody('bad_request', 'the path is not validly encoded')));
+  app.notFound(async (_error, { req }) => json(404, errorBody('not_found', `no route for ${req.method} ${new URL(req.url).pathname}`)));
+  app.errorHandler(Error, async (error) => {
+    observability.logger.error('unhandled error', { error });
+    return json(500, errorBody('internal_error', 'the request could not be completed'));
+  });
+  return app;
+}
+
+function json(status: number, body: unknown, headers: Record<string, string> = {}): Response {
+  return new Response(JSON.stringify(body), {
+    status,
+    headers: { 'content-type': 'application/json', ...headers },
+  });
+}
+
+function etag(version: number): string {
+  return `"${version}"`;
+}
+
+function itemResponse(status: number, item: Item): Response {
+  return json(status, item, { etag: etag(item.version) });
+}
+
+function parse<T>(schema: ZodType<T>, value: unknown, where: string): T {
+  const result = schema.safeParse(value);
+  if (result.success) return result.data;
+  const details = result.error.issues.map((issue) => ({
+    path: [where, ...issue.path.map(String)].join('.'),
+    message: issue.message,
+  }));
+  throw new ClientError(400, 'validation_failed', `the ${where} is not valid`, details);
+}
+
+function parseId(value: string | undefined, name: string): string {
+  return parse(idSchema, value, `path.${name}`);
+}
+
+function itemParams(params: Record<string, string>) {
+  return { tenantId: parseId(params.tenantId, 'tenantId'), itemId: parseId(params.itemId, 'itemId') };
+}
+
+async function readJson(req: Request): Promise<unknown> {
+  const text = await req.text();
+  if (Buffer.byteLength(text, 'utf8') > MAX_BODY_BYTES) {
+    throw new ClientError(413, 'payload_too_large', `the body is larger than ${MAX_BODY_BYTES} bytes`);
+  }
+  if (text.trim() === '') throw new ClientError(400, 'bad_request', 'a JSON body is required');
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new ClientError(400, 'invalid_json', 'the body is not valid JSON');
+  }
+}
+
+/** `If-Match: "3"` (or `3`, or `W/"3"`) → 3. Required for PATCH: 428 without it. */
+function ifMatch(req: Request, required: true): number;
+function ifMatch(req: Request, required: false): number | undefined;
+function ifMatch(req: Request, required: boolean): number | undefined {
+  const header = req.headers.get('if-match');
+  if (header === null) {
+    if (!required) return undefined;
+    throw new ClientError(428, 'precondition_required', 'send If-Match with the version you read (its ETag)');
+  }
+  const match = /^(?:W\/)?"?(\d{1,15})"?$/.exec(header.trim());
+  if (!match) {
+    throw new ClientError(400, 'validation_failed', 'If-Match must be an item version such as "3"', [
+      { path: 'headers.if-match', message: 'must be an item version' },
+    ]);
+  }
+  return Number(match[1]);
+}

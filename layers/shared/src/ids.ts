@@ -1,0 +1,8 @@
+/** Tenant, item and order ids: 1 to 128 of `[A-Za-z0-9._-]`. */
+export const ID_PATTERN = /^[A-Za-z0-9._-]{1,128}$/;
+
+export const ID_RULE = 'must be 1 to 128 characters of A-Z, a-z, 0-9, ".", "_" or "-"';
+
+export function isValidId(value: string): boolean {
+  return ID_PATTERN.test(value);
+}

@@ -1,0 +1,9 @@
+export { errorBody, type ErrorBody } from './errors.ts';
+export { ID_PATTERN, ID_RULE, isValidId } from './ids.ts';
+export {
+  ALB_CORRELATION_ID_PATH,
+  createObservability,
+  instrument,
+  type Observability,
+} from './observability.ts';
+export { MetricUnit } from '@aws-lambda-powertools/metrics';

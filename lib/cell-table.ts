@@ -1,0 +1,54 @@
+import { RemovalPolicy } from 'aws-cdk-lib';
+import { AttributeType, Billing, StreamViewType, TableV2 } from 'aws-cdk-lib/aws-dynamodb';
+import type { IGrantable } from 'aws-cdk-lib/aws-iam';
+import { Construct } from 'constructs';
+
+export interface CellTableProps {
+  /**
+   * Deletion protection on, and the table kept when the stack is deleted.
+   * @default false
+   */
+  readonly retain?: boolean;
+}
+
+/**
+ * The single table of a cell: items now, orders later, all of one tenant
+ * under one partition key. The key design and its reasons are documented
+ * with the code that builds the keys, `functions/cell-api/keys.ts`.
+ *
+ * - `pk` (S) partition key, `sk` (S) sort key; no local index, so an item
+ *   collection has no 10 GB cap and can split across partitions when hot.
+ * - On-demand capacity, point-in-time recovery, and a stream with new and old
+ *   images for the cell's change publisher.
+ * - No fixed name, so cells (and stages) deploy side by side in one account.
+ */
+export class CellTable extends Construct {
+  public readonly table: TableV2;
+
+  constructor(scope: Construct, id: string, props: CellTableProps = {}) {
+    super(scope, id);
+    const retain = props.retain ?? false;
+    this.table = new TableV2(this, 'Table', {
+      partitionKey: { name: 'pk', type: AttributeType.STRING },
+      sortKey: { name: 'sk', type: AttributeType.STRING },
+      billing: Billing.onDemand(),
+      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+      dynamoStream: StreamViewType.NEW_AND_OLD_IMAGES,
+      deletionProtection: retain,
+      removalPolicy: retain ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY,
+    });
+  }
+
+  /** The reads and writes the items API makes, and nothing else (no scan, no table admin). */
+  grantItemAccess(grantee: IGrantable): void {
+    this.table.grant(
+      grantee,
+      'dynamodb:GetItem',
+      'dynamodb:PutItem',
+      'dynamodb:UpdateItem',
+      'dynamodb:DeleteItem',
+      'dynamodb:Query',
+      'dynamodb:ConditionCheckItem',
+    );
+  }
+}

@@ -1,0 +1,108 @@
+import { RetentionDays } from 'aws-cdk-lib/aws-logs';
+import { z } from 'zod';
+
+const RETENTION_DAYS = Object.values(RetentionDays).filter((value): value is number => typeof value === 'number' && value > 0);
+
+/** Cell ids become parts of stack and function names: lower-case, digits and single hyphens. */
+const CELL_ID = /^[a-z][a-z0-9]*(?:-[a-z0-9]+)*$/;
+
+const listOfStrings = z.preprocess((value) => {
+  // `-c cells=cell-1,cell-2` arrives as a string; cdk.json gives an array.
+  if (typeof value !== 'string') return value;
+  const text = value.trim();
+  if (text.startsWith('[')) {
+    try {
+      return JSON.parse(text);
+    } catch {
+      return value;
+    }
+  }
+  return text === '' ? [] : text.split(',').map((part) => part.trim());
+}, z.array(z.string()));
+
+export const configSchema = z.object({
+  appName: z
+    .string()
+    .regex(/^[a-z][a-z0-9-]{0,23}$/, 'must be 1 to 24 characters of a-z, 0-9 and "-", starting with a letter')
+    .default('item-master'),
+  stage: z.enum(['dev', 'prod']).default('dev'),
+  cells: listOfStrings
+    .pipe(
+      z
+        .array(
+          z
+            .string()
+            .max(20, 'must be at most 20 characters')
+            .regex(CELL_ID, 'must be lower-case letters, digits and single hyphens, starting with a letter'),
+        )
+        .min(1, 'must name at least one cell'),
+    )
+    .superRefine((cells, ctx) => {
+      const seen = new Set<string>();
+      cells.forEach((cell, index) => {
+        if (seen.has(cell)) ctx.addIssue({ code: 'custom', path: [index], message: `duplicate cell id "${cell}"` });
+        seen.add(cell);
+      });
+    }),
+  certificateArn: z
+    .string()
+    .regex(/^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate\/[A-Za-z0-9-]+$/, 'must be an ACM certificate ARN')
+    .optional(),
+  region: z
+    .string()
+    .regex(/^[a-z]{2}(?:-[a-z]+)+-\d$/, 'must be an AWS region such as eu-west-1')
+    .default(process.env.CDK_DEFAULT_REGION ?? 'us-east-1'),
+  logRetentionDays: z.coerce
+    .number()
+    .refine((days) => RETENTION_DAYS.includes(days), `must be one of ${RETENTION_DAYS.join(', ')}`)
+    .default(30),
+});
+
+export type StageName = z.infer<typeof configSchema>['stage'];
+
+export interface AppConfig {
+  /** Prefix of every stack and named resource, so that several copies can share an account. */
+  readonly appName: string;
+  /** `prod` turns on deletion protection and RETAIN for stateful resources. */
+  readonly stage: StageName;
+  readonly cells: readonly string[];
+  /** With a certificate the ALB serves HTTPS and redirects HTTP to it. */
+  readonly certificateArn?: string;
+  /** The region every stack deploys to. @default the CLI's region, else us-east-1 */
+  readonly region: string;
+  /** Days function logs are kept (a CloudWatch Logs retention value). */
+  readonly logRetentionDays: RetentionDays;
+}
+
+export class ConfigError extends Error {
+  constructor(readonly issues: readonly string[]) {
+    super(`invalid configuration:\n${issues.map((issue) => `  - ${issue}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+const KEYS = ['appName', 'stage', 'cells', 'certificateArn', 'region', 'logRetentionDays'] as const;
+
+/**
+ * Parses the CDK context once. `read` is `(key) => app.node.tryGetContext(key)`.
+ * A bad value throws a ConfigError naming each bad field.
+ */
+export function parseConfig(read: (key: string) => unknown): AppConfig {
+  const raw = Object.fromEntries(KEYS.map((key) => [key, read(key)]).filter(([, value]) => value !== undefined));
+  const result = configSchema.safeParse(raw);
+  if (!result.success) {
+    throw new ConfigError(
+      result.error.issues.map((issue) => {
+        const path = issue.path
+          .map((part, index) => (typeof part === 'number' ? `[${part}]` : `${index ? '.' : ''}${String(part)}`))
+          .join('');
+        return `${path || '(root)'}: ${issue.message}`;
+      }),
+    );
+  }
+  return { ...result.data, logRetentionDays: result.data.logRetentionDays as RetentionDays };
+}
+
+export function isProduction(config: Pick<AppConfig, 'stage'>): boolean {
+  return config.stage === 'prod';
+}

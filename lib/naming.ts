@@ -1,0 +1,14 @@
+import type { AppConfig } from './config.ts';
+
+/**
+ * Names known to more than one stack. They are derived, never exported
+ * between stacks, so that a cell can be deployed or deleted on its own.
+ */
+export function stackName(config: Pick<AppConfig, 'appName' | 'stage'>, part: string): string {
+  return `${config.appName}-${config.stage}-${part}`;
+}
+
+/** The name of a cell's API function: the router invokes it by this name. */
+export function cellApiFunctionName(config: Pick<AppConfig, 'appName' | 'stage'>, cellId: string): string {
+  return `${config.appName}-${config.stage}-${cellId}-api`;
+}

@@ -1,0 +1,88 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { AssetHashType, DockerImage } from 'aws-cdk-lib';
+import { Architecture, Code, LayerVersion, Runtime } from 'aws-cdk-lib/aws-lambda';
+import type { Construct } from 'constructs';
+import { buildSync } from 'esbuild';
+import { fromRoot } from './paths.ts';
+
+/** The module name functions import the shared code by; Lambda resolves it under /opt/nodejs/node_modules. */
+export const SHARED_MODULE = '@item-master/shared';
+
+/** Lambda's runtime and architecture for every function of the service. */
+export const LAMBDA_RUNTIME = Runtime.NODEJS_24_X;
+export const LAMBDA_ARCHITECTURE = Architecture.ARM_64;
+export const ESBUILD_TARGET = 'node24';
+
+/** Lets CommonJS dependencies call `require` inside an ES module bundle. */
+export const ESM_REQUIRE_BANNER =
+  "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);";
+
+export interface SharedLayerProps {
+  /**
+   * Directory of the shared package (its `package.json` names `SHARED_MODULE`).
+   * @default layers/shared
+   */
+  readonly sourceDir?: string;
+  /**
+   * Layer description.
+   * @default - says what the layer holds
+   */
+  readonly description?: string;
+}
+
+/**
+ * The project's shared code (`layers/shared`) bundled by the local esbuild
+ * into `nodejs/node_modules/@item-master/shared`, the path Lambda resolves
+ * bare imports from. Functions keep the module external and load it from here.
+ * Each stack makes its own copy so that no cell depends on another stack.
+ */
+export class SharedLayer extends LayerVersion {
+  constructor(scope: Construct, id: string, props: SharedLayerProps = {}) {
+    const sourceDir = props.sourceDir ?? fromRoot('layers', 'shared');
+    super(scope, id, {
+      description: props.description ?? 'Item Master shared code (observability, errors, ids)',
+      compatibleRuntimes: [LAMBDA_RUNTIME],
+      compatibleArchitectures: [LAMBDA_ARCHITECTURE],
+      code: Code.fromAsset(sourceDir, {
+        // Hash what ships, so that a dependency upgrade also makes a new layer version.
+        assetHashType: AssetHashType.OUTPUT,
+        bundling: {
+          // Never used: local bundling always succeeds or throws.
+          image: DockerImage.fromRegistry('public.ecr.aws/sam/build-nodejs24.x'),
+          local: {
+            tryBundle(outputDir: string): boolean {
+              bundleSharedLayer(sourceDir, outputDir);
+              return true;
+            },
+          },
+        },
+      }),
+    });
+  }
+}
+
+/** Writes the layer's content into `outputDir`. Exported for the local runtime and the bench. */
+export function bundleSharedLayer(sourceDir: string, outputDir: string): void {
+  const moduleDir = path.join(outputDir, 'nodejs', 'node_modules', ...SHARED_MODULE.split('/'));
+  mkdirSync(moduleDir, { recursive: true });
+  buildSync({
+    entryPoints: [path.join(sourceDir, 'src', 'index.ts')],
+    outfile: path.join(moduleDir, 'index.mjs'),
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    target: ESBUILD_TARGET,
+    minify: true,
+    sourcemap: true,
+    sourcesContent: false,
+    mainFields: ['module', 'main'],
+    external: ['@aws-sdk/*'],
+    banner: { js: ESM_REQUIRE_BANNER },
+    logLevel: 'error',
+  });
+  writeFileSync(
+    path.join(moduleDir, 'package.json'),
+    `${JSON.stringify({ name: SHARED_MODULE, type: 'module', exports: './index.mjs' }, null, 2)}\n`,
+  );
+}
