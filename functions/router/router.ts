@@ -105,29 +105,24 @@ function json(statusCode: number, body: unknown, headers: Record<string, string>
   };
 }
 
-/** The ALB turns a header value that is not a string into a 502: make every value a string. */
-function sanitize(result: ALBResult): ALBResult {
-  const headers = result.headers
-    ? Object.fromEntries(Object.entries(result.headers).map(([k, v]) => [k, String(v)]))
-    : undefined;
-  const multiValueHeaders = result.multiValueHeaders
-    ? Object.fromEntries(
-        Object.entries(result.multiValueHeaders).map(([k, vs]) => [k, vs.map(String)]),
-      )
-    : undefined;
-  return {
-    ...result,
-    ...(headers && { headers }),
-    ...(multiValueHeaders && { multiValueHeaders }),
-  };
+/**
+ * The target group runs with multi-value headers off: the ALB reads `headers`
+ * only, and a header value that is not a string is a 502. So every value
+ * becomes a string, and values a cell put in `multiValueHeaders` are folded
+ * into `headers` (comma-joined, as HTTP allows for repeated headers).
+ */
+export function sanitize(result: ALBResult): ALBResult {
+  const headers: Record<string, string> = {};
+  for (const [name, values] of Object.entries(result.multiValueHeaders ?? {})) {
+    headers[name.toLowerCase()] = values.map(String).join(', ');
+  }
+  for (const [name, value] of Object.entries(result.headers ?? {})) {
+    headers[name.toLowerCase()] = String(value);
+  }
+  const { multiValueHeaders: _dropped, ...rest } = result;
+  return { ...rest, headers };
 }
 
 function withHeader(result: ALBResult, name: string, value: string): ALBResult {
-  return {
-    ...result,
-    headers: { ...result.headers, [name]: value },
-    ...(result.multiValueHeaders && {
-      multiValueHeaders: { ...result.multiValueHeaders, [name]: [value] },
-    }),
-  };
+  return { ...result, headers: { ...result.headers, [name]: value } };
 }

@@ -1,0 +1,282 @@
+import { createObservability } from '@item-master/shared';
+import type { ALBResult } from 'aws-lambda';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { createApp, MAX_BODY_BYTES } from '../../functions/cell-api/app.ts';
+import { ItemStore } from '../../functions/cell-api/item-store.ts';
+import { albEvent, lambdaContext } from '../support/alb.ts';
+import { createCellTable } from '../support/tables.ts';
+
+const tenant = 'tenant-a';
+const widget = {
+  title: 'Widget',
+  description: 'A small widget',
+  price: { amount: 1299, currency: 'EUR' },
+  stock: 10,
+  attributes: { colour: 'red' },
+};
+
+let table: Awaited<ReturnType<typeof createCellTable>>;
+let app: ReturnType<typeof createApp>;
+
+beforeAll(async () => {
+  table = await createCellTable(inject('dynamoEndpoint'));
+  app = createApp(new ItemStore(table.doc, table.tableName), createObservability('cell-test'));
+});
+afterAll(async () => {
+  await table?.drop();
+});
+
+async function call(
+  method: string,
+  path: string,
+  options: Parameters<typeof albEvent>[2] = {},
+): Promise<{ status: number; body: any; headers: Record<string, string> }> {
+  const result = (await app.resolve(albEvent(method, path, options), lambdaContext)) as ALBResult;
+  const headers = Object.fromEntries(Object.entries(result.headers ?? {}).map(([k, v]) => [k.toLowerCase(), String(v)]));
+  for (const [k, vs] of Object.entries(result.multiValueHeaders ?? {})) headers[k.toLowerCase()] = vs.join(', ');
+  return { status: result.statusCode, body: result.body ? JSON.parse(result.body) : undefined, headers };
+}
+
+const itemPath = (itemId: string, tenantId = tenant) => `/tenants/${tenantId}/items/${itemId}`;
+
+describe('PUT /tenants/{tenantId}/items/{itemId}', () => {
+  it('creates (201) and then replaces (200), bumping the version', async () => {
+    const created = await call('PUT', itemPath('put-1'), { body: widget });
+    expect(created.status).toBe(201);
+    expect(created.body).toMatchObject({ tenantId: tenant, itemId: 'put-1', ...widget, version: 1 });
+    expect(created.body.createdAt).toBe(created.body.updatedAt);
+    expect(created.headers.etag).toBe('"1"');
+
+    const { description: _removed, ...withoutDescription } = widget;
+    const replaced = await call('PUT', itemPath('put-1'), { body: { ...withoutDescription, title: 'Widget 2' } });
+    expect(replaced.status).toBe(200);
+    expect(replaced.body).toMatchObject({ title: 'Widget 2', version: 2, createdAt: created.body.createdAt });
+    expect(replaced.body).not.toHaveProperty('description');
+  });
+
+  it('accepts a base64-encoded body', async () => {
+    const result = await call('PUT', itemPath('put-b64'), { body: widget, base64: true });
+    expect(result.status).toBe(201);
+    expect(result.body.title).toBe('Widget');
+  });
+
+  it('replaces only at the version in If-Match when one is sent', async () => {
+    await call('PUT', itemPath('put-2'), { body: widget });
+    const stale = await call('PUT', itemPath('put-2'), { body: widget, headers: { 'if-match': '"7"' } });
+    expect(stale.status).toBe(409);
+    expect(stale.body.error).toMatchObject({ code: 'version_conflict', details: { expected: 7, actual: 1 } });
+    const fresh = await call('PUT', itemPath('put-2'), { body: widget, headers: { 'if-match': '"1"' } });
+    expect(fresh.status).toBe(200);
+  });
+
+  it.each([
+    ['bad JSON', '{"title":', 400, 'invalid_json'],
+    ['an empty body', '', 400, 'bad_request'],
+    ['a missing field', { ...widget, title: undefined }, 400, 'validation_failed'],
+    ['a wrong type', { ...widget, stock: '10' }, 400, 'validation_failed'],
+    ['negative stock', { ...widget, stock: -1 }, 400, 'validation_failed'],
+    ['a fractional price', { ...widget, price: { amount: 12.5, currency: 'EUR' } }, 400, 'validation_failed'],
+    ['an unknown currency', { ...widget, price: { amount: 1, currency: 'XYZ' } }, 400, 'validation_failed'],
+    ['an unknown field', { ...widget, colour: 'red' }, 400, 'validation_failed'],
+    ['a read-only field', { ...widget, version: 3 }, 400, 'validation_failed'],
+    ['a non-string attribute', { ...widget, attributes: { size: 3 } }, 400, 'validation_failed'],
+    ['a JSON array', [widget], 400, 'validation_failed'],
+  ])('rejects %s and stores nothing', async (_case, body, status, code) => {
+    const result = await call('PUT', itemPath('rejected'), { body });
+    expect(result.status).toBe(status);
+    expect(result.body.error.code).toBe(code);
+    expect(typeof result.body.error.message).toBe('string');
+    expect((await call('GET', itemPath('rejected'))).status).toBe(404);
+  });
+
+  it('names the offending fields in details', async () => {
+    const result = await call('PUT', itemPath('rejected'), { body: { ...widget, stock: 'many', extra: 1 } });
+    const paths = result.body.error.details.map((d: { path: string }) => d.path);
+    expect(paths).toContain('body.stock');
+    expect(result.body.error.details.some((d: { message: string }) => d.message.includes('extra'))).toBe(true);
+  });
+
+  it('rejects a body over 256 KB with 413', async () => {
+    const body = { ...widget, description: 'x'.repeat(MAX_BODY_BYTES) };
+    const result = await call('PUT', itemPath('too-big'), { body });
+    expect(result.status).toBe(413);
+    expect(result.body.error.code).toBe('payload_too_large');
+  });
+
+  it.each([
+    ['an item id with a bad character', itemPath('bad$id')],
+    ['an item id over 128 characters', itemPath('i'.repeat(129))],
+    ['a tenant id with a bad character', itemPath('ok', 'bad%20tenant')],
+  ])('rejects %s with 400', async (_case, path) => {
+    const result = await call('PUT', path, { body: widget });
+    expect(result.status).toBe(400);
+    expect(result.body.error.code).toBe('validation_failed');
+  });
+
+  it('rejects a broken %-escape in the path with 400, not 500', async () => {
+    const result = await call('GET', '/tenants/t/items/%E0%A4%A');
+    expect(result.status).toBe(400);
+  });
+
+  it('rejects a malformed If-Match with 400', async () => {
+    const result = await call('PUT', itemPath('put-3'), { body: widget, headers: { 'if-match': 'latest' } });
+    expect(result.status).toBe(400);
+  });
+});
+
+describe('GET /tenants/{tenantId}/items/{itemId}', () => {
+  it('returns the item with its ETag, or 404', async () => {
+    await call('PUT', itemPath('get-1'), { body: widget });
+    const found = await call('GET', itemPath('get-1'));
+    expect(found.status).toBe(200);
+    expect(found.body).toMatchObject({ itemId: 'get-1', version: 1 });
+    expect(found.body).not.toHaveProperty('pk');
+    expect(found.headers.etag).toBe('"1"');
+    const missing = await call('GET', itemPath('nope'));
+    expect(missing.status).toBe(404);
+    expect(missing.body.error.code).toBe('not_found');
+  });
+
+  it('keeps tenants apart: another tenant does not see the item', async () => {
+    await call('PUT', itemPath('private'), { body: widget });
+    expect((await call('GET', itemPath('private', 'tenant-b'))).status).toBe(404);
+  });
+});
+
+describe('PATCH /tenants/{tenantId}/items/{itemId}', () => {
+  it('needs If-Match: 428 without it, and changes nothing', async () => {
+    await call('PUT', itemPath('patch-1'), { body: widget });
+    const result = await call('PATCH', itemPath('patch-1'), { body: { stock: 3 } });
+    expect(result.status).toBe(428);
+    expect(result.body.error.code).toBe('precondition_required');
+    expect((await call('GET', itemPath('patch-1'))).body.stock).toBe(10);
+  });
+
+  it('updates the given fields at the current version', async () => {
+    await call('PUT', itemPath('patch-2'), { body: widget });
+    const result = await call('PATCH', itemPath('patch-2'), {
+      body: { stock: 4, description: null, attributes: { size: 'L' } },
+      headers: { 'if-match': '"1"' },
+    });
+    expect(result.status).toBe(200);
+    expect(result.body).toMatchObject({ title: 'Widget', stock: 4, attributes: { size: 'L' }, version: 2 });
+    expect(result.body).not.toHaveProperty('description');
+    expect(result.headers.etag).toBe('"2"');
+  });
+
+  it('answers 409 for a stale version and 404 for a missing item', async () => {
+    await call('PUT', itemPath('patch-3'), { body: widget });
+    const stale = await call('PATCH', itemPath('patch-3'), { body: { stock: 1 }, headers: { 'if-match': '0' } });
+    expect(stale.status).toBe(409);
+    expect(stale.headers.etag).toBe('"1"');
+    const missing = await call('PATCH', itemPath('patch-none'), { body: { stock: 1 }, headers: { 'if-match': '1' } });
+    expect(missing.status).toBe(404);
+  });
+
+  it('rejects an empty patch and unknown fields', async () => {
+    await call('PUT', itemPath('patch-4'), { body: widget });
+    for (const body of [{}, { itemId: 'other' }, { stock: -5 }]) {
+      const result = await call('PATCH', itemPath('patch-4'), { body, headers: { 'if-match': '1' } });
+      expect(result.status).toBe(400);
+    }
+    expect((await call('GET', itemPath('patch-4'))).body.version).toBe(1);
+  });
+
+  it('lets exactly one of many concurrent PATCHes at the same version win, losing nothing', async () => {
+    await call('PUT', itemPath('race'), { body: { ...widget, stock: 0 } });
+    const writers = 20;
+    const results = await Promise.all(
+      Array.from({ length: writers }, (_, n) =>
+        call('PATCH', itemPath('race'), { body: { stock: n + 1 }, headers: { 'if-match': '"1"' } }),
+      ),
+    );
+    const winners = results.filter((r) => r.status === 200);
+    expect(winners).toHaveLength(1);
+    expect(results.filter((r) => r.status === 409)).toHaveLength(writers - 1);
+    const stored = await call('GET', itemPath('race'));
+    expect(stored.body.version).toBe(2);
+    expect(stored.body.stock).toBe(winners[0]!.body.stock);
+  });
+});
+
+describe('DELETE /tenants/{tenantId}/items/{itemId}', () => {
+  it('answers 204, then 404', async () => {
+    await call('PUT', itemPath('del-1'), { body: widget });
+    const deleted = await call('DELETE', itemPath('del-1'));
+    expect(deleted.status).toBe(204);
+    expect((await call('GET', itemPath('del-1'))).status).toBe(404);
+    expect((await call('DELETE', itemPath('del-1'))).status).toBe(404);
+  });
+
+  it('deletes only at the version in If-Match when one is sent', async () => {
+    await call('PUT', itemPath('del-2'), { body: widget });
+    expect((await call('DELETE', itemPath('del-2'), { headers: { 'if-match': '5' } })).status).toBe(409);
+    expect((await call('DELETE', itemPath('del-2'), { headers: { 'if-match': '1' } })).status).toBe(204);
+  });
+});
+
+describe('GET /tenants/{tenantId}/items', () => {
+  const listTenant = 'tenant-list';
+
+  it('pages through every item exactly once with limit and cursor', async () => {
+    const ids = Array.from({ length: 7 }, (_, n) => `item-${n}`);
+    for (const itemId of ids) await call('PUT', itemPath(itemId, listTenant), { body: widget });
+    const seen: string[] = [];
+    let cursor: string | undefined;
+    let pages = 0;
+    do {
+      const query = cursor ? `?limit=3&cursor=${encodeURIComponent(cursor)}` : '?limit=3';
+      const page = await call('GET', `/tenants/${listTenant}/items${query}`);
+      expect(page.status).toBe(200);
+      expect(page.body.items.length).toBeLessThanOrEqual(3);
+      seen.push(...page.body.items.map((item: { itemId: string }) => item.itemId));
+      cursor = page.body.cursor;
+      pages += 1;
+    } while (cursor);
+    expect(seen.sort()).toEqual(ids);
+    expect(pages).toBeGreaterThanOrEqual(3);
+  });
+
+  it('defaults to 25 items a page', async () => {
+    const tenantId = 'tenant-many';
+    for (let n = 0; n < 30; n += 1) await call('PUT', itemPath(`i-${String(n).padStart(2, '0')}`, tenantId), { body: widget });
+    const page = await call('GET', `/tenants/${tenantId}/items`);
+    expect(page.body.items).toHaveLength(25);
+    expect(page.body.cursor).toEqual(expect.any(String));
+  });
+
+  it('returns an empty page for a tenant with no items', async () => {
+    const page = await call('GET', '/tenants/nobody/items');
+    expect(page).toMatchObject({ status: 200, body: { items: [] } });
+    expect(page.body).not.toHaveProperty('cursor');
+  });
+
+  it.each(['limit=0', 'limit=101', 'limit=abc', 'limit=2.5', 'cursor=not-a-cursor', 'cursor=e30'])(
+    'rejects %s with 400',
+    async (query) => {
+      const result = await call('GET', `/tenants/${listTenant}/items?${query}`);
+      expect(result.status).toBe(400);
+      expect(result.body.error.code).toBe('validation_failed');
+    },
+  );
+});
+
+describe('routing errors', () => {
+  it('answers 404 for an unknown route', async () => {
+    for (const path of ['/tenants/t/things', '/tenants/t/items/i/extra', '/']) {
+      const result = await call('GET', path);
+      expect(result.status).toBe(404);
+      expect(result.body.error.code).toBe('not_found');
+    }
+  });
+
+  it('answers 405 with Allow for a wrong method', async () => {
+    const onItem = await call('POST', itemPath('x'), { body: widget });
+    expect(onItem.status).toBe(405);
+    expect(onItem.body.error.code).toBe('method_not_allowed');
+    expect(onItem.headers.allow).toBe('GET, PUT, PATCH, DELETE, OPTIONS');
+    const onList = await call('DELETE', '/tenants/t/items');
+    expect(onList.status).toBe(405);
+    expect(onList.headers.allow).toBe('GET, OPTIONS');
+  });
+});
