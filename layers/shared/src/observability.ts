@@ -10,7 +10,8 @@ import type { Context } from 'aws-lambda';
 
 /** The logger, metrics and tracer of one function, all tagged with its cell. */
 export interface Observability {
-  readonly cellId: string;
+  /** The function's cell; undefined for a function that serves every cell (the router). */
+  readonly cellId: string | undefined;
   readonly logger: Logger;
   readonly metrics: Metrics;
   readonly tracer: Tracer;
@@ -21,14 +22,15 @@ export interface Observability {
  * namespace come from the environment the CDK construct sets
  * (`POWERTOOLS_SERVICE_NAME`, `POWERTOOLS_METRICS_NAMESPACE`); `cellId` is a
  * persistent log key and the default metric dimension, so that every log line
- * and every metric can be filtered by cell.
+ * and every metric can be filtered by cell. A function without a cell tags
+ * each request with the cell it concerns instead.
  */
-export function createObservability(cellId: string = process.env.CELL_ID ?? 'unknown'): Observability {
+export function createObservability(cellId: string | undefined = process.env.CELL_ID): Observability {
   const logger = new Logger({
-    persistentKeys: { cellId },
+    ...(cellId !== undefined && { persistentKeys: { cellId } }),
     correlationIdSearchFn: search,
   });
-  const metrics = new Metrics({ defaultDimensions: { cellId } });
+  const metrics = new Metrics(cellId !== undefined ? { defaultDimensions: { cellId } } : {});
   const tracer = new Tracer();
   return { cellId, logger, metrics, tracer };
 }
