@@ -41,14 +41,6 @@ export class CellTable extends Construct {
 
   /** The reads and writes the items API makes, and nothing else (no scan, no table admin). */
   grantItemAccess(grantee: IGrantable): void {
-    this.table.grant(
-      grantee,
-      'dynamodb:GetItem',
-      'dynamodb:PutItem',
-      'dynamodb:UpdateItem',
-      'dynamodb:DeleteItem',
-      'dynamodb:Query',
-      'dynamodb:ConditionCheckItem',
-    );
+    this.table.grant(grantee, 'dynamodb:GetItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem', 'dynamodb:Query');
   }
 }

@@ -1,5 +1,5 @@
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
-import { z } from 'zod';
+import * as z from 'zod';
 
 const RETENTION_DAYS = Object.values(RetentionDays).filter((value): value is number => typeof value === 'number' && value > 0);
 

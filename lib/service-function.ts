@@ -1,7 +1,7 @@
 import { Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
 import { PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { Tracing } from 'aws-cdk-lib/aws-lambda';
-import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
+import { LogLevel, NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
 import { fromRoot } from './paths.ts';
@@ -117,6 +117,7 @@ export class ServiceFunction extends NodejsFunction {
         externalModules: ['@aws-sdk/*', SHARED_MODULE],
         banner: ESM_REQUIRE_BANNER,
         forceDockerBundling: false,
+        logLevel: LogLevel.ERROR,
       },
     });
     Validations.of(role).acknowledge({

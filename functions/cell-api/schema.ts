@@ -1,5 +1,5 @@
 import { ID_PATTERN, ID_RULE } from '@item-master/shared';
-import { z } from 'zod';
+import * as z from 'zod';
 
 const currencies = new Set(Intl.supportedValuesOf('currency'));
 

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 
 const cellFunctionsSchema = z
   .record(z.string().min(1), z.string().min(1))

@@ -1,0 +1,49 @@
+import { spawnSync } from 'node:child_process';
+import { describe, expect, it } from 'vitest';
+import { ConfigError, parseConfig } from '../../lib/config.ts';
+import { fromRoot } from '../../lib/paths.ts';
+
+const read = (context: Record<string, unknown>) => (key: string) => context[key];
+
+describe('parseConfig', () => {
+  it('defaults to the dev stage', () => {
+    const config = parseConfig(read({ cells: ['cell-1'] }));
+    expect(config).toMatchObject({ appName: 'item-master', stage: 'dev', cells: ['cell-1'], logRetentionDays: 30 });
+    expect(config.certificateArn).toBeUndefined();
+  });
+
+  it('takes cells from the command line as a comma-separated or JSON list', () => {
+    expect(parseConfig(read({ cells: 'cell-1, cell-2' })).cells).toEqual(['cell-1', 'cell-2']);
+    expect(parseConfig(read({ cells: '["a-1","b-2"]' })).cells).toEqual(['a-1', 'b-2']);
+  });
+
+  it.each([
+    [{ cells: [] }, 'cells: must name at least one cell'],
+    [{ cells: '' }, 'cells: must name at least one cell'],
+    [{ cells: ['cell-1', 'cell-1'] }, 'cells[1]: duplicate cell id "cell-1"'],
+    [{ cells: ['Cell_1'] }, 'cells[0]: must be lower-case letters'],
+    [{ cells: ['cell-1', 'x'.repeat(21)] }, 'cells[1]: must be at most 20 characters'],
+    [{ cells: ['cell-1'], stage: 'qa' }, 'stage:'],
+    [{ cells: ['cell-1'], certificateArn: 'not-an-arn' }, 'certificateArn: must be an ACM certificate ARN'],
+    [{ cells: ['cell-1'], logRetentionDays: 2 }, 'logRetentionDays: must be one of'],
+    [{ cells: ['cell-1'], appName: 'Item Master' }, 'appName:'],
+  ])('rejects %j naming the field', (context, message) => {
+    expect(() => parseConfig(read(context))).toThrow(ConfigError);
+    expect(() => parseConfig(read(context))).toThrow(message);
+  });
+});
+
+describe('the CDK app entry point', () => {
+  it('stops on a bad configuration with one clear message and no stack trace', () => {
+    const run = spawnSync(process.execPath, ['--import', 'tsx', fromRoot('bin', 'item-master.ts')], {
+      cwd: fromRoot(),
+      env: { ...process.env, CDK_CONTEXT_JSON: JSON.stringify({ cells: ['cell-1', 'cell-1'], stage: 'qa' }) },
+      encoding: 'utf8',
+    });
+    expect(run.status).toBe(1);
+    expect(run.stderr).toContain('invalid configuration:');
+    expect(run.stderr).toContain('cells[1]: duplicate cell id "cell-1"');
+    expect(run.stderr).toContain('stage:');
+    expect(run.stderr).not.toMatch(/\n\s+at /);
+  });
+});
