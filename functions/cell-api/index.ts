@@ -1,6 +1,6 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { ALB_CORRELATION_ID_PATH, createObservability, instrument } from '@item-master/shared';
+import { ALB_CORRELATION_ID_PATH, createObservability, instrument, MetricUnit } from '@item-master/shared';
 import type { ALBEvent, ALBResult } from 'aws-lambda';
 import { createApp } from './app.ts';
 import { ItemStore } from './item-store.ts';
@@ -17,7 +17,12 @@ export const handler = instrument<ALBEvent, ALBResult>(
   async (event, context) => {
     const tenantId = /^\/tenants\/([^/]+)/.exec(event.path)?.[1];
     if (tenantId) observability.logger.appendKeys({ tenantId });
-    return (await app.resolve(event, context)) as ALBResult;
+    const result = (await app.resolve(event, context)) as ALBResult;
+    const { metrics } = observability;
+    metrics.addMetric('Requests', MetricUnit.Count, 1);
+    metrics.addMetric('ClientErrors', MetricUnit.Count, result.statusCode >= 400 && result.statusCode < 500 ? 1 : 0);
+    metrics.addMetric('ServerErrors', MetricUnit.Count, result.statusCode >= 500 ? 1 : 0);
+    return result;
   },
   { correlationIdPath: ALB_CORRELATION_ID_PATH },
 );

@@ -59,6 +59,7 @@ export async function routeRequest(event: ALBEvent, deps: RouterDeps): Promise<A
         allow: 'GET, HEAD, OPTIONS',
       });
     }
+    metrics.addMetric('HealthChecks', MetricUnit.Count, 1);
     return json(200, { status: 'ok', cells: deps.cells });
   }
 

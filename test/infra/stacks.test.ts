@@ -119,7 +119,7 @@ describe('control-plane stack', () => {
   });
 
   it('tells the router every cell function by name, in configured order', () => {
-    const [router] = serviceFunctions(controlPlane);
+    const router = serviceFunctions(controlPlane)[0]!;
     expect(JSON.parse(router.Properties.Environment.Variables.CELL_FUNCTIONS)).toEqual({
       'cell-1': 'item-master-dev-cell-1-api',
       'cell-2': 'item-master-dev-cell-2-api',
@@ -183,7 +183,7 @@ describe('cell stacks', () => {
 
   it('each have an API function named for the cell, reading its own table', () => {
     for (const [cellId, template] of Object.entries(cells)) {
-      const [api] = serviceFunctions(template);
+      const api = serviceFunctions(template)[0]!;
       expect(api.Properties.FunctionName).toBe(`item-master-dev-${cellId}-api`);
       expect(api.Properties.Environment.Variables).toMatchObject({
         CELL_ID: cellId,

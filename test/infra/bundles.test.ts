@@ -1,0 +1,111 @@
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import type { ALBResult, Context } from 'aws-lambda';
+import { Template } from 'aws-cdk-lib/assertions';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { LOCAL_CREDENTIALS, LOCAL_REGION } from '../../local/dynamodb-local.ts';
+import { fromRoot } from '../../lib/paths.ts';
+import { albEvent, lambdaContext } from '../support/alb.ts';
+import { buildTestApp } from '../support/synth.ts';
+import { createCellTable } from '../support/tables.ts';
+
+/**
+ * Runs the bundles that deploy, not the sources: each function's asset from
+ * the cloud assembly, with the shared layer's `nodejs/node_modules` made
+ * resolvable as Lambda makes `/opt/nodejs/node_modules`, and the AWS SDK
+ * taken from outside the bundle as the Lambda runtime provides it.
+ */
+let built: ReturnType<typeof buildTestApp>;
+let workDir: string;
+let entries: Record<'cell-api' | 'router', string>;
+
+type Handler = (event: unknown, context: Context) => Promise<ALBResult>;
+
+beforeAll(() => {
+  built = buildTestApp({ 'aws:cdk:enable-asset-metadata': true });
+  built.app.synth();
+  // Inside the repository, so that `@aws-sdk/*` resolves as the runtime's would.
+  mkdirSync(fromRoot('.item-master'), { recursive: true });
+  workDir = mkdtempSync(path.join(fromRoot('.item-master'), 'bundles-'));
+  entries = {
+    'cell-api': install(built.stacks.cells[0]!, 'cell-api'),
+    router: install(built.stacks.controlPlane, 'router'),
+  };
+});
+afterAll(() => {
+  built?.cleanup();
+  if (workDir) rmSync(workDir, { recursive: true, force: true });
+});
+
+function assetPath(template: Template, type: string, match: (props: any) => boolean): string {
+  const resource = Object.values(template.findResources(type)).find((r) => match(r.Properties));
+  if (!resource) throw new Error(`no ${type} found`);
+  return path.join(built.outdir, resource.Metadata['aws:asset:path']);
+}
+
+/** Lays out a function's asset with its stack's layer beside it, as Lambda does. */
+function install(stack: Parameters<typeof Template.fromStack>[0], service: string): string {
+  const template = Template.fromStack(stack);
+  const code = assetPath(template, 'AWS::Lambda::Function', (p) => p.Environment?.Variables?.POWERTOOLS_SERVICE_NAME === service);
+  const layer = assetPath(template, 'AWS::Lambda::LayerVersion', () => true);
+  const dir = path.join(workDir, service);
+  cpSync(code, dir, { recursive: true });
+  cpSync(path.join(layer, 'nodejs', 'node_modules'), path.join(dir, 'node_modules'), { recursive: true });
+  return path.join(dir, 'index.mjs');
+}
+
+async function loadHandler(entry: string, env: Record<string, string>): Promise<Handler> {
+  Object.assign(process.env, env);
+  const module = (await import(pathToFileURL(entry).href)) as { handler: Handler };
+  return module.handler;
+}
+
+describe('deployed bundles', () => {
+  it('ship only their own code: the layer module and the AWS SDK stay external', () => {
+    for (const entry of Object.values(entries)) {
+      const code = readFileSync(entry, 'utf8');
+      expect(code).toMatch(/from\s*"@item-master\/shared"/);
+      expect(code).toMatch(/from\s*"@aws-sdk\/client-(dynamodb|lambda)"/);
+      // Powertools' logger lives in the layer only.
+      expect(code).not.toContain('POWERTOOLS_LOG_LEVEL');
+    }
+  });
+
+  it('cell API: the bundle serves items against DynamoDB Local', async () => {
+    const table = await createCellTable(inject('dynamoEndpoint'));
+    try {
+      const handler = await loadHandler(entries['cell-api'], {
+        TABLE_NAME: table.tableName,
+        CELL_ID: 'cell-1',
+        AWS_REGION: LOCAL_REGION,
+        AWS_ACCESS_KEY_ID: LOCAL_CREDENTIALS.accessKeyId,
+        AWS_SECRET_ACCESS_KEY: LOCAL_CREDENTIALS.secretAccessKey,
+        AWS_ENDPOINT_URL_DYNAMODB: inject('dynamoEndpoint'),
+      });
+      const body = { title: 'Bolt', price: { amount: 5, currency: 'USD' }, stock: 3 };
+      const put = await handler(albEvent('PUT', '/tenants/t-1/items/bolt', { body }), lambdaContext);
+      expect(put.statusCode).toBe(201);
+      expect(Object.values(put.headers ?? {}).every((value) => typeof value === 'string')).toBe(true);
+      const get = await handler(albEvent('GET', '/tenants/t-1/items/bolt'), lambdaContext);
+      expect(get.statusCode).toBe(200);
+      expect(JSON.parse(get.body ?? '')).toMatchObject({ ...body, version: 1 });
+    } finally {
+      await table.drop();
+    }
+  });
+
+  it('router: the bundle loads its cells and answers /health', async () => {
+    const template = Template.fromStack(built.stacks.controlPlane);
+    const [router] = Object.values(template.findResources('AWS::Lambda::Function')).filter(
+      (r) => r.Properties.Environment?.Variables?.POWERTOOLS_SERVICE_NAME === 'router',
+    );
+    const handler = await loadHandler(entries.router, {
+      CELL_FUNCTIONS: router!.Properties.Environment.Variables.CELL_FUNCTIONS,
+      AWS_REGION: LOCAL_REGION,
+    });
+    const health = await handler(albEvent('GET', '/health'), lambdaContext);
+    expect(health.statusCode).toBe(200);
+    expect(JSON.parse(health.body ?? '')).toEqual({ status: 'ok', cells: ['cell-1', 'cell-2', 'cell-3'] });
+  });
+});
