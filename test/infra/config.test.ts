@@ -47,3 +47,18 @@ describe('the CDK app entry point', () => {
     expect(run.stderr).not.toMatch(/\n\s+at /);
   });
 });
+
+describe('cdk.json', () => {
+  it('sets every feature flag aws-cdk-lib recommends, to its recommended value', async () => {
+    const { readFileSync } = await import('node:fs');
+    const { createRequire } = await import('node:module');
+    const require = createRequire(import.meta.url);
+    const recommended = require('aws-cdk-lib/recommended-feature-flags.json') as Record<string, unknown>;
+    const cdkJson = JSON.parse(readFileSync(fromRoot('cdk.json'), 'utf8')) as { context: Record<string, unknown>; notices: boolean };
+    expect(Object.keys(recommended).length).toBeGreaterThan(50);
+    for (const [flag, value] of Object.entries(recommended)) expect(cdkJson.context[flag], flag).toEqual(value);
+    expect(cdkJson.notices).toBe(false);
+    expect(cdkJson.context.cells).toEqual(['cell-1', 'cell-2', 'cell-3']);
+    expect(cdkJson.context.stage).toBe('dev');
+  });
+});
