@@ -1,0 +1,123 @@
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { App } from 'aws-cdk-lib';
+import { buildApp } from '../lib/app.ts';
+import { fromRoot } from '../lib/paths.ts';
+
+/**
+ * What the local runtime needs from the cloud assembly, read from the
+ * synthesized templates (never from the CDK constructs), so that local runs
+ * are wired the way CloudFormation wires AWS.
+ */
+export interface LocalAssembly {
+  readonly outdir: string;
+  readonly region: string;
+  readonly tables: LocalTable[];
+  readonly functions: LocalFunction[];
+  /** The function behind the ALB listener, and whether its target group sends multi-value headers. */
+  readonly frontDoor: { functionName: string; multiValueHeaders: boolean };
+}
+
+export interface LocalTable {
+  readonly stackName: string;
+  readonly logicalId: string;
+  /** The name the table gets locally (CloudFormation would generate one). */
+  readonly tableName: string;
+  readonly properties: Record<string, any>;
+}
+
+export interface LocalFunction {
+  readonly stackName: string;
+  readonly logicalId: string;
+  readonly functionName: string;
+  /** Directory of the function's bundled asset in the cloud assembly. */
+  readonly codeDir: string;
+  /** Directories of its layers' assets, in order. */
+  readonly layerDirs: string[];
+  readonly handler: string;
+  readonly timeoutSeconds: number;
+  readonly memoryMb: number;
+  /** Environment as the template gives it; tokens still unresolved. */
+  readonly environment: Record<string, unknown>;
+}
+
+type Resource = { Type: string; Properties?: Record<string, any> };
+type Template = { Resources?: Record<string, Resource> };
+
+/** Source files whose change makes cdk.out stale. */
+const SOURCES = ['bin', 'lib', 'functions', 'layers/shared/src', 'layers/shared/package.json', 'cdk.json', 'package-lock.json'];
+
+/** True when cdk.out exists and is newer than every source it was built from. */
+export function isFresh(outdir: string): boolean {
+  const manifest = path.join(outdir, 'manifest.json');
+  if (!existsSync(manifest)) return false;
+  const built = statSync(manifest).mtimeMs;
+  return SOURCES.every((source) => newestMtime(fromRoot(source)) <= built);
+}
+
+function newestMtime(file: string): number {
+  if (!existsSync(file)) return 0;
+  const stat = statSync(file);
+  if (!stat.isDirectory()) return stat.mtimeMs;
+  return readdirSync(file).reduce((newest, name) => Math.max(newest, newestMtime(path.join(file, name))), stat.mtimeMs);
+}
+
+/** Synthesizes the app into `outdir` with cdk.json's context, as `cdk synth` does. */
+export function synthesize(outdir: string, context: Record<string, unknown> = {}): void {
+  const cdkJson = JSON.parse(readFileSync(fromRoot('cdk.json'), 'utf8')) as { context: Record<string, unknown> };
+  const app = new App({ outdir, context: { ...cdkJson.context, ...context } });
+  buildApp(app);
+  app.synth();
+}
+
+export function readAssembly(outdir: string): LocalAssembly {
+  const manifest = JSON.parse(readFileSync(path.join(outdir, 'manifest.json'), 'utf8')) as {
+    artifacts: Record<string, { type: string; environment?: string; properties?: { templateFile: string; stackName?: string } }>;
+  };
+  const tables: LocalTable[] = [];
+  const functions: LocalFunction[] = [];
+  let frontDoor: LocalAssembly['frontDoor'] | undefined;
+  let region = 'us-east-1';
+
+  for (const [artifactId, artifact] of Object.entries(manifest.artifacts)) {
+    if (artifact.type !== 'aws:cloudformation:stack' || !artifact.properties) continue;
+    const stackName = artifact.properties.stackName ?? artifactId;
+    region = artifact.environment?.split('/').at(-1) ?? region;
+    const template = JSON.parse(readFileSync(path.join(outdir, artifact.properties.templateFile), 'utf8')) as Template;
+    const resources = template.Resources ?? {};
+    const assetDir = (s3Key: unknown) => path.join(outdir, `asset.${String(s3Key).replace(/\.zip$/, '')}`);
+
+    for (const [logicalId, resource] of Object.entries(resources)) {
+      const props = resource.Properties ?? {};
+      if (resource.Type === 'AWS::DynamoDB::GlobalTable' || resource.Type === 'AWS::DynamoDB::Table') {
+        tables.push({ stackName, logicalId, tableName: props.TableName ?? `${stackName}-${logicalId}`, properties: props });
+      }
+      // CDK's own custom-resource handlers have no counterpart locally.
+      if (resource.Type === 'AWS::Lambda::Function' && props.Environment?.Variables?.POWERTOOLS_SERVICE_NAME) {
+        functions.push({
+          stackName,
+          logicalId,
+          functionName: props.FunctionName ?? `${stackName}-${logicalId}`,
+          codeDir: assetDir(props.Code?.S3Key),
+          layerDirs: (props.Layers ?? []).map((layer: { Ref: string }) => assetDir(resources[layer.Ref]?.Properties?.Content?.S3Key)),
+          handler: props.Handler ?? 'index.handler',
+          timeoutSeconds: props.Timeout ?? 3,
+          memoryMb: props.MemorySize ?? 128,
+          environment: props.Environment?.Variables ?? {},
+        });
+      }
+      if (resource.Type === 'AWS::ElasticLoadBalancingV2::TargetGroup' && props.TargetType === 'lambda') {
+        const targetId = props.Targets?.[0]?.Id?.['Fn::GetAtt']?.[0];
+        const attributes: Array<{ Key: string; Value: string }> = props.TargetGroupAttributes ?? [];
+        frontDoor = {
+          functionName: targetId,
+          multiValueHeaders: attributes.some((a) => a.Key === 'lambda.multi_value_headers.enabled' && a.Value === 'true'),
+        };
+      }
+    }
+  }
+  if (!frontDoor) throw new Error(`no ALB target group with a Lambda target in ${outdir}`);
+  const target = functions.find((fn) => fn.logicalId === frontDoor!.functionName);
+  if (!target) throw new Error(`the ALB targets ${frontDoor.functionName}, which is not a service function`);
+  return { outdir, region, tables, functions, frontDoor: { ...frontDoor, functionName: target.functionName } };
+}

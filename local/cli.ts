@@ -1,0 +1,111 @@
+/**
+ * `npm start`: the whole service on this machine, no AWS account, no Docker.
+ *
+ *   npm start -- [--port 3000] [--persist <dir>] [--watch] [--out <dir>]
+ */
+import { watch } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { ConfigError } from '../lib/config.ts';
+import { fromRoot } from '../lib/paths.ts';
+import { startLocalRuntime, type LocalRuntime } from './runtime.ts';
+
+const USAGE = `usage: npm start -- [--port <port>] [--persist <dir>] [--watch] [--out <dir>]
+
+  --port <port>     front door on http://127.0.0.1:<port> (default 3000; 0 picks a free port)
+  --persist <dir>   keep DynamoDB data in <dir> between runs (default: in memory)
+  --watch           re-bundle and reload functions whose sources change
+  --out <dir>       cloud assembly directory (default cdk.out)
+  -h, --help        this text`;
+
+function parse() {
+  try {
+    const { values } = parseArgs({
+      options: {
+        port: { type: 'string', default: '3000' },
+        persist: { type: 'string' },
+        watch: { type: 'boolean', default: false },
+        out: { type: 'string' },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+      strict: true,
+      allowPositionals: false,
+    });
+    const port = Number(values.port);
+    if (!Number.isInteger(port) || port < 0 || port > 65_535) throw new Error(`--port must be a port number, not "${values.port}"`);
+    return { ...values, port };
+  } catch (error) {
+    console.error(`${(error as Error).message}\n\n${USAGE}`);
+    process.exit(2);
+  }
+}
+
+const args = parse();
+if (args.help) {
+  console.log(USAGE);
+  process.exit(0);
+}
+
+const started = performance.now();
+let runtime: LocalRuntime | undefined;
+let stopping = false;
+async function shutdown(code: number): Promise<never> {
+  if (!stopping) {
+    stopping = true;
+    await runtime?.stop();
+  }
+  process.exit(code);
+}
+process.on('SIGINT', () => void shutdown(0));
+process.on('SIGTERM', () => void shutdown(0));
+process.on('uncaughtException', (error) => {
+  console.error(error);
+  void shutdown(1);
+});
+
+try {
+  runtime = await startLocalRuntime({
+    port: args.port,
+    persistDir: args.persist,
+    outdir: args.out,
+    log: (message) => console.log(`· ${message}`),
+  });
+} catch (error) {
+  if (error instanceof ConfigError) console.error(error.message);
+  else if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE') console.error(`port ${args.port} is in use: pass --port <another>`);
+  else console.error(error);
+  await shutdown(1);
+}
+const rt = runtime as LocalRuntime;
+const cells = rt.assembly.functions.filter((fn) => fn.environment.CELL_ID).map((fn) => fn.environment.CELL_ID);
+console.log(`
+Item Master is running locally (ready in ${((performance.now() - started) / 1000).toFixed(1)} s)
+
+  front door   ${rt.url}            (the ALB: router → cells)
+  DynamoDB     ${rt.dynamoEndpoint}  (DynamoDB Local${args.persist ? `, data in ${args.persist}` : ', in memory'})
+  cells        ${cells.join(', ')}
+
+Try:
+  curl -i -X PUT ${rt.url}/tenants/acme/items/widget-1 -H 'content-type: application/json' \\
+    -d '{"title":"Widget","price":{"amount":1299,"currency":"EUR"},"stock":10}'
+  curl -i ${rt.url}/tenants/acme/items/widget-1
+
+${args.watch ? 'Watching sources: changed functions reload without a restart. ' : ''}Ctrl-C stops everything.`);
+
+if (args.watch) {
+  let timer: NodeJS.Timeout | undefined;
+  let reloading = Promise.resolve();
+  const onChange = () => {
+    clearTimeout(timer);
+    timer = setTimeout(() => {
+      reloading = reloading.then(async () => {
+        try {
+          const changed = await rt.reload();
+          console.log(changed.length ? `· reloaded ${changed.join(', ')}` : '· no function changed');
+        } catch (error) {
+          console.error(`· reload failed, still serving the previous build: ${(error as Error).message}`);
+        }
+      });
+    }, 300);
+  };
+  for (const dir of ['functions', 'layers/shared/src', 'lib']) watch(fromRoot(dir), { recursive: true }, onChange);
+}

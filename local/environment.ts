@@ -1,0 +1,66 @@
+import type { LocalAssembly, LocalFunction } from './assembly.ts';
+
+export interface Endpoints {
+  readonly dynamodb: string;
+  readonly lambda: string;
+}
+
+/** Local credentials: the SDK needs some; nothing checks them. Real ones are never read. */
+const LOCAL_AWS_ENV = {
+  AWS_ACCESS_KEY_ID: 'local',
+  AWS_SECRET_ACCESS_KEY: 'local',
+  AWS_SESSION_TOKEN: 'local',
+};
+
+export function functionArn(region: string, functionName: string): string {
+  return `arn:aws:lambda:${region}:000000000000:function:${functionName}`;
+}
+
+/**
+ * A function's whole environment, as Lambda would give it: the template's
+ * variables with their tokens resolved to local names, Lambda's own
+ * variables, and the AWS SDK pointed at local endpoints only.
+ */
+export function functionEnvironment(
+  fn: LocalFunction,
+  assembly: LocalAssembly,
+  endpoints: Endpoints,
+): Record<string, string> {
+  const resolved = Object.fromEntries(
+    Object.entries(fn.environment).map(([name, value]) => [name, resolve(value, fn, assembly, name)]),
+  );
+  return {
+    PATH: process.env.PATH ?? '/usr/bin:/bin',
+    TZ: 'UTC',
+    LANG: 'en_US.UTF-8',
+    AWS_REGION: assembly.region,
+    AWS_DEFAULT_REGION: assembly.region,
+    AWS_LAMBDA_FUNCTION_NAME: fn.functionName,
+    AWS_LAMBDA_FUNCTION_MEMORY_SIZE: String(fn.memoryMb),
+    AWS_LAMBDA_FUNCTION_VERSION: '$LATEST',
+    ...LOCAL_AWS_ENV,
+    AWS_ENDPOINT_URL_DYNAMODB: endpoints.dynamodb,
+    AWS_ENDPOINT_URL_LAMBDA: endpoints.lambda,
+    // No X-Ray daemon locally.
+    POWERTOOLS_TRACE_ENABLED: 'false',
+    ...resolved,
+  };
+}
+
+function resolve(value: unknown, fn: LocalFunction, assembly: LocalAssembly, name: string): string {
+  if (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean') return String(value);
+  const token = value as Record<string, any>;
+  if (typeof token.Ref === 'string') {
+    if (token.Ref === 'AWS::Region') return assembly.region;
+    const table = assembly.tables.find((t) => t.stackName === fn.stackName && t.logicalId === token.Ref);
+    if (table) return table.tableName;
+    const target = assembly.functions.find((f) => f.stackName === fn.stackName && f.logicalId === token.Ref);
+    if (target) return target.functionName;
+  }
+  const getAtt = token['Fn::GetAtt'];
+  if (Array.isArray(getAtt) && getAtt[1] === 'Arn') {
+    const target = assembly.functions.find((f) => f.stackName === fn.stackName && f.logicalId === getAtt[0]);
+    if (target) return functionArn(assembly.region, target.functionName);
+  }
+  throw new Error(`${fn.functionName}: cannot resolve ${name}=${JSON.stringify(value)} locally`);
+}

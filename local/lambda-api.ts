@@ -1,0 +1,87 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { FunctionError, FunctionTimeoutError, type FunctionHost } from './function-host.ts';
+
+const INVOKE_PATH = /^\/2015-03-31\/functions\/([^/]+)\/invocations$/;
+
+/**
+ * The part of the Lambda API that functions call: Invoke. The AWS SDK's
+ * LambdaClient reaches it through AWS_ENDPOINT_URL_LAMBDA, so the router runs
+ * the same code locally as on AWS. Function errors come back as Lambda sends
+ * them: 200 with `X-Amz-Function-Error` and the error as payload.
+ */
+export async function startLambdaApi(host: FunctionHost, port = 0): Promise<{ url: string; close: () => Promise<void> }> {
+  const server = createServer((req, res) => {
+    handle(host, req, res).catch((error: unknown) => {
+      sendError(res, 500, 'ServiceException', (error as Error).message);
+    });
+  });
+  await listen(server, port);
+  const { port: bound } = server.address() as AddressInfo;
+  return { url: `http://127.0.0.1:${bound}`, close: () => close(server) };
+}
+
+async function handle(host: FunctionHost, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const match = INVOKE_PATH.exec(new URL(req.url ?? '/', 'http://localhost').pathname);
+  if (req.method !== 'POST' || !match) return sendError(res, 404, 'UnknownOperationException', 'only Invoke is emulated');
+  const name = functionNameOf(decodeURIComponent(match[1] as string));
+  if (!host.has(name)) return sendError(res, 404, 'ResourceNotFoundException', `Function not found: ${name}`);
+  const body = await readBody(req);
+  let event: unknown;
+  try {
+    event = body.length ? JSON.parse(body.toString('utf8')) : {};
+  } catch {
+    return sendError(res, 400, 'InvalidRequestContentException', 'Could not parse request body into json');
+  }
+  if (req.headers['x-amz-invocation-type'] === 'Event') {
+    host.invoke(name, event).catch(() => undefined);
+    res.writeHead(202).end();
+    return;
+  }
+  try {
+    const result = await host.invoke(name, event);
+    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(result));
+  } catch (error) {
+    const payload =
+      error instanceof FunctionTimeoutError
+        ? { errorType: 'Sandbox.Timedout', errorMessage: error.message }
+        : error instanceof FunctionError
+          ? error.error
+          : { errorType: 'Runtime.Unknown', errorMessage: (error as Error).message };
+    res.writeHead(200, { 'content-type': 'application/json', 'x-amz-function-error': 'Unhandled' }).end(JSON.stringify(payload));
+  }
+}
+
+/** Accepts a name, a partial ARN or a full ARN, with or without a qualifier. */
+export function functionNameOf(nameOrArn: string): string {
+  if (!nameOrArn.startsWith('arn:')) return nameOrArn.split(':')[0] as string;
+  return nameOrArn.split(':')[6] as string;
+}
+
+function sendError(res: ServerResponse, status: number, type: string, message: string): void {
+  res.writeHead(status, { 'content-type': 'application/json', 'x-amzn-errortype': type }).end(JSON.stringify({ Type: 'User', message }));
+}
+
+export function readBody(req: IncomingMessage): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => resolve(Buffer.concat(chunks)));
+    req.on('error', reject);
+  });
+}
+
+export function listen(server: Server, port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, '127.0.0.1', () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+}
+
+export function close(server: Server): Promise<void> {
+  server.closeAllConnections();
+  return new Promise((resolve) => server.close(() => resolve()));
+}

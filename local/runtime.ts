@@ -1,0 +1,161 @@
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { fromRoot } from '../lib/paths.ts';
+import { isFresh, readAssembly, synthesize, type LocalAssembly } from './assembly.ts';
+import { LOCAL_CREDENTIALS, LOCAL_REGION, startDynamoDBLocal, type DynamoDBLocal } from './dynamodb-local.ts';
+import { functionEnvironment } from './environment.ts';
+import { startFrontDoor } from './front-door-server.ts';
+import { FunctionHost } from './function-host.ts';
+import { startLambdaApi } from './lambda-api.ts';
+import { createTables } from './tables.ts';
+
+export interface LocalRuntimeOptions {
+  /** Front-door port on 127.0.0.1; 0 picks a free one. @default 3000 */
+  readonly port?: number;
+  /** The cloud assembly directory. @default cdk.out */
+  readonly outdir?: string;
+  /** Keep DynamoDB data in this directory between runs. @default in memory */
+  readonly persistDir?: string;
+  /** Use this DynamoDB Local instead of starting one. @default start one */
+  readonly dynamoEndpoint?: string;
+  /** Context overrides for synthesis (these always re-synthesize). @default none */
+  readonly context?: Record<string, unknown>;
+  /** Progress messages. @default silent */
+  readonly log?: (message: string) => void;
+}
+
+export interface LocalRuntime {
+  readonly url: string;
+  readonly lambdaUrl: string;
+  readonly dynamoEndpoint: string;
+  readonly assembly: LocalAssembly;
+  /** Re-synthesizes and reloads the functions whose bundle or environment changed; returns their names. */
+  reload(): Promise<string[]>;
+  /** Pids of every process the runtime started. */
+  pids(): number[];
+  stop(): Promise<void>;
+}
+
+const STATE_DIR = fromRoot('.item-master');
+const DYNAMO_PID_FILE = path.join(STATE_DIR, 'dynamodb-local.pid');
+
+/**
+ * The whole service on this machine: the synthesized app's tables in
+ * DynamoDB Local, its functions run from their bundled assets, the ALB in
+ * front of the router, and the Lambda Invoke API the router calls the cells
+ * through. Everything listens on 127.0.0.1 only.
+ */
+export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Promise<LocalRuntime> {
+  const log = options.log ?? (() => undefined);
+  const outdir = options.outdir ?? fromRoot('cdk.out');
+  const stops: Array<() => Promise<void>> = [];
+  const stop = async () => {
+    for (const step of stops.reverse()) await step().catch(() => undefined);
+    stops.length = 0;
+  };
+  try {
+    if (options.context || !isFresh(outdir)) {
+      log(`synthesizing the app into ${path.relative(process.cwd(), outdir) || outdir} …`);
+      synthesize(outdir, options.context);
+    } else {
+      log('cdk.out is up to date');
+    }
+    let assembly = readAssembly(outdir);
+
+    let dynamo: DynamoDBLocal | undefined;
+    let dynamoEndpoint = options.dynamoEndpoint;
+    if (!dynamoEndpoint) {
+      stopStaleDynamoDB(log);
+      log('starting DynamoDB Local …');
+      if (options.persistDir) mkdirSync(options.persistDir, { recursive: true });
+      dynamo = await startDynamoDBLocal({ dbPath: options.persistDir });
+      mkdirSync(STATE_DIR, { recursive: true });
+      writeFileSync(DYNAMO_PID_FILE, String(dynamo.pid));
+      stops.push(async () => {
+        await dynamo?.stop();
+        rmSync(DYNAMO_PID_FILE, { force: true });
+      });
+      dynamoEndpoint = dynamo.endpoint;
+    }
+    const dynamoClient = new DynamoDBClient({ endpoint: dynamoEndpoint, region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS });
+    stops.push(async () => dynamoClient.destroy());
+    await createTables(dynamoClient, assembly.tables);
+
+    const host = new FunctionHost(mkdtempSync(path.join(tmpdir(), 'item-master-functions-')));
+    stops.push(() => host.stop());
+    const lambdaApi = await startLambdaApi(host);
+    stops.push(lambdaApi.close);
+    const endpoints = { dynamodb: dynamoEndpoint, lambda: lambdaApi.url };
+    const deployed = new Map<string, string>();
+    const deployAll = (current: LocalAssembly): string[] => {
+      const changed: string[] = [];
+      for (const fn of current.functions) {
+        const env = functionEnvironment(fn, current, endpoints);
+        const fingerprint = JSON.stringify([fn.codeDir, fn.layerDirs, fn.handler, fn.timeoutSeconds, env]);
+        if (deployed.get(fn.functionName) === fingerprint) continue;
+        host.deploy(fn, env);
+        deployed.set(fn.functionName, fingerprint);
+        changed.push(fn.functionName);
+      }
+      return changed;
+    };
+    deployAll(assembly);
+
+    const frontDoor = await startFrontDoor({
+      host,
+      functionName: assembly.frontDoor.functionName,
+      multiValueHeaders: assembly.frontDoor.multiValueHeaders,
+      port: options.port ?? 3000,
+    });
+    stops.push(frontDoor.close);
+
+    return {
+      url: frontDoor.url,
+      lambdaUrl: lambdaApi.url,
+      dynamoEndpoint,
+      get assembly() {
+        return assembly;
+      },
+      async reload() {
+        synthesize(outdir, options.context);
+        assembly = readAssembly(outdir);
+        await createTables(dynamoClient, assembly.tables);
+        return deployAll(assembly);
+      },
+      pids: () => [...(dynamo ? [dynamo.pid] : []), ...host.pids()],
+      stop,
+    };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}
+
+/** A DynamoDB Local that a previous run left behind (its pid file says so) is stopped. */
+function stopStaleDynamoDB(log: (message: string) => void): void {
+  if (!existsSync(DYNAMO_PID_FILE)) return;
+  const pid = Number(readFileSync(DYNAMO_PID_FILE, 'utf8'));
+  rmSync(DYNAMO_PID_FILE, { force: true });
+  if (!Number.isInteger(pid) || pid <= 0) return;
+  const commandLine = commandLineOf(pid);
+  if (!commandLine.includes('LoopbackDynamoDBLocal')) return;
+  log(`stopping DynamoDB Local left running by an earlier run (pid ${pid})`);
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch {
+    // already gone
+  }
+}
+
+/** The command line of a running process, or '' when there is none (Linux: /proc; elsewhere: ps). */
+function commandLineOf(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+  } catch {
+    const ps = spawnSync('ps', ['-p', String(pid), '-o', 'command='], { encoding: 'utf8' });
+    return ps.status === 0 ? ps.stdout : '';
+  }
+}
