@@ -2,6 +2,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
+import { createInterface } from 'node:readline';
 import type { LocalFunction } from './assembly.ts';
 import { layOutFunction } from './function-layout.ts';
 import type { SerializedError, WorkerReply, WorkerRequest } from './function-worker.ts';
@@ -38,7 +39,11 @@ export class FunctionHost {
   private readonly functions = new Map<string, { fn: LocalFunction; env: Record<string, string>; entry: string }>();
   private nextId = 1;
 
-  constructor(private readonly workDir: string) {}
+  constructor(
+    private readonly workDir: string,
+    /** Where the functions' own output goes, line by line, prefixed with the function name. */
+    private readonly output: (line: string) => void = (line) => process.stdout.write(`${line}\n`),
+  ) {}
 
   /** Registers (or replaces, stopping its instance) a function. */
   deploy(fn: LocalFunction, env: Record<string, string>): void {
@@ -91,8 +96,11 @@ export class FunctionHost {
     const child = fork(path.join(import.meta.dirname, 'function-worker.ts'), [entry, exportName(fn.handler)], {
       env,
       execArgv: ['--import', 'tsx', '--enable-source-maps'],
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
     });
+    for (const stream of [child.stdout, child.stderr]) {
+      if (stream) createInterface({ input: stream }).on('line', (line) => this.output(`[${functionName}] ${line}`));
+    }
     const pending: Instance['pending'] = new Map();
     let markReady!: () => void;
     let failInit!: (error: Error) => void;

@@ -25,6 +25,8 @@ export interface LocalRuntimeOptions {
   readonly context?: Record<string, unknown>;
   /** Progress messages. @default silent */
   readonly log?: (message: string) => void;
+  /** The functions' own output (logs, EMF metrics), one line at a time. @default standard output */
+  readonly functionOutput?: (line: string) => void;
 }
 
 export interface LocalRuntime {
@@ -84,7 +86,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
     stops.push(async () => dynamoClient.destroy());
     await createTables(dynamoClient, assembly.tables);
 
-    const host = new FunctionHost(mkdtempSync(path.join(tmpdir(), 'item-master-functions-')));
+    const host = new FunctionHost(mkdtempSync(path.join(tmpdir(), 'item-master-functions-')), options.functionOutput);
     stops.push(() => host.stop());
     const lambdaApi = await startLambdaApi(host);
     stops.push(lambdaApi.close);

@@ -1,11 +1,12 @@
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { ALBResult, Context } from 'aws-lambda';
 import { Template } from 'aws-cdk-lib/assertions';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { LOCAL_CREDENTIALS, LOCAL_REGION } from '../../local/dynamodb-local.ts';
-import { fromRoot } from '../../lib/paths.ts';
+import { layOutFunction } from '../../local/function-layout.ts';
 import { albEvent, lambdaContext } from '../support/alb.ts';
 import { buildTestApp } from '../support/synth.ts';
 import { createCellTable } from '../support/tables.ts';
@@ -14,7 +15,8 @@ import { createCellTable } from '../support/tables.ts';
  * Runs the bundles that deploy, not the sources: each function's asset from
  * the cloud assembly, with the shared layer's `nodejs/node_modules` made
  * resolvable as Lambda makes `/opt/nodejs/node_modules`, and the AWS SDK
- * taken from outside the bundle as the Lambda runtime provides it.
+ * taken from outside the bundle as the Lambda runtime provides it (the
+ * layout the local runtime uses too).
  */
 let built: ReturnType<typeof buildTestApp>;
 let workDir: string;
@@ -25,9 +27,7 @@ type Handler = (event: unknown, context: Context) => Promise<ALBResult>;
 beforeAll(() => {
   built = buildTestApp({ 'aws:cdk:enable-asset-metadata': true });
   built.app.synth();
-  // Inside the repository, so that `@aws-sdk/*` resolves as the runtime's would.
-  mkdirSync(fromRoot('.item-master'), { recursive: true });
-  workDir = mkdtempSync(path.join(fromRoot('.item-master'), 'bundles-'));
+  workDir = mkdtempSync(path.join(tmpdir(), 'item-master-bundles-'));
   entries = {
     'cell-api': install(built.stacks.cells[0]!, 'cell-api'),
     router: install(built.stacks.controlPlane, 'router'),
@@ -49,10 +49,7 @@ function install(stack: Parameters<typeof Template.fromStack>[0], service: strin
   const template = Template.fromStack(stack);
   const code = assetPath(template, 'AWS::Lambda::Function', (p) => p.Environment?.Variables?.POWERTOOLS_SERVICE_NAME === service);
   const layer = assetPath(template, 'AWS::Lambda::LayerVersion', () => true);
-  const dir = path.join(workDir, service);
-  cpSync(code, dir, { recursive: true });
-  cpSync(path.join(layer, 'nodejs', 'node_modules'), path.join(dir, 'node_modules'), { recursive: true });
-  return path.join(dir, 'index.mjs');
+  return layOutFunction(path.join(workDir, service), code, [layer]);
 }
 
 async function loadHandler(entry: string, env: Record<string, string>): Promise<Handler> {
