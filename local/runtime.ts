@@ -34,8 +34,11 @@ export interface LocalRuntime {
   readonly lambdaUrl: string;
   readonly dynamoEndpoint: string;
   readonly assembly: LocalAssembly;
-  /** Re-synthesizes and reloads the functions whose bundle or environment changed; returns their names. */
-  reload(): Promise<string[]>;
+  /**
+   * Re-synthesizes (with new context overrides, when given) and reloads the
+   * functions whose bundle or environment changed; returns their names.
+   */
+  reload(context?: Record<string, unknown>): Promise<string[]>;
   /** Pids of every process the runtime started. */
   pids(): number[];
   stop(): Promise<void>;
@@ -75,7 +78,8 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
       if (options.persistDir) mkdirSync(options.persistDir, { recursive: true });
       dynamo = await startDynamoDBLocal({ dbPath: options.persistDir });
       mkdirSync(STATE_DIR, { recursive: true });
-      writeFileSync(DYNAMO_PID_FILE, String(dynamo.pid));
+      // Its pid and ours: a later start stops it only if we are gone.
+      writeFileSync(DYNAMO_PID_FILE, `${dynamo.pid} ${process.pid}\n`);
       stops.push(async () => {
         await dynamo?.stop();
         rmSync(DYNAMO_PID_FILE, { force: true });
@@ -121,8 +125,8 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
       get assembly() {
         return assembly;
       },
-      async reload() {
-        synthesize(outdir, options.context);
+      async reload(context = options.context) {
+        synthesize(outdir, context);
         assembly = readAssembly(outdir);
         await createTables(dynamoClient, assembly.tables);
         return deployAll(assembly);
@@ -136,10 +140,14 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
   }
 }
 
-/** A DynamoDB Local that a previous run left behind (its pid file says so) is stopped. */
+/**
+ * A DynamoDB Local that a previous run left behind (its pid file says so, and
+ * the run that started it is gone) is stopped.
+ */
 function stopStaleDynamoDB(log: (message: string) => void): void {
   if (!existsSync(DYNAMO_PID_FILE)) return;
-  const pid = Number(readFileSync(DYNAMO_PID_FILE, 'utf8'));
+  const [pid = 0, owner = 0] = readFileSync(DYNAMO_PID_FILE, 'utf8').trim().split(/\s+/).map(Number);
+  if (owner > 0 && commandLineOf(owner) !== '') return; // another local runtime is still running it
   rmSync(DYNAMO_PID_FILE, { force: true });
   if (!Number.isInteger(pid) || pid <= 0) return;
   const commandLine = commandLineOf(pid);

@@ -159,3 +159,35 @@ describe('npm start: the items API end to end', () => {
     expect(functionOutput.some((line) => line.startsWith('[item-master-dev-cell-'))).toBe(true);
   });
 });
+
+describe('reloading (npm run dev)', () => {
+  it('re-synthesizes and reloads only the functions that changed, without a restart', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'item-master-reload-'));
+    const small = await startLocalRuntime({
+      port: 0,
+      outdir: dir,
+      dynamoEndpoint: inject('dynamoEndpoint'),
+      context: { cells: ['cell-1'] },
+      functionOutput: () => undefined,
+    });
+    try {
+      expect(((await fetch(`${small.url}/health`).then((r) => r.json())) as { cells: string[] }).cells).toEqual(['cell-1']);
+      expect(await small.reload()).toEqual([]);
+      const changed = await small.reload({ cells: ['cell-1', 'cell-2'] });
+      expect(changed.sort()).toEqual(['item-master-dev-cell-2-api', small.assembly.frontDoor.functionName].sort());
+      expect(((await fetch(`${small.url}/health`).then((r) => r.json())) as { cells: string[] }).cells).toEqual(['cell-1', 'cell-2']);
+      const twoCells = evenSplit(['cell-1', 'cell-2']);
+      const tenant = Array.from({ length: 50 }, (_, n) => `t-${n}`).find((t) => cellFor(twoCells, t) === 'cell-2')!;
+      const put = await fetch(`${small.url}/tenants/${tenant}/items/x`, {
+        method: 'PUT',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(widget),
+      });
+      expect(put.status).toBe(201);
+      expect(put.headers.get('x-cell-id')).toBe('cell-2');
+    } finally {
+      await small.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -1,0 +1,80 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { fromRoot } from '../../lib/paths.ts';
+import { isAlive, waitForExit } from '../support/processes.ts';
+
+const PID_FILE = fromRoot('.item-master', 'dynamodb-local.pid');
+const started: ChildProcess[] = [];
+const dirs: string[] = [];
+
+afterEach(async () => {
+  for (const child of started.splice(0)) {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  }
+  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+
+/** Runs `npm start`'s program with a cloud assembly directory that does not exist yet. */
+async function startCli(): Promise<{ child: ChildProcess; url: string; output: () => string }> {
+  const out = path.join(mkdtempSync(path.join(tmpdir(), 'item-master-cli-')), 'cdk.out');
+  dirs.push(path.dirname(out));
+  const child = spawn(process.execPath, ['--import', 'tsx', fromRoot('local', 'cli.ts'), '--port', '0', '--out', out], {
+    cwd: fromRoot(),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  started.push(child);
+  let output = '';
+  child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no banner within 90 s:\n${output}`)), 90_000);
+    child.stdout?.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+      const match = /front door\s+(http:\/\/127\.0\.0\.1:\d+)/.exec(output);
+      if (match) {
+        clearTimeout(timer);
+        resolve(match[1] as string);
+      }
+    });
+    child.once('exit', (code) => reject(new Error(`exited with ${code}:\n${output}`)));
+  });
+  expect(existsSync(path.join(out, 'manifest.json'))).toBe(true);
+  return { child, url, output: () => output };
+}
+
+describe('npm start (the CLI)', () => {
+  it('starts from nothing (no cdk.out), serves the API, and stops everything on SIGTERM', async () => {
+    const { child, url, output } = await startCli();
+    expect(output()).toContain('synthesizing the app');
+    expect(output()).toMatch(/curl -i -X PUT http:\/\/127\.0\.0\.1:\d+\/tenants\/acme\/items\/widget-1/);
+    const put = await fetch(`${url}/tenants/acme/items/widget-1`, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ title: 'Widget', price: { amount: 1299, currency: 'EUR' }, stock: 10 }),
+    });
+    expect(put.status).toBe(201);
+    expect(put.headers.get('x-cell-id')).toMatch(/^cell-\d$/);
+
+    const dynamoPid = Number(readFileSync(PID_FILE, 'utf8').split(' ')[0]);
+    expect(isAlive(dynamoPid)).toBe(true);
+    child.kill('SIGTERM');
+    await new Promise((resolve) => child.once('exit', resolve));
+    expect(child.exitCode).toBe(0);
+    await waitForExit(dynamoPid);
+    expect(existsSync(PID_FILE)).toBe(false);
+  });
+
+  it('leaves no DynamoDB Local behind when it is killed outright', async () => {
+    const { child } = await startCli();
+    const dynamoPid = Number(readFileSync(PID_FILE, 'utf8').split(' ')[0]);
+    child.kill('SIGKILL');
+    await waitForExit(dynamoPid, 15_000);
+    // The next start finds the stale pid file and carries on.
+    const next = await startCli();
+    expect((await fetch(`${next.url}/health`)).status).toBe(200);
+    next.child.kill('SIGTERM');
+    await new Promise((resolve) => next.child.once('exit', resolve));
+  });
+});
