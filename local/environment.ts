@@ -5,11 +5,19 @@ export interface Endpoints {
   readonly lambda: string;
 }
 
-/** Local credentials: the SDK needs some; nothing checks them. Real ones are never read. */
+/**
+ * Local credentials (the SDK needs some; nothing checks them), no shared
+ * config or credentials file, and every service without a local endpoint
+ * sent to a closed loopback port: a function can never reach AWS or read the
+ * user's real credentials.
+ */
 const LOCAL_AWS_ENV = {
   AWS_ACCESS_KEY_ID: 'local',
   AWS_SECRET_ACCESS_KEY: 'local',
   AWS_SESSION_TOKEN: 'local',
+  AWS_CONFIG_FILE: '/nonexistent/item-master/aws-config',
+  AWS_SHARED_CREDENTIALS_FILE: '/nonexistent/item-master/aws-credentials',
+  AWS_ENDPOINT_URL: 'http://127.0.0.1:9',
 };
 
 export function functionArn(region: string, functionName: string): string {

@@ -1,0 +1,57 @@
+import { describe, expect, it } from 'vitest';
+import type { LocalAssembly, LocalFunction } from '../../local/assembly.ts';
+import { functionEnvironment } from '../../local/environment.ts';
+
+const fn: LocalFunction = {
+  stackName: 'cell',
+  logicalId: 'Api',
+  functionName: 'item-master-dev-cell-1-api',
+  codeDir: '/x',
+  layerDirs: [],
+  handler: 'index.handler',
+  timeoutSeconds: 10,
+  memoryMb: 512,
+  environment: { TABLE_NAME: { Ref: 'DataTable' }, CELL_ID: 'cell-1', REGION: { Ref: 'AWS::Region' } },
+};
+const assembly: LocalAssembly = {
+  outdir: '/x',
+  region: 'eu-west-1',
+  tables: [{ stackName: 'cell', logicalId: 'DataTable', tableName: 'cell-DataTable', properties: {} }],
+  functions: [fn],
+  frontDoor: { functionName: 'router', multiValueHeaders: false },
+};
+const endpoints = { dynamodb: 'http://127.0.0.1:8000', lambda: 'http://127.0.0.1:9001' };
+
+describe('functionEnvironment', () => {
+  it("resolves the template's tokens to local names and adds Lambda's own variables", () => {
+    const env = functionEnvironment(fn, assembly, endpoints);
+    expect(env).toMatchObject({
+      TABLE_NAME: 'cell-DataTable',
+      CELL_ID: 'cell-1',
+      REGION: 'eu-west-1',
+      AWS_REGION: 'eu-west-1',
+      AWS_LAMBDA_FUNCTION_NAME: 'item-master-dev-cell-1-api',
+      AWS_LAMBDA_FUNCTION_MEMORY_SIZE: '512',
+    });
+  });
+
+  it('points the AWS SDK at local endpoints only and never at real credentials', () => {
+    process.env.AWS_PROFILE = 'production';
+    try {
+      const env = functionEnvironment(fn, assembly, endpoints);
+      expect(env.AWS_ENDPOINT_URL_DYNAMODB).toBe(endpoints.dynamodb);
+      expect(env.AWS_ENDPOINT_URL_LAMBDA).toBe(endpoints.lambda);
+      expect(env.AWS_ENDPOINT_URL).toMatch(/^http:\/\/127\.0\.0\.1:/);
+      expect(env.AWS_ACCESS_KEY_ID).toBe('local');
+      expect(env.AWS_PROFILE).toBeUndefined();
+      expect(env.AWS_CONFIG_FILE).toContain('nonexistent');
+    } finally {
+      delete process.env.AWS_PROFILE;
+    }
+  });
+
+  it('refuses a token it cannot resolve, naming the variable', () => {
+    const odd = { ...fn, environment: { QUEUE_URL: { Ref: 'Queue' } } };
+    expect(() => functionEnvironment(odd, assembly, endpoints)).toThrow(/QUEUE_URL/);
+  });
+});
