@@ -62,10 +62,14 @@ function newestMtime(file: string): number {
   return readdirSync(file).reduce((newest, name) => Math.max(newest, newestMtime(path.join(file, name))), stat.mtimeMs);
 }
 
+/** The context `cdk synth` gives the app: cdk.json's. */
+export function cdkJsonContext(): Record<string, unknown> {
+  return (JSON.parse(readFileSync(fromRoot('cdk.json'), 'utf8')) as { context: Record<string, unknown> }).context;
+}
+
 /** Synthesizes the app into `outdir` with cdk.json's context, as `cdk synth` does. */
 export function synthesize(outdir: string, context: Record<string, unknown> = {}): void {
-  const cdkJson = JSON.parse(readFileSync(fromRoot('cdk.json'), 'utf8')) as { context: Record<string, unknown> };
-  const app = new App({ outdir, context: { ...cdkJson.context, ...context } });
+  const app = new App({ outdir, context: { ...cdkJsonContext(), ...context } });
   buildApp(app);
   app.synth();
 }
