@@ -1,9 +1,11 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { fromRoot } from '../../lib/paths.ts';
+import { startDynamoDBLocal } from '../../local/dynamodb-local.ts';
+import { startLocalRuntime } from '../../local/runtime.ts';
 import { isAlive, waitForExit } from '../support/processes.ts';
 
 const PID_FILE = fromRoot('.item-master', 'dynamodb-local.pid');
@@ -76,5 +78,24 @@ describe('npm start (the CLI)', () => {
     expect((await fetch(`${next.url}/health`)).status).toBe(200);
     next.child.kill('SIGTERM');
     await new Promise((resolve) => next.child.once('exit', resolve));
+  });
+});
+
+describe('a DynamoDB Local left running by a run that is gone', () => {
+  it('is stopped at the next start', async () => {
+    const orphan = await startDynamoDBLocal();
+    const goneOwner = spawnSync(process.execPath, ['-e', '0']).pid as number;
+    mkdirSync(path.dirname(PID_FILE), { recursive: true });
+    writeFileSync(PID_FILE, `${orphan.pid} ${goneOwner}\n`);
+    const out = mkdtempSync(path.join(tmpdir(), 'item-master-stale-'));
+    dirs.push(out);
+    const runtime = await startLocalRuntime({ port: 0, outdir: path.join(out, 'cdk.out'), functionOutput: () => undefined });
+    try {
+      await waitForExit(orphan.pid);
+      expect(Number(readFileSync(PID_FILE, 'utf8').split(' ')[0])).not.toBe(orphan.pid);
+    } finally {
+      await runtime.stop();
+      await orphan.stop();
+    }
   });
 });
