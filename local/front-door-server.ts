@@ -2,7 +2,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import type { ALBEvent, ALBResult } from 'aws-lambda';
 import { FunctionTimeoutError, type FunctionHost } from './function-host.ts';
-import { close, listen, readBody } from './lambda-api.ts';
+import { close, listen, readBody } from './http.ts';
 
 /** Largest request body an ALB passes to a Lambda target. */
 const MAX_LAMBDA_REQUEST_BYTES = 1024 * 1024;

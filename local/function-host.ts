@@ -58,10 +58,6 @@ export class FunctionHost {
     return this.functions.has(functionName);
   }
 
-  names(): string[] {
-    return [...this.functions.keys()];
-  }
-
   async invoke(functionName: string, event: unknown): Promise<unknown> {
     const registered = this.functions.get(functionName);
     if (!registered) throw new Error(`no local function named ${functionName}`);

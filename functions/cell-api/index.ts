@@ -1,6 +1,6 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { ALB_CORRELATION_ID_PATH, createObservability, instrument, MetricUnit } from '@item-master/shared';
+import { ALB_CORRELATION_ID_PATH, createObservability, instrument, MetricUnit, tenantIdOf } from '@item-master/shared';
 import type { ALBEvent, ALBResult } from 'aws-lambda';
 import { createApp } from './app.ts';
 import { ItemStore } from './item-store.ts';
@@ -15,7 +15,7 @@ const app = createApp(store, observability);
 export const handler = instrument<ALBEvent, ALBResult>(
   observability,
   async (event, context) => {
-    const tenantId = /^\/tenants\/([^/]+)/.exec(event.path)?.[1];
+    const tenantId = tenantIdOf(event.path);
     if (tenantId) observability.logger.appendKeys({ tenantId });
     const result = (await app.resolve(event, context)) as ALBResult;
     const { metrics } = observability;

@@ -1,4 +1,4 @@
-import { errorBody, isValidId, ID_RULE, MetricUnit, type Observability } from '@item-master/shared';
+import { errorBody, isValidId, ID_RULE, MetricUnit, tenantIdOf, type Observability } from '@item-master/shared';
 import type { ALBEvent, ALBResult } from 'aws-lambda';
 import { cellFor, type BucketMap } from './routing.ts';
 
@@ -27,7 +27,6 @@ export interface RouterDeps {
   readonly observability: Pick<Observability, 'logger' | 'metrics'>;
 }
 
-const TENANT_PATH = /^\/tenants\/([^/]+)(?:\/|$)/;
 const ALLOWED_METHODS = 'GET, PUT, PATCH, DELETE, OPTIONS';
 
 /**
@@ -63,11 +62,10 @@ export async function routeRequest(event: ALBEvent, deps: RouterDeps): Promise<A
     return json(200, { status: 'ok', cells: deps.cells });
   }
 
-  const match = TENANT_PATH.exec(event.path);
-  if (!match) {
+  const tenantId = tenantIdOf(event.path);
+  if (tenantId === undefined) {
     return json(404, errorBody('not_found', `no route for ${method} ${event.path}`));
   }
-  const tenantId = match[1] as string;
   if (!isValidId(tenantId)) {
     return json(
       400,
@@ -112,7 +110,7 @@ function json(statusCode: number, body: unknown, headers: Record<string, string>
  * becomes a string, and values a cell put in `multiValueHeaders` are folded
  * into `headers` (comma-joined, as HTTP allows for repeated headers).
  */
-export function sanitize(result: ALBResult): ALBResult {
+function sanitize(result: ALBResult): ALBResult {
   const headers: Record<string, string> = {};
   for (const [name, values] of Object.entries(result.multiValueHeaders ?? {})) {
     headers[name.toLowerCase()] = values.map(String).join(', ');

@@ -6,3 +6,10 @@ export const ID_RULE = 'must be 1 to 128 characters of A-Z, a-z, 0-9, ".", "_" o
 export function isValidId(value: string): boolean {
   return ID_PATTERN.test(value);
 }
+
+const TENANT_PATH = /^\/tenants\/([^/]+)(?:\/|$)/;
+
+/** The tenant segment of a `/tenants/{tenantId}/…` path, as sent (not yet validated). */
+export function tenantIdOf(path: string): string | undefined {
+  return TENANT_PATH.exec(path)?.[1];
+}

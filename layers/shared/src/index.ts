@@ -1,5 +1,5 @@
 export { errorBody, type ErrorBody } from './errors.ts';
-export { ID_PATTERN, ID_RULE, isValidId } from './ids.ts';
+export { ID_PATTERN, ID_RULE, isValidId, tenantIdOf } from './ids.ts';
 export {
   ALB_CORRELATION_ID_PATH,
   createObservability,

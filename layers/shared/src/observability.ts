@@ -10,8 +10,6 @@ import type { Context } from 'aws-lambda';
 
 /** The logger, metrics and tracer of one function, all tagged with its cell. */
 export interface Observability {
-  /** The function's cell; undefined for a function that serves every cell (the router). */
-  readonly cellId: string | undefined;
   readonly logger: Logger;
   readonly metrics: Metrics;
   readonly tracer: Tracer;
@@ -32,7 +30,7 @@ export function createObservability(cellId: string | undefined = process.env.CEL
   });
   const metrics = new Metrics(cellId !== undefined ? { defaultDimensions: { cellId } } : {});
   const tracer = new Tracer();
-  return { cellId, logger, metrics, tracer };
+  return { logger, metrics, tracer };
 }
 
 /** Where the correlation id is found in an ALB event: the ALB's trace header. */
