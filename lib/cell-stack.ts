@@ -1,8 +1,9 @@
 import { RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
 import { CellTable } from './cell-table.ts';
-import { type AppConfig, isProduction } from './config.ts';
-import { cellApiFunctionName } from './naming.ts';
+import { CellRegistration } from './cell-registration.ts';
+import { type AppConfig, cellWeight, isProduction, logSettings } from './config.ts';
+import { cellApiFunctionName, controlPlaneTableParameter } from './naming.ts';
 import { ServiceFunction } from './service-function.ts';
 import { SharedLayer } from './shared-layer.ts';
 
@@ -14,8 +15,9 @@ export interface CellStackProps extends StackProps {
 
 /**
  * One cell: a complete, independent copy of the data plane that owns a slice
- * of the tenants. It references no other cell and no control-plane resource;
- * the router reaches its API function by its well-known name.
+ * of the tenants. It references no other cell and no control-plane resource:
+ * on deploy it registers itself in the control plane's registry, which it
+ * finds by a well-known SSM parameter name.
  */
 export class CellStack extends Stack {
   public readonly cellId: string;
@@ -38,10 +40,20 @@ export class CellStack extends Stack {
       functionName: cellApiFunctionName(config, cellId),
       cellId,
       sharedLayer,
-      logRetention: config.logRetentionDays,
-      logRemovalPolicy: prod ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY,
+      ...logSettings(config),
       environment: { TABLE_NAME: this.table.table.tableName },
     });
     this.table.grantItemAccess(this.api);
+
+    new CellRegistration(this, 'Registration', {
+      controlPlaneTableParameter: controlPlaneTableParameter(config),
+      cell: {
+        cellId,
+        weight: cellWeight(config, cellId),
+        apiFunctionArn: this.api.functionArn,
+        tableName: this.table.table.tableName,
+      },
+      ...logSettings(config),
+    });
   }
 }

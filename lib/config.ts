@@ -1,3 +1,4 @@
+import { RemovalPolicy } from 'aws-cdk-lib';
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import * as z from 'zod';
 
@@ -10,13 +11,7 @@ const listOfStrings = z.preprocess((value) => {
   // `-c cells=cell-1,cell-2` arrives as a string; cdk.json gives an array.
   if (typeof value !== 'string') return value;
   const text = value.trim();
-  if (text.startsWith('[')) {
-    try {
-      return JSON.parse(text);
-    } catch {
-      return value;
-    }
-  }
+  if (text.startsWith('[')) return safeJson(text);
   return text === '' ? [] : text.split(',').map((part) => part.trim());
 }, z.array(z.string()));
 
@@ -44,6 +39,12 @@ export const configSchema = z.object({
         seen.add(cell);
       });
     }),
+  cellWeights: z
+    .preprocess(
+      (value) => (typeof value === 'string' ? safeJson(value) : value),
+      z.record(z.string(), z.coerce.number().int('must be a whole number').min(1, 'must be at least 1').max(1000, 'must be at most 1000')),
+    )
+    .default({}),
   certificateArn: z
     .string()
     .regex(/^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate\/[A-Za-z0-9-]+$/, 'must be an ACM certificate ARN')
@@ -58,6 +59,14 @@ export const configSchema = z.object({
     .default(30),
 });
 
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}
+
 export type StageName = z.infer<typeof configSchema>['stage'];
 
 export interface AppConfig {
@@ -66,6 +75,11 @@ export interface AppConfig {
   /** `prod` turns on deletion protection and RETAIN for stateful resources. */
   readonly stage: StageName;
   readonly cells: readonly string[];
+  /**
+   * A cell's relative share of the buckets when a rebalance is planned,
+   * registered by the cell on deploy. @default 1 for every cell
+   */
+  readonly cellWeights: Readonly<Record<string, number>>;
   /** With a certificate the ALB serves HTTPS and redirects HTTP to it. */
   readonly certificateArn?: string;
   /** The region every stack deploys to. @default the CLI's region, else us-east-1 */
@@ -81,7 +95,7 @@ export class ConfigError extends Error {
   }
 }
 
-const KEYS = ['appName', 'stage', 'cells', 'certificateArn', 'region', 'logRetentionDays'] as const;
+const KEYS = ['appName', 'stage', 'cells', 'cellWeights', 'certificateArn', 'region', 'logRetentionDays'] as const;
 
 /**
  * Parses the CDK context once. `read` is `(key) => app.node.tryGetContext(key)`.
@@ -89,7 +103,13 @@ const KEYS = ['appName', 'stage', 'cells', 'certificateArn', 'region', 'logReten
  */
 export function parseConfig(read: (key: string) => unknown): AppConfig {
   const raw = Object.fromEntries(KEYS.map((key) => [key, read(key)]).filter(([, value]) => value !== undefined));
-  const result = configSchema.safeParse(raw);
+  const result = configSchema
+    .superRefine(({ cells, cellWeights }, ctx) => {
+      for (const cellId of Object.keys(cellWeights)) {
+        if (!cells.includes(cellId)) ctx.addIssue({ code: 'custom', path: ['cellWeights', cellId], message: 'is not one of the cells' });
+      }
+    })
+    .safeParse(raw);
   if (!result.success) {
     throw new ConfigError(
       result.error.issues.map((issue) => {
@@ -103,6 +123,21 @@ export function parseConfig(read: (key: string) => unknown): AppConfig {
   return { ...result.data, logRetentionDays: result.data.logRetentionDays as RetentionDays };
 }
 
+export function cellWeight(config: Pick<AppConfig, 'cellWeights'>, cellId: string): number {
+  return config.cellWeights[cellId] ?? 1;
+}
+
 export function isProduction(config: Pick<AppConfig, 'stage'>): boolean {
   return config.stage === 'prod';
+}
+
+/** Retention of every log group, and whether it outlives its stack (in prod). */
+export function logSettings(config: Pick<AppConfig, 'stage' | 'logRetentionDays'>): {
+  logRetention: RetentionDays;
+  logRemovalPolicy: RemovalPolicy;
+} {
+  return {
+    logRetention: config.logRetentionDays,
+    logRemovalPolicy: isProduction(config) ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY,
+  };
 }

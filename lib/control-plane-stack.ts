@@ -1,21 +1,56 @@
-import { Annotations, Arn, ArnFormat, CfnOutput, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
+import { Annotations, Arn, ArnFormat, CfnOutput, RemovalPolicy, Stack, Validations, type StackProps } from 'aws-cdk-lib';
 import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
+import { StringParameter } from 'aws-cdk-lib/aws-ssm';
 import type { Construct } from 'constructs';
-import { type AppConfig, isProduction } from './config.ts';
+import { encodeBuckets } from '../control-plane/bucket-codec.ts';
+import { evenSplit } from '../control-plane/routing.ts';
+import type { ShippedRouting } from '../functions/router/routing-cache.ts';
+import { type AppConfig, isProduction, logSettings } from './config.ts';
+import { ControlPlaneTable } from './control-plane-table.ts';
 import { FrontDoor } from './front-door.ts';
-import { cellApiFunctionName } from './naming.ts';
+import { cellApiFunctionName, controlPlaneTableParameter } from './naming.ts';
+import { RoutingSeed } from './routing-seed.ts';
 import { ServiceFunction } from './service-function.ts';
 import { SharedLayer } from './shared-layer.ts';
 
 export interface ControlPlaneStackProps extends StackProps {
   readonly config: AppConfig;
+  /**
+   * How often each router instance re-reads the registry and the map.
+   * @default 10
+   */
+  readonly routingRefreshSeconds?: number;
+}
+
+/** Lambda allows 4 KB of environment in all; the shipped routing must leave room for the rest. */
+const MAX_SHIPPED_ROUTING_BYTES = 3_000;
+
+/**
+ * The routing the router starts from until it has read the control plane:
+ * version 1 as the seed writes it, with each cell reached by its function's
+ * well-known name.
+ */
+function shippedRouting(config: AppConfig): string {
+  const shipped: ShippedRouting = {
+    version: 1,
+    functions: Object.fromEntries(config.cells.map((cellId) => [cellId, cellApiFunctionName(config, cellId)])),
+    ...encodeBuckets(evenSplit(config.cells)),
+    overrides: {},
+  };
+  const json = JSON.stringify(shipped);
+  if (json.length > MAX_SHIPPED_ROUTING_BYTES) {
+    throw new Error(`the routing shipped with the router is ${json.length} bytes, over ${MAX_SHIPPED_ROUTING_BYTES}: fewer cells or shorter cell ids`);
+  }
+  return json;
 }
 
 /**
- * The control plane and front door, one for the whole service: the ALB and
- * the router that sends each tenant's requests to its cell.
+ * The control plane and front door, one for the whole service: the table
+ * holding the cell registry and the versioned bucket map, the ALB, and the
+ * router that sends each tenant's requests to its cell.
  */
 export class ControlPlaneStack extends Stack {
+  public readonly table: ControlPlaneTable;
   public readonly router: ServiceFunction;
   public readonly frontDoor: FrontDoor;
 
@@ -25,28 +60,40 @@ export class ControlPlaneStack extends Stack {
     const prod = isProduction(config);
     const sharedLayer = new SharedLayer(this, 'SharedLayer');
 
-    // Cells are reached by their API function's well-known name, never by a
-    // reference into a cell stack, so each cell deploys and deletes alone.
-    const cellFunctions = Object.fromEntries(
-      config.cells.map((cellId) => [cellId, cellApiFunctionName(config, cellId)]),
-    );
+    const logs = logSettings(config);
+
+    this.table = new ControlPlaneTable(this, 'Registry', { retain: prod });
+    new StringParameter(this, 'TableNameParameter', {
+      parameterName: controlPlaneTableParameter(config),
+      stringValue: this.table.table.tableName,
+      description: 'The control-plane table; cells register in it on deploy',
+    });
+    new RoutingSeed(this, 'RoutingSeed', { table: this.table.table, cellIds: config.cells, ...logs });
+
     this.router = new ServiceFunction(this, 'Router', {
       entry: 'functions/router/index.ts',
       description: 'Routes each request to the cell that owns its tenant',
       serviceName: 'router',
       sharedLayer,
-      logRetention: config.logRetentionDays,
-      logRemovalPolicy: prod ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY,
-      environment: { CELL_FUNCTIONS: JSON.stringify(cellFunctions) },
+      ...logs,
+      environment: {
+        CONTROL_PLANE_TABLE: this.table.table.tableName,
+        ROUTING_REFRESH_SECONDS: String(props.routingRefreshSeconds ?? 10),
+        SHIPPED_ROUTING: shippedRouting(config),
+      },
     });
-    this.router.addToRolePolicy(
-      new PolicyStatement({
-        actions: ['lambda:InvokeFunction'],
-        resources: Object.values(cellFunctions).map((functionName) =>
-          Arn.format({ service: 'lambda', resource: 'function', resourceName: functionName, arnFormat: ArnFormat.COLON_RESOURCE_NAME }, this),
-        ),
-      }),
+    this.table.grantRoutingRead(this.router);
+    // Cells come and go without a control-plane deploy, so the router may
+    // invoke any cell API function of this app and stage, by its naming pattern.
+    const cellApiArns = Arn.format(
+      { service: 'lambda', resource: 'function', resourceName: cellApiFunctionName(config, '*'), arnFormat: ArnFormat.COLON_RESOURCE_NAME },
+      this,
     );
+    this.router.addToRolePolicy(new PolicyStatement({ actions: ['lambda:InvokeFunction'], resources: [cellApiArns] }));
+    Validations.of(this.router.role!).acknowledge({
+      id: `AwsSolutions-IAM5[Resource::${nagResourceName(this, cellApiArns)}]`,
+      reason: 'Cells register at run time; the router may invoke only functions named like a cell API of this app and stage',
+    });
 
     this.frontDoor = new FrontDoor(this, 'FrontDoor', {
       router: this.router,
@@ -61,4 +108,12 @@ export class ControlPlaneStack extends Stack {
     }
     new CfnOutput(this, 'Url', { value: this.frontDoor.url, description: 'The service endpoint' });
   }
+}
+
+/** A resource ARN the way cdk-nag names it in a finding: tokens as `<Ref>`. */
+function nagResourceName(stack: Stack, arn: string): string {
+  const resolved: unknown = stack.resolve(arn);
+  if (typeof resolved === 'string') return resolved;
+  const [, parts] = (resolved as { 'Fn::Join': [string, Array<string | { Ref: string }>] })['Fn::Join'];
+  return parts.map((part) => (typeof part === 'string' ? part : `<${part.Ref}>`)).join('');
 }

@@ -12,3 +12,12 @@ export function stackName(config: Pick<AppConfig, 'appName' | 'stage'>, part: st
 export function cellApiFunctionName(config: Pick<AppConfig, 'appName' | 'stage'>, cellId: string): string {
   return `${config.appName}-${config.stage}-${cellId}-api`;
 }
+
+/**
+ * The SSM parameter holding the control-plane table's name. Cells read it at
+ * deploy time to register themselves: a well-known name instead of a stack
+ * export, so that no cell stack is tied to the control-plane stack.
+ */
+export function controlPlaneTableParameter(config: Pick<AppConfig, 'appName' | 'stage'>): string {
+  return `/${config.appName}/${config.stage}/control-plane/table-name`;
+}

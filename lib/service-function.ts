@@ -1,9 +1,9 @@
 import { Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
-import { PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { Tracing } from 'aws-cdk-lib/aws-lambda';
 import { LogLevel, NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
+import { executionRole } from './execution-role.ts';
 import { fromRoot } from './paths.ts';
 import {
   ESBUILD_TARGET,
@@ -74,16 +74,7 @@ export class ServiceFunction extends NodejsFunction {
       removalPolicy: props.logRemovalPolicy ?? RemovalPolicy.DESTROY,
     });
     // An explicit role instead of AWSLambdaBasicExecutionRole: logs go to this function's group only.
-    const role = new Role(scope, `${id}Role`, {
-      assumedBy: new ServicePrincipal('lambda.amazonaws.com'),
-      description: `Execution role of ${props.serviceName}`,
-    });
-    role.addToPrincipalPolicy(
-      new PolicyStatement({
-        actions: ['logs:CreateLogStream', 'logs:PutLogEvents'],
-        resources: [logGroup.logGroupArn],
-      }),
-    );
+    const role = executionRole(scope, `${id}Role`, logGroup, `Execution role of ${props.serviceName}`);
     super(scope, id, {
       entry: fromRoot(props.entry),
       projectRoot: fromRoot(),

@@ -16,6 +16,22 @@ export interface LocalAssembly {
   readonly functions: LocalFunction[];
   /** The function behind the ALB listener, and whether its target group sends multi-value headers. */
   readonly frontDoor: { functionName: string; multiValueHeaders: boolean };
+  /** SSM parameters the stacks declare (`AWS::SSM::Parameter`). */
+  readonly ssmParameters: Array<{ stackName: string; name: string; value: unknown }>;
+  /** Template parameters filled from SSM at deploy time (`AWS::SSM::Parameter::Value<String>`). */
+  readonly ssmParameterRefs: Array<{ stackName: string; logicalId: string; parameterName: string }>;
+  /** Deploy-time AWS SDK calls (`Custom::AWS`), in deploy order. */
+  readonly sdkCalls: LocalSdkCall[];
+}
+
+export interface LocalSdkCall {
+  readonly stackName: string;
+  readonly logicalId: string;
+  /** The `Create` and `Update` properties as the template gives them: JSON with tokens. */
+  readonly create: unknown;
+  readonly update: unknown;
+  /** The `Delete` property, when there is one. */
+  readonly delete: unknown;
 }
 
 export interface LocalTable {
@@ -42,7 +58,10 @@ export interface LocalFunction {
 }
 
 type Resource = { Type: string; Properties?: Record<string, any> };
-type Template = { Resources?: Record<string, Resource> };
+type Template = {
+  Resources?: Record<string, Resource>;
+  Parameters?: Record<string, { Type: string; Default?: string }>;
+};
 
 /** Source files whose change makes cdk.out stale. */
 const SOURCES = ['bin', 'lib', 'functions', 'layers/shared/src', 'layers/shared/package.json', 'cdk.json', 'package-lock.json'];
@@ -76,19 +95,30 @@ export function synthesize(outdir: string, context: Record<string, unknown> = {}
 
 export function readAssembly(outdir: string): LocalAssembly {
   const manifest = JSON.parse(readFileSync(path.join(outdir, 'manifest.json'), 'utf8')) as {
-    artifacts: Record<string, { type: string; environment?: string; properties?: { templateFile: string; stackName?: string } }>;
+    artifacts: Record<
+      string,
+      { type: string; environment?: string; dependencies?: string[]; properties?: { templateFile: string; stackName?: string } }
+    >;
   };
   const tables: LocalTable[] = [];
   const functions: LocalFunction[] = [];
+  const ssmParameters: LocalAssembly['ssmParameters'] = [];
+  const ssmParameterRefs: LocalAssembly['ssmParameterRefs'] = [];
+  const sdkCalls: LocalSdkCall[] = [];
   let frontDoor: LocalAssembly['frontDoor'] | undefined;
   let region = 'us-east-1';
 
-  for (const [artifactId, artifact] of Object.entries(manifest.artifacts)) {
+  for (const [artifactId, artifact] of deployOrder(manifest.artifacts)) {
     if (artifact.type !== 'aws:cloudformation:stack' || !artifact.properties) continue;
     const stackName = artifact.properties.stackName ?? artifactId;
     region = artifact.environment?.split('/').at(-1) ?? region;
     const template = JSON.parse(readFileSync(path.join(outdir, artifact.properties.templateFile), 'utf8')) as Template;
     const resources = template.Resources ?? {};
+    for (const [logicalId, parameter] of Object.entries(template.Parameters ?? {})) {
+      if (parameter.Type === 'AWS::SSM::Parameter::Value<String>' && parameter.Default && !parameter.Default.startsWith('/cdk-bootstrap/')) {
+        ssmParameterRefs.push({ stackName, logicalId, parameterName: parameter.Default });
+      }
+    }
     const assetDir = (s3Key: unknown) => path.join(outdir, `asset.${String(s3Key).replace(/\.zip$/, '')}`);
 
     for (const [logicalId, resource] of Object.entries(resources)) {
@@ -110,6 +140,12 @@ export function readAssembly(outdir: string): LocalAssembly {
           environment: props.Environment?.Variables ?? {},
         });
       }
+      if (resource.Type === 'AWS::SSM::Parameter') {
+        ssmParameters.push({ stackName, name: props.Name, value: props.Value });
+      }
+      if (resource.Type === 'Custom::AWS') {
+        sdkCalls.push({ stackName, logicalId, create: props.Create, update: props.Update ?? props.Create, delete: props.Delete });
+      }
       if (resource.Type === 'AWS::ElasticLoadBalancingV2::TargetGroup' && props.TargetType === 'lambda') {
         const targetId = props.Targets?.[0]?.Id?.['Fn::GetAtt']?.[0];
         const attributes: Array<{ Key: string; Value: string }> = props.TargetGroupAttributes ?? [];
@@ -123,5 +159,30 @@ export function readAssembly(outdir: string): LocalAssembly {
   if (!frontDoor) throw new Error(`no ALB target group with a Lambda target in ${outdir}`);
   const target = functions.find((fn) => fn.logicalId === frontDoor!.functionName);
   if (!target) throw new Error(`the ALB targets ${frontDoor.functionName}, which is not a service function`);
-  return { outdir, region, tables, functions, frontDoor: { ...frontDoor, functionName: target.functionName } };
+  return {
+    outdir,
+    region,
+    tables,
+    functions,
+    frontDoor: { ...frontDoor, functionName: target.functionName },
+    ssmParameters,
+    ssmParameterRefs,
+    sdkCalls,
+  };
+}
+
+/** Artifacts with each one after those it depends on, as `cdk deploy --all` orders stacks. */
+function deployOrder<T extends { dependencies?: string[] }>(artifacts: Record<string, T>): Array<[string, T]> {
+  const ordered: Array<[string, T]> = [];
+  const placed = new Set<string>();
+  const place = (id: string, trail: Set<string>) => {
+    const artifact = artifacts[id];
+    if (!artifact || placed.has(id) || trail.has(id)) return;
+    trail.add(id);
+    for (const dependency of artifact.dependencies ?? []) place(dependency, trail);
+    placed.add(id);
+    ordered.push([id, artifact]);
+  };
+  for (const id of Object.keys(artifacts)) place(id, new Set());
+  return ordered;
 }

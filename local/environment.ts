@@ -1,4 +1,5 @@
 import type { LocalAssembly, LocalFunction } from './assembly.ts';
+import { resolveValue } from './template-values.ts';
 
 export interface Endpoints {
   readonly dynamodb: string;
@@ -19,10 +20,6 @@ const LOCAL_AWS_ENV = {
   AWS_SHARED_CREDENTIALS_FILE: '/nonexistent/item-master/aws-credentials',
   AWS_ENDPOINT_URL: 'http://127.0.0.1:9',
 };
-
-export function functionArn(region: string, functionName: string): string {
-  return `arn:aws:lambda:${region}:000000000000:function:${functionName}`;
-}
 
 /**
  * A function's whole environment, as Lambda would give it: the template's
@@ -56,19 +53,9 @@ export function functionEnvironment(
 }
 
 function resolve(value: unknown, fn: LocalFunction, assembly: LocalAssembly, name: string): string {
-  if (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean') return String(value);
-  const token = value as Record<string, any>;
-  if (typeof token.Ref === 'string') {
-    if (token.Ref === 'AWS::Region') return assembly.region;
-    const table = assembly.tables.find((t) => t.stackName === fn.stackName && t.logicalId === token.Ref);
-    if (table) return table.tableName;
-    const target = assembly.functions.find((f) => f.stackName === fn.stackName && f.logicalId === token.Ref);
-    if (target) return target.functionName;
+  try {
+    return resolveValue(value, fn.stackName, assembly);
+  } catch (error) {
+    throw new Error(`${fn.functionName}: ${name}: ${(error as Error).message}`);
   }
-  const getAtt = token['Fn::GetAtt'];
-  if (Array.isArray(getAtt) && getAtt[1] === 'Arn') {
-    const target = assembly.functions.find((f) => f.stackName === fn.stackName && f.logicalId === getAtt[0]);
-    if (target) return functionArn(assembly.region, target.functionName);
-  }
-  throw new Error(`${fn.functionName}: cannot resolve ${name}=${JSON.stringify(value)} locally`);
 }

@@ -10,7 +10,9 @@ import { functionEnvironment } from './environment.ts';
 import { startFrontDoor } from './front-door-server.ts';
 import { FunctionHost } from './function-host.ts';
 import { startLambdaApi } from './lambda-api.ts';
+import { runSdkCalls } from './sdk-calls.ts';
 import { createTables } from './tables.ts';
+import { resolveValue } from './template-values.ts';
 
 export interface LocalRuntimeOptions {
   /** Front-door port on 127.0.0.1; 0 picks a free one. @default 3000 */
@@ -27,6 +29,18 @@ export interface LocalRuntimeOptions {
   readonly log?: (message: string) => void;
   /** The functions' own output (logs, EMF metrics), one line at a time. @default standard output */
   readonly functionOutput?: (line: string) => void;
+  /** Where to tell `npm run cells -- --local` how to reach this runtime. @default .item-master/local-runtime.json */
+  readonly stateFile?: string;
+}
+
+/** What a running local runtime tells the `cells` CLI. */
+export interface LocalRuntimeState {
+  readonly pid: number;
+  readonly url: string;
+  readonly dynamoEndpoint: string;
+  readonly region: string;
+  /** SSM parameters the app declares, resolved to their local values. */
+  readonly ssmParameters: Record<string, string>;
 }
 
 export interface LocalRuntime {
@@ -46,12 +60,14 @@ export interface LocalRuntime {
 
 const STATE_DIR = fromRoot('.item-master');
 const DYNAMO_PID_FILE = path.join(STATE_DIR, 'dynamodb-local.pid');
+export const DEFAULT_STATE_FILE = path.join(STATE_DIR, 'local-runtime.json');
 
 /**
  * The whole service on this machine: the synthesized app's tables in
- * DynamoDB Local, its functions run from their bundled assets, the ALB in
- * front of the router, and the Lambda Invoke API the router calls the cells
- * through. Everything listens on 127.0.0.1 only.
+ * DynamoDB Local, its deploy-time SDK calls (the control plane's first map,
+ * each cell's registration), its functions run from their bundled assets,
+ * the ALB in front of the router, and the Lambda Invoke API the router calls
+ * the cells through. Everything listens on 127.0.0.1 only.
  */
 export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Promise<LocalRuntime> {
   const log = options.log ?? (() => undefined);
@@ -89,6 +105,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
     const dynamoClient = new DynamoDBClient({ endpoint: dynamoEndpoint, region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS });
     stops.push(async () => dynamoClient.destroy());
     await createTables(dynamoClient, assembly.tables);
+    let sdkCalls = await runSdkCalls(dynamoClient, assembly);
 
     const host = new FunctionHost(mkdtempSync(path.join(tmpdir(), 'item-master-functions-')), options.functionOutput);
     stops.push(() => host.stop());
@@ -118,6 +135,27 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
     });
     stops.push(frontDoor.close);
 
+    const stateFile = options.stateFile ?? DEFAULT_STATE_FILE;
+    const writeState = () => {
+      const state: LocalRuntimeState = {
+        pid: process.pid,
+        url: frontDoor.url,
+        dynamoEndpoint: dynamoEndpoint as string,
+        region: assembly.region,
+        ssmParameters: Object.fromEntries(
+          assembly.ssmParameters.map((p) => [p.name, resolveValue(p.value, p.stackName, assembly)]),
+        ),
+      };
+      mkdirSync(path.dirname(stateFile), { recursive: true });
+      writeFileSync(stateFile, `${JSON.stringify(state, null, 2)}\n`);
+    };
+    writeState();
+    stops.push(async () => {
+      if (existsSync(stateFile) && (JSON.parse(readFileSync(stateFile, 'utf8')) as LocalRuntimeState).pid === process.pid) {
+        rmSync(stateFile, { force: true });
+      }
+    });
+
     return {
       url: frontDoor.url,
       lambdaUrl: lambdaApi.url,
@@ -129,6 +167,8 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
         synthesize(outdir, context);
         assembly = readAssembly(outdir);
         await createTables(dynamoClient, assembly.tables);
+        sdkCalls = await runSdkCalls(dynamoClient, assembly, sdkCalls);
+        writeState();
         return deployAll(assembly);
       },
       pids: () => [...(dynamo ? [dynamo.pid] : []), ...host.pids()],

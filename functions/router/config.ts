@@ -1,26 +1,24 @@
 import * as z from 'zod';
 
-const cellFunctionsSchema = z
-  .record(z.string().min(1), z.string().min(1))
-  .refine((cells) => Object.keys(cells).length > 0, 'at least one cell');
+const envSchema = z.object({
+  CONTROL_PLANE_TABLE: z.string().min(1, 'CONTROL_PLANE_TABLE must name the control-plane table'),
+  ROUTING_REFRESH_SECONDS: z.coerce.number().positive('ROUTING_REFRESH_SECONDS must be a positive number').default(10),
+  SHIPPED_ROUTING: z.string().min(1, 'SHIPPED_ROUTING must hold the routing shipped with the deploy'),
+});
 
 export interface RouterConfig {
-  /** The cells in bucket-map order. */
-  readonly cellIds: readonly string[];
-  readonly cellFunctions: Readonly<Record<string, string>>;
+  readonly controlPlaneTable: string;
+  readonly refreshMs: number;
+  /** JSON; see snapshotFromShipped. */
+  readonly shippedRouting: string;
 }
 
-/**
- * `CELL_FUNCTIONS` is a JSON object `{ cellId: functionName }` in the order
- * the cells are configured; that order fixes the bucket map.
- */
 export function loadRouterConfig(env: NodeJS.ProcessEnv): RouterConfig {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(env.CELL_FUNCTIONS ?? '');
-  } catch {
-    throw new Error('CELL_FUNCTIONS must be a JSON object of cellId → function name');
-  }
-  const cellFunctions = cellFunctionsSchema.parse(raw);
-  return { cellIds: Object.keys(cellFunctions), cellFunctions };
+  const result = envSchema.safeParse(env);
+  if (!result.success) throw new Error(result.error.issues.map((issue) => issue.message).join('; '));
+  return {
+    controlPlaneTable: result.data.CONTROL_PLANE_TABLE,
+    refreshMs: result.data.ROUTING_REFRESH_SECONDS * 1000,
+    shippedRouting: result.data.SHIPPED_ROUTING,
+  };
 }

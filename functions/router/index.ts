@@ -1,18 +1,40 @@
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { LambdaClient } from '@aws-sdk/client-lambda';
-import { ALB_CORRELATION_ID_PATH, createObservability, instrument } from '@item-master/shared';
+import { ALB_CORRELATION_ID_PATH, createObservability, instrument, MetricUnit } from '@item-master/shared';
 import type { ALBEvent, ALBResult } from 'aws-lambda';
+import { ControlPlaneStore } from '../../control-plane/store.ts';
+import { loadRouterConfig } from './config.ts';
 import { LambdaCellInvoker } from './lambda-invoker.ts';
 import { routeRequest, type RouterDeps } from './router.ts';
-import { evenSplit } from './routing.ts';
-import { loadRouterConfig } from './config.ts';
+import { RoutingCache, snapshotFromShipped } from './routing-cache.ts';
 
 const observability = createObservability();
+const { logger, metrics, tracer } = observability;
 const config = loadRouterConfig(process.env);
-const lambda = observability.tracer.captureAWSv3Client(new LambdaClient({}));
+// Short timeouts: a slow control plane must cost a request little, and the cache falls back.
+const dynamo = tracer.captureAWSv3Client(
+  new DynamoDBClient({ maxAttempts: 2, requestHandler: { connectionTimeout: 500, requestTimeout: 1000 } }),
+);
+const store = new ControlPlaneStore(dynamo, config.controlPlaneTable);
+const routing = new RoutingCache({
+  load: () => store.readRouting(),
+  shipped: snapshotFromShipped(config.shippedRouting),
+  refreshMs: config.refreshMs,
+  onRefreshError: (error, serving) => {
+    logger.warn('control plane unreachable: serving the last good routing', {
+      error,
+      routingVersion: serving.version,
+      routingSource: serving.source,
+    });
+    metrics.addMetric('RoutingRefreshFailures', MetricUnit.Count, 1);
+  },
+});
+// Read the map and the registry during init; if that fails the shipped copy serves.
+await routing.current();
+
 const deps: RouterDeps = {
-  cells: config.cellIds,
-  map: evenSplit(config.cellIds),
-  invoker: new LambdaCellInvoker(lambda, config.cellFunctions),
+  routing,
+  invoker: new LambdaCellInvoker(tracer.captureAWSv3Client(new LambdaClient({}))),
   observability,
 };
 

@@ -1,18 +1,13 @@
 import { InvokeCommand, LambdaClient, TooManyRequestsException } from '@aws-sdk/client-lambda';
 import type { ALBEvent, ALBResult } from 'aws-lambda';
 import { CellUnavailableError, type CellInvoker } from './router.ts';
+import type { CellTarget } from './routing-cache.ts';
 
 /** Invokes cell API functions synchronously through the Lambda API. */
 export class LambdaCellInvoker implements CellInvoker {
-  constructor(
-    private readonly client: LambdaClient,
-    /** cellId → the cell API function's name or ARN. */
-    private readonly functions: Readonly<Record<string, string>>,
-  ) {}
+  constructor(private readonly client: LambdaClient) {}
 
-  async invoke(cellId: string, event: ALBEvent): Promise<ALBResult> {
-    const functionName = this.functions[cellId];
-    if (!functionName) throw new CellUnavailableError(cellId, false, `no function known for ${cellId}`);
+  async invoke({ cellId, functionName }: CellTarget, event: ALBEvent): Promise<ALBResult> {
     let output;
     try {
       output = await this.client.send(

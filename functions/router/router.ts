@@ -1,10 +1,11 @@
 import { errorBody, isValidId, ID_RULE, MetricUnit, tenantIdOf, type Observability } from '@item-master/shared';
 import type { ALBEvent, ALBResult } from 'aws-lambda';
-import { cellFor, type BucketMap } from './routing.ts';
+import { routeTenant } from '../../control-plane/routing.ts';
+import type { CellTarget, RoutingSnapshot } from './routing-cache.ts';
 
 /** Invokes one cell's API function with the original ALB event. */
 export interface CellInvoker {
-  invoke(cellId: string, event: ALBEvent): Promise<ALBResult>;
+  invoke(cell: CellTarget, event: ALBEvent): Promise<ALBResult>;
 }
 
 /** A cell that could not answer: throttled (retry later) or broken. */
@@ -20,9 +21,8 @@ export class CellUnavailableError extends Error {
 }
 
 export interface RouterDeps {
-  /** The cells, in the order the bucket map was built from. */
-  readonly cells: readonly string[];
-  readonly map: BucketMap;
+  /** The routing data in force: the cache in front of the control plane. */
+  readonly routing: { current(): Promise<RoutingSnapshot> };
   readonly invoker: CellInvoker;
   readonly observability: Pick<Observability, 'logger' | 'metrics'>;
 }
@@ -59,7 +59,13 @@ export async function routeRequest(event: ALBEvent, deps: RouterDeps): Promise<A
       });
     }
     metrics.addMetric('HealthChecks', MetricUnit.Count, 1);
-    return json(200, { status: 'ok', cells: deps.cells });
+    // Healthy whatever the control plane's state: the router serves from its last good copy.
+    const routing = await deps.routing.current();
+    return json(200, {
+      status: 'ok',
+      cells: [...routing.cells.values()].map(({ cellId, status }) => ({ cellId, status })),
+      routing: { version: routing.version, source: routing.source },
+    });
   }
 
   const tenantId = tenantIdOf(event.path);
@@ -73,26 +79,40 @@ export async function routeRequest(event: ALBEvent, deps: RouterDeps): Promise<A
     );
   }
 
-  const cellId = cellFor(deps.map, tenantId);
+  const routing = await deps.routing.current();
+  const { cellId, reason } = routeTenant(routing.map, routing.overrides, tenantId);
   logger.appendKeys({ cellId, tenantId });
   metrics.addDimension('cellId', cellId);
   const started = performance.now();
+  const cell = routing.cells.get(cellId);
   let result: ALBResult;
-  try {
-    result = sanitize(await deps.invoker.invoke(cellId, event));
-  } catch (error) {
-    if (!(error instanceof CellUnavailableError)) throw error;
-    logger.error('cell did not answer', { error });
-    result = error.retryable
-      ? json(503, errorBody('cell_unavailable', `cell ${cellId} is busy, retry later`), {
-          'retry-after': '1',
-        })
-      : json(502, errorBody('cell_error', `cell ${cellId} failed to answer`));
+  if (!cell || cell.status === 'inactive') {
+    // Neither a hang nor a guess: the client comes back once the cell serves again or the tenant has moved.
+    logger.warn('tenant routed to a cell that is not serving', {
+      routingVersion: routing.version,
+      reason,
+      cellStatus: cell?.status ?? 'unregistered',
+    });
+    result = json(503, errorBody('cell_unavailable', `cell ${cellId} is not serving, retry later`), { 'retry-after': '30' });
+  } else {
+    result = await invokeCell(cell, event, deps);
   }
   metrics.addMetric('Requests', MetricUnit.Count, 1);
   metrics.addMetric('Latency', MetricUnit.Milliseconds, performance.now() - started);
   metrics.addMetric('CellErrors', MetricUnit.Count, result.statusCode >= 500 ? 1 : 0);
   return withHeader(result, 'x-cell-id', cellId);
+}
+
+async function invokeCell(cell: CellTarget, event: ALBEvent, deps: RouterDeps): Promise<ALBResult> {
+  try {
+    return sanitize(await deps.invoker.invoke(cell, event));
+  } catch (error) {
+    if (!(error instanceof CellUnavailableError)) throw error;
+    deps.observability.logger.error('cell did not answer', { error });
+    return error.retryable
+      ? json(503, errorBody('cell_unavailable', `cell ${cell.cellId} is busy, retry later`), { 'retry-after': '1' })
+      : json(502, errorBody('cell_error', `cell ${cell.cellId} failed to answer`));
+  }
 }
 
 function json(statusCode: number, body: unknown, headers: Record<string, string> = {}): ALBResult {

@@ -1,0 +1,182 @@
+import { QueryCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { tenantKey } from '../functions/cell-api/keys.ts';
+import { planRebalance, type RebalancePlan } from './plan.ts';
+import type { CellRecord, CellStatus, MapVersion, MapVersionSummary } from './records.ts';
+import { bucketCounts, routeTenant, type Route } from './routing.ts';
+import { UnknownCellError, type ControlPlaneStore } from './store.ts';
+
+/** Whether a cell's table holds anything of a tenant. */
+export interface TenantDataProbe {
+  hasData(cell: CellRecord, tenantId: string): Promise<boolean>;
+}
+
+/** Reads one key of the tenant's item collection in the cell's table. */
+export class TableTenantDataProbe implements TenantDataProbe {
+  constructor(private readonly doc: DynamoDBDocumentClient) {}
+
+  async hasData(cell: CellRecord, tenantId: string): Promise<boolean> {
+    const { Items } = await this.doc.send(
+      new QueryCommand({
+        TableName: cell.tableName,
+        KeyConditionExpression: 'pk = :pk',
+        ExpressionAttributeValues: { ':pk': tenantKey(tenantId) },
+        ProjectionExpression: 'pk',
+        Limit: 1,
+      }),
+    );
+    return (Items?.length ?? 0) > 0;
+  }
+}
+
+/** A refusal the operator can act on; the CLI prints its message as is. */
+export class OperationError extends Error {
+  override name = 'OperationError';
+}
+
+export interface CellSummary extends CellRecord {
+  readonly buckets: number;
+  readonly pinnedTenants: number;
+}
+
+export interface ControlPlaneOperations {
+  readonly store: ControlPlaneStore;
+  readonly probe: TenantDataProbe;
+  /** Who makes the changes, recorded in each map version. */
+  readonly by: string;
+  readonly now?: () => Date;
+}
+
+/**
+ * What the `cells` command does, as plain functions over the store: the CLI
+ * parses arguments and prints, nothing more.
+ */
+export class CellOperations {
+  private readonly now: () => Date;
+
+  constructor(private readonly ops: ControlPlaneOperations) {
+    this.now = ops.now ?? (() => new Date());
+  }
+
+  async list(): Promise<{ version: number; cells: CellSummary[]; unregistered: Array<{ cellId: string; buckets: number }> }> {
+    const { cells, version } = await this.ops.store.readRouting();
+    const current = requireVersion(version);
+    const counts = bucketCounts(current.map);
+    const pins = new Map<string, number>();
+    for (const cellId of Object.values(current.overrides)) pins.set(cellId, (pins.get(cellId) ?? 0) + 1);
+    const registered = new Set(cells.map((cell) => cell.cellId));
+    return {
+      version: current.version,
+      cells: [...cells]
+        .sort((a, b) => a.cellId.localeCompare(b.cellId))
+        .map((cell) => ({ ...cell, buckets: counts.get(cell.cellId) ?? 0, pinnedTenants: pins.get(cell.cellId) ?? 0 })),
+      // Cells the map still names after their stack was deleted: their tenants get 503.
+      unregistered: [...counts]
+        .filter(([cellId]) => !registered.has(cellId))
+        .map(([cellId, buckets]) => ({ cellId, buckets })),
+    };
+  }
+
+  async route(tenantId: string): Promise<Route & { version: number; status: CellStatus | 'unregistered' }> {
+    const { cells, version } = await this.ops.store.readRouting();
+    const current = requireVersion(version);
+    const route = routeTenant(current.map, current.overrides, tenantId);
+    const cell = cells.find((c) => c.cellId === route.cellId);
+    return { ...route, version: current.version, status: cell?.status ?? 'unregistered' };
+  }
+
+  /** Pins a tenant to a cell: refused when the tenant has data in any other cell. */
+  async pin(tenantId: string, cellId: string): Promise<{ version: MapVersion | undefined; route: Route }> {
+    const { cells, version } = await this.ops.store.readRouting();
+    const current = requireVersion(version);
+    const target = cells.find((cell) => cell.cellId === cellId);
+    if (!target) throw new UnknownCellError(cellId);
+    if (target.status !== 'active') throw new OperationError(`${cellId} is ${target.status}: only an active cell takes a tenant`);
+    const before = routeTenant(current.map, current.overrides, tenantId);
+    if (before.reason === 'override' && before.cellId === cellId) {
+      return { version: undefined, route: before };
+    }
+    await this.refuseIfDataElsewhere(cells, tenantId, cellId);
+    const written = await this.ops.store.writeVersion(
+      current.version,
+      {
+        map: current.map,
+        overrides: { ...current.overrides, [tenantId]: cellId },
+        change: `pin ${tenantId} to ${cellId}`,
+        by: this.ops.by,
+        createdAt: this.now().toISOString(),
+      },
+      cells,
+    );
+    return { version: written, route: routeTenant(written.map, written.overrides, tenantId) };
+  }
+
+  /** Unpins a tenant, back to its bucket's cell: refused when it has data in any other cell. */
+  async unpin(tenantId: string): Promise<{ version: MapVersion; route: Route }> {
+    const { cells, version } = await this.ops.store.readRouting();
+    const current = requireVersion(version);
+    if (!Object.hasOwn(current.overrides, tenantId)) throw new OperationError(`${tenantId} is not pinned`);
+    const { [tenantId]: _removed, ...overrides } = current.overrides;
+    const after = routeTenant(current.map, overrides, tenantId);
+    await this.refuseIfDataElsewhere(cells, tenantId, after.cellId);
+    const written = await this.ops.store.writeVersion(
+      current.version,
+      {
+        map: current.map,
+        overrides,
+        change: `unpin ${tenantId} (back to ${after.cellId} by bucket ${after.bucket})`,
+        by: this.ops.by,
+        createdAt: this.now().toISOString(),
+      },
+      cells,
+    );
+    return { version: written, route: after };
+  }
+
+  async setStatus(cellId: string, status: CellStatus): Promise<CellRecord> {
+    return this.ops.store.setStatus(cellId, status);
+  }
+
+  async plan(): Promise<RebalancePlan> {
+    const { cells, version } = await this.ops.store.readRouting();
+    const current = requireVersion(version);
+    return planRebalance(current.map, cells, current.version);
+  }
+
+  async history(limit?: number): Promise<MapVersionSummary[]> {
+    return this.ops.store.listVersions(limit);
+  }
+
+  /**
+   * Moving a tenant's routing without its data would hide that data (and
+   * split the tenant across cells): the tenant may only be sent to `cellId`
+   * if no other cell holds anything of it.
+   */
+  private async refuseIfDataElsewhere(cells: readonly CellRecord[], tenantId: string, cellId: string): Promise<void> {
+    const others = cells.filter((cell) => cell.cellId !== cellId);
+    const found = await Promise.all(
+      others.map(async (cell) => {
+        try {
+          return (await this.ops.probe.hasData(cell, tenantId)) ? cell.cellId : undefined;
+        } catch (error) {
+          throw new OperationError(
+            `cannot tell whether ${tenantId} has data in ${cell.cellId} (${(error as Error).message}); nothing was changed`,
+          );
+        }
+      }),
+    );
+    const holding = found.filter((id): id is string => id !== undefined);
+    if (holding.length) {
+      throw new OperationError(
+        `${tenantId} already has data in ${holding.join(', ')}: routing it to ${cellId} would hide that data. ` +
+          'Moving a tenant with its data is a migration, not a pin.',
+      );
+    }
+  }
+}
+
+function requireVersion(version: MapVersion | undefined): MapVersion {
+  if (!version) {
+    throw new OperationError('the control plane has no bucket map yet: deploy the control-plane stack (or start npm start) first');
+  }
+  return version;
+}

@@ -1,0 +1,163 @@
+import type { DeleteItemCommandInput, PutItemCommandInput, UpdateItemCommandInput } from '@aws-sdk/client-dynamodb';
+import * as z from 'zod';
+import { decodeBuckets, encodeBuckets } from './bucket-codec.ts';
+import { evenSplit, type BucketMap, type Overrides } from './routing.ts';
+
+/**
+ * Key design of the control-plane table (one table: the registry and the map):
+ *
+ * | record      | pk     | sk                         |
+ * | ----------- | ------ | -------------------------- |
+ * | cell        | `CELL` | `CELL#<cellId>`            |
+ * | map version | `MAP`  | `VERSION#<10-digit number>` |
+ *
+ * - The whole registry is one Query, and so is the newest map version
+ *   (descending, limit 1): the router's refresh costs two reads.
+ * - A map version is immutable. The next one is a put of `version + 1` on the
+ *   condition that it does not exist yet, so of two writers racing from the
+ *   same version exactly one wins and nothing is overwritten; old versions
+ *   stay for audit and rollback.
+ * - A version holds the bucket map (deflated, see bucket-codec.ts) and the
+ *   overrides together, so the router always sees a map and the pins that
+ *   went with it, and a pin is versioned like any other change.
+ * - Both partitions are tiny and read a few times a minute per router
+ *   instance; they never approach a partition's limits.
+ */
+export const CELL_PK = 'CELL';
+export const MAP_PK = 'MAP';
+
+export const CELL_STATUSES = ['active', 'draining', 'inactive'] as const;
+/**
+ * - `active`: serves its tenants and may take more.
+ * - `draining`: serves its tenants; a rebalance plan moves them all away.
+ * - `inactive`: serves nobody; its tenants get 503 until moved or reactivated.
+ */
+export type CellStatus = (typeof CELL_STATUSES)[number];
+
+export interface CellRecord {
+  readonly cellId: string;
+  readonly status: CellStatus;
+  /** Relative share of buckets a rebalance gives this cell. */
+  readonly weight: number;
+  readonly apiFunctionArn: string;
+  readonly tableName: string;
+  readonly updatedAt?: string;
+}
+
+export interface MapVersion {
+  readonly version: number;
+  readonly map: BucketMap;
+  readonly overrides: Overrides;
+  /** What changed, in words. */
+  readonly change: string;
+  readonly by: string;
+  readonly createdAt?: string;
+}
+
+/** A map version without its (large) bucket map, for listings. */
+export type MapVersionSummary = Omit<MapVersion, 'map'> & { readonly cellCount: number };
+
+export function cellSortKey(cellId: string): string {
+  return `CELL#${cellId}`;
+}
+
+export function versionSortKey(version: number): string {
+  return `VERSION#${String(version).padStart(10, '0')}`;
+}
+
+export const cellItemSchema = z.object({
+  cellId: z.string().min(1),
+  status: z.enum(CELL_STATUSES),
+  weight: z.number().positive(),
+  apiFunctionArn: z.string().min(1),
+  tableName: z.string().min(1),
+  updatedAt: z.string().optional(),
+});
+
+export const versionItemSchema = z.object({
+  version: z.number().int().positive(),
+  cells: z.array(z.string()),
+  buckets: z.string(),
+  overrides: z.record(z.string(), z.string()).default({}),
+  change: z.string().default(''),
+  by: z.string().default(''),
+  createdAt: z.string().optional(),
+});
+
+export function versionFromItem(item: unknown): MapVersion {
+  const { cells, buckets, ...rest } = versionItemSchema.parse(item);
+  return { ...rest, map: decodeBuckets({ cells, buckets }) };
+}
+
+export function versionItem(version: MapVersion): Record<string, unknown> {
+  return {
+    pk: MAP_PK,
+    sk: versionSortKey(version.version),
+    version: version.version,
+    ...encodeBuckets(version.map),
+    overrides: version.overrides,
+    change: version.change,
+    by: version.by,
+    ...(version.createdAt && { createdAt: version.createdAt }),
+  };
+}
+
+/** What a cell stack tells the registry about itself on every deploy. */
+export interface CellRegistration {
+  readonly cellId: string;
+  readonly weight: number;
+  readonly apiFunctionArn: string;
+  readonly tableName: string;
+}
+
+/**
+ * The registration a cell's deploy makes (the request goes into the cell
+ * stack's template as a custom resource, so the values may be CDK tokens).
+ * It sets what the deploy owns (weight, function, table) and leaves the
+ * status alone when the cell is already registered: a redeploy does not
+ * undo an operator's drain.
+ */
+export function registrationRequest(controlTableName: string, cell: CellRegistration): UpdateItemCommandInput {
+  return {
+    TableName: controlTableName,
+    Key: { pk: { S: CELL_PK }, sk: { S: cellSortKey(cell.cellId) } },
+    UpdateExpression:
+      'SET cellId = :cellId, weight = :weight, apiFunctionArn = :fn, tableName = :table, #status = if_not_exists(#status, :active)',
+    ExpressionAttributeNames: { '#status': 'status' },
+    ExpressionAttributeValues: {
+      ':cellId': { S: cell.cellId },
+      ':weight': { N: String(cell.weight) },
+      ':fn': { S: cell.apiFunctionArn },
+      ':table': { S: cell.tableName },
+      ':active': { S: 'active' },
+    },
+  };
+}
+
+/** Deleting a cell stack removes it from the registry; its tenants then get 503 until moved. */
+export function deregistrationRequest(controlTableName: string, cellId: string): DeleteItemCommandInput {
+  return { TableName: controlTableName, Key: { pk: { S: CELL_PK }, sk: { S: cellSortKey(cellId) } } };
+}
+
+/**
+ * Version 1 of the map, written when the control plane is first deployed:
+ * the buckets split evenly over the configured cells. It is written only if
+ * no version 1 exists, so later deploys (with more cells, say) move nothing.
+ */
+export function seedRequest(controlTableName: string, cellIds: readonly string[]): PutItemCommandInput {
+  const { cells, buckets } = encodeBuckets(evenSplit(cellIds));
+  return {
+    TableName: controlTableName,
+    Item: {
+      pk: { S: MAP_PK },
+      sk: { S: versionSortKey(1) },
+      version: { N: '1' },
+      cells: { L: cells.map((cell) => ({ S: cell })) },
+      buckets: { S: buckets },
+      overrides: { M: {} },
+      change: { S: `initial map: buckets split evenly over ${cellIds.join(', ')}` },
+      by: { S: 'deploy' },
+    },
+    ConditionExpression: 'attribute_not_exists(pk)',
+  };
+}

@@ -1,0 +1,207 @@
+import {
+  ConditionalCheckFailedException,
+  DeleteItemCommand,
+  PutItemCommand,
+  UpdateItemCommand,
+  type DynamoDBClient,
+} from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand, UpdateCommand, paginateQuery } from '@aws-sdk/lib-dynamodb';
+import {
+  CELL_PK,
+  MAP_PK,
+  cellItemSchema,
+  cellSortKey,
+  deregistrationRequest,
+  registrationRequest,
+  seedRequest,
+  versionFromItem,
+  versionItem,
+  versionItemSchema,
+  versionSortKey,
+  type CellRecord,
+  type CellRegistration,
+  type CellStatus,
+  type MapVersion,
+  type MapVersionSummary,
+} from './records.ts';
+
+/** Another writer got there first: the version this change was based on is no longer the newest. */
+export class MapConflictError extends Error {
+  constructor(readonly basedOn: number) {
+    super(
+      `the map changed while this change was being made: version ${basedOn + 1} was written by another writer. ` +
+        'Nothing was written; run the command again.',
+    );
+    this.name = 'MapConflictError';
+  }
+}
+
+export class UnknownCellError extends Error {
+  constructor(readonly cellId: string) {
+    super(`no cell "${cellId}" is registered`);
+    this.name = 'UnknownCellError';
+  }
+}
+
+/** A map version has to fit in one DynamoDB item (400 KB); this leaves room for attribute overhead. */
+export const MAX_VERSION_BYTES = 380_000;
+
+/** The newest map version and the registry, as the router and the CLI read them. */
+export interface RoutingState {
+  readonly cells: readonly CellRecord[];
+  /** Undefined only before the control plane's first deploy has seeded version 1. */
+  readonly version: MapVersion | undefined;
+}
+
+/**
+ * The control plane's table: the cell registry and the versioned bucket map
+ * with its overrides. Key design: records.ts.
+ */
+export class ControlPlaneStore {
+  private readonly doc: DynamoDBDocumentClient;
+
+  constructor(
+    private readonly client: DynamoDBClient,
+    readonly tableName: string,
+  ) {
+    this.doc = DynamoDBDocumentClient.from(client);
+  }
+
+  async listCells(): Promise<CellRecord[]> {
+    const cells: CellRecord[] = [];
+    const pages = paginateQuery(
+      { client: this.doc },
+      {
+        TableName: this.tableName,
+        KeyConditionExpression: 'pk = :pk',
+        ExpressionAttributeValues: { ':pk': CELL_PK },
+        ConsistentRead: true,
+      },
+    );
+    for await (const page of pages) {
+      for (const item of page.Items ?? []) cells.push(cellItemSchema.parse(item));
+    }
+    return cells;
+  }
+
+  async getCell(cellId: string): Promise<CellRecord | undefined> {
+    const { Item } = await this.doc.send(
+      new GetCommand({ TableName: this.tableName, Key: { pk: CELL_PK, sk: cellSortKey(cellId) }, ConsistentRead: true }),
+    );
+    return Item ? cellItemSchema.parse(Item) : undefined;
+  }
+
+  async latestVersion(): Promise<MapVersion | undefined> {
+    const { Items } = await this.doc.send(
+      new QueryCommand({
+        TableName: this.tableName,
+        KeyConditionExpression: 'pk = :pk',
+        ExpressionAttributeValues: { ':pk': MAP_PK },
+        ScanIndexForward: false,
+        Limit: 1,
+        ConsistentRead: true,
+      }),
+    );
+    return Items?.[0] ? versionFromItem(Items[0]) : undefined;
+  }
+
+  async getVersion(version: number): Promise<MapVersion | undefined> {
+    const { Item } = await this.doc.send(
+      new GetCommand({ TableName: this.tableName, Key: { pk: MAP_PK, sk: versionSortKey(version) }, ConsistentRead: true }),
+    );
+    return Item ? versionFromItem(Item) : undefined;
+  }
+
+  /** Everything the router needs, in two reads. */
+  async readRouting(): Promise<RoutingState> {
+    const [cells, version] = await Promise.all([this.listCells(), this.latestVersion()]);
+    return { cells, version };
+  }
+
+  /** The newest versions first, without their bucket maps. */
+  async listVersions(limit = 20): Promise<MapVersionSummary[]> {
+    const { Items = [] } = await this.doc.send(
+      new QueryCommand({
+        TableName: this.tableName,
+        KeyConditionExpression: 'pk = :pk',
+        ExpressionAttributeValues: { ':pk': MAP_PK },
+        ScanIndexForward: false,
+        Limit: limit,
+      }),
+    );
+    return Items.map((item) => {
+      const { cells, buckets: _buckets, ...rest } = versionItemSchema.parse(item);
+      return { ...rest, cellCount: cells.length };
+    });
+  }
+
+  /**
+   * Writes `next` as the version after `basedOn`: a conditional put that
+   * fails when that version already exists, so a change made from a stale
+   * read is refused (MapConflictError) and nothing is overwritten. Every
+   * cell the new version names must be registered.
+   */
+  async writeVersion(basedOn: number, next: Omit<MapVersion, 'version'>, registry: readonly CellRecord[]): Promise<MapVersion> {
+    const known = new Set(registry.map((cell) => cell.cellId));
+    const named = new Set([...next.map, ...Object.values(next.overrides)]);
+    const unknown = [...named].filter((cellId) => !known.has(cellId));
+    if (unknown.length) throw new UnknownCellError(unknown.join(', '));
+    const version: MapVersion = { ...next, version: basedOn + 1 };
+    const item = versionItem(version);
+    const size = Buffer.byteLength(JSON.stringify(item));
+    if (size > MAX_VERSION_BYTES) {
+      throw new Error(
+        `map version ${version.version} would be ${Math.round(size / 1000)} KB, over the ${MAX_VERSION_BYTES / 1000} KB a version item may hold; ` +
+          `it has ${Object.keys(next.overrides).length} overrides: unpin tenants that no longer need it`,
+      );
+    }
+    try {
+      await this.doc.send(new PutCommand({ TableName: this.tableName, Item: item, ConditionExpression: 'attribute_not_exists(pk)' }));
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) throw new MapConflictError(basedOn);
+      throw error;
+    }
+    return version;
+  }
+
+  /** Sets a registered cell's status; UnknownCellError when it is not registered. */
+  async setStatus(cellId: string, status: CellStatus): Promise<CellRecord> {
+    try {
+      const { Attributes } = await this.doc.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: { pk: CELL_PK, sk: cellSortKey(cellId) },
+          UpdateExpression: 'SET #status = :status, updatedAt = :now',
+          ConditionExpression: 'attribute_exists(pk)',
+          ExpressionAttributeNames: { '#status': 'status' },
+          ExpressionAttributeValues: { ':status': status, ':now': new Date().toISOString() },
+          ReturnValues: 'ALL_NEW',
+        }),
+      );
+      return cellItemSchema.parse(Attributes);
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) throw new UnknownCellError(cellId);
+      throw error;
+    }
+  }
+
+  /** What a cell stack's deploy does (records.ts): for the local runtime and tests. */
+  async register(cell: CellRegistration): Promise<void> {
+    await this.client.send(new UpdateItemCommand(registrationRequest(this.tableName, cell)));
+  }
+
+  async deregister(cellId: string): Promise<void> {
+    await this.client.send(new DeleteItemCommand(deregistrationRequest(this.tableName, cellId)));
+  }
+
+  /** What the control plane's first deploy does; false when a version 1 exists already. */
+  async seed(cellIds: readonly string[]): Promise<boolean> {
+    try {
+      await this.client.send(new PutItemCommand(seedRequest(this.tableName, cellIds)));
+      return true;
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return false;
+      throw error;
+    }
+  }
+}

@@ -1,0 +1,122 @@
+import * as z from 'zod';
+import { decodeBuckets } from '../../control-plane/bucket-codec.ts';
+import type { CellStatus } from '../../control-plane/records.ts';
+import type { BucketMap, Overrides } from '../../control-plane/routing.ts';
+import type { RoutingState } from '../../control-plane/store.ts';
+
+/** A cell as the router needs it. */
+export interface CellTarget {
+  readonly cellId: string;
+  readonly status: CellStatus;
+  /** The cell API function's ARN (from the registry) or name (shipped with the deploy). */
+  readonly functionName: string;
+}
+
+/** One consistent copy of the routing data: a map version, its overrides, and the registry. */
+export interface RoutingSnapshot {
+  readonly version: number;
+  /** `store`: read from the control plane; `shipped`: the copy deployed with the router. */
+  readonly source: 'store' | 'shipped';
+  readonly map: BucketMap;
+  readonly overrides: Overrides;
+  readonly cells: ReadonlyMap<string, CellTarget>;
+}
+
+export function snapshotFromState(state: RoutingState): RoutingSnapshot {
+  if (!state.version) throw new Error('the control-plane table holds no map version yet');
+  return {
+    version: state.version.version,
+    source: 'store',
+    map: state.version.map,
+    overrides: state.version.overrides,
+    cells: new Map(
+      state.cells.map((cell) => [cell.cellId, { cellId: cell.cellId, status: cell.status, functionName: cell.apiFunctionArn }]),
+    ),
+  };
+}
+
+const shippedSchema = z.object({
+  version: z.number().int().nonnegative(),
+  /** cellId → function name, for the cells the shipped map names. */
+  functions: z.record(z.string(), z.string().min(1)),
+  cells: z.array(z.string()),
+  buckets: z.string(),
+  overrides: z.record(z.string(), z.string()).default({}),
+});
+
+export type ShippedRouting = z.input<typeof shippedSchema>;
+
+/**
+ * The routing the deploy ships in the router's environment, used only until
+ * the store has been read once: a cold start while the store is unreachable
+ * still routes.
+ */
+export function snapshotFromShipped(json: string | undefined): RoutingSnapshot {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(json ?? '');
+  } catch {
+    throw new Error('SHIPPED_ROUTING must be the JSON routing snapshot the deploy ships');
+  }
+  const shipped = shippedSchema.parse(raw);
+  return {
+    version: shipped.version,
+    source: 'shipped',
+    map: decodeBuckets(shipped),
+    overrides: shipped.overrides,
+    cells: new Map(
+      Object.entries(shipped.functions).map(([cellId, functionName]) => [cellId, { cellId, status: 'active', functionName }]),
+    ),
+  };
+}
+
+export interface RoutingCacheOptions {
+  /** Reads the registry and the newest map version from the control plane. */
+  readonly load: () => Promise<RoutingState>;
+  readonly shipped: RoutingSnapshot;
+  /** How long a copy is used before the store is read again; also the wait after a failed read. */
+  readonly refreshMs: number;
+  /** Told of every failed read; the cache keeps serving its last good copy. */
+  readonly onRefreshError?: (error: unknown, serving: RoutingSnapshot) => void;
+  readonly now?: () => number;
+}
+
+/**
+ * The router's copy of the routing data. It is read whole, used for
+ * `refreshMs`, then read again on the next request. A failed read changes
+ * nothing: the last good copy (or the shipped one, if the store has never
+ * answered) keeps serving, and the store is tried again `refreshMs` later,
+ * so an outage of the control plane never stops the data plane and never
+ * turns into one slow read per request.
+ */
+export class RoutingCache {
+  private snapshot: RoutingSnapshot;
+  private nextReadAt = Number.NEGATIVE_INFINITY;
+  private reading: Promise<void> | undefined;
+  private readonly now: () => number;
+
+  constructor(private readonly options: RoutingCacheOptions) {
+    this.snapshot = options.shipped;
+    this.now = options.now ?? Date.now;
+  }
+
+  async current(): Promise<RoutingSnapshot> {
+    if (this.now() >= this.nextReadAt) {
+      this.reading ??= this.read().finally(() => {
+        this.reading = undefined;
+      });
+      await this.reading;
+    }
+    return this.snapshot;
+  }
+
+  private async read(): Promise<void> {
+    try {
+      this.snapshot = snapshotFromState(await this.options.load());
+    } catch (error) {
+      this.options.onRefreshError?.(error, this.snapshot);
+    } finally {
+      this.nextReadAt = this.now() + this.options.refreshMs;
+    }
+  }
+}

@@ -1,0 +1,40 @@
+import { RemovalPolicy } from 'aws-cdk-lib';
+import { AttributeType, Billing, TableV2 } from 'aws-cdk-lib/aws-dynamodb';
+import type { IGrantable } from 'aws-cdk-lib/aws-iam';
+import { Construct } from 'constructs';
+
+export interface ControlPlaneTableProps {
+  /**
+   * Deletion protection on, and the table kept when the stack is deleted.
+   * @default false
+   */
+  readonly retain?: boolean;
+}
+
+/**
+ * The control plane's table: the cell registry and the versioned bucket map
+ * with its overrides. Its key design is documented with the code that reads
+ * and writes it, `control-plane/records.ts`. On-demand capacity and
+ * point-in-time recovery: the map's history is the routing's audit trail.
+ */
+export class ControlPlaneTable extends Construct {
+  public readonly table: TableV2;
+
+  constructor(scope: Construct, id: string, props: ControlPlaneTableProps = {}) {
+    super(scope, id);
+    const retain = props.retain ?? false;
+    this.table = new TableV2(this, 'Table', {
+      partitionKey: { name: 'pk', type: AttributeType.STRING },
+      sortKey: { name: 'sk', type: AttributeType.STRING },
+      billing: Billing.onDemand(),
+      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+      deletionProtection: retain,
+      removalPolicy: retain ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY,
+    });
+  }
+
+  /** The router's reads: the registry and the newest map version, nothing else. */
+  grantRoutingRead(grantee: IGrantable): void {
+    this.table.grant(grantee, 'dynamodb:Query', 'dynamodb:GetItem');
+  }
+}

@@ -1,0 +1,52 @@
+import { Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
+import type { PolicyStatement } from 'aws-cdk-lib/aws-iam';
+import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
+import { AwsCustomResource, AwsCustomResourcePolicy, type AwsSdkCall } from 'aws-cdk-lib/custom-resources';
+import { Construct } from 'constructs';
+import { executionRole } from './execution-role.ts';
+
+export interface SdkCallProps {
+  /** The call made when the resource is created and whenever its parameters change: it must be idempotent. */
+  readonly onCreateOrUpdate: AwsSdkCall;
+  /**
+   * The call made when the resource (or its stack) is deleted.
+   * @default - none
+   */
+  readonly onDelete?: AwsSdkCall;
+  /** Exactly what the calls need. */
+  readonly statements: PolicyStatement[];
+  /** @default RetentionDays.ONE_MONTH */
+  readonly logRetention?: RetentionDays;
+  /** @default RemovalPolicy.DESTROY */
+  readonly logRemovalPolicy?: RemovalPolicy;
+}
+
+/**
+ * One AWS SDK call made by CloudFormation on deploy (aws-cdk-lib's
+ * AwsCustomResource) with the project's defaults: the runtime's SDK rather
+ * than one downloaded at deploy time, a log group with retention, and a role
+ * that writes only there and may make only the given calls. One per stack:
+ * the handler function is a singleton.
+ */
+export class SdkCall extends Construct {
+  public readonly resource: AwsCustomResource;
+
+  constructor(scope: Construct, id: string, props: SdkCallProps) {
+    super(scope, id);
+    const logGroup = new LogGroup(this, 'Logs', {
+      retention: props.logRetention ?? RetentionDays.ONE_MONTH,
+      removalPolicy: props.logRemovalPolicy ?? RemovalPolicy.DESTROY,
+    });
+    const role = executionRole(this, 'Role', logGroup, `Deploy-time SDK call of ${this.node.path}`);
+    this.resource = new AwsCustomResource(this, 'Resource', {
+      onCreate: props.onCreateOrUpdate,
+      onUpdate: props.onCreateOrUpdate,
+      onDelete: props.onDelete,
+      policy: AwsCustomResourcePolicy.fromStatements(props.statements),
+      role,
+      logGroup,
+      installLatestAwsSdk: false,
+      timeout: Duration.minutes(1),
+    });
+  }
+}

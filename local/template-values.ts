@@ -1,0 +1,67 @@
+import type { LocalAssembly } from './assembly.ts';
+
+export const LOCAL_ACCOUNT = '000000000000';
+
+export function functionArn(region: string, functionName: string): string {
+  return `arn:aws:lambda:${region}:${LOCAL_ACCOUNT}:function:${functionName}`;
+}
+
+export function tableArn(region: string, tableName: string): string {
+  return `arn:aws:dynamodb:${region}:${LOCAL_ACCOUNT}:table/${tableName}`;
+}
+
+export class UnresolvableValueError extends Error {
+  override name = 'UnresolvableValueError';
+}
+
+/**
+ * Resolves a template value the way CloudFormation would, to its local
+ * counterpart: pseudo parameters, Refs and ARNs of tables and functions, SSM
+ * parameters declared by any stack of the app (the way cells find the
+ * control plane), and `Fn::Join`. Anything else is an error rather than a guess.
+ */
+export function resolveValue(value: unknown, stackName: string, assembly: LocalAssembly): string {
+  if (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean') return String(value);
+  if (typeof value !== 'object' || value === null) throw unresolvable(value);
+  const token = value as Record<string, unknown>;
+
+  const join = token['Fn::Join'];
+  if (Array.isArray(join) && typeof join[0] === 'string' && Array.isArray(join[1])) {
+    return (join[1] as unknown[]).map((part) => resolveValue(part, stackName, assembly)).join(join[0]);
+  }
+
+  const ref = token.Ref;
+  if (typeof ref === 'string') {
+    const pseudo: Record<string, string> = {
+      'AWS::Region': assembly.region,
+      'AWS::AccountId': LOCAL_ACCOUNT,
+      'AWS::Partition': 'aws',
+      'AWS::URLSuffix': 'amazonaws.com',
+      'AWS::StackName': stackName,
+    };
+    if (pseudo[ref] !== undefined) return pseudo[ref];
+    const table = assembly.tables.find((t) => t.stackName === stackName && t.logicalId === ref);
+    if (table) return table.tableName;
+    const fn = assembly.functions.find((f) => f.stackName === stackName && f.logicalId === ref);
+    if (fn) return fn.functionName;
+    const parameterName = assembly.ssmParameterRefs.find((p) => p.stackName === stackName && p.logicalId === ref)?.parameterName;
+    if (parameterName !== undefined) {
+      const parameter = assembly.ssmParameters.find((p) => p.name === parameterName);
+      if (!parameter) throw new UnresolvableValueError(`no stack of the app declares the SSM parameter ${parameterName}`);
+      return resolveValue(parameter.value, parameter.stackName, assembly);
+    }
+  }
+
+  const getAtt = token['Fn::GetAtt'];
+  if (Array.isArray(getAtt) && getAtt[1] === 'Arn') {
+    const fn = assembly.functions.find((f) => f.stackName === stackName && f.logicalId === getAtt[0]);
+    if (fn) return functionArn(assembly.region, fn.functionName);
+    const table = assembly.tables.find((t) => t.stackName === stackName && t.logicalId === getAtt[0]);
+    if (table) return tableArn(assembly.region, table.tableName);
+  }
+  throw unresolvable(value);
+}
+
+function unresolvable(value: unknown): UnresolvableValueError {
+  return new UnresolvableValueError(`cannot resolve ${JSON.stringify(value)} locally`);
+}
