@@ -1,5 +1,6 @@
 import { QueryCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { tenantKey } from '../functions/cell-api/keys.ts';
+import { ControlPlaneError } from './errors.ts';
 import { planRebalance, type RebalancePlan } from './plan.ts';
 import type { CellRecord, CellStatus, MapVersion, MapVersionSummary } from './records.ts';
 import { bucketCounts, routeTenant, type Route } from './routing.ts';
@@ -29,9 +30,7 @@ export class TableTenantDataProbe implements TenantDataProbe {
 }
 
 /** A refusal the operator can act on; the CLI prints its message as is. */
-export class OperationError extends Error {
-  override name = 'OperationError';
-}
+export class OperationError extends ControlPlaneError {}
 
 export interface CellSummary extends CellRecord {
   readonly buckets: number;

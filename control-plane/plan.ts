@@ -1,3 +1,4 @@
+import { ControlPlaneError } from './errors.ts';
 import type { CellStatus } from './records.ts';
 import { BUCKET_COUNT, bucketCounts, type BucketMap } from './routing.ts';
 
@@ -27,10 +28,9 @@ export interface RebalancePlan {
   readonly map: BucketMap;
 }
 
-export class NoActiveCellError extends Error {
+export class NoActiveCellError extends ControlPlaneError {
   constructor() {
     super('no active cell with a positive weight: there is nowhere to move buckets to');
-    this.name = 'NoActiveCellError';
   }
 }
 

@@ -24,22 +24,21 @@ import {
   type MapVersion,
   type MapVersionSummary,
 } from './records.ts';
+import { ControlPlaneError } from './errors.ts';
 
 /** Another writer got there first: the version this change was based on is no longer the newest. */
-export class MapConflictError extends Error {
+export class MapConflictError extends ControlPlaneError {
   constructor(readonly basedOn: number) {
     super(
       `the map changed while this change was being made: version ${basedOn + 1} was written by another writer. ` +
         'Nothing was written; run the command again.',
     );
-    this.name = 'MapConflictError';
   }
 }
 
-export class UnknownCellError extends Error {
+export class UnknownCellError extends ControlPlaneError {
   constructor(readonly cellId: string) {
     super(`no cell "${cellId}" is registered`);
-    this.name = 'UnknownCellError';
   }
 }
 
@@ -150,7 +149,7 @@ export class ControlPlaneStore {
     const item = versionItem(version);
     const size = Buffer.byteLength(JSON.stringify(item));
     if (size > MAX_VERSION_BYTES) {
-      throw new Error(
+      throw new ControlPlaneError(
         `map version ${version.version} would be ${Math.round(size / 1000)} KB, over the ${MAX_VERSION_BYTES / 1000} KB a version item may hold; ` +
           `it has ${Object.keys(next.overrides).length} overrides: unpin tenants that no longer need it`,
       );

@@ -39,7 +39,7 @@ export function buildApp(app: App): ItemMasterStacks {
     });
     Tags.of(stack).add('cell', cellId, untaggable);
     // Deploy order only (no reference): a cell registers in the control-plane table, so it deploys after it.
-    stack.addDependency(controlPlane, 'registers in the control-plane table');
+    stack.addStackDependency(controlPlane, 'registers in the control-plane table');
     return stack;
   });
 

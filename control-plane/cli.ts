@@ -1,0 +1,228 @@
+/**
+ * `npm run cells -- <command>`: look at and change the control plane, on
+ * AWS (the SDK's credential chain) or in the local runtime (`--local`).
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { hostname, userInfo } from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import Table from 'cli-table3';
+import { ConfigError, parseConfig } from '../lib/config.ts';
+import { fromRoot } from '../lib/paths.ts';
+import { cdkJsonContext } from '../local/assembly.ts';
+import { DEFAULT_STATE_FILE } from '../local/runtime.ts';
+import { connectAws, connectLocal, type Connection } from './connect.ts';
+import { ControlPlaneError } from './errors.ts';
+import { CellOperations } from './operations.ts';
+import { summarizeMoves } from './plan.ts';
+
+const USAGE = `usage: npm run cells -- <command> [options]
+
+commands:
+  list                      cells with status, weight, buckets and pinned tenants
+  route <tenantId>          the tenant's bucket and cell, and why (override or map)
+  pin <tenantId> <cellId>   send the tenant to the cell whatever its bucket
+  unpin <tenantId>          send the tenant back to its bucket's cell
+  drain <cellId>            keep serving the cell's tenants; a plan moves them all away
+  activate <cellId>         let the cell serve and take buckets again
+  deactivate <cellId>       stop routing to the cell: its tenants get 503
+  plan                      the fewest bucket moves that even out active cells by weight
+  history                   the map's versions, newest first
+
+options:
+  --local                   the local runtime (npm start) instead of AWS
+  --region <region>         AWS region (default: config region, from cdk.json or CDK_DEFAULT_REGION)
+  --stage <stage>           dev or prod (default: cdk.json)
+  --json                    machine-readable output
+  --out <file>              plan: where to save it (default .item-master/plan-v<version>.json)
+  --limit <n>               history: how many versions (default 20)
+  --local-state <file>      the local runtime's state file (default .item-master/local-runtime.json)
+  -h, --help                this text`;
+
+class UsageError extends Error {}
+
+const { values: flags, positionals } = (() => {
+  try {
+    return parseArgs({
+      options: {
+        local: { type: 'boolean', default: false },
+        region: { type: 'string' },
+        stage: { type: 'string' },
+        json: { type: 'boolean', default: false },
+        out: { type: 'string' },
+        limit: { type: 'string', default: '20' },
+        'local-state': { type: 'string' },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+      allowPositionals: true,
+      strict: true,
+    });
+  } catch (error) {
+    console.error(`${(error as Error).message}\n\n${USAGE}`);
+    process.exit(2);
+  }
+})();
+
+if (flags.help || positionals.length === 0) {
+  console.log(USAGE);
+  process.exit(flags.help ? 0 : 2);
+}
+
+let connection: Connection | undefined;
+try {
+  const [command = '', ...args] = positionals;
+  const config = parseConfig((key) => (key === 'stage' && flags.stage !== undefined ? flags.stage : cdkJsonContext()[key]));
+  connection = flags.local
+    ? connectLocal(config, path.resolve(flags['local-state'] ?? DEFAULT_STATE_FILE))
+    : await connectAws(config, flags.region ?? config.region);
+  const operations = new CellOperations({
+    store: connection.store,
+    probe: connection.probe,
+    by: `${userInfo().username}@${hostname()}`,
+  });
+  await run(operations, command, args);
+} catch (error) {
+  const message = error instanceof ConfigError ? error.message : describe(error);
+  console.error(`error: ${message}`);
+  process.exitCode = error instanceof UsageError ? 2 : 1;
+} finally {
+  connection?.close();
+}
+
+async function run(operations: CellOperations, command: string, args: string[]): Promise<void> {
+  const expect = (count: number, names: string) => {
+    if (args.length !== count) throw new UsageError(`${command} takes ${names || 'no arguments'}\n\n${USAGE}`);
+  };
+  switch (command) {
+    case 'list': {
+      expect(0, '');
+      const listing = await operations.list();
+      if (flags.json) return print(listing);
+      console.log(`map version ${listing.version} · ${connection!.target}`);
+      console.log(
+        table(
+          ['cell', 'status', 'weight', 'buckets', 'pinned', 'table'],
+          listing.cells.map((c) => [c.cellId, c.status, c.weight, c.buckets, c.pinnedTenants, c.tableName]),
+        ),
+      );
+      for (const { cellId, buckets } of listing.unregistered) {
+        console.log(`! ${cellId} holds ${buckets} buckets but is not registered: its tenants get 503`);
+      }
+      return;
+    }
+    case 'route': {
+      expect(1, '<tenantId>');
+      const route = await operations.route(args[0] as string);
+      if (flags.json) return print(route);
+      const why = route.reason === 'override' ? 'pinned by an override' : `bucket ${route.bucket} maps there`;
+      console.log(`${route.tenantId} → ${route.cellId} (${route.status}): ${why}, map version ${route.version}`);
+      console.log(`bucket ${route.bucket}`);
+      return;
+    }
+    case 'pin': {
+      expect(2, '<tenantId> <cellId>');
+      const { version, route } = await operations.pin(args[0] as string, args[1] as string);
+      if (flags.json) return print({ version: version?.version, route });
+      console.log(
+        version
+          ? `${route.tenantId} pinned to ${route.cellId} in map version ${version.version}`
+          : `${route.tenantId} is already pinned to ${route.cellId}: nothing changed`,
+      );
+      return;
+    }
+    case 'unpin': {
+      expect(1, '<tenantId>');
+      const { version, route } = await operations.unpin(args[0] as string);
+      if (flags.json) return print({ version: version.version, route });
+      console.log(`${route.tenantId} unpinned: back to ${route.cellId} by bucket ${route.bucket}, map version ${version.version}`);
+      return;
+    }
+    case 'drain':
+    case 'activate':
+    case 'deactivate': {
+      expect(1, '<cellId>');
+      const status = ({ drain: 'draining', activate: 'active', deactivate: 'inactive' } as const)[command];
+      const cell = await operations.setStatus(args[0] as string, status);
+      if (flags.json) return print(cell);
+      console.log(`${cell.cellId} is ${cell.status}`);
+      return;
+    }
+    case 'plan': {
+      expect(0, '');
+      const plan = await operations.plan();
+      const saved = {
+        basedOnVersion: plan.basedOnVersion,
+        createdAt: new Date().toISOString(),
+        moveCount: plan.moves.length,
+        cells: plan.cells,
+        moves: summarizeMoves(plan.moves),
+      };
+      const file = path.resolve(flags.out ?? fromRoot('.item-master', `plan-v${plan.basedOnVersion}.json`));
+      mkdirSync(path.dirname(file), { recursive: true });
+      writeFileSync(file, `${JSON.stringify(saved, null, 2)}\n`);
+      if (flags.json) return print({ ...saved, file });
+      console.log(`plan from map version ${plan.basedOnVersion}: ${plan.moves.length} bucket moves`);
+      console.log(
+        table(
+          ['cell', 'status', 'weight', 'buckets now', 'after plan'],
+          plan.cells.map((c) => [c.cellId, c.status, c.weight, c.before, c.after]),
+        ),
+      );
+      if (saved.moves.length) {
+        console.log(
+          table(
+            ['from', 'to', 'buckets', 'ranges'],
+            saved.moves.map((m) => [m.from, m.to, m.count, ranges(m.ranges)]),
+          ),
+        );
+      }
+      console.log(`saved to ${path.relative(process.cwd(), file) || file}`);
+      return;
+    }
+    case 'history': {
+      expect(0, '');
+      const limit = Number(flags.limit);
+      if (!Number.isInteger(limit) || limit < 1) throw new UsageError(`--limit must be a positive whole number, not "${flags.limit}"`);
+      const versions = await operations.history(limit);
+      if (flags.json) return print(versions);
+      console.log(
+        table(
+          ['version', 'created', 'by', 'pinned', 'change'],
+          versions.map((v) => [v.version, v.createdAt ?? '', v.by, Object.keys(v.overrides).length, v.change]),
+        ),
+      );
+      return;
+    }
+    default:
+      throw new UsageError(`unknown command "${command}"\n\n${USAGE}`);
+  }
+}
+
+function print(value: unknown): void {
+  console.log(JSON.stringify(value, null, 2));
+}
+
+/** Plain aligned columns: readable in a terminal, easy to grep. */
+function table(head: string[], rows: Array<Array<string | number>>): string {
+  const blank = { top: '', 'top-mid': '', 'top-left': '', 'top-right': '', bottom: '', 'bottom-mid': '', 'bottom-left': '', 'bottom-right': '', left: '', 'left-mid': '', mid: '', 'mid-mid': '', right: '', 'right-mid': '', middle: '  ' };
+  const output = new Table({ head, chars: blank, style: { head: [], border: [], 'padding-left': 0, 'padding-right': 0 } });
+  output.push(...rows.map((row) => row.map(String)));
+  return output
+    .toString()
+    .split('\n')
+    .map((line) => line.trimEnd())
+    .join('\n');
+}
+
+function ranges(list: Array<[number, number]>): string {
+  const text = list.map(([from, to]) => (from === to ? `${from}` : `${from}-${to}`));
+  return text.length > 4 ? `${text.slice(0, 4).join(', ')} … (+${text.length - 4})` : text.join(', ');
+}
+
+function describe(error: unknown): string {
+  if (error instanceof UsageError || error instanceof ControlPlaneError) return error.message;
+  const { name, message } = error as Error;
+  if (name === 'CredentialsProviderError') return `no AWS credentials found (${message}); or use --local for the local runtime`;
+  if (name === 'ResourceNotFoundException') return `the control-plane table is gone: ${message}`;
+  return name === 'Error' ? message : `${name}: ${message}`;
+}

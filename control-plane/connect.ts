@@ -1,0 +1,67 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { GetParameterCommand, ParameterNotFound, SSMClient } from '@aws-sdk/client-ssm';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import type { AppConfig } from '../lib/config.ts';
+import { controlPlaneTableParameter } from '../lib/naming.ts';
+import { LOCAL_CREDENTIALS, LOCAL_REGION } from '../local/dynamodb-local.ts';
+import type { LocalRuntimeState } from '../local/runtime.ts';
+import { OperationError, TableTenantDataProbe, type TenantDataProbe } from './operations.ts';
+import { ControlPlaneStore } from './store.ts';
+
+export interface Connection {
+  readonly store: ControlPlaneStore;
+  readonly probe: TenantDataProbe;
+  /** Where the control plane is, in words. */
+  readonly target: string;
+  close(): void;
+}
+
+/** The control plane of the local runtime that `npm start` is running. */
+export function connectLocal(config: Pick<AppConfig, 'appName' | 'stage'>, stateFile: string): Connection {
+  if (!existsSync(stateFile)) throw new OperationError('no local runtime is running: start one with npm start');
+  const state = JSON.parse(readFileSync(stateFile, 'utf8')) as LocalRuntimeState;
+  if (!isRunning(state.pid)) throw new OperationError(`the local runtime that wrote ${stateFile} has stopped: start one with npm start`);
+  const parameter = controlPlaneTableParameter(config);
+  const tableName = state.ssmParameters[parameter];
+  if (!tableName) throw new OperationError(`the local runtime has no SSM parameter ${parameter}: is it running another app or stage?`);
+  const client = new DynamoDBClient({ endpoint: state.dynamoEndpoint, region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS });
+  return connection(client, tableName, `local runtime at ${state.url}`);
+}
+
+/** The deployed control plane, found by its SSM parameter, with the SDK's usual credential chain. */
+export async function connectAws(config: Pick<AppConfig, 'appName' | 'stage'>, region: string): Promise<Connection> {
+  const parameter = controlPlaneTableParameter(config);
+  const ssm = new SSMClient({ region });
+  let tableName: string | undefined;
+  try {
+    tableName = (await ssm.send(new GetParameterCommand({ Name: parameter }))).Parameter?.Value;
+  } catch (error) {
+    if (error instanceof ParameterNotFound) {
+      throw new OperationError(`${config.appName} (${config.stage}) has no control plane in ${region}: SSM parameter ${parameter} not found`);
+    }
+    throw error;
+  } finally {
+    ssm.destroy();
+  }
+  if (!tableName) throw new OperationError(`SSM parameter ${parameter} is empty`);
+  return connection(new DynamoDBClient({ region }), tableName, `${config.appName} ${config.stage} in ${region}`);
+}
+
+function connection(client: DynamoDBClient, tableName: string, target: string): Connection {
+  return {
+    store: new ControlPlaneStore(client, tableName),
+    probe: new TableTenantDataProbe(DynamoDBDocumentClient.from(client)),
+    target,
+    close: () => client.destroy(),
+  };
+}
+
+function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
