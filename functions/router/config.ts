@@ -1,9 +1,9 @@
 import * as z from 'zod';
 
 const envSchema = z.object({
-  CONTROL_PLANE_TABLE: z.string().min(1, 'CONTROL_PLANE_TABLE must name the control-plane table'),
-  ROUTING_REFRESH_SECONDS: z.coerce.number().positive('ROUTING_REFRESH_SECONDS must be a positive number').default(10),
-  SHIPPED_ROUTING: z.string().min(1, 'SHIPPED_ROUTING must hold the routing shipped with the deploy'),
+  CONTROL_PLANE_TABLE: z.string().min(1),
+  ROUTING_REFRESH_SECONDS: z.coerce.number().positive().default(10),
+  SHIPPED_ROUTING: z.string().min(1),
 });
 
 export interface RouterConfig {
@@ -15,7 +15,9 @@ export interface RouterConfig {
 
 export function loadRouterConfig(env: NodeJS.ProcessEnv): RouterConfig {
   const result = envSchema.safeParse(env);
-  if (!result.success) throw new Error(result.error.issues.map((issue) => issue.message).join('; '));
+  if (!result.success) {
+    throw new Error(`router environment: ${result.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`).join('; ')}`);
+  }
   return {
     controlPlaneTable: result.data.CONTROL_PLANE_TABLE,
     refreshMs: result.data.ROUTING_REFRESH_SECONDS * 1000,

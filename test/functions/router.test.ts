@@ -2,20 +2,33 @@ import { InvokeCommand, LambdaClient, TooManyRequestsException } from '@aws-sdk/
 import { createObservability } from '@item-master/shared';
 import type { ALBEvent, ALBResult } from 'aws-lambda';
 import { describe, expect, it, vi } from 'vitest';
+import { cellFor, evenSplit } from '../../control-plane/routing.ts';
 import { loadRouterConfig } from '../../functions/router/config.ts';
 import { LambdaCellInvoker } from '../../functions/router/lambda-invoker.ts';
 import { CellUnavailableError, routeRequest, type CellInvoker, type RouterDeps } from '../../functions/router/router.ts';
-import { cellFor, evenSplit } from '../../functions/router/routing.ts';
+import type { CellTarget, RoutingSnapshot } from '../../functions/router/routing-cache.ts';
 import { albEvent } from '../support/alb.ts';
 
 const cells = ['cell-1', 'cell-2', 'cell-3'];
 const map = evenSplit(cells);
+const target = (cellId: string, status: CellTarget['status'] = 'active'): CellTarget => ({
+  cellId,
+  status,
+  functionName: `arn:aws:lambda:us-east-1:123456789012:function:item-master-dev-${cellId}-api`,
+});
+const snapshot: RoutingSnapshot = {
+  version: 7,
+  source: 'store',
+  map,
+  overrides: {},
+  cells: new Map(cells.map((cellId) => [cellId, target(cellId)])),
+};
 
 /** A cell invoker that records which cell got which request. */
 function recordingInvoker(answer: (cellId: string, event: ALBEvent) => ALBResult | Promise<ALBResult>) {
   const calls: Array<{ cellId: string; event: ALBEvent }> = [];
   const invoker: CellInvoker = {
-    invoke: async (cellId, event) => {
+    invoke: async ({ cellId }, event) => {
       calls.push({ cellId, event });
       return answer(cellId, event);
     },
@@ -23,11 +36,11 @@ function recordingInvoker(answer: (cellId: string, event: ALBEvent) => ALBResult
   return { invoker, calls };
 }
 
-function deps(invoker: CellInvoker): RouterDeps {
+function deps(invoker: CellInvoker, routing: RoutingSnapshot = snapshot): RouterDeps {
   // As on Lambda, where the middleware publishes and clears metrics after each invocation.
   const observability = createObservability(undefined);
   observability.metrics.clearMetrics();
-  return { cells, map, invoker, observability };
+  return { routing: { current: async () => routing }, invoker, observability };
 }
 
 const ok = (): ALBResult => ({ statusCode: 200, headers: { 'content-type': 'application/json' }, body: '{}' });
@@ -56,11 +69,48 @@ describe('routeRequest', () => {
     expect(new Set(calls.map((call) => call.cellId))).toEqual(new Set([cellFor(map, 't-9')]));
   });
 
-  it('answers /health itself with the cells, without invoking any', async () => {
+  it('sends a pinned tenant to its override, whatever its bucket', async () => {
+    const { invoker, calls } = recordingInvoker(ok);
+    const byMap = cellFor(map, 'big-tenant');
+    const pinnedTo = cells.find((cellId) => cellId !== byMap)!;
+    const pinned = { ...snapshot, overrides: { 'big-tenant': pinnedTo } };
+    const result = await routeRequest(albEvent('GET', '/tenants/big-tenant/items'), deps(invoker, pinned));
+    expect(calls.map((call) => call.cellId)).toEqual([pinnedTo]);
+    expect(result.headers?.['x-cell-id']).toBe(pinnedTo);
+  });
+
+  it('answers 503 with Retry-After, at once, for a cell that is inactive or not registered', async () => {
+    const { invoker, calls } = recordingInvoker(ok);
+    const tenantCell = cellFor(map, 't-1');
+    const inactive = { ...snapshot, cells: new Map([...snapshot.cells, [tenantCell, target(tenantCell, 'inactive')]]) };
+    const gone = { ...snapshot, cells: new Map([...snapshot.cells].filter(([cellId]) => cellId !== tenantCell)) };
+    for (const routing of [inactive, gone]) {
+      const result = await routeRequest(albEvent('GET', '/tenants/t-1/items'), deps(invoker, routing));
+      expect(result.statusCode).toBe(503);
+      expect(result.headers?.['retry-after']).toMatch(/^\d+$/);
+      expect(result.headers?.['x-cell-id']).toBe(tenantCell);
+      expect(JSON.parse(result.body ?? '').error.code).toBe('cell_unavailable');
+    }
+    expect(calls).toHaveLength(0);
+  });
+
+  it('keeps serving the tenants of a draining cell', async () => {
+    const { invoker, calls } = recordingInvoker(ok);
+    const tenantCell = cellFor(map, 't-1');
+    const draining = { ...snapshot, cells: new Map([...snapshot.cells, [tenantCell, target(tenantCell, 'draining')]]) };
+    expect((await routeRequest(albEvent('GET', '/tenants/t-1/items'), deps(invoker, draining))).statusCode).toBe(200);
+    expect(calls.map((call) => call.cellId)).toEqual([tenantCell]);
+  });
+
+  it('answers /health itself with the cells and the routing version, without invoking any', async () => {
     const { invoker, calls } = recordingInvoker(ok);
     const result = await routeRequest(albEvent('GET', '/health'), deps(invoker));
     expect(result.statusCode).toBe(200);
-    expect(JSON.parse(result.body ?? '')).toEqual({ status: 'ok', cells });
+    expect(JSON.parse(result.body ?? '')).toEqual({
+      status: 'ok',
+      cells: cells.map((cellId) => ({ cellId, status: 'active' })),
+      routing: { version: 7, source: 'store' },
+    });
     expect((await routeRequest(albEvent('POST', '/health'), deps(invoker))).statusCode).toBe(405);
     expect(calls).toHaveLength(0);
   });
@@ -116,7 +166,7 @@ describe('routeRequest', () => {
 });
 
 describe('LambdaCellInvoker', () => {
-  const functions = { 'cell-1': 'item-master-dev-cell-1-api' };
+  const cell = target('cell-1');
   const event = albEvent('GET', '/tenants/t/items');
   const encode = (value: unknown) => new TextEncoder().encode(JSON.stringify(value));
 
@@ -126,12 +176,12 @@ describe('LambdaCellInvoker', () => {
     return { client, send };
   }
 
-  it('invokes the cell function by name with the ALB event and returns its response', async () => {
+  it('invokes the function the registry names with the ALB event and returns its response', async () => {
     const { client, send } = clientAnswering(() => ({ StatusCode: 200, Payload: encode(ok()) }));
-    const result = await new LambdaCellInvoker(client, functions).invoke('cell-1', event);
+    const result = await new LambdaCellInvoker(client).invoke(cell, event);
     expect(result.statusCode).toBe(200);
     const command = send.mock.calls[0]![0] as InvokeCommand;
-    expect(command.input.FunctionName).toBe('item-master-dev-cell-1-api');
+    expect(command.input.FunctionName).toBe(cell.functionName);
     expect(JSON.parse(command.input.Payload as string)).toEqual(event);
   });
 
@@ -141,28 +191,34 @@ describe('LambdaCellInvoker', () => {
     ['a payload that is not JSON', () => ({ StatusCode: 200, Payload: new TextEncoder().encode('<html>') })],
   ])('turns %s into a non-retryable CellUnavailableError', async (_case, answer) => {
     const { client } = clientAnswering(answer);
-    await expect(new LambdaCellInvoker(client, functions).invoke('cell-1', event)).rejects.toMatchObject({
+    await expect(new LambdaCellInvoker(client).invoke(cell, event)).rejects.toMatchObject({
       name: 'CellUnavailableError',
       retryable: false,
     });
   });
 
-  it('marks throttling as retryable and an unknown cell as not', async () => {
+  it('marks throttling as retryable', async () => {
     const { client } = clientAnswering(() => {
       throw new TooManyRequestsException({ message: 'Rate exceeded', $metadata: {} });
     });
-    await expect(new LambdaCellInvoker(client, functions).invoke('cell-1', event)).rejects.toMatchObject({ retryable: true });
-    await expect(new LambdaCellInvoker(client, functions).invoke('cell-9', event)).rejects.toMatchObject({ retryable: false });
+    await expect(new LambdaCellInvoker(client).invoke(cell, event)).rejects.toMatchObject({ retryable: true });
   });
 });
 
 describe('loadRouterConfig', () => {
-  it('reads the cells in order from CELL_FUNCTIONS', () => {
-    const config = loadRouterConfig({ CELL_FUNCTIONS: JSON.stringify({ 'cell-2': 'f2', 'cell-1': 'f1' }) });
-    expect(config.cellIds).toEqual(['cell-2', 'cell-1']);
+  const env = { CONTROL_PLANE_TABLE: 'control', SHIPPED_ROUTING: '{}' };
+
+  it('reads the table, the refresh interval (10 s unless set) and the shipped routing', () => {
+    expect(loadRouterConfig(env)).toEqual({ controlPlaneTable: 'control', refreshMs: 10_000, shippedRouting: '{}' });
+    expect(loadRouterConfig({ ...env, ROUTING_REFRESH_SECONDS: '2.5' }).refreshMs).toBe(2_500);
   });
 
-  it.each([undefined, '', 'nope', '{}', '[]'])('refuses CELL_FUNCTIONS=%s', (value) => {
-    expect(() => loadRouterConfig({ CELL_FUNCTIONS: value })).toThrow();
+  it.each([
+    [{ SHIPPED_ROUTING: '{}' }, /CONTROL_PLANE_TABLE/],
+    [{ CONTROL_PLANE_TABLE: 'control' }, /SHIPPED_ROUTING/],
+    [{ ...env, ROUTING_REFRESH_SECONDS: '0' }, /ROUTING_REFRESH_SECONDS/],
+    [{ ...env, ROUTING_REFRESH_SECONDS: 'soon' }, /ROUTING_REFRESH_SECONDS/],
+  ])('refuses %o', (value, message) => {
+    expect(() => loadRouterConfig(value)).toThrow(message);
   });
 });

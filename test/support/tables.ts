@@ -7,10 +7,13 @@ export function localClient(endpoint: string): DynamoDBClient {
   return new DynamoDBClient({ endpoint, region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS });
 }
 
-/** A fresh cell table (the keys `CellTable` declares) under a unique name; `drop` deletes it. */
-export async function createCellTable(endpoint: string) {
+/**
+ * A fresh table with the `pk`/`sk` keys that `CellTable` and
+ * `ControlPlaneTable` declare, under a unique name; `drop` deletes it.
+ */
+export async function createCellTable(endpoint: string, prefix = 'cell') {
   const client = localClient(endpoint);
-  const tableName = `cell-${randomUUID()}`;
+  const tableName = `${prefix}-${randomUUID()}`;
   await client.send(
     new CreateTableCommand({
       TableName: tableName,
@@ -28,6 +31,7 @@ export async function createCellTable(endpoint: string) {
   const doc = DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
   return {
     tableName,
+    client,
     doc,
     drop: async () => {
       await client.send(new DeleteTableCommand({ TableName: tableName }));

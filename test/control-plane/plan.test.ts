@@ -1,0 +1,124 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { NoActiveCellError, planRebalance, summarizeMoves, type PlanCell } from '../../control-plane/plan.ts';
+import { BUCKET_COUNT, bucketCounts, evenSplit, type BucketMap } from '../../control-plane/routing.ts';
+
+const STATUSES = ['active', 'draining', 'inactive'] as const;
+
+/**
+ * Registered cells (at least one active) and a map over them plus, at times,
+ * a cell no longer registered. Weights of 1 or 2 over at most 8 cells keep
+ * the best possible balance within 1.001 (rounding costs at most one bucket
+ * per cell: 1 + totalWeight / (16384 · smallestWeight) ≤ 1 + 16/16384).
+ */
+const scenario = fc
+  .record({
+    cells: fc.uniqueArray(
+      fc.record({
+        cellId: fc.constantFrom(...Array.from({ length: 12 }, (_, n) => `cell-${n}`)),
+        status: fc.constantFrom(...STATUSES),
+        weight: fc.integer({ min: 1, max: 2 }),
+      }),
+      { minLength: 1, maxLength: 8, selector: (cell) => cell.cellId },
+    ),
+    cuts: fc.uniqueArray(fc.integer({ min: 1, max: BUCKET_COUNT - 1 }), { maxLength: 40 }),
+    owners: fc.array(fc.nat(), { minLength: 41, maxLength: 41 }),
+    withGhost: fc.boolean(),
+  })
+  .filter(({ cells }) => cells.some((cell) => cell.status === 'active'))
+  .map(({ cells, cuts, owners, withGhost }) => {
+    const pool = [...cells.map((cell) => cell.cellId), ...(withGhost ? ['ghost'] : [])];
+    const bounds = [0, ...cuts.sort((a, b) => a - b), BUCKET_COUNT];
+    const map: string[] = [];
+    for (let n = 0; n + 1 < bounds.length; n += 1) {
+      const owner = pool[(owners[n] ?? 0) % pool.length] as string;
+      for (let bucket = bounds[n]!; bucket < bounds[n + 1]!; bucket += 1) map.push(owner);
+    }
+    return { cells: cells as PlanCell[], map: map as BucketMap };
+  });
+
+/** The fewest moves any floor/ceil rounding of the weighted shares allows, by trying every rounding. */
+function fewestMoves(map: BucketMap, cells: readonly PlanCell[]): number {
+  const active = cells.filter((cell) => cell.status === 'active');
+  const counts = bucketCounts(map);
+  const total = active.reduce((sum, cell) => sum + cell.weight, 0);
+  const shares = active.map((cell) => ({ cell, share: (BUCKET_COUNT * cell.weight) / total }));
+  const leftover = BUCKET_COUNT - shares.reduce((sum, { share }) => sum + Math.floor(share), 0);
+  const fractional = shares.filter(({ share }) => share > Math.floor(share));
+  const activeIds = new Set(active.map((cell) => cell.cellId));
+  const stranded = [...counts].filter(([cellId]) => !activeIds.has(cellId)).reduce((sum, [, n]) => sum + n, 0);
+  let best = Number.POSITIVE_INFINITY;
+  for (let mask = 0; mask < 1 << fractional.length; mask += 1) {
+    let bits = 0;
+    for (let m = mask; m; m >>= 1) bits += m & 1;
+    if (bits !== leftover) continue;
+    const roundedUp = new Set(fractional.filter((_, n) => mask & (1 << n)).map(({ cell }) => cell.cellId));
+    const moves = shares.reduce((sum, { cell, share }) => {
+      const target = Math.floor(share) + (roundedUp.has(cell.cellId) ? 1 : 0);
+      return sum + Math.max(0, (counts.get(cell.cellId) ?? 0) - target);
+    }, stranded);
+    best = Math.min(best, moves);
+  }
+  return best;
+}
+
+describe('planRebalance', () => {
+  it('moves exactly the fewest buckets, only onto active cells, and leaves max/mean ≤ 1.001 by weight', () => {
+    fc.assert(
+      fc.property(scenario, ({ cells, map }) => {
+        const plan = planRebalance(map, cells, 4);
+        const active = new Map(cells.filter((c) => c.status === 'active').map((c) => [c.cellId, c.weight]));
+
+        expect(plan.moves).toHaveLength(fewestMoves(map, cells));
+        expect(plan.map).toHaveLength(BUCKET_COUNT);
+        expect(plan.map.every((cellId) => active.has(cellId))).toBe(true);
+        const wrong = plan.moves.filter((m) => m.from !== map[m.bucket] || m.to !== plan.map[m.bucket] || m.from === m.to);
+        expect(wrong).toEqual([]);
+        const moved = new Set(plan.moves.map((move) => move.bucket));
+        expect(moved.size).toBe(plan.moves.length);
+        expect(plan.map.every((cellId, bucket) => moved.has(bucket) || cellId === map[bucket])).toBe(true);
+
+        const totalWeight = [...active.values()].reduce((sum, w) => sum + w, 0);
+        const after = bucketCounts(plan.map);
+        const mean = BUCKET_COUNT / totalWeight;
+        const worst = Math.max(...[...active].map(([cellId, weight]) => (after.get(cellId) ?? 0) / weight));
+        expect(worst / mean).toBeLessThanOrEqual(1.001);
+        expect(plan.basedOnVersion).toBe(4);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('has nothing to do on a map it balanced itself', () => {
+    fc.assert(
+      fc.property(scenario, ({ cells, map }) => {
+        const once = planRebalance(map, cells, 1);
+        expect(planRebalance(once.map, cells, 2).moves).toEqual([]);
+      }),
+      { numRuns: 100 },
+    );
+  });
+
+  it('gives a new cell its share from the others and nothing else moves', () => {
+    const map = evenSplit(['cell-1', 'cell-2', 'cell-3']);
+    const cells: PlanCell[] = ['cell-1', 'cell-2', 'cell-3', 'cell-4'].map((cellId) => ({ cellId, status: 'active', weight: 1 }));
+    const plan = planRebalance(map, cells, 1);
+    expect(plan.moves).toHaveLength(4_096);
+    expect(plan.cells.map((c) => [c.cellId, c.before, c.after])).toEqual([
+      ['cell-1', 5462, 4096],
+      ['cell-2', 5461, 4096],
+      ['cell-3', 5461, 4096],
+      ['cell-4', 0, 4096],
+    ]);
+    // Each cell gives up the top of its range: three contiguous ranges.
+    expect(summarizeMoves(plan.moves).map((m) => [m.from, m.to, m.ranges.length])).toEqual([
+      ['cell-1', 'cell-4', 1],
+      ['cell-2', 'cell-4', 1],
+      ['cell-3', 'cell-4', 1],
+    ]);
+  });
+
+  it('refuses when no cell is active', () => {
+    expect(() => planRebalance(evenSplit(['a']), [{ cellId: 'a', status: 'draining', weight: 1 }], 1)).toThrow(NoActiveCellError);
+  });
+});
