@@ -1,0 +1,202 @@
+import { PutCommand } from '@aws-sdk/lib-dynamodb';
+import fc from 'fast-check';
+import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
+import { CellOperations, OperationError, TableTenantDataProbe } from '../../control-plane/operations.ts';
+import type { CellRegistration } from '../../control-plane/records.ts';
+import { evenSplit, routeTenant } from '../../control-plane/routing.ts';
+import { ControlPlaneStore, MapConflictError, UnknownCellError } from '../../control-plane/store.ts';
+import { createCellTable } from '../support/tables.ts';
+
+type Table = Awaited<ReturnType<typeof createCellTable>>;
+const endpoint = () => inject('dynamoEndpoint');
+const tables: Table[] = [];
+
+async function table(prefix: string): Promise<Table> {
+  const created = await createCellTable(endpoint(), prefix);
+  tables.push(created);
+  return created;
+}
+afterAll(async () => {
+  await Promise.all(tables.map((t) => t.drop()));
+});
+
+const registration = (cellId: string, tableName = `${cellId}-table`, weight = 1): CellRegistration => ({
+  cellId,
+  weight,
+  apiFunctionArn: `arn:aws:lambda:us-east-1:123456789012:function:item-master-dev-${cellId}-api`,
+  tableName,
+});
+
+/** A control plane as three cells' deploys leave it, with each cell's table. */
+async function deployed(cellIds = ['cell-1', 'cell-2', 'cell-3']) {
+  const control = await table('control');
+  const store = new ControlPlaneStore(control.client, control.tableName);
+  expect(await store.seed(cellIds)).toBe(true);
+  const cellTables: Record<string, Table> = {};
+  for (const cellId of cellIds) {
+    cellTables[cellId] = await table(cellId);
+    await store.register(registration(cellId, cellTables[cellId]!.tableName));
+  }
+  const operations = new CellOperations({ store, probe: new TableTenantDataProbe(control.doc), by: 'test' });
+  return { store, operations, cellTables };
+}
+
+describe('the control-plane store', () => {
+  it('seeds version 1 as an even split once; a later seed with more cells moves nothing', async () => {
+    const control = await table('control');
+    const store = new ControlPlaneStore(control.client, control.tableName);
+    expect(await store.latestVersion()).toBeUndefined();
+    expect(await store.seed(['cell-1', 'cell-2'])).toBe(true);
+    expect(await store.seed(['cell-1', 'cell-2', 'cell-3'])).toBe(false);
+    const version = await store.latestVersion();
+    expect(version).toMatchObject({ version: 1, overrides: {}, by: 'deploy' });
+    expect(version?.map).toEqual(evenSplit(['cell-1', 'cell-2']));
+  });
+
+  it('registers a cell as active; a redeploy updates what the deploy owns and keeps an operator-set status', async () => {
+    const control = await table('control');
+    const store = new ControlPlaneStore(control.client, control.tableName);
+    await store.register(registration('cell-1'));
+    expect(await store.getCell('cell-1')).toMatchObject({ status: 'active', weight: 1, tableName: 'cell-1-table' });
+    await store.setStatus('cell-1', 'draining');
+    await store.register(registration('cell-1', 'cell-1-table-v2', 3));
+    expect(await store.getCell('cell-1')).toMatchObject({ status: 'draining', weight: 3, tableName: 'cell-1-table-v2' });
+    await store.deregister('cell-1');
+    expect(await store.listCells()).toEqual([]);
+    await expect(store.setStatus('cell-1', 'active')).rejects.toThrow(UnknownCellError);
+  });
+
+  it('adding a cell changes no mapping', async () => {
+    const { store } = await deployed();
+    const before = await store.latestVersion();
+    await store.register(registration('cell-4'));
+    const after = await store.latestVersion();
+    expect(after).toEqual(before);
+    fc.assert(
+      fc.property(fc.string({ minLength: 1, maxLength: 64 }), (tenantId) => {
+        expect(routeTenant(after!.map, after!.overrides, tenantId)).toEqual(routeTenant(before!.map, before!.overrides, tenantId));
+      }),
+    );
+  });
+
+  it('of two writers racing from one version, exactly one wins; the other is told and nothing is lost', async () => {
+    const { store, operations } = await deployed();
+    const results = await Promise.allSettled([operations.pin('tenant-a', 'cell-1'), operations.pin('tenant-b', 'cell-2')]);
+    const won = results.filter((r) => r.status === 'fulfilled');
+    const lost = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
+    expect(won).toHaveLength(1);
+    expect(lost).toHaveLength(1);
+    expect(lost[0]!.reason).toBeInstanceOf(MapConflictError);
+    expect((lost[0]!.reason as Error).message).toMatch(/run the command again/);
+
+    const versions = await store.listVersions();
+    expect(versions.map((v) => v.version)).toEqual([2, 1]);
+    expect(Object.keys(versions[0]!.overrides)).toHaveLength(1);
+    // The loser tries again from the new version, and both pins stand.
+    const loser = won[0] === results[0] ? ['tenant-b', 'cell-2'] : ['tenant-a', 'cell-1'];
+    await operations.pin(loser[0]!, loser[1]!);
+    expect((await store.latestVersion())?.overrides).toEqual({ 'tenant-a': 'cell-1', 'tenant-b': 'cell-2' });
+    expect((await store.listVersions()).map((v) => v.version)).toEqual([3, 2, 1]);
+  });
+
+  it('refuses a version that names a cell that is not registered', async () => {
+    const { store } = await deployed(['cell-1']);
+    const current = (await store.latestVersion())!;
+    const registry = await store.listCells();
+    await expect(
+      store.writeVersion(current.version, { ...current, overrides: { t: 'cell-9' } }, registry),
+    ).rejects.toThrow(UnknownCellError);
+    await expect(store.writeVersion(current.version, { ...current, map: evenSplit(['cell-1', 'cell-2']) }, registry)).rejects.toThrow(
+      /cell-2/,
+    );
+    expect((await store.latestVersion())?.version).toBe(1);
+  });
+
+  it('every version maps every bucket to exactly one registered cell, whatever the operators do', async () => {
+    const { store, operations } = await deployed(['cell-1', 'cell-2']);
+    const command = fc.oneof(
+      fc.record({ op: fc.constant('pin' as const), tenant: fc.constantFrom('t1', 't2', 't3'), cell: fc.constantFrom('cell-1', 'cell-2', 'cell-3', 'cell-x') }),
+      fc.record({ op: fc.constant('unpin' as const), tenant: fc.constantFrom('t1', 't2', 't3') }),
+      fc.record({ op: fc.constant('register' as const), cell: fc.constantFrom('cell-3', 'cell-4') }),
+      fc.record({ op: fc.constantFrom('draining', 'active', 'inactive'), cell: fc.constantFrom('cell-1', 'cell-2', 'cell-3') }),
+    );
+    await fc.assert(
+      fc.asyncProperty(fc.array(command, { minLength: 1, maxLength: 6 }), async (commands) => {
+        for (const c of commands) {
+          try {
+            if (c.op === 'pin') await operations.pin(c.tenant, c.cell);
+            else if (c.op === 'unpin') await operations.unpin(c.tenant);
+            else if (c.op === 'register') await store.register(registration(c.cell));
+            else await store.setStatus(c.cell, c.op);
+          } catch (error) {
+            // Refusals are fine (unknown or inactive cell, not pinned); anything else is not.
+            if (!(error instanceof OperationError || error instanceof UnknownCellError)) throw error;
+          }
+          const registered = new Set((await store.listCells()).map((cell) => cell.cellId));
+          const version = (await store.latestVersion())!;
+          expect(version.map).toHaveLength(16_384);
+          expect([...version.map, ...Object.values(version.overrides)].every((cellId) => registered.has(cellId))).toBe(true);
+        }
+      }),
+      { numRuns: 15 },
+    );
+  });
+});
+
+describe('pin and unpin', () => {
+  let env: Awaited<ReturnType<typeof deployed>>;
+  beforeAll(async () => {
+    env = await deployed();
+  });
+  afterEach(async () => {
+    for (const cellId of ['cell-1', 'cell-2']) await env.store.setStatus(cellId, 'active');
+  });
+
+  const putItem = (cellId: string, tenantId: string) =>
+    env.cellTables[cellId]!.doc.send(
+      new PutCommand({ TableName: env.cellTables[cellId]!.tableName, Item: { pk: `TENANT#${tenantId}`, sk: 'ITEM#x' } }),
+    );
+
+  it('pins a tenant without data anywhere, and route says why', async () => {
+    const before = await env.operations.route('fresh');
+    const target = before.cellId === 'cell-1' ? 'cell-2' : 'cell-1';
+    const { version } = await env.operations.pin('fresh', target);
+    expect(version?.change).toBe(`pin fresh to ${target}`);
+    expect(await env.operations.route('fresh')).toMatchObject({ cellId: target, reason: 'override', status: 'active' });
+    // Pinning again to the same cell writes nothing.
+    expect((await env.operations.pin('fresh', target)).version).toBeUndefined();
+    const { route } = await env.operations.unpin('fresh');
+    expect(route).toMatchObject({ cellId: before.cellId, reason: 'map' });
+  });
+
+  it('refuses to pin a tenant away from the cell that holds its data, and allows pinning it where the data is', async () => {
+    const home = (await env.operations.route('has-data')).cellId;
+    await putItem(home, 'has-data');
+    const elsewhere = home === 'cell-1' ? 'cell-2' : 'cell-1';
+    await expect(env.operations.pin('has-data', elsewhere)).rejects.toThrow(`has-data already has data in ${home}`);
+    await env.operations.pin('has-data', home);
+    expect((await env.operations.route('has-data')).reason).toBe('override');
+  });
+
+  it('refuses to unpin a tenant whose data is in the cell it is pinned to', async () => {
+    const home = (await env.operations.route('pinned-data')).cellId;
+    const pinnedTo = home === 'cell-1' ? 'cell-2' : 'cell-1';
+    await env.operations.pin('pinned-data', pinnedTo);
+    await putItem(pinnedTo, 'pinned-data');
+    await expect(env.operations.unpin('pinned-data')).rejects.toThrow(`already has data in ${pinnedTo}`);
+    await expect(env.operations.unpin('never-pinned')).rejects.toThrow('never-pinned is not pinned');
+  });
+
+  it('refuses a cell that is not active or not registered', async () => {
+    await env.store.setStatus('cell-2', 'draining');
+    await expect(env.operations.pin('t', 'cell-2')).rejects.toThrow('cell-2 is draining');
+    await expect(env.operations.pin('t', 'cell-9')).rejects.toThrow(UnknownCellError);
+  });
+
+  it('refuses, changing nothing, when a cell table cannot be read', async () => {
+    const { store, operations } = await deployed(['cell-1', 'cell-2']);
+    await store.register(registration('cell-2', 'no-such-table'));
+    await expect(operations.pin('t', 'cell-1')).rejects.toThrow(/cannot tell whether t has data in cell-2.*nothing was changed/);
+    expect((await store.latestVersion())?.version).toBe(1);
+  });
+});
