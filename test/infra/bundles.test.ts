@@ -5,6 +5,7 @@ import { pathToFileURL } from 'node:url';
 import type { ALBResult, Context } from 'aws-lambda';
 import { Template } from 'aws-cdk-lib/assertions';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { ControlPlaneStore } from '../../control-plane/store.ts';
 import { LOCAL_CREDENTIALS, LOCAL_REGION } from '../../local/dynamodb-local.ts';
 import { layOutFunction } from '../../local/function-layout.ts';
 import { albEvent, lambdaContext } from '../support/alb.ts';
@@ -92,17 +93,33 @@ describe('deployed bundles', () => {
     }
   });
 
-  it('router: the bundle loads its cells and answers /health', async () => {
+  it('router: the bundle reads the registry and the map from the control-plane table at init', async () => {
     const template = Template.fromStack(built.stacks.controlPlane);
     const [router] = Object.values(template.findResources('AWS::Lambda::Function')).filter(
       (r) => r.Properties.Environment?.Variables?.POWERTOOLS_SERVICE_NAME === 'router',
     );
-    const handler = await loadHandler(entries.router, {
-      CELL_FUNCTIONS: router!.Properties.Environment.Variables.CELL_FUNCTIONS,
-      AWS_REGION: LOCAL_REGION,
-    });
-    const health = await handler(albEvent('GET', '/health'), lambdaContext);
-    expect(health.statusCode).toBe(200);
-    expect(JSON.parse(health.body ?? '')).toEqual({ status: 'ok', cells: ['cell-1', 'cell-2', 'cell-3'] });
+    const control = await createCellTable(inject('dynamoEndpoint'), 'control');
+    try {
+      const store = new ControlPlaneStore(control.client, control.tableName);
+      await store.seed(['cell-1', 'cell-2']);
+      await store.register({ cellId: 'cell-1', weight: 1, apiFunctionArn: 'arn:aws:lambda:us-east-1:000000000000:function:c1', tableName: 't1' });
+      const handler = await loadHandler(entries.router, {
+        CONTROL_PLANE_TABLE: control.tableName,
+        SHIPPED_ROUTING: router!.Properties.Environment.Variables.SHIPPED_ROUTING,
+        AWS_REGION: LOCAL_REGION,
+        AWS_ACCESS_KEY_ID: LOCAL_CREDENTIALS.accessKeyId,
+        AWS_SECRET_ACCESS_KEY: LOCAL_CREDENTIALS.secretAccessKey,
+        AWS_ENDPOINT_URL_DYNAMODB: inject('dynamoEndpoint'),
+      });
+      const health = await handler(albEvent('GET', '/health'), lambdaContext);
+      expect(health.statusCode).toBe(200);
+      expect(JSON.parse(health.body ?? '')).toEqual({
+        status: 'ok',
+        cells: [{ cellId: 'cell-1', status: 'active' }],
+        routing: { version: 1, source: 'store' },
+      });
+    } finally {
+      await control.drop();
+    }
   });
 });

@@ -1,5 +1,8 @@
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { decodeBuckets } from '../../control-plane/bucket-codec.ts';
+import { evenSplit } from '../../control-plane/routing.ts';
+import { snapshotFromShipped } from '../../functions/router/routing-cache.ts';
 import { buildTestApp } from '../support/synth.ts';
 
 type Resources = Record<string, { Type: string; Properties?: any; DeletionPolicy?: string }>;
@@ -24,8 +27,34 @@ function serviceFunctions(template: Template) {
   );
 }
 
-function policyStatements(template: Template): any[] {
-  return Object.values(template.findResources('AWS::IAM::Policy')).flatMap(
+/**
+ * The deploy-time SDK calls (AwsCustomResource) of a template, with tokens
+ * shown as `<LogicalId>` or `<LogicalId.Attribute>`, and the IAM actions its
+ * own policy grants.
+ */
+function sdkCalls(template: Template) {
+  const render = (value: any): string => {
+    if (typeof value === 'string') return value;
+    if (value['Fn::Join']) return value['Fn::Join'][1].map(render).join(value['Fn::Join'][0]);
+    if (value.Ref) return `<${value.Ref}>`;
+    if (value['Fn::GetAtt']) return `<${value['Fn::GetAtt'].join('.')}>`;
+    throw new Error(`unexpected token ${JSON.stringify(value)}`);
+  };
+  const policies = Object.values(template.findResources('AWS::IAM::Policy'));
+  return Object.entries(template.findResources('Custom::AWS')).map(([logicalId, resource]) => {
+    const policy = policies.find((p) => p.Properties.PolicyName.startsWith(`${logicalId.replace(/[A-F0-9]{8}$/, '')}CustomResourcePolicy`));
+    return {
+      create: JSON.parse(render(resource.Properties.Create)),
+      update: JSON.parse(render(resource.Properties.Update)),
+      delete: resource.Properties.Delete ? JSON.parse(render(resource.Properties.Delete)) : undefined,
+      actions: policy?.Properties.PolicyDocument.Statement.flatMap((s: { Action: string | string[] }) => [s.Action].flat()).sort(),
+    };
+  });
+}
+
+/** Every IAM statement of the template, or of the policies whose name matches. */
+function policyStatements(template: Template, name?: RegExp): any[] {
+  return Object.values(template.findResources('AWS::IAM::Policy')).filter((policy) => !name || name.test(policy.Properties.PolicyName)).flatMap(
     (policy) => policy.Properties.PolicyDocument.Statement,
   );
 }
@@ -118,27 +147,66 @@ describe('control-plane stack', () => {
     });
   });
 
-  it('tells the router every cell function by name, in configured order', () => {
-    const router = serviceFunctions(controlPlane)[0]!;
-    expect(JSON.parse(router.Properties.Environment.Variables.CELL_FUNCTIONS)).toEqual({
-      'cell-1': 'item-master-dev-cell-1-api',
-      'cell-2': 'item-master-dev-cell-2-api',
-      'cell-3': 'item-master-dev-cell-3-api',
+  it('holds the registry and the map in one table, published under a well-known SSM name', () => {
+    controlPlane.hasResourceProperties('AWS::DynamoDB::GlobalTable', {
+      KeySchema: [
+        { AttributeName: 'pk', KeyType: 'HASH' },
+        { AttributeName: 'sk', KeyType: 'RANGE' },
+      ],
+      BillingMode: 'PAY_PER_REQUEST',
+      Replicas: [Match.objectLike({ PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true } })],
     });
-    expect(router.Properties.Environment.Variables.CELL_ID).toBeUndefined();
+    controlPlane.hasResourceProperties('AWS::SSM::Parameter', {
+      Name: '/item-master/dev/control-plane/table-name',
+      Value: { Ref: Match.stringLikeRegexp('^RegistryTable') },
+    });
   });
 
-  it('lets the router invoke the cell API functions and nothing else', () => {
-    const statements = policyStatements(controlPlane).filter((s) => JSON.stringify(s.Action).includes('lambda:'));
-    expect(statements).toHaveLength(1);
-    expect(statements[0].Action).toBe('lambda:InvokeFunction');
-    const resources = statements[0].Resource.map((arn: unknown) => JSON.stringify(arn));
-    expect(resources).toHaveLength(3);
-    for (const cellId of ['cell-1', 'cell-2', 'cell-3']) {
-      expect(resources.some((arn: string) => arn.includes(`:function:item-master-dev-${cellId}-api"`))).toBe(true);
-    }
-    const everyAction = policyStatements(controlPlane).flatMap((s) => [s.Action].flat());
-    expect(everyAction.filter((action: string) => action.startsWith('lambda:'))).toEqual(['lambda:InvokeFunction']);
+  it('seeds map version 1 on deploy, only if no version 1 exists', () => {
+    const [seed] = sdkCalls(controlPlane);
+    expect(sdkCalls(controlPlane)).toHaveLength(1);
+    expect(seed!.create).toEqual(seed!.update);
+    expect(seed!.create).toMatchObject({
+      service: 'DynamoDB',
+      action: 'putItem',
+      ignoreErrorCodesMatching: 'ConditionalCheckFailedException',
+      parameters: {
+        TableName: expect.stringMatching(/^<RegistryTable/),
+        ConditionExpression: 'attribute_not_exists(pk)',
+        Item: { pk: { S: 'MAP' }, sk: { S: 'VERSION#0000000001' }, version: { N: '1' } },
+      },
+    });
+    const item = seed!.create.parameters.Item;
+    const map = decodeBuckets({ cells: item.cells.L.map((c: { S: string }) => c.S), buckets: item.buckets.S });
+    expect(map).toEqual(evenSplit(['cell-1', 'cell-2', 'cell-3']));
+    expect(seed!.actions).toEqual(['dynamodb:PutItem']);
+  });
+
+  it('ships the router the same first map, reads the table for the rest, and refreshes every 10 s', () => {
+    const router = serviceFunctions(controlPlane)[0]!;
+    const env = router.Properties.Environment.Variables;
+    expect(env.CONTROL_PLANE_TABLE).toEqual({ Ref: expect.stringMatching(/^RegistryTable/) });
+    expect(env.ROUTING_REFRESH_SECONDS).toBe('10');
+    expect(env.CELL_ID).toBeUndefined();
+    const shipped = snapshotFromShipped(env.SHIPPED_ROUTING);
+    expect(shipped).toMatchObject({ version: 1, source: 'shipped', overrides: {} });
+    expect(shipped.map).toEqual(evenSplit(['cell-1', 'cell-2', 'cell-3']));
+    expect([...shipped.cells.values()].map((cell) => cell.functionName)).toEqual([
+      'item-master-dev-cell-1-api',
+      'item-master-dev-cell-2-api',
+      'item-master-dev-cell-3-api',
+    ]);
+  });
+
+  it("lets the router read the control-plane table and invoke functions named like this stage's cell APIs, nothing else", () => {
+    const statements = policyStatements(controlPlane).filter((s) => /"(lambda|dynamodb):/.test(JSON.stringify(s.Action)));
+    const lambda = statements.filter((s) => JSON.stringify(s.Action).includes('lambda:'));
+    expect(lambda).toHaveLength(1);
+    expect(lambda[0].Action).toBe('lambda:InvokeFunction');
+    expect(JSON.stringify(lambda[0].Resource)).toMatch(/:function:item-master-dev-\*-api"/);
+    const routerReads = statements.find((s) => JSON.stringify(s.Action).includes('dynamodb:Query'));
+    expect(routerReads.Action).toEqual(['dynamodb:GetItem', 'dynamodb:Query']);
+    expect([routerReads.Resource].flat()).toEqual([{ 'Fn::GetAtt': [expect.stringMatching(/^RegistryTable/), 'Arn'] }]);
   });
 });
 
@@ -195,11 +263,51 @@ describe('cell stacks', () => {
 
   it('grant the API function only the item operations on its own table', () => {
     for (const template of Object.values(cells)) {
-      const dynamo = policyStatements(template).filter((s) => JSON.stringify(s.Action).includes('dynamodb:'));
+      const dynamo = policyStatements(template, /^ApiRole/).filter((s) => JSON.stringify(s.Action).includes('dynamodb:'));
       expect(dynamo).toHaveLength(1);
       expect(dynamo[0].Action).toEqual(['dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:UpdateItem']);
       expect(dynamo[0].Resource).toEqual({ 'Fn::GetAtt': [expect.stringMatching(/^DataTable/), 'Arn'] });
     }
+  });
+
+  it('register themselves on deploy and deregister on delete, finding the control plane by its SSM name', () => {
+    for (const [cellId, template] of Object.entries(cells)) {
+      const parameters = template.toJSON().Parameters;
+      const [registration] = sdkCalls(template);
+      expect(sdkCalls(template)).toHaveLength(1);
+      const tableParameter = registration!.create.parameters.TableName.replace(/^<|>$/g, '');
+      expect(parameters[tableParameter]).toEqual({
+        Type: 'AWS::SSM::Parameter::Value<String>',
+        Default: '/item-master/dev/control-plane/table-name',
+      });
+      expect(registration!.create).toEqual(registration!.update);
+      expect(registration!.create).toMatchObject({
+        action: 'updateItem',
+        parameters: {
+          Key: { pk: { S: 'CELL' }, sk: { S: `CELL#${cellId}` } },
+          ExpressionAttributeValues: {
+            ':cellId': { S: cellId },
+            ':weight': { N: '1' },
+            ':fn': { S: expect.stringMatching(/^<Api[A-F0-9]+\.Arn>$/) },
+            ':table': { S: expect.stringMatching(/^<DataTable/) },
+          },
+        },
+      });
+      expect(registration!.create.parameters.UpdateExpression).toContain('#status = if_not_exists(#status, :active)');
+      expect(registration!.delete).toMatchObject({ action: 'deleteItem', parameters: { Key: { sk: { S: `CELL#${cellId}` } } } });
+      expect(registration!.actions).toEqual(['dynamodb:DeleteItem', 'dynamodb:UpdateItem']);
+    }
+    const weighted = buildTestApp({ cells: ['cell-1', 'cell-2'], cellWeights: { 'cell-2': 3 } });
+    try {
+      const [registration] = sdkCalls(Template.fromStack(weighted.stacks.cells[1]!));
+      expect(registration!.create.parameters.ExpressionAttributeValues[':weight']).toEqual({ N: '3' });
+    } finally {
+      weighted.cleanup();
+    }
+  });
+
+  it('deploy after the control plane (an ordering only: no reference to it)', () => {
+    for (const stack of built.stacks.cells) expect(stack.dependencies).toEqual([built.stacks.controlPlane]);
   });
 
   it('are isolated: no cell template names another cell, imports a value, or grants beyond its own resources', () => {
@@ -212,6 +320,12 @@ describe('cell stacks', () => {
         for (const resource of [statement.Resource].flat()) {
           if (resource === '*') {
             expect(statement.Action).toEqual(['xray:PutTelemetryRecords', 'xray:PutTraceSegments']);
+            continue;
+          }
+          // The one way out of the cell: the control-plane table, by its SSM parameter, for registration.
+          if (JSON.stringify(resource).includes(':table/')) {
+            expect(JSON.stringify(resource)).toMatch(/"Ref":"SsmParameterValueitemmasterdevcontrolplanetablename/);
+            expect(statement.Action).toEqual(['dynamodb:DeleteItem', 'dynamodb:UpdateItem']);
             continue;
           }
           const logicalId = resource['Fn::GetAtt']?.[0] ?? resource.Ref;

@@ -1,0 +1,143 @@
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { afterAll, describe, expect, inject, it } from 'vitest';
+import { encodeBuckets } from '../../control-plane/bucket-codec.ts';
+import { CellOperations } from '../../control-plane/operations.ts';
+import { evenSplit } from '../../control-plane/routing.ts';
+import { ControlPlaneStore, type RoutingState } from '../../control-plane/store.ts';
+import { RoutingCache, snapshotFromShipped, type ShippedRouting } from '../../functions/router/routing-cache.ts';
+import { LOCAL_CREDENTIALS, LOCAL_REGION } from '../../local/dynamodb-local.ts';
+import { createCellTable } from '../support/tables.ts';
+
+const shippedJson = JSON.stringify({
+  version: 1,
+  functions: { 'cell-1': 'item-master-dev-cell-1-api', 'cell-2': 'item-master-dev-cell-2-api' },
+  ...encodeBuckets(evenSplit(['cell-1', 'cell-2'])),
+  overrides: {},
+} satisfies ShippedRouting);
+const shipped = snapshotFromShipped(shippedJson);
+
+/** A clock the test moves by hand. */
+function clock(start = 1_000_000) {
+  let now = start;
+  return { now: () => now, advance: (ms: number) => (now += ms) };
+}
+
+const state = (version: number): RoutingState => ({
+  cells: [{ cellId: 'cell-1', status: 'active', weight: 1, apiFunctionArn: 'arn:cell-1', tableName: 't1' }],
+  version: { version, map: evenSplit(['cell-1']), overrides: {}, change: '', by: '' },
+});
+
+describe('RoutingCache', () => {
+  it('reads the store on first use and serves that copy for the refresh interval', async () => {
+    const time = clock();
+    let reads = 0;
+    const cache = new RoutingCache({ load: async () => state(++reads + 1), shipped, refreshMs: 10_000, now: time.now });
+    expect(await cache.current()).toMatchObject({ version: 2, source: 'store' });
+    time.advance(9_999);
+    expect((await cache.current()).version).toBe(2);
+    time.advance(1);
+    expect((await cache.current()).version).toBe(3);
+    expect(reads).toBe(2);
+  });
+
+  it('keeps routing with the last good copy when the store fails after init, and retries only after the interval', async () => {
+    const time = clock();
+    let failing = false;
+    let reads = 0;
+    const errors: unknown[] = [];
+    const cache = new RoutingCache({
+      load: async () => {
+        reads += 1;
+        if (failing) throw new Error('store down');
+        return state(5);
+      },
+      shipped,
+      refreshMs: 1_000,
+      now: time.now,
+      onRefreshError: (error, serving) => errors.push([error, serving.version]),
+    });
+    await cache.current();
+    failing = true;
+    time.advance(1_000);
+    for (let n = 0; n < 20; n += 1) expect(await cache.current()).toMatchObject({ version: 5, source: 'store' });
+    expect(reads).toBe(2); // one failed read, not one per request
+    expect(errors).toHaveLength(1);
+    failing = false;
+    time.advance(1_000);
+    expect((await cache.current()).version).toBe(5);
+    expect(reads).toBe(3);
+  });
+
+  it('shares one read between concurrent requests', async () => {
+    let reads = 0;
+    const cache = new RoutingCache({
+      load: async () => {
+        reads += 1;
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        return state(2);
+      },
+      shipped,
+      refreshMs: 1_000,
+    });
+    await Promise.all(Array.from({ length: 10 }, () => cache.current()));
+    expect(reads).toBe(1);
+  });
+
+  it('treats a store with no map version yet as a failed read', async () => {
+    const errors: unknown[] = [];
+    const empty = new RoutingCache({ load: async () => ({ cells: [], version: undefined }), shipped, refreshMs: 1_000, onRefreshError: (e) => errors.push(e) });
+    expect((await empty.current()).source).toBe('shipped');
+    expect(String(errors[0])).toMatch(/no map version/);
+  });
+});
+
+describe('the router at a cold start', () => {
+  const clients: DynamoDBClient[] = [];
+  afterAll(() => clients.forEach((client) => client.destroy()));
+
+  it('serves the shipped map when the store is unreachable', async () => {
+    // A closed loopback port: connection refused at once.
+    const client = new DynamoDBClient({ endpoint: 'http://127.0.0.1:9', region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS, maxAttempts: 1 });
+    clients.push(client);
+    const errors: unknown[] = [];
+    const store = new ControlPlaneStore(client, 'control');
+    const cache = new RoutingCache({ load: () => store.readRouting(), shipped, refreshMs: 1_000, onRefreshError: (e) => errors.push(e) });
+    const snapshot = await cache.current();
+    expect(snapshot).toMatchObject({ version: 1, source: 'shipped' });
+    expect(snapshot.map).toEqual(evenSplit(['cell-1', 'cell-2']));
+    expect(snapshot.cells.get('cell-2')).toEqual({ cellId: 'cell-2', status: 'active', functionName: 'item-master-dev-cell-2-api' });
+    expect(errors).toHaveLength(1);
+  });
+
+  it('picks up a map update from the store within the refresh interval', async () => {
+    const control = await createCellTable(inject('dynamoEndpoint'), 'control');
+    try {
+      const store = new ControlPlaneStore(control.client, control.tableName);
+      await store.seed(['cell-1', 'cell-2']);
+      for (const cellId of ['cell-1', 'cell-2']) {
+        await store.register({ cellId, weight: 1, apiFunctionArn: `arn:${cellId}`, tableName: `${cellId}-table` });
+      }
+      const time = clock();
+      const cache = new RoutingCache({ load: () => store.readRouting(), shipped, refreshMs: 5_000, now: time.now });
+      expect(await cache.current()).toMatchObject({ version: 1, source: 'store', overrides: {} });
+
+      const missing = { hasData: async () => false };
+      await new CellOperations({ store, probe: missing, by: 'test' }).pin('tenant-x', 'cell-2');
+      time.advance(4_999);
+      expect((await cache.current()).version).toBe(1);
+      time.advance(1);
+      expect(await cache.current()).toMatchObject({ version: 2, overrides: { 'tenant-x': 'cell-2' } });
+    } finally {
+      await control.drop();
+    }
+  });
+});
+
+describe('snapshotFromShipped', () => {
+  it.each([undefined, '', 'nope', '{}', JSON.stringify({ version: 1, functions: {}, cells: ['a'], buckets: 'x' })])(
+    'refuses %s',
+    (json) => {
+      expect(() => snapshotFromShipped(json)).toThrow();
+    },
+  );
+});
