@@ -32,7 +32,7 @@ commands:
 options:
   --local                   the local runtime (npm start) instead of AWS
   --region <region>         AWS region (default: config region, from cdk.json or CDK_DEFAULT_REGION)
-  --stage <stage>           dev or prod (default: cdk.json)
+  --stage <stage>           dev or prod (default: cdk.json; --local uses the runtime's)
   --json                    machine-readable output
   --out <file>              plan: where to save it (default .item-master/plan-v<version>.json)
   --limit <n>               history: how many versions (default 20)
@@ -71,10 +71,12 @@ if (flags.help || positionals.length === 0) {
 let connection: Connection | undefined;
 try {
   const [command = '', ...args] = positionals;
-  const config = parseConfig((key) => (key === 'stage' && flags.stage !== undefined ? flags.stage : cdkJsonContext()[key]));
-  connection = flags.local
-    ? connectLocal(config, path.resolve(flags['local-state'] ?? DEFAULT_STATE_FILE))
-    : await connectAws(config, flags.region ?? config.region);
+  if (flags.local) {
+    connection = connectLocal(path.resolve(flags['local-state'] ?? DEFAULT_STATE_FILE));
+  } else {
+    const config = parseConfig((key) => (key === 'stage' && flags.stage !== undefined ? flags.stage : cdkJsonContext()[key]));
+    connection = await connectAws(config, flags.region ?? config.region);
+  }
   const operations = new CellOperations({
     store: connection.store,
     probe: connection.probe,

@@ -17,14 +17,14 @@ export interface Connection {
   close(): void;
 }
 
-/** The control plane of the local runtime that `npm start` is running. */
-export function connectLocal(config: Pick<AppConfig, 'appName' | 'stage'>, stateFile: string): Connection {
+/** The control plane of the local runtime that `npm start` is running, for the app and stage it runs. */
+export function connectLocal(stateFile: string): Connection {
   if (!existsSync(stateFile)) throw new OperationError('no local runtime is running: start one with npm start');
   const state = JSON.parse(readFileSync(stateFile, 'utf8')) as LocalRuntimeState;
   if (!isRunning(state.pid)) throw new OperationError(`the local runtime that wrote ${stateFile} has stopped: start one with npm start`);
-  const parameter = controlPlaneTableParameter(config);
+  const parameter = controlPlaneTableParameter(state);
   const tableName = state.ssmParameters[parameter];
-  if (!tableName) throw new OperationError(`the local runtime has no SSM parameter ${parameter}: is it running another app or stage?`);
+  if (!tableName) throw new OperationError(`the local runtime declares no SSM parameter ${parameter}`);
   const client = new DynamoDBClient({ endpoint: state.dynamoEndpoint, region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS });
   return connection(client, tableName, `local runtime at ${state.url}`);
 }

@@ -53,6 +53,7 @@ export const configSchema = z.object({
     .string()
     .regex(/^[a-z]{2}(?:-[a-z]+)+-\d$/, 'must be an AWS region such as eu-west-1')
     .default(process.env.CDK_DEFAULT_REGION ?? 'us-east-1'),
+  routingRefreshSeconds: z.coerce.number().int('must be a whole number of seconds').min(1).max(3600).default(10),
   logRetentionDays: z.coerce
     .number()
     .refine((days) => RETENTION_DAYS.includes(days), `must be one of ${RETENTION_DAYS.join(', ')}`)
@@ -84,6 +85,8 @@ export interface AppConfig {
   readonly certificateArn?: string;
   /** The region every stack deploys to. @default the CLI's region, else us-east-1 */
   readonly region: string;
+  /** How often each router instance re-reads the cell registry and the bucket map. @default 10 */
+  readonly routingRefreshSeconds: number;
   /** Days function logs are kept (a CloudWatch Logs retention value). */
   readonly logRetentionDays: RetentionDays;
 }
@@ -95,7 +98,7 @@ export class ConfigError extends Error {
   }
 }
 
-const KEYS = ['appName', 'stage', 'cells', 'cellWeights', 'certificateArn', 'region', 'logRetentionDays'] as const;
+const KEYS = ['appName', 'stage', 'cells', 'cellWeights', 'certificateArn', 'region', 'routingRefreshSeconds', 'logRetentionDays'] as const;
 
 /**
  * Parses the CDK context once. `read` is `(key) => app.node.tryGetContext(key)`.

@@ -15,11 +15,6 @@ import { SharedLayer } from './shared-layer.ts';
 
 export interface ControlPlaneStackProps extends StackProps {
   readonly config: AppConfig;
-  /**
-   * How often each router instance re-reads the registry and the map.
-   * @default 10
-   */
-  readonly routingRefreshSeconds?: number;
 }
 
 /** Lambda allows 4 KB of environment in all; the shipped routing must leave room for the rest. */
@@ -78,7 +73,7 @@ export class ControlPlaneStack extends Stack {
       ...logs,
       environment: {
         CONTROL_PLANE_TABLE: this.table.table.tableName,
-        ROUTING_REFRESH_SECONDS: String(props.routingRefreshSeconds ?? 10),
+        ROUTING_REFRESH_SECONDS: String(config.routingRefreshSeconds),
         SHIPPED_ROUTING: shippedRouting(config),
       },
     });

@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { fromRoot } from '../lib/paths.ts';
-import { isFresh, readAssembly, synthesize, type LocalAssembly } from './assembly.ts';
+import { parseConfig, type StageName } from '../lib/config.ts';
+import { cdkJsonContext, isFresh, readAssembly, synthesize, type LocalAssembly } from './assembly.ts';
 import { LOCAL_CREDENTIALS, LOCAL_REGION, startDynamoDBLocal, type DynamoDBLocal } from './dynamodb-local.ts';
 import { functionEnvironment } from './environment.ts';
 import { startFrontDoor } from './front-door-server.ts';
@@ -36,6 +37,9 @@ export interface LocalRuntimeOptions {
 /** What a running local runtime tells the `cells` CLI. */
 export interface LocalRuntimeState {
   readonly pid: number;
+  /** The app and stage the runtime was synthesized for (cdk.json's, or the context overrides'). */
+  readonly appName: string;
+  readonly stage: StageName;
   readonly url: string;
   readonly dynamoEndpoint: string;
   readonly region: string;
@@ -136,9 +140,13 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
     stops.push(frontDoor.close);
 
     const stateFile = options.stateFile ?? DEFAULT_STATE_FILE;
+    let currentContext: Record<string, unknown> = options.context ?? {};
     const writeState = () => {
+      const config = parseConfig((key) => ({ ...cdkJsonContext(), ...currentContext })[key]);
       const state: LocalRuntimeState = {
         pid: process.pid,
+        appName: config.appName,
+        stage: config.stage,
         url: frontDoor.url,
         dynamoEndpoint: dynamoEndpoint as string,
         region: assembly.region,
@@ -165,6 +173,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
       },
       async reload(context = options.context) {
         synthesize(outdir, context);
+        currentContext = context ?? {};
         assembly = readAssembly(outdir);
         await createTables(dynamoClient, assembly.tables);
         sdkCalls = await runSdkCalls(dynamoClient, assembly, sdkCalls);

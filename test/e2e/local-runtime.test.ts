@@ -1,8 +1,10 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { cellFor, evenSplit } from '../../functions/router/routing.ts';
+import { cellFor, evenSplit } from '../../control-plane/routing.ts';
+import { fromRoot } from '../../lib/paths.ts';
 import { startLocalRuntime, type LocalRuntime } from '../../local/runtime.ts';
 import { isAlive } from '../support/processes.ts';
 
@@ -20,6 +22,9 @@ beforeAll(async () => {
     port: 0,
     outdir,
     dynamoEndpoint: inject('dynamoEndpoint'),
+    // Its own app name: its own tables and control plane in the shared DynamoDB Local.
+    context: { appName: 'e2e', routingRefreshSeconds: 1 },
+    stateFile: path.join(outdir, 'local-runtime.json'),
     functionOutput: (line) => functionOutput.push(line),
   });
 });
@@ -51,15 +56,19 @@ async function http(method: string, path: string, body?: unknown, headers: Recor
 }
 
 /** A tenant id that the bucket map puts in the given cell. */
-function tenantIn(cellId: string): string {
-  for (let n = 0; ; n += 1) if (cellFor(map, `tenant-${n}`) === cellId) return `tenant-${n}`;
+function tenantIn(cellId: string, prefix = 'tenant'): string {
+  for (let n = 0; ; n += 1) if (cellFor(map, `${prefix}-${n}`) === cellId) return `${prefix}-${n}`;
 }
 
 describe('npm start: the items API end to end', () => {
   it('answers /health from the router with every cell', async () => {
     const health = await http('GET', '/health');
     expect(health.status).toBe(200);
-    expect(health.json).toEqual({ status: 'ok', cells });
+    expect(health.json).toEqual({
+      status: 'ok',
+      cells: cells.map((cellId) => ({ cellId, status: 'active' })),
+      routing: { version: 1, source: 'store' },
+    });
   });
 
   it('serves every items route through the front door', async () => {
@@ -130,7 +139,7 @@ describe('npm start: the items API end to end', () => {
   it('keeps each cell to its own table', async () => {
     const tenant = tenantIn('cell-3');
     await http('PUT', `/tenants/${tenant}/items/only-here`, widget);
-    const cellTables = runtime.assembly.tables.map((table) => table.tableName);
+    const cellTables = runtime.assembly.tables.map((table) => table.tableName).filter((name) => name.includes('-cell-'));
     expect(new Set(cellTables).size).toBe(3);
     const { DynamoDBClient, GetItemCommand } = await import('@aws-sdk/client-dynamodb');
     const client = new DynamoDBClient({
@@ -154,28 +163,33 @@ describe('npm start: the items API end to end', () => {
   });
 
   it("runs each function with the template's environment, tokens resolved to local names", () => {
-    const api = runtime.assembly.functions.find((fn) => fn.functionName === 'item-master-dev-cell-1-api');
+    const api = runtime.assembly.functions.find((fn) => fn.functionName === 'e2e-dev-cell-1-api');
     expect(api).toBeDefined();
-    expect(functionOutput.some((line) => line.startsWith('[item-master-dev-cell-'))).toBe(true);
+    expect(functionOutput.some((line) => line.startsWith('[e2e-dev-cell-'))).toBe(true);
   });
 });
 
 describe('reloading (npm run dev)', () => {
-  it('re-synthesizes and reloads only the functions that changed, without a restart', async () => {
+  it('re-synthesizes and reloads only what changed; a new cell registers and takes no bucket by itself', async () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'item-master-reload-'));
+    const context = { appName: 'e2e-reload', routingRefreshSeconds: 1 };
     const small = await startLocalRuntime({
       port: 0,
       outdir: dir,
       dynamoEndpoint: inject('dynamoEndpoint'),
-      context: { cells: ['cell-1'] },
+      context: { ...context, cells: ['cell-1'] },
+      stateFile: path.join(dir, 'local-runtime.json'),
       functionOutput: () => undefined,
     });
+    const cellsOf = async () =>
+      ((await fetch(`${small.url}/health`).then((r) => r.json())) as { cells: Array<{ cellId: string }> }).cells.map((c) => c.cellId);
     try {
-      expect(((await fetch(`${small.url}/health`).then((r) => r.json())) as { cells: string[] }).cells).toEqual(['cell-1']);
+      expect(await cellsOf()).toEqual(['cell-1']);
       expect(await small.reload()).toEqual([]);
-      const changed = await small.reload({ cells: ['cell-1', 'cell-2'] });
-      expect(changed.sort()).toEqual(['item-master-dev-cell-2-api', small.assembly.frontDoor.functionName].sort());
-      expect(((await fetch(`${small.url}/health`).then((r) => r.json())) as { cells: string[] }).cells).toEqual(['cell-1', 'cell-2']);
+      const changed = await small.reload({ ...context, cells: ['cell-1', 'cell-2'] });
+      expect(changed.sort()).toEqual(['e2e-reload-dev-cell-2-api', small.assembly.frontDoor.functionName].sort());
+      await eventually(async () => expect(await cellsOf()).toEqual(['cell-1', 'cell-2']));
+      // cell-2 is registered, but the map still sends every tenant to cell-1.
       const twoCells = evenSplit(['cell-1', 'cell-2']);
       const tenant = Array.from({ length: 50 }, (_, n) => `t-${n}`).find((t) => cellFor(twoCells, t) === 'cell-2')!;
       const put = await fetch(`${small.url}/tenants/${tenant}/items/x`, {
@@ -184,10 +198,125 @@ describe('reloading (npm run dev)', () => {
         body: JSON.stringify(widget),
       });
       expect(put.status).toBe(201);
-      expect(put.headers.get('x-cell-id')).toBe('cell-2');
+      expect(put.headers.get('x-cell-id')).toBe('cell-1');
+      // Removing the cell again deregisters it, as deleting its stack would.
+      await small.reload({ ...context, cells: ['cell-1'] });
+      await eventually(async () => expect(await cellsOf()).toEqual(['cell-1']));
     } finally {
       await small.stop();
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+/** Retries an assertion until it holds: the router picks up control-plane changes within its refresh interval. */
+async function eventually(assertion: () => Promise<void>, timeoutMs = 5_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      return await assertion();
+    } catch (error) {
+      if (Date.now() > deadline) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+  }
+}
+
+/** `npm run cells -- <args> --local` against this runtime. */
+function cellsCli(...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', fromRoot('control-plane', 'cli.ts'), ...args, '--local', '--local-state', path.join(outdir, 'local-runtime.json')], {
+      cwd: fromRoot(),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk) => (stdout += chunk));
+    child.stderr.on('data', (chunk) => (stderr += chunk));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+describe('npm run cells -- --local', () => {
+  it('lists the cells the deploy registered, with their buckets', async () => {
+    const { code, stdout } = await cellsCli('list', '--json');
+    expect(code).toBe(0);
+    const listing = JSON.parse(stdout);
+    expect(listing.version).toBeGreaterThanOrEqual(1);
+    expect(listing.cells.map((c: any) => [c.cellId, c.status, c.weight, c.buckets])).toEqual([
+      ['cell-1', 'active', 1, 5462],
+      ['cell-2', 'active', 1, 5461],
+      ['cell-3', 'active', 1, 5461],
+    ]);
+    const table = await cellsCli('list');
+    expect(table.stdout).toMatch(/^cell-2\s+active\s+1\s+5461\s+0\s+e2e-dev-cell-2-DataTable/m);
+  });
+
+  it('routes, pins (the router follows within its refresh interval), refuses to strand data, and unpins', async () => {
+    const homeCell = 'cell-1';
+    const tenant = tenantIn(homeCell);
+    expect((await http('PUT', `/tenants/${tenant}/items/pinned`, widget)).status).toBe(201);
+    const route = await cellsCli('route', tenant);
+    expect(route.stdout).toContain(`${tenant} → ${homeCell} (active): bucket`);
+
+    const refused = await cellsCli('pin', tenant, 'cell-2');
+    expect(refused.code).toBe(1);
+    expect(refused.stderr.trim().split('\n')).toEqual([
+      `error: ${tenant} already has data in ${homeCell}: routing it to cell-2 would hide that data. Moving a tenant with its data is a migration, not a pin.`,
+    ]);
+
+    const fresh = tenantIn('cell-3', 'no-data-yet');
+    const pinned = await cellsCli('pin', fresh, 'cell-2');
+    expect(pinned.code).toBe(0);
+    expect(pinned.stdout).toMatch(new RegExp(`^${fresh} pinned to cell-2 in map version \\d+`));
+    await eventually(async () => expect((await http('GET', `/tenants/${fresh}/items`)).headers.get('x-cell-id')).toBe('cell-2'));
+    expect(JSON.parse((await cellsCli('route', fresh, '--json')).stdout)).toMatchObject({ cellId: 'cell-2', reason: 'override' });
+
+    const unpinned = await cellsCli('unpin', fresh);
+    expect(unpinned.stdout).toContain(`back to cell-3 by bucket`);
+    const history = JSON.parse((await cellsCli('history', '--json')).stdout);
+    expect(history.slice(0, 2).map((v: any) => v.change)).toEqual([`unpin ${fresh} (back to cell-3 by bucket ${JSON.parse((await cellsCli('route', fresh, '--json')).stdout).bucket})`, `pin ${fresh} to cell-2`]);
+  });
+
+  it('drains into a saved plan, deactivates to 503 and activates again', async () => {
+    expect((await cellsCli('drain', 'cell-3')).stdout.trim()).toBe('cell-3 is draining');
+    const planFile = path.join(outdir, 'plan.json');
+    const plan = await cellsCli('plan', '--out', planFile);
+    expect(plan.code).toBe(0);
+    expect(plan.stdout).toMatch(/: 5461 bucket moves/);
+    expect(plan.stdout).toMatch(/^cell-3\s+draining\s+1\s+5461\s+0$/m);
+    const saved = JSON.parse(readFileSync(planFile, 'utf8'));
+    expect(saved.moveCount).toBe(5461);
+    expect(saved.moves.map((m: any) => [m.from, m.to])).toEqual([
+      ['cell-3', 'cell-1'],
+      ['cell-3', 'cell-2'],
+    ]);
+    // A plan moves nothing by itself.
+    expect(JSON.parse((await cellsCli('list', '--json')).stdout).cells[2].buckets).toBe(5461);
+
+    const tenant = tenantIn('cell-3');
+    await cellsCli('deactivate', 'cell-3');
+    await eventually(async () => {
+      const answer = await http('GET', `/tenants/${tenant}/items`);
+      expect(answer.status).toBe(503);
+      expect(answer.headers.get('retry-after')).toMatch(/^\d+$/);
+      expect(answer.headers.get('x-cell-id')).toBe('cell-3');
+    });
+    await cellsCli('activate', 'cell-3');
+    await eventually(async () => expect((await http('GET', `/tenants/${tenant}/items`)).status).toBe(200));
+  });
+
+  it('says what is wrong in one line and exits non-zero', async () => {
+    const unknown = await cellsCli('drain', 'cell-9');
+    expect([unknown.code, unknown.stderr.trim()]).toEqual([1, 'error: no cell "cell-9" is registered']);
+    const usage = await cellsCli('pin', 'only-one-argument');
+    expect(usage.code).toBe(2);
+    expect(usage.stderr.split('\n')[0]).toBe('error: pin takes <tenantId> <cellId>');
+    const noRuntime = spawnSync(process.execPath, ['--import', 'tsx', fromRoot('control-plane', 'cli.ts'), 'list', '--local', '--local-state', path.join(outdir, 'none.json')], {
+      cwd: fromRoot(),
+      encoding: 'utf8',
+    });
+    expect([noRuntime.status, noRuntime.stderr.trim()]).toEqual([1, 'error: no local runtime is running: start one with npm start']);
   });
 });

@@ -19,6 +19,9 @@ const assembly: LocalAssembly = {
   tables: [{ stackName: 'cell', logicalId: 'DataTable', tableName: 'cell-DataTable', properties: {} }],
   functions: [fn],
   frontDoor: { functionName: 'router', multiValueHeaders: false },
+  ssmParameters: [],
+  ssmParameterRefs: [],
+  sdkCalls: [],
 };
 const endpoints = { dynamodb: 'http://127.0.0.1:8000', lambda: 'http://127.0.0.1:9001' };
 
