@@ -12,6 +12,13 @@ describe('parseConfig', () => {
     expect(config.certificateArn).toBeUndefined();
   });
 
+  it('weighs every cell 1 unless told, takes weights as JSON from the command line, and refreshes routing every 10 s', () => {
+    const config = parseConfig(read({ cells: ['cell-1', 'cell-2'], cellWeights: '{"cell-2": 3}' }));
+    expect(config.cellWeights).toEqual({ 'cell-2': 3 });
+    expect(config.routingRefreshSeconds).toBe(10);
+    expect(parseConfig(read({ cells: ['c'], routingRefreshSeconds: '2' })).routingRefreshSeconds).toBe(2);
+  });
+
   it('takes cells from the command line as a comma-separated or JSON list', () => {
     expect(parseConfig(read({ cells: 'cell-1, cell-2' })).cells).toEqual(['cell-1', 'cell-2']);
     expect(parseConfig(read({ cells: '["a-1","b-2"]' })).cells).toEqual(['a-1', 'b-2']);
@@ -27,6 +34,10 @@ describe('parseConfig', () => {
     [{ cells: ['cell-1'], certificateArn: 'not-an-arn' }, 'certificateArn: must be an ACM certificate ARN'],
     [{ cells: ['cell-1'], logRetentionDays: 2 }, 'logRetentionDays: must be one of'],
     [{ cells: ['cell-1'], appName: 'Item Master' }, 'appName:'],
+    [{ cells: ['cell-1'], cellWeights: { 'cell-2': 2 } }, 'cellWeights.cell-2: is not one of the cells'],
+    [{ cells: ['cell-1'], cellWeights: { 'cell-1': 0 } }, 'cellWeights.cell-1: must be at least 1'],
+    [{ cells: ['cell-1'], cellWeights: '{"cell-1": 1.5}' }, 'cellWeights.cell-1: must be a whole number'],
+    [{ cells: ['cell-1'], routingRefreshSeconds: 0 }, 'routingRefreshSeconds:'],
   ])('rejects %j naming the field', (context, message) => {
     expect(() => parseConfig(read(context))).toThrow(ConfigError);
     expect(() => parseConfig(read(context))).toThrow(message);
