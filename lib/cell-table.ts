@@ -1,7 +1,7 @@
-import { RemovalPolicy } from 'aws-cdk-lib';
-import { AttributeType, Billing, StreamViewType, TableV2 } from 'aws-cdk-lib/aws-dynamodb';
+import { StreamViewType, type TableV2 } from 'aws-cdk-lib/aws-dynamodb';
 import type { IGrantable } from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
+import { pkSkTable } from './pk-sk-table.ts';
 
 export interface CellTableProps {
   /**
@@ -27,16 +27,7 @@ export class CellTable extends Construct {
 
   constructor(scope: Construct, id: string, props: CellTableProps = {}) {
     super(scope, id);
-    const retain = props.retain ?? false;
-    this.table = new TableV2(this, 'Table', {
-      partitionKey: { name: 'pk', type: AttributeType.STRING },
-      sortKey: { name: 'sk', type: AttributeType.STRING },
-      billing: Billing.onDemand(),
-      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
-      dynamoStream: StreamViewType.NEW_AND_OLD_IMAGES,
-      deletionProtection: retain,
-      removalPolicy: retain ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY,
-    });
+    this.table = pkSkTable(this, 'Table', { retain: props.retain ?? false, dynamoStream: StreamViewType.NEW_AND_OLD_IMAGES });
   }
 
   /** The reads and writes the items API makes, and nothing else (no scan, no table admin). */

@@ -1,7 +1,7 @@
-import { RemovalPolicy } from 'aws-cdk-lib';
-import { AttributeType, Billing, TableV2 } from 'aws-cdk-lib/aws-dynamodb';
+import type { TableV2 } from 'aws-cdk-lib/aws-dynamodb';
 import type { IGrantable } from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
+import { pkSkTable } from './pk-sk-table.ts';
 
 export interface ControlPlaneTableProps {
   /**
@@ -22,15 +22,7 @@ export class ControlPlaneTable extends Construct {
 
   constructor(scope: Construct, id: string, props: ControlPlaneTableProps = {}) {
     super(scope, id);
-    const retain = props.retain ?? false;
-    this.table = new TableV2(this, 'Table', {
-      partitionKey: { name: 'pk', type: AttributeType.STRING },
-      sortKey: { name: 'sk', type: AttributeType.STRING },
-      billing: Billing.onDemand(),
-      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
-      deletionProtection: retain,
-      removalPolicy: retain ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY,
-    });
+    this.table = pkSkTable(this, 'Table', { retain: props.retain ?? false });
   }
 
   /** The router's reads: the registry and the newest map version, nothing else. */

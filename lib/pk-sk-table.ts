@@ -1,0 +1,30 @@
+import { RemovalPolicy } from 'aws-cdk-lib';
+import { AttributeType, Billing, TableV2, type StreamViewType } from 'aws-cdk-lib/aws-dynamodb';
+import type { Construct } from 'constructs';
+
+export interface PkSkTableOptions {
+  /** Deletion protection on, and the table kept when the stack is deleted. */
+  readonly retain: boolean;
+  /**
+   * A change stream.
+   * @default - none
+   */
+  readonly dynamoStream?: StreamViewType;
+}
+
+/**
+ * The table shape every table of the service shares: `pk` (S) and `sk` (S)
+ * keys, on-demand capacity, point-in-time recovery, and no fixed name, so
+ * that stacks and stages deploy side by side in one account.
+ */
+export function pkSkTable(scope: Construct, id: string, options: PkSkTableOptions): TableV2 {
+  return new TableV2(scope, id, {
+    partitionKey: { name: 'pk', type: AttributeType.STRING },
+    sortKey: { name: 'sk', type: AttributeType.STRING },
+    billing: Billing.onDemand(),
+    pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+    dynamoStream: options.dynamoStream,
+    deletionProtection: options.retain,
+    removalPolicy: options.retain ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY,
+  });
+}
