@@ -3,7 +3,7 @@ import { tenantKey } from '../functions/cell-api/keys.ts';
 import { ControlPlaneError } from './errors.ts';
 import { planRebalance, type RebalancePlan } from './plan.ts';
 import type { CellRecord, CellStatus, MapVersion, MapVersionSummary } from './records.ts';
-import { bucketCounts, routeTenant, type Route } from './routing.ts';
+import { bucketCounts, routeTenant, type Overrides, type Route } from './routing.ts';
 import { UnknownCellError, type ControlPlaneStore } from './store.ts';
 
 /** Whether a cell's table holds anything of a tenant. */
@@ -95,17 +95,7 @@ export class CellOperations {
       return { version: undefined, route: before };
     }
     await this.refuseIfDataElsewhere(cells, tenantId, cellId);
-    const written = await this.ops.store.writeVersion(
-      current.version,
-      {
-        map: current.map,
-        overrides: { ...current.overrides, [tenantId]: cellId },
-        change: `pin ${tenantId} to ${cellId}`,
-        by: this.ops.by,
-        createdAt: this.now().toISOString(),
-      },
-      cells,
-    );
+    const written = await this.writeOverrides(current, cells, { ...current.overrides, [tenantId]: cellId }, `pin ${tenantId} to ${cellId}`);
     return { version: written, route: routeTenant(written.map, written.overrides, tenantId) };
   }
 
@@ -117,17 +107,7 @@ export class CellOperations {
     const { [tenantId]: _removed, ...overrides } = current.overrides;
     const after = routeTenant(current.map, overrides, tenantId);
     await this.refuseIfDataElsewhere(cells, tenantId, after.cellId);
-    const written = await this.ops.store.writeVersion(
-      current.version,
-      {
-        map: current.map,
-        overrides,
-        change: `unpin ${tenantId} (back to ${after.cellId} by bucket ${after.bucket})`,
-        by: this.ops.by,
-        createdAt: this.now().toISOString(),
-      },
-      cells,
-    );
+    const written = await this.writeOverrides(current, cells, overrides, `unpin ${tenantId} (back to ${after.cellId} by bucket ${after.bucket})`);
     return { version: written, route: after };
   }
 
@@ -143,6 +123,15 @@ export class CellOperations {
 
   async history(limit?: number): Promise<MapVersionSummary[]> {
     return this.ops.store.listVersions(limit);
+  }
+
+  /** The version after `current`: the same bucket map with new overrides, signed and dated. */
+  private writeOverrides(current: MapVersion, cells: readonly CellRecord[], overrides: Overrides, change: string): Promise<MapVersion> {
+    return this.ops.store.writeVersion(
+      current.version,
+      { map: current.map, overrides, change, by: this.ops.by, createdAt: this.now().toISOString() },
+      cells,
+    );
   }
 
   /**

@@ -55,7 +55,7 @@ export interface MapVersion {
 }
 
 /** A map version without its (large) bucket map, for listings. */
-export type MapVersionSummary = Omit<MapVersion, 'map'> & { readonly cellCount: number };
+export type MapVersionSummary = Omit<MapVersion, 'map'>;
 
 export function cellSortKey(cellId: string): string {
   return `CELL#${cellId}`;

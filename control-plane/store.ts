@@ -17,7 +17,6 @@ import {
   versionFromItem,
   versionItem,
   versionItemSchema,
-  versionSortKey,
   type CellRecord,
   type CellRegistration,
   type CellStatus,
@@ -104,13 +103,6 @@ export class ControlPlaneStore {
     return Items?.[0] ? versionFromItem(Items[0]) : undefined;
   }
 
-  async getVersion(version: number): Promise<MapVersion | undefined> {
-    const { Item } = await this.doc.send(
-      new GetCommand({ TableName: this.tableName, Key: { pk: MAP_PK, sk: versionSortKey(version) }, ConsistentRead: true }),
-    );
-    return Item ? versionFromItem(Item) : undefined;
-  }
-
   /** Everything the router needs, in two reads. */
   async readRouting(): Promise<RoutingState> {
     const [cells, version] = await Promise.all([this.listCells(), this.latestVersion()]);
@@ -129,8 +121,8 @@ export class ControlPlaneStore {
       }),
     );
     return Items.map((item) => {
-      const { cells, buckets: _buckets, ...rest } = versionItemSchema.parse(item);
-      return { ...rest, cellCount: cells.length };
+      const { cells: _cells, buckets: _buckets, ...summary } = versionItemSchema.parse(item);
+      return summary;
     });
   }
 
