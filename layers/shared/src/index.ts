@@ -7,3 +7,16 @@ export {
   type Observability,
 } from './observability.ts';
 export { MetricUnit } from '@aws-lambda-powertools/metrics';
+export {
+  AUTH_REALM,
+  bearerToken,
+  SCOPES,
+  TENANT_CLAIM,
+  TokenVerifier,
+  type AuthFailure,
+  type AuthResult,
+  type Caller,
+  type Requirement,
+  type Scope,
+  type TokenVerifierOptions,
+} from './auth.ts';

@@ -1,0 +1,231 @@
+import { CognitoJwtVerifier } from 'aws-jwt-verify';
+import {
+  CognitoJwtInvalidTokenUseError,
+  FetchError,
+  JwtBaseError,
+  JwtExpiredError,
+  JwtInvalidIssuerError,
+  JwtInvalidScopeError,
+  JwtInvalidSignatureAlgorithmError,
+  JwtInvalidSignatureError,
+  JwtNotBeforeError,
+  JwtParseError,
+  KidNotFoundInJwksError,
+  NonRetryableFetchError,
+  ParameterValidationError,
+  WaitPeriodNotYetEndedJwkError,
+} from 'aws-jwt-verify/error';
+import type { Fetcher } from 'aws-jwt-verify/https';
+import { SimpleJwksCache } from 'aws-jwt-verify/jwk';
+import type { JwtPayload } from 'aws-jwt-verify/jwt-model';
+
+/** The scopes of the service's resource server; a token carries them as `<resource server>/<scope>`. */
+export const SCOPES = ['items.read', 'items.write', 'orders.write'] as const;
+export type Scope = (typeof SCOPES)[number];
+
+/** The access-token claim that binds a client to its tenant (added at issuance, never by the client). */
+export const TENANT_CLAIM = 'tenant_id';
+
+/** The realm named in every `WWW-Authenticate` challenge. */
+export const AUTH_REALM = 'item-master';
+
+export interface TokenVerifierOptions {
+  /** The Cognito user pool that issues the tokens: its id fixes the issuer and the JWKS. */
+  readonly userPoolId: string;
+  /** Identifier of the pool's resource server: scopes arrive as `<identifier>/<scope>`. */
+  readonly resourceServer: string;
+  /**
+   * Where the Cognito identity provider answers, when not at AWS (the local
+   * runtime sets `AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER`, as for every
+   * other AWS service): the JWKS is then fetched from
+   * `<endpoint>/<userPoolId>/.well-known/jwks.json`. The issuer checked is
+   * Cognito's either way.
+   * @default - Cognito's own endpoint
+   */
+  readonly endpoint?: string;
+}
+
+/** Who is calling, from a verified token. */
+export interface Caller {
+  readonly clientId: string;
+  readonly tenantId: string;
+  /** The granted scopes, without the resource-server prefix. */
+  readonly scopes: readonly string[];
+}
+
+/** Why a request was refused, shaped for an HTTP answer. */
+export interface AuthFailure {
+  readonly status: 401 | 403 | 503;
+  readonly code: 'unauthorized' | 'forbidden' | 'auth_unavailable';
+  readonly message: string;
+  /** `WWW-Authenticate` (RFC 6750) on 401 and 403, `Retry-After` on 503. */
+  readonly headers: Readonly<Record<string, string>>;
+}
+
+export type AuthResult = { readonly ok: true; readonly caller: Caller } | ({ readonly ok: false } & AuthFailure);
+
+export interface Requirement {
+  /** The tenant the request is for: the token must be bound to it. */
+  readonly tenantId: string;
+  /** The scope the route needs. */
+  readonly scope: Scope;
+}
+
+/**
+ * Verifies Cognito access tokens for the front door and the WebSocket
+ * `$connect` alike: signature against the pool's JWKS (fetched once and
+ * cached), issuer, expiry, `token_use` = access, a client id, the route's
+ * scope, and the tenant binding. Nothing about the token is ever logged or
+ * echoed back.
+ */
+export class TokenVerifier {
+  readonly #verifier;
+  readonly #resourceServer: string;
+
+  constructor(options: TokenVerifierOptions) {
+    this.#resourceServer = options.resourceServer;
+    const jwksCache = options.endpoint ? new SimpleJwksCache({ fetcher: new EndpointFetcher(options.endpoint) }) : undefined;
+    this.#verifier = CognitoJwtVerifier.create(
+      {
+        userPoolId: options.userPoolId,
+        tokenUse: 'access',
+        // Tenant clients are created at run time; the binding claim below is what ties one to a tenant.
+        clientId: null,
+        customJwtCheck: ({ payload }) => {
+          if (typeof payload.client_id !== 'string' || payload.client_id === '') throw new MissingClientError();
+        },
+      },
+      jwksCache ? { jwksCache } : undefined,
+    );
+  }
+
+  /** Fetches the JWKS now (at init), so that the first request does not wait for it. */
+  async hydrate(): Promise<void> {
+    await this.#verifier.hydrate();
+  }
+
+  /** Checks an `Authorization` header value against what the route needs. */
+  async authorize(authorization: string | undefined, required: Requirement): Promise<AuthResult> {
+    const bearer = bearerToken(authorization);
+    if (!bearer.ok) return refuse(unauthorized(bearer.problem));
+    return this.verify(bearer.token, required);
+  }
+
+  /** Checks a bare token (a WebSocket query string carries one) against what the route needs. */
+  async verify(token: string, required: Requirement): Promise<AuthResult> {
+    let payload: JwtPayload;
+    try {
+      payload = await this.#verifier.verify(token, { scope: `${this.#resourceServer}/${required.scope}` });
+    } catch (error) {
+      return refuse(this.#failure(error, required.scope));
+    }
+    const tenantId = payload[TENANT_CLAIM];
+    if (typeof tenantId !== 'string' || tenantId === '') {
+      return refuse(forbidden('the token is not bound to a tenant'));
+    }
+    if (tenantId !== required.tenantId) {
+      return refuse(forbidden('the token is for another tenant'));
+    }
+    const prefix = `${this.#resourceServer}/`;
+    const scopes = typeof payload.scope === 'string' ? payload.scope.split(' ') : [];
+    return {
+      ok: true,
+      caller: {
+        clientId: payload.client_id as string,
+        tenantId,
+        scopes: scopes.filter((scope) => scope.startsWith(prefix)).map((scope) => scope.slice(prefix.length)),
+      },
+    };
+  }
+
+  #failure(error: unknown, scope: Scope): AuthFailure {
+    if (error instanceof JwtInvalidScopeError) {
+      const needed = `${this.#resourceServer}/${scope}`;
+      return {
+        status: 403,
+        code: 'forbidden',
+        message: `the token lacks the scope ${needed}`,
+        headers: { 'www-authenticate': challenge('insufficient_scope', `the token lacks the scope ${needed}`, needed) },
+      };
+    }
+    // The signing keys could not be fetched: not the caller's fault.
+    if (error instanceof FetchError) {
+      return { status: 503, code: 'auth_unavailable', message: 'tokens cannot be verified right now, retry later', headers: { 'retry-after': '5' } };
+    }
+    if (!(error instanceof JwtBaseError)) throw error;
+    return unauthorized('invalid', describe(error));
+  }
+}
+
+/** The parts of a Bearer `Authorization` header (RFC 6750: the scheme is case-insensitive). */
+export function bearerToken(
+  header: string | undefined,
+): { ok: true; token: string } | { ok: false; problem: 'missing' | 'malformed' } {
+  if (header === undefined || header.trim() === '') return { ok: false, problem: 'missing' };
+  const match = /^Bearer ([A-Za-z0-9._~+/-]+=*)$/i.exec(header.trim());
+  if (!match) return { ok: false, problem: 'malformed' };
+  return { ok: true, token: match[1] as string };
+}
+
+function describe(error: JwtBaseError): string {
+  if (error instanceof JwtExpiredError) return 'the token has expired';
+  if (error instanceof JwtNotBeforeError) return 'the token is not valid yet';
+  // An issuer the verifier has no configuration for is reported as a parameter error.
+  if (error instanceof JwtInvalidIssuerError || error instanceof ParameterValidationError) return 'the token was not issued by this service';
+  if (error instanceof CognitoJwtInvalidTokenUseError) return 'the token is not an access token';
+  if (error instanceof MissingClientError) return 'the token names no client';
+  if (
+    error instanceof JwtInvalidSignatureError ||
+    error instanceof JwtInvalidSignatureAlgorithmError ||
+    error instanceof KidNotFoundInJwksError ||
+    error instanceof WaitPeriodNotYetEndedJwkError
+  ) {
+    return 'the token signature is not valid';
+  }
+  if (error instanceof JwtParseError) return 'the token is malformed';
+  return 'the token is not valid';
+}
+
+class MissingClientError extends JwtBaseError {}
+
+function unauthorized(problem: 'missing' | 'malformed' | 'invalid', description?: string): AuthFailure {
+  if (problem === 'missing') {
+    // RFC 6750 §3.1: a request without credentials gets the bare challenge, no error code.
+    return { status: 401, code: 'unauthorized', message: 'a bearer token is required', headers: { 'www-authenticate': `Bearer realm="${AUTH_REALM}"` } };
+  }
+  if (problem === 'malformed') {
+    const message = 'the Authorization header must be "Bearer <token>"';
+    return { status: 401, code: 'unauthorized', message, headers: { 'www-authenticate': challenge('invalid_request', message) } };
+  }
+  const message = description ?? 'the token is not valid';
+  return { status: 401, code: 'unauthorized', message, headers: { 'www-authenticate': challenge('invalid_token', message) } };
+}
+
+function forbidden(message: string): AuthFailure {
+  return { status: 403, code: 'forbidden', message, headers: { 'www-authenticate': challenge('insufficient_scope', message) } };
+}
+
+function refuse(failure: AuthFailure): AuthResult {
+  return { ok: false, ...failure };
+}
+
+function challenge(error: string, description: string, scope?: string): string {
+  return `Bearer realm="${AUTH_REALM}", error="${error}", error_description="${description}"${scope ? `, scope="${scope}"` : ''}`;
+}
+
+/** Fetches the JWKS from an endpoint other than Cognito's (plain HTTP on loopback included). */
+class EndpointFetcher implements Fetcher {
+  constructor(private readonly endpoint: string) {}
+
+  async fetch(uri: string): Promise<ArrayBuffer> {
+    const target = new URL(new URL(uri).pathname, this.endpoint);
+    let response: Response;
+    try {
+      response = await fetch(target, { signal: AbortSignal.timeout(2_000) });
+    } catch (error) {
+      throw new FetchError(target.href, (error as Error).message);
+    }
+    if (response.status !== 200) throw new NonRetryableFetchError(target.href, `Status code is ${response.status}, expected 200`);
+    return response.arrayBuffer();
+  }
+}

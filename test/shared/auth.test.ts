@@ -1,0 +1,98 @@
+import { bearerToken, TokenVerifier, type AuthResult } from '@item-master/shared';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { scopeOf, TEST_POOL_ID, TEST_RESOURCE_SERVER, testIssuer, type TestIssuer } from '../support/tokens.ts';
+
+let issuer: TestIssuer;
+let verifier: TokenVerifier;
+const acmeWrite = { tenantId: 'acme', scope: 'items.write' } as const;
+
+beforeAll(async () => {
+  issuer = await testIssuer();
+  verifier = new TokenVerifier({ userPoolId: TEST_POOL_ID, resourceServer: TEST_RESOURCE_SERVER, endpoint: issuer.url });
+});
+afterAll(() => issuer.close());
+
+const bearer = (token: string) => `Bearer ${token}`;
+function failure(result: AuthResult) {
+  if (result.ok) throw new Error('expected a refusal');
+  return result;
+}
+
+describe('TokenVerifier', () => {
+  it('accepts a token of the issuer for its own tenant and scope, and says who calls', async () => {
+    const { access_token } = await issuer.issue({ tenantId: 'acme', scopes: ['items.read', 'items.write'] });
+    const result = await verifier.authorize(bearer(access_token), acmeWrite);
+    expect(result).toEqual({ ok: true, caller: { clientId: 'local-acme', tenantId: 'acme', scopes: ['items.read', 'items.write'] } });
+  });
+
+  it('takes the scheme in any case, as RFC 6750 allows', async () => {
+    const { access_token } = await issuer.issue({ tenantId: 'acme' });
+    expect((await verifier.authorize(`bearer ${access_token}`, acmeWrite)).ok).toBe(true);
+  });
+
+  it.each([
+    ['a forged signature', () => issuer.forge({ clientId: 'c1', scope: scopeOf('items.write'), claims: { tenant_id: 'acme' }, expiresInSeconds: 600 }), /signature/],
+    ['an expired token', () => issuer.sign({ clientId: 'c1', scope: scopeOf('items.write'), claims: { tenant_id: 'acme' }, expiresInSeconds: -5 }), /expired/],
+    [
+      'another issuer',
+      () => issuer.sign({ issuer: 'https://cognito-idp.us-east-1.amazonaws.com/us-east-1_Other', clientId: 'c1', scope: scopeOf('items.write'), claims: { tenant_id: 'acme' }, expiresInSeconds: 600 }),
+      /not issued by this service/,
+    ],
+    ['an ID token', () => issuer.sign({ clientId: 'c1', tokenUse: 'id', scope: scopeOf('items.write'), claims: { tenant_id: 'acme' }, expiresInSeconds: 600 }), /not an access token/],
+    ['a token naming no client', () => issuer.sign({ scope: scopeOf('items.write'), claims: { tenant_id: 'acme' }, expiresInSeconds: 600 }), /names no client/],
+    ['a token that is not a JWT', async () => 'not-a-jwt', /malformed/],
+  ])('refuses %s with 401 invalid_token', async (_name, token, message) => {
+    const result = failure(await verifier.authorize(bearer(await token()), acmeWrite));
+    expect(result.status).toBe(401);
+    expect(result.message).toMatch(message);
+    expect(result.headers['www-authenticate']).toMatch(/^Bearer realm="item-master", error="invalid_token"/);
+  });
+
+  it('refuses a token without the route’s scope with 403 insufficient_scope naming the scope', async () => {
+    const { access_token } = await issuer.issue({ tenantId: 'acme', scopes: ['items.read'] });
+    const result = failure(await verifier.authorize(bearer(access_token), acmeWrite));
+    expect(result.status).toBe(403);
+    expect(result.headers['www-authenticate']).toContain('error="insufficient_scope"');
+    expect(result.headers['www-authenticate']).toContain('scope="item-master/items.write"');
+  });
+
+  it('refuses another tenant’s token, and a client bound to no tenant, with 403', async () => {
+    const { access_token: globex } = await issuer.issue({ tenantId: 'globex' });
+    expect(failure(await verifier.authorize(bearer(globex), acmeWrite))).toMatchObject({ status: 403, message: 'the token is for another tenant' });
+    const unbound = await issuer.sign({ clientId: 'ops-client', scope: scopeOf('items.write'), expiresInSeconds: 600 });
+    expect(failure(await verifier.authorize(bearer(unbound), acmeWrite))).toMatchObject({ status: 403, message: 'the token is not bound to a tenant' });
+  });
+
+  it('answers a missing header with the bare challenge and a malformed one with invalid_request', async () => {
+    const missing = failure(await verifier.authorize(undefined, acmeWrite));
+    expect(missing.status).toBe(401);
+    expect(missing.headers['www-authenticate']).toBe('Bearer realm="item-master"');
+    const { access_token } = await issuer.issue({ tenantId: 'acme' });
+    for (const header of ['Basic dXNlcjpwYXNz', 'Bearer', 'Bearer ', `Bearer  ${access_token}`, `Bearer ${access_token} extra`, access_token, 'Bearer a"b']) {
+      const result = failure(await verifier.authorize(header, acmeWrite));
+      expect(result.status, header).toBe(401);
+      expect(result.headers['www-authenticate'], header).toContain('error="invalid_request"');
+    }
+  });
+
+  it('never puts the token in what it answers', async () => {
+    const token = await issuer.sign({ clientId: 'c1', scope: scopeOf('items.write'), claims: { tenant_id: 'acme' }, expiresInSeconds: -5 });
+    const result = failure(await verifier.authorize(bearer(token), acmeWrite));
+    expect(JSON.stringify(result)).not.toContain(token.split('.')[1]);
+  });
+
+  it('answers 503, not 401, while the signing keys cannot be fetched', async () => {
+    const cut = new TokenVerifier({ userPoolId: TEST_POOL_ID, resourceServer: TEST_RESOURCE_SERVER, endpoint: 'http://127.0.0.1:9' });
+    const { access_token } = await issuer.issue({ tenantId: 'acme' });
+    expect(failure(await cut.authorize(bearer(access_token), acmeWrite))).toMatchObject({ status: 503, headers: { 'retry-after': '5' } });
+  });
+});
+
+describe('bearerToken', () => {
+  it('splits a well-formed header and names the problem with others', () => {
+    expect(bearerToken('Bearer abc.def-_~+/.ghi==')).toEqual({ ok: true, token: 'abc.def-_~+/.ghi==' });
+    expect(bearerToken(undefined)).toEqual({ ok: false, problem: 'missing' });
+    expect(bearerToken('  ')).toEqual({ ok: false, problem: 'missing' });
+    expect(bearerToken('Token abc')).toEqual({ ok: false, problem: 'malformed' });
+  });
+});
