@@ -1,6 +1,6 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { LambdaClient } from '@aws-sdk/client-lambda';
-import { ALB_CORRELATION_ID_PATH, createObservability, instrument, MetricUnit } from '@item-master/shared';
+import { ALB_CORRELATION_ID_PATH, createObservability, instrument, MetricUnit, TokenVerifier } from '@item-master/shared';
 import type { ALBEvent, ALBResult } from 'aws-lambda';
 import { ControlPlaneStore } from '../../control-plane/store.ts';
 import { loadRouterConfig } from './config.ts';
@@ -29,10 +29,16 @@ const routing = new RoutingCache({
     metrics.addMetric('RoutingRefreshFailures', MetricUnit.Count, 1);
   },
 });
-// Read the map and the registry during init; if that fails the shipped copy serves.
-await routing.current();
+const auth = new TokenVerifier(config.auth);
+// Read the map, the registry and the pool's signing keys during init. If the
+// keys cannot be fetched, the first requests try again (and answer 503 until then).
+await Promise.all([
+  routing.current(),
+  auth.hydrate().catch((error: unknown) => logger.warn('signing keys not fetched at init', { error })),
+]);
 
 const deps: RouterDeps = {
+  auth,
   routing,
   invoker: new LambdaCellInvoker(tracer.captureAWSv3Client(new LambdaClient({}))),
   observability,

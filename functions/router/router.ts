@@ -1,4 +1,14 @@
-import { errorBody, isValidId, ID_RULE, MetricUnit, tenantIdOf, type Observability } from '@item-master/shared';
+import {
+  errorBody,
+  isValidId,
+  ID_RULE,
+  MetricUnit,
+  tenantIdOf,
+  type AuthResult,
+  type Observability,
+  type Requirement,
+  type Scope,
+} from '@item-master/shared';
 import type { ALBEvent, ALBResult } from 'aws-lambda';
 import { routeTenant } from '../../control-plane/routing.ts';
 import type { CellTarget, RoutingSnapshot } from './routing-cache.ts';
@@ -21,6 +31,8 @@ export class CellUnavailableError extends Error {
 }
 
 export interface RouterDeps {
+  /** Checks the caller's bearer token: the shared TokenVerifier. */
+  readonly auth: { authorize(authorization: string | undefined, required: Requirement): Promise<AuthResult> };
   /** The routing data in force: the cache in front of the control plane. */
   readonly routing: { current(): Promise<RoutingSnapshot> };
   readonly invoker: CellInvoker;
@@ -30,9 +42,22 @@ export interface RouterDeps {
 const ALLOWED_METHODS = 'GET, PUT, PATCH, DELETE, OPTIONS';
 
 /**
+ * The scope a route needs: reading items needs `items.read`, changing them
+ * `items.write`, and anything about orders (placing or reading them)
+ * `orders.write`.
+ */
+export function requiredScope(method: string, path: string): Scope {
+  const resource = path.split('/')[3];
+  if (resource === 'orders') return 'orders.write';
+  return method === 'GET' || method === 'HEAD' ? 'items.read' : 'items.write';
+}
+
+/**
  * The front door's whole job: answer health checks and preflights itself,
- * find the tenant's cell, hand it the request untouched and stamp the answer
- * with `x-cell-id`. It never looks inside the request beyond the tenant id.
+ * refuse any request without a valid token for its own tenant and scope,
+ * find the tenant's cell, hand it the request (less the token) and stamp the
+ * answer with `x-cell-id`. It never looks inside the request beyond the
+ * tenant id and the token.
  */
 export async function routeRequest(event: ALBEvent, deps: RouterDeps): Promise<ALBResult> {
   const { logger, metrics } = deps.observability;
@@ -79,6 +104,15 @@ export async function routeRequest(event: ALBEvent, deps: RouterDeps): Promise<A
     );
   }
 
+  const auth = await deps.auth.authorize(authorizationOf(event), { tenantId, scope: requiredScope(method, event.path) });
+  if (!auth.ok) {
+    // The tenant in the path is only a claim until a token proves it: logged as requested, never the token.
+    logger.warn('request refused', { status: auth.status, reason: auth.message, requestedTenantId: tenantId });
+    metrics.addMetric('AuthRefusals', MetricUnit.Count, 1);
+    return json(auth.status, errorBody(auth.code, auth.message), { ...auth.headers });
+  }
+  logger.appendKeys({ clientId: auth.caller.clientId });
+
   const routing = await deps.routing.current();
   const { cellId, reason } = routeTenant(routing.map, routing.overrides, tenantId);
   logger.appendKeys({ cellId, tenantId });
@@ -95,7 +129,7 @@ export async function routeRequest(event: ALBEvent, deps: RouterDeps): Promise<A
     });
     result = json(503, errorBody('cell_unavailable', `cell ${cellId} is not serving, retry later`), { 'retry-after': '30' });
   } else {
-    result = await invokeCell(cell, event, deps);
+    result = await invokeCell(cell, withoutAuthorization(event), deps);
   }
   metrics.addMetric('Requests', MetricUnit.Count, 1);
   metrics.addMetric('Latency', MetricUnit.Milliseconds, performance.now() - started);
@@ -113,6 +147,24 @@ async function invokeCell(cell: CellTarget, event: ALBEvent, deps: RouterDeps): 
       ? json(503, errorBody('cell_unavailable', `cell ${cell.cellId} is busy, retry later`), { 'retry-after': '1' })
       : json(502, errorBody('cell_error', `cell ${cell.cellId} failed to answer`));
   }
+}
+
+/** The Authorization header; two of them are as good as a malformed one. */
+function authorizationOf(event: ALBEvent): string | undefined {
+  const values = event.multiValueHeaders?.authorization;
+  if (values) return values.length === 1 ? values[0] : values.length === 0 ? undefined : 'multiple';
+  return event.headers?.authorization;
+}
+
+/** Cells trust the router (only it may invoke them), so the token stops here. */
+function withoutAuthorization(event: ALBEvent): ALBEvent {
+  const { authorization: _h, ...headers } = event.headers ?? {};
+  const { authorization: _m, ...multiValueHeaders } = event.multiValueHeaders ?? {};
+  return {
+    ...event,
+    ...(event.headers && { headers }),
+    ...(event.multiValueHeaders && { multiValueHeaders }),
+  };
 }
 
 function json(statusCode: number, body: unknown, headers: Record<string, string> = {}): ALBResult {

@@ -1,13 +1,14 @@
 import { InvokeCommand, LambdaClient, TooManyRequestsException } from '@aws-sdk/client-lambda';
-import { createObservability } from '@item-master/shared';
+import { createObservability, tenantIdOf, TokenVerifier } from '@item-master/shared';
 import type { ALBEvent, ALBResult } from 'aws-lambda';
-import { describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { cellFor, evenSplit } from '../../control-plane/routing.ts';
 import { loadRouterConfig } from '../../functions/router/config.ts';
 import { LambdaCellInvoker } from '../../functions/router/lambda-invoker.ts';
-import { CellUnavailableError, routeRequest, type CellInvoker, type RouterDeps } from '../../functions/router/router.ts';
+import { CellUnavailableError, requiredScope, routeRequest, type CellInvoker, type RouterDeps } from '../../functions/router/router.ts';
 import type { CellTarget, RoutingSnapshot } from '../../functions/router/routing-cache.ts';
 import { albEvent } from '../support/alb.ts';
+import { scopeOf, TEST_POOL_ID, TEST_RESOURCE_SERVER, testIssuer, type TestIssuer } from '../support/tokens.ts';
 
 const cells = ['cell-1', 'cell-2', 'cell-3'];
 const map = evenSplit(cells);
@@ -40,21 +41,40 @@ function deps(invoker: CellInvoker, routing: RoutingSnapshot = snapshot): Router
   // As on Lambda, where the middleware publishes and clears metrics after each invocation.
   const observability = createObservability(undefined);
   observability.metrics.clearMetrics();
-  return { routing: { current: async () => routing }, invoker, observability };
+  return { auth: verifier, routing: { current: async () => routing }, invoker, observability };
+}
+
+let issuer: TestIssuer;
+let verifier: TokenVerifier;
+beforeAll(async () => {
+  issuer = await testIssuer();
+  verifier = new TokenVerifier({ userPoolId: TEST_POOL_ID, resourceServer: TEST_RESOURCE_SERVER, endpoint: issuer.url });
+});
+afterAll(() => issuer.close());
+
+/** An ALB event carrying a valid token of the path's tenant with every scope. */
+async function signed(method: string, path: string, options: Parameters<typeof albEvent>[2] = {}): Promise<ALBEvent> {
+  const { access_token } = await issuer.issue({ tenantId: tenantIdOf(path) ?? 'nobody' });
+  return albEvent(method, path, { ...options, headers: { authorization: `Bearer ${access_token}`, ...options.headers } });
+}
+
+function withoutToken(headers: ALBEvent['headers']) {
+  const { authorization: _token, ...rest } = headers ?? {};
+  return rest;
 }
 
 const ok = (): ALBResult => ({ statusCode: 200, headers: { 'content-type': 'application/json' }, body: '{}' });
 
 describe('routeRequest', () => {
-  it("sends each tenant's request, untouched, to the cell its bucket maps to, and says which", async () => {
+  it("sends each tenant's request, less its token, to the cell its bucket maps to, and says which", async () => {
     const { invoker, calls } = recordingInvoker(ok);
     const reached = new Set<string>();
     for (let n = 0; n < 60; n += 1) {
       const tenantId = `tenant-${n}`;
-      const event = albEvent('GET', `/tenants/${tenantId}/items/i-1`);
+      const event = await signed('GET', `/tenants/${tenantId}/items/i-1`);
       const result = await routeRequest(event, deps(invoker));
       const expected = cellFor(map, tenantId);
-      expect(calls.at(-1)).toEqual({ cellId: expected, event });
+      expect(calls.at(-1)).toEqual({ cellId: expected, event: { ...event, headers: withoutToken(event.headers) } });
       expect(result.headers?.['x-cell-id']).toBe(expected);
       reached.add(expected);
     }
@@ -64,7 +84,7 @@ describe('routeRequest', () => {
   it('routes every path of a tenant, including the bare list path, to one cell', async () => {
     const { invoker, calls } = recordingInvoker(ok);
     for (const path of ['/tenants/t-9/items', '/tenants/t-9/items/a', '/tenants/t-9']) {
-      await routeRequest(albEvent('GET', path), deps(invoker));
+      await routeRequest(await signed('GET', path), deps(invoker));
     }
     expect(new Set(calls.map((call) => call.cellId))).toEqual(new Set([cellFor(map, 't-9')]));
   });
@@ -74,7 +94,7 @@ describe('routeRequest', () => {
     const byMap = cellFor(map, 'big-tenant');
     const pinnedTo = cells.find((cellId) => cellId !== byMap)!;
     const pinned = { ...snapshot, overrides: { 'big-tenant': pinnedTo } };
-    const result = await routeRequest(albEvent('GET', '/tenants/big-tenant/items'), deps(invoker, pinned));
+    const result = await routeRequest(await signed('GET', '/tenants/big-tenant/items'), deps(invoker, pinned));
     expect(calls.map((call) => call.cellId)).toEqual([pinnedTo]);
     expect(result.headers?.['x-cell-id']).toBe(pinnedTo);
   });
@@ -85,7 +105,7 @@ describe('routeRequest', () => {
     const inactive = { ...snapshot, cells: new Map([...snapshot.cells, [tenantCell, target(tenantCell, 'inactive')]]) };
     const gone = { ...snapshot, cells: new Map([...snapshot.cells].filter(([cellId]) => cellId !== tenantCell)) };
     for (const routing of [inactive, gone]) {
-      const result = await routeRequest(albEvent('GET', '/tenants/t-1/items'), deps(invoker, routing));
+      const result = await routeRequest(await signed('GET', '/tenants/t-1/items'), deps(invoker, routing));
       expect(result.statusCode).toBe(503);
       expect(result.headers?.['retry-after']).toMatch(/^\d+$/);
       expect(result.headers?.['x-cell-id']).toBe(tenantCell);
@@ -98,11 +118,11 @@ describe('routeRequest', () => {
     const { invoker, calls } = recordingInvoker(ok);
     const tenantCell = cellFor(map, 't-1');
     const draining = { ...snapshot, cells: new Map([...snapshot.cells, [tenantCell, target(tenantCell, 'draining')]]) };
-    expect((await routeRequest(albEvent('GET', '/tenants/t-1/items'), deps(invoker, draining))).statusCode).toBe(200);
+    expect((await routeRequest(await signed('GET', '/tenants/t-1/items'), deps(invoker, draining))).statusCode).toBe(200);
     expect(calls.map((call) => call.cellId)).toEqual([tenantCell]);
   });
 
-  it('answers /health itself with the cells and the routing version, without invoking any', async () => {
+  it('answers /health itself, with no token, with the cells and the routing version, without invoking any', async () => {
     const { invoker, calls } = recordingInvoker(ok);
     const result = await routeRequest(albEvent('GET', '/health'), deps(invoker));
     expect(result.statusCode).toBe(200);
@@ -115,7 +135,7 @@ describe('routeRequest', () => {
     expect(calls).toHaveLength(0);
   });
 
-  it('answers OPTIONS itself', async () => {
+  it('answers OPTIONS itself, with no token', async () => {
     const { invoker, calls } = recordingInvoker(ok);
     const result = await routeRequest(albEvent('OPTIONS', '/tenants/t/items/i'), deps(invoker));
     expect(result.statusCode).toBe(204);
@@ -141,7 +161,7 @@ describe('routeRequest', () => {
       multiValueHeaders: { allow: ['GET', 'PUT'] },
       body: 'not allowed!',
     }));
-    const result = await routeRequest(albEvent('POST', '/tenants/t/items/i'), deps(invoker));
+    const result = await routeRequest(await signed('POST', '/tenants/t/items/i'), deps(invoker));
     expect(result.headers).toMatchObject({ 'content-length': '12', 'x-flag': 'true', allow: 'GET, PUT' });
     expect(result.multiValueHeaders).toBeUndefined();
     expect(Object.values(result.headers ?? {}).every((value) => typeof value === 'string')).toBe(true);
@@ -151,7 +171,7 @@ describe('routeRequest', () => {
     const busy = recordingInvoker(() => {
       throw new CellUnavailableError('cell-1', true, 'throttled');
     });
-    const throttled = await routeRequest(albEvent('GET', '/tenants/t/items'), deps(busy.invoker));
+    const throttled = await routeRequest(await signed('GET', '/tenants/t/items'), deps(busy.invoker));
     expect(throttled.statusCode).toBe(503);
     expect(throttled.headers?.['retry-after']).toBe('1');
     expect(throttled.headers?.['x-cell-id']).toBe(cellFor(map, 't'));
@@ -159,9 +179,97 @@ describe('routeRequest', () => {
     const broken = recordingInvoker(() => {
       throw new CellUnavailableError('cell-1', false, 'crashed');
     });
-    const failed = await routeRequest(albEvent('GET', '/tenants/t/items'), deps(broken.invoker));
+    const failed = await routeRequest(await signed('GET', '/tenants/t/items'), deps(broken.invoker));
     expect(failed.statusCode).toBe(502);
     expect(JSON.parse(failed.body ?? '').error.code).toBe('cell_error');
+  });
+});
+
+describe('routeRequest: authentication', () => {
+  const path = '/tenants/acme/items/widget';
+  const claims = { clientId: 'client-acme', scope: scopeOf('items.read', 'items.write'), claims: { tenant_id: 'acme' }, expiresInSeconds: 600 };
+
+  /** Sends the request and checks that it was refused with `status` before any cell saw it. */
+  async function refused(event: ALBEvent, status: 401 | 403) {
+    const { invoker, calls } = recordingInvoker(ok);
+    const result = await routeRequest(event, deps(invoker));
+    expect(result.statusCode).toBe(status);
+    expect(result.headers?.['www-authenticate']).toMatch(/^Bearer realm="item-master"/);
+    expect(result.headers?.['x-cell-id']).toBeUndefined();
+    expect(calls).toHaveLength(0);
+    return { ...result, error: JSON.parse(result.body ?? '').error as { code: string; message: string } };
+  }
+  const withToken = (token: string, method = 'PUT') => albEvent(method, path, { headers: { authorization: `Bearer ${token}` } });
+
+  it.each([
+    ['a forged signature', () => issuer.forge(claims)],
+    ['an expired token', () => issuer.sign({ ...claims, expiresInSeconds: -1 })],
+    ['a token of another issuer', () => issuer.sign({ ...claims, issuer: 'https://cognito-idp.us-east-1.amazonaws.com/us-east-1_Elsewhere' })],
+    ['a token naming no client', () => issuer.sign({ ...claims, clientId: undefined })],
+    ['an ID token instead of an access token', () => issuer.sign({ ...claims, tokenUse: 'id' })],
+  ])('refuses %s with 401', async (_case, token) => {
+    const result = await refused(withToken(await token()), 401);
+    expect(result.headers?.['www-authenticate']).toContain('error="invalid_token"');
+    expect(result.error.code).toBe('unauthorized');
+  });
+
+  it('refuses a missing token, and a token in the wrong header or the query string, with 401', async () => {
+    const { access_token } = await issuer.issue({ tenantId: 'acme' });
+    await refused(albEvent('GET', path), 401);
+    await refused(albEvent('GET', path, { headers: { 'x-api-key': access_token } }), 401);
+    await refused(albEvent('GET', path, { headers: { 'x-authorization': `Bearer ${access_token}` } }), 401);
+    await refused(albEvent('GET', `${path}?access_token=${access_token}`), 401);
+  });
+
+  it.each([['Basic YWNtZTpzZWNyZXQ='], ['Bearer'], ['Bearer    '], ['Token abc.def.ghi'], ['Bearer a b'], ['Bearer "quoted"']])(
+    'refuses the malformed header %j with 401 invalid_request',
+    async (header) => {
+      const result = await refused(albEvent('GET', path, { headers: { authorization: header } }), 401);
+      expect(result.headers?.['www-authenticate']).toContain('error="invalid_request"');
+    },
+  );
+
+  it('refuses two Authorization headers at once', async () => {
+    const { access_token } = await issuer.issue({ tenantId: 'acme' });
+    const { headers: _single, ...event } = albEvent('GET', path);
+    const twice: ALBEvent = { ...event, multiValueHeaders: { authorization: [`Bearer ${access_token}`, `Bearer ${access_token}`] } };
+    await refused(twice, 401);
+  });
+
+  it('refuses another tenant’s token and a client bound to no tenant with 403', async () => {
+    const { access_token: globex } = await issuer.issue({ tenantId: 'globex' });
+    expect((await refused(withToken(globex, 'GET'), 403)).error.message).toBe('the token is for another tenant');
+    const unbound = await issuer.sign({ ...claims, claims: {} });
+    expect((await refused(withToken(unbound, 'GET'), 403)).error.message).toBe('the token is not bound to a tenant');
+  });
+
+  it('refuses a token without the route’s scope with 403, naming the scope', async () => {
+    const { access_token: reader } = await issuer.issue({ tenantId: 'acme', scopes: ['items.read'] });
+    for (const method of ['PUT', 'PATCH', 'DELETE']) {
+      const result = await refused(withToken(reader, method), 403);
+      expect(result.headers?.['www-authenticate']).toContain('scope="item-master/items.write"');
+    }
+    const { access_token: writer } = await issuer.issue({ tenantId: 'acme', scopes: ['items.write'] });
+    await refused(withToken(writer, 'GET'), 403);
+    await refused(albEvent('POST', '/tenants/acme/orders', { headers: { authorization: `Bearer ${writer}` } }), 403);
+  });
+
+  it('lets a reader read and a writer write, and never hands the cell the token', async () => {
+    const { invoker, calls } = recordingInvoker(ok);
+    const { access_token: reader } = await issuer.issue({ tenantId: 'acme', scopes: ['items.read'] });
+    const { access_token: writer } = await issuer.issue({ tenantId: 'acme', scopes: ['items.write'] });
+    expect((await routeRequest(withToken(reader, 'GET'), deps(invoker))).statusCode).toBe(200);
+    expect((await routeRequest(withToken(writer, 'PUT'), deps(invoker))).statusCode).toBe(200);
+    expect(calls).toHaveLength(2);
+    for (const { event } of calls) expect(event.headers?.authorization).toBeUndefined();
+  });
+
+  it('needs items.read to read, items.write to change, and orders.write for anything about orders', () => {
+    expect(requiredScope('GET', '/tenants/t/items')).toBe('items.read');
+    expect(requiredScope('HEAD', '/tenants/t/items/i')).toBe('items.read');
+    for (const method of ['PUT', 'PATCH', 'DELETE', 'POST']) expect(requiredScope(method, '/tenants/t/items/i')).toBe('items.write');
+    expect(requiredScope('POST', '/tenants/t/orders')).toBe('orders.write');
+    expect(requiredScope('GET', '/tenants/t/orders/o-1')).toBe('orders.write');
   });
 });
 
@@ -206,16 +314,24 @@ describe('LambdaCellInvoker', () => {
 });
 
 describe('loadRouterConfig', () => {
-  const env = { CONTROL_PLANE_TABLE: 'control', SHIPPED_ROUTING: '{}' };
+  const env = { CONTROL_PLANE_TABLE: 'control', SHIPPED_ROUTING: '{}', USER_POOL_ID: 'eu-west-1_AbC123', AUTH_RESOURCE_SERVER: 'item-master' };
 
-  it('reads the table, the refresh interval (10 s unless set) and the shipped routing', () => {
-    expect(loadRouterConfig(env)).toEqual({ controlPlaneTable: 'control', refreshMs: 10_000, shippedRouting: '{}' });
+  it('reads the table, the refresh interval (10 s unless set), the shipped routing and the user pool', () => {
+    expect(loadRouterConfig(env)).toEqual({
+      controlPlaneTable: 'control',
+      refreshMs: 10_000,
+      shippedRouting: '{}',
+      auth: { userPoolId: 'eu-west-1_AbC123', resourceServer: 'item-master', endpoint: undefined },
+    });
+    expect(loadRouterConfig({ ...env, AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER: 'http://127.0.0.1:4000' }).auth.endpoint).toBe('http://127.0.0.1:4000');
     expect(loadRouterConfig({ ...env, ROUTING_REFRESH_SECONDS: '2.5' }).refreshMs).toBe(2_500);
   });
 
   it.each([
-    [{ SHIPPED_ROUTING: '{}' }, /CONTROL_PLANE_TABLE/],
-    [{ CONTROL_PLANE_TABLE: 'control' }, /SHIPPED_ROUTING/],
+    [{ ...env, CONTROL_PLANE_TABLE: undefined }, /CONTROL_PLANE_TABLE/],
+    [{ ...env, SHIPPED_ROUTING: undefined }, /SHIPPED_ROUTING/],
+    [{ ...env, USER_POOL_ID: 'pool-1' }, /USER_POOL_ID/],
+    [{ ...env, AUTH_RESOURCE_SERVER: undefined }, /AUTH_RESOURCE_SERVER/],
     [{ ...env, ROUTING_REFRESH_SECONDS: '0' }, /ROUTING_REFRESH_SECONDS/],
     [{ ...env, ROUTING_REFRESH_SECONDS: 'soon' }, /ROUTING_REFRESH_SECONDS/],
   ])('refuses %o', (value, message) => {
