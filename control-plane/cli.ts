@@ -13,7 +13,8 @@ import { cdkJsonContext } from '../local/assembly.ts';
 import { DEFAULT_STATE_FILE } from '../local/runtime.ts';
 import { connectAws, connectLocal, type Connection } from './connect.ts';
 import { ControlPlaneError } from './errors.ts';
-import { CellOperations } from './operations.ts';
+import { CellOperations, OperationError } from './operations.ts';
+import { TenantClients } from './tenants.ts';
 import { summarizeMoves } from './plan.ts';
 
 const USAGE = `usage: npm run cells -- <command> [options]
@@ -28,6 +29,9 @@ commands:
   deactivate <cellId>       stop routing to the cell: its tenants get 503
   plan                      the fewest bucket moves that even out active cells by weight
   history                   the map's versions, newest first
+  tenant create <tenantId>  a machine client for the tenant: prints its id and secret, once
+  tenant list [<tenantId>]  the clients bound to tenants
+  tenant revoke <clientId>  delete the client: it gets no new tokens
 
 options:
   --local                   the local runtime (npm start) instead of AWS
@@ -36,6 +40,8 @@ options:
   --json                    machine-readable output
   --out <file>              plan: where to save it (default .item-master/plan-v<version>.json)
   --limit <n>               history: how many versions (default 20)
+  --scope <scope>           tenant create: a scope to grant, repeatable (default all:
+                            items.read, items.write, orders.write)
   --local-state <file>      the local runtime's state file (default .item-master/local-runtime.json)
   -h, --help                this text`;
 
@@ -51,6 +57,7 @@ const { values: flags, positionals } = (() => {
         json: { type: 'boolean', default: false },
         out: { type: 'string' },
         limit: { type: 'string', default: '20' },
+        scope: { type: 'string', multiple: true },
         'local-state': { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
       },
@@ -71,18 +78,18 @@ if (flags.help || positionals.length === 0) {
 let connection: Connection | undefined;
 try {
   const [command = '', ...args] = positionals;
+  const config = parseConfig((key) => (key === 'stage' && flags.stage !== undefined ? flags.stage : cdkJsonContext()[key]));
   if (flags.local) {
     connection = connectLocal(path.resolve(flags['local-state'] ?? DEFAULT_STATE_FILE));
   } else {
-    const config = parseConfig((key) => (key === 'stage' && flags.stage !== undefined ? flags.stage : cdkJsonContext()[key]));
     connection = await connectAws(config, flags.region ?? config.region);
   }
-  const operations = new CellOperations({
-    store: connection.store,
-    probe: connection.probe,
-    by: `${userInfo().username}@${hostname()}`,
-  });
-  await run(operations, command, args);
+  const by = `${userInfo().username}@${hostname()}`;
+  if (command === 'tenant') {
+    await tenant(connection, config.accessTokenMinutes, by, args);
+  } else {
+    await run(new CellOperations({ store: connection.store, probe: connection.probe, by }), command, args);
+  }
 } catch (error) {
   const message = error instanceof ConfigError ? error.message : describe(error);
   console.error(`error: ${message}`);
@@ -197,6 +204,60 @@ async function run(operations: CellOperations, command: string, args: string[]):
     }
     default:
       throw new UsageError(`unknown command "${command}"\n\n${USAGE}`);
+  }
+}
+
+async function tenant(connection: Connection, accessTokenMinutes: number, by: string, args: string[]): Promise<void> {
+  const [action = '', ...rest] = args;
+  const identity = connection.identity;
+  const needIdentity = () => {
+    if (!identity) {
+      throw new OperationError(
+        flags.local
+          ? 'the local runtime has no Cognito: get a token for any tenant with npm run token -- --tenant <tenantId>'
+          : `${connection.target} publishes no identity provider: deploy the control plane first`,
+      );
+    }
+    return identity;
+  };
+  switch (action) {
+    case 'create': {
+      if (rest.length !== 1) throw new UsageError(`tenant create takes <tenantId>\n\n${USAGE}`);
+      const { directory, tokenUrl, resourceServer } = needIdentity();
+      const clients = new TenantClients({ store: connection.store, directory, accessTokenMinutes, by });
+      const created = await clients.create(rest[0] as string, flags.scope);
+      if (flags.json) return print({ ...created, tokenUrl });
+      const scope = created.scopes.map((s) => `${resourceServer}/${s}`).join(' ');
+      console.log(`client ${created.clientId} created for tenant ${created.tenantId}
+
+  client id      ${created.clientId}
+  client secret  ${created.secret}
+  scopes         ${created.scopes.join(', ')}
+  token endpoint ${tokenUrl}
+
+The secret is shown this once; keep it in a secret store. Get a token (valid ${accessTokenMinutes} min):
+
+  curl -s -u '${created.clientId}:<secret>' -d grant_type=client_credentials \\
+    --data-urlencode 'scope=${scope}' ${tokenUrl}`);
+      return;
+    }
+    case 'list': {
+      if (rest.length > 1) throw new UsageError(`tenant list takes [<tenantId>]\n\n${USAGE}`);
+      const clients = await connection.store.listClients(rest[0]);
+      if (flags.json) return print(clients);
+      console.log(table(['tenant', 'client', 'scopes', 'created', 'by'], clients.map((c) => [c.tenantId, c.clientId, c.scopes.join(' '), c.createdAt, c.by])));
+      return;
+    }
+    case 'revoke': {
+      if (rest.length !== 1) throw new UsageError(`tenant revoke takes <clientId>\n\n${USAGE}`);
+      const clients = new TenantClients({ store: connection.store, directory: needIdentity().directory, accessTokenMinutes, by });
+      const revoked = await clients.revoke(rest[0] as string);
+      if (flags.json) return print(revoked);
+      console.log(`client ${revoked.clientId} of tenant ${revoked.tenantId} deleted: no new tokens; tokens already issued expire within ${accessTokenMinutes} min`);
+      return;
+    }
+    default:
+      throw new UsageError(`unknown tenant command "${action}"\n\n${USAGE}`);
   }
 }
 

@@ -1,19 +1,30 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { GetParameterCommand, ParameterNotFound, SSMClient } from '@aws-sdk/client-ssm';
+import { CognitoIdentityProviderClient } from '@aws-sdk/client-cognito-identity-provider';
+import { GetParameterCommand, GetParametersCommand, ParameterNotFound, SSMClient } from '@aws-sdk/client-ssm';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { AppConfig } from '../lib/config.ts';
-import { controlPlaneTableParameter } from '../lib/naming.ts';
+import { controlPlaneTableParameter, identityParameter } from '../lib/naming.ts';
 import { LOCAL_CREDENTIALS, LOCAL_REGION } from '../local/dynamodb-local.ts';
 import type { LocalRuntimeState } from '../local/runtime.ts';
 import { OperationError, TableTenantDataProbe, type TenantDataProbe } from './operations.ts';
 import { ControlPlaneStore } from './store.ts';
+import { CognitoClientDirectory, type ClientDirectory } from './tenants.ts';
+
+/** The identity provider, for the tenant commands. */
+export interface IdentityConnection {
+  readonly directory: ClientDirectory;
+  readonly tokenUrl: string;
+  readonly resourceServer: string;
+}
 
 export interface Connection {
   readonly store: ControlPlaneStore;
   readonly probe: TenantDataProbe;
   /** Where the control plane is, in words. */
   readonly target: string;
+  /** Undefined where there is no Cognito (the local runtime). */
+  readonly identity?: IdentityConnection;
   close(): void;
 }
 
@@ -45,7 +56,37 @@ export async function connectAws(config: Pick<AppConfig, 'appName' | 'stage'>, r
     ssm.destroy();
   }
   if (!tableName) throw new OperationError(`SSM parameter ${parameter} is empty`);
-  return connection(new DynamoDBClient({ region }), tableName, `${config.appName} ${config.stage} in ${region}`);
+  const identity = await identityOf(config, region);
+  const client = new DynamoDBClient({ region });
+  const base = connection(client, tableName, `${config.appName} ${config.stage} in ${region}`);
+  if (!identity) return base;
+  const cognito = new CognitoIdentityProviderClient({ region });
+  return {
+    ...base,
+    identity: {
+      directory: new CognitoClientDirectory(cognito, identity.userPoolId, identity.resourceServer),
+      tokenUrl: identity.tokenUrl,
+      resourceServer: identity.resourceServer,
+    },
+    close: () => {
+      base.close();
+      cognito.destroy();
+    },
+  };
+}
+
+/** The user pool the control plane published, or undefined when it published none. */
+async function identityOf(config: Pick<AppConfig, 'appName' | 'stage'>, region: string) {
+  const names = { userPoolId: identityParameter(config, 'user-pool-id'), resourceServer: identityParameter(config, 'resource-server'), tokenUrl: identityParameter(config, 'token-url') };
+  const ssm = new SSMClient({ region });
+  try {
+    const { Parameters = [] } = await ssm.send(new GetParametersCommand({ Names: Object.values(names) }));
+    const value = (name: string) => Parameters.find((p) => p.Name === name)?.Value;
+    const [userPoolId, resourceServer, tokenUrl] = [value(names.userPoolId), value(names.resourceServer), value(names.tokenUrl)];
+    return userPoolId && resourceServer && tokenUrl ? { userPoolId, resourceServer, tokenUrl } : undefined;
+  } finally {
+    ssm.destroy();
+  }
 }
 
 function connection(client: DynamoDBClient, tableName: string, target: string): Connection {

@@ -10,6 +10,7 @@ import { evenSplit, type BucketMap, type Overrides } from './routing.ts';
  * | ----------- | ------ | -------------------------- |
  * | cell        | `CELL` | `CELL#<cellId>`            |
  * | map version | `MAP`  | `VERSION#<10-digit number>` |
+ * | client      | `CLIENT` | `CLIENT#<app client id>` |
  *
  * - The whole registry is one Query, and so is the newest map version
  *   (descending, limit 1): the router's refresh costs two reads.
@@ -22,9 +23,14 @@ import { evenSplit, type BucketMap, type Overrides } from './routing.ts';
  *   went with it, and a pin is versioned like any other change.
  * - Both partitions are tiny and read a few times a minute per router
  *   instance; they never approach a partition's limits.
+ * - A client record binds a Cognito app client to its tenant. Cognito reads
+ *   it (through the token-claims trigger) when the client asks for a token,
+ *   once per token, and writes the tenant into the token; nothing reads it
+ *   per request.
  */
 export const CELL_PK = 'CELL';
 export const MAP_PK = 'MAP';
+export const CLIENT_PK = 'CLIENT';
 
 export const CELL_STATUSES = ['active', 'draining', 'inactive'] as const;
 /**
@@ -160,4 +166,30 @@ export function seedRequest(controlTableName: string, cellIds: readonly string[]
     },
     ConditionExpression: 'attribute_not_exists(pk)',
   };
+}
+
+/** A Cognito app client bound to the one tenant its tokens may act for. */
+export interface ClientBinding {
+  readonly clientId: string;
+  readonly tenantId: string;
+  /** The scopes the client was created with (Cognito enforces them; kept here to list). */
+  readonly scopes: readonly string[];
+  readonly createdAt: string;
+  readonly by: string;
+}
+
+export function clientSortKey(clientId: string): string {
+  return `CLIENT#${clientId}`;
+}
+
+export const clientItemSchema = z.object({
+  clientId: z.string().min(1),
+  tenantId: z.string().min(1),
+  scopes: z.array(z.string()).default([]),
+  createdAt: z.string().default(''),
+  by: z.string().default(''),
+});
+
+export function clientItem(binding: ClientBinding): Record<string, unknown> {
+  return { pk: CLIENT_PK, sk: clientSortKey(binding.clientId), ...binding, scopes: [...binding.scopes] };
 }

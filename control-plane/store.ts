@@ -5,10 +5,22 @@ import {
   UpdateItemCommand,
   type DynamoDBClient,
 } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand, UpdateCommand, paginateQuery } from '@aws-sdk/lib-dynamodb';
+import {
+  DeleteCommand,
+  DynamoDBDocumentClient,
+  GetCommand,
+  PutCommand,
+  QueryCommand,
+  UpdateCommand,
+  paginateQuery,
+} from '@aws-sdk/lib-dynamodb';
 import {
   CELL_PK,
+  CLIENT_PK,
   MAP_PK,
+  clientItem,
+  clientItemSchema,
+  clientSortKey,
   cellItemSchema,
   cellSortKey,
   deregistrationRequest,
@@ -20,6 +32,7 @@ import {
   type CellRecord,
   type CellRegistration,
   type CellStatus,
+  type ClientBinding,
   type MapVersion,
   type MapVersionSummary,
 } from './records.ts';
@@ -194,5 +207,41 @@ export class ControlPlaneStore {
       if (error instanceof ConditionalCheckFailedException) return false;
       throw error;
     }
+  }
+
+  /** Binds a new app client to its tenant; a client id is bound once. */
+  async bindClient(binding: ClientBinding): Promise<void> {
+    await this.doc.send(
+      new PutCommand({ TableName: this.tableName, Item: clientItem(binding), ConditionExpression: 'attribute_not_exists(pk)' }),
+    );
+  }
+
+  async clientBinding(clientId: string): Promise<ClientBinding | undefined> {
+    const { Item } = await this.doc.send(
+      new GetCommand({ TableName: this.tableName, Key: { pk: CLIENT_PK, sk: clientSortKey(clientId) }, ConsistentRead: true }),
+    );
+    return Item ? clientItemSchema.parse(Item) : undefined;
+  }
+
+  /** Every bound client, or those of one tenant. */
+  async listClients(tenantId?: string): Promise<ClientBinding[]> {
+    const clients: ClientBinding[] = [];
+    const pages = paginateQuery(
+      { client: this.doc },
+      {
+        TableName: this.tableName,
+        KeyConditionExpression: 'pk = :pk',
+        ...(tenantId !== undefined && { FilterExpression: 'tenantId = :tenant' }),
+        ExpressionAttributeValues: { ':pk': CLIENT_PK, ...(tenantId !== undefined && { ':tenant': tenantId }) },
+      },
+    );
+    for await (const page of pages) {
+      for (const item of page.Items ?? []) clients.push(clientItemSchema.parse(item));
+    }
+    return clients;
+  }
+
+  async unbindClient(clientId: string): Promise<void> {
+    await this.doc.send(new DeleteCommand({ TableName: this.tableName, Key: { pk: CLIENT_PK, sk: clientSortKey(clientId) } }));
   }
 }

@@ -54,6 +54,11 @@ export const configSchema = z.object({
     .regex(/^[a-z]{2}(?:-[a-z]+)+-\d$/, 'must be an AWS region such as eu-west-1')
     .default(process.env.CDK_DEFAULT_REGION ?? 'us-east-1'),
   routingRefreshSeconds: z.coerce.number().int('must be a whole number of seconds').min(1).max(3600).default(10),
+  waf: z
+    .preprocess((value) => (value === 'true' ? true : value === 'false' ? false : value), z.boolean('must be true or false'))
+    .default(true),
+  wafRateLimit: z.coerce.number().int('must be a whole number').min(100).max(2_000_000_000).default(2000),
+  accessTokenMinutes: z.coerce.number().int('must be a whole number of minutes').min(5).max(1440).default(60),
   logRetentionDays: z.coerce
     .number()
     .refine((days) => RETENTION_DAYS.includes(days), `must be one of ${RETENTION_DAYS.join(', ')}`)
@@ -87,6 +92,12 @@ export interface AppConfig {
   readonly region: string;
   /** How often each router instance re-reads the cell registry and the bucket map. @default 10 */
   readonly routingRefreshSeconds: number;
+  /** An AWS WAF web ACL on the ALB. @default true */
+  readonly waf: boolean;
+  /** Requests per client IP per 5 minutes before WAF blocks it. @default 2000 */
+  readonly wafRateLimit: number;
+  /** Lifetime of an access token, and so how long a revoked client's last token still works. @default 60 */
+  readonly accessTokenMinutes: number;
   /** Days function logs are kept (a CloudWatch Logs retention value). */
   readonly logRetentionDays: RetentionDays;
 }
@@ -98,7 +109,19 @@ export class ConfigError extends Error {
   }
 }
 
-const KEYS = ['appName', 'stage', 'cells', 'cellWeights', 'certificateArn', 'region', 'routingRefreshSeconds', 'logRetentionDays'] as const;
+const KEYS = [
+  'appName',
+  'stage',
+  'cells',
+  'cellWeights',
+  'certificateArn',
+  'region',
+  'routingRefreshSeconds',
+  'waf',
+  'wafRateLimit',
+  'accessTokenMinutes',
+  'logRetentionDays',
+] as const;
 
 /**
  * Parses the CDK context once. `read` is `(key) => app.node.tryGetContext(key)`.

@@ -8,10 +8,12 @@ import type { ShippedRouting } from '../functions/router/routing-cache.ts';
 import { type AppConfig, isProduction, logSettings } from './config.ts';
 import { ControlPlaneTable } from './control-plane-table.ts';
 import { FrontDoor } from './front-door.ts';
-import { cellApiFunctionName, controlPlaneTableParameter } from './naming.ts';
+import { Identity } from './identity.ts';
+import { cellApiFunctionName, controlPlaneTableParameter, identityParameter } from './naming.ts';
 import { RoutingSeed } from './routing-seed.ts';
 import { ServiceFunction } from './service-function.ts';
 import { SharedLayer } from './shared-layer.ts';
+import { WebAcl } from './web-acl.ts';
 
 export interface ControlPlaneStackProps extends StackProps {
   readonly config: AppConfig;
@@ -41,13 +43,15 @@ function shippedRouting(config: AppConfig): string {
 
 /**
  * The control plane and front door, one for the whole service: the table
- * holding the cell registry and the versioned bucket map, the ALB, and the
- * router that sends each tenant's requests to its cell.
+ * holding the cell registry and the versioned bucket map, the identity
+ * provider, the ALB with its web ACL, and the router that checks each
+ * request's token and sends it to its tenant's cell.
  */
 export class ControlPlaneStack extends Stack {
   public readonly table: ControlPlaneTable;
   public readonly router: ServiceFunction;
   public readonly frontDoor: FrontDoor;
+  public readonly identity: Identity;
 
   constructor(scope: Construct, id: string, props: ControlPlaneStackProps) {
     super(scope, id, props);
@@ -65,6 +69,27 @@ export class ControlPlaneStack extends Stack {
     });
     new RoutingSeed(this, 'RoutingSeed', { table: this.table.table, cellIds: config.cells, ...logs });
 
+    this.identity = new Identity(this, 'Identity', {
+      table: this.table,
+      sharedLayer,
+      resourceServerId: config.appName,
+      domainPrefix: Identity.domainPrefix(config.appName, config.stage),
+      retain: prod,
+      ...logs,
+    });
+    const identityFacts = {
+      'user-pool-id': this.identity.userPool.userPoolId,
+      'resource-server': this.identity.resourceServerId,
+      'token-url': this.identity.tokenUrl,
+    } as const;
+    for (const [name, value] of Object.entries(identityFacts)) {
+      new StringParameter(this, `Identity-${name}`, {
+        parameterName: identityParameter(config, name as keyof typeof identityFacts),
+        stringValue: value,
+        description: `The identity provider's ${name.replaceAll('-', ' ')}, for the cells CLI`,
+      });
+    }
+
     this.router = new ServiceFunction(this, 'Router', {
       entry: 'functions/router/index.ts',
       description: 'Routes each request to the cell that owns its tenant',
@@ -75,6 +100,8 @@ export class ControlPlaneStack extends Stack {
         CONTROL_PLANE_TABLE: this.table.table.tableName,
         ROUTING_REFRESH_SECONDS: String(config.routingRefreshSeconds),
         SHIPPED_ROUTING: shippedRouting(config),
+        USER_POOL_ID: this.identity.userPool.userPoolId,
+        AUTH_RESOURCE_SERVER: this.identity.resourceServerId,
       },
     });
     this.table.grantRoutingRead(this.router);
@@ -95,6 +122,13 @@ export class ControlPlaneStack extends Stack {
       certificateArn: config.certificateArn,
       retain: prod,
     });
+    if (config.waf) {
+      new WebAcl(this, 'WebAcl', {
+        resourceArn: this.frontDoor.loadBalancer.loadBalancerArn,
+        metricPrefix: `${config.appName}-${config.stage}`,
+        rateLimit: config.wafRateLimit,
+      });
+    }
     if (!config.certificateArn) {
       Annotations.of(this.frontDoor).addWarningV2(
         'item-master:no-certificate',
@@ -102,6 +136,7 @@ export class ControlPlaneStack extends Stack {
       );
     }
     new CfnOutput(this, 'Url', { value: this.frontDoor.url, description: 'The service endpoint' });
+    new CfnOutput(this, 'TokenUrl', { value: this.identity.tokenUrl, description: 'Client-credentials token endpoint' });
   }
 }
 

@@ -1,6 +1,7 @@
 import type { TableV2 } from 'aws-cdk-lib/aws-dynamodb';
-import type { IGrantable } from 'aws-cdk-lib/aws-iam';
+import { PolicyStatement, type IGrantable } from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
+import { CLIENT_PK } from '../control-plane/records.ts';
 import { pkSkTable } from './pk-sk-table.ts';
 
 export interface ControlPlaneTableProps {
@@ -28,5 +29,16 @@ export class ControlPlaneTable extends Construct {
   /** The router's reads: the registry and the newest map version, nothing else. */
   grantRoutingRead(grantee: IGrantable): void {
     this.table.grant(grantee, 'dynamodb:Query', 'dynamodb:GetItem');
+  }
+
+  /** Reading client bindings, and only those: items outside the client partition stay out of reach. */
+  grantClientLookup(grantee: IGrantable): void {
+    grantee.grantPrincipal.addToPrincipalPolicy(
+      new PolicyStatement({
+        actions: ['dynamodb:GetItem'],
+        resources: [this.table.tableArn],
+        conditions: { 'ForAllValues:StringEquals': { 'dynamodb:LeadingKeys': [CLIENT_PK] } },
+      }),
+    );
   }
 }

@@ -21,3 +21,11 @@ export function cellApiFunctionName(config: Pick<AppConfig, 'appName' | 'stage'>
 export function controlPlaneTableParameter(config: Pick<AppConfig, 'appName' | 'stage'>): string {
   return `/${config.appName}/${config.stage}/control-plane/table-name`;
 }
+
+/** What the control plane publishes about its identity provider, for the `cells` CLI. */
+export type IdentityParameter = 'user-pool-id' | 'resource-server' | 'token-url';
+
+/** The SSM parameter holding one fact of the identity provider. */
+export function identityParameter(config: Pick<AppConfig, 'appName' | 'stage'>, name: IdentityParameter): string {
+  return `/${config.appName}/${config.stage}/identity/${name}`;
+}

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { App } from 'aws-cdk-lib';
@@ -22,6 +23,18 @@ export interface LocalAssembly {
   readonly ssmParameterRefs: Array<{ stackName: string; logicalId: string; parameterName: string }>;
   /** Deploy-time AWS SDK calls (`Custom::AWS`), in deploy order. */
   readonly sdkCalls: LocalSdkCall[];
+  /** Cognito user pools, with the id each gets locally, and their domains. */
+  readonly userPools: LocalUserPool[];
+  readonly userPoolDomains: Array<{ stackName: string; logicalId: string; domain: unknown }>;
+}
+
+export interface LocalUserPool {
+  readonly stackName: string;
+  readonly logicalId: string;
+  /** A well-formed pool id (`<region>_<id>`), stable for the stack and resource. */
+  readonly userPoolId: string;
+  /** Identifiers of its resource servers. */
+  readonly resourceServers: string[];
 }
 
 export interface LocalSdkCall {
@@ -105,6 +118,8 @@ export function readAssembly(outdir: string): LocalAssembly {
   const ssmParameters: LocalAssembly['ssmParameters'] = [];
   const ssmParameterRefs: LocalAssembly['ssmParameterRefs'] = [];
   const sdkCalls: LocalSdkCall[] = [];
+  const userPools: LocalUserPool[] = [];
+  const userPoolDomains: LocalAssembly['userPoolDomains'] = [];
   let frontDoor: LocalAssembly['frontDoor'] | undefined;
   let region = 'us-east-1';
 
@@ -146,6 +161,15 @@ export function readAssembly(outdir: string): LocalAssembly {
       if (resource.Type === 'Custom::AWS') {
         sdkCalls.push({ stackName, logicalId, create: props.Create, update: props.Update ?? props.Create, delete: props.Delete });
       }
+      if (resource.Type === 'AWS::Cognito::UserPool') {
+        const resourceServers = Object.values(resources)
+          .filter((r) => r.Type === 'AWS::Cognito::UserPoolResourceServer' && r.Properties?.UserPoolId?.Ref === logicalId)
+          .map((r) => String(r.Properties?.Identifier));
+        userPools.push({ stackName, logicalId, userPoolId: localUserPoolId(region, stackName, logicalId), resourceServers });
+      }
+      if (resource.Type === 'AWS::Cognito::UserPoolDomain') {
+        userPoolDomains.push({ stackName, logicalId, domain: props.Domain });
+      }
       if (resource.Type === 'AWS::ElasticLoadBalancingV2::TargetGroup' && props.TargetType === 'lambda') {
         const targetId = props.Targets?.[0]?.Id?.['Fn::GetAtt']?.[0];
         const attributes: Array<{ Key: string; Value: string }> = props.TargetGroupAttributes ?? [];
@@ -168,7 +192,13 @@ export function readAssembly(outdir: string): LocalAssembly {
     ssmParameters,
     ssmParameterRefs,
     sdkCalls,
+    userPools,
+    userPoolDomains,
   };
+}
+
+function localUserPoolId(region: string, stackName: string, logicalId: string): string {
+  return `${region}_local${createHash('sha256').update(`${stackName}/${logicalId}`).digest('hex').slice(0, 8)}`;
 }
 
 /** Artifacts with each one after those it depends on, as `cdk deploy --all` orders stacks. */

@@ -81,13 +81,15 @@ console.log(`
 Item Master is running locally (ready in ${((performance.now() - started) / 1000).toFixed(1)} s)
 
   front door   ${rt.url}            (the ALB: router → cells)
+  issuer       ${rt.issuer?.url ?? 'none'}  (stands in for Cognito: npm run token)
   DynamoDB     ${rt.dynamoEndpoint}  (DynamoDB Local${args.persist ? `, data in ${args.persist}` : ', in memory'})
   cells        ${cells.join(', ')}
 
-Try:
-  curl -i -X PUT ${rt.url}/tenants/acme/items/widget-1 -H 'content-type: application/json' \\
-    -d '{"title":"Widget","price":{"amount":1299,"currency":"EUR"},"stock":10}'
-  curl -i ${rt.url}/tenants/acme/items/widget-1
+Try (every /tenants route needs a token of its own tenant; /health is open):
+  TOKEN=$(npm run -s token -- --tenant acme)
+  curl -i -X PUT ${rt.url}/tenants/acme/items/widget-1 -H "authorization: Bearer $TOKEN" \\
+    -H 'content-type: application/json' -d '{"title":"Widget","price":{"amount":1299,"currency":"EUR"},"stock":10}'
+  curl -i ${rt.url}/tenants/acme/items/widget-1 -H "authorization: Bearer $TOKEN"
 
 ${args.watch ? 'Watching sources: changed functions reload without a restart. ' : ''}Ctrl-C stops everything.`);
 

@@ -4,6 +4,8 @@ import { resolveValue } from './template-values.ts';
 export interface Endpoints {
   readonly dynamodb: string;
   readonly lambda: string;
+  /** The local issuer standing in for Cognito (its JWKS), when the app has a user pool. */
+  readonly cognitoIdentityProvider?: string;
 }
 
 /**
@@ -46,6 +48,7 @@ export function functionEnvironment(
     ...LOCAL_AWS_ENV,
     AWS_ENDPOINT_URL_DYNAMODB: endpoints.dynamodb,
     AWS_ENDPOINT_URL_LAMBDA: endpoints.lambda,
+    ...(endpoints.cognitoIdentityProvider && { AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER: endpoints.cognitoIdentityProvider }),
     // No X-Ray daemon locally.
     POWERTOOLS_TRACE_ENABLED: 'false',
     ...resolved,

@@ -10,6 +10,7 @@ import { LOCAL_CREDENTIALS, LOCAL_REGION, startDynamoDBLocal, type DynamoDBLocal
 import { functionEnvironment } from './environment.ts';
 import { startFrontDoor } from './front-door-server.ts';
 import { FunctionHost } from './function-host.ts';
+import { startLocalIssuer, type LocalIssuer } from './issuer.ts';
 import { startLambdaApi } from './lambda-api.ts';
 import { runSdkCalls } from './sdk-calls.ts';
 import { createTables } from './tables.ts';
@@ -45,6 +46,8 @@ export interface LocalRuntimeState {
   readonly region: string;
   /** SSM parameters the app declares, resolved to their local values. */
   readonly ssmParameters: Record<string, string>;
+  /** Where `npm run token` gets a token (the local issuer), when the app has a user pool. */
+  readonly tokenUrl?: string;
 }
 
 export interface LocalRuntime {
@@ -52,6 +55,8 @@ export interface LocalRuntime {
   readonly lambdaUrl: string;
   readonly dynamoEndpoint: string;
   readonly assembly: LocalAssembly;
+  /** Cognito's stand-in: tokens for any tenant, checked by the router as on AWS. */
+  readonly issuer: LocalIssuer | undefined;
   /**
    * Re-synthesizes (with new context overrides, when given) and reloads the
    * functions whose bundle or environment changed; returns their names.
@@ -70,8 +75,9 @@ export const DEFAULT_STATE_FILE = path.join(STATE_DIR, 'local-runtime.json');
  * The whole service on this machine: the synthesized app's tables in
  * DynamoDB Local, its deploy-time SDK calls (the control plane's first map,
  * each cell's registration), its functions run from their bundled assets,
- * the ALB in front of the router, and the Lambda Invoke API the router calls
- * the cells through. Everything listens on 127.0.0.1 only.
+ * the ALB in front of the router, the Lambda Invoke API the router calls
+ * the cells through, and an issuer standing in for Cognito. Everything
+ * listens on 127.0.0.1 only.
  */
 export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Promise<LocalRuntime> {
   const log = options.log ?? (() => undefined);
@@ -115,7 +121,9 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
     stops.push(() => host.stop());
     const lambdaApi = await startLambdaApi(host);
     stops.push(lambdaApi.close);
-    const endpoints = { dynamodb: dynamoEndpoint, lambda: lambdaApi.url };
+    const issuer = await startIssuer(assembly);
+    if (issuer) stops.push(issuer.close);
+    const endpoints = { dynamodb: dynamoEndpoint, lambda: lambdaApi.url, cognitoIdentityProvider: issuer?.url };
     const deployed = new Map<string, string>();
     const deployAll = (current: LocalAssembly): string[] => {
       const changed: string[] = [];
@@ -153,6 +161,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
         ssmParameters: Object.fromEntries(
           assembly.ssmParameters.map((p) => [p.name, resolveValue(p.value, p.stackName, assembly)]),
         ),
+        ...(issuer && { tokenUrl: issuer.tokenUrl }),
       };
       mkdirSync(path.dirname(stateFile), { recursive: true });
       writeFileSync(stateFile, `${JSON.stringify(state, null, 2)}\n`);
@@ -168,6 +177,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
       url: frontDoor.url,
       lambdaUrl: lambdaApi.url,
       dynamoEndpoint,
+      issuer,
       get assembly() {
         return assembly;
       },
@@ -187,6 +197,20 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
     await stop();
     throw error;
   }
+}
+
+/**
+ * The local issuer for the app's user pool and its resource server; none
+ * when the app declares no pool. A reload keeps it (and its key): the pool's
+ * id is stable, so tokens issued before a reload stay valid.
+ */
+async function startIssuer(assembly: LocalAssembly): Promise<LocalIssuer | undefined> {
+  const [pool, ...others] = assembly.userPools;
+  if (!pool) return undefined;
+  if (others.length > 0) throw new Error('the local runtime supports one Cognito user pool per app');
+  const [resourceServer] = pool.resourceServers;
+  if (resourceServer === undefined) throw new Error(`the user pool ${pool.logicalId} has no resource server`);
+  return startLocalIssuer({ userPoolId: pool.userPoolId, resourceServer });
 }
 
 /**

@@ -16,7 +16,8 @@ export class UnresolvableValueError extends Error {
 
 /**
  * Resolves a template value the way CloudFormation would, to its local
- * counterpart: pseudo parameters, Refs and ARNs of tables and functions, SSM
+ * counterpart: pseudo parameters, Refs and ARNs of tables and functions,
+ * Refs of Cognito user pools (a local pool id) and their domains, SSM
  * parameters declared by any stack of the app (the way cells find the
  * control plane), and `Fn::Join`. Anything else is an error rather than a guess.
  */
@@ -44,6 +45,11 @@ export function resolveValue(value: unknown, stackName: string, assembly: LocalA
     if (table) return table.tableName;
     const fn = assembly.functions.find((f) => f.stackName === stackName && f.logicalId === ref);
     if (fn) return fn.functionName;
+    const pool = assembly.userPools.find((p) => p.stackName === stackName && p.logicalId === ref);
+    if (pool) return pool.userPoolId;
+    // A Cognito domain's Ref is its prefix.
+    const domain = assembly.userPoolDomains.find((d) => d.stackName === stackName && d.logicalId === ref);
+    if (domain) return resolveValue(domain.domain, stackName, assembly);
     const parameterName = assembly.ssmParameterRefs.find((p) => p.stackName === stackName && p.logicalId === ref)?.parameterName;
     if (parameterName !== undefined) {
       const parameter = assembly.ssmParameters.find((p) => p.name === parameterName);

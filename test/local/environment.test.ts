@@ -22,6 +22,8 @@ const assembly: LocalAssembly = {
   ssmParameters: [],
   ssmParameterRefs: [],
   sdkCalls: [],
+  userPools: [{ stackName: 'cp', logicalId: 'Pool', userPoolId: 'eu-west-1_localabc12345', resourceServers: ['item-master'] }],
+  userPoolDomains: [{ stackName: 'cp', logicalId: 'Domain', domain: { 'Fn::Join': ['-', ['app', { Ref: 'AWS::AccountId' }]] } }],
 };
 const endpoints = { dynamodb: 'http://127.0.0.1:8000', lambda: 'http://127.0.0.1:9001' };
 
@@ -51,6 +53,15 @@ describe('functionEnvironment', () => {
     } finally {
       delete process.env.AWS_PROFILE;
     }
+  });
+
+  it('gives the user pool its local id, and sends the JWKS fetch to the local issuer', () => {
+    const router = { ...fn, stackName: 'cp', environment: { USER_POOL_ID: { Ref: 'Pool' }, DOMAIN: { Ref: 'Domain' } } };
+    const env = functionEnvironment(router, assembly, { ...endpoints, cognitoIdentityProvider: 'http://127.0.0.1:9002' });
+    expect(env.USER_POOL_ID).toBe('eu-west-1_localabc12345');
+    expect(env.DOMAIN).toBe('app-000000000000');
+    expect(env.AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER).toBe('http://127.0.0.1:9002');
+    expect(functionEnvironment(fn, assembly, endpoints).AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER).toBeUndefined();
   });
 
   it('refuses a token it cannot resolve, naming the variable', () => {

@@ -38,6 +38,8 @@ function assembly(sdkCalls: LocalSdkCall[] = []): LocalAssembly {
     frontDoor: { functionName: 'router', multiValueHeaders: false },
     ssmParameters: [{ stackName: 'cp', name: '/app/dev/control-plane/table-name', value: { Ref: 'RegistryTable' } }],
     ssmParameterRefs: [{ stackName: 'cell', logicalId: 'SsmParam', parameterName: '/app/dev/control-plane/table-name' }],
+    userPools: [],
+    userPoolDomains: [],
     sdkCalls,
   };
 }

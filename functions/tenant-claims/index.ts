@@ -1,0 +1,30 @@
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { createObservability, instrument } from '@item-master/shared';
+import type { PreTokenGenerationV3TriggerEvent } from 'aws-lambda';
+import * as z from 'zod';
+import { ControlPlaneStore } from '../../control-plane/store.ts';
+import { addTenantClaim } from './claims.ts';
+
+const observability = createObservability();
+const { CONTROL_PLANE_TABLE } = z.object({ CONTROL_PLANE_TABLE: z.string().min(1) }).parse(process.env);
+const store = new ControlPlaneStore(observability.tracer.captureAWSv3Client(new DynamoDBClient({})), CONTROL_PLANE_TABLE);
+
+// A client's tenant never changes while the client exists: remember it for the life of the instance.
+const tenants = new Map<string, string>();
+async function tenantOf(clientId: string): Promise<string | undefined> {
+  const known = tenants.get(clientId);
+  if (known !== undefined) return known;
+  const binding = await store.clientBinding(clientId);
+  if (binding) tenants.set(clientId, binding.tenantId);
+  return binding?.tenantId;
+}
+
+export const handler = instrument<PreTokenGenerationV3TriggerEvent, PreTokenGenerationV3TriggerEvent>(observability, async (event) => {
+  observability.logger.appendKeys({ clientId: event.callerContext.clientId, triggerSource: event.triggerSource });
+  try {
+    return await addTenantClaim(event, tenantOf);
+  } catch (error) {
+    observability.logger.warn('token refused', { error });
+    throw error;
+  }
+});
