@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import type { ALBResult, Context } from 'aws-lambda';
+import type { ALBResult, Context, PreTokenGenerationV3TriggerEvent } from 'aws-lambda';
 import { Template } from 'aws-cdk-lib/assertions';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { ControlPlaneStore } from '../../control-plane/store.ts';
@@ -11,6 +11,8 @@ import { layOutFunction } from '../../local/function-layout.ts';
 import { albEvent, lambdaContext } from '../support/alb.ts';
 import { buildTestApp } from '../support/synth.ts';
 import { createCellTable } from '../support/tables.ts';
+import { clientCredentialsEvent } from '../support/cognito.ts';
+import { scopeOf, TEST_POOL_ID, TEST_RESOURCE_SERVER, testIssuer } from '../support/tokens.ts';
 
 /**
  * Runs the bundles that deploy, not the sources: each function's asset from
@@ -21,9 +23,9 @@ import { createCellTable } from '../support/tables.ts';
  */
 let built: ReturnType<typeof buildTestApp>;
 let workDir: string;
-let entries: Record<'cell-api' | 'router', string>;
+let entries: Record<'cell-api' | 'router' | 'tenant-claims', string>;
 
-type Handler = (event: unknown, context: Context) => Promise<ALBResult>;
+type Handler<T = ALBResult> = (event: unknown, context: Context) => Promise<T>;
 
 beforeAll(() => {
   built = buildTestApp({ 'aws:cdk:enable-asset-metadata': true });
@@ -32,6 +34,7 @@ beforeAll(() => {
   entries = {
     'cell-api': install(built.stacks.cells[0]!, 'cell-api'),
     router: install(built.stacks.controlPlane, 'router'),
+    'tenant-claims': install(built.stacks.controlPlane, 'tenant-claims'),
   };
 });
 afterAll(() => {
@@ -53,9 +56,9 @@ function install(stack: Parameters<typeof Template.fromStack>[0], service: strin
   return layOutFunction(path.join(workDir, service), code, [layer]);
 }
 
-async function loadHandler(entry: string, env: Record<string, string>): Promise<Handler> {
+async function loadHandler<T = ALBResult>(entry: string, env: Record<string, string>): Promise<Handler<T>> {
   Object.assign(process.env, env);
-  const module = (await import(pathToFileURL(entry).href)) as { handler: Handler };
+  const module = (await import(pathToFileURL(entry).href)) as { handler: Handler<T> };
   return module.handler;
 }
 
@@ -93,12 +96,13 @@ describe('deployed bundles', () => {
     }
   });
 
-  it('router: the bundle reads the registry and the map from the control-plane table at init', async () => {
+  it('router: the bundle reads the registry and the map at init, and refuses a request without a valid token', async () => {
     const template = Template.fromStack(built.stacks.controlPlane);
     const [router] = Object.values(template.findResources('AWS::Lambda::Function')).filter(
       (r) => r.Properties.Environment?.Variables?.POWERTOOLS_SERVICE_NAME === 'router',
     );
     const control = await createCellTable(inject('dynamoEndpoint'), 'control');
+    const issuer = await testIssuer();
     try {
       const store = new ControlPlaneStore(control.client, control.tableName);
       await store.seed(['cell-1', 'cell-2']);
@@ -110,7 +114,14 @@ describe('deployed bundles', () => {
         AWS_ACCESS_KEY_ID: LOCAL_CREDENTIALS.accessKeyId,
         AWS_SECRET_ACCESS_KEY: LOCAL_CREDENTIALS.secretAccessKey,
         AWS_ENDPOINT_URL_DYNAMODB: inject('dynamoEndpoint'),
+        USER_POOL_ID: TEST_POOL_ID,
+        AUTH_RESOURCE_SERVER: TEST_RESOURCE_SERVER,
+        AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER: issuer.url,
       });
+      const forged = await issuer.forge({ clientId: 'c', scope: scopeOf('items.read'), claims: { tenant_id: 'acme' }, expiresInSeconds: 60 });
+      const refused = await handler(albEvent('GET', '/tenants/acme/items', { headers: { authorization: `Bearer ${forged}` } }), lambdaContext);
+      expect(refused.statusCode).toBe(401);
+      expect(refused.headers?.['www-authenticate']).toContain('invalid_token');
       const health = await handler(albEvent('GET', '/health'), lambdaContext);
       expect(health.statusCode).toBe(200);
       expect(JSON.parse(health.body ?? '')).toEqual({
@@ -118,6 +129,27 @@ describe('deployed bundles', () => {
         cells: [{ cellId: 'cell-1', status: 'active' }],
         routing: { version: 1, source: 'store' },
       });
+    } finally {
+      await control.drop();
+      await issuer.close();
+    }
+  });
+
+  it('tenant-claims: the bundle adds the bound tenant to a client-credentials token and refuses an unbound client', async () => {
+    const control = await createCellTable(inject('dynamoEndpoint'), 'control');
+    try {
+      const store = new ControlPlaneStore(control.client, control.tableName);
+      await store.bindClient({ clientId: 'client-acme', tenantId: 'acme', scopes: ['items.read'], createdAt: '2026-01-01T00:00:00Z', by: 'test' });
+      const handler = await loadHandler<PreTokenGenerationV3TriggerEvent>(entries['tenant-claims'], {
+        CONTROL_PLANE_TABLE: control.tableName,
+        AWS_REGION: LOCAL_REGION,
+        AWS_ACCESS_KEY_ID: LOCAL_CREDENTIALS.accessKeyId,
+        AWS_SECRET_ACCESS_KEY: LOCAL_CREDENTIALS.secretAccessKey,
+        AWS_ENDPOINT_URL_DYNAMODB: inject('dynamoEndpoint'),
+      });
+      const answered = await handler(clientCredentialsEvent('client-acme'), lambdaContext);
+      expect(answered.response.claimsAndScopeOverrideDetails?.accessTokenGeneration?.claimsToAddOrOverride).toEqual({ tenant_id: 'acme' });
+      await expect(handler(clientCredentialsEvent('client-nobody'), lambdaContext)).rejects.toThrow('app client client-nobody is not bound to a tenant');
     } finally {
       await control.drop();
     }

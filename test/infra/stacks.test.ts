@@ -1,4 +1,4 @@
-import { Match, Template } from 'aws-cdk-lib/assertions';
+import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeBuckets } from '../../control-plane/bucket-codec.ts';
 import { evenSplit } from '../../control-plane/routing.ts';
@@ -25,6 +25,18 @@ function serviceFunctions(template: Template) {
   return Object.values(template.findResources('AWS::Lambda::Function')).filter(
     (resource) => resource.Properties?.Environment?.Variables?.POWERTOOLS_SERVICE_NAME,
   );
+}
+
+function serviceFunction(template: Template, serviceName: string) {
+  const [fn] = serviceFunctions(template).filter((resource) => resource.Properties.Environment.Variables.POWERTOOLS_SERVICE_NAME === serviceName);
+  if (!fn) throw new Error(`no ${serviceName} function`);
+  return fn;
+}
+
+function logicalIdOf(template: Template, type: string): string {
+  const ids = Object.keys(template.findResources(type));
+  if (ids.length !== 1) throw new Error(`expected one ${type}, found ${ids.length}`);
+  return ids[0]!;
 }
 
 /**
@@ -71,7 +83,7 @@ describe('the app', () => {
 
   it('gives every function the shared defaults from one construct', () => {
     const functions = [controlPlane, ...Object.values(cells)].flatMap(serviceFunctions);
-    expect(functions).toHaveLength(4);
+    expect(functions).toHaveLength(5);
     for (const fn of functions) {
       expect(fn.Properties).toMatchObject({
         Runtime: 'nodejs24.x',
@@ -183,7 +195,7 @@ describe('control-plane stack', () => {
   });
 
   it('ships the router the same first map, reads the table for the rest, and refreshes every 10 s', () => {
-    const router = serviceFunctions(controlPlane)[0]!;
+    const router = serviceFunction(controlPlane, 'router');
     const env = router.Properties.Environment.Variables;
     expect(env.CONTROL_PLANE_TABLE).toEqual({ Ref: expect.stringMatching(/^RegistryTable/) });
     expect(env.ROUTING_REFRESH_SECONDS).toBe('10');
@@ -210,11 +222,115 @@ describe('control-plane stack', () => {
   });
 });
 
+describe('control-plane identity', () => {
+  it('is a Cognito user pool for machine clients: Essentials plan, no self sign-up, scopes on a resource server', () => {
+    controlPlane.hasResourceProperties('AWS::Cognito::UserPool', {
+      UserPoolTier: 'ESSENTIALS',
+      AdminCreateUserConfig: { AllowAdminCreateUserOnly: true },
+      MfaConfiguration: 'ON',
+    });
+    const pool = logicalIdOf(controlPlane, 'AWS::Cognito::UserPool');
+    controlPlane.hasResourceProperties('AWS::Cognito::UserPoolResourceServer', {
+      UserPoolId: { Ref: pool },
+      Identifier: 'item-master',
+      Scopes: [
+        { ScopeName: 'items.read', ScopeDescription: Match.anyValue() },
+        { ScopeName: 'items.write', ScopeDescription: Match.anyValue() },
+        { ScopeName: 'orders.write', ScopeDescription: Match.anyValue() },
+      ],
+    });
+    controlPlane.hasResourceProperties('AWS::Cognito::UserPoolDomain', {
+      UserPoolId: { Ref: pool },
+      Domain: { 'Fn::Join': ['-', ['item-master-dev', { Ref: 'AWS::AccountId' }]] },
+    });
+  });
+
+  it('writes the tenant into access tokens with a V3_0 pre-token trigger that may read client bindings only', () => {
+    const claims = serviceFunction(controlPlane, 'tenant-claims');
+    const [claimsId] = Object.entries(controlPlane.findResources('AWS::Lambda::Function')).find(([, fn]) => fn === claims) ?? [];
+    controlPlane.hasResourceProperties('AWS::Cognito::UserPool', {
+      LambdaConfig: { PreTokenGenerationConfig: { LambdaArn: { 'Fn::GetAtt': [claimsId, 'Arn'] }, LambdaVersion: 'V3_0' } },
+    });
+    controlPlane.hasResourceProperties('AWS::Lambda::Permission', {
+      FunctionName: { 'Fn::GetAtt': [claimsId, 'Arn'] },
+      Principal: 'cognito-idp.amazonaws.com',
+    });
+    const roleId = claims.Properties.Role['Fn::GetAtt'][0];
+    const statements = Object.values(controlPlane.findResources('AWS::IAM::Policy'))
+      .filter((policy) => policy.Properties.Roles.some((role: { Ref: string }) => role.Ref === roleId))
+      .flatMap((policy) => policy.Properties.PolicyDocument.Statement)
+      .filter((s) => JSON.stringify(s.Action).includes('dynamodb:'));
+    expect(statements).toEqual([
+      {
+        Effect: 'Allow',
+        Action: 'dynamodb:GetItem',
+        Resource: { 'Fn::GetAtt': [expect.stringMatching(/^RegistryTable/), 'Arn'] },
+        Condition: { 'ForAllValues:StringEquals': { 'dynamodb:LeadingKeys': ['CLIENT'] } },
+      },
+    ]);
+  });
+
+  it('tells the router the pool and the resource server, and publishes them and the token endpoint for the CLI', () => {
+    const env = serviceFunction(controlPlane, 'router').Properties.Environment.Variables;
+    expect(env.USER_POOL_ID).toEqual({ Ref: logicalIdOf(controlPlane, 'AWS::Cognito::UserPool') });
+    expect(env.AUTH_RESOURCE_SERVER).toBe('item-master');
+    for (const name of ['user-pool-id', 'resource-server', 'token-url']) {
+      controlPlane.hasResourceProperties('AWS::SSM::Parameter', { Name: `/item-master/dev/identity/${name}` });
+    }
+  });
+});
+
+describe('control-plane web ACL', () => {
+  it('guards the ALB with a per-IP rate rule and AWS managed rule groups, item-sized bodies allowed', () => {
+    const acl = logicalIdOf(controlPlane, 'AWS::WAFv2::WebACL');
+    controlPlane.hasResourceProperties('AWS::WAFv2::WebACLAssociation', {
+      ResourceArn: { Ref: logicalIdOf(controlPlane, 'AWS::ElasticLoadBalancingV2::LoadBalancer') },
+      WebACLArn: { 'Fn::GetAtt': [acl, 'Arn'] },
+    });
+    const rules = controlPlane.toJSON().Resources[acl].Properties.Rules as any[];
+    expect(rules[0]).toMatchObject({
+      Name: 'RatePerClientIp',
+      Action: { Block: {} },
+      Statement: { RateBasedStatement: { AggregateKeyType: 'IP', Limit: 2000 } },
+    });
+    expect(rules.slice(1).map((rule) => rule.Statement.ManagedRuleGroupStatement.Name)).toEqual([
+      'AWSManagedRulesAmazonIpReputationList',
+      'AWSManagedRulesCommonRuleSet',
+      'AWSManagedRulesKnownBadInputsRuleSet',
+    ]);
+    const common = rules.find((rule) => rule.Name === 'AWSManagedRulesCommonRuleSet');
+    expect(common.Statement.ManagedRuleGroupStatement.RuleActionOverrides).toEqual([{ Name: 'SizeRestrictions_BODY', ActionToUse: { Count: {} } }]);
+  });
+
+  it('is switched off and its rate set in context', () => {
+    const off = buildTestApp({ waf: 'false' });
+    const strict = buildTestApp({ wafRateLimit: 300 });
+    try {
+      Template.fromStack(off.stacks.controlPlane).resourceCountIs('AWS::WAFv2::WebACL', 0);
+      Template.fromStack(off.stacks.controlPlane).resourceCountIs('AWS::WAFv2::WebACLAssociation', 0);
+      Template.fromStack(strict.stacks.controlPlane).hasResourceProperties('AWS::WAFv2::WebACL', {
+        Rules: Match.arrayWith([Match.objectLike({ Statement: { RateBasedStatement: Match.objectLike({ Limit: 300 }) } })]),
+      });
+    } finally {
+      off.cleanup();
+      strict.cleanup();
+    }
+  });
+});
+
 describe('control-plane stack with a certificate', () => {
+  it('without one serves HTTP only and warns at synthesis', () => {
+    controlPlane.resourceCountIs('AWS::ElasticLoadBalancingV2::Listener', 1);
+    controlPlane.hasResourceProperties('AWS::ElasticLoadBalancingV2::Listener', { Port: 80, Protocol: 'HTTP' });
+    const warnings = Annotations.fromStack(built.stacks.controlPlane).findWarning('*', Match.stringLikeRegexp('plain HTTP only'));
+    expect(warnings).toHaveLength(1);
+  });
+
   it('serves HTTPS on 443 and redirects HTTP to it', () => {
     const withCert = buildTestApp({ certificateArn });
     try {
       const template = Template.fromStack(withCert.stacks.controlPlane);
+      expect(Annotations.fromStack(withCert.stacks.controlPlane).findWarning('*', Match.stringLikeRegexp('plain HTTP only'))).toHaveLength(0);
       template.resourceCountIs('AWS::ElasticLoadBalancingV2::Listener', 2);
       template.hasResourceProperties('AWS::ElasticLoadBalancingV2::Listener', {
         Port: 443,
