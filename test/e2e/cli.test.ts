@@ -50,10 +50,14 @@ describe('npm start (the CLI)', () => {
   it('starts from nothing (no cdk.out), serves the API, and stops everything on SIGTERM', async () => {
     const { child, url, output } = await startCli();
     expect(output()).toContain('synthesizing the app');
-    expect(output()).toMatch(/curl -i -X PUT http:\/\/127\.0\.0\.1:\d+\/tenants\/acme\/items\/widget-1/);
+    expect(output()).toMatch(/curl -i -X PUT http:\/\/127\.0\.0\.1:\d+\/tenants\/acme\/items\/widget-1 -H "authorization: Bearer \$TOKEN"/);
+    expect(output()).toContain('TOKEN=$(npm run -s token -- --tenant acme)');
+    // The banner's way to a token: npm run token, against the runtime it just started.
+    const token = spawnSync(process.execPath, ['--import', 'tsx', fromRoot('local', 'token.ts'), '--tenant', 'acme'], { cwd: fromRoot(), encoding: 'utf8' });
+    expect(token.status).toBe(0);
     const put = await fetch(`${url}/tenants/acme/items/widget-1`, {
       method: 'PUT',
-      headers: { 'content-type': 'application/json' },
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${token.stdout.trim()}` },
       body: JSON.stringify({ title: 'Widget', price: { amount: 1299, currency: 'EUR' }, stock: 10 }),
     });
     expect(put.status).toBe(201);

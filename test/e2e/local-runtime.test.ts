@@ -7,6 +7,7 @@ import { cellFor, evenSplit } from '../../control-plane/routing.ts';
 import { fromRoot } from '../../lib/paths.ts';
 import { startLocalRuntime, type LocalRuntime } from '../../local/runtime.ts';
 import { isAlive } from '../support/processes.ts';
+import { isValidId, tenantIdOf } from '@item-master/shared';
 
 /**
  * The service as `npm start` runs it, driven over real HTTP: ALB emulation →
@@ -39,10 +40,28 @@ const cells = ['cell-1', 'cell-2', 'cell-3'];
 const map = evenSplit(cells);
 const widget = { title: 'Widget', price: { amount: 1299, currency: 'EUR' }, stock: 10 };
 
+const tokens = new Map<string, string>();
+/** A token of the local issuer for the tenant, with every scope. */
+async function tokenFor(tenantId: string, issuer = runtime.issuer): Promise<string> {
+  if (!issuer) throw new Error('the runtime has no issuer');
+  const key = `${issuer.url} ${tenantId}`;
+  if (!tokens.has(key)) tokens.set(key, (await issuer.issue({ tenantId })).access_token);
+  return tokens.get(key)!;
+}
+
+/** A request to the front door, with a valid token of the path's tenant unless the headers bring their own (or `authorization: ''` for none). */
 async function http(method: string, path: string, body?: unknown, headers: Record<string, string> = {}) {
+  const tenantId = tenantIdOf(path);
+  const auth = 'authorization' in headers || !tenantId || !isValidId(tenantId) ? {} : { authorization: `Bearer ${await tokenFor(tenantId)}` };
+  const { authorization = undefined, ...rest } = headers;
   const response = await fetch(`${runtime.url}${path}`, {
     method,
-    headers: { ...(body !== undefined && { 'content-type': 'application/json' }), ...headers },
+    headers: {
+      ...(body !== undefined && { 'content-type': 'application/json' }),
+      ...auth,
+      ...(authorization && { authorization }),
+      ...rest,
+    },
     body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
   });
   const text = await response.text();
@@ -194,7 +213,7 @@ describe('reloading (npm run dev)', () => {
       const tenant = Array.from({ length: 50 }, (_, n) => `t-${n}`).find((t) => cellFor(twoCells, t) === 'cell-2')!;
       const put = await fetch(`${small.url}/tenants/${tenant}/items/x`, {
         method: 'PUT',
-        headers: { 'content-type': 'application/json' },
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${await tokenFor(tenant, small.issuer)}` },
         body: JSON.stringify(widget),
       });
       expect(put.status).toBe(201);
@@ -206,6 +225,64 @@ describe('reloading (npm run dev)', () => {
       await small.stop();
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+/** `npm run token -- <args>` against this runtime (spawned, never spawnSync: the runtime answers from this process). */
+function tokenCli(...args: string[]) {
+  return runScript(fromRoot('local', 'token.ts'), [...args, '--local-state', path.join(outdir, 'local-runtime.json')]);
+}
+
+describe('npm start: authentication end to end', () => {
+  it('serves a tenant with a token from npm run token, and the reader only reads', async () => {
+    const tenant = tenantIn('cell-2', 'auth');
+    const writer = await tokenCli('--tenant', tenant);
+    expect(writer.code).toBe(0);
+    const token = writer.stdout.trim();
+    expect(token.split('.')).toHaveLength(3);
+    expect((await http('PUT', `/tenants/${tenant}/items/x`, widget, { authorization: `Bearer ${token}` })).status).toBe(201);
+
+    const reader = (await tokenCli('--tenant', tenant, '--scope', 'items.read')).stdout.trim();
+    expect((await http('GET', `/tenants/${tenant}/items/x`, undefined, { authorization: `Bearer ${reader}` })).status).toBe(200);
+    const refused = await http('PATCH', `/tenants/${tenant}/items/x`, { stock: 1 }, { authorization: `Bearer ${reader}`, 'if-match': '"1"' });
+    expect(refused.status).toBe(403);
+    expect(refused.headers.get('www-authenticate')).toContain('scope="e2e/items.write"');
+    expect(refused.headers.get('x-cell-id')).toBeNull();
+    // Nothing changed.
+    expect((await http('GET', `/tenants/${tenant}/items/x`)).json.stock).toBe(10);
+  });
+
+  it('refuses no token, a bad one and another tenant’s before any cell sees the request', async () => {
+    const tenant = tenantIn('cell-1', 'auth');
+    const before = functionOutput.length;
+    const none = await http('GET', `/tenants/${tenant}/items`, undefined, { authorization: '' });
+    expect([none.status, none.headers.get('www-authenticate')]).toEqual([401, 'Bearer realm="item-master"']);
+    expect(none.json.error.code).toBe('unauthorized');
+    const garbage = await http('GET', `/tenants/${tenant}/items`, undefined, { authorization: 'Bearer not.a.token' });
+    expect(garbage.status).toBe(401);
+    const stolen = await http('PUT', `/tenants/${tenant}/items/x`, widget, { authorization: `Bearer ${await tokenFor('someone-else')}` });
+    expect(stolen.status).toBe(403);
+    expect(stolen.json.error.message).toBe('the token is for another tenant');
+    expect((await http('GET', `/tenants/${tenant}/items/x`)).status).toBe(404);
+    // The router logged each refusal, and no token (nor its signature) reached any log line.
+    const logged = functionOutput.slice(before);
+    expect(logged.filter((line) => line.includes('request refused')).length).toBeGreaterThanOrEqual(3);
+    const token = await tokenFor('someone-else');
+    expect(functionOutput.some((line) => line.includes(token.split('.')[2]!))).toBe(false);
+  });
+
+  it('leaves /health and preflights open', async () => {
+    expect((await http('GET', '/health')).status).toBe(200);
+    expect((await http('OPTIONS', '/tenants/acme/items', undefined, { authorization: '' })).status).toBe(204);
+  });
+
+  it('npm run token says what is wrong', async () => {
+    const missing = await tokenCli();
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toContain('--tenant is required');
+    const badScope = await tokenCli('--tenant', 'acme', '--scope', 'items.delete');
+    expect(badScope.code).toBe(1);
+    expect(badScope.stderr).toMatch(/^error: scopes.0: /);
   });
 });
 
@@ -223,9 +300,13 @@ async function eventually(assertion: () => Promise<void>, timeoutMs = 5_000): Pr
 }
 
 /** `npm run cells -- <args> --local` against this runtime. */
-function cellsCli(...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+function cellsCli(...args: string[]) {
+  return runScript(fromRoot('control-plane', 'cli.ts'), [...args, '--local', '--local-state', path.join(outdir, 'local-runtime.json')]);
+}
+
+function runScript(script: string, args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', fromRoot('control-plane', 'cli.ts'), ...args, '--local', '--local-state', path.join(outdir, 'local-runtime.json')], {
+    const child = spawn(process.execPath, ['--import', 'tsx', script, ...args], {
       cwd: fromRoot(),
       stdio: ['ignore', 'pipe', 'pipe'],
     });
