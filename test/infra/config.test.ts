@@ -19,6 +19,16 @@ describe('parseConfig', () => {
     expect(parseConfig(read({ cells: ['c'], routingRefreshSeconds: '2' })).routingRefreshSeconds).toBe(2);
   });
 
+  it('puts WAF on at 2000 requests per IP per 5 minutes and tokens at 60 minutes unless told, from the command line too', () => {
+    expect(parseConfig(read({ cells: ['c'] }))).toMatchObject({ waf: true, wafRateLimit: 2000, accessTokenMinutes: 60 });
+    expect(parseConfig(read({ cells: ['c'], waf: 'false', wafRateLimit: '500', accessTokenMinutes: '15' }))).toMatchObject({
+      waf: false,
+      wafRateLimit: 500,
+      accessTokenMinutes: 15,
+    });
+    expect(parseConfig(read({ cells: ['c'], waf: false })).waf).toBe(false);
+  });
+
   it('takes cells from the command line as a comma-separated or JSON list', () => {
     expect(parseConfig(read({ cells: 'cell-1, cell-2' })).cells).toEqual(['cell-1', 'cell-2']);
     expect(parseConfig(read({ cells: '["a-1","b-2"]' })).cells).toEqual(['a-1', 'b-2']);
@@ -38,6 +48,9 @@ describe('parseConfig', () => {
     [{ cells: ['cell-1'], cellWeights: { 'cell-1': 0 } }, 'cellWeights.cell-1: must be at least 1'],
     [{ cells: ['cell-1'], cellWeights: '{"cell-1": 1.5}' }, 'cellWeights.cell-1: must be a whole number'],
     [{ cells: ['cell-1'], routingRefreshSeconds: 0 }, 'routingRefreshSeconds:'],
+    [{ cells: ['cell-1'], waf: 'off' }, 'waf: must be true or false'],
+    [{ cells: ['cell-1'], wafRateLimit: 10 }, 'wafRateLimit:'],
+    [{ cells: ['cell-1'], accessTokenMinutes: 2 }, 'accessTokenMinutes:'],
   ])('rejects %j naming the field', (context, message) => {
     expect(() => parseConfig(read(context))).toThrow(ConfigError);
     expect(() => parseConfig(read(context))).toThrow(message);
