@@ -1,9 +1,11 @@
-import { Stack, type StackProps } from 'aws-cdk-lib';
+import { Duration, Stack, Validations, type StackProps } from 'aws-cdk-lib';
+import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
 import { CellTable } from './cell-table.ts';
 import { CellRegistration } from './cell-registration.ts';
 import { type AppConfig, cellWeight, isProduction, logSettings } from './config.ts';
 import { cellApiFunctionName, controlPlaneTableParameter } from './naming.ts';
+import { OrderWorkflow } from './order-workflow.ts';
 import { ServiceFunction } from './service-function.ts';
 import { SharedLayer } from './shared-layer.ts';
 
@@ -23,6 +25,8 @@ export class CellStack extends Stack {
   public readonly cellId: string;
   public readonly table: CellTable;
   public readonly api: ServiceFunction;
+  public readonly orders: OrderWorkflow;
+  public readonly eventsQueue: Queue;
 
   constructor(scope: Construct, id: string, props: CellStackProps) {
     super(scope, id, props);
@@ -44,6 +48,34 @@ export class CellStack extends Stack {
       environment: { TABLE_NAME: this.table.table.tableName },
     });
     this.table.grantItemAccess(this.api);
+
+    const deadLetters = new Queue(this, 'OrderEventsDeadLetters', {
+      encryption: QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      retentionPeriod: Duration.days(14),
+    });
+    Validations.of(deadLetters).acknowledge({ id: 'AwsSolutions-SQS3', reason: 'This queue is the dead-letter queue of the order events queue' });
+    this.eventsQueue = new Queue(this, 'OrderEvents', {
+      encryption: QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      retentionPeriod: Duration.days(4),
+      deadLetterQueue: { queue: deadLetters, maxReceiveCount: 5 },
+    });
+    const payment = new ServiceFunction(this, 'Payment', {
+      entry: 'functions/payment/index.ts',
+      description: `Charges orders of ${cellId} (simulated payment provider)`,
+      serviceName: 'payment',
+      cellId,
+      sharedLayer,
+      memorySize: 256,
+      ...logSettings(config),
+    });
+    this.orders = new OrderWorkflow(this, 'Orders', {
+      table: this.table.table,
+      paymentFunction: payment,
+      eventsQueue: this.eventsQueue,
+      ...logSettings(config),
+    });
 
     new CellRegistration(this, 'Registration', {
       controlPlaneTableParameter: controlPlaneTableParameter(config),

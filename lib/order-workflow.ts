@@ -1,0 +1,239 @@
+import { Duration, RemovalPolicy, Stack, Validations, type CfnElement } from 'aws-cdk-lib';
+import { Alarm, ComparisonOperator, TreatMissingData } from 'aws-cdk-lib/aws-cloudwatch';
+import type { TableV2 } from 'aws-cdk-lib/aws-dynamodb';
+import type { IFunction } from 'aws-cdk-lib/aws-lambda';
+import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
+import type { IQueue } from 'aws-cdk-lib/aws-sqs';
+import {
+  Chain,
+  Choice,
+  Condition,
+  DefinitionBody,
+  Errors,
+  Fail,
+  JitterType,
+  JsonPath,
+  LogLevel,
+  Parallel,
+  Pass,
+  StateMachine,
+  StateMachineType,
+  Succeed,
+  TaskInput,
+  Timeout,
+} from 'aws-cdk-lib/aws-stepfunctions';
+import {
+  CallAwsService,
+  DynamoAttributeValue,
+  DynamoUpdateItem,
+  LambdaInvoke,
+  SqsSendMessage,
+} from 'aws-cdk-lib/aws-stepfunctions-tasks';
+import { Construct } from 'constructs';
+
+export interface OrderWorkflowProps {
+  /** The cell's table: stock lives on its items, orders beside them. */
+  readonly table: TableV2;
+  /** Charges the order (the simulated payment provider). */
+  readonly paymentFunction: IFunction;
+  /** Where `order.confirmed` messages go. */
+  readonly eventsQueue: IQueue;
+  /**
+   * How long the Pay step may take before it counts as `payment_timeout`.
+   * @default Duration.seconds(5)
+   */
+  readonly paymentTimeout?: Duration;
+  /**
+   * Failed executions in 5 minutes that raise the alarm. Refused orders (no
+   * stock, declined card) end in Fail too, so this counts them as well.
+   * @default 10
+   */
+  readonly failedExecutionsThreshold?: number;
+  /** @default RetentionDays.ONE_MONTH */
+  readonly logRetention?: RetentionDays;
+  /** @default RemovalPolicy.DESTROY */
+  readonly logRemovalPolicy?: RemovalPolicy;
+}
+
+/** Reasons an order ends `FAILED` with. */
+export const FAILURE_REASONS = ['out_of_stock', 'reservation_conflict', 'payment_declined', 'payment_timeout', 'payment_failed'] as const;
+
+/**
+ * One cell's order saga, a Standard state machine in JSONPath:
+ *
+ * Reserve (one TransactWriteItems: every line's stock, conditional) →
+ * MarkReserved → Pay (Lambda; transient errors retried with backoff and
+ * jitter) → MarkPaid → Confirm (in parallel: mark CONFIRMED, send
+ * `order.confirmed` to the cell's queue) → Succeed.
+ *
+ * A cancelled reservation marks the order FAILED (`out_of_stock`, with
+ * DynamoDB's cancellation reasons, which name the lines) and changed no
+ * stock. A declined, timed-out or failed payment releases the stock (the
+ * reservation's inverse, one transaction) and marks the order FAILED. Every
+ * step but Pay is a direct service integration, and every status change is
+ * written to the order, so reading it shows where the order is.
+ */
+export class OrderWorkflow extends Construct {
+  public readonly stateMachine: StateMachine;
+  public readonly failedExecutionsAlarm: Alarm;
+
+  constructor(scope: Construct, id: string, props: OrderWorkflowProps) {
+    super(scope, id);
+    const { table } = props;
+    const orderKey = {
+      pk: DynamoAttributeValue.fromString(JsonPath.format('TENANT#{}', JsonPath.stringAt('$.tenantId'))),
+      sk: DynamoAttributeValue.fromString(JsonPath.format('ORDER#{}', JsonPath.stringAt('$.orderId'))),
+    };
+    const now = DynamoAttributeValue.fromString(JsonPath.stringAt('$$.State.EnteredTime'));
+
+    /** A status change, allowed only from the status the saga left the order in. */
+    const setStatus = (stateId: string, from: string, to: string, at: string, extra: Record<string, DynamoAttributeValue> = {}) =>
+      new DynamoUpdateItem(this, stateId, {
+        table,
+        key: orderKey,
+        updateExpression: `SET #status = :to, #at = :now, updatedAt = :now${Object.keys(extra)
+          .map((name) => `, ${name.slice(1)} = ${name}`)
+          .join('')}`,
+        conditionExpression: '#status = :from',
+        expressionAttributeNames: { '#status': 'status', '#at': at },
+        expressionAttributeValues: {
+          ':from': DynamoAttributeValue.fromString(from),
+          ':to': DynamoAttributeValue.fromString(to),
+          ':now': now,
+          ...extra,
+        },
+        resultPath: JsonPath.DISCARD,
+      }).addRetry({ errors: ['DynamoDB.InternalServerErrorException', 'DynamoDB.ThrottlingException'], maxAttempts: 4, jitterStrategy: JitterType.FULL });
+
+    const stockTransaction = (stateId: string, itemsPath: string, tokenSuffix: string) =>
+      new CallAwsService(this, stateId, {
+        service: 'dynamodb',
+        action: 'transactWriteItems',
+        parameters: {
+          TransactItems: JsonPath.listAt(itemsPath),
+          // Idempotent for 10 minutes: a retried step never reserves or releases twice.
+          ClientRequestToken: JsonPath.hash(JsonPath.format(`{}${tokenSuffix}`, JsonPath.executionName), 'MD5'),
+        },
+        // Transactions are authorized per item operation: UpdateItem on this table, nothing else.
+        iamAction: 'dynamodb:UpdateItem',
+        iamResources: [table.tableArn],
+        resultPath: JsonPath.DISCARD,
+      });
+
+    const orderFailed = new Fail(this, 'OrderFailed', { error: 'OrderFailed', causePath: '$.failure.reason' });
+    const markFailed = (stateId: string, from: string) =>
+      setStatus(stateId, from, 'FAILED', 'failedAt', {
+        ':reason': DynamoAttributeValue.fromString(JsonPath.stringAt('$.failure.reason')),
+        ':cause': DynamoAttributeValue.fromString(JsonPath.stringAt('$.failure.cause')),
+      });
+
+    // Reserve. Concurrent orders of one item can cancel each other's transaction
+    // (TransactionConflict): retried with jitter; a failed stock condition stays failed.
+    const reserve = stockTransaction('Reserve', '$.reservation.TransactItems', '');
+    reserve.addRetry({
+      errors: ['DynamoDb.TransactionCanceledException', 'DynamoDb.InternalServerErrorException', 'DynamoDb.ThrottlingException'],
+      interval: Duration.seconds(1),
+      backoffRate: 2,
+      maxAttempts: 3,
+      jitterStrategy: JitterType.FULL,
+    });
+    const unreserved = new Choice(this, 'WhyNotReserved')
+      .when(
+        Condition.stringMatches('$.error.Cause', '*ConditionalCheckFailed*'),
+        new Pass(this, 'OutOfStock', { parameters: { reason: 'out_of_stock', 'cause.$': '$.error.Cause' }, resultPath: '$.failure' }),
+      )
+      .otherwise(
+        new Pass(this, 'ReservationConflict', { parameters: { reason: 'reservation_conflict', 'cause.$': '$.error.Cause' }, resultPath: '$.failure' }),
+      )
+      .afterwards()
+      .next(markFailed('MarkNotReserved', 'PENDING'))
+      .next(orderFailed);
+    reserve.addCatch(unreserved, { errors: [Errors.ALL], resultPath: '$.error' });
+
+    // Pay, and compensate when it does not go through.
+    const pay = new LambdaInvoke(this, 'Pay', {
+      lambdaFunction: props.paymentFunction,
+      payload: TaskInput.fromObject({
+        tenantId: JsonPath.stringAt('$.tenantId'),
+        orderId: JsonPath.stringAt('$.orderId'),
+        token: JsonPath.stringAt('$.payment.token'),
+        attempt: JsonPath.numberAt('$$.State.RetryCount'),
+      }),
+      taskTimeout: Timeout.duration(props.paymentTimeout ?? Duration.seconds(5)),
+      retryOnServiceExceptions: false,
+      resultSelector: { 'paymentId.$': '$.Payload.paymentId' },
+      resultPath: '$.paid',
+    });
+    pay.addRetry({
+      errors: ['PaymentUnavailable', 'Lambda.ServiceException', 'Lambda.AWSLambdaException', 'Lambda.SdkClientException', 'Lambda.TooManyRequestsException'],
+      interval: Duration.seconds(1),
+      backoffRate: 2,
+      maxAttempts: 3,
+      jitterStrategy: JitterType.FULL,
+    });
+    const compensate = stockTransaction('ReleaseStock', '$.release.TransactItems', '/release');
+    compensate.addRetry({ errors: [Errors.ALL], interval: Duration.seconds(1), backoffRate: 2, maxAttempts: 6, jitterStrategy: JitterType.FULL });
+    const released = compensate.next(markFailed('MarkPaymentFailed', 'RESERVED')).next(orderFailed);
+    const because = (stateId: string, reason: string) =>
+      new Pass(this, stateId, { parameters: { reason, 'cause.$': '$.error.Cause' }, resultPath: '$.failure' }).next(released);
+    pay.addCatch(because('PaymentDeclined', 'payment_declined'), { errors: ['PaymentDeclined'], resultPath: '$.error' });
+    pay.addCatch(because('PaymentTimedOut', 'payment_timeout'), { errors: [Errors.TIMEOUT], resultPath: '$.error' });
+    pay.addCatch(because('PaymentFailed', 'payment_failed'), { errors: [Errors.ALL], resultPath: '$.error' });
+
+    // Confirm: the order's status and the message to the cell's queue, together.
+    const confirm = new Parallel(this, 'Confirm', { resultPath: JsonPath.DISCARD })
+      .branch(setStatus('MarkConfirmed', 'PAID', 'CONFIRMED', 'confirmedAt'))
+      .branch(
+        new SqsSendMessage(this, 'NotifyConfirmed', {
+          queue: props.eventsQueue,
+          messageBody: TaskInput.fromObject({
+            type: 'order.confirmed',
+            tenantId: JsonPath.stringAt('$.tenantId'),
+            orderId: JsonPath.stringAt('$.orderId'),
+            paymentId: JsonPath.stringAt('$.paid.paymentId'),
+            at: JsonPath.stringAt('$$.State.EnteredTime'),
+          }),
+          resultPath: JsonPath.DISCARD,
+        }).addRetry({ errors: [Errors.ALL], maxAttempts: 4, jitterStrategy: JitterType.FULL }),
+      );
+
+    const definition = Chain.start(reserve)
+      .next(setStatus('MarkReserved', 'PENDING', 'RESERVED', 'reservedAt'))
+      .next(pay)
+      .next(setStatus('MarkPaid', 'RESERVED', 'PAID', 'paidAt'))
+      .next(confirm)
+      .next(new Succeed(this, 'OrderConfirmed'));
+
+    const logGroup = new LogGroup(this, 'Logs', {
+      retention: props.logRetention ?? RetentionDays.ONE_MONTH,
+      removalPolicy: props.logRemovalPolicy ?? RemovalPolicy.DESTROY,
+    });
+    this.stateMachine = new StateMachine(this, 'StateMachine', {
+      stateMachineType: StateMachineType.STANDARD,
+      definitionBody: DefinitionBody.fromChainable(definition),
+      tracingEnabled: true,
+      // Execution data holds the payment token: logged states, never their data.
+      logs: { destination: logGroup, level: LogLevel.ALL, includeExecutionData: false },
+      timeout: Duration.minutes(15),
+    });
+
+    const role = Validations.of(this.stateMachine.role);
+    role.acknowledge({
+      id: 'AwsSolutions-IAM5[Resource::*]',
+      reason: 'X-Ray trace segments and CloudWatch Logs delivery setup support no resource-level permissions',
+    });
+    role.acknowledge({
+      id: `AwsSolutions-IAM5[Resource::<${Stack.of(this).getLogicalId(props.paymentFunction.node.defaultChild as CfnElement)}.Arn>:*]`,
+      reason: 'Invoking the payment function, qualified by any of its versions or aliases, and nothing else',
+    });
+
+    this.failedExecutionsAlarm = new Alarm(this, 'FailedExecutions', {
+      metric: this.stateMachine.metricFailed({ period: Duration.minutes(5), statistic: 'Sum' }),
+      threshold: props.failedExecutionsThreshold ?? 10,
+      evaluationPeriods: 1,
+      comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      treatMissingData: TreatMissingData.NOT_BREACHING,
+      alarmDescription: 'Order executions ended in Fail in this cell: orders refused (stock, payment) or broken',
+    });
+  }
+}
