@@ -33,6 +33,11 @@ function serviceFunction(template: Template, serviceName: string) {
   return fn;
 }
 
+function serviceFunctionId(template: Template, serviceName: string): string {
+  const fn = serviceFunction(template, serviceName);
+  return Object.entries(template.findResources('AWS::Lambda::Function')).find(([, resource]) => resource === fn)![0];
+}
+
 function logicalIdOf(template: Template, type: string): string {
   const ids = Object.keys(template.findResources(type));
   if (ids.length !== 1) throw new Error(`expected one ${type}, found ${ids.length}`);
@@ -64,6 +69,16 @@ function sdkCalls(template: Template) {
   });
 }
 
+/** The logical ids a template value refers to (Ref or GetAtt, at any depth), pseudo parameters left out. */
+function referencedIds(value: unknown): string[] {
+  if (Array.isArray(value)) return value.flatMap(referencedIds);
+  if (typeof value !== 'object' || value === null) return [];
+  const token = value as Record<string, unknown>;
+  if (typeof token.Ref === 'string') return token.Ref.startsWith('AWS::') ? [] : [token.Ref];
+  if (Array.isArray(token['Fn::GetAtt'])) return [String(token['Fn::GetAtt'][0])];
+  return Object.values(token).flatMap(referencedIds);
+}
+
 /** Every IAM statement of the template, or of the policies whose name matches. */
 function policyStatements(template: Template, name?: RegExp): any[] {
   return Object.values(template.findResources('AWS::IAM::Policy')).filter((policy) => !name || name.test(policy.Properties.PolicyName)).flatMap(
@@ -83,7 +98,7 @@ describe('the app', () => {
 
   it('gives every function the shared defaults from one construct', () => {
     const functions = [controlPlane, ...Object.values(cells)].flatMap(serviceFunctions);
-    expect(functions).toHaveLength(5);
+    expect(functions).toHaveLength(8);
     for (const fn of functions) {
       expect(fn.Properties).toMatchObject({
         Runtime: 'nodejs24.x',
@@ -435,20 +450,82 @@ describe('cell stacks', () => {
       for (const statement of policyStatements(template)) {
         for (const resource of [statement.Resource].flat()) {
           if (resource === '*') {
-            expect(statement.Action).toEqual(['xray:PutTelemetryRecords', 'xray:PutTraceSegments']);
+            // Actions with no resource-level permissions: X-Ray, and the state machine's log delivery setup.
+            for (const action of [statement.Action].flat()) expect(action).toMatch(/^(xray:(Put|GetSampling)|logs:(\w+LogDelivery|ListLogDeliveries|Describe\w+|PutResourcePolicy)$)/);
             continue;
           }
           // The one way out of the cell: the control-plane table, by its SSM parameter, for registration.
-          if (JSON.stringify(resource).includes(':table/')) {
+          if (JSON.stringify(resource).includes('SsmParameterValue')) {
             expect(JSON.stringify(resource)).toMatch(/"Ref":"SsmParameterValueitemmasterdevcontrolplanetablename/);
             expect(statement.Action).toEqual(['dynamodb:DeleteItem', 'dynamodb:UpdateItem']);
             continue;
           }
-          const logicalId = resource['Fn::GetAtt']?.[0] ?? resource.Ref;
-          expect(resources[logicalId], JSON.stringify(resource)).toBeDefined();
+          const named = referencedIds(resource);
+          expect(named.length, JSON.stringify(resource)).toBeGreaterThan(0);
+          for (const logicalId of named) expect(resources[logicalId], JSON.stringify(resource)).toBeDefined();
         }
       }
     }
+  });
+
+  it('each run an order saga: direct DynamoDB and SQS integrations, Lambda only to pay, logging and tracing on', () => {
+    const template = cells['cell-1']!;
+    const [machine] = Object.values(template.findResources('AWS::StepFunctions::StateMachine'));
+    expect(machine!.Properties).toMatchObject({
+      StateMachineType: 'STANDARD',
+      TracingConfiguration: { Enabled: true },
+      LoggingConfiguration: { Level: 'ALL', IncludeExecutionData: false },
+    });
+    const definition = JSON.parse(
+      (machine!.Properties.DefinitionString['Fn::Join'][1] as unknown[]).map((part) => (typeof part === 'string' ? part : 'X')).join(''),
+    ) as { States: Record<string, any> };
+    const states: Record<string, any> = {};
+    const collect = (all: Record<string, any>) => {
+      for (const [name, state] of Object.entries(all)) {
+        states[name] = state;
+        for (const branch of state.Branches ?? []) collect(branch.States);
+      }
+    };
+    collect(definition.States);
+    const resourceOf = (name: string) => String(states[name]?.Resource).replace(/^arnX?/, 'arn');
+    expect(resourceOf('Reserve')).toMatch(/:states:::aws-sdk:dynamodb:transactWriteItems$/);
+    expect(resourceOf('ReleaseStock')).toMatch(/:states:::aws-sdk:dynamodb:transactWriteItems$/);
+    for (const name of ['MarkReserved', 'MarkPaid', 'MarkConfirmed', 'MarkNotReserved', 'MarkPaymentFailed']) {
+      expect(resourceOf(name), name).toMatch(/:states:::dynamodb:updateItem$/);
+    }
+    expect(resourceOf('NotifyConfirmed')).toMatch(/:states:::sqs:sendMessage$/);
+    const lambdaTasks = Object.entries(states).filter(([, state]) => String(state.Resource).includes('lambda'));
+    expect(lambdaTasks.map(([name]) => name)).toEqual(['Pay']);
+    expect(states.Pay.TimeoutSeconds).toBe(5);
+    expect(states.Pay.Retry[0]).toMatchObject({ ErrorEquals: expect.arrayContaining(['PaymentUnavailable']), JitterStrategy: 'FULL', BackoffRate: 2 });
+    expect(states.Pay.Retry[0].ErrorEquals).not.toContain('PaymentDeclined');
+    expect(states.Pay.Catch.map((c: any) => c.ErrorEquals[0])).toEqual(['PaymentDeclined', 'States.Timeout', 'States.ALL']);
+    expect(states.Confirm.Type).toBe('Parallel');
+
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      MetricName: 'ExecutionsFailed',
+      Namespace: 'AWS/States',
+      Dimensions: [{ Name: 'StateMachineArn', Value: { Ref: Object.keys(template.findResources('AWS::StepFunctions::StateMachine'))[0] } }],
+    });
+    template.hasResourceProperties('AWS::SQS::Queue', {
+      SqsManagedSseEnabled: true,
+      RedrivePolicy: { deadLetterTargetArn: Match.anyValue(), maxReceiveCount: 5 },
+    });
+  });
+
+  it('let the order saga touch only its own cell: UpdateItem on its table, its payment function, its queue', () => {
+    const template = cells['cell-2']!;
+    const roleId = Object.values(template.findResources('AWS::StepFunctions::StateMachine'))[0]!.Properties.RoleArn['Fn::GetAtt'][0];
+    const statements = Object.values(template.findResources('AWS::IAM::Policy'))
+      .filter((policy) => policy.Properties.Roles.some((role: { Ref: string }) => role.Ref === roleId))
+      .flatMap((policy) => policy.Properties.PolicyDocument.Statement)
+      .filter((statement) => statement.Resource !== '*');
+    const ids = (type: string) => Object.keys(template.findResources(type));
+    expect(Object.fromEntries(statements.map((s) => [s.Action, [...new Set(referencedIds(s.Resource))]]))).toEqual({
+      'dynamodb:UpdateItem': [ids('AWS::DynamoDB::GlobalTable')[0]],
+      'lambda:InvokeFunction': [serviceFunctionId(template, 'payment')],
+      'sqs:SendMessage': [ids('AWS::SQS::Queue').find((id) => id.startsWith('OrderEvents') && !id.includes('DeadLetters'))],
+    });
   });
 
   it('adding a cell adds a stack and changes no other stack of a cell', () => {

@@ -1,0 +1,67 @@
+import { describe, expect, it } from 'vitest';
+import { mergeLines, orderWorkflowInput } from '../../functions/cell-api/order-workflow.ts';
+import { charge, PaymentDeclined, PaymentUnavailable, TRANSIENT_FAILURES } from '../../functions/payment/provider.ts';
+
+const request = (token: string, attempt = 0) => ({ tenantId: 'acme', orderId: 'o-1', token, attempt });
+
+describe('the simulated payment provider', () => {
+  it('approves tok_ok, declines tok_declined and unknown tokens', async () => {
+    expect(await charge(request('tok_ok'))).toEqual({ paymentId: 'pay_o-1', status: 'approved' });
+    await expect(charge(request('tok_declined'))).rejects.toBeInstanceOf(PaymentDeclined);
+    await expect(charge(request('tok_whatever'))).rejects.toMatchObject({ name: 'PaymentDeclined' });
+  });
+
+  it('fails tok_flaky transiently on the first two attempts, then approves', async () => {
+    for (let attempt = 0; attempt < TRANSIENT_FAILURES; attempt += 1) {
+      await expect(charge(request('tok_flaky', attempt))).rejects.toBeInstanceOf(PaymentUnavailable);
+    }
+    expect((await charge(request('tok_flaky', TRANSIENT_FAILURES))).status).toBe('approved');
+  });
+
+  it('answers tok_slow only after the given delay', async () => {
+    const started = Date.now();
+    await charge(request('tok_slow'), { slowMs: 50 });
+    expect(Date.now() - started).toBeGreaterThanOrEqual(45);
+  });
+});
+
+describe('orderWorkflowInput', () => {
+  const lines = [
+    { itemId: 'a', quantity: 2 },
+    { itemId: 'b', quantity: 1 },
+    { itemId: 'a', quantity: 3 },
+  ];
+
+  it('merges lines of one item, in first-seen order', () => {
+    expect(mergeLines(lines)).toEqual([
+      { itemId: 'a', quantity: 5 },
+      { itemId: 'b', quantity: 1 },
+    ]);
+  });
+
+  it('reserves each item once, on the condition that its stock suffices, and releases the same quantities', () => {
+    const input = orderWorkflowInput('cell-table', { tenantId: 'acme', orderId: 'o-1', lines, paymentToken: 'tok_ok' });
+    expect(input.payment).toEqual({ token: 'tok_ok' });
+    expect(input.reservation.TransactItems.map((item) => item.Update)).toEqual([
+      expect.objectContaining({
+        TableName: 'cell-table',
+        Key: { pk: { S: 'TENANT#acme' }, sk: { S: 'ITEM#a' } },
+        UpdateExpression: 'SET stock = stock - :quantity, #version = #version + :one',
+        ConditionExpression: 'attribute_exists(pk) AND stock >= :quantity',
+        ExpressionAttributeValues: { ':quantity': { N: '5' }, ':one': { N: '1' } },
+      }),
+      expect.objectContaining({ Key: { pk: { S: 'TENANT#acme' }, sk: { S: 'ITEM#b' } } }),
+    ]);
+    expect(input.release.TransactItems.map((item) => item.Update?.UpdateExpression)).toEqual([
+      'SET stock = stock + :quantity, #version = #version + :one',
+      'SET stock = stock + :quantity, #version = #version + :one',
+    ]);
+  });
+
+  it('refuses no lines and more distinct items than one transaction holds', () => {
+    const order = { tenantId: 'acme', orderId: 'o-1', paymentToken: 'tok_ok' };
+    expect(() => orderWorkflowInput('t', { ...order, lines: [] })).toThrow(RangeError);
+    const many = Array.from({ length: 101 }, (_, n) => ({ itemId: `i-${n}`, quantity: 1 }));
+    expect(() => orderWorkflowInput('t', { ...order, lines: many })).toThrow(/1 to 100 distinct items/);
+  });
+});
