@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { SCOPES, TENANT_CLAIM } from '@item-master/shared';
+import { ID_PATTERN, ID_RULE, SCOPES, TENANT_CLAIM } from '@item-master/shared';
 import { exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK } from 'jose';
 import * as z from 'zod';
 import { close, listen, readBody } from './http.ts';
@@ -16,7 +16,7 @@ export interface LocalIssuerOptions {
 }
 
 export const tokenRequestSchema = z.strictObject({
-  tenantId: z.string().regex(/^[A-Za-z0-9._-]{1,128}$/, 'must be a tenant id'),
+  tenantId: z.string().regex(ID_PATTERN, ID_RULE),
   scopes: z.array(z.enum(SCOPES)).min(1).default([...SCOPES]),
   /** @default local-<tenantId> */
   clientId: z.string().min(1).max(128).optional(),
