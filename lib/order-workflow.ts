@@ -86,13 +86,13 @@ export class OrderWorkflow extends Construct {
     };
     const now = DynamoAttributeValue.fromString(JsonPath.stringAt('$$.State.EnteredTime'));
 
-    /** A status change, allowed only from the status the saga left the order in. */
+    /** A status change, allowed only from the status the saga left the order in; `extra` sets more attributes by name. */
     const setStatus = (stateId: string, from: string, to: string, at: string, extra: Record<string, DynamoAttributeValue> = {}) =>
       new DynamoUpdateItem(this, stateId, {
         table,
         key: orderKey,
         updateExpression: `SET #status = :to, #at = :now, updatedAt = :now${Object.keys(extra)
-          .map((name) => `, ${name.slice(1)} = ${name}`)
+          .map((name) => `, ${name} = :${name}`)
           .join('')}`,
         conditionExpression: '#status = :from',
         expressionAttributeNames: { '#status': 'status', '#at': at },
@@ -100,7 +100,7 @@ export class OrderWorkflow extends Construct {
           ':from': DynamoAttributeValue.fromString(from),
           ':to': DynamoAttributeValue.fromString(to),
           ':now': now,
-          ...extra,
+          ...Object.fromEntries(Object.entries(extra).map(([name, value]) => [`:${name}`, value])),
         },
         resultPath: JsonPath.DISCARD,
       }).addRetry({ errors: ['DynamoDB.InternalServerErrorException', 'DynamoDB.ThrottlingException'], maxAttempts: 4, jitterStrategy: JitterType.FULL });
@@ -123,8 +123,8 @@ export class OrderWorkflow extends Construct {
     const orderFailed = new Fail(this, 'OrderFailed', { error: 'OrderFailed', causePath: '$.failure.reason' });
     const markFailed = (stateId: string, from: string) =>
       setStatus(stateId, from, 'FAILED', 'failedAt', {
-        ':reason': DynamoAttributeValue.fromString(JsonPath.stringAt('$.failure.reason')),
-        ':cause': DynamoAttributeValue.fromString(JsonPath.stringAt('$.failure.cause')),
+        failureReason: DynamoAttributeValue.fromString(JsonPath.stringAt('$.failure.reason')),
+        failureCause: DynamoAttributeValue.fromString(JsonPath.stringAt('$.failure.cause')),
       });
 
     // Reserve. Concurrent orders of one item can cancel each other's transaction
