@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { CognitoIdentityProviderClient } from '@aws-sdk/client-cognito-identity-provider';
-import { GetParameterCommand, GetParametersCommand, ParameterNotFound, SSMClient } from '@aws-sdk/client-ssm';
+import { GetParametersCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { AppConfig } from '../lib/config.ts';
 import { controlPlaneTableParameter, identityParameter } from '../lib/naming.ts';
@@ -40,53 +40,41 @@ export function connectLocal(stateFile: string): Connection {
   return connection(client, tableName, `local runtime at ${state.url}`);
 }
 
-/** The deployed control plane, found by its SSM parameter, with the SDK's usual credential chain. */
+/** The deployed control plane, found by its SSM parameters (one read), with the SDK's usual credential chain. */
 export async function connectAws(config: Pick<AppConfig, 'appName' | 'stage'>, region: string): Promise<Connection> {
-  const parameter = controlPlaneTableParameter(config);
+  const names = {
+    table: controlPlaneTableParameter(config),
+    userPoolId: identityParameter(config, 'user-pool-id'),
+    resourceServer: identityParameter(config, 'resource-server'),
+    tokenUrl: identityParameter(config, 'token-url'),
+  };
   const ssm = new SSMClient({ region });
-  let tableName: string | undefined;
+  let found: Map<string | undefined, string | undefined>;
   try {
-    tableName = (await ssm.send(new GetParameterCommand({ Name: parameter }))).Parameter?.Value;
-  } catch (error) {
-    if (error instanceof ParameterNotFound) {
-      throw new OperationError(`${config.appName} (${config.stage}) has no control plane in ${region}: SSM parameter ${parameter} not found`);
-    }
-    throw error;
+    const { Parameters = [] } = await ssm.send(new GetParametersCommand({ Names: Object.values(names) }));
+    found = new Map(Parameters.map((p) => [p.Name, p.Value]));
   } finally {
     ssm.destroy();
   }
-  if (!tableName) throw new OperationError(`SSM parameter ${parameter} is empty`);
-  const identity = await identityOf(config, region);
+  if (!found.has(names.table)) {
+    throw new OperationError(`${config.appName} (${config.stage}) has no control plane in ${region}: SSM parameter ${names.table} not found`);
+  }
+  const tableName = found.get(names.table);
+  if (!tableName) throw new OperationError(`SSM parameter ${names.table} is empty`);
   const client = new DynamoDBClient({ region });
   const base = connection(client, tableName, `${config.appName} ${config.stage} in ${region}`);
-  if (!identity) return base;
+  const [userPoolId, resourceServer, tokenUrl] = [found.get(names.userPoolId), found.get(names.resourceServer), found.get(names.tokenUrl)];
+  // A control plane without an identity provider still serves the cell commands.
+  if (!userPoolId || !resourceServer || !tokenUrl) return base;
   const cognito = new CognitoIdentityProviderClient({ region });
   return {
     ...base,
-    identity: {
-      directory: new CognitoClientDirectory(cognito, identity.userPoolId, identity.resourceServer),
-      tokenUrl: identity.tokenUrl,
-      resourceServer: identity.resourceServer,
-    },
+    identity: { directory: new CognitoClientDirectory(cognito, userPoolId, resourceServer), tokenUrl, resourceServer },
     close: () => {
       base.close();
       cognito.destroy();
     },
   };
-}
-
-/** The user pool the control plane published, or undefined when it published none. */
-async function identityOf(config: Pick<AppConfig, 'appName' | 'stage'>, region: string) {
-  const names = { userPoolId: identityParameter(config, 'user-pool-id'), resourceServer: identityParameter(config, 'resource-server'), tokenUrl: identityParameter(config, 'token-url') };
-  const ssm = new SSMClient({ region });
-  try {
-    const { Parameters = [] } = await ssm.send(new GetParametersCommand({ Names: Object.values(names) }));
-    const value = (name: string) => Parameters.find((p) => p.Name === name)?.Value;
-    const [userPoolId, resourceServer, tokenUrl] = [value(names.userPoolId), value(names.resourceServer), value(names.tokenUrl)];
-    return userPoolId && resourceServer && tokenUrl ? { userPoolId, resourceServer, tokenUrl } : undefined;
-  } finally {
-    ssm.destroy();
-  }
 }
 
 function connection(client: DynamoDBClient, tableName: string, target: string): Connection {

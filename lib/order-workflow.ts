@@ -55,9 +55,6 @@ export interface OrderWorkflowProps {
   readonly logRemovalPolicy?: RemovalPolicy;
 }
 
-/** Reasons an order ends `FAILED` with. */
-export const FAILURE_REASONS = ['out_of_stock', 'reservation_conflict', 'payment_declined', 'payment_timeout', 'payment_failed'] as const;
-
 /**
  * One cell's order saga, a Standard state machine in JSONPath:
  *

@@ -141,12 +141,7 @@ export class TokenVerifier {
   #failure(error: unknown, scope: Scope): AuthFailure {
     if (error instanceof JwtInvalidScopeError) {
       const needed = `${this.#resourceServer}/${scope}`;
-      return {
-        status: 403,
-        code: 'forbidden',
-        message: `the token lacks the scope ${needed}`,
-        headers: { 'www-authenticate': challenge('insufficient_scope', `the token lacks the scope ${needed}`, needed) },
-      };
+      return forbidden(`the token lacks the scope ${needed}`, needed);
     }
     // The signing keys could not be fetched: not the caller's fault.
     if (error instanceof FetchError) {
@@ -201,8 +196,8 @@ function unauthorized(problem: 'missing' | 'malformed' | 'invalid', description?
   return { status: 401, code: 'unauthorized', message, headers: { 'www-authenticate': challenge('invalid_token', message) } };
 }
 
-function forbidden(message: string): AuthFailure {
-  return { status: 403, code: 'forbidden', message, headers: { 'www-authenticate': challenge('insufficient_scope', message) } };
+function forbidden(message: string, scope?: string): AuthFailure {
+  return { status: 403, code: 'forbidden', message, headers: { 'www-authenticate': challenge('insufficient_scope', message, scope) } };
 }
 
 function refuse(failure: AuthFailure): AuthResult {
