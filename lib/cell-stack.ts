@@ -37,18 +37,6 @@ export class CellStack extends Stack {
     this.table = new CellTable(this, 'Data', { retain: prod });
     const sharedLayer = new SharedLayer(this, 'SharedLayer');
 
-    this.api = new ServiceFunction(this, 'Api', {
-      entry: 'functions/cell-api/index.ts',
-      description: `Items API of ${cellId}`,
-      serviceName: 'cell-api',
-      functionName: cellApiFunctionName(config, cellId),
-      cellId,
-      sharedLayer,
-      ...logSettings(config),
-      environment: { TABLE_NAME: this.table.table.tableName },
-    });
-    this.table.grantItemAccess(this.api);
-
     const deadLetters = new Queue(this, 'OrderEventsDeadLetters', {
       encryption: QueueEncryption.SQS_MANAGED,
       enforceSSL: true,
@@ -76,6 +64,19 @@ export class CellStack extends Stack {
       eventsQueue: this.eventsQueue,
       ...logSettings(config),
     });
+
+    this.api = new ServiceFunction(this, 'Api', {
+      entry: 'functions/cell-api/index.ts',
+      description: `Items and orders API of ${cellId}`,
+      serviceName: 'cell-api',
+      functionName: cellApiFunctionName(config, cellId),
+      cellId,
+      sharedLayer,
+      ...logSettings(config),
+      environment: { TABLE_NAME: this.table.table.tableName, STATE_MACHINE_ARN: this.orders.stateMachine.stateMachineArn },
+    });
+    this.table.grantApiAccess(this.api);
+    this.orders.stateMachine.grantStartExecution(this.api);
 
     new CellRegistration(this, 'Registration', {
       controlPlaneTableParameter: controlPlaneTableParameter(config),

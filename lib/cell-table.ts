@@ -30,8 +30,8 @@ export class CellTable extends Construct {
     this.table = pkSkTable(this, 'Table', { retain: props.retain ?? false, dynamoStream: StreamViewType.NEW_AND_OLD_IMAGES });
   }
 
-  /** The reads and writes the items API makes, and nothing else (no scan, no table admin). */
-  grantItemAccess(grantee: IGrantable): void {
-    this.table.grant(grantee, 'dynamodb:GetItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem', 'dynamodb:Query');
+  /** The reads and writes the cell API makes (items, and new orders), and nothing else (no scan, no table admin). */
+  grantApiAccess(grantee: IGrantable): void {
+    this.table.grant(grantee, 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem', 'dynamodb:Query');
   }
 }

@@ -3,7 +3,16 @@ import type { RequestContext } from '@aws-lambda-powertools/event-handler/types'
 import { errorBody, type Observability } from '@item-master/shared';
 import type { ZodType } from 'zod';
 import { InvalidCursorError, ItemNotFoundError, VersionConflictError, type ItemStore } from './item-store.ts';
-import { idSchema, itemInputSchema, itemPatchSchema, listQuerySchema, type Item } from './schema.ts';
+import { IdempotencyKeyReusedError, OrderNotFoundError, WorkflowNotStartedError, type OrderStore } from './order-store.ts';
+import {
+  idempotencyKeySchema,
+  idSchema,
+  itemInputSchema,
+  itemPatchSchema,
+  listQuerySchema,
+  orderInputSchema,
+  type Item,
+} from './schema.ts';
 
 /** Largest request body accepted (a stored item must stay far below DynamoDB's 400 KB). */
 export const MAX_BODY_BYTES = 256 * 1024;
@@ -24,6 +33,8 @@ export class ClientError extends Error {
 
 const ITEM_PATH = '/tenants/:tenantId/items/:itemId';
 const ITEMS_PATH = '/tenants/:tenantId/items';
+const ORDER_PATH = '/tenants/:tenantId/orders/:orderId';
+const ORDERS_PATH = '/tenants/:tenantId/orders';
 const ALL_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'] as const;
 
 /**
@@ -31,7 +42,8 @@ const ALL_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'] as const;
  * Routes are declared once with their methods; every other method on a known
  * path is a 405 with `Allow`, every unknown path a 404.
  */
-export function createApp(store: ItemStore, observability: Pick<Observability, 'logger'>): Router {
+export function createApp(stores: { items: ItemStore; orders: OrderStore }, observability: Pick<Observability, 'logger'>): Router {
+  const { items: store, orders } = stores;
   const app = new Router({ logger: observability.logger });
   const resource = (
     path: `/${string}`,
@@ -84,6 +96,33 @@ export function createApp(store: ItemStore, observability: Pick<Observability, '
     },
   });
 
+  resource(ORDERS_PATH, {
+    POST: async ({ params, req }) => {
+      const tenantId = parseId(params.tenantId, 'tenantId');
+      const key = req.headers.get('idempotency-key');
+      if (key === null) {
+        throw new ClientError(400, 'validation_failed', 'send an Idempotency-Key header: repeating the request with it never orders twice', [
+          { path: 'headers.idempotency-key', message: 'is required' },
+        ]);
+      }
+      const idempotencyKey = parse(idempotencyKeySchema, key, 'headers.idempotency-key');
+      const input = parse(orderInputSchema, await readJson(req), 'body');
+      const placed = await orders.place(tenantId, idempotencyKey, input);
+      return json(202, { orderId: placed.orderId, status: placed.status }, {
+        location: `/tenants/${tenantId}/orders/${placed.orderId}`,
+        ...(!placed.created && { 'idempotent-replayed': 'true' }),
+      });
+    },
+  });
+
+  resource(ORDER_PATH, {
+    GET: async ({ params }) => {
+      const tenantId = parseId(params.tenantId, 'tenantId');
+      const orderId = parseId(params.orderId, 'orderId');
+      return json(200, await orders.get(tenantId, orderId));
+    },
+  });
+
   app.errorHandler(ClientError, async (error) =>
     json(error.statusCode, errorBody(error.code, error.message, error.details), error.headers),
   );
@@ -93,6 +132,16 @@ export function createApp(store: ItemStore, observability: Pick<Observability, '
       etag: etag(error.actual),
     }),
   );
+  app.errorHandler(OrderNotFoundError, async (error) => json(404, errorBody('not_found', error.message)));
+  app.errorHandler(IdempotencyKeyReusedError, async (error) =>
+    json(422, errorBody('idempotency_key_reused', error.message, { orderId: error.orderId })),
+  );
+  app.errorHandler(WorkflowNotStartedError, async (error) => {
+    observability.logger.error('order workflow not started', { orderId: error.orderId, error: error.cause });
+    return json(503, errorBody('service_unavailable', `${error.message}: repeat the request with the same Idempotency-Key`), {
+      'retry-after': '1',
+    });
+  });
   app.errorHandler(InvalidCursorError, async (error) =>
     json(400, errorBody('validation_failed', error.message, [{ path: 'query.cursor', message: error.message }])),
   );

@@ -61,3 +61,40 @@ export const listQuerySchema = z.object({
   limit: z.coerce.number().int().min(1).max(100).default(25),
   cursor: z.string().min(1).max(1024).optional(),
 });
+
+/** The body of `POST /tenants/{tenantId}/orders`. */
+export const orderInputSchema = z
+  .object({
+    lines: z
+      .array(z.object({ itemId: idSchema, quantity: z.number().int('must be an integer').min(1).max(1_000_000_000) }).strict())
+      .min(1, 'an order has at least one line')
+      .max(100, 'an order has at most 100 lines'),
+    customerId: idSchema,
+    payment: z.object({ token: z.string().min(1).max(256) }).strict(),
+  })
+  .strict();
+
+/** `Idempotency-Key`: visible ASCII, as clients generate them (UUIDs, ULIDs, hashes). */
+export const idempotencyKeySchema = z.string().regex(/^[\x21-\x7e]{1,255}$/, 'must be 1 to 255 visible ASCII characters');
+
+export type OrderInput = z.infer<typeof orderInputSchema>;
+
+export const ORDER_STATUSES = ['PENDING', 'RESERVED', 'PAID', 'CONFIRMED', 'FAILED'] as const;
+export type OrderStatus = (typeof ORDER_STATUSES)[number];
+
+export interface Order {
+  tenantId: string;
+  orderId: string;
+  customerId: string;
+  /** One line per item (lines of the same item are merged). */
+  lines: Array<{ itemId: string; quantity: number }>;
+  status: OrderStatus;
+  /** Why the order failed; for `out_of_stock`, the items that were short. */
+  failure?: { reason: string; items?: string[] };
+  createdAt: string;
+  reservedAt?: string;
+  paidAt?: string;
+  confirmedAt?: string;
+  failedAt?: string;
+  updatedAt: string;
+}

@@ -3,6 +3,9 @@ import type { ALBResult } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createApp, MAX_BODY_BYTES } from '../../functions/cell-api/app.ts';
 import { ItemStore } from '../../functions/cell-api/item-store.ts';
+import { GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { OrderStore, orderIdFor, type ExecutionStarter } from '../../functions/cell-api/order-store.ts';
+import type { OrderWorkflowInput } from '../../functions/cell-api/order-workflow.ts';
 import { albEvent, lambdaContext } from '../support/alb.ts';
 import { createCellTable } from '../support/tables.ts';
 
@@ -18,9 +21,26 @@ const widget = {
 let table: Awaited<ReturnType<typeof createCellTable>>;
 let app: ReturnType<typeof createApp>;
 
+/** Records the executions the API starts; `failNext` makes the next start fail. */
+class RecordingStarter implements ExecutionStarter {
+  readonly started: Array<{ name: string; input: OrderWorkflowInput }> = [];
+  failNext = false;
+  async start(name: string, input: OrderWorkflowInput): Promise<void> {
+    if (this.failNext) {
+      this.failNext = false;
+      throw new Error('Step Functions is unavailable');
+    }
+    this.started.push({ name, input });
+  }
+}
+const workflow = new RecordingStarter();
+
 beforeAll(async () => {
   table = await createCellTable(inject('dynamoEndpoint'));
-  app = createApp(new ItemStore(table.doc, table.tableName), createObservability('cell-test'));
+  app = createApp(
+    { items: new ItemStore(table.doc, table.tableName), orders: new OrderStore(table.doc, table.tableName, workflow) },
+    createObservability('cell-test'),
+  );
 });
 afterAll(async () => {
   await table?.drop();
@@ -278,5 +298,165 @@ describe('routing errors', () => {
     const onList = await call('DELETE', '/tenants/t/items');
     expect(onList.status).toBe(405);
     expect(onList.headers.allow).toBe('GET, OPTIONS');
+  });
+});
+
+describe('orders', () => {
+  const ordersPath = `/tenants/${tenant}/orders`;
+  const order = {
+    lines: [
+      { itemId: 'o-a', quantity: 2 },
+      { itemId: 'o-b', quantity: 1 },
+      { itemId: 'o-a', quantity: 1 },
+    ],
+    customerId: 'cust-1',
+    payment: { token: 'tok_ok' },
+  };
+  const place = (key: string | undefined, body: unknown = order) =>
+    call('POST', ordersPath, { body, headers: key === undefined ? {} : { 'idempotency-key': key } });
+
+  it('records the order as PENDING, starts its workflow and answers 202 with where to read it', async () => {
+    const before = workflow.started.length;
+    const placed = await place('key-1');
+    expect(placed.status).toBe(202);
+    expect(placed.body).toEqual({ orderId: expect.stringMatching(/^[0-9a-f]{32}$/), status: 'PENDING' });
+    expect(placed.headers.location).toBe(`${ordersPath}/${placed.body.orderId}`);
+    expect(placed.headers['idempotent-replayed']).toBeUndefined();
+
+    const [started] = workflow.started.slice(before);
+    expect(workflow.started.length).toBe(before + 1);
+    expect(started).toMatchObject({ name: placed.body.orderId, input: { tenantId: tenant, orderId: placed.body.orderId, payment: { token: 'tok_ok' } } });
+    expect(started!.input.reservation.TransactItems).toHaveLength(2);
+
+    const read = await call('GET', placed.headers.location!);
+    expect(read.status).toBe(200);
+    expect(read.body).toEqual({
+      tenantId: tenant,
+      orderId: placed.body.orderId,
+      customerId: 'cust-1',
+      lines: [
+        { itemId: 'o-a', quantity: 3 },
+        { itemId: 'o-b', quantity: 1 },
+      ],
+      status: 'PENDING',
+      createdAt: expect.any(String),
+      updatedAt: expect.any(String),
+    });
+    // The card token stays out of the record.
+    expect(JSON.stringify(read.body)).not.toContain('tok_ok');
+  });
+
+  it('answers a repeated key with the same order and starts nothing new', async () => {
+    const first = await place('key-repeat');
+    const count = workflow.started.length;
+    // The workflow has moved the order on: the repeat reports where it is.
+    await table.doc.send(
+      new UpdateCommand({
+        TableName: table.tableName,
+        Key: { pk: `TENANT#${tenant}`, sk: `ORDER#${first.body.orderId}` },
+        UpdateExpression: 'SET #status = :s',
+        ExpressionAttributeNames: { '#status': 'status' },
+        ExpressionAttributeValues: { ':s': 'CONFIRMED' },
+      }),
+    );
+    const again = await place('key-repeat');
+    expect(again.status).toBe(202);
+    expect(again.body).toEqual({ orderId: first.body.orderId, status: 'CONFIRMED' });
+    expect(again.headers['idempotent-replayed']).toBe('true');
+    expect(workflow.started.length).toBe(count);
+  });
+
+  it('gives the same key of another tenant another order', async () => {
+    const ours = await place('shared-key');
+    const theirs = await call('POST', '/tenants/tenant-b/orders', { body: order, headers: { 'idempotency-key': 'shared-key' } });
+    expect(theirs.body.orderId).not.toBe(ours.body.orderId);
+  });
+
+  it('refuses a key reused for a different request (422) and starts nothing', async () => {
+    const first = await place('key-reused');
+    const count = workflow.started.length;
+    const other = await place('key-reused', { ...order, customerId: 'cust-2' });
+    expect(other.status).toBe(422);
+    expect(other.body.error).toMatchObject({ code: 'idempotency_key_reused', details: { orderId: first.body.orderId } });
+    expect(workflow.started.length).toBe(count);
+  });
+
+  it('keeps an order whose workflow could not start, and starts it when the request is repeated', async () => {
+    const count = workflow.started.length;
+    workflow.failNext = true;
+    const failed = await place('key-retry');
+    expect(failed.status).toBe(503);
+    expect(failed.headers['retry-after']).toBe('1');
+    expect(failed.body.error.message).toContain('same Idempotency-Key');
+    expect(workflow.started.length).toBe(count);
+
+    const retried = await place('key-retry');
+    expect(retried.status).toBe(202);
+    expect(retried.body.status).toBe('PENDING');
+    expect(workflow.started.length).toBe(count + 1);
+    expect(workflow.started.at(-1)!.name).toBe(retried.body.orderId);
+  });
+
+  const longLines = Array.from({ length: 101 }, (_, i) => ({ itemId: `i${i}`, quantity: 1 }));
+  it.each([
+    ['no Idempotency-Key', undefined, order, 'headers.idempotency-key'],
+    ['an empty Idempotency-Key', '', order, 'headers.idempotency-key'],
+    ['a key with spaces', 'a key', order, 'headers.idempotency-key'],
+    ['no lines', 'k', { ...order, lines: [] }, 'body.lines'],
+    ['101 lines', 'k', { ...order, lines: longLines }, 'body.lines'],
+    ['quantity 0', 'k', { ...order, lines: [{ itemId: 'a', quantity: 0 }] }, 'body.lines.0.quantity'],
+    ['a fractional quantity', 'k', { ...order, lines: [{ itemId: 'a', quantity: 1.5 }] }, 'body.lines.0.quantity'],
+    ['a bad item id', 'k', { ...order, lines: [{ itemId: 'a/b', quantity: 1 }] }, 'body.lines.0.itemId'],
+    ['no customer', 'k', { lines: order.lines, payment: order.payment }, 'body.customerId'],
+    ['no payment token', 'k', { ...order, payment: {} }, 'body.payment.token'],
+    ['an unknown field', 'k', { ...order, coupon: 'FREE' }, 'body'],
+  ])('refuses %s with 400, records nothing and starts nothing', async (_case, key, body, path) => {
+    const count = workflow.started.length;
+    const result = await place(key as string | undefined, body);
+    expect(result.status).toBe(400);
+    expect(result.body.error.code).toBe('validation_failed');
+    expect(result.body.error.details.map((d: { path: string }) => d.path)).toContain(path);
+    expect(workflow.started.length).toBe(count);
+    if (key === 'k') {
+      const { Item } = await table.doc.send(
+        new GetCommand({ TableName: table.tableName, Key: { pk: `TENANT#${tenant}`, sk: `ORDER#${orderIdFor(tenant, 'k')}` } }),
+      );
+      expect(Item).toBeUndefined();
+    }
+  });
+
+  it('refuses a body that is not JSON (400)', async () => {
+    const result = await place('k-json', '{"lines": [');
+    expect(result.status).toBe(400);
+    expect(result.body.error.code).toBe('invalid_json');
+  });
+
+  it('answers 404 for an unknown order and 405 for other methods', async () => {
+    expect((await call('GET', `${ordersPath}/nope`)).status).toBe(404);
+    const put = await call('PUT', `${ordersPath}/nope`, { body: {} });
+    expect(put.status).toBe(405);
+    expect(put.headers.allow).toBe('GET, OPTIONS');
+    expect((await call('GET', ordersPath)).headers.allow).toBe('POST, OPTIONS');
+  });
+
+  it('shows a failed order with its reason, and for out_of_stock the short items', async () => {
+    const placed = await place('key-short');
+    await table.doc.send(
+      new UpdateCommand({
+        TableName: table.tableName,
+        Key: { pk: `TENANT#${tenant}`, sk: `ORDER#${placed.body.orderId}` },
+        UpdateExpression: 'SET #status = :s, failedAt = :at, failureReason = :r, failureCause = :c',
+        ExpressionAttributeNames: { '#status': 'status' },
+        ExpressionAttributeValues: {
+          ':s': 'FAILED',
+          ':at': '2026-01-01T00:00:00.000Z',
+          ':r': 'out_of_stock',
+          ':c': 'Transaction cancelled, please refer cancellation reasons for specific reasons [None, ConditionalCheckFailed]',
+        },
+      }),
+    );
+    const read = await call('GET', `${ordersPath}/${placed.body.orderId}`);
+    expect(read.body).toMatchObject({ status: 'FAILED', failedAt: '2026-01-01T00:00:00.000Z', failure: { reason: 'out_of_stock', items: ['o-b'] } });
+    expect(read.body).not.toHaveProperty('failureCause');
   });
 });

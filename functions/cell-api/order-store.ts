@@ -1,0 +1,171 @@
+import { createHash } from 'node:crypto';
+import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
+import { ExecutionAlreadyExists, StartExecutionCommand, type SFNClient } from '@aws-sdk/client-sfn';
+import { GetCommand, PutCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { mergeLines, orderKey, orderWorkflowInput, type OrderWorkflowInput } from './order-workflow.ts';
+import type { Order, OrderInput, OrderStatus } from './schema.ts';
+
+/** Starts the cell's order workflow. Starting the same name with the same input twice starts it once. */
+export interface ExecutionStarter {
+  start(name: string, input: OrderWorkflowInput): Promise<void>;
+}
+
+/** The workflow on Step Functions: the execution name is the idempotency key. */
+export class StepFunctionsStarter implements ExecutionStarter {
+  constructor(
+    private readonly sfn: SFNClient,
+    private readonly stateMachineArn: string,
+  ) {}
+
+  async start(name: string, input: OrderWorkflowInput): Promise<void> {
+    try {
+      await this.sfn.send(new StartExecutionCommand({ stateMachineArn: this.stateMachineArn, name, input: JSON.stringify(input) }));
+    } catch (error) {
+      // Same name, already finished (a running one answers success): this order's execution exists.
+      if (error instanceof ExecutionAlreadyExists) return;
+      throw error;
+    }
+  }
+}
+
+export class OrderNotFoundError extends Error {
+  constructor(readonly orderId: string) {
+    super(`order ${orderId} does not exist`);
+    this.name = 'OrderNotFoundError';
+  }
+}
+
+/** The Idempotency-Key was used before for a different order. */
+export class IdempotencyKeyReusedError extends Error {
+  constructor(readonly orderId: string) {
+    super('this Idempotency-Key was already used for a different request');
+    this.name = 'IdempotencyKeyReusedError';
+  }
+}
+
+/** The order is recorded but its workflow could not be started; repeating the request starts it. */
+export class WorkflowNotStartedError extends Error {
+  constructor(
+    readonly orderId: string,
+    options: { cause: unknown },
+  ) {
+    super(`order ${orderId} is recorded but its workflow could not be started`, options);
+    this.name = 'WorkflowNotStartedError';
+  }
+}
+
+export interface PlacedOrder {
+  orderId: string;
+  status: OrderStatus;
+  /** False when the key was seen before: the answer is the earlier order's. */
+  created: boolean;
+}
+
+interface StoredOrder extends Omit<Order, 'failure'> {
+  requestHash: string;
+  failureReason?: string;
+  failureCause?: string;
+}
+
+const ENTITY = 'order';
+
+/**
+ * Orders of one cell table. Placing one records it as PENDING and starts the
+ * workflow that moves it on; the record is written once, conditionally, so
+ * a repeated request finds the order its key made and starts nothing new.
+ */
+export class OrderStore {
+  constructor(
+    private readonly doc: DynamoDBDocumentClient,
+    private readonly tableName: string,
+    private readonly workflow: ExecutionStarter,
+    private readonly now: () => Date = () => new Date(),
+  ) {}
+
+  async place(tenantId: string, idempotencyKey: string, input: OrderInput): Promise<PlacedOrder> {
+    const orderId = orderIdFor(tenantId, idempotencyKey);
+    const requestHash = sha256(JSON.stringify(input));
+    const at = this.now().toISOString();
+    const order: StoredOrder = {
+      tenantId,
+      orderId,
+      customerId: input.customerId,
+      lines: mergeLines(input.lines),
+      status: 'PENDING',
+      requestHash,
+      createdAt: at,
+      updatedAt: at,
+    };
+    let status: OrderStatus = 'PENDING';
+    let created = true;
+    try {
+      await this.doc.send(
+        new PutCommand({
+          TableName: this.tableName,
+          // The payment token is never stored: the workflow gets it in its input only.
+          Item: { ...orderKey(tenantId, orderId), entity: ENTITY, ...order },
+          ConditionExpression: 'attribute_not_exists(pk)',
+        }),
+      );
+    } catch (error) {
+      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+      const existing = await this.read(tenantId, orderId);
+      if (!existing) throw error;
+      if (existing.requestHash !== requestHash) throw new IdempotencyKeyReusedError(orderId);
+      ({ status } = existing);
+      created = false;
+    }
+    // Still PENDING on a repeat: the first request may have stopped before starting it.
+    if (status === 'PENDING') {
+      const workflowInput = orderWorkflowInput(this.tableName, { tenantId, orderId, lines: order.lines, paymentToken: input.payment.token });
+      try {
+        await this.workflow.start(orderId, workflowInput);
+      } catch (cause) {
+        throw new WorkflowNotStartedError(orderId, { cause });
+      }
+    }
+    return { orderId, status, created };
+  }
+
+  async get(tenantId: string, orderId: string): Promise<Order> {
+    const stored = await this.read(tenantId, orderId);
+    if (!stored) throw new OrderNotFoundError(orderId);
+    const { requestHash: _hash, failureReason, failureCause, ...order } = stored;
+    if (failureReason === undefined) return order;
+    const items = failureReason === 'out_of_stock' ? shortItems(order.lines, failureCause) : undefined;
+    return { ...order, failure: { reason: failureReason, ...(items && { items }) } };
+  }
+
+  private async read(tenantId: string, orderId: string): Promise<StoredOrder | undefined> {
+    const { Item: stored } = await this.doc.send(
+      new GetCommand({ TableName: this.tableName, Key: orderKey(tenantId, orderId), ConsistentRead: true }),
+    );
+    if (!stored) return undefined;
+    const { pk: _pk, sk: _sk, entity: _entity, ...order } = stored;
+    return order as StoredOrder;
+  }
+}
+
+/**
+ * The order id, and so the execution name, is a function of the tenant and
+ * the client's key: a repeat can only land on the same order. 32 hex
+ * characters fit both the id rule and the 80-character execution name.
+ */
+export function orderIdFor(tenantId: string, idempotencyKey: string): string {
+  return sha256(`${tenantId}\n${idempotencyKey}`).slice(0, 32);
+}
+
+function sha256(text: string): string {
+  return createHash('sha256').update(text).digest('hex');
+}
+
+/**
+ * The items whose stock condition failed. DynamoDB lists one cancellation
+ * reason per transaction item, in order ("… reasons [ConditionalCheckFailed,
+ * None]"), and the reservation has one item per line, in line order.
+ */
+export function shortItems(lines: Order['lines'], cause: string | undefined): string[] | undefined {
+  const reasons = /reasons \[([^\]]*)\]/.exec(cause ?? '')?.[1]?.split(',').map((reason) => reason.trim());
+  if (!reasons || reasons.length !== lines.length) return undefined;
+  return lines.filter((_line, index) => reasons[index] === 'ConditionalCheckFailed').map((line) => line.itemId);
+}
