@@ -26,6 +26,24 @@ export interface LocalAssembly {
   /** Cognito user pools, with the id each gets locally, and their domains. */
   readonly userPools: LocalUserPool[];
   readonly userPoolDomains: Array<{ stackName: string; logicalId: string; domain: unknown }>;
+  /** Step Functions state machines, with the name each gets locally. */
+  readonly stateMachines: LocalStateMachine[];
+  /** SQS queues, with the name each gets locally. */
+  readonly queues: LocalQueue[];
+}
+
+export interface LocalStateMachine {
+  readonly stackName: string;
+  readonly logicalId: string;
+  readonly name: string;
+  /** `DefinitionString` as the template gives it: a `Fn::Join` with tokens. */
+  readonly definition: unknown;
+}
+
+export interface LocalQueue {
+  readonly stackName: string;
+  readonly logicalId: string;
+  readonly queueName: string;
 }
 
 export interface LocalUserPool {
@@ -120,6 +138,8 @@ export function readAssembly(outdir: string): LocalAssembly {
   const sdkCalls: LocalSdkCall[] = [];
   const userPools: LocalUserPool[] = [];
   const userPoolDomains: LocalAssembly['userPoolDomains'] = [];
+  const stateMachines: LocalStateMachine[] = [];
+  const queues: LocalQueue[] = [];
   let frontDoor: LocalAssembly['frontDoor'] | undefined;
   let region = 'us-east-1';
 
@@ -170,6 +190,12 @@ export function readAssembly(outdir: string): LocalAssembly {
       if (resource.Type === 'AWS::Cognito::UserPoolDomain') {
         userPoolDomains.push({ stackName, logicalId, domain: props.Domain });
       }
+      if (resource.Type === 'AWS::StepFunctions::StateMachine') {
+        stateMachines.push({ stackName, logicalId, name: props.StateMachineName ?? `${stackName}-${logicalId}`, definition: props.DefinitionString });
+      }
+      if (resource.Type === 'AWS::SQS::Queue') {
+        queues.push({ stackName, logicalId, queueName: props.QueueName ?? `${stackName}-${logicalId}` });
+      }
       if (resource.Type === 'AWS::ElasticLoadBalancingV2::TargetGroup' && props.TargetType === 'lambda') {
         const targetId = props.Targets?.[0]?.Id?.['Fn::GetAtt']?.[0];
         const attributes: Array<{ Key: string; Value: string }> = props.TargetGroupAttributes ?? [];
@@ -194,6 +220,8 @@ export function readAssembly(outdir: string): LocalAssembly {
     sdkCalls,
     userPools,
     userPoolDomains,
+    stateMachines,
+    queues,
   };
 }
 

@@ -6,6 +6,8 @@ export interface Endpoints {
   readonly lambda: string;
   /** The local issuer standing in for Cognito (its JWKS), when the app has a user pool. */
   readonly cognitoIdentityProvider?: string;
+  /** The local Step Functions API, when the app has state machines. */
+  readonly stepFunctions?: string;
 }
 
 /**
@@ -49,6 +51,7 @@ export function functionEnvironment(
     AWS_ENDPOINT_URL_DYNAMODB: endpoints.dynamodb,
     AWS_ENDPOINT_URL_LAMBDA: endpoints.lambda,
     ...(endpoints.cognitoIdentityProvider && { AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER: endpoints.cognitoIdentityProvider }),
+    ...(endpoints.stepFunctions && { AWS_ENDPOINT_URL_SFN: endpoints.stepFunctions }),
     // No X-Ray daemon locally.
     POWERTOOLS_TRACE_ENABLED: 'false',
     ...resolved,

@@ -36,6 +36,8 @@ interface Instance {
  */
 export class FunctionHost {
   private readonly instances = new Map<string, Instance>();
+  /** Instances past a timeout, still finishing other invocations (the host runs invocations concurrently in one instance). */
+  private readonly retired = new Set<Instance>();
   private readonly functions = new Map<string, { fn: LocalFunction; env: Record<string, string>; entry: string }>();
   private nextId = 1;
 
@@ -69,8 +71,8 @@ export class FunctionHost {
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {
-        // Lambda freezes and discards a timed-out instance; so do we.
-        this.stopInstance(functionName);
+        // Lambda discards a timed-out instance; ours may be serving other invocations, which finish first.
+        this.retire(functionName, instance);
         reject(new FunctionTimeoutError(functionName, registered.fn.timeoutSeconds));
       }, timeoutMs);
     });
@@ -82,7 +84,14 @@ export class FunctionHost {
     } finally {
       clearTimeout(timer);
       instance.pending.delete(id);
+      if (this.retired.has(instance) && instance.pending.size === 0) instance.child.kill('SIGKILL');
     }
+  }
+
+  /** Takes an instance out of service: new invocations start a fresh one; it is stopped once idle. */
+  private retire(functionName: string, instance: Instance): void {
+    if (this.instances.get(functionName) === instance) this.instances.delete(functionName);
+    this.retired.add(instance);
   }
 
   private instance(functionName: string): Instance {
@@ -113,6 +122,7 @@ export class FunctionHost {
     });
     child.on('exit', (code, signal) => {
       if (this.instances.get(functionName)?.child === child) this.instances.delete(functionName);
+      this.retired.delete(instance);
       const error = new FunctionError(functionName, {
         errorType: 'Runtime.ExitError',
         errorMessage: `the function's process exited (${signal ?? code})`,
@@ -121,7 +131,7 @@ export class FunctionHost {
       failInit(error);
       for (const { reject } of pending.values()) reject(error);
     });
-    const instance = { child, ready, pending };
+    const instance: Instance = { child, ready, pending };
     this.instances.set(functionName, instance);
     return instance;
   }
@@ -135,7 +145,8 @@ export class FunctionHost {
 
   /** Stops every instance and removes the laid-out functions. */
   async stop(): Promise<void> {
-    const exits = [...this.instances.values()].map(
+    for (const { child } of this.retired) child.kill('SIGKILL');
+    const exits = [...this.instances.values(), ...this.retired].map(
       ({ child }) => new Promise<void>((resolve) => (child.exitCode !== null || child.signalCode !== null ? resolve() : child.once('exit', () => resolve()))),
     );
     for (const name of [...this.instances.keys()]) this.stopInstance(name);
@@ -145,7 +156,7 @@ export class FunctionHost {
 
   /** Pids of the running instances (for tests that check nothing is left behind). */
   pids(): number[] {
-    return [...this.instances.values()].map(({ child }) => child.pid as number);
+    return [...this.instances.values(), ...this.retired].map(({ child }) => child.pid as number);
   }
 }
 

@@ -43,14 +43,16 @@ async function handle(host: FunctionHost, req: IncomingMessage, res: ServerRespo
     const result = await host.invoke(name, event);
     res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(result));
   } catch (error) {
-    const payload =
-      error instanceof FunctionTimeoutError
-        ? { errorType: 'Sandbox.Timedout', errorMessage: error.message }
-        : error instanceof FunctionError
-          ? error.error
-          : { errorType: 'Runtime.Unknown', errorMessage: (error as Error).message };
+    const payload = lambdaErrorPayload(error);
     res.writeHead(200, { 'content-type': 'application/json', 'x-amz-function-error': 'Unhandled' }).end(JSON.stringify(payload));
   }
+}
+
+/** A failed invocation as Lambda reports it: the function's error, or Lambda's own for a timeout. */
+export function lambdaErrorPayload(error: unknown): { errorType: string; errorMessage: string; trace?: string[] } {
+  if (error instanceof FunctionTimeoutError) return { errorType: 'Sandbox.Timedout', errorMessage: error.message };
+  if (error instanceof FunctionError) return error.error;
+  return { errorType: 'Runtime.Unknown', errorMessage: (error as Error).message };
 }
 
 /** Accepts a name, a partial ARN or a full ARN, with or without a qualifier. */

@@ -10,14 +10,27 @@ export function tableArn(region: string, tableName: string): string {
   return `arn:aws:dynamodb:${region}:${LOCAL_ACCOUNT}:table/${tableName}`;
 }
 
+export function stateMachineArn(region: string, name: string): string {
+  return `arn:aws:states:${region}:${LOCAL_ACCOUNT}:stateMachine:${name}`;
+}
+
+export function queueArn(region: string, queueName: string): string {
+  return `arn:aws:sqs:${region}:${LOCAL_ACCOUNT}:${queueName}`;
+}
+
+/** The queue's URL as SQS gives it; locally only its last segment, the name, is used. */
+export function queueUrl(region: string, queueName: string): string {
+  return `https://sqs.${region}.amazonaws.com/${LOCAL_ACCOUNT}/${queueName}`;
+}
+
 export class UnresolvableValueError extends Error {
   override name = 'UnresolvableValueError';
 }
 
 /**
  * Resolves a template value the way CloudFormation would, to its local
- * counterpart: pseudo parameters, Refs and ARNs of tables and functions,
- * Refs of Cognito user pools (a local pool id) and their domains, SSM
+ * counterpart: pseudo parameters, Refs and ARNs of tables, functions, state
+ * machines and queues, Refs of Cognito user pools (a local pool id) and their domains, SSM
  * parameters declared by any stack of the app (the way cells find the
  * control plane), and `Fn::Join`. Anything else is an error rather than a guess.
  */
@@ -45,6 +58,10 @@ export function resolveValue(value: unknown, stackName: string, assembly: LocalA
     if (table) return table.tableName;
     const fn = assembly.functions.find((f) => f.stackName === stackName && f.logicalId === ref);
     if (fn) return fn.functionName;
+    const machine = assembly.stateMachines.find((m) => m.stackName === stackName && m.logicalId === ref);
+    if (machine) return stateMachineArn(assembly.region, machine.name);
+    const queue = assembly.queues.find((q) => q.stackName === stackName && q.logicalId === ref);
+    if (queue) return queueUrl(assembly.region, queue.queueName);
     const pool = assembly.userPools.find((p) => p.stackName === stackName && p.logicalId === ref);
     if (pool) return pool.userPoolId;
     // A Cognito domain's Ref is its prefix.
@@ -59,6 +76,15 @@ export function resolveValue(value: unknown, stackName: string, assembly: LocalA
   }
 
   const getAtt = token['Fn::GetAtt'];
+  if (Array.isArray(getAtt)) {
+    const queue = assembly.queues.find((q) => q.stackName === stackName && q.logicalId === getAtt[0]);
+    if (queue && getAtt[1] === 'Arn') return queueArn(assembly.region, queue.queueName);
+    if (queue && getAtt[1] === 'QueueName') return queue.queueName;
+    if (queue && getAtt[1] === 'QueueUrl') return queueUrl(assembly.region, queue.queueName);
+    const machine = assembly.stateMachines.find((m) => m.stackName === stackName && m.logicalId === getAtt[0]);
+    if (machine && getAtt[1] === 'Arn') return stateMachineArn(assembly.region, machine.name);
+    if (machine && getAtt[1] === 'Name') return machine.name;
+  }
   if (Array.isArray(getAtt) && getAtt[1] === 'Arn') {
     const fn = assembly.functions.find((f) => f.stackName === stackName && f.logicalId === getAtt[0]);
     if (fn) return functionArn(assembly.region, fn.functionName);

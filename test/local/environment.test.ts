@@ -24,6 +24,8 @@ const assembly: LocalAssembly = {
   sdkCalls: [],
   userPools: [{ stackName: 'cp', logicalId: 'Pool', userPoolId: 'eu-west-1_localabc12345', resourceServers: ['item-master'] }],
   userPoolDomains: [{ stackName: 'cp', logicalId: 'Domain', domain: { 'Fn::Join': ['-', ['app', { Ref: 'AWS::AccountId' }]] } }],
+  stateMachines: [{ stackName: 'cell', logicalId: 'Orders', name: 'cell-Orders', definition: '{}' }],
+  queues: [{ stackName: 'cell', logicalId: 'Events', queueName: 'cell-Events' }],
 };
 const endpoints = { dynamodb: 'http://127.0.0.1:8000', lambda: 'http://127.0.0.1:9001' };
 
@@ -62,6 +64,30 @@ describe('functionEnvironment', () => {
     expect(env.DOMAIN).toBe('app-000000000000');
     expect(env.AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER).toBe('http://127.0.0.1:9002');
     expect(functionEnvironment(fn, assembly, endpoints).AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER).toBeUndefined();
+  });
+
+  it('gives state machines and queues their local ARNs and URLs, and sends Step Functions calls to the local emulator', () => {
+    const api = {
+      ...fn,
+      environment: {
+        MACHINE: { Ref: 'Orders' },
+        MACHINE_NAME: { 'Fn::GetAtt': ['Orders', 'Name'] },
+        QUEUE_URL: { Ref: 'Events' },
+        QUEUE_ARN: { 'Fn::GetAtt': ['Events', 'Arn'] },
+        QUEUE_NAME: { 'Fn::GetAtt': ['Events', 'QueueName'] },
+      },
+    };
+    const env = functionEnvironment(api, assembly, { ...endpoints, stepFunctions: 'http://127.0.0.1:9003' });
+    expect(env).toMatchObject({
+      MACHINE: 'arn:aws:states:eu-west-1:000000000000:stateMachine:cell-Orders',
+      MACHINE_NAME: 'cell-Orders',
+      QUEUE_URL: 'https://sqs.eu-west-1.amazonaws.com/000000000000/cell-Events',
+      QUEUE_ARN: 'arn:aws:sqs:eu-west-1:000000000000:cell-Events',
+      QUEUE_NAME: 'cell-Events',
+      AWS_ENDPOINT_URL_SFN: 'http://127.0.0.1:9003',
+    });
+    // Another stack's resources are not this stack's Refs.
+    expect(() => functionEnvironment({ ...api, stackName: 'cp' }, assembly, endpoints)).toThrow(/MACHINE/);
   });
 
   it('refuses a token it cannot resolve, naming the variable', () => {

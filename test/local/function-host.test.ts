@@ -94,6 +94,26 @@ describe('FunctionHost', () => {
     expect(host.pids()[0]).not.toBe(pid);
   });
 
+  it('lets the other invocations of a timed-out instance finish before stopping it', async () => {
+    host = new FunctionHost(path.join(root, 'work-3b'), () => undefined);
+    host.deploy(
+      asset('mixed', 'export const handler = async (e) => { await new Promise((r) => setTimeout(r, e.ms)); return e.ms; };', 1),
+      env(),
+    );
+    await host.invoke('mixed', { ms: 0 });
+    const [pid] = host.pids();
+    const slow = host.invoke('mixed', { ms: 5000 });
+    await new Promise((r) => setTimeout(r, 300));
+    const finishing = host.invoke('mixed', { ms: 900 });
+    await expect(slow).rejects.toBeInstanceOf(FunctionTimeoutError);
+    // A new invocation gets a fresh instance while the old one finishes its work.
+    expect(await host.invoke('mixed', { ms: 0 })).toBe(0);
+    expect(host.pids()).toContain(pid);
+    expect(await finishing).toBe(900);
+    await waitForExit(pid!);
+    expect(host.pids()).not.toContain(pid);
+  });
+
   it('reports a thrown error and an init failure as function errors', async () => {
     host = new FunctionHost(path.join(root, 'work-4'), () => undefined);
     host.deploy(asset('throws', "export const handler = async () => { throw new TypeError('bad'); };"), env());

@@ -40,6 +40,8 @@ function assembly(sdkCalls: LocalSdkCall[] = []): LocalAssembly {
     ssmParameterRefs: [{ stackName: 'cell', logicalId: 'SsmParam', parameterName: '/app/dev/control-plane/table-name' }],
     userPools: [],
     userPoolDomains: [],
+    stateMachines: [],
+    queues: [],
     sdkCalls,
   };
 }
