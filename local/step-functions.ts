@@ -161,7 +161,7 @@ export class LocalStepFunctions {
       },
     ).finally(() => {
       execution.stopDate = new Date();
-      this.options.log?.(`${loaded.name} ${name} ${execution.status}${execution.error ? ` ${execution.error}` : ''}`);
+      this.options.log?.(`${loaded.name} ${name} ${execution.status}${execution.error ? ` ${execution.error}: ${execution.cause}` : ''}`);
     });
     this.executions.set(executionArn, Object.assign(execution, { done, abort: run.abort }));
     return { executionArn, startDate: execution.startDate };
@@ -286,7 +286,7 @@ function prepare(arn: string, name: string, definition: Definition): LoadedMachi
       const key = `s${stateKeys.length}`;
       stateKeys.push([key, stateName]);
       const { Branches, ItemProcessor, Iterator, ...fields } = state;
-      const rewritten = JSON.parse(JSON.stringify(fields).replaceAll('$$.State.', `$$.States.${key}.`)) as StateDefinition;
+      const rewritten = JSON.parse(JSON.stringify(fields).replaceAll('$$.State.', () => `$$.States.${key}.`)) as StateDefinition;
       Object.assign(state, rewritten);
       for (const branch of Branches ?? []) visit(branch.States);
       for (const processor of [ItemProcessor, Iterator]) if (processor) visit(processor.States);

@@ -48,6 +48,6 @@ export async function charge(request: PaymentRequest, options: { slowMs?: number
       await new Promise((resolve) => setTimeout(resolve, options.slowMs ?? 60_000));
       return approved;
     default:
-      throw new PaymentDeclined(`card ${request.token} declined`);
+      throw new PaymentDeclined('the card was declined');
   }
 }

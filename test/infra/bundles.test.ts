@@ -1,4 +1,6 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -73,11 +75,25 @@ describe('deployed bundles', () => {
     }
   });
 
-  it('cell API: the bundle serves items against DynamoDB Local', async () => {
+  it('cell API: the bundle serves items against DynamoDB Local and starts order executions', async () => {
     const table = await createCellTable(inject('dynamoEndpoint'));
+    // Stands in for Step Functions: records the StartExecution calls it gets.
+    const starts: Array<{ target: string; body: { stateMachineArn: string; name: string; input: string } }> = [];
+    const sfn = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (chunk: Buffer) => chunks.push(chunk));
+      req.on('end', () => {
+        starts.push({ target: String(req.headers['x-amz-target']), body: JSON.parse(Buffer.concat(chunks).toString()) });
+        res.writeHead(200, { 'content-type': 'application/x-amz-json-1.0' }).end(JSON.stringify({ executionArn: 'arn:x', startDate: 1 }));
+      });
+    });
+    await new Promise<void>((resolve) => sfn.listen(0, '127.0.0.1', resolve));
+    const machine = 'arn:aws:states:us-east-1:000000000000:stateMachine:orders';
     try {
       const handler = await loadHandler(entries['cell-api'], {
         TABLE_NAME: table.tableName,
+        STATE_MACHINE_ARN: machine,
+        AWS_ENDPOINT_URL_SFN: `http://127.0.0.1:${(sfn.address() as AddressInfo).port}`,
         CELL_ID: 'cell-1',
         AWS_REGION: LOCAL_REGION,
         AWS_ACCESS_KEY_ID: LOCAL_CREDENTIALS.accessKeyId,
@@ -91,7 +107,16 @@ describe('deployed bundles', () => {
       const get = await handler(albEvent('GET', '/tenants/t-1/items/bolt'), lambdaContext);
       expect(get.statusCode).toBe(200);
       expect(JSON.parse(get.body ?? '')).toMatchObject({ ...body, version: 1 });
+
+      const order = { lines: [{ itemId: 'bolt', quantity: 2 }], customerId: 'c', payment: { token: 'tok_ok' } };
+      const placed = await handler(albEvent('POST', '/tenants/t-1/orders', { body: order, headers: { 'idempotency-key': 'k-1' } }), lambdaContext);
+      expect(placed.statusCode).toBe(202);
+      const { orderId } = JSON.parse(placed.body ?? '');
+      expect(starts).toHaveLength(1);
+      expect(starts[0]).toMatchObject({ target: 'AWSStepFunctions.StartExecution', body: { stateMachineArn: machine, name: orderId } });
+      expect(JSON.parse(starts[0]!.body.input)).toMatchObject({ tenantId: 't-1', orderId, payment: { token: 'tok_ok' } });
     } finally {
+      sfn.close();
       await table.drop();
     }
   });

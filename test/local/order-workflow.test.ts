@@ -1,0 +1,254 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { randomUUID } from 'node:crypto';
+import { SFNClient } from '@aws-sdk/client-sfn';
+import { DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { OrderStore, StepFunctionsStarter } from '../../functions/cell-api/order-store.ts';
+import type { Order, OrderInput } from '../../functions/cell-api/schema.ts';
+import { readAssembly, type LocalAssembly } from '../../local/assembly.ts';
+import { LOCAL_CREDENTIALS, LOCAL_REGION } from '../../local/dynamodb-local.ts';
+import { functionEnvironment } from '../../local/environment.ts';
+import { FunctionHost } from '../../local/function-host.ts';
+import { LocalQueues } from '../../local/queues.ts';
+import { startStepFunctionsApi } from '../../local/step-functions-api.ts';
+import { LocalStepFunctions } from '../../local/step-functions.ts';
+import { createTables } from '../../local/tables.ts';
+import { stateMachineArn } from '../../local/template-values.ts';
+import { buildTestApp } from '../support/synth.ts';
+import { localClient } from '../support/tables.ts';
+
+/**
+ * The order saga as synthesized (the definition in the cell's template, not
+ * a copy), run by the local runtime's Step Functions against DynamoDB Local,
+ * with the deployed payment bundle as its Pay task.
+ */
+let built: ReturnType<typeof buildTestApp>;
+let assembly: LocalAssembly;
+let host: FunctionHost;
+let sfn: LocalStepFunctions;
+let api: Awaited<ReturnType<typeof startStepFunctionsApi>>;
+let sfnClient: SFNClient;
+let dynamo: ReturnType<typeof localClient>;
+let documents: DynamoDBDocumentClient;
+let queues: LocalQueues;
+let orders: OrderStore;
+let tableName: string;
+let machineArn: string;
+let queueName: string;
+const tenant = `t-${randomUUID().slice(0, 8)}`;
+
+beforeAll(async () => {
+  built = buildTestApp({ cells: 'cell-1' });
+  built.app.synth();
+  const synthesized = readAssembly(built.outdir);
+  // Unique table names: DynamoDB Local is shared by the whole run.
+  const suffix = randomUUID().slice(0, 8);
+  assembly = { ...synthesized, tables: synthesized.tables.map((t) => ({ ...t, tableName: `${t.tableName}-${suffix}` })) };
+  const cellStack = assembly.stateMachines[0]!.stackName;
+  tableName = assembly.tables.find((t) => t.stackName === cellStack)!.tableName;
+  machineArn = stateMachineArn(assembly.region, assembly.stateMachines[0]!.name);
+  queueName = assembly.queues.find((q) => q.stackName === cellStack && q.logicalId.startsWith('OrderEvents') && !q.logicalId.includes('Dead'))!.queueName;
+
+  const endpoint = inject('dynamoEndpoint');
+  dynamo = localClient(endpoint);
+  await createTables(dynamo, assembly.tables.filter((t) => t.stackName === cellStack));
+  host = new FunctionHost(mkdtempSync(path.join(tmpdir(), 'item-master-saga-')), () => undefined);
+  const payment = assembly.functions.find((fn) => fn.stackName === cellStack && fn.environment.POWERTOOLS_SERVICE_NAME === 'payment')!;
+  host.deploy(payment, functionEnvironment(payment, assembly, { dynamodb: endpoint, lambda: 'http://127.0.0.1:9' }));
+  queues = new LocalQueues();
+  queues.define(assembly.queues.map((q) => q.queueName));
+  // Retries wait 20 ms instead of seconds; their number, order and matching are the definition's.
+  sfn = new LocalStepFunctions({ dynamodb: dynamo, invoke: (name, payload) => host.invoke(name, payload), queues, retryIntervalMs: 20 });
+  sfn.load(assembly);
+  api = await startStepFunctionsApi(sfn);
+  sfnClient = new SFNClient({ endpoint: api.url, region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS });
+  documents = DynamoDBDocumentClient.from(dynamo);
+  orders = new OrderStore(documents, tableName, new StepFunctionsStarter(sfnClient, machineArn));
+}, 120_000);
+
+afterAll(async () => {
+  await sfn?.stop();
+  sfnClient?.destroy();
+  await api?.close();
+  await host?.stop();
+  dynamo?.destroy();
+  built?.cleanup();
+});
+
+async function stockItem(itemId: string, stock: number): Promise<void> {
+  const at = new Date().toISOString();
+  await documents.send(
+    new PutCommand({
+      TableName: tableName,
+      Item: {
+        pk: `TENANT#${tenant}`,
+        sk: `ITEM#${itemId}`,
+        entity: 'item',
+        tenantId: tenant,
+        itemId,
+        title: itemId,
+        price: { amount: 100, currency: 'EUR' },
+        stock,
+        attributes: {},
+        version: 1,
+        createdAt: at,
+        updatedAt: at,
+      },
+    }),
+  );
+}
+
+async function item(itemId: string): Promise<{ stock: number; version: number }> {
+  const { Item } = await documents.send(
+    new GetCommand({ TableName: tableName, Key: { pk: `TENANT#${tenant}`, sk: `ITEM#${itemId}` }, ConsistentRead: true }),
+  );
+  return Item as { stock: number; version: number };
+}
+
+async function placeAndSettle(input: OrderInput, key = randomUUID()): Promise<Order> {
+  const { orderId } = await orders.place(tenant, key, input);
+  await sfn.settled();
+  return orders.get(tenant, orderId);
+}
+
+const order = (token: string, lines: OrderInput['lines']): OrderInput => ({ lines, customerId: 'c-1', payment: { token } });
+const messages = () => (queues.messages(queueName) ?? []).map((m) => JSON.parse(m.body) as { type: string; orderId: string });
+
+describe('the order saga, as synthesized, against DynamoDB Local', () => {
+  it('confirms an order: stock taken, every step stamped, order.confirmed sent', async () => {
+    await stockItem('happy-a', 10);
+    await stockItem('happy-b', 3);
+    const placed = await placeAndSettle(order('tok_ok', [{ itemId: 'happy-a', quantity: 4 }, { itemId: 'happy-b', quantity: 3 }]));
+    expect(placed.status).toBe('CONFIRMED');
+    expect(placed.failure).toBeUndefined();
+    for (const at of [placed.reservedAt, placed.paidAt, placed.confirmedAt]) expect(at).toMatch(/^\d{4}-\d\d-\d\dT/);
+    expect(placed.reservedAt! <= placed.paidAt! && placed.paidAt! <= placed.confirmedAt!).toBe(true);
+    expect(await item('happy-a')).toMatchObject({ stock: 6, version: 2 });
+    expect(await item('happy-b')).toMatchObject({ stock: 0, version: 2 });
+    expect(messages()).toContainEqual(expect.objectContaining({ type: 'order.confirmed', tenantId: tenant, orderId: placed.orderId, paymentId: `pay_${placed.orderId}` }));
+    const [execution] = sfn.list(machineArn).filter((e) => e.name === placed.orderId);
+    expect(execution).toMatchObject({ status: 'SUCCEEDED' });
+  });
+
+  it('fails an order short of stock without changing any stock, naming the short items', async () => {
+    await stockItem('short-a', 5);
+    await stockItem('short-b', 1);
+    const placed = await placeAndSettle(order('tok_ok', [{ itemId: 'short-a', quantity: 2 }, { itemId: 'short-b', quantity: 3 }]));
+    expect(placed).toMatchObject({ status: 'FAILED', failure: { reason: 'out_of_stock', items: ['short-b'] } });
+    expect(placed.failedAt).toBeDefined();
+    expect(placed.reservedAt).toBeUndefined();
+    expect(await item('short-a')).toMatchObject({ stock: 5, version: 1 });
+    expect(await item('short-b')).toMatchObject({ stock: 1, version: 1 });
+    expect(sfn.list(machineArn).find((e) => e.name === placed.orderId)).toMatchObject({ status: 'FAILED', error: 'OrderFailed', cause: 'out_of_stock' });
+  });
+
+  it('counts an unknown item as out of stock', async () => {
+    const placed = await placeAndSettle(order('tok_ok', [{ itemId: 'no-such-item', quantity: 1 }]));
+    expect(placed.failure).toEqual({ reason: 'out_of_stock', items: ['no-such-item'] });
+  });
+
+  it('releases the stock of a declined payment and fails the order with payment_declined', async () => {
+    await stockItem('declined-a', 4);
+    const placed = await placeAndSettle(order('tok_declined', [{ itemId: 'declined-a', quantity: 3 }]));
+    expect(placed).toMatchObject({ status: 'FAILED', failure: { reason: 'payment_declined' } });
+    expect(placed.reservedAt).toBeDefined();
+    expect(placed.paidAt).toBeUndefined();
+    // Taken and given back: the stock is whole, and each write moved the version.
+    expect(await item('declined-a')).toMatchObject({ stock: 4, version: 3 });
+    expect(messages().some((m) => m.orderId === placed.orderId)).toBe(false);
+  });
+
+  it('retries a flaky payment (transient errors only) and confirms', async () => {
+    await stockItem('flaky-a', 2);
+    const placed = await placeAndSettle(order('tok_flaky', [{ itemId: 'flaky-a', quantity: 2 }]));
+    expect(placed.status).toBe('CONFIRMED');
+    expect(await item('flaky-a')).toMatchObject({ stock: 0 });
+  });
+
+  it('places each Idempotency-Key once: one order, one execution', async () => {
+    await stockItem('idem-a', 5);
+    const input = order('tok_ok', [{ itemId: 'idem-a', quantity: 1 }]);
+    const [first, second] = await Promise.all([orders.place(tenant, 'idem-key', input), orders.place(tenant, 'idem-key', input)]);
+    expect(second.orderId).toBe(first.orderId);
+    await sfn.settled();
+    const third = await orders.place(tenant, 'idem-key', input);
+    expect(third).toEqual({ orderId: first.orderId, status: 'CONFIRMED', created: false });
+    await sfn.settled();
+    expect(sfn.list(machineArn).filter((e) => e.name === first.orderId)).toHaveLength(1);
+    expect(await item('idem-a')).toMatchObject({ stock: 4 });
+    expect(messages().filter((m) => m.orderId === first.orderId)).toHaveLength(1);
+  });
+
+  it('sells exactly the stock to 200 concurrent orders, never below zero, losing none', async () => {
+    await stockItem('rush', 50);
+    let lowest = Infinity;
+    let sampling = true;
+    const sampler = (async () => {
+      while (sampling) {
+        lowest = Math.min(lowest, (await item('rush')).stock);
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    })();
+    const placed = await Promise.all(
+      Array.from({ length: 200 }, () => orders.place(tenant, randomUUID(), order('tok_ok', [{ itemId: 'rush', quantity: 1 }]))),
+    );
+    await sfn.settled();
+    sampling = false;
+    await sampler;
+
+    const results = await Promise.all(placed.map(({ orderId }) => orders.get(tenant, orderId)));
+    const confirmed = results.filter((o) => o.status === 'CONFIRMED');
+    const failed = results.filter((o) => o.status === 'FAILED');
+    expect(confirmed).toHaveLength(50);
+    expect(failed).toHaveLength(150);
+    expect(failed.every((o) => o.failure?.reason === 'out_of_stock')).toBe(true);
+    expect(lowest).toBeGreaterThanOrEqual(0);
+    // 50 reservations and nothing else touched the item.
+    expect(await item('rush')).toMatchObject({ stock: 0, version: 51 });
+    const confirmedIds = new Set(confirmed.map((o) => o.orderId));
+    expect(new Set(messages().filter((m) => confirmedIds.has(m.orderId)).map((m) => m.orderId)).size).toBe(50);
+    const executions = sfn.list(machineArn).filter((e) => placed.some((p) => p.orderId === e.name));
+    expect(executions).toHaveLength(200);
+    expect(executions.filter((e) => e.status === 'SUCCEEDED')).toHaveLength(50);
+  }, 120_000);
+
+  it('compensates every refused payment among concurrent orders: stock = start - confirmed', async () => {
+    await stockItem('mixed', 100);
+    const tokens = ['tok_ok', 'tok_declined', 'tok_flaky', 'tok_ok'];
+    const placed = await Promise.all(
+      Array.from({ length: 60 }, (_, i) =>
+        orders.place(tenant, randomUUID(), order(tokens[i % tokens.length]!, [{ itemId: 'mixed', quantity: 1 + (i % 3) }])),
+      ),
+    );
+    await sfn.settled();
+    const results = await Promise.all(placed.map(({ orderId }) => orders.get(tenant, orderId)));
+    const sold = results.filter((o) => o.status === 'CONFIRMED').reduce((sum, o) => sum + o.lines[0]!.quantity, 0);
+    expect(results.filter((o) => o.status === 'FAILED').every((o) => o.failure?.reason === 'payment_declined')).toBe(true);
+    expect(results.filter((o) => o.status === 'FAILED')).toHaveLength(15);
+    expect((await item('mixed')).stock).toBe(100 - sold);
+  }, 120_000);
+
+  // Last: the timed-out payment instance is retired, which must not disturb the tests above.
+  it('releases the stock when payment times out and fails the order with payment_timeout', async () => {
+    await stockItem('slow-a', 1);
+    const placed = await placeAndSettle(order('tok_slow', [{ itemId: 'slow-a', quantity: 1 }]));
+    expect(placed).toMatchObject({ status: 'FAILED', failure: { reason: 'payment_timeout' } });
+    expect(await item('slow-a')).toMatchObject({ stock: 1, version: 3 });
+  }, 30_000);
+});
+
+describe('the order records', () => {
+  it('never hold a payment token', async () => {
+    const { Items } = await documents.send(
+      new QueryCommand({
+        TableName: tableName,
+        KeyConditionExpression: 'pk = :pk AND begins_with(sk, :order)',
+        ExpressionAttributeValues: { ':pk': `TENANT#${tenant}`, ':order': 'ORDER#' },
+      }),
+    );
+    expect(Items!.length).toBeGreaterThan(200);
+    expect(Items!.filter((stored) => JSON.stringify(stored).includes('tok_')).map((stored) => stored.orderId)).toEqual([]);
+  });
+});
