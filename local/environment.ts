@@ -6,7 +6,7 @@ export interface Endpoints {
   readonly lambda: string;
   /** The local issuer standing in for Cognito (its JWKS), when the app has a user pool. */
   readonly cognitoIdentityProvider?: string;
-  /** The local Step Functions API, when the app has state machines. */
+  /** The local Step Functions API. */
   readonly stepFunctions?: string;
 }
 

@@ -16,6 +16,12 @@ export interface FrontDoorOptions {
   readonly functionName: string;
   readonly multiValueHeaders: boolean;
   readonly port: number;
+  /**
+   * The local runtime's own routes (under `/_local/`), tried before the
+   * request goes to the target; answers true when it served the request.
+   * @default none
+   */
+  readonly localRoutes?: (req: IncomingMessage, res: ServerResponse) => boolean;
 }
 
 /**
@@ -35,6 +41,7 @@ export async function startFrontDoor(options: FrontDoorOptions): Promise<{ url: 
 }
 
 async function serve(options: FrontDoorOptions, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  if (options.localRoutes?.(req, res)) return;
   const body = await readBody(req);
   if (body.length > MAX_LAMBDA_REQUEST_BYTES) return albError(res, 413);
   const event = toAlbEvent(req, body, options.multiValueHeaders);

@@ -1,4 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 
 export interface LocalMessage {
   readonly messageId: string;
@@ -46,4 +47,43 @@ export class LocalQueues {
 export function queueNameOf(queue: string): string {
   if (queue.startsWith('arn:')) return queue.split(':').at(-1) as string;
   return queue.split('/').at(-1) as string;
+}
+
+const QUEUES_PATH = '/_local/queues';
+
+/**
+ * `GET /_local/queues` (each queue, its message count and where to read it)
+ * and `GET /_local/queues/<name>` (its messages, oldest first, bodies parsed
+ * when they are JSON). Answers true when the request was one of these.
+ */
+export function serveQueues(queues: LocalQueues, req: IncomingMessage, res: ServerResponse): boolean {
+  const { pathname } = new URL(req.url ?? '/', 'http://localhost');
+  if (pathname !== QUEUES_PATH && !pathname.startsWith(`${QUEUES_PATH}/`)) return false;
+  const reply = (status: number, body: unknown, headers: Record<string, string> = {}) =>
+    res.writeHead(status, { 'content-type': 'application/json', ...headers }).end(`${JSON.stringify(body, null, 2)}\n`);
+  if (req.method !== 'GET') {
+    reply(405, { error: { code: 'method_not_allowed', message: 'local queues are read with GET' } }, { allow: 'GET' });
+    return true;
+  }
+  if (pathname === QUEUES_PATH) {
+    const list = queues.names().map((name) => ({ name, messages: queues.messages(name)!.length, url: `${QUEUES_PATH}/${name}` }));
+    reply(200, { queues: list });
+    return true;
+  }
+  const name = decodeURIComponent(pathname.slice(QUEUES_PATH.length + 1));
+  const messages = queues.messages(name);
+  if (!messages) {
+    reply(404, { error: { code: 'not_found', message: `no local queue ${name}; GET ${QUEUES_PATH} lists them` } });
+    return true;
+  }
+  reply(200, { queue: name, messages: messages.map((m) => ({ ...m, body: parseIfJson(m.body) })) });
+  return true;
+}
+
+function parseIfJson(body: string): unknown {
+  try {
+    return JSON.parse(body);
+  } catch {
+    return body;
+  }
 }

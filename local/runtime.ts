@@ -12,7 +12,10 @@ import { startFrontDoor } from './front-door-server.ts';
 import { FunctionHost } from './function-host.ts';
 import { startLocalIssuer, type LocalIssuer } from './issuer.ts';
 import { startLambdaApi } from './lambda-api.ts';
+import { LocalQueues, serveQueues } from './queues.ts';
 import { runSdkCalls } from './sdk-calls.ts';
+import { startStepFunctionsApi } from './step-functions-api.ts';
+import { LocalStepFunctions } from './step-functions.ts';
 import { createTables } from './tables.ts';
 import { resolveValue } from './template-values.ts';
 
@@ -57,6 +60,10 @@ export interface LocalRuntime {
   readonly assembly: LocalAssembly;
   /** Cognito's stand-in: tokens for any tenant, checked by the router as on AWS. */
   readonly issuer: LocalIssuer | undefined;
+  /** The app's state machines (the cells' order workflows) and their executions. */
+  readonly stepFunctions: LocalStepFunctions;
+  /** What the workflows sent to the app's queues; also on `GET /_local/queues`. */
+  readonly queues: LocalQueues;
   /**
    * Re-synthesizes (with new context overrides, when given) and reloads the
    * functions whose bundle or environment changed; returns their names.
@@ -76,8 +83,9 @@ export const DEFAULT_STATE_FILE = path.join(STATE_DIR, 'local-runtime.json');
  * DynamoDB Local, its deploy-time SDK calls (the control plane's first map,
  * each cell's registration), its functions run from their bundled assets,
  * the ALB in front of the router, the Lambda Invoke API the router calls
- * the cells through, and an issuer standing in for Cognito. Everything
- * listens on 127.0.0.1 only.
+ * the cells through, an issuer standing in for Cognito, and the cells'
+ * order workflows run from their synthesized definitions, with readable
+ * queues. Everything listens on 127.0.0.1 only.
  */
 export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Promise<LocalRuntime> {
   const log = options.log ?? (() => undefined);
@@ -117,13 +125,27 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
     await createTables(dynamoClient, assembly.tables);
     let sdkCalls = await runSdkCalls(dynamoClient, assembly);
 
-    const host = new FunctionHost(mkdtempSync(path.join(tmpdir(), 'item-master-functions-')), options.functionOutput);
+    const output = options.functionOutput ?? ((line: string) => process.stdout.write(`${line}\n`));
+    const host = new FunctionHost(mkdtempSync(path.join(tmpdir(), 'item-master-functions-')), output);
     stops.push(() => host.stop());
     const lambdaApi = await startLambdaApi(host);
     stops.push(lambdaApi.close);
     const issuer = await startIssuer(assembly);
     if (issuer) stops.push(issuer.close);
-    const endpoints = { dynamodb: dynamoEndpoint, lambda: lambdaApi.url, cognitoIdentityProvider: issuer?.url };
+    const queues = new LocalQueues();
+    queues.define(assembly.queues.map((q) => q.queueName));
+    const stepFunctions = new LocalStepFunctions({
+      dynamodb: dynamoClient,
+      invoke: (functionName, payload) => host.invoke(functionName, payload),
+      queues,
+      log: (line) => output(`[step-functions] ${line}`),
+    });
+    stepFunctions.load(assembly);
+    const stepFunctionsApi = await startStepFunctionsApi(stepFunctions);
+    stops.push(stepFunctionsApi.close);
+    // Runs before the host stops: running executions end as ABORTED, not on a dead function.
+    stops.push(() => stepFunctions.stop());
+    const endpoints = { dynamodb: dynamoEndpoint, lambda: lambdaApi.url, cognitoIdentityProvider: issuer?.url, stepFunctions: stepFunctionsApi.url };
     const deployed = new Map<string, string>();
     const deployAll = (current: LocalAssembly): string[] => {
       const changed: string[] = [];
@@ -144,6 +166,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
       functionName: assembly.frontDoor.functionName,
       multiValueHeaders: assembly.frontDoor.multiValueHeaders,
       port: options.port ?? 3000,
+      localRoutes: (req, res) => serveQueues(queues, req, res),
     });
     stops.push(frontDoor.close);
 
@@ -178,6 +201,8 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
       lambdaUrl: lambdaApi.url,
       dynamoEndpoint,
       issuer,
+      stepFunctions,
+      queues,
       get assembly() {
         return assembly;
       },
@@ -187,6 +212,8 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
         assembly = readAssembly(outdir);
         await createTables(dynamoClient, assembly.tables);
         sdkCalls = await runSdkCalls(dynamoClient, assembly, sdkCalls);
+        queues.define(assembly.queues.map((q) => q.queueName));
+        stepFunctions.load(assembly);
         writeState();
         return deployAll(assembly);
       },

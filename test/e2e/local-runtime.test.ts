@@ -188,6 +188,57 @@ describe('npm start: the items API end to end', () => {
   });
 });
 
+describe('npm start: orders end to end', () => {
+  const shop = tenantIn('cell-2', 'shop');
+  const orderBody = (token: string, quantity = 2) => ({ lines: [{ itemId: 'lamp', quantity }], customerId: 'c-1', payment: { token } });
+  const readOrder = async (location: string) => (await http('GET', location)).json;
+
+  it('takes an order through the ALB path: reserved, paid, confirmed, the stock taken and order.confirmed readable', async () => {
+    expect((await http('PUT', `/tenants/${shop}/items/lamp`, { ...widget, stock: 5 })).status).toBe(201);
+    const placed = await http('POST', `/tenants/${shop}/orders`, orderBody('tok_ok'), { 'idempotency-key': 'e2e-order-1' });
+    expect(placed.status).toBe(202);
+    expect(placed.headers.get('x-cell-id')).toBe('cell-2');
+    const { orderId } = placed.json;
+    const location = placed.headers.get('location')!;
+    await eventually(async () => expect((await readOrder(location)).status).toBe('CONFIRMED'), 15_000);
+    const order = await readOrder(location);
+    expect(order).toMatchObject({ orderId, lines: [{ itemId: 'lamp', quantity: 2 }], reservedAt: expect.any(String), paidAt: expect.any(String) });
+    expect((await http('GET', `/tenants/${shop}/items/lamp`)).json.stock).toBe(3);
+
+    const listed = await fetch(`${runtime.url}/_local/queues`).then((r) => r.json() as Promise<{ queues: Array<{ name: string; url: string }> }>);
+    const events = listed.queues.find((q) => q.name.startsWith('e2e-dev-cell-2-OrderEvents') && !q.name.includes('DeadLetters'))!;
+    const { messages } = (await fetch(`${runtime.url}${events.url}`).then((r) => r.json())) as { messages: Array<{ body: any }> };
+    expect(messages.map((m) => m.body)).toContainEqual(expect.objectContaining({ type: 'order.confirmed', tenantId: shop, orderId }));
+
+    // The same key again: the same order, and still one execution.
+    const again = await http('POST', `/tenants/${shop}/orders`, orderBody('tok_ok'), { 'idempotency-key': 'e2e-order-1' });
+    expect(again.json).toEqual({ orderId, status: 'CONFIRMED' });
+    expect(again.headers.get('idempotent-replayed')).toBe('true');
+    const executions = runtime.stepFunctions.stateMachineArns().flatMap((arn) => runtime.stepFunctions.list(arn));
+    expect(executions.filter((e) => e.name === orderId)).toHaveLength(1);
+  });
+
+  it('gives the stock back when the card is declined', async () => {
+    const before = (await http('GET', `/tenants/${shop}/items/lamp`)).json.stock;
+    const placed = await http('POST', `/tenants/${shop}/orders`, orderBody('tok_declined', 1), { 'idempotency-key': 'e2e-order-2' });
+    const location = placed.headers.get('location')!;
+    await eventually(async () => expect((await readOrder(location)).status).toBe('FAILED'), 15_000);
+    expect((await readOrder(location)).failure).toEqual({ reason: 'payment_declined' });
+    expect((await http('GET', `/tenants/${shop}/items/lamp`)).json.stock).toBe(before);
+  });
+
+  it('refuses an order without orders.write, or without an Idempotency-Key, before anything starts', async () => {
+    const count = runtime.stepFunctions.stateMachineArns().flatMap((arn) => runtime.stepFunctions.list(arn)).length;
+    const reader = (await runtime.issuer!.issue({ tenantId: shop, scopes: ['items.read', 'items.write'] })).access_token;
+    const refused = await http('POST', `/tenants/${shop}/orders`, orderBody('tok_ok'), { authorization: `Bearer ${reader}`, 'idempotency-key': 'e2e-x' });
+    expect(refused.status).toBe(403);
+    const keyless = await http('POST', `/tenants/${shop}/orders`, orderBody('tok_ok'));
+    expect(keyless.status).toBe(400);
+    expect(runtime.stepFunctions.stateMachineArns().flatMap((arn) => runtime.stepFunctions.list(arn))).toHaveLength(count);
+    expect((await fetch(`${runtime.url}/_local/queues/no-such-queue`)).status).toBe(404);
+  });
+});
+
 describe('reloading (npm run dev)', () => {
   it('re-synthesizes and reloads only what changed; a new cell registers and takes no bucket by itself', async () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'item-master-reload-'));
