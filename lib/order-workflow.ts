@@ -83,18 +83,18 @@ export class OrderWorkflow extends Construct {
     };
     const now = DynamoAttributeValue.fromString(JsonPath.stringAt('$$.State.EnteredTime'));
 
-    /** A status change, allowed only from the status the saga left the order in; `extra` sets more attributes by name. */
-    const setStatus = (stateId: string, from: string, to: string, at: string, extra: Record<string, DynamoAttributeValue> = {}) =>
+    /** A status change, allowed only from the status(es) the saga can have left the order in; `extra` sets more attributes by name. */
+    const setStatus = (stateId: string, from: string | string[], to: string, at: string, extra: Record<string, DynamoAttributeValue> = {}) =>
       new DynamoUpdateItem(this, stateId, {
         table,
         key: orderKey,
         updateExpression: `SET #status = :to, #at = :now, updatedAt = :now${Object.keys(extra)
           .map((name) => `, ${name} = :${name}`)
           .join('')}`,
-        conditionExpression: '#status = :from',
+        conditionExpression: `#status IN (${[from].flat().map((_, i) => `:from${i}`).join(', ')})`,
         expressionAttributeNames: { '#status': 'status', '#at': at },
         expressionAttributeValues: {
-          ':from': DynamoAttributeValue.fromString(from),
+          ...Object.fromEntries([from].flat().map((status, i) => [`:from${i}`, DynamoAttributeValue.fromString(status)])),
           ':to': DynamoAttributeValue.fromString(to),
           ':now': now,
           ...Object.fromEntries(Object.entries(extra).map(([name, value]) => [`:${name}`, value])),
@@ -118,7 +118,7 @@ export class OrderWorkflow extends Construct {
       });
 
     const orderFailed = new Fail(this, 'OrderFailed', { error: 'OrderFailed', causePath: '$.failure.reason' });
-    const markFailed = (stateId: string, from: string) =>
+    const markFailed = (stateId: string, from: string | string[]) =>
       setStatus(stateId, from, 'FAILED', 'failedAt', {
         failureReason: DynamoAttributeValue.fromString(JsonPath.stringAt('$.failure.reason')),
         failureCause: DynamoAttributeValue.fromString(JsonPath.stringAt('$.failure.cause')),
@@ -170,7 +170,8 @@ export class OrderWorkflow extends Construct {
     });
     const compensate = stockTransaction('ReleaseStock', '$.release.TransactItems', '/release');
     compensate.addRetry({ errors: [Errors.ALL], interval: Duration.seconds(1), backoffRate: 2, maxAttempts: 6, jitterStrategy: JitterType.FULL });
-    const released = compensate.next(markFailed('MarkPaymentFailed', 'RESERVED')).next(orderFailed);
+    // PENDING too: MarkReserved itself may be what failed.
+    const released = compensate.next(markFailed('MarkReleasedFailed', ['PENDING', 'RESERVED'])).next(orderFailed);
     const because = (stateId: string, reason: string) =>
       new Pass(this, stateId, { parameters: { reason, 'cause.$': '$.error.Cause' }, resultPath: '$.failure' }).next(released);
     pay.addCatch(because('PaymentDeclined', 'payment_declined'), { errors: ['PaymentDeclined'], resultPath: '$.error' });
@@ -194,8 +195,12 @@ export class OrderWorkflow extends Construct {
         }).addRetry({ errors: [Errors.ALL], maxAttempts: 4, jitterStrategy: JitterType.FULL }),
       );
 
+    // Stock reserved but the order not marked (retries exhausted): give the stock back.
+    const markReserved = setStatus('MarkReserved', 'PENDING', 'RESERVED', 'reservedAt');
+    markReserved.addCatch(because('ReservationUnrecorded', 'reservation_unrecorded'), { errors: [Errors.ALL], resultPath: '$.error' });
+
     const definition = Chain.start(reserve)
-      .next(setStatus('MarkReserved', 'PENDING', 'RESERVED', 'reservedAt'))
+      .next(markReserved)
       .next(pay)
       .next(setStatus('MarkPaid', 'RESERVED', 'PAID', 'paidAt'))
       .next(confirm)

@@ -382,22 +382,26 @@ describe('cell stacks', () => {
 
   it('each have an API function named for the cell, reading its own table', () => {
     for (const [cellId, template] of Object.entries(cells)) {
-      const api = serviceFunctions(template)[0]!;
+      const api = serviceFunction(template, 'cell-api');
       expect(api.Properties.FunctionName).toBe(`item-master-dev-${cellId}-api`);
       expect(api.Properties.Environment.Variables).toMatchObject({
         CELL_ID: cellId,
         POWERTOOLS_SERVICE_NAME: 'cell-api',
         TABLE_NAME: { Ref: expect.stringMatching(/^DataTable/) },
+        STATE_MACHINE_ARN: { Ref: expect.stringMatching(/^OrdersStateMachine/) },
       });
     }
   });
 
-  it('grant the API function only the item operations on its own table', () => {
+  it('grant the API function only the item and order operations on its own table, and starting its own saga', () => {
     for (const template of Object.values(cells)) {
-      const dynamo = policyStatements(template, /^ApiRole/).filter((s) => JSON.stringify(s.Action).includes('dynamodb:'));
+      const statements = policyStatements(template, /^ApiRole/);
+      const dynamo = statements.filter((s) => JSON.stringify(s.Action).includes('dynamodb:'));
       expect(dynamo).toHaveLength(1);
-      expect(dynamo[0].Action).toEqual(['dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:UpdateItem']);
+      expect(dynamo[0].Action).toEqual(['dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:UpdateItem']);
       expect(dynamo[0].Resource).toEqual({ 'Fn::GetAtt': [expect.stringMatching(/^DataTable/), 'Arn'] });
+      const states = statements.filter((s) => JSON.stringify(s.Action).includes('states:'));
+      expect(states).toEqual([expect.objectContaining({ Action: 'states:StartExecution', Resource: { Ref: expect.stringMatching(/^OrdersStateMachine/) } })]);
     }
   });
 
@@ -490,7 +494,7 @@ describe('cell stacks', () => {
     const resourceOf = (name: string) => String(states[name]?.Resource).replace(/^arnX?/, 'arn');
     expect(resourceOf('Reserve')).toMatch(/:states:::aws-sdk:dynamodb:transactWriteItems$/);
     expect(resourceOf('ReleaseStock')).toMatch(/:states:::aws-sdk:dynamodb:transactWriteItems$/);
-    for (const name of ['MarkReserved', 'MarkPaid', 'MarkConfirmed', 'MarkNotReserved', 'MarkPaymentFailed']) {
+    for (const name of ['MarkReserved', 'MarkPaid', 'MarkConfirmed', 'MarkNotReserved', 'MarkReleasedFailed']) {
       expect(resourceOf(name), name).toMatch(/:states:::dynamodb:updateItem$/);
     }
     expect(resourceOf('NotifyConfirmed')).toMatch(/:states:::sqs:sendMessage$/);
@@ -501,6 +505,9 @@ describe('cell stacks', () => {
     expect(states.Pay.Retry[0].ErrorEquals).not.toContain('PaymentDeclined');
     expect(states.Pay.Catch.map((c: any) => c.ErrorEquals[0])).toEqual(['PaymentDeclined', 'States.Timeout', 'States.ALL']);
     expect(states.Confirm.Type).toBe('Parallel');
+    // Once stock is reserved, every failure before payment goes through the release.
+    expect(states.MarkReserved.Catch).toEqual([expect.objectContaining({ ErrorEquals: ['States.ALL'], Next: 'ReservationUnrecorded' })]);
+    for (const name of ['ReservationUnrecorded', 'PaymentDeclined', 'PaymentTimedOut', 'PaymentFailed']) expect(states[name].Next, name).toBe('ReleaseStock');
 
     template.hasResourceProperties('AWS::CloudWatch::Alarm', {
       MetricName: 'ExecutionsFailed',

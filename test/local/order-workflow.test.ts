@@ -6,6 +6,7 @@ import { SFNClient } from '@aws-sdk/client-sfn';
 import { DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { OrderStore, StepFunctionsStarter } from '../../functions/cell-api/order-store.ts';
+import { orderWorkflowInput } from '../../functions/cell-api/order-workflow.ts';
 import type { Order, OrderInput } from '../../functions/cell-api/schema.ts';
 import { readAssembly, type LocalAssembly } from '../../local/assembly.ts';
 import { LOCAL_CREDENTIALS, LOCAL_REGION } from '../../local/dynamodb-local.ts';
@@ -229,6 +230,16 @@ describe('the order saga, as synthesized, against DynamoDB Local', () => {
     expect(results.filter((o) => o.status === 'FAILED')).toHaveLength(15);
     expect((await item('mixed')).stock).toBe(100 - sold);
   }, 120_000);
+
+  it('gives the stock back when the order cannot be marked RESERVED', async () => {
+    await stockItem('unmarked-a', 3);
+    // An execution for an order with no record: the reservation succeeds, marking it cannot.
+    const input = orderWorkflowInput(tableName, { tenantId: tenant, orderId: 'unrecorded', lines: [{ itemId: 'unmarked-a', quantity: 2 }], paymentToken: 'tok_ok' });
+    sfn.start({ stateMachineArn: machineArn, name: 'unrecorded', input: JSON.stringify(input) });
+    await sfn.settled();
+    expect(await item('unmarked-a')).toMatchObject({ stock: 3, version: 3 });
+    expect(sfn.list(machineArn).find((e) => e.name === 'unrecorded')).toMatchObject({ status: 'FAILED' });
+  });
 
   // Last: the timed-out payment instance is retired, which must not disturb the tests above.
   it('releases the stock when payment times out and fails the order with payment_timeout', async () => {
