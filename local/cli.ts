@@ -90,6 +90,10 @@ Try (every /tenants route needs a token of its own tenant; /health is open):
   curl -i -X PUT ${rt.url}/tenants/acme/items/widget-1 -H "authorization: Bearer $TOKEN" \\
     -H 'content-type: application/json' -d '{"title":"Widget","price":{"amount":1299,"currency":"EUR"},"stock":10}'
   curl -i ${rt.url}/tenants/acme/items/widget-1 -H "authorization: Bearer $TOKEN"
+  curl -i -X POST ${rt.url}/tenants/acme/orders -H "authorization: Bearer $TOKEN" \\
+    -H 'content-type: application/json' -H "idempotency-key: order-$(date +%s)" \\
+    -d '{"lines":[{"itemId":"widget-1","quantity":2}],"customerId":"c-1","payment":{"token":"tok_ok"}}'
+  curl -s ${rt.url}/_local/queues        (what the order workflows sent)
 
 ${args.watch ? 'Watching sources: changed functions reload without a restart. ' : ''}Ctrl-C stops everything.`);
 
