@@ -65,8 +65,11 @@ export interface AuthFailure {
 export type AuthResult = { readonly ok: true; readonly caller: Caller } | ({ readonly ok: false } & AuthFailure);
 
 export interface Requirement {
-  /** The tenant the request is for: the token must be bound to it. */
-  readonly tenantId: string;
+  /**
+   * The tenant the request is for: the token must be bound to it.
+   * @default - any tenant: the token must be bound to one (a WebSocket `$connect` learns it from the token)
+   */
+  readonly tenantId?: string;
   /** The scope the route needs. */
   readonly scope: Scope;
 }
@@ -123,7 +126,7 @@ export class TokenVerifier {
     if (typeof tenantId !== 'string' || tenantId === '') {
       return refuse(forbidden('the token is not bound to a tenant'));
     }
-    if (tenantId !== required.tenantId) {
+    if (required.tenantId !== undefined && tenantId !== required.tenantId) {
       return refuse(forbidden('the token is for another tenant'));
     }
     const prefix = `${this.#resourceServer}/`;

@@ -1,0 +1,166 @@
+import { BatchWriteCommand, GetCommand, PutCommand, QueryCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import pMap from 'p-map';
+
+/**
+ * Live-update connections and their subscriptions, in the control plane's
+ * connections table:
+ *
+ * | record       | pk              | sk              | also                                   |
+ * | ------------ | --------------- | --------------- | -------------------------------------- |
+ * | connection   | `CONN#<id>`     | `CONNECTION`    | tenantId, connectedAt, expiresAt (TTL) |
+ * | subscription | `CONN#<id>`     | `TOPIC#<topic>` | topic, connectionId, expiresAt (TTL)   |
+ *
+ * A topic is `TENANT#<t>` (everything of the tenant, orders included) or
+ * `TENANT#<t>#ITEM#<i>` (one item). The `ByTopic` index (`topic`,
+ * `connectionId`, keys only) finds a topic's subscribers in one Query; a
+ * connection's records share its partition, so one Query finds them all to
+ * delete. Everything carries the connection's expiry: API Gateway closes a
+ * connection after 2 hours, and TTL removes what a lost `$disconnect` left.
+ */
+export const TOPIC_INDEX = 'ByTopic';
+export const TTL_ATTRIBUTE = 'expiresAt';
+/** API Gateway's limit on a WebSocket connection's life. */
+export const MAX_CONNECTION_SECONDS = 2 * 60 * 60;
+/** Items a connection may follow one by one (besides, or instead of, its whole tenant). */
+export const MAX_ITEMS_PER_CONNECTION = 100;
+
+export function tenantTopic(tenantId: string): string {
+  return `TENANT#${tenantId}`;
+}
+
+export function itemTopic(tenantId: string, itemId: string): string {
+  return `TENANT#${tenantId}#ITEM#${itemId}`;
+}
+
+const connectionKey = (connectionId: string) => ({ pk: `CONN#${connectionId}`, sk: 'CONNECTION' });
+const topicKey = (connectionId: string, topic: string) => ({ pk: `CONN#${connectionId}`, sk: `TOPIC#${topic}` });
+
+export interface Connection {
+  connectionId: string;
+  tenantId: string;
+  connectedAt: string;
+  expiresAt: number;
+}
+
+export class ConnectionNotFoundError extends Error {
+  constructor(readonly connectionId: string) {
+    super(`connection ${connectionId} is not open`);
+    this.name = 'ConnectionNotFoundError';
+  }
+}
+
+export class ConnectionStore {
+  constructor(
+    private readonly doc: DynamoDBDocumentClient,
+    private readonly tableName: string,
+    private readonly now: () => Date = () => new Date(),
+  ) {}
+
+  async open(connectionId: string, tenantId: string): Promise<Connection> {
+    const now = this.now();
+    const connection: Connection = {
+      connectionId,
+      tenantId,
+      connectedAt: now.toISOString(),
+      expiresAt: Math.floor(now.getTime() / 1000) + MAX_CONNECTION_SECONDS,
+    };
+    await this.doc.send(new PutCommand({ TableName: this.tableName, Item: { ...connectionKey(connectionId), ...connection } }));
+    return connection;
+  }
+
+  async get(connectionId: string): Promise<Connection | undefined> {
+    const { Item } = await this.doc.send(new GetCommand({ TableName: this.tableName, Key: connectionKey(connectionId), ConsistentRead: true }));
+    if (!Item) return undefined;
+    const connection = Item as Connection & { pk: string; sk: string };
+    // TTL deletes lazily: an expired record is already gone for us.
+    if (connection.expiresAt * 1000 <= this.now().getTime()) return undefined;
+    const { pk: _pk, sk: _sk, ...rest } = connection;
+    return rest;
+  }
+
+  /** Adds topics to an open connection. */
+  async subscribe(connection: Connection, topics: readonly string[]): Promise<void> {
+    const writes = topics.map((topic) => ({
+      PutRequest: {
+        Item: { ...topicKey(connection.connectionId, topic), topic, connectionId: connection.connectionId, [TTL_ATTRIBUTE]: connection.expiresAt },
+      },
+    }));
+    await this.batchWrite(writes);
+  }
+
+  async unsubscribe(connectionId: string, topics: readonly string[]): Promise<void> {
+    await this.batchWrite(topics.map((topic) => ({ DeleteRequest: { Key: topicKey(connectionId, topic) } })));
+  }
+
+  /** The connection's topics. */
+  async topics(connectionId: string): Promise<string[]> {
+    const records = await this.partition(connectionId);
+    return records.filter((r) => r.sk.startsWith('TOPIC#')).map((r) => r.sk.slice('TOPIC#'.length));
+  }
+
+  /** Removes the connection and everything it subscribed to. */
+  async close(connectionId: string): Promise<void> {
+    const records = await this.partition(connectionId);
+    await this.batchWrite(records.map(({ pk, sk }) => ({ DeleteRequest: { Key: { pk, sk } } })));
+  }
+
+  /** Connection ids subscribed to any of the topics, each once. */
+  async subscribers(topics: readonly string[]): Promise<string[]> {
+    const ids = new Set<string>();
+    for (const topic of topics) {
+      let ExclusiveStartKey: Record<string, unknown> | undefined;
+      do {
+        const page = await this.doc.send(
+          new QueryCommand({
+            TableName: this.tableName,
+            IndexName: TOPIC_INDEX,
+            KeyConditionExpression: 'topic = :topic',
+            ExpressionAttributeValues: { ':topic': topic },
+            ExclusiveStartKey,
+          }),
+        );
+        for (const item of page.Items ?? []) ids.add(String(item.connectionId));
+        ExclusiveStartKey = page.LastEvaluatedKey;
+      } while (ExclusiveStartKey);
+    }
+    return [...ids];
+  }
+
+  private async partition(connectionId: string): Promise<Array<{ pk: string; sk: string }>> {
+    const records: Array<{ pk: string; sk: string }> = [];
+    let ExclusiveStartKey: Record<string, unknown> | undefined;
+    do {
+      const page = await this.doc.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          KeyConditionExpression: 'pk = :pk',
+          ExpressionAttributeValues: { ':pk': connectionKey(connectionId).pk },
+          ProjectionExpression: 'pk, sk',
+          ExclusiveStartKey,
+        }),
+      );
+      records.push(...((page.Items ?? []) as Array<{ pk: string; sk: string }>));
+      ExclusiveStartKey = page.LastEvaluatedKey;
+    } while (ExclusiveStartKey);
+    return records;
+  }
+
+  /** BatchWriteItem in 25s, resending what DynamoDB leaves unprocessed (with backoff). */
+  private async batchWrite(requests: Array<Record<string, unknown>>): Promise<void> {
+    const chunks: Array<Array<Record<string, unknown>>> = [];
+    for (let i = 0; i < requests.length; i += 25) chunks.push(requests.slice(i, i + 25));
+    await pMap(
+      chunks,
+      async (chunk) => {
+        let pending = chunk;
+        for (let attempt = 0; pending.length > 0; attempt += 1) {
+          if (attempt === 5) throw new Error(`${pending.length} writes stayed unprocessed`);
+          if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, 50 * 2 ** attempt));
+          const result = await this.doc.send(new BatchWriteCommand({ RequestItems: { [this.tableName]: pending as never } }));
+          pending = (result.UnprocessedItems?.[this.tableName] ?? []) as Array<Record<string, unknown>>;
+        }
+      },
+      { concurrency: 4 },
+    );
+  }
+}

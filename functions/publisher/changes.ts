@@ -1,0 +1,50 @@
+import type { AttributeValue } from '@aws-sdk/client-dynamodb';
+import { unmarshall } from '@aws-sdk/util-dynamodb';
+import type { DynamoDBRecord } from 'aws-lambda';
+import { itemTopic, tenantTopic } from '../live/connection-store.ts';
+
+/** API Gateway's limit on one WebSocket frame. */
+export const MAX_MESSAGE_BYTES = 32 * 1024;
+
+export type LiveMessage =
+  | { type: 'item.updated'; tenantId: string; itemId: string; version: number; item?: Record<string, unknown>; truncated?: true }
+  | { type: 'item.deleted'; tenantId: string; itemId: string; version: number }
+  | { type: 'order.updated'; tenantId: string; orderId: string; status: string; failureReason?: string; updatedAt: string };
+
+/** What a change of the cell table tells subscribers, and which topics it goes to; nothing for other records. */
+export function messageOf(record: DynamoDBRecord): { message: LiveMessage; topics: string[] } | undefined {
+  const image = (raw: unknown) => (raw ? unmarshall(raw as Record<string, AttributeValue>) : undefined);
+  const next = image(record.dynamodb?.NewImage);
+  const previous = image(record.dynamodb?.OldImage);
+  const current = next ?? previous;
+  if (!current) return undefined;
+  const tenantId = String(current.tenantId);
+  if (current.entity === 'item') {
+    const itemId = String(current.itemId);
+    const topics = [tenantTopic(tenantId), itemTopic(tenantId, itemId)];
+    if (!next) return { message: { type: 'item.deleted', tenantId, itemId, version: Number(current.version) }, topics };
+    const { pk: _pk, sk: _sk, entity: _entity, ...item } = next;
+    const full: LiveMessage = { type: 'item.updated', tenantId, itemId, version: Number(next.version), item };
+    // An item may reach 256 KB: past the frame limit, subscribers get the version and read the item.
+    const message: LiveMessage = fits(full) ? full : { type: 'item.updated', tenantId, itemId, version: Number(next.version), truncated: true };
+    return { message, topics };
+  }
+  if (current.entity === 'order' && next) {
+    // Only status changes: the saga writes nothing else an order's watcher needs.
+    if (previous && previous.status === next.status) return undefined;
+    const message: LiveMessage = {
+      type: 'order.updated',
+      tenantId,
+      orderId: String(next.orderId),
+      status: String(next.status),
+      ...(typeof next.failureReason === 'string' && { failureReason: next.failureReason }),
+      updatedAt: String(next.updatedAt),
+    };
+    return { message, topics: [tenantTopic(tenantId)] };
+  }
+  return undefined;
+}
+
+function fits(message: LiveMessage): boolean {
+  return Buffer.byteLength(JSON.stringify(message), 'utf8') <= MAX_MESSAGE_BYTES;
+}
