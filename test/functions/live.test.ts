@@ -1,7 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { CreateTableCommand, DeleteTableCommand } from '@aws-sdk/client-dynamodb';
 import { marshall } from '@aws-sdk/util-dynamodb';
-import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { TokenVerifier } from '@item-master/shared';
 import type { APIGatewayRequestAuthorizerEvent, DynamoDBRecord } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -10,47 +8,18 @@ import { ConnectionStore, itemTopic, MAX_CONNECTION_SECONDS, tenantTopic, TOPIC_
 import { handleFrame, MAX_FRAME_BYTES } from '../../functions/live/socket.ts';
 import { MAX_MESSAGE_BYTES, messageOf } from '../../functions/publisher/changes.ts';
 import { fanOut, GoneError, type Poster } from '../../functions/publisher/fanout.ts';
-import { localClient } from '../support/tables.ts';
+import { createCellTable } from '../support/tables.ts';
 import { scopeOf, TEST_POOL_ID, TEST_RESOURCE_SERVER, testIssuer, type TestIssuer } from '../support/tokens.ts';
 
-let client: ReturnType<typeof localClient>;
-let tableName: string;
+let table: Awaited<ReturnType<typeof createCellTable>>;
 let store: ConnectionStore;
 
 beforeAll(async () => {
-  client = localClient(inject('dynamoEndpoint'));
-  tableName = `connections-${randomUUID()}`;
-  await client.send(
-    new CreateTableCommand({
-      TableName: tableName,
-      AttributeDefinitions: [
-        { AttributeName: 'pk', AttributeType: 'S' },
-        { AttributeName: 'sk', AttributeType: 'S' },
-        { AttributeName: 'topic', AttributeType: 'S' },
-        { AttributeName: 'connectionId', AttributeType: 'S' },
-      ],
-      KeySchema: [
-        { AttributeName: 'pk', KeyType: 'HASH' },
-        { AttributeName: 'sk', KeyType: 'RANGE' },
-      ],
-      GlobalSecondaryIndexes: [
-        {
-          IndexName: TOPIC_INDEX,
-          KeySchema: [
-            { AttributeName: 'topic', KeyType: 'HASH' },
-            { AttributeName: 'connectionId', KeyType: 'RANGE' },
-          ],
-          Projection: { ProjectionType: 'KEYS_ONLY' },
-        },
-      ],
-      BillingMode: 'PAY_PER_REQUEST',
-    }),
-  );
-  store = new ConnectionStore(DynamoDBDocumentClient.from(client), tableName);
+  table = await createCellTable(inject('dynamoEndpoint'), 'connections', { name: TOPIC_INDEX, partitionKey: 'topic', sortKey: 'connectionId' });
+  store = new ConnectionStore(table.doc, table.tableName);
 });
 afterAll(async () => {
-  await client?.send(new DeleteTableCommand({ TableName: tableName }));
-  client?.destroy();
+  await table?.drop();
 });
 
 const frame = (body: unknown) => (typeof body === 'string' ? body : JSON.stringify(body));

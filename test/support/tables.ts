@@ -9,22 +9,29 @@ export function localClient(endpoint: string): DynamoDBClient {
 
 /**
  * A fresh table with the `pk`/`sk` keys that `CellTable` and
- * `ControlPlaneTable` declare, under a unique name; `drop` deletes it.
+ * `ControlPlaneTable` declare (and a keys-only index when given), under a
+ * unique name; `drop` deletes it.
  */
-export async function createCellTable(endpoint: string, prefix = 'cell') {
+export async function createCellTable(endpoint: string, prefix = 'cell', index?: { name: string; partitionKey: string; sortKey: string }) {
   const client = localClient(endpoint);
   const tableName = `${prefix}-${randomUUID()}`;
+  const keys = (partitionKey: string, sortKey: string) => [
+    { AttributeName: partitionKey, KeyType: 'HASH' as const },
+    { AttributeName: sortKey, KeyType: 'RANGE' as const },
+  ];
   await client.send(
     new CreateTableCommand({
       TableName: tableName,
-      AttributeDefinitions: [
-        { AttributeName: 'pk', AttributeType: 'S' },
-        { AttributeName: 'sk', AttributeType: 'S' },
-      ],
-      KeySchema: [
-        { AttributeName: 'pk', KeyType: 'HASH' },
-        { AttributeName: 'sk', KeyType: 'RANGE' },
-      ],
+      AttributeDefinitions: ['pk', 'sk', ...(index ? [index.partitionKey, index.sortKey] : [])].map((name) => ({
+        AttributeName: name,
+        AttributeType: 'S',
+      })),
+      KeySchema: keys('pk', 'sk'),
+      ...(index && {
+        GlobalSecondaryIndexes: [
+          { IndexName: index.name, KeySchema: keys(index.partitionKey, index.sortKey), Projection: { ProjectionType: 'KEYS_ONLY' } },
+        ],
+      }),
       BillingMode: 'PAY_PER_REQUEST',
     }),
   );
