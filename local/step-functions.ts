@@ -170,8 +170,7 @@ export class LocalStepFunctions {
   describe(executionArn: string | undefined): Execution {
     const execution = this.executions.get(executionArn ?? '');
     if (!execution) throw new StepFunctionsError('ExecutionDoesNotExist', `Execution Does Not Exist: '${executionArn}'`);
-    const { done: _done, abort: _abort, ...described } = execution;
-    return described;
+    return described(execution);
   }
 
   list(stateMachineArn: string | undefined, statusFilter?: ExecutionStatus): Execution[] {
@@ -180,7 +179,7 @@ export class LocalStepFunctions {
     }
     return [...this.executions.values()]
       .filter((e) => e.stateMachineArn === stateMachineArn && (!statusFilter || e.status === statusFilter))
-      .map((e) => this.describe(e.executionArn));
+      .map(described);
   }
 
   /** Resolves when no execution is running. */
@@ -301,6 +300,11 @@ function prepare(arn: string, name: string, definition: Definition): LoadedMachi
   visit(definition.States);
   const machine = new StateMachine(definition as never, { validationOptions: { checkArn: false } });
   return { arn, name, machine, tasks, stateKeys, retryingStates };
+}
+
+/** An execution as the API describes it, without the runner's handles. */
+function described({ done: _done, abort: _abort, ...execution }: Execution & { done: unknown; abort: unknown }): Execution {
+  return execution;
 }
 
 function failureOf(error: unknown): Partial<Execution> {

@@ -70,12 +70,17 @@ export class ConnectionStore {
 
   async get(connectionId: string): Promise<Connection | undefined> {
     const { Item } = await this.doc.send(new GetCommand({ TableName: this.tableName, Key: connectionKey(connectionId), ConsistentRead: true }));
-    if (!Item) return undefined;
-    const connection = Item as Connection & { pk: string; sk: string };
-    // TTL deletes lazily: an expired record is already gone for us.
-    if (connection.expiresAt * 1000 <= this.now().getTime()) return undefined;
-    const { pk: _pk, sk: _sk, ...rest } = connection;
-    return rest;
+    return Item ? this.openConnection(Item) : undefined;
+  }
+
+  /** The open connection (if it is) and its topics, in one read of its partition. */
+  async state(connectionId: string): Promise<{ connection: Connection | undefined; topics: string[] }> {
+    const records = await this.partition(connectionId);
+    const record = records.find((r) => r.sk === connectionKey(connectionId).sk);
+    return {
+      connection: record ? this.openConnection(record) : undefined,
+      topics: records.filter((r) => r.sk.startsWith('TOPIC#')).map((r) => r.sk.slice('TOPIC#'.length)),
+    };
   }
 
   /** Adds topics to an open connection. */
@@ -94,8 +99,7 @@ export class ConnectionStore {
 
   /** The connection's topics. */
   async topics(connectionId: string): Promise<string[]> {
-    const records = await this.partition(connectionId);
-    return records.filter((r) => r.sk.startsWith('TOPIC#')).map((r) => r.sk.slice('TOPIC#'.length));
+    return (await this.state(connectionId)).topics;
   }
 
   /** Removes the connection and everything it subscribed to. */
@@ -107,7 +111,7 @@ export class ConnectionStore {
   /** Connection ids subscribed to any of the topics, each once. */
   async subscribers(topics: readonly string[]): Promise<string[]> {
     const ids = new Set<string>();
-    for (const topic of topics) {
+    const collect = async (topic: string) => {
       let ExclusiveStartKey: Record<string, unknown> | undefined;
       do {
         const page = await this.doc.send(
@@ -122,12 +126,19 @@ export class ConnectionStore {
         for (const item of page.Items ?? []) ids.add(String(item.connectionId));
         ExclusiveStartKey = page.LastEvaluatedKey;
       } while (ExclusiveStartKey);
-    }
+    };
+    await Promise.all(topics.map(collect));
     return [...ids];
   }
 
-  private async partition(connectionId: string): Promise<Array<{ pk: string; sk: string }>> {
-    const records: Array<{ pk: string; sk: string }> = [];
+  /** The connection record, unless TTL has yet to delete it (it deletes lazily: expired is gone for us). */
+  private openConnection(record: Record<string, unknown>): Connection | undefined {
+    const { pk: _pk, sk: _sk, ...connection } = record as unknown as Connection & { pk: string; sk: string };
+    return connection.expiresAt * 1000 > this.now().getTime() ? connection : undefined;
+  }
+
+  private async partition(connectionId: string): Promise<Array<Record<string, unknown> & { pk: string; sk: string }>> {
+    const records: Array<Record<string, unknown> & { pk: string; sk: string }> = [];
     let ExclusiveStartKey: Record<string, unknown> | undefined;
     do {
       const page = await this.doc.send(
@@ -135,11 +146,11 @@ export class ConnectionStore {
           TableName: this.tableName,
           KeyConditionExpression: 'pk = :pk',
           ExpressionAttributeValues: { ':pk': connectionKey(connectionId).pk },
-          ProjectionExpression: 'pk, sk',
+          ConsistentRead: true,
           ExclusiveStartKey,
         }),
       );
-      records.push(...((page.Items ?? []) as Array<{ pk: string; sk: string }>));
+      records.push(...((page.Items ?? []) as Array<Record<string, unknown> & { pk: string; sk: string }>));
       ExclusiveStartKey = page.LastEvaluatedKey;
     } while (ExclusiveStartKey);
     return records;

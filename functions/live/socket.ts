@@ -48,9 +48,9 @@ export async function handleFrame(store: ConnectionStore, connectionId: string, 
     await store.unsubscribe(connectionId, topics);
     return { type: 'unsubscribed', tenantId, itemIds };
   }
-  const connection = await store.get(connectionId);
+  const { connection, topics: current } = await store.state(connectionId);
   if (!connection) return error('gone', 'the connection is closed; connect again');
-  const items = new Set([...(await store.topics(connectionId)), ...topics].filter((topic) => topic !== tenantTopic(tenantId)));
+  const items = new Set([...current, ...topics].filter((topic) => topic !== tenantTopic(tenantId)));
   if (items.size > MAX_ITEMS_PER_CONNECTION) {
     return error('too_many_subscriptions', `a connection follows at most ${MAX_ITEMS_PER_CONNECTION} items (or its whole tenant)`);
   }
