@@ -1,10 +1,16 @@
-import { Duration, Stack, Validations, type StackProps } from 'aws-cdk-lib';
+import { Arn, ArnFormat, Aws, Duration, Stack, Validations, type StackProps } from 'aws-cdk-lib';
+import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
+import { StartingPosition } from 'aws-cdk-lib/aws-lambda';
+import { DynamoEventSource, SqsDlq } from 'aws-cdk-lib/aws-lambda-event-sources';
+import { StringParameter } from 'aws-cdk-lib/aws-ssm';
 import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
 import { CellTable } from './cell-table.ts';
 import { CellRegistration } from './cell-registration.ts';
 import { type AppConfig, cellWeight, isProduction, logSettings } from './config.ts';
-import { cellApiFunctionName, controlPlaneTableParameter } from './naming.ts';
+import { TOPIC_INDEX } from '../functions/live/connection-store.ts';
+import { cellApiFunctionName, controlPlaneTableParameter, LIVE_STAGE_NAME, liveParameter } from './naming.ts';
+import { nagResourceName } from './nag.ts';
 import { OrderWorkflow } from './order-workflow.ts';
 import { ServiceFunction } from './service-function.ts';
 import { SharedLayer } from './shared-layer.ts';
@@ -27,6 +33,7 @@ export class CellStack extends Stack {
   public readonly api: ServiceFunction;
   public readonly orders: OrderWorkflow;
   public readonly eventsQueue: Queue;
+  public readonly publisher: ServiceFunction;
 
   constructor(scope: Construct, id: string, props: CellStackProps) {
     super(scope, id, props);
@@ -78,6 +85,8 @@ export class CellStack extends Stack {
     this.table.grantApiAccess(this.api);
     this.orders.stateMachine.grantStartExecution(this.api);
 
+    this.publisher = this.changePublisher(config, cellId, sharedLayer);
+
     new CellRegistration(this, 'Registration', {
       controlPlaneTableParameter: controlPlaneTableParameter(config),
       cell: {
@@ -88,5 +97,67 @@ export class CellStack extends Stack {
       },
       ...logSettings(config),
     });
+  }
+
+  /**
+   * The live-updates publisher: this cell's table stream to the subscribers'
+   * WebSocket connections. It finds the control plane's API and connections
+   * table by well-known SSM parameter names, like the registration, and may
+   * touch nothing else: its own stream, the connections table (subscriber
+   * lookups and the removal of gone connections) and the stage's
+   * `@connections` endpoint.
+   */
+  private changePublisher(config: AppConfig, cellId: string, sharedLayer: SharedLayer): ServiceFunction {
+    const apiId = StringParameter.valueForStringParameter(this, liveParameter(config, 'api-id'));
+    const connectionsTable = StringParameter.valueForStringParameter(this, liveParameter(config, 'connections-table'));
+    const publisher = new ServiceFunction(this, 'Publisher', {
+      entry: 'functions/publisher/index.ts',
+      description: `Publishes the item and order changes of ${cellId} to live-updates subscribers`,
+      serviceName: 'publisher',
+      cellId,
+      sharedLayer,
+      timeout: Duration.seconds(30),
+      ...logSettings(config),
+      environment: {
+        CONNECTIONS_TABLE: connectionsTable,
+        CALLBACK_URL: `https://${apiId}.execute-api.${Aws.REGION}.${Aws.URL_SUFFIX}/${LIVE_STAGE_NAME}`,
+      },
+    });
+    const failures = new Queue(this, 'PublishFailures', {
+      encryption: QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      retentionPeriod: Duration.days(14),
+    });
+    Validations.of(failures).acknowledge({ id: 'AwsSolutions-SQS3', reason: "This queue is the on-failure destination of the publisher's stream" });
+    publisher.addEventSource(
+      new DynamoEventSource(this.table.table, {
+        startingPosition: StartingPosition.LATEST,
+        batchSize: 100,
+        maxBatchingWindow: Duration.millis(0),
+        bisectBatchOnError: true,
+        reportBatchItemFailures: true,
+        retryAttempts: 5,
+        // Live updates are worth little late: an hour-old change goes to the failure queue instead.
+        maxRecordAge: Duration.hours(1),
+        onFailure: new SqsDlq(failures),
+      }),
+    );
+    const connectionsArn = Arn.format({ service: 'dynamodb', resource: 'table', resourceName: connectionsTable }, this);
+    publisher.addToRolePolicy(
+      new PolicyStatement({ actions: ['dynamodb:Query'], resources: [`${connectionsArn}/index/${TOPIC_INDEX}`] }),
+    );
+    publisher.addToRolePolicy(
+      new PolicyStatement({ actions: ['dynamodb:Query', 'dynamodb:BatchWriteItem'], resources: [connectionsArn] }),
+    );
+    const postToConnections = Arn.format(
+      { service: 'execute-api', resource: apiId, resourceName: `${LIVE_STAGE_NAME}/POST/@connections/*` },
+      this,
+    );
+    publisher.addToRolePolicy(new PolicyStatement({ actions: ['execute-api:ManageConnections'], resources: [postToConnections] }));
+    Validations.of(publisher.role!).acknowledge({
+      id: `AwsSolutions-IAM5[Resource::${nagResourceName(this, postToConnections)}]`,
+      reason: 'Connection ids are made by API Gateway at run time; the publisher may only POST, and only to the live stage',
+    });
+    return publisher;
   }
 }

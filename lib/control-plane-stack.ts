@@ -9,11 +9,13 @@ import { type AppConfig, isProduction, logSettings } from './config.ts';
 import { ControlPlaneTable } from './control-plane-table.ts';
 import { FrontDoor } from './front-door.ts';
 import { Identity } from './identity.ts';
-import { cellApiFunctionName, controlPlaneTableParameter, identityParameter } from './naming.ts';
+import { LiveUpdates } from './live-updates.ts';
+import { cellApiFunctionName, controlPlaneTableParameter, identityParameter, liveParameter, stackName } from './naming.ts';
 import { RoutingSeed } from './routing-seed.ts';
 import { ServiceFunction } from './service-function.ts';
 import { SharedLayer } from './shared-layer.ts';
 import { WebAcl } from './web-acl.ts';
+import { nagResourceName } from './nag.ts';
 
 export interface ControlPlaneStackProps extends StackProps {
   readonly config: AppConfig;
@@ -52,6 +54,7 @@ export class ControlPlaneStack extends Stack {
   public readonly router: ServiceFunction;
   public readonly frontDoor: FrontDoor;
   public readonly identity: Identity;
+  public readonly live: LiveUpdates;
 
   constructor(scope: Construct, id: string, props: ControlPlaneStackProps) {
     super(scope, id, props);
@@ -135,15 +138,25 @@ export class ControlPlaneStack extends Stack {
         'No certificateArn in context: the ALB serves plain HTTP only. Pass -c certificateArn=arn:aws:acm:... for HTTPS.',
       );
     }
+    this.live = new LiveUpdates(this, 'Live', {
+      apiName: stackName(config, 'live'),
+      sharedLayer,
+      userPoolId: this.identity.userPool.userPoolId,
+      resourceServerId: this.identity.resourceServerId,
+      retain: prod,
+      ...logs,
+    });
+    const liveFacts = { 'api-id': this.live.api.apiId, 'connections-table': this.live.table.tableName } as const;
+    for (const [name, value] of Object.entries(liveFacts)) {
+      new StringParameter(this, `Live-${name}`, {
+        parameterName: liveParameter(config, name as keyof typeof liveFacts),
+        stringValue: value,
+        description: `The live-updates ${name.replaceAll('-', ' ')}, for the cells' publishers`,
+      });
+    }
+
     new CfnOutput(this, 'Url', { value: this.frontDoor.url, description: 'The service endpoint' });
+    new CfnOutput(this, 'LiveUrl', { value: this.live.url, description: 'Live updates: connect with ?token=<access token>' });
     new CfnOutput(this, 'TokenUrl', { value: this.identity.tokenUrl, description: 'Client-credentials token endpoint' });
   }
-}
-
-/** A resource ARN the way cdk-nag names it in a finding: tokens as `<Ref>`. */
-function nagResourceName(stack: Stack, arn: string): string {
-  const resolved: unknown = stack.resolve(arn);
-  if (typeof resolved === 'string') return resolved;
-  const [, parts] = (resolved as { 'Fn::Join': [string, Array<string | { Ref: string }>] })['Fn::Join'];
-  return parts.map((part) => (typeof part === 'string' ? part : `<${part.Ref}>`)).join('');
 }

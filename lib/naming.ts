@@ -29,3 +29,14 @@ export type IdentityParameter = 'user-pool-id' | 'resource-server' | 'token-url'
 export function identityParameter(config: Pick<AppConfig, 'appName' | 'stage'>, name: IdentityParameter): string {
   return `/${config.appName}/${config.stage}/identity/${name}`;
 }
+
+/** The live-updates WebSocket API's stage: part of its URL and of the management API's ARN. */
+export const LIVE_STAGE_NAME = 'live';
+
+/** What the control plane publishes about its live-updates API, for the cells' publishers. */
+export type LiveParameter = 'api-id' | 'connections-table';
+
+/** The SSM parameter holding one fact of the live-updates API. */
+export function liveParameter(config: Pick<AppConfig, 'appName' | 'stage'>, name: LiveParameter): string {
+  return `/${config.appName}/${config.stage}/live/${name}`;
+}

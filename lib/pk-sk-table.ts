@@ -1,5 +1,5 @@
 import { RemovalPolicy } from 'aws-cdk-lib';
-import { AttributeType, Billing, TableV2, type StreamViewType } from 'aws-cdk-lib/aws-dynamodb';
+import { AttributeType, Billing, TableV2, type GlobalSecondaryIndexPropsV2, type StreamViewType } from 'aws-cdk-lib/aws-dynamodb';
 import type { Construct } from 'constructs';
 
 export interface PkSkTableOptions {
@@ -10,6 +10,13 @@ export interface PkSkTableOptions {
    * @default - none
    */
   readonly dynamoStream?: StreamViewType;
+  /**
+   * The attribute DynamoDB's TTL deletes expired items by.
+   * @default - no TTL
+   */
+  readonly timeToLiveAttribute?: string;
+  /** @default - none */
+  readonly globalSecondaryIndexes?: GlobalSecondaryIndexPropsV2[];
 }
 
 /**
@@ -24,6 +31,8 @@ export function pkSkTable(scope: Construct, id: string, options: PkSkTableOption
     billing: Billing.onDemand(),
     pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
     dynamoStream: options.dynamoStream,
+    timeToLiveAttribute: options.timeToLiveAttribute,
+    globalSecondaryIndexes: options.globalSecondaryIndexes,
     deletionProtection: options.retain,
     removalPolicy: options.retain ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY,
   });

@@ -3,7 +3,7 @@ import { marshall } from '@aws-sdk/util-dynamodb';
 import { TokenVerifier } from '@item-master/shared';
 import type { APIGatewayRequestAuthorizerEvent, DynamoDBRecord } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { authorizeConnect } from '../../functions/live/authorizer.ts';
+import { authorizeConnect } from '../../functions/live-authorizer/authorizer.ts';
 import { ConnectionStore, itemTopic, MAX_CONNECTION_SECONDS, tenantTopic, TOPIC_INDEX } from '../../functions/live/connection-store.ts';
 import { handleFrame, MAX_FRAME_BYTES } from '../../functions/live/socket.ts';
 import { MAX_MESSAGE_BYTES, messageOf } from '../../functions/publisher/changes.ts';

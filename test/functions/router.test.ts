@@ -321,7 +321,7 @@ describe('loadRouterConfig', () => {
       controlPlaneTable: 'control',
       refreshMs: 10_000,
       shippedRouting: '{}',
-      auth: { userPoolId: 'eu-west-1_AbC123', resourceServer: 'item-master', endpoint: undefined },
+      auth: { userPoolId: 'eu-west-1_AbC123', resourceServer: 'item-master' },
     });
     expect(loadRouterConfig({ ...env, AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER: 'http://127.0.0.1:4000' }).auth.endpoint).toBe('http://127.0.0.1:4000');
     expect(loadRouterConfig({ ...env, ROUTING_REFRESH_SECONDS: '2.5' }).refreshMs).toBe(2_500);
@@ -332,6 +332,7 @@ describe('loadRouterConfig', () => {
     [{ ...env, SHIPPED_ROUTING: undefined }, /SHIPPED_ROUTING/],
     [{ ...env, USER_POOL_ID: 'pool-1' }, /USER_POOL_ID/],
     [{ ...env, AUTH_RESOURCE_SERVER: undefined }, /AUTH_RESOURCE_SERVER/],
+    [{ ...env, AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER: 'not a url' }, /AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER/],
     [{ ...env, ROUTING_REFRESH_SECONDS: '0' }, /ROUTING_REFRESH_SECONDS/],
     [{ ...env, ROUTING_REFRESH_SECONDS: 'soon' }, /ROUTING_REFRESH_SECONDS/],
   ])('refuses %o', (value, message) => {

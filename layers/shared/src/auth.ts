@@ -45,6 +45,26 @@ export interface TokenVerifierOptions {
   readonly endpoint?: string;
 }
 
+const USER_POOL_ID = /^[a-z]{2}(?:-[a-z]+)+-\d_[A-Za-z0-9]+$/;
+
+/**
+ * The verifier's options from a function's environment: `USER_POOL_ID`,
+ * `AUTH_RESOURCE_SERVER`, and the AWS SDK's own per-service endpoint
+ * variable, `AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER`, which only the
+ * local runtime sets. Throws, naming every problem, when they are unusable.
+ */
+export function tokenVerifierOptionsFromEnv(env: Readonly<Record<string, string | undefined>>): TokenVerifierOptions {
+  const problems: string[] = [];
+  const userPoolId = env.USER_POOL_ID ?? '';
+  const resourceServer = env.AUTH_RESOURCE_SERVER ?? '';
+  const endpoint = env.AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER;
+  if (!USER_POOL_ID.test(userPoolId)) problems.push('USER_POOL_ID: must be a Cognito user pool id');
+  if (resourceServer === '') problems.push('AUTH_RESOURCE_SERVER: must be set');
+  if (endpoint !== undefined && !URL.canParse(endpoint)) problems.push('AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER: must be a URL');
+  if (problems.length > 0) throw new Error(`token verification environment: ${problems.join('; ')}`);
+  return { userPoolId, resourceServer, ...(endpoint !== undefined && { endpoint }) };
+}
+
 /** Who is calling, from a verified token. */
 export interface Caller {
   readonly clientId: string;

@@ -13,6 +13,7 @@ export {
   SCOPES,
   TENANT_CLAIM,
   TokenVerifier,
+  tokenVerifierOptionsFromEnv,
   type AuthFailure,
   type AuthResult,
   type Caller,

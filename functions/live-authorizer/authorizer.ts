@@ -17,7 +17,8 @@ export async function authorizeConnect(verifier: TokenVerifier, event: APIGatewa
   const token = event.queryStringParameters?.token;
   if (!token) throw new Error('Unauthorized');
   const result = await verifier.verify(token, { scope: 'items.read' });
-  if (!result.ok) throw new Error('Unauthorized');
+  // Keys that cannot be fetched are not the client's fault: any other error is a 500, which clients retry.
+  if (!result.ok) throw new Error(result.status === 503 ? 'token verification unavailable' : 'Unauthorized');
   const context: ConnectionContext = { tenantId: result.caller.tenantId, clientId: result.caller.clientId };
   return {
     principalId: result.caller.clientId,

@@ -1,0 +1,54 @@
+import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
+import { ApiGatewayManagementApiClient, GoneException, PostToConnectionCommand } from '@aws-sdk/client-apigatewaymanagementapi';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { createObservability, instrument, MetricUnit } from '@item-master/shared';
+import type { DynamoDBBatchResponse, DynamoDBRecord, DynamoDBStreamEvent } from 'aws-lambda';
+import { ConnectionStore } from '../live/connection-store.ts';
+import { messageOf } from './changes.ts';
+import { fanOut, GoneError, type Poster } from './fanout.ts';
+
+const observability = createObservability();
+const { logger, metrics, tracer } = observability;
+const tableName = process.env.CONNECTIONS_TABLE;
+const callbackUrl = process.env.CALLBACK_URL;
+if (!tableName) throw new Error('CONNECTIONS_TABLE is not set');
+if (!callbackUrl) throw new Error('CALLBACK_URL is not set');
+const store = new ConnectionStore(DynamoDBDocumentClient.from(tracer.captureAWSv3Client(new DynamoDBClient({}))), tableName);
+const management = tracer.captureAWSv3Client(new ApiGatewayManagementApiClient({ endpoint: callbackUrl }));
+
+const poster: Poster = {
+  async post(connectionId, data) {
+    try {
+      await management.send(new PostToConnectionCommand({ ConnectionId: connectionId, Data: data }));
+    } catch (error) {
+      if (error instanceof GoneException) throw new GoneError(connectionId);
+      throw error;
+    }
+  },
+};
+
+const processor = new BatchProcessor(EventType.DynamoDBStreams);
+
+/** One change of the cell table to its subscribers. Throwing fails the record, which Lambda retries. */
+async function publish(record: DynamoDBRecord): Promise<void> {
+  const change = messageOf(record);
+  if (!change) return;
+  const result = await fanOut(store, poster, change.message, change.topics, (connectionId, error) =>
+    logger.warn('post failed', { connectionId, error }),
+  );
+  metrics.addMetric('MessagesSent', MetricUnit.Count, result.sent);
+  metrics.addMetric('GoneConnections', MetricUnit.Count, result.gone);
+  metrics.addMetric('FailedPosts', MetricUnit.Count, result.failed);
+}
+
+/**
+ * The cell's change publisher, fed by its table's stream: each item and
+ * order change is posted to the connections that follow it. Records are
+ * published in stream order (one item's versions arrive in order); a
+ * record whose subscribers cannot be read is reported as a batch item
+ * failure, so that Lambda retries from it.
+ */
+export const handler = instrument<DynamoDBStreamEvent, DynamoDBBatchResponse>(observability, (event, context) =>
+  processPartialResponse(event, publish, processor, { context, processInParallel: false }),
+);

@@ -1,0 +1,137 @@
+import { type RemovalPolicy, Validations } from 'aws-cdk-lib';
+import { WebSocketApi, WebSocketStage } from 'aws-cdk-lib/aws-apigatewayv2';
+import { WebSocketLambdaAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
+import { WebSocketLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
+import { AttributeType, ProjectionType, type TableV2 } from 'aws-cdk-lib/aws-dynamodb';
+import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
+import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
+import { Construct } from 'constructs';
+import { TOPIC_INDEX, TTL_ATTRIBUTE } from '../functions/live/connection-store.ts';
+import { LIVE_STAGE_NAME } from './naming.ts';
+import { pkSkTable } from './pk-sk-table.ts';
+import { ServiceFunction } from './service-function.ts';
+import type { SharedLayer } from './shared-layer.ts';
+
+export interface LiveUpdatesProps {
+  /**
+   * The API's name in the API Gateway console.
+   * @default - the construct's id
+   */
+  readonly apiName?: string;
+  readonly sharedLayer: SharedLayer;
+  /** The user pool whose tokens `$connect` accepts (the router's). */
+  readonly userPoolId: string;
+  /** The pool's resource server: scopes arrive as `<identifier>/<scope>`. */
+  readonly resourceServerId: string;
+  /**
+   * Deletion protection on the connections table, and the table kept when the stack is deleted.
+   * @default false
+   */
+  readonly retain?: boolean;
+  /**
+   * Steady-state requests per second the stage accepts (connects and frames).
+   * @default 500
+   */
+  readonly rateLimit?: number;
+  /** @default 1000 */
+  readonly burstLimit?: number;
+  /** @default - ServiceFunction's */
+  readonly logRetention?: RetentionDays;
+  /** @default - ServiceFunction's */
+  readonly logRemovalPolicy?: RemovalPolicy;
+}
+
+/**
+ * Live updates at the front door: an API Gateway WebSocket API whose
+ * `$connect` verifies the same tokens as the router (a REQUEST authorizer
+ * reading `?token=`), one Lambda integration per route (`$connect`,
+ * `$disconnect`, `subscribe`, `unsubscribe`, `$default`), the client's
+ * frames answered on the connection, and the table of connections and their
+ * subscriptions (TTL, and the `ByTopic` index the cells' publishers query).
+ * The cells post to connections through the stage's management API.
+ */
+export class LiveUpdates extends Construct {
+  public readonly table: TableV2;
+  public readonly api: WebSocketApi;
+  public readonly stage: WebSocketStage;
+  public readonly authorizerFunction: ServiceFunction;
+  public readonly socketFunction: ServiceFunction;
+
+  constructor(scope: Construct, id: string, props: LiveUpdatesProps) {
+    super(scope, id);
+    const logs = { logRetention: props.logRetention, logRemovalPolicy: props.logRemovalPolicy };
+
+    this.table = pkSkTable(this, 'Connections', {
+      retain: props.retain ?? false,
+      timeToLiveAttribute: TTL_ATTRIBUTE,
+      globalSecondaryIndexes: [
+        {
+          indexName: TOPIC_INDEX,
+          partitionKey: { name: 'topic', type: AttributeType.STRING },
+          sortKey: { name: 'connectionId', type: AttributeType.STRING },
+          projectionType: ProjectionType.KEYS_ONLY,
+        },
+      ],
+    });
+
+    this.authorizerFunction = new ServiceFunction(this, 'Authorizer', {
+      entry: 'functions/live-authorizer/index.ts',
+      description: 'Verifies the token of a live-updates connection ($connect)',
+      serviceName: 'live-authorizer',
+      sharedLayer: props.sharedLayer,
+      ...logs,
+      environment: { USER_POOL_ID: props.userPoolId, AUTH_RESOURCE_SERVER: props.resourceServerId },
+    });
+    this.socketFunction = new ServiceFunction(this, 'Socket', {
+      entry: 'functions/live/index.ts',
+      description: 'Opens and closes live-updates connections and handles their subscribe and unsubscribe frames',
+      serviceName: 'live-socket',
+      sharedLayer: props.sharedLayer,
+      ...logs,
+      environment: { CONNECTIONS_TABLE: this.table.tableName },
+    });
+    // The table only, not its index: the socket reads and writes connections by their own partition.
+    this.socketFunction.addToRolePolicy(
+      new PolicyStatement({ actions: ['dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:BatchWriteItem'], resources: [this.table.tableArn] }),
+    );
+
+    // One integration per route: each route's invocations are its own in API Gateway's metrics and logs.
+    const integration = (route: string) => new WebSocketLambdaIntegration(`${route}Integration`, this.socketFunction);
+    this.api = new WebSocketApi(this, 'Api', {
+      apiName: props.apiName ?? id,
+      description: 'Live updates of items and orders',
+      routeSelectionExpression: '$request.body.action',
+      connectRouteOptions: {
+        integration: integration('Connect'),
+        authorizer: new WebSocketLambdaAuthorizer('TokenAuthorizer', this.authorizerFunction, {
+          identitySource: ['route.request.querystring.token'],
+        }),
+      },
+      disconnectRouteOptions: { integration: integration('Disconnect') },
+      defaultRouteOptions: { integration: integration('Default'), returnResponse: true },
+    });
+    this.api.addRoute('subscribe', { integration: integration('Subscribe'), returnResponse: true });
+    this.api.addRoute('unsubscribe', { integration: integration('Unsubscribe'), returnResponse: true });
+
+    this.stage = new WebSocketStage(this, 'Stage', {
+      webSocketApi: this.api,
+      stageName: LIVE_STAGE_NAME,
+      autoDeploy: true,
+      throttle: { rateLimit: props.rateLimit ?? 500, burstLimit: props.burstLimit ?? 1000 },
+    });
+    Validations.of(this.api).acknowledge({
+      id: 'AwsSolutions-APIG4',
+      reason: 'A WebSocket API authorizes on $connect only; every later route runs on the connection $connect authorized',
+    });
+    Validations.of(this.stage).acknowledge({
+      id: 'AwsSolutions-APIG1',
+      reason:
+        "WebSocket access logs need the account-wide API Gateway CloudWatch role (AWS::ApiGateway::Account), which one app must not own; the socket function logs every event with its connection id",
+    });
+  }
+
+  /** The stage's `wss://` URL clients connect to. */
+  get url(): string {
+    return this.stage.url;
+  }
+}
