@@ -30,6 +30,46 @@ export interface LocalAssembly {
   readonly stateMachines: LocalStateMachine[];
   /** SQS queues, with the name each gets locally. */
   readonly queues: LocalQueue[];
+  /** API Gateway WebSocket APIs with their stage and routes, each route's function resolved. */
+  readonly webSocketApis: LocalWebSocketApi[];
+  /** Lambda event source mappings from DynamoDB streams. */
+  readonly streamMappings: LocalStreamMapping[];
+}
+
+export interface LocalWebSocketApi {
+  readonly stackName: string;
+  readonly logicalId: string;
+  /** A well-formed API id (10 lower-case characters), stable for the stack and resource. */
+  readonly apiId: string;
+  readonly stageName: string;
+  /** Only `$request.body.<field>` is supported. */
+  readonly routeSelectionExpression: string;
+  readonly routes: LocalWebSocketRoute[];
+}
+
+export interface LocalWebSocketRoute {
+  readonly routeKey: string;
+  /** The Lambda proxy integration's function. */
+  readonly functionName: string;
+  /** A REQUEST authorizer (on `$connect` only, as API Gateway allows). */
+  readonly authorizer?: { readonly functionName: string; readonly identitySource: string[] };
+  /** A route response is configured: the integration's `body` goes back to the client. */
+  readonly returnsResponse: boolean;
+}
+
+export interface LocalStreamMapping {
+  readonly stackName: string;
+  readonly logicalId: string;
+  /** The table whose stream feeds the function. */
+  readonly tableName: string;
+  readonly functionName: string;
+  readonly batchSize: number;
+  readonly startingPosition: 'LATEST' | 'TRIM_HORIZON';
+  readonly reportBatchItemFailures: boolean;
+  /** -1 is "until the record expires", as on AWS. */
+  readonly maximumRetryAttempts: number;
+  /** The on-failure destination, when it is one of the app's queues. */
+  readonly onFailureQueue?: string;
 }
 
 export interface LocalStateMachine {
@@ -140,6 +180,8 @@ export function readAssembly(outdir: string): LocalAssembly {
   const userPoolDomains: LocalAssembly['userPoolDomains'] = [];
   const stateMachines: LocalStateMachine[] = [];
   const queues: LocalQueue[] = [];
+  const webSocketApis: LocalWebSocketApi[] = [];
+  const streamMappings: LocalStreamMapping[] = [];
   let frontDoor: LocalAssembly['frontDoor'] | undefined;
   let region = 'us-east-1';
 
@@ -205,6 +247,8 @@ export function readAssembly(outdir: string): LocalAssembly {
         };
       }
     }
+    webSocketApis.push(...readWebSocketApis(stackName, region, resources, functions));
+    streamMappings.push(...readStreamMappings(stackName, resources, functions, tables, queues));
   }
   if (!frontDoor) throw new Error(`no ALB target group with a Lambda target in ${outdir}`);
   const target = functions.find((fn) => fn.logicalId === frontDoor!.functionName);
@@ -222,7 +266,97 @@ export function readAssembly(outdir: string): LocalAssembly {
     userPoolDomains,
     stateMachines,
     queues,
+    webSocketApis,
+    streamMappings,
   };
+}
+
+type Resources = Record<string, { Type: string; Properties?: Record<string, any> }>;
+
+/** The logical id of the function a Lambda integration or authorizer URI names (`Fn::GetAtt [fn, Arn]` inside it). */
+function functionInUri(uri: unknown): string | undefined {
+  const parts: unknown[] = (uri as { 'Fn::Join'?: [string, unknown[]] })?.['Fn::Join']?.[1] ?? [];
+  for (const part of parts) {
+    const getAtt = (part as { 'Fn::GetAtt'?: [string, string] })?.['Fn::GetAtt'];
+    if (getAtt?.[1] === 'Arn') return getAtt[0];
+  }
+  return undefined;
+}
+
+function readWebSocketApis(stackName: string, region: string, resources: Resources, functions: LocalFunction[]): LocalWebSocketApi[] {
+  const apis: LocalWebSocketApi[] = [];
+  const ofApi = (type: string, apiId: string) =>
+    Object.entries(resources).filter(([, r]) => r.Type === type && r.Properties?.ApiId?.Ref === apiId);
+  const functionOf = (uri: unknown, what: string) => {
+    const logicalId = functionInUri(uri);
+    const fn = functions.find((f) => f.stackName === stackName && f.logicalId === logicalId);
+    if (!fn) throw new Error(`${stackName}: ${what} calls something other than a service function`);
+    return fn.functionName;
+  };
+  for (const [logicalId, api] of Object.entries(resources)) {
+    if (api.Type !== 'AWS::ApiGatewayV2::Api' || api.Properties?.ProtocolType !== 'WEBSOCKET') continue;
+    const [stage, ...otherStages] = ofApi('AWS::ApiGatewayV2::Stage', logicalId).map(([, r]) => String(r.Properties?.StageName));
+    if (stage === undefined || otherStages.length > 0) throw new Error(`${stackName}/${logicalId}: the local runtime serves a WebSocket API with exactly one stage`);
+    const responses = new Set(ofApi('AWS::ApiGatewayV2::RouteResponse', logicalId).map(([, r]) => r.Properties?.RouteId?.Ref));
+    const routes = ofApi('AWS::ApiGatewayV2::Route', logicalId).map(([routeId, route]): LocalWebSocketRoute => {
+      const props = route.Properties ?? {};
+      const routeKey = String(props.RouteKey);
+      const integrationId = props.Target?.['Fn::Join']?.[1]?.[1]?.Ref;
+      const integration = resources[integrationId]?.Properties;
+      if (integration?.IntegrationType !== 'AWS_PROXY') throw new Error(`${stackName}: route ${routeKey} is not a Lambda proxy integration`);
+      const authorizer = props.AuthorizerId ? resources[props.AuthorizerId.Ref]?.Properties : undefined;
+      return {
+        routeKey,
+        functionName: functionOf(integration.IntegrationUri, `route ${routeKey}`),
+        ...(authorizer && {
+          authorizer: { functionName: functionOf(authorizer.AuthorizerUri, `the authorizer of ${routeKey}`), identitySource: authorizer.IdentitySource ?? [] },
+        }),
+        returnsResponse: responses.has(routeId),
+      };
+    });
+    apis.push({
+      stackName,
+      logicalId,
+      apiId: createHash('sha256').update(`${region}/${stackName}/${logicalId}`).digest('hex').slice(0, 10),
+      stageName: stage,
+      routeSelectionExpression: String(api.Properties?.RouteSelectionExpression ?? '$request.body.action'),
+      routes,
+    });
+  }
+  return apis;
+}
+
+function readStreamMappings(
+  stackName: string,
+  resources: Resources,
+  functions: LocalFunction[],
+  tables: LocalTable[],
+  queues: LocalQueue[],
+): LocalStreamMapping[] {
+  const mappings: LocalStreamMapping[] = [];
+  for (const [logicalId, resource] of Object.entries(resources)) {
+    if (resource.Type !== 'AWS::Lambda::EventSourceMapping') continue;
+    const props = resource.Properties ?? {};
+    const [source, attribute] = props.EventSourceArn?.['Fn::GetAtt'] ?? [];
+    if (attribute !== 'StreamArn') continue;
+    const table = tables.find((t) => t.stackName === stackName && t.logicalId === source);
+    const fn = functions.find((f) => f.stackName === stackName && f.logicalId === props.FunctionName?.Ref);
+    if (!table || !fn) throw new Error(`${stackName}/${logicalId}: a stream mapping from ${source} to something other than a service function`);
+    const destination = props.DestinationConfig?.OnFailure?.Destination?.['Fn::GetAtt']?.[0];
+    const queue = queues.find((q) => q.stackName === stackName && q.logicalId === destination);
+    mappings.push({
+      stackName,
+      logicalId,
+      tableName: table.tableName,
+      functionName: fn.functionName,
+      batchSize: props.BatchSize ?? 100,
+      startingPosition: props.StartingPosition === 'TRIM_HORIZON' ? 'TRIM_HORIZON' : 'LATEST',
+      reportBatchItemFailures: (props.FunctionResponseTypes ?? []).includes('ReportBatchItemFailures'),
+      maximumRetryAttempts: props.MaximumRetryAttempts ?? -1,
+      ...(queue && { onFailureQueue: queue.queueName }),
+    });
+  }
+  return mappings;
 }
 
 function localUserPoolId(region: string, stackName: string, logicalId: string): string {

@@ -1,7 +1,7 @@
 /**
  * `npm start`: the whole service on this machine, no AWS account, no Docker.
  *
- *   npm start -- [--port 3000] [--persist <dir>] [--watch] [--out <dir>]
+ *   npm start -- [--port 3000] [--ws-port 3001] [--persist <dir>] [--watch] [--out <dir>]
  */
 import { watch } from 'node:fs';
 import { parseArgs } from 'node:util';
@@ -9,9 +9,10 @@ import { ConfigError } from '../lib/config.ts';
 import { fromRoot } from '../lib/paths.ts';
 import { startLocalRuntime, type LocalRuntime } from './runtime.ts';
 
-const USAGE = `usage: npm start -- [--port <port>] [--persist <dir>] [--watch] [--out <dir>]
+const USAGE = `usage: npm start -- [--port <port>] [--ws-port <port>] [--persist <dir>] [--watch] [--out <dir>]
 
   --port <port>     front door on http://127.0.0.1:<port> (default 3000; 0 picks a free port)
+  --ws-port <port>  live updates on ws://127.0.0.1:<port>/live (default 3001; 0 picks a free port)
   --persist <dir>   keep DynamoDB data in <dir> between runs (default: in memory)
   --watch           re-bundle and reload functions whose sources change
   --out <dir>       cloud assembly directory (default cdk.out)
@@ -22,6 +23,7 @@ function parse() {
     const { values } = parseArgs({
       options: {
         port: { type: 'string', default: '3000' },
+        'ws-port': { type: 'string', default: '3001' },
         persist: { type: 'string' },
         watch: { type: 'boolean', default: false },
         out: { type: 'string' },
@@ -30,9 +32,12 @@ function parse() {
       strict: true,
       allowPositionals: false,
     });
-    const port = Number(values.port);
-    if (!Number.isInteger(port) || port < 0 || port > 65_535) throw new Error(`--port must be a port number, not "${values.port}"`);
-    return { ...values, port };
+    const portOf = (option: 'port' | 'ws-port') => {
+      const port = Number(values[option]);
+      if (!Number.isInteger(port) || port < 0 || port > 65_535) throw new Error(`--${option} must be a port number, not "${values[option]}"`);
+      return port;
+    };
+    return { ...values, port: portOf('port'), wsPort: portOf('ws-port') };
   } catch (error) {
     console.error(`${(error as Error).message}\n\n${USAGE}`);
     process.exit(2);
@@ -65,13 +70,14 @@ process.on('uncaughtException', (error) => {
 try {
   runtime = await startLocalRuntime({
     port: args.port,
+    webSocketPort: args.wsPort,
     persistDir: args.persist,
     outdir: args.out,
     log: (message) => console.log(`· ${message}`),
   });
 } catch (error) {
   if (error instanceof ConfigError) console.error(error.message);
-  else if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE') console.error(`port ${args.port} is in use: pass --port <another>`);
+  else if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE') console.error(`a port is in use (${args.port} or ${args.wsPort}): pass --port <another> or --ws-port <another>`);
   else console.error(error);
   await shutdown(1);
 }
@@ -81,6 +87,7 @@ console.log(`
 Item Master is running locally (ready in ${((performance.now() - started) / 1000).toFixed(1)} s)
 
   front door   ${rt.url}            (the ALB: router → cells)
+  live         ${rt.live?.url ?? 'none'}       (WebSocket API: ?token=<token>, then subscribe)
   issuer       ${rt.issuer?.url ?? 'none'}  (stands in for Cognito: npm run token)
   DynamoDB     ${rt.dynamoEndpoint}  (DynamoDB Local${args.persist ? `, data in ${args.persist}` : ', in memory'})
   cells        ${cells.join(', ')}
@@ -94,7 +101,8 @@ Try (every /tenants route needs a token of its own tenant; /health is open):
     -H 'content-type: application/json' -H "idempotency-key: order-$(date +%s)" \\
     -d '{"lines":[{"itemId":"widget-1","quantity":2}],"customerId":"c-1","payment":{"token":"tok_ok"}}'
   curl -s ${rt.url}/_local/queues        (what the order workflows sent)
-
+${rt.live ? `  npx -y wscat -c "${rt.live.url}?token=$TOKEN"     (then send {"action":"subscribe","tenantId":"acme"})
+` : ''}
 ${args.watch ? 'Watching sources: changed functions reload without a restart. ' : ''}Ctrl-C stops everything.`);
 
 if (args.watch) {

@@ -8,6 +8,11 @@ export interface Endpoints {
   readonly cognitoIdentityProvider?: string;
   /** The local Step Functions API. */
   readonly stepFunctions?: string;
+  /**
+   * Where the local WebSocket APIs answer: their `https://<api-id>.execute-api.<region>.amazonaws.com`
+   * URLs (callback URLs for the management API) are rewritten to it.
+   */
+  readonly executeApi?: string;
 }
 
 /**
@@ -36,7 +41,7 @@ export function functionEnvironment(
   endpoints: Endpoints,
 ): Record<string, string> {
   const resolved = Object.fromEntries(
-    Object.entries(fn.environment).map(([name, value]) => [name, resolve(value, fn, assembly, name)]),
+    Object.entries(fn.environment).map(([name, value]) => [name, localUrl(resolve(value, fn, assembly, name), assembly, endpoints)]),
   );
   return {
     PATH: process.env.PATH ?? '/usr/bin:/bin',
@@ -56,6 +61,16 @@ export function functionEnvironment(
     POWERTOOLS_TRACE_ENABLED: 'false',
     ...resolved,
   };
+}
+
+/** An execute-api URL of one of the app's WebSocket APIs, pointed at the local endpoint that serves it. */
+function localUrl(value: string, assembly: LocalAssembly, endpoints: Endpoints): string {
+  if (!endpoints.executeApi) return value;
+  for (const api of assembly.webSocketApis) {
+    const origin = `https://${api.apiId}.execute-api.${assembly.region}.amazonaws.com`;
+    if (value === origin || value.startsWith(`${origin}/`)) return `${endpoints.executeApi}${value.slice(origin.length)}`;
+  }
+  return value;
 }
 
 function resolve(value: unknown, fn: LocalFunction, assembly: LocalAssembly, name: string): string {

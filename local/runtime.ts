@@ -16,12 +16,16 @@ import { LocalQueues, serveQueues } from './queues.ts';
 import { runSdkCalls } from './sdk-calls.ts';
 import { startStepFunctionsApi } from './step-functions-api.ts';
 import { LocalStepFunctions } from './step-functions.ts';
+import { LocalStreams } from './streams.ts';
+import { startWebSocketApi, type LocalWebSocketEndpoint } from './websocket-api.ts';
 import { createTables } from './tables.ts';
 import { resolveValue } from './template-values.ts';
 
 export interface LocalRuntimeOptions {
   /** Front-door port on 127.0.0.1; 0 picks a free one. @default 3000 */
   readonly port?: number;
+  /** The WebSocket API's port on 127.0.0.1; 0 picks a free one. @default 3001 */
+  readonly webSocketPort?: number;
   /** The cloud assembly directory. @default cdk.out */
   readonly outdir?: string;
   /** Keep DynamoDB data in this directory between runs. @default in memory */
@@ -45,6 +49,8 @@ export interface LocalRuntimeState {
   readonly appName: string;
   readonly stage: StageName;
   readonly url: string;
+  /** Where live-updates clients connect, when the app has a WebSocket API. */
+  readonly liveUrl?: string;
   readonly dynamoEndpoint: string;
   readonly region: string;
   /** SSM parameters the app declares, resolved to their local values. */
@@ -64,6 +70,10 @@ export interface LocalRuntime {
   readonly stepFunctions: LocalStepFunctions;
   /** What the workflows sent to the app's queues; also on `GET /_local/queues`. */
   readonly queues: LocalQueues;
+  /** The live-updates WebSocket API and its management API, when the app has one. */
+  readonly live: LocalWebSocketEndpoint | undefined;
+  /** The stream pollers that feed the cells' publishers. */
+  readonly streams: LocalStreams;
   /**
    * Re-synthesizes (with new context overrides, when given) and reloads the
    * functions whose bundle or environment changed; returns their names.
@@ -145,7 +155,15 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
     stops.push(stepFunctionsApi.close);
     // Runs before the host stops: running executions end as ABORTED, not on a dead function.
     stops.push(() => stepFunctions.stop());
-    const endpoints = { dynamodb: dynamoEndpoint, lambda: lambdaApi.url, cognitoIdentityProvider: issuer?.url, stepFunctions: stepFunctionsApi.url };
+    const live = await startLive(assembly, host, options.webSocketPort ?? 3001, output);
+    if (live) stops.push(live.close);
+    const endpoints = {
+      dynamodb: dynamoEndpoint,
+      lambda: lambdaApi.url,
+      cognitoIdentityProvider: issuer?.url,
+      stepFunctions: stepFunctionsApi.url,
+      executeApi: live?.origin,
+    };
     const deployed = new Map<string, string>();
     const deployAll = (current: LocalAssembly): string[] => {
       const changed: string[] = [];
@@ -160,6 +178,16 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
       return changed;
     };
     deployAll(assembly);
+    const streams = new LocalStreams({
+      dynamodb: dynamoClient,
+      dynamoEndpoint,
+      invoke: (functionName, payload) => host.invoke(functionName, payload),
+      queues,
+      log: (line) => output(`[streams] ${line}`),
+    });
+    streams.load(assembly);
+    // Before the host: a poller mid-batch finishes against live functions.
+    stops.push(() => streams.stop());
 
     const frontDoor = await startFrontDoor({
       host,
@@ -179,6 +207,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
         appName: config.appName,
         stage: config.stage,
         url: frontDoor.url,
+        ...(live && { liveUrl: live.url }),
         dynamoEndpoint: dynamoEndpoint as string,
         region: assembly.region,
         ssmParameters: Object.fromEntries(
@@ -203,6 +232,8 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
       issuer,
       stepFunctions,
       queues,
+      live,
+      streams,
       get assembly() {
         return assembly;
       },
@@ -215,7 +246,9 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
         queues.define(assembly.queues.map((q) => q.queueName));
         stepFunctions.load(assembly);
         writeState();
-        return deployAll(assembly);
+        const changed = deployAll(assembly);
+        streams.load(assembly);
+        return changed;
       },
       pids: () => [...(dynamo ? [dynamo.pid] : []), ...host.pids()],
       stop,
@@ -238,6 +271,23 @@ async function startIssuer(assembly: LocalAssembly): Promise<LocalIssuer | undef
   const [resourceServer] = pool.resourceServers;
   if (resourceServer === undefined) throw new Error(`the user pool ${pool.logicalId} has no resource server`);
   return startLocalIssuer({ userPoolId: pool.userPoolId, resourceServer });
+}
+
+/**
+ * The app's WebSocket API (live updates), served on `port`; none when the
+ * app declares none. A reload keeps it: its routes' functions are reloaded
+ * by name.
+ */
+async function startLive(
+  assembly: LocalAssembly,
+  host: FunctionHost,
+  port: number,
+  output: (line: string) => void,
+): Promise<LocalWebSocketEndpoint | undefined> {
+  const [api, ...others] = assembly.webSocketApis;
+  if (!api) return undefined;
+  if (others.length > 0) throw new Error('the local runtime supports one WebSocket API per app');
+  return startWebSocketApi({ host, api, region: assembly.region, port, log: (line) => output(`[websocket] ${line}`) });
 }
 
 /**

@@ -30,7 +30,8 @@ export class UnresolvableValueError extends Error {
 /**
  * Resolves a template value the way CloudFormation would, to its local
  * counterpart: pseudo parameters, Refs and ARNs of tables, functions, state
- * machines and queues, Refs of Cognito user pools (a local pool id) and their domains, SSM
+ * machines and queues, Refs of Cognito user pools (a local pool id) and their domains and of
+ * WebSocket APIs (a local API id), SSM
  * parameters declared by any stack of the app (the way cells find the
  * control plane), and `Fn::Join`. Anything else is an error rather than a guess.
  */
@@ -62,6 +63,8 @@ export function resolveValue(value: unknown, stackName: string, assembly: LocalA
     if (machine) return stateMachineArn(assembly.region, machine.name);
     const queue = assembly.queues.find((q) => q.stackName === stackName && q.logicalId === ref);
     if (queue) return queueUrl(assembly.region, queue.queueName);
+    const webSocketApi = assembly.webSocketApis.find((a) => a.stackName === stackName && a.logicalId === ref);
+    if (webSocketApi) return webSocketApi.apiId;
     const pool = assembly.userPools.find((p) => p.stackName === stackName && p.logicalId === ref);
     if (pool) return pool.userPoolId;
     // A Cognito domain's Ref is its prefix.

@@ -32,14 +32,19 @@ const processor = new BatchProcessor(EventType.DynamoDBStreams);
 
 /** One change of the cell table to its subscribers. Throwing fails the record, which Lambda retries. */
 async function publish(record: DynamoDBRecord): Promise<void> {
-  const change = messageOf(record);
-  if (!change) return;
-  const result = await fanOut(store, poster, change.message, change.topics, (connectionId, error) =>
-    logger.warn('post failed', { connectionId, error }),
-  );
-  metrics.addMetric('MessagesSent', MetricUnit.Count, result.sent);
-  metrics.addMetric('GoneConnections', MetricUnit.Count, result.gone);
-  metrics.addMetric('FailedPosts', MetricUnit.Count, result.failed);
+  try {
+    const change = messageOf(record);
+    if (!change) return;
+    const result = await fanOut(store, poster, change.message, change.topics, (connectionId, error) =>
+      logger.warn('post failed', { connectionId, error }),
+    );
+    metrics.addMetric('MessagesSent', MetricUnit.Count, result.sent);
+    metrics.addMetric('GoneConnections', MetricUnit.Count, result.gone);
+    metrics.addMetric('FailedPosts', MetricUnit.Count, result.failed);
+  } catch (error) {
+    logger.error('record not published: it will be retried', { error, eventID: record.eventID });
+    throw error;
+  }
 }
 
 /**

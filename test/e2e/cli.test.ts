@@ -23,7 +23,7 @@ afterEach(async () => {
 async function startCli(): Promise<{ child: ChildProcess; url: string; output: () => string }> {
   const out = path.join(mkdtempSync(path.join(tmpdir(), 'item-master-cli-')), 'cdk.out');
   dirs.push(path.dirname(out));
-  const child = spawn(process.execPath, ['--import', 'tsx', fromRoot('local', 'cli.ts'), '--port', '0', '--out', out], {
+  const child = spawn(process.execPath, ['--import', 'tsx', fromRoot('local', 'cli.ts'), '--port', '0', '--ws-port', '0', '--out', out], {
     cwd: fromRoot(),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -93,7 +93,7 @@ describe('a DynamoDB Local left running by a run that is gone', () => {
     writeFileSync(PID_FILE, `${orphan.pid} ${goneOwner}\n`);
     const out = mkdtempSync(path.join(tmpdir(), 'item-master-stale-'));
     dirs.push(out);
-    const runtime = await startLocalRuntime({ port: 0, outdir: path.join(out, 'cdk.out'), functionOutput: () => undefined });
+    const runtime = await startLocalRuntime({ port: 0, webSocketPort: 0, outdir: path.join(out, 'cdk.out'), functionOutput: () => undefined });
     try {
       await waitForExit(orphan.pid);
       expect(Number(readFileSync(PID_FILE, 'utf8').split(' ')[0])).not.toBe(orphan.pid);

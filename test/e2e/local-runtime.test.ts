@@ -21,6 +21,7 @@ beforeAll(async () => {
   outdir = mkdtempSync(path.join(tmpdir(), 'item-master-e2e-'));
   runtime = await startLocalRuntime({
     port: 0,
+    webSocketPort: 0,
     outdir,
     dynamoEndpoint: inject('dynamoEndpoint'),
     // Its own app name: its own tables and control plane in the shared DynamoDB Local.
@@ -245,6 +246,7 @@ describe('reloading (npm run dev)', () => {
     const context = { appName: 'e2e-reload', routingRefreshSeconds: 1 };
     const small = await startLocalRuntime({
       port: 0,
+      webSocketPort: 0,
       outdir: dir,
       dynamoEndpoint: inject('dynamoEndpoint'),
       context: { ...context, cells: ['cell-1'] },

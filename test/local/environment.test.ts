@@ -26,6 +26,8 @@ const assembly: LocalAssembly = {
   userPoolDomains: [{ stackName: 'cp', logicalId: 'Domain', domain: { 'Fn::Join': ['-', ['app', { Ref: 'AWS::AccountId' }]] } }],
   stateMachines: [{ stackName: 'cell', logicalId: 'Orders', name: 'cell-Orders', definition: '{}' }],
   queues: [{ stackName: 'cell', logicalId: 'Events', queueName: 'cell-Events' }],
+  webSocketApis: [],
+  streamMappings: [],
 };
 const endpoints = { dynamodb: 'http://127.0.0.1:8000', lambda: 'http://127.0.0.1:9001' };
 
@@ -93,5 +95,27 @@ describe('functionEnvironment', () => {
   it('refuses a token it cannot resolve, naming the variable', () => {
     const odd = { ...fn, environment: { QUEUE_URL: { Ref: 'Queue' } } };
     expect(() => functionEnvironment(odd, assembly, endpoints)).toThrow(/QUEUE_URL/);
+  });
+});
+
+describe('functionEnvironment with a WebSocket API', () => {
+  const api = { stackName: 'cp', logicalId: 'LiveApi', apiId: 'abcde12345', stageName: 'live', routeSelectionExpression: '$request.body.action', routes: [] };
+  const publisher: LocalFunction = {
+    ...fn,
+    environment: {
+      CALLBACK_URL: { 'Fn::Join': ['', ['https://', { Ref: 'LiveApi' }, '.execute-api.', { Ref: 'AWS::Region' }, '.', { Ref: 'AWS::URLSuffix' }, '/live']] },
+      OTHER: 'https://elsewhere.execute-api.eu-west-1.amazonaws.com/live',
+    },
+  };
+  const withApi = { ...assembly, webSocketApis: [{ ...api, stackName: 'cell' }] };
+
+  it("points the API's callback URL at the local endpoint, and leaves other URLs alone", () => {
+    const env = functionEnvironment(publisher, withApi, { ...endpoints, executeApi: 'http://127.0.0.1:3001' });
+    expect(env.CALLBACK_URL).toBe('http://127.0.0.1:3001/live');
+    expect(env.OTHER).toBe('https://elsewhere.execute-api.eu-west-1.amazonaws.com/live');
+  });
+
+  it('resolves the API to its local id when no local endpoint is given', () => {
+    expect(functionEnvironment(publisher, withApi, endpoints).CALLBACK_URL).toBe('https://abcde12345.execute-api.eu-west-1.amazonaws.com/live');
   });
 });

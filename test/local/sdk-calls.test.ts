@@ -42,6 +42,8 @@ function assembly(sdkCalls: LocalSdkCall[] = []): LocalAssembly {
     userPoolDomains: [],
     stateMachines: [],
     queues: [],
+    webSocketApis: [],
+    streamMappings: [],
     sdkCalls,
   };
 }
