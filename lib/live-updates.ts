@@ -92,7 +92,7 @@ export class LiveUpdates extends Construct {
     });
     // The table only, not its index: the socket reads and writes connections by their own partition.
     this.socketFunction.addToRolePolicy(
-      new PolicyStatement({ actions: ['dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:BatchWriteItem'], resources: [this.table.tableArn] }),
+      new PolicyStatement({ actions: ['dynamodb:BatchWriteItem', 'dynamodb:PutItem', 'dynamodb:Query'], resources: [this.table.tableArn] }),
     );
 
     // One integration per route: each route's invocations are its own in API Gateway's metrics and logs.

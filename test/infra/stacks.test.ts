@@ -98,7 +98,7 @@ describe('the app', () => {
 
   it('gives every function the shared defaults from one construct', () => {
     const functions = [controlPlane, ...Object.values(cells)].flatMap(serviceFunctions);
-    expect(functions).toHaveLength(8);
+    expect(functions).toHaveLength(13);
     for (const fn of functions) {
       expect(fn.Properties).toMatchObject({
         Runtime: 'nodejs24.x',
@@ -458,10 +458,13 @@ describe('cell stacks', () => {
             for (const action of [statement.Action].flat()) expect(action).toMatch(/^(xray:(Put|GetSampling)|logs:(\w+LogDelivery|ListLogDeliveries|Describe\w+|PutResourcePolicy)$)/);
             continue;
           }
-          // The one way out of the cell: the control-plane table, by its SSM parameter, for registration.
+          // The ways out of the cell, all by SSM parameter: the control-plane table for registration,
+          // and the live-updates connections table and @connections for the publisher.
           if (JSON.stringify(resource).includes('SsmParameterValue')) {
-            expect(JSON.stringify(resource)).toMatch(/"Ref":"SsmParameterValueitemmasterdevcontrolplanetablename/);
-            expect(statement.Action).toEqual(['dynamodb:DeleteItem', 'dynamodb:UpdateItem']);
+            const target = JSON.stringify(resource);
+            if (target.includes('controlplanetablename')) expect(statement.Action).toEqual(['dynamodb:DeleteItem', 'dynamodb:UpdateItem']);
+            else if (target.includes('liveconnectionstable')) expect(['dynamodb:Query', 'dynamodb:BatchWriteItem']).toEqual(expect.arrayContaining([statement.Action].flat()));
+            else expect(target).toMatch(/liveapiid.*\/live\/POST\/@connections\/\*"/);
             continue;
           }
           const named = referencedIds(resource);
@@ -568,3 +571,129 @@ describe('cell stacks', () => {
     }
   });
 });
+
+describe('live updates (control plane)', () => {
+  const resources = () => controlPlane.toJSON().Resources as Resources;
+  const ofType = (type: string) => Object.entries(resources()).filter(([, r]) => r.Type === type);
+
+  it('is a WebSocket API routed by action, with one Lambda integration per route, all to the socket function', () => {
+    const [[apiId, api]] = ofType('AWS::ApiGatewayV2::Api') as [[string, any]];
+    expect(api.Properties).toMatchObject({ ProtocolType: 'WEBSOCKET', RouteSelectionExpression: '$request.body.action' });
+    const routes = ofType('AWS::ApiGatewayV2::Route').map(([, r]) => r.Properties);
+    expect(routes.map((r) => r.RouteKey).sort()).toEqual(['$connect', '$default', '$disconnect', 'subscribe', 'unsubscribe']);
+    const integrationIds = routes.map((r) => r.Target['Fn::Join'][1][1].Ref);
+    expect(new Set(integrationIds).size).toBe(5);
+    const socketId = serviceFunctionId(controlPlane, 'live-socket');
+    for (const id of integrationIds) {
+      const integration = resources()[id]!.Properties;
+      expect(integration.ApiId).toEqual({ Ref: apiId });
+      expect(integration.IntegrationType).toBe('AWS_PROXY');
+      expect(JSON.stringify(integration.IntegrationUri)).toContain(`"${socketId}"`);
+    }
+  });
+
+  it("authorizes $connect only, with a REQUEST authorizer reading ?token= and verifying the router's tokens", () => {
+    const routes = ofType('AWS::ApiGatewayV2::Route').map(([id, r]) => ({ id, ...r.Properties }));
+    const connect = routes.find((r) => r.RouteKey === '$connect');
+    expect(connect.AuthorizationType).toBe('CUSTOM');
+    for (const route of routes.filter((r) => r.RouteKey !== '$connect')) expect(route.AuthorizationType).toBe('NONE');
+    const authorizer = resources()[connect.AuthorizerId.Ref]!.Properties;
+    expect(authorizer).toMatchObject({ AuthorizerType: 'REQUEST', IdentitySource: ['route.request.querystring.token'] });
+    expect(JSON.stringify(authorizer.AuthorizerUri)).toContain(`"${serviceFunctionId(controlPlane, 'live-authorizer')}"`);
+    const verifier = serviceFunction(controlPlane, 'live-authorizer').Properties.Environment.Variables;
+    const router = serviceFunction(controlPlane, 'router').Properties.Environment.Variables;
+    expect(verifier.USER_POOL_ID).toEqual(router.USER_POOL_ID);
+    expect(verifier.AUTH_RESOURCE_SERVER).toEqual(router.AUTH_RESOURCE_SERVER);
+    // Frames are answered on the connection: a route response on every frame route.
+    const answered = ofType('AWS::ApiGatewayV2::RouteResponse').map(([, r]) => r.Properties.RouteId.Ref);
+    expect(routes.filter((r) => answered.includes(r.id)).map((r) => r.RouteKey).sort()).toEqual(['$default', 'subscribe', 'unsubscribe']);
+  });
+
+  it('serves one throttled, auto-deployed stage named live', () => {
+    const stages = ofType('AWS::ApiGatewayV2::Stage').map(([, r]) => r.Properties);
+    expect(stages).toEqual([
+      expect.objectContaining({ StageName: 'live', AutoDeploy: true, DefaultRouteSettings: { ThrottlingBurstLimit: 1000, ThrottlingRateLimit: 500 } }),
+    ]);
+  });
+
+  it('keeps connections in a table with TTL and a keys-only ByTopic index, published with the API id for the cells', () => {
+    const [[tableId, table]] = Object.entries(resources()).filter(([id, r]) => r.Type === 'AWS::DynamoDB::GlobalTable' && id.startsWith('LiveConnections')) as [[string, any]];
+    expect(table.Properties.TimeToLiveSpecification).toEqual({ AttributeName: 'expiresAt', Enabled: true });
+    expect(table.Properties.GlobalSecondaryIndexes).toEqual([
+      {
+        IndexName: 'ByTopic',
+        KeySchema: [
+          { AttributeName: 'topic', KeyType: 'HASH' },
+          { AttributeName: 'connectionId', KeyType: 'RANGE' },
+        ],
+        Projection: { ProjectionType: 'KEYS_ONLY' },
+      },
+    ]);
+    const parameters = ofType('AWS::SSM::Parameter').map(([, r]) => r.Properties);
+    expect(parameters).toContainEqual(expect.objectContaining({ Name: '/item-master/dev/live/connections-table', Value: { Ref: tableId } }));
+    expect(parameters).toContainEqual(
+      expect.objectContaining({ Name: '/item-master/dev/live/api-id', Value: { Ref: ofType('AWS::ApiGatewayV2::Api')[0]![0] } }),
+    );
+  });
+
+  it('lets the socket write connections (not the index) and the authorizer touch no AWS data', () => {
+    const socket = policyStatements(controlPlane, /^LiveSocketRole/).filter((s) => JSON.stringify(s.Action).includes('dynamodb:'));
+    expect(socket).toEqual([
+      expect.objectContaining({
+        Action: ['dynamodb:BatchWriteItem', 'dynamodb:PutItem', 'dynamodb:Query'],
+        Resource: { 'Fn::GetAtt': [expect.stringMatching(/^LiveConnections/), 'Arn'] },
+      }),
+    ]);
+    const authorizer = policyStatements(controlPlane, /^LiveAuthorizerRole/).flatMap((s) => [s.Action].flat());
+    expect(authorizer.every((action: string) => /^(logs|xray):/.test(action))).toBe(true);
+  });
+});
+
+describe('live updates (cells)', () => {
+  it("feed each cell's publisher from its own table stream, with partial batch failures and an on-failure queue", () => {
+    for (const template of Object.values(cells)) {
+      const [mapping] = Object.values(template.findResources('AWS::Lambda::EventSourceMapping'));
+      expect(Object.keys(template.findResources('AWS::Lambda::EventSourceMapping'))).toHaveLength(1);
+      expect(mapping!.Properties).toMatchObject({
+        EventSourceArn: { 'Fn::GetAtt': [expect.stringMatching(/^DataTable/), 'StreamArn'] },
+        FunctionName: { Ref: serviceFunctionId(template, 'publisher') },
+        FunctionResponseTypes: ['ReportBatchItemFailures'],
+        BisectBatchOnFunctionError: true,
+        MaximumRetryAttempts: 5,
+        DestinationConfig: { OnFailure: { Destination: { 'Fn::GetAtt': [expect.stringMatching(/^PublishFailures/), 'Arn'] } } },
+      });
+    }
+  });
+
+  it('find the connections table and the API by their SSM names, and post to the live stage', () => {
+    for (const template of Object.values(cells)) {
+      const env = serviceFunction(template, 'publisher').Properties.Environment.Variables;
+      const parameters = template.toJSON().Parameters;
+      expect(parameters[env.CONNECTIONS_TABLE.Ref].Default).toBe('/item-master/dev/live/connections-table');
+      const url = env.CALLBACK_URL['Fn::Join'][1];
+      expect(url[0]).toBe('https://');
+      expect(parameters[url[1].Ref].Default).toBe('/item-master/dev/live/api-id');
+      expect(url.at(-1)).toBe('/live');
+    }
+  });
+
+  it("limit the publisher to its own stream, the connections table and the stage's @connections", () => {
+    for (const template of Object.values(cells)) {
+      const statements = policyStatements(template, /^PublisherRole/);
+      const rights = statements.map((s) => ({ actions: [s.Action].flat().sort(), resource: JSON.stringify(s.Resource) }));
+      expect(rights).toEqual(
+        expect.arrayContaining([
+          { actions: ['dynamodb:DescribeStream', 'dynamodb:GetRecords', 'dynamodb:GetShardIterator', 'dynamodb:ListStreams'], resource: expect.stringMatching(/DataTable.*StreamArn/) },
+          { actions: ['dynamodb:Query'], resource: expect.stringMatching(/liveconnectionstable.*\/index\/ByTopic"/) },
+          { actions: ['dynamodb:BatchWriteItem', 'dynamodb:Query'], resource: expect.stringMatching(/liveconnectionstable[^/]*\}\]\]\}$/) },
+          { actions: ['execute-api:ManageConnections'], resource: expect.stringMatching(/liveapiid.*\/live\/POST\/@connections\/\*"/) },
+          { actions: ['sqs:GetQueueAttributes', 'sqs:GetQueueUrl', 'sqs:SendMessage'], resource: expect.stringMatching(/PublishFailures/) },
+        ]),
+      );
+      // Nothing else but its logs and tracing.
+      expect(rights.filter((r) => !/^(dynamodb|execute-api|sqs):/.test(r.actions[0]!)).flatMap((r) => r.actions).every((a) => /^(logs|xray):/.test(a))).toBe(true);
+      expect(rights).toHaveLength(7);
+    }
+  });
+});
+
