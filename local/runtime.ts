@@ -186,6 +186,8 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
       log: (line) => output(`[streams] ${line}`),
     });
     streams.load(assembly);
+    // Ready means positioned: a change made once the runtime is up reaches the publishers.
+    await streams.drained();
     // Before the host: a poller mid-batch finishes against live functions.
     stops.push(() => streams.stop());
 

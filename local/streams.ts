@@ -124,9 +124,9 @@ class Poller {
           first = false;
           refreshedAt = Date.now();
         }
-        const delivered = await this.pollShards(streamArn);
+        const read = await this.pollShards(streamArn);
         lastError = '';
-        if (delivered > 0) continue;
+        if (read > 0) continue;
         for (const wake of this.idleWaiters.splice(0)) wake();
       } catch (error) {
         const message = (error as Error).message;
@@ -200,9 +200,9 @@ class Poller {
     return body;
   }
 
-  /** One read of every open shard, in order; returns how many records were delivered. */
+  /** One read of every open shard, in order; returns how many records were read (delivered or skipped). */
   private async pollShards(streamArn: string): Promise<number> {
-    let delivered = 0;
+    let read = 0;
     for (const [shardId, shard] of this.shards) {
       if (this.stopped) break;
       if (!shard.iterator) {
@@ -224,13 +224,11 @@ class Poller {
         shard.skipping = false;
         continue;
       }
-      if (!shard.skipping) {
-        await this.deliver(records.map((r) => lambdaRecord(r, streamArn, this.region)), shardId, streamArn);
-        delivered += records.length;
-      }
+      if (!shard.skipping) await this.deliver(records.map((r) => lambdaRecord(r, streamArn, this.region)), shardId, streamArn);
+      read += records.length;
       shard.lastSequenceNumber = records.at(-1)?.dynamodb?.SequenceNumber;
     }
-    return delivered;
+    return read;
   }
 
   private async deliver(batch: DynamoDBRecord[], shardId: string, streamArn: string): Promise<void> {

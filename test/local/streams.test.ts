@@ -1,0 +1,142 @@
+import { randomUUID } from 'node:crypto';
+import { CreateTableCommand, DeleteTableCommand } from '@aws-sdk/client-dynamodb';
+import { PutCommand } from '@aws-sdk/lib-dynamodb';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import type { DynamoDBBatchResponse, DynamoDBStreamEvent } from 'aws-lambda';
+import { afterEach, describe, expect, inject, it } from 'vitest';
+import type { LocalAssembly, LocalStreamMapping } from '../../local/assembly.ts';
+import { LocalQueues } from '../../local/queues.ts';
+import { LocalStreams } from '../../local/streams.ts';
+import { localClient } from '../support/tables.ts';
+
+const endpoint = inject('dynamoEndpoint');
+const cleanups: Array<() => Promise<void>> = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+/** A table with a stream, and a LocalStreams whose one mapping invokes `invoke`. */
+async function setUp(invoke: (event: DynamoDBStreamEvent) => Promise<DynamoDBBatchResponse | void>, mapping: Partial<LocalStreamMapping> = {}) {
+  const client = localClient(endpoint);
+  const tableName = `streams-${randomUUID()}`;
+  await client.send(
+    new CreateTableCommand({
+      TableName: tableName,
+      AttributeDefinitions: [{ AttributeName: 'pk', AttributeType: 'S' }],
+      KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
+      BillingMode: 'PAY_PER_REQUEST',
+      StreamSpecification: { StreamEnabled: true, StreamViewType: 'NEW_AND_OLD_IMAGES' },
+    }),
+  );
+  const doc = DynamoDBDocumentClient.from(client);
+  const put = (pk: string, extra: Record<string, unknown> = {}) => doc.send(new PutCommand({ TableName: tableName, Item: { pk, ...extra } }));
+  const queues = new LocalQueues();
+  queues.define(['failures']);
+  const logged: string[] = [];
+  const streams = new LocalStreams({
+    dynamodb: client,
+    dynamoEndpoint: endpoint,
+    invoke: (_name, event) => invoke(event as DynamoDBStreamEvent),
+    queues,
+    pollIntervalMs: 20,
+    retryDelayMs: 5,
+    log: (line) => logged.push(line),
+  });
+  const full: LocalStreamMapping = {
+    stackName: 's',
+    logicalId: 'Mapping',
+    tableName,
+    functionName: 'publisher',
+    batchSize: 100,
+    startingPosition: 'LATEST',
+    reportBatchItemFailures: true,
+    maximumRetryAttempts: 2,
+    onFailureQueue: 'failures',
+    ...mapping,
+  };
+  const start = () => streams.load({ region: 'eu-west-1', streamMappings: [full] } as unknown as LocalAssembly);
+  cleanups.push(async () => {
+    await streams.stop();
+    await client.send(new DeleteTableCommand({ TableName: tableName }));
+    client.destroy();
+  });
+  return { put, start, streams, queues, logged };
+}
+
+const keysOf = (event: DynamoDBStreamEvent) => event.Records.map((r) => r.dynamodb?.Keys?.pk?.S);
+
+async function until(condition: () => boolean, timeoutMs = 5_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+describe('LocalStreams', () => {
+  it('starts at LATEST, delivers records in order shaped as Lambda shapes them, empty maps included', async () => {
+    const batches: DynamoDBStreamEvent[] = [];
+    const { put, start, streams } = await setUp(async (event) => {
+      batches.push(event);
+    });
+    await put('before');
+    start();
+    await streams.drained();
+    await put('a', { attributes: {}, n: 1 });
+    await put('b');
+    await put('a', { n: 2 });
+    await until(() => batches.flatMap(keysOf).length >= 3);
+    const records = batches.flatMap((b) => b.Records);
+    expect(records.map((r) => [r.eventName, r.dynamodb?.Keys?.pk?.S])).toEqual([
+      ['INSERT', 'a'],
+      ['INSERT', 'b'],
+      ['MODIFY', 'a'],
+    ]);
+    expect(records[0]).toMatchObject({
+      eventSource: 'aws:dynamodb',
+      awsRegion: 'eu-west-1',
+      eventSourceARN: expect.stringContaining('/stream/'),
+      dynamodb: { NewImage: { pk: { S: 'a' }, attributes: { M: {} }, n: { N: '1' } }, StreamViewType: 'NEW_AND_OLD_IMAGES' },
+    });
+    expect(typeof records[0]!.dynamodb!.ApproximateCreationDateTime).toBe('number');
+    expect(records[2]!.dynamodb!.OldImage).toMatchObject({ n: { N: '1' } });
+  });
+
+  it('retries a batch from its first reported failure, then goes on', async () => {
+    const seen: string[][] = [];
+    let failOnce = true;
+    const { put, start, streams } = await setUp(async (event) => {
+      seen.push(keysOf(event) as string[]);
+      const failed = event.Records.find((r) => r.dynamodb?.Keys?.pk?.S === 'b');
+      if (failed && failOnce) {
+        failOnce = false;
+        return { batchItemFailures: [{ itemIdentifier: failed.dynamodb!.SequenceNumber! }] };
+      }
+      return { batchItemFailures: [] };
+    });
+    start();
+    await streams.drained();
+    for (const key of ['a', 'b', 'c']) await put(key);
+    await until(() => seen.flat().includes('c') && seen.flat().filter((k) => k === 'b').length === 2);
+    await streams.drained();
+    // a once, b again: whether c came in b's batch or its own, nothing before the failure is resent.
+    const counts = Object.fromEntries(['a', 'b', 'c'].map((k) => [k, seen.flat().filter((s) => s === k).length]));
+    expect(counts.a).toBe(1);
+    expect(counts.b).toBe(2);
+  });
+
+  it('after the retries, describes the batch on the on-failure queue and moves past it', async () => {
+    const { put, start, streams, queues, logged } = await setUp(async (event) => {
+      if (keysOf(event).includes('poison')) throw new Error('boom');
+    });
+    start();
+    await streams.drained();
+    await put('poison');
+    await until(() => (queues.messages('failures') ?? []).length === 1);
+    const [failure] = queues.messages('failures')!;
+    const body = JSON.parse(failure!.body) as Record<string, any>;
+    expect(body.requestContext).toMatchObject({ condition: 'RetryAttemptsExhausted', approximateInvokeCount: 3 });
+    expect(body.DDBStreamBatchInfo).toMatchObject({ batchSize: 1, streamArn: expect.stringContaining('/stream/') });
+    expect(logged.some((line) => line.includes('gave up on 1 stream records'))).toBe(true);
+  });
+});
