@@ -25,7 +25,7 @@ import { scopeOf, TEST_POOL_ID, TEST_RESOURCE_SERVER, testIssuer } from '../supp
  */
 let built: ReturnType<typeof buildTestApp>;
 let workDir: string;
-let entries: Record<'cell-api' | 'router' | 'tenant-claims', string>;
+let entries: Record<'cell-api' | 'router' | 'tenant-claims' | 'publisher', string>;
 
 type Handler<T = ALBResult> = (event: unknown, context: Context) => Promise<T>;
 
@@ -37,6 +37,7 @@ beforeAll(() => {
     'cell-api': install(built.stacks.cells[0]!, 'cell-api'),
     router: install(built.stacks.controlPlane, 'router'),
     'tenant-claims': install(built.stacks.controlPlane, 'tenant-claims'),
+    publisher: install(built.stacks.cells[0]!, 'publisher'),
   };
 });
 afterAll(() => {
@@ -69,7 +70,7 @@ describe('deployed bundles', () => {
     for (const entry of Object.values(entries)) {
       const code = readFileSync(entry, 'utf8');
       expect(code).toMatch(/from\s*"@item-master\/shared"/);
-      expect(code).toMatch(/from\s*"@aws-sdk\/client-(dynamodb|lambda)"/);
+      expect(code).toMatch(/from\s*"@aws-sdk\/client-(dynamodb|lambda|apigatewaymanagementapi)"/);
       // Powertools' logger lives in the layer only.
       expect(code).not.toContain('POWERTOOLS_LOG_LEVEL');
     }
@@ -178,5 +179,29 @@ describe('deployed bundles', () => {
     } finally {
       await control.drop();
     }
+  });
+
+  it('publisher: the bundle reports the records it could not publish as batch item failures, and only those', async () => {
+    const handler = await loadHandler<{ batchItemFailures: Array<{ itemIdentifier: string }> }>(entries.publisher, {
+      // A connections table that does not exist: every subscriber lookup fails.
+      CONNECTIONS_TABLE: 'no-such-connections-table',
+      CALLBACK_URL: 'http://127.0.0.1:9/live',
+      CELL_ID: 'cell-1',
+      AWS_REGION: LOCAL_REGION,
+      AWS_ACCESS_KEY_ID: LOCAL_CREDENTIALS.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: LOCAL_CREDENTIALS.secretAccessKey,
+      AWS_ENDPOINT_URL_DYNAMODB: inject('dynamoEndpoint'),
+    });
+    const record = (sequence: string, image: Record<string, unknown>) => ({
+      eventID: sequence,
+      eventName: 'INSERT',
+      eventSource: 'aws:dynamodb',
+      dynamodb: { SequenceNumber: sequence, Keys: { pk: { S: 'x' }, sk: { S: 'y' } }, NewImage: image, StreamViewType: 'NEW_AND_OLD_IMAGES' },
+    });
+    const item = { entity: { S: 'item' }, tenantId: { S: 't-1' }, itemId: { S: 'bolt' }, version: { N: '1' } };
+    // A record that is no item and no order publishes nothing, and so cannot fail.
+    const other = { entity: { S: 'tenant-note' }, tenantId: { S: 't-1' } };
+    const result = await handler({ Records: [record('1', other), record('2', item), record('3', other)] }, lambdaContext);
+    expect(result.batchItemFailures).toEqual([{ itemIdentifier: '2' }]);
   });
 });
