@@ -19,7 +19,7 @@ export interface LocalStreamsOptions {
   readonly pollIntervalMs?: number;
   /** Wait before the first retry of a failed batch; doubles each time, up to 5 s. @default 200 */
   readonly retryDelayMs?: number;
-  /** One line per batch that failed for good. @default silent */
+  /** A line per failed batch, batch given up on, or failed poll. @default silent */
   readonly log?: (line: string) => void;
 }
 
@@ -48,7 +48,7 @@ export class LocalStreams {
     const wanted = new Map(assembly.streamMappings.map((m) => [`${m.tableName}->${m.functionName}`, m]));
     for (const [key, poller] of this.pollers) {
       if (!wanted.has(key)) {
-        poller.stop();
+        void poller.stop();
         this.pollers.delete(key);
       }
     }
