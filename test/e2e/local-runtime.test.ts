@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { cellFor, evenSplit } from '../../control-plane/routing.ts';
 import { fromRoot } from '../../lib/paths.ts';
 import { startLocalRuntime, type LocalRuntime } from '../../local/runtime.ts';
+import { eventually } from '../support/eventually.ts';
 import { isAlive } from '../support/processes.ts';
 import { isValidId, tenantIdOf } from '@item-master/shared';
 
@@ -343,18 +344,6 @@ describe('npm start: authentication end to end', () => {
 });
 
 /** Retries an assertion until it holds: the router picks up control-plane changes within its refresh interval. */
-async function eventually(assertion: () => Promise<void>, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      return await assertion();
-    } catch (error) {
-      if (Date.now() > deadline) throw error;
-      await new Promise((resolve) => setTimeout(resolve, 200));
-    }
-  }
-}
-
 /** `npm run cells -- <args> --local` against this runtime. */
 function cellsCli(...args: string[]) {
   return runScript(fromRoot('control-plane', 'cli.ts'), [...args, '--local', '--local-state', path.join(outdir, 'local-runtime.json')]);

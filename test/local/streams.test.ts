@@ -7,6 +7,7 @@ import { afterEach, describe, expect, inject, it } from 'vitest';
 import type { LocalAssembly, LocalStreamMapping } from '../../local/assembly.ts';
 import { LocalQueues } from '../../local/queues.ts';
 import { LocalStreams } from '../../local/streams.ts';
+import { eventually } from '../support/eventually.ts';
 import { localClient } from '../support/tables.ts';
 
 const endpoint = inject('dynamoEndpoint');
@@ -65,14 +66,6 @@ async function setUp(invoke: (event: DynamoDBStreamEvent) => Promise<DynamoDBBat
 
 const keysOf = (event: DynamoDBStreamEvent) => event.Records.map((r) => r.dynamodb?.Keys?.pk?.S);
 
-async function until(condition: () => boolean, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
-
 describe('LocalStreams', () => {
   it('starts at LATEST, delivers records in order shaped as Lambda shapes them, empty maps included', async () => {
     const batches: DynamoDBStreamEvent[] = [];
@@ -85,7 +78,7 @@ describe('LocalStreams', () => {
     await put('a', { attributes: {}, n: 1 });
     await put('b');
     await put('a', { n: 2 });
-    await until(() => batches.flatMap(keysOf).length >= 3);
+    await eventually(() => expect(batches.flatMap(keysOf).length).toBeGreaterThanOrEqual(3));
     const records = batches.flatMap((b) => b.Records);
     expect(records.map((r) => [r.eventName, r.dynamodb?.Keys?.pk?.S])).toEqual([
       ['INSERT', 'a'],
@@ -117,7 +110,7 @@ describe('LocalStreams', () => {
     start();
     await streams.drained();
     for (const key of ['a', 'b', 'c']) await put(key);
-    await until(() => seen.flat().includes('c') && seen.flat().filter((k) => k === 'b').length === 2);
+    await eventually(() => expect([seen.flat().includes('c'), seen.flat().filter((k) => k === 'b').length]).toEqual([true, 2]));
     await streams.drained();
     // a once, b again: whether c came in b's batch or its own, nothing before the failure is resent.
     const counts = Object.fromEntries(['a', 'b', 'c'].map((k) => [k, seen.flat().filter((s) => s === k).length]));
@@ -132,7 +125,7 @@ describe('LocalStreams', () => {
     start();
     await streams.drained();
     await put('poison');
-    await until(() => (queues.messages('failures') ?? []).length === 1);
+    await eventually(() => expect(queues.messages('failures')).toHaveLength(1));
     const [failure] = queues.messages('failures')!;
     const body = JSON.parse(failure!.body) as Record<string, any>;
     expect(body.requestContext).toMatchObject({ condition: 'RetryAttemptsExhausted', approximateInvokeCount: 3 });
