@@ -44,12 +44,7 @@ export class CellStack extends Stack {
     this.table = new CellTable(this, 'Data', { retain: prod });
     const sharedLayer = new SharedLayer(this, 'SharedLayer');
 
-    const deadLetters = new Queue(this, 'OrderEventsDeadLetters', {
-      encryption: QueueEncryption.SQS_MANAGED,
-      enforceSSL: true,
-      retentionPeriod: Duration.days(14),
-    });
-    Validations.of(deadLetters).acknowledge({ id: 'AwsSolutions-SQS3', reason: 'This queue is the dead-letter queue of the order events queue' });
+    const deadLetters = this.failureQueue('OrderEventsDeadLetters', 'the dead-letter queue of the order events queue');
     this.eventsQueue = new Queue(this, 'OrderEvents', {
       encryption: QueueEncryption.SQS_MANAGED,
       enforceSSL: true,
@@ -123,12 +118,7 @@ export class CellStack extends Stack {
         CALLBACK_URL: `https://${apiId}.execute-api.${Aws.REGION}.${Aws.URL_SUFFIX}/${LIVE_STAGE_NAME}`,
       },
     });
-    const failures = new Queue(this, 'PublishFailures', {
-      encryption: QueueEncryption.SQS_MANAGED,
-      enforceSSL: true,
-      retentionPeriod: Duration.days(14),
-    });
-    Validations.of(failures).acknowledge({ id: 'AwsSolutions-SQS3', reason: "This queue is the on-failure destination of the publisher's stream" });
+    const failures = this.failureQueue('PublishFailures', "the on-failure destination of the publisher's stream");
     publisher.addEventSource(
       new DynamoEventSource(this.table.table, {
         startingPosition: StartingPosition.LATEST,
@@ -159,5 +149,12 @@ export class CellStack extends Stack {
       reason: 'Connection ids are made by API Gateway at run time; the publisher may only POST, and only to the live stage',
     });
     return publisher;
+  }
+
+  /** Where failed messages or records are kept for two weeks: a queue that is itself a failure queue, so it has none of its own. */
+  private failureQueue(id: string, what: string): Queue {
+    const queue = new Queue(this, id, { encryption: QueueEncryption.SQS_MANAGED, enforceSSL: true, retentionPeriod: Duration.days(14) });
+    Validations.of(queue).acknowledge({ id: 'AwsSolutions-SQS3', reason: `This queue is ${what}` });
+    return queue;
   }
 }

@@ -80,18 +80,11 @@ export class ControlPlaneStack extends Stack {
       retain: prod,
       ...logs,
     });
-    const identityFacts = {
+    this.publishFacts('Identity', (name) => identityParameter(config, name), "The identity provider's", 'for the cells CLI', {
       'user-pool-id': this.identity.userPool.userPoolId,
       'resource-server': this.identity.resourceServerId,
       'token-url': this.identity.tokenUrl,
-    } as const;
-    for (const [name, value] of Object.entries(identityFacts)) {
-      new StringParameter(this, `Identity-${name}`, {
-        parameterName: identityParameter(config, name as keyof typeof identityFacts),
-        stringValue: value,
-        description: `The identity provider's ${name.replaceAll('-', ' ')}, for the cells CLI`,
-      });
-    }
+    });
 
     this.router = new ServiceFunction(this, 'Router', {
       entry: 'functions/router/index.ts',
@@ -146,17 +139,30 @@ export class ControlPlaneStack extends Stack {
       retain: prod,
       ...logs,
     });
-    const liveFacts = { 'api-id': this.live.api.apiId, 'connections-table': this.live.table.tableName } as const;
-    for (const [name, value] of Object.entries(liveFacts)) {
-      new StringParameter(this, `Live-${name}`, {
-        parameterName: liveParameter(config, name as keyof typeof liveFacts),
-        stringValue: value,
-        description: `The live-updates ${name.replaceAll('-', ' ')}, for the cells' publishers`,
-      });
-    }
+    this.publishFacts('Live', (name) => liveParameter(config, name), 'The live-updates', "for the cells' publishers", {
+      'api-id': this.live.api.apiId,
+      'connections-table': this.live.table.tableName,
+    });
 
     new CfnOutput(this, 'Url', { value: this.frontDoor.url, description: 'The service endpoint' });
     new CfnOutput(this, 'LiveUrl', { value: this.live.url, description: 'Live updates: connect with ?token=<access token>' });
     new CfnOutput(this, 'TokenUrl', { value: this.identity.tokenUrl, description: 'Client-credentials token endpoint' });
   }
+  /** Facts other stacks and tools read at deploy or run time, one SSM parameter each, under their well-known names. */
+  private publishFacts<Name extends string>(
+    idPrefix: string,
+    parameterName: (name: Name) => string,
+    subject: string,
+    audience: string,
+    facts: Record<Name, string>,
+  ): void {
+    for (const [name, value] of Object.entries(facts) as Array<[Name, string]>) {
+      new StringParameter(this, `${idPrefix}-${name}`, {
+        parameterName: parameterName(name),
+        stringValue: value,
+        description: `${subject} ${name.replaceAll('-', ' ')}, ${audience}`,
+      });
+    }
+  }
+
 }

@@ -79,7 +79,7 @@ export async function startWebSocketApi(options: WebSocketApiOptions): Promise<L
   const { port } = server.address() as AddressInfo;
   const origin = `http://127.0.0.1:${port}`;
 
-  const baseContext = (connectionId: string, routeKey: string, eventType: 'CONNECT' | 'MESSAGE' | 'DISCONNECT', connection?: Connection) => {
+  const baseContext = (connectionId: string, routeKey: string, eventType: 'CONNECT' | 'MESSAGE' | 'DISCONNECT', connection?: Omit<Connection, 'socket'>) => {
     const now = new Date();
     return {
       routeKey,
@@ -113,9 +113,8 @@ export async function startWebSocketApi(options: WebSocketApiOptions): Promise<L
       if (typeof decision === 'number') return refuse(socket, decision);
       authorizer = decision;
     }
-    const connection: Connection = {
+    const connection: Omit<Connection, 'socket'> = {
       id: connectionId,
-      socket: undefined as unknown as WebSocket,
       connectedAt: new Date(),
       lastActiveAt: new Date(),
       sourceIp: req.socket.remoteAddress ?? '127.0.0.1',
