@@ -55,7 +55,25 @@ export interface ServiceFunctionProps {
    * @default INFO
    */
   readonly logLevel?: 'DEBUG' | 'INFO' | 'WARN' | 'ERROR';
+  /**
+   * Where the AWS SDK comes from: `runtime` keeps `@aws-sdk/*` out of the
+   * bundle and loads the copy the Node.js runtime ships; `bundled` bundles the
+   * clients the function imports. The default is chosen by `npm run bench`
+   * (see BENCHMARKS.md).
+   * @default 'runtime'
+   */
+  readonly awsSdk?: 'runtime' | 'bundled';
+  /**
+   * Where the shared code comes from: `layer` loads it from the shared layer;
+   * `bundled` bundles what the function uses of it and attaches no layer.
+   * @default 'layer'
+   */
+  readonly sharedCode?: 'layer' | 'bundled';
 }
+
+/** Where functions take the AWS SDK and the shared code from, unless told otherwise (measured in BENCHMARKS.md). */
+export const DEFAULT_AWS_SDK: NonNullable<ServiceFunctionProps['awsSdk']> = 'runtime';
+export const DEFAULT_SHARED_CODE: NonNullable<ServiceFunctionProps['sharedCode']> = 'layer';
 
 /** Metrics namespace shared by every function. */
 export const METRICS_NAMESPACE = 'ItemMaster';
@@ -75,6 +93,11 @@ export class ServiceFunction extends NodejsFunction {
     });
     // An explicit role instead of AWSLambdaBasicExecutionRole: logs go to this function's group only.
     const role = executionRole(scope, `${id}Role`, logGroup, `Execution role of ${props.serviceName}`);
+    const sharedInLayer = (props.sharedCode ?? DEFAULT_SHARED_CODE) === 'layer';
+    const externalModules = [
+      ...((props.awsSdk ?? DEFAULT_AWS_SDK) === 'runtime' ? ['@aws-sdk/*'] : []),
+      ...(sharedInLayer ? [SHARED_MODULE] : []),
+    ];
     super(scope, id, {
       entry: fromRoot(props.entry),
       projectRoot: fromRoot(),
@@ -88,7 +111,7 @@ export class ServiceFunction extends NodejsFunction {
       tracing: Tracing.ACTIVE,
       logGroup,
       role,
-      layers: [props.sharedLayer],
+      layers: sharedInLayer ? [props.sharedLayer] : [],
       environment: {
         NODE_OPTIONS: '--enable-source-maps',
         POWERTOOLS_SERVICE_NAME: props.serviceName,
@@ -104,8 +127,8 @@ export class ServiceFunction extends NodejsFunction {
         sourceMap: true,
         sourcesContent: false,
         mainFields: ['module', 'main'],
-        // Replaces the default externals: keep the runtime's AWS SDK and the layer's module.
-        externalModules: ['@aws-sdk/*', SHARED_MODULE],
+        // Replaces the default externals (a module left external must be provided by the runtime or a layer).
+        externalModules,
         banner: ESM_REQUIRE_BANNER,
         forceDockerBundling: false,
         logLevel: LogLevel.ERROR,

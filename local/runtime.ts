@@ -79,6 +79,8 @@ export interface LocalRuntime {
    * functions whose bundle or environment changed; returns their names.
    */
   reload(context?: Record<string, unknown>): Promise<string[]>;
+  /** The environment the runtime gives a function (its template's variables, resolved to local endpoints). */
+  environment(functionName: string): Record<string, string>;
   /** Pids of every process the runtime started. */
   pids(): number[];
   stop(): Promise<void>;
@@ -165,10 +167,12 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
       executeApi: live?.origin,
     };
     const deployed = new Map<string, string>();
+    const environments = new Map<string, Record<string, string>>();
     const deployAll = (current: LocalAssembly): string[] => {
       const changed: string[] = [];
       for (const fn of current.functions) {
         const env = functionEnvironment(fn, current, endpoints);
+        environments.set(fn.functionName, env);
         const fingerprint = JSON.stringify([fn.codeDir, fn.layerDirs, fn.handler, fn.timeoutSeconds, env]);
         if (deployed.get(fn.functionName) === fingerprint) continue;
         host.deploy(fn, env);
@@ -251,6 +255,11 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
         const changed = deployAll(assembly);
         streams.load(assembly);
         return changed;
+      },
+      environment(functionName) {
+        const env = environments.get(functionName);
+        if (!env) throw new Error(`no local function named ${functionName}`);
+        return { ...env };
       },
       pids: () => [...(dynamo ? [dynamo.pid] : []), ...host.pids()],
       stop,

@@ -1,0 +1,188 @@
+/**
+ * `npm run bench`: what users pay for, measured side by side in one run on
+ * this machine. Prints tables, writes BENCHMARKS.md and benchmarks.json.
+ *
+ *   npm run bench               the full run (20 processes per cold start)
+ *   npm run bench -- --quick    fewer samples, under two minutes
+ *   npm run bench -- --out DIR  write the reports elsewhere (default: the repository root)
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { cdkJsonContext } from '../local/assembly.ts';
+import { layOutFunction } from '../local/function-layout.ts';
+import { startLocalRuntime } from '../local/runtime.ts';
+import { resolveValue } from '../local/template-values.ts';
+import { parseConfig } from '../lib/config.ts';
+import { fromRoot } from '../lib/paths.ts';
+import { DEFAULT_AWS_SDK, DEFAULT_SHARED_CODE } from '../lib/service-function.ts';
+import { synthesizeVariants, variantName } from './bundling.ts';
+import { assetStats, probeInterleaved, writeEmptyHandler } from './cold-start.ts';
+import { machine } from './machine.ts';
+import { benchOrders, type Definition } from './orders.ts';
+import { printReport, renderMarkdown, type BenchResults, type ColdStartRow, type VariantRow } from './report.ts';
+import { benchRouter } from './router.ts';
+import { median } from './stats.ts';
+import { synthesizeCells, type SynthesisRun } from './synthesis.ts';
+import { benchThroughput } from './throughput.ts';
+
+const { values: args } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    out: { type: 'string', default: fromRoot() },
+    help: { type: 'boolean', short: 'h', default: false },
+  },
+});
+if (args.help) {
+  process.stdout.write('usage: npm run bench [-- --quick] [-- --out DIR]\n');
+  process.exit(0);
+}
+
+const PLANS = {
+  full: { coldStartRuns: 20, routerDecisions: 2_000_000, ops: 2_000, concurrency: 16, orders: 200, orderConcurrency: 8, cells: [1, 4, 16, 32] },
+  quick: { coldStartRuns: 5, routerDecisions: 500_000, ops: 300, concurrency: 16, orders: 40, orderConcurrency: 8, cells: [1, 4, 16, 32] },
+};
+const plan = args.quick ? PLANS.quick : PLANS.full;
+const command = `npm run bench${args.quick ? ' -- --quick' : ''}`;
+const say = (line: string) => process.stderr.write(`${line}\n`);
+const benchStarted = performance.now();
+const step = (title: string) => say(`\n▶ ${title} (${((performance.now() - benchStarted) / 1000).toFixed(0)} s)`);
+
+if (Number(process.versions.node.split('.')[0]) !== 24) {
+  say(`warning: Node.js ${process.versions.node}; Lambda runs Node.js 24 (npm run bench uses the project's own Node.js 24)`);
+}
+
+const work = mkdtempSync(path.join(tmpdir(), 'item-master-bench-'));
+const cleanup: Array<() => Promise<void>> = [async () => rmSync(work, { recursive: true, force: true })];
+process.once('SIGINT', () => void stopAll().then(() => process.exit(130)));
+async function stopAll() {
+  for (const stop of cleanup.reverse()) await stop().catch(() => undefined);
+  cleanup.length = 0;
+}
+
+try {
+  const config = parseConfig((key) => cdkJsonContext()[key]);
+
+  step(`router: ${plan.routerDecisions.toLocaleString('en-US')} decisions, 1,000,000 tenants over ${config.cells.length} cells`);
+  const router = benchRouter(config.cells, plan.routerDecisions);
+
+  step(`synthesis: ${plan.cells.join(', ')} cells, one fresh process each`);
+  const synthesis: SynthesisRun[] = [];
+  for (const cells of plan.cells) {
+    synthesis.push(await synthesizeCells(cells));
+    say(`  ${cells} cells: ${synthesis.at(-1)?.synthSeconds.toFixed(1)} s`);
+  }
+
+  step('local runtime: synthesizing and starting');
+  const runtime = await startLocalRuntime({
+    port: 0,
+    webSocketPort: 0,
+    outdir: path.join(work, 'cdk.out'),
+    context: {},
+    stateFile: path.join(work, 'local-runtime.json'),
+    log: (line) => say(`  ${line}`),
+    functionOutput: () => undefined,
+  });
+  cleanup.push(() => runtime.stop());
+
+  step('cold starts: laying out every function and the bundling variants');
+  const byCode = new Map<string, (typeof runtime.assembly.functions)[number]>();
+  for (const fn of runtime.assembly.functions) if (!byCode.has(fn.codeDir)) byCode.set(fn.codeDir, fn);
+  const functions = [...byCode.values()].map((fn) => {
+    const env = runtime.environment(fn.functionName);
+    const service = env.POWERTOOLS_SERVICE_NAME ?? fn.functionName;
+    return { service, fn, env, entry: layOutFunction(path.join(work, 'functions', service), fn.codeDir, fn.layerDirs, fn.handler) };
+  });
+  const envOf = (service: string) => {
+    const found = functions.find((f) => f.service === service);
+    if (!found) throw new Error(`no function with the service name ${service}`);
+    return found.env;
+  };
+  const variantServices = [
+    { service: 'cell-api', entry: 'functions/cell-api/index.ts' },
+    { service: 'router', entry: 'functions/router/index.ts' },
+  ];
+  const variants = synthesizeVariants(path.join(work, 'variants.out'), variantServices).map((variant, index) => ({
+    ...variant,
+    name: `${variant.service}: ${variantName(variant)}`,
+    entry: layOutFunction(path.join(work, 'variants', String(index)), variant.codeDir, variant.layerDirs),
+  }));
+  const EMPTY = '(empty handler)';
+  const probes = [
+    { name: EMPTY, entry: writeEmptyHandler(mkdtempSync(path.join(work, 'empty-'))), env: envOf('cell-api') },
+    ...functions.map(({ service, entry, env }) => ({ name: service, entry, env })),
+    ...variants.map(({ name, service, entry }) => ({ name, entry, env: envOf(service) })),
+  ];
+  step(`cold starts: ${probes.length} entries × ${plan.coldStartRuns} fresh processes, interleaved`);
+  let lastShown = 0;
+  const samples = await probeInterleaved(probes, plan.coldStartRuns, (done, total) => {
+    if (done === total || performance.now() - lastShown > 5_000) {
+      lastShown = performance.now();
+      say(`  ${done}/${total} processes`);
+    }
+  });
+  const floorMs = median(samples.get(EMPTY) ?? []);
+  const row = (name: string) => {
+    const ms = median(samples.get(name) ?? []);
+    return { initMs: ms, addedMs: ms - floorMs, ratio: ms / floorMs };
+  };
+  const layers = new Map(functions.flatMap(({ fn }) => fn.layerDirs.map((dir) => [dir, assetStats(dir)] as const)));
+  const coldStarts: ColdStartRow[] = functions.map(({ service, fn }) => ({
+    service,
+    ...assetStats(fn.codeDir),
+    layerKb: fn.layerDirs.reduce((sum, dir) => sum + (layers.get(dir)?.kb ?? 0), 0),
+    ...row(service),
+  }));
+  const variantRows: VariantRow[] = variants.map(({ name, service, sharedCode, awsSdk, codeDir, layerDirs }) => ({
+    service,
+    sharedCode,
+    awsSdk,
+    ...assetStats(codeDir),
+    layerKb: layerDirs.reduce((sum, dir) => sum + assetStats(dir).kb, 0),
+    ...row(name),
+  }));
+
+  const tenantId = 'bench';
+  const token = (await runtime.issuer!.issue({ tenantId })).access_token;
+  const target = { url: runtime.url, dynamoEndpoint: runtime.dynamoEndpoint, token, tenantId };
+  step(`throughput: ${plan.ops} PUTs and ${plan.ops} GETs each way, ${plan.concurrency} in flight`);
+  const throughput = await benchThroughput(target, plan.ops, plan.concurrency);
+
+  step(`orders: ${plan.orders} orders, ${plan.orderConcurrency} placed at a time, until every execution completes`);
+  const [machine0] = runtime.assembly.stateMachines;
+  if (!machine0) throw new Error('the app defines no state machine');
+  const definition = JSON.parse(resolveValue(machine0.definition, machine0.stackName, runtime.assembly)) as Definition;
+  const orders = await benchOrders(target, runtime.stepFunctions, definition, plan.orders, plan.orderConcurrency, plan.ops);
+
+  step('stopping the local runtime');
+  await stopAll();
+
+  const results: BenchResults = {
+    command,
+    quick: args.quick,
+    date: new Date().toISOString(),
+    durationSeconds: (performance.now() - benchStarted) / 1000,
+    machine: machine(),
+    coldStart: {
+      runs: plan.coldStartRuns,
+      floorMs,
+      functions: coldStarts,
+      variants: variantRows,
+      defaults: { awsSdk: DEFAULT_AWS_SDK, sharedCode: DEFAULT_SHARED_CODE },
+    },
+    router,
+    throughput,
+    orders,
+    synthesis,
+  };
+  printReport(results);
+  writeFileSync(path.join(args.out, 'benchmarks.json'), `${JSON.stringify(results, null, 2)}\n`);
+  writeFileSync(path.join(args.out, 'BENCHMARKS.md'), renderMarkdown(results));
+  say(`\nwrote ${path.join(args.out, 'BENCHMARKS.md')} and benchmarks.json in ${results.durationSeconds.toFixed(0)} s`);
+} catch (error) {
+  say(`\nbench failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+  process.exitCode = 1;
+} finally {
+  await stopAll();
+}

@@ -1,0 +1,205 @@
+/** The bench's results as tables: printed with cli-table3, and written as BENCHMARKS.md. */
+import Table from 'cli-table3';
+import type { AwsSdkSource, SharedCodeSource } from './bundling.ts';
+import type { MachineFacts } from './machine.ts';
+import type { OrderFigures } from './orders.ts';
+import type { RouterFigures } from './router.ts';
+import { fmt, linearFit, mean } from './stats.ts';
+import type { SynthesisRun } from './synthesis.ts';
+import type { ThroughputFigures } from './throughput.ts';
+
+export interface InitFigures {
+  /** Median ms from process start to the end of the module's init. */
+  readonly initMs: number;
+  /** Above the empty handler's median. */
+  readonly addedMs: number;
+  /** Against the empty handler's median. */
+  readonly ratio: number;
+}
+
+export interface ColdStartRow extends InitFigures {
+  readonly service: string;
+  readonly kb: number;
+  readonly codeKb: number;
+  readonly files: number;
+  /** The layers it loads, in KB. */
+  readonly layerKb: number;
+}
+
+export interface VariantRow extends ColdStartRow {
+  readonly sharedCode: SharedCodeSource;
+  readonly awsSdk: AwsSdkSource;
+}
+
+export interface BenchResults {
+  readonly command: string;
+  readonly quick: boolean;
+  readonly date: string;
+  readonly durationSeconds: number;
+  readonly machine: MachineFacts;
+  readonly coldStart: {
+    readonly runs: number;
+    readonly floorMs: number;
+    readonly functions: ColdStartRow[];
+    readonly variants: VariantRow[];
+    /** `ServiceFunction`'s defaults when the bench ran. */
+    readonly defaults: { readonly awsSdk: AwsSdkSource; readonly sharedCode: SharedCodeSource };
+  };
+  readonly router: RouterFigures;
+  readonly throughput: ThroughputFigures;
+  readonly orders: OrderFigures;
+  readonly synthesis: SynthesisRun[];
+}
+
+interface Section {
+  readonly title: string;
+  /** What was measured and how, in a sentence or two. */
+  readonly how: string;
+  readonly head: string[];
+  readonly rows: string[][];
+  /** Conclusions drawn from the rows. */
+  readonly findings: string[];
+}
+
+/** Differences smaller than this are within the machine's noise between runs. */
+const NOISE_MS = 2;
+
+/** Which source of one dependency the variants favour, by the mean init time of each side. */
+export function verdict<K extends 'awsSdk' | 'sharedCode'>(
+  variants: readonly VariantRow[],
+  key: K,
+  current: VariantRow[K],
+): { winner: VariantRow[K] | 'neither'; marginMs: number; agrees: boolean } {
+  const sides = [...new Set(variants.map((v) => v[key]))];
+  const means = sides.map((side) => [side, mean(variants.filter((v) => v[key] === side).map((v) => v.initMs))] as const);
+  means.sort((a, b) => a[1] - b[1]);
+  const [best, next] = means;
+  if (!best || !next) throw new Error(`the variants do not vary ${key}`);
+  const marginMs = next[1] - best[1];
+  const winner = marginMs < NOISE_MS ? 'neither' : best[0];
+  return { winner, marginMs, agrees: winner === 'neither' || winner === current };
+}
+
+function sections(r: BenchResults): Section[] {
+  const { coldStart, router, throughput, orders, synthesis } = r;
+  const sdk = verdict(coldStart.variants, 'awsSdk', coldStart.defaults.awsSdk);
+  const shared = verdict(coldStart.variants, 'sharedCode', coldStart.defaults.sharedCode);
+  const fit = linearFit(synthesis.map((run) => [run.cells, run.synthSeconds] as const));
+  const largest = synthesis.reduce((a, b) => (b.cells > a.cells ? b : a));
+  const cellResources = Math.max(...synthesis.map((run) => run.cellStackResources));
+  const initColumns = (row: InitFigures) => [fmt(row.initMs, 1), `+${fmt(row.addedMs, 1)}`, `${fmt(row.ratio, 2)}×`];
+  const sizeColumns = (row: ColdStartRow) => [fmt(row.codeKb), fmt(row.kb), String(row.files), row.layerKb ? fmt(row.layerKb) : '–'];
+  const path = (figures: ThroughputFigures['put']) => [
+    fmt(figures.raw.opsPerSecond),
+    fmt(figures.service.opsPerSecond),
+    `${fmt(figures.ratio, 2)}`,
+    `${fmt(figures.raw.p50Ms, 1)} / ${fmt(figures.raw.p99Ms, 1)}`,
+    `${fmt(figures.service.p50Ms, 1)} / ${fmt(figures.service.p99Ms, 1)}`,
+  ];
+  const sourceFinding = (what: string, v: ReturnType<typeof verdict>, current: string) =>
+    v.winner === 'neither'
+      ? `${what}: no difference beyond ${NOISE_MS} ms (${fmt(v.marginMs, 1)} ms); the default stays \`${current}\`.`
+      : `${what}: \`${v.winner}\` is faster by ${fmt(v.marginMs, 1)} ms on average; the default is \`${current}\`${v.agrees ? '' : ' — the data disagrees with the default'}.`;
+  return [
+    {
+      title: 'Cold start (proxy): every function',
+      how: `Median of ${coldStart.runs} fresh Node.js processes per function: ms from process start until the bundle (laid out as Lambda runs it, with its layers and its Lambda environment) has been imported and its init has run, interleaved with an empty handler measured the same way (${fmt(coldStart.floorMs, 1)} ms). Asset sizes include source maps; "code" is the JavaScript alone.`,
+      head: ['function', 'code KB', 'asset KB', 'files', 'layer KB', 'init ms', 'added ms', 'vs empty'],
+      rows: coldStart.functions.map((row) => [row.service, ...sizeColumns(row), ...initColumns(row)]),
+      findings: [],
+    },
+    {
+      title: 'Bundling: where the AWS SDK and the shared code come from',
+      how: `The same functions synthesized through \`ServiceFunction\` four ways, measured in the same interleaved run as above.`,
+      head: ['function', 'shared code', 'AWS SDK', 'code KB', 'asset KB', 'files', 'layer KB', 'init ms', 'added ms', 'vs empty'],
+      rows: coldStart.variants.map((row) => [row.service, row.sharedCode, row.awsSdk, ...sizeColumns(row), ...initColumns(row)]),
+      findings: [
+        sourceFinding('AWS SDK', sdk, coldStart.defaults.awsSdk),
+        sourceFinding('Shared code', shared, coldStart.defaults.sharedCode),
+      ],
+    },
+    {
+      title: 'Router',
+      how: `\`routeTenant\` (SHA-256 of the tenant id → one of 16,384 buckets → its cell, with 100 pinned tenants) on a warm map, ${fmt(router.decisions)} decisions; then ${fmt(router.tenants)} random tenant ids spread over the configured cells.`,
+      head: ['cells', 'ns per decision', 'decisions per second', 'tenants per cell', 'max / mean'],
+      rows: [
+        [
+          String(router.cells.length),
+          fmt(router.nsPerDecision),
+          fmt(1e9 / router.nsPerDecision),
+          Object.entries(router.perCell).map(([cell, count]) => `${cell}: ${fmt(count)}`).join(', '),
+          fmt(router.maxOverMean, 4),
+        ],
+      ],
+      findings: [],
+    },
+    {
+      title: 'Throughput through the local runtime',
+      how: `${fmt(throughput.put.raw.ops)} operations each way with ${throughput.concurrency} in flight: item PUT and GET through the front door (router → cell API → DynamoDB Local) against PutItem and a consistent GetItem sent straight to DynamoDB Local on a table of the same shape. The ratio is service ÷ raw: the share of DynamoDB Local's throughput the whole path keeps.`,
+      head: ['operation', 'raw ops/s', 'service ops/s', 'ratio', 'raw p50 / p99 ms', 'service p50 / p99 ms'],
+      rows: [
+        ['PUT item', ...path(throughput.put)],
+        ['GET item', ...path(throughput.get)],
+      ],
+      findings: [],
+    },
+    {
+      title: 'Orders',
+      how: `Transitions counted from the synthesized definition's success path (${orders.successPath.join(' → ')}); Standard workflows bill $0.025 per 1,000 transitions, and a large region's default quota refills 1,500 transitions/s (5,000 burst). Locally: ${fmt(orders.orders)} orders placed through the front door, ${orders.concurrency} at a time, timed until every execution succeeded.`,
+      head: ['transitions per order', 'USD per million orders', 'orders/s the quota allows', 'burst orders', 'completed orders/s locally'],
+      rows: [
+        [
+          String(orders.transitionsPerOrder),
+          fmt(orders.usdPerMillionOrders, 2),
+          fmt(orders.quotaOrdersPerSecond),
+          fmt(orders.quotaBurstOrders),
+          fmt(orders.completedPerSecond, 1),
+        ],
+      ],
+      findings: [],
+    },
+    {
+      title: 'Synthesis',
+      how: 'The whole app (control plane and N cells, bundling and cdk-nag included) synthesized in a fresh process per size; "synth" is the time inside the process, "process" adds Node.js and TypeScript loading.',
+      head: ['cells', 'synth s', 'process s', 'resources per cell stack', 'control-plane resources'],
+      rows: synthesis.map((run) => [
+        String(run.cells),
+        fmt(run.synthSeconds, 1),
+        fmt(run.processSeconds, 1),
+        String(run.cellStackResources),
+        String(run.controlPlaneResources),
+      ]),
+      findings: [
+        `Each added cell costs ${fmt(fit.slope * 1000)} ms of synthesis (least squares over ${synthesis.map((run) => run.cells).join(', ')} cells); ${largest.cells} cells take ${fmt(largest.synthSeconds, 1)} s.`,
+        `A cell stack holds ${cellResources} resources: ${fmt((cellResources / 500) * 100)}% of CloudFormation's 500 per stack (the design keeps a cell under 400).`,
+      ],
+    },
+  ];
+}
+
+export function printReport(results: BenchResults): void {
+  for (const section of sections(results)) {
+    const table = new Table({ head: section.head, style: { head: [], border: [] } });
+    table.push(...section.rows);
+    process.stdout.write(`\n${section.title}\n${table.toString()}\n`);
+    for (const finding of section.findings) process.stdout.write(`  ${finding}\n`);
+  }
+}
+
+export function renderMarkdown(results: BenchResults): string {
+  const { machine: m } = results;
+  const lines = [
+    '# Benchmarks',
+    '',
+    `Measured by \`${results.command}\` on ${results.date.slice(0, 10)} in ${fmt(results.durationSeconds)} s${results.quick ? ' (a quick run: fewer samples)' : ''}, on ${m.cores} cores of ${m.cpu}, ${m.memoryGiB} GiB, ${m.os}, Node.js ${m.node}, ${m.java}.`,
+    'Every figure comes from one run, and every comparison was measured side by side in it. The raw numbers are in `benchmarks.json`;',
+    'what was changed because of them is in [docs/design-notes.md](docs/design-notes.md#performance). Regenerate with `npm run bench`.',
+  ];
+  for (const section of sections(results)) {
+    lines.push('', `## ${section.title}`, '', section.how, '');
+    lines.push(`| ${section.head.join(' | ')} |`, `|${section.head.map((_, i) => (i === 0 ? ' --- ' : ' ---: ')).join('|')}|`);
+    for (const row of section.rows) lines.push(`| ${row.join(' | ')} |`);
+    if (section.findings.length > 0) lines.push('', ...section.findings.map((finding) => `- ${finding}`));
+  }
+  return `${lines.join('\n')}\n`;
+}
