@@ -40,8 +40,8 @@ if (args.help) {
 }
 
 const PLANS = {
-  full: { coldStartRuns: 20, routerDecisions: 2_000_000, ops: 2_000, concurrency: 16, orders: 200, orderConcurrency: 8, cells: [1, 4, 16, 32] },
-  quick: { coldStartRuns: 5, routerDecisions: 500_000, ops: 300, concurrency: 16, orders: 40, orderConcurrency: 8, cells: [1, 4, 16, 32] },
+  full: { coldStartRuns: 20, routerDecisions: 2_000_000, ops: 3_000, rounds: 3, concurrency: 16, orders: 200, orderConcurrency: 8, cells: [1, 4, 16, 32] },
+  quick: { coldStartRuns: 5, routerDecisions: 500_000, ops: 400, rounds: 2, concurrency: 16, orders: 40, orderConcurrency: 8, cells: [1, 4, 16, 32] },
 };
 const plan = args.quick ? PLANS.quick : PLANS.full;
 const command = `npm run bench${args.quick ? ' -- --quick' : ''}`;
@@ -146,14 +146,14 @@ try {
   const tenantId = 'bench';
   const token = (await runtime.issuer!.issue({ tenantId })).access_token;
   const target = { url: runtime.url, dynamoEndpoint: runtime.dynamoEndpoint, token, tenantId };
-  step(`throughput: ${plan.ops} PUTs and ${plan.ops} GETs each way, ${plan.concurrency} in flight`);
-  const throughput = await benchThroughput(target, plan.ops, plan.concurrency);
+  step(`throughput: ${plan.ops} PUTs and ${plan.ops} GETs each way in ${plan.rounds} alternating rounds, ${plan.concurrency} in flight`);
+  const throughput = await benchThroughput(target, plan.ops, plan.concurrency, plan.rounds);
 
   step(`orders: ${plan.orders} orders, ${plan.orderConcurrency} placed at a time, until every execution completes`);
   const [machine0] = runtime.assembly.stateMachines;
   if (!machine0) throw new Error('the app defines no state machine');
   const definition = JSON.parse(resolveValue(machine0.definition, machine0.stackName, runtime.assembly)) as Definition;
-  const orders = await benchOrders(target, runtime.stepFunctions, definition, plan.orders, plan.orderConcurrency, plan.ops);
+  const orders = await benchOrders(target, runtime.stepFunctions, definition, plan.orders, plan.orderConcurrency, Math.ceil(plan.ops / plan.rounds));
 
   step('stopping the local runtime');
   await stopAll();

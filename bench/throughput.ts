@@ -25,6 +25,8 @@ export interface PathFigures {
 
 export interface ThroughputFigures {
   readonly concurrency: number;
+  /** Alternating rounds of each path. */
+  readonly rounds: number;
   readonly put: { readonly service: PathFigures; readonly raw: PathFigures; readonly ratio: number };
   readonly get: { readonly service: PathFigures; readonly raw: PathFigures; readonly ratio: number };
 }
@@ -47,7 +49,8 @@ export const benchItem = (i: number) => ({
 });
 export const benchItemId = (i: number) => `bench-${i}`;
 
-async function timed(ops: number, concurrency: number, op: (i: number) => Promise<void>): Promise<PathFigures> {
+/** Runs `ops` operations, `concurrency` at a time; returns each one's latency and the seconds they took together. */
+async function timed(ops: number, concurrency: number, op: (i: number) => Promise<void>) {
   const latencies: number[] = [];
   const started = performance.now();
   await pMap(
@@ -59,11 +62,42 @@ async function timed(ops: number, concurrency: number, op: (i: number) => Promis
     },
     { concurrency },
   );
-  const seconds = (performance.now() - started) / 1000;
-  return { ops, opsPerSecond: ops / seconds, p50Ms: quantile(latencies, 0.5), p99Ms: quantile(latencies, 0.99) };
+  return { latencies, seconds: (performance.now() - started) / 1000 };
 }
 
-export async function benchThroughput(target: ThroughputTarget, ops: number, concurrency: number): Promise<ThroughputFigures> {
+/**
+ * The two paths in alternating rounds (raw, service, raw, service …), so
+ * that a slow moment of the machine, or DynamoDB Local's JIT warming up,
+ * does not favour whichever ran second.
+ */
+async function sideBySide(
+  rounds: number,
+  ops: number,
+  concurrency: number,
+  raw: (i: number) => Promise<void>,
+  service: (i: number) => Promise<void>,
+) {
+  const runs = { raw: [] as Array<Awaited<ReturnType<typeof timed>>>, service: [] as Array<Awaited<ReturnType<typeof timed>>> };
+  const perRound = Math.ceil(ops / rounds);
+  for (let round = 0; round < rounds; round++) {
+    runs.raw.push(await timed(perRound, concurrency, raw));
+    runs.service.push(await timed(perRound, concurrency, service));
+  }
+  const figures = (list: typeof runs.raw): PathFigures => {
+    const latencies = list.flatMap((run) => run.latencies);
+    const seconds = list.reduce((sum, run) => sum + run.seconds, 0);
+    return { ops: latencies.length, opsPerSecond: latencies.length / seconds, p50Ms: quantile(latencies, 0.5), p99Ms: quantile(latencies, 0.99) };
+  };
+  const result = { raw: figures(runs.raw), service: figures(runs.service) };
+  return { ...result, ratio: result.service.opsPerSecond / result.raw.opsPerSecond };
+}
+
+export async function benchThroughput(
+  target: ThroughputTarget,
+  ops: number,
+  concurrency: number,
+  rounds: number,
+): Promise<ThroughputFigures> {
   const headers = { authorization: `Bearer ${target.token}`, 'content-type': 'application/json' };
   const itemUrl = (i: number) => `${target.url}/tenants/${target.tenantId}/items/${benchItemId(i)}`;
   const servicePut = async (i: number) => {
@@ -125,13 +159,9 @@ export async function benchThroughput(target: ThroughputTarget, ops: number, con
     const warm = Math.min(100, ops);
     await timed(warm, concurrency, servicePut);
     await timed(warm, concurrency, rawPut);
-    const put = { raw: await timed(ops, concurrency, rawPut), service: await timed(ops, concurrency, servicePut) };
-    const get = { raw: await timed(ops, concurrency, rawGet), service: await timed(ops, concurrency, serviceGet) };
-    return {
-      concurrency,
-      put: { ...put, ratio: put.service.opsPerSecond / put.raw.opsPerSecond },
-      get: { ...get, ratio: get.service.opsPerSecond / get.raw.opsPerSecond },
-    };
+    const put = await sideBySide(rounds, ops, concurrency, rawPut, servicePut);
+    const get = await sideBySide(rounds, ops, concurrency, rawGet, serviceGet);
+    return { concurrency, rounds, put, get };
   } finally {
     await dynamo.send(new DeleteTableCommand({ TableName: tableName })).catch(() => undefined);
     dynamo.destroy();

@@ -1,12 +1,12 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 
 /** The number of buckets tenants hash into. It never changes: moving tenants means moving buckets. */
 export const BUCKET_COUNT = 16_384;
 
 /** `uint32(first 4 bytes of sha256(tenantId)) mod 16384`. */
 export function bucketOf(tenantId: string): number {
-  const digest = createHash('sha256').update(tenantId, 'utf8').digest();
-  return digest.readUInt32BE(0) % BUCKET_COUNT;
+  // The one-shot hash: a third faster than createHash().update().digest() per request (docs/design-notes.md, "Performance").
+  return hash('sha256', tenantId, 'buffer').readUInt32BE(0) % BUCKET_COUNT;
 }
 
 /** Bucket → cell. Index `b` holds the cell of bucket `b`. */

@@ -21,6 +21,46 @@ export interface FanoutResult {
   failed: number;
 }
 
+/** What fan-out needs of the connection store. */
+export type Subscriptions = Pick<ConnectionStore, 'subscribers' | 'close'>;
+
+/**
+ * One batch's view of the subscriptions: each topic is read once per batch,
+ * not once per record (a batch's records mostly share their tenant's topic,
+ * so this halves the reads of a busy tenant's changes). A connection found
+ * gone is closed once and left out of every later record of the batch.
+ * Subscribing takes effect from the next batch at the latest, as it would
+ * from an eventually consistent index read anyway.
+ */
+export class BatchSubscriptions implements Subscriptions {
+  private readonly topics = new Map<string, Promise<string[]>>();
+  private readonly gone = new Set<string>();
+
+  constructor(private readonly store: Subscriptions) {}
+
+  async subscribers(topics: readonly string[]): Promise<string[]> {
+    const lists = await Promise.all(topics.map((topic) => this.topic(topic)));
+    return [...new Set(lists.flat())].filter((connectionId) => !this.gone.has(connectionId));
+  }
+
+  async close(connectionId: string): Promise<void> {
+    if (this.gone.has(connectionId)) return;
+    this.gone.add(connectionId);
+    await this.store.close(connectionId);
+  }
+
+  private topic(topic: string): Promise<string[]> {
+    let found = this.topics.get(topic);
+    if (!found) {
+      found = this.store.subscribers([topic]);
+      // A failed read is not kept: the next record asks again.
+      found.catch(() => this.topics.delete(topic));
+      this.topics.set(topic, found);
+    }
+    return found;
+  }
+}
+
 /** Posts at most this many frames at once: enough for a thousand subscribers in a few round trips. */
 const CONCURRENCY = 64;
 
@@ -31,7 +71,7 @@ const CONCURRENCY = 64;
  * is then retried).
  */
 export async function fanOut(
-  store: ConnectionStore,
+  store: Subscriptions,
   poster: Poster,
   message: unknown,
   topics: readonly string[],

@@ -6,7 +6,7 @@ import { createObservability, instrument, MetricUnit } from '@item-master/shared
 import type { DynamoDBBatchResponse, DynamoDBRecord, DynamoDBStreamEvent } from 'aws-lambda';
 import { ConnectionStore } from '../live/connection-store.ts';
 import { messageOf } from './changes.ts';
-import { fanOut, GoneError, type Poster } from './fanout.ts';
+import { BatchSubscriptions, fanOut, GoneError, type Poster, type Subscriptions } from './fanout.ts';
 
 const observability = createObservability();
 const { logger, metrics, tracer } = observability;
@@ -31,11 +31,11 @@ const poster: Poster = {
 const processor = new BatchProcessor(EventType.DynamoDBStreams);
 
 /** One change of the cell table to its subscribers. Throwing fails the record, which Lambda retries. */
-async function publish(record: DynamoDBRecord): Promise<void> {
+async function publish(record: DynamoDBRecord, subscriptions: Subscriptions): Promise<void> {
   try {
     const change = messageOf(record);
     if (!change) return;
-    const result = await fanOut(store, poster, change.message, change.topics, (connectionId, error) =>
+    const result = await fanOut(subscriptions, poster, change.message, change.topics, (connectionId, error) =>
       logger.warn('post failed', { connectionId, error }),
     );
     metrics.addMetric('MessagesSent', MetricUnit.Count, result.sent);
@@ -54,6 +54,10 @@ async function publish(record: DynamoDBRecord): Promise<void> {
  * record whose subscribers cannot be read is reported as a batch item
  * failure, so that Lambda retries from it.
  */
-export const handler = instrument<DynamoDBStreamEvent, DynamoDBBatchResponse>(observability, (event, context) =>
-  processPartialResponse(event, publish, processor, { context, processInParallel: false }),
-);
+export const handler = instrument<DynamoDBStreamEvent, DynamoDBBatchResponse>(observability, (event, context) => {
+  const subscriptions = new BatchSubscriptions(store);
+  return processPartialResponse(event, (record: DynamoDBRecord) => publish(record, subscriptions), processor, {
+    context,
+    processInParallel: false,
+  });
+});
