@@ -56,23 +56,25 @@ export interface ServiceFunctionProps {
    */
   readonly logLevel?: 'DEBUG' | 'INFO' | 'WARN' | 'ERROR';
   /**
-   * Where the AWS SDK comes from: `runtime` keeps `@aws-sdk/*` out of the
-   * bundle and loads the copy the Node.js runtime ships; `bundled` bundles the
-   * clients the function imports. The default is chosen by `npm run bench`
-   * (see BENCHMARKS.md).
-   * @default 'runtime'
+   * Where the AWS SDK comes from: `bundled` bundles (and tree-shakes) the
+   * clients the function imports; `runtime` keeps `@aws-sdk/*` out of the
+   * bundle and loads the copy the Node.js runtime ships. Bundled starts
+   * faster (`npm run bench`, BENCHMARKS.md) and pins the SDK version to the
+   * lock file's.
+   * @default 'bundled'
    */
   readonly awsSdk?: 'runtime' | 'bundled';
   /**
    * Where the shared code comes from: `layer` loads it from the shared layer;
    * `bundled` bundles what the function uses of it and attaches no layer.
+   * Both start alike (`npm run bench`); the layer keeps one copy per stack.
    * @default 'layer'
    */
   readonly sharedCode?: 'layer' | 'bundled';
 }
 
 /** Where functions take the AWS SDK and the shared code from, unless told otherwise (measured in BENCHMARKS.md). */
-export const DEFAULT_AWS_SDK: NonNullable<ServiceFunctionProps['awsSdk']> = 'runtime';
+export const DEFAULT_AWS_SDK: NonNullable<ServiceFunctionProps['awsSdk']> = 'bundled';
 export const DEFAULT_SHARED_CODE: NonNullable<ServiceFunctionProps['sharedCode']> = 'layer';
 
 /** Metrics namespace shared by every function. */
@@ -81,9 +83,9 @@ export const METRICS_NAMESPACE = 'ItemMaster';
 /**
  * Every function of the service, with the defaults in one place: Node.js 24
  * on arm64, an ES module bundled and minified by the local esbuild with
- * source maps, X-Ray tracing, its own log group with retention, Powertools
- * settings, the shared layer attached and its module external, and a role
- * that can write only to its own log group.
+ * source maps (the AWS SDK clients included), X-Ray tracing, its own log
+ * group with retention, Powertools settings, the shared layer attached and
+ * its module external, and a role that can write only to its own log group.
  */
 export class ServiceFunction extends NodejsFunction {
   constructor(scope: Construct, id: string, props: ServiceFunctionProps) {

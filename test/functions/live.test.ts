@@ -7,7 +7,7 @@ import { authorizeConnect } from '../../functions/live-authorizer/authorizer.ts'
 import { ConnectionStore, itemTopic, MAX_CONNECTION_SECONDS, tenantTopic, TOPIC_INDEX } from '../../functions/live/connection-store.ts';
 import { handleFrame, MAX_FRAME_BYTES } from '../../functions/live/socket.ts';
 import { MAX_MESSAGE_BYTES, messageOf } from '../../functions/publisher/changes.ts';
-import { fanOut, GoneError, type Poster } from '../../functions/publisher/fanout.ts';
+import { BatchSubscriptions, fanOut, GoneError, type Poster } from '../../functions/publisher/fanout.ts';
 import { createCellTable } from '../support/tables.ts';
 import { scopeOf, TEST_POOL_ID, TEST_RESOURCE_SERVER, testIssuer, type TestIssuer } from '../support/tokens.ts';
 
@@ -178,5 +178,56 @@ describe('fan-out', () => {
     expect(failures).toEqual([`${tenant}-broken-1`]);
     expect(await store.get(`${tenant}-gone-1`)).toBeUndefined();
     expect((await store.subscribers([tenantTopic(tenant)])).sort()).toEqual([`${tenant}-broken-1`, `${tenant}-ok-1`, `${tenant}-ok-2`]);
+  });
+});
+
+describe('one batch of changes', () => {
+  it('reads each topic once, posts to its subscribers on every record, and closes a gone connection once', async () => {
+    const tenant = `batch-${randomUUID().slice(0, 8)}`;
+    for (const id of ['a', 'b', 'gone']) await store.subscribe(await store.open(`${tenant}-${id}`, tenant), [tenantTopic(tenant)]);
+    await store.subscribe(await store.open(`${tenant}-item`, tenant), [itemTopic(tenant, 'w1')]);
+    const reads: string[][] = [];
+    const closes: string[] = [];
+    const counted = {
+      subscribers: (topics: readonly string[]) => (reads.push([...topics]), store.subscribers(topics)),
+      close: (connectionId: string) => (closes.push(connectionId), store.close(connectionId)),
+    };
+    const batch = new BatchSubscriptions(counted);
+    const posts: string[] = [];
+    const poster: Poster = {
+      post: async (id) => {
+        if (id.endsWith('-gone')) throw new GoneError(id);
+        posts.push(id);
+      },
+    };
+    const changes = ['w1', 'w2', 'w1'].map((item) => [tenantTopic(tenant), itemTopic(tenant, item)]);
+    const results = [];
+    for (const topics of changes) results.push(await fanOut(batch, poster, { type: 'item.updated' }, topics));
+
+    expect(reads.sort()).toEqual([[itemTopic(tenant, 'w1')], [itemTopic(tenant, 'w2')], [tenantTopic(tenant)]].sort());
+    expect(results).toEqual([
+      { sent: 3, gone: 1, failed: 0 },
+      { sent: 2, gone: 0, failed: 0 },
+      { sent: 3, gone: 0, failed: 0 },
+    ]);
+    expect(posts.filter((id) => id === `${tenant}-item`)).toHaveLength(2);
+    expect(closes).toEqual([`${tenant}-gone`]);
+    expect(await store.get(`${tenant}-gone`)).toBeUndefined();
+  });
+
+  it('reads a topic again after a failed read', async () => {
+    let calls = 0;
+    const batch = new BatchSubscriptions({
+      subscribers: async () => {
+        calls += 1;
+        if (calls === 1) throw new Error('throttled');
+        return ['c-1'];
+      },
+      close: async () => undefined,
+    });
+    await expect(batch.subscribers(['TENANT#t'])).rejects.toThrow('throttled');
+    expect(await batch.subscribers(['TENANT#t'])).toEqual(['c-1']);
+    expect(await batch.subscribers(['TENANT#t'])).toEqual(['c-1']);
+    expect(calls).toBe(2);
   });
 });
