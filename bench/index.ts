@@ -19,6 +19,7 @@ import { fromRoot } from '../lib/paths.ts';
 import { DEFAULT_AWS_SDK, DEFAULT_SHARED_CODE } from '../lib/service-function.ts';
 import { synthesizeVariants, variantName } from './bundling.ts';
 import { assetStats, probeInterleaved, writeEmptyHandler } from './cold-start.ts';
+import { cpuSnapshot } from './cpu.ts';
 import { machine } from './machine.ts';
 import { benchOrders, type Definition } from './orders.ts';
 import { printReport, renderMarkdown, type BenchResults, type ColdStartRow, type VariantRow } from './report.ts';
@@ -145,7 +146,13 @@ try {
 
   const tenantId = 'bench';
   const token = (await runtime.issuer!.issue({ tenantId })).access_token;
-  const target = { url: runtime.url, dynamoEndpoint: runtime.dynamoEndpoint, token, tenantId };
+  const serviceOf = new Map(runtime.assembly.functions.map((fn) => [fn.functionName, runtime.environment(fn.functionName).POWERTOOLS_SERVICE_NAME]));
+  const cpu = () =>
+    cpuSnapshot(
+      'local runtime and client',
+      runtime.processes().map(({ pid, name }) => ({ pid, name: serviceOf.get(name) ?? name })),
+    );
+  const target = { url: runtime.url, dynamoEndpoint: runtime.dynamoEndpoint, token, tenantId, cpu, settle: () => runtime.streams.drained() };
   step(`throughput: ${plan.ops} PUTs and ${plan.ops} GETs each way in ${plan.rounds} alternating rounds, ${plan.concurrency} in flight`);
   const throughput = await benchThroughput(target, plan.ops, plan.concurrency, plan.rounds);
 

@@ -144,6 +144,13 @@ function sections(r: BenchResults): Section[] {
       findings: [],
     },
     {
+      title: 'Where the CPU goes, per operation',
+      how: `CPU ms per operation of each process during the throughput rounds above (from /proc), until the change publishers had caught up with each round, on ${r.machine.cores} cores shared by all of them. The local runtime and the bench's own client are one process; functions of the same service are summed over cells.`,
+      head: ['process', 'raw PUT', 'service PUT', 'raw GET', 'service GET'],
+      rows: cpuRows(throughput),
+      findings: cpuFindings(throughput),
+    },
+    {
       title: 'Orders',
       how: `Transitions counted from the synthesized definition's success path (${orders.successPath.join(' → ')}); Standard workflows bill $0.025 per 1,000 transitions, and a large region's default quota refills 1,500 transitions/s (5,000 burst). Locally: ${fmt(orders.orders)} orders placed through the front door, ${orders.concurrency} at a time, timed until every execution succeeded.`,
       head: ['transitions per order', 'USD per million orders', 'orders/s the quota allows', 'burst orders', 'completed orders/s locally'],
@@ -175,6 +182,28 @@ function sections(r: BenchResults): Section[] {
       ],
     },
   ];
+}
+
+function cpuRows(throughput: ThroughputFigures): string[][] {
+  const columns = [throughput.put.cpuMsPerOp.raw, throughput.put.cpuMsPerOp.service, throughput.get.cpuMsPerOp.raw, throughput.get.cpuMsPerOp.service];
+  const names = [...new Set(columns.flatMap((column) => Object.keys(column)))].sort(
+    (a, b) => (throughput.put.cpuMsPerOp.service[b] ?? 0) - (throughput.put.cpuMsPerOp.service[a] ?? 0),
+  );
+  const cell = (value: number | undefined) => (value === undefined || value < 0.005 ? '–' : fmt(value, 2));
+  const total = (column: Record<string, number>) => Object.values(column).reduce((sum, ms) => sum + ms, 0);
+  return [...names.map((name) => [name, ...columns.map((column) => cell(column[name]))]), ['total', ...columns.map((column) => fmt(total(column), 2))]];
+}
+
+function cpuFindings(throughput: ThroughputFigures): string[] {
+  const total = (column: Record<string, number>) => Object.values(column).reduce((sum, ms) => sum + ms, 0);
+  return (['put', 'get'] as const).flatMap((op) => {
+    const { raw, service } = throughput[op].cpuMsPerOp;
+    if (total(raw) === 0) return [];
+    const dynamo = (column: Record<string, number>) => column['DynamoDB Local'] ?? 0;
+    return [
+      `${op.toUpperCase()}: the service path costs ${fmt(total(service) / total(raw), 1)}× the CPU of the raw call (${fmt(total(service), 2)} ms against ${fmt(total(raw), 2)} ms), of which DynamoDB Local ${fmt(dynamo(service), 2)} ms against ${fmt(dynamo(raw), 2)} ms. With every core busy, throughput follows CPU per operation.`,
+    ];
+  });
 }
 
 export function printReport(results: BenchResults): void {

@@ -14,6 +14,7 @@ import {
 } from '@aws-sdk/client-dynamodb';
 import pMap from 'p-map';
 import { LOCAL_CREDENTIALS, LOCAL_REGION } from '../local/dynamodb-local.ts';
+import { cpuBetween } from './cpu.ts';
 import { quantile } from './stats.ts';
 
 export interface PathFigures {
@@ -23,17 +24,29 @@ export interface PathFigures {
   readonly p99Ms: number;
 }
 
+export interface SideBySide {
+  readonly service: PathFigures;
+  readonly raw: PathFigures;
+  readonly ratio: number;
+  /** CPU ms per operation by process group, on each path. */
+  readonly cpuMsPerOp: { readonly service: Record<string, number>; readonly raw: Record<string, number> };
+}
+
 export interface ThroughputFigures {
   readonly concurrency: number;
   /** Alternating rounds of each path. */
   readonly rounds: number;
-  readonly put: { readonly service: PathFigures; readonly raw: PathFigures; readonly ratio: number };
-  readonly get: { readonly service: PathFigures; readonly raw: PathFigures; readonly ratio: number };
+  readonly put: SideBySide;
+  readonly get: SideBySide;
 }
 
 export interface ThroughputTarget {
   /** The front door's URL. */
   readonly url: string;
+  /** Cumulative CPU ms by process group, sampled around each round. */
+  readonly cpu: () => Map<string, number>;
+  /** Resolves once the work a round set off has finished (the change publishers have caught up). */
+  readonly settle: () => Promise<void>;
   readonly dynamoEndpoint: string;
   readonly token: string;
   readonly tenantId: string;
@@ -76,12 +89,21 @@ async function sideBySide(
   concurrency: number,
   raw: (i: number) => Promise<void>,
   service: (i: number) => Promise<void>,
-) {
+  target: Pick<ThroughputTarget, 'cpu' | 'settle'>,
+): Promise<SideBySide> {
   const runs = { raw: [] as Array<Awaited<ReturnType<typeof timed>>>, service: [] as Array<Awaited<ReturnType<typeof timed>>> };
+  const cpuMs = { raw: new Map<string, number>(), service: new Map<string, number>() };
   const perRound = Math.ceil(ops / rounds);
+  const measured = async (side: 'raw' | 'service', op: (i: number) => Promise<void>) => {
+    const before = target.cpu();
+    runs[side].push(await timed(perRound, concurrency, op));
+    // Not timed, but charged to the side that caused it: the stream's changes reaching the publishers.
+    await target.settle();
+    for (const [name, ms] of cpuBetween(before, target.cpu())) cpuMs[side].set(name, (cpuMs[side].get(name) ?? 0) + ms);
+  };
   for (let round = 0; round < rounds; round++) {
-    runs.raw.push(await timed(perRound, concurrency, raw));
-    runs.service.push(await timed(perRound, concurrency, service));
+    await measured('raw', raw);
+    await measured('service', service);
   }
   const figures = (list: typeof runs.raw): PathFigures => {
     const latencies = list.flatMap((run) => run.latencies);
@@ -89,7 +111,13 @@ async function sideBySide(
     return { ops: latencies.length, opsPerSecond: latencies.length / seconds, p50Ms: quantile(latencies, 0.5), p99Ms: quantile(latencies, 0.99) };
   };
   const result = { raw: figures(runs.raw), service: figures(runs.service) };
-  return { ...result, ratio: result.service.opsPerSecond / result.raw.opsPerSecond };
+  const perOp = (side: 'raw' | 'service') =>
+    Object.fromEntries([...cpuMs[side]].filter(([, ms]) => ms > 0).map(([name, ms]) => [name, ms / result[side].ops]));
+  return {
+    ...result,
+    ratio: result.service.opsPerSecond / result.raw.opsPerSecond,
+    cpuMsPerOp: { raw: perOp('raw'), service: perOp('service') },
+  };
 }
 
 export async function benchThroughput(
@@ -159,8 +187,9 @@ export async function benchThroughput(
     const warm = Math.min(100, ops);
     await timed(warm, concurrency, servicePut);
     await timed(warm, concurrency, rawPut);
-    const put = await sideBySide(rounds, ops, concurrency, rawPut, servicePut);
-    const get = await sideBySide(rounds, ops, concurrency, rawGet, serviceGet);
+    await target.settle();
+    const put = await sideBySide(rounds, ops, concurrency, rawPut, servicePut, target);
+    const get = await sideBySide(rounds, ops, concurrency, rawGet, serviceGet, target);
     return { concurrency, rounds, put, get };
   } finally {
     await dynamo.send(new DeleteTableCommand({ TableName: tableName })).catch(() => undefined);

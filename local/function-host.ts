@@ -158,6 +158,11 @@ export class FunctionHost {
   pids(): number[] {
     return [...this.instances.values(), ...this.retired].map(({ child }) => child.pid as number);
   }
+
+  /** The warm instances by function name (for the bench's CPU accounting). */
+  processes(): Array<{ pid: number; functionName: string }> {
+    return [...this.instances].map(([functionName, { child }]) => ({ pid: child.pid as number, functionName }));
+  }
 }
 
 function exportName(handler: string): string {

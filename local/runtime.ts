@@ -83,6 +83,8 @@ export interface LocalRuntime {
   environment(functionName: string): Record<string, string>;
   /** Pids of every process the runtime started. */
   pids(): number[];
+  /** The processes doing the work, named: DynamoDB Local (when the runtime started it) and each warm function. */
+  processes(): Array<{ pid: number; name: string }>;
   stop(): Promise<void>;
 }
 
@@ -262,6 +264,10 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
         return { ...env };
       },
       pids: () => [...(dynamo ? [dynamo.pid] : []), ...host.pids()],
+      processes: () => [
+        ...(dynamo ? [{ pid: dynamo.pid, name: 'DynamoDB Local' }] : []),
+        ...host.processes().map(({ pid, functionName }) => ({ pid, name: functionName })),
+      ],
       stop,
     };
   } catch (error) {
