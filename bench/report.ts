@@ -184,24 +184,25 @@ function sections(r: BenchResults): Section[] {
   ];
 }
 
+/** CPU ms per operation summed over every process. */
+const totalCpu = (column: Record<string, number>) => Object.values(column).reduce((sum, ms) => sum + ms, 0);
+
 function cpuRows(throughput: ThroughputFigures): string[][] {
   const columns = [throughput.put.cpuMsPerOp.raw, throughput.put.cpuMsPerOp.service, throughput.get.cpuMsPerOp.raw, throughput.get.cpuMsPerOp.service];
   const names = [...new Set(columns.flatMap((column) => Object.keys(column)))].sort(
     (a, b) => (throughput.put.cpuMsPerOp.service[b] ?? 0) - (throughput.put.cpuMsPerOp.service[a] ?? 0),
   );
   const cell = (value: number | undefined) => (value === undefined || value < 0.005 ? '–' : fmt(value, 2));
-  const total = (column: Record<string, number>) => Object.values(column).reduce((sum, ms) => sum + ms, 0);
-  return [...names.map((name) => [name, ...columns.map((column) => cell(column[name]))]), ['total', ...columns.map((column) => fmt(total(column), 2))]];
+  return [...names.map((name) => [name, ...columns.map((column) => cell(column[name]))]), ['total', ...columns.map((column) => fmt(totalCpu(column), 2))]];
 }
 
 function cpuFindings(throughput: ThroughputFigures): string[] {
-  const total = (column: Record<string, number>) => Object.values(column).reduce((sum, ms) => sum + ms, 0);
   return (['put', 'get'] as const).flatMap((op) => {
     const { raw, service } = throughput[op].cpuMsPerOp;
-    if (total(raw) === 0) return [];
+    if (totalCpu(raw) === 0) return [];
     const dynamo = (column: Record<string, number>) => column['DynamoDB Local'] ?? 0;
     return [
-      `${op.toUpperCase()}: the service path costs ${fmt(total(service) / total(raw), 1)}× the CPU of the raw call (${fmt(total(service), 2)} ms against ${fmt(total(raw), 2)} ms), of which DynamoDB Local ${fmt(dynamo(service), 2)} ms against ${fmt(dynamo(raw), 2)} ms. With every core busy, throughput follows CPU per operation.`,
+      `${op.toUpperCase()}: the service path costs ${fmt(totalCpu(service) / totalCpu(raw), 1)}× the CPU of the raw call (${fmt(totalCpu(service), 2)} ms against ${fmt(totalCpu(raw), 2)} ms), of which DynamoDB Local ${fmt(dynamo(service), 2)} ms against ${fmt(dynamo(raw), 2)} ms. With every core busy, throughput follows CPU per operation.`,
     ];
   });
 }
