@@ -4,10 +4,10 @@
  * environment, and report how long after process start the module had
  * finished its init. An empty handler, measured in the same run, is the floor.
  */
-import { spawn } from 'node:child_process';
 import { readdirSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { runNode } from './node-process.ts';
 
 /** Imports the entry given as the first argument and prints when its init ended (ms since process start). */
 const PROBE = `
@@ -53,24 +53,11 @@ export function writeEmptyHandler(dir: string): string {
 }
 
 /** One fresh process: ms from its start to the end of the module's init. */
-export function probeOnce(entry: string, env: Record<string, string>): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--input-type=module', '-e', PROBE, pathToFileURL(entry).href], {
-      env,
-      cwd: path.dirname(entry),
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => {
-      const ms = Number(stdout);
-      if (code === 0 && Number.isFinite(ms) && ms > 0) resolve(ms);
-      else reject(new Error(`${entry} failed its init (exit ${code}):\n${stderr.trim().split('\n').slice(-8).join('\n')}`));
-    });
-  });
+export async function probeOnce(entry: string, env: Record<string, string>): Promise<number> {
+  const stdout = await runNode(['--input-type=module', '-e', PROBE, pathToFileURL(entry).href], { env, cwd: path.dirname(entry) }, `${entry}'s init`);
+  const ms = Number(stdout);
+  if (!Number.isFinite(ms) || ms <= 0) throw new Error(`${entry}: the probe printed no time: ${stdout.slice(0, 200)}`);
+  return ms;
 }
 
 /**

@@ -128,11 +128,16 @@ try {
     const ms = median(samples.get(name) ?? []);
     return { initMs: ms, addedMs: ms - floorMs, ratio: ms / floorMs };
   };
-  const layers = new Map(functions.flatMap(({ fn }) => fn.layerDirs.map((dir) => [dir, assetStats(dir)] as const)));
+  const layerSizes = new Map<string, number>();
+  const layerKb = (dirs: readonly string[]) =>
+    dirs.reduce((sum, dir) => {
+      if (!layerSizes.has(dir)) layerSizes.set(dir, assetStats(dir).kb);
+      return sum + (layerSizes.get(dir) ?? 0);
+    }, 0);
   const coldStarts: ColdStartRow[] = functions.map(({ service, fn }) => ({
     service,
     ...assetStats(fn.codeDir),
-    layerKb: fn.layerDirs.reduce((sum, dir) => sum + (layers.get(dir)?.kb ?? 0), 0),
+    layerKb: layerKb(fn.layerDirs),
     ...row(service),
   }));
   const variantRows: VariantRow[] = variants.map(({ name, service, sharedCode, awsSdk, codeDir, layerDirs }) => ({
@@ -140,7 +145,7 @@ try {
     sharedCode,
     awsSdk,
     ...assetStats(codeDir),
-    layerKb: layerDirs.reduce((sum, dir) => sum + assetStats(dir).kb, 0),
+    layerKb: layerKb(layerDirs),
     ...row(name),
   }));
 

@@ -3,11 +3,11 @@
  * fresh process as the CLI runs it, timed inside the process (the app's
  * construction and synthesis, bundling included) and from outside.
  */
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fromRoot } from '../lib/paths.ts';
+import { runNode } from './node-process.ts';
 
 const SYNTH = `
 import { synthesize } from ${JSON.stringify(fromRoot('local', 'assembly.ts'))};
@@ -34,7 +34,7 @@ export async function synthesizeCells(count: number): Promise<SynthesisRun> {
   try {
     const cells = Array.from({ length: count }, (_, i) => `cell-${i + 1}`).join(',');
     const started = performance.now();
-    const stdout = await run(['--import', 'tsx', '--input-type=module', '-e', SYNTH, outdir, cells]);
+    const stdout = await runNode(['--import', 'tsx', '--input-type=module', '-e', SYNTH, outdir, cells], { cwd: fromRoot() }, 'synthesis');
     const processSeconds = (performance.now() - started) / 1000;
     const resources = (file: string) =>
       Object.keys((JSON.parse(readFileSync(path.join(outdir, file), 'utf8')) as { Resources: object }).Resources).length;
@@ -50,18 +50,4 @@ export async function synthesizeCells(count: number): Promise<SynthesisRun> {
   } finally {
     rmSync(outdir, { recursive: true, force: true });
   }
-}
-
-function run(args: string[]): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, args, { cwd: fromRoot(), stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    child.on('error', reject);
-    child.on('close', (code) =>
-      code === 0 ? resolve(stdout) : reject(new Error(`synthesis failed (exit ${code}):\n${stderr.trim().split('\n').slice(-10).join('\n')}`)),
-    );
-  });
 }
