@@ -8,7 +8,7 @@ import type { Construct } from 'constructs';
 import { CellTable } from './cell-table.ts';
 import { CellRegistration } from './cell-registration.ts';
 import { type AppConfig, cellWeight, isProduction, logSettings } from './config.ts';
-import { TOPIC_INDEX } from '../functions/live/connection-store.ts';
+import { TENANT_INDEX } from '../functions/live/connection-store.ts';
 import { cellApiFunctionName, controlPlaneTableParameter, LIVE_STAGE_NAME, liveParameter } from './naming.ts';
 import { nagResourceName } from './nag.ts';
 import { OrderWorkflow } from './order-workflow.ts';
@@ -134,7 +134,7 @@ export class CellStack extends Stack {
     );
     const connectionsArn = Arn.format({ service: 'dynamodb', resource: 'table', resourceName: connectionsTable }, this);
     publisher.addToRolePolicy(
-      new PolicyStatement({ actions: ['dynamodb:Query'], resources: [`${connectionsArn}/index/${TOPIC_INDEX}`] }),
+      new PolicyStatement({ actions: ['dynamodb:Query'], resources: [`${connectionsArn}/index/${TENANT_INDEX.name}`] }),
     );
     publisher.addToRolePolicy(
       new PolicyStatement({ actions: ['dynamodb:Query', 'dynamodb:BatchWriteItem'], resources: [connectionsArn] }),

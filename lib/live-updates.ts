@@ -6,7 +6,7 @@ import { AttributeType, ProjectionType, type TableV2 } from 'aws-cdk-lib/aws-dyn
 import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
-import { TOPIC_INDEX, TTL_ATTRIBUTE } from '../functions/live/connection-store.ts';
+import { TENANT_INDEX, TTL_ATTRIBUTE } from '../functions/live/connection-store.ts';
 import { LIVE_STAGE_NAME } from './naming.ts';
 import { pkSkTable } from './pk-sk-table.ts';
 import { ServiceFunction } from './service-function.ts';
@@ -47,7 +47,7 @@ export interface LiveUpdatesProps {
  * reading `?token=`), one Lambda integration per route (`$connect`,
  * `$disconnect`, `subscribe`, `unsubscribe`, `$default`), the client's
  * frames answered on the connection, and the table of connections and their
- * subscriptions (TTL, and the `ByTopic` index the cells' publishers query).
+ * subscriptions (TTL, and the `ByTenant` index the cells' publishers query).
  * The cells post to connections through the stage's management API.
  */
 export class LiveUpdates extends Construct {
@@ -66,10 +66,11 @@ export class LiveUpdates extends Construct {
       timeToLiveAttribute: TTL_ATTRIBUTE,
       globalSecondaryIndexes: [
         {
-          indexName: TOPIC_INDEX,
-          partitionKey: { name: 'topic', type: AttributeType.STRING },
-          sortKey: { name: 'connectionId', type: AttributeType.STRING },
-          projectionType: ProjectionType.KEYS_ONLY,
+          indexName: TENANT_INDEX.name,
+          partitionKey: { name: TENANT_INDEX.partitionKey, type: AttributeType.STRING },
+          sortKey: { name: TENANT_INDEX.sortKey, type: AttributeType.STRING },
+          projectionType: ProjectionType.INCLUDE,
+          nonKeyAttributes: [...TENANT_INDEX.include],
         },
       ],
     });

@@ -8,16 +8,19 @@ import pMap from 'p-map';
  * | record       | pk              | sk              | also                                   |
  * | ------------ | --------------- | --------------- | -------------------------------------- |
  * | connection   | `CONN#<id>`     | `CONNECTION`    | tenantId, connectedAt, expiresAt (TTL) |
- * | subscription | `CONN#<id>`     | `TOPIC#<topic>` | topic, connectionId, expiresAt (TTL)   |
+ * | subscription | `CONN#<id>`     | `TOPIC#<topic>` | tenantId, topic, connectionId, expiresAt (TTL) |
  *
  * A topic is `TENANT#<t>` (everything of the tenant, orders included) or
- * `TENANT#<t>#ITEM#<i>` (one item). The `ByTopic` index (`topic`,
- * `connectionId`, keys only) finds a topic's subscribers in one Query; a
+ * `TENANT#<t>#ITEM#<i>` (one item). The `ByTenant` index (`tenantId`,
+ * `topic`, with `connectionId`) holds only subscriptions: one Query finds
+ * everything a tenant's connections follow, so a publisher reads a tenant's
+ * subscriptions once per batch of changes, however many items changed. A
  * connection's records share its partition, so one Query finds them all to
  * delete. Everything carries the connection's expiry: API Gateway closes a
  * connection after 2 hours, and TTL removes what a lost `$disconnect` left.
  */
-export const TOPIC_INDEX = 'ByTopic';
+/** The index the publishers read; its attributes, for the table's definition. */
+export const TENANT_INDEX = { name: 'ByTenant', partitionKey: 'tenantId', sortKey: 'topic', include: ['connectionId'] } as const;
 export const TTL_ATTRIBUTE = 'expiresAt';
 /** API Gateway's limit on a WebSocket connection's life. */
 export const MAX_CONNECTION_SECONDS = 2 * 60 * 60;
@@ -40,6 +43,18 @@ export interface Connection {
   tenantId: string;
   connectedAt: string;
   expiresAt: number;
+}
+
+/** One connection following one topic. */
+export interface Subscription {
+  topic: string;
+  connectionId: string;
+}
+
+/** The connections following any of the topics, each once. */
+export function subscribersOf(subscriptions: readonly Subscription[], topics: readonly string[]): string[] {
+  const wanted = new Set(topics);
+  return [...new Set(subscriptions.filter(({ topic }) => wanted.has(topic)).map(({ connectionId }) => connectionId))];
 }
 
 export class ConnectionNotFoundError extends Error {
@@ -87,7 +102,13 @@ export class ConnectionStore {
   async subscribe(connection: Connection, topics: readonly string[]): Promise<void> {
     const writes = topics.map((topic) => ({
       PutRequest: {
-        Item: { ...topicKey(connection.connectionId, topic), topic, connectionId: connection.connectionId, [TTL_ATTRIBUTE]: connection.expiresAt },
+        Item: {
+          ...topicKey(connection.connectionId, topic),
+          tenantId: connection.tenantId,
+          topic,
+          connectionId: connection.connectionId,
+          [TTL_ATTRIBUTE]: connection.expiresAt,
+        },
       },
     }));
     await this.batchWrite(writes);
@@ -108,27 +129,30 @@ export class ConnectionStore {
     await this.batchWrite(records.map(({ pk, sk }) => ({ DeleteRequest: { Key: { pk, sk } } })));
   }
 
-  /** Connection ids subscribed to any of the topics, each once. */
-  async subscribers(topics: readonly string[]): Promise<string[]> {
-    const ids = new Set<string>();
-    const collect = async (topic: string) => {
-      let ExclusiveStartKey: Record<string, unknown> | undefined;
-      do {
-        const page = await this.doc.send(
-          new QueryCommand({
-            TableName: this.tableName,
-            IndexName: TOPIC_INDEX,
-            KeyConditionExpression: 'topic = :topic',
-            ExpressionAttributeValues: { ':topic': topic },
-            ExclusiveStartKey,
-          }),
-        );
-        for (const item of page.Items ?? []) ids.add(String(item.connectionId));
-        ExclusiveStartKey = page.LastEvaluatedKey;
-      } while (ExclusiveStartKey);
-    };
-    await Promise.all(topics.map(collect));
-    return [...ids];
+  /** Connection ids of the tenant subscribed to any of the topics, each once. */
+  async subscribers(tenantId: string, topics: readonly string[]): Promise<string[]> {
+    return subscribersOf(await this.subscriptions(tenantId), topics);
+  }
+
+  /** Every subscription of the tenant's connections (eventually consistent: the index's). */
+  async subscriptions(tenantId: string): Promise<Subscription[]> {
+    const found: Subscription[] = [];
+    let ExclusiveStartKey: Record<string, unknown> | undefined;
+    do {
+      const page = await this.doc.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          IndexName: TENANT_INDEX.name,
+          KeyConditionExpression: 'tenantId = :tenantId',
+          ExpressionAttributeValues: { ':tenantId': tenantId },
+          ProjectionExpression: 'topic, connectionId',
+          ExclusiveStartKey,
+        }),
+      );
+      for (const item of page.Items ?? []) found.push({ topic: String(item.topic), connectionId: String(item.connectionId) });
+      ExclusiveStartKey = page.LastEvaluatedKey;
+    } while (ExclusiveStartKey);
+    return found;
   }
 
   /** The connection record, unless TTL has yet to delete it (it deletes lazily: expired is gone for us). */

@@ -2,6 +2,7 @@ import type { AttributeValue } from '@aws-sdk/client-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import type { DynamoDBRecord } from 'aws-lambda';
 import { itemTopic, tenantTopic } from '../live/connection-store.ts';
+import type { Audience } from './fanout.ts';
 
 /** API Gateway's limit on one WebSocket frame. */
 export const MAX_MESSAGE_BYTES = 32 * 1024;
@@ -11,8 +12,8 @@ export type LiveMessage =
   | { type: 'item.deleted'; tenantId: string; itemId: string; version: number }
   | { type: 'order.updated'; tenantId: string; orderId: string; status: string; failureReason?: string; updatedAt: string };
 
-/** What a change of the cell table tells subscribers, and which topics it goes to; nothing for other records. */
-export function messageOf(record: DynamoDBRecord): { message: LiveMessage; topics: string[] } | undefined {
+/** What a change of the cell table tells subscribers, and who it goes to; nothing for other records. */
+export function messageOf(record: DynamoDBRecord): { message: LiveMessage; audience: Audience } | undefined {
   const image = (raw: unknown) => (raw ? unmarshall(raw as Record<string, AttributeValue>) : undefined);
   const next = image(record.dynamodb?.NewImage);
   const previous = image(record.dynamodb?.OldImage);
@@ -21,13 +22,13 @@ export function messageOf(record: DynamoDBRecord): { message: LiveMessage; topic
   const tenantId = String(current.tenantId);
   if (current.entity === 'item') {
     const itemId = String(current.itemId);
-    const topics = [tenantTopic(tenantId), itemTopic(tenantId, itemId)];
-    if (!next) return { message: { type: 'item.deleted', tenantId, itemId, version: Number(current.version) }, topics };
+    const audience = { tenantId, topics: [tenantTopic(tenantId), itemTopic(tenantId, itemId)] };
+    if (!next) return { message: { type: 'item.deleted', tenantId, itemId, version: Number(current.version) }, audience };
     const { pk: _pk, sk: _sk, entity: _entity, ...item } = next;
     const full: LiveMessage = { type: 'item.updated', tenantId, itemId, version: Number(next.version), item };
     // An item may reach 256 KB: past the frame limit, subscribers get the version and read the item.
     const message: LiveMessage = fits(full) ? full : { type: 'item.updated', tenantId, itemId, version: Number(next.version), truncated: true };
-    return { message, topics };
+    return { message, audience };
   }
   if (current.entity === 'order' && next) {
     // Only status changes: the saga writes nothing else an order's watcher needs.
@@ -40,7 +41,7 @@ export function messageOf(record: DynamoDBRecord): { message: LiveMessage; topic
       ...(typeof next.failureReason === 'string' && { failureReason: next.failureReason }),
       updatedAt: String(next.updatedAt),
     };
-    return { message, topics: [tenantTopic(tenantId)] };
+    return { message, audience: { tenantId, topics: [tenantTopic(tenantId)] } };
   }
   return undefined;
 }

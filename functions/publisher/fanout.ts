@@ -1,5 +1,5 @@
 import pMap from 'p-map';
-import type { ConnectionStore } from '../live/connection-store.ts';
+import { subscribersOf, type ConnectionStore, type Subscription } from '../live/connection-store.ts';
 
 /** Sends one frame to one connection; throws `GoneError` for a connection that no longer exists. */
 export interface Poster {
@@ -25,22 +25,21 @@ export interface FanoutResult {
 export type Subscriptions = Pick<ConnectionStore, 'subscribers' | 'close'>;
 
 /**
- * One batch's view of the subscriptions: each topic is read once per batch,
- * not once per record (a batch's records mostly share their tenant's topic,
- * so this halves the reads of a busy tenant's changes). A connection found
- * gone is closed once and left out of every later record of the batch.
+ * One batch's view of the subscriptions: each tenant's are read once per
+ * batch, not once per record (a batch's records are mostly one busy
+ * tenant's changes, each to another item). A connection found gone is
+ * closed once and left out of every later record of the batch.
  * Subscribing takes effect from the next batch at the latest, as it would
  * from an eventually consistent index read anyway.
  */
 export class BatchSubscriptions implements Subscriptions {
-  private readonly topics = new Map<string, Promise<string[]>>();
+  private readonly tenants = new Map<string, Promise<Subscription[]>>();
   private readonly gone = new Set<string>();
 
-  constructor(private readonly store: Subscriptions) {}
+  constructor(private readonly store: Pick<ConnectionStore, 'subscriptions' | 'close'>) {}
 
-  async subscribers(topics: readonly string[]): Promise<string[]> {
-    const lists = await Promise.all(topics.map((topic) => this.topic(topic)));
-    return [...new Set(lists.flat())].filter((connectionId) => !this.gone.has(connectionId));
+  async subscribers(tenantId: string, topics: readonly string[]): Promise<string[]> {
+    return subscribersOf(await this.tenant(tenantId), topics).filter((connectionId) => !this.gone.has(connectionId));
   }
 
   async close(connectionId: string): Promise<void> {
@@ -49,13 +48,13 @@ export class BatchSubscriptions implements Subscriptions {
     await this.store.close(connectionId);
   }
 
-  private topic(topic: string): Promise<string[]> {
-    let found = this.topics.get(topic);
+  private tenant(tenantId: string): Promise<Subscription[]> {
+    let found = this.tenants.get(tenantId);
     if (!found) {
-      found = this.store.subscribers([topic]);
+      found = this.store.subscriptions(tenantId);
       // A failed read is not kept: the next record asks again.
-      found.catch(() => this.topics.delete(topic));
-      this.topics.set(topic, found);
+      found.catch(() => this.tenants.delete(tenantId));
+      this.tenants.set(tenantId, found);
     }
     return found;
   }
@@ -64,8 +63,14 @@ export class BatchSubscriptions implements Subscriptions {
 /** Posts at most this many frames at once: enough for a thousand subscribers in a few round trips. */
 const CONCURRENCY = 64;
 
+/** Who a change goes to: the subscribers of any of these topics of the tenant. */
+export interface Audience {
+  readonly tenantId: string;
+  readonly topics: readonly string[];
+}
+
 /**
- * Sends a message to every subscriber of the topics. One connection's
+ * Sends a message to every subscriber of the audience's topics. One connection's
  * failure never stops the others; gone connections are removed. Only the
  * subscriber lookup can fail the whole publish (and so the record, which
  * is then retried).
@@ -74,10 +79,10 @@ export async function fanOut(
   store: Subscriptions,
   poster: Poster,
   message: unknown,
-  topics: readonly string[],
+  audience: Audience,
   onFailure: (connectionId: string, error: unknown) => void = () => undefined,
 ): Promise<FanoutResult> {
-  const subscribers = await store.subscribers(topics);
+  const subscribers = await store.subscribers(audience.tenantId, audience.topics);
   const data = JSON.stringify(message);
   const result: FanoutResult = { sent: 0, gone: 0, failed: 0 };
   await pMap(

@@ -35,7 +35,7 @@ async function publish(record: DynamoDBRecord, subscriptions: Subscriptions): Pr
   try {
     const change = messageOf(record);
     if (!change) return;
-    const result = await fanOut(subscriptions, poster, change.message, change.topics, (connectionId, error) =>
+    const result = await fanOut(subscriptions, poster, change.message, change.audience, (connectionId, error) =>
       logger.warn('post failed', { connectionId, error }),
     );
     metrics.addMetric('MessagesSent', MetricUnit.Count, result.sent);

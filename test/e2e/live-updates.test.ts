@@ -290,7 +290,7 @@ describe('live updates: connections that go', () => {
     await doc.send(
       new PutCommand({
         TableName: connectionsTable,
-        Item: { pk: `CONN#${stale}`, sk: `TOPIC#TENANT#${tenant}`, topic: `TENANT#${tenant}`, connectionId: stale, expiresAt },
+        Item: { pk: `CONN#${stale}`, sk: `TOPIC#TENANT#${tenant}`, tenantId: tenant, topic: `TENANT#${tenant}`, connectionId: stale, expiresAt },
       }),
     );
     await http('PUT', `/tenants/${tenant}/items/x`, tenant, widget);

@@ -4,7 +4,7 @@ import { TokenVerifier } from '@item-master/shared';
 import type { APIGatewayRequestAuthorizerEvent, DynamoDBRecord } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { authorizeConnect } from '../../functions/live-authorizer/authorizer.ts';
-import { ConnectionStore, itemTopic, MAX_CONNECTION_SECONDS, tenantTopic, TOPIC_INDEX } from '../../functions/live/connection-store.ts';
+import { ConnectionStore, itemTopic, MAX_CONNECTION_SECONDS, TENANT_INDEX, tenantTopic } from '../../functions/live/connection-store.ts';
 import { handleFrame, MAX_FRAME_BYTES } from '../../functions/live/socket.ts';
 import { MAX_MESSAGE_BYTES, messageOf } from '../../functions/publisher/changes.ts';
 import { BatchSubscriptions, fanOut, GoneError, type Poster } from '../../functions/publisher/fanout.ts';
@@ -15,7 +15,7 @@ let table: Awaited<ReturnType<typeof createCellTable>>;
 let store: ConnectionStore;
 
 beforeAll(async () => {
-  table = await createCellTable(inject('dynamoEndpoint'), 'connections', { name: TOPIC_INDEX, partitionKey: 'topic', sortKey: 'connectionId' });
+  table = await createCellTable(inject('dynamoEndpoint'), 'connections', TENANT_INDEX);
   store = new ConnectionStore(table.doc, table.tableName);
 });
 afterAll(async () => {
@@ -35,19 +35,19 @@ describe('connections and subscriptions', () => {
     });
     expect(await handleFrame(store, 'c-1', 'acme', frame({ action: 'subscribe', tenantId: 'acme' }))).toMatchObject({ itemIds: 'all' });
     expect((await store.topics('c-1')).sort()).toEqual([itemTopic('acme', 'a'), itemTopic('acme', 'b'), tenantTopic('acme')].sort());
-    expect(await store.subscribers([itemTopic('acme', 'a'), tenantTopic('acme')])).toEqual(['c-1']);
+    expect(await store.subscribers('acme', [itemTopic('acme', 'a'), tenantTopic('acme')])).toEqual(['c-1']);
 
     await handleFrame(store, 'c-1', 'acme', frame({ action: 'unsubscribe', tenantId: 'acme', itemIds: ['a'] }));
-    expect(await store.subscribers([itemTopic('acme', 'a')])).toEqual([]);
+    expect(await store.subscribers('acme', [itemTopic('acme', 'a')])).toEqual([]);
     await store.close('c-1');
     expect(await store.get('c-1')).toBeUndefined();
-    expect(await store.subscribers([tenantTopic('acme'), itemTopic('acme', 'b')])).toEqual([]);
+    expect(await store.subscribers('acme', [tenantTopic('acme'), itemTopic('acme', 'b')])).toEqual([]);
   });
 
   it('refuses another tenant, a closed connection and more than 100 items', async () => {
     await store.open('c-2', 'acme');
     expect(await handleFrame(store, 'c-2', 'acme', frame({ action: 'subscribe', tenantId: 'globex' }))).toMatchObject({ type: 'error', code: 'forbidden' });
-    expect(await store.subscribers([tenantTopic('globex')])).toEqual([]);
+    expect(await store.subscribers('globex', [tenantTopic('globex')])).toEqual([]);
     expect(await handleFrame(store, 'gone', 'acme', frame({ action: 'subscribe', tenantId: 'acme' }))).toMatchObject({ code: 'gone' });
     const hundred = Array.from({ length: 100 }, (_, i) => `i-${i}`);
     expect(await handleFrame(store, 'c-2', 'acme', frame({ action: 'subscribe', tenantId: 'acme', itemIds: hundred }))).toMatchObject({ type: 'subscribed' });
@@ -114,7 +114,7 @@ describe('what the publisher makes of table changes', () => {
   it('turns item writes into item.updated and deletes into item.deleted, for the tenant and the item', () => {
     expect(messageOf(record('MODIFY', item, { ...item, version: 1 }))).toEqual({
       message: { type: 'item.updated', tenantId: 'acme', itemId: 'w', version: 2, item: { tenantId: 'acme', itemId: 'w', title: 'W', stock: 3, version: 2 } },
-      topics: [tenantTopic('acme'), itemTopic('acme', 'w')],
+      audience: { tenantId: 'acme', topics: [tenantTopic('acme'), itemTopic('acme', 'w')] },
     });
     expect(messageOf(record('REMOVE', undefined, item))?.message).toEqual({ type: 'item.deleted', tenantId: 'acme', itemId: 'w', version: 2 });
   });
@@ -130,7 +130,7 @@ describe('what the publisher makes of table changes', () => {
     const order = { pk: 'TENANT#acme', sk: 'ORDER#o', entity: 'order', tenantId: 'acme', orderId: 'o', status: 'PENDING', updatedAt: 't0' };
     expect(messageOf(record('INSERT', order))).toEqual({
       message: { type: 'order.updated', tenantId: 'acme', orderId: 'o', status: 'PENDING', updatedAt: 't0' },
-      topics: [tenantTopic('acme')],
+      audience: { tenantId: 'acme', topics: [tenantTopic('acme')] },
     });
     const failed = { ...order, status: 'FAILED', failureReason: 'out_of_stock', failureCause: 'internal', updatedAt: 't1' };
     expect(messageOf(record('MODIFY', failed, order))?.message).toEqual({
@@ -154,7 +154,7 @@ describe('fan-out', () => {
     for (const id of ids) await store.subscribe(await store.open(id, tenant), [tenantTopic(tenant)]);
     const received = new Map<string, string>();
     const poster: Poster = { post: async (id, data) => void received.set(id, data) };
-    const result = await fanOut(store, poster, { type: 'item.updated', tenantId: tenant }, [tenantTopic(tenant), itemTopic(tenant, 'w')]);
+    const result = await fanOut(store, poster, { type: 'item.updated', tenantId: tenant }, { tenantId: tenant, topics: [tenantTopic(tenant), itemTopic(tenant, 'w')] });
     expect(result).toEqual({ sent: 1000, gone: 0, failed: 0 });
     expect([...received.keys()].sort()).toEqual([...ids].sort());
     expect(new Set(received.values())).toEqual(new Set([JSON.stringify({ type: 'item.updated', tenantId: tenant })]));
@@ -172,24 +172,26 @@ describe('fan-out', () => {
         delivered.push(id);
       },
     };
-    const result = await fanOut(store, poster, { type: 'x' }, [tenantTopic(tenant)], (id) => failures.push(id));
+    const result = await fanOut(store, poster, { type: 'x' }, { tenantId: tenant, topics: [tenantTopic(tenant)] }, (id) => failures.push(id));
     expect(result).toEqual({ sent: 2, gone: 1, failed: 1 });
     expect(delivered.sort()).toEqual([`${tenant}-ok-1`, `${tenant}-ok-2`]);
     expect(failures).toEqual([`${tenant}-broken-1`]);
     expect(await store.get(`${tenant}-gone-1`)).toBeUndefined();
-    expect((await store.subscribers([tenantTopic(tenant)])).sort()).toEqual([`${tenant}-broken-1`, `${tenant}-ok-1`, `${tenant}-ok-2`]);
+    expect((await store.subscribers(tenant, [tenantTopic(tenant)])).sort()).toEqual([`${tenant}-broken-1`, `${tenant}-ok-1`, `${tenant}-ok-2`]);
   });
 });
 
 describe('one batch of changes', () => {
-  it('reads each topic once, posts to its subscribers on every record, and closes a gone connection once', async () => {
+  it("reads each tenant's subscriptions once, posts to the subscribers of each record, and closes a gone connection once", async () => {
     const tenant = `batch-${randomUUID().slice(0, 8)}`;
+    const other = `other-${randomUUID().slice(0, 8)}`;
     for (const id of ['a', 'b', 'gone']) await store.subscribe(await store.open(`${tenant}-${id}`, tenant), [tenantTopic(tenant)]);
     await store.subscribe(await store.open(`${tenant}-item`, tenant), [itemTopic(tenant, 'w1')]);
-    const reads: string[][] = [];
+    await store.subscribe(await store.open(`${other}-item`, other), [itemTopic(other, 'w1')]);
+    const reads: string[] = [];
     const closes: string[] = [];
     const counted = {
-      subscribers: (topics: readonly string[]) => (reads.push([...topics]), store.subscribers(topics)),
+      subscriptions: (tenantId: string) => (reads.push(tenantId), store.subscriptions(tenantId)),
       close: (connectionId: string) => (closes.push(connectionId), store.close(connectionId)),
     };
     const batch = new BatchSubscriptions(counted);
@@ -200,34 +202,38 @@ describe('one batch of changes', () => {
         posts.push(id);
       },
     };
-    const changes = ['w1', 'w2', 'w1'].map((item) => [tenantTopic(tenant), itemTopic(tenant, item)]);
+    const change = (tenantId: string, item: string) => ({ tenantId, topics: [tenantTopic(tenantId), itemTopic(tenantId, item)] });
     const results = [];
-    for (const topics of changes) results.push(await fanOut(batch, poster, { type: 'item.updated' }, topics));
+    for (const audience of [change(tenant, 'w1'), change(tenant, 'w2'), change(other, 'w1'), change(tenant, 'w1')]) {
+      results.push(await fanOut(batch, poster, { type: 'item.updated' }, audience));
+    }
 
-    expect(reads.sort()).toEqual([[itemTopic(tenant, 'w1')], [itemTopic(tenant, 'w2')], [tenantTopic(tenant)]].sort());
+    expect(reads.sort()).toEqual([other, tenant].sort());
     expect(results).toEqual([
       { sent: 3, gone: 1, failed: 0 },
       { sent: 2, gone: 0, failed: 0 },
+      { sent: 1, gone: 0, failed: 0 },
       { sent: 3, gone: 0, failed: 0 },
     ]);
     expect(posts.filter((id) => id === `${tenant}-item`)).toHaveLength(2);
+    expect(posts.filter((id) => id === `${other}-item`)).toHaveLength(1);
     expect(closes).toEqual([`${tenant}-gone`]);
     expect(await store.get(`${tenant}-gone`)).toBeUndefined();
   });
 
-  it('reads a topic again after a failed read', async () => {
+  it("reads a tenant's subscriptions again after a failed read", async () => {
     let calls = 0;
     const batch = new BatchSubscriptions({
-      subscribers: async () => {
+      subscriptions: async () => {
         calls += 1;
         if (calls === 1) throw new Error('throttled');
-        return ['c-1'];
+        return [{ topic: 'TENANT#t', connectionId: 'c-1' }];
       },
       close: async () => undefined,
     });
-    await expect(batch.subscribers(['TENANT#t'])).rejects.toThrow('throttled');
-    expect(await batch.subscribers(['TENANT#t'])).toEqual(['c-1']);
-    expect(await batch.subscribers(['TENANT#t'])).toEqual(['c-1']);
+    await expect(batch.subscribers('t', ['TENANT#t'])).rejects.toThrow('throttled');
+    expect(await batch.subscribers('t', ['TENANT#t'])).toEqual(['c-1']);
+    expect(await batch.subscribers('t', ['TENANT#t#ITEM#x'])).toEqual([]);
     expect(calls).toBe(2);
   });
 });

@@ -616,17 +616,17 @@ describe('live updates (control plane)', () => {
     ]);
   });
 
-  it('keeps connections in a table with TTL and a keys-only ByTopic index, published with the API id for the cells', () => {
+  it('keeps connections in a table with TTL and a ByTenant index of the subscriptions, published with the API id for the cells', () => {
     const [[tableId, table]] = Object.entries(resources()).filter(([id, r]) => r.Type === 'AWS::DynamoDB::GlobalTable' && id.startsWith('LiveConnections')) as [[string, any]];
     expect(table.Properties.TimeToLiveSpecification).toEqual({ AttributeName: 'expiresAt', Enabled: true });
     expect(table.Properties.GlobalSecondaryIndexes).toEqual([
       {
-        IndexName: 'ByTopic',
+        IndexName: 'ByTenant',
         KeySchema: [
-          { AttributeName: 'topic', KeyType: 'HASH' },
-          { AttributeName: 'connectionId', KeyType: 'RANGE' },
+          { AttributeName: 'tenantId', KeyType: 'HASH' },
+          { AttributeName: 'topic', KeyType: 'RANGE' },
         ],
-        Projection: { ProjectionType: 'KEYS_ONLY' },
+        Projection: { ProjectionType: 'INCLUDE', NonKeyAttributes: ['connectionId'] },
       },
     ]);
     const parameters = ofType('AWS::SSM::Parameter').map(([, r]) => r.Properties);
@@ -684,7 +684,7 @@ describe('live updates (cells)', () => {
       expect(rights).toEqual(
         expect.arrayContaining([
           { actions: ['dynamodb:DescribeStream', 'dynamodb:GetRecords', 'dynamodb:GetShardIterator', 'dynamodb:ListStreams'], resource: expect.stringMatching(/DataTable.*StreamArn/) },
-          { actions: ['dynamodb:Query'], resource: expect.stringMatching(/liveconnectionstable.*\/index\/ByTopic"/) },
+          { actions: ['dynamodb:Query'], resource: expect.stringMatching(/liveconnectionstable.*\/index\/ByTenant"/) },
           { actions: ['dynamodb:BatchWriteItem', 'dynamodb:Query'], resource: expect.stringMatching(/liveconnectionstable[^/]*\}\]\]\}$/) },
           { actions: ['execute-api:ManageConnections'], resource: expect.stringMatching(/liveapiid.*\/live\/POST\/@connections\/\*"/) },
           { actions: ['sqs:GetQueueAttributes', 'sqs:GetQueueUrl', 'sqs:SendMessage'], resource: expect.stringMatching(/PublishFailures/) },

@@ -9,10 +9,14 @@ export function localClient(endpoint: string): DynamoDBClient {
 
 /**
  * A fresh table with the `pk`/`sk` keys that `CellTable` and
- * `ControlPlaneTable` declare (and a keys-only index when given), under a
- * unique name; `drop` deletes it.
+ * `ControlPlaneTable` declare (and an index when given: keys only, plus
+ * `include`), under a unique name; `drop` deletes it.
  */
-export async function createCellTable(endpoint: string, prefix = 'cell', index?: { name: string; partitionKey: string; sortKey: string }) {
+export async function createCellTable(
+  endpoint: string,
+  prefix = 'cell',
+  index?: { name: string; partitionKey: string; sortKey: string; include?: readonly string[] },
+) {
   const client = localClient(endpoint);
   const tableName = `${prefix}-${randomUUID()}`;
   const keys = (partitionKey: string, sortKey: string) => [
@@ -29,7 +33,11 @@ export async function createCellTable(endpoint: string, prefix = 'cell', index?:
       KeySchema: keys('pk', 'sk'),
       ...(index && {
         GlobalSecondaryIndexes: [
-          { IndexName: index.name, KeySchema: keys(index.partitionKey, index.sortKey), Projection: { ProjectionType: 'KEYS_ONLY' } },
+          {
+            IndexName: index.name,
+            KeySchema: keys(index.partitionKey, index.sortKey),
+            Projection: index.include ? { ProjectionType: 'INCLUDE', NonKeyAttributes: [...index.include] } : { ProjectionType: 'KEYS_ONLY' },
+          },
         ],
       }),
       BillingMode: 'PAY_PER_REQUEST',
