@@ -78,6 +78,8 @@ export function bundleSharedLayer(sourceDir: string, outputDir: string): void {
     sourcesContent: false,
     mainFields: ['module', 'main'],
     external: ['@aws-sdk/*'],
+    // The X-Ray SDK's context on AsyncLocalStorage instead of async hooks (see the module).
+    alias: { 'cls-hooked/context': path.resolve(sourceDir, 'src', 'xray-context.ts') },
     banner: { js: ESM_REQUIRE_BANNER },
     logLevel: 'error',
   });

@@ -1,9 +1,12 @@
+import { execFile } from 'node:child_process';
+import { createSocket } from 'node:dgram';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { promisify } from 'node:util';
 import type { ALBResult, Context, PreTokenGenerationV3TriggerEvent } from 'aws-lambda';
 import { Template } from 'aws-cdk-lib/assertions';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -11,6 +14,7 @@ import { ControlPlaneStore } from '../../control-plane/store.ts';
 import { LOCAL_CREDENTIALS, LOCAL_REGION } from '../../local/dynamodb-local.ts';
 import { layOutFunction } from '../../local/function-layout.ts';
 import { albEvent, lambdaContext } from '../support/alb.ts';
+import { eventually } from '../support/eventually.ts';
 import { buildTestApp } from '../support/synth.ts';
 import { createCellTable } from '../support/tables.ts';
 import { clientCredentialsEvent } from '../support/cognito.ts';
@@ -123,6 +127,62 @@ describe('deployed bundles', () => {
       expect(JSON.parse(starts[0]!.body.input)).toMatchObject({ tenantId: 't-1', orderId, payment: { token: 'tok_ok' } });
     } finally {
       sfn.close();
+      await table.drop();
+    }
+  });
+
+  it('cell API: traced as on Lambda, its DynamoDB calls are subsegments of its handler, with no async hooks in the layer', async () => {
+    const layerCode = readFileSync(path.join(path.dirname(entries['cell-api']), 'node_modules', '@item-master', 'shared', 'index.mjs'), 'utf8');
+    expect(layerCode).not.toContain('createHook');
+    const table = await createCellTable(inject('dynamoEndpoint'));
+    // Stands in for the X-Ray daemon: on Lambda the SDK sends each subsegment as it closes.
+    const daemon = createSocket('udp4');
+    const segments: Array<{ name: string; id: string; parent_id?: string; trace_id: string }> = [];
+    daemon.on('message', (datagram) => segments.push(JSON.parse(datagram.toString().split('\n')[1]!)));
+    await new Promise<void>((resolve) => daemon.bind(0, '127.0.0.1', resolve));
+    const root = '1-67891233-abcdef012345678912345678';
+    const facade = '53995c3f42cd8ad8';
+    // A fresh process, as Lambda starts one: the SDK reads the Lambda environment when it loads.
+    const invoke = `
+      const { handler } = await import(${JSON.stringify(pathToFileURL(entries['cell-api']).href)});
+      const context = { functionName: 'api', awsRequestId: 'r-1', getRemainingTimeInMillis: () => 10000 };
+      for (const event of JSON.parse(process.env.EVENTS)) process.stdout.write(\`status=\${(await handler(event, context)).statusCode}\\n\`);`;
+    try {
+      const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', invoke], {
+        env: {
+          PATH: process.env.PATH,
+          EVENTS: JSON.stringify([
+            albEvent('PUT', '/tenants/t-1/items/traced', { body: { title: 'Traced', price: { amount: 5, currency: 'USD' }, stock: 1 } }),
+            albEvent('GET', '/tenants/t-1/items/traced'),
+          ]),
+          LAMBDA_TASK_ROOT: path.dirname(entries['cell-api']),
+          AWS_EXECUTION_ENV: 'AWS_Lambda_nodejs24.x',
+          AWS_LAMBDA_FUNCTION_NAME: 'api',
+          _HANDLER: 'index.handler',
+          _X_AMZN_TRACE_ID: `Root=${root};Parent=${facade};Sampled=1`,
+          AWS_XRAY_DAEMON_ADDRESS: `127.0.0.1:${daemon.address().port}`,
+          POWERTOOLS_SERVICE_NAME: 'cell-api',
+          POWERTOOLS_LOG_LEVEL: 'ERROR',
+          TABLE_NAME: table.tableName,
+          STATE_MACHINE_ARN: 'arn:aws:states:us-east-1:000000000000:stateMachine:orders',
+          CELL_ID: 'cell-1',
+          AWS_REGION: LOCAL_REGION,
+          AWS_ACCESS_KEY_ID: LOCAL_CREDENTIALS.accessKeyId,
+          AWS_SECRET_ACCESS_KEY: LOCAL_CREDENTIALS.secretAccessKey,
+          AWS_ENDPOINT_URL_DYNAMODB: inject('dynamoEndpoint'),
+        },
+      });
+      // Besides the metrics (EMF) the function prints.
+      expect(stdout.split('\n').filter((line) => line.startsWith('status='))).toEqual(['status=201', 'status=200']);
+      await eventually(async () => expect(segments.filter((s) => s.name === 'DynamoDB')).toHaveLength(2));
+      const handlers = segments.filter((s) => s.name === '## index.handler');
+      expect(handlers).toHaveLength(2);
+      for (const segment of handlers) expect(segment).toMatchObject({ trace_id: root, parent_id: facade });
+      const [put, get] = segments.filter((s) => s.name === 'DynamoDB');
+      expect([put!.parent_id, get!.parent_id]).toEqual(handlers.map((h) => h.id));
+      expect(put!.trace_id).toBe(root);
+    } finally {
+      daemon.close();
       await table.drop();
     }
   });
