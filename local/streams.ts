@@ -15,7 +15,11 @@ export interface LocalStreamsOptions {
   readonly dynamoEndpoint: string;
   readonly invoke: (functionName: string, event: unknown) => Promise<unknown>;
   readonly queues: LocalQueues;
-  /** How long a poller waits when its stream had nothing new. @default 100 */
+  /**
+   * Time between the starts of two polls of a stream, unless the last read a
+   * full batch (a backlog is read on at once).
+   * @default 250 (Lambda polls a DynamoDB stream's shards 4 times a second)
+   */
   readonly pollIntervalMs?: number;
   /** Wait before the first retry of a failed batch; doubles each time, up to 5 s. @default 200 */
   readonly retryDelayMs?: number;
@@ -117,6 +121,7 @@ class Poller {
     let first = true;
     let lastError = '';
     while (!this.stopped) {
+      const pollStarted = Date.now();
       try {
         streamArn ??= await this.streamArn();
         if (Date.now() - refreshedAt >= SHARD_REFRESH_MS) {
@@ -124,16 +129,16 @@ class Poller {
           first = false;
           refreshedAt = Date.now();
         }
-        const read = await this.pollShards(streamArn);
+        const { read, backlog } = await this.pollShards(streamArn);
         lastError = '';
-        if (read > 0) continue;
-        for (const wake of this.idleWaiters.splice(0)) wake();
+        if (backlog) continue;
+        if (read === 0) for (const wake of this.idleWaiters.splice(0)) wake();
       } catch (error) {
         const message = (error as Error).message;
         if (message !== lastError) this.options.log?.(`${this.mapping.functionName}: stream poll failed, retrying: ${message}`);
         lastError = message;
       }
-      await sleep(this.options.pollIntervalMs ?? 100);
+      await sleep(Math.max(0, (this.options.pollIntervalMs ?? 250) - (Date.now() - pollStarted)));
     }
   }
 
@@ -200,9 +205,10 @@ class Poller {
     return body;
   }
 
-  /** One read of every open shard, in order; returns how many records were read (delivered or skipped). */
-  private async pollShards(streamArn: string): Promise<number> {
+  /** One read of every open shard, in order: how many records were read (delivered or skipped), and whether a shard has more. */
+  private async pollShards(streamArn: string): Promise<{ read: number; backlog: boolean }> {
     let read = 0;
+    let backlog = false;
     for (const [shardId, shard] of this.shards) {
       if (this.stopped) break;
       if (!shard.iterator) {
@@ -226,9 +232,10 @@ class Poller {
       }
       if (!shard.skipping) await this.deliver(records.map((r) => lambdaRecord(r, streamArn, this.region)), shardId, streamArn);
       read += records.length;
+      backlog ||= records.length >= this.mapping.batchSize;
       shard.lastSequenceNumber = records.at(-1)?.dynamodb?.SequenceNumber;
     }
-    return read;
+    return { read, backlog };
   }
 
   private async deliver(batch: DynamoDBRecord[], shardId: string, streamArn: string): Promise<void> {

@@ -3,6 +3,7 @@ import { CreateTableCommand, DeleteTableCommand } from '@aws-sdk/client-dynamodb
 import { PutCommand } from '@aws-sdk/lib-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { DynamoDBBatchResponse, DynamoDBStreamEvent } from 'aws-lambda';
+import pMap from 'p-map';
 import { afterEach, describe, expect, inject, it } from 'vitest';
 import type { LocalAssembly, LocalStreamMapping } from '../../local/assembly.ts';
 import { LocalQueues } from '../../local/queues.ts';
@@ -17,7 +18,11 @@ afterEach(async () => {
 });
 
 /** A table with a stream, and a LocalStreams whose one mapping invokes `invoke`. */
-async function setUp(invoke: (event: DynamoDBStreamEvent) => Promise<DynamoDBBatchResponse | void>, mapping: Partial<LocalStreamMapping> = {}) {
+async function setUp(
+  invoke: (event: DynamoDBStreamEvent) => Promise<DynamoDBBatchResponse | void>,
+  mapping: Partial<LocalStreamMapping> = {},
+  pollIntervalMs = 20,
+) {
   const client = localClient(endpoint);
   const tableName = `streams-${randomUUID()}`;
   await client.send(
@@ -39,7 +44,7 @@ async function setUp(invoke: (event: DynamoDBStreamEvent) => Promise<DynamoDBBat
     dynamoEndpoint: endpoint,
     invoke: (_name, event) => invoke(event as DynamoDBStreamEvent),
     queues,
-    pollIntervalMs: 20,
+    pollIntervalMs,
     retryDelayMs: 5,
     log: (line) => logged.push(line),
   });
@@ -93,6 +98,22 @@ describe('LocalStreams', () => {
     });
     expect(typeof records[0]!.dynamodb!.ApproximateCreationDateTime).toBe('number');
     expect(records[2]!.dynamodb!.OldImage).toMatchObject({ n: { N: '1' } });
+  });
+
+  it("polls at Lambda's pace: a steady flow of changes comes a poll interval's worth at a time", async () => {
+    const batches: string[][] = [];
+    const intervalMs = 100;
+    const { put, start, streams } = await setUp(async (event) => void batches.push(keysOf(event) as string[]), {}, intervalMs);
+    start();
+    await streams.drained();
+    const keys = Array.from({ length: 200 }, (_, i) => `k${String(i).padStart(3, '0')}`);
+    // Written steadily, four at a time: a poller that read again as soon as it had read
+    // something would find a few new records on every read, and send a batch for each.
+    const started = performance.now();
+    await pMap(keys, (key) => put(key), { concurrency: 4 });
+    const writingMs = performance.now() - started;
+    await eventually(() => expect(batches.flat().sort()).toEqual(keys));
+    expect(batches.length).toBeLessThanOrEqual(Math.ceil(writingMs / intervalMs) + 2);
   });
 
   it('retries a batch from its first reported failure, then goes on', async () => {
