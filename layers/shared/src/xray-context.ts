@@ -9,8 +9,8 @@
  * docs/design-notes.md). On Node.js 24 AsyncLocalStorage carries the
  * context with the promise itself, with no hook at all.
  *
- * Only what the SDK and Powertools' tracer use is here, with cls-hooked's
- * meaning: a context inherits from the one active when it was made, `run`
+ * Only what the SDK and Powertools' tracer use is here (and `exit`, for
+ * symmetry), with cls-hooked's meaning: a context inherits from the one active when it was made, `run`
  * makes one for a call and what it starts, `enter` outside any `run` sets
  * the process-wide context the SDK enters at init on Lambda.
  */
@@ -51,15 +51,6 @@ export class Namespace {
     return context;
   }
 
-  runAndReturn<T>(fn: (context: Context) => T): T {
-    const context = this.createContext();
-    return this.storage.run(context, fn, context);
-  }
-
-  runPromise<T>(fn: (context: Context) => Promise<T>): Promise<T> {
-    return this.runAndReturn(fn);
-  }
-
   /** `fn`, always run in `context` (by default the active one, else a new one). */
   bind<A extends unknown[], R>(fn: (...args: A) => R, context: Context | null = this.active): (...args: A) => R {
     const bound = context ?? this.createContext();
@@ -97,8 +88,4 @@ export function createNamespace(name: string): Namespace {
 export function destroyNamespace(name: string): void {
   namespaces.get(name)?.disable();
   namespaces.delete(name);
-}
-
-export function reset(): void {
-  for (const name of [...namespaces.keys()]) destroyNamespace(name);
 }
