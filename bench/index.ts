@@ -41,8 +41,8 @@ if (args.help) {
 }
 
 const PLANS = {
-  full: { coldStartRuns: 20, routerDecisions: 2_000_000, ops: 3_000, rounds: 3, concurrency: 16, orders: 200, orderConcurrency: 8, cells: [1, 4, 16, 32] },
-  quick: { coldStartRuns: 5, routerDecisions: 500_000, ops: 400, rounds: 2, concurrency: 16, orders: 40, orderConcurrency: 8, cells: [1, 4, 16, 32] },
+  full: { coldStartRuns: 20, routerDecisions: 2_000_000, ops: 3_000, rounds: 3, warmup: 6_000, concurrency: 16, orders: 200, orderConcurrency: 8, cells: [1, 4, 16, 32] },
+  quick: { coldStartRuns: 5, routerDecisions: 500_000, ops: 400, rounds: 2, warmup: 1_000, concurrency: 16, orders: 40, orderConcurrency: 8, cells: [1, 4, 16, 32] },
 };
 const plan = args.quick ? PLANS.quick : PLANS.full;
 const command = `npm run bench${args.quick ? ' -- --quick' : ''}`;
@@ -159,7 +159,7 @@ try {
     );
   const target = { url: runtime.url, dynamoEndpoint: runtime.dynamoEndpoint, token, tenantId, cpu, settle: () => runtime.streams.drained() };
   step(`throughput: ${plan.ops} PUTs and ${plan.ops} GETs each way in ${plan.rounds} alternating rounds, ${plan.concurrency} in flight`);
-  const throughput = await benchThroughput(target, plan.ops, plan.concurrency, plan.rounds);
+  const throughput = await benchThroughput(target, plan, (line) => say(`  ${line}`));
 
   step(`orders: ${plan.orders} orders, ${plan.orderConcurrency} placed at a time, until every execution completes`);
   const [machine0] = runtime.assembly.stateMachines;
