@@ -202,7 +202,7 @@ export async function benchThroughput(
 
     // Warm both paths (function instances, connections, both JITs) before measuring each operation.
     const warm = async (kind: string, raw: (i: number) => Promise<void>, service: (i: number) => Promise<void>) => {
-      progress(`warming up: ${warmup} ${kind}s each way`);
+      progress(`warming up: ${warmup.toLocaleString('en-US')} ${kind}s each way`);
       await timed(warmup, concurrency, service);
       await timed(warmup, concurrency, raw);
       await target.settle();
