@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import pMap from 'p-map';
 import type { LocalStepFunctions } from '../local/step-functions.ts';
-import { benchItemId, type ThroughputTarget } from './throughput.ts';
+import { benchItemId, frontDoorHeaders, type ThroughputTarget } from './throughput.ts';
 
 /** Standard workflows, US East (N. Virginia) and most regions: USD per state transition. */
 export const USD_PER_TRANSITION = 0.025 / 1000;
@@ -89,7 +89,7 @@ export async function benchOrders(
     stepFunctions.stateMachineArns().reduce((sum, arn) => sum + stepFunctions.list(arn, 'SUCCEEDED').length, 0);
   await stepFunctions.settled();
   const before = succeeded();
-  const headers = { authorization: `Bearer ${target.token}`, 'content-type': 'application/json' };
+  const headers = frontDoorHeaders(target);
   const started = performance.now();
   await pMap(
     Array.from({ length: orders }, (_, i) => i),

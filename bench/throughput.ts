@@ -64,6 +64,12 @@ export const benchItem = (i: number) => ({
 });
 export const benchItemId = (i: number) => `bench-${i}`;
 
+/** What every bench request through the front door sends: the tenant's token, and JSON. */
+export const frontDoorHeaders = (target: Pick<ThroughputTarget, 'token'>) => ({
+  authorization: `Bearer ${target.token}`,
+  'content-type': 'application/json',
+});
+
 /** Runs `ops` operations, `concurrency` at a time; returns each one's latency and the seconds they took together. */
 async function timed(ops: number, concurrency: number, op: (i: number) => Promise<void>) {
   const latencies: number[] = [];
@@ -140,7 +146,7 @@ export async function benchThroughput(
   { ops, concurrency, rounds, warmup }: ThroughputPlan,
   progress: (line: string) => void = () => undefined,
 ): Promise<ThroughputFigures> {
-  const headers = { authorization: `Bearer ${target.token}`, 'content-type': 'application/json' };
+  const headers = frontDoorHeaders(target);
   const itemUrl = (i: number) => `${target.url}/tenants/${target.tenantId}/items/${benchItemId(i)}`;
   const servicePut = async (i: number) => {
     const response = await fetch(itemUrl(i), { method: 'PUT', headers, body: JSON.stringify(benchItem(i)) });
