@@ -4,7 +4,8 @@ import {
   ResourceNotFoundException,
   type CognitoIdentityProviderClient,
 } from '@aws-sdk/client-cognito-identity-provider';
-import { isValidId, ID_RULE, SCOPES, type Scope } from '@item-master/shared';
+import { SCOPES, type Scope } from '../layers/shared/src/auth.ts';
+import { ID_RULE, isValidId } from '../layers/shared/src/ids.ts';
 import { ControlPlaneError } from './errors.ts';
 import type { ClientBinding } from './records.ts';
 import type { ControlPlaneStore } from './store.ts';

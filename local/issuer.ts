@@ -1,9 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { ID_PATTERN, ID_RULE, SCOPES, TENANT_CLAIM } from '@item-master/shared';
 import { exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK } from 'jose';
 import * as z from 'zod';
+import { SCOPES, TENANT_CLAIM } from '../layers/shared/src/auth.ts';
+import { ID_PATTERN, ID_RULE } from '../layers/shared/src/ids.ts';
 import { close, listen, readBody } from './http.ts';
 
 export interface LocalIssuerOptions {

@@ -1,3 +1,8 @@
+/**
+ * What the functions import. Code outside them (the CDK app, the CLIs, the
+ * local runtime) imports the leaf modules instead: this index loads the
+ * tracer, whose X-Ray SDK hooks every promise of a process run from source.
+ */
 export { errorBody, type ErrorBody } from './errors.ts';
 export { ID_PATTERN, ID_RULE, isValidId, tenantIdOf } from './ids.ts';
 export {
