@@ -3,6 +3,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { CognitoIdentityProviderClient } from '@aws-sdk/client-cognito-identity-provider';
 import { GetParametersCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { OPERATOR, sdkClientConfig } from '../layers/shared/src/sdk-timeouts.ts';
 import type { AppConfig } from '../lib/config.ts';
 import { controlPlaneTableParameter, identityParameter } from '../lib/naming.ts';
 import { LOCAL_CREDENTIALS, LOCAL_REGION } from '../local/dynamodb-local.ts';
@@ -36,7 +37,7 @@ export function connectLocal(stateFile: string): Connection {
   const parameter = controlPlaneTableParameter(state);
   const tableName = state.ssmParameters[parameter];
   if (!tableName) throw new OperationError(`the local runtime declares no SSM parameter ${parameter}`);
-  const client = new DynamoDBClient({ endpoint: state.dynamoEndpoint, region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS });
+  const client = new DynamoDBClient({ endpoint: state.dynamoEndpoint, region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS, ...sdkClientConfig(OPERATOR) });
   return connection(client, tableName, `local runtime at ${state.url}`);
 }
 
@@ -48,7 +49,7 @@ export async function connectAws(config: Pick<AppConfig, 'appName' | 'stage'>, r
     resourceServer: identityParameter(config, 'resource-server'),
     tokenUrl: identityParameter(config, 'token-url'),
   };
-  const ssm = new SSMClient({ region });
+  const ssm = new SSMClient({ region, ...sdkClientConfig(OPERATOR) });
   let found: Map<string | undefined, string | undefined>;
   try {
     const { Parameters = [] } = await ssm.send(new GetParametersCommand({ Names: Object.values(names) }));
@@ -61,12 +62,12 @@ export async function connectAws(config: Pick<AppConfig, 'appName' | 'stage'>, r
   }
   const tableName = found.get(names.table);
   if (!tableName) throw new OperationError(`SSM parameter ${names.table} is empty`);
-  const client = new DynamoDBClient({ region });
+  const client = new DynamoDBClient({ region, ...sdkClientConfig(OPERATOR) });
   const base = connection(client, tableName, `${config.appName} ${config.stage} in ${region}`);
   const [userPoolId, resourceServer, tokenUrl] = [found.get(names.userPoolId), found.get(names.resourceServer), found.get(names.tokenUrl)];
   // A control plane without an identity provider still serves the cell commands.
   if (!userPoolId || !resourceServer || !tokenUrl) return base;
-  const cognito = new CognitoIdentityProviderClient({ region });
+  const cognito = new CognitoIdentityProviderClient({ region, ...sdkClientConfig(OPERATOR) });
   return {
     ...base,
     identity: { directory: new CognitoClientDirectory(cognito, userPoolId, resourceServer), tokenUrl, resourceServer },

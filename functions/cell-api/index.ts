@@ -1,7 +1,7 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { ALB_CORRELATION_ID_PATH, createObservability, instrument, MetricUnit, tenantIdOf } from '@item-master/shared';
+import { ALB_CORRELATION_ID_PATH, createObservability, instrument, MetricUnit, tenantIdOf, DATA_PLANE, sdkClientConfig } from '@item-master/shared';
 import type { ALBEvent, ALBResult } from 'aws-lambda';
 import { createApp } from './app.ts';
 import { ItemStore } from './item-store.ts';
@@ -12,9 +12,9 @@ const tableName = process.env.TABLE_NAME;
 const stateMachineArn = process.env.STATE_MACHINE_ARN;
 if (!tableName) throw new Error('TABLE_NAME is not set');
 if (!stateMachineArn) throw new Error('STATE_MACHINE_ARN is not set');
-const dynamo = observability.tracer.captureAWSv3Client(new DynamoDBClient({}));
+const dynamo = observability.tracer.captureAWSv3Client(new DynamoDBClient(sdkClientConfig(DATA_PLANE)));
 const doc = DynamoDBDocumentClient.from(dynamo, { marshallOptions: { removeUndefinedValues: true } });
-const sfn = observability.tracer.captureAWSv3Client(new SFNClient({}));
+const sfn = observability.tracer.captureAWSv3Client(new SFNClient(sdkClientConfig(DATA_PLANE)));
 const app = createApp(
   { items: new ItemStore(doc, tableName), orders: new OrderStore(doc, tableName, new StepFunctionsStarter(sfn, stateMachineArn)) },
   observability,

@@ -1,6 +1,6 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { createObservability, instrument, MetricUnit } from '@item-master/shared';
+import { createObservability, instrument, MetricUnit, DATA_PLANE, sdkClientConfig } from '@item-master/shared';
 import type {
   APIGatewayEventWebsocketRequestContextV2,
   APIGatewayProxyResultV2,
@@ -18,7 +18,7 @@ type SocketEvent = APIGatewayProxyWebsocketEventV2WithRequestContext<
 const observability = createObservability();
 const tableName = process.env.CONNECTIONS_TABLE;
 if (!tableName) throw new Error('CONNECTIONS_TABLE is not set');
-const dynamo = observability.tracer.captureAWSv3Client(new DynamoDBClient({}));
+const dynamo = observability.tracer.captureAWSv3Client(new DynamoDBClient(sdkClientConfig(DATA_PLANE)));
 const store = new ConnectionStore(DynamoDBDocumentClient.from(dynamo), tableName);
 
 /**

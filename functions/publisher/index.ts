@@ -2,7 +2,7 @@ import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-p
 import { ApiGatewayManagementApiClient, GoneException, PostToConnectionCommand } from '@aws-sdk/client-apigatewaymanagementapi';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { createObservability, instrument, MetricUnit } from '@item-master/shared';
+import { createObservability, instrument, MetricUnit, DATA_PLANE, sdkClientConfig } from '@item-master/shared';
 import type { DynamoDBBatchResponse, DynamoDBRecord, DynamoDBStreamEvent } from 'aws-lambda';
 import { ConnectionStore } from '../live/connection-store.ts';
 import { messageOf } from './changes.ts';
@@ -14,8 +14,8 @@ const tableName = process.env.CONNECTIONS_TABLE;
 const callbackUrl = process.env.CALLBACK_URL;
 if (!tableName) throw new Error('CONNECTIONS_TABLE is not set');
 if (!callbackUrl) throw new Error('CALLBACK_URL is not set');
-const store = new ConnectionStore(DynamoDBDocumentClient.from(tracer.captureAWSv3Client(new DynamoDBClient({}))), tableName);
-const management = tracer.captureAWSv3Client(new ApiGatewayManagementApiClient({ endpoint: callbackUrl }));
+const store = new ConnectionStore(DynamoDBDocumentClient.from(tracer.captureAWSv3Client(new DynamoDBClient(sdkClientConfig(DATA_PLANE)))), tableName);
+const management = tracer.captureAWSv3Client(new ApiGatewayManagementApiClient({ endpoint: callbackUrl, ...sdkClientConfig(DATA_PLANE) }));
 
 const poster: Poster = {
   async post(connectionId, data) {

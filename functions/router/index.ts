@@ -1,6 +1,15 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { LambdaClient } from '@aws-sdk/client-lambda';
-import { ALB_CORRELATION_ID_PATH, createObservability, instrument, MetricUnit, TokenVerifier } from '@item-master/shared';
+import {
+  ALB_CORRELATION_ID_PATH,
+  CELL_INVOKE,
+  CONTROL_PLANE_READ,
+  createObservability,
+  instrument,
+  MetricUnit,
+  sdkClientConfig,
+  TokenVerifier,
+} from '@item-master/shared';
 import type { ALBEvent, ALBResult } from 'aws-lambda';
 import { ControlPlaneStore } from '../../control-plane/store.ts';
 import { loadRouterConfig } from './config.ts';
@@ -11,10 +20,8 @@ import { RoutingCache, snapshotFromShipped } from './routing-cache.ts';
 const observability = createObservability();
 const { logger, metrics, tracer } = observability;
 const config = loadRouterConfig(process.env);
-// Short timeouts: a slow control plane must cost a request little, and the cache falls back.
-const dynamo = tracer.captureAWSv3Client(
-  new DynamoDBClient({ maxAttempts: 2, requestHandler: { connectionTimeout: 500, requestTimeout: 1000 } }),
-);
+// Short timeouts: a hung control plane delays only a cold start, which then serves the shipped map.
+const dynamo = tracer.captureAWSv3Client(new DynamoDBClient(sdkClientConfig(CONTROL_PLANE_READ)));
 const store = new ControlPlaneStore(dynamo, config.controlPlaneTable);
 const routing = new RoutingCache({
   load: () => store.readRouting(),
@@ -40,7 +47,7 @@ await Promise.all([
 const deps: RouterDeps = {
   auth,
   routing,
-  invoker: new LambdaCellInvoker(tracer.captureAWSv3Client(new LambdaClient({}))),
+  invoker: new LambdaCellInvoker(tracer.captureAWSv3Client(new LambdaClient(sdkClientConfig(CELL_INVOKE)))),
   observability,
 };
 

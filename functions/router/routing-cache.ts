@@ -82,17 +82,25 @@ export interface RoutingCacheOptions {
 }
 
 /**
- * The router's copy of the routing data. It is read whole, used for
- * `refreshMs`, then read again on the next request. A failed read changes
- * nothing: the last good copy (or the shipped one, if the store has never
- * answered) keeps serving, and the store is tried again `refreshMs` later,
- * so an outage of the control plane never stops the data plane and never
- * turns into one slow read per request.
+ * The router's copy of the routing data. It is read whole and used for
+ * `refreshMs`; then the next request starts a read in the background and is
+ * served from the copy in hand, as is every request until the read ends. Only
+ * the first request of a cold start waits for a read, bounded by the client's
+ * timeouts. A failed read changes nothing: the last good copy (or the
+ * shipped one, if the store has never answered) keeps serving, and the store
+ * is tried again `refreshMs` later, so an outage of the control plane, even
+ * one that accepts connections and never answers, never stops or slows the
+ * data plane.
+ *
+ * On Lambda a background read may span invocations (the environment is
+ * frozen between them); a read that dies in the freeze fails like any other
+ * and is tried again.
  */
 export class RoutingCache {
   private snapshot: RoutingSnapshot;
   private nextReadAt = Number.NEGATIVE_INFINITY;
   private reading: Promise<void> | undefined;
+  private coldStart = true;
   private readonly now: () => number;
 
   constructor(private readonly options: RoutingCacheOptions) {
@@ -101,13 +109,18 @@ export class RoutingCache {
   }
 
   async current(): Promise<RoutingSnapshot> {
-    if (this.now() >= this.nextReadAt) {
-      this.reading ??= this.read().finally(() => {
+    if (this.now() >= this.nextReadAt && !this.reading) {
+      this.reading = this.read().finally(() => {
         this.reading = undefined;
       });
-      await this.reading;
     }
+    if (this.coldStart && this.reading) await this.reading;
     return this.snapshot;
+  }
+
+  /** Resolves when no read is running (tests, and a host that wants the refresh done). */
+  async settled(): Promise<void> {
+    await this.reading;
   }
 
   private async read(): Promise<void> {
@@ -116,6 +129,7 @@ export class RoutingCache {
     } catch (error) {
       this.options.onRefreshError?.(error, this.snapshot);
     } finally {
+      this.coldStart = false;
       this.nextReadAt = this.now() + this.options.refreshMs;
     }
   }

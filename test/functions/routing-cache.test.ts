@@ -5,7 +5,9 @@ import { CellOperations } from '../../control-plane/operations.ts';
 import { evenSplit } from '../../control-plane/routing.ts';
 import { ControlPlaneStore, type RoutingState } from '../../control-plane/store.ts';
 import { RoutingCache, snapshotFromShipped, type ShippedRouting } from '../../functions/router/routing-cache.ts';
+import { CONTROL_PLANE_READ, sdkClientConfig } from '../../layers/shared/src/sdk-timeouts.ts';
 import { LOCAL_CREDENTIALS, LOCAL_REGION } from '../../local/dynamodb-local.ts';
+import { startHangingServer } from '../support/hanging-server.ts';
 import { createCellTable } from '../support/tables.ts';
 
 const shippedJson = JSON.stringify({
@@ -36,6 +38,9 @@ describe('RoutingCache', () => {
     time.advance(9_999);
     expect((await cache.current()).version).toBe(2);
     time.advance(1);
+    // Due: the request that finds it so is served the copy in hand and starts the read.
+    expect((await cache.current()).version).toBe(2);
+    await cache.settled();
     expect((await cache.current()).version).toBe(3);
     expect(reads).toBe(2);
   });
@@ -59,12 +64,16 @@ describe('RoutingCache', () => {
     await cache.current();
     failing = true;
     time.advance(1_000);
-    for (let n = 0; n < 20; n += 1) expect(await cache.current()).toMatchObject({ version: 5, source: 'store' });
+    for (let n = 0; n < 20; n += 1) {
+      expect(await cache.current()).toMatchObject({ version: 5, source: 'store' });
+      await cache.settled();
+    }
     expect(reads).toBe(2); // one failed read, not one per request
     expect(errors).toHaveLength(1);
     failing = false;
     time.advance(1_000);
     expect((await cache.current()).version).toBe(5);
+    await cache.settled();
     expect(reads).toBe(3);
   });
 
@@ -81,6 +90,27 @@ describe('RoutingCache', () => {
     });
     await Promise.all(Array.from({ length: 10 }, () => cache.current()));
     expect(reads).toBe(1);
+  });
+
+  it('never makes a request wait on a read after the cold start, even one that never ends', async () => {
+    const time = clock();
+    let reads = 0;
+    const cache = new RoutingCache({
+      load: () => (++reads === 1 ? Promise.resolve(state(2)) : new Promise<RoutingState>(() => undefined)),
+      shipped,
+      refreshMs: 1_000,
+      now: time.now,
+    });
+    expect((await cache.current()).version).toBe(2);
+    time.advance(1_000);
+    // Served before the event loop turns: no request awaits the hung read.
+    const answered = await Promise.race([cache.current(), new Promise((resolve) => setImmediate(() => resolve('waited')))]);
+    expect(answered).toMatchObject({ version: 2, source: 'store' });
+    for (let n = 0; n < 5; n += 1) {
+      time.advance(5_000);
+      expect(await Promise.race([cache.current(), new Promise((resolve) => setImmediate(() => resolve('waited')))])).toMatchObject({ version: 2 });
+    }
+    expect(reads).toBe(2); // the hung read is not started again beside itself
   });
 
   it('treats a store with no map version yet as a failed read', async () => {
@@ -109,6 +139,23 @@ describe('the router at a cold start', () => {
     expect(errors).toHaveLength(1);
   });
 
+  it('gives up on a control plane that accepts connections and never answers, and serves the shipped map', async () => {
+    const hung = await startHangingServer();
+    const client = new DynamoDBClient({ endpoint: hung.url, region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS, ...sdkClientConfig(CONTROL_PLANE_READ) });
+    clients.push(client);
+    try {
+      const errors: unknown[] = [];
+      const store = new ControlPlaneStore(client, 'control');
+      const cache = new RoutingCache({ load: () => store.readRouting(), shipped, refreshMs: 1_000, onRefreshError: (e) => errors.push(e) });
+      expect(await cache.current()).toMatchObject({ version: 1, source: 'shipped' });
+      // It was the request timeout that ended the read.
+      expect(errors).toHaveLength(1);
+      expect((errors[0] as Error).name).toBe('TimeoutError');
+    } finally {
+      await hung.close();
+    }
+  });
+
   it('picks up a map update from the store within the refresh interval', async () => {
     const control = await createCellTable(inject('dynamoEndpoint'), 'control');
     try {
@@ -126,6 +173,8 @@ describe('the router at a cold start', () => {
       time.advance(4_999);
       expect((await cache.current()).version).toBe(1);
       time.advance(1);
+      await cache.current();
+      await cache.settled();
       expect(await cache.current()).toMatchObject({ version: 2, overrides: { 'tenant-x': 'cell-2' } });
     } finally {
       await control.drop();

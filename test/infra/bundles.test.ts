@@ -15,6 +15,7 @@ import { LOCAL_CREDENTIALS, LOCAL_REGION } from '../../local/dynamodb-local.ts';
 import { layOutFunction } from '../../local/function-layout.ts';
 import { albEvent, lambdaContext } from '../support/alb.ts';
 import { eventually } from '../support/eventually.ts';
+import { startHangingServer } from '../support/hanging-server.ts';
 import { buildTestApp } from '../support/synth.ts';
 import { createCellTable } from '../support/tables.ts';
 import { clientCredentialsEvent } from '../support/cognito.ts';
@@ -67,6 +68,32 @@ async function loadHandler<T = ALBResult>(entry: string, env: Record<string, str
   Object.assign(process.env, env);
   const module = (await import(pathToFileURL(entry).href)) as { handler: Handler<T> };
   return module.handler;
+}
+
+/**
+ * Runs a bundle in a fresh process, as Lambda starts one (the SDK reads the
+ * environment when it loads; a module-level client is made once), invokes it
+ * with each event in turn and returns its answers.
+ */
+async function invokeInFreshProcess(entry: string, events: unknown[], env: Record<string, string>): Promise<ALBResult[]> {
+  const invoke = `
+    const { handler } = await import(${JSON.stringify(pathToFileURL(entry).href)});
+    const context = { functionName: 'fn', awsRequestId: 'r-1', getRemainingTimeInMillis: () => 10000 };
+    for (const event of JSON.parse(process.env.EVENTS)) process.stdout.write(\`result=\${JSON.stringify(await handler(event, context))}\\n\`);`;
+  const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', invoke], {
+    env: {
+      PATH: process.env.PATH,
+      EVENTS: JSON.stringify(events),
+      AWS_REGION: LOCAL_REGION,
+      AWS_ACCESS_KEY_ID: LOCAL_CREDENTIALS.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: LOCAL_CREDENTIALS.secretAccessKey,
+      POWERTOOLS_LOG_LEVEL: 'SILENT',
+      POWERTOOLS_METRICS_DISABLED: 'true',
+      ...env,
+    },
+  });
+  // Besides the metrics (EMF) and logs the function prints.
+  return stdout.split('\n').filter((line) => line.startsWith('result=')).map((line) => JSON.parse(line.slice('result='.length)) as ALBResult);
 }
 
 describe('deployed bundles', () => {
@@ -142,19 +169,11 @@ describe('deployed bundles', () => {
     await new Promise<void>((resolve) => daemon.bind(0, '127.0.0.1', resolve));
     const root = '1-67891233-abcdef012345678912345678';
     const facade = '53995c3f42cd8ad8';
-    // A fresh process, as Lambda starts one: the SDK reads the Lambda environment when it loads.
-    const invoke = `
-      const { handler } = await import(${JSON.stringify(pathToFileURL(entries['cell-api']).href)});
-      const context = { functionName: 'api', awsRequestId: 'r-1', getRemainingTimeInMillis: () => 10000 };
-      for (const event of JSON.parse(process.env.EVENTS)) process.stdout.write(\`status=\${(await handler(event, context)).statusCode}\\n\`);`;
     try {
-      const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', invoke], {
-        env: {
-          PATH: process.env.PATH,
-          EVENTS: JSON.stringify([
-            albEvent('PUT', '/tenants/t-1/items/traced', { body: { title: 'Traced', price: { amount: 5, currency: 'USD' }, stock: 1 } }),
-            albEvent('GET', '/tenants/t-1/items/traced'),
-          ]),
+      const results = await invokeInFreshProcess(entries['cell-api'], [
+        albEvent('PUT', '/tenants/t-1/items/traced', { body: { title: 'Traced', price: { amount: 5, currency: 'USD' }, stock: 1 } }),
+        albEvent('GET', '/tenants/t-1/items/traced'),
+      ], {
           LAMBDA_TASK_ROOT: path.dirname(entries['cell-api']),
           AWS_EXECUTION_ENV: 'AWS_Lambda_nodejs24.x',
           AWS_LAMBDA_FUNCTION_NAME: 'api',
@@ -166,14 +185,9 @@ describe('deployed bundles', () => {
           TABLE_NAME: table.tableName,
           STATE_MACHINE_ARN: 'arn:aws:states:us-east-1:000000000000:stateMachine:orders',
           CELL_ID: 'cell-1',
-          AWS_REGION: LOCAL_REGION,
-          AWS_ACCESS_KEY_ID: LOCAL_CREDENTIALS.accessKeyId,
-          AWS_SECRET_ACCESS_KEY: LOCAL_CREDENTIALS.secretAccessKey,
           AWS_ENDPOINT_URL_DYNAMODB: inject('dynamoEndpoint'),
-        },
       });
-      // Besides the metrics (EMF) the function prints.
-      expect(stdout.split('\n').filter((line) => line.startsWith('status='))).toEqual(['status=201', 'status=200']);
+      expect(results.map((r) => r.statusCode)).toEqual([201, 200]);
       await eventually(async () => expect(segments.filter((s) => s.name === 'DynamoDB')).toHaveLength(2));
       const handlers = segments.filter((s) => s.name === '## index.handler');
       expect(handlers).toHaveLength(2);
@@ -223,6 +237,29 @@ describe('deployed bundles', () => {
     } finally {
       await control.drop();
       await issuer.close();
+    }
+  });
+
+  it('router: a cold start against a control plane that never answers gives up and serves the shipped map', async () => {
+    const template = Template.fromStack(built.stacks.controlPlane);
+    const [router] = Object.values(template.findResources('AWS::Lambda::Function')).filter(
+      (r) => r.Properties.Environment?.Variables?.POWERTOOLS_SERVICE_NAME === 'router',
+    );
+    const hung = await startHangingServer();
+    try {
+      const [health] = await invokeInFreshProcess(entries.router, [albEvent('GET', '/health')], {
+        CONTROL_PLANE_TABLE: 'control',
+        SHIPPED_ROUTING: router!.Properties.Environment.Variables.SHIPPED_ROUTING,
+        AWS_ENDPOINT_URL_DYNAMODB: hung.url,
+        USER_POOL_ID: TEST_POOL_ID,
+        AUTH_RESOURCE_SERVER: TEST_RESOURCE_SERVER,
+        AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER: hung.url,
+      });
+      expect(health!.statusCode).toBe(200);
+      expect(JSON.parse(health!.body ?? '')).toMatchObject({ status: 'ok', routing: { version: 1, source: 'shipped' } });
+      expect(hung.connections()).toBeGreaterThan(0);
+    } finally {
+      await hung.close();
     }
   });
 

@@ -12,6 +12,7 @@ export {
   type Observability,
 } from './observability.ts';
 export { MetricUnit } from '@aws-lambda-powertools/metrics';
+export { CELL_INVOKE, CONTROL_PLANE_READ, DATA_PLANE, sdkClientConfig, type SdkTimeouts } from './sdk-timeouts.ts';
 export {
   AUTH_REALM,
   bearerToken,
