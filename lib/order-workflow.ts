@@ -14,6 +14,7 @@ import {
   JitterType,
   JsonPath,
   LogLevel,
+  Map as MapState,
   Parallel,
   Pass,
   StateMachine,
@@ -65,10 +66,15 @@ export interface OrderWorkflowProps {
  *
  * A cancelled reservation marks the order FAILED (`out_of_stock`, with
  * DynamoDB's cancellation reasons, which name the lines) and changed no
- * stock. A declined, timed-out or failed payment releases the stock (the
- * reservation's inverse, one transaction) and marks the order FAILED. Every
- * step but Pay is a direct service integration, and every status change is
- * written to the order, so reading it shows where the order is.
+ * stock. A declined, timed-out or failed payment, or one that cannot be
+ * recorded, releases the stock and marks the order FAILED. The release is
+ * the reservation's inverse line by line (a Map of one-item transactions),
+ * each conditional on the same creation of the item: a line whose item was
+ * deleted, or deleted and created again, since the reservation is recorded
+ * in the order's `stockNotReturned` and the others are still given back, so
+ * every path ends in a recorded CONFIRMED or FAILED. Every step but Pay is a
+ * direct service integration, and every status change is written to the
+ * order, so reading it shows where the order is.
  */
 export class OrderWorkflow extends Construct {
   public readonly stateMachine: StateMachine;
@@ -168,8 +174,56 @@ export class OrderWorkflow extends Construct {
       maxAttempts: 3,
       jitterStrategy: JitterType.FULL,
     });
-    const compensate = stockTransaction('ReleaseStock', '$.release.TransactItems', '/release');
-    compensate.addRetry({ errors: [Errors.ALL], interval: Duration.seconds(1), backoffRate: 2, maxAttempts: 6, jitterStrategy: JitterType.FULL });
+    // Compensate line by line: one item deleted (or created anew) since the reservation
+    // keeps its stock out of reach, and must not keep the other lines' stock too.
+    const releaseLine = new CallAwsService(this, 'ReleaseLine', {
+      service: 'dynamodb',
+      action: 'transactWriteItems',
+      parameters: {
+        TransactItems: JsonPath.listAt('$.line.TransactItems'),
+        // A one-item transaction for its idempotency: a retried release never gives back twice.
+        ClientRequestToken: JsonPath.hash(
+          JsonPath.format('{}/release/{}', JsonPath.stringAt('$.executionName'), JsonPath.stringAt('$.line.itemId')),
+          'MD5',
+        ),
+      },
+      iamAction: 'dynamodb:UpdateItem',
+      iamResources: [table.tableArn],
+      resultPath: JsonPath.DISCARD,
+    });
+    // Conflicts with concurrent orders pass; a failed condition (the item is gone) stays failed.
+    releaseLine.addRetry({
+      errors: ['DynamoDb.TransactionCanceledException'],
+      interval: Duration.seconds(1),
+      backoffRate: 2,
+      maxAttempts: 3,
+      jitterStrategy: JitterType.FULL,
+    });
+    releaseLine.addRetry({ errors: [Errors.ALL], interval: Duration.seconds(1), backoffRate: 2, maxAttempts: 6, jitterStrategy: JitterType.FULL });
+    const recordNotReturned = new DynamoUpdateItem(this, 'RecordStockNotReturned', {
+      table,
+      // The item selector hands each line the order's tenantId and orderId.
+      key: orderKey,
+      // A string set: recording the same line twice is recording it once.
+      updateExpression: 'ADD stockNotReturned :line',
+      conditionExpression: 'attribute_exists(pk)',
+      expressionAttributeValues: { ':line': DynamoAttributeValue.fromStringSet(JsonPath.listAt('$.itemIdSet')) },
+      resultPath: JsonPath.DISCARD,
+    }).addRetry({ errors: ['DynamoDB.InternalServerErrorException', 'DynamoDB.ThrottlingException'], maxAttempts: 6, jitterStrategy: JitterType.FULL });
+    // No order record to note it on (see MarkReserved): the execution's history keeps it.
+    recordNotReturned.addCatch(new Pass(this, 'NotReturnedUnrecorded'), { errors: [Errors.ALL], resultPath: JsonPath.DISCARD });
+    releaseLine.addCatch(recordNotReturned, { errors: [Errors.ALL], resultPath: '$.error' });
+    const compensate = new MapState(this, 'ReleaseStock', {
+      itemsPath: '$.release',
+      itemSelector: {
+        line: JsonPath.stringAt('$$.Map.Item.Value'),
+        itemIdSet: JsonPath.array(JsonPath.stringAt('$$.Map.Item.Value.itemId')),
+        executionName: JsonPath.executionName,
+        tenantId: JsonPath.stringAt('$.tenantId'),
+        orderId: JsonPath.stringAt('$.orderId'),
+      },
+      resultPath: JsonPath.DISCARD,
+    }).itemProcessor(releaseLine);
     // PENDING too: MarkReserved itself may be what failed.
     const released = compensate.next(markFailed('MarkReleasedFailed', ['PENDING', 'RESERVED'])).next(orderFailed);
     const because = (stateId: string, reason: string) =>
@@ -199,10 +253,14 @@ export class OrderWorkflow extends Construct {
     const markReserved = setStatus('MarkReserved', 'PENDING', 'RESERVED', 'reservedAt');
     markReserved.addCatch(because('ReservationUnrecorded', 'reservation_unrecorded'), { errors: [Errors.ALL], resultPath: '$.error' });
 
+    // Paid but not recorded (retries exhausted): the stock goes back and the reason names it, for a refund.
+    const markPaid = setStatus('MarkPaid', 'RESERVED', 'PAID', 'paidAt');
+    markPaid.addCatch(because('PaymentUnrecorded', 'payment_unrecorded'), { errors: [Errors.ALL], resultPath: '$.error' });
+
     const definition = Chain.start(reserve)
       .next(markReserved)
       .next(pay)
-      .next(setStatus('MarkPaid', 'RESERVED', 'PAID', 'paidAt'))
+      .next(markPaid)
       .next(confirm)
       .next(new Succeed(this, 'OrderConfirmed'));
 

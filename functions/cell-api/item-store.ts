@@ -1,11 +1,6 @@
+import { randomUUID } from 'node:crypto';
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import {
-  DeleteCommand,
-  GetCommand,
-  QueryCommand,
-  UpdateCommand,
-  type DynamoDBDocumentClient,
-} from '@aws-sdk/lib-dynamodb';
+import { GetCommand, QueryCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { isValidId } from '@item-master/shared';
 import { ITEM_SK_PREFIX, itemKey, tenantKey } from './keys.ts';
 import type { Item, ItemInput, ItemPatch } from './schema.ts';
@@ -44,9 +39,32 @@ export interface ItemPage {
 const ENTITY = 'item';
 
 /**
+ * Largest page of items, as the ALB counts it: the page's JSON escaped once
+ * more inside the Lambda response, which must stay under 1 MB with the
+ * headers. A page is cut at this size whatever the count asked for.
+ */
+export const MAX_PAGE_BYTES = 900 * 1024;
+
+/** Items a list request may read (deleted ones included) before it answers a short page with a cursor. */
+const MAX_EVALUATED_PER_ITEM = 10;
+
+/** Attributes that are the store's own, never part of an item as the API shows it. */
+const STORE_ATTRIBUTES = ['pk', 'sk', 'entity', 'incarnation', 'deletedAt'] as const;
+
+/** The stored attributes a delete removes: everything the item holds but its key, identity and version. */
+const ITEM_FIELDS = ['title', 'description', 'price', 'stock', 'attributes', 'createdAt', 'incarnation'] as const;
+
+/**
  * Items of one cell table. Every write bumps `version` atomically in the same
  * request, and writes given an expected version are conditional on it, so
  * concurrent writers never silently overwrite each other.
+ *
+ * A delete leaves a tombstone (the key, the next version and `deletedAt`),
+ * so a key's versions, and so its ETags, never repeat: an item created again
+ * goes on from the tombstone's version, and a writer holding a version of
+ * the old item cannot overwrite the new one. Each creation also draws a new
+ * `incarnation`, which the order saga uses to give stock back only to the
+ * item it took it from.
  */
 export class ItemStore {
   constructor(
@@ -59,7 +77,7 @@ export class ItemStore {
     const { Item: stored } = await this.doc.send(
       new GetCommand({ TableName: this.tableName, Key: itemKey(tenantId, itemId), ConsistentRead: true }),
     );
-    return stored ? toItem(stored) : undefined;
+    return stored && isLive(stored) ? toItem(stored) : undefined;
   }
 
   /** Creates or replaces an item; `created` tells which. */
@@ -79,11 +97,10 @@ export class ItemStore {
       attributes: input.attributes,
       ...(input.description !== undefined && { description: input.description }),
     };
-    const item = await this.update(tenantId, itemId, fields, {
-      remove: input.description === undefined ? ['description'] : [],
+    return this.update(tenantId, itemId, fields, {
+      remove: [...(input.description === undefined ? ['description'] : []), 'deletedAt'],
       expectedVersion,
     });
-    return { item, created: item.version === 1 };
   }
 
   /** Applies a partial update to an existing item at the expected version. */
@@ -93,23 +110,34 @@ export class ItemStore {
       Object.entries(rest).filter(([, value]) => value !== undefined),
     );
     if (typeof description === 'string') fields.description = description;
-    return this.update(tenantId, itemId, fields, {
+    const { item } = await this.update(tenantId, itemId, fields, {
       remove: description === null ? ['description'] : [],
       expectedVersion,
       mustExist: true,
     });
+    return item;
   }
 
-  /** Deletes an item; at the expected version when one is given. */
+  /** Deletes an item (leaving its tombstone); at the expected version when one is given. */
   async delete(tenantId: string, itemId: string, expectedVersion?: number): Promise<void> {
+    const names: Record<string, string> = { '#version': 'version', '#deletedAt': 'deletedAt', '#updatedAt': 'updatedAt' };
+    const removes = ITEM_FIELDS.map((name, index) => {
+      names[`#r${index}`] = name;
+      return `#r${index}`;
+    });
     try {
       await this.doc.send(
-        new DeleteCommand({
+        new UpdateCommand({
           TableName: this.tableName,
           Key: itemKey(tenantId, itemId),
-          ConditionExpression:
-            expectedVersion === undefined ? 'attribute_exists(pk)' : 'attribute_exists(pk) AND version = :expected',
-          ...(expectedVersion !== undefined && { ExpressionAttributeValues: { ':expected': expectedVersion } }),
+          UpdateExpression: `SET #version = #version + :one, #deletedAt = :now, #updatedAt = :now REMOVE ${removes.join(', ')}`,
+          ConditionExpression: `attribute_exists(pk) AND attribute_not_exists(#deletedAt)${expectedVersion === undefined ? '' : ' AND #version = :expected'}`,
+          ExpressionAttributeNames: names,
+          ExpressionAttributeValues: {
+            ':one': 1,
+            ':now': this.now().toISOString(),
+            ...(expectedVersion !== undefined && { ':expected': expectedVersion }),
+          },
           ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
         }),
       );
@@ -118,19 +146,43 @@ export class ItemStore {
     }
   }
 
+  /**
+   * One page of a tenant's items in id order: at most `limit` items and at
+   * most MAX_PAGE_BYTES of them, so that no page breaks the ALB's response
+   * limit. Tombstones are skipped; a page may come back short (even empty)
+   * with a cursor when many of them lie in its way.
+   */
   async list(tenantId: string, limit: number, cursor?: string): Promise<ItemPage> {
-    const output = await this.doc.send(
-      new QueryCommand({
-        TableName: this.tableName,
-        KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
-        ExpressionAttributeValues: { ':pk': tenantKey(tenantId), ':prefix': ITEM_SK_PREFIX },
-        Limit: limit,
-        ...(cursor !== undefined && { ExclusiveStartKey: itemKey(tenantId, decodeCursor(cursor)) }),
-      }),
-    );
-    const items = (output.Items ?? []).map(toItem);
-    const last = output.LastEvaluatedKey;
-    return last ? { items, cursor: encodeCursor(String(last.sk).slice(ITEM_SK_PREFIX.length)) } : { items };
+    const items: Item[] = [];
+    let bytes = 0;
+    let evaluated = 0;
+    let startAfter = cursor === undefined ? undefined : decodeCursor(cursor);
+    for (;;) {
+      const output = await this.doc.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
+          ExpressionAttributeValues: { ':pk': tenantKey(tenantId), ':prefix': ITEM_SK_PREFIX },
+          Limit: limit - items.length,
+          ...(startAfter !== undefined && { ExclusiveStartKey: itemKey(tenantId, startAfter) }),
+        }),
+      );
+      for (const stored of output.Items ?? []) {
+        const itemId = String(stored.sk).slice(ITEM_SK_PREFIX.length);
+        evaluated += 1;
+        if (isLive(stored)) {
+          const item = toItem(stored);
+          const size = responseBytes(item);
+          // The first item always goes: alone, an item (at most 400 KB stored) fits.
+          if (items.length > 0 && bytes + size > MAX_PAGE_BYTES) return { items, cursor: encodeCursor(startAfter!) };
+          items.push(item);
+          bytes += size;
+        }
+        startAfter = itemId;
+      }
+      if (!output.LastEvaluatedKey) return { items };
+      if (items.length >= limit || evaluated >= limit * MAX_EVALUATED_PER_ITEM) return { items, cursor: encodeCursor(startAfter!) };
+    }
   }
 
   private async update(
@@ -138,12 +190,21 @@ export class ItemStore {
     itemId: string,
     fields: Record<string, unknown>,
     options: { remove: string[]; expectedVersion?: number; mustExist?: boolean },
-  ): Promise<Item> {
-    const names: Record<string, string> = { '#version': 'version', '#createdAt': 'createdAt', '#updatedAt': 'updatedAt' };
-    const values: Record<string, unknown> = { ':now': this.now().toISOString(), ':zero': 0, ':one': 1 };
+  ): Promise<{ item: Item; created: boolean }> {
+    const names: Record<string, string> = {
+      '#version': 'version',
+      '#createdAt': 'createdAt',
+      '#updatedAt': 'updatedAt',
+      '#incarnation': 'incarnation',
+    };
+    const now = this.now().toISOString();
+    const incarnation = randomUUID();
+    const values: Record<string, unknown> = { ':now': now, ':zero': 0, ':one': 1, ':incarnation': incarnation };
+    // A tombstone keeps the version and has no createdAt or incarnation: creating over it goes on from there.
     const sets = [
       '#version = if_not_exists(#version, :zero) + :one',
       '#createdAt = if_not_exists(#createdAt, :now)',
+      '#incarnation = if_not_exists(#incarnation, :incarnation)',
       '#updatedAt = :now',
     ];
     for (const [index, [name, value]] of Object.entries(fields).entries()) {
@@ -156,7 +217,10 @@ export class ItemStore {
       return `#r${index}`;
     });
     const conditions: string[] = [];
-    if (options.mustExist) conditions.push('attribute_exists(pk)');
+    if (options.mustExist || options.expectedVersion !== undefined) {
+      names['#deletedAt'] = 'deletedAt';
+      conditions.push('attribute_exists(pk) AND attribute_not_exists(#deletedAt)');
+    }
     if (options.expectedVersion !== undefined) {
       conditions.push('#version = :expected');
       values[':expected'] = options.expectedVersion;
@@ -174,7 +238,9 @@ export class ItemStore {
           ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
         }),
       );
-      return toItem(output.Attributes ?? {});
+      const stored = output.Attributes ?? {};
+      // Created by this request: its incarnation won, and (for items older than incarnations) its time too.
+      return { item: toItem(stored), created: stored.incarnation === incarnation && stored.createdAt === now };
     } catch (error) {
       throw this.conditionError(error, itemId, options.expectedVersion);
     }
@@ -184,14 +250,24 @@ export class ItemStore {
   private conditionError(error: unknown, itemId: string, expectedVersion: number | undefined): unknown {
     if (!(error instanceof ConditionalCheckFailedException)) return error;
     const actual = error.Item?.version?.N;
-    if (actual === undefined) return new ItemNotFoundError(itemId);
+    if (actual === undefined || error.Item?.deletedAt !== undefined) return new ItemNotFoundError(itemId);
     return new VersionConflictError(itemId, expectedVersion ?? 0, Number(actual));
   }
 }
 
+function isLive(stored: Record<string, unknown>): boolean {
+  return stored.deletedAt === undefined;
+}
+
 function toItem(stored: Record<string, unknown>): Item {
-  const { pk: _pk, sk: _sk, entity: _entity, ...item } = stored;
+  const item: Record<string, unknown> = { ...stored };
+  for (const name of STORE_ATTRIBUTES) delete item[name];
   return item as unknown as Item;
+}
+
+/** An item's share of a list response as the ALB receives it: JSON, escaped again inside the Lambda response. */
+function responseBytes(item: Item): number {
+  return Buffer.byteLength(JSON.stringify(JSON.stringify(item)), 'utf8') + 1;
 }
 
 function encodeCursor(itemId: string): string {

@@ -1,8 +1,17 @@
 import { createHash } from 'node:crypto';
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { ExecutionAlreadyExists, StartExecutionCommand, type SFNClient } from '@aws-sdk/client-sfn';
-import { GetCommand, PutCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { mergeLines, orderKey, orderWorkflowInput, type OrderWorkflowInput } from './order-workflow.ts';
+import { BatchGetCommand, GetCommand, PutCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { ITEM_SK_PREFIX, itemKey } from './keys.ts';
+import {
+  mergeLines,
+  orderKey,
+  orderWorkflowInput,
+  type ItemIncarnation,
+  type OrderLine,
+  type OrderWorkflowInput,
+  type ReservedLine,
+} from './order-workflow.ts';
 import type { Order, OrderInput, OrderStatus } from './schema.ts';
 
 /** Starts the cell's order workflow. Starting the same name with the same input twice starts it once. */
@@ -61,11 +70,17 @@ export interface PlacedOrder {
   created: boolean;
 }
 
-interface StoredOrder extends Omit<Order, 'failure'> {
+interface StoredOrder extends Omit<Order, 'failure' | 'stockNotReturned'> {
+  lines: ReservedLine[];
   requestHash: string;
   failureReason?: string;
   failureCause?: string;
+  /** Lines whose item was deleted or created again before their stock could be given back (a string set). */
+  stockNotReturned?: Set<string>;
 }
+
+/** The item reads that UnprocessedKeys may leave over before placing gives up (DynamoDB throttled it). */
+const MAX_READ_ROUNDS = 4;
 
 const ENTITY = 'order';
 
@@ -86,11 +101,12 @@ export class OrderStore {
     const orderId = orderIdFor(tenantId, idempotencyKey);
     const requestHash = sha256(JSON.stringify(input));
     const at = this.now().toISOString();
+    const lines = mergeLines(input.lines);
     const order: StoredOrder = {
       tenantId,
       orderId,
       customerId: input.customerId,
-      lines: mergeLines(input.lines),
+      lines: await this.incarnations(tenantId, lines),
       status: 'PENDING',
       requestHash,
       createdAt: at,
@@ -113,6 +129,8 @@ export class OrderStore {
       if (!existing) throw error;
       if (existing.requestHash !== requestHash) throw new IdempotencyKeyReusedError(orderId);
       ({ status } = existing);
+      // The workflow's input must be the first request's: the items as they were then.
+      order.lines = existing.lines;
       created = false;
     }
     // Still PENDING on a repeat: the first request may have stopped before starting it.
@@ -130,10 +148,43 @@ export class OrderStore {
   async get(tenantId: string, orderId: string): Promise<Order> {
     const stored = await this.read(tenantId, orderId);
     if (!stored) throw new OrderNotFoundError(orderId);
-    const { requestHash: _hash, failureReason, failureCause, ...order } = stored;
+    const { requestHash: _hash, failureReason, failureCause, stockNotReturned, lines: reserved, ...rest } = stored;
+    const lines = reserved.map(({ itemId, quantity }) => ({ itemId, quantity }));
+    const order: Order = { ...rest, lines, ...(stockNotReturned && { stockNotReturned: lines.map((l) => l.itemId).filter((id) => stockNotReturned.has(id)) }) };
     if (failureReason === undefined) return order;
-    const items = failureReason === 'out_of_stock' ? shortItems(order.lines, failureCause) : undefined;
+    const items = failureReason === 'out_of_stock' ? shortItems(lines, failureCause) : undefined;
     return { ...order, failure: { reason: failureReason, ...(items && { items }) } };
+  }
+
+  /** Which creation of each line's item the order is for (one consistent batch read). */
+  private async incarnations(tenantId: string, lines: OrderLine[]): Promise<ReservedLine[]> {
+    const found = new Map<string, ItemIncarnation>();
+    let keys: Array<Record<string, unknown>> = lines.map((line) => itemKey(tenantId, line.itemId));
+    for (let round = 0; keys.length > 0; round += 1) {
+      if (round === MAX_READ_ROUNDS) throw new Error(`DynamoDB left ${keys.length} item reads unprocessed`);
+      const output = await this.doc.send(
+        new BatchGetCommand({
+          RequestItems: {
+            [this.tableName]: {
+              Keys: keys,
+              ConsistentRead: true,
+              ProjectionExpression: 'sk, incarnation, createdAt, deletedAt',
+            },
+          },
+        }),
+      );
+      for (const item of output.Responses?.[this.tableName] ?? []) {
+        if (item.deletedAt !== undefined) continue;
+        const itemId = String(item.sk).slice(ITEM_SK_PREFIX.length);
+        if (typeof item.incarnation === 'string') found.set(itemId, { incarnation: item.incarnation });
+        else if (typeof item.createdAt === 'string') found.set(itemId, { createdAt: item.createdAt });
+      }
+      keys = output.UnprocessedKeys?.[this.tableName]?.Keys ?? [];
+    }
+    return lines.map((line) => {
+      const from = found.get(line.itemId);
+      return from ? { ...line, from } : line;
+    });
   }
 
   private async read(tenantId: string, orderId: string): Promise<StoredOrder | undefined> {

@@ -7,6 +7,24 @@ export interface OrderLine {
 }
 
 /**
+ * Which creation of an item an order line takes its stock from, read when
+ * the order is placed: the item's `incarnation`, or for an item written
+ * before incarnations existed its `createdAt` (both change only when the item
+ * is deleted and created again). Undefined when the item did not exist.
+ */
+export type ItemIncarnation = { readonly incarnation: string } | { readonly createdAt: string };
+
+export interface ReservedLine extends OrderLine {
+  readonly from?: ItemIncarnation;
+}
+
+/** One line's compensation: its own transaction, so that one item gone cannot keep the others' stock. */
+export interface LineRelease {
+  readonly itemId: string;
+  readonly TransactItems: TransactWriteItem[];
+}
+
+/**
  * What the order workflow starts with. The stock transactions are built here,
  * in code, because the workflow's JSONPath cannot map lines to transaction
  * items; the workflow passes them to DynamoDB untouched.
@@ -15,10 +33,15 @@ export interface OrderWorkflowInput {
   readonly tenantId: string;
   readonly orderId: string;
   readonly payment: { readonly token: string };
-  /** Decrements each line's stock, on the condition that enough is left. */
+  /** Decrements each line's stock, on the condition that enough is left of the item the customer saw. */
   readonly reservation: { readonly TransactItems: TransactWriteItem[] };
-  /** Gives each line's stock back: the compensation of the reservation. */
-  readonly release: { readonly TransactItems: TransactWriteItem[] };
+  /**
+   * Gives each line's stock back, to the same creation of the item only: the
+   * compensation of the reservation, line by line. A line whose item was
+   * deleted (or deleted and created again) since is recorded on the order as
+   * not returned.
+   */
+  readonly release: LineRelease[];
 }
 
 /** A transaction writes at most 100 items; one line per distinct item. */
@@ -29,29 +52,41 @@ export function orderKey(tenantId: string, orderId: string): { pk: string; sk: s
 }
 
 /** Lines of the same item become one (a transaction may touch an item once), in first-seen order. */
-export function mergeLines(lines: readonly OrderLine[]): OrderLine[] {
-  const merged = new Map<string, number>();
-  for (const { itemId, quantity } of lines) merged.set(itemId, (merged.get(itemId) ?? 0) + quantity);
-  return [...merged].map(([itemId, quantity]) => ({ itemId, quantity }));
+export function mergeLines<T extends OrderLine>(lines: readonly T[]): T[] {
+  const merged = new Map<string, T>();
+  for (const line of lines) {
+    const seen = merged.get(line.itemId);
+    merged.set(line.itemId, seen ? { ...seen, quantity: seen.quantity + line.quantity } : line);
+  }
+  return [...merged.values()];
 }
+
+/** Never an incarnation: the condition of a line whose item did not exist when the order was placed. */
+const NO_ITEM = '-';
 
 export function orderWorkflowInput(
   tableName: string,
-  order: { tenantId: string; orderId: string; lines: readonly OrderLine[]; paymentToken: string },
+  order: { tenantId: string; orderId: string; lines: readonly ReservedLine[]; paymentToken: string },
 ): OrderWorkflowInput {
   const lines = mergeLines(order.lines);
   if (lines.length === 0 || lines.length > MAX_ORDER_ITEMS) throw new RangeError(`an order has 1 to ${MAX_ORDER_ITEMS} distinct items`);
-  const stockUpdate = (line: OrderLine, sign: '-' | '+', condition: string): TransactWriteItem => {
+  const stockUpdate = (line: ReservedLine, sign: '-' | '+', stockCondition: string): TransactWriteItem => {
     const { pk, sk } = itemKey(order.tenantId, line.itemId);
+    const [name, value] = line.from && 'incarnation' in line.from
+      ? ['incarnation', line.from.incarnation]
+      : line.from
+        ? ['createdAt', line.from.createdAt]
+        : ['incarnation', NO_ITEM];
     return {
       Update: {
         TableName: tableName,
         Key: { pk: { S: pk }, sk: { S: sk } },
         // Stock is part of the item: its version moves, so If-Match writers see the change.
         UpdateExpression: `SET stock = stock ${sign} :quantity, #version = #version + :one`,
-        ConditionExpression: condition,
-        ExpressionAttributeNames: { '#version': 'version' },
-        ExpressionAttributeValues: { ':quantity': { N: String(line.quantity) }, ':one': { N: '1' } },
+        // A tombstone has neither incarnation nor createdAt: a deleted item fails this too.
+        ConditionExpression: `#from = :from${stockCondition}`,
+        ExpressionAttributeNames: { '#version': 'version', '#from': name },
+        ExpressionAttributeValues: { ':quantity': { N: String(line.quantity) }, ':one': { N: '1' }, ':from': { S: value } },
       },
     };
   };
@@ -59,7 +94,7 @@ export function orderWorkflowInput(
     tenantId: order.tenantId,
     orderId: order.orderId,
     payment: { token: order.paymentToken },
-    reservation: { TransactItems: lines.map((line) => stockUpdate(line, '-', 'attribute_exists(pk) AND stock >= :quantity')) },
-    release: { TransactItems: lines.map((line) => stockUpdate(line, '+', 'attribute_exists(pk)')) },
+    reservation: { TransactItems: lines.map((line) => stockUpdate(line, '-', ' AND stock >= :quantity')) },
+    release: lines.map((line) => ({ itemId: line.itemId, TransactItems: [stockUpdate(line, '+', '')] })),
   };
 }

@@ -15,9 +15,34 @@ const priceSchema = z
 const title = z.string().trim().min(1).max(256);
 const description = z.string().max(4096);
 const stock = z.number().int('must be an integer').min(0).max(1_000_000_000);
-const attributes = z
-  .record(z.string().min(1).max(128), z.string().max(1024))
-  .refine((value) => Object.keys(value).length <= 100, 'at most 100 attributes');
+/**
+ * Names that JavaScript objects give a meaning of their own (`__proto__`,
+ * `constructor`, `toString`, …): as map keys they are dropped or refused
+ * somewhere between the JSON parser, validation and the DynamoDB marshaller,
+ * so the API refuses them rather than lose or garble them.
+ */
+export const RESERVED_KEYS: ReadonlySet<string> = new Set(Object.getOwnPropertyNames(Object.prototype));
+
+/** Refuses a map whose own keys (read before anything else touches them) include a reserved name. */
+function withoutReservedKeys<T extends z.ZodType>(schema: T) {
+  return z.preprocess((value, ctx) => {
+    if (typeof value === 'object' && value !== null) {
+      const reserved = Object.keys(value).filter((key) => RESERVED_KEYS.has(key));
+      if (reserved.length > 0) {
+        ctx.issues.push({
+          code: 'custom',
+          input: value,
+          message: `${reserved.map((key) => JSON.stringify(key)).join(', ')} cannot be used as a key: names of JavaScript object properties are reserved`,
+        });
+      }
+    }
+    return value;
+  }, schema);
+}
+
+const attributes = withoutReservedKeys(
+  z.record(z.string().min(1).max(128), z.string().max(1024)).refine((value) => Object.keys(value).length <= 100, 'at most 100 attributes'),
+);
 
 /** The body of `PUT /tenants/{tenantId}/items/{itemId}`: the whole item. */
 export const itemInputSchema = z
@@ -91,6 +116,11 @@ export interface Order {
   status: OrderStatus;
   /** Why the order failed; for `out_of_stock`, the items that were short. */
   failure?: { reason: string; items?: string[] };
+  /**
+   * Items whose reserved stock could not be given back when the order failed,
+   * because the item had been deleted (or deleted and created again) since.
+   */
+  stockNotReturned?: string[];
   createdAt: string;
   reservedAt?: string;
   paidAt?: string;

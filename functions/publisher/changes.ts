@@ -23,8 +23,11 @@ export function messageOf(record: DynamoDBRecord): { message: LiveMessage; audie
   if (current.entity === 'item') {
     const itemId = String(current.itemId);
     const audience = { tenantId, topics: [tenantTopic(tenantId), itemTopic(tenantId, itemId)] };
-    if (!next) return { message: { type: 'item.deleted', tenantId, itemId, version: Number(current.version) }, audience };
-    const { pk: _pk, sk: _sk, entity: _entity, ...item } = next;
+    // A delete leaves a tombstone (deletedAt, the next version): a change like any other, published as the delete.
+    if (!next || next.deletedAt !== undefined) {
+      return { message: { type: 'item.deleted', tenantId, itemId, version: Number(current.version) }, audience };
+    }
+    const { pk: _pk, sk: _sk, entity: _entity, incarnation: _incarnation, ...item } = next;
     const full: LiveMessage = { type: 'item.updated', tenantId, itemId, version: Number(next.version), item };
     // An item may reach 256 KB: past the frame limit, subscribers get the version and read the item.
     const message: LiveMessage = fits(full) ? full : { type: 'item.updated', tenantId, itemId, version: Number(next.version), truncated: true };

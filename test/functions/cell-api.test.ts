@@ -235,6 +235,64 @@ describe('DELETE /tenants/{tenantId}/items/{itemId}', () => {
   });
 });
 
+describe('versions across delete and re-create', () => {
+  it('never repeat for a key: a writer holding a version of the deleted item cannot touch the new one', async () => {
+    const first = await call('PUT', itemPath('aba'), { body: widget });
+    expect(first.headers.etag).toBe('"1"');
+    expect((await call('DELETE', itemPath('aba'))).status).toBe(204);
+    expect((await call('PATCH', itemPath('aba'), { body: { stock: 1 }, headers: { 'if-match': '1' } })).status).toBe(404);
+    expect((await call('DELETE', itemPath('aba'), { headers: { 'if-match': '2' } })).status).toBe(404);
+    const again = await call('PUT', itemPath('aba'), { body: { ...widget, title: 'New' } });
+    expect(again.status).toBe(201);
+    expect(again.body).toMatchObject({ title: 'New', version: 3 });
+    expect(again.headers.etag).toBe('"3"');
+    expect(again.body).not.toHaveProperty('incarnation');
+    expect(again.body).not.toHaveProperty('deletedAt');
+    for (const [method, body] of [['PUT', widget], ['PATCH', { stock: 1 }], ['DELETE', undefined]] as const) {
+      const stale = await call(method, itemPath('aba'), { body, headers: { 'if-match': '"1"' } });
+      expect(stale.status).toBe(409);
+      expect(stale.body.error.details).toEqual({ expected: 1, actual: 3 });
+    }
+    expect((await call('GET', itemPath('aba'))).body).toMatchObject({ title: 'New', version: 3 });
+    // Created anew: createdAt is the new item's.
+    expect(again.body.createdAt >= first.body.updatedAt).toBe(true);
+  });
+
+  it('answers 200, not 201, for a replace of a live item, and 201 for every creation', async () => {
+    expect((await call('PUT', itemPath('created-flag'), { body: widget })).status).toBe(201);
+    expect((await call('PUT', itemPath('created-flag'), { body: widget })).status).toBe(200);
+    await call('DELETE', itemPath('created-flag'));
+    expect((await call('PUT', itemPath('created-flag'), { body: widget })).status).toBe(201);
+  });
+});
+
+describe('map keys that are special to JavaScript objects', () => {
+  const reserved = Object.getOwnPropertyNames(Object.prototype);
+
+  it.each(reserved)('refuses the attribute key %s with a 400 that names it, and stores nothing', async (key) => {
+    const itemId = `special-${key.replaceAll('_', 'u')}`;
+    const body = `{"title":"T","price":{"amount":1,"currency":"EUR"},"stock":1,"attributes":{${JSON.stringify(key)}:"v","ok":"w"}}`;
+    const put = await call('PUT', itemPath(itemId), { body, headers: { 'content-type': 'application/json' } });
+    expect(put.status).toBe(400);
+    expect(put.body.error.code).toBe('validation_failed');
+    expect(put.body.error.details).toContainEqual({ path: 'body.attributes', message: expect.stringContaining(JSON.stringify(key)) });
+    expect((await call('GET', itemPath(itemId))).status).toBe(404);
+    await call('PUT', itemPath(itemId), { body: widget });
+    const patch = await call('PATCH', itemPath(itemId), {
+      body: `{"attributes":{${JSON.stringify(key)}:"v"}}`,
+      headers: { 'if-match': '1', 'content-type': 'application/json' },
+    });
+    expect(patch.status).toBe(400);
+    expect((await call('GET', itemPath(itemId))).body.attributes).toEqual(widget.attributes);
+  });
+
+  it('round-trips keys that only look like them', async () => {
+    const attributes = { Constructor: 'a', proto: 'b', __proto: 'c', 'to-string': 'd', 'constructor ': 'e', prototype: 'f' };
+    expect((await call('PUT', itemPath('lookalikes'), { body: { ...widget, attributes } })).status).toBe(201);
+    expect((await call('GET', itemPath('lookalikes'))).body.attributes).toEqual(attributes);
+  });
+});
+
 describe('GET /tenants/{tenantId}/items', () => {
   const listTenant = 'tenant-list';
 
@@ -263,6 +321,42 @@ describe('GET /tenants/{tenantId}/items', () => {
     const page = await call('GET', `/tenants/${tenantId}/items`);
     expect(page.body.items).toHaveLength(25);
     expect(page.body.cursor).toEqual(expect.any(String));
+  });
+
+  it('skips deleted items, and pages past many of them with a cursor', async () => {
+    const tenantId = 'tenant-tombstones';
+    for (let n = 0; n < 30; n += 1) await call('PUT', itemPath(`d-${String(n).padStart(2, '0')}`, tenantId), { body: widget });
+    for (let n = 0; n < 28; n += 1) await call('DELETE', itemPath(`d-${String(n).padStart(2, '0')}`, tenantId));
+    const seen: string[] = [];
+    let cursor: string | undefined;
+    do {
+      const page = await call('GET', `/tenants/${tenantId}/items?limit=1${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`);
+      expect(page.status).toBe(200);
+      seen.push(...page.body.items.map((item: { itemId: string }) => item.itemId));
+      cursor = page.body.cursor;
+    } while (cursor);
+    expect(seen).toEqual(['d-28', 'd-29']);
+  });
+
+  it('cuts a page by size, so that no answer passes the ALB\'s 1 MB, and loses no item', async () => {
+    const tenantId = 'tenant-large';
+    // Quotes grow twice on the way out: escaped in the JSON body, and again inside the Lambda response.
+    const attributes = Object.fromEntries(Array.from({ length: 100 }, (_, n) => [`a${n}`, '"'.repeat(1024)]));
+    const ids = Array.from({ length: 9 }, (_, n) => `big-${n}`);
+    for (const itemId of ids) expect((await call('PUT', itemPath(itemId, tenantId), { body: { ...widget, attributes } })).status).toBe(201);
+    const seen: string[] = [];
+    let cursor: string | undefined;
+    do {
+      const event = albEvent('GET', `/tenants/${tenantId}/items${cursor ? `?cursor=${encodeURIComponent(cursor)}` : ''}`);
+      const result = (await app.resolve(event, lambdaContext)) as ALBResult;
+      expect(result.statusCode).toBe(200);
+      expect(Buffer.byteLength(JSON.stringify(result))).toBeLessThan(1024 * 1024);
+      const page = JSON.parse(result.body!);
+      expect(page.items.length).toBeGreaterThan(0);
+      seen.push(...page.items.map((item: { itemId: string }) => item.itemId));
+      cursor = page.cursor;
+    } while (cursor);
+    expect(seen).toEqual(ids);
   });
 
   it('returns an empty page for a tenant with no items', async () => {

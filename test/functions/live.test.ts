@@ -119,6 +119,15 @@ describe('what the publisher makes of table changes', () => {
     expect(messageOf(record('REMOVE', undefined, item))?.message).toEqual({ type: 'item.deleted', tenantId: 'acme', itemId: 'w', version: 2 });
   });
 
+  it('publishes a tombstone as the delete, at its own version, and never the store\'s incarnation', () => {
+    const stored = { ...item, incarnation: 'c0ffee' };
+    const tombstone = { pk: item.pk, sk: item.sk, entity: 'item', tenantId: 'acme', itemId: 'w', version: 3, deletedAt: '2026-01-01T00:00:00.000Z' };
+    expect(messageOf(record('MODIFY', tombstone, stored))?.message).toEqual({ type: 'item.deleted', tenantId: 'acme', itemId: 'w', version: 3 });
+    const recreated = { ...stored, incarnation: 'beef', version: 4 };
+    expect(messageOf(record('MODIFY', recreated, tombstone))?.message).toMatchObject({ type: 'item.updated', version: 4, item: { version: 4 } });
+    expect(JSON.stringify(messageOf(record('MODIFY', recreated, tombstone)))).not.toContain('incarnation');
+  });
+
   it('keeps every message under 32 KB: a large item is announced by version', () => {
     const large = { ...item, description: 'x'.repeat(40_000) };
     const { message } = messageOf(record('MODIFY', large))!;

@@ -39,22 +39,38 @@ describe('orderWorkflowInput', () => {
     ]);
   });
 
-  it('reserves each item once, on the condition that its stock suffices, and releases the same quantities', () => {
-    const input = orderWorkflowInput('cell-table', { tenantId: 'acme', orderId: 'o-1', lines, paymentToken: 'tok_ok' });
+  it('reserves each item once, from the creation of it the order saw, if its stock suffices, and releases the same quantities to it', () => {
+    const seen = [
+      { itemId: 'a', quantity: 2, from: { incarnation: 'inc-a' } },
+      { itemId: 'b', quantity: 1, from: { createdAt: '2026-01-01T00:00:00.000Z' } },
+      { itemId: 'a', quantity: 3, from: { incarnation: 'inc-a' } },
+      { itemId: 'c', quantity: 1 },
+    ];
+    const input = orderWorkflowInput('cell-table', { tenantId: 'acme', orderId: 'o-1', lines: seen, paymentToken: 'tok_ok' });
     expect(input.payment).toEqual({ token: 'tok_ok' });
     expect(input.reservation.TransactItems.map((item) => item.Update)).toEqual([
       expect.objectContaining({
         TableName: 'cell-table',
         Key: { pk: { S: 'TENANT#acme' }, sk: { S: 'ITEM#a' } },
         UpdateExpression: 'SET stock = stock - :quantity, #version = #version + :one',
-        ConditionExpression: 'attribute_exists(pk) AND stock >= :quantity',
-        ExpressionAttributeValues: { ':quantity': { N: '5' }, ':one': { N: '1' } },
+        ConditionExpression: '#from = :from AND stock >= :quantity',
+        ExpressionAttributeNames: { '#version': 'version', '#from': 'incarnation' },
+        ExpressionAttributeValues: { ':quantity': { N: '5' }, ':one': { N: '1' }, ':from': { S: 'inc-a' } },
       }),
-      expect.objectContaining({ Key: { pk: { S: 'TENANT#acme' }, sk: { S: 'ITEM#b' } } }),
+      // An item from before incarnations: its creation time tells its creation.
+      expect.objectContaining({
+        Key: { pk: { S: 'TENANT#acme' }, sk: { S: 'ITEM#b' } },
+        ExpressionAttributeNames: { '#version': 'version', '#from': 'createdAt' },
+        ExpressionAttributeValues: expect.objectContaining({ ':from': { S: '2026-01-01T00:00:00.000Z' } }),
+      }),
+      // Missing when the order was placed: a condition no item meets.
+      expect.objectContaining({ ExpressionAttributeValues: expect.objectContaining({ ':from': { S: '-' } }) }),
     ]);
-    expect(input.release.TransactItems.map((item) => item.Update?.UpdateExpression)).toEqual([
-      'SET stock = stock + :quantity, #version = #version + :one',
-      'SET stock = stock + :quantity, #version = #version + :one',
+    expect(input.release.map((line) => line.itemId)).toEqual(['a', 'b', 'c']);
+    expect(input.release.map((line) => line.TransactItems.map((item) => item.Update))).toEqual([
+      [expect.objectContaining({ UpdateExpression: 'SET stock = stock + :quantity, #version = #version + :one', ConditionExpression: '#from = :from' })],
+      [expect.objectContaining({ ConditionExpression: '#from = :from', ExpressionAttributeNames: expect.objectContaining({ '#from': 'createdAt' }) })],
+      [expect.objectContaining({ ExpressionAttributeValues: expect.objectContaining({ ':quantity': { N: '1' } }) })],
     ]);
   });
 

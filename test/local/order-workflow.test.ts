@@ -5,6 +5,7 @@ import { randomUUID } from 'node:crypto';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { ItemStore } from '../../functions/cell-api/item-store.ts';
 import { OrderStore, StepFunctionsStarter } from '../../functions/cell-api/order-store.ts';
 import { orderWorkflowInput } from '../../functions/cell-api/order-workflow.ts';
 import type { Order, OrderInput } from '../../functions/cell-api/schema.ts';
@@ -61,7 +62,25 @@ beforeAll(async () => {
   queues = new LocalQueues();
   queues.define(assembly.queues.map((q) => q.queueName));
   // Retries wait 20 ms instead of seconds; their number, order and matching are the definition's.
-  sfn = new LocalStepFunctions({ dynamodb: dynamo, invoke: (name, payload) => host.invoke(name, payload), queues, retryIntervalMs: 20 });
+  // Every task passes `interleave` first, so a test can change an item while the saga is at a given step.
+  const steppedDynamo = new Proxy(dynamo, {
+    get: (target, property, receiver) =>
+      property === 'send'
+        ? async (command: { input: unknown }) => {
+            await interleave?.(stepOf(command.input));
+            return target.send(command as never);
+          }
+        : Reflect.get(target, property, receiver),
+  });
+  sfn = new LocalStepFunctions({
+    dynamodb: steppedDynamo,
+    invoke: async (name, payload) => {
+      await interleave?.({ step: 'pay', itemIds: [] });
+      return host.invoke(name, payload);
+    },
+    queues,
+    retryIntervalMs: 20,
+  });
   sfn.load(assembly);
   api = await startStepFunctionsApi(sfn);
   sfnClient = new SFNClient({ endpoint: api.url, region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS });
@@ -78,7 +97,25 @@ afterAll(async () => {
   built?.cleanup();
 });
 
-async function stockItem(itemId: string, stock: number): Promise<void> {
+type Step = 'reserve' | 'pay' | 'release' | 'confirm' | 'other';
+let interleave: ((at: { step: Step; itemIds: string[] }) => Promise<void>) | undefined;
+
+/** Which step of the saga a DynamoDB request of the local Step Functions is, and the items it touches. */
+function stepOf(input: unknown): { step: Step; itemIds: string[] } {
+  const request = input as {
+    TransactItems?: Array<{ Update?: { UpdateExpression?: string; Key?: { sk?: { S?: string } } } }>;
+    ExpressionAttributeValues?: Record<string, { S?: string }>;
+  };
+  const updates = (request.TransactItems ?? []).map((item) => item.Update);
+  const itemIds = updates.map((update) => String(update?.Key?.sk?.S).replace(/^ITEM#/, ''));
+  if (updates.some((update) => update?.UpdateExpression?.includes('stock - '))) return { step: 'reserve', itemIds };
+  if (updates.some((update) => update?.UpdateExpression?.includes('stock + '))) return { step: 'release', itemIds };
+  if (request.ExpressionAttributeValues?.[':to']?.S === 'CONFIRMED') return { step: 'confirm', itemIds };
+  return { step: 'other', itemIds };
+}
+
+/** An item as stored before items had incarnations (written directly, not through the store). */
+async function stockItem(itemId: string, stock: number): Promise<string> {
   const at = new Date().toISOString();
   await documents.send(
     new PutCommand({
@@ -99,6 +136,7 @@ async function stockItem(itemId: string, stock: number): Promise<void> {
       },
     }),
   );
+  return at;
 }
 
 async function item(itemId: string): Promise<{ stock: number; version: number }> {
@@ -232,9 +270,10 @@ describe('the order saga, as synthesized, against DynamoDB Local', () => {
   }, 120_000);
 
   it('gives the stock back when the order cannot be marked RESERVED', async () => {
-    await stockItem('unmarked-a', 3);
+    const createdAt = await stockItem('unmarked-a', 3);
     // An execution for an order with no record: the reservation succeeds, marking it cannot.
-    const input = orderWorkflowInput(tableName, { tenantId: tenant, orderId: 'unrecorded', lines: [{ itemId: 'unmarked-a', quantity: 2 }], paymentToken: 'tok_ok' });
+    const lines = [{ itemId: 'unmarked-a', quantity: 2, from: { createdAt } }];
+    const input = orderWorkflowInput(tableName, { tenantId: tenant, orderId: 'unrecorded', lines, paymentToken: 'tok_ok' });
     sfn.start({ stateMachineArn: machineArn, name: 'unrecorded', input: JSON.stringify(input) });
     await sfn.settled();
     expect(await item('unmarked-a')).toMatchObject({ stock: 3, version: 3 });
@@ -248,6 +287,93 @@ describe('the order saga, as synthesized, against DynamoDB Local', () => {
     expect(placed).toMatchObject({ status: 'FAILED', failure: { reason: 'payment_timeout' } });
     expect(await item('slow-a')).toMatchObject({ stock: 1, version: 3 });
   }, 30_000);
+});
+
+/**
+ * Every interleaving of an item change with the saga's steps: the item is
+ * deleted, deleted and created again (with no stock), or replaced (stock set
+ * to 7) just before the step runs. Whatever happens, the order ends
+ * CONFIRMED or FAILED with a reason, no stock is given to an item it was not
+ * taken from, and a deleted item is never brought back.
+ */
+describe('the order saga, with the item changed during each step', () => {
+  const mutations = {
+    delete: (items: ItemStore, itemId: string) => items.delete(tenant, itemId),
+    recreate: async (items: ItemStore, itemId: string) => {
+      await items.delete(tenant, itemId);
+      await items.put(tenant, itemId, { ...widget, stock: 0 });
+    },
+    change: (items: ItemStore, itemId: string) => items.put(tenant, itemId, { ...widget, stock: 7 }).then(() => undefined),
+  };
+  const widget = { title: 'Widget', price: { amount: 100, currency: 'EUR' }, stock: 10, attributes: {} };
+  type Mutation = keyof typeof mutations;
+  type Expected = { status: 'CONFIRMED' | 'FAILED'; reason?: string; stock: number | 'gone'; notReturned?: true };
+
+  /** What each interleaving ends in: 10 in stock, 2 ordered. */
+  const cases: Array<[Step, 'tok_ok' | 'tok_declined', Mutation, Expected]> = [
+    ['reserve', 'tok_ok', 'delete', { status: 'FAILED', reason: 'out_of_stock', stock: 'gone' }],
+    ['reserve', 'tok_ok', 'recreate', { status: 'FAILED', reason: 'out_of_stock', stock: 0 }],
+    ['reserve', 'tok_ok', 'change', { status: 'CONFIRMED', stock: 5 }],
+    ['reserve', 'tok_declined', 'delete', { status: 'FAILED', reason: 'out_of_stock', stock: 'gone' }],
+    ['reserve', 'tok_declined', 'recreate', { status: 'FAILED', reason: 'out_of_stock', stock: 0 }],
+    ['reserve', 'tok_declined', 'change', { status: 'FAILED', reason: 'payment_declined', stock: 7 }],
+    ['pay', 'tok_ok', 'delete', { status: 'CONFIRMED', stock: 'gone' }],
+    ['pay', 'tok_ok', 'recreate', { status: 'CONFIRMED', stock: 0 }],
+    ['pay', 'tok_ok', 'change', { status: 'CONFIRMED', stock: 7 }],
+    ['pay', 'tok_declined', 'delete', { status: 'FAILED', reason: 'payment_declined', stock: 'gone', notReturned: true }],
+    ['pay', 'tok_declined', 'recreate', { status: 'FAILED', reason: 'payment_declined', stock: 0, notReturned: true }],
+    ['pay', 'tok_declined', 'change', { status: 'FAILED', reason: 'payment_declined', stock: 9 }],
+    ['release', 'tok_declined', 'delete', { status: 'FAILED', reason: 'payment_declined', stock: 'gone', notReturned: true }],
+    ['release', 'tok_declined', 'recreate', { status: 'FAILED', reason: 'payment_declined', stock: 0, notReturned: true }],
+    ['release', 'tok_declined', 'change', { status: 'FAILED', reason: 'payment_declined', stock: 9 }],
+    ['confirm', 'tok_ok', 'delete', { status: 'CONFIRMED', stock: 'gone' }],
+    ['confirm', 'tok_ok', 'recreate', { status: 'CONFIRMED', stock: 0 }],
+    ['confirm', 'tok_ok', 'change', { status: 'CONFIRMED', stock: 7 }],
+  ];
+
+  afterAll(() => {
+    interleave = undefined;
+  });
+
+  it.each(cases)('before %s, paying with %s, %s the item', async (step, token, mutation, expected) => {
+    const items = new ItemStore(documents, tableName);
+    const itemId = `mut-${step}-${token.replace('tok_', '')}-${mutation}`;
+    await items.put(tenant, itemId, widget);
+    let mutated = 0;
+    interleave = async (at) => {
+      if (at.step !== step || mutated > 0 || ((step === 'reserve' || step === 'release') && !at.itemIds.includes(itemId))) return;
+      mutated += 1;
+      await mutations[mutation](items, itemId);
+    };
+    try {
+      const placed = await placeAndSettle(order(token, [{ itemId, quantity: 2 }]));
+      expect(mutated).toBe(1);
+      expect(placed.status).toBe(expected.status);
+      expect(placed.failure?.reason).toBe(expected.reason);
+      expect(placed.stockNotReturned).toEqual(expected.notReturned ? [itemId] : undefined);
+      const after = await items.get(tenant, itemId);
+      expect(after?.stock ?? 'gone').toBe(expected.stock);
+      expect(sfn.list(machineArn).find((e) => e.name === placed.orderId)?.status).toBe(expected.status === 'CONFIRMED' ? 'SUCCEEDED' : 'FAILED');
+    } finally {
+      interleave = undefined;
+    }
+  });
+
+  it('gives back the lines whose item is still there when another line\'s item is gone', async () => {
+    const items = new ItemStore(documents, tableName);
+    await items.put(tenant, 'pair-kept', widget);
+    await items.put(tenant, 'pair-gone', widget);
+    interleave = async (at) => {
+      if (at.step === 'pay') {
+        interleave = undefined;
+        await items.delete(tenant, 'pair-gone');
+      }
+    };
+    const placed = await placeAndSettle(order('tok_declined', [{ itemId: 'pair-kept', quantity: 3 }, { itemId: 'pair-gone', quantity: 1 }]));
+    expect(placed).toMatchObject({ status: 'FAILED', failure: { reason: 'payment_declined' }, stockNotReturned: ['pair-gone'] });
+    expect(await items.get(tenant, 'pair-kept')).toMatchObject({ stock: 10 });
+    expect(await items.get(tenant, 'pair-gone')).toBeUndefined();
+  });
 });
 
 describe('the order records', () => {
