@@ -1,6 +1,6 @@
 import { Router } from '@aws-lambda-powertools/event-handler/http';
 import type { RequestContext } from '@aws-lambda-powertools/event-handler/types';
-import { errorBody, type Observability } from '@item-master/shared';
+import { errorBody, MetricUnit, type Observability } from '@item-master/shared';
 import type { ZodType } from 'zod';
 import { InvalidCursorError, ItemNotFoundError, VersionConflictError, type ItemStore } from './item-store.ts';
 import { IdempotencyKeyReusedError, OrderNotFoundError, WorkflowNotStartedError, type OrderStore } from './order-store.ts';
@@ -42,7 +42,10 @@ const ALL_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'] as const;
  * Routes are declared once with their methods; every other method on a known
  * path is a 405 with `Allow`, every unknown path a 404.
  */
-export function createApp(stores: { items: ItemStore; orders: OrderStore }, observability: Pick<Observability, 'logger'>): Router {
+export function createApp(
+  stores: { items: ItemStore; orders: OrderStore },
+  observability: Pick<Observability, 'logger' | 'metrics'>,
+): Router {
   const { items: store, orders } = stores;
   const app = new Router({ logger: observability.logger });
   const resource = (
@@ -149,10 +152,35 @@ export function createApp(stores: { items: ItemStore; orders: OrderStore }, obse
   app.errorHandler(URIError, async () => json(400, errorBody('bad_request', 'the path is not validly encoded')));
   app.notFound(async (_error, { req }) => json(404, errorBody('not_found', `no route for ${req.method} ${new URL(req.url).pathname}`)));
   app.errorHandler(Error, async (error) => {
+    const fault = tableFault(error);
+    if (fault) {
+      // The cell's own fault, not the request's: the client retries, the cell's metrics and alarms see it.
+      observability.logger.error('the cell cannot use its table', { error, fault });
+      observability.metrics.addMetric(fault === 'throttled' ? 'TableThrottles' : 'TableUnavailable', MetricUnit.Count, 1);
+      return fault === 'throttled'
+        ? json(503, errorBody('throttled', 'the cell is over its capacity, retry later'), { 'retry-after': '1' })
+        : json(503, errorBody('table_unavailable', 'the cell cannot reach its data, retry later'), { 'retry-after': '5' });
+    }
     observability.logger.error('unhandled error', { error });
     return json(500, errorBody('internal_error', 'the request could not be completed'));
   });
   return app;
+}
+
+const THROTTLED = new Set(['ThrottlingException', 'ProvisionedThroughputExceededException', 'RequestLimitExceeded']);
+const UNREACHABLE = new Set(['ResourceNotFoundException', 'TimeoutError', 'InternalServerError', 'ServiceUnavailable', 'RequestTimeout']);
+const NETWORK = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH']);
+
+/**
+ * Whether an error is the cell's table failing it rather than a bug: the
+ * table throttled, missing (deleted, or never created), past its timeouts,
+ * failing on DynamoDB's side, or out of the network's reach.
+ */
+export function tableFault(error: Error): 'throttled' | 'unreachable' | undefined {
+  if (THROTTLED.has(error.name)) return 'throttled';
+  if (UNREACHABLE.has(error.name) || NETWORK.has((error as NodeJS.ErrnoException).code ?? '')) return 'unreachable';
+  const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+  return status !== undefined && status >= 500 ? 'unreachable' : undefined;
 }
 
 function json(status: number, body: unknown, headers: Record<string, string> = {}): Response {

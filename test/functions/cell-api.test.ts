@@ -1,7 +1,12 @@
 import { createObservability } from '@item-master/shared';
 import type { ALBResult } from 'aws-lambda';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { createApp, MAX_BODY_BYTES } from '../../functions/cell-api/app.ts';
+import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { createApp, MAX_BODY_BYTES, tableFault } from '../../functions/cell-api/app.ts';
+import { DATA_PLANE, sdkClientConfig } from '../../layers/shared/src/sdk-timeouts.ts';
+import { LOCAL_CREDENTIALS, LOCAL_REGION } from '../../local/dynamodb-local.ts';
+import { startHangingServer } from '../support/hanging-server.ts';
 import { ItemStore } from '../../functions/cell-api/item-store.ts';
 import { GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { OrderStore, orderIdFor, type ExecutionStarter } from '../../functions/cell-api/order-store.ts';
@@ -549,5 +554,65 @@ describe('orders', () => {
     const read = await call('GET', `${ordersPath}/${placed.body.orderId}`);
     expect(read.body).toMatchObject({ status: 'FAILED', failedAt: '2026-01-01T00:00:00.000Z', failure: { reason: 'out_of_stock', items: ['o-b'] } });
     expect(read.body).not.toHaveProperty('failureCause');
+  });
+});
+
+describe('a cell that cannot use its table', () => {
+  const hung = startHangingServer();
+  afterAll(async () => (await hung).close());
+
+  /** An app over the given table, counting what it reports as table faults. */
+  function appOver(doc: typeof table.doc, tableName: string) {
+    const observability = createObservability('cell-test');
+    const counted: string[] = [];
+    vi.spyOn(observability.metrics, 'addMetric').mockImplementation((name) => {
+      counted.push(name);
+      return observability.metrics;
+    });
+    return { app: createApp({ items: new ItemStore(doc, tableName), orders: new OrderStore(doc, tableName, workflow) }, observability), counted };
+  }
+
+  const requests: Array<[string, string, Parameters<typeof albEvent>[2]]> = [
+    ['GET', itemPath('w'), {}],
+    ['PUT', itemPath('w'), { body: widget }],
+    ['DELETE', itemPath('w'), {}],
+    ['GET', `/tenants/${tenant}/items`, {}],
+    ['POST', `/tenants/${tenant}/orders`, { body: { lines: [{ itemId: 'w', quantity: 1 }], customerId: 'c', payment: { token: 'tok_ok' } }, headers: { 'idempotency-key': 'k' } }],
+    ['GET', `/tenants/${tenant}/orders/o-1`, {}],
+  ];
+
+  it.each(requests)('answers %s %s with 503 table_unavailable and Retry-After when the table is gone, and counts it', async (method, path, options) => {
+    const { app: broken, counted } = appOver(table.doc, 'no-such-table');
+    const result = (await broken.resolve(albEvent(method, path, options), lambdaContext)) as ALBResult;
+    expect(result.statusCode).toBe(503);
+    expect(JSON.parse(result.body!).error.code).toBe('table_unavailable');
+    expect(result.headers?.['retry-after']).toBe('5');
+    expect(counted).toContain('TableUnavailable');
+  });
+
+  it('answers 503 table_unavailable when the table does not answer at all', async () => {
+    const client = new DynamoDBClient({
+      endpoint: (await hung).url,
+      region: LOCAL_REGION,
+      credentials: LOCAL_CREDENTIALS,
+      ...sdkClientConfig({ ...DATA_PLANE, maxAttempts: 1 }),
+    });
+    try {
+      const { app: frozen } = appOver(DynamoDBDocumentClient.from(client), table.tableName);
+      const result = (await frozen.resolve(albEvent('GET', itemPath('w')), lambdaContext)) as ALBResult;
+      expect(result.statusCode).toBe(503);
+      expect(JSON.parse(result.body!).error.code).toBe('table_unavailable');
+    } finally {
+      client.destroy();
+    }
+  });
+
+  it('tells a throttled table (503 throttled, Retry-After 1) from a bug (500)', () => {
+    const throttled = Object.assign(new Error('slow down'), { name: 'ProvisionedThroughputExceededException' });
+    expect(tableFault(throttled)).toBe('throttled');
+    expect(tableFault(Object.assign(new Error('refused'), { code: 'ECONNREFUSED' }))).toBe('unreachable');
+    expect(tableFault(Object.assign(new Error('boom'), { $metadata: { httpStatusCode: 500 } }))).toBe('unreachable');
+    expect(tableFault(new TypeError('x is undefined'))).toBeUndefined();
+    expect(tableFault(Object.assign(new Error('bad'), { name: 'ValidationException', $metadata: { httpStatusCode: 400 } }))).toBeUndefined();
   });
 });
