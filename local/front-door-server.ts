@@ -2,7 +2,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import type { ALBEvent, ALBResult } from 'aws-lambda';
 import { FunctionTimeoutError, type FunctionHost } from './function-host.ts';
-import { close, listen, readBody } from './http.ts';
+import { close, listen, readBody, refuseBody } from './http.ts';
 
 /** Largest request body an ALB passes to a Lambda target. */
 const MAX_LAMBDA_REQUEST_BYTES = 1024 * 1024;
@@ -42,8 +42,9 @@ export async function startFrontDoor(options: FrontDoorOptions): Promise<{ url: 
 
 async function serve(options: FrontDoorOptions, req: IncomingMessage, res: ServerResponse): Promise<void> {
   if (options.localRoutes?.(req, res)) return;
-  const body = await readBody(req);
-  if (body.length > MAX_LAMBDA_REQUEST_BYTES) return albError(res, 413);
+  // Refused as soon as it is known to be too large, token or not, as the ALB does.
+  const body = await readBody(req, MAX_LAMBDA_REQUEST_BYTES);
+  if (!body) return refuseBody(res, 413, { 'content-type': 'text/html' }, albPage(413));
   const event = toAlbEvent(req, body, options.multiValueHeaders);
   let result: unknown;
   try {
@@ -116,7 +117,11 @@ function validResponse(result: unknown): ALBResult | undefined {
   return r;
 }
 
-function albError(res: ServerResponse, status: 413 | 502 | 504): void {
+function albError(res: ServerResponse, status: 502 | 504): void {
+  res.writeHead(status, { 'content-type': 'text/html' }).end(albPage(status));
+}
+
+function albPage(status: 413 | 502 | 504): string {
   const text = { 413: 'Request Entity Too Large', 502: 'Bad Gateway', 504: 'Gateway Time-out' }[status];
-  res.writeHead(status, { 'content-type': 'text/html' }).end(`<html><body><h1>${status} ${text}</h1></body></html>\n`);
+  return `<html><body><h1>${status} ${text}</h1></body></html>\n`;
 }

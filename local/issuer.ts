@@ -5,7 +5,10 @@ import { exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK } from 'j
 import * as z from 'zod';
 import { SCOPES, TENANT_CLAIM } from '../layers/shared/src/auth.ts';
 import { ID_PATTERN, ID_RULE } from '../layers/shared/src/ids.ts';
-import { close, listen, readBody } from './http.ts';
+import { close, listen, readBody, refuseBody } from './http.ts';
+
+/** A token request is a few hundred bytes. */
+const MAX_TOKEN_REQUEST_BYTES = 64 * 1024;
 
 export interface LocalIssuerOptions {
   /** The user pool the tokens claim to come from (its id names the issuer). */
@@ -80,9 +83,11 @@ export async function startLocalIssuer(options: LocalIssuerOptions): Promise<Loc
     const { pathname } = new URL(req.url ?? '/', 'http://localhost');
     if (req.method === 'GET' && pathname === jwksPath) return send(res, 200, jwks);
     if (req.method === 'POST' && pathname === LOCAL_TOKEN_PATH) {
+      const raw = await readBody(req, MAX_TOKEN_REQUEST_BYTES);
+      if (!raw) return refuseBody(res, 413, { 'content-type': 'application/json' }, JSON.stringify({ error: 'the body is too large' }));
       let body: unknown;
       try {
-        body = JSON.parse((await readBody(req)).toString('utf8'));
+        body = JSON.parse(raw.toString('utf8'));
       } catch {
         return send(res, 400, { error: 'the body must be JSON' });
       }

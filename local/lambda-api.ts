@@ -1,7 +1,10 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { FunctionError, FunctionTimeoutError, type FunctionHost } from './function-host.ts';
-import { close, listen, readBody } from './http.ts';
+import { close, listen, readBody, refuseBody } from './http.ts';
+
+/** Lambda's limit on a synchronous invocation's payload. */
+const MAX_PAYLOAD_BYTES = 6 * 1024 * 1024;
 
 const INVOKE_PATH = /^\/2015-03-31\/functions\/([^/]+)\/invocations$/;
 
@@ -27,7 +30,11 @@ async function handle(host: FunctionHost, req: IncomingMessage, res: ServerRespo
   if (req.method !== 'POST' || !match) return sendError(res, 404, 'UnknownOperationException', 'only Invoke is emulated');
   const name = functionNameOf(decodeURIComponent(match[1] as string));
   if (!host.has(name)) return sendError(res, 404, 'ResourceNotFoundException', `Function not found: ${name}`);
-  const body = await readBody(req);
+  const body = await readBody(req, MAX_PAYLOAD_BYTES);
+  if (!body) {
+    const message = `the request payload is over ${MAX_PAYLOAD_BYTES} bytes`;
+    return refuseBody(res, 413, { 'content-type': 'application/json', 'x-amzn-errortype': 'RequestTooLargeException' }, JSON.stringify({ Type: 'User', message }));
+  }
   let event: unknown;
   try {
     event = body.length ? JSON.parse(body.toString('utf8')) : {};

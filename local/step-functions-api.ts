@@ -1,6 +1,9 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { close, listen, readBody } from './http.ts';
+import { close, listen, readBody, refuseBody } from './http.ts';
+
+/** Above the 256 KB execution input with the rest of a request's fields. */
+const MAX_REQUEST_BYTES = 1024 * 1024;
 import { StepFunctionsError, type Execution, type ExecutionStatus, type LocalStepFunctions } from './step-functions.ts';
 
 const TARGET_PREFIX = 'AWSStepFunctions.';
@@ -27,9 +30,14 @@ async function handle(sfn: LocalStepFunctions, req: IncomingMessage, res: Server
   if (req.method !== 'POST' || !target.startsWith(TARGET_PREFIX)) {
     return sendError(res, 400, 'UnknownOperationException', 'send AWS JSON 1.0 requests with X-Amz-Target');
   }
+  const raw = await readBody(req, MAX_REQUEST_BYTES);
+  if (!raw) {
+    const message = `the request is over ${MAX_REQUEST_BYTES} bytes`;
+    return refuseBody(res, 413, { 'content-type': 'application/json', 'x-amzn-errortype': 'InvalidExecutionInput' }, JSON.stringify({ message }));
+  }
   let body: Record<string, string | undefined>;
   try {
-    body = JSON.parse((await readBody(req)).toString('utf8') || '{}') as Record<string, string | undefined>;
+    body = JSON.parse(raw.toString('utf8') || '{}') as Record<string, string | undefined>;
   } catch {
     return sendError(res, 400, 'SerializationException', 'the request body is not JSON');
   }

@@ -6,7 +6,7 @@ import type { APIGatewayAuthorizerResult } from 'aws-lambda';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { LocalWebSocketApi, LocalWebSocketRoute } from './assembly.ts';
 import { FunctionError, type FunctionHost } from './function-host.ts';
-import { close, listen, readBody } from './http.ts';
+import { close, listen, readBody, refuseBody } from './http.ts';
 import { LOCAL_ACCOUNT } from './template-values.ts';
 
 /** API Gateway's WebSocket quotas that clients notice. */
@@ -243,10 +243,13 @@ export async function startWebSocketApi(options: WebSocketApiOptions): Promise<L
     const match = /^\/([^/]+)\/@connections\/([^/]+)$/.exec(new URL(req.url ?? '/', origin).pathname);
     if (!match || match[1] !== api.stageName) return sendError(res, 404, 'NotFoundException', 'not a management API path');
     const connection = connections.get(decodeURIComponent(match[2] as string));
-    const body = await readBody(req);
+    const body = await readBody(req, MAX_MESSAGE_BYTES);
+    if (!body) {
+      const headers = { 'content-type': 'application/json', 'x-amzn-errortype': 'PayloadTooLargeException' };
+      return refuseBody(res, 413, headers, JSON.stringify({ message: 'Message too long' }));
+    }
     if (!connection || connection.socket.readyState !== connection.socket.OPEN) return sendError(res, 410, 'GoneException', null);
     if (req.method === 'POST') {
-      if (body.length > MAX_MESSAGE_BYTES) return sendError(res, 413, 'PayloadTooLargeException', 'Message too long');
       connection.socket.send(body.toString('utf8'));
       res.writeHead(200).end();
       return;

@@ -1,3 +1,4 @@
+import { request } from 'node:http';
 import type { ALBEvent } from 'aws-lambda';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startFrontDoor } from '../../local/front-door-server.ts';
@@ -89,6 +90,53 @@ describe('local front door (the ALB)', () => {
       throw new FunctionTimeoutError('router', 10);
     });
     expect((await fetch(slow.url)).status).toBe(504);
+  });
+
+  it('refuses a body declared over 1 MB before any of it is sent', async () => {
+    const { url, events } = await frontDoor(() => ok);
+    const { port } = new URL(url);
+    // Headers only: a front door that waited for the body would never answer.
+    const status = await new Promise<number>((resolve, reject) => {
+      const req = request({ host: '127.0.0.1', port, method: 'PUT', path: '/tenants/t/items/i', headers: { 'content-length': String(512 * 1024 * 1024) } });
+      req.on('response', (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+        req.destroy();
+      });
+      req.on('error', reject);
+      req.flushHeaders();
+    });
+    expect(status).toBe(413);
+    expect(events).toHaveLength(0);
+  });
+
+  it('refuses an undeclared (chunked) body as soon as it passes 1 MB, and reads no more of it', async () => {
+    const { url, events } = await frontDoor(() => ok);
+    const { port } = new URL(url);
+    let sent = 0;
+    const chunk = Buffer.alloc(64 * 1024, 0x61);
+    const status = await new Promise<number>((resolve, reject) => {
+      const req = request({ host: '127.0.0.1', port, method: 'POST', path: '/tenants/t/orders', headers: { 'transfer-encoding': 'chunked' } });
+      let answered: number | undefined;
+      req.on('response', (res) => {
+        res.resume();
+        answered = res.statusCode;
+      });
+      // An endless upload: it stops only when the front door drops the connection.
+      const pump = () => {
+        while (!req.destroyed && sent < 512 * 1024 * 1024) {
+          sent += chunk.length;
+          if (!req.write(chunk)) return void req.once('drain', pump);
+        }
+      };
+      req.on('close', () => (answered ? resolve(answered) : reject(new Error(`closed without an answer after ${sent} bytes`))));
+      req.on('error', () => undefined);
+      pump();
+    });
+    expect(status).toBe(413);
+    expect(events).toHaveLength(0);
+    // Socket buffers on both sides hold a few MB at most: nowhere near the 512 MB offered.
+    expect(sent).toBeLessThan(64 * 1024 * 1024);
   });
 
   it('answers 413 for a body over 1 MB without calling the target', async () => {
