@@ -52,7 +52,15 @@ export function createApp(
     path: `/${string}`,
     handlers: Partial<Record<(typeof ALL_METHODS)[number], (ctx: RequestContext) => Promise<Response>>>,
   ) => {
-    const methods = Object.keys(handlers) as Array<(typeof ALL_METHODS)[number]>;
+    // HEAD is GET without the body, wherever there is a GET.
+    const get = handlers.GET;
+    if (get && !handlers.HEAD) {
+      handlers.HEAD = async (ctx) => {
+        const answer = await get(ctx);
+        return new Response(null, { status: answer.status, headers: answer.headers });
+      };
+    }
+    const methods = ALL_METHODS.filter((method) => handlers[method] !== undefined);
     for (const method of methods) app.route(handlers[method]!, { method, path });
     const others = ALL_METHODS.filter((method) => !methods.includes(method));
     const allow = [...methods, 'OPTIONS'].join(', ');

@@ -2,6 +2,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { cellFor, evenSplit } from '../../control-plane/routing.ts';
 import { fromRoot } from '../../lib/paths.ts';
@@ -80,6 +81,38 @@ async function http(method: string, path: string, body?: unknown, headers: Recor
 function tenantIn(cellId: string, prefix = 'tenant'): string {
   for (let n = 0; ; n += 1) if (cellFor(map, `${prefix}-${n}`) === cellId) return `${prefix}-${n}`;
 }
+
+describe('the front door as deployed (single-value headers)', () => {
+  /** Sends the request with each Authorization value as a header line of its own. */
+  function withAuthorizations(path: string, values: string[]): Promise<number> {
+    const { port } = new URL(runtime.url);
+    return new Promise((resolve, reject) => {
+      const req = request({ host: '127.0.0.1', port, path, method: 'GET', headers: ['host', `127.0.0.1:${port}`, ...values.flatMap((value) => ['authorization', value])] }, (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      });
+      req.on('error', reject);
+      req.end();
+    });
+  }
+
+  it('passes the last of two Authorization headers, as the ALB does, and the router judges that one', async () => {
+    const tenantId = tenantIn('cell-1', 'doubled');
+    const valid = `Bearer ${await tokenFor(tenantId)}`;
+    expect(await withAuthorizations(`/tenants/${tenantId}/items`, ['Bearer forged', valid])).toBe(200);
+    expect(await withAuthorizations(`/tenants/${tenantId}/items`, [valid, 'Bearer forged'])).toBe(401);
+  });
+
+  it('answers HEAD on items with items.read, without a body', async () => {
+    const tenantId = tenantIn('cell-2', 'head');
+    expect((await http('PUT', `/tenants/${tenantId}/items/h`, widget)).status).toBe(201);
+    const head = await http('HEAD', `/tenants/${tenantId}/items/h`);
+    expect(head.status).toBe(200);
+    expect(head.text).toBe('');
+    expect(head.headers.get('etag')).toBe('"1"');
+    expect(head.headers.get('x-cell-id')).toBe('cell-2');
+  });
+});
 
 describe('npm start: the items API end to end', () => {
   it('answers /health from the router with every cell', async () => {

@@ -149,6 +149,20 @@ describe('PUT /tenants/{tenantId}/items/{itemId}', () => {
   });
 });
 
+describe('HEAD', () => {
+  it('answers what GET answers, without the body, on every path with a GET', async () => {
+    await call('PUT', itemPath('head-1'), { body: widget });
+    const head = await app.resolve(albEvent('HEAD', itemPath('head-1')), lambdaContext) as ALBResult;
+    const get = await call('GET', itemPath('head-1'));
+    expect(head.statusCode).toBe(200);
+    expect(head.body ?? '').toBe('');
+    expect(head.headers?.etag ?? head.multiValueHeaders?.etag?.[0]).toBe(get.headers.etag);
+    expect(((await app.resolve(albEvent('HEAD', itemPath('no-such')), lambdaContext)) as ALBResult).statusCode).toBe(404);
+    expect(((await app.resolve(albEvent('HEAD', `/tenants/${tenant}/items`), lambdaContext)) as ALBResult).statusCode).toBe(200);
+    expect(((await app.resolve(albEvent('HEAD', `/tenants/${tenant}/orders`), lambdaContext)) as ALBResult).statusCode).toBe(405);
+  });
+});
+
 describe('GET /tenants/{tenantId}/items/{itemId}', () => {
   it('returns the item with its ETag, or 404', async () => {
     await call('PUT', itemPath('get-1'), { body: widget });
@@ -393,10 +407,10 @@ describe('routing errors', () => {
     const onItem = await call('POST', itemPath('x'), { body: widget });
     expect(onItem.status).toBe(405);
     expect(onItem.body.error.code).toBe('method_not_allowed');
-    expect(onItem.headers.allow).toBe('GET, PUT, PATCH, DELETE, OPTIONS');
+    expect(onItem.headers.allow).toBe('GET, HEAD, PUT, PATCH, DELETE, OPTIONS');
     const onList = await call('DELETE', '/tenants/t/items');
     expect(onList.status).toBe(405);
-    expect(onList.headers.allow).toBe('GET, OPTIONS');
+    expect(onList.headers.allow).toBe('GET, HEAD, OPTIONS');
   });
 });
 
@@ -539,7 +553,7 @@ describe('orders', () => {
     expect((await call('GET', `${ordersPath}/nope`)).status).toBe(404);
     const put = await call('PUT', `${ordersPath}/nope`, { body: {} });
     expect(put.status).toBe(405);
-    expect(put.headers.allow).toBe('GET, OPTIONS');
+    expect(put.headers.allow).toBe('GET, HEAD, OPTIONS');
     expect((await call('GET', ordersPath)).headers.allow).toBe('POST, OPTIONS');
   });
 
