@@ -124,6 +124,8 @@ export interface LocalFunction {
   readonly handler: string;
   readonly timeoutSeconds: number;
   readonly memoryMb: number;
+  /** Instances it may run at once (`ReservedConcurrentExecutions`); undefined when it reserves none. */
+  readonly reservedConcurrency?: number;
   /** Environment as the template gives it; tokens still unresolved. */
   readonly environment: Record<string, unknown>;
 }
@@ -214,6 +216,7 @@ export function readAssembly(outdir: string): LocalAssembly {
           handler: props.Handler ?? 'index.handler',
           timeoutSeconds: props.Timeout ?? 3,
           memoryMb: props.MemorySize ?? 128,
+          ...(typeof props.ReservedConcurrentExecutions === 'number' && { reservedConcurrency: props.ReservedConcurrentExecutions }),
           environment: props.Environment?.Variables ?? {},
         });
       }

@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { ALBEvent, ALBResult } from 'aws-lambda';
-import { FunctionTimeoutError, type FunctionHost } from './function-host.ts';
+import { FunctionThrottledError, FunctionTimeoutError, type FunctionHost } from './function-host.ts';
 import { close, listen, readBody, refuseBody } from './http.ts';
 
 /** Largest request body an ALB passes to a Lambda target. */
@@ -50,7 +50,7 @@ async function serve(options: FrontDoorOptions, req: IncomingMessage, res: Serve
   try {
     result = await options.host.invoke(options.functionName, event);
   } catch (error) {
-    return albError(res, error instanceof FunctionTimeoutError ? 504 : 502);
+    return albError(res, error instanceof FunctionTimeoutError ? 504 : error instanceof FunctionThrottledError ? 503 : 502);
   }
   const response = validResponse(result);
   if (!response) return albError(res, 502);
@@ -117,11 +117,11 @@ function validResponse(result: unknown): ALBResult | undefined {
   return r;
 }
 
-function albError(res: ServerResponse, status: 502 | 504): void {
+function albError(res: ServerResponse, status: 502 | 503 | 504): void {
   res.writeHead(status, { 'content-type': 'text/html' }).end(albPage(status));
 }
 
-function albPage(status: 413 | 502 | 504): string {
-  const text = { 413: 'Request Entity Too Large', 502: 'Bad Gateway', 504: 'Gateway Time-out' }[status];
+function albPage(status: 413 | 502 | 503 | 504): string {
+  const text = { 413: 'Request Entity Too Large', 502: 'Bad Gateway', 503: 'Service Temporarily Unavailable', 504: 'Gateway Time-out' }[status];
   return `<html><body><h1>${status} ${text}</h1></body></html>\n`;
 }

@@ -23,81 +23,159 @@ export class FunctionError extends Error {
   }
 }
 
+/** Every instance the function's reserved concurrency allows is busy: Lambda's `TooManyRequestsException`. */
+export class FunctionThrottledError extends Error {
+  constructor(readonly functionName: string, readonly reservedConcurrency: number) {
+    super(`${functionName} is at its reserved concurrency of ${reservedConcurrency}`);
+    this.name = 'TooManyRequestsException';
+  }
+}
+
+export interface FunctionHostOptions {
+  /**
+   * Instances a function may run at once on this machine, where its template
+   * reserves no concurrency (or reserves more). Past it, an invocation waits
+   * for an instance to come free instead of being throttled: the cap is the
+   * laptop's, not Lambda's.
+   * @default 8
+   */
+  readonly maxInstancesPerFunction?: number;
+  /**
+   * How long an instance may sit idle before it is stopped, as Lambda
+   * reclaims idle execution environments.
+   * @default 300_000 (5 minutes)
+   */
+  readonly idleMs?: number;
+}
+
 interface Instance {
-  child: ChildProcess;
-  ready: Promise<void>;
-  pending: Map<number, { resolve: (value: unknown) => void; reject: (error: Error) => void }>;
+  readonly functionName: string;
+  readonly child: ChildProcess;
+  readonly ready: Promise<void>;
+  /** The invocation in flight, if any: never more than one. */
+  current?: { id: number; resolve: (value: unknown) => void; reject: (error: Error) => void };
+  idleTimer?: NodeJS.Timeout;
+  gone: boolean;
+}
+
+interface Pool {
+  readonly fn: LocalFunction;
+  readonly env: Record<string, string>;
+  readonly entry: string;
+  readonly instances: Set<Instance>;
+  /** Free instances, the most recently used last (Lambda reuses the warmest). */
+  readonly idle: Instance[];
+  /** Invocations waiting for an instance at the local cap. */
+  readonly waiting: Array<{ take: (instance: Instance) => void; fail: (error: Error) => void }>;
 }
 
 /**
- * Runs local functions from their bundled assets: one warm instance (a
- * child process) per function, started on first use, initialized once, and
- * replaced after a timeout or a crash, as Lambda replaces an instance.
+ * Runs local functions from their bundled assets as Lambda runs them: each
+ * function has a pool of instances (child processes), each initialized once
+ * and running one invocation at a time. An invocation takes a free instance,
+ * or starts a new one (with its init) when all are busy, up to the function's
+ * reserved concurrency (past it: throttled) or the local cap (past it: it
+ * waits). An instance past its timeout or crashed is discarded, and one idle
+ * for `idleMs` is stopped. Per-invocation state in a function's module
+ * (request ids, metric dimensions, logger keys) therefore never meets a
+ * concurrent request's, as on Lambda.
  */
 export class FunctionHost {
-  private readonly instances = new Map<string, Instance>();
-  /** Instances past a timeout, still finishing other invocations (the host runs invocations concurrently in one instance). */
-  private readonly retired = new Set<Instance>();
-  private readonly functions = new Map<string, { fn: LocalFunction; env: Record<string, string>; entry: string }>();
+  private readonly pools = new Map<string, Pool>();
   private nextId = 1;
+  private readonly maxInstances: number;
+  private readonly idleMs: number;
 
   constructor(
     private readonly workDir: string,
     /** Where the functions' own output goes, line by line, prefixed with the function name. */
     private readonly output: (line: string) => void = (line) => process.stdout.write(`${line}\n`),
-  ) {}
+    options: FunctionHostOptions = {},
+  ) {
+    this.maxInstances = options.maxInstancesPerFunction ?? 8;
+    this.idleMs = options.idleMs ?? 300_000;
+  }
 
-  /** Registers (or replaces, stopping its instance) a function. */
+  /** Registers (or replaces, stopping its instances) a function. */
   deploy(fn: LocalFunction, env: Record<string, string>): void {
-    this.stopInstance(fn.functionName);
+    this.retirePool(fn.functionName, new Error(`${fn.functionName} was redeployed`));
     const dir = path.join(this.workDir, `${fn.functionName}-${this.nextId++}`);
     mkdirSync(path.dirname(dir), { recursive: true });
     const entry = layOutFunction(dir, fn.codeDir, fn.layerDirs, fn.handler);
-    this.functions.set(fn.functionName, { fn, env, entry });
+    this.pools.set(fn.functionName, { fn, env, entry, instances: new Set(), idle: [], waiting: [] });
   }
 
   has(functionName: string): boolean {
-    return this.functions.has(functionName);
+    return this.pools.has(functionName);
   }
 
   async invoke(functionName: string, event: unknown): Promise<unknown> {
-    const registered = this.functions.get(functionName);
-    if (!registered) throw new Error(`no local function named ${functionName}`);
-    const timeoutMs = registered.fn.timeoutSeconds * 1000;
-    const deadline = Date.now() + timeoutMs;
-    const instance = this.instance(functionName);
-    const id = this.nextId++;
-    const result = new Promise<unknown>((resolve, reject) => instance.pending.set(id, { resolve, reject }));
+    const pool = this.pools.get(functionName);
+    if (!pool) throw new Error(`no local function named ${functionName}`);
+    const instance = await this.acquire(pool);
+    const { timeoutSeconds } = pool.fn;
     let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => {
-        // Lambda discards a timed-out instance; ours may be serving other invocations, which finish first.
-        this.retire(functionName, instance);
-        reject(new FunctionTimeoutError(functionName, registered.fn.timeoutSeconds));
-      }, timeoutMs);
-    });
     try {
-      await Promise.race([instance.ready, timeout]);
-      const request: WorkerRequest = { type: 'invoke', id, event, requestId: randomUUID(), deadline };
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => {
+          // Lambda discards a timed-out instance; ours runs nothing else, so it stops now.
+          this.discard(instance);
+          reject(new FunctionTimeoutError(functionName, timeoutSeconds));
+        }, timeoutSeconds * 1000);
+      });
+      // An instance whose init failed is not reused: the next invocation starts a new one, as on Lambda.
+      const initialized = instance.ready.catch((error: unknown) => {
+        this.discard(instance);
+        throw error;
+      });
+      await Promise.race([initialized, timeout]);
+      const id = this.nextId++;
+      const result = new Promise<unknown>((resolve, reject) => {
+        instance.current = { id, resolve, reject };
+      });
+      const request: WorkerRequest = { type: 'invoke', id, event, requestId: randomUUID(), deadline: Date.now() + timeoutSeconds * 1000 };
       instance.child.send(request);
       return await Promise.race([result, timeout]);
     } finally {
       clearTimeout(timer);
-      instance.pending.delete(id);
-      if (this.retired.has(instance) && instance.pending.size === 0) instance.child.kill('SIGKILL');
+      instance.current = undefined;
+      this.release(pool, instance);
     }
   }
 
-  /** Takes an instance out of service: new invocations start a fresh one; it is stopped once idle. */
-  private retire(functionName: string, instance: Instance): void {
-    if (this.instances.get(functionName) === instance) this.instances.delete(functionName);
-    this.retired.add(instance);
+  /** A free instance of the pool: an idle one, a new one, or the next to come free at the local cap. */
+  private acquire(pool: Pool): Promise<Instance> {
+    const warm = pool.idle.pop();
+    if (warm) {
+      clearTimeout(warm.idleTimer);
+      return Promise.resolve(warm);
+    }
+    const reserved = pool.fn.reservedConcurrency;
+    if (reserved !== undefined && pool.instances.size >= reserved) {
+      return Promise.reject(new FunctionThrottledError(pool.fn.functionName, reserved));
+    }
+    if (pool.instances.size < this.maxInstances) return Promise.resolve(this.start(pool));
+    return new Promise((take, fail) => pool.waiting.push({ take, fail }));
   }
 
-  private instance(functionName: string): Instance {
-    const existing = this.instances.get(functionName);
-    if (existing) return existing;
-    const { fn, env, entry } = this.functions.get(functionName)!;
+  /** Back to the pool after an invocation: to a waiting invocation, or idle until reaped. */
+  private release(pool: Pool, instance: Instance): void {
+    if (instance.gone) {
+      // Its place is free: a waiting invocation gets a new instance.
+      const next = pool.waiting.shift();
+      if (next && this.pools.get(pool.fn.functionName) === pool) next.take(this.start(pool));
+      return;
+    }
+    const next = pool.waiting.shift();
+    if (next) return next.take(instance);
+    pool.idle.push(instance);
+    instance.idleTimer = setTimeout(() => this.discard(instance), this.idleMs);
+    instance.idleTimer.unref();
+  }
+
+  private start(pool: Pool): Instance {
+    const { fn, env, entry } = pool;
+    const functionName = fn.functionName;
     const child = fork(path.join(import.meta.dirname, 'function-worker.ts'), [entry, exportName(fn.handler)], {
       env,
       execArgv: ['--import', 'tsx', '--enable-source-maps'],
@@ -106,7 +184,6 @@ export class FunctionHost {
     for (const stream of [child.stdout, child.stderr]) {
       if (stream) createInterface({ input: stream }).on('line', (line) => this.output(`[${functionName}] ${line}`));
     }
-    const pending: Instance['pending'] = new Map();
     let markReady!: () => void;
     let failInit!: (error: Error) => void;
     const ready = new Promise<void>((resolve, reject) => {
@@ -114,54 +191,79 @@ export class FunctionHost {
       failInit = reject;
     });
     ready.catch(() => undefined);
+    const instance: Instance = { functionName, child, ready, gone: false };
     child.on('message', (reply: WorkerReply) => {
       if (reply.type === 'ready') markReady();
       else if (reply.type === 'init-error') failInit(new FunctionError(functionName, reply.error));
-      else if (reply.type === 'result') pending.get(reply.id)?.resolve(reply.result);
-      else if (reply.type === 'error') pending.get(reply.id)?.reject(new FunctionError(functionName, reply.error));
+      else if (reply.type === 'result' && instance.current?.id === reply.id) instance.current.resolve(reply.result);
+      else if (reply.type === 'error' && instance.current?.id === reply.id) instance.current.reject(new FunctionError(functionName, reply.error));
     });
     child.on('exit', (code, signal) => {
-      if (this.instances.get(functionName)?.child === child) this.instances.delete(functionName);
-      this.retired.delete(instance);
+      this.forget(pool, instance);
       const error = new FunctionError(functionName, {
         errorType: 'Runtime.ExitError',
         errorMessage: `the function's process exited (${signal ?? code})`,
         trace: [],
       });
       failInit(error);
-      for (const { reject } of pending.values()) reject(error);
+      instance.current?.reject(error);
     });
-    const instance: Instance = { child, ready, pending };
-    this.instances.set(functionName, instance);
+    pool.instances.add(instance);
     return instance;
   }
 
-  private stopInstance(functionName: string): void {
-    const instance = this.instances.get(functionName);
-    if (!instance) return;
-    this.instances.delete(functionName);
+  /** Stops an instance for good (timed out, idle too long, or its function replaced). */
+  private discard(instance: Instance): void {
+    const pool = this.pools.get(instance.functionName);
+    if (pool) this.forget(pool, instance);
     instance.child.kill('SIGKILL');
+  }
+
+  private forget(pool: Pool, instance: Instance): void {
+    instance.gone = true;
+    clearTimeout(instance.idleTimer);
+    pool.instances.delete(instance);
+    const at = pool.idle.indexOf(instance);
+    if (at >= 0) pool.idle.splice(at, 1);
+  }
+
+  private retirePool(functionName: string, reason: Error): void {
+    const pool = this.pools.get(functionName);
+    if (!pool) return;
+    this.pools.delete(functionName);
+    for (const waiter of pool.waiting.splice(0)) waiter.fail(reason);
+    for (const instance of [...pool.instances]) {
+      this.forget(pool, instance);
+      instance.child.kill('SIGKILL');
+    }
   }
 
   /** Stops every instance and removes the laid-out functions. */
   async stop(): Promise<void> {
-    for (const { child } of this.retired) child.kill('SIGKILL');
-    const exits = [...this.instances.values(), ...this.retired].map(
-      ({ child }) => new Promise<void>((resolve) => (child.exitCode !== null || child.signalCode !== null ? resolve() : child.once('exit', () => resolve()))),
+    const children = [...this.pools.values()].flatMap((pool) => [...pool.instances].map((instance) => instance.child));
+    const exits = children.map(
+      (child) => new Promise<void>((resolve) => (child.exitCode !== null || child.signalCode !== null ? resolve() : child.once('exit', () => resolve()))),
     );
-    for (const name of [...this.instances.keys()]) this.stopInstance(name);
+    for (const name of [...this.pools.keys()]) this.retirePool(name, new Error('the function host stopped'));
     await Promise.all(exits);
     rmSync(this.workDir, { recursive: true, force: true });
   }
 
-  /** Pids of the running instances (for tests that check nothing is left behind). */
-  pids(): number[] {
-    return [...this.instances.values(), ...this.retired].map(({ child }) => child.pid as number);
+  /** How many instances the function runs now, busy or idle. */
+  instanceCount(functionName: string): number {
+    return this.pools.get(functionName)?.instances.size ?? 0;
   }
 
-  /** The warm instances by function name (for the bench's CPU accounting). */
+  /** Pids of the running instances (for tests that check nothing is left behind). */
+  pids(): number[] {
+    return this.processes().map(({ pid }) => pid);
+  }
+
+  /** The running instances by function name (for the bench's CPU accounting). */
   processes(): Array<{ pid: number; functionName: string }> {
-    return [...this.instances].map(([functionName, { child }]) => ({ pid: child.pid as number, functionName }));
+    return [...this.pools.values()].flatMap((pool) =>
+      [...pool.instances].map((instance) => ({ pid: instance.child.pid as number, functionName: pool.fn.functionName })),
+    );
   }
 }
 

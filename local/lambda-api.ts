@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { FunctionError, FunctionTimeoutError, type FunctionHost } from './function-host.ts';
+import { FunctionError, FunctionThrottledError, FunctionTimeoutError, type FunctionHost } from './function-host.ts';
 import { close, listen, readBody, refuseBody } from './http.ts';
 
 /** Lambda's limit on a synchronous invocation's payload. */
@@ -50,6 +50,7 @@ async function handle(host: FunctionHost, req: IncomingMessage, res: ServerRespo
     const result = await host.invoke(name, event);
     res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(result));
   } catch (error) {
+    if (error instanceof FunctionThrottledError) return sendError(res, 429, 'TooManyRequestsException', error.message);
     const payload = lambdaErrorPayload(error);
     res.writeHead(200, { 'content-type': 'application/json', 'x-amz-function-error': 'Unhandled' }).end(JSON.stringify(payload));
   }

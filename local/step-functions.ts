@@ -1,6 +1,7 @@
 import * as dynamodb from '@aws-sdk/client-dynamodb';
 import { ExecutionError, ExecutionTimeoutError, StateMachine } from 'aws-local-stepfunctions';
 import type { LocalAssembly } from './assembly.ts';
+import { FunctionThrottledError } from './function-host.ts';
 import { lambdaErrorPayload, functionNameOf } from './lambda-api.ts';
 import type { LocalQueues } from './queues.ts';
 import { resolveValue, stateMachineArn } from './template-values.ts';
@@ -243,6 +244,8 @@ export class LocalStepFunctions {
         const payload = await this.options.invoke(functionNameOf(String(parameters.FunctionName)), parameters.Payload ?? {});
         return { ExecutedVersion: '$LATEST', Payload: payload, StatusCode: 200 };
       } catch (error) {
+        // A throttle is Lambda's error, not the function's: the name Step Functions gives it.
+        if (error instanceof FunctionThrottledError) throw new TaskFailure('Lambda.TooManyRequestsException', error.message);
         const failure = lambdaErrorPayload(error);
         throw new TaskFailure(failure.errorType, JSON.stringify(failure));
       }

@@ -1,9 +1,12 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { LocalFunction } from '../../local/assembly.ts';
-import { FunctionError, FunctionHost, FunctionTimeoutError } from '../../local/function-host.ts';
+import { FunctionError, FunctionHost, FunctionThrottledError, FunctionTimeoutError } from '../../local/function-host.ts';
+import { eventually } from '../support/eventually.ts';
 import { isAlive, waitForExit } from '../support/processes.ts';
 
 let root: string;
@@ -83,35 +86,16 @@ describe('FunctionHost', () => {
   it('stops a function past its timeout and starts a fresh instance next time', async () => {
     host = new FunctionHost(path.join(root, 'work-3'), () => undefined);
     host.deploy(
-      asset('slow', 'let calls = 0; export const handler = async (e) => { calls += 1; if (e.sleep) await new Promise((r) => setTimeout(r, 5000)); return { calls }; };', 1),
+      asset('slow', 'let calls = 0; export const handler = async (e) => { calls += 1; if (e.hang) await new Promise(() => undefined); return { calls }; };', 1),
       env(),
     );
     await host.invoke('slow', {});
     const [pid] = host.pids();
-    await expect(host.invoke('slow', { sleep: true })).rejects.toBeInstanceOf(FunctionTimeoutError);
+    await expect(host.invoke('slow', { hang: true })).rejects.toBeInstanceOf(FunctionTimeoutError);
     await waitForExit(pid!);
     expect(await host.invoke('slow', {})).toEqual({ calls: 1 });
+    expect(host.pids()).toHaveLength(1);
     expect(host.pids()[0]).not.toBe(pid);
-  });
-
-  it('lets the other invocations of a timed-out instance finish before stopping it', async () => {
-    host = new FunctionHost(path.join(root, 'work-3b'), () => undefined);
-    host.deploy(
-      asset('mixed', 'export const handler = async (e) => { await new Promise((r) => setTimeout(r, e.ms)); return e.ms; };', 1),
-      env(),
-    );
-    await host.invoke('mixed', { ms: 0 });
-    const [pid] = host.pids();
-    const slow = host.invoke('mixed', { ms: 5000 });
-    await new Promise((r) => setTimeout(r, 300));
-    const finishing = host.invoke('mixed', { ms: 900 });
-    await expect(slow).rejects.toBeInstanceOf(FunctionTimeoutError);
-    // A new invocation gets a fresh instance while the old one finishes its work.
-    expect(await host.invoke('mixed', { ms: 0 })).toBe(0);
-    expect(host.pids()).toContain(pid);
-    expect(await finishing).toBe(900);
-    await waitForExit(pid!);
-    expect(host.pids()).not.toContain(pid);
   });
 
   it('reports a thrown error and an init failure as function errors', async () => {
@@ -132,3 +116,110 @@ describe('FunctionHost', () => {
     for (const pid of pids) expect(isAlive(pid)).toBe(false);
   });
 });
+
+/**
+ * Holds each request until `size` of them are waiting, then answers them all:
+ * proof that that many invocations are in flight at once, with no clock.
+ */
+async function startBarrier(size: number) {
+  let held: ServerResponse[] = [];
+  const server = createServer((_req, res) => {
+    held.push(res);
+    if (held.length < size) return;
+    for (const waiting of held) waiting.end('go');
+    held = [];
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    close: () => {
+      for (const waiting of held) waiting.destroy();
+      server.closeAllConnections();
+      return new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+describe('FunctionHost concurrency, as Lambda runs it', () => {
+  // Module state set by one invocation and read back after an await: shared only if two share an instance.
+  const stateful = `
+    let current; let requestId; let invocations = 0;
+    export const handler = async (event, context) => {
+      current = event.id; requestId = context.awsRequestId; invocations += 1;
+      await fetch(process.env.BARRIER_URL);
+      return { id: event.id, seen: current, requestIdKept: requestId === context.awsRequestId, pid: process.pid, invocations };
+    };`;
+
+  it('runs one invocation per instance: concurrent requests get instances of their own, and no state crosses them', async () => {
+    const barrier = await startBarrier(6);
+    try {
+      host = new FunctionHost(path.join(root, 'work-pool-1'), () => undefined, { idleMs: 60_000 });
+      host.deploy(asset('stateful', stateful), env({ BARRIER_URL: barrier.url }));
+      const results = (await Promise.all(Array.from({ length: 6 }, (_, id) => host.invoke('stateful', { id })))) as Array<Record<string, unknown>>;
+      for (const result of results) expect(result).toMatchObject({ seen: result.id, requestIdKept: true, invocations: 1 });
+      expect(new Set(results.map((r) => r.pid)).size).toBe(6);
+      expect(host.instanceCount('stateful')).toBe(6);
+    } finally {
+      await barrier.close();
+    }
+  });
+
+  it('reuses a warm instance for requests one after another', async () => {
+    const barrier = await startBarrier(1);
+    try {
+      host = new FunctionHost(path.join(root, 'work-pool-2'), () => undefined);
+      host.deploy(asset('stateful', stateful), env({ BARRIER_URL: barrier.url }));
+      for (let n = 1; n <= 3; n += 1) expect(await host.invoke('stateful', { id: n })).toMatchObject({ invocations: n });
+      expect(host.instanceCount('stateful')).toBe(1);
+    } finally {
+      await barrier.close();
+    }
+  });
+
+  it('grows under concurrency and falls back to none when idle', async () => {
+    const barrier = await startBarrier(3);
+    try {
+      host = new FunctionHost(path.join(root, 'work-pool-3'), () => undefined, { idleMs: 50 });
+      host.deploy(asset('stateful', stateful), env({ BARRIER_URL: barrier.url }));
+      const pending = Promise.all([0, 1, 2].map((id) => host.invoke('stateful', { id })));
+      await eventually(() => expect(host.instanceCount('stateful')).toBe(3), 60_000);
+      const pids = host.pids();
+      await pending;
+      await eventually(() => expect(host.instanceCount('stateful')).toBe(0), 60_000);
+      for (const pid of pids) await waitForExit(pid);
+    } finally {
+      await barrier.close();
+    }
+  });
+
+  it('queues at the local cap instead of starting more instances', async () => {
+    const barrier = await startBarrier(2);
+    try {
+      host = new FunctionHost(path.join(root, 'work-pool-4'), () => undefined, { maxInstancesPerFunction: 2 });
+      host.deploy(asset('stateful', stateful), env({ BARRIER_URL: barrier.url }));
+      const results = (await Promise.all(Array.from({ length: 6 }, (_, id) => host.invoke('stateful', { id })))) as Array<Record<string, unknown>>;
+      for (const result of results) expect(result.seen).toBe(result.id);
+      expect(new Set(results.map((r) => r.pid)).size).toBe(2);
+      expect(host.instanceCount('stateful')).toBe(2);
+    } finally {
+      await barrier.close();
+    }
+  });
+
+  it('throttles past the function\'s reserved concurrency, as Lambda does', async () => {
+    const barrier = await startBarrier(2);
+    try {
+      host = new FunctionHost(path.join(root, 'work-pool-5'), () => undefined);
+      host.deploy({ ...asset('reserved', stateful), reservedConcurrency: 1 }, env({ BARRIER_URL: barrier.url }));
+      const first = host.invoke('reserved', { id: 1 });
+      expect(host.instanceCount('reserved')).toBe(1);
+      await expect(host.invoke('reserved', { id: 2 })).rejects.toBeInstanceOf(FunctionThrottledError);
+      // Let the first one finish: the barrier needs a second caller.
+      await fetch(barrier.url);
+      expect(await first).toMatchObject({ id: 1 });
+    } finally {
+      await barrier.close();
+    }
+  });
+});
+
