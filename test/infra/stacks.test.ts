@@ -491,13 +491,17 @@ describe('cell stacks', () => {
       for (const [name, state] of Object.entries(all)) {
         states[name] = state;
         for (const branch of state.Branches ?? []) collect(branch.States);
+        if (state.ItemProcessor) collect(state.ItemProcessor.States);
       }
     };
     collect(definition.States);
     const resourceOf = (name: string) => String(states[name]?.Resource).replace(/^arnX?/, 'arn');
     expect(resourceOf('Reserve')).toMatch(/:states:::aws-sdk:dynamodb:transactWriteItems$/);
-    expect(resourceOf('ReleaseStock')).toMatch(/:states:::aws-sdk:dynamodb:transactWriteItems$/);
-    for (const name of ['MarkReserved', 'MarkPaid', 'MarkConfirmed', 'MarkNotReserved', 'MarkReleasedFailed']) {
+    // The release: line by line, each its own idempotent transaction; a line that cannot be given back is recorded.
+    expect(states.ReleaseStock).toMatchObject({ Type: 'Map', ItemsPath: '$.release' });
+    expect(resourceOf('ReleaseLine')).toMatch(/:states:::aws-sdk:dynamodb:transactWriteItems$/);
+    expect(states.ReleaseLine.Catch).toEqual([expect.objectContaining({ ErrorEquals: ['States.ALL'], Next: 'RecordStockNotReturned' })]);
+    for (const name of ['MarkReserved', 'MarkPaid', 'MarkConfirmed', 'MarkNotReserved', 'MarkReleasedFailed', 'RecordStockNotReturned']) {
       expect(resourceOf(name), name).toMatch(/:states:::dynamodb:updateItem$/);
     }
     expect(resourceOf('NotifyConfirmed')).toMatch(/:states:::sqs:sendMessage$/);
@@ -510,7 +514,10 @@ describe('cell stacks', () => {
     expect(states.Confirm.Type).toBe('Parallel');
     // Once stock is reserved, every failure before payment goes through the release.
     expect(states.MarkReserved.Catch).toEqual([expect.objectContaining({ ErrorEquals: ['States.ALL'], Next: 'ReservationUnrecorded' })]);
-    for (const name of ['ReservationUnrecorded', 'PaymentDeclined', 'PaymentTimedOut', 'PaymentFailed']) expect(states[name].Next, name).toBe('ReleaseStock');
+    for (const name of ['ReservationUnrecorded', 'PaymentDeclined', 'PaymentTimedOut', 'PaymentFailed', 'PaymentUnrecorded']) {
+      expect(states[name].Next, name).toBe('ReleaseStock');
+    }
+    expect(states.MarkPaid.Catch).toEqual([expect.objectContaining({ ErrorEquals: ['States.ALL'], Next: 'PaymentUnrecorded' })]);
 
     template.hasResourceProperties('AWS::CloudWatch::Alarm', {
       MetricName: 'ExecutionsFailed',
