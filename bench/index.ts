@@ -12,6 +12,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { cdkJsonContext } from '../local/assembly.ts';
 import { layOutFunction } from '../local/function-layout.ts';
+import { DEFAULT_MAX_INSTANCES } from '../local/function-host.ts';
 import { startLocalRuntime } from '../local/runtime.ts';
 import { resolveValue } from '../local/template-values.ts';
 import { parseConfig } from '../lib/config.ts';
@@ -32,11 +33,12 @@ const { values: args } = parseArgs({
   options: {
     quick: { type: 'boolean', default: false },
     out: { type: 'string', default: fromRoot() },
+    'max-instances': { type: 'string' },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
 if (args.help) {
-  process.stdout.write('usage: npm run bench [-- --quick] [-- --out DIR]\n');
+  process.stdout.write('usage: npm run bench [-- --quick] [-- --out DIR] [-- --max-instances N]\n');
   process.exit(0);
 }
 
@@ -75,6 +77,8 @@ try {
     say(`  ${cells} cells: ${synthesis.at(-1)?.synthSeconds.toFixed(1)} s`);
   }
 
+  const instancesPerFunction = args['max-instances'] === undefined ? DEFAULT_MAX_INSTANCES : Number(args['max-instances']);
+  if (!Number.isInteger(instancesPerFunction) || instancesPerFunction < 1) throw new Error('--max-instances must be a whole number of at least 1');
   step('local runtime: synthesizing and starting');
   const runtime = await startLocalRuntime({
     port: 0,
@@ -82,6 +86,7 @@ try {
     outdir: path.join(work, 'cdk.out'),
     context: {},
     stateFile: path.join(work, 'local-runtime.json'),
+    maxInstancesPerFunction: instancesPerFunction,
     log: (line) => say(`  ${line}`),
     functionOutput: () => undefined,
   });
@@ -159,7 +164,7 @@ try {
     );
   const target = { url: runtime.url, dynamoEndpoint: runtime.dynamoEndpoint, token, tenantId, cpu, settle: () => runtime.streams.drained() };
   step(`throughput: ${plan.ops} PUTs and ${plan.ops} GETs each way in ${plan.rounds} alternating rounds, ${plan.concurrency} in flight`);
-  const throughput = await benchThroughput(target, plan, (line) => say(`  ${line}`));
+  const throughput = { ...(await benchThroughput(target, plan, (line) => say(`  ${line}`))), instancesPerFunction };
 
   step(`orders: ${plan.orders} orders, ${plan.orderConcurrency} placed at a time, until every execution completes`);
   const [machine0] = runtime.assembly.stateMachines;

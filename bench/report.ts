@@ -46,7 +46,8 @@ export interface BenchResults {
     readonly defaults: { readonly awsSdk: AwsSdkSource; readonly sharedCode: SharedCodeSource };
   };
   readonly router: RouterFigures;
-  readonly throughput: ThroughputFigures;
+  /** The local runtime's cap on instances per function during the run. */
+  readonly throughput: ThroughputFigures & { readonly instancesPerFunction: number };
   readonly orders: OrderFigures;
   readonly synthesis: SynthesisRun[];
 }
@@ -135,7 +136,7 @@ function sections(r: BenchResults): Section[] {
     },
     {
       title: 'Throughput through the local runtime',
-      how: `${fmt(throughput.put.raw.ops)} operations each way with ${throughput.concurrency} in flight, in ${throughput.rounds} alternating rounds (raw, service, raw …), after ${fmt(throughput.warmup)} unmeasured ones each way: item PUT and GET through the front door (router → cell API → DynamoDB Local) against PutItem and a consistent GetItem sent straight to DynamoDB Local on a table with the same keys and no stream. The ratio is service ÷ raw: the share of DynamoDB Local's throughput the whole path keeps.`,
+      how: `${fmt(throughput.put.raw.ops)} operations each way with ${throughput.concurrency} in flight, in ${throughput.rounds} alternating rounds (raw, service, raw …), after ${fmt(throughput.warmup)} unmeasured ones each way: item PUT and GET through the front door (router → cell API → DynamoDB Local) against PutItem and a consistent GetItem sent straight to DynamoDB Local on a table with the same keys and no stream. Each function runs one request per instance, as on Lambda, with at most ${throughput.instancesPerFunction} instances per function (\`--max-instances\`). The ratio is service ÷ raw: the share of DynamoDB Local's throughput the whole path keeps.`,
       head: ['operation', 'raw ops/s', 'service ops/s', 'ratio', 'raw p50 / p99 ms', 'service p50 / p99 ms'],
       rows: [
         ['PUT item', ...path(throughput.put)],

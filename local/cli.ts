@@ -1,7 +1,7 @@
 /**
  * `npm start`: the whole service on this machine, no AWS account, no Docker.
  *
- *   npm start -- [--port 3000] [--ws-port 3001] [--persist <dir>] [--watch] [--out <dir>]
+ *   npm start -- [--port 3000] [--ws-port 3001] [--persist <dir>] [--watch] [--out <dir>] [--max-instances <n>]
  */
 import { watch } from 'node:fs';
 import { parseArgs } from 'node:util';
@@ -9,13 +9,17 @@ import { ConfigError } from '../lib/config.ts';
 import { fromRoot } from '../lib/paths.ts';
 import { startLocalRuntime, type LocalRuntime } from './runtime.ts';
 
-const USAGE = `usage: npm start -- [--port <port>] [--ws-port <port>] [--persist <dir>] [--watch] [--out <dir>]
+const USAGE = `usage: npm start -- [--port <port>] [--ws-port <port>] [--persist <dir>] [--watch] [--out <dir>] [--max-instances <n>]
 
   --port <port>     front door on http://127.0.0.1:<port> (default 3000; 0 picks a free port)
   --ws-port <port>  live updates on ws://127.0.0.1:<port>/live (default 3001; 0 picks a free port)
   --persist <dir>   keep DynamoDB data in <dir> between runs (default: in memory)
   --watch           re-bundle and reload functions whose sources change
   --out <dir>       cloud assembly directory (default cdk.out)
+  --max-instances <n>
+                    instances each function may run at once, one request each
+                    (default 8; a function's reserved concurrency, where it
+                    has one, caps it too)
   -h, --help        this text`;
 
 function parse() {
@@ -27,6 +31,7 @@ function parse() {
         persist: { type: 'string' },
         watch: { type: 'boolean', default: false },
         out: { type: 'string' },
+        'max-instances': { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
       },
       strict: true,
@@ -37,7 +42,11 @@ function parse() {
       if (!Number.isInteger(port) || port < 0 || port > 65_535) throw new Error(`--${option} must be a port number, not "${values[option]}"`);
       return port;
     };
-    return { ...values, port: portOf('port'), wsPort: portOf('ws-port') };
+    const maxInstances = values['max-instances'] === undefined ? undefined : Number(values['max-instances']);
+    if (maxInstances !== undefined && (!Number.isInteger(maxInstances) || maxInstances < 1)) {
+      throw new Error(`--max-instances must be a whole number of at least 1, not "${values['max-instances']}"`);
+    }
+    return { ...values, port: portOf('port'), wsPort: portOf('ws-port'), maxInstances };
   } catch (error) {
     console.error(`${(error as Error).message}\n\n${USAGE}`);
     process.exit(2);
@@ -73,6 +82,7 @@ try {
     webSocketPort: args.wsPort,
     persistDir: args.persist,
     outdir: args.out,
+    maxInstancesPerFunction: args.maxInstances,
     log: (message) => console.log(`· ${message}`),
   });
 } catch (error) {

@@ -7,6 +7,12 @@ import type { LocalFunction } from './assembly.ts';
 import { layOutFunction } from './function-layout.ts';
 import type { SerializedError, WorkerReply, WorkerRequest } from './function-worker.ts';
 
+/** Instances per function when neither the template nor the caller says otherwise. */
+export const DEFAULT_MAX_INSTANCES = 8;
+
+/** Lambda gives an execution environment's init 10 seconds. */
+const INIT_LIMIT_MS = 10_000;
+
 /** The function ran past its configured timeout; Lambda stops the instance. */
 export class FunctionTimeoutError extends Error {
   constructor(readonly functionName: string, readonly timeoutSeconds: number) {
@@ -36,7 +42,9 @@ export interface FunctionHostOptions {
    * Instances a function may run at once on this machine, where its template
    * reserves no concurrency (or reserves more). Past it, an invocation waits
    * for an instance to come free instead of being throttled: the cap is the
-   * laptop's, not Lambda's.
+   * laptop's, not Lambda's. Fewer instances than requests in flight
+   * serialize a chain of functions (the router waits on the cell); more
+   * processes each warm their own JIT (`npm run bench`, docs/design-notes.md).
    * @default 8
    */
   readonly maxInstancesPerFunction?: number;
@@ -92,7 +100,7 @@ export class FunctionHost {
     private readonly output: (line: string) => void = (line) => process.stdout.write(`${line}\n`),
     options: FunctionHostOptions = {},
   ) {
-    this.maxInstances = options.maxInstancesPerFunction ?? 8;
+    this.maxInstances = options.maxInstancesPerFunction ?? DEFAULT_MAX_INSTANCES;
     this.idleMs = options.idleMs ?? 300_000;
   }
 
@@ -115,20 +123,24 @@ export class FunctionHost {
     const instance = await this.acquire(pool);
     const { timeoutSeconds } = pool.fn;
     let timer: NodeJS.Timeout | undefined;
-    try {
-      const timeout = new Promise<never>((_, reject) => {
+    // Lambda discards a timed-out instance; ours runs nothing else, so it stops now.
+    const deadline = (ms: number) =>
+      new Promise<never>((_, reject) => {
         timer = setTimeout(() => {
-          // Lambda discards a timed-out instance; ours runs nothing else, so it stops now.
           this.discard(instance);
           reject(new FunctionTimeoutError(functionName, timeoutSeconds));
-        }, timeoutSeconds * 1000);
+        }, ms);
       });
-      // An instance whose init failed is not reused: the next invocation starts a new one, as on Lambda.
+    try {
+      // The init has its own limit, as on Lambda; the function's timeout starts with the invocation.
+      // An instance whose init failed is not reused: the next invocation starts a new one.
       const initialized = instance.ready.catch((error: unknown) => {
         this.discard(instance);
         throw error;
       });
-      await Promise.race([initialized, timeout]);
+      await Promise.race([initialized, deadline(Math.max(INIT_LIMIT_MS, timeoutSeconds * 1000))]);
+      clearTimeout(timer);
+      const timeout = deadline(timeoutSeconds * 1000);
       const id = this.nextId++;
       const result = new Promise<unknown>((resolve, reject) => {
         instance.current = { id, resolve, reject };
@@ -176,9 +188,10 @@ export class FunctionHost {
   private start(pool: Pool): Instance {
     const { fn, env, entry } = pool;
     const functionName = fn.functionName;
+    // Node 24 strips the worker's types itself: no TypeScript loader in the function's process, as on Lambda.
     const child = fork(path.join(import.meta.dirname, 'function-worker.ts'), [entry, exportName(fn.handler)], {
       env,
-      execArgv: ['--import', 'tsx', '--enable-source-maps'],
+      execArgv: ['--enable-source-maps'],
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
     });
     for (const stream of [child.stdout, child.stderr]) {

@@ -40,6 +40,8 @@ export interface LocalRuntimeOptions {
   readonly functionOutput?: (line: string) => void;
   /** Where to tell `npm run cells -- --local` how to reach this runtime. @default .item-master/local-runtime.json */
   readonly stateFile?: string;
+  /** Instances each function may run at once (see FunctionHostOptions). @default 8 */
+  readonly maxInstancesPerFunction?: number;
 }
 
 /** What a running local runtime tells the `cells` CLI. */
@@ -140,7 +142,9 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
     let sdkCalls = await runSdkCalls(dynamoClient, assembly);
 
     const output = options.functionOutput ?? ((line: string) => process.stdout.write(`${line}\n`));
-    const host = new FunctionHost(mkdtempSync(path.join(tmpdir(), 'item-master-functions-')), output);
+    const host = new FunctionHost(mkdtempSync(path.join(tmpdir(), 'item-master-functions-')), output, {
+      maxInstancesPerFunction: options.maxInstancesPerFunction,
+    });
     stops.push(() => host.stop());
     const lambdaApi = await startLambdaApi(host);
     stops.push(lambdaApi.close);

@@ -173,7 +173,7 @@ export class ItemStore {
         if (isLive(stored)) {
           const item = toItem(stored);
           const size = responseBytes(item);
-          // The first item always goes: alone, an item (at most 400 KB stored) fits.
+          // The first item always goes: written by a body of at most 256 KB, it takes at most twice that here.
           if (items.length > 0 && bytes + size > MAX_PAGE_BYTES) return { items, cursor: encodeCursor(startAfter!) };
           items.push(item);
           bytes += size;

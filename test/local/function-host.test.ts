@@ -153,7 +153,7 @@ describe('FunctionHost concurrency, as Lambda runs it', () => {
   it('runs one invocation per instance: concurrent requests get instances of their own, and no state crosses them', async () => {
     const barrier = await startBarrier(6);
     try {
-      host = new FunctionHost(path.join(root, 'work-pool-1'), () => undefined, { idleMs: 60_000 });
+      host = new FunctionHost(path.join(root, 'work-pool-1'), () => undefined, { idleMs: 60_000, maxInstancesPerFunction: 8 });
       host.deploy(asset('stateful', stateful), env({ BARRIER_URL: barrier.url }));
       const results = (await Promise.all(Array.from({ length: 6 }, (_, id) => host.invoke('stateful', { id })))) as Array<Record<string, unknown>>;
       for (const result of results) expect(result).toMatchObject({ seen: result.id, requestIdKept: true, invocations: 1 });
@@ -179,7 +179,7 @@ describe('FunctionHost concurrency, as Lambda runs it', () => {
   it('grows under concurrency and falls back to none when idle', async () => {
     const barrier = await startBarrier(3);
     try {
-      host = new FunctionHost(path.join(root, 'work-pool-3'), () => undefined, { idleMs: 50 });
+      host = new FunctionHost(path.join(root, 'work-pool-3'), () => undefined, { idleMs: 50, maxInstancesPerFunction: 8 });
       host.deploy(asset('stateful', stateful), env({ BARRIER_URL: barrier.url }));
       const pending = Promise.all([0, 1, 2].map((id) => host.invoke('stateful', { id })));
       await eventually(() => expect(host.instanceCount('stateful')).toBe(3), 60_000);
