@@ -56,9 +56,13 @@ beforeAll(async () => {
   const endpoint = inject('dynamoEndpoint');
   dynamo = localClient(endpoint);
   await createTables(dynamo, assembly.tables.filter((t) => t.stackName === cellStack));
-  host = new FunctionHost(mkdtempSync(path.join(tmpdir(), 'item-master-saga-')), () => undefined);
+  // Two warm payment instances, started before any order: a burst of orders then queues on warm
+  // instances for milliseconds instead of starting processes inside the Pay step's 5-second timeout.
+  host = new FunctionHost(mkdtempSync(path.join(tmpdir(), 'item-master-saga-')), () => undefined, { maxInstancesPerFunction: 2 });
   const payment = assembly.functions.find((fn) => fn.stackName === cellStack && fn.environment.POWERTOOLS_SERVICE_NAME === 'payment')!;
   host.deploy(payment, functionEnvironment(payment, assembly, { dynamodb: endpoint, lambda: 'http://127.0.0.1:9' }));
+  const warmUp = { tenantId: 'warm', orderId: 'warm', token: 'tok_ok', attempt: 0 };
+  await Promise.all([0, 1].map(() => host.invoke(payment.functionName, warmUp)));
   queues = new LocalQueues();
   queues.define(assembly.queues.map((q) => q.queueName));
   // Retries wait 20 ms instead of seconds; their number, order and matching are the definition's.
