@@ -4,7 +4,7 @@ import {
   ResourceNotFoundException,
   type CognitoIdentityProviderClient,
 } from '@aws-sdk/client-cognito-identity-provider';
-import { SCOPES, type Scope } from '../layers/shared/src/auth.ts';
+import { SCOPES, type Scope } from '../layers/shared/src/contracts/scopes.ts';
 import { ID_RULE, isValidId } from '../layers/shared/src/ids.ts';
 import { ControlPlaneError } from './errors.ts';
 import type { ClientBinding } from './records.ts';

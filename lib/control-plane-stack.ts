@@ -17,6 +17,9 @@ import { SharedLayer } from './shared-layer.ts';
 import { WebAcl } from './web-acl.ts';
 import { nagResourceName } from './nag.ts';
 
+/** The warning a deploy without a certificate gets (acknowledged off AWS, see local/quiet-synthesis.ts). */
+export const NO_CERTIFICATE_WARNING = 'item-master:no-certificate';
+
 export interface ControlPlaneStackProps extends StackProps {
   readonly config: AppConfig;
 }
@@ -117,6 +120,7 @@ export class ControlPlaneStack extends Stack {
       router: this.router,
       certificateArn: config.certificateArn,
       retain: prod,
+      logRetention: config.logRetentionDays,
     });
     if (config.waf) {
       new WebAcl(this, 'WebAcl', {
@@ -127,7 +131,7 @@ export class ControlPlaneStack extends Stack {
     }
     if (!config.certificateArn) {
       Annotations.of(this.frontDoor).addWarningV2(
-        'item-master:no-certificate',
+        NO_CERTIFICATE_WARNING,
         'No certificateArn in context: the ALB serves plain HTTP only. Pass -c certificateArn=arn:aws:acm:... for HTTPS.',
       );
     }

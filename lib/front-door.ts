@@ -32,6 +32,11 @@ export interface FrontDoorProps {
    * @default Duration.days(90)
    */
   readonly accessLogExpiry?: Duration;
+  /**
+   * How long the VPC's flow logs are kept.
+   * @default RetentionDays.ONE_MONTH
+   */
+  readonly logRetention?: RetentionDays;
 }
 
 /**
@@ -59,7 +64,7 @@ export class FrontDoor extends Construct {
       flowLogs: {
         rejected: {
           destination: FlowLogDestination.toCloudWatchLogs(
-            new LogGroup(this, 'FlowLogs', { retention: RetentionDays.ONE_MONTH, removalPolicy }),
+            new LogGroup(this, 'FlowLogs', { retention: props.logRetention ?? RetentionDays.ONE_MONTH, removalPolicy }),
           ),
         },
       },

@@ -12,7 +12,7 @@ import {
 } from 'aws-cdk-lib/aws-cognito';
 import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
-import { SCOPES } from '../layers/shared/src/auth.ts';
+import { SCOPES } from '../layers/shared/src/contracts/scopes.ts';
 import type { ControlPlaneTable } from './control-plane-table.ts';
 import { ServiceFunction } from './service-function.ts';
 import type { SharedLayer } from './shared-layer.ts';

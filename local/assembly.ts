@@ -4,6 +4,7 @@ import path from 'node:path';
 import { App } from 'aws-cdk-lib';
 import { buildApp } from '../lib/app.ts';
 import { fromRoot } from '../lib/paths.ts';
+import { buildQuietly } from './quiet-synthesis.ts';
 
 /**
  * What the local runtime needs from the cloud assembly, read from the
@@ -162,7 +163,7 @@ export function cdkJsonContext(): Record<string, unknown> {
 /** Synthesizes the app into `outdir` with cdk.json's context, as `cdk synth` does. */
 export function synthesize(outdir: string, context: Record<string, unknown> = {}): void {
   const app = new App({ outdir, context: { ...cdkJsonContext(), ...context } });
-  buildApp(app);
+  buildQuietly(app, buildApp);
   app.synth();
 }
 

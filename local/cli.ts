@@ -92,7 +92,8 @@ try {
   await shutdown(1);
 }
 const rt = runtime as LocalRuntime;
-const cells = rt.assembly.functions.filter((fn) => fn.environment.CELL_ID).map((fn) => fn.environment.CELL_ID);
+// Each cell has several functions: each cell once, in the order the app declares them.
+const cells = [...new Set(rt.assembly.functions.map((fn) => fn.environment.CELL_ID).filter((cellId) => cellId !== undefined))];
 console.log(`
 Item Master is running locally (ready in ${((performance.now() - started) / 1000).toFixed(1)} s)
 

@@ -3,7 +3,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK } from 'jose';
 import * as z from 'zod';
-import { SCOPES, TENANT_CLAIM } from '../layers/shared/src/auth.ts';
+import { SCOPES, TENANT_CLAIM } from '../layers/shared/src/contracts/scopes.ts';
 import { ID_PATTERN, ID_RULE } from '../layers/shared/src/ids.ts';
 import { close, listen, readBody, refuseBody } from './http.ts';
 

@@ -6,7 +6,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { SCOPES } from '../layers/shared/src/auth.ts';
+import { SCOPES } from '../layers/shared/src/contracts/scopes.ts';
 import type { TokenResponse } from './issuer.ts';
 import { DEFAULT_STATE_FILE, type LocalRuntimeState } from './runtime.ts';
 

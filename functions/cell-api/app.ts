@@ -1,6 +1,6 @@
 import { Router } from '@aws-lambda-powertools/event-handler/http';
 import type { RequestContext } from '@aws-lambda-powertools/event-handler/types';
-import { errorBody, MetricUnit, type Observability } from '@item-master/shared';
+import { allowedMethods, errorBody, HTTP_METHODS, MetricUnit, ROUTES, type HttpMethod, type Observability, type Route } from '@item-master/shared';
 import type { ZodType } from 'zod';
 import { InvalidCursorError, ItemNotFoundError, VersionConflictError, type ItemStore } from './item-store.ts';
 import { IdempotencyKeyReusedError, OrderNotFoundError, WorkflowNotStartedError, type OrderStore } from './order-store.ts';
@@ -31,16 +31,51 @@ export class ClientError extends Error {
   }
 }
 
-const ITEM_PATH = '/tenants/:tenantId/items/:itemId';
-const ITEMS_PATH = '/tenants/:tenantId/items';
-const ORDER_PATH = '/tenants/:tenantId/orders/:orderId';
-const ORDERS_PATH = '/tenants/:tenantId/orders';
-const ALL_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'] as const;
+type Handler = (ctx: RequestContext) => Promise<Response>;
+/** Handlers by route path and method: every row of the route table, and nothing else. */
+export type Handlers = Partial<Record<Route['path'], Partial<Record<HttpMethod, Handler>>>>;
 
 /**
- * The cell's HTTP API over the ALB event the router hands over unchanged.
- * Routes are declared once with their methods; every other method on a known
- * path is a 405 with `Allow`, every unknown path a 404.
+ * Registers each route of the table with its handlers, and a 405 with the
+ * route's `Allow` for every other method. HEAD is GET without the body. A
+ * route without a handler for one of its methods, or a handler for a method
+ * or path the table does not list, is a mistake caught at init.
+ */
+export function registerRoutes(app: Router, routes: readonly Route[], handlers: Handlers): void {
+  const problems: string[] = [];
+  for (const path of Object.keys(handlers)) {
+    if (!routes.some((route) => route.path === path)) problems.push(`a handler for ${path}, which no route lists`);
+  }
+  for (const route of routes) {
+    const own = { ...handlers[route.path] };
+    const get = own.GET;
+    if (get && route.methods.HEAD && !own.HEAD) {
+      own.HEAD = async (ctx) => {
+        const answer = await get(ctx);
+        return new Response(null, { status: answer.status, headers: answer.headers });
+      };
+    }
+    for (const method of HTTP_METHODS) {
+      if (route.methods[method] !== undefined && !own[method]) problems.push(`no handler for ${method} ${route.path}`);
+      if (route.methods[method] === undefined && own[method]) problems.push(`a handler for ${method} ${route.path}, which the route does not list`);
+    }
+    const methods = HTTP_METHODS.filter((method) => route.methods[method] !== undefined && own[method]);
+    for (const method of methods) app.route(own[method]!, { method, path: route.path });
+    const allow = allowedMethods(route);
+    app.route(
+      async ({ req }) => {
+        throw new ClientError(405, 'method_not_allowed', `${req.method} is not allowed here`, undefined, { allow });
+      },
+      { method: HTTP_METHODS.filter((method) => !methods.includes(method)), path: route.path },
+    );
+  }
+  if (problems.length > 0) throw new Error(`the cell API and the route table disagree: ${problems.join('; ')}`);
+}
+
+/**
+ * The cell's HTTP API over the ALB event the router hands over unchanged,
+ * routed by the shared route table: every other method on a known path is a
+ * 405 with `Allow`, every unknown path a 404.
  */
 export function createApp(
   stores: { items: ItemStore; orders: OrderStore },
@@ -48,40 +83,18 @@ export function createApp(
 ): Router {
   const { items: store, orders } = stores;
   const app = new Router({ logger: observability.logger });
-  const resource = (
-    path: `/${string}`,
-    handlers: Partial<Record<(typeof ALL_METHODS)[number], (ctx: RequestContext) => Promise<Response>>>,
-  ) => {
-    // HEAD is GET without the body, wherever there is a GET.
-    const get = handlers.GET;
-    if (get && !handlers.HEAD) {
-      handlers.HEAD = async (ctx) => {
-        const answer = await get(ctx);
-        return new Response(null, { status: answer.status, headers: answer.headers });
-      };
-    }
-    const methods = ALL_METHODS.filter((method) => handlers[method] !== undefined);
-    for (const method of methods) app.route(handlers[method]!, { method, path });
-    const others = ALL_METHODS.filter((method) => !methods.includes(method));
-    const allow = [...methods, 'OPTIONS'].join(', ');
-    app.route(
-      async ({ req }) => {
-        throw new ClientError(405, 'method_not_allowed', `${req.method} is not allowed here`, undefined, { allow });
-      },
-      { method: [...others], path },
-    );
-  };
+  const handlers: Handlers = {};
 
-  resource(ITEMS_PATH, {
+  handlers['/tenants/:tenantId/items'] = {
     GET: async ({ params, req }) => {
       const tenantId = parseId(params.tenantId, 'tenantId');
       const query = parse(listQuerySchema, Object.fromEntries(new URL(req.url).searchParams), 'query');
       const page = await store.list(tenantId, query.limit, query.cursor);
       return json(200, page);
     },
-  });
+  };
 
-  resource(ITEM_PATH, {
+  handlers['/tenants/:tenantId/items/:itemId'] = {
     GET: async ({ params }) => {
       const { tenantId, itemId } = itemParams(params);
       const item = await store.get(tenantId, itemId);
@@ -105,9 +118,9 @@ export function createApp(
       await store.delete(tenantId, itemId, ifMatch(req, false));
       return new Response(null, { status: 204 });
     },
-  });
+  };
 
-  resource(ORDERS_PATH, {
+  handlers['/tenants/:tenantId/orders'] = {
     POST: async ({ params, req }) => {
       const tenantId = parseId(params.tenantId, 'tenantId');
       const key = req.headers.get('idempotency-key');
@@ -124,15 +137,16 @@ export function createApp(
         ...(!placed.created && { 'idempotent-replayed': 'true' }),
       });
     },
-  });
+  };
 
-  resource(ORDER_PATH, {
+  handlers['/tenants/:tenantId/orders/:orderId'] = {
     GET: async ({ params }) => {
       const tenantId = parseId(params.tenantId, 'tenantId');
       const orderId = parseId(params.orderId, 'orderId');
       return json(200, await orders.get(tenantId, orderId));
     },
-  });
+  };
+  registerRoutes(app, ROUTES, handlers);
 
   app.errorHandler(ClientError, async (error) =>
     json(error.statusCode, errorBody(error.code, error.message, error.details), error.headers),

@@ -1,10 +1,14 @@
 import {
+  allMethods,
+  allowedMethods,
   errorBody,
   isValidId,
   ID_RULE,
+  matchRoute,
   MetricUnit,
   tenantIdOf,
   type AuthResult,
+  type HttpMethod,
   type Observability,
   type Requirement,
   type Scope,
@@ -39,17 +43,9 @@ export interface RouterDeps {
   readonly observability: Pick<Observability, 'logger' | 'metrics'>;
 }
 
-const ALLOWED_METHODS = 'GET, PUT, PATCH, DELETE, OPTIONS';
-
-/**
- * The scope a route needs: reading items needs `items.read`, changing them
- * `items.write`, and anything about orders (placing or reading them)
- * `orders.write`.
- */
-export function requiredScope(method: string, path: string): Scope {
-  const resource = path.split('/')[3];
-  if (resource === 'orders') return 'orders.write';
-  return method === 'GET' || method === 'HEAD' ? 'items.read' : 'items.write';
+/** The scope the route table gives a method on a path; undefined where no route answers it. */
+export function requiredScope(method: string, path: string): Scope | undefined {
+  return matchRoute(path)?.methods[method as HttpMethod];
 }
 
 /**
@@ -64,12 +60,15 @@ export async function routeRequest(event: ALBEvent, deps: RouterDeps): Promise<A
   const method = event.httpMethod.toUpperCase();
 
   if (method === 'OPTIONS') {
+    // A preflight names what the path answers, from the same table the cells route by.
+    const route = matchRoute(event.path);
+    const methods = route ? allowedMethods(route) : allMethods();
     return {
       statusCode: 204,
       headers: {
-        allow: ALLOWED_METHODS,
+        allow: methods,
         'access-control-allow-origin': '*',
-        'access-control-allow-methods': ALLOWED_METHODS,
+        'access-control-allow-methods': methods,
         'access-control-allow-headers': 'authorization, content-type, if-match, idempotency-key',
         'access-control-max-age': '600',
       },
@@ -104,7 +103,16 @@ export async function routeRequest(event: ALBEvent, deps: RouterDeps): Promise<A
     );
   }
 
-  const auth = await deps.auth.authorize(authorizationOf(event), { tenantId, scope: requiredScope(method, event.path) });
+  // No route, no token check: nothing of the tenant is touched, and the answer is the cell's own.
+  const route = matchRoute(event.path);
+  if (!route) return json(404, errorBody('not_found', `no route for ${method} ${event.path}`));
+  const scope = route.methods[method as HttpMethod];
+  if (scope === undefined) {
+    const allow = allowedMethods(route);
+    return json(405, errorBody('method_not_allowed', `${method} is not allowed here`), { allow });
+  }
+
+  const auth = await deps.auth.authorize(authorizationOf(event), { tenantId, scope });
   if (!auth.ok) {
     // The tenant in the path is only a claim until a token proves it: logged as requested, never the token.
     logger.warn('request refused', { status: auth.status, reason: auth.message, requestedTenantId: tenantId });

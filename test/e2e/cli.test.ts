@@ -3,7 +3,9 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { parseConfig } from '../../lib/config.ts';
 import { fromRoot } from '../../lib/paths.ts';
+import { cdkJsonContext } from '../../local/assembly.ts';
 import { startDynamoDBLocal } from '../../local/dynamodb-local.ts';
 import { startLocalRuntime } from '../../local/runtime.ts';
 import { isAlive, waitForExit } from '../support/processes.ts';
@@ -52,6 +54,12 @@ describe('npm start (the CLI)', () => {
     expect(output()).toContain('synthesizing the app');
     expect(output()).toMatch(/curl -i -X PUT http:\/\/127\.0\.0\.1:\d+\/tenants\/acme\/items\/widget-1 -H "authorization: Bearer \$TOKEN"/);
     expect(output()).toContain('TOKEN=$(npm run -s token -- --tenant acme)');
+    // Each cell of the app once.
+    const cellsLine = /^ {2}cells +(.+)$/m.exec(output())?.[1];
+    const context = cdkJsonContext();
+    expect(cellsLine?.split(', ')).toEqual(parseConfig((key) => context[key]).cells);
+    // Nothing a local user cannot act on: no deploy-time warning about certificates.
+    expect(output()).not.toContain('certificateArn');
     // The banner's way to a token: npm run token, against the runtime it just started.
     const token = spawnSync(process.execPath, ['--import', 'tsx', fromRoot('local', 'token.ts'), '--tenant', 'acme'], { cwd: fromRoot(), encoding: 'utf8' });
     expect(token.status).toBe(0);

@@ -3,7 +3,9 @@ import type { ALBResult } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { createApp, MAX_BODY_BYTES, tableFault } from '../../functions/cell-api/app.ts';
+import { Router } from '@aws-lambda-powertools/event-handler/http';
+import { createApp, MAX_BODY_BYTES, registerRoutes, tableFault } from '../../functions/cell-api/app.ts';
+import { allowedMethods, HTTP_METHODS, ROUTES, type Route } from '../../layers/shared/src/contracts/routes.ts';
 import { DATA_PLANE, sdkClientConfig } from '../../layers/shared/src/sdk-timeouts.ts';
 import { LOCAL_CREDENTIALS, LOCAL_REGION } from '../../local/dynamodb-local.ts';
 import { startHangingServer } from '../support/hanging-server.ts';
@@ -628,5 +630,25 @@ describe('a cell that cannot use its table', () => {
     expect(tableFault(Object.assign(new Error('boom'), { $metadata: { httpStatusCode: 500 } }))).toBe('unreachable');
     expect(tableFault(new TypeError('x is undefined'))).toBeUndefined();
     expect(tableFault(Object.assign(new Error('bad'), { name: 'ValidationException', $metadata: { httpStatusCode: 400 } }))).toBeUndefined();
+  });
+});
+
+describe('the route table', () => {
+  it('is what the cell API answers: every route\'s methods, and Allow on 405, for every row', async () => {
+    for (const route of ROUTES as readonly Route[]) {
+      const path = route.path.replace(/:\w+/g, 'x');
+      const wrong = HTTP_METHODS.find((method) => route.methods[method] === undefined);
+      if (!wrong) continue;
+      const refused = await call(wrong, path, wrong === 'GET' || wrong === 'HEAD' ? {} : { body: widget });
+      expect([path, refused.status, refused.headers.allow]).toEqual([path, 405, allowedMethods(route)]);
+    }
+  });
+
+  it('refuses, at init, a route without a handler and a handler without a route', () => {
+    const extra: Route = { path: '/tenants/:tenantId/suppliers', methods: { GET: 'items.read' } };
+    expect(() => registerRoutes(new Router(), [...ROUTES, extra], {})).toThrow(/no handler for GET \/tenants\/:tenantId\/suppliers/);
+    expect(() => registerRoutes(new Router(), [extra], { '/tenants/:tenantId/suppliers': { GET: async () => new Response(), PUT: async () => new Response() } })).toThrow(
+      /a handler for PUT \/tenants\/:tenantId\/suppliers, which the route does not list/,
+    );
   });
 });

@@ -6,6 +6,8 @@ import { cellFor, evenSplit } from '../../control-plane/routing.ts';
 import { loadRouterConfig } from '../../functions/router/config.ts';
 import { LambdaCellInvoker } from '../../functions/router/lambda-invoker.ts';
 import { CellUnavailableError, requiredScope, routeRequest, type CellInvoker, type RouterDeps } from '../../functions/router/router.ts';
+import { allowedMethods, ROUTES } from '../../layers/shared/src/contracts/routes.ts';
+import { SCOPES } from '../../layers/shared/src/contracts/scopes.ts';
 import type { CellTarget, RoutingSnapshot } from '../../functions/router/routing-cache.ts';
 import { albEvent } from '../support/alb.ts';
 import { scopeOf, TEST_POOL_ID, TEST_RESOURCE_SERVER, testIssuer, type TestIssuer } from '../support/tokens.ts';
@@ -83,7 +85,7 @@ describe('routeRequest', () => {
 
   it('routes every path of a tenant, including the bare list path, to one cell', async () => {
     const { invoker, calls } = recordingInvoker(ok);
-    for (const path of ['/tenants/t-9/items', '/tenants/t-9/items/a', '/tenants/t-9']) {
+    for (const path of ['/tenants/t-9/items', '/tenants/t-9/items/a', '/tenants/t-9/orders/o-1']) {
       await routeRequest(await signed('GET', path), deps(invoker));
     }
     expect(new Set(calls.map((call) => call.cellId))).toEqual(new Set([cellFor(map, 't-9')]));
@@ -135,11 +137,28 @@ describe('routeRequest', () => {
     expect(calls).toHaveLength(0);
   });
 
-  it('answers OPTIONS itself, with no token', async () => {
+  it('answers OPTIONS itself, with no token, naming what the route table says the path answers', async () => {
     const { invoker, calls } = recordingInvoker(ok);
-    const result = await routeRequest(albEvent('OPTIONS', '/tenants/t/items/i'), deps(invoker));
-    expect(result.statusCode).toBe(204);
-    expect(result.headers?.allow).toContain('PATCH');
+    const preflight = async (path: string) => (await routeRequest(albEvent('OPTIONS', path), deps(invoker))).headers ?? {};
+    const item = await preflight('/tenants/t/items/i');
+    expect(item).toMatchObject({ allow: 'GET, HEAD, PUT, PATCH, DELETE, OPTIONS', 'access-control-allow-methods': 'GET, HEAD, PUT, PATCH, DELETE, OPTIONS' });
+    // A browser may place an order cross-origin.
+    expect((await preflight('/tenants/t/orders'))['access-control-allow-methods']).toBe('POST, OPTIONS');
+    for (const route of ROUTES) {
+      const path = route.path.replace(/:\w+/g, 'x');
+      expect((await preflight(path))['access-control-allow-methods'], path).toBe(allowedMethods(route));
+    }
+    expect(calls).toHaveLength(0);
+  });
+
+  it('answers an unknown route (404) and a method the route does not list (405, with Allow) itself, before any token', async () => {
+    const { invoker, calls } = recordingInvoker(ok);
+    const unknown = await routeRequest(albEvent('GET', '/tenants/t/things'), deps(invoker));
+    expect(unknown.statusCode).toBe(404);
+    expect(JSON.parse(unknown.body ?? '').error.code).toBe('not_found');
+    const wrong = await routeRequest(albEvent('POST', '/tenants/t/items/i'), deps(invoker));
+    expect(wrong.statusCode).toBe(405);
+    expect(wrong.headers?.allow).toBe('GET, HEAD, PUT, PATCH, DELETE, OPTIONS');
     expect(calls).toHaveLength(0);
   });
 
@@ -161,7 +180,7 @@ describe('routeRequest', () => {
       multiValueHeaders: { allow: ['GET', 'PUT'] },
       body: 'not allowed!',
     }));
-    const result = await routeRequest(await signed('POST', '/tenants/t/items/i'), deps(invoker));
+    const result = await routeRequest(await signed('PUT', '/tenants/t/items/i'), deps(invoker));
     expect(result.headers).toMatchObject({ 'content-length': '12', 'x-flag': 'true', allow: 'GET, PUT' });
     expect(result.multiValueHeaders).toBeUndefined();
     expect(Object.values(result.headers ?? {}).every((value) => typeof value === 'string')).toBe(true);
@@ -264,12 +283,16 @@ describe('routeRequest: authentication', () => {
     for (const { event } of calls) expect(event.headers?.authorization).toBeUndefined();
   });
 
-  it('needs items.read to read, items.write to change, and orders.write for anything about orders', () => {
+  it('needs items.read to read, items.write to change, and orders.write for anything about orders: the route table\'s scopes', () => {
     expect(requiredScope('GET', '/tenants/t/items')).toBe('items.read');
     expect(requiredScope('HEAD', '/tenants/t/items/i')).toBe('items.read');
-    for (const method of ['PUT', 'PATCH', 'DELETE', 'POST']) expect(requiredScope(method, '/tenants/t/items/i')).toBe('items.write');
+    for (const method of ['PUT', 'PATCH', 'DELETE']) expect(requiredScope(method, '/tenants/t/items/i')).toBe('items.write');
     expect(requiredScope('POST', '/tenants/t/orders')).toBe('orders.write');
     expect(requiredScope('GET', '/tenants/t/orders/o-1')).toBe('orders.write');
+    // Nothing the table does not list has a scope, so nothing unlisted is let through.
+    expect(requiredScope('POST', '/tenants/t/items/i')).toBeUndefined();
+    expect(requiredScope('GET', '/tenants/t/things')).toBeUndefined();
+    for (const route of ROUTES) for (const scope of Object.values(route.methods)) expect(SCOPES).toContain(scope);
   });
 });
 

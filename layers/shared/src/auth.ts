@@ -19,12 +19,9 @@ import type { Fetcher } from 'aws-jwt-verify/https';
 import { SimpleJwksCache } from 'aws-jwt-verify/jwk';
 import type { JwtPayload } from 'aws-jwt-verify/jwt-model';
 
-/** The scopes of the service's resource server; a token carries them as `<resource server>/<scope>`. */
-export const SCOPES = ['items.read', 'items.write', 'orders.write'] as const;
-export type Scope = (typeof SCOPES)[number];
+import { TENANT_CLAIM, type Scope } from './contracts/scopes.ts';
 
-/** The access-token claim that binds a client to its tenant (added at issuance, never by the client). */
-export const TENANT_CLAIM = 'tenant_id';
+export { SCOPES, TENANT_CLAIM, type Scope } from './contracts/scopes.ts';
 
 /** The realm named in every `WWW-Authenticate` challenge. */
 export const AUTH_REALM = 'item-master';

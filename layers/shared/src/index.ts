@@ -3,6 +3,7 @@
  * local runtime) imports the leaf modules instead: this index loads the
  * tracer, whose X-Ray SDK hooks every promise of a process run from source.
  */
+export { allMethods, allowedMethods, HTTP_METHODS, matchRoute, ROUTES, type HttpMethod, type Route } from './contracts/routes.ts';
 export { errorBody, type ErrorBody } from './errors.ts';
 export { ID_PATTERN, ID_RULE, isValidId, tenantIdOf } from './ids.ts';
 export {
