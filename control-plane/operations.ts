@@ -1,5 +1,5 @@
 import { QueryCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { tenantKey } from '../functions/cell-api/keys.ts';
+import { tenantKey } from '../layers/shared/src/contracts/cell-table.ts';
 import { ControlPlaneError } from './errors.ts';
 import { planRebalance, type RebalancePlan } from './plan.ts';
 import type { CellRecord, CellStatus, MapVersion, MapVersionSummary } from './records.ts';

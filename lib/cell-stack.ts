@@ -8,7 +8,7 @@ import type { Construct } from 'constructs';
 import { CellTable } from './cell-table.ts';
 import { CellRegistration } from './cell-registration.ts';
 import { type AppConfig, cellWeight, isProduction, logSettings } from './config.ts';
-import { TENANT_INDEX } from '../functions/live/connection-store.ts';
+import { TENANT_INDEX } from '../layers/shared/src/contracts/connections.ts';
 import { cellApiFunctionName, controlPlaneTableParameter, LIVE_STAGE_NAME, liveParameter } from './naming.ts';
 import { nagResourceName } from './nag.ts';
 import { OrderWorkflow } from './order-workflow.ts';

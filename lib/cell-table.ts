@@ -14,7 +14,7 @@ export interface CellTableProps {
 /**
  * The single table of a cell: items now, orders later, all of one tenant
  * under one partition key. The key design and its reasons are documented
- * with the code that builds the keys, `functions/cell-api/keys.ts`.
+ * with the code that builds the keys, `layers/shared/src/contracts/cell-table.ts`.
  *
  * - `pk` (S) partition key, `sk` (S) sort key; no local index, so an item
  *   collection has no 10 GB cap and can split across partitions when hot.

@@ -1,6 +1,8 @@
 import { RemovalPolicy } from 'aws-cdk-lib';
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import * as z from 'zod';
+import { readFileSync } from 'node:fs';
+import { fromRoot } from './paths.ts';
 
 const RETENTION_DAYS = Object.values(RetentionDays).filter((value): value is number => typeof value === 'number' && value > 0);
 
@@ -166,4 +168,9 @@ export function logSettings(config: Pick<AppConfig, 'stage' | 'logRetentionDays'
     logRetention: config.logRetentionDays,
     logRemovalPolicy: isProduction(config) ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY,
   };
+}
+
+/** The context `cdk synth` gives the app: cdk.json's. */
+export function cdkJsonContext(): Record<string, unknown> {
+  return (JSON.parse(readFileSync(fromRoot('cdk.json'), 'utf8')) as { context: Record<string, unknown> }).context;
 }

@@ -6,7 +6,7 @@ import { AttributeType, ProjectionType, type TableV2 } from 'aws-cdk-lib/aws-dyn
 import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
-import { TENANT_INDEX, TTL_ATTRIBUTE } from '../functions/live/connection-store.ts';
+import { TENANT_INDEX, TTL_ATTRIBUTE } from '../layers/shared/src/contracts/connections.ts';
 import { LIVE_STAGE_NAME } from './naming.ts';
 import { pkSkTable } from './pk-sk-table.ts';
 import { ServiceFunction } from './service-function.ts';

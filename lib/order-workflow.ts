@@ -31,6 +31,7 @@ import {
   SqsSendMessage,
 } from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
+import { ORDER_SK_PREFIX, TENANT_PREFIX } from '../layers/shared/src/contracts/cell-table.ts';
 
 export interface OrderWorkflowProps {
   /** The cell's table: stock lives on its items, orders beside them. */
@@ -84,8 +85,8 @@ export class OrderWorkflow extends Construct {
     super(scope, id);
     const { table } = props;
     const orderKey = {
-      pk: DynamoAttributeValue.fromString(JsonPath.format('TENANT#{}', JsonPath.stringAt('$.tenantId'))),
-      sk: DynamoAttributeValue.fromString(JsonPath.format('ORDER#{}', JsonPath.stringAt('$.orderId'))),
+      pk: DynamoAttributeValue.fromString(JsonPath.format(`${TENANT_PREFIX}{}`, JsonPath.stringAt('$.tenantId'))),
+      sk: DynamoAttributeValue.fromString(JsonPath.format(`${ORDER_SK_PREFIX}{}`, JsonPath.stringAt('$.orderId'))),
     };
     const now = DynamoAttributeValue.fromString(JsonPath.stringAt('$$.State.EnteredTime'));
 

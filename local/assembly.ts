@@ -3,6 +3,7 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { App } from 'aws-cdk-lib';
 import { buildApp } from '../lib/app.ts';
+import { cdkJsonContext } from '../lib/config.ts';
 import { fromRoot } from '../lib/paths.ts';
 import { buildQuietly } from './quiet-synthesis.ts';
 
@@ -153,11 +154,6 @@ function newestMtime(file: string): number {
   const stat = statSync(file);
   if (!stat.isDirectory()) return stat.mtimeMs;
   return readdirSync(file).reduce((newest, name) => Math.max(newest, newestMtime(path.join(file, name))), stat.mtimeMs);
-}
-
-/** The context `cdk synth` gives the app: cdk.json's. */
-export function cdkJsonContext(): Record<string, unknown> {
-  return (JSON.parse(readFileSync(fromRoot('cdk.json'), 'utf8')) as { context: Record<string, unknown> }).context;
 }
 
 /** Synthesizes the app into `outdir` with cdk.json's context, as `cdk synth` does. */

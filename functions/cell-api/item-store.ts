@@ -1,8 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { GetCommand, QueryCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { isValidId } from '@item-master/shared';
-import { ITEM_SK_PREFIX, itemKey, tenantKey } from './keys.ts';
+import { ENTITIES, isValidId, ITEM_SK_PREFIX, itemKey, tenantKey } from '@item-master/shared';
 import type { Item, ItemInput, ItemPatch } from './schema.ts';
 
 export class ItemNotFoundError extends Error {
@@ -36,7 +35,7 @@ export interface ItemPage {
   cursor?: string;
 }
 
-const ENTITY = 'item';
+const ENTITY = ENTITIES.item;
 
 /**
  * Largest page of items, as the ALB counts it: the page's JSON escaped once

@@ -2,10 +2,9 @@ import { createHash } from 'node:crypto';
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { ExecutionAlreadyExists, StartExecutionCommand, type SFNClient } from '@aws-sdk/client-sfn';
 import { BatchGetCommand, GetCommand, PutCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { ITEM_SK_PREFIX, itemKey } from './keys.ts';
+import { ENTITIES, ITEM_SK_PREFIX, itemKey, orderKey } from '@item-master/shared';
 import {
   mergeLines,
-  orderKey,
   orderWorkflowInput,
   type ItemIncarnation,
   type OrderLine,
@@ -82,7 +81,7 @@ interface StoredOrder extends Omit<Order, 'failure' | 'stockNotReturned'> {
 /** The item reads that UnprocessedKeys may leave over before placing gives up (DynamoDB throttled it). */
 const MAX_READ_ROUNDS = 4;
 
-const ENTITY = 'order';
+const ENTITY = ENTITIES.order;
 
 /**
  * Orders of one cell table. Placing one records it as PENDING and starts the

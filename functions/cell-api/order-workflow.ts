@@ -1,5 +1,5 @@
 import type { TransactWriteItem } from '@aws-sdk/client-dynamodb';
-import { itemKey, tenantKey } from './keys.ts';
+import { itemKey } from '@item-master/shared';
 
 export interface OrderLine {
   readonly itemId: string;
@@ -46,10 +46,6 @@ export interface OrderWorkflowInput {
 
 /** A transaction writes at most 100 items; one line per distinct item. */
 export const MAX_ORDER_ITEMS = 100;
-
-export function orderKey(tenantId: string, orderId: string): { pk: string; sk: string } {
-  return { pk: tenantKey(tenantId), sk: `ORDER#${orderId}` };
-}
 
 /** Lines of the same item become one (a transaction may touch an item once), in first-seen order. */
 export function mergeLines<T extends OrderLine>(lines: readonly T[]): T[] {

@@ -1,40 +1,11 @@
 import { BatchWriteCommand, GetCommand, PutCommand, QueryCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import pMap from 'p-map';
 
-/**
- * Live-update connections and their subscriptions, in the control plane's
- * connections table:
- *
- * | record       | pk              | sk              | also                                   |
- * | ------------ | --------------- | --------------- | -------------------------------------- |
- * | connection   | `CONN#<id>`     | `CONNECTION`    | tenantId, connectedAt, expiresAt (TTL) |
- * | subscription | `CONN#<id>`     | `TOPIC#<topic>` | tenantId, topic, connectionId, expiresAt (TTL) |
- *
- * A topic is `TENANT#<t>` (everything of the tenant, orders included) or
- * `TENANT#<t>#ITEM#<i>` (one item). The `ByTenant` index (`tenantId`,
- * `topic`, with `connectionId`) holds only subscriptions: one Query finds
- * everything a tenant's connections follow, so a publisher reads a tenant's
- * subscriptions once per batch of changes, however many items changed. A
- * connection's records share its partition, so one Query finds them all to
- * delete. Everything carries the connection's expiry: API Gateway closes a
- * connection after 2 hours, and TTL removes what a lost `$disconnect` left.
- */
-/** The index the publishers read; its attributes, for the table's definition. */
-export const TENANT_INDEX = { name: 'ByTenant', partitionKey: 'tenantId', sortKey: 'topic', include: ['connectionId'] } as const;
-export const TTL_ATTRIBUTE = 'expiresAt';
-/** API Gateway's limit on a WebSocket connection's life. */
-export const MAX_CONNECTION_SECONDS = 2 * 60 * 60;
-/** Items a connection may follow one by one (besides, or instead of, its whole tenant). */
-export const MAX_ITEMS_PER_CONNECTION = 100;
+import { itemTopic, MAX_CONNECTION_SECONDS, MAX_ITEMS_PER_CONNECTION, TENANT_INDEX, tenantTopic, TTL_ATTRIBUTE } from '@item-master/shared';
 
-export function tenantTopic(tenantId: string): string {
-  return `TENANT#${tenantId}`;
-}
+export { itemTopic, MAX_CONNECTION_SECONDS, MAX_ITEMS_PER_CONNECTION, TENANT_INDEX, tenantTopic, TTL_ATTRIBUTE };
 
-export function itemTopic(tenantId: string, itemId: string): string {
-  return `TENANT#${tenantId}#ITEM#${itemId}`;
-}
-
+/** Records of the connections table; the schema is layers/shared/src/contracts/connections.ts. */
 const connectionKey = (connectionId: string) => ({ pk: `CONN#${connectionId}`, sk: 'CONNECTION' });
 const topicKey = (connectionId: string, topic: string) => ({ pk: `CONN#${connectionId}`, sk: `TOPIC#${topic}` });
 

@@ -1,6 +1,7 @@
 import type { AttributeValue } from '@aws-sdk/client-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import type { DynamoDBRecord } from 'aws-lambda';
+import { ENTITIES } from '@item-master/shared';
 import { itemTopic, tenantTopic } from '../live/connection-store.ts';
 import type { Audience } from './fanout.ts';
 
@@ -20,7 +21,7 @@ export function messageOf(record: DynamoDBRecord): { message: LiveMessage; audie
   const current = next ?? previous;
   if (!current) return undefined;
   const tenantId = String(current.tenantId);
-  if (current.entity === 'item') {
+  if (current.entity === ENTITIES.item) {
     const itemId = String(current.itemId);
     const audience = { tenantId, topics: [tenantTopic(tenantId), itemTopic(tenantId, itemId)] };
     // A delete leaves a tombstone (deletedAt, the next version): a change like any other, published as the delete.
@@ -33,7 +34,7 @@ export function messageOf(record: DynamoDBRecord): { message: LiveMessage; audie
     const message: LiveMessage = fits(full) ? full : { type: 'item.updated', tenantId, itemId, version: Number(next.version), truncated: true };
     return { message, audience };
   }
-  if (current.entity === 'order' && next) {
+  if (current.entity === ENTITIES.order && next) {
     // Only status changes: the saga writes nothing else an order's watcher needs.
     if (previous && previous.status === next.status) return undefined;
     const message: LiveMessage = {

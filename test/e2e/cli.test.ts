@@ -3,9 +3,8 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { parseConfig } from '../../lib/config.ts';
+import { cdkJsonContext, parseConfig } from '../../lib/config.ts';
 import { fromRoot } from '../../lib/paths.ts';
-import { cdkJsonContext } from '../../local/assembly.ts';
 import { startDynamoDBLocal } from '../../local/dynamodb-local.ts';
 import { startLocalRuntime } from '../../local/runtime.ts';
 import { isAlive, waitForExit } from '../support/processes.ts';

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { App } from 'aws-cdk-lib';
 import { buildApp, type ItemMasterStacks } from '../../lib/app.ts';
-import { cdkJsonContext } from '../../local/assembly.ts';
+import { cdkJsonContext } from '../../lib/config.ts';
 import { buildQuietly } from '../../local/quiet-synthesis.ts';
 
 /**

@@ -1,0 +1,34 @@
+/**
+ * How the operator's tools (`npm run cells -- --local`, `npm run token`)
+ * reach the local runtime that `npm start` runs: the state file it writes,
+ * and the region and credentials its DynamoDB Local takes. The runtime
+ * imports this module; the tools never import the runtime.
+ */
+import path from 'node:path';
+import type { StageName } from '../lib/config.ts';
+import { fromRoot } from '../lib/paths.ts';
+
+/** Any credentials do for DynamoDB Local; these are the ones every local client uses. */
+export const LOCAL_CREDENTIALS = { accessKeyId: 'local', secretAccessKey: 'local' };
+export const LOCAL_REGION = 'us-east-1';
+
+/** The folder of the local runtime's state (git-ignored). */
+export const STATE_DIR = fromRoot('.item-master');
+export const DEFAULT_STATE_FILE = path.join(STATE_DIR, 'local-runtime.json');
+
+/** What a running local runtime tells the `cells` CLI. */
+export interface LocalRuntimeState {
+  readonly pid: number;
+  /** The app and stage the runtime was synthesized for (cdk.json's, or the context overrides'). */
+  readonly appName: string;
+  readonly stage: StageName;
+  readonly url: string;
+  /** Where live-updates clients connect, when the app has a WebSocket API. */
+  readonly liveUrl?: string;
+  readonly dynamoEndpoint: string;
+  readonly region: string;
+  /** SSM parameters the app declares, resolved to their local values. */
+  readonly ssmParameters: Record<string, string>;
+  /** Where `npm run token` gets a token (the local issuer), when the app has a user pool. */
+  readonly tokenUrl?: string;
+}

@@ -1,0 +1,90 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { fromRoot } from '../../lib/paths.ts';
+
+/**
+ * Imports point one way. Each top-level folder may import (at run time)
+ * only the folders listed for it; type-only imports are erased and may also
+ * point where `types` allows. Contracts are leaves.
+ */
+const FOLDERS = ['bin', 'lib', 'functions', 'layers', 'control-plane', 'local', 'bench'] as const;
+type Folder = (typeof FOLDERS)[number];
+
+const VALUE_EDGES: Record<Folder, Folder[]> = {
+  // Shared code and contracts: nothing of the app.
+  layers: [],
+  // Handlers: the shared layer, and the control plane's routing core (the router, the token hook).
+  functions: ['layers', 'control-plane'],
+  // The deploy side: contracts and the control plane's data formats, never handler code.
+  lib: ['layers', 'control-plane'],
+  bin: ['lib'],
+  // The operator's tools: contracts, the app's config, never the local runtime.
+  'control-plane': ['layers', 'lib'],
+  // The local runtime synthesizes the app and reaches it as the tools do.
+  local: ['layers', 'lib', 'control-plane'],
+  bench: ['layers', 'lib', 'control-plane', 'local', 'functions'],
+};
+const TYPE_EDGES: Partial<Record<Folder, Folder[]>> = {
+  // The shipped routing's type comes from the router that reads it.
+  lib: ['functions'],
+};
+
+interface Edge {
+  readonly from: string;
+  readonly to: string;
+  readonly typeOnly: boolean;
+}
+
+function folderOf(file: string): Folder | 'test' | undefined {
+  const top = file.split(path.sep)[0];
+  if (top === 'layers') return 'layers';
+  if (top === 'test') return 'test';
+  return FOLDERS.find((folder) => folder === top);
+}
+
+function importsOf(root: string): Edge[] {
+  return readdirSync(fromRoot(root), { recursive: true, encoding: 'utf8' })
+    .filter((file) => file.endsWith('.ts'))
+    .flatMap((file) => {
+      const from = path.join(root, file);
+      const source = readFileSync(fromRoot(from), 'utf8');
+      return [...source.matchAll(/^(?:import|export)(\s+type)?\s[^;]*?from\s+'([^']+)'/gms)].flatMap((match) => {
+        const spec = match[2]!;
+        const to = spec === '@item-master/shared' ? 'layers/shared/src/index.ts' : spec.startsWith('.') ? path.normalize(path.join(path.dirname(from), spec)) : undefined;
+        return to ? [{ from, to, typeOnly: match[1] !== undefined }] : [];
+      });
+    });
+}
+
+const edges = ['bin', 'lib', 'functions', 'layers/shared/src', 'control-plane', 'local', 'bench'].flatMap(importsOf);
+
+describe('import boundaries', () => {
+  it('finds the imports it checks', () => {
+    expect(edges.length).toBeGreaterThan(100);
+    expect(edges.some((edge) => edge.from.startsWith('functions') && edge.to.startsWith('layers'))).toBe(true);
+  });
+
+  it('lets each folder import only the folders it may', () => {
+    const wrong = edges.filter((edge) => {
+      const from = folderOf(edge.from) as Folder;
+      const to = folderOf(edge.to);
+      if (to === undefined || to === from) return false;
+      if (to === 'test') return true;
+      const allowed = [...VALUE_EDGES[from], ...(edge.typeOnly ? (TYPE_EDGES[from] ?? []) : [])];
+      return !allowed.includes(to);
+    });
+    expect(wrong.map((edge) => `${edge.from} → ${edge.to}${edge.typeOnly ? ' (type)' : ''}`)).toEqual([]);
+  });
+
+  it('keeps the contracts leaves: they import nothing but each other', () => {
+    const contracts = path.join('layers', 'shared', 'src', 'contracts');
+    const files = readdirSync(fromRoot(contracts)).filter((file) => file.endsWith('.ts'));
+    expect(files.length).toBeGreaterThanOrEqual(4);
+    for (const file of files) {
+      const source = readFileSync(fromRoot(contracts, file), 'utf8');
+      const specs = [...source.matchAll(/from\s+'([^']+)'/g)].map((match) => match[1]);
+      expect([file, specs.filter((spec) => !spec!.startsWith('./'))]).toEqual([file, []]);
+    }
+  });
+});
