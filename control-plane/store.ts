@@ -3,12 +3,9 @@ import {
   DeleteItemCommand,
   PutItemCommand,
   UpdateItemCommand,
-  type DynamoDBClient,
 } from '@aws-sdk/client-dynamodb';
 import {
   DeleteCommand,
-  DynamoDBDocumentClient,
-  GetCommand,
   PutCommand,
   QueryCommand,
   UpdateCommand,
@@ -26,7 +23,6 @@ import {
   deregistrationRequest,
   registrationRequest,
   seedRequest,
-  versionFromItem,
   versionItem,
   versionItemSchema,
   type CellRecord,
@@ -37,6 +33,9 @@ import {
   type MapVersionSummary,
 } from './records.ts';
 import { ControlPlaneError } from './errors.ts';
+import { ControlPlaneReader } from './reader.ts';
+
+export type { RoutingState } from './reader.ts';
 
 /** Another writer got there first: the version this change was based on is no longer the newest. */
 export class MapConflictError extends ControlPlaneError {
@@ -57,71 +56,12 @@ export class UnknownCellError extends ControlPlaneError {
 /** A map version has to fit in one DynamoDB item (400 KB); this leaves room for attribute overhead. */
 export const MAX_VERSION_BYTES = 380_000;
 
-/** The newest map version and the registry, as the router and the CLI read them. */
-export interface RoutingState {
-  readonly cells: readonly CellRecord[];
-  /** Undefined only before the control plane's first deploy has seeded version 1. */
-  readonly version: MapVersion | undefined;
-}
-
 /**
- * The control plane's table: the cell registry and the versioned bucket map
- * with its overrides. Key design: records.ts.
+ * The control plane's table as the operator's tools and the deploy see it:
+ * the reads of ControlPlaneReader, and every write (map versions, cell
+ * status, registration, client bindings). Key design: records.ts.
  */
-export class ControlPlaneStore {
-  private readonly doc: DynamoDBDocumentClient;
-
-  constructor(
-    private readonly client: DynamoDBClient,
-    readonly tableName: string,
-  ) {
-    this.doc = DynamoDBDocumentClient.from(client);
-  }
-
-  async listCells(): Promise<CellRecord[]> {
-    const cells: CellRecord[] = [];
-    const pages = paginateQuery(
-      { client: this.doc },
-      {
-        TableName: this.tableName,
-        KeyConditionExpression: 'pk = :pk',
-        ExpressionAttributeValues: { ':pk': CELL_PK },
-        ConsistentRead: true,
-      },
-    );
-    for await (const page of pages) {
-      for (const item of page.Items ?? []) cells.push(cellItemSchema.parse(item));
-    }
-    return cells;
-  }
-
-  async getCell(cellId: string): Promise<CellRecord | undefined> {
-    const { Item } = await this.doc.send(
-      new GetCommand({ TableName: this.tableName, Key: { pk: CELL_PK, sk: cellSortKey(cellId) }, ConsistentRead: true }),
-    );
-    return Item ? cellItemSchema.parse(Item) : undefined;
-  }
-
-  async latestVersion(): Promise<MapVersion | undefined> {
-    const { Items } = await this.doc.send(
-      new QueryCommand({
-        TableName: this.tableName,
-        KeyConditionExpression: 'pk = :pk',
-        ExpressionAttributeValues: { ':pk': MAP_PK },
-        ScanIndexForward: false,
-        Limit: 1,
-        ConsistentRead: true,
-      }),
-    );
-    return Items?.[0] ? versionFromItem(Items[0]) : undefined;
-  }
-
-  /** Everything the router needs, in two reads. */
-  async readRouting(): Promise<RoutingState> {
-    const [cells, version] = await Promise.all([this.listCells(), this.latestVersion()]);
-    return { cells, version };
-  }
-
+export class ControlPlaneStore extends ControlPlaneReader {
   /** The newest versions first, without their bucket maps. */
   async listVersions(limit = 20): Promise<MapVersionSummary[]> {
     const { Items = [] } = await this.doc.send(
@@ -214,13 +154,6 @@ export class ControlPlaneStore {
     await this.doc.send(
       new PutCommand({ TableName: this.tableName, Item: clientItem(binding), ConditionExpression: 'attribute_not_exists(pk)' }),
     );
-  }
-
-  async clientBinding(clientId: string): Promise<ClientBinding | undefined> {
-    const { Item } = await this.doc.send(
-      new GetCommand({ TableName: this.tableName, Key: { pk: CLIENT_PK, sk: clientSortKey(clientId) }, ConsistentRead: true }),
-    );
-    return Item ? clientItemSchema.parse(Item) : undefined;
   }
 
   /** Every bound client, or those of one tenant. */

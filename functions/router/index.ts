@@ -11,7 +11,7 @@ import {
   TokenVerifier,
 } from '@item-master/shared';
 import type { ALBEvent, ALBResult } from 'aws-lambda';
-import { ControlPlaneStore } from '../../control-plane/store.ts';
+import { ControlPlaneReader } from '../../control-plane/reader.ts';
 import { loadRouterConfig } from './config.ts';
 import { LambdaCellInvoker } from './lambda-invoker.ts';
 import { routeRequest, type RouterDeps } from './router.ts';
@@ -22,7 +22,7 @@ const { logger, metrics, tracer } = observability;
 const config = loadRouterConfig(process.env);
 // Short timeouts: a hung control plane delays only a cold start, which then serves the shipped map.
 const dynamo = tracer.captureAWSv3Client(new DynamoDBClient(sdkClientConfig(CONTROL_PLANE_READ)));
-const store = new ControlPlaneStore(dynamo, config.controlPlaneTable);
+const store = new ControlPlaneReader(dynamo, config.controlPlaneTable);
 const routing = new RoutingCache({
   load: () => store.readRouting(),
   shipped: snapshotFromShipped(config.shippedRouting),

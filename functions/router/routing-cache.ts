@@ -2,7 +2,7 @@ import * as z from 'zod';
 import { decodeBuckets } from '../../control-plane/bucket-codec.ts';
 import type { CellStatus } from '../../control-plane/records.ts';
 import type { BucketMap, Overrides } from '../../control-plane/routing.ts';
-import type { RoutingState } from '../../control-plane/store.ts';
+import type { RoutingState } from '../../control-plane/reader.ts';
 
 /** A cell as the router needs it. */
 export interface CellTarget {

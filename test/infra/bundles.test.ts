@@ -240,6 +240,16 @@ describe('deployed bundles', () => {
     }
   });
 
+  it('router and token hook: the bundles carry the control plane\'s reads, none of the operator\'s writes', () => {
+    for (const entry of [entries.router, entries['tenant-claims']]) {
+      const code = readFileSync(entry, 'utf8');
+      expect(code).toMatch(/readRouting|clientBinding/);
+      for (const operation of ['writeVersion', 'setStatus', 'bindClient', 'unbindClient', 'deregister', 'listVersions']) {
+        expect([entry, code.includes(operation)]).toEqual([entry, false]);
+      }
+    }
+  });
+
   it('router: a cold start against a control plane that never answers gives up and serves the shipped map', async () => {
     const template = Template.fromStack(built.stacks.controlPlane);
     const [router] = Object.values(template.findResources('AWS::Lambda::Function')).filter(

@@ -1,0 +1,90 @@
+import { DynamoDBDocumentClient, GetCommand, QueryCommand, paginateQuery } from '@aws-sdk/lib-dynamodb';
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import {
+  CELL_PK,
+  CLIENT_PK,
+  MAP_PK,
+  cellItemSchema,
+  cellSortKey,
+  clientItemSchema,
+  clientSortKey,
+  versionFromItem,
+  type CellRecord,
+  type ClientBinding,
+  type MapVersion,
+} from './records.ts';
+
+/** The newest map version and the registry, as the router and the CLI read them. */
+export interface RoutingState {
+  readonly cells: readonly CellRecord[];
+  /** Undefined only before the control plane's first deploy has seeded version 1. */
+  readonly version: MapVersion | undefined;
+}
+
+/**
+ * What the data plane reads of the control plane's table: the registry and
+ * the newest map version (the router), a client's tenant binding (the token
+ * hook). Nothing here writes, so the functions that bundle it carry none of
+ * the operator's operations (store.ts). Key design: records.ts.
+ */
+export class ControlPlaneReader {
+  protected readonly doc: DynamoDBDocumentClient;
+
+  constructor(
+    protected readonly client: DynamoDBClient,
+    readonly tableName: string,
+  ) {
+    this.doc = DynamoDBDocumentClient.from(client);
+  }
+
+  async listCells(): Promise<CellRecord[]> {
+    const cells: CellRecord[] = [];
+    const pages = paginateQuery(
+      { client: this.doc },
+      {
+        TableName: this.tableName,
+        KeyConditionExpression: 'pk = :pk',
+        ExpressionAttributeValues: { ':pk': CELL_PK },
+        ConsistentRead: true,
+      },
+    );
+    for await (const page of pages) {
+      for (const item of page.Items ?? []) cells.push(cellItemSchema.parse(item));
+    }
+    return cells;
+  }
+
+  async getCell(cellId: string): Promise<CellRecord | undefined> {
+    const { Item } = await this.doc.send(
+      new GetCommand({ TableName: this.tableName, Key: { pk: CELL_PK, sk: cellSortKey(cellId) }, ConsistentRead: true }),
+    );
+    return Item ? cellItemSchema.parse(Item) : undefined;
+  }
+
+  async latestVersion(): Promise<MapVersion | undefined> {
+    const { Items } = await this.doc.send(
+      new QueryCommand({
+        TableName: this.tableName,
+        KeyConditionExpression: 'pk = :pk',
+        ExpressionAttributeValues: { ':pk': MAP_PK },
+        ScanIndexForward: false,
+        Limit: 1,
+        ConsistentRead: true,
+      }),
+    );
+    return Items?.[0] ? versionFromItem(Items[0]) : undefined;
+  }
+
+  /** Everything the router needs, in two reads. */
+  async readRouting(): Promise<RoutingState> {
+    const [cells, version] = await Promise.all([this.listCells(), this.latestVersion()]);
+    return { cells, version };
+  }
+
+  async clientBinding(clientId: string): Promise<ClientBinding | undefined> {
+    const { Item } = await this.doc.send(
+      new GetCommand({ TableName: this.tableName, Key: { pk: CLIENT_PK, sk: clientSortKey(clientId) }, ConsistentRead: true }),
+    );
+    return Item ? clientItemSchema.parse(Item) : undefined;
+  }
+}
