@@ -1,17 +1,18 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { ALB_CORRELATION_ID_PATH, createObservability, instrument, MetricUnit, tenantIdOf, DATA_PLANE, sdkClientConfig } from '@item-master/shared';
+import { ALB_CORRELATION_ID_PATH, createObservability, instrument, MetricUnit, parseEnvironment, tenantIdOf, DATA_PLANE, sdkClientConfig } from '@item-master/shared';
 import type { ALBEvent, ALBResult } from 'aws-lambda';
+import * as z from 'zod';
 import { createApp } from './app.ts';
 import { ItemStore } from './item-store.ts';
 import { OrderStore, StepFunctionsStarter } from './order-store.ts';
 
 const observability = createObservability();
-const tableName = process.env.TABLE_NAME;
-const stateMachineArn = process.env.STATE_MACHINE_ARN;
-if (!tableName) throw new Error('TABLE_NAME is not set');
-if (!stateMachineArn) throw new Error('STATE_MACHINE_ARN is not set');
+const { TABLE_NAME: tableName, STATE_MACHINE_ARN: stateMachineArn } = parseEnvironment(
+  'cell API',
+  z.object({ TABLE_NAME: z.string().min(1), STATE_MACHINE_ARN: z.string().startsWith('arn:') }),
+);
 const dynamo = observability.tracer.captureAWSv3Client(new DynamoDBClient(sdkClientConfig(DATA_PLANE)));
 const doc = DynamoDBDocumentClient.from(dynamo, { marshallOptions: { removeUndefinedValues: true } });
 const sfn = observability.tracer.captureAWSv3Client(new SFNClient(sdkClientConfig(DATA_PLANE)));

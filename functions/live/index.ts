@@ -1,6 +1,7 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { createObservability, instrument, MetricUnit, DATA_PLANE, sdkClientConfig } from '@item-master/shared';
+import { createObservability, instrument, MetricUnit, DATA_PLANE, parseEnvironment, sdkClientConfig } from '@item-master/shared';
+import * as z from 'zod';
 import type {
   APIGatewayEventWebsocketRequestContextV2,
   APIGatewayProxyResultV2,
@@ -16,8 +17,7 @@ type SocketEvent = APIGatewayProxyWebsocketEventV2WithRequestContext<
 >;
 
 const observability = createObservability();
-const tableName = process.env.CONNECTIONS_TABLE;
-if (!tableName) throw new Error('CONNECTIONS_TABLE is not set');
+const { CONNECTIONS_TABLE: tableName } = parseEnvironment('live socket', z.object({ CONNECTIONS_TABLE: z.string().min(1) }));
 const dynamo = observability.tracer.captureAWSv3Client(new DynamoDBClient(sdkClientConfig(DATA_PLANE)));
 const store = new ConnectionStore(DynamoDBDocumentClient.from(dynamo), tableName);
 

@@ -2,7 +2,8 @@ import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-p
 import { ApiGatewayManagementApiClient, GoneException, PostToConnectionCommand } from '@aws-sdk/client-apigatewaymanagementapi';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { createObservability, instrument, MetricUnit, DATA_PLANE, sdkClientConfig } from '@item-master/shared';
+import { createObservability, instrument, MetricUnit, DATA_PLANE, parseEnvironment, sdkClientConfig } from '@item-master/shared';
+import * as z from 'zod';
 import type { DynamoDBBatchResponse, DynamoDBRecord, DynamoDBStreamEvent } from 'aws-lambda';
 import { ConnectionStore } from '../live/connection-store.ts';
 import { messageOf } from './changes.ts';
@@ -10,10 +11,10 @@ import { BatchSubscriptions, fanOut, GoneError, type Poster, type Subscriptions 
 
 const observability = createObservability();
 const { logger, metrics, tracer } = observability;
-const tableName = process.env.CONNECTIONS_TABLE;
-const callbackUrl = process.env.CALLBACK_URL;
-if (!tableName) throw new Error('CONNECTIONS_TABLE is not set');
-if (!callbackUrl) throw new Error('CALLBACK_URL is not set');
+const { CONNECTIONS_TABLE: tableName, CALLBACK_URL: callbackUrl } = parseEnvironment(
+  'publisher',
+  z.object({ CONNECTIONS_TABLE: z.string().min(1), CALLBACK_URL: z.url() }),
+);
 const store = new ConnectionStore(DynamoDBDocumentClient.from(tracer.captureAWSv3Client(new DynamoDBClient(sdkClientConfig(DATA_PLANE)))), tableName);
 const management = tracer.captureAWSv3Client(new ApiGatewayManagementApiClient({ endpoint: callbackUrl, ...sdkClientConfig(DATA_PLANE) }));
 

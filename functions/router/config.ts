@@ -1,4 +1,4 @@
-import { tokenVerifierOptionsFromEnv, type TokenVerifierOptions } from '@item-master/shared';
+import { parseEnvironment, tokenVerifierOptionsFromEnv, type TokenVerifierOptions } from '@item-master/shared';
 import * as z from 'zod';
 
 const envSchema = z.object({
@@ -16,14 +16,11 @@ export interface RouterConfig {
 }
 
 export function loadRouterConfig(env: NodeJS.ProcessEnv): RouterConfig {
-  const result = envSchema.safeParse(env);
-  if (!result.success) {
-    throw new Error(`router environment: ${result.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`).join('; ')}`);
-  }
+  const parsed = parseEnvironment('router', envSchema, env);
   return {
-    controlPlaneTable: result.data.CONTROL_PLANE_TABLE,
-    refreshMs: result.data.ROUTING_REFRESH_SECONDS * 1000,
-    shippedRouting: result.data.SHIPPED_ROUTING,
+    controlPlaneTable: parsed.CONTROL_PLANE_TABLE,
+    refreshMs: parsed.ROUTING_REFRESH_SECONDS * 1000,
+    shippedRouting: parsed.SHIPPED_ROUTING,
     auth: tokenVerifierOptionsFromEnv(env),
   };
 }

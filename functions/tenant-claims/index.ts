@@ -1,12 +1,12 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { createObservability, instrument, DATA_PLANE, sdkClientConfig } from '@item-master/shared';
+import { createObservability, instrument, DATA_PLANE, parseEnvironment, sdkClientConfig } from '@item-master/shared';
 import type { PreTokenGenerationV3TriggerEvent } from 'aws-lambda';
 import * as z from 'zod';
 import { ControlPlaneReader } from '../../control-plane/reader.ts';
 import { addTenantClaim } from './claims.ts';
 
 const observability = createObservability();
-const { CONTROL_PLANE_TABLE } = z.object({ CONTROL_PLANE_TABLE: z.string().min(1) }).parse(process.env);
+const { CONTROL_PLANE_TABLE } = parseEnvironment('tenant claims', z.object({ CONTROL_PLANE_TABLE: z.string().min(1) }));
 const store = new ControlPlaneReader(observability.tracer.captureAWSv3Client(new DynamoDBClient(sdkClientConfig(DATA_PLANE))), CONTROL_PLANE_TABLE);
 
 // A client's tenant never changes while the client exists: remember it for the life of the instance.
