@@ -10,7 +10,7 @@ import Table from 'cli-table3';
 import { cdkJsonContext, ConfigError, parseConfig } from '../lib/config.ts';
 import { fromRoot } from '../lib/paths.ts';
 import { DEFAULT_STATE_FILE } from './local-target.ts';
-import { connectAws, connectLocal, type Connection } from './connect.ts';
+import { connectAws, connectLocal, type ControlPlaneConnection } from './connect.ts';
 import { ControlPlaneError } from './errors.ts';
 import { CellOperations, OperationError } from './operations.ts';
 import { TenantClients } from './tenants.ts';
@@ -74,7 +74,7 @@ if (flags.help || positionals.length === 0) {
   process.exit(flags.help ? 0 : 2);
 }
 
-let connection: Connection | undefined;
+let connection: ControlPlaneConnection | undefined;
 try {
   const [command = '', ...args] = positionals;
   const config = parseConfig((key) => (key === 'stage' && flags.stage !== undefined ? flags.stage : cdkJsonContext()[key]));
@@ -206,7 +206,7 @@ async function run(operations: CellOperations, command: string, args: string[]):
   }
 }
 
-async function tenant(connection: Connection, accessTokenMinutes: number, by: string, args: string[]): Promise<void> {
+async function tenant(connection: ControlPlaneConnection, accessTokenMinutes: number, by: string, args: string[]): Promise<void> {
   const [action = '', ...rest] = args;
   const identity = connection.identity;
   const needIdentity = () => {

@@ -18,7 +18,7 @@ export interface IdentityConnection {
   readonly resourceServer: string;
 }
 
-export interface Connection {
+export interface ControlPlaneConnection {
   readonly store: ControlPlaneStore;
   readonly probe: TenantDataProbe;
   /** Where the control plane is, in words. */
@@ -29,7 +29,7 @@ export interface Connection {
 }
 
 /** The control plane of the local runtime that `npm start` is running, for the app and stage it runs. */
-export function connectLocal(stateFile: string): Connection {
+export function connectLocal(stateFile: string): ControlPlaneConnection {
   if (!existsSync(stateFile)) throw new OperationError('no local runtime is running: start one with npm start');
   const state = JSON.parse(readFileSync(stateFile, 'utf8')) as LocalRuntimeState;
   if (!isRunning(state.pid)) throw new OperationError(`the local runtime that wrote ${stateFile} has stopped: start one with npm start`);
@@ -41,7 +41,7 @@ export function connectLocal(stateFile: string): Connection {
 }
 
 /** The deployed control plane, found by its SSM parameters (one read), with the SDK's usual credential chain. */
-export async function connectAws(config: Pick<AppConfig, 'appName' | 'stage'>, region: string): Promise<Connection> {
+export async function connectAws(config: Pick<AppConfig, 'appName' | 'stage'>, region: string): Promise<ControlPlaneConnection> {
   const names = {
     table: controlPlaneTableParameter(config),
     userPoolId: identityParameter(config, 'user-pool-id'),
@@ -77,7 +77,7 @@ export async function connectAws(config: Pick<AppConfig, 'appName' | 'stage'>, r
   };
 }
 
-function connection(client: DynamoDBClient, tableName: string, target: string): Connection {
+function connection(client: DynamoDBClient, tableName: string, target: string): ControlPlaneConnection {
   return {
     store: new ControlPlaneStore(client, tableName),
     probe: new TableTenantDataProbe(DynamoDBDocumentClient.from(client)),

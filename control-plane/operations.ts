@@ -37,7 +37,8 @@ export interface CellSummary extends CellRecord {
   readonly pinnedTenants: number;
 }
 
-export interface ControlPlaneOperations {
+/** What the cell operations work with. */
+export interface CellOperationsDeps {
   readonly store: ControlPlaneStore;
   readonly probe: TenantDataProbe;
   /** Who makes the changes, recorded in each map version. */
@@ -52,12 +53,12 @@ export interface ControlPlaneOperations {
 export class CellOperations {
   private readonly now: () => Date;
 
-  constructor(private readonly ops: ControlPlaneOperations) {
-    this.now = ops.now ?? (() => new Date());
+  constructor(private readonly deps: CellOperationsDeps) {
+    this.now = deps.now ?? (() => new Date());
   }
 
   async list(): Promise<{ version: number; cells: CellSummary[]; unregistered: Array<{ cellId: string; buckets: number }> }> {
-    const { cells, version } = await this.ops.store.readRouting();
+    const { cells, version } = await this.deps.store.readRouting();
     const current = requireVersion(version);
     const counts = bucketCounts(current.map);
     const pins = new Map<string, number>();
@@ -76,7 +77,7 @@ export class CellOperations {
   }
 
   async route(tenantId: string): Promise<Route & { version: number; status: CellStatus | 'unregistered' }> {
-    const { cells, version } = await this.ops.store.readRouting();
+    const { cells, version } = await this.deps.store.readRouting();
     const current = requireVersion(version);
     const route = routeTenant(current.map, current.overrides, tenantId);
     const cell = cells.find((c) => c.cellId === route.cellId);
@@ -85,7 +86,7 @@ export class CellOperations {
 
   /** Pins a tenant to a cell: refused when the tenant has data in any other cell. */
   async pin(tenantId: string, cellId: string): Promise<{ version: MapVersion | undefined; route: Route }> {
-    const { cells, version } = await this.ops.store.readRouting();
+    const { cells, version } = await this.deps.store.readRouting();
     const current = requireVersion(version);
     const target = cells.find((cell) => cell.cellId === cellId);
     if (!target) throw new UnknownCellError(cellId);
@@ -101,7 +102,7 @@ export class CellOperations {
 
   /** Unpins a tenant, back to its bucket's cell: refused when it has data in any other cell. */
   async unpin(tenantId: string): Promise<{ version: MapVersion; route: Route }> {
-    const { cells, version } = await this.ops.store.readRouting();
+    const { cells, version } = await this.deps.store.readRouting();
     const current = requireVersion(version);
     if (!Object.hasOwn(current.overrides, tenantId)) throw new OperationError(`${tenantId} is not pinned`);
     const { [tenantId]: _removed, ...overrides } = current.overrides;
@@ -112,24 +113,24 @@ export class CellOperations {
   }
 
   async setStatus(cellId: string, status: CellStatus): Promise<CellRecord> {
-    return this.ops.store.setStatus(cellId, status);
+    return this.deps.store.setStatus(cellId, status);
   }
 
   async plan(): Promise<RebalancePlan> {
-    const { cells, version } = await this.ops.store.readRouting();
+    const { cells, version } = await this.deps.store.readRouting();
     const current = requireVersion(version);
     return planRebalance(current.map, cells, current.version);
   }
 
   async history(limit?: number): Promise<MapVersionSummary[]> {
-    return this.ops.store.listVersions(limit);
+    return this.deps.store.listVersions(limit);
   }
 
   /** The version after `current`: the same bucket map with new overrides, signed and dated. */
   private writeOverrides(current: MapVersion, cells: readonly CellRecord[], overrides: Overrides, change: string): Promise<MapVersion> {
-    return this.ops.store.writeVersion(
+    return this.deps.store.writeVersion(
       current.version,
-      { map: current.map, overrides, change, by: this.ops.by, createdAt: this.now().toISOString() },
+      { map: current.map, overrides, change, by: this.deps.by, createdAt: this.now().toISOString() },
       cells,
     );
   }
@@ -144,7 +145,7 @@ export class CellOperations {
     const found = await Promise.all(
       others.map(async (cell) => {
         try {
-          return (await this.ops.probe.hasData(cell, tenantId)) ? cell.cellId : undefined;
+          return (await this.deps.probe.hasData(cell, tenantId)) ? cell.cellId : undefined;
         } catch (error) {
           throw new OperationError(
             `cannot tell whether ${tenantId} has data in ${cell.cellId} (${(error as Error).message}); nothing was changed`,

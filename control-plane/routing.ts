@@ -45,10 +45,6 @@ export function routeTenant(map: BucketMap, overrides: Overrides, tenantId: stri
   return { tenantId, bucket, cellId: map[bucket] as string, reason: 'map' };
 }
 
-/** The cell of a tenant's bucket, overrides aside. */
-export function cellFor(map: BucketMap, tenantId: string): string {
-  return map[bucketOf(tenantId)] as string;
-}
 
 /** How many buckets each cell holds. */
 export function bucketCounts(map: BucketMap): Map<string, number> {

@@ -14,7 +14,7 @@ import { FunctionHost } from './function-host.ts';
 import { startLocalIssuer, type LocalIssuer } from './issuer.ts';
 import { startLambdaApi } from './lambda-api.ts';
 import { LocalQueues, serveQueues } from './queues.ts';
-import { runSdkCalls } from './sdk-calls.ts';
+import { runDeployTimeCalls } from './deploy-time-calls.ts';
 import { startStepFunctionsApi } from './step-functions-api.ts';
 import { LocalStepFunctions } from './step-functions.ts';
 import { LocalStreams } from './streams.ts';
@@ -124,7 +124,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
     const dynamoClient = new DynamoDBClient({ endpoint: dynamoEndpoint, region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS });
     stops.push(async () => dynamoClient.destroy());
     await createTables(dynamoClient, assembly.tables);
-    let sdkCalls = await runSdkCalls(dynamoClient, assembly);
+    let sdkCalls = await runDeployTimeCalls(dynamoClient, assembly);
 
     const output = options.functionOutput ?? ((line: string) => process.stdout.write(`${line}\n`));
     const host = new FunctionHost(mkdtempSync(path.join(tmpdir(), 'item-master-functions-')), output, {
@@ -239,7 +239,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
         currentContext = context ?? {};
         assembly = readAssembly(outdir);
         await createTables(dynamoClient, assembly.tables);
-        sdkCalls = await runSdkCalls(dynamoClient, assembly, sdkCalls);
+        sdkCalls = await runDeployTimeCalls(dynamoClient, assembly, sdkCalls);
         queues.define(assembly.queues.map((q) => q.queueName));
         stepFunctions.load(assembly);
         writeState();

@@ -10,7 +10,7 @@ import {
   type OrderLine,
   type OrderWorkflowInput,
   type ReservedLine,
-} from './order-workflow.ts';
+} from './saga-input.ts';
 import type { Order, OrderInput, OrderStatus } from './schema.ts';
 
 /** Starts the cell's order workflow. Starting the same name with the same input twice starts it once. */

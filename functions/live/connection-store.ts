@@ -28,13 +28,6 @@ export function subscribersOf(subscriptions: readonly Subscription[], topics: re
   return [...new Set(subscriptions.filter(({ topic }) => wanted.has(topic)).map(({ connectionId }) => connectionId))];
 }
 
-export class ConnectionNotFoundError extends Error {
-  constructor(readonly connectionId: string) {
-    super(`connection ${connectionId} is not open`);
-    this.name = 'ConnectionNotFoundError';
-  }
-}
-
 export class ConnectionStore {
   constructor(
     private readonly doc: DynamoDBDocumentClient,

@@ -12,7 +12,7 @@ import { startHangingServer } from '../support/hanging-server.ts';
 import { ItemStore } from '../../functions/cell-api/item-store.ts';
 import { GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { OrderStore, orderIdFor, type ExecutionStarter } from '../../functions/cell-api/order-store.ts';
-import type { OrderWorkflowInput } from '../../functions/cell-api/order-workflow.ts';
+import type { OrderWorkflowInput } from '../../functions/cell-api/saga-input.ts';
 import { albEvent, lambdaContext } from '../support/alb.ts';
 import { createCellTable } from '../support/tables.ts';
 

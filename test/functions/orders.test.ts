@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { mergeLines, orderWorkflowInput } from '../../functions/cell-api/order-workflow.ts';
+import { mergeLines, orderWorkflowInput } from '../../functions/cell-api/saga-input.ts';
 import { charge, PaymentDeclined, PaymentUnavailable, TRANSIENT_FAILURES } from '../../functions/payment/provider.ts';
 
 const request = (token: string, attempt = 0) => ({ tenantId: 'acme', orderId: 'o-1', token, attempt });

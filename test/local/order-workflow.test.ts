@@ -7,7 +7,7 @@ import { DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand } from '@a
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { ItemStore } from '../../functions/cell-api/item-store.ts';
 import { OrderStore, StepFunctionsStarter } from '../../functions/cell-api/order-store.ts';
-import { orderWorkflowInput } from '../../functions/cell-api/order-workflow.ts';
+import { orderWorkflowInput } from '../../functions/cell-api/saga-input.ts';
 import type { Order, OrderInput } from '../../functions/cell-api/schema.ts';
 import { readAssembly, type LocalAssembly } from '../../local/assembly.ts';
 import { LOCAL_CREDENTIALS, LOCAL_REGION } from '../../local/dynamodb-local.ts';

@@ -10,7 +10,7 @@ interface SdkCall {
 }
 
 /** The calls made so far: resource → the resolved `Update` text CloudFormation would compare. */
-export interface SdkCallsState {
+export interface DeployTimeCallsState {
   readonly assembly: LocalAssembly;
   readonly made: ReadonlyMap<string, string>;
 }
@@ -23,11 +23,11 @@ export interface SdkCallsState {
  * gone (a cell removed from the context deregisters). DynamoDB is the only
  * service they call.
  */
-export async function runSdkCalls(
+export async function runDeployTimeCalls(
   client: dynamodb.DynamoDBClient,
   assembly: LocalAssembly,
-  previous?: SdkCallsState,
-): Promise<SdkCallsState> {
+  previous?: DeployTimeCallsState,
+): Promise<DeployTimeCallsState> {
   const made = new Map<string, string>();
   const keyOf = (call: LocalSdkCall) => `${call.stackName}/${call.logicalId}`;
   for (const call of assembly.sdkCalls) {

@@ -1,7 +1,7 @@
 import { GetItemCommand } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { LocalAssembly, LocalSdkCall } from '../../local/assembly.ts';
-import { runSdkCalls } from '../../local/sdk-calls.ts';
+import { runDeployTimeCalls } from '../../local/deploy-time-calls.ts';
 import { resolveValue } from '../../local/template-values.ts';
 import { createCellTable } from '../support/tables.ts';
 
@@ -70,7 +70,7 @@ describe('resolveValue', () => {
   });
 });
 
-describe('runSdkCalls', () => {
+describe('runDeployTimeCalls', () => {
   const call = (value: string): string =>
     JSON.stringify({
       service: 'DynamoDB',
@@ -90,11 +90,11 @@ describe('runSdkCalls', () => {
       .Item?.value?.S;
 
   it('creates, updates when the parameters change, and deletes what is gone, as CloudFormation would', async () => {
-    const first = await runSdkCalls(control.client, assembly([resource('one')]));
+    const first = await runDeployTimeCalls(control.client, assembly([resource('one')]));
     expect(await read()).toBe('one');
-    const second = await runSdkCalls(control.client, assembly([resource('two')]), first);
+    const second = await runDeployTimeCalls(control.client, assembly([resource('two')]), first);
     expect(await read()).toBe('two');
-    await runSdkCalls(control.client, assembly([]), second);
+    await runDeployTimeCalls(control.client, assembly([]), second);
     expect(await read()).toBeUndefined();
   });
 
@@ -108,9 +108,9 @@ describe('runSdkCalls', () => {
       });
       return { stackName: 'cp', logicalId: 'Seed', create: text, update: text, delete: undefined };
     };
-    await runSdkCalls(control.client, assembly([conditional('ConditionalCheckFailedException')]));
-    await expect(runSdkCalls(control.client, assembly([conditional()]))).rejects.toThrow(/cp\/Seed: putItem failed: ConditionalCheckFailedException/);
+    await runDeployTimeCalls(control.client, assembly([conditional('ConditionalCheckFailedException')]));
+    await expect(runDeployTimeCalls(control.client, assembly([conditional()]))).rejects.toThrow(/cp\/Seed: putItem failed: ConditionalCheckFailedException/);
     const s3 = { ...conditional(), create: JSON.stringify({ service: 'S3', action: 'putObject' }) };
-    await expect(runSdkCalls(control.client, assembly([s3]))).rejects.toThrow(/DynamoDB only, not S3/);
+    await expect(runDeployTimeCalls(control.client, assembly([s3]))).rejects.toThrow(/DynamoDB only, not S3/);
   });
 });
