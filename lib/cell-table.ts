@@ -1,5 +1,5 @@
 import { StreamViewType, type TableV2 } from 'aws-cdk-lib/aws-dynamodb';
-import type { IGrantable } from 'aws-cdk-lib/aws-iam';
+import type { Grant, IGrantable } from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
 import { pkSkTable } from './pk-sk-table.ts';
 
@@ -30,8 +30,19 @@ export class CellTable extends Construct {
     this.table = pkSkTable(this, 'Table', { retain: props.retain ?? false, dynamoStream: StreamViewType.NEW_AND_OLD_IMAGES });
   }
 
-  /** The reads and writes the cell API makes (items, and new orders), and nothing else (no scan, no table admin). */
-  grantApiAccess(grantee: IGrantable): void {
-    this.table.grant(grantee, 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem', 'dynamodb:Query');
+  /**
+   * The reads and writes the cell API makes (items, new orders, and the
+   * batch read of an order's items), and nothing else (no scan, no table admin).
+   */
+  grantApiAccess(grantee: IGrantable): Grant {
+    return this.table.grant(
+      grantee,
+      'dynamodb:GetItem',
+      'dynamodb:BatchGetItem',
+      'dynamodb:PutItem',
+      'dynamodb:UpdateItem',
+      'dynamodb:DeleteItem',
+      'dynamodb:Query',
+    );
   }
 }

@@ -1,5 +1,5 @@
 import type { TableV2 } from 'aws-cdk-lib/aws-dynamodb';
-import { PolicyStatement, type IGrantable } from 'aws-cdk-lib/aws-iam';
+import { Grant, type IGrantable } from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
 import { CLIENT_PK } from '../control-plane/records.ts';
 import { pkSkTable } from './pk-sk-table.ts';
@@ -27,18 +27,17 @@ export class ControlPlaneTable extends Construct {
   }
 
   /** The router's reads: the registry and the newest map version, nothing else. */
-  grantRoutingRead(grantee: IGrantable): void {
-    this.table.grant(grantee, 'dynamodb:Query', 'dynamodb:GetItem');
+  grantRoutingRead(grantee: IGrantable): Grant {
+    return this.table.grant(grantee, 'dynamodb:Query', 'dynamodb:GetItem');
   }
 
   /** Reading client bindings, and only those: items outside the client partition stay out of reach. */
-  grantClientLookup(grantee: IGrantable): void {
-    grantee.grantPrincipal.addToPrincipalPolicy(
-      new PolicyStatement({
-        actions: ['dynamodb:GetItem'],
-        resources: [this.table.tableArn],
-        conditions: { 'ForAllValues:StringEquals': { 'dynamodb:LeadingKeys': [CLIENT_PK] } },
-      }),
-    );
+  grantClientLookup(grantee: IGrantable): Grant {
+    return Grant.addToPrincipal({
+      grantee,
+      actions: ['dynamodb:GetItem'],
+      resourceArns: [this.table.tableArn],
+      conditions: { 'ForAllValues:StringEquals': { 'dynamodb:LeadingKeys': [CLIENT_PK] } },
+    });
   }
 }

@@ -1,8 +1,10 @@
+import { readdirSync, readFileSync } from 'node:fs';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { decodeBuckets } from '../../control-plane/bucket-codec.ts';
 import { evenSplit } from '../../control-plane/routing.ts';
 import { snapshotFromShipped } from '../../functions/router/routing-cache.ts';
+import { fromRoot } from '../../lib/paths.ts';
 import { buildTestApp } from '../support/synth.ts';
 
 type Resources = Record<string, { Type: string; Properties?: any; DeletionPolicy?: string }>;
@@ -86,6 +88,43 @@ function policyStatements(template: Template, name?: RegExp): any[] {
   );
 }
 
+/** The IAM action of each DynamoDB command or paginator the code sends. */
+const DYNAMO_ACTIONS: Record<string, string> = {
+  GetCommand: 'GetItem',
+  GetItemCommand: 'GetItem',
+  BatchGetCommand: 'BatchGetItem',
+  PutCommand: 'PutItem',
+  PutItemCommand: 'PutItem',
+  UpdateCommand: 'UpdateItem',
+  UpdateItemCommand: 'UpdateItem',
+  DeleteCommand: 'DeleteItem',
+  DeleteItemCommand: 'DeleteItem',
+  QueryCommand: 'Query',
+  paginateQuery: 'Query',
+  ScanCommand: 'Scan',
+  BatchWriteCommand: 'BatchWriteItem',
+  TransactWriteCommand: 'TransactWriteItems',
+};
+
+/** Every DynamoDB action the given source files send. */
+function dynamoActionsIn(files: string[]): string[] {
+  const actions = new Set<string>();
+  for (const file of files) {
+    const source = readFileSync(fromRoot(file), 'utf8');
+    for (const [name, action] of Object.entries(DYNAMO_ACTIONS)) if (new RegExp(`\\b(new ${name}\\(|${name}\\()`).test(source)) actions.add(`dynamodb:${action}`);
+  }
+  return [...actions].sort();
+}
+
+/** The actions the role of a function is granted, from every policy attached to it. */
+function grantedActions(template: Template, fn: Record<string, any>): string[] {
+  const roleId = fn.Properties.Role['Fn::GetAtt'][0];
+  return Object.values(template.findResources('AWS::IAM::Policy'))
+    .filter((policy) => policy.Properties.Roles.some((role: { Ref?: string }) => role.Ref === roleId))
+    .flatMap((policy) => policy.Properties.PolicyDocument.Statement)
+    .flatMap((statement) => [statement.Action].flat());
+}
+
 describe('the app', () => {
   it('has one control-plane stack and one stack per configured cell', () => {
     expect(built.stacks.controlPlane.stackName).toBe('item-master-dev-control-plane');
@@ -127,6 +166,18 @@ describe('the app', () => {
     } finally {
       built.cleanup();
     }
+  });
+
+  // The local runtime checks no IAM: a DynamoDB call the code makes and the role lacks would fail only on AWS.
+  it.each([
+    ['cell-api', 'cell', readdirSync(fromRoot('functions/cell-api')).map((file) => `functions/cell-api/${file}`)],
+    ['router', 'control plane', [...readdirSync(fromRoot('functions/router')).map((file) => `functions/router/${file}`), 'control-plane/reader.ts']],
+  ])('grants the %s every DynamoDB action its code sends', (service, where, files) => {
+    const template = where === 'cell' ? cells['cell-1']! : controlPlane;
+    const needed = dynamoActionsIn(files);
+    expect(needed.length).toBeGreaterThan(1);
+    const granted = grantedActions(template, serviceFunction(template, service));
+    expect(needed.filter((action) => !granted.includes(action))).toEqual([]);
   });
 
   it('gives each function a log group with retention and a role writing only to it', () => {
