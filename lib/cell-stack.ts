@@ -1,16 +1,13 @@
-import { Arn, ArnFormat, Aws, Duration, Stack, Validations, type StackProps } from 'aws-cdk-lib';
-import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
+import { Duration, Stack, Validations, type StackProps } from 'aws-cdk-lib';
 import { StartingPosition } from 'aws-cdk-lib/aws-lambda';
 import { DynamoEventSource, SqsDlq } from 'aws-cdk-lib/aws-lambda-event-sources';
-import { StringParameter } from 'aws-cdk-lib/aws-ssm';
 import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
 import { CellTable } from './cell-table.ts';
 import { CellRegistration } from './cell-registration.ts';
 import { type AppConfig, cellWeight, isProduction, logSettings } from './config.ts';
-import { TENANT_INDEX } from '../layers/shared/src/contracts/connections.ts';
-import { cellApiFunctionName, controlPlaneTableParameter, LIVE_STAGE_NAME, liveParameter } from './naming.ts';
-import { nagResourceName } from './nag.ts';
+import { LiveUpdatesReference } from './live-updates.ts';
+import { cellApiFunctionName, controlPlaneTableParameter } from './naming.ts';
 import { OrderWorkflow } from './order-workflow.ts';
 import { ServiceFunction } from './service-function.ts';
 import { SharedLayer } from './shared-layer.ts';
@@ -103,8 +100,7 @@ export class CellStack extends Stack {
    * `@connections` endpoint.
    */
   private changePublisher(config: AppConfig, cellId: string, sharedLayer: SharedLayer): ServiceFunction {
-    const apiId = StringParameter.valueForStringParameter(this, liveParameter(config, 'api-id'));
-    const connectionsTable = StringParameter.valueForStringParameter(this, liveParameter(config, 'connections-table'));
+    const live = LiveUpdatesReference.fromParameters(this, config);
     const publisher = new ServiceFunction(this, 'Publisher', {
       entry: 'functions/publisher/index.ts',
       description: `Publishes the item and order changes of ${cellId} to live-updates subscribers`,
@@ -113,10 +109,7 @@ export class CellStack extends Stack {
       sharedLayer,
       timeout: Duration.seconds(30),
       ...logSettings(config),
-      environment: {
-        CONNECTIONS_TABLE: connectionsTable,
-        CALLBACK_URL: `https://${apiId}.execute-api.${Aws.REGION}.${Aws.URL_SUFFIX}/${LIVE_STAGE_NAME}`,
-      },
+      environment: { CONNECTIONS_TABLE: live.connectionsTableName, CALLBACK_URL: live.callbackUrl },
     });
     const failures = this.failureQueue('PublishFailures', "the on-failure destination of the publisher's stream");
     publisher.addEventSource(
@@ -132,22 +125,7 @@ export class CellStack extends Stack {
         onFailure: new SqsDlq(failures),
       }),
     );
-    const connectionsArn = Arn.format({ service: 'dynamodb', resource: 'table', resourceName: connectionsTable }, this);
-    publisher.addToRolePolicy(
-      new PolicyStatement({ actions: ['dynamodb:Query'], resources: [`${connectionsArn}/index/${TENANT_INDEX.name}`] }),
-    );
-    publisher.addToRolePolicy(
-      new PolicyStatement({ actions: ['dynamodb:Query', 'dynamodb:BatchWriteItem'], resources: [connectionsArn] }),
-    );
-    const postToConnections = Arn.format(
-      { service: 'execute-api', resource: apiId, resourceName: `${LIVE_STAGE_NAME}/POST/@connections/*` },
-      this,
-    );
-    publisher.addToRolePolicy(new PolicyStatement({ actions: ['execute-api:ManageConnections'], resources: [postToConnections] }));
-    Validations.of(publisher.role!).acknowledge({
-      id: `AwsSolutions-IAM5[Resource::${nagResourceName(this, postToConnections)}]`,
-      reason: 'Connection ids are made by API Gateway at run time; the publisher may only POST, and only to the live stage',
-    });
+    live.grantPublish(publisher);
     return publisher;
   }
 

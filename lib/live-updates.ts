@@ -1,13 +1,16 @@
-import { type RemovalPolicy, Validations } from 'aws-cdk-lib';
+import { Arn, Aws, type RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import { WebSocketApi, WebSocketStage } from 'aws-cdk-lib/aws-apigatewayv2';
 import { WebSocketLambdaAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
 import { WebSocketLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import { AttributeType, ProjectionType, type TableV2 } from 'aws-cdk-lib/aws-dynamodb';
-import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
+import { Grant, PolicyStatement, type IGrantable } from 'aws-cdk-lib/aws-iam';
+import { StringParameter } from 'aws-cdk-lib/aws-ssm';
 import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { TENANT_INDEX, TTL_ATTRIBUTE } from '../layers/shared/src/contracts/connections.ts';
-import { LIVE_STAGE_NAME } from './naming.ts';
+import type { AppConfig } from './config.ts';
+import { LIVE_STAGE_NAME, liveParameter } from './naming.ts';
+import { nagResourceName } from './nag.ts';
 import { pkSkTable } from './pk-sk-table.ts';
 import { ServiceFunction } from './service-function.ts';
 import type { SharedLayer } from './shared-layer.ts';
@@ -134,5 +137,56 @@ export class LiveUpdates extends Construct {
   /** The stage's `wss://` URL clients connect to. */
   get url(): string {
     return this.stage.url;
+  }
+}
+
+/**
+ * The live-updates API as a cell finds it: by the control plane's well-known
+ * SSM parameters, never by a stack reference, with what a cell's change
+ * publisher may do there.
+ */
+export class LiveUpdatesReference {
+  /** The API's id and its connections table's name, read from SSM at deploy time. */
+  static fromParameters(scope: Construct, config: Pick<AppConfig, 'appName' | 'stage'>): LiveUpdatesReference {
+    return new LiveUpdatesReference(
+      scope,
+      StringParameter.valueForStringParameter(scope, liveParameter(config, 'api-id')),
+      StringParameter.valueForStringParameter(scope, liveParameter(config, 'connections-table')),
+    );
+  }
+
+  /** Where the `@connections` management API answers: the live stage of the API. */
+  public readonly callbackUrl: string;
+
+  private constructor(
+    private readonly scope: Construct,
+    public readonly apiId: string,
+    public readonly connectionsTableName: string,
+  ) {
+    this.callbackUrl = `https://${apiId}.execute-api.${Aws.REGION}.${Aws.URL_SUFFIX}/${LIVE_STAGE_NAME}`;
+  }
+
+  /**
+   * A publisher's rights, and nothing more: read a tenant's subscriptions
+   * (the `ByTenant` index), delete a gone connection's records, and POST to
+   * connections of the live stage.
+   */
+  grantPublish(grantee: IGrantable): Grant {
+    const stack = Stack.of(this.scope);
+    const table = Arn.format({ service: 'dynamodb', resource: 'table', resourceName: this.connectionsTableName }, stack);
+    const post = Arn.format(
+      { service: 'execute-api', resource: this.apiId, resourceName: `${LIVE_STAGE_NAME}/POST/@connections/*` },
+      stack,
+    );
+    const grant = Grant.addToPrincipal({ grantee, actions: ['dynamodb:Query'], resourceArns: [`${table}/index/${TENANT_INDEX.name}`] })
+      .combine(Grant.addToPrincipal({ grantee, actions: ['dynamodb:Query', 'dynamodb:BatchWriteItem'], resourceArns: [table] }))
+      .combine(Grant.addToPrincipal({ grantee, actions: ['execute-api:ManageConnections'], resourceArns: [post] }));
+    if (Construct.isConstruct(grantee.grantPrincipal)) {
+      Validations.of(grantee.grantPrincipal).acknowledge({
+        id: `AwsSolutions-IAM5[Resource::${nagResourceName(stack, post)}]`,
+        reason: 'Connection ids are made by API Gateway at run time; the publisher may only POST, and only to the live stage',
+      });
+    }
+    return grant;
   }
 }
