@@ -471,7 +471,7 @@ describe('cell stacks', () => {
       const statements = policyStatements(template, /^ApiRole/);
       const dynamo = statements.filter((s) => JSON.stringify(s.Action).includes('dynamodb:'));
       expect(dynamo).toHaveLength(1);
-      expect(dynamo[0].Action).toEqual(['dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:UpdateItem']);
+      expect(dynamo[0].Action).toEqual(['dynamodb:BatchGetItem', 'dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:UpdateItem']);
       expect(dynamo[0].Resource).toEqual({ 'Fn::GetAtt': [expect.stringMatching(/^DataTable/), 'Arn'] });
       const states = statements.filter((s) => JSON.stringify(s.Action).includes('states:'));
       expect(states).toEqual([expect.objectContaining({ Action: 'states:StartExecution', Resource: { Ref: expect.stringMatching(/^OrdersStateMachine/) } })]);
