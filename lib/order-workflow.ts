@@ -32,6 +32,7 @@ import {
 } from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
 import { ORDER_SK_PREFIX, TENANT_PREFIX } from '../layers/shared/src/contracts/cell-table.ts';
+import { FAILURE_REASONS, PAYMENT_ERRORS, SAGA_INPUT, type FailureReason, type OrderStatus } from '../layers/shared/src/contracts/order-saga.ts';
 
 export interface OrderWorkflowProps {
   /** The cell's table: stock lives on its items, orders beside them. */
@@ -85,13 +86,13 @@ export class OrderWorkflow extends Construct {
     super(scope, id);
     const { table } = props;
     const orderKey = {
-      pk: DynamoAttributeValue.fromString(JsonPath.format(`${TENANT_PREFIX}{}`, JsonPath.stringAt('$.tenantId'))),
-      sk: DynamoAttributeValue.fromString(JsonPath.format(`${ORDER_SK_PREFIX}{}`, JsonPath.stringAt('$.orderId'))),
+      pk: DynamoAttributeValue.fromString(JsonPath.format(`${TENANT_PREFIX}{}`, JsonPath.stringAt(SAGA_INPUT.tenantId))),
+      sk: DynamoAttributeValue.fromString(JsonPath.format(`${ORDER_SK_PREFIX}{}`, JsonPath.stringAt(SAGA_INPUT.orderId))),
     };
     const now = DynamoAttributeValue.fromString(JsonPath.stringAt('$$.State.EnteredTime'));
 
     /** A status change, allowed only from the status(es) the saga can have left the order in; `extra` sets more attributes by name. */
-    const setStatus = (stateId: string, from: string | string[], to: string, at: string, extra: Record<string, DynamoAttributeValue> = {}) =>
+    const setStatus = (stateId: string, from: OrderStatus | OrderStatus[], to: OrderStatus, at: string, extra: Record<string, DynamoAttributeValue> = {}) =>
       new DynamoUpdateItem(this, stateId, {
         table,
         key: orderKey,
@@ -125,7 +126,7 @@ export class OrderWorkflow extends Construct {
       });
 
     const orderFailed = new Fail(this, 'OrderFailed', { error: 'OrderFailed', causePath: '$.failure.reason' });
-    const markFailed = (stateId: string, from: string | string[]) =>
+    const markFailed = (stateId: string, from: OrderStatus | OrderStatus[]) =>
       setStatus(stateId, from, 'FAILED', 'failedAt', {
         failureReason: DynamoAttributeValue.fromString(JsonPath.stringAt('$.failure.reason')),
         failureCause: DynamoAttributeValue.fromString(JsonPath.stringAt('$.failure.cause')),
@@ -133,7 +134,7 @@ export class OrderWorkflow extends Construct {
 
     // Reserve. Concurrent orders of one item can cancel each other's transaction
     // (TransactionConflict): retried with jitter; a failed stock condition stays failed.
-    const reserve = stockTransaction('Reserve', '$.reservation.TransactItems', '');
+    const reserve = stockTransaction('Reserve', SAGA_INPUT.reservation, '');
     reserve.addRetry({
       errors: ['DynamoDb.TransactionCanceledException', 'DynamoDb.InternalServerErrorException', 'DynamoDb.ThrottlingException'],
       interval: Duration.seconds(1),
@@ -144,10 +145,10 @@ export class OrderWorkflow extends Construct {
     const unreserved = new Choice(this, 'WhyNotReserved')
       .when(
         Condition.stringMatches('$.error.Cause', '*ConditionalCheckFailed*'),
-        new Pass(this, 'OutOfStock', { parameters: { reason: 'out_of_stock', 'cause.$': '$.error.Cause' }, resultPath: '$.failure' }),
+        new Pass(this, 'OutOfStock', { parameters: { reason: FAILURE_REASONS.outOfStock, 'cause.$': '$.error.Cause' }, resultPath: '$.failure' }),
       )
       .otherwise(
-        new Pass(this, 'ReservationConflict', { parameters: { reason: 'reservation_conflict', 'cause.$': '$.error.Cause' }, resultPath: '$.failure' }),
+        new Pass(this, 'ReservationConflict', { parameters: { reason: FAILURE_REASONS.reservationConflict, 'cause.$': '$.error.Cause' }, resultPath: '$.failure' }),
       )
       .afterwards()
       .next(markFailed('MarkNotReserved', 'PENDING'))
@@ -158,9 +159,9 @@ export class OrderWorkflow extends Construct {
     const pay = new LambdaInvoke(this, 'Pay', {
       lambdaFunction: props.paymentFunction,
       payload: TaskInput.fromObject({
-        tenantId: JsonPath.stringAt('$.tenantId'),
-        orderId: JsonPath.stringAt('$.orderId'),
-        token: JsonPath.stringAt('$.payment.token'),
+        tenantId: JsonPath.stringAt(SAGA_INPUT.tenantId),
+        orderId: JsonPath.stringAt(SAGA_INPUT.orderId),
+        token: JsonPath.stringAt(SAGA_INPUT.paymentToken),
         attempt: JsonPath.numberAt('$$.State.RetryCount'),
       }),
       taskTimeout: Timeout.duration(props.paymentTimeout ?? Duration.seconds(5)),
@@ -169,7 +170,7 @@ export class OrderWorkflow extends Construct {
       resultPath: '$.paid',
     });
     pay.addRetry({
-      errors: ['PaymentUnavailable', 'Lambda.ServiceException', 'Lambda.AWSLambdaException', 'Lambda.SdkClientException', 'Lambda.TooManyRequestsException'],
+      errors: [PAYMENT_ERRORS.unavailable, 'Lambda.ServiceException', 'Lambda.AWSLambdaException', 'Lambda.SdkClientException', 'Lambda.TooManyRequestsException'],
       interval: Duration.seconds(1),
       backoffRate: 2,
       maxAttempts: 3,
@@ -215,23 +216,23 @@ export class OrderWorkflow extends Construct {
     recordNotReturned.addCatch(new Pass(this, 'NotReturnedUnrecorded'), { errors: [Errors.ALL], resultPath: JsonPath.DISCARD });
     releaseLine.addCatch(recordNotReturned, { errors: [Errors.ALL], resultPath: '$.error' });
     const compensate = new MapState(this, 'ReleaseStock', {
-      itemsPath: '$.release',
+      itemsPath: SAGA_INPUT.release,
       itemSelector: {
         line: JsonPath.stringAt('$$.Map.Item.Value'),
         itemIdSet: JsonPath.array(JsonPath.stringAt('$$.Map.Item.Value.itemId')),
         executionName: JsonPath.executionName,
-        tenantId: JsonPath.stringAt('$.tenantId'),
-        orderId: JsonPath.stringAt('$.orderId'),
+        tenantId: JsonPath.stringAt(SAGA_INPUT.tenantId),
+        orderId: JsonPath.stringAt(SAGA_INPUT.orderId),
       },
       resultPath: JsonPath.DISCARD,
     }).itemProcessor(releaseLine);
     // PENDING too: MarkReserved itself may be what failed.
     const released = compensate.next(markFailed('MarkReleasedFailed', ['PENDING', 'RESERVED'])).next(orderFailed);
-    const because = (stateId: string, reason: string) =>
+    const because = (stateId: string, reason: FailureReason) =>
       new Pass(this, stateId, { parameters: { reason, 'cause.$': '$.error.Cause' }, resultPath: '$.failure' }).next(released);
-    pay.addCatch(because('PaymentDeclined', 'payment_declined'), { errors: ['PaymentDeclined'], resultPath: '$.error' });
-    pay.addCatch(because('PaymentTimedOut', 'payment_timeout'), { errors: [Errors.TIMEOUT], resultPath: '$.error' });
-    pay.addCatch(because('PaymentFailed', 'payment_failed'), { errors: [Errors.ALL], resultPath: '$.error' });
+    pay.addCatch(because('PaymentDeclined', FAILURE_REASONS.paymentDeclined), { errors: [PAYMENT_ERRORS.declined], resultPath: '$.error' });
+    pay.addCatch(because('PaymentTimedOut', FAILURE_REASONS.paymentTimeout), { errors: [Errors.TIMEOUT], resultPath: '$.error' });
+    pay.addCatch(because('PaymentFailed', FAILURE_REASONS.paymentFailed), { errors: [Errors.ALL], resultPath: '$.error' });
 
     // Confirm: the order's status and the message to the cell's queue, together.
     const confirm = new Parallel(this, 'Confirm', { resultPath: JsonPath.DISCARD })
@@ -241,8 +242,8 @@ export class OrderWorkflow extends Construct {
           queue: props.eventsQueue,
           messageBody: TaskInput.fromObject({
             type: 'order.confirmed',
-            tenantId: JsonPath.stringAt('$.tenantId'),
-            orderId: JsonPath.stringAt('$.orderId'),
+            tenantId: JsonPath.stringAt(SAGA_INPUT.tenantId),
+            orderId: JsonPath.stringAt(SAGA_INPUT.orderId),
             paymentId: JsonPath.stringAt('$.paid.paymentId'),
             at: JsonPath.stringAt('$$.State.EnteredTime'),
           }),
@@ -252,11 +253,11 @@ export class OrderWorkflow extends Construct {
 
     // Stock reserved but the order not marked (retries exhausted): give the stock back.
     const markReserved = setStatus('MarkReserved', 'PENDING', 'RESERVED', 'reservedAt');
-    markReserved.addCatch(because('ReservationUnrecorded', 'reservation_unrecorded'), { errors: [Errors.ALL], resultPath: '$.error' });
+    markReserved.addCatch(because('ReservationUnrecorded', FAILURE_REASONS.reservationUnrecorded), { errors: [Errors.ALL], resultPath: '$.error' });
 
     // Paid but not recorded (retries exhausted): the stock goes back and the reason names it, for a refund.
     const markPaid = setStatus('MarkPaid', 'RESERVED', 'PAID', 'paidAt');
-    markPaid.addCatch(because('PaymentUnrecorded', 'payment_unrecorded'), { errors: [Errors.ALL], resultPath: '$.error' });
+    markPaid.addCatch(because('PaymentUnrecorded', FAILURE_REASONS.paymentUnrecorded), { errors: [Errors.ALL], resultPath: '$.error' });
 
     const definition = Chain.start(reserve)
       .next(markReserved)

@@ -1,4 +1,4 @@
-import { ID_PATTERN, ID_RULE } from '@item-master/shared';
+import { ID_PATTERN, ID_RULE, ORDER_STATUSES, type OrderStatus } from '@item-master/shared';
 import * as z from 'zod';
 
 const currencies = new Set(Intl.supportedValuesOf('currency'));
@@ -104,8 +104,7 @@ export const idempotencyKeySchema = z.string().regex(/^[\x21-\x7e]{1,255}$/, 'mu
 
 export type OrderInput = z.infer<typeof orderInputSchema>;
 
-export const ORDER_STATUSES = ['PENDING', 'RESERVED', 'PAID', 'CONFIRMED', 'FAILED'] as const;
-export type OrderStatus = (typeof ORDER_STATUSES)[number];
+export { ORDER_STATUSES, type OrderStatus };
 
 export interface Order {
   tenantId: string;

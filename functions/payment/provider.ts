@@ -1,3 +1,5 @@
+import { PAYMENT_ERRORS } from '@item-master/shared';
+
 /**
  * A simulated payment provider that behaves by card token, so that every
  * path of the order workflow can be driven on purpose:
@@ -26,12 +28,12 @@ export interface PaymentResult {
 
 /** The card was refused: retrying will not help. */
 export class PaymentDeclined extends Error {
-  override name = 'PaymentDeclined';
+  override name = PAYMENT_ERRORS.declined;
 }
 
 /** The provider could not answer now: worth retrying. */
 export class PaymentUnavailable extends Error {
-  override name = 'PaymentUnavailable';
+  override name = PAYMENT_ERRORS.unavailable;
 }
 
 export const TRANSIENT_FAILURES = 2;

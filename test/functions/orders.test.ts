@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { mergeLines, orderWorkflowInput } from '../../functions/cell-api/saga-input.ts';
 import { charge, PaymentDeclined, PaymentUnavailable, TRANSIENT_FAILURES } from '../../functions/payment/provider.ts';
+import { SAGA_INPUT } from '../../layers/shared/src/contracts/order-saga.ts';
 
 const request = (token: string, attempt = 0) => ({ tenantId: 'acme', orderId: 'o-1', token, attempt });
 
@@ -72,6 +73,14 @@ describe('orderWorkflowInput', () => {
       [expect.objectContaining({ ConditionExpression: '#from = :from', ExpressionAttributeNames: expect.objectContaining({ '#from': 'createdAt' }) })],
       [expect.objectContaining({ ExpressionAttributeValues: expect.objectContaining({ ':quantity': { N: '1' } }) })],
     ]);
+  });
+
+  it('builds every part of the input where the saga contract says the state machine reads it', () => {
+    const input = orderWorkflowInput('cell-table', { tenantId: 'acme', orderId: 'o-1', lines, paymentToken: 'tok_ok' });
+    for (const [name, jsonPath] of Object.entries(SAGA_INPUT)) {
+      const value = jsonPath.slice(2).split('.').reduce<unknown>((at, key) => (at as Record<string, unknown> | undefined)?.[key], input);
+      expect([name, value]).toEqual([name, expect.anything()]);
+    }
   });
 
   it('refuses no lines and more distinct items than one transaction holds', () => {

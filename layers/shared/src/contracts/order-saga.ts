@@ -1,0 +1,39 @@
+/**
+ * The order saga's contract: what the cell API starts it with, the statuses
+ * and failure reasons it writes on the order, and the error names its Retry
+ * and Catch match. Shared by the state machine's definition
+ * (lib/order-workflow.ts), the cell API (functions/cell-api) and the payment
+ * function (functions/payment). A leaf module: no imports.
+ */
+
+export const ORDER_STATUSES = ['PENDING', 'RESERVED', 'PAID', 'CONFIRMED', 'FAILED'] as const;
+export type OrderStatus = (typeof ORDER_STATUSES)[number];
+
+/** Why an order failed, as `failure.reason` says. */
+export const FAILURE_REASONS = {
+  outOfStock: 'out_of_stock',
+  reservationConflict: 'reservation_conflict',
+  reservationUnrecorded: 'reservation_unrecorded',
+  paymentDeclined: 'payment_declined',
+  paymentTimeout: 'payment_timeout',
+  paymentFailed: 'payment_failed',
+  paymentUnrecorded: 'payment_unrecorded',
+} as const;
+export type FailureReason = (typeof FAILURE_REASONS)[keyof typeof FAILURE_REASONS];
+
+/** The error names the payment function throws and the Pay step's Retry and Catch match. */
+export const PAYMENT_ERRORS = {
+  /** The card was refused: never retried, the stock is released. */
+  declined: 'PaymentDeclined',
+  /** The provider could not answer now: retried with backoff. */
+  unavailable: 'PaymentUnavailable',
+} as const;
+
+/** Where the saga finds each part of its input (the execution input the cell API builds, functions/cell-api/saga-input.ts). */
+export const SAGA_INPUT = {
+  tenantId: '$.tenantId',
+  orderId: '$.orderId',
+  paymentToken: '$.payment.token',
+  reservation: '$.reservation.TransactItems',
+  release: '$.release',
+} as const;
