@@ -28,7 +28,8 @@ export function createObservability(cellId: string | undefined = process.env.CEL
     ...(cellId !== undefined && { persistentKeys: { cellId } }),
     correlationIdSearchFn: search,
   });
-  const metrics = new Metrics(cellId !== undefined ? { defaultDimensions: { cellId } } : {});
+  // Metrics' own warnings (an invocation with no metrics) go through the logger: structured, and at its level.
+  const metrics = new Metrics({ logger, ...(cellId !== undefined && { defaultDimensions: { cellId } }) });
   const tracer = new Tracer();
   return { logger, metrics, tracer };
 }
