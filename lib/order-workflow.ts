@@ -193,14 +193,8 @@ export class OrderWorkflow extends Construct {
       iamResources: [table.tableArn],
       resultPath: JsonPath.DISCARD,
     });
-    // Conflicts with concurrent orders pass; a failed condition (the item is gone) stays failed.
-    releaseLine.addRetry({
-      errors: ['DynamoDb.TransactionCanceledException'],
-      interval: Duration.seconds(1),
-      backoffRate: 2,
-      maxAttempts: 3,
-      jitterStrategy: JitterType.FULL,
-    });
+    // Retried hard, as stock must not be lost to a conflict with concurrent orders of the item (also a
+    // TransactionCanceledException). A failed condition (the item is gone) fails every attempt, and is then recorded.
     releaseLine.addRetry({ errors: [Errors.ALL], interval: Duration.seconds(1), backoffRate: 2, maxAttempts: 6, jitterStrategy: JitterType.FULL });
     const recordNotReturned = new DynamoUpdateItem(this, 'RecordStockNotReturned', {
       table,

@@ -574,6 +574,8 @@ describe('cell stacks', () => {
     expect(states.ReleaseStock).toMatchObject({ Type: 'Map', ItemsPath: '$.release' });
     expect(resourceOf('ReleaseLine')).toMatch(/:states:::aws-sdk:dynamodb:transactWriteItems$/);
     expect(states.ReleaseLine.Catch).toEqual([expect.objectContaining({ ErrorEquals: ['States.ALL'], Next: 'RecordStockNotReturned' })]);
+    // A conflict with concurrent orders is a TransactionCanceledException too: retried as hard as before the split.
+    expect(states.ReleaseLine.Retry).toEqual([expect.objectContaining({ ErrorEquals: ['States.ALL'], MaxAttempts: 6 })]);
     for (const name of ['MarkReserved', 'MarkPaid', 'MarkConfirmed', 'MarkNotReserved', 'MarkReleasedFailed', 'RecordStockNotReturned']) {
       expect(resourceOf(name), name).toMatch(/:states:::dynamodb:updateItem$/);
     }
