@@ -5,7 +5,7 @@ import { GetParametersCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { OPERATOR, sdkClientConfig } from '../layers/shared/src/sdk-timeouts.ts';
 import type { AppConfig } from '../lib/config.ts';
-import { controlPlaneTableParameter, identityParameter } from '../lib/naming.ts';
+import { controlPlaneTableParameter, identityParameter } from '../layers/shared/src/contracts/names.ts';
 import { LOCAL_CREDENTIALS, LOCAL_REGION, type LocalRuntimeState } from './local-target.ts';
 import { OperationError, TableTenantDataProbe, type TenantDataProbe } from './operations.ts';
 import { ControlPlaneStore } from './store.ts';

@@ -3,7 +3,7 @@ import { AwsSolutionsChecks } from 'cdk-nag';
 import { CellStack } from './cell-stack.ts';
 import { type AppConfig, parseConfig } from './config.ts';
 import { ControlPlaneStack } from './control-plane-stack.ts';
-import { stackName } from './naming.ts';
+import { stackName } from '../layers/shared/src/contracts/names.ts';
 
 export interface ItemMasterStacks {
   readonly config: AppConfig;

@@ -7,7 +7,7 @@ import { CellTable } from './cell-table.ts';
 import { CellRegistration } from './cell-registration.ts';
 import { type AppConfig, cellWeight, isProduction, logSettings } from './config.ts';
 import { LiveUpdatesReference } from './live-updates.ts';
-import { cellApiFunctionName, controlPlaneTableParameter } from './naming.ts';
+import { cellApiFunctionName, controlPlaneTableParameter } from '../layers/shared/src/contracts/names.ts';
 import { OrderWorkflow } from './order-workflow.ts';
 import { ServiceFunction } from './service-function.ts';
 import { SharedLayer } from './shared-layer.ts';

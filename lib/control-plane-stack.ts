@@ -10,7 +10,7 @@ import { ControlPlaneTable } from './control-plane-table.ts';
 import { FrontDoor } from './front-door.ts';
 import { Identity } from './identity.ts';
 import { LiveUpdates } from './live-updates.ts';
-import { cellApiFunctionName, controlPlaneTableParameter, identityParameter, liveParameter, stackName } from './naming.ts';
+import { cellApiFunctionName, controlPlaneTableParameter, identityParameter, liveParameter, stackName } from '../layers/shared/src/contracts/names.ts';
 import { RoutingSeed } from './routing-seed.ts';
 import { ServiceFunction } from './service-function.ts';
 import { SharedLayer } from './shared-layer.ts';

@@ -9,7 +9,7 @@ import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { TENANT_INDEX, TTL_ATTRIBUTE } from '../layers/shared/src/contracts/connections.ts';
 import type { AppConfig } from './config.ts';
-import { LIVE_STAGE_NAME, liveParameter } from './naming.ts';
+import { LIVE_STAGE_NAME, liveParameter } from '../layers/shared/src/contracts/names.ts';
 import { nagResourceName } from './nag.ts';
 import { pkSkTable } from './pk-sk-table.ts';
 import { ServiceFunction } from './service-function.ts';

@@ -3,7 +3,7 @@ import { Template } from 'aws-cdk-lib/assertions';
 import { Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { describe, expect, it } from 'vitest';
 import { LiveUpdatesReference } from '../../lib/live-updates.ts';
-import { liveParameter } from '../../lib/naming.ts';
+import { liveParameter } from '../../layers/shared/src/contracts/names.ts';
 
 /** Constructs on their own, each in a bare stack: what they grant and read, without the whole app. */
 describe('LiveUpdatesReference', () => {

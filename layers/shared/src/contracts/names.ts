@@ -1,15 +1,25 @@
-import type { AppConfig } from './config.ts';
-
 /**
- * Names known to more than one stack. They are derived, never exported
- * between stacks, so that a cell can be deployed or deleted on its own.
+ * Names known to more than one stack, and to the operator's tools: stack
+ * names, the cell API's function name, and the SSM parameters by which a
+ * cell finds the control plane and the tools find a deployment. They are
+ * derived from the app's name and stage, never exported between stacks, so
+ * that a cell can be deployed or deleted on its own. A leaf module: no
+ * imports.
  */
-export function stackName(config: Pick<AppConfig, 'appName' | 'stage'>, part: string): string {
+
+/** What every name derives from: the app config's `appName` and `stage`. */
+export interface AppIdentity {
+  readonly appName: string;
+  readonly stage: string;
+}
+
+/** A stack's name. */
+export function stackName(config: AppIdentity, part: string): string {
   return `${config.appName}-${config.stage}-${part}`;
 }
 
 /** The name of a cell's API function: the router invokes it by this name. */
-export function cellApiFunctionName(config: Pick<AppConfig, 'appName' | 'stage'>, cellId: string): string {
+export function cellApiFunctionName(config: AppIdentity, cellId: string): string {
   return `${config.appName}-${config.stage}-${cellId}-api`;
 }
 
@@ -18,7 +28,7 @@ export function cellApiFunctionName(config: Pick<AppConfig, 'appName' | 'stage'>
  * deploy time to register themselves: a well-known name instead of a stack
  * export, so that no cell stack is tied to the control-plane stack.
  */
-export function controlPlaneTableParameter(config: Pick<AppConfig, 'appName' | 'stage'>): string {
+export function controlPlaneTableParameter(config: AppIdentity): string {
   return `/${config.appName}/${config.stage}/control-plane/table-name`;
 }
 
@@ -26,7 +36,7 @@ export function controlPlaneTableParameter(config: Pick<AppConfig, 'appName' | '
 export type IdentityParameter = 'user-pool-id' | 'resource-server' | 'token-url';
 
 /** The SSM parameter holding one fact of the identity provider. */
-export function identityParameter(config: Pick<AppConfig, 'appName' | 'stage'>, name: IdentityParameter): string {
+export function identityParameter(config: AppIdentity, name: IdentityParameter): string {
   return `/${config.appName}/${config.stage}/identity/${name}`;
 }
 
@@ -37,6 +47,6 @@ export const LIVE_STAGE_NAME = 'live';
 export type LiveParameter = 'api-id' | 'connections-table';
 
 /** The SSM parameter holding one fact of the live-updates API. */
-export function liveParameter(config: Pick<AppConfig, 'appName' | 'stage'>, name: LiveParameter): string {
+export function liveParameter(config: AppIdentity, name: LiveParameter): string {
   return `/${config.appName}/${config.stage}/live/${name}`;
 }
