@@ -77,7 +77,6 @@ export interface LocalRuntime {
 }
 
 const DYNAMO_PID_FILE = path.join(STATE_DIR, 'dynamodb-local.pid');
-export { DEFAULT_STATE_FILE };
 
 /**
  * The whole service on this machine: the synthesized app's tables in

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { GetCommand, QueryCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { ENTITIES, isValidId, ITEM_SK_PREFIX, itemKey, tenantKey } from '@item-master/shared';
-import type { Item, ItemInput, ItemPatch } from './schema.ts';
+import { itemInputSchema, type Item, type ItemInput, type ItemPatch } from './schema.ts';
 
 export class ItemNotFoundError extends Error {
   constructor(readonly itemId: string) {
@@ -51,7 +51,7 @@ const MAX_EVALUATED_PER_ITEM = 10;
 const STORE_ATTRIBUTES = ['pk', 'sk', 'entity', 'incarnation', 'deletedAt'] as const;
 
 /** The stored attributes a delete removes: everything the item holds but its key, identity and version. */
-const ITEM_FIELDS = ['title', 'description', 'price', 'stock', 'attributes', 'createdAt', 'incarnation'] as const;
+const ITEM_FIELDS = [...Object.keys(itemInputSchema.shape), 'createdAt', 'incarnation'];
 
 /**
  * Items of one cell table. Every write bumps `version` atomically in the same

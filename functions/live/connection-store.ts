@@ -1,9 +1,6 @@
 import { BatchWriteCommand, GetCommand, PutCommand, QueryCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import pMap from 'p-map';
-
-import { itemTopic, MAX_CONNECTION_SECONDS, MAX_ITEMS_PER_CONNECTION, TENANT_INDEX, tenantTopic, TTL_ATTRIBUTE } from '@item-master/shared';
-
-export { itemTopic, MAX_CONNECTION_SECONDS, MAX_ITEMS_PER_CONNECTION, TENANT_INDEX, tenantTopic, TTL_ATTRIBUTE };
+import { MAX_CONNECTION_SECONDS, TENANT_INDEX, TTL_ATTRIBUTE } from '@item-master/shared';
 
 /** Records of the connections table; the schema is layers/shared/src/contracts/connections.ts. */
 const connectionKey = (connectionId: string) => ({ pk: `CONN#${connectionId}`, sk: 'CONNECTION' });

@@ -1,6 +1,7 @@
 import { ID_PATTERN, ID_RULE } from '@item-master/shared';
 import * as z from 'zod';
-import { itemTopic, MAX_ITEMS_PER_CONNECTION, tenantTopic, type ConnectionStore } from './connection-store.ts';
+import { itemTopic, MAX_ITEMS_PER_CONNECTION, tenantTopic } from '@item-master/shared';
+import type { ConnectionStore } from './connection-store.ts';
 
 /** Largest frame a client may send: a subscribe of 100 long item ids fits well within it. */
 export const MAX_FRAME_BYTES = 32 * 1024;

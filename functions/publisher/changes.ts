@@ -1,8 +1,7 @@
 import type { AttributeValue } from '@aws-sdk/client-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import type { DynamoDBRecord } from 'aws-lambda';
-import { ENTITIES } from '@item-master/shared';
-import { itemTopic, tenantTopic } from '../live/connection-store.ts';
+import { ENTITIES, itemTopic, tenantTopic } from '@item-master/shared';
 import type { Audience } from './fanout.ts';
 
 /** API Gateway's limit on one WebSocket frame. */

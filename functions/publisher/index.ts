@@ -2,8 +2,7 @@ import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-p
 import { ApiGatewayManagementApiClient, GoneException, PostToConnectionCommand } from '@aws-sdk/client-apigatewaymanagementapi';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { createObservability, instrument, MetricUnit, DATA_PLANE, parseEnvironment, sdkClientConfig } from '@item-master/shared';
-import * as z from 'zod';
+import { createObservability, instrument, MetricUnit, DATA_PLANE, parseEnvironment, requiredVariables, sdkClientConfig } from '@item-master/shared';
 import type { DynamoDBBatchResponse, DynamoDBRecord, DynamoDBStreamEvent } from 'aws-lambda';
 import { ConnectionStore } from '../live/connection-store.ts';
 import { messageOf } from './changes.ts';
@@ -13,7 +12,7 @@ const observability = createObservability();
 const { logger, metrics, tracer } = observability;
 const { CONNECTIONS_TABLE: tableName, CALLBACK_URL: callbackUrl } = parseEnvironment(
   'publisher',
-  z.object({ CONNECTIONS_TABLE: z.string().min(1), CALLBACK_URL: z.url() }),
+  requiredVariables('CONNECTIONS_TABLE', 'CALLBACK_URL'),
 );
 const store = new ConnectionStore(DynamoDBDocumentClient.from(tracer.captureAWSv3Client(new DynamoDBClient(sdkClientConfig(DATA_PLANE)))), tableName);
 const management = tracer.captureAWSv3Client(new ApiGatewayManagementApiClient({ endpoint: callbackUrl, ...sdkClientConfig(DATA_PLANE) }));

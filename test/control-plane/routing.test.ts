@@ -3,9 +3,8 @@ import { deflateRawSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { decodeBuckets, encodeBuckets } from '../../control-plane/bucket-codec.ts';
 import { BUCKET_COUNT, bucketOf, evenSplit, routeTenant } from '../../control-plane/routing.ts';
+import { cellOfBucket } from '../support/routing.ts';
 
-/** The cell a tenant's bucket maps to, overrides aside. */
-const cellOfBucket = (map: readonly string[], tenantId: string) => routeTenant(map, {}, tenantId).cellId;
 
 describe('bucketOf', () => {
   it('is uint32(first 4 bytes of sha256(tenantId)) mod 16384', () => {

@@ -4,15 +4,14 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { routeTenant, evenSplit } from '../../control-plane/routing.ts';
+import { evenSplit } from '../../control-plane/routing.ts';
 import { fromRoot } from '../../lib/paths.ts';
 import { startLocalRuntime, type LocalRuntime } from '../../local/runtime.ts';
 import { eventually } from '../support/eventually.ts';
 import { isAlive } from '../support/processes.ts';
 import { isValidId, tenantIdOf } from '@item-master/shared';
+import { cellOfBucket } from '../support/routing.ts';
 
-/** The cell a tenant's bucket maps to, overrides aside. */
-const cellOfBucket = (map: readonly string[], tenantId: string) => routeTenant(map, {}, tenantId).cellId;
 
 /**
  * The service as `npm start` runs it, driven over real HTTP: ALB emulation →

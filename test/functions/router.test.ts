@@ -2,7 +2,7 @@ import { InvokeCommand, LambdaClient, TooManyRequestsException } from '@aws-sdk/
 import { createObservability, tenantIdOf, TokenVerifier } from '@item-master/shared';
 import type { ALBEvent, ALBResult } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { routeTenant, evenSplit } from '../../control-plane/routing.ts';
+import { evenSplit } from '../../control-plane/routing.ts';
 import { loadRouterConfig } from '../../functions/router/config.ts';
 import { LambdaCellInvoker } from '../../functions/router/lambda-invoker.ts';
 import { CellUnavailableError, requiredScope, routeRequest, type CellInvoker, type RouterDeps } from '../../functions/router/router.ts';
@@ -11,9 +11,8 @@ import { SCOPES } from '../../layers/shared/src/contracts/scopes.ts';
 import type { CellTarget, RoutingSnapshot } from '../../functions/router/routing-cache.ts';
 import { albEvent } from '../support/alb.ts';
 import { scopeOf, TEST_POOL_ID, TEST_RESOURCE_SERVER, testIssuer, type TestIssuer } from '../support/tokens.ts';
+import { cellOfBucket } from '../support/routing.ts';
 
-/** The cell a tenant's bucket maps to, overrides aside. */
-const cellOfBucket = (map: readonly string[], tenantId: string) => routeTenant(map, {}, tenantId).cellId;
 
 const cells = ['cell-1', 'cell-2', 'cell-3'];
 const map = evenSplit(cells);

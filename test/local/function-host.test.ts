@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { LocalFunction } from '../../local/assembly.ts';
-import { FunctionError, FunctionHost, FunctionThrottledError, FunctionTimeoutError } from '../../local/function-host.ts';
+import { FunctionError, FunctionHost, FunctionThrottledError, FunctionTimeoutError, type FunctionHostOptions } from '../../local/function-host.ts';
 import { eventually } from '../support/eventually.ts';
 import { isAlive, waitForExit } from '../support/processes.ts';
 
@@ -150,76 +150,63 @@ describe('FunctionHost concurrency, as Lambda runs it', () => {
       return { id: event.id, seen: current, requestIdKept: requestId === context.awsRequestId, pid: process.pid, invocations };
     };`;
 
+  const barriers: Array<Awaited<ReturnType<typeof startBarrier>>> = [];
+  afterEach(async () => {
+    for (const barrier of barriers.splice(0)) await barrier.close();
+  });
+
+  /** The stateful function on a host of its own, its invocations held until `inFlight` of them wait at the barrier. */
+  async function statefulPool(work: string, inFlight: number, options: FunctionHostOptions = {}, fn: Partial<LocalFunction> = {}) {
+    const barrier = await startBarrier(inFlight);
+    barriers.push(barrier);
+    host = new FunctionHost(path.join(root, work), () => undefined, options);
+    host.deploy({ ...asset('stateful', stateful), ...fn }, env({ BARRIER_URL: barrier.url }));
+    return barrier;
+  }
+
+  const invokeAll = async (count: number) =>
+    (await Promise.all(Array.from({ length: count }, (_, id) => host.invoke('stateful', { id })))) as Array<Record<string, unknown>>;
+
   it('runs one invocation per instance: concurrent requests get instances of their own, and no state crosses them', async () => {
-    const barrier = await startBarrier(6);
-    try {
-      host = new FunctionHost(path.join(root, 'work-pool-1'), () => undefined, { idleMs: 60_000, maxInstancesPerFunction: 8 });
-      host.deploy(asset('stateful', stateful), env({ BARRIER_URL: barrier.url }));
-      const results = (await Promise.all(Array.from({ length: 6 }, (_, id) => host.invoke('stateful', { id })))) as Array<Record<string, unknown>>;
-      for (const result of results) expect(result).toMatchObject({ seen: result.id, requestIdKept: true, invocations: 1 });
-      expect(new Set(results.map((r) => r.pid)).size).toBe(6);
-      expect(host.instanceCount('stateful')).toBe(6);
-    } finally {
-      await barrier.close();
-    }
+    await statefulPool('work-pool-1', 6, { idleMs: 60_000, maxInstancesPerFunction: 8 });
+    const results = await invokeAll(6);
+    for (const result of results) expect(result).toMatchObject({ seen: result.id, requestIdKept: true, invocations: 1 });
+    expect(new Set(results.map((r) => r.pid)).size).toBe(6);
+    expect(host.instanceCount('stateful')).toBe(6);
   });
 
   it('reuses a warm instance for requests one after another', async () => {
-    const barrier = await startBarrier(1);
-    try {
-      host = new FunctionHost(path.join(root, 'work-pool-2'), () => undefined);
-      host.deploy(asset('stateful', stateful), env({ BARRIER_URL: barrier.url }));
-      for (let n = 1; n <= 3; n += 1) expect(await host.invoke('stateful', { id: n })).toMatchObject({ invocations: n });
-      expect(host.instanceCount('stateful')).toBe(1);
-    } finally {
-      await barrier.close();
-    }
+    await statefulPool('work-pool-2', 1);
+    for (let n = 1; n <= 3; n += 1) expect(await host.invoke('stateful', { id: n })).toMatchObject({ invocations: n });
+    expect(host.instanceCount('stateful')).toBe(1);
   });
 
   it('grows under concurrency and falls back to none when idle', async () => {
-    const barrier = await startBarrier(3);
-    try {
-      host = new FunctionHost(path.join(root, 'work-pool-3'), () => undefined, { idleMs: 50, maxInstancesPerFunction: 8 });
-      host.deploy(asset('stateful', stateful), env({ BARRIER_URL: barrier.url }));
-      const pending = Promise.all([0, 1, 2].map((id) => host.invoke('stateful', { id })));
-      await eventually(() => expect(host.instanceCount('stateful')).toBe(3), 60_000);
-      const pids = host.pids();
-      await pending;
-      await eventually(() => expect(host.instanceCount('stateful')).toBe(0), 60_000);
-      for (const pid of pids) await waitForExit(pid);
-    } finally {
-      await barrier.close();
-    }
+    await statefulPool('work-pool-3', 3, { idleMs: 50, maxInstancesPerFunction: 8 });
+    const pending = invokeAll(3);
+    await eventually(() => expect(host.instanceCount('stateful')).toBe(3), 60_000);
+    const pids = host.pids();
+    await pending;
+    await eventually(() => expect(host.instanceCount('stateful')).toBe(0), 60_000);
+    for (const pid of pids) await waitForExit(pid);
   });
 
   it('queues at the local cap instead of starting more instances', async () => {
-    const barrier = await startBarrier(2);
-    try {
-      host = new FunctionHost(path.join(root, 'work-pool-4'), () => undefined, { maxInstancesPerFunction: 2 });
-      host.deploy(asset('stateful', stateful), env({ BARRIER_URL: barrier.url }));
-      const results = (await Promise.all(Array.from({ length: 6 }, (_, id) => host.invoke('stateful', { id })))) as Array<Record<string, unknown>>;
-      for (const result of results) expect(result.seen).toBe(result.id);
-      expect(new Set(results.map((r) => r.pid)).size).toBe(2);
-      expect(host.instanceCount('stateful')).toBe(2);
-    } finally {
-      await barrier.close();
-    }
+    await statefulPool('work-pool-4', 2, { maxInstancesPerFunction: 2 });
+    const results = await invokeAll(6);
+    for (const result of results) expect(result.seen).toBe(result.id);
+    expect(new Set(results.map((r) => r.pid)).size).toBe(2);
+    expect(host.instanceCount('stateful')).toBe(2);
   });
 
   it('throttles past the function\'s reserved concurrency, as Lambda does', async () => {
-    const barrier = await startBarrier(2);
-    try {
-      host = new FunctionHost(path.join(root, 'work-pool-5'), () => undefined);
-      host.deploy({ ...asset('reserved', stateful), reservedConcurrency: 1 }, env({ BARRIER_URL: barrier.url }));
-      const first = host.invoke('reserved', { id: 1 });
-      expect(host.instanceCount('reserved')).toBe(1);
-      await expect(host.invoke('reserved', { id: 2 })).rejects.toBeInstanceOf(FunctionThrottledError);
-      // Let the first one finish: the barrier needs a second caller.
-      await fetch(barrier.url);
-      expect(await first).toMatchObject({ id: 1 });
-    } finally {
-      await barrier.close();
-    }
+    const barrier = await statefulPool('work-pool-5', 2, {}, { reservedConcurrency: 1 });
+    const first = host.invoke('stateful', { id: 1 });
+    expect(host.instanceCount('stateful')).toBe(1);
+    await expect(host.invoke('stateful', { id: 2 })).rejects.toBeInstanceOf(FunctionThrottledError);
+    // Let the first one finish: the barrier needs a second caller.
+    await fetch(barrier.url);
+    expect(await first).toMatchObject({ id: 1 });
   });
 });
 

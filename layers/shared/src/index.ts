@@ -7,7 +7,7 @@ export { ENTITIES, ITEM_SK_PREFIX, itemKey, ORDER_SK_PREFIX, orderKey, TENANT_PR
 export { itemTopic, MAX_CONNECTION_SECONDS, MAX_ITEMS_PER_CONNECTION, TENANT_INDEX, tenantTopic, TTL_ATTRIBUTE } from './contracts/connections.ts';
 export { FAILURE_REASONS, ORDER_STATUSES, PAYMENT_ERRORS, SAGA_INPUT, type FailureReason, type OrderStatus } from './contracts/order-saga.ts';
 export { allMethods, allowedMethods, HTTP_METHODS, matchRoute, ROUTES, type HttpMethod, type Route } from './contracts/routes.ts';
-export { parseEnvironment, type EnvironmentSchema } from './environment.ts';
+export { parseEnvironment, requiredVariables, type EnvironmentSchema } from './environment.ts';
 export { errorBody, type ErrorBody } from './errors.ts';
 export { ID_PATTERN, ID_RULE, isValidId, tenantIdOf } from './ids.ts';
 export {
