@@ -1,18 +1,20 @@
 import { Router } from '@aws-lambda-powertools/event-handler/http';
 import type { RequestContext } from '@aws-lambda-powertools/event-handler/types';
-import { allowedMethods, errorBody, HTTP_METHODS, MetricUnit, ROUTES, type HttpMethod, type Observability, type Route } from '@item-master/shared';
-import type { ZodType } from 'zod';
-import { InvalidCursorError, ItemNotFoundError, VersionConflictError, type ItemStore } from './item-store.ts';
-import { IdempotencyKeyReusedError, OrderNotFoundError, WorkflowNotStartedError, type OrderStore } from './order-store.ts';
 import {
-  idempotencyKeySchema,
-  idSchema,
-  itemInputSchema,
-  itemPatchSchema,
-  listQuerySchema,
-  orderInputSchema,
-  type Item,
-} from './schema.ts';
+  allowedMethods,
+  errorBody,
+  HTTP_METHODS,
+  MetricUnit,
+  ROUTES,
+  routeTableProblems,
+  type HttpMethod,
+  type Observability,
+  type Route,
+} from '@item-master/shared';
+import type { ZodObject, ZodRawShape, ZodType } from 'zod';
+import { IdempotencyKeyReusedError, WorkflowNotStartedError, type OrderStore } from './order-store.ts';
+import { idempotencyKeySchema, idSchema, listQuerySchema, orderInputSchema, patchSchemaOf } from './schema.ts';
+import { InvalidCursorError, NotFoundError, VersionConflictError, type Versioned, type VersionedStore } from './versioned-store.ts';
 
 /** Largest request body accepted (a stored item must stay far below DynamoDB's 400 KB). */
 export const MAX_BODY_BYTES = 256 * 1024;
@@ -32,8 +34,9 @@ export class ClientError extends Error {
 }
 
 type Handler = (ctx: RequestContext) => Promise<Response>;
+type MethodHandlers = Partial<Record<HttpMethod, Handler>>;
 /** Handlers by route path and method: every row of the route table, and nothing else. */
-export type Handlers = Partial<Record<Route['path'], Partial<Record<HttpMethod, Handler>>>>;
+export type Handlers = Partial<Record<Route['path'], MethodHandlers>>;
 
 /**
  * Registers each route of the table with its handlers, and a 405 with the
@@ -42,7 +45,7 @@ export type Handlers = Partial<Record<Route['path'], Partial<Record<HttpMethod, 
  * or path the table does not list, is a mistake caught at init.
  */
 export function registerRoutes(app: Router, routes: readonly Route[], handlers: Handlers): void {
-  const problems: string[] = [];
+  const problems = routeTableProblems(routes);
   for (const path of Object.keys(handlers)) {
     if (!routes.some((route) => route.path === path)) problems.push(`a handler for ${path}, which no route lists`);
   }
@@ -73,52 +76,90 @@ export function registerRoutes(app: Router, routes: readonly Route[], handlers: 
 }
 
 /**
- * The cell's HTTP API over the ALB event the router hands over unchanged,
- * routed by the shared route table: every other method on a known path is a
- * 405 with `Allow`, every unknown path a 404.
+ * A versioned entity's CRUD API: its store, and the schemas of its `PUT`
+ * body (the whole record) and its `PATCH` body (see `patchSchemaOf`).
  */
-export function createApp(
-  stores: { items: ItemStore; orders: OrderStore },
-  observability: Pick<Observability, 'logger' | 'metrics'>,
-): Router {
-  const { items: store, orders } = stores;
-  const app = new Router({ logger: observability.logger });
-  const handlers: Handlers = {};
+export interface EntityApi {
+  readonly store: VersionedStore<Versioned>;
+  readonly input: ZodType<object>;
+  readonly patch: ZodType<object>;
+}
 
-  handlers['/tenants/:tenantId/items'] = {
+/** An entity's API from its store and its `PUT` body's schema; the `PATCH` body's is derived from it unless given. */
+export function entityApi<S extends ZodRawShape>(
+  store: VersionedStore<Versioned>,
+  input: ZodObject<S>,
+  patch: ZodType<object> = patchSchemaOf(input),
+): EntityApi {
+  return { store, input, patch };
+}
+
+/** What the cell API serves: versioned entities (the items, and any a fork adds) and the orders. */
+export interface CellApiParts {
+  readonly entities: readonly EntityApi[];
+  readonly orders: OrderStore;
+}
+
+/**
+ * The handlers of an entity's two route-table rows (`entityRoutes`): a page
+ * of its records, and one record's read, replace (`If-Match` optional),
+ * patch (`If-Match` required) and delete.
+ */
+export function entityHandlers({ store, input, patch }: EntityApi): Handlers {
+  const { collection, idField } = store.entity;
+  const recordParams = (params: Record<string, string>) => ({
+    tenantId: parseId(params.tenantId, 'tenantId'),
+    id: parseId(params[idField], idField),
+  });
+  const collectionRoute: MethodHandlers = {
     GET: async ({ params, req }) => {
       const tenantId = parseId(params.tenantId, 'tenantId');
       const query = parse(listQuerySchema, Object.fromEntries(new URL(req.url).searchParams), 'query');
-      const page = await store.list(tenantId, query.limit, query.cursor);
-      return json(200, page);
+      return json(200, await store.list(tenantId, query.limit, query.cursor));
     },
   };
-
-  handlers['/tenants/:tenantId/items/:itemId'] = {
+  const recordRoute: MethodHandlers = {
     GET: async ({ params }) => {
-      const { tenantId, itemId } = itemParams(params);
-      const item = await store.get(tenantId, itemId);
-      if (!item) throw new ItemNotFoundError(itemId);
-      return itemResponse(200, item);
+      const { tenantId, id } = recordParams(params);
+      const record = await store.get(tenantId, id);
+      if (!record) throw new NotFoundError(store.entity.name, id);
+      return recordResponse(200, record);
     },
     PUT: async ({ params, req }) => {
-      const { tenantId, itemId } = itemParams(params);
-      const input = parse(itemInputSchema, await readJson(req), 'body');
-      const { item, created } = await store.put(tenantId, itemId, input, ifMatch(req, false));
-      return itemResponse(created ? 201 : 200, item);
+      const { tenantId, id } = recordParams(params);
+      const body = parse(input, await readJson(req), 'body');
+      const { record, created } = await store.put(tenantId, id, body, ifMatch(req, false));
+      return recordResponse(created ? 201 : 200, record);
     },
     PATCH: async ({ params, req }) => {
-      const { tenantId, itemId } = itemParams(params);
+      const { tenantId, id } = recordParams(params);
       const expected = ifMatch(req, true);
-      const patch = parse(itemPatchSchema, await readJson(req), 'body');
-      return itemResponse(200, await store.patch(tenantId, itemId, patch, expected));
+      const body = parse(patch, await readJson(req), 'body');
+      return recordResponse(200, await store.patch(tenantId, id, body, expected));
     },
     DELETE: async ({ params, req }) => {
-      const { tenantId, itemId } = itemParams(params);
-      await store.delete(tenantId, itemId, ifMatch(req, false));
+      const { tenantId, id } = recordParams(params);
+      await store.delete(tenantId, id, ifMatch(req, false));
       return new Response(null, { status: 204 });
     },
   };
+  return { [`/tenants/:tenantId/${collection}`]: collectionRoute, [`/tenants/:tenantId/${collection}/:${idField}`]: recordRoute };
+}
+
+/**
+ * The cell's HTTP API over the ALB event the router hands over unchanged,
+ * routed by the route table: every other method on a known path is a 405
+ * with `Allow`, every unknown path a 404. Every row of `routes` must have
+ * its handlers here, and every handler its row.
+ */
+export function createApp(
+  parts: CellApiParts,
+  observability: Pick<Observability, 'logger' | 'metrics'>,
+  routes: readonly Route[] = ROUTES,
+): Router {
+  const { orders } = parts;
+  const app = new Router({ logger: observability.logger });
+  const handlers: Handlers = Object.assign({}, ...parts.entities.map(entityHandlers));
 
   handlers['/tenants/:tenantId/orders'] = {
     POST: async ({ params, req }) => {
@@ -146,18 +187,17 @@ export function createApp(
       return json(200, await orders.get(tenantId, orderId));
     },
   };
-  registerRoutes(app, ROUTES, handlers);
+  registerRoutes(app, routes, handlers);
 
   app.errorHandler(ClientError, async (error) =>
     json(error.statusCode, errorBody(error.code, error.message, error.details), error.headers),
   );
-  app.errorHandler(ItemNotFoundError, async (error) => json(404, errorBody('not_found', error.message)));
+  app.errorHandler(NotFoundError, async (error) => json(404, errorBody('not_found', error.message)));
   app.errorHandler(VersionConflictError, async (error) =>
     json(409, errorBody('version_conflict', error.message, { expected: error.expected, actual: error.actual }), {
       etag: etag(error.actual),
     }),
   );
-  app.errorHandler(OrderNotFoundError, async (error) => json(404, errorBody('not_found', error.message)));
   app.errorHandler(IdempotencyKeyReusedError, async (error) =>
     json(422, errorBody('idempotency_key_reused', error.message, { orderId: error.orderId })),
   );
@@ -216,8 +256,8 @@ function etag(version: number): string {
   return `"${version}"`;
 }
 
-function itemResponse(status: number, item: Item): Response {
-  return json(status, item, { etag: etag(item.version) });
+function recordResponse(status: number, record: Versioned): Response {
+  return json(status, record, { etag: etag(record.version) });
 }
 
 function parse<T>(schema: ZodType<T>, value: unknown, where: string): T {
@@ -232,10 +272,6 @@ function parse<T>(schema: ZodType<T>, value: unknown, where: string): T {
 
 function parseId(value: string | undefined, name: string): string {
   return parse(idSchema, value, `path.${name}`);
-}
-
-function itemParams(params: Record<string, string>) {
-  return { tenantId: parseId(params.tenantId, 'tenantId'), itemId: parseId(params.itemId, 'itemId') };
 }
 
 async function readJson(req: Request): Promise<unknown> {
@@ -262,8 +298,8 @@ function ifMatch(req: Request, required: boolean): number | undefined {
   }
   const match = /^(?:W\/)?"?(\d{1,15})"?$/.exec(header.trim());
   if (!match) {
-    throw new ClientError(400, 'validation_failed', 'If-Match must be an item version such as "3"', [
-      { path: 'headers.if-match', message: 'must be an item version' },
+    throw new ClientError(400, 'validation_failed', 'If-Match must be a version such as "3"', [
+      { path: 'headers.if-match', message: 'must be a version' },
     ]);
   }
   return Number(match[1]);

@@ -4,9 +4,10 @@ import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { ALB_CORRELATION_ID_PATH, createObservability, instrument, MetricUnit, parseEnvironment, tenantIdOf, DATA_PLANE, sdkClientConfig } from '@item-master/shared';
 import type { ALBEvent, ALBResult } from 'aws-lambda';
 import * as z from 'zod';
-import { createApp } from './app.ts';
+import { createApp, entityApi } from './app.ts';
 import { ItemStore } from './item-store.ts';
 import { OrderStore, StepFunctionsStarter } from './order-store.ts';
+import { itemInputSchema } from './schema.ts';
 
 const observability = createObservability();
 const { TABLE_NAME: tableName, STATE_MACHINE_ARN: stateMachineArn } = parseEnvironment(
@@ -17,7 +18,10 @@ const dynamo = observability.tracer.captureAWSv3Client(new DynamoDBClient(sdkCli
 const doc = DynamoDBDocumentClient.from(dynamo, { marshallOptions: { removeUndefinedValues: true } });
 const sfn = observability.tracer.captureAWSv3Client(new SFNClient(sdkClientConfig(DATA_PLANE)));
 const app = createApp(
-  { items: new ItemStore(doc, tableName), orders: new OrderStore(doc, tableName, new StepFunctionsStarter(sfn, stateMachineArn)) },
+  {
+    entities: [entityApi(new ItemStore(doc, tableName), itemInputSchema)],
+    orders: new OrderStore(doc, tableName, new StepFunctionsStarter(sfn, stateMachineArn)),
+  },
   observability,
 );
 

@@ -12,6 +12,7 @@ import {
   type ReservedLine,
 } from './saga-input.ts';
 import type { Order, OrderInput, OrderStatus } from './schema.ts';
+import { NotFoundError } from './versioned-store.ts';
 
 /** Starts the cell's order workflow. Starting the same name with the same input twice starts it once. */
 export interface ExecutionStarter {
@@ -33,13 +34,6 @@ export class StepFunctionsStarter implements ExecutionStarter {
       if (error instanceof ExecutionAlreadyExists) return;
       throw error;
     }
-  }
-}
-
-export class OrderNotFoundError extends Error {
-  constructor(readonly orderId: string) {
-    super(`order ${orderId} does not exist`);
-    this.name = 'OrderNotFoundError';
   }
 }
 
@@ -146,7 +140,7 @@ export class OrderStore {
 
   async get(tenantId: string, orderId: string): Promise<Order> {
     const stored = await this.read(tenantId, orderId);
-    if (!stored) throw new OrderNotFoundError(orderId);
+    if (!stored) throw new NotFoundError(ENTITY, orderId);
     const { requestHash: _hash, failureReason, failureCause, stockNotReturned, lines: reserved, ...rest } = stored;
     const lines = reserved.map(({ itemId, quantity }) => ({ itemId, quantity }));
     const order: Order = { ...rest, lines, ...(stockNotReturned && { stockNotReturned: lines.map((l) => l.itemId).filter((id) => stockNotReturned.has(id)) }) };

@@ -56,23 +56,29 @@ export const itemInputSchema = z
   .strict();
 
 /**
- * The body of `PATCH`: any subset of the item's fields. A field given
- * replaces the stored one (`attributes` as a whole); `description: null`
- * removes the description.
+ * The body of a `PATCH` of an entity whose `PUT` body is `input`: any
+ * non-empty subset of its fields. A field given replaces the stored one (a
+ * map as a whole); `null` removes an optional field; defaults are not
+ * applied, so a field left out stays as it is.
  */
-export const itemPatchSchema = z
-  .object({
-    title: title.optional(),
-    description: description.nullable().optional(),
-    price: priceSchema.optional(),
-    stock: stock.optional(),
-    attributes: attributes.optional(),
-  })
-  .strict()
-  .refine((patch) => Object.keys(patch).length > 0, 'the patch must change at least one field');
+export function patchSchemaOf<S extends z.ZodRawShape>(input: z.ZodObject<S>) {
+  const shape = Object.fromEntries(
+    Object.entries(input.shape).map(([name, field]) => {
+      if (field instanceof z.ZodDefault) return [name, (field.removeDefault() as z.ZodType).optional()];
+      if (field instanceof z.ZodOptional) return [name, (field.unwrap() as z.ZodType).nullable().optional()];
+      return [name, (field as z.ZodType).optional()];
+    }),
+  );
+  return z
+    .object(shape)
+    .strict()
+    .refine((patch) => Object.keys(patch).length > 0, 'the patch must change at least one field');
+}
+
+/** The body of `PATCH /tenants/{tenantId}/items/{itemId}`: `description: null` removes the description. */
+export const itemPatchSchema = patchSchemaOf(itemInputSchema);
 
 export type ItemInput = z.infer<typeof itemInputSchema>;
-export type ItemPatch = z.infer<typeof itemPatchSchema>;
 
 export interface Item extends ItemInput {
   tenantId: string;

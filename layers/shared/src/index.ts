@@ -3,10 +3,22 @@
  * local runtime) imports the leaf modules instead: this index loads the
  * tracer, whose X-Ray SDK hooks every promise of a process run from source.
  */
-export { ENTITIES, ITEM_SK_PREFIX, itemKey, ORDER_SK_PREFIX, orderKey, TENANT_PREFIX, tenantKey } from './contracts/cell-table.ts';
+export {
+  ENTITIES,
+  entityKey,
+  ITEM,
+  ITEM_SK_PREFIX,
+  itemKey,
+  ORDER,
+  ORDER_SK_PREFIX,
+  orderKey,
+  TENANT_PREFIX,
+  tenantKey,
+  type EntityKind,
+} from './contracts/cell-table.ts';
 export { itemTopic, MAX_CONNECTION_SECONDS, MAX_ITEMS_PER_CONNECTION, TENANT_INDEX, tenantTopic, TTL_ATTRIBUTE } from './contracts/connections.ts';
 export { FAILURE_REASONS, ORDER_STATUSES, PAYMENT_ERRORS, SAGA_INPUT, type FailureReason, type OrderStatus } from './contracts/order-saga.ts';
-export { allMethods, allowedMethods, HTTP_METHODS, matchRoute, ROUTES, type HttpMethod, type Route } from './contracts/routes.ts';
+export { allMethods, allowedMethods, entityRoutes, HTTP_METHODS, matchRoute, routeTableProblems, ROUTES, type HttpMethod, type Route } from './contracts/routes.ts';
 export { parseEnvironment, requiredVariables, type EnvironmentSchema } from './environment.ts';
 export { errorBody, type ErrorBody } from './errors.ts';
 export { ID_PATTERN, ID_RULE, isValidId, tenantIdOf } from './ids.ts';

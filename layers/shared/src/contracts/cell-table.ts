@@ -25,20 +25,45 @@
  */
 
 export const TENANT_PREFIX = 'TENANT#';
-export const ITEM_SK_PREFIX = 'ITEM#';
-export const ORDER_SK_PREFIX = 'ORDER#';
+
+/**
+ * One kind of record of a cell table: how its sort keys start, what its
+ * `entity` attribute says, which attribute holds its id and which path
+ * segment serves it. Adding an entity starts with one of these.
+ */
+export interface EntityKind {
+  /** The `entity` attribute of its records (and the noun of its error messages). */
+  readonly name: string;
+  /** How its sort keys start, `ITEM#` for `ITEM#<itemId>`. Unique in the table. */
+  readonly skPrefix: `${string}#`;
+  /** The attribute and path parameter that hold its id, `itemId`. */
+  readonly idField: string;
+  /** The path segment of its collection, `items` for `/tenants/{tenantId}/items`. */
+  readonly collection: string;
+}
+
+export const ITEM = { name: 'item', skPrefix: 'ITEM#', idField: 'itemId', collection: 'items' } as const satisfies EntityKind;
+export const ORDER = { name: 'order', skPrefix: 'ORDER#', idField: 'orderId', collection: 'orders' } as const satisfies EntityKind;
+
+export const ITEM_SK_PREFIX = ITEM.skPrefix;
+export const ORDER_SK_PREFIX = ORDER.skPrefix;
 
 /** The `entity` attribute of each kind of record. */
-export const ENTITIES = { item: 'item', order: 'order' } as const;
+export const ENTITIES = { item: ITEM.name, order: ORDER.name } as const;
 
 export function tenantKey(tenantId: string): string {
   return `${TENANT_PREFIX}${tenantId}`;
 }
 
+/** The key of one record of a kind. */
+export function entityKey(kind: Pick<EntityKind, 'skPrefix'>, tenantId: string, id: string): { pk: string; sk: string } {
+  return { pk: tenantKey(tenantId), sk: `${kind.skPrefix}${id}` };
+}
+
 export function itemKey(tenantId: string, itemId: string): { pk: string; sk: string } {
-  return { pk: tenantKey(tenantId), sk: `${ITEM_SK_PREFIX}${itemId}` };
+  return entityKey(ITEM, tenantId, itemId);
 }
 
 export function orderKey(tenantId: string, orderId: string): { pk: string; sk: string } {
-  return { pk: tenantKey(tenantId), sk: `${ORDER_SK_PREFIX}${orderId}` };
+  return entityKey(ORDER, tenantId, orderId);
 }

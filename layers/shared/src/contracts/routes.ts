@@ -4,9 +4,12 @@
  * for preflights and for 404/405; the cell API registers its handlers from
  * it and answers 405 with its `Allow`. Adding a route is adding a row here
  * and its handler in the cell API, which refuses to start if either is
- * missing. A leaf module: it imports only the scopes.
+ * missing. Every method names its scope: the router gives none by default,
+ * so a method without one cannot be listed. A leaf module: it imports only
+ * other contracts.
  */
-import type { Scope } from './scopes.ts';
+import { ITEM, ORDER, type EntityKind } from './cell-table.ts';
+import { SCOPES, type Scope } from './scopes.ts';
 
 export const HTTP_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'] as const;
 export type HttpMethod = (typeof HTTP_METHODS)[number];
@@ -18,15 +21,51 @@ export interface Route {
   readonly methods: Readonly<Partial<Record<HttpMethod, Scope>>>;
 }
 
+/**
+ * The two rows of a versioned entity's CRUD API: its collection (a page of
+ * records) and one record (read, replace, patch, delete).
+ */
+export function entityRoutes<const K extends Pick<EntityKind, 'collection' | 'idField'>>(
+  kind: K,
+  scopes: { readonly read: Scope; readonly write: Scope },
+) {
+  const { read, write } = scopes;
+  return [
+    { path: `/tenants/:tenantId/${kind.collection}`, methods: { GET: read, HEAD: read } },
+    {
+      path: `/tenants/:tenantId/${kind.collection}/:${kind.idField}`,
+      methods: { GET: read, HEAD: read, PUT: write, PATCH: write, DELETE: write },
+    },
+  ] as const satisfies readonly Route[];
+}
+
 export const ROUTES = [
-  { path: '/tenants/:tenantId/items', methods: { GET: 'items.read', HEAD: 'items.read' } },
-  {
-    path: '/tenants/:tenantId/items/:itemId',
-    methods: { GET: 'items.read', HEAD: 'items.read', PUT: 'items.write', PATCH: 'items.write', DELETE: 'items.write' },
-  },
-  { path: '/tenants/:tenantId/orders', methods: { POST: 'orders.write' } },
-  { path: '/tenants/:tenantId/orders/:orderId', methods: { GET: 'orders.write', HEAD: 'orders.write' } },
+  ...entityRoutes(ITEM, { read: 'items.read', write: 'items.write' }),
+  { path: `/tenants/:tenantId/${ORDER.collection}`, methods: { POST: 'orders.write' } },
+  { path: `/tenants/:tenantId/${ORDER.collection}/:${ORDER.idField}`, methods: { GET: 'orders.write', HEAD: 'orders.write' } },
 ] as const satisfies readonly Route[];
+
+/**
+ * The mistakes a route table can hold that its type does not catch (a table
+ * built at run time, or cast): a method without a known scope, a path
+ * listed twice. Empty when the table is sound.
+ */
+export function routeTableProblems(routes: readonly Route[]): string[] {
+  const problems: string[] = [];
+  const known = new Set<string>(SCOPES);
+  const seen = new Set<string>();
+  for (const route of routes) {
+    if (seen.has(route.path)) problems.push(`${route.path} is listed twice`);
+    seen.add(route.path);
+    const methods = Object.entries(route.methods);
+    if (methods.length === 0) problems.push(`${route.path} lists no method`);
+    for (const [method, scope] of methods) {
+      if (!(HTTP_METHODS as readonly string[]).includes(method)) problems.push(`${route.path} lists ${method}, which is not an HTTP method the API serves`);
+      if (typeof scope !== 'string' || !known.has(scope)) problems.push(`${method} ${route.path} names no known scope (${String(scope)})`);
+    }
+  }
+  return problems;
+}
 
 /** The route whose path matches, if any. */
 export function matchRoute(path: string, routes: readonly Route[] = ROUTES): Route | undefined {
