@@ -8,8 +8,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import Table from 'cli-table3';
 import { cdkJsonContext, ConfigError, parseConfig } from '../lib/config.ts';
-import { fromRoot } from '../lib/paths.ts';
-import { DEFAULT_STATE_FILE } from './local-target.ts';
+import { defaultStateFile, ensureStateDir } from './local-target.ts';
 import { connectAws, connectLocal, type ControlPlaneConnection } from './connect.ts';
 import { ControlPlaneError } from './errors.ts';
 import { CellOperations, OperationError } from './operations.ts';
@@ -37,11 +36,11 @@ options:
   --region <region>         AWS region (default: config region, from cdk.json or CDK_DEFAULT_REGION)
   --stage <stage>           dev or prod (default: cdk.json; --local uses the runtime's)
   --json                    machine-readable output
-  --out <file>              plan: where to save it (default .item-master/plan-v<version>.json)
+  --out <file>              plan: where to save it (default .<appName>/plan-v<version>.json)
   --limit <n>               history: how many versions (default 20)
   --scope <scope>           tenant create: a scope to grant, repeatable (default all:
                             items.read, items.write, orders.write)
-  --local-state <file>      the local runtime's state file (default .item-master/local-runtime.json)
+  --local-state <file>      the local runtime's state file (default .<appName>/local-runtime.json)
   -h, --help                this text`;
 
 class UsageError extends Error {}
@@ -79,7 +78,7 @@ try {
   const [command = '', ...args] = positionals;
   const config = parseConfig((key) => (key === 'stage' && flags.stage !== undefined ? flags.stage : cdkJsonContext()[key]));
   if (flags.local) {
-    connection = connectLocal(path.resolve(flags['local-state'] ?? DEFAULT_STATE_FILE));
+    connection = connectLocal(path.resolve(flags['local-state'] ?? defaultStateFile(config.appName)));
   } else {
     connection = await connectAws(config, flags.region ?? config.region);
   }
@@ -87,7 +86,7 @@ try {
   if (command === 'tenant') {
     await tenant(connection, config.accessTokenMinutes, by, args);
   } else {
-    await run(new CellOperations({ store: connection.store, probe: connection.probe, by }), command, args);
+    await run(new CellOperations({ store: connection.store, probe: connection.probe, by }), command, args, config.appName);
   }
 } catch (error) {
   const message = error instanceof ConfigError ? error.message : describe(error);
@@ -97,7 +96,7 @@ try {
   connection?.close();
 }
 
-async function run(operations: CellOperations, command: string, args: string[]): Promise<void> {
+async function run(operations: CellOperations, command: string, args: string[], appName: string): Promise<void> {
   const expect = (count: number, names: string) => {
     if (args.length !== count) throw new UsageError(`${command} takes ${names || 'no arguments'}\n\n${USAGE}`);
   };
@@ -165,7 +164,7 @@ async function run(operations: CellOperations, command: string, args: string[]):
         cells: plan.cells,
         moves: summarizeMoves(plan.moves),
       };
-      const file = path.resolve(flags.out ?? fromRoot('.item-master', `plan-v${plan.basedOnVersion}.json`));
+      const file = path.resolve(flags.out ?? path.join(ensureStateDir(appName), `plan-v${plan.basedOnVersion}.json`));
       mkdirSync(path.dirname(file), { recursive: true });
       writeFileSync(file, `${JSON.stringify(saved, null, 2)}\n`);
       if (flags.json) return print({ ...saved, file });

@@ -4,6 +4,7 @@
  * and the region and credentials its DynamoDB Local takes. The runtime
  * imports this module; the tools never import the runtime.
  */
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { StageName } from '../lib/config.ts';
 import { fromRoot } from '../lib/paths.ts';
@@ -12,9 +13,27 @@ import { fromRoot } from '../lib/paths.ts';
 export const LOCAL_CREDENTIALS = { accessKeyId: 'local', secretAccessKey: 'local' };
 export const LOCAL_REGION = 'us-east-1';
 
-/** The folder of the local runtime's state (git-ignored). */
-export const STATE_DIR = fromRoot('.item-master');
-export const DEFAULT_STATE_FILE = path.join(STATE_DIR, 'local-runtime.json');
+/** The folder of the local runtime's state and the operator's plans: `.<appName>/` at the project's root. */
+export function stateDir(appName: string): string {
+  return fromRoot(`.${appName}`);
+}
+
+/** Where the local runtime of an app says how to reach it. */
+export function defaultStateFile(appName: string): string {
+  return path.join(stateDir(appName), 'local-runtime.json');
+}
+
+/**
+ * Creates the state folder with a `.gitignore` that ignores all of it, so
+ * that a fork with another app name need not edit the root `.gitignore`.
+ */
+export function ensureStateDir(appName: string): string {
+  const dir = stateDir(appName);
+  mkdirSync(dir, { recursive: true });
+  const ignore = path.join(dir, '.gitignore');
+  if (!existsSync(ignore)) writeFileSync(ignore, '# Local state of `npm start` and `npm run cells`: never committed.\n*\n');
+  return dir;
+}
 
 /** What a running local runtime tells the `cells` CLI. */
 export interface LocalRuntimeState {

@@ -1,9 +1,10 @@
 import { type App, Tags, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { CellStack } from './cell-stack.ts';
-import { type AppConfig, parseConfig } from './config.ts';
+import { type AppConfig, isProduction, parseConfig } from './config.ts';
 import { ControlPlaneStack } from './control-plane-stack.ts';
-import { stackName } from '../layers/shared/src/contracts/names.ts';
+import { metricsNamespace, stackName } from '../layers/shared/src/contracts/names.ts';
+import { StagePolicies } from './stage-policies.ts';
 
 export interface ItemMasterStacks {
   readonly config: AppConfig;
@@ -43,6 +44,11 @@ export function buildApp(app: App): ItemMasterStacks {
     return stack;
   });
 
+  StagePolicies.applyTo(app, {
+    retainData: isProduction(config),
+    logRetention: config.logRetentionDays,
+    metricsNamespace: metricsNamespace(config),
+  });
   Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
   return { config, controlPlane, cells };
 }

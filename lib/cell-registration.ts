@@ -1,6 +1,5 @@
-import { ArnFormat, Stack, type RemovalPolicy } from 'aws-cdk-lib';
+import { ArnFormat, Stack } from 'aws-cdk-lib';
 import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
-import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { StringParameter } from 'aws-cdk-lib/aws-ssm';
 import { PhysicalResourceId } from 'aws-cdk-lib/custom-resources';
 import { Construct } from 'constructs';
@@ -12,10 +11,6 @@ export interface CellRegistrationProps {
   readonly controlPlaneTableParameter: string;
   /** What the cell registers: its id, weight, API function ARN and table name. */
   readonly cell: Registration;
-  /** @default RetentionDays.ONE_MONTH */
-  readonly logRetention?: RetentionDays;
-  /** @default RemovalPolicy.DESTROY */
-  readonly logRemovalPolicy?: RemovalPolicy;
 }
 
 /**
@@ -49,8 +44,6 @@ export class CellRegistration extends Construct {
         physicalResourceId,
       },
       statements: [new PolicyStatement({ actions: ['dynamodb:UpdateItem', 'dynamodb:DeleteItem'], resources: [tableArn] })],
-      logRetention: props.logRetention,
-      logRemovalPolicy: props.logRemovalPolicy,
     });
   }
 }

@@ -5,7 +5,7 @@ import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
 import { CellTable } from './cell-table.ts';
 import { CellRegistration } from './cell-registration.ts';
-import { type AppConfig, cellWeight, isProduction, logSettings } from './config.ts';
+import { type AppConfig, cellWeight } from './config.ts';
 import { LiveUpdatesReference } from './live-updates.ts';
 import { cellApiFunctionName, controlPlaneTableParameter } from '../layers/shared/src/contracts/names.ts';
 import { OrderWorkflow } from './order-workflow.ts';
@@ -36,9 +36,8 @@ export class CellStack extends Stack {
     super(scope, id, props);
     const { config, cellId } = props;
     this.cellId = cellId;
-    const prod = isProduction(config);
 
-    this.table = new CellTable(this, 'Data', { retain: prod });
+    this.table = new CellTable(this, 'Data');
     const sharedLayer = new SharedLayer(this, 'SharedLayer');
 
     const deadLetters = this.failureQueue('OrderEventsDeadLetters', 'the dead-letter queue of the order events queue');
@@ -55,13 +54,11 @@ export class CellStack extends Stack {
       cellId,
       sharedLayer,
       memorySize: 256,
-      ...logSettings(config),
     });
     this.orders = new OrderWorkflow(this, 'Orders', {
       table: this.table.table,
       paymentFunction: payment,
       eventsQueue: this.eventsQueue,
-      ...logSettings(config),
     });
 
     this.api = new ServiceFunction(this, 'Api', {
@@ -71,7 +68,6 @@ export class CellStack extends Stack {
       functionName: cellApiFunctionName(config, cellId),
       cellId,
       sharedLayer,
-      ...logSettings(config),
       environment: { TABLE_NAME: this.table.table.tableName, STATE_MACHINE_ARN: this.orders.stateMachine.stateMachineArn },
     });
     this.table.grantApiAccess(this.api);
@@ -87,7 +83,6 @@ export class CellStack extends Stack {
         apiFunctionArn: this.api.functionArn,
         tableName: this.table.table.tableName,
       },
-      ...logSettings(config),
     });
   }
 
@@ -108,7 +103,6 @@ export class CellStack extends Stack {
       cellId,
       sharedLayer,
       timeout: Duration.seconds(30),
-      ...logSettings(config),
       environment: { CONNECTIONS_TABLE: live.connectionsTableName, CALLBACK_URL: live.callbackUrl },
     });
     const failures = this.failureQueue('PublishFailures', "the on-failure destination of the publisher's stream");

@@ -4,11 +4,6 @@ import { Construct } from 'constructs';
 import { pkSkTable } from './pk-sk-table.ts';
 
 export interface CellTableProps {
-  /**
-   * Deletion protection on, and the table kept when the stack is deleted.
-   * @default false
-   */
-  readonly retain?: boolean;
 }
 
 /**
@@ -27,7 +22,7 @@ export class CellTable extends Construct {
 
   constructor(scope: Construct, id: string, props: CellTableProps = {}) {
     super(scope, id);
-    this.table = pkSkTable(this, 'Table', { retain: props.retain ?? false, dynamoStream: StreamViewType.NEW_AND_OLD_IMAGES });
+    this.table = pkSkTable(this, 'Table', { dynamoStream: StreamViewType.NEW_AND_OLD_IMAGES });
   }
 
   /**

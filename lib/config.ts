@@ -1,4 +1,3 @@
-import { RemovalPolicy } from 'aws-cdk-lib';
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import * as z from 'zod';
 import { readFileSync } from 'node:fs';
@@ -157,17 +156,6 @@ export function cellWeight(config: Pick<AppConfig, 'cellWeights'>, cellId: strin
 
 export function isProduction(config: Pick<AppConfig, 'stage'>): boolean {
   return config.stage === 'prod';
-}
-
-/** Retention of every log group, and whether it outlives its stack (in prod). */
-export function logSettings(config: Pick<AppConfig, 'stage' | 'logRetentionDays'>): {
-  logRetention: RetentionDays;
-  logRemovalPolicy: RemovalPolicy;
-} {
-  return {
-    logRetention: config.logRetentionDays,
-    logRemovalPolicy: isProduction(config) ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY,
-  };
 }
 
 /** The context `cdk synth` gives the app: cdk.json's. */

@@ -5,7 +5,7 @@ import type { Construct } from 'constructs';
 import { encodeBuckets } from '../control-plane/bucket-codec.ts';
 import { evenSplit } from '../control-plane/routing.ts';
 import type { ShippedRouting } from '../functions/router/routing-cache.ts';
-import { type AppConfig, isProduction, logSettings } from './config.ts';
+import { type AppConfig, isProduction } from './config.ts';
 import { ControlPlaneTable } from './control-plane-table.ts';
 import { FrontDoor } from './front-door.ts';
 import { Identity } from './identity.ts';
@@ -18,7 +18,7 @@ import { WebAcl } from './web-acl.ts';
 import { nagResourceName } from './nag.ts';
 
 /** The warning a deploy without a certificate gets (acknowledged off AWS, see local/quiet-synthesis.ts). */
-export const NO_CERTIFICATE_WARNING = 'item-master:no-certificate';
+export const NO_CERTIFICATE_WARNING = 'front-door:no-certificate';
 
 export interface ControlPlaneStackProps extends StackProps {
   readonly config: AppConfig;
@@ -65,23 +65,19 @@ export class ControlPlaneStack extends Stack {
     const prod = isProduction(config);
     const sharedLayer = new SharedLayer(this, 'SharedLayer');
 
-    const logs = logSettings(config);
-
-    this.table = new ControlPlaneTable(this, 'Registry', { retain: prod });
+    this.table = new ControlPlaneTable(this, 'Registry');
     new StringParameter(this, 'TableNameParameter', {
       parameterName: controlPlaneTableParameter(config),
       stringValue: this.table.table.tableName,
       description: 'The control-plane table; cells register in it on deploy',
     });
-    new RoutingSeed(this, 'RoutingSeed', { table: this.table.table, cellIds: config.cells, ...logs });
+    new RoutingSeed(this, 'RoutingSeed', { table: this.table.table, cellIds: config.cells });
 
     this.identity = new Identity(this, 'Identity', {
       table: this.table,
       sharedLayer,
       resourceServerId: config.appName,
       domainPrefix: Identity.domainPrefix(config.appName, config.stage),
-      retain: prod,
-      ...logs,
     });
     this.publishFacts('Identity', (name) => identityParameter(config, name), "The identity provider's", 'for the cells CLI', {
       'user-pool-id': this.identity.userPool.userPoolId,
@@ -94,7 +90,6 @@ export class ControlPlaneStack extends Stack {
       description: 'Routes each request to the cell that owns its tenant',
       serviceName: 'router',
       sharedLayer,
-      ...logs,
       environment: {
         CONTROL_PLANE_TABLE: this.table.table.tableName,
         ROUTING_REFRESH_SECONDS: String(config.routingRefreshSeconds),
@@ -119,8 +114,7 @@ export class ControlPlaneStack extends Stack {
     this.frontDoor = new FrontDoor(this, 'FrontDoor', {
       router: this.router,
       certificateArn: config.certificateArn,
-      retain: prod,
-      logRetention: config.logRetentionDays,
+      autoDeleteAccessLogs: !prod,
     });
     if (config.waf) {
       new WebAcl(this, 'WebAcl', {
@@ -140,8 +134,6 @@ export class ControlPlaneStack extends Stack {
       sharedLayer,
       userPoolId: this.identity.userPool.userPoolId,
       resourceServerId: this.identity.resourceServerId,
-      retain: prod,
-      ...logs,
     });
     this.publishFacts('Live', (name) => liveParameter(config, name), 'The live-updates', "for the cells' publishers", {
       'api-id': this.live.api.apiId,

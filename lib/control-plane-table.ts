@@ -5,11 +5,6 @@ import { CLIENT_PK } from '../control-plane/records.ts';
 import { pkSkTable } from './pk-sk-table.ts';
 
 export interface ControlPlaneTableProps {
-  /**
-   * Deletion protection on, and the table kept when the stack is deleted.
-   * @default false
-   */
-  readonly retain?: boolean;
 }
 
 /**
@@ -23,7 +18,7 @@ export class ControlPlaneTable extends Construct {
 
   constructor(scope: Construct, id: string, props: ControlPlaneTableProps = {}) {
     super(scope, id);
-    this.table = pkSkTable(this, 'Table', { retain: props.retain ?? false });
+    this.table = pkSkTable(this, 'Table');
   }
 
   /** The router's reads: the registry and the newest map version, nothing else. */

@@ -23,20 +23,18 @@ export interface FrontDoorProps {
    */
   readonly certificateArn?: string;
   /**
-   * Keep the access-log bucket and the VPC flow logs when the stack is deleted.
-   * @default false
+   * Empty the access-log bucket when the stack is deleted, so that the
+   * deletion succeeds. Decided when the bucket is built, unlike its removal
+   * policy (lib/stage-policies.ts), which refuses a kept bucket that empties
+   * itself.
+   * @default true
    */
-  readonly retain?: boolean;
+  readonly autoDeleteAccessLogs?: boolean;
   /**
    * How long ALB access logs are kept.
    * @default Duration.days(90)
    */
   readonly accessLogExpiry?: Duration;
-  /**
-   * How long the VPC's flow logs are kept.
-   * @default RetentionDays.ONE_MONTH
-   */
-  readonly logRetention?: RetentionDays;
 }
 
 /**
@@ -55,7 +53,6 @@ export class FrontDoor extends Construct {
 
   constructor(scope: Construct, id: string, props: FrontDoorProps) {
     super(scope, id);
-    const removalPolicy = props.retain ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY;
 
     this.vpc = new Vpc(this, 'Vpc', {
       maxAzs: 2,
@@ -64,7 +61,7 @@ export class FrontDoor extends Construct {
       flowLogs: {
         rejected: {
           destination: FlowLogDestination.toCloudWatchLogs(
-            new LogGroup(this, 'FlowLogs', { retention: props.logRetention ?? RetentionDays.ONE_MONTH, removalPolicy }),
+            new LogGroup(this, 'FlowLogs', { retention: RetentionDays.ONE_MONTH, removalPolicy: RemovalPolicy.DESTROY }),
           ),
         },
       },
@@ -96,8 +93,8 @@ export class FrontDoor extends Construct {
       objectOwnership: ObjectOwnership.BUCKET_OWNER_ENFORCED,
       enforceSSL: true,
       lifecycleRules: [{ expiration: props.accessLogExpiry ?? Duration.days(90) }],
-      removalPolicy,
-      autoDeleteObjects: !props.retain,
+      removalPolicy: RemovalPolicy.DESTROY,
+      autoDeleteObjects: props.autoDeleteAccessLogs ?? true,
     });
     Validations.of(accessLogs).acknowledge({
       id: 'AwsSolutions-S1',

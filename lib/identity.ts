@@ -10,7 +10,6 @@ import {
   UserPoolResourceServer,
   type UserPoolDomain,
 } from 'aws-cdk-lib/aws-cognito';
-import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { SCOPES } from '../layers/shared/src/contracts/scopes.ts';
 import type { ControlPlaneTable } from './control-plane-table.ts';
@@ -35,15 +34,6 @@ export interface IdentityProps {
    * region across all AWS accounts.
    */
   readonly domainPrefix: string;
-  /**
-   * Deletion protection on, and the pool kept when the stack is deleted.
-   * @default false
-   */
-  readonly retain?: boolean;
-  /** @default RetentionDays.ONE_MONTH */
-  readonly logRetention?: RetentionDays;
-  /** @default RemovalPolicy.DESTROY */
-  readonly logRemovalPolicy?: RemovalPolicy;
 }
 
 /**
@@ -77,8 +67,9 @@ export class Identity extends Construct {
       mfa: Mfa.REQUIRED,
       mfaSecondFactor: { otp: true, sms: false },
       accountRecovery: AccountRecovery.NONE,
-      deletionProtection: props.retain ?? false,
-      removalPolicy: props.retain ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY,
+      // Kept, and protected from deletion, where the stage's policies say so (lib/stage-policies.ts).
+      deletionProtection: false,
+      removalPolicy: RemovalPolicy.DESTROY,
     });
     for (const id of ['AwsSolutions-COG3', 'AwsSolutions-COG8']) {
       Validations.of(this.userPool).acknowledge({
@@ -103,8 +94,6 @@ export class Identity extends Construct {
       sharedLayer: props.sharedLayer,
       memorySize: 256,
       timeout: Duration.seconds(5),
-      logRetention: props.logRetention,
-      logRemovalPolicy: props.logRemovalPolicy,
       environment: { CONTROL_PLANE_TABLE: props.table.table.tableName },
     });
     props.table.grantClientLookup(this.claimsFunction);

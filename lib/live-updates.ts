@@ -1,11 +1,10 @@
-import { Arn, Aws, type RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import { Arn, Aws, Stack, Validations } from 'aws-cdk-lib';
 import { WebSocketApi, WebSocketStage } from 'aws-cdk-lib/aws-apigatewayv2';
 import { WebSocketLambdaAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
 import { WebSocketLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import { AttributeType, ProjectionType, type TableV2 } from 'aws-cdk-lib/aws-dynamodb';
 import { Grant, PolicyStatement, type IGrantable } from 'aws-cdk-lib/aws-iam';
 import { StringParameter } from 'aws-cdk-lib/aws-ssm';
-import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { TENANT_INDEX, TTL_ATTRIBUTE } from '../layers/shared/src/contracts/connections.ts';
 import type { AppConfig } from './config.ts';
@@ -27,21 +26,12 @@ export interface LiveUpdatesProps {
   /** The pool's resource server: scopes arrive as `<identifier>/<scope>`. */
   readonly resourceServerId: string;
   /**
-   * Deletion protection on the connections table, and the table kept when the stack is deleted.
-   * @default false
-   */
-  readonly retain?: boolean;
-  /**
    * Steady-state requests per second the stage accepts (connects and frames).
    * @default 500
    */
   readonly rateLimit?: number;
   /** @default 1000 */
   readonly burstLimit?: number;
-  /** @default - ServiceFunction's */
-  readonly logRetention?: RetentionDays;
-  /** @default - ServiceFunction's */
-  readonly logRemovalPolicy?: RemovalPolicy;
 }
 
 /**
@@ -62,10 +52,8 @@ export class LiveUpdates extends Construct {
 
   constructor(scope: Construct, id: string, props: LiveUpdatesProps) {
     super(scope, id);
-    const logs = { logRetention: props.logRetention, logRemovalPolicy: props.logRemovalPolicy };
 
     this.table = pkSkTable(this, 'Connections', {
-      retain: props.retain ?? false,
       timeToLiveAttribute: TTL_ATTRIBUTE,
       globalSecondaryIndexes: [
         {
@@ -83,7 +71,6 @@ export class LiveUpdates extends Construct {
       description: 'Verifies the token of a live-updates connection ($connect)',
       serviceName: 'live-authorizer',
       sharedLayer: props.sharedLayer,
-      ...logs,
       environment: { USER_POOL_ID: props.userPoolId, AUTH_RESOURCE_SERVER: props.resourceServerId },
     });
     this.socketFunction = new ServiceFunction(this, 'Socket', {
@@ -91,7 +78,6 @@ export class LiveUpdates extends Construct {
       description: 'Opens and closes live-updates connections and handles their subscribe and unsubscribe frames',
       serviceName: 'live-socket',
       sharedLayer: props.sharedLayer,
-      ...logs,
       environment: { CONNECTIONS_TABLE: this.table.tableName },
     });
     // The table only, not its index: the socket reads and writes connections by their own partition.

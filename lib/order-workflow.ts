@@ -52,10 +52,6 @@ export interface OrderWorkflowProps {
    * @default 10
    */
   readonly failedExecutionsThreshold?: number;
-  /** @default RetentionDays.ONE_MONTH */
-  readonly logRetention?: RetentionDays;
-  /** @default RemovalPolicy.DESTROY */
-  readonly logRemovalPolicy?: RemovalPolicy;
 }
 
 /**
@@ -261,8 +257,8 @@ export class OrderWorkflow extends Construct {
       .next(new Succeed(this, 'OrderConfirmed'));
 
     const logGroup = new LogGroup(this, 'Logs', {
-      retention: props.logRetention ?? RetentionDays.ONE_MONTH,
-      removalPolicy: props.logRemovalPolicy ?? RemovalPolicy.DESTROY,
+      retention: RetentionDays.ONE_MONTH,
+      removalPolicy: RemovalPolicy.DESTROY,
     });
     this.stateMachine = new StateMachine(this, 'StateMachine', {
       stateMachineType: StateMachineType.STANDARD,

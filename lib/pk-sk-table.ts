@@ -3,8 +3,6 @@ import { AttributeType, Billing, TableV2, type GlobalSecondaryIndexPropsV2, type
 import type { Construct } from 'constructs';
 
 export interface PkSkTableOptions {
-  /** Deletion protection on, and the table kept when the stack is deleted. */
-  readonly retain: boolean;
   /**
    * A change stream.
    * @default - none
@@ -24,7 +22,7 @@ export interface PkSkTableOptions {
  * keys, on-demand capacity, point-in-time recovery, and no fixed name, so
  * that stacks and stages deploy side by side in one account.
  */
-export function pkSkTable(scope: Construct, id: string, options: PkSkTableOptions): TableV2 {
+export function pkSkTable(scope: Construct, id: string, options: PkSkTableOptions = {}): TableV2 {
   return new TableV2(scope, id, {
     partitionKey: { name: 'pk', type: AttributeType.STRING },
     sortKey: { name: 'sk', type: AttributeType.STRING },
@@ -33,7 +31,8 @@ export function pkSkTable(scope: Construct, id: string, options: PkSkTableOption
     dynamoStream: options.dynamoStream,
     timeToLiveAttribute: options.timeToLiveAttribute,
     globalSecondaryIndexes: options.globalSecondaryIndexes,
-    deletionProtection: options.retain,
-    removalPolicy: options.retain ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY,
+    // Kept, and protected from deletion, where the stage's policies say so (lib/stage-policies.ts).
+    deletionProtection: false,
+    removalPolicy: RemovalPolicy.DESTROY,
   });
 }

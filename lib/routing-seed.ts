@@ -1,7 +1,5 @@
 import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
-import type { RemovalPolicy } from 'aws-cdk-lib';
 import type { ITableV2 } from 'aws-cdk-lib/aws-dynamodb';
-import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { PhysicalResourceId } from 'aws-cdk-lib/custom-resources';
 import { Construct } from 'constructs';
 import { seedRequest } from '../control-plane/records.ts';
@@ -12,10 +10,6 @@ export interface RoutingSeedProps {
   readonly table: ITableV2;
   /** The cells the first map splits the buckets over. */
   readonly cellIds: readonly string[];
-  /** @default RetentionDays.ONE_MONTH */
-  readonly logRetention?: RetentionDays;
-  /** @default RemovalPolicy.DESTROY */
-  readonly logRemovalPolicy?: RemovalPolicy;
 }
 
 /**
@@ -36,8 +30,6 @@ export class RoutingSeed extends Construct {
         ignoreErrorCodesMatching: 'ConditionalCheckFailedException',
       },
       statements: [new PolicyStatement({ actions: ['dynamodb:PutItem'], resources: [props.table.tableArn] })],
-      logRetention: props.logRetention,
-      logRemovalPolicy: props.logRemovalPolicy,
     });
   }
 }

@@ -15,10 +15,6 @@ export interface SdkCallProps {
   readonly onDelete?: AwsSdkCall;
   /** Exactly what the calls need. */
   readonly statements: PolicyStatement[];
-  /** @default RetentionDays.ONE_MONTH */
-  readonly logRetention?: RetentionDays;
-  /** @default RemovalPolicy.DESTROY */
-  readonly logRemovalPolicy?: RemovalPolicy;
 }
 
 /**
@@ -34,8 +30,8 @@ export class SdkCall extends Construct {
   constructor(scope: Construct, id: string, props: SdkCallProps) {
     super(scope, id);
     const logGroup = new LogGroup(this, 'Logs', {
-      retention: props.logRetention ?? RetentionDays.ONE_MONTH,
-      removalPolicy: props.logRemovalPolicy ?? RemovalPolicy.DESTROY,
+      retention: RetentionDays.ONE_MONTH,
+      removalPolicy: RemovalPolicy.DESTROY,
     });
     const role = executionRole(this, 'Role', logGroup, `Deploy-time SDK call of ${this.node.path}`);
     this.resource = new AwsCustomResource(this, 'Resource', {

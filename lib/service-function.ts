@@ -43,13 +43,6 @@ export interface ServiceFunctionProps {
   readonly memorySize?: number;
   /** @default Duration.seconds(10) */
   readonly timeout?: Duration;
-  /** @default RetentionDays.ONE_MONTH */
-  readonly logRetention?: RetentionDays;
-  /**
-   * What happens to the log group when the stack is deleted.
-   * @default RemovalPolicy.DESTROY
-   */
-  readonly logRemovalPolicy?: RemovalPolicy;
   /**
    * Powertools log level.
    * @default INFO
@@ -77,9 +70,6 @@ export interface ServiceFunctionProps {
 export const DEFAULT_AWS_SDK: NonNullable<ServiceFunctionProps['awsSdk']> = 'bundled';
 export const DEFAULT_SHARED_CODE: NonNullable<ServiceFunctionProps['sharedCode']> = 'layer';
 
-/** Metrics namespace shared by every function. */
-export const METRICS_NAMESPACE = 'ItemMaster';
-
 /**
  * Every function of the service, with the defaults in one place: Node.js 24
  * on arm64, an ES module bundled and minified by the local esbuild with
@@ -90,8 +80,8 @@ export const METRICS_NAMESPACE = 'ItemMaster';
 export class ServiceFunction extends NodejsFunction {
   constructor(scope: Construct, id: string, props: ServiceFunctionProps) {
     const logGroup = new LogGroup(scope, `${id}Logs`, {
-      retention: props.logRetention ?? RetentionDays.ONE_MONTH,
-      removalPolicy: props.logRemovalPolicy ?? RemovalPolicy.DESTROY,
+      retention: RetentionDays.ONE_MONTH,
+      removalPolicy: RemovalPolicy.DESTROY,
     });
     // An explicit role instead of AWSLambdaBasicExecutionRole: logs go to this function's group only.
     const role = executionRole(scope, `${id}Role`, logGroup, `Execution role of ${props.serviceName}`);
@@ -117,7 +107,6 @@ export class ServiceFunction extends NodejsFunction {
       environment: {
         NODE_OPTIONS: '--enable-source-maps',
         POWERTOOLS_SERVICE_NAME: props.serviceName,
-        POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
         POWERTOOLS_LOG_LEVEL: props.logLevel ?? 'INFO',
         ...(props.cellId !== undefined && { CELL_ID: props.cellId }),
         ...props.environment,

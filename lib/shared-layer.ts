@@ -41,7 +41,7 @@ export class SharedLayer extends LayerVersion {
   constructor(scope: Construct, id: string, props: SharedLayerProps = {}) {
     const sourceDir = props.sourceDir ?? fromRoot('layers', 'shared');
     super(scope, id, {
-      description: props.description ?? 'Item Master shared code (observability, errors, ids)',
+      description: props.description ?? 'Code shared by the functions (observability, auth, errors, ids, contracts)',
       compatibleRuntimes: [LAMBDA_RUNTIME],
       compatibleArchitectures: [LAMBDA_ARCHITECTURE],
       code: Code.fromAsset(sourceDir, {

@@ -95,7 +95,7 @@ const rt = runtime as LocalRuntime;
 // Each cell has several functions: each cell once, in the order the app declares them.
 const cells = [...new Set(rt.assembly.functions.map((fn) => fn.environment.CELL_ID).filter((cellId) => cellId !== undefined))];
 console.log(`
-Item Master is running locally (ready in ${((performance.now() - started) / 1000).toFixed(1)} s)
+${rt.appName} is running locally (ready in ${((performance.now() - started) / 1000).toFixed(1)} s)
 
   front door   ${rt.url}            (the ALB: router → cells)
   live         ${rt.live?.url ?? 'none'}       (WebSocket API: ?token=<token>, then subscribe)

@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { fromRoot } from '../lib/paths.ts';
-import { cdkJsonContext, parseConfig, type StageName } from '../lib/config.ts';
-import { DEFAULT_STATE_FILE, STATE_DIR, type LocalRuntimeState } from '../control-plane/local-target.ts';
+import { cdkJsonContext, parseConfig } from '../lib/config.ts';
+import { defaultStateFile, ensureStateDir, type LocalRuntimeState } from '../control-plane/local-target.ts';
 import { isFresh, readAssembly, synthesize, type LocalAssembly } from './assembly.ts';
 import { LOCAL_CREDENTIALS, LOCAL_REGION, startDynamoDBLocal, type DynamoDBLocal } from './dynamodb-local.ts';
 import { functionEnvironment } from './environment.ts';
@@ -39,7 +39,7 @@ export interface LocalRuntimeOptions {
   readonly log?: (message: string) => void;
   /** The functions' own output (logs, EMF metrics), one line at a time. @default standard output */
   readonly functionOutput?: (line: string) => void;
-  /** Where to tell `npm run cells -- --local` how to reach this runtime. @default .item-master/local-runtime.json */
+  /** Where to tell `npm run cells -- --local` how to reach this runtime. @default .<appName>/local-runtime.json */
   readonly stateFile?: string;
   /** Instances each function may run at once (see FunctionHostOptions). @default 8 */
   readonly maxInstancesPerFunction?: number;
@@ -48,6 +48,8 @@ export interface LocalRuntimeOptions {
 export type { LocalRuntimeState } from '../control-plane/local-target.ts';
 
 export interface LocalRuntime {
+  /** The app's `appName`, as the runtime was started with it. */
+  readonly appName: string;
   readonly url: string;
   readonly lambdaUrl: string;
   readonly dynamoEndpoint: string;
@@ -76,7 +78,6 @@ export interface LocalRuntime {
   stop(): Promise<void>;
 }
 
-const DYNAMO_PID_FILE = path.join(STATE_DIR, 'dynamodb-local.pid');
 
 /**
  * The whole service on this machine: the synthesized app's tables in
@@ -96,6 +97,8 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
     stops.length = 0;
   };
   try {
+    // The app's name names the state folder and the banner; a reload keeps the name the runtime started with.
+    const { appName } = parseConfig((key) => ({ ...cdkJsonContext(), ...options.context })[key]);
     if (options.context || !isFresh(outdir)) {
       log(`synthesizing the app into ${path.relative(process.cwd(), outdir) || outdir} …`);
       synthesize(outdir, options.context);
@@ -107,16 +110,16 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
     let dynamo: DynamoDBLocal | undefined;
     let dynamoEndpoint = options.dynamoEndpoint;
     if (!dynamoEndpoint) {
-      stopStaleDynamoDB(log);
+      const pidFile = path.join(ensureStateDir(appName), 'dynamodb-local.pid');
+      stopStaleDynamoDB(pidFile, log);
       log('starting DynamoDB Local …');
       if (options.persistDir) mkdirSync(options.persistDir, { recursive: true });
       dynamo = await startDynamoDBLocal({ dbPath: options.persistDir });
-      mkdirSync(STATE_DIR, { recursive: true });
       // Its pid and ours: a later start stops it only if we are gone.
-      writeFileSync(DYNAMO_PID_FILE, `${dynamo.pid} ${process.pid}\n`);
+      writeFileSync(pidFile, `${dynamo.pid} ${process.pid}\n`);
       stops.push(async () => {
         await dynamo?.stop();
-        rmSync(DYNAMO_PID_FILE, { force: true });
+        rmSync(pidFile, { force: true });
       });
       dynamoEndpoint = dynamo.endpoint;
     }
@@ -194,7 +197,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
     });
     stops.push(frontDoor.close);
 
-    const stateFile = options.stateFile ?? DEFAULT_STATE_FILE;
+    const stateFile = options.stateFile ?? defaultStateFile(appName);
     let currentContext: Record<string, unknown> = options.context ?? {};
     const writeState = () => {
       const config = parseConfig((key) => ({ ...cdkJsonContext(), ...currentContext })[key]);
@@ -222,6 +225,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
     });
 
     return {
+      appName,
       url: frontDoor.url,
       lambdaUrl: lambdaApi.url,
       dynamoEndpoint,
@@ -299,11 +303,11 @@ async function startLive(
  * A DynamoDB Local that a previous run left behind (its pid file says so, and
  * the run that started it is gone) is stopped.
  */
-function stopStaleDynamoDB(log: (message: string) => void): void {
-  if (!existsSync(DYNAMO_PID_FILE)) return;
-  const [pid = 0, owner = 0] = readFileSync(DYNAMO_PID_FILE, 'utf8').trim().split(/\s+/).map(Number);
+function stopStaleDynamoDB(pidFile: string, log: (message: string) => void): void {
+  if (!existsSync(pidFile)) return;
+  const [pid = 0, owner = 0] = readFileSync(pidFile, 'utf8').trim().split(/\s+/).map(Number);
   if (owner > 0 && commandLineOf(owner) !== '') return; // another local runtime is still running it
-  rmSync(DYNAMO_PID_FILE, { force: true });
+  rmSync(pidFile, { force: true });
   if (!Number.isInteger(pid) || pid <= 0) return;
   const commandLine = commandLineOf(pid);
   if (!commandLine.includes('LoopbackDynamoDBLocal')) return;

@@ -8,7 +8,8 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { SCOPES } from '../layers/shared/src/contracts/scopes.ts';
 import type { TokenResponse } from './issuer.ts';
-import { DEFAULT_STATE_FILE, type LocalRuntimeState } from '../control-plane/local-target.ts';
+import { defaultStateFile, type LocalRuntimeState } from '../control-plane/local-target.ts';
+import { cdkJsonContext, parseConfig } from '../lib/config.ts';
 
 const USAGE = `usage: npm run token -- --tenant <tenantId> [--scope <scope>]... [--client <id>] [--expires <seconds>] [--json]
 
@@ -17,7 +18,7 @@ const USAGE = `usage: npm run token -- --tenant <tenantId> [--scope <scope>]... 
   --client <id>          the client id the token names (default local-<tenantId>)
   --expires <seconds>    lifetime (default 3600)
   --json                 the whole token response instead of the bare token
-  --local-state <file>   the local runtime's state file (default .item-master/local-runtime.json)
+  --local-state <file>   the local runtime's state file (default .<appName>/local-runtime.json)
 
 Prints a token signed by the local runtime's issuer (npm start must be running):
   TOKEN=$(npm run -s token -- --tenant acme)
@@ -56,7 +57,7 @@ if (!values.tenant) {
   process.exit(2);
 }
 
-const stateFile = path.resolve(values['local-state'] ?? DEFAULT_STATE_FILE);
+const stateFile = path.resolve(values['local-state'] ?? defaultStateFile(parseConfig((key) => cdkJsonContext()[key]).appName));
 if (!existsSync(stateFile)) fail('no local runtime is running: start one with npm start');
 const state = JSON.parse(readFileSync(stateFile, 'utf8')) as LocalRuntimeState;
 if (!state.tokenUrl) fail('the local runtime has no issuer: the app declares no user pool');

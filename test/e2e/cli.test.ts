@@ -7,9 +7,10 @@ import { cdkJsonContext, parseConfig } from '../../lib/config.ts';
 import { fromRoot } from '../../lib/paths.ts';
 import { startDynamoDBLocal } from '../../local/dynamodb-local.ts';
 import { startLocalRuntime } from '../../local/runtime.ts';
+import { stateDir } from '../../control-plane/local-target.ts';
 import { isAlive, waitForExit } from '../support/processes.ts';
 
-const PID_FILE = fromRoot('.item-master', 'dynamodb-local.pid');
+const PID_FILE = path.join(stateDir(parseConfig((key) => cdkJsonContext()[key]).appName), 'dynamodb-local.pid');
 const started: ChildProcess[] = [];
 const dirs: string[] = [];
 

@@ -23,8 +23,6 @@ import { TENANT_CLAIM, type Scope } from './contracts/scopes.ts';
 
 export { SCOPES, TENANT_CLAIM, type Scope } from './contracts/scopes.ts';
 
-/** The realm named in every `WWW-Authenticate` challenge. */
-export const AUTH_REALM = 'item-master';
 
 export interface TokenVerifierOptions {
   /** The Cognito user pool that issues the tokens: its id fixes the issuer and the JWKS. */
@@ -127,7 +125,7 @@ export class TokenVerifier {
   /** Checks an `Authorization` header value against what the route needs. */
   async authorize(authorization: string | undefined, required: Requirement): Promise<AuthResult> {
     const bearer = bearerToken(authorization);
-    if (!bearer.ok) return refuse(unauthorized(bearer.problem));
+    if (!bearer.ok) return refuse(unauthorized(this.#resourceServer, bearer.problem));
     return this.verify(bearer.token, required);
   }
 
@@ -141,10 +139,10 @@ export class TokenVerifier {
     }
     const tenantId = payload[TENANT_CLAIM];
     if (typeof tenantId !== 'string' || tenantId === '') {
-      return refuse(forbidden('the token is not bound to a tenant'));
+      return refuse(forbidden(this.#resourceServer, 'the token is not bound to a tenant'));
     }
     if (required.tenantId !== undefined && tenantId !== required.tenantId) {
-      return refuse(forbidden('the token is for another tenant'));
+      return refuse(forbidden(this.#resourceServer, 'the token is for another tenant'));
     }
     const prefix = `${this.#resourceServer}/`;
     const scopes = typeof payload.scope === 'string' ? payload.scope.split(' ') : [];
@@ -161,14 +159,14 @@ export class TokenVerifier {
   #failure(error: unknown, scope: Scope): AuthFailure {
     if (error instanceof JwtInvalidScopeError) {
       const needed = `${this.#resourceServer}/${scope}`;
-      return forbidden(`the token lacks the scope ${needed}`, needed);
+      return forbidden(this.#resourceServer, `the token lacks the scope ${needed}`, needed);
     }
     // The signing keys could not be fetched: not the caller's fault.
     if (error instanceof FetchError) {
       return { status: 503, code: 'auth_unavailable', message: 'tokens cannot be verified right now, retry later', headers: { 'retry-after': '5' } };
     }
     if (!(error instanceof JwtBaseError)) throw error;
-    return unauthorized('invalid', describe(error));
+    return unauthorized(this.#resourceServer, 'invalid', describe(error));
   }
 }
 
@@ -203,29 +201,33 @@ function describe(error: JwtBaseError): string {
 
 class MissingClientError extends JwtBaseError {}
 
-function unauthorized(problem: 'missing' | 'malformed' | 'invalid', description?: string): AuthFailure {
+/*
+ * Every challenge names the API's resource server (the app's name) as its
+ * realm, next to the scopes it qualifies, so a renamed fork says its own name.
+ */
+function unauthorized(realm: string, problem: 'missing' | 'malformed' | 'invalid', description?: string): AuthFailure {
   if (problem === 'missing') {
     // RFC 6750 §3.1: a request without credentials gets the bare challenge, no error code.
-    return { status: 401, code: 'unauthorized', message: 'a bearer token is required', headers: { 'www-authenticate': `Bearer realm="${AUTH_REALM}"` } };
+    return { status: 401, code: 'unauthorized', message: 'a bearer token is required', headers: { 'www-authenticate': `Bearer realm="${realm}"` } };
   }
   if (problem === 'malformed') {
     const message = 'the Authorization header must be "Bearer <token>"';
-    return { status: 401, code: 'unauthorized', message, headers: { 'www-authenticate': challenge('invalid_request', message) } };
+    return { status: 401, code: 'unauthorized', message, headers: { 'www-authenticate': challenge(realm, 'invalid_request', message) } };
   }
   const message = description ?? 'the token is not valid';
-  return { status: 401, code: 'unauthorized', message, headers: { 'www-authenticate': challenge('invalid_token', message) } };
+  return { status: 401, code: 'unauthorized', message, headers: { 'www-authenticate': challenge(realm, 'invalid_token', message) } };
 }
 
-function forbidden(message: string, scope?: string): AuthFailure {
-  return { status: 403, code: 'forbidden', message, headers: { 'www-authenticate': challenge('insufficient_scope', message, scope) } };
+function forbidden(realm: string, message: string, scope?: string): AuthFailure {
+  return { status: 403, code: 'forbidden', message, headers: { 'www-authenticate': challenge(realm, 'insufficient_scope', message, scope) } };
 }
 
 function refuse(failure: AuthFailure): AuthResult {
   return { ok: false, ...failure };
 }
 
-function challenge(error: string, description: string, scope?: string): string {
-  return `Bearer realm="${AUTH_REALM}", error="${error}", error_description="${description}"${scope ? `, scope="${scope}"` : ''}`;
+function challenge(realm: string, error: string, description: string, scope?: string): string {
+  return `Bearer realm="${realm}", error="${error}", error_description="${description}"${scope ? `, scope="${scope}"` : ''}`;
 }
 
 /** Fetches the JWKS from an endpoint other than Cognito's (plain HTTP on loopback included). */

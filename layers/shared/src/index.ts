@@ -31,7 +31,6 @@ export {
 export { MetricUnit } from '@aws-lambda-powertools/metrics';
 export { CELL_INVOKE, CONTROL_PLANE_READ, DATA_PLANE, sdkClientConfig, type SdkTimeouts } from './sdk-timeouts.ts';
 export {
-  AUTH_REALM,
   bearerToken,
   SCOPES,
   TENANT_CLAIM,

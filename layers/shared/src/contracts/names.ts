@@ -50,3 +50,12 @@ export type LiveParameter = 'api-id' | 'connections-table';
 export function liveParameter(config: AppIdentity, name: LiveParameter): string {
   return `/${config.appName}/${config.stage}/live/${name}`;
 }
+
+/** The CloudWatch namespace of the functions' metrics: `item-master` → `ItemMaster`. */
+export function metricsNamespace(config: Pick<AppIdentity, 'appName'>): string {
+  return config.appName
+    .split('-')
+    .filter((part) => part !== '')
+    .map((part) => part[0]!.toUpperCase() + part.slice(1))
+    .join('');
+}
