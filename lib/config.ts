@@ -17,10 +17,10 @@ const listOfStrings = z.preprocess((value) => {
 }, z.array(z.string()));
 
 export const configSchema = z.object({
+  // No default: the name is the fork's own, written once in cdk.json, and every other name derives from it.
   appName: z
-    .string()
-    .regex(/^[a-z][a-z0-9-]{0,23}$/, 'must be 1 to 24 characters of a-z, 0-9 and "-", starting with a letter')
-    .default('item-master'),
+    .string({ error: (issue) => (issue.input === undefined ? 'is required: set "appName" in the context of cdk.json' : 'must be a string') })
+    .regex(/^[a-z][a-z0-9-]{0,23}$/, 'must be 1 to 24 characters of a-z, 0-9 and "-", starting with a letter'),
   stage: z.enum(['dev', 'prod']).default('dev'),
   cells: listOfStrings
     .pipe(
@@ -77,7 +77,11 @@ function safeJson(text: string): unknown {
 export type StageName = z.infer<typeof configSchema>['stage'];
 
 export interface AppConfig {
-  /** Prefix of every stack and named resource, so that several copies can share an account. */
+  /**
+   * Prefix of every stack and named resource, so that several copies can
+   * share an account; also the API's resource server and realm, the metrics
+   * namespace (`item-master` → `ItemMaster`) and the local state folder.
+   */
   readonly appName: string;
   /** `prod` turns on deletion protection and RETAIN for stateful resources. */
   readonly stage: StageName;
@@ -110,7 +114,8 @@ export class ConfigError extends Error {
   }
 }
 
-const KEYS = [
+/** Every configuration key; the rest of cdk.json's context is CDK's feature flags. */
+export const CONFIG_KEYS = [
   'appName',
   'stage',
   'cells',
@@ -129,7 +134,7 @@ const KEYS = [
  * A bad value throws a ConfigError naming each bad field.
  */
 export function parseConfig(read: (key: string) => unknown): AppConfig {
-  const raw = Object.fromEntries(KEYS.map((key) => [key, read(key)]).filter(([, value]) => value !== undefined));
+  const raw = Object.fromEntries(CONFIG_KEYS.map((key) => [key, read(key)]).filter(([, value]) => value !== undefined));
   const result = configSchema
     .superRefine(({ cells, cellWeights }, ctx) => {
       for (const cellId of Object.keys(cellWeights)) {

@@ -6,6 +6,7 @@
 import { watch } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { ConfigError } from '../lib/config.ts';
+import { banner } from './banner.ts';
 import { fromRoot } from '../lib/paths.ts';
 import { startLocalRuntime, type LocalRuntime } from './runtime.ts';
 
@@ -92,29 +93,7 @@ try {
   await shutdown(1);
 }
 const rt = runtime as LocalRuntime;
-// Each cell has several functions: each cell once, in the order the app declares them.
-const cells = [...new Set(rt.assembly.functions.map((fn) => fn.environment.CELL_ID).filter((cellId) => cellId !== undefined))];
-console.log(`
-${rt.appName} is running locally (ready in ${((performance.now() - started) / 1000).toFixed(1)} s)
-
-  front door   ${rt.url}            (the ALB: router → cells)
-  live         ${rt.live?.url ?? 'none'}       (WebSocket API: ?token=<token>, then subscribe)
-  issuer       ${rt.issuer?.url ?? 'none'}  (stands in for Cognito: npm run token)
-  DynamoDB     ${rt.dynamoEndpoint}  (DynamoDB Local${args.persist ? `, data in ${args.persist}` : ', in memory'})
-  cells        ${cells.join(', ')}
-
-Try (every /tenants route needs a token of its own tenant; /health is open):
-  TOKEN=$(npm run -s token -- --tenant acme)
-  curl -i -X PUT ${rt.url}/tenants/acme/items/widget-1 -H "authorization: Bearer $TOKEN" \\
-    -H 'content-type: application/json' -d '{"title":"Widget","price":{"amount":1299,"currency":"EUR"},"stock":10}'
-  curl -i ${rt.url}/tenants/acme/items/widget-1 -H "authorization: Bearer $TOKEN"
-  curl -i -X POST ${rt.url}/tenants/acme/orders -H "authorization: Bearer $TOKEN" \\
-    -H 'content-type: application/json' -H "idempotency-key: order-$(date +%s)" \\
-    -d '{"lines":[{"itemId":"widget-1","quantity":2}],"customerId":"c-1","payment":{"token":"tok_ok"}}'
-  curl -s ${rt.url}/_local/queues        (what the order workflows sent)
-${rt.live ? `  npx -y wscat -c "${rt.live.url}?token=$TOKEN"     (then send {"action":"subscribe","tenantId":"acme"})
-` : ''}
-${args.watch ? 'Watching sources: changed functions reload without a restart. ' : ''}Ctrl-C stops everything.`);
+console.log(banner(rt, { readySeconds: (performance.now() - started) / 1000, persistDir: args.persist, watching: args.watch }));
 
 if (args.watch) {
   let timer: NodeJS.Timeout | undefined;

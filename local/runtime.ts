@@ -129,7 +129,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
     let sdkCalls = await runDeployTimeCalls(dynamoClient, assembly);
 
     const output = options.functionOutput ?? ((line: string) => process.stdout.write(`${line}\n`));
-    const host = new FunctionHost(mkdtempSync(path.join(tmpdir(), 'item-master-functions-')), output, {
+    const host = new FunctionHost(mkdtempSync(path.join(tmpdir(), `${appName}-functions-`)), output, {
       maxInstancesPerFunction: options.maxInstancesPerFunction,
     });
     stops.push(() => host.stop());

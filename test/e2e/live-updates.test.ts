@@ -16,6 +16,7 @@ import { LOCAL_CREDENTIALS, LOCAL_REGION } from '../../local/dynamodb-local.ts';
 import { startLocalRuntime, type LocalRuntime } from '../../local/runtime.ts';
 import { eventually } from '../support/eventually.ts';
 import { isAlive } from '../support/processes.ts';
+import { testContext } from '../support/synth.ts';
 
 /**
  * Live updates as `npm start` serves them, with a real WebSocket client:
@@ -36,7 +37,7 @@ beforeAll(async () => {
     webSocketPort: 0,
     outdir,
     dynamoEndpoint: inject('dynamoEndpoint'),
-    context: { appName: 'e2e-live', cells: ['cell-1'] },
+    context: testContext({ appName: 'e2e-live', cells: ['cell-1'] }),
     stateFile: path.join(outdir, 'local-runtime.json'),
     functionOutput: process.env.DEBUG_LIVE ? (line) => console.log(line) : () => undefined,
   });

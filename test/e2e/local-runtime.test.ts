@@ -9,6 +9,8 @@ import { fromRoot } from '../../lib/paths.ts';
 import { startLocalRuntime, type LocalRuntime } from '../../local/runtime.ts';
 import { eventually } from '../support/eventually.ts';
 import { isAlive } from '../support/processes.ts';
+import { banner } from '../../local/banner.ts';
+import { testContext, TEST_CONFIG } from '../support/synth.ts';
 import { isValidId, tenantIdOf } from '@item-master/shared';
 import { cellOfBucket } from '../support/routing.ts';
 
@@ -29,7 +31,7 @@ beforeAll(async () => {
     outdir,
     dynamoEndpoint: inject('dynamoEndpoint'),
     // Its own app name: its own tables and control plane in the shared DynamoDB Local.
-    context: { appName: 'e2e', routingRefreshSeconds: 1 },
+    context: testContext({ appName: 'e2e', routingRefreshSeconds: 1 }),
     stateFile: path.join(outdir, 'local-runtime.json'),
     functionOutput: (line) => functionOutput.push(line),
   });
@@ -41,7 +43,7 @@ afterAll(async () => {
   for (const pid of pids) expect(isAlive(pid)).toBe(false);
 });
 
-const cells = ['cell-1', 'cell-2', 'cell-3'];
+const cells = [...TEST_CONFIG.cells];
 const map = evenSplit(cells);
 const widget = { title: 'Widget', price: { amount: 1299, currency: 'EUR' }, stock: 10 };
 
@@ -279,7 +281,7 @@ describe('npm start: orders end to end', () => {
 describe('reloading (npm run dev)', () => {
   it('re-synthesizes and reloads only what changed; a new cell registers and takes no bucket by itself', async () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'item-master-reload-'));
-    const context = { appName: 'e2e-reload', routingRefreshSeconds: 1 };
+    const context = testContext({ appName: 'e2e-reload', routingRefreshSeconds: 1 });
     const small = await startLocalRuntime({
       port: 0,
       webSocketPort: 0,
@@ -348,7 +350,7 @@ describe('npm start: authentication end to end', () => {
     const tenant = tenantIn('cell-1', 'auth');
     const before = functionOutput.length;
     const none = await http('GET', `/tenants/${tenant}/items`, undefined, { authorization: '' });
-    expect([none.status, none.headers.get('www-authenticate')]).toEqual([401, 'Bearer realm="item-master"']);
+    expect([none.status, none.headers.get('www-authenticate')]).toEqual([401, 'Bearer realm="e2e"']);
     expect(none.json.error.code).toBe('unauthorized');
     const garbage = await http('GET', `/tenants/${tenant}/items`, undefined, { authorization: 'Bearer not.a.token' });
     expect(garbage.status).toBe(401);
@@ -361,6 +363,19 @@ describe('npm start: authentication end to end', () => {
     expect(logged.filter((line) => line.includes('request refused')).length).toBeGreaterThanOrEqual(3);
     const token = await tokenFor('someone-else');
     expect(functionOutput.some((line) => line.includes(token.split('.')[2]!))).toBe(false);
+  });
+
+  it('speaks of its own app name only: the banner, the challenges and the metrics', async () => {
+    const text = banner(runtime, { readySeconds: 1 });
+    expect(text).toContain('e2e is running locally');
+    expect(text).toMatch(/cells +cell-1, cell-2, cell-3$/m);
+    const refused = await http('GET', '/tenants/acme/items', undefined, { authorization: 'Bearer not.a.token' });
+    expect(refused.headers.get('www-authenticate')).toMatch(/^Bearer realm="e2e", error="invalid_token"/);
+    const said = [text, JSON.stringify(refused.json), ...refused.headers.values(), ...functionOutput];
+    expect(said.filter((line) => /item.?master/i.test(line))).toEqual([]);
+    const namespaces = functionOutput.flatMap((line) => [...line.matchAll(/"Namespace":"([^"]+)"/g)].map((match) => match[1]));
+    expect(namespaces.length).toBeGreaterThan(0);
+    expect(new Set(namespaces)).toEqual(new Set(['E2e']));
   });
 
   it('leaves /health and preflights open', async () => {

@@ -1,4 +1,5 @@
 import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { decodeBuckets } from '../../control-plane/bucket-codec.ts';
@@ -152,6 +153,29 @@ describe('the app', () => {
         POWERTOOLS_METRICS_NAMESPACE: 'ItemMaster',
         POWERTOOLS_LOG_LEVEL: 'INFO',
       });
+    }
+  });
+
+  it('takes every name from appName: a fork named catalog with two cells says item-master nowhere', () => {
+    const fork = buildTestApp({ appName: 'catalog', cells: ['north', 'south'] });
+    try {
+      expect([fork.stacks.controlPlane, ...fork.stacks.cells].map((stack) => stack.stackName)).toEqual([
+        'catalog-dev-control-plane',
+        'catalog-dev-north',
+        'catalog-dev-south',
+      ]);
+      fork.app.synth();
+      const templates = readdirSync(fork.outdir).filter((file) => file.endsWith('.template.json'));
+      expect(templates).toHaveLength(3);
+      for (const file of templates) {
+        const text = readFileSync(path.join(fork.outdir, file), 'utf8');
+        expect(text.match(/item.?master/gi), file).toBeNull();
+      }
+      const functions = Template.fromStack(fork.stacks.cells[0]!).findResources('AWS::Lambda::Function');
+      const namespaces = Object.values(functions).map((fn) => fn.Properties.Environment?.Variables?.POWERTOOLS_METRICS_NAMESPACE);
+      expect(new Set(namespaces.filter((ns) => ns !== undefined))).toEqual(new Set(['Catalog']));
+    } finally {
+      fork.cleanup();
     }
   });
 

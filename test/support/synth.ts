@@ -3,17 +3,30 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { App } from 'aws-cdk-lib';
 import { buildApp, type ItemMasterStacks } from '../../lib/app.ts';
-import { cdkJsonContext } from '../../lib/config.ts';
+import { cdkJsonContext, CONFIG_KEYS } from '../../lib/config.ts';
 import { buildQuietly } from '../../local/quiet-synthesis.ts';
 
 /**
- * The app as `cdk synth` builds it (cdk.json's context and feature flags),
- * with overrides; quietly, and with the warnings that only concern a deploy
- * acknowledged unless `warnAsOnDeploy`.
+ * The configuration the tests build the app with, whatever a fork's cdk.json
+ * says: the tests pass it themselves, so a fork's own name and cell count
+ * change no test.
+ */
+export const TEST_CONFIG = { appName: 'item-master', stage: 'dev', cells: ['cell-1', 'cell-2', 'cell-3'], region: 'us-east-1' } as const;
+
+/** The context `cdk synth` would give the app, with cdk.json's configuration replaced by the tests' own and the overrides. */
+export function testContext(overrides: Record<string, unknown> = {}): Record<string, unknown> {
+  const flags = Object.entries(cdkJsonContext()).filter(([key]) => !(CONFIG_KEYS as readonly string[]).includes(key));
+  return { ...Object.fromEntries(flags), ...TEST_CONFIG, ...overrides };
+}
+
+/**
+ * The app as `cdk synth` builds it (cdk.json's feature flags) from the
+ * tests' configuration with overrides; quietly, and with the warnings that
+ * only concern a deploy acknowledged unless `warnAsOnDeploy`.
  */
 export function buildTestApp(context: Record<string, unknown> = {}, options: { warnAsOnDeploy?: boolean } = {}) {
-  const outdir = mkdtempSync(path.join(tmpdir(), 'item-master-synth-'));
-  const app = new App({ outdir, context: { ...cdkJsonContext(), ...context } });
+  const outdir = mkdtempSync(path.join(tmpdir(), 'app-synth-'));
+  const app = new App({ outdir, context: testContext(context) });
   const stacks: ItemMasterStacks = buildQuietly(app, buildApp, options);
   return { app, outdir, stacks, cleanup: () => rmSync(outdir, { recursive: true, force: true }) };
 }
