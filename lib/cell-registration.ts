@@ -1,9 +1,7 @@
-import { ArnFormat, Stack } from 'aws-cdk-lib';
-import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
-import { StringParameter } from 'aws-cdk-lib/aws-ssm';
 import { PhysicalResourceId } from 'aws-cdk-lib/custom-resources';
 import { Construct } from 'constructs';
 import { deregistrationRequest, registrationRequest, type CellRegistration as Registration } from '../control-plane/records.ts';
+import { ControlPlaneTableReference } from './control-plane-table.ts';
 import { SdkCall } from './sdk-call.ts';
 
 export interface CellRegistrationProps {
@@ -22,15 +20,10 @@ export interface CellRegistrationProps {
 export class CellRegistration extends Construct {
   constructor(scope: Construct, id: string, props: CellRegistrationProps) {
     super(scope, id);
-    const tableName = StringParameter.valueForStringParameter(this, props.controlPlaneTableParameter);
-    const tableArn = Stack.of(this).formatArn({
-      service: 'dynamodb',
-      resource: 'table',
-      resourceName: tableName,
-      arnFormat: ArnFormat.SLASH_RESOURCE_NAME,
-    });
+    const controlPlane = ControlPlaneTableReference.fromParameter(this, props.controlPlaneTableParameter);
+    const tableName = controlPlane.tableName;
     const physicalResourceId = PhysicalResourceId.of(`cell-registration-${props.cell.cellId}`);
-    new SdkCall(this, 'Register', {
+    const call = new SdkCall(this, 'Register', {
       onCreateOrUpdate: {
         service: 'DynamoDB',
         action: 'updateItem',
@@ -43,7 +36,7 @@ export class CellRegistration extends Construct {
         parameters: deregistrationRequest(tableName, props.cell.cellId),
         physicalResourceId,
       },
-      statements: [new PolicyStatement({ actions: ['dynamodb:UpdateItem', 'dynamodb:DeleteItem'], resources: [tableArn] })],
     });
+    controlPlane.grantRegister(call);
   }
 }

@@ -1,9 +1,9 @@
 import { Duration, Stack, Validations, type StackProps } from 'aws-cdk-lib';
-import { StartingPosition } from 'aws-cdk-lib/aws-lambda';
-import { DynamoEventSource, SqsDlq } from 'aws-cdk-lib/aws-lambda-event-sources';
 import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
+import { CellApi } from './cell-api.ts';
 import { CellTable } from './cell-table.ts';
+import { ChangePublisher } from './change-publisher.ts';
 import { CellRegistration } from './cell-registration.ts';
 import { type AppConfig, cellWeight } from './config.ts';
 import { LiveUpdatesReference } from './live-updates.ts';
@@ -27,10 +27,10 @@ export interface CellStackProps extends StackProps {
 export class CellStack extends Stack {
   public readonly cellId: string;
   public readonly table: CellTable;
-  public readonly api: ServiceFunction;
+  public readonly api: CellApi;
   public readonly orders: OrderWorkflow;
   public readonly eventsQueue: Queue;
-  public readonly publisher: ServiceFunction;
+  public readonly publisher: ChangePublisher;
 
   constructor(scope: Construct, id: string, props: CellStackProps) {
     super(scope, id, props);
@@ -61,19 +61,20 @@ export class CellStack extends Stack {
       eventsQueue: this.eventsQueue,
     });
 
-    this.api = new ServiceFunction(this, 'Api', {
-      entry: 'functions/cell-api/index.ts',
-      description: `Items and orders API of ${cellId}`,
-      serviceName: 'cell-api',
+    this.api = new CellApi(this, 'Api', {
+      cellId,
       functionName: cellApiFunctionName(config, cellId),
+      sharedLayer,
+      table: this.table,
+      orders: this.orders,
+    });
+    this.publisher = new ChangePublisher(this, 'Publisher', {
       cellId,
       sharedLayer,
-      environment: { TABLE_NAME: this.table.table.tableName, STATE_MACHINE_ARN: this.orders.stateMachine.stateMachineArn },
+      table: this.table,
+      live: LiveUpdatesReference.fromParameters(this, config),
+      failures: this.failureQueue('PublishFailures', "the on-failure destination of the publisher's stream"),
     });
-    this.table.grantApiAccess(this.api);
-    this.orders.stateMachine.grantStartExecution(this.api);
-
-    this.publisher = this.changePublisher(config, cellId, sharedLayer);
 
     new CellRegistration(this, 'Registration', {
       controlPlaneTableParameter: controlPlaneTableParameter(config),
@@ -84,43 +85,6 @@ export class CellStack extends Stack {
         tableName: this.table.table.tableName,
       },
     });
-  }
-
-  /**
-   * The live-updates publisher: this cell's table stream to the subscribers'
-   * WebSocket connections. It finds the control plane's API and connections
-   * table by well-known SSM parameter names, like the registration, and may
-   * touch nothing else: its own stream, the connections table (subscriber
-   * lookups and the removal of gone connections) and the stage's
-   * `@connections` endpoint.
-   */
-  private changePublisher(config: AppConfig, cellId: string, sharedLayer: SharedLayer): ServiceFunction {
-    const live = LiveUpdatesReference.fromParameters(this, config);
-    const publisher = new ServiceFunction(this, 'Publisher', {
-      entry: 'functions/publisher/index.ts',
-      description: `Publishes the item and order changes of ${cellId} to live-updates subscribers`,
-      serviceName: 'publisher',
-      cellId,
-      sharedLayer,
-      timeout: Duration.seconds(30),
-      environment: { CONNECTIONS_TABLE: live.connectionsTableName, CALLBACK_URL: live.callbackUrl },
-    });
-    const failures = this.failureQueue('PublishFailures', "the on-failure destination of the publisher's stream");
-    publisher.addEventSource(
-      new DynamoEventSource(this.table.table, {
-        startingPosition: StartingPosition.LATEST,
-        batchSize: 100,
-        maxBatchingWindow: Duration.millis(0),
-        bisectBatchOnError: true,
-        reportBatchItemFailures: true,
-        retryAttempts: 5,
-        // Live updates are worth little late: an hour-old change goes to the failure queue instead.
-        maxRecordAge: Duration.hours(1),
-        onFailure: new SqsDlq(failures),
-      }),
-    );
-    live.grantPublish(publisher);
-    return publisher;
   }
 
   /** Where failed messages or records are kept for two weeks: a queue that is itself a failure queue, so it has none of its own. */

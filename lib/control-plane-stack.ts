@@ -1,49 +1,22 @@
-import { Annotations, Arn, ArnFormat, CfnOutput, Stack, Validations, type StackProps } from 'aws-cdk-lib';
-import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
+import { Annotations, CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
 import { StringParameter } from 'aws-cdk-lib/aws-ssm';
 import type { Construct } from 'constructs';
-import { encodeBuckets } from '../control-plane/bucket-codec.ts';
-import { evenSplit } from '../control-plane/routing.ts';
-import type { ShippedRouting } from '../functions/router/routing-cache.ts';
 import { type AppConfig, isProduction } from './config.ts';
 import { ControlPlaneTable } from './control-plane-table.ts';
 import { FrontDoor } from './front-door.ts';
 import { Identity } from './identity.ts';
 import { LiveUpdates } from './live-updates.ts';
-import { cellApiFunctionName, controlPlaneTableParameter, identityParameter, liveParameter, stackName } from '../layers/shared/src/contracts/names.ts';
+import { controlPlaneTableParameter, identityParameter, liveParameter, stackName } from '../layers/shared/src/contracts/names.ts';
 import { RoutingSeed } from './routing-seed.ts';
-import { ServiceFunction } from './service-function.ts';
+import { Router } from './router.ts';
 import { SharedLayer } from './shared-layer.ts';
 import { WebAcl } from './web-acl.ts';
-import { nagResourceName } from './nag.ts';
 
 /** The warning a deploy without a certificate gets (acknowledged off AWS, see local/quiet-synthesis.ts). */
 export const NO_CERTIFICATE_WARNING = 'front-door:no-certificate';
 
 export interface ControlPlaneStackProps extends StackProps {
   readonly config: AppConfig;
-}
-
-/** Lambda allows 4 KB of environment in all; the shipped routing must leave room for the rest. */
-const MAX_SHIPPED_ROUTING_BYTES = 3_000;
-
-/**
- * The routing the router starts from until it has read the control plane:
- * version 1 as the seed writes it, with each cell reached by its function's
- * well-known name.
- */
-function shippedRouting(config: AppConfig): string {
-  const shipped: ShippedRouting = {
-    version: 1,
-    functions: Object.fromEntries(config.cells.map((cellId) => [cellId, cellApiFunctionName(config, cellId)])),
-    ...encodeBuckets(evenSplit(config.cells)),
-    overrides: {},
-  };
-  const json = JSON.stringify(shipped);
-  if (json.length > MAX_SHIPPED_ROUTING_BYTES) {
-    throw new Error(`the routing shipped with the router is ${json.length} bytes, over ${MAX_SHIPPED_ROUTING_BYTES}: fewer cells or shorter cell ids`);
-  }
-  return json;
 }
 
 /**
@@ -54,7 +27,7 @@ function shippedRouting(config: AppConfig): string {
  */
 export class ControlPlaneStack extends Stack {
   public readonly table: ControlPlaneTable;
-  public readonly router: ServiceFunction;
+  public readonly router: Router;
   public readonly frontDoor: FrontDoor;
   public readonly identity: Identity;
   public readonly live: LiveUpdates;
@@ -85,30 +58,13 @@ export class ControlPlaneStack extends Stack {
       'token-url': this.identity.tokenUrl,
     });
 
-    this.router = new ServiceFunction(this, 'Router', {
-      entry: 'functions/router/index.ts',
-      description: 'Routes each request to the cell that owns its tenant',
-      serviceName: 'router',
+    this.router = new Router(this, 'Router', {
+      app: config,
+      cells: config.cells,
       sharedLayer,
-      environment: {
-        CONTROL_PLANE_TABLE: this.table.table.tableName,
-        ROUTING_REFRESH_SECONDS: String(config.routingRefreshSeconds),
-        SHIPPED_ROUTING: shippedRouting(config),
-        USER_POOL_ID: this.identity.userPool.userPoolId,
-        AUTH_RESOURCE_SERVER: this.identity.resourceServerId,
-      },
-    });
-    this.table.grantRoutingRead(this.router);
-    // Cells come and go without a control-plane deploy, so the router may
-    // invoke any cell API function of this app and stage, by its naming pattern.
-    const cellApiArns = Arn.format(
-      { service: 'lambda', resource: 'function', resourceName: cellApiFunctionName(config, '*'), arnFormat: ArnFormat.COLON_RESOURCE_NAME },
-      this,
-    );
-    this.router.addToRolePolicy(new PolicyStatement({ actions: ['lambda:InvokeFunction'], resources: [cellApiArns] }));
-    Validations.of(this.router.role!).acknowledge({
-      id: `AwsSolutions-IAM5[Resource::${nagResourceName(this, cellApiArns)}]`,
-      reason: 'Cells register at run time; the router may invoke only functions named like a cell API of this app and stage',
+      table: this.table,
+      identity: this.identity,
+      refreshSeconds: config.routingRefreshSeconds,
     });
 
     this.frontDoor = new FrontDoor(this, 'FrontDoor', {

@@ -1,11 +1,10 @@
+import { ArnFormat, Stack } from 'aws-cdk-lib';
 import type { TableV2 } from 'aws-cdk-lib/aws-dynamodb';
+import { StringParameter } from 'aws-cdk-lib/aws-ssm';
 import { Grant, type IGrantable } from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
-import { CLIENT_PK } from '../control-plane/records.ts';
+import { CELL_PK, CLIENT_PK } from '../control-plane/records.ts';
 import { pkSkTable } from './pk-sk-table.ts';
-
-export interface ControlPlaneTableProps {
-}
 
 /**
  * The control plane's table: the cell registry and the versioned bucket map
@@ -16,7 +15,7 @@ export interface ControlPlaneTableProps {
 export class ControlPlaneTable extends Construct {
   public readonly table: TableV2;
 
-  constructor(scope: Construct, id: string, props: ControlPlaneTableProps = {}) {
+  constructor(scope: Construct, id: string) {
     super(scope, id);
     this.table = pkSkTable(this, 'Table');
   }
@@ -33,6 +32,34 @@ export class ControlPlaneTable extends Construct {
       actions: ['dynamodb:GetItem'],
       resourceArns: [this.table.tableArn],
       conditions: { 'ForAllValues:StringEquals': { 'dynamodb:LeadingKeys': [CLIENT_PK] } },
+    });
+  }
+}
+
+/**
+ * The control-plane table as a cell finds it: by its well-known SSM
+ * parameter at deploy time, never by a reference to the control-plane
+ * stack, with the rights a cell may have on it.
+ */
+export class ControlPlaneTableReference {
+  static fromParameter(scope: Construct, parameterName: string): ControlPlaneTableReference {
+    const tableName = StringParameter.valueForStringParameter(scope, parameterName);
+    const tableArn = Stack.of(scope).formatArn({ service: 'dynamodb', resource: 'table', resourceName: tableName, arnFormat: ArnFormat.SLASH_RESOURCE_NAME });
+    return new ControlPlaneTableReference(tableName, tableArn);
+  }
+
+  private constructor(
+    public readonly tableName: string,
+    public readonly tableArn: string,
+  ) {}
+
+  /** Writing and removing registry records, and only those: the bucket map and the client bindings stay out of reach. */
+  grantRegister(grantee: IGrantable): Grant {
+    return Grant.addToPrincipal({
+      grantee,
+      actions: ['dynamodb:UpdateItem', 'dynamodb:DeleteItem'],
+      resourceArns: [this.tableArn],
+      conditions: { 'ForAllValues:StringEquals': { 'dynamodb:LeadingKeys': [CELL_PK] } },
     });
   }
 }

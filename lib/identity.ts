@@ -94,9 +94,8 @@ export class Identity extends Construct {
       sharedLayer: props.sharedLayer,
       memorySize: 256,
       timeout: Duration.seconds(5),
-      environment: { CONTROL_PLANE_TABLE: props.table.table.tableName },
     });
-    props.table.grantClientLookup(this.claimsFunction);
+    this.claimsFunction.bindTable('CONTROL_PLANE_TABLE', props.table.table, (grantee) => props.table.grantClientLookup(grantee));
     this.userPool.addTrigger(UserPoolOperation.PRE_TOKEN_GENERATION_CONFIG, this.claimsFunction, LambdaVersion.V3_0);
   }
 

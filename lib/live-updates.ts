@@ -3,7 +3,7 @@ import { WebSocketApi, WebSocketStage } from 'aws-cdk-lib/aws-apigatewayv2';
 import { WebSocketLambdaAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
 import { WebSocketLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import { AttributeType, ProjectionType, type TableV2 } from 'aws-cdk-lib/aws-dynamodb';
-import { Grant, PolicyStatement, type IGrantable } from 'aws-cdk-lib/aws-iam';
+import { Grant, type IGrantable } from 'aws-cdk-lib/aws-iam';
 import { StringParameter } from 'aws-cdk-lib/aws-ssm';
 import { Construct } from 'constructs';
 import { TENANT_INDEX, TTL_ATTRIBUTE } from '../layers/shared/src/contracts/connections.ts';
@@ -78,11 +78,10 @@ export class LiveUpdates extends Construct {
       description: 'Opens and closes live-updates connections and handles their subscribe and unsubscribe frames',
       serviceName: 'live-socket',
       sharedLayer: props.sharedLayer,
-      environment: { CONNECTIONS_TABLE: this.table.tableName },
     });
     // The table only, not its index: the socket reads and writes connections by their own partition.
-    this.socketFunction.addToRolePolicy(
-      new PolicyStatement({ actions: ['dynamodb:BatchWriteItem', 'dynamodb:PutItem', 'dynamodb:Query'], resources: [this.table.tableArn] }),
+    this.socketFunction.bindTable('CONNECTIONS_TABLE', this.table, (grantee) =>
+      Grant.addToPrincipal({ grantee, actions: ['dynamodb:BatchWriteItem', 'dynamodb:PutItem', 'dynamodb:Query'], resourceArns: [this.table.tableArn] }),
     );
 
     // One integration per route: each route's invocations are its own in API Gateway's metrics and logs.

@@ -1,4 +1,3 @@
-import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import type { ITableV2 } from 'aws-cdk-lib/aws-dynamodb';
 import { PhysicalResourceId } from 'aws-cdk-lib/custom-resources';
 import { Construct } from 'constructs';
@@ -21,7 +20,7 @@ export interface RoutingSeedProps {
 export class RoutingSeed extends Construct {
   constructor(scope: Construct, id: string, props: RoutingSeedProps) {
     super(scope, id);
-    new SdkCall(this, 'Put', {
+    const call = new SdkCall(this, 'Put', {
       onCreateOrUpdate: {
         service: 'DynamoDB',
         action: 'putItem',
@@ -29,7 +28,7 @@ export class RoutingSeed extends Construct {
         physicalResourceId: PhysicalResourceId.of('routing-seed'),
         ignoreErrorCodesMatching: 'ConditionalCheckFailedException',
       },
-      statements: [new PolicyStatement({ actions: ['dynamodb:PutItem'], resources: [props.table.tableArn] })],
     });
+    props.table.grant(call, 'dynamodb:PutItem');
   }
 }

@@ -1,4 +1,5 @@
 import { Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
+import type { Grant, IGrantable } from 'aws-cdk-lib/aws-iam';
 import { Tracing } from 'aws-cdk-lib/aws-lambda';
 import { LogLevel, NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
@@ -129,5 +130,15 @@ export class ServiceFunction extends NodejsFunction {
       id: 'AwsSolutions-IAM5[Resource::*]',
       reason: 'X-Ray PutTraceSegments and PutTelemetryRecords support no resource-level permissions',
     });
+  }
+
+  /**
+   * Gives the function a table in one call: its name in the environment
+   * variable and the rights `grant` gives, so that no function holds a
+   * table's name without its rights, or rights to a table it cannot name.
+   */
+  bindTable(variable: string, table: { readonly tableName: string }, grant: (grantee: IGrantable) => Grant): Grant {
+    this.addEnvironment(variable, table.tableName);
+    return grant(this);
   }
 }

@@ -1,3 +1,4 @@
+import { SHIPPED_ROUTING_VARIABLE, type ShippedRouting } from '@item-master/shared';
 import * as z from 'zod';
 import { decodeBuckets } from '../../control-plane/bucket-codec.ts';
 import type { CellStatus } from '../../control-plane/records.ts';
@@ -35,16 +36,14 @@ export function snapshotFromState(state: RoutingState): RoutingSnapshot {
   };
 }
 
+/** The contract's shape, checked: a shipped routing the deploy did not write fails the cold start loudly. */
 const shippedSchema = z.object({
   version: z.number().int().nonnegative(),
-  /** cellId → function name, for the cells the shipped map names. */
   functions: z.record(z.string(), z.string().min(1)),
   cells: z.array(z.string()),
   buckets: z.string(),
   overrides: z.record(z.string(), z.string()).default({}),
-});
-
-export type ShippedRouting = z.input<typeof shippedSchema>;
+}) satisfies z.ZodType<ShippedRouting, unknown>;
 
 /**
  * The routing the deploy ships in the router's environment, used only until
@@ -56,7 +55,7 @@ export function snapshotFromShipped(json: string | undefined): RoutingSnapshot {
   try {
     raw = JSON.parse(json ?? '');
   } catch {
-    throw new Error('SHIPPED_ROUTING must be the JSON routing snapshot the deploy ships');
+    throw new Error(`${SHIPPED_ROUTING_VARIABLE} must be the JSON routing snapshot the deploy ships`);
   }
   const shipped = shippedSchema.parse(raw);
   return {

@@ -62,12 +62,16 @@ function sdkCalls(template: Template) {
   };
   const policies = Object.values(template.findResources('AWS::IAM::Policy'));
   return Object.entries(template.findResources('Custom::AWS')).map(([logicalId, resource]) => {
-    const policy = policies.find((p) => p.Properties.PolicyName.startsWith(`${logicalId.replace(/[A-F0-9]{8}$/, '')}CustomResourcePolicy`));
+    // Its statements, or the grants to its role (the role's first statement is its own log group's).
+    const prefix = logicalId.replace(/[A-F0-9]{8}$/, '');
+    const policy = policies.find((p) => [`${prefix}CustomResourcePolicy`, `${prefix}RoleDefaultPolicy`].some((name) => p.Properties.PolicyName.startsWith(name)));
     return {
       create: JSON.parse(render(resource.Properties.Create)),
       update: JSON.parse(render(resource.Properties.Update)),
       delete: resource.Properties.Delete ? JSON.parse(render(resource.Properties.Delete)) : undefined,
-      actions: policy?.Properties.PolicyDocument.Statement.flatMap((s: { Action: string | string[] }) => [s.Action].flat()).sort(),
+      actions: policy?.Properties.PolicyDocument.Statement.flatMap((s: { Action: string | string[] }) => [s.Action].flat())
+        .filter((action: string) => !action.startsWith('logs:'))
+        .sort(),
     };
   });
 }

@@ -1,0 +1,38 @@
+import type { Construct } from 'constructs';
+import type { CellTable } from './cell-table.ts';
+import type { OrderWorkflow } from './order-workflow.ts';
+import { ServiceFunction } from './service-function.ts';
+import type { SharedLayer } from './shared-layer.ts';
+
+export interface CellApiProps {
+  /** The cell it serves. */
+  readonly cellId: string;
+  /** Its fixed name: the router invokes it by name (`cellApiFunctionName`). */
+  readonly functionName: string;
+  readonly sharedLayer: SharedLayer;
+  /** The cell's table: the API reads and writes items and orders there. */
+  readonly table: CellTable;
+  /** The cell's order saga: the API starts one execution per order. */
+  readonly orders: OrderWorkflow;
+}
+
+/**
+ * A cell's items and orders API (functions/cell-api): the function the
+ * router invokes, with its table and the right to start the cell's order
+ * workflow, and nothing else.
+ */
+export class CellApi extends ServiceFunction {
+  constructor(scope: Construct, id: string, props: CellApiProps) {
+    super(scope, id, {
+      entry: 'functions/cell-api/index.ts',
+      description: `Items and orders API of ${props.cellId}`,
+      serviceName: 'cell-api',
+      functionName: props.functionName,
+      cellId: props.cellId,
+      sharedLayer: props.sharedLayer,
+    });
+    this.bindTable('TABLE_NAME', props.table.table, (grantee) => props.table.grantApiAccess(grantee));
+    this.addEnvironment('STATE_MACHINE_ARN', props.orders.stateMachine.stateMachineArn);
+    props.orders.stateMachine.grantStartExecution(this);
+  }
+}
