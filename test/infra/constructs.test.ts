@@ -1,28 +1,240 @@
-import { App, Stack } from 'aws-cdk-lib';
-import { Template } from 'aws-cdk-lib/assertions';
+import { App, Duration, Stack } from 'aws-cdk-lib';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import { UserPool } from 'aws-cdk-lib/aws-cognito';
 import { Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
+import { LogGroup } from 'aws-cdk-lib/aws-logs';
+import { Queue } from 'aws-cdk-lib/aws-sqs';
 import { describe, expect, it } from 'vitest';
+import { evenSplit } from '../../control-plane/routing.ts';
+import { snapshotFromShipped } from '../../functions/router/routing-cache.ts';
+import { CellApi } from '../../lib/cell-api.ts';
+import { CellRegistration } from '../../lib/cell-registration.ts';
+import { CellTable } from '../../lib/cell-table.ts';
+import { ChangePublisher } from '../../lib/change-publisher.ts';
+import { ControlPlaneTable, ControlPlaneTableReference } from '../../lib/control-plane-table.ts';
 import { LiveUpdatesReference } from '../../lib/live-updates.ts';
+import { OrderWorkflow } from '../../lib/order-workflow.ts';
+import { Router, shippedRouting } from '../../lib/router.ts';
+import { ServiceFunction } from '../../lib/service-function.ts';
+import { SharedLayer } from '../../lib/shared-layer.ts';
+import { StagePolicies } from '../../lib/stage-policies.ts';
 import { liveParameter } from '../../layers/shared/src/contracts/names.ts';
+import { featureFlags } from '../support/synth.ts';
 
-/** Constructs on their own, each in a bare stack: what they grant and read, without the whole app. */
+/** Constructs on their own, each in a bare stack: what they grant and read, without the whole app (and without bundling). */
+const app = { appName: 'shop', stage: 'dev' } as const;
+
+function bareStack(): Stack {
+  // cdk.json's feature flags, as the app has them; no stack bundles: the constructs' wiring is under test, not their code.
+  return new Stack(new App({ context: { ...featureFlags(), 'aws:cdk:bundling-stacks': [] } }), 'Bare', { env: { account: '123456789012', region: 'eu-west-1' } });
+}
+
+/** The statements of the policies attached to a role whose logical id starts with `rolePrefix`, as actions (sorted) and resource. */
+function rights(template: Template, rolePrefix: string): Array<{ actions: string[]; resource: string; condition?: unknown }> {
+  return Object.values(template.findResources('AWS::IAM::Policy'))
+    .filter((policy) => policy.Properties.Roles.some((role: { Ref: string }) => role.Ref.startsWith(rolePrefix)))
+    .flatMap((policy) => policy.Properties.PolicyDocument.Statement)
+    .map((s: any) => ({ actions: [s.Action].flat().sort(), resource: JSON.stringify(s.Resource), ...(s.Condition && { condition: s.Condition }) }));
+}
+
+function functionOf(template: Template, idPrefix: string): any {
+  const found = Object.entries(template.findResources('AWS::Lambda::Function')).filter(([id]) => id.startsWith(idPrefix));
+  expect(found).toHaveLength(1);
+  return found[0]![1];
+}
+
+/** A cell's parts a construct under test may need. */
+function cellParts(stack: Stack) {
+  const sharedLayer = new SharedLayer(stack, 'SharedLayer');
+  const table = new CellTable(stack, 'Data');
+  const payment = new ServiceFunction(stack, 'Payment', { entry: 'functions/payment/index.ts', description: 'pays', serviceName: 'payment', sharedLayer });
+  const orders = new OrderWorkflow(stack, 'Orders', { table: table.table, paymentFunction: payment, eventsQueue: new Queue(stack, 'Events') });
+  return { sharedLayer, table, orders };
+}
+
+describe('CellApi', () => {
+  it('takes its fixed name, its table and its saga: only the item and order operations, and starting executions', () => {
+    const stack = bareStack();
+    const { sharedLayer, table, orders } = cellParts(stack);
+    new CellApi(stack, 'Api', { cellId: 'north', functionName: 'shop-dev-north-api', sharedLayer, table, orders });
+    const template = Template.fromStack(stack);
+    const fn = functionOf(template, 'Api');
+    expect(fn.Properties.FunctionName).toBe('shop-dev-north-api');
+    expect(fn.Properties.Environment.Variables).toMatchObject({
+      CELL_ID: 'north',
+      POWERTOOLS_SERVICE_NAME: 'cell-api',
+      TABLE_NAME: { Ref: expect.stringMatching(/^DataTable/) },
+      STATE_MACHINE_ARN: { Ref: expect.stringMatching(/^OrdersStateMachine/) },
+    });
+    const granted = rights(template, 'ApiRole').filter((r) => !/^(logs|xray):/.test(r.actions[0]!));
+    expect(granted).toEqual([
+      {
+        actions: ['dynamodb:BatchGetItem', 'dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:UpdateItem'],
+        resource: expect.stringMatching(/DataTable.*"Arn"/),
+      },
+      { actions: ['states:StartExecution'], resource: expect.stringMatching(/OrdersStateMachine/) },
+    ]);
+  });
+});
+
+describe('ChangePublisher', () => {
+  it("reads its table's stream with partial batch failures, gives up on old changes into its failure queue, and may only publish", () => {
+    const stack = bareStack();
+    const { sharedLayer, table } = cellParts(stack);
+    const failures = new Queue(stack, 'PublishFailures');
+    new ChangePublisher(stack, 'Publisher', { cellId: 'north', sharedLayer, table, live: LiveUpdatesReference.fromParameters(stack, app), failures, maxRecordAge: Duration.minutes(10) });
+    const template = Template.fromStack(stack);
+    template.resourceCountIs('AWS::Lambda::EventSourceMapping', 1);
+    template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+      EventSourceArn: { 'Fn::GetAtt': [Match.stringLikeRegexp('^DataTable'), 'StreamArn'] },
+      FunctionResponseTypes: ['ReportBatchItemFailures'],
+      BisectBatchOnFunctionError: true,
+      MaximumRetryAttempts: 5,
+      MaximumRecordAgeInSeconds: 600,
+      StartingPosition: 'LATEST',
+      DestinationConfig: { OnFailure: { Destination: { 'Fn::GetAtt': [Match.stringLikeRegexp('^PublishFailures'), 'Arn'] } } },
+    });
+    const env = functionOf(template, 'Publisher').Properties.Environment.Variables;
+    const parameters = template.toJSON().Parameters;
+    expect(parameters[env.CONNECTIONS_TABLE.Ref].Default).toBe(liveParameter(app, 'connections-table'));
+    const url = env.CALLBACK_URL['Fn::Join'][1];
+    expect([url[0], parameters[url[1].Ref].Default, url.at(-1)]).toEqual(['https://', liveParameter(app, 'api-id'), '/live']);
+    const granted = rights(template, 'PublisherRole').filter((r) => !/^(logs|xray):/.test(r.actions[0]!));
+    expect(granted).toEqual(
+      expect.arrayContaining([
+        { actions: ['dynamodb:DescribeStream', 'dynamodb:GetRecords', 'dynamodb:GetShardIterator', 'dynamodb:ListStreams'], resource: expect.stringMatching(/DataTable.*StreamArn/) },
+        { actions: ['dynamodb:Query'], resource: expect.stringMatching(/liveconnectionstable.*\/index\/ByTenant"/) },
+        { actions: ['dynamodb:BatchWriteItem', 'dynamodb:Query'], resource: expect.stringMatching(/liveconnectionstable[^/]*\}\]\]\}$/) },
+        { actions: ['execute-api:ManageConnections'], resource: expect.stringMatching(/liveapiid.*\/live\/POST\/@connections\/\*"/) },
+        { actions: ['sqs:GetQueueAttributes', 'sqs:GetQueueUrl', 'sqs:SendMessage'], resource: expect.stringMatching(/PublishFailures/) },
+      ]),
+    );
+    expect(granted).toHaveLength(5);
+  });
+});
+
+describe('Router', () => {
+  function router(cells: readonly string[]) {
+    const stack = bareStack();
+    const sharedLayer = new SharedLayer(stack, 'SharedLayer');
+    const table = new ControlPlaneTable(stack, 'Registry');
+    const userPool = new UserPool(stack, 'Pool');
+    new Router(stack, 'Router', { app, cells, sharedLayer, table, identity: { userPool, resourceServerId: 'shop' }, refreshSeconds: 3 });
+    return Template.fromStack(stack);
+  }
+
+  it("ships the seed's map, reads the table for the rest, and verifies the pool's tokens", () => {
+    const env = functionOf(router(['north', 'south']), 'Router').Properties.Environment.Variables;
+    expect(env).toMatchObject({
+      CONTROL_PLANE_TABLE: { Ref: expect.stringMatching(/^RegistryTable/) },
+      ROUTING_REFRESH_SECONDS: '3',
+      USER_POOL_ID: { Ref: expect.stringMatching(/^Pool/) },
+      AUTH_RESOURCE_SERVER: 'shop',
+    });
+    expect(env.CELL_ID).toBeUndefined();
+    const shipped = snapshotFromShipped(env.SHIPPED_ROUTING);
+    expect(shipped).toMatchObject({ version: 1, source: 'shipped', overrides: {} });
+    expect(shipped.map).toEqual(evenSplit(['north', 'south']));
+    expect([...shipped.cells.values()].map((cell) => cell.functionName)).toEqual(['shop-dev-north-api', 'shop-dev-south-api']);
+  });
+
+  it("may read the registry and the map, and invoke functions named like this stage's cell APIs, nothing else", () => {
+    const granted = rights(router(['north']), 'RouterRole').filter((r) => !/^(logs|xray):/.test(r.actions[0]!));
+    expect(granted).toEqual([
+      { actions: ['dynamodb:GetItem', 'dynamodb:Query'], resource: expect.stringMatching(/RegistryTable.*"Arn"/) },
+      { actions: ['lambda:InvokeFunction'], resource: expect.stringMatching(/:function:shop-dev-\*-api"/) },
+    ]);
+  });
+
+  it('refuses to ship a routing that leaves the environment no room', () => {
+    const many = Array.from({ length: 200 }, (_, i) => `cell-${i}-of-many`);
+    expect(() => shippedRouting(app, many)).toThrow(/over 3000: fewer cells or shorter cell ids/);
+  });
+});
+
+describe('CellRegistration', () => {
+  it('finds the control-plane table by SSM and may write registry records only, and only once its grant exists', () => {
+    const stack = bareStack();
+    new CellRegistration(stack, 'Registration', {
+      controlPlaneTableParameter: '/shop/dev/control-plane/table-name',
+      cell: { cellId: 'north', weight: 2, apiFunctionArn: 'arn:aws:lambda:eu-west-1:123456789012:function:shop-dev-north-api', tableName: 'cell-table' },
+    });
+    const template = Template.fromStack(stack);
+    const parameters = Object.values(template.toJSON().Parameters ?? {}).map((p: any) => p.Default);
+    expect(parameters).toContain('/shop/dev/control-plane/table-name');
+    const granted = rights(template, 'RegistrationRegisterRole').filter((r) => r.actions[0]!.startsWith('dynamodb:'));
+    expect(granted).toEqual([
+      {
+        actions: ['dynamodb:DeleteItem', 'dynamodb:UpdateItem'],
+        resource: expect.stringMatching(/:table\/.*controlplanetablename/),
+        condition: { 'ForAllValues:StringEquals': { 'dynamodb:LeadingKeys': ['CELL'] } },
+      },
+    ]);
+    // The call waits for its role's policy, so it never runs before its grant.
+    const [call] = Object.values(template.findResources('Custom::AWS'));
+    expect(call!.DependsOn).toEqual(expect.arrayContaining([expect.stringMatching(/^RegistrationRegisterRoleDefaultPolicy/)]));
+  });
+
+  it('grants any grantee the same: registry records, no other partition', () => {
+    const stack = bareStack();
+    const role = new Role(stack, 'Cell', { assumedBy: new ServicePrincipal('lambda.amazonaws.com') });
+    expect(ControlPlaneTableReference.fromParameter(stack, '/shop/dev/control-plane/table-name').grantRegister(role).success).toBe(true);
+    expect(rights(Template.fromStack(stack), 'Cell')).toEqual([expect.objectContaining({ condition: { 'ForAllValues:StringEquals': { 'dynamodb:LeadingKeys': ['CELL'] } } })]);
+  });
+});
+
+describe('StagePolicies', () => {
+  function staged(retainData: boolean) {
+    const stack = bareStack();
+    const { sharedLayer } = cellParts(stack);
+    new ControlPlaneTable(stack, 'Registry');
+    new UserPool(stack, 'Pool');
+    new LogGroup(stack, 'Extra');
+    new ServiceFunction(stack, 'Fn', { entry: 'functions/payment/index.ts', description: 'x', serviceName: 'x', sharedLayer });
+    StagePolicies.applyTo(stack, { retainData, logRetention: 7, metricsNamespace: 'Shop' });
+    return Template.fromStack(stack);
+  }
+
+  it('keeps and protects every table, user pool and log group where data is retained, and destroys them elsewhere', () => {
+    for (const [retainData, policy] of [[true, 'Retain'], [false, 'Delete']] as const) {
+      const template = staged(retainData);
+      for (const type of ['AWS::DynamoDB::GlobalTable', 'AWS::Cognito::UserPool', 'AWS::Logs::LogGroup']) {
+        const resources = Object.values(template.findResources(type));
+        expect(resources.length, type).toBeGreaterThan(0);
+        for (const resource of resources) expect([type, resource.DeletionPolicy, resource.UpdateReplacePolicy]).toEqual([type, policy, policy]);
+      }
+      for (const table of Object.values(template.findResources('AWS::DynamoDB::GlobalTable'))) {
+        expect(table.Properties.Replicas.map((r: any) => r.DeletionProtectionEnabled)).toEqual([retainData]);
+      }
+      template.allResourcesProperties('AWS::Cognito::UserPool', { DeletionProtection: retainData ? 'ACTIVE' : 'INACTIVE' });
+    }
+  });
+
+  it('gives every log group the retention and every service function the metrics namespace', () => {
+    const template = staged(false);
+    template.allResourcesProperties('AWS::Logs::LogGroup', { RetentionInDays: 7 });
+    const functions = Object.values(template.findResources('AWS::Lambda::Function'));
+    expect(functions.length).toBeGreaterThan(1);
+    for (const fn of functions) expect(fn.Properties.Environment.Variables.POWERTOOLS_METRICS_NAMESPACE).toBe('Shop');
+  });
+});
+
 describe('LiveUpdatesReference', () => {
   it('finds the API by its SSM parameters and grants a publisher exactly its rights', () => {
-    const stack = new Stack(new App(), 'Cell', { env: { account: '123456789012', region: 'eu-west-1' } });
-    const config = { appName: 'shop', stage: 'dev' } as const;
-    const live = LiveUpdatesReference.fromParameters(stack, config);
+    const stack = bareStack();
+    const live = LiveUpdatesReference.fromParameters(stack, app);
     const role = new Role(stack, 'Publisher', { assumedBy: new ServicePrincipal('lambda.amazonaws.com') });
     const grant = live.grantPublish(role);
     expect(grant.success).toBe(true);
 
     const template = Template.fromStack(stack);
     const parameters = Object.values(template.toJSON().Parameters ?? {}).map((p: any) => p.Default);
-    expect(parameters).toEqual(expect.arrayContaining([liveParameter(config, 'api-id'), liveParameter(config, 'connections-table')]));
-    const [policy] = Object.values(template.findResources('AWS::IAM::Policy'));
-    const statements = (policy!.Properties.PolicyDocument.Statement as any[]).map((s) => [s.Action, JSON.stringify(s.Resource)]);
-    expect(statements.map(([action]) => action)).toEqual(['dynamodb:Query', ['dynamodb:Query', 'dynamodb:BatchWriteItem'], 'execute-api:ManageConnections']);
-    expect(statements[0]![1]).toContain('/index/ByTenant');
-    expect(statements[2]![1]).toContain('/live/POST/@connections/*');
+    expect(parameters).toEqual(expect.arrayContaining([liveParameter(app, 'api-id'), liveParameter(app, 'connections-table')]));
+    expect(rights(template, 'Publisher')).toEqual([
+      { actions: ['dynamodb:Query'], resource: expect.stringMatching(/\/index\/ByTenant"/) },
+      { actions: ['dynamodb:BatchWriteItem', 'dynamodb:Query'], resource: expect.stringMatching(/liveconnectionstable[^/]*\}\]\]\}$/) },
+      { actions: ['execute-api:ManageConnections'], resource: expect.stringMatching(/\/live\/POST\/@connections\/\*"/) },
+    ]);
     expect(live.callbackUrl).toContain('.execute-api.');
   });
 });

@@ -4,7 +4,6 @@ import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { decodeBuckets } from '../../control-plane/bucket-codec.ts';
 import { evenSplit } from '../../control-plane/routing.ts';
-import { snapshotFromShipped } from '../../functions/router/routing-cache.ts';
 import { fromRoot } from '../../lib/paths.ts';
 import { buildTestApp } from '../support/synth.ts';
 
@@ -300,33 +299,6 @@ describe('control-plane stack', () => {
     expect(map).toEqual(evenSplit(['cell-1', 'cell-2', 'cell-3']));
     expect(seed!.actions).toEqual(['dynamodb:PutItem']);
   });
-
-  it('ships the router the same first map, reads the table for the rest, and refreshes every 10 s', () => {
-    const router = serviceFunction(controlPlane, 'router');
-    const env = router.Properties.Environment.Variables;
-    expect(env.CONTROL_PLANE_TABLE).toEqual({ Ref: expect.stringMatching(/^RegistryTable/) });
-    expect(env.ROUTING_REFRESH_SECONDS).toBe('10');
-    expect(env.CELL_ID).toBeUndefined();
-    const shipped = snapshotFromShipped(env.SHIPPED_ROUTING);
-    expect(shipped).toMatchObject({ version: 1, source: 'shipped', overrides: {} });
-    expect(shipped.map).toEqual(evenSplit(['cell-1', 'cell-2', 'cell-3']));
-    expect([...shipped.cells.values()].map((cell) => cell.functionName)).toEqual([
-      'item-master-dev-cell-1-api',
-      'item-master-dev-cell-2-api',
-      'item-master-dev-cell-3-api',
-    ]);
-  });
-
-  it("lets the router read the control-plane table and invoke functions named like this stage's cell APIs, nothing else", () => {
-    const statements = policyStatements(controlPlane).filter((s) => /"(lambda|dynamodb):/.test(JSON.stringify(s.Action)));
-    const lambda = statements.filter((s) => JSON.stringify(s.Action).includes('lambda:'));
-    expect(lambda).toHaveLength(1);
-    expect(lambda[0].Action).toBe('lambda:InvokeFunction');
-    expect(JSON.stringify(lambda[0].Resource)).toMatch(/:function:item-master-dev-\*-api"/);
-    const routerReads = statements.find((s) => JSON.stringify(s.Action).includes('dynamodb:Query'));
-    expect(routerReads.Action).toEqual(['dynamodb:GetItem', 'dynamodb:Query']);
-    expect([routerReads.Resource].flat()).toEqual([{ 'Fn::GetAtt': [expect.stringMatching(/^RegistryTable/), 'Arn'] }]);
-  });
 });
 
 describe('control-plane identity', () => {
@@ -478,31 +450,6 @@ describe('cell stacks', () => {
       });
       // No fixed table name: two cells (or stages) never collide.
       template.hasResourceProperties('AWS::DynamoDB::GlobalTable', { TableName: Match.absent() });
-    }
-  });
-
-  it('each have an API function named for the cell, reading its own table', () => {
-    for (const [cellId, template] of Object.entries(cells)) {
-      const api = serviceFunction(template, 'cell-api');
-      expect(api.Properties.FunctionName).toBe(`item-master-dev-${cellId}-api`);
-      expect(api.Properties.Environment.Variables).toMatchObject({
-        CELL_ID: cellId,
-        POWERTOOLS_SERVICE_NAME: 'cell-api',
-        TABLE_NAME: { Ref: expect.stringMatching(/^DataTable/) },
-        STATE_MACHINE_ARN: { Ref: expect.stringMatching(/^OrdersStateMachine/) },
-      });
-    }
-  });
-
-  it('grant the API function only the item and order operations on its own table, and starting its own saga', () => {
-    for (const template of Object.values(cells)) {
-      const statements = policyStatements(template, /^ApiRole/);
-      const dynamo = statements.filter((s) => JSON.stringify(s.Action).includes('dynamodb:'));
-      expect(dynamo).toHaveLength(1);
-      expect(dynamo[0].Action).toEqual(['dynamodb:BatchGetItem', 'dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:UpdateItem']);
-      expect(dynamo[0].Resource).toEqual({ 'Fn::GetAtt': [expect.stringMatching(/^DataTable/), 'Arn'] });
-      const states = statements.filter((s) => JSON.stringify(s.Action).includes('states:'));
-      expect(states).toEqual([expect.objectContaining({ Action: 'states:StartExecution', Resource: { Ref: expect.stringMatching(/^OrdersStateMachine/) } })]);
     }
   });
 
@@ -758,52 +705,3 @@ describe('live updates (control plane)', () => {
     expect(authorizer.every((action: string) => /^(logs|xray):/.test(action))).toBe(true);
   });
 });
-
-describe('live updates (cells)', () => {
-  it("feed each cell's publisher from its own table stream, with partial batch failures and an on-failure queue", () => {
-    for (const template of Object.values(cells)) {
-      const [mapping] = Object.values(template.findResources('AWS::Lambda::EventSourceMapping'));
-      expect(Object.keys(template.findResources('AWS::Lambda::EventSourceMapping'))).toHaveLength(1);
-      expect(mapping!.Properties).toMatchObject({
-        EventSourceArn: { 'Fn::GetAtt': [expect.stringMatching(/^DataTable/), 'StreamArn'] },
-        FunctionName: { Ref: serviceFunctionId(template, 'publisher') },
-        FunctionResponseTypes: ['ReportBatchItemFailures'],
-        BisectBatchOnFunctionError: true,
-        MaximumRetryAttempts: 5,
-        DestinationConfig: { OnFailure: { Destination: { 'Fn::GetAtt': [expect.stringMatching(/^PublishFailures/), 'Arn'] } } },
-      });
-    }
-  });
-
-  it('find the connections table and the API by their SSM names, and post to the live stage', () => {
-    for (const template of Object.values(cells)) {
-      const env = serviceFunction(template, 'publisher').Properties.Environment.Variables;
-      const parameters = template.toJSON().Parameters;
-      expect(parameters[env.CONNECTIONS_TABLE.Ref].Default).toBe('/item-master/dev/live/connections-table');
-      const url = env.CALLBACK_URL['Fn::Join'][1];
-      expect(url[0]).toBe('https://');
-      expect(parameters[url[1].Ref].Default).toBe('/item-master/dev/live/api-id');
-      expect(url.at(-1)).toBe('/live');
-    }
-  });
-
-  it("limit the publisher to its own stream, the connections table and the stage's @connections", () => {
-    for (const template of Object.values(cells)) {
-      const statements = policyStatements(template, /^PublisherRole/);
-      const rights = statements.map((s) => ({ actions: [s.Action].flat().sort(), resource: JSON.stringify(s.Resource) }));
-      expect(rights).toEqual(
-        expect.arrayContaining([
-          { actions: ['dynamodb:DescribeStream', 'dynamodb:GetRecords', 'dynamodb:GetShardIterator', 'dynamodb:ListStreams'], resource: expect.stringMatching(/DataTable.*StreamArn/) },
-          { actions: ['dynamodb:Query'], resource: expect.stringMatching(/liveconnectionstable.*\/index\/ByTenant"/) },
-          { actions: ['dynamodb:BatchWriteItem', 'dynamodb:Query'], resource: expect.stringMatching(/liveconnectionstable[^/]*\}\]\]\}$/) },
-          { actions: ['execute-api:ManageConnections'], resource: expect.stringMatching(/liveapiid.*\/live\/POST\/@connections\/\*"/) },
-          { actions: ['sqs:GetQueueAttributes', 'sqs:GetQueueUrl', 'sqs:SendMessage'], resource: expect.stringMatching(/PublishFailures/) },
-        ]),
-      );
-      // Nothing else but its logs and tracing.
-      expect(rights.filter((r) => !/^(dynamodb|execute-api|sqs):/.test(r.actions[0]!)).flatMap((r) => r.actions).every((a) => /^(logs|xray):/.test(a))).toBe(true);
-      expect(rights).toHaveLength(7);
-    }
-  });
-});
-

@@ -13,10 +13,14 @@ import { buildQuietly } from '../../local/quiet-synthesis.ts';
  */
 export const TEST_CONFIG = { appName: 'item-master', stage: 'dev', cells: ['cell-1', 'cell-2', 'cell-3'], region: 'us-east-1' } as const;
 
+/** cdk.json's feature flags: its context without the app's configuration. */
+export function featureFlags(): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(cdkJsonContext()).filter(([key]) => !(CONFIG_KEYS as readonly string[]).includes(key)));
+}
+
 /** The context `cdk synth` would give the app, with cdk.json's configuration replaced by the tests' own and the overrides. */
 export function testContext(overrides: Record<string, unknown> = {}): Record<string, unknown> {
-  const flags = Object.entries(cdkJsonContext()).filter(([key]) => !(CONFIG_KEYS as readonly string[]).includes(key));
-  return { ...Object.fromEntries(flags), ...TEST_CONFIG, ...overrides };
+  return { ...featureFlags(), ...TEST_CONFIG, ...overrides };
 }
 
 /**
