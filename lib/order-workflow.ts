@@ -17,6 +17,7 @@ import {
   Map as MapState,
   Parallel,
   Pass,
+  Result,
   StateMachine,
   StateMachineType,
   Succeed,
@@ -32,7 +33,7 @@ import {
 } from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
 import { ORDER_SK_PREFIX, TENANT_PREFIX } from '../layers/shared/src/contracts/cell-table.ts';
-import { FAILURE_REASONS, PAYMENT_ERRORS, SAGA_INPUT, type FailureReason, type OrderStatus } from '../layers/shared/src/contracts/order-saga.ts';
+import { FAILURE_ATTRIBUTES, FAILURE_REASONS, PAYMENT_ERRORS, SAGA_INPUT, type FailureReason, type OrderStatus } from '../layers/shared/src/contracts/order-saga.ts';
 
 export interface OrderWorkflowProps {
   /** The cell's table: stock lives on its items, orders beside them. */
@@ -62,9 +63,9 @@ export interface OrderWorkflowProps {
  * jitter) → MarkPaid → Confirm (in parallel: mark CONFIRMED, send
  * `order.confirmed` to the cell's queue) → Succeed.
  *
- * A cancelled reservation marks the order FAILED (`out_of_stock`, with
- * DynamoDB's cancellation reasons, which name the lines) and changed no
- * stock. A declined, timed-out or failed payment, or one that cannot be
+ * A cancelled reservation changed no stock and marks the order FAILED
+ * (`out_of_stock`, with the short items: each line's reservation condition
+ * checked on its own, so the order holds them as data). A declined, timed-out or failed payment, or one that cannot be
  * recorded, releases the stock and marks the order FAILED. The release is
  * the reservation's inverse line by line (a Map of one-item transactions),
  * each conditional on the same creation of the item: a line whose item was
@@ -122,9 +123,11 @@ export class OrderWorkflow extends Construct {
       });
 
     const orderFailed = new Fail(this, 'OrderFailed', { error: 'OrderFailed', causePath: '$.failure.reason' });
+    // `$.failure`: reason, cause (DynamoDB's or the payment's message, kept for operators) and lines (each line's stock check, or none).
     const markFailed = (stateId: string, from: OrderStatus | OrderStatus[]) =>
       setStatus(stateId, from, 'FAILED', 'failedAt', {
-        failureReason: DynamoAttributeValue.fromString(JsonPath.stringAt('$.failure.reason')),
+        [FAILURE_ATTRIBUTES.reason]: DynamoAttributeValue.fromString(JsonPath.stringAt('$.failure.reason')),
+        [FAILURE_ATTRIBUTES.lines]: DynamoAttributeValue.listFromJsonPath(JsonPath.stringAt('$.failure.lines')),
         failureCause: DynamoAttributeValue.fromString(JsonPath.stringAt('$.failure.cause')),
       });
 
@@ -138,17 +141,39 @@ export class OrderWorkflow extends Construct {
       maxAttempts: 3,
       jitterStrategy: JitterType.FULL,
     });
+    // Which lines were short: each line's condition alone (a ConditionCheck, which writes nothing), each
+    // result a DynamoDB map { itemId, short }. A check that cannot be made counts as not short rather than guess.
+    const checkLine = new CallAwsService(this, 'CheckLine', {
+      service: 'dynamodb',
+      action: 'transactWriteItems',
+      parameters: { TransactItems: JsonPath.listAt('$.TransactItems') },
+      iamAction: 'dynamodb:ConditionCheckItem',
+      iamResources: [table.tableArn],
+      resultPath: JsonPath.DISCARD,
+    });
+    checkLine.addRetry({ errors: ['DynamoDb.InternalServerErrorException', 'DynamoDb.ThrottlingException'], maxAttempts: 4, jitterStrategy: JitterType.FULL });
+    const checked = (stateId: string, short: boolean) =>
+      new Pass(this, stateId, { parameters: { M: { itemId: { 'S.$': '$.itemId' }, short: { BOOL: short } } } });
+    const inStock = checked('LineInStock', false);
+    checkLine.addCatch(checked('LineShort', true), { errors: ['DynamoDb.TransactionCanceledException'], resultPath: '$.error' });
+    checkLine.addCatch(inStock, { errors: [Errors.ALL], resultPath: '$.error' });
+    const findShort = new MapState(this, 'FindShortItems', { itemsPath: SAGA_INPUT.stockChecks, resultPath: '$.failure.lines' }).itemProcessor(
+      checkLine.next(inStock),
+    );
+    const markNotReserved = markFailed('MarkNotReserved', 'PENDING');
+    markNotReserved.next(orderFailed);
+    findShort.addCatch(new Pass(this, 'ShortItemsUnknown', { result: Result.fromArray([]), resultPath: '$.failure.lines' }).next(markNotReserved), {
+      errors: [Errors.ALL],
+      resultPath: JsonPath.DISCARD,
+    });
+    const failedBecause = (stateId: string, reason: FailureReason) =>
+      new Pass(this, stateId, { parameters: { reason, 'cause.$': '$.error.Cause', lines: [] }, resultPath: '$.failure' });
     const unreserved = new Choice(this, 'WhyNotReserved')
       .when(
         Condition.stringMatches('$.error.Cause', '*ConditionalCheckFailed*'),
-        new Pass(this, 'OutOfStock', { parameters: { reason: FAILURE_REASONS.outOfStock, 'cause.$': '$.error.Cause' }, resultPath: '$.failure' }),
+        failedBecause('OutOfStock', FAILURE_REASONS.outOfStock).next(findShort).next(markNotReserved),
       )
-      .otherwise(
-        new Pass(this, 'ReservationConflict', { parameters: { reason: FAILURE_REASONS.reservationConflict, 'cause.$': '$.error.Cause' }, resultPath: '$.failure' }),
-      )
-      .afterwards()
-      .next(markFailed('MarkNotReserved', 'PENDING'))
-      .next(orderFailed);
+      .otherwise(failedBecause('ReservationConflict', FAILURE_REASONS.reservationConflict).next(markNotReserved));
     reserve.addCatch(unreserved, { errors: [Errors.ALL], resultPath: '$.error' });
 
     // Pay, and compensate when it does not go through.
@@ -218,8 +243,7 @@ export class OrderWorkflow extends Construct {
     }).itemProcessor(releaseLine);
     // PENDING too: MarkReserved itself may be what failed.
     const released = compensate.next(markFailed('MarkReleasedFailed', ['PENDING', 'RESERVED'])).next(orderFailed);
-    const because = (stateId: string, reason: FailureReason) =>
-      new Pass(this, stateId, { parameters: { reason, 'cause.$': '$.error.Cause' }, resultPath: '$.failure' }).next(released);
+    const because = (stateId: string, reason: FailureReason) => failedBecause(stateId, reason).next(released);
     pay.addCatch(because('PaymentDeclined', FAILURE_REASONS.paymentDeclined), { errors: [PAYMENT_ERRORS.declined], resultPath: '$.error' });
     pay.addCatch(because('PaymentTimedOut', FAILURE_REASONS.paymentTimeout), { errors: [Errors.TIMEOUT], resultPath: '$.error' });
     pay.addCatch(because('PaymentFailed', FAILURE_REASONS.paymentFailed), { errors: [Errors.ALL], resultPath: '$.error' });

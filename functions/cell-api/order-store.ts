@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { ExecutionAlreadyExists, StartExecutionCommand, type SFNClient } from '@aws-sdk/client-sfn';
 import { BatchGetCommand, GetCommand, PutCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { ENTITIES, ITEM_SK_PREFIX, itemKey, orderKey } from '@item-master/shared';
+import { ENTITIES, FAILURE_REASONS, ITEM_SK_PREFIX, itemKey, orderKey, type LineCheckResult } from '@item-master/shared';
 import {
   mergeLines,
   orderWorkflowInput,
@@ -66,7 +66,10 @@ export interface PlacedOrder {
 interface StoredOrder extends Omit<Order, 'failure' | 'stockNotReturned'> {
   lines: ReservedLine[];
   requestHash: string;
+  /** As the saga records a failure (FAILURE_ATTRIBUTES): the reason, and for out_of_stock the short items. */
   failureReason?: string;
+  failureLines?: LineCheckResult[];
+  /** DynamoDB's or the payment's message, for operators: never shown, never parsed. */
   failureCause?: string;
   /** Lines whose item was deleted or created again before their stock could be given back (a string set). */
   stockNotReturned?: Set<string>;
@@ -141,11 +144,11 @@ export class OrderStore {
   async get(tenantId: string, orderId: string): Promise<Order> {
     const stored = await this.read(tenantId, orderId);
     if (!stored) throw new NotFoundError(ENTITY, orderId);
-    const { requestHash: _hash, failureReason, failureCause, stockNotReturned, lines: reserved, ...rest } = stored;
+    const { requestHash: _hash, failureReason, failureLines, failureCause: _cause, stockNotReturned, lines: reserved, ...rest } = stored;
     const lines = reserved.map(({ itemId, quantity }) => ({ itemId, quantity }));
     const order: Order = { ...rest, lines, ...(stockNotReturned && { stockNotReturned: lines.map((l) => l.itemId).filter((id) => stockNotReturned.has(id)) }) };
     if (failureReason === undefined) return order;
-    const items = failureReason === 'out_of_stock' ? shortItems(lines, failureCause) : undefined;
+    const items = failureReason === FAILURE_REASONS.outOfStock ? (failureLines ?? []).filter((line) => line.short).map((line) => line.itemId) : undefined;
     return { ...order, failure: { reason: failureReason, ...(items && { items }) } };
   }
 
@@ -201,15 +204,4 @@ export function orderIdFor(tenantId: string, idempotencyKey: string): string {
 
 function sha256(text: string): string {
   return createHash('sha256').update(text).digest('hex');
-}
-
-/**
- * The items whose stock condition failed. DynamoDB lists one cancellation
- * reason per transaction item, in order ("… reasons [ConditionalCheckFailed,
- * None]"), and the reservation has one item per line, in line order.
- */
-export function shortItems(lines: Order['lines'], cause: string | undefined): string[] | undefined {
-  const reasons = /reasons \[([^\]]*)\]/.exec(cause ?? '')?.[1]?.split(',').map((reason) => reason.trim());
-  if (!reasons || reasons.length !== lines.length) return undefined;
-  return lines.filter((_line, index) => reasons[index] === 'ConditionalCheckFailed').map((line) => line.itemId);
 }

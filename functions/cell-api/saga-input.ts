@@ -24,6 +24,12 @@ export interface LineRelease {
   readonly TransactItems: TransactWriteItem[];
 }
 
+/** One line's stock check: the reservation's condition alone, which tells, once the reservation failed, whether this line was short. */
+export interface LineCheck {
+  readonly itemId: string;
+  readonly TransactItems: TransactWriteItem[];
+}
+
 /**
  * What the order workflow starts with. The stock transactions are built here,
  * in code, because the workflow's JSONPath cannot map lines to transaction
@@ -42,6 +48,12 @@ export interface OrderWorkflowInput {
    * not returned.
    */
   readonly release: LineRelease[];
+  /**
+   * Each line's reservation condition on its own (a ConditionCheck, no
+   * write): run when the reservation failed, the lines whose check fails are
+   * the order's short items, stored on it as data.
+   */
+  readonly stockChecks: LineCheck[];
 }
 
 /** A transaction writes at most 100 items; one line per distinct item. */
@@ -66,17 +78,34 @@ export function orderWorkflowInput(
 ): OrderWorkflowInput {
   const lines = mergeLines(order.lines);
   if (lines.length === 0 || lines.length > MAX_ORDER_ITEMS) throw new RangeError(`an order has 1 to ${MAX_ORDER_ITEMS} distinct items`);
-  const stockUpdate = (line: ReservedLine, sign: '-' | '+', stockCondition: string): TransactWriteItem => {
+  const keyOf = (line: ReservedLine) => {
     const { pk, sk } = itemKey(order.tenantId, line.itemId);
-    const [name, value] = line.from && 'incarnation' in line.from
+    return { pk: { S: pk }, sk: { S: sk } };
+  };
+  const fromOf = (line: ReservedLine): [string, string] =>
+    line.from && 'incarnation' in line.from
       ? ['incarnation', line.from.incarnation]
       : line.from
         ? ['createdAt', line.from.createdAt]
         : ['incarnation', NO_ITEM];
+  const enoughStock = (line: ReservedLine): TransactWriteItem => {
+    const [name, value] = fromOf(line);
+    return {
+      ConditionCheck: {
+        TableName: tableName,
+        Key: keyOf(line),
+        ConditionExpression: `#from = :from AND stock >= :quantity`,
+        ExpressionAttributeNames: { '#from': name },
+        ExpressionAttributeValues: { ':quantity': { N: String(line.quantity) }, ':from': { S: value } },
+      },
+    };
+  };
+  const stockUpdate = (line: ReservedLine, sign: '-' | '+', stockCondition: string): TransactWriteItem => {
+    const [name, value] = fromOf(line);
     return {
       Update: {
         TableName: tableName,
-        Key: { pk: { S: pk }, sk: { S: sk } },
+        Key: keyOf(line),
         // Stock is part of the item: its version moves, so If-Match writers see the change.
         UpdateExpression: `SET stock = stock ${sign} :quantity, #version = #version + :one`,
         // A tombstone has neither incarnation nor createdAt: a deleted item fails this too.
@@ -92,5 +121,6 @@ export function orderWorkflowInput(
     payment: { token: order.paymentToken },
     reservation: { TransactItems: lines.map((line) => stockUpdate(line, '-', ' AND stock >= :quantity')) },
     release: lines.map((line) => ({ itemId: line.itemId, TransactItems: [stockUpdate(line, '+', '')] })),
+    stockChecks: lines.map((line) => ({ itemId: line.itemId, TransactItems: [enoughStock(line)] })),
   };
 }

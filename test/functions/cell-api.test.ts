@@ -429,7 +429,7 @@ describe('orders', () => {
     payment: { token: 'tok_ok' },
   };
   /** Writes what the workflow would have written to the order. */
-  const advance = (orderId: string, attributes: Record<string, string>) => {
+  const advance = (orderId: string, attributes: Record<string, unknown>) => {
     const names = Object.keys(attributes);
     return table.doc.send(
       new UpdateCommand({
@@ -566,11 +566,17 @@ describe('orders', () => {
       status: 'FAILED',
       failedAt: '2026-01-01T00:00:00.000Z',
       failureReason: 'out_of_stock',
-      failureCause: 'Transaction cancelled, please refer cancellation reasons for specific reasons [None, ConditionalCheckFailed]',
+      failureLines: [
+        { itemId: 'o-a', short: false },
+        { itemId: 'o-b', short: true },
+      ],
+      // Only for operators: the view never reads the short items out of a message.
+      failureCause: 'Transaction cancelled, please refer cancellation reasons for specific reasons [ConditionalCheckFailed, None]',
     });
     const read = await call('GET', `${ordersPath}/${placed.body.orderId}`);
     expect(read.body).toMatchObject({ status: 'FAILED', failedAt: '2026-01-01T00:00:00.000Z', failure: { reason: 'out_of_stock', items: ['o-b'] } });
     expect(read.body).not.toHaveProperty('failureCause');
+    expect(read.body).not.toHaveProperty('failureLines');
   });
 });
 

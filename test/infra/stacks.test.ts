@@ -580,7 +580,7 @@ describe('cell stacks', () => {
     });
   });
 
-  it('let the order saga touch only its own cell: UpdateItem on its table, its payment function, its queue', () => {
+  it('let the order saga touch only its own cell: UpdateItem and ConditionCheckItem on its table, its payment function, its queue', () => {
     const template = cells['cell-2']!;
     const roleId = Object.values(template.findResources('AWS::StepFunctions::StateMachine'))[0]!.Properties.RoleArn['Fn::GetAtt'][0];
     const statements = Object.values(template.findResources('AWS::IAM::Policy'))
@@ -590,6 +590,7 @@ describe('cell stacks', () => {
     const ids = (type: string) => Object.keys(template.findResources(type));
     expect(Object.fromEntries(statements.map((s) => [s.Action, [...new Set(referencedIds(s.Resource))]]))).toEqual({
       'dynamodb:UpdateItem': [ids('AWS::DynamoDB::GlobalTable')[0]],
+      'dynamodb:ConditionCheckItem': [ids('AWS::DynamoDB::GlobalTable')[0]],
       'lambda:InvokeFunction': [serviceFunctionId(template, 'payment')],
       'sqs:SendMessage': [ids('AWS::SQS::Queue').find((id) => id.startsWith('OrderEvents') && !id.includes('DeadLetters'))],
     });

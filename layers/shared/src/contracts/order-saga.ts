@@ -36,4 +36,19 @@ export const SAGA_INPUT = {
   paymentToken: '$.payment.token',
   reservation: '$.reservation.TransactItems',
   release: '$.release',
+  stockChecks: '$.stockChecks',
 } as const;
+
+/**
+ * How the saga records a failure on the order, as data: `failureReason`
+ * (one of FAILURE_REASONS), and `failureLines`, each line's stock check
+ * when the reservation failed (a list of `{ itemId, short }`; empty for
+ * other reasons).
+ */
+export const FAILURE_ATTRIBUTES = { reason: 'failureReason', lines: 'failureLines' } as const;
+
+/** One line's stock check, as the saga records it in `failureLines`. */
+export interface LineCheckResult {
+  readonly itemId: string;
+  readonly short: boolean;
+}
