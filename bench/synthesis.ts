@@ -10,7 +10,7 @@ import { fromRoot } from '../lib/paths.ts';
 import { runNode } from './node-process.ts';
 
 const SYNTH = `
-import { synthesize } from ${JSON.stringify(fromRoot('local', 'assembly.ts'))};
+import { synthesize } from ${JSON.stringify(fromRoot('local', 'synthesis.ts'))};
 const [outdir, cells] = process.argv.slice(-2);
 const started = performance.now();
 synthesize(outdir, { cells: cells.split(',') });

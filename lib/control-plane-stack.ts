@@ -12,7 +12,7 @@ import { Router } from './router.ts';
 import { SharedLayer } from './shared-layer.ts';
 import { WebAcl } from './web-acl.ts';
 
-/** The warning a deploy without a certificate gets (acknowledged off AWS, see local/quiet-synthesis.ts). */
+/** The warning a deploy without a certificate gets (acknowledged off AWS, see local/synthesis.ts). */
 export const NO_CERTIFICATE_WARNING = 'front-door:no-certificate';
 
 export interface ControlPlaneStackProps extends StackProps {

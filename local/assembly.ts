@@ -1,11 +1,6 @@
 import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { App } from 'aws-cdk-lib';
-import { buildApp } from '../lib/app.ts';
-import { cdkJsonContext } from '../lib/config.ts';
-import { fromRoot } from '../lib/paths.ts';
-import { buildQuietly } from './quiet-synthesis.ts';
 
 /**
  * What the local runtime needs from the cloud assembly, read from the
@@ -137,31 +132,6 @@ type Template = {
   Resources?: Record<string, Resource>;
   Parameters?: Record<string, { Type: string; Default?: string }>;
 };
-
-/** Source files whose change makes cdk.out stale. */
-const SOURCES = ['bin', 'lib', 'functions', 'layers/shared/src', 'layers/shared/package.json', 'cdk.json', 'package-lock.json'];
-
-/** True when cdk.out exists and is newer than every source it was built from. */
-export function isFresh(outdir: string): boolean {
-  const manifest = path.join(outdir, 'manifest.json');
-  if (!existsSync(manifest)) return false;
-  const built = statSync(manifest).mtimeMs;
-  return SOURCES.every((source) => newestMtime(fromRoot(source)) <= built);
-}
-
-function newestMtime(file: string): number {
-  if (!existsSync(file)) return 0;
-  const stat = statSync(file);
-  if (!stat.isDirectory()) return stat.mtimeMs;
-  return readdirSync(file).reduce((newest, name) => Math.max(newest, newestMtime(path.join(file, name))), stat.mtimeMs);
-}
-
-/** Synthesizes the app into `outdir` with cdk.json's context, as `cdk synth` does. */
-export function synthesize(outdir: string, context: Record<string, unknown> = {}): void {
-  const app = new App({ outdir, context: { ...cdkJsonContext(), ...context } });
-  buildQuietly(app, buildApp);
-  app.synth();
-}
 
 export function readAssembly(outdir: string): LocalAssembly {
   const manifest = JSON.parse(readFileSync(path.join(outdir, 'manifest.json'), 'utf8')) as {

@@ -1,7 +1,7 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
-import { readdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { DynamoDBClient, ListTablesCommand } from '@aws-sdk/client-dynamodb';
 import { LOCAL_CREDENTIALS, LOCAL_REGION } from '../control-plane/local-target.ts';
@@ -121,4 +121,34 @@ export function freePort(): Promise<number> {
       server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
     });
   });
+}
+
+/**
+ * A DynamoDB Local that a previous run left behind (its pid file says so, and
+ * the run that started it is gone) is stopped.
+ */
+export function stopStaleDynamoDB(pidFile: string, log: (message: string) => void): void {
+  if (!existsSync(pidFile)) return;
+  const [pid = 0, owner = 0] = readFileSync(pidFile, 'utf8').trim().split(/\s+/).map(Number);
+  if (owner > 0 && commandLineOf(owner) !== '') return; // another local runtime is still running it
+  rmSync(pidFile, { force: true });
+  if (!Number.isInteger(pid) || pid <= 0) return;
+  const commandLine = commandLineOf(pid);
+  if (!commandLine.includes('LoopbackDynamoDBLocal')) return;
+  log(`stopping DynamoDB Local left running by an earlier run (pid ${pid})`);
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch {
+    // already gone
+  }
+}
+
+/** The command line of a running process, or '' when there is none (Linux: /proc; elsewhere: ps). */
+function commandLineOf(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+  } catch {
+    const ps = spawnSync('ps', ['-p', String(pid), '-o', 'command='], { encoding: 'utf8' });
+    return ps.status === 0 ? ps.stdout : '';
+  }
 }

@@ -1,4 +1,3 @@
-import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -6,8 +5,9 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { fromRoot } from '../lib/paths.ts';
 import { cdkJsonContext, parseConfig } from '../lib/config.ts';
 import { defaultStateFile, ensureStateDir, type LocalRuntimeState } from '../control-plane/local-target.ts';
-import { isFresh, readAssembly, synthesize, type LocalAssembly } from './assembly.ts';
-import { LOCAL_CREDENTIALS, LOCAL_REGION, startDynamoDBLocal, type DynamoDBLocal } from './dynamodb-local.ts';
+import { readAssembly, type LocalAssembly } from './assembly.ts';
+import { isFresh, synthesize } from './synthesis.ts';
+import { LOCAL_CREDENTIALS, LOCAL_REGION, startDynamoDBLocal, stopStaleDynamoDB, type DynamoDBLocal } from './dynamodb-local.ts';
 import { functionEnvironment } from './environment.ts';
 import { startFrontDoor } from './front-door-server.ts';
 import { FunctionHost } from './function-host.ts';
@@ -21,6 +21,7 @@ import { LocalStreams } from './streams.ts';
 import { startWebSocketApi, type LocalWebSocketEndpoint } from './websocket-api.ts';
 import { createTables } from './tables.ts';
 import { resolveValue } from './template-values.ts';
+import { startInOrder, type StartStep } from './startup.ts';
 
 export interface LocalRuntimeOptions {
   /** Front-door port on 127.0.0.1; 0 picks a free one. @default 3000 */
@@ -79,6 +80,240 @@ export interface LocalRuntime {
 }
 
 
+/** What a runtime holds while it runs: each start step fills in its part. */
+class Parts {
+  assembly!: LocalAssembly;
+  dynamo: DynamoDBLocal | undefined;
+  dynamoEndpoint!: string;
+  dynamoClient!: DynamoDBClient;
+  sdkCalls!: Awaited<ReturnType<typeof runDeployTimeCalls>>;
+  host!: FunctionHost;
+  lambdaApi!: LocalServer;
+  issuer: LocalIssuer | undefined;
+  queues!: LocalQueues;
+  stepFunctions!: LocalStepFunctions;
+  stepFunctionsApi!: LocalServer;
+  live: LocalWebSocketEndpoint | undefined;
+  streams!: LocalStreams;
+  frontDoor!: LocalServer;
+  stateFile!: string;
+  /** The context the app was last synthesized with (a reload may change it). */
+  context: Record<string, unknown>;
+  /** Each deployed function's fingerprint (code, layers, handler, timeout, environment) and environment. */
+  readonly deployed = new Map<string, string>();
+  readonly environments = new Map<string, Record<string, string>>();
+
+  constructor(
+    readonly options: LocalRuntimeOptions,
+    readonly appName: string,
+    readonly outdir: string,
+    readonly log: (message: string) => void,
+    readonly output: (line: string) => void,
+  ) {
+    this.context = options.context ?? {};
+  }
+
+  /** Where the functions reach the emulated services. */
+  endpoints() {
+    return {
+      dynamodb: this.dynamoEndpoint,
+      lambda: this.lambdaApi.url,
+      cognitoIdentityProvider: this.issuer?.url,
+      stepFunctions: this.stepFunctionsApi.url,
+      executeApi: this.live?.origin,
+    };
+  }
+
+  /** Deploys every function whose fingerprint changed; returns their names. */
+  deployFunctions(): string[] {
+    const changed: string[] = [];
+    for (const fn of this.assembly.functions) {
+      const env = functionEnvironment(fn, this.assembly, this.endpoints());
+      this.environments.set(fn.functionName, env);
+      const fingerprint = JSON.stringify([fn.codeDir, fn.layerDirs, fn.handler, fn.timeoutSeconds, env]);
+      if (this.deployed.get(fn.functionName) === fingerprint) continue;
+      this.host.deploy(fn, env);
+      this.deployed.set(fn.functionName, fingerprint);
+      changed.push(fn.functionName);
+    }
+    return changed;
+  }
+
+  /** Tells `npm run cells -- --local` and `npm run token` how to reach this runtime. */
+  writeState(): void {
+    const config = parseConfig((key) => ({ ...cdkJsonContext(), ...this.context })[key]);
+    const state: LocalRuntimeState = {
+      pid: process.pid,
+      appName: config.appName,
+      stage: config.stage,
+      url: this.frontDoor.url,
+      ...(this.live && { liveUrl: this.live.url }),
+      dynamoEndpoint: this.dynamoEndpoint,
+      region: this.assembly.region,
+      ssmParameters: Object.fromEntries(this.assembly.ssmParameters.map((p) => [p.name, resolveValue(p.value, p.stackName, this.assembly)])),
+      ...(this.issuer && { tokenUrl: this.issuer.tokenUrl }),
+    };
+    mkdirSync(path.dirname(this.stateFile), { recursive: true });
+    writeFileSync(this.stateFile, `${JSON.stringify(state, null, 2)}\n`);
+  }
+}
+
+/** A server the runtime started: where it listens, and how to close it. */
+interface LocalServer {
+  readonly url: string;
+  close(): Promise<void>;
+}
+
+/**
+ * The start order, as data: each step starts one part and says how to stop
+ * it, and the runtime stops them in the reverse order (local/startup.ts).
+ * So the order says what depends on what: the host runs functions until
+ * everything that invokes them (the Step Functions executions, the stream
+ * pollers, the front door) has stopped.
+ */
+const START_ORDER: ReadonlyArray<StartStep<Parts>> = [
+  {
+    name: 'the cloud assembly',
+    async start(rt) {
+      if (rt.options.context || !isFresh(rt.outdir)) {
+        rt.log(`synthesizing the app into ${path.relative(process.cwd(), rt.outdir) || rt.outdir} …`);
+        synthesize(rt.outdir, rt.options.context);
+      } else {
+        rt.log('cdk.out is up to date');
+      }
+      rt.assembly = readAssembly(rt.outdir);
+    },
+  },
+  {
+    name: 'DynamoDB Local',
+    async start(rt) {
+      if (rt.options.dynamoEndpoint) {
+        rt.dynamoEndpoint = rt.options.dynamoEndpoint;
+        return;
+      }
+      const pidFile = path.join(ensureStateDir(rt.appName), 'dynamodb-local.pid');
+      stopStaleDynamoDB(pidFile, rt.log);
+      rt.log('starting DynamoDB Local …');
+      if (rt.options.persistDir) mkdirSync(rt.options.persistDir, { recursive: true });
+      const dynamo = await startDynamoDBLocal({ dbPath: rt.options.persistDir });
+      // Its pid and ours: a later start stops it only if we are gone.
+      writeFileSync(pidFile, `${dynamo.pid} ${process.pid}\n`);
+      rt.dynamo = dynamo;
+      rt.dynamoEndpoint = dynamo.endpoint;
+      return async () => {
+        await dynamo.stop();
+        rmSync(pidFile, { force: true });
+      };
+    },
+  },
+  {
+    name: "the app's tables and deploy-time calls",
+    async start(rt) {
+      rt.dynamoClient = new DynamoDBClient({ endpoint: rt.dynamoEndpoint, region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS });
+      await createTables(rt.dynamoClient, rt.assembly.tables);
+      rt.sdkCalls = await runDeployTimeCalls(rt.dynamoClient, rt.assembly);
+      return async () => rt.dynamoClient.destroy();
+    },
+  },
+  {
+    name: 'the function host',
+    async start(rt) {
+      rt.host = new FunctionHost(mkdtempSync(path.join(tmpdir(), `${rt.appName}-functions-`)), rt.output, {
+        maxInstancesPerFunction: rt.options.maxInstancesPerFunction,
+      });
+      return () => rt.host.stop();
+    },
+  },
+  {
+    name: 'the Lambda API',
+    async start(rt) {
+      rt.lambdaApi = await startLambdaApi(rt.host);
+      return rt.lambdaApi.close;
+    },
+  },
+  {
+    name: 'the token issuer',
+    async start(rt) {
+      rt.issuer = await startIssuer(rt.assembly);
+      return rt.issuer?.close;
+    },
+  },
+  {
+    name: 'the queues and Step Functions',
+    async start(rt) {
+      rt.queues = new LocalQueues();
+      rt.queues.define(rt.assembly.queues.map((q) => q.queueName));
+      rt.stepFunctions = new LocalStepFunctions({
+        dynamodb: rt.dynamoClient,
+        invoke: (functionName, payload) => rt.host.invoke(functionName, payload),
+        queues: rt.queues,
+        log: (line) => rt.output(`[step-functions] ${line}`),
+      });
+      rt.stepFunctions.load(rt.assembly);
+      rt.stepFunctionsApi = await startStepFunctionsApi(rt.stepFunctions);
+      // Running executions end as ABORTED, then the API closes.
+      return async () => {
+        await rt.stepFunctions.stop();
+        await rt.stepFunctionsApi.close();
+      };
+    },
+  },
+  {
+    name: 'the WebSocket API',
+    async start(rt) {
+      rt.live = await startLive(rt.assembly, rt.host, rt.options.webSocketPort ?? 3001, rt.output);
+      return rt.live?.close;
+    },
+  },
+  {
+    name: "the app's functions",
+    async start(rt) {
+      rt.deployFunctions();
+    },
+  },
+  {
+    name: 'the stream pollers',
+    async start(rt) {
+      rt.streams = new LocalStreams({
+        dynamodb: rt.dynamoClient,
+        dynamoEndpoint: rt.dynamoEndpoint,
+        invoke: (functionName, payload) => rt.host.invoke(functionName, payload),
+        queues: rt.queues,
+        log: (line) => rt.output(`[streams] ${line}`),
+      });
+      rt.streams.load(rt.assembly);
+      // Ready means positioned: a change made once the runtime is up reaches the publishers.
+      await rt.streams.drained();
+      return () => rt.streams.stop();
+    },
+  },
+  {
+    name: 'the front door',
+    async start(rt) {
+      rt.frontDoor = await startFrontDoor({
+        host: rt.host,
+        functionName: rt.assembly.frontDoor.functionName,
+        multiValueHeaders: rt.assembly.frontDoor.multiValueHeaders,
+        port: rt.options.port ?? 3000,
+        localRoutes: (req, res) => serveQueues(rt.queues, req, res),
+      });
+      return rt.frontDoor.close;
+    },
+  },
+  {
+    name: 'the state file',
+    async start(rt) {
+      rt.stateFile = rt.options.stateFile ?? defaultStateFile(rt.appName);
+      rt.writeState();
+      return async () => {
+        if (existsSync(rt.stateFile) && (JSON.parse(readFileSync(rt.stateFile, 'utf8')) as LocalRuntimeState).pid === process.pid) {
+          rmSync(rt.stateFile, { force: true });
+        }
+      };
+    },
+  },
+];
+
 /**
  * The whole service on this machine: the synthesized app's tables in
  * DynamoDB Local, its deploy-time SDK calls (the control plane's first map,
@@ -90,182 +325,49 @@ export interface LocalRuntime {
  */
 export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Promise<LocalRuntime> {
   const log = options.log ?? (() => undefined);
-  const outdir = options.outdir ?? fromRoot('cdk.out');
-  const stops: Array<() => Promise<void>> = [];
-  const stop = async () => {
-    for (const step of stops.reverse()) await step().catch(() => undefined);
-    stops.length = 0;
-  };
-  try {
-    // The app's name names the state folder and the banner; a reload keeps the name the runtime started with.
-    const { appName } = parseConfig((key) => ({ ...cdkJsonContext(), ...options.context })[key]);
-    if (options.context || !isFresh(outdir)) {
-      log(`synthesizing the app into ${path.relative(process.cwd(), outdir) || outdir} …`);
-      synthesize(outdir, options.context);
-    } else {
-      log('cdk.out is up to date');
-    }
-    let assembly = readAssembly(outdir);
-
-    let dynamo: DynamoDBLocal | undefined;
-    let dynamoEndpoint = options.dynamoEndpoint;
-    if (!dynamoEndpoint) {
-      const pidFile = path.join(ensureStateDir(appName), 'dynamodb-local.pid');
-      stopStaleDynamoDB(pidFile, log);
-      log('starting DynamoDB Local …');
-      if (options.persistDir) mkdirSync(options.persistDir, { recursive: true });
-      dynamo = await startDynamoDBLocal({ dbPath: options.persistDir });
-      // Its pid and ours: a later start stops it only if we are gone.
-      writeFileSync(pidFile, `${dynamo.pid} ${process.pid}\n`);
-      stops.push(async () => {
-        await dynamo?.stop();
-        rmSync(pidFile, { force: true });
-      });
-      dynamoEndpoint = dynamo.endpoint;
-    }
-    const dynamoClient = new DynamoDBClient({ endpoint: dynamoEndpoint, region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS });
-    stops.push(async () => dynamoClient.destroy());
-    await createTables(dynamoClient, assembly.tables);
-    let sdkCalls = await runDeployTimeCalls(dynamoClient, assembly);
-
-    const output = options.functionOutput ?? ((line: string) => process.stdout.write(`${line}\n`));
-    const host = new FunctionHost(mkdtempSync(path.join(tmpdir(), `${appName}-functions-`)), output, {
-      maxInstancesPerFunction: options.maxInstancesPerFunction,
-    });
-    stops.push(() => host.stop());
-    const lambdaApi = await startLambdaApi(host);
-    stops.push(lambdaApi.close);
-    const issuer = await startIssuer(assembly);
-    if (issuer) stops.push(issuer.close);
-    const queues = new LocalQueues();
-    queues.define(assembly.queues.map((q) => q.queueName));
-    const stepFunctions = new LocalStepFunctions({
-      dynamodb: dynamoClient,
-      invoke: (functionName, payload) => host.invoke(functionName, payload),
-      queues,
-      log: (line) => output(`[step-functions] ${line}`),
-    });
-    stepFunctions.load(assembly);
-    const stepFunctionsApi = await startStepFunctionsApi(stepFunctions);
-    stops.push(stepFunctionsApi.close);
-    // Runs before the host stops: running executions end as ABORTED, not on a dead function.
-    stops.push(() => stepFunctions.stop());
-    const live = await startLive(assembly, host, options.webSocketPort ?? 3001, output);
-    if (live) stops.push(live.close);
-    const endpoints = {
-      dynamodb: dynamoEndpoint,
-      lambda: lambdaApi.url,
-      cognitoIdentityProvider: issuer?.url,
-      stepFunctions: stepFunctionsApi.url,
-      executeApi: live?.origin,
-    };
-    const deployed = new Map<string, string>();
-    const environments = new Map<string, Record<string, string>>();
-    const deployAll = (current: LocalAssembly): string[] => {
-      const changed: string[] = [];
-      for (const fn of current.functions) {
-        const env = functionEnvironment(fn, current, endpoints);
-        environments.set(fn.functionName, env);
-        const fingerprint = JSON.stringify([fn.codeDir, fn.layerDirs, fn.handler, fn.timeoutSeconds, env]);
-        if (deployed.get(fn.functionName) === fingerprint) continue;
-        host.deploy(fn, env);
-        deployed.set(fn.functionName, fingerprint);
-        changed.push(fn.functionName);
-      }
+  // The app's name names the state folder and the banner; a reload keeps the name the runtime started with.
+  const { appName } = parseConfig((key) => ({ ...cdkJsonContext(), ...options.context })[key]);
+  const output = options.functionOutput ?? ((line: string) => process.stdout.write(`${line}\n`));
+  const rt = new Parts(options, appName, options.outdir ?? fromRoot('cdk.out'), log, output);
+  const stop = await startInOrder(START_ORDER, rt, log);
+  return {
+    appName,
+    url: rt.frontDoor.url,
+    lambdaUrl: rt.lambdaApi.url,
+    dynamoEndpoint: rt.dynamoEndpoint,
+    issuer: rt.issuer,
+    stepFunctions: rt.stepFunctions,
+    queues: rt.queues,
+    live: rt.live,
+    streams: rt.streams,
+    get assembly() {
+      return rt.assembly;
+    },
+    async reload(context = options.context) {
+      synthesize(rt.outdir, context);
+      rt.context = context ?? {};
+      rt.assembly = readAssembly(rt.outdir);
+      await createTables(rt.dynamoClient, rt.assembly.tables);
+      rt.sdkCalls = await runDeployTimeCalls(rt.dynamoClient, rt.assembly, rt.sdkCalls);
+      rt.queues.define(rt.assembly.queues.map((q) => q.queueName));
+      rt.stepFunctions.load(rt.assembly);
+      rt.writeState();
+      const changed = rt.deployFunctions();
+      rt.streams.load(rt.assembly);
       return changed;
-    };
-    deployAll(assembly);
-    const streams = new LocalStreams({
-      dynamodb: dynamoClient,
-      dynamoEndpoint,
-      invoke: (functionName, payload) => host.invoke(functionName, payload),
-      queues,
-      log: (line) => output(`[streams] ${line}`),
-    });
-    streams.load(assembly);
-    // Ready means positioned: a change made once the runtime is up reaches the publishers.
-    await streams.drained();
-    // Before the host: a poller mid-batch finishes against live functions.
-    stops.push(() => streams.stop());
-
-    const frontDoor = await startFrontDoor({
-      host,
-      functionName: assembly.frontDoor.functionName,
-      multiValueHeaders: assembly.frontDoor.multiValueHeaders,
-      port: options.port ?? 3000,
-      localRoutes: (req, res) => serveQueues(queues, req, res),
-    });
-    stops.push(frontDoor.close);
-
-    const stateFile = options.stateFile ?? defaultStateFile(appName);
-    let currentContext: Record<string, unknown> = options.context ?? {};
-    const writeState = () => {
-      const config = parseConfig((key) => ({ ...cdkJsonContext(), ...currentContext })[key]);
-      const state: LocalRuntimeState = {
-        pid: process.pid,
-        appName: config.appName,
-        stage: config.stage,
-        url: frontDoor.url,
-        ...(live && { liveUrl: live.url }),
-        dynamoEndpoint: dynamoEndpoint as string,
-        region: assembly.region,
-        ssmParameters: Object.fromEntries(
-          assembly.ssmParameters.map((p) => [p.name, resolveValue(p.value, p.stackName, assembly)]),
-        ),
-        ...(issuer && { tokenUrl: issuer.tokenUrl }),
-      };
-      mkdirSync(path.dirname(stateFile), { recursive: true });
-      writeFileSync(stateFile, `${JSON.stringify(state, null, 2)}\n`);
-    };
-    writeState();
-    stops.push(async () => {
-      if (existsSync(stateFile) && (JSON.parse(readFileSync(stateFile, 'utf8')) as LocalRuntimeState).pid === process.pid) {
-        rmSync(stateFile, { force: true });
-      }
-    });
-
-    return {
-      appName,
-      url: frontDoor.url,
-      lambdaUrl: lambdaApi.url,
-      dynamoEndpoint,
-      issuer,
-      stepFunctions,
-      queues,
-      live,
-      streams,
-      get assembly() {
-        return assembly;
-      },
-      async reload(context = options.context) {
-        synthesize(outdir, context);
-        currentContext = context ?? {};
-        assembly = readAssembly(outdir);
-        await createTables(dynamoClient, assembly.tables);
-        sdkCalls = await runDeployTimeCalls(dynamoClient, assembly, sdkCalls);
-        queues.define(assembly.queues.map((q) => q.queueName));
-        stepFunctions.load(assembly);
-        writeState();
-        const changed = deployAll(assembly);
-        streams.load(assembly);
-        return changed;
-      },
-      environment(functionName) {
-        const env = environments.get(functionName);
-        if (!env) throw new Error(`no local function named ${functionName}`);
-        return { ...env };
-      },
-      pids: () => [...(dynamo ? [dynamo.pid] : []), ...host.pids()],
-      processes: () => [
-        ...(dynamo ? [{ pid: dynamo.pid, name: 'DynamoDB Local' }] : []),
-        ...host.processes().map(({ pid, functionName }) => ({ pid, name: functionName })),
-      ],
-      stop,
-    };
-  } catch (error) {
-    await stop();
-    throw error;
-  }
+    },
+    environment(functionName) {
+      const env = rt.environments.get(functionName);
+      if (!env) throw new Error(`no local function named ${functionName}`);
+      return { ...env };
+    },
+    pids: () => [...(rt.dynamo ? [rt.dynamo.pid] : []), ...rt.host.pids()],
+    processes: () => [
+      ...(rt.dynamo ? [{ pid: rt.dynamo.pid, name: 'DynamoDB Local' }] : []),
+      ...rt.host.processes().map(({ pid, functionName }) => ({ pid, name: functionName })),
+    ],
+    stop,
+  };
 }
 
 /**
@@ -297,34 +399,4 @@ async function startLive(
   if (!api) return undefined;
   if (others.length > 0) throw new Error('the local runtime supports one WebSocket API per app');
   return startWebSocketApi({ host, api, region: assembly.region, port, log: (line) => output(`[websocket] ${line}`) });
-}
-
-/**
- * A DynamoDB Local that a previous run left behind (its pid file says so, and
- * the run that started it is gone) is stopped.
- */
-function stopStaleDynamoDB(pidFile: string, log: (message: string) => void): void {
-  if (!existsSync(pidFile)) return;
-  const [pid = 0, owner = 0] = readFileSync(pidFile, 'utf8').trim().split(/\s+/).map(Number);
-  if (owner > 0 && commandLineOf(owner) !== '') return; // another local runtime is still running it
-  rmSync(pidFile, { force: true });
-  if (!Number.isInteger(pid) || pid <= 0) return;
-  const commandLine = commandLineOf(pid);
-  if (!commandLine.includes('LoopbackDynamoDBLocal')) return;
-  log(`stopping DynamoDB Local left running by an earlier run (pid ${pid})`);
-  try {
-    process.kill(pid, 'SIGKILL');
-  } catch {
-    // already gone
-  }
-}
-
-/** The command line of a running process, or '' when there is none (Linux: /proc; elsewhere: ps). */
-function commandLineOf(pid: number): string {
-  try {
-    return readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-  } catch {
-    const ps = spawnSync('ps', ['-p', String(pid), '-o', 'command='], { encoding: 'utf8' });
-    return ps.status === 0 ? ps.stdout : '';
-  }
 }

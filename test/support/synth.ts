@@ -4,7 +4,7 @@ import path from 'node:path';
 import { App } from 'aws-cdk-lib';
 import { buildApp, type ItemMasterStacks } from '../../lib/app.ts';
 import { cdkJsonContext, CONFIG_KEYS } from '../../lib/config.ts';
-import { buildQuietly } from '../../local/quiet-synthesis.ts';
+import { buildQuietly } from '../../local/synthesis.ts';
 
 /**
  * The configuration the tests build the app with, whatever a fork's cdk.json
