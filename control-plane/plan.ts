@@ -24,8 +24,6 @@ export interface RebalancePlan {
   readonly basedOnVersion: number;
   readonly cells: PlannedCell[];
   readonly moves: BucketMove[];
-  /** The map after the moves. */
-  readonly map: BucketMap;
 }
 
 export class NoActiveCellError extends ControlPlaneError {
@@ -108,7 +106,6 @@ export function planRebalance(map: BucketMap, cells: readonly PlanCell[], basedO
   return {
     basedOnVersion,
     moves: moves.sort((a, b) => a.bucket - b.bucket),
-    map: next,
     cells: [...listed.values()].sort(byId).map((cell) => ({
       ...cell,
       before: counts.get(cell.cellId) ?? 0,

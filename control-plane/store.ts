@@ -1,9 +1,4 @@
-import {
-  ConditionalCheckFailedException,
-  DeleteItemCommand,
-  PutItemCommand,
-  UpdateItemCommand,
-} from '@aws-sdk/client-dynamodb';
+import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import {
   DeleteCommand,
   PutCommand,
@@ -20,13 +15,9 @@ import {
   clientSortKey,
   cellItemSchema,
   cellSortKey,
-  deregistrationRequest,
-  registrationRequest,
-  seedRequest,
   versionItem,
   versionItemSchema,
   type CellRecord,
-  type CellRegistration,
   type CellStatus,
   type ClientBinding,
   type MapVersion,
@@ -125,26 +116,6 @@ export class ControlPlaneStore extends ControlPlaneReader {
       return cellItemSchema.parse(Attributes);
     } catch (error) {
       if (error instanceof ConditionalCheckFailedException) throw new UnknownCellError(cellId);
-      throw error;
-    }
-  }
-
-  /** What a cell stack's deploy does (records.ts): for the local runtime and tests. */
-  async register(cell: CellRegistration): Promise<void> {
-    await this.client.send(new UpdateItemCommand(registrationRequest(this.tableName, cell)));
-  }
-
-  async deregister(cellId: string): Promise<void> {
-    await this.client.send(new DeleteItemCommand(deregistrationRequest(this.tableName, cellId)));
-  }
-
-  /** What the control plane's first deploy does; false when a version 1 exists already. */
-  async seed(cellIds: readonly string[]): Promise<boolean> {
-    try {
-      await this.client.send(new PutItemCommand(seedRequest(this.tableName, cellIds)));
-      return true;
-    } catch (error) {
-      if (error instanceof ConditionalCheckFailedException) return false;
       throw error;
     }
   }

@@ -74,7 +74,7 @@ export class LiveUpdates extends Construct {
       environment: { USER_POOL_ID: props.userPoolId, AUTH_RESOURCE_SERVER: props.resourceServerId },
     });
     this.socketFunction = new ServiceFunction(this, 'Socket', {
-      entry: 'functions/live/index.ts',
+      entry: 'functions/live-socket/index.ts',
       description: 'Opens and closes live-updates connections and handles their subscribe and unsubscribe frames',
       serviceName: 'live-socket',
       sharedLayer: props.sharedLayer,

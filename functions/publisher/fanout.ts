@@ -1,5 +1,5 @@
 import pMap from 'p-map';
-import { subscribersOf, type ConnectionStore, type Subscription } from '../live/connection-store.ts';
+import { subscribersOf, type ConnectionStore, type Subscription } from '../live-socket/connection-store.ts';
 
 /** Sends one frame to one connection; throws `GoneError` for a connection that no longer exists. */
 export interface Poster {

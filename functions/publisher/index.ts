@@ -4,7 +4,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { createObservability, instrument, MetricUnit, DATA_PLANE, parseEnvironment, requiredVariables, sdkClientConfig } from '@item-master/shared';
 import type { DynamoDBBatchResponse, DynamoDBRecord, DynamoDBStreamEvent } from 'aws-lambda';
-import { ConnectionStore } from '../live/connection-store.ts';
+import { ConnectionStore } from '../live-socket/connection-store.ts';
 import { messageOf } from './changes.ts';
 import { BatchSubscriptions, fanOut, GoneError, type Poster, type Subscriptions } from './fanout.ts';
 

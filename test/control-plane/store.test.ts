@@ -6,6 +6,7 @@ import type { CellRegistration } from '../../control-plane/records.ts';
 import { evenSplit, routeTenant } from '../../control-plane/routing.ts';
 import { ControlPlaneStore, MapConflictError, UnknownCellError } from '../../control-plane/store.ts';
 import { createCellTable } from '../support/tables.ts';
+import { DeployTimeCalls } from '../support/deploy-time.ts';
 
 type Table = Awaited<ReturnType<typeof createCellTable>>;
 const endpoint = () => inject('dynamoEndpoint');
@@ -31,23 +32,25 @@ const registration = (cellId: string, tableName = `${cellId}-table`, weight = 1)
 async function deployed(cellIds = ['cell-1', 'cell-2', 'cell-3']) {
   const control = await table('control');
   const store = new ControlPlaneStore(control.client, control.tableName);
-  expect(await store.seed(cellIds)).toBe(true);
+  const deploy = new DeployTimeCalls(control.client, control.tableName);
+  expect(await deploy.seed(cellIds)).toBe(true);
   const cellTables: Record<string, Table> = {};
   for (const cellId of cellIds) {
     cellTables[cellId] = await table(cellId);
-    await store.register(registration(cellId, cellTables[cellId]!.tableName));
+    await deploy.register(registration(cellId, cellTables[cellId]!.tableName));
   }
   const operations = new CellOperations({ store, probe: new TableTenantDataProbe(control.doc), by: 'test' });
-  return { store, operations, cellTables };
+  return { store, deploy, operations, cellTables };
 }
 
 describe('the control-plane store', () => {
   it('seeds version 1 as an even split once; a later seed with more cells moves nothing', async () => {
     const control = await table('control');
     const store = new ControlPlaneStore(control.client, control.tableName);
+    const deploy = new DeployTimeCalls(control.client, control.tableName);
     expect(await store.latestVersion()).toBeUndefined();
-    expect(await store.seed(['cell-1', 'cell-2'])).toBe(true);
-    expect(await store.seed(['cell-1', 'cell-2', 'cell-3'])).toBe(false);
+    expect(await deploy.seed(['cell-1', 'cell-2'])).toBe(true);
+    expect(await deploy.seed(['cell-1', 'cell-2', 'cell-3'])).toBe(false);
     const version = await store.latestVersion();
     expect(version).toMatchObject({ version: 1, overrides: {}, by: 'deploy' });
     expect(version?.map).toEqual(evenSplit(['cell-1', 'cell-2']));
@@ -56,20 +59,21 @@ describe('the control-plane store', () => {
   it('registers a cell as active; a redeploy updates what the deploy owns and keeps an operator-set status', async () => {
     const control = await table('control');
     const store = new ControlPlaneStore(control.client, control.tableName);
-    await store.register(registration('cell-1'));
+    const deploy = new DeployTimeCalls(control.client, control.tableName);
+    await deploy.register(registration('cell-1'));
     expect(await store.getCell('cell-1')).toMatchObject({ status: 'active', weight: 1, tableName: 'cell-1-table' });
     await store.setStatus('cell-1', 'draining');
-    await store.register(registration('cell-1', 'cell-1-table-v2', 3));
+    await deploy.register(registration('cell-1', 'cell-1-table-v2', 3));
     expect(await store.getCell('cell-1')).toMatchObject({ status: 'draining', weight: 3, tableName: 'cell-1-table-v2' });
-    await store.deregister('cell-1');
+    await deploy.deregister('cell-1');
     expect(await store.listCells()).toEqual([]);
     await expect(store.setStatus('cell-1', 'active')).rejects.toThrow(UnknownCellError);
   });
 
   it('adding a cell changes no mapping', async () => {
-    const { store } = await deployed();
+    const { store, deploy } = await deployed();
     const before = await store.latestVersion();
-    await store.register(registration('cell-4'));
+    await deploy.register(registration('cell-4'));
     const after = await store.latestVersion();
     expect(after).toEqual(before);
     fc.assert(
@@ -113,7 +117,7 @@ describe('the control-plane store', () => {
   });
 
   it('every version maps every bucket to exactly one registered cell, whatever the operators do', async () => {
-    const { store, operations } = await deployed(['cell-1', 'cell-2']);
+    const { store, deploy, operations } = await deployed(['cell-1', 'cell-2']);
     const command = fc.oneof(
       fc.record({ op: fc.constant('pin' as const), tenant: fc.constantFrom('t1', 't2', 't3'), cell: fc.constantFrom('cell-1', 'cell-2', 'cell-3', 'cell-x') }),
       fc.record({ op: fc.constant('unpin' as const), tenant: fc.constantFrom('t1', 't2', 't3') }),
@@ -126,7 +130,7 @@ describe('the control-plane store', () => {
           try {
             if (c.op === 'pin') await operations.pin(c.tenant, c.cell);
             else if (c.op === 'unpin') await operations.unpin(c.tenant);
-            else if (c.op === 'register') await store.register(registration(c.cell));
+            else if (c.op === 'register') await deploy.register(registration(c.cell));
             else await store.setStatus(c.cell, c.op);
           } catch (error) {
             // Refusals are fine (unknown or inactive cell, not pinned); anything else is not.
@@ -194,8 +198,8 @@ describe('pin and unpin', () => {
   });
 
   it('refuses, changing nothing, when a cell table cannot be read', async () => {
-    const { store, operations } = await deployed(['cell-1', 'cell-2']);
-    await store.register(registration('cell-2', 'no-such-table'));
+    const { store, deploy, operations } = await deployed(['cell-1', 'cell-2']);
+    await deploy.register(registration('cell-2', 'no-such-table'));
     await expect(operations.pin('t', 'cell-1')).rejects.toThrow(/cannot tell whether t has data in cell-2.*nothing was changed/);
     expect((await store.latestVersion())?.version).toBe(1);
   });

@@ -10,6 +10,7 @@ import { CONTROL_PLANE_READ, sdkClientConfig } from '../../layers/shared/src/sdk
 import { LOCAL_CREDENTIALS, LOCAL_REGION } from '../../local/dynamodb-local.ts';
 import { startHangingServer } from '../support/hanging-server.ts';
 import { createCellTable } from '../support/tables.ts';
+import { DeployTimeCalls } from '../support/deploy-time.ts';
 
 const shippedJson = JSON.stringify({
   version: 1,
@@ -161,9 +162,10 @@ describe('the router at a cold start', () => {
     const control = await createCellTable(inject('dynamoEndpoint'), 'control');
     try {
       const store = new ControlPlaneStore(control.client, control.tableName);
-      await store.seed(['cell-1', 'cell-2']);
+      const deploy = new DeployTimeCalls(control.client, control.tableName);
+      await deploy.seed(['cell-1', 'cell-2']);
       for (const cellId of ['cell-1', 'cell-2']) {
-        await store.register({ cellId, weight: 1, apiFunctionArn: `arn:${cellId}`, tableName: `${cellId}-table` });
+        await deploy.register({ cellId, weight: 1, apiFunctionArn: `arn:${cellId}`, tableName: `${cellId}-table` });
       }
       const time = clock();
       const cache = new RoutingCache({ load: () => store.readRouting(), shipped, refreshMs: 5_000, now: time.now });

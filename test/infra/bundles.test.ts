@@ -20,6 +20,7 @@ import { buildTestApp } from '../support/synth.ts';
 import { createCellTable } from '../support/tables.ts';
 import { clientCredentialsEvent } from '../support/cognito.ts';
 import { scopeOf, TEST_POOL_ID, TEST_RESOURCE_SERVER, testIssuer } from '../support/tokens.ts';
+import { DeployTimeCalls } from '../support/deploy-time.ts';
 
 /**
  * Runs the bundles that deploy, not the sources: each function's asset from
@@ -209,9 +210,9 @@ describe('deployed bundles', () => {
     const control = await createCellTable(inject('dynamoEndpoint'), 'control');
     const issuer = await testIssuer();
     try {
-      const store = new ControlPlaneStore(control.client, control.tableName);
-      await store.seed(['cell-1', 'cell-2']);
-      await store.register({ cellId: 'cell-1', weight: 1, apiFunctionArn: 'arn:aws:lambda:us-east-1:000000000000:function:c1', tableName: 't1' });
+      const deploy = new DeployTimeCalls(control.client, control.tableName);
+      await deploy.seed(['cell-1', 'cell-2']);
+      await deploy.register({ cellId: 'cell-1', weight: 1, apiFunctionArn: 'arn:aws:lambda:us-east-1:000000000000:function:c1', tableName: 't1' });
       const handler = await loadHandler(entries.router, {
         CONTROL_PLANE_TABLE: control.tableName,
         SHIPPED_ROUTING: router!.Properties.Environment.Variables.SHIPPED_ROUTING,

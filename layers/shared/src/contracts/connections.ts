@@ -1,7 +1,7 @@
 /**
  * The connections table's schema, shared by its definition
  * (lib/live-updates.ts), the store the live routes and publishers use
- * (functions/live/connection-store.ts) and the cells' grants. A leaf module:
+ * (functions/live-socket/connection-store.ts) and the cells' grants. A leaf module:
  * it imports only the cell table's prefixes, which topics reuse.
  */
 import { ITEM_SK_PREFIX, tenantKey } from './cell-table.ts';
