@@ -16,7 +16,7 @@ const VALUE_EDGES: Record<Folder, Folder[]> = {
   layers: [],
   // Handlers: the shared layer, and the control plane's routing core (the router, the token hook).
   functions: ['layers', 'control-plane'],
-  // The deploy side: contracts and the control plane's data formats, never handler code.
+  // The deploy side: contracts and the control plane's data formats, never handler code (not even its types).
   lib: ['layers', 'control-plane'],
   bin: ['lib'],
   // The operator's tools: contracts, the app's config, never the local runtime.
@@ -25,10 +25,8 @@ const VALUE_EDGES: Record<Folder, Folder[]> = {
   local: ['layers', 'lib', 'control-plane'],
   bench: ['layers', 'lib', 'control-plane', 'local', 'functions'],
 };
-const TYPE_EDGES: Partial<Record<Folder, Folder[]>> = {
-  // The shipped routing's type comes from the router that reads it.
-  lib: ['functions'],
-};
+// Type-only edges beyond those: none. A shape both sides need is a contract (layers/shared/src/contracts).
+const TYPE_EDGES: Partial<Record<Folder, Folder[]>> = {};
 
 interface Edge {
   readonly from: string;
