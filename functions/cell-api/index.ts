@@ -4,10 +4,9 @@ import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { ALB_CORRELATION_ID_PATH, createObservability, instrument, MetricUnit, parseEnvironment, tenantIdOf, DATA_PLANE, sdkClientConfig } from '@item-master/shared';
 import type { ALBEvent, ALBResult } from 'aws-lambda';
 import * as z from 'zod';
-import { createApp, entityApi } from './app.ts';
-import { ItemStore } from './item-store.ts';
+import { createApp } from './app.ts';
+import { cellEntities } from './entities.ts';
 import { OrderStore, StepFunctionsStarter } from './order-store.ts';
-import { itemInputSchema } from './schema.ts';
 
 const observability = createObservability();
 const { TABLE_NAME: tableName, STATE_MACHINE_ARN: stateMachineArn } = parseEnvironment(
@@ -19,7 +18,7 @@ const doc = DynamoDBDocumentClient.from(dynamo, { marshallOptions: { removeUndef
 const sfn = observability.tracer.captureAWSv3Client(new SFNClient(sdkClientConfig(DATA_PLANE)));
 const app = createApp(
   {
-    entities: [entityApi(new ItemStore(doc, tableName), itemInputSchema)],
+    entities: cellEntities(doc, tableName),
     orders: new OrderStore(doc, tableName, new StepFunctionsStarter(sfn, stateMachineArn)),
   },
   observability,

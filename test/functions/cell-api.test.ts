@@ -4,13 +4,12 @@ import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { Router } from '@aws-lambda-powertools/event-handler/http';
-import { createApp, entityApi, MAX_BODY_BYTES, registerRoutes, tableFault } from '../../functions/cell-api/app.ts';
-import { itemInputSchema } from '../../functions/cell-api/schema.ts';
+import { createApp, MAX_BODY_BYTES, registerRoutes, tableFault } from '../../functions/cell-api/app.ts';
+import { cellEntities } from '../../functions/cell-api/entities.ts';
 import { allowedMethods, HTTP_METHODS, ROUTES, type Route } from '../../layers/shared/src/contracts/routes.ts';
 import { DATA_PLANE, sdkClientConfig } from '../../layers/shared/src/sdk-timeouts.ts';
 import { LOCAL_CREDENTIALS, LOCAL_REGION } from '../../local/dynamodb-local.ts';
 import { startHangingServer } from '../support/hanging-server.ts';
-import { ItemStore } from '../../functions/cell-api/item-store.ts';
 import { GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { OrderStore, orderIdFor, type ExecutionStarter } from '../../functions/cell-api/order-store.ts';
 import type { OrderWorkflowInput } from '../../functions/cell-api/saga-input.ts';
@@ -46,7 +45,7 @@ const workflow = new RecordingStarter();
 beforeAll(async () => {
   table = await createCellTable(inject('dynamoEndpoint'));
   app = createApp(
-    { entities: [entityApi(new ItemStore(table.doc, table.tableName), itemInputSchema)], orders: new OrderStore(table.doc, table.tableName, workflow) },
+    { entities: cellEntities(table.doc, table.tableName), orders: new OrderStore(table.doc, table.tableName, workflow) },
     createObservability('cell-test'),
   );
 });
@@ -592,7 +591,7 @@ describe('a cell that cannot use its table', () => {
       counted.push(name);
       return observability.metrics;
     });
-    return { app: createApp({ entities: [entityApi(new ItemStore(doc, tableName), itemInputSchema)], orders: new OrderStore(doc, tableName, workflow) }, observability), counted };
+    return { app: createApp({ entities: cellEntities(doc, tableName), orders: new OrderStore(doc, tableName, workflow) }, observability), counted };
   }
 
   const requests: Array<[string, string, Parameters<typeof albEvent>[2]]> = [

@@ -190,7 +190,7 @@ describe('StagePolicies', () => {
     new ControlPlaneTable(stack, 'Registry');
     new UserPool(stack, 'Pool');
     new LogGroup(stack, 'Extra');
-    new ServiceFunction(stack, 'Fn', { entry: 'functions/payment/index.ts', description: 'x', serviceName: 'x', sharedLayer });
+    new ServiceFunction(stack, 'Fn', { entry: 'functions/cell-api/index.ts', description: 'x', serviceName: 'x', sharedLayer });
     StagePolicies.applyTo(stack, { retainData, logRetention: 7, metricsNamespace: 'Shop' });
     return Template.fromStack(stack);
   }
