@@ -23,7 +23,8 @@ function clientConstructions(): Array<{ file: string; call: string }> {
 describe('SDK client timeouts', () => {
   it('every SDK client the functions and the operator tools make takes one of the presets', () => {
     const calls = clientConstructions();
-    expect(calls.length).toBeGreaterThanOrEqual(10);
+    // The scan finds what it must: the router's and the cell API's clients at least.
+    expect(calls.map(({ file }) => file)).toEqual(expect.arrayContaining([expect.stringMatching(/router/), expect.stringMatching(/cell-api/)]));
     expect(calls.filter(({ call }) => !call.includes('sdkClientConfig(')).map(({ file, call }) => `${file}: ${call}`)).toEqual([]);
   });
 
