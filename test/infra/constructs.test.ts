@@ -186,11 +186,12 @@ describe('CellRegistration', () => {
 describe('StagePolicies', () => {
   function staged(retainData: boolean) {
     const stack = bareStack();
-    const { sharedLayer } = cellParts(stack);
+    const sharedLayer = new SharedLayer(stack, 'SharedLayer');
+    new CellTable(stack, 'Data');
     new ControlPlaneTable(stack, 'Registry');
     new UserPool(stack, 'Pool');
     new LogGroup(stack, 'Extra');
-    new ServiceFunction(stack, 'Fn', { entry: 'functions/cell-api/index.ts', description: 'x', serviceName: 'x', sharedLayer });
+    for (const id of ['One', 'Two']) new ServiceFunction(stack, id, { entry: 'functions/cell-api/index.ts', description: id, serviceName: id, sharedLayer });
     StagePolicies.applyTo(stack, { retainData, logRetention: 7, metricsNamespace: 'Shop' });
     return Template.fromStack(stack);
   }
