@@ -5,6 +5,7 @@
  *   npm run bench               the full run (20 processes per cold start)
  *   npm run bench -- --quick    fewer samples, under two minutes
  *   npm run bench -- --out DIR  write the reports elsewhere (default: the repository root)
+ *   npm run bench -- --baseline DIR  also cold-start each function of another build's cdk.out, side by side
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -13,6 +14,7 @@ import { parseArgs } from 'node:util';
 import { layOutFunction } from '../local/function-layout.ts';
 import { DEFAULT_MAX_INSTANCES } from '../local/function-host.ts';
 import { startLocalRuntime } from '../local/runtime.ts';
+import { readAssembly } from '../local/assembly.ts';
 import { resolveValue } from '../local/template-values.ts';
 import { cdkJsonContext, parseConfig } from '../lib/config.ts';
 import { fromRoot } from '../lib/paths.ts';
@@ -22,7 +24,7 @@ import { assetStats, probeInterleaved, writeEmptyHandler } from './cold-start.ts
 import { cpuSnapshot } from './cpu.ts';
 import { machine } from './machine.ts';
 import { benchOrders, type Definition } from './orders.ts';
-import { printReport, renderMarkdown, type BenchResults, type ColdStartRow, type VariantRow } from './report.ts';
+import { printReport, renderMarkdown, type BaselineRow, type BenchResults, type ColdStartRow, type VariantRow } from './report.ts';
 import { benchRouter } from './router.ts';
 import { median } from './stats.ts';
 import { synthesizeCells, type SynthesisRun } from './synthesis.ts';
@@ -33,11 +35,12 @@ const { values: args } = parseArgs({
     quick: { type: 'boolean', default: false },
     out: { type: 'string', default: fromRoot() },
     'max-instances': { type: 'string' },
+    baseline: { type: 'string' },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
 if (args.help) {
-  process.stdout.write('usage: npm run bench [-- --quick] [-- --out DIR] [-- --max-instances N]\n');
+  process.stdout.write('usage: npm run bench [-- --quick] [-- --out DIR] [-- --max-instances N] [-- --baseline CDK_OUT]\n');
   process.exit(0);
 }
 
@@ -46,7 +49,7 @@ const PLANS = {
   quick: { coldStartRuns: 5, routerDecisions: 500_000, ops: 400, rounds: 2, warmup: 1_000, concurrency: 16, orders: 40, orderConcurrency: 8, cells: [1, 4, 16, 32] },
 };
 const plan = args.quick ? PLANS.quick : PLANS.full;
-const command = `npm run bench${args.quick ? ' -- --quick' : ''}`;
+const command = `npm run bench${args.quick ? ' -- --quick' : ''}${args.baseline ? ` -- --baseline ${args.baseline}` : ''}`;
 const say = (line: string) => process.stderr.write(`${line}\n`);
 const benchStarted = performance.now();
 const step = (title: string) => say(`\n▶ ${title} (${((performance.now() - benchStarted) / 1000).toFixed(0)} s)`);
@@ -113,11 +116,25 @@ try {
     name: `${variant.service}: ${variantName(variant)}`,
     entry: layOutFunction(path.join(work, 'variants', String(index)), variant.codeDir, variant.layerDirs),
   }));
+  const serviceOfFunction = (fn: { environment: Record<string, unknown> }) => String(fn.environment.POWERTOOLS_SERVICE_NAME);
+  // Another build's functions (its cdk.out), laid out the same way and given this run's environment, measured in the same interleaved run.
+  const baselineName = (service: string) => `${service} (baseline)`;
+  const baselines = args.baseline
+    ? readAssembly(path.resolve(args.baseline))
+        .functions.filter((fn) => functions.some((f) => f.service === serviceOfFunction(fn)))
+        .filter((fn, index, all) => all.findIndex((other) => serviceOfFunction(other) === serviceOfFunction(fn)) === index)
+        .map((fn) => {
+          const service = serviceOfFunction(fn);
+          return { service, fn, entry: layOutFunction(path.join(work, 'baseline', service), fn.codeDir, fn.layerDirs, fn.handler) };
+        })
+    : [];
+  if (args.baseline && baselines.length === 0) throw new Error(`${args.baseline} holds no function of this app`);
   const EMPTY = '(empty handler)';
   const probes = [
     { name: EMPTY, entry: writeEmptyHandler(mkdtempSync(path.join(work, 'empty-'))), env: envOf('cell-api') },
     ...functions.map(({ service, entry, env }) => ({ name: service, entry, env })),
     ...variants.map(({ name, service, entry }) => ({ name, entry, env: envOf(service) })),
+    ...baselines.map(({ service, entry }) => ({ name: baselineName(service), entry, env: envOf(service) })),
   ];
   step(`cold starts: ${probes.length} entries × ${plan.coldStartRuns} fresh processes, interleaved`);
   let lastShown = 0;
@@ -153,6 +170,12 @@ try {
     ...row(name),
   }));
 
+  const baselineRows: BaselineRow[] = baselines.map(({ service, fn }) => {
+    const current = coldStarts.find((row) => row.service === service)!;
+    const before = { ...assetStats(fn.codeDir), layerKb: layerKb(fn.layerDirs), ...row(baselineName(service)) };
+    return { service, before, after: current, initRatio: current.initMs / before.initMs, codeRatio: current.codeKb / before.codeKb };
+  });
+
   const tenantId = 'bench';
   const token = (await runtime.issuer!.issue({ tenantId })).access_token;
   const serviceOf = new Map(runtime.assembly.functions.map((fn) => [fn.functionName, runtime.environment(fn.functionName).POWERTOOLS_SERVICE_NAME]));
@@ -187,6 +210,7 @@ try {
       variants: variantRows,
       defaults: { awsSdk: DEFAULT_AWS_SDK, sharedCode: DEFAULT_SHARED_CODE },
     },
+    ...(args.baseline && { baseline: { dir: args.baseline, functions: baselineRows } }),
     router,
     throughput,
     orders,

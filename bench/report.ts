@@ -31,6 +31,16 @@ export interface VariantRow extends ColdStartRow {
   readonly awsSdk: AwsSdkSource;
 }
 
+/** One function of this build against the same function of another build, measured in one interleaved run. */
+export interface BaselineRow {
+  readonly service: string;
+  readonly before: Omit<ColdStartRow, 'service'>;
+  readonly after: ColdStartRow;
+  /** This build's init over the baseline's: below 1 is faster. */
+  readonly initRatio: number;
+  readonly codeRatio: number;
+}
+
 export interface BenchResults {
   readonly command: string;
   readonly quick: boolean;
@@ -45,6 +55,8 @@ export interface BenchResults {
     /** `ServiceFunction`'s defaults when the bench ran. */
     readonly defaults: { readonly awsSdk: AwsSdkSource; readonly sharedCode: SharedCodeSource };
   };
+  /** Present with `--baseline`: another build's functions, side by side with these. */
+  readonly baseline?: { readonly dir: string; readonly functions: BaselineRow[] };
   readonly router: RouterFigures;
   /** The local runtime's cap on instances per function during the run. */
   readonly throughput: ThroughputFigures & { readonly instancesPerFunction: number };
@@ -119,6 +131,25 @@ function sections(r: BenchResults): Section[] {
         sourceFinding('Shared code', shared, coldStart.defaults.sharedCode),
       ],
     },
+    ...(r.baseline
+      ? [
+          {
+            title: 'Against a baseline build',
+            how: `Each function of the build in \`${r.baseline.dir}\`, laid out and started the same way, in the same interleaved run as this build's.`,
+            head: ['function', 'code KB before', 'code KB now', 'code now / before', 'init ms before', 'init ms now', 'init now / before'],
+            rows: r.baseline.functions.map((row) => [
+              row.service,
+              fmt(row.before.codeKb, 1),
+              fmt(row.after.codeKb, 1),
+              fmt(row.codeRatio, 3),
+              fmt(row.before.initMs, 1),
+              fmt(row.after.initMs, 1),
+              fmt(row.initRatio, 3),
+            ]),
+            findings: [],
+          },
+        ]
+      : []),
     {
       title: 'Router',
       how: `\`routeTenant\` (SHA-256 of the tenant id → one of 16,384 buckets → its cell, with 100 pinned tenants) on a warm map, ${fmt(router.decisions)} decisions; then ${fmt(router.tenants)} random tenant ids spread over the configured cells.`,
