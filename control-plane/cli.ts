@@ -86,7 +86,7 @@ try {
   if (command === 'tenant') {
     await tenant(connection, config.accessTokenMinutes, by, args);
   } else {
-    await run(new CellOperations({ store: connection.store, probe: connection.probe, by }), command, args, config.appName);
+    await run(new CellOperations({ store: connection.store, cellTables: connection.cellTables, by }), command, args, config.appName);
   }
 } catch (error) {
   const message = error instanceof ConfigError ? error.message : describe(error);

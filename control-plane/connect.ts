@@ -7,7 +7,7 @@ import { OPERATOR, sdkClientConfig } from '../layers/shared/src/sdk-timeouts.ts'
 import type { AppConfig } from '../lib/config.ts';
 import { controlPlaneTableParameter, identityParameter } from '../layers/shared/src/contracts/names.ts';
 import { LOCAL_CREDENTIALS, LOCAL_REGION, type LocalRuntimeState } from './local-target.ts';
-import { OperationError, TableTenantDataProbe, type TenantDataProbe } from './operations.ts';
+import { OperationError, CellTableAccess, type CellTables } from './operations.ts';
 import { ControlPlaneStore } from './store.ts';
 import { CognitoClientDirectory, type ClientDirectory } from './tenants.ts';
 
@@ -20,7 +20,7 @@ export interface IdentityConnection {
 
 export interface ControlPlaneConnection {
   readonly store: ControlPlaneStore;
-  readonly probe: TenantDataProbe;
+  readonly cellTables: CellTables;
   /** Where the control plane is, in words. */
   readonly target: string;
   /** Undefined where there is no Cognito (the local runtime). */
@@ -80,7 +80,7 @@ export async function connectAws(config: Pick<AppConfig, 'appName' | 'stage'>, r
 function connection(client: DynamoDBClient, tableName: string, target: string): ControlPlaneConnection {
   return {
     store: new ControlPlaneStore(client, tableName),
-    probe: new TableTenantDataProbe(DynamoDBDocumentClient.from(client)),
+    cellTables: new CellTableAccess(DynamoDBDocumentClient.from(client)),
     target,
     close: () => client.destroy(),
   };

@@ -1,19 +1,47 @@
-import { QueryCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { tenantKey } from '../layers/shared/src/contracts/cell-table.ts';
+import { randomUUID } from 'node:crypto';
+import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
+import { PutCommand, QueryCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { OWNERSHIP_KEY, OWNERSHIP_LEASE_MS, tenantKey, type CellOwnershipRecord } from '../layers/shared/src/contracts/cell-table.ts';
+import { encodeBuckets } from './bucket-codec.ts';
 import { ControlPlaneError } from './errors.ts';
 import { planRebalance, type RebalancePlan } from './plan.ts';
 import type { CellRecord, CellStatus, MapVersion, MapVersionSummary } from './records.ts';
 import { bucketCounts, routeTenant, type Overrides, type Route } from './routing.ts';
-import { UnknownCellError, type ControlPlaneStore } from './store.ts';
+import { MapConflictError, UnknownCellError, type ControlPlaneStore } from './store.ts';
 
-/** Whether a cell's table holds anything of a tenant. */
-export interface TenantDataProbe {
+/** What the operations do in the cells' own tables. */
+export interface CellTables {
+  /** Whether a cell's table holds anything of a tenant. */
   hasData(cell: CellRecord, tenantId: string): Promise<boolean>;
+  /**
+   * Writes a map version's copy as the cell's ownership record, if the record
+   * there is as expected: none or one of an earlier version (`replacing`
+   * undefined), or the one the operation `replacing` wrote (undoing its
+   * fence). False when the record was not as expected.
+   */
+  writeOwnership(cell: CellRecord, record: CellOwnershipRecord, replacing?: string): Promise<boolean>;
 }
 
-/** Reads one key of the tenant's item collection in the cell's table. */
-export class TableTenantDataProbe implements TenantDataProbe {
+/** The cells' tables through DynamoDB: a tenant's data by one key of its item collection, the ownership record by its key. */
+export class CellTableAccess implements CellTables {
   constructor(private readonly doc: DynamoDBDocumentClient) {}
+
+  async writeOwnership(cell: CellRecord, record: CellOwnershipRecord, replacing?: string): Promise<boolean> {
+    try {
+      await this.doc.send(
+        new PutCommand({
+          TableName: cell.tableName,
+          Item: { ...OWNERSHIP_KEY, ...record },
+          ConditionExpression: replacing === undefined ? 'attribute_not_exists(epoch) OR epoch < :epoch' : 'writtenBy = :replacing',
+          ExpressionAttributeValues: replacing === undefined ? { ':epoch': record.epoch } : { ':replacing': replacing },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return false;
+      throw error;
+    }
+  }
 
   async hasData(cell: CellRecord, tenantId: string): Promise<boolean> {
     const { Items } = await this.doc.send(
@@ -40,7 +68,13 @@ export interface CellSummary extends CellRecord {
 /** What the cell operations work with. */
 export interface CellOperationsDeps {
   readonly store: ControlPlaneStore;
-  readonly probe: TenantDataProbe;
+  readonly cellTables: CellTables;
+  /**
+   * How long a pin waits between fencing the cells and changing the map: past
+   * every cell API instance's ownership lease.
+   * @default twice OWNERSHIP_LEASE_MS
+   */
+  readonly fenceWaitMs?: number;
   /** Who makes the changes, recorded in each map version. */
   readonly by: string;
   readonly now?: () => Date;
@@ -95,8 +129,7 @@ export class CellOperations {
     if (before.reason === 'override' && before.cellId === cellId) {
       return { version: undefined, route: before };
     }
-    await this.refuseIfDataElsewhere(cells, tenantId, cellId);
-    const written = await this.writeOverrides(current, cells, { ...current.overrides, [tenantId]: cellId }, `pin ${tenantId} to ${cellId}`);
+    const written = await this.fenced(current, cells, { ...current.overrides, [tenantId]: cellId }, tenantId, cellId, `pin ${tenantId} to ${cellId}`);
     return { version: written, route: routeTenant(written.map, written.overrides, tenantId) };
   }
 
@@ -107,8 +140,7 @@ export class CellOperations {
     if (!Object.hasOwn(current.overrides, tenantId)) throw new OperationError(`${tenantId} is not pinned`);
     const { [tenantId]: _removed, ...overrides } = current.overrides;
     const after = routeTenant(current.map, overrides, tenantId);
-    await this.refuseIfDataElsewhere(cells, tenantId, after.cellId);
-    const written = await this.writeOverrides(current, cells, overrides, `unpin ${tenantId} (back to ${after.cellId} by bucket ${after.bucket})`);
+    const written = await this.fenced(current, cells, overrides, tenantId, after.cellId, `unpin ${tenantId} (back to ${after.cellId} by bucket ${after.bucket})`);
     return { version: written, route: after };
   }
 
@@ -124,6 +156,36 @@ export class CellOperations {
 
   async history(limit?: number): Promise<MapVersionSummary[]> {
     return this.deps.store.listVersions(limit);
+  }
+
+  /**
+   * A change of a tenant's cell, made safe against requests in flight: every
+   * cell first takes the next version as its ownership record (so no cell
+   * serves the tenant by the version before), the change waits out the
+   * cells' ownership lease, the data check runs (nothing can land in the
+   * old cell any more), and only then the map changes. Refused or failed
+   * before the map changed, the cells get the current version back.
+   */
+  private async fenced(current: MapVersion, cells: readonly CellRecord[], overrides: Overrides, tenantId: string, cellId: string, change: string): Promise<MapVersion> {
+    const next: CellOwnershipRecord = { epoch: current.version + 1, ...encodeBuckets(current.map), overrides, writtenBy: randomUUID() };
+    // Refused at once when the data is already elsewhere; checked again once the cells are fenced.
+    await this.refuseIfDataElsewhere(cells, tenantId, cellId);
+    const fenced: CellRecord[] = [];
+    try {
+      // In one order everywhere: of two changes made at once, the first cell's record decides which goes on.
+      for (const cell of [...cells].sort((a, b) => a.cellId.localeCompare(b.cellId))) {
+        if (!(await this.deps.cellTables.writeOwnership(cell, next))) throw new MapConflictError(current.version);
+        fenced.push(cell);
+      }
+      await new Promise((resolve) => setTimeout(resolve, this.deps.fenceWaitMs ?? 2 * OWNERSHIP_LEASE_MS));
+      await this.refuseIfDataElsewhere(cells, tenantId, cellId);
+      return await this.writeOverrides(current, cells, overrides, change);
+    } catch (error) {
+      const before: CellOwnershipRecord = { epoch: current.version, ...encodeBuckets(current.map), overrides: current.overrides };
+      await Promise.all(fenced.map((cell) => this.deps.cellTables.writeOwnership(cell, before, next.writtenBy).catch(() => false)));
+      if (error instanceof OperationError || error instanceof ControlPlaneError) throw error;
+      throw new OperationError(`could not fence the cells for ${change} (${(error as Error).message}); nothing was changed`);
+    }
   }
 
   /** The version after `current`: the same bucket map with new overrides, signed and dated. */
@@ -145,7 +207,7 @@ export class CellOperations {
     const found = await Promise.all(
       others.map(async (cell) => {
         try {
-          return (await this.deps.probe.hasData(cell, tenantId)) ? cell.cellId : undefined;
+          return (await this.deps.cellTables.hasData(cell, tenantId)) ? cell.cellId : undefined;
         } catch (error) {
           throw new OperationError(
             `cannot tell whether ${tenantId} has data in ${cell.cellId} (${(error as Error).message}); nothing was changed`,

@@ -14,6 +14,7 @@ import {
 import type { ZodObject, ZodRawShape, ZodType } from 'zod';
 import { IdempotencyKeyReusedError, WorkflowNotStartedError, type OrderStore } from './order-store.ts';
 import { idempotencyKeySchema, idSchema, listQuerySchema, orderInputSchema, patchSchemaOf } from './schema.ts';
+import type { OwnershipCache } from './ownership.ts';
 import { InvalidCursorError, NotFoundError, VersionConflictError, type Versioned, type VersionedStore } from './versioned-store.ts';
 
 /** Largest request body accepted (a stored item must stay far below DynamoDB's 400 KB). */
@@ -98,7 +99,16 @@ export function entityApi<S extends ZodRawShape>(
 export interface CellApiParts {
   readonly entities: readonly EntityApi[];
   readonly orders: OrderStore;
+  /**
+   * Which tenants this cell serves (its ownership record): a request for
+   * another cell's tenant is refused as misdirected, read or write.
+   * @default - every tenant routed here is served
+   */
+  readonly ownership?: Pick<OwnershipCache, 'check' | 'cellId'>;
 }
+
+/** The status of a request for a tenant another cell serves: the router re-reads its map and retries once. */
+export const MISDIRECTED = 421;
 
 /**
  * The handlers of an entity's two route-table rows (`entityRoutes`): a page
@@ -160,6 +170,23 @@ export function createApp(
   const { orders } = parts;
   const app = new Router({ logger: observability.logger });
   const handlers: Handlers = Object.assign({}, ...parts.entities.map(entityHandlers));
+  const { ownership } = parts;
+  if (ownership) {
+    // Before any handler: a cell never reads or writes a tenant it does not serve.
+    app.use(async ({ reqCtx, next }) => {
+      const tenantId = reqCtx.params.tenantId;
+      if (tenantId !== undefined) {
+        const judged = await ownership.check(tenantId);
+        if (!judged.owned) {
+          observability.metrics.addMetric('MisdirectedRequests', MetricUnit.Count, 1);
+          return json(MISDIRECTED, errorBody('misdirected', `tenant ${tenantId} is served by another cell`, { cellId: ownership.cellId, epoch: judged.epoch }), {
+            'x-cell-epoch': String(judged.epoch),
+          });
+        }
+      }
+      await next();
+    });
+  }
 
   handlers['/tenants/:tenantId/orders'] = {
     POST: async ({ params, req }) => {

@@ -7,12 +7,14 @@ import * as z from 'zod';
 import { createApp } from './app.ts';
 import { cellEntities } from './entities.ts';
 import { OrderStore, StepFunctionsStarter } from './order-store.ts';
+import { OwnershipCache } from './ownership.ts';
 
 const observability = createObservability();
-const { TABLE_NAME: tableName, STATE_MACHINE_ARN: stateMachineArn } = parseEnvironment(
-  'cell API',
-  z.object({ TABLE_NAME: z.string().min(1), STATE_MACHINE_ARN: z.string().startsWith('arn:') }),
-);
+const {
+  TABLE_NAME: tableName,
+  STATE_MACHINE_ARN: stateMachineArn,
+  CELL_ID: cellId,
+} = parseEnvironment('cell API', z.object({ TABLE_NAME: z.string().min(1), STATE_MACHINE_ARN: z.string().startsWith('arn:'), CELL_ID: z.string().min(1) }));
 const dynamo = observability.tracer.captureAWSv3Client(new DynamoDBClient(sdkClientConfig(DATA_PLANE)));
 const doc = DynamoDBDocumentClient.from(dynamo, { marshallOptions: { removeUndefinedValues: true } });
 const sfn = observability.tracer.captureAWSv3Client(new SFNClient(sdkClientConfig(DATA_PLANE)));
@@ -20,6 +22,7 @@ const app = createApp(
   {
     entities: cellEntities(doc, tableName),
     orders: new OrderStore(doc, tableName, new StepFunctionsStarter(sfn, stateMachineArn)),
+    ownership: new OwnershipCache(doc, tableName, cellId),
   },
   observability,
 );

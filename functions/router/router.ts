@@ -38,7 +38,7 @@ export interface RouterDeps {
   /** Checks the caller's bearer token: the shared TokenVerifier. */
   readonly auth: { authorize(authorization: string | undefined, required: Requirement): Promise<AuthResult> };
   /** The routing data in force: the cache in front of the control plane. */
-  readonly routing: { current(): Promise<RoutingSnapshot> };
+  readonly routing: { current(): Promise<RoutingSnapshot>; fresh(): Promise<RoutingSnapshot> };
   readonly invoker: CellInvoker;
   readonly observability: Pick<Observability, 'logger' | 'metrics'>;
 }
@@ -121,28 +121,44 @@ export async function routeRequest(event: ALBEvent, deps: RouterDeps): Promise<A
   }
   logger.appendKeys({ clientId: auth.caller.clientId });
 
-  const routing = await deps.routing.current();
-  const { cellId, reason } = routeTenant(routing.map, routing.overrides, tenantId);
+  const started = performance.now();
+  let { cellId, result } = await routeToCell(await deps.routing.current(), tenantId, event, deps);
+  if (result.statusCode === MISDIRECTED) {
+    // The cell serves this tenant no more (or not yet): the map changed since it was read. Once more, by the map as it is now.
+    metrics.addMetric('MisdirectedRetries', MetricUnit.Count, 1);
+    logger.info('cell refused the tenant as misdirected: re-reading the map', { refusedBy: cellId });
+    ({ cellId, result } = await routeToCell(await deps.routing.fresh(), tenantId, event, deps));
+    if (result.statusCode === MISDIRECTED) {
+      // The tenant is between cells (a move's fenced window): the client retries shortly.
+      result = json(503, errorBody('tenant_moving', 'the tenant is moving between cells, retry shortly'), { 'retry-after': '1' });
+    }
+  }
   logger.appendKeys({ cellId, tenantId });
   metrics.addDimension('cellId', cellId);
-  const started = performance.now();
-  const cell = routing.cells.get(cellId);
-  let result: ALBResult;
-  if (!cell || cell.status === 'inactive') {
-    // Neither a hang nor a guess: the client comes back once the cell serves again or the tenant has moved.
-    logger.warn('tenant routed to a cell that is not serving', {
-      routingVersion: routing.version,
-      reason,
-      cellStatus: cell?.status ?? 'unregistered',
-    });
-    result = json(503, errorBody('cell_unavailable', `cell ${cellId} is not serving, retry later`), { 'retry-after': '30' });
-  } else {
-    result = await invokeCell(cell, withoutAuthorization(event), deps);
-  }
   metrics.addMetric('Requests', MetricUnit.Count, 1);
   metrics.addMetric('Latency', MetricUnit.Milliseconds, performance.now() - started);
   metrics.addMetric('CellErrors', MetricUnit.Count, result.statusCode >= 500 ? 1 : 0);
   return withHeader(result, 'x-cell-id', cellId);
+}
+
+/** The status a cell answers for a tenant it does not serve (the cell API's ownership check). */
+const MISDIRECTED = 421;
+
+/** Sends the request to the cell the routing gives the tenant, or answers for a cell that is not serving. */
+async function routeToCell(routing: RoutingSnapshot, tenantId: string, event: ALBEvent, deps: RouterDeps): Promise<{ cellId: string; result: ALBResult }> {
+  const { cellId, reason } = routeTenant(routing.map, routing.overrides, tenantId);
+  const cell = routing.cells.get(cellId);
+  if (!cell || cell.status === 'inactive') {
+    // Neither a hang nor a guess: the client comes back once the cell serves again or the tenant has moved.
+    deps.observability.logger.warn('tenant routed to a cell that is not serving', {
+      routingVersion: routing.version,
+      reason,
+      cellStatus: cell?.status ?? 'unregistered',
+      cellId,
+    });
+    return { cellId, result: json(503, errorBody('cell_unavailable', `cell ${cellId} is not serving, retry later`), { 'retry-after': '30' }) };
+  }
+  return { cellId, result: await invokeCell(cell, withoutAuthorization(event), deps) };
 }
 
 async function invokeCell(cell: CellTarget, event: ALBEvent, deps: RouterDeps): Promise<ALBResult> {
@@ -150,7 +166,7 @@ async function invokeCell(cell: CellTarget, event: ALBEvent, deps: RouterDeps): 
     return sanitize(await deps.invoker.invoke(cell, event));
   } catch (error) {
     if (!(error instanceof CellUnavailableError)) throw error;
-    deps.observability.logger.error('cell did not answer', { error });
+    deps.observability.logger.error('cell did not answer', { error, cellId: cell.cellId });
     return error.retryable
       ? json(503, errorBody('cell_unavailable', `cell ${cell.cellId} is busy, retry later`), { 'retry-after': '1' })
       : json(502, errorBody('cell_error', `cell ${cell.cellId} failed to answer`));

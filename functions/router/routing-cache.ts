@@ -117,6 +117,20 @@ export class RoutingCache {
     return this.snapshot;
   }
 
+  /**
+   * The routing as the control plane has it now: a read that waits (joining
+   * one in flight), for a request a cell refused as misdirected. If the read
+   * fails, the routing held so far.
+   */
+  async fresh(): Promise<RoutingSnapshot> {
+    if (this.reading) await this.reading;
+    this.reading = this.read().finally(() => {
+      this.reading = undefined;
+    });
+    await this.reading;
+    return this.snapshot;
+  }
+
   /** Resolves when no read is running (tests, and a host that wants the refresh done). */
   async settled(): Promise<void> {
     await this.reading;

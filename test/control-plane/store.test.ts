@@ -1,7 +1,8 @@
-import { PutCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
+import { OWNERSHIP_KEY } from '../../layers/shared/src/contracts/cell-table.ts';
 import fc from 'fast-check';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
-import { CellOperations, OperationError, TableTenantDataProbe } from '../../control-plane/operations.ts';
+import { CellOperations, OperationError, CellTableAccess } from '../../control-plane/operations.ts';
 import type { CellRegistration } from '../../control-plane/records.ts';
 import { evenSplit, routeTenant } from '../../control-plane/routing.ts';
 import { ControlPlaneStore, MapConflictError, UnknownCellError } from '../../control-plane/store.ts';
@@ -39,7 +40,7 @@ async function deployed(cellIds = ['cell-1', 'cell-2', 'cell-3']) {
     cellTables[cellId] = await table(cellId);
     await deploy.register(registration(cellId, cellTables[cellId]!.tableName));
   }
-  const operations = new CellOperations({ store, probe: new TableTenantDataProbe(control.doc), by: 'test' });
+  const operations = new CellOperations({ store, cellTables: new CellTableAccess(control.doc), by: 'test', fenceWaitMs: 0 });
   return { store, deploy, operations, cellTables };
 }
 
@@ -195,6 +196,71 @@ describe('pin and unpin', () => {
     await env.store.setStatus('cell-2', 'draining');
     await expect(env.operations.pin('t', 'cell-2')).rejects.toThrow('cell-2 is draining');
     await expect(env.operations.pin('t', 'cell-9')).rejects.toThrow(UnknownCellError);
+  });
+
+  const ownershipOf = async (cellId: string, cellTables = env.cellTables) =>
+    (await cellTables[cellId]!.doc.send(new GetCommand({ TableName: cellTables[cellId]!.tableName, Key: OWNERSHIP_KEY }))).Item;
+
+  it('fences every cell with the next version before the map changes, so no cell serves the tenant by the version before', async () => {
+    const target = (await env.operations.route('fenced')).cellId === 'cell-1' ? 'cell-2' : 'cell-1';
+    const order: string[] = [];
+    const access = new CellTableAccess(env.cellTables['cell-1']!.doc);
+    const operations = new CellOperations({
+      store: env.store,
+      cellTables: {
+        hasData: (cell, tenantId) => access.hasData(cell, tenantId),
+        writeOwnership: async (cell, record, replacing) => {
+          order.push(`fence ${cell.cellId} at ${record.epoch}`);
+          return access.writeOwnership(cell, record, replacing);
+        },
+      },
+      by: 'test',
+      fenceWaitMs: 50,
+    });
+    const before = (await env.store.latestVersion())!.version;
+    const { version } = await operations.pin('fenced', target);
+    expect(version?.version).toBe(before + 1);
+    expect(order).toEqual(['cell-1', 'cell-2', 'cell-3'].map((cellId) => `fence ${cellId} at ${before + 1}`));
+    for (const cellId of ['cell-1', 'cell-2', 'cell-3']) {
+      expect(await ownershipOf(cellId)).toMatchObject({ epoch: before + 1, overrides: expect.objectContaining({ fenced: target }) });
+    }
+  });
+
+  it('gives the cells the current version back when data lands in the old cell before the fence holds', async () => {
+    const home = (await env.operations.route('racing')).cellId;
+    const target = home === 'cell-1' ? 'cell-2' : 'cell-1';
+    const access = new CellTableAccess(env.cellTables['cell-1']!.doc);
+    let checks = 0;
+    const operations = new CellOperations({
+      store: env.store,
+      cellTables: {
+        // The first check finds nothing; a write lands in the home cell before the fence holds; the second finds it.
+        hasData: async (cell, tenantId) => {
+          if (cell.cellId === home && checks++ === 0) {
+            await putItem(home, 'racing');
+            return false;
+          }
+          return access.hasData(cell, tenantId);
+        },
+        writeOwnership: (cell, record, replacing) => access.writeOwnership(cell, record, replacing),
+      },
+      by: 'test',
+      fenceWaitMs: 0,
+    });
+    const before = (await env.store.latestVersion())!;
+    await expect(operations.pin('racing', target)).rejects.toThrow(`racing already has data in ${home}`);
+    expect((await env.store.latestVersion())!.version).toBe(before.version);
+    for (const cellId of ['cell-1', 'cell-2', 'cell-3']) {
+      expect(await ownershipOf(cellId)).toMatchObject({ epoch: before.version, overrides: before.overrides });
+    }
+  });
+
+  it('refuses, changing nothing, when a cell holds a newer record (another change under way)', async () => {
+    const { store, operations, cellTables } = await deployed(['cell-1', 'cell-2']);
+    await cellTables['cell-2']!.doc.send(new PutCommand({ TableName: cellTables['cell-2']!.tableName, Item: { ...OWNERSHIP_KEY, epoch: 99 } }));
+    await expect(operations.pin('t', 'cell-1')).rejects.toThrow(MapConflictError);
+    expect((await store.latestVersion())?.version).toBe(1);
+    expect(await ownershipOf('cell-1', cellTables)).toMatchObject({ epoch: 1 });
   });
 
   it('refuses, changing nothing, when a cell table cannot be read', async () => {

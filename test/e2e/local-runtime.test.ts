@@ -13,6 +13,9 @@ import { banner } from '../../local/banner.ts';
 import { testContext, TEST_CONFIG } from '../support/synth.ts';
 import { isValidId, tenantIdOf } from '@item-master/shared';
 import { cellOfBucket } from '../support/routing.ts';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { LOCAL_CREDENTIALS, LOCAL_REGION } from '../../local/dynamodb-local.ts';
 
 
 /**
@@ -453,6 +456,28 @@ describe('npm run cells -- --local', () => {
     expect(unpinned.stdout).toContain(`back to cell-3 by bucket`);
     const history = JSON.parse((await cellsCli('history', '--json')).stdout);
     expect(history.slice(0, 2).map((v: any) => v.change)).toEqual([`unpin ${fresh} (back to cell-3 by bucket ${JSON.parse((await cellsCli('route', fresh, '--json')).stdout).bucket})`, `pin ${fresh} to cell-2`]);
+  });
+
+  it('a router whose map is stale sends a write to the old cell, which refuses it as misdirected; it re-reads the map and the right cell serves it', async () => {
+    const tenant = tenantIn('cell-1', 'stale-router');
+    // The router's map is fresh now; the pin takes longer than its refresh interval, and the first request after
+    // it is routed by the map held while the new one is read (the cache refreshes in the background).
+    expect((await http('GET', `/tenants/${tenant}/items`)).headers.get('x-cell-id')).toBe('cell-1');
+    expect((await cellsCli('pin', tenant, 'cell-2')).code).toBe(0);
+    const before = functionOutput.length;
+    const put = await http('PUT', `/tenants/${tenant}/items/w`, widget);
+    expect([put.status, put.headers.get('x-cell-id')]).toEqual([201, 'cell-2']);
+    const logged = functionOutput.slice(before);
+    expect(logged.some((line) => line.includes('cell refused the tenant as misdirected'))).toBe(true);
+    // The old cell holds nothing of the tenant: the write never landed there.
+    const cell1 = runtime.assembly.tables.find((t) => t.stackName === 'e2e-dev-cell-1')!;
+    const client = DynamoDBDocumentClient.from(new DynamoDBClient({ endpoint: runtime.dynamoEndpoint, region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS }));
+    try {
+      const { Items } = await client.send(new QueryCommand({ TableName: cell1.tableName, KeyConditionExpression: 'pk = :pk', ExpressionAttributeValues: { ':pk': `TENANT#${tenant}` } }));
+      expect(Items).toEqual([]);
+    } finally {
+      client.destroy();
+    }
   });
 
   it('drains into a saved plan, deactivates to 503 and activates again', async () => {

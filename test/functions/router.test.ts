@@ -41,11 +41,11 @@ function recordingInvoker(answer: (cellId: string, event: ALBEvent) => ALBResult
   return { invoker, calls };
 }
 
-function deps(invoker: CellInvoker, routing: RoutingSnapshot = snapshot): RouterDeps {
+function deps(invoker: CellInvoker, routing: RoutingSnapshot = snapshot, fresh: RoutingSnapshot = routing): RouterDeps {
   // As on Lambda, where the middleware publishes and clears metrics after each invocation.
   const observability = createObservability(undefined);
   observability.metrics.clearMetrics();
-  return { auth: verifier, routing: { current: async () => routing }, invoker, observability };
+  return { auth: verifier, routing: { current: async () => routing, fresh: async () => fresh }, invoker, observability };
 }
 
 let issuer: TestIssuer;
@@ -203,6 +203,45 @@ describe('routeRequest', () => {
     const failed = await routeRequest(await signed('GET', '/tenants/t/items'), deps(broken.invoker));
     expect(failed.statusCode).toBe(502);
     expect(JSON.parse(failed.body ?? '').error.code).toBe('cell_error');
+  });
+});
+
+describe('routeRequest: a cell that refuses a tenant as misdirected', () => {
+  const misdirected = (): ALBResult => ({ statusCode: 421, headers: { 'content-type': 'application/json' }, body: '{"error":{"code":"misdirected"}}' });
+  const tenant = 'moved-tenant';
+  const stale = snapshot;
+  const owner = cellOfBucket(map, tenant);
+  const other = cells.find((cellId) => cellId !== owner)!;
+  // The map after the tenant was pinned to another cell: the one a stale router does not have yet.
+  const moved: RoutingSnapshot = { ...snapshot, version: 8, overrides: { [tenant]: other } };
+
+  it('re-reads the map and sends the request once more, to the cell that serves the tenant now', async () => {
+    const { invoker, calls } = recordingInvoker((cellId) => (cellId === owner ? misdirected() : ok()));
+    const result = await routeRequest(await signed('PUT', `/tenants/${tenant}/items/a`), deps(invoker, stale, moved));
+    expect(result.statusCode).toBe(200);
+    expect(result.headers?.['x-cell-id']).toBe(other);
+    expect(calls.map((call) => call.cellId)).toEqual([owner, other]);
+  });
+
+  it('answers 503 with Retry-After when the cell it retries refuses too (the tenant is between cells), and tries no third time', async () => {
+    const { invoker, calls } = recordingInvoker(() => misdirected());
+    const result = await routeRequest(await signed('GET', `/tenants/${tenant}/items/a`), deps(invoker, stale, moved));
+    expect(result.statusCode).toBe(503);
+    expect(result.headers?.['retry-after']).toBe('1');
+    expect(JSON.parse(result.body ?? '{}').error.code).toBe('tenant_moving');
+    expect(calls).toHaveLength(2);
+  });
+
+  it('re-reads nothing for an answer that is not misdirected', async () => {
+    let fresh = 0;
+    const { invoker } = recordingInvoker(() => ok());
+    const d = deps(invoker);
+    const result = await routeRequest(await signed('GET', `/tenants/${tenant}/items/a`), {
+      ...d,
+      routing: { current: async () => snapshot, fresh: async () => (fresh++, snapshot) },
+    });
+    expect(result.statusCode).toBe(200);
+    expect(fresh).toBe(0);
   });
 });
 

@@ -67,3 +67,30 @@ export function itemKey(tenantId: string, itemId: string): { pk: string; sk: str
 export function orderKey(tenantId: string, orderId: string): { pk: string; sk: string } {
   return entityKey(ORDER, tenantId, orderId);
 }
+
+/**
+ * The cell's record of which tenants it serves: a copy of a bucket map
+ * version (its number, the map encoded as the control plane stores it, the
+ * pins), written into the cell's own table by the control plane's operations
+ * before the map itself changes. A cell refuses a tenant the record gives to
+ * another cell. No record: the cell serves every tenant routed to it (a
+ * deployment whose map never changed since its seed).
+ */
+export const OWNERSHIP_KEY = { pk: 'CELL', sk: 'OWNERSHIP' } as const;
+
+/**
+ * How long a cell API instance trusts the ownership record it read. The
+ * operations wait longer than this between fencing the cells and changing the
+ * map, so that no instance still serves by the record before.
+ */
+export const OWNERSHIP_LEASE_MS = 1_000;
+
+export interface CellOwnershipRecord {
+  /** The map version it copies. */
+  readonly epoch: number;
+  readonly cells: readonly string[];
+  readonly buckets: string;
+  readonly overrides: Readonly<Record<string, string>>;
+  /** The operation that wrote it, so that undoing a fence undoes only its own. */
+  readonly writtenBy?: string;
+}

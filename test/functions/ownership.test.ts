@@ -1,0 +1,91 @@
+import type { ALBResult } from 'aws-lambda';
+import { PutCommand, DeleteCommand, GetCommand } from '@aws-sdk/lib-dynamodb';
+import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest';
+import { encodeBuckets } from '../../control-plane/bucket-codec.ts';
+import { evenSplit } from '../../control-plane/routing.ts';
+import { createApp, MISDIRECTED } from '../../functions/cell-api/app.ts';
+import { cellEntities } from '../../functions/cell-api/entities.ts';
+import { OrderStore } from '../../functions/cell-api/order-store.ts';
+import { OwnershipCache } from '../../functions/cell-api/ownership.ts';
+import { OWNERSHIP_KEY, itemKey, type CellOwnershipRecord } from '../../layers/shared/src/contracts/cell-table.ts';
+import { createObservability } from '../../layers/shared/src/observability.ts';
+import { albEvent, lambdaContext } from '../support/alb.ts';
+import { cellOfBucket } from '../support/routing.ts';
+import { createCellTable } from '../support/tables.ts';
+
+const cells = ['cell-1', 'cell-2'];
+const map = evenSplit(cells);
+const mine = ['t-a', 't-b', 't-c', 't-d', 't-e', 't-f'].find((t) => cellOfBucket(map, t) === 'cell-1')!;
+const theirs = ['t-a', 't-b', 't-c', 't-d', 't-e', 't-f'].find((t) => cellOfBucket(map, t) === 'cell-2')!;
+const widget = { title: 'Widget', price: { amount: 1, currency: 'EUR' }, stock: 1 };
+
+let table: Awaited<ReturnType<typeof createCellTable>>;
+let clock = 0;
+let ownership: OwnershipCache;
+let app: ReturnType<typeof createApp>;
+
+/** The record the control plane writes into this cell's table for a map version. */
+async function writeRecord(epoch: number, overrides: Record<string, string> = {}) {
+  const record: CellOwnershipRecord = { epoch, ...encodeBuckets(map), overrides };
+  await table.doc.send(new PutCommand({ TableName: table.tableName, Item: { ...OWNERSHIP_KEY, ...record } }));
+}
+
+beforeAll(async () => {
+  table = await createCellTable(inject('dynamoEndpoint'));
+  ownership = new OwnershipCache(table.doc, table.tableName, 'cell-1', { leaseMs: 1_000, now: () => clock });
+  app = createApp(
+    { entities: cellEntities(table.doc, table.tableName), orders: new OrderStore(table.doc, table.tableName, { start: async () => undefined }), ownership },
+    createObservability('ownership-test'),
+  );
+});
+afterAll(async () => table?.drop());
+
+async function call(method: string, path: string, options: Parameters<typeof albEvent>[2] = {}) {
+  const result = (await app.resolve(albEvent(method, path, options), lambdaContext)) as ALBResult;
+  return { status: result.statusCode, body: result.body ? JSON.parse(result.body) : undefined };
+}
+
+describe('a cell that fences what it does not own', () => {
+  it('serves every tenant while it has no ownership record (a map that never changed since its seed)', async () => {
+    clock += 10_000;
+    expect((await call('PUT', `/tenants/${theirs}/items/w`, { body: widget })).status).toBe(201);
+    await table.doc.send(new DeleteCommand({ TableName: table.tableName, Key: itemKey(theirs, 'w') }));
+  });
+
+  it('refuses reads and writes of a tenant its record gives to another cell, with 421, its id and epoch, and writes nothing', async () => {
+    await writeRecord(5);
+    clock += 10_000;
+    const put = await call('PUT', `/tenants/${theirs}/items/w2`, { body: widget });
+    expect(put).toMatchObject({ status: MISDIRECTED, body: { error: { code: 'misdirected', details: { cellId: 'cell-1', epoch: 5 } } } });
+    expect((await table.doc.send(new GetCommand({ TableName: table.tableName, Key: itemKey(theirs, 'w2') }))).Item).toBeUndefined();
+    expect((await call('GET', `/tenants/${theirs}/items`)).status).toBe(MISDIRECTED);
+    expect((await call('POST', `/tenants/${theirs}/orders`, { body: {}, headers: { 'idempotency-key': 'k' } })).status).toBe(MISDIRECTED);
+    expect((await call('PUT', `/tenants/${mine}/items/w2`, { body: widget })).status).toBe(201);
+  });
+
+  it('follows pins both ways: a tenant pinned here is served, one pinned away is refused', async () => {
+    await writeRecord(6, { [theirs]: 'cell-1', [mine]: 'cell-2' });
+    clock += 10_000;
+    expect((await call('GET', `/tenants/${theirs}/items`)).status).toBe(200);
+    expect((await call('GET', `/tenants/${mine}/items`)).status).toBe(MISDIRECTED);
+  });
+
+  it('trusts a record for its lease only: a change is seen by the first request after it, with one read for all that wait', async () => {
+    await writeRecord(7);
+    clock += 10_000;
+    expect((await ownership.check(mine)).epoch).toBe(7);
+    await writeRecord(8, { [mine]: 'cell-2' });
+    clock += 999;
+    // Within the lease: no read, the record before.
+    expect(await ownership.check(mine)).toMatchObject({ owned: true, epoch: 7 });
+    clock += 1;
+    const send = vi.spyOn(table.doc, 'send');
+    try {
+      const judged = await Promise.all([mine, mine, theirs].map((tenant) => ownership.check(tenant)));
+      expect(judged.map((j) => [j.owned, j.epoch])).toEqual([[false, 8], [false, 8], [false, 8]]);
+      expect(send).toHaveBeenCalledTimes(1);
+    } finally {
+      send.mockRestore();
+    }
+  });
+});
