@@ -25,6 +25,7 @@ import { cpuSnapshot } from './cpu.ts';
 import { machine } from './machine.ts';
 import { benchOrders, type Definition } from './orders.ts';
 import { printReport, renderMarkdown, type BaselineRow, type BenchResults, type ColdStartRow, type VariantRow } from './report.ts';
+import { benchOwnership } from './ownership.ts';
 import { benchRouter } from './router.ts';
 import { median } from './stats.ts';
 import { synthesizeCells, type SynthesisRun } from './synthesis.ts';
@@ -71,6 +72,8 @@ try {
 
   step(`router: ${plan.routerDecisions.toLocaleString('en-US')} decisions, 1,000,000 tenants over ${config.cells.length} cells`);
   const router = benchRouter(config.cells, plan.routerDecisions);
+  step(`ownership: ${plan.routerDecisions.toLocaleString('en-US')} checks of the cell API's ownership record`);
+  const ownership = await benchOwnership(config.cells, plan.routerDecisions);
 
   step(`synthesis: ${plan.cells.join(', ')} cells, one fresh process each`);
   const synthesis: SynthesisRun[] = [];
@@ -212,6 +215,7 @@ try {
     },
     ...(args.baseline && { baseline: { dir: args.baseline, functions: baselineRows } }),
     router,
+    ownership,
     throughput,
     orders,
     synthesis,

@@ -3,6 +3,7 @@ import Table from 'cli-table3';
 import type { AwsSdkSource, SharedCodeSource } from './bundling.ts';
 import type { MachineFacts } from './machine.ts';
 import type { OrderFigures } from './orders.ts';
+import type { OwnershipFigures } from './ownership.ts';
 import type { RouterFigures } from './router.ts';
 import { fmt, linearFit, mean } from './stats.ts';
 import type { SynthesisRun } from './synthesis.ts';
@@ -58,6 +59,7 @@ export interface BenchResults {
   /** Present with `--baseline`: another build's functions, side by side with these. */
   readonly baseline?: { readonly dir: string; readonly functions: BaselineRow[] };
   readonly router: RouterFigures;
+  readonly ownership: OwnershipFigures;
   /** The local runtime's cap on instances per function during the run. */
   readonly throughput: ThroughputFigures & { readonly instancesPerFunction: number };
   readonly orders: OrderFigures;
@@ -94,7 +96,7 @@ export function verdict<K extends 'awsSdk' | 'sharedCode'>(
 }
 
 function sections(r: BenchResults): Section[] {
-  const { coldStart, router, throughput, orders, synthesis } = r;
+  const { coldStart, router, ownership, throughput, orders, synthesis } = r;
   const sdk = verdict(coldStart.variants, 'awsSdk', coldStart.defaults.awsSdk);
   const shared = verdict(coldStart.variants, 'sharedCode', coldStart.defaults.sharedCode);
   const fit = linearFit(synthesis.map((run) => [run.cells, run.synthSeconds] as const));
@@ -163,6 +165,13 @@ function sections(r: BenchResults): Section[] {
           fmt(router.maxOverMean, 4),
         ],
       ],
+      findings: [],
+    },
+    {
+      title: 'Ownership check (the cell API, every request for a tenant)',
+      how: `\`OwnershipCache.check\`: SHA-256 of the tenant id → its bucket → the cell the ownership record gives it, on a record held within its lease (${fmt(ownership.leaseMs)} ms), ${fmt(ownership.checks)} checks; and the record's reads per request over 10 s of requests to one instance (one read per lease, whatever the rate).`,
+      head: ['ns per check', 'vs a routing decision', 'reads per request at 1,000/s', 'reads per request at 1/s'],
+      rows: [[fmt(ownership.nsPerCheck), `${fmt(ownership.nsPerCheck / router.nsPerDecision, 2)}×`, fmt(ownership.readsPerRequest.at1000PerSecond, 4), fmt(ownership.readsPerRequest.at1PerSecond, 2)]],
       findings: [],
     },
     {
