@@ -8,6 +8,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import Table from 'cli-table3';
 import { cdkJsonContext, ConfigError, parseConfig } from '../lib/config.ts';
+import { BUCKET_COUNT } from './routing.ts';
 import { defaultStateFile, ensureStateDir } from './local-target.ts';
 import { connectAws, connectLocal, type ControlPlaneConnection } from './connect.ts';
 import { ControlPlaneError } from './errors.ts';
@@ -25,6 +26,7 @@ commands:
   drain <cellId>            keep serving the cell's tenants; a plan moves them all away
   activate <cellId>         let the cell serve and take buckets again
   deactivate <cellId>       stop routing to the cell: its tenants get 503
+  tenants <cellId> <n|a-b>  the tenants the cell's directory records in the bucket(s)
   plan                      the fewest bucket moves that even out active cells by weight
   history                   the map's versions, newest first
   tenant create <tenantId>  a machine client for the tenant: prints its id and secret, once
@@ -152,6 +154,19 @@ async function run(operations: CellOperations, command: string, args: string[], 
       const cell = await operations.setStatus(args[0] as string, status);
       if (flags.json) return print(cell);
       console.log(`${cell.cellId} is ${cell.status}`);
+      return;
+    }
+    case 'tenants': {
+      expect(2, '<cellId> <bucket, or a range a-b>');
+      const range = /^(\d+)(?:-(\d+))?$/.exec(args[1] as string);
+      const first = Number(range?.[1]);
+      const last = Number(range?.[2] ?? range?.[1]);
+      if (!range || last < first || last >= BUCKET_COUNT) throw new UsageError(`buckets are 0 to ${BUCKET_COUNT - 1}: give one, or a range a-b\n\n${USAGE}`);
+      const found = await operations.tenants(args[0] as string, Array.from({ length: last - first + 1 }, (_, i) => first + i));
+      if (flags.json) return print(found);
+      const rows = found.flatMap(({ bucket, tenants }) => tenants.map((tenantId) => [bucket, tenantId]));
+      console.log(`${rows.length} tenants of ${args[0]} in buckets ${args[1]}`);
+      if (rows.length) console.log(table(['bucket', 'tenant'], rows));
       return;
     }
     case 'plan': {

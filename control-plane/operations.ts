@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import { PutCommand, QueryCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { OWNERSHIP_KEY, OWNERSHIP_LEASE_MS, tenantKey, type CellOwnershipRecord } from '../layers/shared/src/contracts/cell-table.ts';
+import { paginateQuery, PutCommand, QueryCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { directoryKey, OWNERSHIP_KEY, OWNERSHIP_LEASE_MS, tenantKey, type CellOwnershipRecord } from '../layers/shared/src/contracts/cell-table.ts';
 import { encodeBuckets } from './bucket-codec.ts';
 import { ControlPlaneError } from './errors.ts';
 import { planRebalance, type RebalancePlan } from './plan.ts';
@@ -20,11 +20,25 @@ export interface CellTables {
    * fence). False when the record was not as expected.
    */
   writeOwnership(cell: CellRecord, record: CellOwnershipRecord, replacing?: string): Promise<boolean>;
+  /** The tenants the cell's directory records under a bucket (a Query per bucket, never a scan). */
+  tenantsIn(cell: CellRecord, bucket: number): Promise<string[]>;
 }
 
 /** The cells' tables through DynamoDB: a tenant's data by one key of its item collection, the ownership record by its key. */
 export class CellTableAccess implements CellTables {
   constructor(private readonly doc: DynamoDBDocumentClient) {}
+
+  async tenantsIn(cell: CellRecord, bucket: number): Promise<string[]> {
+    const tenants: string[] = [];
+    const { pk } = directoryKey(bucket, '');
+    for await (const page of paginateQuery(
+      { client: this.doc },
+      { TableName: cell.tableName, KeyConditionExpression: 'pk = :pk', ExpressionAttributeValues: { ':pk': pk }, ProjectionExpression: 'tenantId' },
+    )) {
+      for (const item of page.Items ?? []) tenants.push(String(item.tenantId));
+    }
+    return tenants;
+  }
 
   async writeOwnership(cell: CellRecord, record: CellOwnershipRecord, replacing?: string): Promise<boolean> {
     try {
@@ -146,6 +160,14 @@ export class CellOperations {
 
   async setStatus(cellId: string, status: CellStatus): Promise<CellRecord> {
     return this.deps.store.setStatus(cellId, status);
+  }
+
+  /** The tenants a cell's directory records in the given buckets, by bucket. */
+  async tenants(cellId: string, buckets: readonly number[]): Promise<Array<{ bucket: number; tenants: string[] }>> {
+    const { cells } = await this.deps.store.readRouting();
+    const cell = cells.find((c) => c.cellId === cellId);
+    if (!cell) throw new UnknownCellError(cellId);
+    return Promise.all(buckets.map(async (bucket) => ({ bucket, tenants: (await this.deps.cellTables.tenantsIn(cell, bucket)).sort() })));
   }
 
   async plan(): Promise<RebalancePlan> {

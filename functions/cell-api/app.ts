@@ -4,6 +4,7 @@ import {
   allowedMethods,
   errorBody,
   HTTP_METHODS,
+  isValidId,
   MetricUnit,
   ROUTES,
   routeTableProblems,
@@ -14,6 +15,7 @@ import {
 import type { ZodObject, ZodRawShape, ZodType } from 'zod';
 import { IdempotencyKeyReusedError, WorkflowNotStartedError, type OrderStore } from './order-store.ts';
 import { idempotencyKeySchema, idSchema, listQuerySchema, orderInputSchema, patchSchemaOf } from './schema.ts';
+import type { TenantDirectory } from './directory.ts';
 import type { OwnershipCache } from './ownership.ts';
 import { InvalidCursorError, NotFoundError, VersionConflictError, type Versioned, type VersionedStore } from './versioned-store.ts';
 
@@ -105,7 +107,16 @@ export interface CellApiParts {
    * @default - every tenant routed here is served
    */
   readonly ownership?: Pick<OwnershipCache, 'check' | 'cellId'>;
+  /**
+   * The cell's tenant directory: a tenant's entry is recorded before its
+   * first write through this instance.
+   * @default - none recorded
+   */
+  readonly directory?: Pick<TenantDirectory, 'record'>;
 }
+
+/** Methods that read: they never record a tenant in the directory. */
+const READS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
 /** The status of a request for a tenant another cell serves: the router re-reads its map and retries once. */
 export const MISDIRECTED = 421;
@@ -170,12 +181,12 @@ export function createApp(
   const { orders } = parts;
   const app = new Router({ logger: observability.logger });
   const handlers: Handlers = Object.assign({}, ...parts.entities.map(entityHandlers));
-  const { ownership } = parts;
-  if (ownership) {
-    // Before any handler: a cell never reads or writes a tenant it does not serve.
+  const { ownership, directory } = parts;
+  if (ownership || directory) {
+    // Before any handler: a cell never reads or writes a tenant it does not serve, and knows every tenant that wrote to it.
     app.use(async ({ reqCtx, next }) => {
       const tenantId = reqCtx.params.tenantId;
-      if (tenantId !== undefined) {
+      if (tenantId !== undefined && ownership) {
         const judged = await ownership.check(tenantId);
         if (!judged.owned) {
           observability.metrics.addMetric('MisdirectedRequests', MetricUnit.Count, 1);
@@ -184,6 +195,7 @@ export function createApp(
           });
         }
       }
+      if (tenantId !== undefined && directory && !READS.has(reqCtx.req.method) && isValidId(tenantId)) await directory.record(tenantId);
       await next();
     });
   }

@@ -8,6 +8,7 @@ import { createApp } from './app.ts';
 import { cellEntities } from './entities.ts';
 import { OrderStore, StepFunctionsStarter } from './order-store.ts';
 import { OwnershipCache } from './ownership.ts';
+import { TenantDirectory } from './directory.ts';
 
 const observability = createObservability();
 const {
@@ -23,6 +24,7 @@ const app = createApp(
     entities: cellEntities(doc, tableName),
     orders: new OrderStore(doc, tableName, new StepFunctionsStarter(sfn, stateMachineArn)),
     ownership: new OwnershipCache(doc, tableName, cellId),
+    directory: new TenantDirectory(doc, tableName),
   },
   observability,
 );

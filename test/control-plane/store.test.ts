@@ -213,6 +213,7 @@ describe('pin and unpin', () => {
           order.push(`fence ${cell.cellId} at ${record.epoch}`);
           return access.writeOwnership(cell, record, replacing);
         },
+        tenantsIn: (cell, bucket) => access.tenantsIn(cell, bucket),
       },
       by: 'test',
       fenceWaitMs: 50,
@@ -243,6 +244,7 @@ describe('pin and unpin', () => {
           return access.hasData(cell, tenantId);
         },
         writeOwnership: (cell, record, replacing) => access.writeOwnership(cell, record, replacing),
+        tenantsIn: (cell, bucket) => access.tenantsIn(cell, bucket),
       },
       by: 'test',
       fenceWaitMs: 0,

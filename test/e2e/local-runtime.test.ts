@@ -480,6 +480,17 @@ describe('npm run cells -- --local', () => {
     }
   });
 
+  it("lists a bucket's tenants from the cell's directory", async () => {
+    const tenant = tenantIn('cell-3', 'listed');
+    expect((await http('PUT', `/tenants/${tenant}/items/w`, widget)).status).toBe(201);
+    const { bucket } = JSON.parse((await cellsCli('route', tenant, '--json')).stdout) as { bucket: number };
+    const listed = await cellsCli('tenants', 'cell-3', `${bucket}-${bucket}`, '--json');
+    expect(listed.code).toBe(0);
+    expect(JSON.parse(listed.stdout)).toEqual([{ bucket, tenants: expect.arrayContaining([tenant]) }]);
+    const refused = await cellsCli('tenants', 'cell-3', '99999');
+    expect([refused.code, refused.stderr.split('\n')[0]]).toEqual([2, 'error: buckets are 0 to 16383: give one, or a range a-b']);
+  });
+
   it('drains into a saved plan, deactivates to 503 and activates again', async () => {
     expect((await cellsCli('drain', 'cell-3')).stdout.trim()).toBe('cell-3 is draining');
     const planFile = path.join(outdir, 'plan.json');

@@ -171,7 +171,7 @@ describe('the router at a cold start', () => {
       const cache = new RoutingCache({ load: () => store.readRouting(), shipped, refreshMs: 5_000, now: time.now });
       expect(await cache.current()).toMatchObject({ version: 1, source: 'store', overrides: {} });
 
-      const noData = { hasData: async () => false, writeOwnership: async () => true };
+      const noData = { hasData: async () => false, writeOwnership: async () => true, tenantsIn: async () => [] };
       await new CellOperations({ store, cellTables: noData, by: 'test', fenceWaitMs: 0 }).pin('tenant-x', 'cell-2');
       time.advance(4_999);
       expect((await cache.current()).version).toBe(1);

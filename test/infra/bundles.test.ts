@@ -189,13 +189,14 @@ describe('deployed bundles', () => {
           AWS_ENDPOINT_URL_DYNAMODB: inject('dynamoEndpoint'),
       });
       expect(results.map((r) => r.statusCode)).toEqual([201, 200]);
-      // The first request reads the cell's ownership record, then puts; the second, within the lease, only gets.
-      await eventually(async () => expect(segments.filter((s) => s.name === 'DynamoDB')).toHaveLength(3));
+      // The first request reads the cell's ownership record, records the tenant in the cell's directory, then puts;
+      // the second, within the lease and for a recorded tenant, only gets.
+      await eventually(async () => expect(segments.filter((s) => s.name === 'DynamoDB')).toHaveLength(4));
       const handlers = segments.filter((s) => s.name === '## index.handler');
       expect(handlers).toHaveLength(2);
       for (const segment of handlers) expect(segment).toMatchObject({ trace_id: root, parent_id: facade });
       const dynamo = segments.filter((s) => s.name === 'DynamoDB');
-      expect(dynamo.map((s) => s.parent_id)).toEqual([handlers[0]!.id, handlers[0]!.id, handlers[1]!.id]);
+      expect(dynamo.map((s) => s.parent_id)).toEqual([handlers[0]!.id, handlers[0]!.id, handlers[0]!.id, handlers[1]!.id]);
       expect(dynamo[0]!.trace_id).toBe(root);
     } finally {
       daemon.close();

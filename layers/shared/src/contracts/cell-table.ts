@@ -7,10 +7,16 @@
  * Everything of one tenant shares a partition key, so a tenant's items and
  * orders are one item collection:
  *
- * | entity | pk                  | sk                 |
- * | ------ | ------------------- | ------------------ |
- * | item   | `TENANT#<tenantId>` | `ITEM#<itemId>`    |
- * | order  | `TENANT#<tenantId>` | `ORDER#<orderId>`  |
+ * | entity    | pk                  | sk                  |
+ * | --------- | ------------------- | ------------------- |
+ * | item      | `TENANT#<tenantId>` | `ITEM#<itemId>`     |
+ * | order     | `TENANT#<tenantId>` | `ORDER#<orderId>`   |
+ * | directory | `BUCKET#<bucket>`   | `TENANT#<tenantId>` |
+ * | ownership | `CELL`              | `OWNERSHIP`         |
+ *
+ * The last two are the cell's own: the tenants that wrote to it, by bucket
+ * (so the tenants of a bucket are one Query), and the map version it serves
+ * by (see OWNERSHIP_KEY). No tenant's key starts with `BUCKET#` or is `CELL`.
  *
  * - Reads and writes of one item are single-key operations; a tenant's items
  *   page in `sk` order with one Query (`begins_with(sk, "ITEM#")`).
@@ -93,4 +99,22 @@ export interface CellOwnershipRecord {
   readonly overrides: Readonly<Record<string, string>>;
   /** The operation that wrote it, so that undoing a fence undoes only its own. */
   readonly writtenBy?: string;
+}
+
+/**
+ * The cell's tenant directory: one record per tenant that has written to the
+ * cell, under its bucket, so that the tenants of a bucket are one Query, never
+ * a scan of the table. The cell API writes a tenant's entry before the
+ * tenant's first write it serves (once per instance), so every tenant with
+ * data in the cell has one; an entry may outlive the tenant's data.
+ *
+ * | pk            | sk                  |
+ * | ------------- | ------------------- |
+ * | `BUCKET#<n>`  | `TENANT#<tenantId>` |
+ */
+export const DIRECTORY_PREFIX = 'BUCKET#';
+export const DIRECTORY_ENTITY = 'directory';
+
+export function directoryKey(bucket: number, tenantId: string): { pk: string; sk: string } {
+  return { pk: `${DIRECTORY_PREFIX}${bucket}`, sk: tenantKey(tenantId) };
 }
