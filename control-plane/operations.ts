@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { paginateQuery, PutCommand, QueryCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { directoryKey, OWNERSHIP_KEY, OWNERSHIP_LEASE_MS, tenantKey, type CellOwnershipRecord } from '../layers/shared/src/contracts/cell-table.ts';
+import { directoryKey, FENCE_WAIT_MS, OWNERSHIP_KEY, tenantKey, type CellOwnershipRecord } from '../layers/shared/src/contracts/cell-table.ts';
 import { encodeBuckets } from './bucket-codec.ts';
 import { ControlPlaneError } from './errors.ts';
 import { planRebalance, type RebalancePlan } from './plan.ts';
@@ -84,9 +84,10 @@ export interface CellOperationsDeps {
   readonly store: ControlPlaneStore;
   readonly cellTables: CellTables;
   /**
-   * How long a pin waits between fencing the cells and changing the map: past
-   * every cell API instance's ownership lease.
-   * @default twice OWNERSHIP_LEASE_MS
+   * How long a pin waits between fencing the cells and checking for data:
+   * past every cell API instance's ownership lease and the requests it let
+   * through.
+   * @default FENCE_WAIT_MS (12 s)
    */
   readonly fenceWaitMs?: number;
   /** Who makes the changes, recorded in each map version. */
@@ -199,7 +200,7 @@ export class CellOperations {
         if (!(await this.deps.cellTables.writeOwnership(cell, next))) throw new MapConflictError(current.version);
         fenced.push(cell);
       }
-      await new Promise((resolve) => setTimeout(resolve, this.deps.fenceWaitMs ?? 2 * OWNERSHIP_LEASE_MS));
+      await new Promise((resolve) => setTimeout(resolve, this.deps.fenceWaitMs ?? FENCE_WAIT_MS));
       await this.refuseIfDataElsewhere(cells, tenantId, cellId);
       return await this.writeOverrides(current, cells, overrides, change);
     } catch (error) {

@@ -1,4 +1,6 @@
+import { Duration } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
+import { CELL_API_TIMEOUT_SECONDS } from '../layers/shared/src/contracts/cell-table.ts';
 import type { CellTable } from './cell-table.ts';
 import type { OrderWorkflow } from './order-workflow.ts';
 import { ServiceFunction } from './service-function.ts';
@@ -30,6 +32,8 @@ export class CellApi extends ServiceFunction {
       functionName: props.functionName,
       cellId: props.cellId,
       sharedLayer: props.sharedLayer,
+      // The ownership fence waits this long for requests already let through (contracts/cell-table.ts).
+      timeout: Duration.seconds(CELL_API_TIMEOUT_SECONDS),
     });
     this.bindTable('TABLE_NAME', props.table.table, (grantee) => props.table.grantApiAccess(grantee));
     this.addEnvironment('STATE_MACHINE_ARN', props.orders.stateMachine.stateMachineArn);

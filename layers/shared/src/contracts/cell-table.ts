@@ -91,6 +91,17 @@ export const OWNERSHIP_KEY = { pk: 'CELL', sk: 'OWNERSHIP' } as const;
  */
 export const OWNERSHIP_LEASE_MS = 1_000;
 
+/** The cell API function's timeout: a request that passed the ownership check may still write until then. */
+export const CELL_API_TIMEOUT_SECONDS = 10;
+
+/**
+ * How long a change of the map waits between fencing the cells and relying
+ * on the fence: an instance may hold the record before for a lease, and a
+ * request it let through may write until the function's timeout, plus a
+ * second for a write DynamoDB received just before it.
+ */
+export const FENCE_WAIT_MS = OWNERSHIP_LEASE_MS + CELL_API_TIMEOUT_SECONDS * 1_000 + 1_000;
+
 export interface CellOwnershipRecord {
   /** The map version it copies. */
   readonly epoch: number;
