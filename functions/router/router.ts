@@ -121,6 +121,7 @@ export async function routeRequest(event: ALBEvent, deps: RouterDeps): Promise<A
   }
   logger.appendKeys({ clientId: auth.caller.clientId });
 
+  logger.appendKeys({ tenantId });
   const started = performance.now();
   let { cellId, result } = await routeToCell(await deps.routing.current(), tenantId, event, deps);
   if (result.statusCode === MISDIRECTED) {
@@ -133,7 +134,7 @@ export async function routeRequest(event: ALBEvent, deps: RouterDeps): Promise<A
       result = json(503, errorBody('tenant_moving', 'the tenant is moving between cells, retry shortly'), { 'retry-after': '1' });
     }
   }
-  logger.appendKeys({ cellId, tenantId });
+  logger.appendKeys({ cellId });
   metrics.addDimension('cellId', cellId);
   metrics.addMetric('Requests', MetricUnit.Count, 1);
   metrics.addMetric('Latency', MetricUnit.Milliseconds, performance.now() - started);
