@@ -153,25 +153,16 @@ describe('routeRequest', () => {
     expect(calls).toHaveLength(0);
   });
 
-  it('answers an unknown route (404) and a method the route does not list (405, with Allow) itself, before any token', async () => {
+  it.each([
+    ['an unknown route', 'GET', '/tenants/t/things', 404, 'not_found'],
+    ['a method the route does not list', 'POST', '/tenants/t/items/i', 405, 'method_not_allowed'],
+    ['a path outside /tenants', 'GET', '/nothing', 404, 'not_found'],
+    ['a bad tenant id', 'GET', '/tenants/bad%20id/items', 400, 'validation_failed'],
+  ])('answers %s itself, before any token and without invoking a cell', async (_what, method, path, status, code) => {
     const { invoker, calls } = recordingInvoker(ok);
-    const unknown = await routeRequest(albEvent('GET', '/tenants/t/things'), deps(invoker));
-    expect(unknown.statusCode).toBe(404);
-    expect(JSON.parse(unknown.body ?? '').error.code).toBe('not_found');
-    const wrong = await routeRequest(albEvent('POST', '/tenants/t/items/i'), deps(invoker));
-    expect(wrong.statusCode).toBe(405);
-    expect(wrong.headers?.allow).toBe('GET, HEAD, PUT, PATCH, DELETE, OPTIONS');
-    expect(calls).toHaveLength(0);
-  });
-
-  it('answers 404 for paths outside /tenants and 400 for a bad tenant id, without invoking a cell', async () => {
-    const { invoker, calls } = recordingInvoker(ok);
-    const notFound = await routeRequest(albEvent('GET', '/nothing'), deps(invoker));
-    expect(notFound.statusCode).toBe(404);
-    expect(JSON.parse(notFound.body ?? '').error.code).toBe('not_found');
-    const bad = await routeRequest(albEvent('GET', '/tenants/bad%20id/items'), deps(invoker));
-    expect(bad.statusCode).toBe(400);
-    expect(JSON.parse(bad.body ?? '').error.code).toBe('validation_failed');
+    const result = await routeRequest(albEvent(method, path), deps(invoker));
+    expect([result.statusCode, JSON.parse(result.body ?? '').error.code]).toEqual([status, code]);
+    if (status === 405) expect(result.headers?.allow).toBe('GET, HEAD, PUT, PATCH, DELETE, OPTIONS');
     expect(calls).toHaveLength(0);
   });
 
