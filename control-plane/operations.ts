@@ -71,6 +71,9 @@ export class CellTableAccess implements CellTables {
   }
 }
 
+/** Directory Queries `tenants` runs at once. */
+const TENANT_QUERIES_AT_ONCE = 16;
+
 /** A refusal the operator can act on; the CLI prints its message as is. */
 export class OperationError extends ControlPlaneError {}
 
@@ -168,7 +171,13 @@ export class CellOperations {
     const { cells } = await this.deps.store.readRouting();
     const cell = cells.find((c) => c.cellId === cellId);
     if (!cell) throw new UnknownCellError(cellId);
-    return Promise.all(buckets.map(async (bucket) => ({ bucket, tenants: (await this.deps.cellTables.tenantsIn(cell, bucket)).sort() })));
+    // A range may name thousands of buckets: a few Queries at a time, not all at once.
+    const found: Array<{ bucket: number; tenants: string[] }> = [];
+    for (let start = 0; start < buckets.length; start += TENANT_QUERIES_AT_ONCE) {
+      const batch = buckets.slice(start, start + TENANT_QUERIES_AT_ONCE);
+      found.push(...(await Promise.all(batch.map(async (bucket) => ({ bucket, tenants: (await this.deps.cellTables.tenantsIn(cell, bucket)).sort() })))));
+    }
+    return found;
   }
 
   async plan(): Promise<RebalancePlan> {

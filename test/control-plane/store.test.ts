@@ -272,3 +272,30 @@ describe('pin and unpin', () => {
     expect((await store.latestVersion())?.version).toBe(1);
   });
 });
+
+describe('tenants', () => {
+  it("lists a cell's directory over a range of buckets, a few Queries at a time, in bucket order", async () => {
+    const { store } = await deployed(['cell-1']);
+    let inFlight = 0;
+    let most = 0;
+    const counting = new CellOperations({
+      store,
+      cellTables: {
+        hasData: async () => false,
+        writeOwnership: async () => true,
+        tenantsIn: async (_cell, bucket) => {
+          most = Math.max(most, ++inFlight);
+          await new Promise((resolve) => setTimeout(resolve, 1));
+          inFlight--;
+          return bucket === 7 ? ['b', 'a'] : [];
+        },
+      },
+      by: 'test',
+    });
+    const found = await counting.tenants('cell-1', Array.from({ length: 100 }, (_, i) => i));
+    expect(found).toHaveLength(100);
+    expect(found[7]).toEqual({ bucket: 7, tenants: ['a', 'b'] });
+    expect(most).toBeLessThanOrEqual(16);
+    await expect(counting.tenants('cell-9', [1])).rejects.toThrow(UnknownCellError);
+  });
+});
