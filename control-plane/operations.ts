@@ -15,9 +15,11 @@ export interface CellTables {
   hasData(cell: CellRecord, tenantId: string): Promise<boolean>;
   /**
    * Writes a map version's copy as the cell's ownership record, if the record
-   * there is as expected: none or one of an earlier version (`replacing`
-   * undefined), or the one the operation `replacing` wrote (undoing its
-   * fence). False when the record was not as expected.
+   * there is as expected: none, one of an earlier version, or one of the
+   * same version left by an operation that died (older than twice
+   * FENCE_WAIT_MS) when `replacing` is undefined; the one the operation
+   * `replacing` wrote (undoing its fence) otherwise. False when the record
+   * was not as expected.
    */
   writeOwnership(cell: CellRecord, record: CellOwnershipRecord, replacing?: string): Promise<boolean>;
   /** The tenants the cell's directory records under a bucket (a Query per bucket, never a scan). */
@@ -46,8 +48,12 @@ export class CellTableAccess implements CellTables {
         new PutCommand({
           TableName: cell.tableName,
           Item: { ...OWNERSHIP_KEY, ...record },
-          ConditionExpression: replacing === undefined ? 'attribute_not_exists(epoch) OR epoch < :epoch' : 'writtenBy = :replacing',
-          ExpressionAttributeValues: replacing === undefined ? { ':epoch': record.epoch } : { ':replacing': replacing },
+          ConditionExpression:
+            replacing === undefined
+              ? 'attribute_not_exists(epoch) OR epoch < :epoch OR (epoch = :epoch AND writtenAt < :abandoned)'
+              : 'writtenBy = :replacing',
+          ExpressionAttributeValues:
+            replacing === undefined ? { ':epoch': record.epoch, ':abandoned': Date.now() - 2 * FENCE_WAIT_MS } : { ':replacing': replacing },
         }),
       );
       return true;
@@ -199,7 +205,13 @@ export class CellOperations {
    * before the map changed, the cells get the current version back.
    */
   private async fenced(current: MapVersion, cells: readonly CellRecord[], overrides: Overrides, tenantId: string, cellId: string, change: string): Promise<MapVersion> {
-    const next: CellOwnershipRecord = { epoch: current.version + 1, ...encodeBuckets(current.map), overrides, writtenBy: randomUUID() };
+    const next: CellOwnershipRecord = {
+      epoch: current.version + 1,
+      ...encodeBuckets(current.map),
+      overrides,
+      writtenBy: randomUUID(),
+      writtenAt: this.now().getTime(),
+    };
     // Refused at once when the data is already elsewhere; checked again once the cells are fenced.
     await this.refuseIfDataElsewhere(cells, tenantId, cellId);
     const fenced: CellRecord[] = [];

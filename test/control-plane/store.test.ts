@@ -1,5 +1,5 @@
 import { GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
-import { OWNERSHIP_KEY } from '../../layers/shared/src/contracts/cell-table.ts';
+import { FENCE_WAIT_MS, OWNERSHIP_KEY } from '../../layers/shared/src/contracts/cell-table.ts';
 import fc from 'fast-check';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
 import { CellOperations, OperationError, CellTableAccess } from '../../control-plane/operations.ts';
@@ -263,6 +263,20 @@ describe('pin and unpin', () => {
     await expect(operations.pin('t', 'cell-1')).rejects.toThrow(MapConflictError);
     expect((await store.latestVersion())?.version).toBe(1);
     expect(await ownershipOf('cell-1', cellTables)).toMatchObject({ epoch: 1 });
+  });
+
+  it('takes over a fence an operation left when it died, and only one older than twice the fence wait', async () => {
+    const { store, operations, cellTables } = await deployed(['cell-1', 'cell-2']);
+    const fence = (writtenAt: number) =>
+      cellTables['cell-1']!.doc.send(new PutCommand({ TableName: cellTables['cell-1']!.tableName, Item: { ...OWNERSHIP_KEY, epoch: 2, writtenBy: 'dead', writtenAt } }));
+    // A live operation's fence (written just now) stands: this change is told to run again.
+    await fence(Date.now());
+    await expect(operations.pin('t-revived', 'cell-2')).rejects.toThrow(MapConflictError);
+    // Left by an operation that died mid-way: taken over, and the change goes on.
+    await fence(Date.now() - 2 * FENCE_WAIT_MS - 1_000);
+    expect((await operations.pin('t-revived', 'cell-2')).version?.version).toBe(2);
+    expect((await store.latestVersion())?.overrides).toEqual({ 't-revived': 'cell-2' });
+    expect(await ownershipOf('cell-1', cellTables)).toMatchObject({ epoch: 2, overrides: { 't-revived': 'cell-2' } });
   });
 
   it('refuses, changing nothing, when a cell table cannot be read', async () => {
