@@ -59,7 +59,7 @@ if (Number(process.versions.node.split('.')[0]) !== 24) {
   say(`warning: Node.js ${process.versions.node}; Lambda runs Node.js 24 (npm run bench uses the project's own Node.js 24)`);
 }
 
-const work = mkdtempSync(path.join(tmpdir(), 'item-master-bench-'));
+const work = mkdtempSync(path.join(tmpdir(), 'bench-'));
 const cleanup: Array<() => Promise<void>> = [async () => rmSync(work, { recursive: true, force: true })];
 process.once('SIGINT', () => void stopAll().then(() => process.exit(130)));
 async function stopAll() {

@@ -30,7 +30,7 @@ export interface SynthesisRun {
 }
 
 export async function synthesizeCells(count: number): Promise<SynthesisRun> {
-  const outdir = mkdtempSync(path.join(tmpdir(), 'item-master-bench-synth-'));
+  const outdir = mkdtempSync(path.join(tmpdir(), 'bench-synth-'));
   try {
     const cells = Array.from({ length: count }, (_, i) => `cell-${i + 1}`).join(',');
     const started = performance.now();

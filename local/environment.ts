@@ -25,8 +25,8 @@ const LOCAL_AWS_ENV = {
   AWS_ACCESS_KEY_ID: 'local',
   AWS_SECRET_ACCESS_KEY: 'local',
   AWS_SESSION_TOKEN: 'local',
-  AWS_CONFIG_FILE: '/nonexistent/item-master/aws-config',
-  AWS_SHARED_CREDENTIALS_FILE: '/nonexistent/item-master/aws-credentials',
+  AWS_CONFIG_FILE: '/nonexistent/aws-config',
+  AWS_SHARED_CREDENTIALS_FILE: '/nonexistent/aws-credentials',
   AWS_ENDPOINT_URL: 'http://127.0.0.1:9',
 };
 
