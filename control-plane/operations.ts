@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { paginateQuery, PutCommand, QueryCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { directoryKey, FENCE_WAIT_MS, OWNERSHIP_KEY, tenantKey, type CellOwnershipRecord } from '../layers/shared/src/contracts/cell-table.ts';
@@ -205,9 +206,11 @@ export class CellOperations {
    * before the map changed, the cells get the current version back.
    */
   private async fenced(current: MapVersion, cells: readonly CellRecord[], overrides: Overrides, tenantId: string, cellId: string, change: string): Promise<MapVersion> {
+    // The bucket map is the same in both versions: encoded once.
+    const encoded = encodeBuckets(current.map);
     const next: CellOwnershipRecord = {
       epoch: current.version + 1,
-      ...encodeBuckets(current.map),
+      ...encoded,
       overrides,
       writtenBy: randomUUID(),
       writtenAt: this.now().getTime(),
@@ -221,13 +224,13 @@ export class CellOperations {
         if (!(await this.deps.cellTables.writeOwnership(cell, next))) throw new MapConflictError(current.version);
         fenced.push(cell);
       }
-      await new Promise((resolve) => setTimeout(resolve, this.deps.fenceWaitMs ?? FENCE_WAIT_MS));
+      await sleep(this.deps.fenceWaitMs ?? FENCE_WAIT_MS);
       await this.refuseIfDataElsewhere(cells, tenantId, cellId);
       return await this.writeOverrides(current, cells, overrides, change);
     } catch (error) {
-      const before: CellOwnershipRecord = { epoch: current.version, ...encodeBuckets(current.map), overrides: current.overrides };
+      const before: CellOwnershipRecord = { epoch: current.version, ...encoded, overrides: current.overrides };
       await Promise.all(fenced.map((cell) => this.deps.cellTables.writeOwnership(cell, before, next.writtenBy).catch(() => false)));
-      if (error instanceof OperationError || error instanceof ControlPlaneError) throw error;
+      if (error instanceof ControlPlaneError) throw error;
       throw new OperationError(`could not fence the cells for ${change} (${(error as Error).message}); nothing was changed`);
     }
   }

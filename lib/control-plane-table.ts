@@ -1,5 +1,4 @@
-import { ArnFormat, Stack } from 'aws-cdk-lib';
-import type { TableV2 } from 'aws-cdk-lib/aws-dynamodb';
+import { TableV2 } from 'aws-cdk-lib/aws-dynamodb';
 import { StringParameter } from 'aws-cdk-lib/aws-ssm';
 import { Grant, type IGrantable } from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
@@ -43,9 +42,8 @@ export class ControlPlaneTable extends Construct {
  */
 export class ControlPlaneTableReference {
   static fromParameter(scope: Construct, parameterName: string): ControlPlaneTableReference {
-    const tableName = StringParameter.valueForStringParameter(scope, parameterName);
-    const tableArn = Stack.of(scope).formatArn({ service: 'dynamodb', resource: 'table', resourceName: tableName, arnFormat: ArnFormat.SLASH_RESOURCE_NAME });
-    return new ControlPlaneTableReference(tableName, tableArn);
+    const table = TableV2.fromTableName(scope, 'ControlPlaneTable', StringParameter.valueForStringParameter(scope, parameterName));
+    return new ControlPlaneTableReference(table.tableName, table.tableArn);
   }
 
   private constructor(

@@ -2,7 +2,7 @@ import { Arn, Aws, Stack, Validations } from 'aws-cdk-lib';
 import { WebSocketApi, WebSocketStage } from 'aws-cdk-lib/aws-apigatewayv2';
 import { WebSocketLambdaAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
 import { WebSocketLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
-import { AttributeType, ProjectionType, type TableV2 } from 'aws-cdk-lib/aws-dynamodb';
+import { AttributeType, ProjectionType, TableV2 } from 'aws-cdk-lib/aws-dynamodb';
 import { Grant, type IGrantable } from 'aws-cdk-lib/aws-iam';
 import { StringParameter } from 'aws-cdk-lib/aws-ssm';
 import { Construct } from 'constructs';
@@ -158,7 +158,7 @@ export class LiveUpdatesReference {
    */
   grantPublish(grantee: IGrantable): Grant {
     const stack = Stack.of(this.scope);
-    const table = Arn.format({ service: 'dynamodb', resource: 'table', resourceName: this.connectionsTableName }, stack);
+    const table = TableV2.fromTableName(this.scope, 'ConnectionsTable', this.connectionsTableName).tableArn;
     const post = Arn.format(
       { service: 'execute-api', resource: this.apiId, resourceName: `${LIVE_STAGE_NAME}/POST/@connections/*` },
       stack,

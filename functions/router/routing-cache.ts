@@ -99,6 +99,7 @@ export class RoutingCache {
   private snapshot: RoutingSnapshot;
   private nextReadAt = Number.NEGATIVE_INFINITY;
   private reading: Promise<void> | undefined;
+  private freshReading: Promise<void> | undefined;
   private coldStart = true;
   private readonly now: () => number;
 
@@ -108,27 +109,35 @@ export class RoutingCache {
   }
 
   async current(): Promise<RoutingSnapshot> {
-    if (this.now() >= this.nextReadAt && !this.reading) {
-      this.reading = this.read().finally(() => {
-        this.reading = undefined;
-      });
-    }
+    if (this.now() >= this.nextReadAt) this.startRead();
     if (this.coldStart && this.reading) await this.reading;
     return this.snapshot;
   }
 
   /**
-   * The routing as the control plane has it now: a read that waits (joining
-   * one in flight), for a request a cell refused as misdirected. If the read
+   * The routing as the control plane has it now, for a request a cell
+   * refused as misdirected: a read that waits. A read already in flight may
+   * have started before the change, so it is waited for and followed by one
+   * more, which every caller waiting at the same time shares. If the read
    * fails, the routing held so far.
    */
   async fresh(): Promise<RoutingSnapshot> {
-    if (this.reading) await this.reading;
-    this.reading = this.read().finally(() => {
+    this.freshReading ??= (async () => {
+      await this.reading;
+      await this.startRead();
+    })().finally(() => {
+      this.freshReading = undefined;
+    });
+    await this.freshReading;
+    return this.snapshot;
+  }
+
+  /** One read at a time: a read in flight is joined, not doubled. */
+  private startRead(): Promise<void> {
+    this.reading ??= this.read().finally(() => {
       this.reading = undefined;
     });
-    await this.reading;
-    return this.snapshot;
+    return this.reading;
   }
 
   /** Resolves when no read is running (tests, and a host that wants the refresh done). */
