@@ -16,7 +16,7 @@ import type { ZodObject, ZodRawShape, ZodType } from 'zod';
 import { IdempotencyKeyReusedError, WorkflowNotStartedError, type OrderStore } from './order-store.ts';
 import { idempotencyKeySchema, idSchema, listQuerySchema, orderInputSchema, patchSchemaOf } from './schema.ts';
 import type { TenantDirectory } from './directory.ts';
-import type { OwnershipCache } from './ownership.ts';
+import { OwnershipUnreadableError, type OwnershipCache } from './ownership.ts';
 import { InvalidCursorError, NotFoundError, VersionConflictError, type Versioned, type VersionedStore } from './versioned-store.ts';
 
 /** Largest request body accepted (a stored item must stay far below DynamoDB's 400 KB). */
@@ -232,6 +232,10 @@ export function createApp(
     json(error.statusCode, errorBody(error.code, error.message, error.details), error.headers),
   );
   app.errorHandler(NotFoundError, async (error) => json(404, errorBody('not_found', error.message)));
+  app.errorHandler(OwnershipUnreadableError, async (error) => {
+    observability.logger.error('the cell cannot read its ownership record', { error });
+    return json(503, errorBody('ownership_unreadable', 'the cell cannot tell which tenants it serves, retry later'), { 'retry-after': '5' });
+  });
   app.errorHandler(VersionConflictError, async (error) =>
     json(409, errorBody('version_conflict', error.message, { expected: error.expected, actual: error.actual }), {
       etag: etag(error.actual),

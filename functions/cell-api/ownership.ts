@@ -3,6 +3,14 @@ import { OWNERSHIP_KEY, OWNERSHIP_LEASE_MS, type CellOwnershipRecord } from '@it
 import { decodeBuckets } from '../../control-plane/bucket-codec.ts';
 import { routeTenant, type BucketMap } from '../../control-plane/routing.ts';
 
+/** The cell's ownership record is there but cannot be read as a map: the cell serves no tenant until it is written again. */
+export class OwnershipUnreadableError extends Error {
+  constructor(readonly epoch: unknown, options: { cause: unknown }) {
+    super(`the cell's ownership record (epoch ${String(epoch)}) cannot be read as a map`, options);
+    this.name = 'OwnershipUnreadableError';
+  }
+}
+
 /** Whether this cell serves a tenant, and by which map version it judged. */
 export interface Ownership {
   readonly owned: boolean;
@@ -52,7 +60,12 @@ export class OwnershipCache {
       this.current = undefined;
     } else if (record.epoch !== this.current?.epoch) {
       // Decoding a map is the costly part: only when the version changed.
-      this.current = { epoch: record.epoch, map: decodeBuckets({ cells: [...record.cells], buckets: record.buckets }), overrides: record.overrides ?? {} };
+      try {
+        this.current = { epoch: record.epoch, map: decodeBuckets({ cells: [...record.cells], buckets: record.buckets }), overrides: record.overrides ?? {} };
+      } catch (cause) {
+        // Serving by a guess could serve another cell's tenant: refuse, and read again on the next request.
+        throw new OwnershipUnreadableError(record.epoch, { cause });
+      }
     }
     // The lease runs from before the read: the record may have changed while it was in flight.
     this.readAt = startedAt;

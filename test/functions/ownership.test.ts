@@ -12,6 +12,11 @@ import { createObservability } from '../../layers/shared/src/observability.ts';
 import { albEvent, lambdaContext } from '../support/alb.ts';
 import { cellOfBucket } from '../support/routing.ts';
 import { createCellTable } from '../support/tables.ts';
+import { startHangingServer } from '../support/hanging-server.ts';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { DATA_PLANE, sdkClientConfig } from '../../layers/shared/src/sdk-timeouts.ts';
+import { LOCAL_CREDENTIALS, LOCAL_REGION } from '../../local/dynamodb-local.ts';
 
 const cells = ['cell-1', 'cell-2'];
 const map = evenSplit(cells);
@@ -86,6 +91,41 @@ describe('a cell that fences what it does not own', () => {
       expect(send).toHaveBeenCalledTimes(1);
     } finally {
       send.mockRestore();
+    }
+  });
+});
+
+describe('a cell whose ownership record cannot be used', () => {
+  const appOver = (doc: typeof table.doc) =>
+    createApp(
+      {
+        entities: cellEntities(table.doc, table.tableName),
+        orders: new OrderStore(table.doc, table.tableName, { start: async () => undefined }),
+        ownership: new OwnershipCache(doc, table.tableName, 'cell-1'),
+      },
+      createObservability('ownership-test'),
+    );
+
+  it('answers 503 table_unavailable, neither hanging nor serving, when its table does not answer (a frozen DynamoDB)', async () => {
+    const hung = await startHangingServer();
+    const client = new DynamoDBClient({ endpoint: hung.url, region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS, ...sdkClientConfig({ ...DATA_PLANE, maxAttempts: 1 }) });
+    try {
+      const result = (await appOver(DynamoDBDocumentClient.from(client)).resolve(albEvent('GET', `/tenants/${mine}/items`), lambdaContext)) as ALBResult;
+      expect([result.statusCode, JSON.parse(result.body!).error.code]).toEqual([503, 'table_unavailable']);
+    } finally {
+      client.destroy();
+      await hung.close();
+    }
+  });
+
+  it('refuses every tenant with 503 ownership_unreadable, serving none, when the record cannot be decoded', async () => {
+    await table.doc.send(new PutCommand({ TableName: table.tableName, Item: { ...OWNERSHIP_KEY, epoch: 9, cells: ['cell-1'], buckets: 'not a map', overrides: {} } }));
+    try {
+      const result = (await appOver(table.doc).resolve(albEvent('PUT', `/tenants/${mine}/items/corrupt`, { body: widget }), lambdaContext)) as ALBResult;
+      expect([result.statusCode, JSON.parse(result.body!).error.code]).toEqual([503, 'ownership_unreadable']);
+      expect((await table.doc.send(new GetCommand({ TableName: table.tableName, Key: itemKey(mine, 'corrupt') }))).Item).toBeUndefined();
+    } finally {
+      await table.doc.send(new DeleteCommand({ TableName: table.tableName, Key: OWNERSHIP_KEY }));
     }
   });
 });

@@ -47,6 +47,31 @@ describe('RoutingCache', () => {
     expect(reads).toBe(2);
   });
 
+  it('re-reads for misdirected requests at once, one read for all of them, after any read already in flight', async () => {
+    const time = clock();
+    let reads = 0;
+    let release: () => void = () => undefined;
+    const cache = new RoutingCache({
+      load: async () => {
+        reads += 1;
+        if (reads === 2) await new Promise<void>((resolve) => (release = resolve));
+        return state(reads + 1);
+      },
+      shipped,
+      refreshMs: 10_000,
+      now: time.now,
+    });
+    expect((await cache.current()).version).toBe(2);
+    time.advance(10_000);
+    await cache.current(); // a background read starts, and hangs until released
+    const refused = [cache.fresh(), cache.fresh(), cache.fresh()];
+    release();
+    const versions = (await Promise.all(refused)).map((snapshot) => snapshot.version);
+    // The read in flight may predate the change: one more read, shared, follows it.
+    expect(versions).toEqual([4, 4, 4]);
+    expect(reads).toBe(3);
+  });
+
   it('keeps routing with the last good copy when the store fails after init, and retries only after the interval', async () => {
     const time = clock();
     let failing = false;
