@@ -16,7 +16,8 @@ import type { ZodObject, ZodRawShape, ZodType } from 'zod';
 import { IdempotencyKeyReusedError, WorkflowNotStartedError, type OrderStore } from './order-store.ts';
 import { idempotencyKeySchema, idSchema, listQuerySchema, orderInputSchema, patchSchemaOf } from './schema.ts';
 import type { TenantDirectory } from './directory.ts';
-import { OwnershipUnreadableError, type OwnershipCache } from './ownership.ts';
+import { OwnershipUnreadableError, type Ownership, type OwnershipCache } from './ownership.ts';
+import { WriteWindowClosedError, type WriteDeadlines } from './write-deadline.ts';
 import { InvalidCursorError, NotFoundError, VersionConflictError, type Versioned, type VersionedStore } from './versioned-store.ts';
 
 /** Largest request body accepted (a stored item must stay far below DynamoDB's 400 KB). */
@@ -113,6 +114,12 @@ export interface CellApiParts {
    * @default - none recorded
    */
   readonly directory?: Pick<TenantDirectory, 'record'>;
+  /**
+   * Holds each write request to its ownership answer's deadline; the table
+   * client it guards refuses writes past it.
+   * @default - no deadline
+   */
+  readonly writeDeadlines?: Pick<WriteDeadlines, 'run'>;
 }
 
 /** Methods that read: they never record a tenant in the directory. */
@@ -181,22 +188,29 @@ export function createApp(
   const { orders } = parts;
   const app = new Router({ logger: observability.logger });
   const handlers: Handlers = Object.assign({}, ...parts.entities.map(entityHandlers));
-  const { ownership, directory } = parts;
+  const { ownership, directory, writeDeadlines } = parts;
   if (ownership || directory) {
     // Before any handler: a cell never reads or writes a tenant it does not serve, and knows every tenant that wrote to it.
     app.use(async ({ reqCtx, next }) => {
       const tenantId = reqCtx.params.tenantId;
+      const writes = !READS.has(reqCtx.req.method);
+      let judged: Ownership | undefined;
       if (tenantId !== undefined && ownership) {
-        const judged = await ownership.check(tenantId);
+        judged = await ownership.check(tenantId);
         if (!judged.owned) {
           observability.metrics.addMetric('MisdirectedRequests', MetricUnit.Count, 1);
           return json(MISDIRECTED, errorBody('misdirected', `tenant ${tenantId} is served by another cell`, { cellId: ownership.cellId, epoch: judged.epoch }), {
             'x-cell-epoch': String(judged.epoch),
           });
         }
+        if (writes && judged.fenced) return tenantMoving(tenantId);
       }
-      if (tenantId !== undefined && directory && !READS.has(reqCtx.req.method) && isValidId(tenantId)) await directory.record(tenantId);
-      await next();
+      const handle = async () => {
+        if (tenantId !== undefined && directory && writes && isValidId(tenantId)) await directory.record(tenantId);
+        await next();
+      };
+      if (judged && writes && writeDeadlines) await writeDeadlines.run(judged.writeDeadline, handle);
+      else await handle();
     });
   }
 
@@ -235,6 +249,10 @@ export function createApp(
   app.errorHandler(OwnershipUnreadableError, async (error) => {
     observability.logger.error('the cell cannot read its ownership record', { error });
     return json(503, errorBody('ownership_unreadable', 'the cell cannot tell which tenants it serves, retry later'), { 'retry-after': '5' });
+  });
+  app.errorHandler(WriteWindowClosedError, async (error, { params }) => {
+    observability.logger.warn('a write missed its deadline', { error });
+    return tenantMoving(params.tenantId ?? '');
   });
   app.errorHandler(VersionConflictError, async (error) =>
     json(409, errorBody('version_conflict', error.message, { expected: error.expected, actual: error.actual }), {
@@ -286,6 +304,11 @@ export function tableFault(error: Error): 'throttled' | 'unreachable' | undefine
   if (UNREACHABLE.has(error.name) || NETWORK.has((error as NodeJS.ErrnoException).code ?? '')) return 'unreachable';
   const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
   return status !== undefined && status >= 500 ? 'unreachable' : undefined;
+}
+
+/** A write of a tenant whose move is in its fenced window: refused, never lost; the client retries after a second. */
+function tenantMoving(tenantId: string): Response {
+  return json(503, errorBody('tenant_moving', `tenant ${tenantId} is moving to another cell: writes resume within seconds, retry`), { 'retry-after': '1' });
 }
 
 function json(status: number, body: unknown, headers: Record<string, string> = {}): Response {

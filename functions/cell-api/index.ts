@@ -9,6 +9,7 @@ import { cellEntities } from './entities.ts';
 import { OrderStore, StepFunctionsStarter } from './order-store.ts';
 import { OwnershipCache } from './ownership.ts';
 import { TenantDirectory } from './directory.ts';
+import { WriteDeadlines } from './write-deadline.ts';
 
 const observability = createObservability();
 const {
@@ -17,6 +18,8 @@ const {
   CELL_ID: cellId,
 } = parseEnvironment('cell API', z.object({ TABLE_NAME: z.string().min(1), STATE_MACHINE_ARN: z.string().startsWith('arn:'), CELL_ID: z.string().min(1) }));
 const dynamo = observability.tracer.captureAWSv3Client(new DynamoDBClient(sdkClientConfig(DATA_PLANE)));
+const writeDeadlines = new WriteDeadlines();
+writeDeadlines.guard(dynamo);
 const doc = DynamoDBDocumentClient.from(dynamo, { marshallOptions: { removeUndefinedValues: true } });
 const sfn = observability.tracer.captureAWSv3Client(new SFNClient(sdkClientConfig(DATA_PLANE)));
 const app = createApp(
@@ -25,6 +28,7 @@ const app = createApp(
     orders: new OrderStore(doc, tableName, new StepFunctionsStarter(sfn, stateMachineArn)),
     ownership: new OwnershipCache(doc, tableName, cellId),
     directory: new TenantDirectory(doc, tableName),
+    writeDeadlines,
   },
   observability,
 );

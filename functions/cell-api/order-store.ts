@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { ExecutionAlreadyExists, StartExecutionCommand, type SFNClient } from '@aws-sdk/client-sfn';
 import { BatchGetCommand, GetCommand, PutCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { ENTITIES, FAILURE_REASONS, ITEM_SK_PREFIX, itemKey, orderKey, type LineCheckResult } from '@item-master/shared';
+import { COPY_MARKER, ENTITIES, FAILURE_REASONS, ITEM_SK_PREFIX, itemKey, orderKey, type LineCheckResult } from '@item-master/shared';
 import {
   mergeLines,
   orderWorkflowInput,
@@ -188,7 +188,7 @@ export class OrderStore {
       new GetCommand({ TableName: this.tableName, Key: orderKey(tenantId, orderId), ConsistentRead: true }),
     );
     if (!stored) return undefined;
-    const { pk: _pk, sk: _sk, entity: _entity, ...order } = stored;
+    const { pk: _pk, sk: _sk, entity: _entity, [COPY_MARKER]: _copy, ...order } = stored;
     return order as StoredOrder;
   }
 }

@@ -1,7 +1,15 @@
-import { GetCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { OWNERSHIP_KEY, OWNERSHIP_LEASE_MS, type CellOwnershipRecord } from '@item-master/shared';
+import { QueryCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import {
+  CELL_RECORDS_PK,
+  MOVE_SK_PREFIX,
+  OWNERSHIP_KEY,
+  OWNERSHIP_LEASE_MS,
+  WRITE_WINDOW_MS,
+  type CellMoveMarker,
+  type CellOwnershipRecord,
+} from '@item-master/shared';
 import { decodeBuckets } from '../../control-plane/bucket-codec.ts';
-import { routeTenant, type BucketMap } from '../../control-plane/routing.ts';
+import { bucketOf, routeTenant, type BucketMap } from '../../control-plane/routing.ts';
 
 /** The cell's ownership record is there but cannot be read as a map: the cell serves no tenant until it is written again. */
 export class OwnershipUnreadableError extends Error {
@@ -18,18 +26,39 @@ export interface Ownership {
   readonly epoch?: number;
   /** The cell the record gives the tenant to. */
   readonly owner?: string;
+  /** The tenant is moving away and its writes are fenced: reads are served, writes refused until the move flips. */
+  readonly fenced: boolean;
+  /** Until when (ms since the epoch) a write judged by this answer may be sent (WRITE_WINDOW_MS, or the tenant's fence). */
+  readonly writeDeadline: number;
 }
 
 /**
- * The cell's ownership record, read from its own table and trusted for a
- * lease (OWNERSHIP_LEASE_MS): a request within the lease costs a hash and a
- * lookup, no read; the first request after it re-reads the record (one
- * consistent GetItem per instance per lease, under load almost none per
- * request). An instance frozen between invocations finds its lease expired
- * when it wakes, so it never serves by a record older than the lease.
+ * How often a request for a moving tenant may read the record again before
+ * the lease is out: a fenced source learns of the flip, and a target of the
+ * tenants it now owns, within this, not a whole lease.
+ */
+export const MOVING_REREAD_MS = 100;
+
+interface Marker {
+  readonly role: CellMoveMarker['role'];
+  readonly buckets: ReadonlySet<number>;
+  readonly tenants: ReadonlySet<string>;
+  readonly fenceAt?: number;
+}
+
+/**
+ * The cell's ownership record and its move markers (one Query of the cell's
+ * own partition), trusted for a lease (OWNERSHIP_LEASE_MS): a request within
+ * the lease costs a hash and a lookup, no read; the first request after it
+ * re-reads (one consistent Query per instance per lease, under load almost
+ * none per request). An instance frozen between invocations finds its lease
+ * expired when it wakes, so it never serves by a record older than the
+ * lease. Only requests for a tenant that is moving, and refused or fenced
+ * here, read sooner (MOVING_REREAD_MS).
  */
 export class OwnershipCache {
   private current: { epoch: number; map: BucketMap; overrides: Readonly<Record<string, string>> } | undefined;
+  private markers: readonly Marker[] = [];
   private readAt = Number.NEGATIVE_INFINITY;
   private reading: Promise<void> | undefined;
 
@@ -42,20 +71,48 @@ export class OwnershipCache {
 
   async check(tenantId: string): Promise<Ownership> {
     const now = this.options.now ?? Date.now;
-    if (now() - this.readAt >= (this.options.leaseMs ?? OWNERSHIP_LEASE_MS)) {
-      // One read for every request that finds the lease expired at once.
-      this.reading ??= this.read(now).finally(() => (this.reading = undefined));
-      await this.reading;
+    if (now() - this.readAt >= (this.options.leaseMs ?? OWNERSHIP_LEASE_MS)) await this.refresh(now);
+    const judged = this.judge(tenantId, now());
+    if (judged.moving && (!judged.owned || judged.fenced) && now() - this.readAt >= MOVING_REREAD_MS) {
+      await this.refresh(now);
+      return this.judge(tenantId, now());
     }
-    if (!this.current) return { owned: true };
-    const { cellId } = routeTenant(this.current.map, this.current.overrides, tenantId);
-    return { owned: cellId === this.cellId, epoch: this.current.epoch, owner: cellId };
+    return judged;
+  }
+
+  private judge(tenantId: string, at: number): Ownership & { moving: boolean } {
+    const route = this.current ? routeTenant(this.current.map, this.current.overrides, tenantId) : undefined;
+    const bucket = route?.bucket ?? bucketOf(tenantId);
+    const byBucket = route === undefined || route.reason === 'map';
+    const marker = this.markers.find((m) => m.tenants.has(tenantId) || (byBucket && m.buckets.has(bucket)));
+    const owned = route === undefined || route.cellId === this.cellId;
+    const fenceAt = marker?.role === 'source' ? marker.fenceAt : undefined;
+    return {
+      owned,
+      ...(this.current && { epoch: this.current.epoch, owner: route?.cellId }),
+      moving: marker !== undefined,
+      fenced: owned && fenceAt !== undefined && at >= fenceAt,
+      writeDeadline: Math.min(this.readAt + WRITE_WINDOW_MS, fenceAt ?? Number.POSITIVE_INFINITY),
+    };
+  }
+
+  /** One read for every request that needs it at once. */
+  private refresh(now: () => number): Promise<void> {
+    this.reading ??= this.read(now).finally(() => (this.reading = undefined));
+    return this.reading;
   }
 
   private async read(now: () => number): Promise<void> {
     const startedAt = now();
-    const { Item } = await this.doc.send(new GetCommand({ TableName: this.tableName, Key: OWNERSHIP_KEY, ConsistentRead: true }));
-    const record = Item as (CellOwnershipRecord & Record<string, unknown>) | undefined;
+    const { Items = [] } = await this.doc.send(
+      new QueryCommand({
+        TableName: this.tableName,
+        KeyConditionExpression: 'pk = :pk',
+        ExpressionAttributeValues: { ':pk': CELL_RECORDS_PK },
+        ConsistentRead: true,
+      }),
+    );
+    const record = Items.find((item) => item.sk === OWNERSHIP_KEY.sk) as (CellOwnershipRecord & Record<string, unknown>) | undefined;
     if (!record) {
       this.current = undefined;
     } else if (record.epoch !== this.current?.epoch) {
@@ -67,6 +124,15 @@ export class OwnershipCache {
         throw new OwnershipUnreadableError(record.epoch, { cause });
       }
     }
+    this.markers = Items.filter((item) => String(item.sk).startsWith(MOVE_SK_PREFIX)).map((item) => {
+      const marker = item as CellMoveMarker;
+      return {
+        role: marker.role,
+        buckets: new Set(marker.buckets ?? []),
+        tenants: new Set(marker.tenants ?? []),
+        ...(typeof marker.fenceAt === 'number' && { fenceAt: marker.fenceAt }),
+      };
+    });
     // The lease runs from before the read: the record may have changed while it was in flight.
     this.readAt = startedAt;
   }

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { GetCommand, QueryCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { entityKey, isValidId, tenantKey, type EntityKind } from '@item-master/shared';
+import { COPY_MARKER, entityKey, isValidId, tenantKey, type EntityKind } from '@item-master/shared';
 
 export class NotFoundError extends Error {
   constructor(
@@ -66,7 +66,7 @@ export const MAX_PAGE_BYTES = 900 * 1024;
 const MAX_EVALUATED_PER_RECORD = 10;
 
 /** Attributes that are the store's own, never part of a record as the API shows it. */
-const STORE_ATTRIBUTES = ['pk', 'sk', 'entity', 'incarnation', 'deletedAt'] as const;
+const STORE_ATTRIBUTES = ['pk', 'sk', 'entity', 'incarnation', 'deletedAt', COPY_MARKER] as const;
 
 /**
  * Records of one entity in a cell table, each kept under

@@ -1,7 +1,7 @@
 import type { AttributeValue } from '@aws-sdk/client-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import type { DynamoDBRecord } from 'aws-lambda';
-import { ENTITIES, itemTopic, tenantTopic } from '@item-master/shared';
+import { COPY_MARKER, ENTITIES, itemTopic, tenantTopic } from '@item-master/shared';
 import type { Audience } from './fanout.ts';
 
 /** API Gateway's limit on one WebSocket frame. */
@@ -17,23 +17,26 @@ export function messageOf(record: DynamoDBRecord): { message: LiveMessage; audie
   const image = (raw: unknown) => (raw ? unmarshall(raw as Record<string, AttributeValue>) : undefined);
   const next = image(record.dynamodb?.NewImage);
   const previous = image(record.dynamodb?.OldImage);
-  const current = next ?? previous;
-  if (!current) return undefined;
+  // The API never removes a record (a delete leaves a tombstone): a removal is a move forgetting its source copy, or undoing its target copy.
+  if (!next) return undefined;
+  // A move's copy of a record, not a change of it (COPY_MARKER).
+  if (next[COPY_MARKER] !== undefined && next[COPY_MARKER] === next.updatedAt) return undefined;
+  const current = next;
   const tenantId = String(current.tenantId);
   if (current.entity === ENTITIES.item) {
     const itemId = String(current.itemId);
     const audience = { tenantId, topics: [tenantTopic(tenantId), itemTopic(tenantId, itemId)] };
     // A delete leaves a tombstone (deletedAt, the next version): a change like any other, published as the delete.
-    if (!next || next.deletedAt !== undefined) {
+    if (next.deletedAt !== undefined) {
       return { message: { type: 'item.deleted', tenantId, itemId, version: Number(current.version) }, audience };
     }
-    const { pk: _pk, sk: _sk, entity: _entity, incarnation: _incarnation, ...item } = next;
+    const { pk: _pk, sk: _sk, entity: _entity, incarnation: _incarnation, [COPY_MARKER]: _copy, ...item } = next;
     const full: LiveMessage = { type: 'item.updated', tenantId, itemId, version: Number(next.version), item };
     // An item may reach 256 KB: past the frame limit, subscribers get the version and read the item.
     const message: LiveMessage = fits(full) ? full : { type: 'item.updated', tenantId, itemId, version: Number(next.version), truncated: true };
     return { message, audience };
   }
-  if (current.entity === ENTITIES.order && next) {
+  if (current.entity === ENTITIES.order) {
     // Only status changes: the saga writes nothing else an order's watcher needs.
     if (previous && previous.status === next.status) return undefined;
     const message: LiveMessage = {

@@ -112,12 +112,25 @@ describe('what the publisher makes of table changes', () => {
   });
   const item = { pk: 'TENANT#acme', sk: 'ITEM#w', entity: 'item', tenantId: 'acme', itemId: 'w', title: 'W', stock: 3, version: 2 };
 
-  it('turns item writes into item.updated and deletes into item.deleted, for the tenant and the item', () => {
+  it('turns item writes into item.updated, for the tenant and the item', () => {
     expect(messageOf(record('MODIFY', item, { ...item, version: 1 }))).toEqual({
       message: { type: 'item.updated', tenantId: 'acme', itemId: 'w', version: 2, item: { tenantId: 'acme', itemId: 'w', title: 'W', stock: 3, version: 2 } },
       audience: { tenantId: 'acme', topics: [tenantTopic('acme'), itemTopic('acme', 'w')] },
     });
-    expect(messageOf(record('REMOVE', undefined, item))?.message).toEqual({ type: 'item.deleted', tenantId: 'acme', itemId: 'w', version: 2 });
+  });
+
+  it('tells nobody of a move: neither its copies nor the removals of its source or aborted copies', () => {
+    const copied = { ...item, updatedAt: 't1', copyOf: 't1' };
+    expect(messageOf(record('INSERT', copied))).toBeUndefined();
+    expect(messageOf(record('MODIFY', copied, item))).toBeUndefined();
+    expect(messageOf(record('REMOVE', undefined, item))).toBeUndefined();
+    // The next real write changes updatedAt: published, without the marker.
+    const written = { ...copied, version: 3, updatedAt: 't2' };
+    const { message } = messageOf(record('MODIFY', written, copied))!;
+    expect(message).toMatchObject({ type: 'item.updated', version: 3 });
+    expect(JSON.stringify(message)).not.toContain('copyOf');
+    const order = { pk: 'TENANT#acme', sk: 'ORDER#o', entity: 'order', tenantId: 'acme', orderId: 'o', status: 'CONFIRMED', updatedAt: 't0', copyOf: 't0' };
+    expect(messageOf(record('INSERT', order))).toBeUndefined();
   });
 
   it('publishes a tombstone as the delete, at its own version, and never the store\'s incarnation', () => {

@@ -13,10 +13,13 @@
  * | order     | `TENANT#<tenantId>` | `ORDER#<orderId>`   |
  * | directory | `BUCKET#<bucket>`   | `TENANT#<tenantId>` |
  * | ownership | `CELL`              | `OWNERSHIP`         |
+ * | move      | `CELL`              | `MOVE#<moveId>`     |
  *
- * The last two are the cell's own: the tenants that wrote to it, by bucket
- * (so the tenants of a bucket are one Query), and the map version it serves
- * by (see OWNERSHIP_KEY). No tenant's key starts with `BUCKET#` or is `CELL`.
+ * The last three are the cell's own: the tenants that wrote to it, by bucket
+ * (so the tenants of a bucket are one Query), the map version it serves by
+ * (see OWNERSHIP_KEY) and the moves it takes part in (see CellMoveMarker);
+ * the last two are one Query of `CELL`. No tenant's key starts with
+ * `BUCKET#` or is `CELL`.
  *
  * - Reads and writes of one item are single-key operations; a tenant's items
  *   page in `sk` order with one Query (`begins_with(sk, "ITEM#")`).
@@ -131,3 +134,58 @@ export const DIRECTORY_ENTITY = 'directory';
 export function directoryKey(bucket: number, tenantId: string): { pk: string; sk: string } {
   return { pk: `${DIRECTORY_PREFIX}${bucket}`, sk: tenantKey(tenantId) };
 }
+
+/** The partition of the cell's own records: its ownership record and its move markers, read together. */
+export const CELL_RECORDS_PK = OWNERSHIP_KEY.pk;
+export const MOVE_SK_PREFIX = 'MOVE#';
+
+export function moveMarkerKey(moveId: string): { pk: string; sk: string } {
+  return { pk: CELL_RECORDS_PK, sk: `${MOVE_SK_PREFIX}${moveId}` };
+}
+
+/**
+ * A move this cell takes part in, written into its table by the move for
+ * as long as it runs. The source serves the moving tenants as usual until
+ * `fenceAt`, then refuses their writes (503) and still serves their reads;
+ * the target, asked for a moving tenant it does not own yet, reads its
+ * ownership record again at once instead of waiting out its lease, so that
+ * it serves them as soon as the map has flipped.
+ */
+export interface CellMoveMarker {
+  readonly moveId: string;
+  readonly role: 'source' | 'target';
+  /** Buckets whose tenants move (those the map routes by bucket; pinned tenants stay). */
+  readonly buckets: readonly number[];
+  /** Tenants that move by themselves (`move tenant`). */
+  readonly tenants: readonly string[];
+  /**
+   * From when (ms since the epoch) the source refuses the moving tenants'
+   * writes. Written at least WRITE_WINDOW_MS ahead, so that every instance
+   * has read it, or can no longer write by a record read before it, by then.
+   */
+  readonly fenceAt?: number;
+}
+
+/**
+ * How long after the ownership read it was judged by a cell API write may
+ * still be sent: a request that passed the check under a record read before
+ * a fence was written cannot write after this much time. Longer than the
+ * lease, so that a request never waits for the deadline under normal load.
+ */
+export const WRITE_WINDOW_MS = OWNERSHIP_LEASE_MS + 4_000;
+
+/**
+ * A write sent before its deadline is acknowledged only if its answer came
+ * back within this much after it: every acknowledged write of a fenced
+ * tenant was applied by `fenceAt + WRITE_SETTLE_MS`, which is when a move's
+ * final catch-up starts reading.
+ */
+export const WRITE_SETTLE_MS = 500;
+
+/**
+ * The attribute a move writes on each record it copies: the record's
+ * `updatedAt` at the time. A record whose `updatedAt` still equals it is a
+ * copy, not a change, and the target's publisher tells nobody; the next real
+ * write changes `updatedAt`, and is published as usual.
+ */
+export const COPY_MARKER = 'copyOf';
