@@ -1,4 +1,5 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { WRITE_SETTLE_MS } from '@item-master/shared';
 
 /** A write could not be sent, or was answered, in time to be acknowledged: the tenant may be moving, the client retries. */
@@ -23,16 +24,6 @@ const WRITES = new Set([
   'TransactWriteCommand',
 ]);
 
-/** The part of an SDK client the guard needs: its middleware stack. */
-interface WithMiddleware {
-  middlewareStack: {
-    add(
-      middleware: (next: (args: unknown) => Promise<unknown>, context: { commandName?: string }) => (args: unknown) => Promise<unknown>,
-      options: { step: 'finalizeRequest'; priority: 'low'; name: string },
-    ): void;
-  };
-}
-
 /**
  * The deadline of a request's writes (its ownership answer's
  * `writeDeadline`), held for the request's async context and checked by
@@ -52,7 +43,7 @@ export class WriteDeadlines {
   }
 
   /** Guards every write the client sends (per attempt: inside the SDK's retries). */
-  guard(client: WithMiddleware): void {
+  guard(client: DynamoDBClient): void {
     client.middlewareStack.add(
       (next, context) => async (args) => {
         const deadline = this.current.getStore();
