@@ -29,7 +29,7 @@ export interface CellTables {
 
 /** The cells' tables through DynamoDB: a tenant's data by one key of its item collection, the ownership record by its key. */
 export class CellTableAccess implements CellTables {
-  constructor(private readonly doc: DynamoDBDocumentClient) {}
+  constructor(protected readonly doc: DynamoDBDocumentClient) {}
 
   async tenantsIn(cell: CellRecord, bucket: number): Promise<string[]> {
     const tenants: string[] = [];

@@ -1,0 +1,279 @@
+import { createHash } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
+import {
+  BatchWriteCommand,
+  DeleteCommand,
+  GetCommand,
+  PutCommand,
+  QueryCommand,
+  paginateQuery,
+} from '@aws-sdk/lib-dynamodb';
+import {
+  COPY_MARKER,
+  directoryKey,
+  moveMarkerKey,
+  ORDER_SK_PREFIX,
+  OWNERSHIP_KEY,
+  tenantKey,
+  type CellMoveMarker,
+  type CellOwnershipRecord,
+} from '../layers/shared/src/contracts/cell-table.ts';
+import { ORDER_STATUSES } from '../layers/shared/src/contracts/order-saga.ts';
+import { CellTableAccess } from './operations.ts';
+import type { CellRecord } from './records.ts';
+
+type Item = Record<string, unknown>;
+
+/** DynamoDB's limit on one BatchWriteItem. */
+const BATCH = 25;
+/** Rounds of UnprocessedItems a batch may leave before the copy gives up (the step is retried from its checkpoint). */
+const MAX_BATCH_ROUNDS = 8;
+
+/** A page of a tenant's records, and where the next one starts. */
+export interface TenantPage {
+  readonly items: Item[];
+  readonly lastKey?: Item;
+}
+
+/** What a reconciling pass did to the target: records written and removed. */
+export interface Reconciled {
+  readonly written: number;
+  readonly removed: number;
+}
+
+/** A tenant's records in one cell, summed up: their number and a hash of all of them in key order. */
+export interface TenantDigest {
+  readonly records: number;
+  readonly checksum: string;
+}
+
+/** Orders whose saga is still running: neither CONFIRMED nor FAILED. */
+const RUNNING_ORDER_STATUSES = ORDER_STATUSES.filter((status) => status !== 'CONFIRMED' && status !== 'FAILED');
+
+/**
+ * What a move does in the cells' tables: pages of a tenant's records,
+ * copies marked as copies, a reconciling pass (source against target, in
+ * key order, neither side held in memory), digests, the move markers and
+ * the ownership records. Every write here is idempotent, so a step that
+ * died half-way is simply run again.
+ */
+export class CellData extends CellTableAccess {
+  /** One page of a tenant's records (its item collection), in key order. */
+  async page(cell: CellRecord, tenantId: string, limit: number, startKey?: Item): Promise<TenantPage> {
+    const { Items = [], LastEvaluatedKey } = await this.doc.send(
+      new QueryCommand({
+        TableName: cell.tableName,
+        KeyConditionExpression: 'pk = :pk',
+        ExpressionAttributeValues: { ':pk': tenantKey(tenantId) },
+        ConsistentRead: true,
+        Limit: limit,
+        ...(startKey && { ExclusiveStartKey: startKey }),
+      }),
+    );
+    return { items: Items, ...(LastEvaluatedKey && { lastKey: LastEvaluatedKey }) };
+  }
+
+  /** Writes copies of records into a cell, each marked as a copy (COPY_MARKER), so that its publisher tells nobody. */
+  async putCopies(cell: CellRecord, items: readonly Item[]): Promise<void> {
+    await this.batch(
+      cell,
+      items.map((item) => ({ PutRequest: { Item: copyOf(item) } })),
+    );
+  }
+
+  async remove(cell: CellRecord, keys: ReadonlyArray<{ pk: unknown; sk: unknown }>): Promise<void> {
+    await this.batch(
+      cell,
+      keys.map(({ pk, sk }) => ({ DeleteRequest: { Key: { pk, sk } } })),
+    );
+  }
+
+  /**
+   * Makes the target's copy of a tenant equal to the source's: records
+   * missing or different are written, records the source no longer has are
+   * removed. Both sides are read in key order, a page at a time.
+   */
+  async reconcile(source: CellRecord, target: CellRecord, tenantId: string): Promise<Reconciled> {
+    const puts: Item[] = [];
+    const removes: Item[] = [];
+    let written = 0;
+    let removed = 0;
+    const flush = async (force: boolean) => {
+      if (puts.length >= BATCH || (force && puts.length)) {
+        written += puts.length;
+        await this.putCopies(target, puts.splice(0));
+      }
+      if (removes.length >= BATCH || (force && removes.length)) {
+        removed += removes.length;
+        await this.remove(target, removes.splice(0) as Array<{ pk: unknown; sk: unknown }>);
+      }
+    };
+    const from = this.records(source, tenantId)[Symbol.asyncIterator]();
+    const to = this.records(target, tenantId)[Symbol.asyncIterator]();
+    let a = await from.next();
+    let b = await to.next();
+    while (!a.done || !b.done) {
+      const order = a.done ? 1 : b.done ? -1 : compareKeys(a.value.sk, b.value.sk);
+      if (order < 0) {
+        puts.push(a.value as Item);
+        a = await from.next();
+      } else if (order > 0) {
+        removes.push(b.value as Item);
+        b = await to.next();
+      } else {
+        if (canonical(a.value) !== canonical(b.value)) puts.push(a.value as Item);
+        a = await from.next();
+        b = await to.next();
+      }
+      await flush(false);
+    }
+    await flush(true);
+    return { written, removed };
+  }
+
+  /** The number of a tenant's records in a cell, and a hash of all of them in key order (copy markers aside). */
+  async digest(cell: CellRecord, tenantId: string): Promise<TenantDigest> {
+    const hash = createHash('sha256');
+    let records = 0;
+    for await (const item of this.records(cell, tenantId)) {
+      hash.update(canonical(item)).update('\n');
+      records += 1;
+    }
+    return { records, checksum: hash.digest('hex') };
+  }
+
+  /** Whether a cell holds any record of a tenant. */
+  async holds(cell: CellRecord, tenantId: string): Promise<boolean> {
+    const { items } = await this.page(cell, tenantId, 1);
+    return items.length > 0;
+  }
+
+  /** The tenant's orders whose saga is still running in the cell (neither CONFIRMED nor FAILED). */
+  async runningOrders(cell: CellRecord, tenantId: string): Promise<Array<{ orderId: string; status: string; createdAt: string }>> {
+    const found: Array<{ orderId: string; status: string; createdAt: string }> = [];
+    for await (const page of paginateQuery(
+      { client: this.doc },
+      {
+        TableName: cell.tableName,
+        KeyConditionExpression: 'pk = :pk AND begins_with(sk, :orders)',
+        FilterExpression: `#status IN (${RUNNING_ORDER_STATUSES.map((_, i) => `:s${i}`).join(', ')})`,
+        ExpressionAttributeNames: { '#status': 'status' },
+        ExpressionAttributeValues: {
+          ':pk': tenantKey(tenantId),
+          ':orders': ORDER_SK_PREFIX,
+          ...Object.fromEntries(RUNNING_ORDER_STATUSES.map((status, i) => [`:s${i}`, status])),
+        },
+        ProjectionExpression: 'orderId, #status, createdAt',
+        ConsistentRead: true,
+      },
+    )) {
+      for (const item of page.Items ?? []) found.push({ orderId: String(item.orderId), status: String(item.status), createdAt: String(item.createdAt) });
+    }
+    return found;
+  }
+
+  /** The tenant's directory entry in one cell, if it has one. */
+  async directoryEntry(cell: CellRecord, bucket: number, tenantId: string): Promise<Item | undefined> {
+    const { Item } = await this.doc.send(new GetCommand({ TableName: cell.tableName, Key: directoryKey(bucket, tenantId), ConsistentRead: true }));
+    return Item;
+  }
+
+  /** Copies a directory entry (unless the cell has it already). */
+  async putDirectoryEntry(cell: CellRecord, entry: Item): Promise<void> {
+    try {
+      await this.doc.send(new PutCommand({ TableName: cell.tableName, Item: entry, ConditionExpression: 'attribute_not_exists(pk)' }));
+    } catch (error) {
+      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+    }
+  }
+
+  async removeDirectoryEntry(cell: CellRecord, bucket: number, tenantId: string): Promise<void> {
+    await this.doc.send(new DeleteCommand({ TableName: cell.tableName, Key: directoryKey(bucket, tenantId) }));
+  }
+
+  async putMarker(cell: CellRecord, marker: CellMoveMarker): Promise<void> {
+    await this.doc.send(
+      new PutCommand({ TableName: cell.tableName, Item: { ...moveMarkerKey(marker.moveId), ...marker, buckets: [...marker.buckets], tenants: [...marker.tenants] } }),
+    );
+  }
+
+  async removeMarker(cell: CellRecord, moveId: string): Promise<void> {
+    await this.doc.send(new DeleteCommand({ TableName: cell.tableName, Key: moveMarkerKey(moveId) }));
+  }
+
+  /**
+   * Writes a map version's copy as the cell's ownership record on behalf of
+   * a move: over none, an earlier version, or the move's own (a flip run
+   * again after it died). False when another change holds a version as new.
+   */
+  async claimOwnership(cell: CellRecord, record: CellOwnershipRecord & { writtenBy: string }): Promise<boolean> {
+    try {
+      await this.doc.send(
+        new PutCommand({
+          TableName: cell.tableName,
+          Item: { ...OWNERSHIP_KEY, ...record },
+          ConditionExpression: 'attribute_not_exists(epoch) OR epoch < :epoch OR writtenBy = :by',
+          ExpressionAttributeValues: { ':epoch': record.epoch, ':by': record.writtenBy },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return false;
+      throw error;
+    }
+  }
+
+  /** Every record of a tenant in a cell, in key order, a page at a time. */
+  private async *records(cell: CellRecord, tenantId: string): AsyncGenerator<Item> {
+    let startKey: Item | undefined;
+    do {
+      const page = await this.page(cell, tenantId, 1_000, startKey);
+      yield* page.items;
+      startKey = page.lastKey;
+    } while (startKey);
+  }
+
+  private async batch(cell: CellRecord, requests: ReadonlyArray<Record<string, unknown>>): Promise<void> {
+    for (let start = 0; start < requests.length; start += BATCH) {
+      let pending = requests.slice(start, start + BATCH);
+      for (let round = 0; pending.length > 0; round += 1) {
+        if (round === MAX_BATCH_ROUNDS) throw new Error(`DynamoDB left ${pending.length} writes to ${cell.cellId} unprocessed`);
+        if (round > 0) await sleep(50 * 2 ** round);
+        const { UnprocessedItems } = await this.doc.send(new BatchWriteCommand({ RequestItems: { [cell.tableName]: pending as never } }));
+        pending = (UnprocessedItems?.[cell.tableName] ?? []) as typeof pending;
+      }
+    }
+  }
+}
+
+/** A record as a move writes it into the target: unchanged but for the copy marker. */
+function copyOf(item: Item): Item {
+  const { [COPY_MARKER]: _old, ...record } = item;
+  return typeof record.updatedAt === 'string' ? { ...record, [COPY_MARKER]: record.updatedAt } : record;
+}
+
+/** DynamoDB orders sort keys by their UTF-8 bytes. */
+function compareKeys(a: unknown, b: unknown): number {
+  return Buffer.compare(Buffer.from(String(a), 'utf8'), Buffer.from(String(b), 'utf8'));
+}
+
+/** A record as text that two equal records share whatever their attribute order (copy markers aside). */
+export function canonical(item: unknown): string {
+  const { [COPY_MARKER]: _marker, ...record } = item as Item;
+  return JSON.stringify(sorted(record));
+}
+
+function sorted(value: unknown): unknown {
+  if (value instanceof Set) return { $set: [...value].map(String).sort() };
+  if (value instanceof Uint8Array) return { $binary: Buffer.from(value).toString('base64') };
+  if (Array.isArray(value)) return value.map(sorted);
+  if (value && typeof value === 'object') {
+    return Object.fromEntries(
+      Object.keys(value)
+        .sort()
+        .map((key) => [key, sorted((value as Item)[key])]),
+    );
+  }
+  return value;
+}

@@ -1,0 +1,624 @@
+/**
+ * Moving tenants between cells while they serve: a move's record in the
+ * control plane, and the engine that takes it one step at a time. The
+ * control plane's move workflow (lib/move-workflow.ts) calls `step` until
+ * the move is done, on AWS and in the local runtime alike; the CLI creates
+ * moves and follows their records. Each step picks up from what the record
+ * says, so a move that died anywhere goes on when it is stepped again.
+ *
+ * clone → catch up → fence → final catch up → verify → flip → forget
+ *
+ * Guarantees, and how they hold (docs/design-notes.md, "Moving tenants"):
+ * - Nothing acknowledged is lost: the source refuses the moving tenants'
+ *   writes from `fenceAt` (announced WRITE_WINDOW_MS ahead, see
+ *   CellMoveMarker), every write acknowledged before was applied by
+ *   `fenceAt + WRITE_SETTLE_MS`, and the final catch-up starts after that
+ *   and is verified, record by record, before the map flips.
+ * - The source accepts nothing after the flip: its ownership record gives
+ *   the tenants to the target before the map does.
+ * - Before the flip, an abort leaves the source as it was: only the
+ *   target's copies and the markers are removed.
+ */
+import { randomBytes } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
+import { GetCommand, PutCommand, QueryCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import * as z from 'zod';
+import { CELL_API_TIMEOUT_SECONDS, WRITE_SETTLE_MS, WRITE_WINDOW_MS, type CellOwnershipRecord } from '../layers/shared/src/contracts/cell-table.ts';
+import { encodeBuckets } from './bucket-codec.ts';
+import { CellData } from './cell-data.ts';
+import { ControlPlaneError } from './errors.ts';
+import type { CellRecord, MapVersion } from './records.ts';
+import { BUCKET_COUNT, bucketOf, routeTenant, type BucketMap, type Overrides } from './routing.ts';
+import { MapConflictError, UnknownCellError, type ControlPlaneStore } from './store.ts';
+
+export const MOVE_PK = 'MOVE';
+
+/** The steps as an operator sees them, in order. */
+export const MOVE_STEPS = ['clone', 'catch up', 'fence', 'final catch up', 'verify', 'flip', 'forget'] as const;
+export type MoveStep = (typeof MOVE_STEPS)[number];
+
+/** Where a move is: the step it runs next, or how it ended. */
+export const MOVE_STATES = ['clone', 'catch up', 'fence', 'final', 'forget', 'done', 'aborted', 'failed'] as const;
+export type MoveState = (typeof MOVE_STATES)[number];
+export const FINISHED: ReadonlySet<MoveState> = new Set(['done', 'aborted', 'failed']);
+
+const stepTimesSchema = z.object({ startedAt: z.number(), endedAt: z.number().optional() });
+
+export const moveRecordSchema = z.object({
+  moveId: z.string(),
+  kind: z.enum(['tenant', 'bucket']),
+  /** The tenant, or the bucket range as given (`5` or `5-9`). */
+  subject: z.string(),
+  buckets: z.array(z.number().int()),
+  /** The tenants moving (for a bucket move, those the source's directory records, found again at each pass until the fence). */
+  tenants: z.array(z.string()),
+  from: z.string(),
+  to: z.string(),
+  state: z.enum(MOVE_STATES),
+  steps: z.record(z.string(), stepTimesSchema).default({}),
+  /** Where the clone goes on: the tenant (its index in `tenants`) and the last key copied. */
+  checkpoint: z.object({ tenant: z.number().int(), lastKey: z.record(z.string(), z.unknown()).optional() }).optional(),
+  /** Records written into the target (clone and catch-ups). */
+  copied: z.number().int().default(0),
+  fenceAt: z.number().optional(),
+  fenceAttempts: z.number().int().default(0),
+  flippedAt: z.number().optional(),
+  /** From the fence to the flip: how long the moving tenants' writes were refused. */
+  fencedMs: z.number().optional(),
+  mapVersion: z.number().int().optional(),
+  verified: z.object({ records: z.number().int(), checksum: z.string() }).optional(),
+  graceSeconds: z.number().nonnegative(),
+  forgetAt: z.number().optional(),
+  /** The source changed after the flip (it must not): its copy is kept for the operator, not forgotten. */
+  sourceChanged: z.boolean().optional(),
+  abortRequested: z.boolean().optional(),
+  error: z.string().optional(),
+  by: z.string(),
+  createdAt: z.number(),
+  updatedAt: z.number(),
+});
+export type MoveRecord = z.infer<typeof moveRecordSchema>;
+
+/** What the workflow does after a step: step again, wait first, or stop. */
+export type StepOutcome = { next: 'continue' } | { next: 'wait'; seconds: number } | { next: 'done'; state: MoveState };
+
+/** A move the operator asked for. */
+export type MoveRequest = { kind: 'tenant'; tenantId: string; to: string } | { kind: 'bucket'; first: number; last: number; to: string };
+
+/** Moves in the control plane's table: `MOVE` / `MOVE#<moveId>`, one record each, kept after they finish (their timings). */
+export class MoveStore {
+  constructor(
+    private readonly doc: DynamoDBDocumentClient,
+    private readonly tableName: string,
+  ) {}
+
+  async create(record: MoveRecord): Promise<void> {
+    await this.doc.send(
+      new PutCommand({ TableName: this.tableName, Item: { pk: MOVE_PK, sk: sortKey(record.moveId), ...record }, ConditionExpression: 'attribute_not_exists(pk)' }),
+    );
+  }
+
+  async get(moveId: string): Promise<MoveRecord | undefined> {
+    const { Item } = await this.doc.send(new GetCommand({ TableName: this.tableName, Key: { pk: MOVE_PK, sk: sortKey(moveId) }, ConsistentRead: true }));
+    return Item ? moveRecordSchema.parse(Item) : undefined;
+  }
+
+  /** Every move, newest first. */
+  async list(): Promise<MoveRecord[]> {
+    const moves: MoveRecord[] = [];
+    let startKey: Record<string, unknown> | undefined;
+    do {
+      const { Items = [], LastEvaluatedKey } = await this.doc.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          KeyConditionExpression: 'pk = :pk',
+          ExpressionAttributeValues: { ':pk': MOVE_PK },
+          ConsistentRead: true,
+          ...(startKey && { ExclusiveStartKey: startKey }),
+        }),
+      );
+      moves.push(...Items.map((item) => moveRecordSchema.parse(item)));
+      startKey = LastEvaluatedKey;
+    } while (startKey);
+    return moves.sort((a, b) => b.createdAt - a.createdAt);
+  }
+
+  /** Saves what the engine changed; never the operator's abort request, which only `requestAbort` sets. */
+  async save(record: MoveRecord): Promise<void> {
+    const { moveId, abortRequested: _abort, ...fields } = record;
+    const entries = Object.entries(fields).filter(([, value]) => value !== undefined);
+    const unset = (['checkpoint', 'fenceAt'] as const).filter((name) => record[name] === undefined);
+    await this.doc.send(
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: { pk: MOVE_PK, sk: sortKey(moveId) },
+        UpdateExpression: `SET ${entries.map((_, i) => `#f${i} = :f${i}`).join(', ')}${unset.length ? ` REMOVE ${unset.map((_, i) => `#u${i}`).join(', ')}` : ''}`,
+        ExpressionAttributeNames: {
+          ...Object.fromEntries(entries.map(([name], i) => [`#f${i}`, name])),
+          ...Object.fromEntries(unset.map((name, i) => [`#u${i}`, name])),
+        },
+        ExpressionAttributeValues: Object.fromEntries(entries.map(([, value], i) => [`:f${i}`, value])),
+        ConditionExpression: 'attribute_exists(pk)',
+      }),
+    );
+  }
+
+  /** Asks the move to abort; false when it already flipped or finished (an abort can no longer leave the source as it was). */
+  async requestAbort(moveId: string): Promise<boolean> {
+    try {
+      await this.doc.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: { pk: MOVE_PK, sk: sortKey(moveId) },
+          UpdateExpression: 'SET abortRequested = :yes',
+          ConditionExpression: 'attribute_exists(pk) AND #state IN (:clone, :catchUp, :fence, :final) AND attribute_not_exists(flippedAt)',
+          ExpressionAttributeNames: { '#state': 'state' },
+          ExpressionAttributeValues: { ':yes': true, ':clone': 'clone', ':catchUp': 'catch up', ':fence': 'fence', ':final': 'final' },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return false;
+      throw error;
+    }
+  }
+}
+
+function sortKey(moveId: string): string {
+  return `MOVE#${moveId}`;
+}
+
+/** A refusal the operator can act on. */
+export class MoveError extends ControlPlaneError {}
+
+export interface MoveEngineDeps {
+  readonly store: ControlPlaneStore;
+  readonly moves: MoveStore;
+  readonly cellData: CellData;
+  /**
+   * How long one step may work before it saves its checkpoint and hands
+   * back to the workflow (copying and forgetting go on in the next step).
+   * @default 60 s
+   */
+  readonly stepBudgetMs?: number;
+  /** @default 1,000 */
+  readonly pageSize?: number;
+  /**
+   * How long the final step waits for orders whose saga is running in the
+   * source before it lifts the fence and tries again later.
+   * @default 30 s
+   */
+  readonly sagaWaitMs?: number;
+  readonly now?: () => number;
+  /** Called as the move goes on (the engine's own log). @default silent */
+  readonly log?: (message: string, move: MoveRecord) => void;
+}
+
+/** How often a move may lift its fence (orders still running, or a copy that would not verify) before it gives up, leaving the source as it was. */
+const MAX_FENCE_ATTEMPTS = 3;
+/** A PENDING order this much older than the fence never started its saga (its client was told to retry): it moves as it is. */
+const ORPHANED_ORDER_MS = 2 * CELL_API_TIMEOUT_SECONDS * 1_000;
+/** Flips retried while another change of the map holds the cells' records. */
+const MAX_FLIP_ROUNDS = 120;
+
+/**
+ * Takes moves from their record one step at a time. Stateless between
+ * steps: any engine, in any process, goes on with any move.
+ */
+export class MoveEngine {
+  private readonly now: () => number;
+
+  constructor(private readonly deps: MoveEngineDeps) {
+    this.now = deps.now ?? Date.now;
+  }
+
+  /**
+   * Records a new move after checking it against the map and the moves
+   * running: the target must be active and different from the source, and
+   * no running move may touch the same buckets or tenants. A bucket range
+   * must lie in one source cell.
+   */
+  async create(request: MoveRequest, options: { by: string; graceSeconds: number }): Promise<MoveRecord> {
+    const { cells, version } = await this.deps.store.readRouting();
+    if (!version) throw new MoveError('the control plane has no bucket map yet: deploy the control-plane stack (or start npm start) first');
+    const target = cells.find((cell) => cell.cellId === request.to);
+    if (!target) throw new UnknownCellError(request.to);
+    if (target.status !== 'active') throw new MoveError(`${request.to} is ${target.status}: only an active cell takes tenants`);
+    let from: string;
+    let buckets: number[];
+    let tenants: string[];
+    let subject: string;
+    if (request.kind === 'tenant') {
+      const route = routeTenant(version.map, version.overrides, request.tenantId);
+      if (route.cellId === request.to) throw new MoveError(`${request.tenantId} is already in ${request.to}`);
+      from = route.cellId;
+      buckets = [];
+      tenants = [request.tenantId];
+      subject = request.tenantId;
+    } else {
+      if (!(request.first >= 0 && request.last >= request.first && request.last < BUCKET_COUNT)) {
+        throw new MoveError(`buckets are 0 to ${BUCKET_COUNT - 1}: give one, or a range a-b`);
+      }
+      subject = request.first === request.last ? `${request.first}` : `${request.first}-${request.last}`;
+      const range = Array.from({ length: request.last - request.first + 1 }, (_, i) => request.first + i);
+      buckets = range.filter((bucket) => version.map[bucket] !== request.to);
+      if (buckets.length === 0) throw new MoveError(`buckets ${subject} are already in ${request.to}`);
+      const sources = new Set(buckets.map((bucket) => version.map[bucket] as string));
+      if (sources.size > 1) throw new MoveError(`buckets ${subject} lie in ${[...sources].sort().join(' and ')}: move them one source cell at a time`);
+      from = [...sources][0] as string;
+      tenants = [];
+    }
+    if (!cells.some((cell) => cell.cellId === from)) throw new MoveError(`${from} is not registered: its tenants' data cannot be read`);
+    const running = (await this.deps.moves.list()).filter((move) => !FINISHED.has(move.state));
+    const ours = new Set(buckets);
+    for (const move of running) {
+      const theirs = new Set([...move.buckets, ...move.tenants.map(bucketOf)]);
+      const clash =
+        buckets.some((bucket) => theirs.has(bucket)) ||
+        tenants.some((tenantId) => move.tenants.includes(tenantId) || move.buckets.includes(bucketOf(tenantId))) ||
+        move.tenants.some((tenantId) => ours.has(bucketOf(tenantId)));
+      if (clash) throw new MoveError(`move ${move.moveId} (${move.kind} ${move.subject} to ${move.to}) is running on the same tenants: wait for it, or abort it`);
+    }
+    const at = this.now();
+    const record: MoveRecord = {
+      moveId: `${new Date(at).toISOString().replace(/[-:.TZ]/g, '').slice(0, 14)}-${randomBytes(3).toString('hex')}`,
+      kind: request.kind,
+      subject,
+      buckets,
+      tenants,
+      from,
+      to: request.to,
+      state: 'clone',
+      steps: {},
+      copied: 0,
+      fenceAttempts: 0,
+      graceSeconds: options.graceSeconds,
+      by: options.by,
+      createdAt: at,
+      updatedAt: at,
+    };
+    await this.deps.moves.create(record);
+    return record;
+  }
+
+  /** Takes the move one step on; safe to call again after any failure, in any process. */
+  async step(moveId: string): Promise<StepOutcome> {
+    const move = await this.deps.moves.get(moveId);
+    if (!move) throw new MoveError(`no move ${moveId}`);
+    if (FINISHED.has(move.state)) return { next: 'done', state: move.state };
+    const { cells, version } = await this.deps.store.readRouting();
+    const cell = (cellId: string) => {
+      const found = cells.find((c) => c.cellId === cellId);
+      if (!found) throw new MoveError(`${cellId} is not registered`);
+      return found;
+    };
+    const source = cell(move.from);
+    const target = cell(move.to);
+    const current = version!;
+    if (move.abortRequested && move.flippedAt === undefined && !this.flipped(move, current)) return this.abort(move, source, target, 'aborted');
+    try {
+      switch (move.state) {
+        case 'clone':
+          return await this.clone(move, source, target, current);
+        case 'catch up':
+          return await this.catchUp(move, source, target, current);
+        case 'fence':
+          return await this.fence(move, source, target);
+        case 'final':
+          return await this.final(move, source, target, cells);
+        case 'forget':
+          return await this.forget(move, source, target);
+        default:
+          return { next: 'done', state: move.state };
+      }
+    } catch (error) {
+      if (error instanceof MoveFailure) return this.abort(move, source, target, 'failed', error.message);
+      throw error;
+    }
+  }
+
+  /** Copies the tenants' records page by page, saving where it got to after each page. */
+  private async clone(move: MoveRecord, source: CellRecord, target: CellRecord, current: MapVersion): Promise<StepOutcome> {
+    const started = this.now();
+    if (!move.steps.clone) {
+      // Announced to both cells before anything is copied: the target re-reads its record at once for these tenants once they flip.
+      await Promise.all([
+        this.deps.cellData.putMarker(source, { moveId: move.moveId, role: 'source', buckets: move.buckets, tenants: move.kind === 'tenant' ? move.tenants : [] }),
+        this.deps.cellData.putMarker(target, { moveId: move.moveId, role: 'target', buckets: move.buckets, tenants: move.kind === 'tenant' ? move.tenants : [] }),
+      ]);
+      this.begin(move, 'clone');
+      move.tenants = await this.tenantsOf(move, source, current);
+      move.checkpoint = { tenant: 0 };
+      await this.save(move, 'announced to both cells; cloning');
+    }
+    const checkpoint = move.checkpoint ?? { tenant: 0 };
+    while (checkpoint.tenant < move.tenants.length) {
+      const tenantId = move.tenants[checkpoint.tenant] as string;
+      const page = await this.deps.cellData.page(source, tenantId, this.deps.pageSize ?? 1_000, checkpoint.lastKey);
+      await this.deps.cellData.putCopies(target, page.items);
+      move.copied += page.items.length;
+      if (page.lastKey) {
+        checkpoint.lastKey = page.lastKey;
+      } else {
+        await this.copyDirectoryEntry(source, target, tenantId);
+        checkpoint.tenant += 1;
+        delete checkpoint.lastKey;
+      }
+      move.checkpoint = checkpoint;
+      await this.save(move);
+      if (this.now() - started >= (this.deps.stepBudgetMs ?? 60_000)) return { next: 'continue' };
+    }
+    delete move.checkpoint;
+    this.end(move, 'clone');
+    move.state = 'catch up';
+    await this.save(move, `cloned ${move.copied} records`);
+    return { next: 'continue' };
+  }
+
+  /** One reconciling pass over every moving tenant, while they still take writes. */
+  private async catchUp(move: MoveRecord, source: CellRecord, target: CellRecord, current: MapVersion): Promise<StepOutcome> {
+    this.begin(move, 'catch up');
+    move.tenants = await this.tenantsOf(move, source, current);
+    await this.reconcileAll(move, source, target);
+    this.end(move, 'catch up');
+    move.state = 'fence';
+    await this.save(move, 'caught up');
+    return { next: 'continue' };
+  }
+
+  /**
+   * Announces the fence WRITE_WINDOW_MS ahead (a cell API instance that has
+   * not read the marker by then can no longer write by its older record),
+   * and catches up once more meanwhile.
+   */
+  private async fence(move: MoveRecord, source: CellRecord, target: CellRecord): Promise<StepOutcome> {
+    if (move.fenceAt === undefined) {
+      move.fenceAt = this.now() + WRITE_WINDOW_MS + 100;
+      await this.deps.cellData.putMarker(source, { moveId: move.moveId, role: 'source', buckets: move.buckets, tenants: move.kind === 'tenant' ? move.tenants : [], fenceAt: move.fenceAt });
+      this.begin(move, 'fence');
+      await this.save(move, `fence at ${new Date(move.fenceAt).toISOString()}`);
+      // The lead time is not lost: the tenants take writes meanwhile, and what they write now need not be copied inside the fence.
+      await this.reconcileAll(move, source, target);
+      await this.save(move);
+    }
+    move.state = 'final';
+    await this.save(move);
+    return { next: 'wait', seconds: Math.max(0, Math.ceil((move.fenceAt - this.now()) / 1_000)) };
+  }
+
+  /**
+   * The fenced window, in one go: wait for the writes acknowledged before
+   * the fence to land and for the running sagas to end, catch up, verify
+   * every record, flip. Lifts the fence and goes back to catching up when
+   * a saga runs on too long or the copy does not verify.
+   */
+  private async final(move: MoveRecord, source: CellRecord, target: CellRecord, cells: readonly CellRecord[]): Promise<StepOutcome> {
+    const fenceAt = move.fenceAt!;
+    const settled = fenceAt + WRITE_SETTLE_MS;
+    if (this.now() < settled) await sleep(settled - this.now());
+    this.end(move, 'fence', settled);
+    const { version } = await this.deps.store.readRouting();
+    if (!this.flipped(move, version!)) {
+      if (!(await this.sagasEnded(move, source, fenceAt))) return this.liftFence(move, source, 'orders of the moving tenants were still running');
+      this.begin(move, 'final catch up');
+      await this.reconcileAll(move, source, target);
+      this.end(move, 'final catch up');
+      this.begin(move, 'verify');
+      const verified = await this.verify(move, source, target);
+      if (!verified) return this.liftFence(move, source, 'the copy did not verify');
+      move.verified = verified;
+      this.end(move, 'verify');
+      this.begin(move, 'flip');
+      move.mapVersion = await this.flip(move, source, target, cells);
+    } else {
+      // Flipped by a run that died before saving: the fenced source has not changed since.
+      move.verified ??= await this.digestAll(move, source);
+      this.begin(move, 'flip');
+    }
+    move.flippedAt ??= this.now();
+    move.fencedMs = move.flippedAt - fenceAt;
+    await Promise.all([this.deps.cellData.removeMarker(source, move.moveId), this.deps.cellData.removeMarker(target, move.moveId)]);
+    this.end(move, 'flip');
+    move.state = 'forget';
+    move.forgetAt = this.now() + move.graceSeconds * 1_000;
+    this.begin(move, 'forget');
+    await this.save(move, `flipped in map version ${move.mapVersion}; writes were refused for ${move.fencedMs} ms`);
+    return { next: 'wait', seconds: move.graceSeconds };
+  }
+
+  /** After the grace period: removes the source's copy, unless the source changed after the flip (then it is kept, and said so). */
+  private async forget(move: MoveRecord, source: CellRecord, target: CellRecord): Promise<StepOutcome> {
+    const wait = (move.forgetAt ?? 0) - this.now();
+    if (wait > 0) return { next: 'wait', seconds: Math.ceil(wait / 1_000) };
+    await Promise.all([this.deps.cellData.removeMarker(source, move.moveId), this.deps.cellData.removeMarker(target, move.moveId)]);
+    if (move.verified && move.sourceChanged === undefined) {
+      const now = await this.digestAll(move, source);
+      move.sourceChanged = now.checksum !== move.verified.checksum;
+      await this.save(move);
+    }
+    if (!move.sourceChanged) {
+      const started = this.now();
+      for (const tenantId of move.tenants) {
+        for (;;) {
+          const page = await this.deps.cellData.page(source, tenantId, this.deps.pageSize ?? 1_000);
+          if (page.items.length === 0) break;
+          await this.deps.cellData.remove(source, page.items as Array<{ pk: unknown; sk: unknown }>);
+          if (this.now() - started >= (this.deps.stepBudgetMs ?? 60_000)) return { next: 'continue' };
+        }
+        await this.deps.cellData.removeDirectoryEntry(source, bucketOf(tenantId), tenantId);
+      }
+    }
+    this.end(move, 'forget');
+    move.state = 'done';
+    await this.save(move, move.sourceChanged ? 'done; the source changed after the flip: its copy is kept' : 'done; the source copy is forgotten');
+    return { next: 'done', state: 'done' };
+  }
+
+  /** Before the flip only: the target's copies and both markers go, the source is left as it was. */
+  private async abort(move: MoveRecord, source: CellRecord, target: CellRecord, state: 'aborted' | 'failed', reason?: string): Promise<StepOutcome> {
+    await this.deps.cellData.removeMarker(source, move.moveId);
+    for (const tenantId of move.tenants) {
+      for (;;) {
+        const page = await this.deps.cellData.page(target, tenantId, this.deps.pageSize ?? 1_000);
+        if (page.items.length === 0) break;
+        await this.deps.cellData.remove(target, page.items as Array<{ pk: unknown; sk: unknown }>);
+      }
+      await this.deps.cellData.removeDirectoryEntry(target, bucketOf(tenantId), tenantId);
+    }
+    await this.deps.cellData.removeMarker(target, move.moveId);
+    move.state = state;
+    delete move.fenceAt;
+    delete move.checkpoint;
+    if (reason) move.error = reason;
+    await this.save(move, state === 'aborted' ? 'aborted: the source is as it was' : `failed (${reason}): the source is as it was`);
+    return { next: 'done', state };
+  }
+
+  private async liftFence(move: MoveRecord, source: CellRecord, reason: string): Promise<StepOutcome> {
+    move.fenceAttempts += 1;
+    if (move.fenceAttempts >= MAX_FENCE_ATTEMPTS) throw new MoveFailure(`${reason}, ${move.fenceAttempts} times`);
+    await this.deps.cellData.putMarker(source, { moveId: move.moveId, role: 'source', buckets: move.buckets, tenants: move.kind === 'tenant' ? move.tenants : [] });
+    delete move.fenceAt;
+    for (const step of ['fence', 'final catch up', 'verify'] as const) delete move.steps[step];
+    move.state = 'catch up';
+    await this.save(move, `fence lifted (${reason}); catching up again`);
+    return { next: 'wait', seconds: 5 };
+  }
+
+  /** Whether the map already gives the moving tenants to the target: the flip happened (the run that made it may have died after). */
+  private flipped(move: MoveRecord, current: MapVersion): boolean {
+    if (move.kind === 'tenant') return routeTenant(current.map, current.overrides, move.subject).cellId === move.to;
+    return move.buckets.every((bucket) => current.map[bucket] === move.to);
+  }
+
+  /**
+   * The new map version: the target's and the source's ownership records
+   * first (so the source refuses the tenants before any router sends them
+   * to the target), then the map, then the other cells' records. Retried
+   * from a fresh read while another change holds the map or the records.
+   */
+  private async flip(move: MoveRecord, source: CellRecord, target: CellRecord, cells: readonly CellRecord[]): Promise<number> {
+    for (let round = 0; round < MAX_FLIP_ROUNDS; round += 1) {
+      const { version } = await this.deps.store.readRouting();
+      const current = version!;
+      if (this.flipped(move, current)) return current.version;
+      const next = this.nextMap(move, current);
+      const record: CellOwnershipRecord & { writtenBy: string } = {
+        epoch: current.version + 1,
+        ...encodeBuckets(next.map),
+        overrides: next.overrides,
+        writtenBy: move.moveId,
+        writtenAt: this.now(),
+      };
+      const claimed = (await this.deps.cellData.claimOwnership(target, record)) && (await this.deps.cellData.claimOwnership(source, record));
+      if (claimed) {
+        try {
+          const change = `move ${move.kind} ${move.subject} from ${move.from} to ${move.to} (${move.moveId})`;
+          const written = await this.deps.store.writeVersion(current.version, { ...next, change, by: move.by, createdAt: new Date(this.now()).toISOString() }, cells);
+          await Promise.all(
+            cells.filter((c) => c.cellId !== source.cellId && c.cellId !== target.cellId).map((c) => this.deps.cellData.claimOwnership(c, record).catch(() => false)),
+          );
+          return written.version;
+        } catch (error) {
+          if (!(error instanceof MapConflictError)) throw error;
+        }
+      }
+      await sleep(250);
+    }
+    throw new Error('the map kept changing under the flip; the move goes on when it is stepped again');
+  }
+
+  private nextMap(move: MoveRecord, current: MapVersion): { map: BucketMap; overrides: Overrides } {
+    if (move.kind === 'bucket') {
+      const map = [...current.map];
+      for (const bucket of move.buckets) map[bucket] = move.to;
+      return { map, overrides: current.overrides };
+    }
+    const tenantId = move.subject;
+    const { [tenantId]: _old, ...rest } = current.overrides;
+    // Back to its bucket's cell: no pin needed.
+    const overrides = current.map[bucketOf(tenantId)] === move.to ? rest : { ...rest, [tenantId]: move.to };
+    return { map: current.map, overrides };
+  }
+
+  /** Waits (at most sagaWaitMs) until no order of the moving tenants has a saga running in the source. */
+  private async sagasEnded(move: MoveRecord, source: CellRecord, fenceAt: number): Promise<boolean> {
+    const deadline = this.now() + (this.deps.sagaWaitMs ?? 30_000);
+    for (;;) {
+      const running = (await Promise.all(move.tenants.map((tenantId) => this.deps.cellData.runningOrders(source, tenantId)))).flat();
+      // A PENDING order long older than the fence never started its saga: its client retries, and the retry starts it in the target.
+      const live = running.filter((order) => !(order.status === 'PENDING' && Date.parse(order.createdAt) < fenceAt - ORPHANED_ORDER_MS));
+      if (live.length === 0) return true;
+      if (this.now() >= deadline) return false;
+      await sleep(100);
+    }
+  }
+
+  /** Every tenant's records, counted and hashed in both cells: the summed digest when they agree, undefined when they do not. */
+  private async verify(move: MoveRecord, source: CellRecord, target: CellRecord): Promise<{ records: number; checksum: string } | undefined> {
+    const [from, to] = await Promise.all([this.digestAll(move, source), this.digestAll(move, target)]);
+    return from.records === to.records && from.checksum === to.checksum ? from : undefined;
+  }
+
+  private async digestAll(move: MoveRecord, cell: CellRecord): Promise<{ records: number; checksum: string }> {
+    const digests = await inBatches(move.tenants, (tenantId) => this.deps.cellData.digest(cell, tenantId));
+    return {
+      records: digests.reduce((sum, d) => sum + d.records, 0),
+      checksum: digests.map((d) => d.checksum).join(':'),
+    };
+  }
+
+  private async reconcileAll(move: MoveRecord, source: CellRecord, target: CellRecord): Promise<void> {
+    const results = await inBatches(move.tenants, async (tenantId) => {
+      const done = await this.deps.cellData.reconcile(source, target, tenantId);
+      await this.copyDirectoryEntry(source, target, tenantId);
+      return done;
+    });
+    move.copied += results.reduce((sum, r) => sum + r.written, 0);
+  }
+
+  private async copyDirectoryEntry(source: CellRecord, target: CellRecord, tenantId: string): Promise<void> {
+    const entry = await this.deps.cellData.directoryEntry(source, bucketOf(tenantId), tenantId);
+    if (entry) await this.deps.cellData.putDirectoryEntry(target, entry);
+  }
+
+  /** A bucket move's tenants: those of its buckets in the source's directory that the map routes by bucket (pinned ones stay). */
+  private async tenantsOf(move: MoveRecord, source: CellRecord, current: MapVersion): Promise<string[]> {
+    if (move.kind === 'tenant') return move.tenants;
+    const found = new Set(move.tenants);
+    const lists = await inBatches(move.buckets, (bucket) => this.deps.cellData.tenantsIn(source, bucket));
+    for (const tenantId of lists.flat()) {
+      if (routeTenant(current.map, current.overrides, tenantId).reason === 'map') found.add(tenantId);
+    }
+    // Those found before keep their place: the clone's checkpoint counts by position.
+    return [...move.tenants, ...[...found].filter((t) => !move.tenants.includes(t)).sort()];
+  }
+
+  private begin(move: MoveRecord, step: MoveStep, at = this.now()): void {
+    move.steps[step] ??= { startedAt: at };
+  }
+
+  private end(move: MoveRecord, step: MoveStep, at = this.now()): void {
+    const times = move.steps[step] ?? { startedAt: at };
+    move.steps[step] = { startedAt: times.startedAt, endedAt: times.endedAt ?? at };
+  }
+
+  private async save(move: MoveRecord, message?: string): Promise<void> {
+    move.updatedAt = this.now();
+    await this.deps.moves.save(move);
+    if (message) this.deps.log?.(message, move);
+  }
+}
+
+/** The move cannot go on: it ends as `failed`, with the source as it was. */
+class MoveFailure extends Error {}
+
+/** Runs `work` over the values a few at a time (cells' tables are shared with live traffic). */
+async function inBatches<T, R>(values: readonly T[], work: (value: T) => Promise<R>, size = 8): Promise<R[]> {
+  const results: R[] = [];
+  for (let start = 0; start < values.length; start += size) {
+    results.push(...(await Promise.all(values.slice(start, start + size).map(work))));
+  }
+  return results;
+}
