@@ -190,6 +190,17 @@ export interface MoveEngineDeps {
    * @default 30 s
    */
   readonly sagaWaitMs?: number;
+  /**
+   * How far ahead the fence is announced. Shorter is safe only where no
+   * cell API writes to the moving tenants (tests of the steps themselves).
+   * @default WRITE_WINDOW_MS + 100 ms
+   */
+  readonly fenceLeadMs?: number;
+  /**
+   * How long after the fence the final catch-up starts.
+   * @default WRITE_SETTLE_MS
+   */
+  readonly settleMs?: number;
   readonly now?: () => number;
   /** Called as the move goes on (the engine's own log). @default silent */
   readonly log?: (message: string, move: MoveRecord) => void;
@@ -374,7 +385,7 @@ export class MoveEngine {
    */
   private async fence(move: MoveRecord, source: CellRecord, target: CellRecord): Promise<StepOutcome> {
     if (move.fenceAt === undefined) {
-      move.fenceAt = this.now() + WRITE_WINDOW_MS + 100;
+      move.fenceAt = this.now() + (this.deps.fenceLeadMs ?? WRITE_WINDOW_MS + 100);
       await this.deps.cellData.putMarker(source, { moveId: move.moveId, role: 'source', buckets: move.buckets, tenants: move.kind === 'tenant' ? move.tenants : [], fenceAt: move.fenceAt });
       this.begin(move, 'fence');
       await this.save(move, `fence at ${new Date(move.fenceAt).toISOString()}`);
@@ -395,7 +406,7 @@ export class MoveEngine {
    */
   private async final(move: MoveRecord, source: CellRecord, target: CellRecord, cells: readonly CellRecord[]): Promise<StepOutcome> {
     const fenceAt = move.fenceAt!;
-    const settled = fenceAt + WRITE_SETTLE_MS;
+    const settled = fenceAt + (this.deps.settleMs ?? WRITE_SETTLE_MS);
     if (this.now() < settled) await sleep(settled - this.now());
     this.end(move, 'fence', settled);
     const { version } = await this.deps.store.readRouting();

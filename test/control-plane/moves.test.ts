@@ -1,0 +1,311 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { CellData } from '../../control-plane/cell-data.ts';
+import { MoveEngine, type MoveRecord } from '../../control-plane/moves.ts';
+import { bucketOf, routeTenant } from '../../control-plane/routing.ts';
+import { CELL_RECORDS_PK, directoryKey, OWNERSHIP_LEASE_MS } from '../../layers/shared/src/contracts/cell-table.ts';
+import { cellWorld, type Answer, type CellWorld } from '../support/moving.ts';
+
+let world: CellWorld;
+beforeAll(async () => {
+  world = await cellWorld(inject('dynamoEndpoint'));
+});
+afterAll(async () => world?.drop());
+
+const widget = (n: number) => ({ title: `Widget ${n}`, price: { amount: n, currency: 'EUR' }, stock: 1_000_000 });
+const order = (itemId: string) => ({ customerId: 'c-1', lines: [{ itemId, quantity: 1 }], payment: { token: 'tok_ok' } });
+
+/** Tenants the seed map gives to a cell, by name, deterministic. */
+function tenantsIn(cellId: string, count: number, prefix = 'tenant'): string[] {
+  const found: string[] = [];
+  for (let i = 0; found.length < count; i += 1) {
+    const tenantId = `${prefix}-${i}`;
+    if (routeTenant(mapNow!.map, mapNow!.overrides, tenantId).cellId === cellId) found.push(tenantId);
+  }
+  return found;
+}
+let mapNow: Awaited<ReturnType<CellWorld['store']['latestVersion']>>;
+
+async function seed(tenantId: string, items: number) {
+  const router = world.router();
+  for (let i = 0; i < items; i += 1) {
+    expect((await router.request('PUT', `/tenants/${tenantId}/items/i-${i}`, { body: widget(i) })).status).toBe(201);
+  }
+}
+
+/** What a cell holds of a tenant: its records and its directory entry. */
+async function holding(cellId: string, tenantId: string) {
+  const { table } = world.cells[cellId]!;
+  const { Items = [] } = await table.doc.send(
+    new QueryCommand({ TableName: table.tableName, KeyConditionExpression: 'pk = :pk', ExpressionAttributeValues: { ':pk': `TENANT#${tenantId}` }, ConsistentRead: true }),
+  );
+  const { Item: entry } = await table.doc.send(new GetCommand({ TableName: table.tableName, Key: directoryKey(bucketOf(tenantId), tenantId), ConsistentRead: true }));
+  return { records: Items, entry };
+}
+
+async function markers(cellId: string) {
+  const { table } = world.cells[cellId]!;
+  const { Items = [] } = await table.doc.send(
+    new QueryCommand({
+      TableName: table.tableName,
+      KeyConditionExpression: 'pk = :pk AND begins_with(sk, :move)',
+      ExpressionAttributeValues: { ':pk': CELL_RECORDS_PK, ':move': 'MOVE#' },
+      ConsistentRead: true,
+    }),
+  );
+  return Items;
+}
+
+beforeAll(async () => {
+  mapNow = await world.store.latestVersion();
+});
+
+describe('moving a tenant while it serves', () => {
+  it('loses no acknowledged write, refuses writes only in the fenced window, serves every read, and ends in the target', async () => {
+    const [tenantId] = tenantsIn('cell-1', 1, 'busy');
+    await seed(tenantId!, 20);
+    const readOnly = Array.from({ length: 10 }, (_, i) => `r-${i}`);
+    const router = world.router();
+    for (const id of readOnly) expect((await router.request('PUT', `/tenants/${tenantId}/items/${id}`, { body: widget(1) })).status).toBe(201);
+
+    const move = await world.engine().create({ kind: 'tenant', tenantId: tenantId!, to: 'cell-2' }, { by: 'test', graceSeconds: 0 });
+    let stop = false;
+    const answers: Array<Answer & { op: string; itemId?: string }> = [];
+    /** Per item: the highest version a write was acknowledged at, and whether it was then live. */
+    const acknowledged = new Map<string, { version: number; live: boolean }>();
+    const ambiguous = new Set<string>();
+    const orders: string[] = [];
+    const ack = (itemId: string, version: number, live: boolean) => {
+      const before = acknowledged.get(itemId);
+      if (!before || version > before.version) acknowledged.set(itemId, { version, live });
+    };
+    const writer = async (seedNo: number) => {
+      const r = world.router();
+      for (let n = 0; !stop; n += 1) {
+        const itemId = `i-${(seedNo * 7 + n) % 24}`;
+        const op = ['PUT', 'PATCH', 'DELETE', 'ORDER'][(seedNo + n) % 4]!;
+        if (op === 'PUT') {
+          const a = await r.request('PUT', `/tenants/${tenantId}/items/${itemId}`, { body: widget(n) });
+          answers.push({ ...a, op, itemId });
+          if (a.status < 300) ack(itemId, a.body.version, true);
+          else if (a.status >= 500) ambiguous.add(itemId);
+        } else if (op === 'PATCH') {
+          const read = await r.request('GET', `/tenants/${tenantId}/items/${itemId}`);
+          answers.push({ ...read, op: 'GET' });
+          if (read.status !== 200) continue;
+          const a = await r.request('PATCH', `/tenants/${tenantId}/items/${itemId}`, { body: { title: `patched ${n}` }, headers: { 'if-match': `"${read.body.version}"` } });
+          answers.push({ ...a, op, itemId });
+          if (a.status === 200) ack(itemId, a.body.version, true);
+          else if (a.status >= 500) ambiguous.add(itemId);
+        } else if (op === 'DELETE') {
+          const read = await r.request('GET', `/tenants/${tenantId}/items/${itemId}`);
+          answers.push({ ...read, op: 'GET' });
+          if (read.status !== 200) continue;
+          const a = await r.request('DELETE', `/tenants/${tenantId}/items/${itemId}`, { headers: { 'if-match': `"${read.body.version}"` } });
+          answers.push({ ...a, op, itemId });
+          if (a.status === 204) ack(itemId, read.body.version + 1, false);
+          else if (a.status >= 500) ambiguous.add(itemId);
+        } else {
+          const key = `k-${seedNo}-${n}`;
+          const a = await r.request('POST', `/tenants/${tenantId}/orders`, { body: order('r-0'), headers: { 'idempotency-key': key } });
+          answers.push({ ...a, op });
+          if (a.status === 202) orders.push(a.body.orderId);
+        }
+      }
+    };
+    const reader = async (seedNo: number) => {
+      const r = world.router();
+      for (let n = 0; !stop; n += 1) {
+        const a = await r.request('GET', `/tenants/${tenantId}/items/${readOnly[(seedNo + n) % readOnly.length]}`);
+        answers.push({ ...a, op: 'READ' });
+        const list = await r.request('GET', `/tenants/${tenantId}/items?limit=100`);
+        answers.push({ ...list, op: 'LIST' });
+      }
+    };
+    const load = [writer(1), writer(2), writer(3), reader(1), reader(2)];
+    let done: MoveRecord;
+    try {
+      done = await world.run(move.moveId);
+    } finally {
+      await sleep(300);
+      stop = true;
+      await Promise.all(load);
+    }
+
+    expect(done).toMatchObject({ state: 'done', sourceChanged: false });
+    const fenceAt = done.fenceAt!;
+    const flippedAt = done.flippedAt!;
+    // Every read was served, and never a 404 for an item that existed.
+    for (const a of answers.filter((x) => x.op === 'READ' || x.op === 'LIST')) expect(a.status).toBe(200);
+    // Refusals: only writes, only 503 tenant_moving with Retry-After, only inside the fenced window (and the source's re-read after the flip).
+    const refused = answers.filter((a) => a.status >= 500);
+    for (const a of refused) {
+      expect(a.op).not.toMatch(/READ|LIST|GET/);
+      expect(a).toMatchObject({ status: 503, body: { error: { code: 'tenant_moving' } }, headers: { 'retry-after': '1' } });
+      expect(a.endedAt).toBeGreaterThanOrEqual(fenceAt);
+      expect(a.startedAt).toBeLessThanOrEqual(flippedAt + OWNERSHIP_LEASE_MS);
+    }
+    expect(answers.filter((a) => a.status < 300 && a.op !== 'READ' && a.op !== 'LIST' && a.op !== 'GET').length).toBeGreaterThan(20);
+    // Every acknowledged write is in the target at its latest version; the source holds nothing.
+    const target = new Map((await holding('cell-2', tenantId!)).records.map((r) => [String(r.sk), r]));
+    for (const [itemId, { version, live }] of acknowledged) {
+      const stored = target.get(`ITEM#${itemId}`);
+      expect(stored, itemId).toBeDefined();
+      if (ambiguous.has(itemId)) expect(stored!.version).toBeGreaterThanOrEqual(version);
+      else expect({ itemId, version: stored!.version, live: stored!.deletedAt === undefined }).toEqual({ itemId, version, live });
+    }
+    for (const orderId of orders) expect(target.get(`ORDER#${orderId}`), orderId).toBeDefined();
+    expect((await holding('cell-1', tenantId!)).records).toEqual([]);
+    expect((await holding('cell-1', tenantId!)).entry).toBeUndefined();
+    expect((await holding('cell-2', tenantId!)).entry).toBeDefined();
+    expect([...(await markers('cell-1')), ...(await markers('cell-2'))]).toEqual([]);
+    // From now on the target answers, for every router.
+    const after = await world.router().request('GET', `/tenants/${tenantId}/items/r-1`);
+    expect(after).toMatchObject({ status: 200, cellId: 'cell-2' });
+  });
+
+  it('refuses a stale router\'s write in the old cell as misdirected, and the router\'s retry is served by the new one', async () => {
+    const [tenantId] = tenantsIn('cell-1', 1, 'stale');
+    await seed(tenantId!, 3);
+    const stale = world.router();
+    await stale.refresh();
+    const move = await world.engine().create({ kind: 'tenant', tenantId: tenantId!, to: 'cell-3' }, { by: 'test', graceSeconds: 0 });
+    await world.run(move.moveId);
+    // The old router still sends the tenant to cell-1: refused there (421), re-read, served by cell-3.
+    const answer = await stale.request('PUT', `/tenants/${tenantId}/items/late`, { body: widget(9) });
+    expect(answer).toMatchObject({ status: 201, cellId: 'cell-3' });
+    expect((await holding('cell-1', tenantId!)).records).toEqual([]);
+    expect((await holding('cell-3', tenantId!)).records.map((r) => r.sk)).toContain('ITEM#late');
+  });
+
+  it('lets a running saga finish before the flip, refuses new orders inside the fence, and replays an Idempotency-Key in the target', async () => {
+    const [tenantId] = tenantsIn('cell-2', 1, 'orders');
+    await seed(tenantId!, 1);
+    const router = world.router();
+    let release!: () => void;
+    world.saga.gate = new Promise<void>((resolve) => (release = resolve));
+    const placed = await router.request('POST', `/tenants/${tenantId}/orders`, { body: order('i-0'), headers: { 'idempotency-key': 'before-move' } });
+    expect(placed).toMatchObject({ status: 202, body: { status: 'PENDING' } });
+
+    const move = await world.engine().create({ kind: 'tenant', tenantId: tenantId!, to: 'cell-1' }, { by: 'test', graceSeconds: 0 });
+    const running = world.run(move.moveId);
+    // Inside the fence (the saga holds it open): a new order is refused with Retry-After, a read is served.
+    for (;;) {
+      const now = await world.moves.get(move.moveId);
+      if (now?.fenceAt !== undefined && Date.now() > now.fenceAt) break;
+      await sleep(100);
+    }
+    const refused = await router.request('POST', `/tenants/${tenantId}/orders`, { body: order('i-0'), headers: { 'idempotency-key': 'inside-fence' } });
+    expect(refused).toMatchObject({ status: 503, headers: { 'retry-after': '1' }, body: { error: { code: 'tenant_moving' } } });
+    expect((await router.request('GET', `/tenants/${tenantId}/orders/${placed.body.orderId}`)).status).toBe(200);
+    release();
+    const done = await running;
+    expect(done.state).toBe('done');
+
+    const replay = await router.request('POST', `/tenants/${tenantId}/orders`, { body: order('i-0'), headers: { 'idempotency-key': 'before-move' } });
+    expect(replay).toMatchObject({ status: 202, cellId: 'cell-1', body: { orderId: placed.body.orderId, status: 'CONFIRMED' }, headers: { 'idempotent-replayed': 'true' } });
+    expect((await router.request('GET', `/tenants/${tenantId}/orders/${placed.body.orderId}`)).body.status).toBe('CONFIRMED');
+  });
+});
+
+describe('a move that is stopped', () => {
+  it('reaches the same end state when it dies at any point and is stepped again', async () => {
+    const tenants = tenantsIn('cell-3', 2, 'crash');
+    for (const tenantId of tenants) await seed(tenantId, 12);
+    const digests = async (cellId: string) => Promise.all(tenants.map((t) => world.cellData.digest(world.cell(cellId), t)));
+    const original = await digests('cell-3');
+    const fast = { fenceLeadMs: 0, settleMs: 0, pageSize: 5 };
+
+    // A clean run there and back counts the calls a move makes.
+    let calls = 0;
+    const counting = new Proxy(world.cellData, {
+      get(target, name, receiver) {
+        const value = Reflect.get(target, name, receiver);
+        return typeof value === 'function' ? (...args: unknown[]) => ((calls += 1), value.apply(target, args)) : value;
+      },
+    });
+    let from = 'cell-3';
+    let to = 'cell-1';
+    const moveAll = async (engine: MoveEngine) => {
+      const [tenantId, other] = tenants as [string, string];
+      const a = await world.engine(fast).create({ kind: 'tenant', tenantId, to }, { by: 'test', graceSeconds: 0 });
+      await world.run(a.moveId, engine);
+      const b = await world.engine(fast).create({ kind: 'tenant', tenantId: other, to }, { by: 'test', graceSeconds: 0 });
+      await world.run(b.moveId, engine);
+    };
+    await moveAll(world.engine({ ...fast, cellData: counting as CellData }));
+    [from, to] = [to, from];
+    const total = calls;
+    expect(total).toBeGreaterThan(20);
+
+    for (let crashAt = 1; crashAt <= total; crashAt += 3) {
+      let n = 0;
+      const crashing = new Proxy(world.cellData, {
+        get(target, name, receiver) {
+          const value = Reflect.get(target, name, receiver);
+          if (typeof value !== 'function') return value;
+          return (...args: unknown[]) => {
+            n += 1;
+            if (n === crashAt) throw new Error(`crash at call ${crashAt}`);
+            return value.apply(target, args);
+          };
+        },
+      });
+      const [tenantId, other] = tenants as [string, string];
+      for (const t of [tenantId, other]) {
+        const move = await world.engine(fast).create({ kind: 'tenant', tenantId: t, to }, { by: 'test', graceSeconds: 0 });
+        try {
+          await world.run(move.moveId, world.engine({ ...fast, cellData: crashing as CellData }));
+        } catch (error) {
+          expect((error as Error).message).toMatch(/^crash at call/);
+        }
+        // Stepped again by another engine: the same end.
+        expect((await world.run(move.moveId, world.engine(fast))).state).toBe('done');
+      }
+      expect(await digests(to), `crash at ${crashAt}`).toEqual(original);
+      for (const t of tenants) {
+        expect((await holding(from, t)).records, `crash at ${crashAt}`).toEqual([]);
+        expect((await holding(to, t)).entry).toBeDefined();
+      }
+      expect([...(await markers(from)), ...(await markers(to))]).toEqual([]);
+      const map = (await world.store.latestVersion())!;
+      for (const t of tenants) expect(routeTenant(map.map, map.overrides, t).cellId).toBe(to);
+      [from, to] = [to, from];
+    }
+  });
+
+  it('leaves the source as it was when aborted before the flip, and its tenant writable again', async () => {
+    const [tenantId] = tenantsIn('cell-1', 1, 'abort');
+    await seed(tenantId!, 8);
+    const before = await world.cellData.digest(world.cell('cell-1'), tenantId!);
+    const versionBefore = (await world.store.latestVersion())!.version;
+    const engine = world.engine({ fenceLeadMs: 0, settleMs: 0 });
+    for (const stopIn of ['catch up', 'fence', 'final'] as const) {
+      const move = await engine.create({ kind: 'tenant', tenantId: tenantId!, to: 'cell-2' }, { by: 'test', graceSeconds: 0 });
+      while ((await world.moves.get(move.moveId))!.state !== stopIn) await engine.step(move.moveId);
+      expect(await world.moves.requestAbort(move.moveId)).toBe(true);
+      expect(await engine.step(move.moveId)).toEqual({ next: 'done', state: 'aborted' });
+      expect(await world.cellData.digest(world.cell('cell-1'), tenantId!)).toEqual(before);
+      expect(await holding('cell-2', tenantId!)).toEqual({ records: [], entry: undefined });
+      expect([...(await markers('cell-1')), ...(await markers('cell-2'))]).toEqual([]);
+      expect((await world.store.latestVersion())!.version).toBe(versionBefore);
+    }
+    // A lifted fence: the source takes the tenant's writes again (after its lease).
+    await sleep(OWNERSHIP_LEASE_MS);
+    expect(await world.router().request('PUT', `/tenants/${tenantId}/items/after`, { body: widget(2) })).toMatchObject({ status: 201, cellId: 'cell-1' });
+  });
+
+  it('refuses an abort after the flip, and a second move of the same tenants while one runs', async () => {
+    const [tenantId] = tenantsIn('cell-1', 1, 'refuse');
+    await seed(tenantId!, 1);
+    const engine = world.engine({ fenceLeadMs: 0, settleMs: 0 });
+    const move = await engine.create({ kind: 'tenant', tenantId: tenantId!, to: 'cell-2' }, { by: 'test', graceSeconds: 60 });
+    await expect(engine.create({ kind: 'bucket', first: bucketOf(tenantId!), last: bucketOf(tenantId!), to: 'cell-3' }, { by: 'test', graceSeconds: 0 })).rejects.toThrow(
+      /running on the same tenants/,
+    );
+    while ((await world.moves.get(move.moveId))!.state !== 'forget') await engine.step(move.moveId);
+    expect(await world.moves.requestAbort(move.moveId)).toBe(false);
+    await expect(engine.create({ kind: 'tenant', tenantId: tenantId!, to: 'cell-2' }, { by: 'test', graceSeconds: 0 })).rejects.toThrow(/already in cell-2/);
+  });
+});
