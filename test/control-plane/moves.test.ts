@@ -2,8 +2,11 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { CellData } from '../../control-plane/cell-data.ts';
+import { PlanRunner, type ApplyProgress, type SavedPlan } from '../../control-plane/apply.ts';
 import { MoveEngine, type MoveRecord } from '../../control-plane/moves.ts';
-import { bucketOf, routeTenant } from '../../control-plane/routing.ts';
+import { CellOperations } from '../../control-plane/operations.ts';
+import { summarizeMoves } from '../../control-plane/plan.ts';
+import { bucketCounts, bucketOf, routeTenant } from '../../control-plane/routing.ts';
 import { CELL_RECORDS_PK, directoryKey, OWNERSHIP_LEASE_MS } from '../../layers/shared/src/contracts/cell-table.ts';
 import { cellWorld, type Answer, type CellWorld } from '../support/moving.ts';
 
@@ -309,3 +312,105 @@ describe('a move that is stopped', () => {
     await expect(engine.create({ kind: 'tenant', tenantId: tenantId!, to: 'cell-2' }, { by: 'test', graceSeconds: 0 })).rejects.toThrow(/already in cell-2/);
   });
 });
+
+describe('rebalancing by plan', () => {
+  let cells: CellWorld;
+  beforeAll(async () => {
+    cells = await cellWorld(inject('dynamoEndpoint'));
+  });
+  afterAll(async () => cells?.drop());
+
+  /** Runs each move the plan starts in this process, as the workflow would. */
+  function runner() {
+    const engine = cells.engine({ fenceLeadMs: 0, settleMs: 0 });
+    const running = new Map<string, Promise<unknown>>();
+    return {
+      engine,
+      runner: {
+        start: async (move: MoveRecord) => {
+          if (!running.has(move.moveId)) running.set(move.moveId, cells.run(move.moveId, engine));
+        },
+      },
+      settle: () => Promise.all(running.values()),
+    };
+  }
+
+  async function planNow(): Promise<SavedPlan> {
+    const operations = new CellOperations({ store: cells.store, cellTables: cells.cellData, by: 'test' });
+    const plan = await operations.plan();
+    return { basedOnVersion: plan.basedOnVersion, moves: summarizeMoves(plan.moves) };
+  }
+
+  async function everyTenantIn(tenants: readonly string[]) {
+    const map = (await cells.store.latestVersion())!;
+    const router = cells.router();
+    for (const tenantId of tenants) {
+      const owner = routeTenant(map.map, map.overrides, tenantId).cellId;
+      for (const cellId of Object.keys(cells.cells)) {
+        const { records } = await holdingIn(cells, cellId, tenantId);
+        expect(records.length, `${tenantId} in ${cellId}`).toBe(cellId === owner ? 2 : 0);
+      }
+      expect(await router.request('GET', `/tenants/${tenantId}/items/i-1`)).toMatchObject({ status: 200, cellId: owner });
+    }
+  }
+
+  it('gives a 4th cell its share with plan and apply, then empties a drained cell the same way', async () => {
+    const tenants = Array.from({ length: 24 }, (_, i) => `shop-${i}`);
+    const router = cells.router();
+    for (const tenantId of tenants) {
+      for (const itemId of ['i-0', 'i-1']) expect((await router.request('PUT', `/tenants/${tenantId}/items/${itemId}`, { body: widget(1) })).status).toBe(201);
+    }
+    await cells.addCell('cell-4');
+    const operations = new CellOperations({ store: cells.store, cellTables: cells.cellData, by: 'test' });
+    const expected = (await operations.plan()).cells;
+    const seen: ApplyProgress[] = [];
+    const { engine, runner: start, settle } = runner();
+    const result = await new PlanRunner({ store: cells.store, engine, moves: cells.moves, runner: start, concurrency: 3, graceSeconds: 0, by: 'test', pollMs: 100, onProgress: (p) => seen.push(p) }).apply(await planNow());
+    await settle();
+    expect(result).toMatchObject({ paused: false, failed: [], bucketsDone: 4_096, bucketsTotal: 4_096 });
+    expect(seen.at(-1)!.recordsCopied).toBeGreaterThan(0);
+    const counts = bucketCounts((await cells.store.latestVersion())!.map);
+    for (const cell of expected) expect(counts.get(cell.cellId) ?? 0, cell.cellId).toBe(cell.after);
+    await everyTenantIn(tenants);
+
+    await cells.store.setStatus('cell-1', 'draining');
+    const drain = runner();
+    await new PlanRunner({ store: cells.store, engine: drain.engine, moves: cells.moves, runner: drain.runner, concurrency: 2, graceSeconds: 0, by: 'test', pollMs: 100 }).apply(await planNow());
+    await drain.settle();
+    expect(bucketCounts((await cells.store.latestVersion())!.map).get('cell-1')).toBeUndefined();
+    await everyTenantIn(tenants);
+  });
+
+  it('pauses when asked, and a second apply takes up the same plan where the first left it', async () => {
+    await cells.store.setStatus('cell-1', 'active');
+    const plan = await planNow();
+    const first = runner();
+    const pause = new AbortController();
+    const paused = await new PlanRunner({
+      store: cells.store,
+      engine: first.engine,
+      moves: cells.moves,
+      runner: first.runner,
+      concurrency: 1,
+      graceSeconds: 0,
+      by: 'test',
+      pollMs: 50,
+      onProgress: () => pause.abort(),
+    }).apply(plan, pause.signal);
+    expect(paused.paused).toBe(true);
+    await first.settle();
+    const second = runner();
+    const resumed = await new PlanRunner({ store: cells.store, engine: second.engine, moves: cells.moves, runner: second.runner, concurrency: 2, graceSeconds: 0, by: 'test', pollMs: 100 }).apply(plan);
+    await second.settle();
+    expect(resumed).toMatchObject({ paused: false, failed: [], bucketsDone: resumed.bucketsTotal });
+    expect(bucketCounts((await cells.store.latestVersion())!.map).get('cell-1')).toBeGreaterThan(4_000);
+  });
+});
+
+async function holdingIn(w: CellWorld, cellId: string, tenantId: string) {
+  const { table } = w.cells[cellId]!;
+  const { Items = [] } = await table.doc.send(
+    new QueryCommand({ TableName: table.tableName, KeyConditionExpression: 'pk = :pk', ExpressionAttributeValues: { ':pk': `TENANT#${tenantId}` }, ConsistentRead: true }),
+  );
+  return { records: Items };
+}
