@@ -2,7 +2,8 @@
  * `npm run cells -- <command>`: look at and change the control plane, on
  * AWS (the SDK's credential chain) or in the local runtime (`--local`).
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { hostname, userInfo } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -15,6 +16,9 @@ import { ControlPlaneError } from './errors.ts';
 import { CellOperations, OperationError } from './operations.ts';
 import { TenantClients } from './tenants.ts';
 import { summarizeMoves } from './plan.ts';
+import { PlanRunner, savedPlanSchema, type MoveRunner } from './apply.ts';
+import { FINISHED, MoveEngine, type MoveRecord, type MoveRequest } from './moves.ts';
+import { progressBar, seconds, stepLines, subjectOf, summary } from './move-view.ts';
 
 const USAGE = `usage: npm run cells -- <command> [options]
 
@@ -28,6 +32,13 @@ commands:
   deactivate <cellId>       stop routing to the cell: its tenants get 503
   tenants <cellId> <n|a-b>  the tenants the cell's directory records in the bucket(s)
   plan                      the fewest bucket moves that even out active cells by weight
+  move tenant <tenantId> <cellId>
+                            move a tenant with its data to a cell, while it serves
+  move bucket <n|a-b> <cellId>
+                            move the tenants of a bucket (or range) with their data
+  moves                     the moves running and finished, with their timings
+  apply [plan.json]         carry out a saved plan's moves (default: the plan of the
+                            current map version); Ctrl-C pauses, apply again resumes
   history                   the map's versions, newest first
   tenant create <tenantId>  a machine client for the tenant: prints its id and secret, once
   tenant list [<tenantId>]  the clients bound to tenants
@@ -40,6 +51,11 @@ options:
   --json                    machine-readable output
   --out <file>              plan: where to save it (default .<appName>/plan-v<version>.json)
   --limit <n>               history: how many versions (default 20)
+  --abort                   move: undo the running move (before its flip); apply: undo
+                            the plan's running moves
+  --grace <seconds>         move, apply: how long the source keeps its copy after the
+                            flip before it is forgotten (default 300)
+  --concurrency <n>         apply: moves before their flip at once (default 2)
   --scope <scope>           tenant create: a scope to grant, repeatable (default all:
                             items.read, items.write, orders.write)
   --local-state <file>      the local runtime's state file (default .<appName>/local-runtime.json)
@@ -57,6 +73,9 @@ const { values: flags, positionals } = (() => {
         json: { type: 'boolean', default: false },
         out: { type: 'string' },
         limit: { type: 'string', default: '20' },
+        abort: { type: 'boolean', default: false },
+        grace: { type: 'string', default: '300' },
+        concurrency: { type: 'string', default: '2' },
         scope: { type: 'string', multiple: true },
         'local-state': { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
@@ -88,7 +107,7 @@ try {
   if (command === 'tenant') {
     await tenant(connection, config.accessTokenMinutes, by, args);
   } else {
-    await run(new CellOperations({ store: connection.store, cellTables: connection.cellTables, by }), command, args, config.appName);
+    await run(new CellOperations({ store: connection.store, cellTables: connection.cellTables, by }), command, args, config.appName, by);
   }
 } catch (error) {
   const message = error instanceof ConfigError ? error.message : describe(error);
@@ -98,7 +117,7 @@ try {
   connection?.close();
 }
 
-async function run(operations: CellOperations, command: string, args: string[], appName: string): Promise<void> {
+async function run(operations: CellOperations, command: string, args: string[], appName: string, by: string): Promise<void> {
   const expect = (count: number, names: string) => {
     if (args.length !== count) throw new UsageError(`${command} takes ${names || 'no arguments'}\n\n${USAGE}`);
   };
@@ -158,10 +177,7 @@ async function run(operations: CellOperations, command: string, args: string[], 
     }
     case 'tenants': {
       expect(2, '<cellId> <bucket, or a range a-b>');
-      const range = /^(\d+)(?:-(\d+))?$/.exec(args[1] as string);
-      const first = Number(range?.[1]);
-      const last = Number(range?.[2] ?? range?.[1]);
-      if (!range || last < first || last >= BUCKET_COUNT) throw new UsageError(`buckets are 0 to ${BUCKET_COUNT - 1}: give one, or a range a-b\n\n${USAGE}`);
+      const { first, last } = bucketRange(args[1] as string);
       const found = await operations.tenants(args[0] as string, Array.from({ length: last - first + 1 }, (_, i) => first + i));
       if (flags.json) return print(found);
       const rows = found.flatMap(({ bucket, tenants }) => tenants.map((tenantId) => [bucket, tenantId]));
@@ -200,6 +216,42 @@ async function run(operations: CellOperations, command: string, args: string[], 
       }
       console.log(`saved to ${path.relative(process.cwd(), file) || file}`);
       return;
+    }
+    case 'move': {
+      expect(3, '<tenant|bucket> <tenantId|n|a-b> <cellId>');
+      const [kind, subject, to] = args as [string, string, string];
+      let request: MoveRequest;
+      if (kind === 'tenant') request = { kind, tenantId: subject, to };
+      else if (kind === 'bucket') request = { kind, ...bucketRange(subject), to };
+      else throw new UsageError(`move takes tenant or bucket, not "${kind}"\n\n${USAGE}`);
+      return move(request, by);
+    }
+    case 'moves': {
+      expect(0, '');
+      const moves = await connection!.moves.list();
+      if (flags.json) return print(moves);
+      if (moves.length === 0) return console.log('no moves yet');
+      console.log(
+        table(
+          ['move', 'what', 'from', 'to', 'state', 'records', 'writes refused', 'started', 'took'],
+          moves.map((m) => [
+            m.moveId,
+            subjectOf(m),
+            m.from,
+            m.to,
+            m.state,
+            m.verified?.records ?? m.copied,
+            m.fencedMs === undefined ? '' : seconds(m.fencedMs),
+            new Date(m.createdAt).toISOString().slice(0, 19).replace('T', ' '),
+            FINISHED.has(m.state) ? seconds(m.updatedAt - m.createdAt) : `${seconds(Date.now() - m.createdAt)} so far`,
+          ]),
+        ),
+      );
+      return;
+    }
+    case 'apply': {
+      if (args.length > 1) throw new UsageError(`apply takes [plan.json]\n\n${USAGE}`);
+      return apply(args[0], appName, by);
     }
     case 'history': {
       expect(0, '');
@@ -272,6 +324,117 @@ The secret is shown this once; keep it in a secret store. Get a token (valid ${a
     default:
       throw new UsageError(`unknown tenant command "${action}"\n\n${USAGE}`);
   }
+}
+
+function bucketRange(text: string): { first: number; last: number } {
+  const range = /^(\d+)(?:-(\d+))?$/.exec(text);
+  const first = Number(range?.[1]);
+  const last = Number(range?.[2] ?? range?.[1]);
+  if (!range || last < first || last >= BUCKET_COUNT) throw new UsageError(`buckets are 0 to ${BUCKET_COUNT - 1}: give one, or a range a-b\n\n${USAGE}`);
+  return { first, last };
+}
+
+function wholeNumber(name: string, value: string, min: number): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < min) throw new UsageError(`--${name} must be a whole number of at least ${min}, not "${value}"`);
+  return n;
+}
+
+function engineOf(c: ControlPlaneConnection): MoveEngine {
+  return new MoveEngine({ store: c.store, moves: c.moves, cellData: c.cellTables });
+}
+
+function runnerOf(c: ControlPlaneConnection): MoveRunner {
+  if (!c.runner) throw new OperationError(`${c.target} has no move workflow: deploy the control-plane stack (or restart npm start) first`);
+  return c.runner;
+}
+
+/** Ctrl-C stops following (or scheduling); what runs in the control plane goes on. */
+function interruption(): AbortSignal {
+  const controller = new AbortController();
+  process.once('SIGINT', () => controller.abort());
+  return controller.signal;
+}
+
+/** Starts a move (or resumes, or aborts, the one running for the same request) and follows it to its end. */
+async function move(request: MoveRequest, by: string): Promise<void> {
+  const c = connection!;
+  const runner = runnerOf(c);
+  const subject = request.kind === 'tenant' ? request.tenantId : `${request.first === request.last ? request.first : `${request.first}-${request.last}`}`;
+  const running = (await c.moves.list()).find((m) => !FINISHED.has(m.state) && m.kind === request.kind && m.subject === subject && m.to === request.to);
+  let record: MoveRecord;
+  if (flags.abort) {
+    if (!running) throw new OperationError(`no move of ${request.kind} ${subject} to ${request.to} is running`);
+    if (!(await c.moves.requestAbort(running.moveId))) throw new OperationError(`move ${running.moveId} has flipped: ${request.to} owns the tenants now; move them back instead`);
+    record = running;
+    console.log(`aborting move ${record.moveId}`);
+  } else if (running) {
+    record = running;
+    console.log(`resuming move ${record.moveId} (${record.state})`);
+  } else {
+    record = await engineOf(c).create(request, { by, graceSeconds: wholeNumber('grace', flags.grace, 0) });
+    console.log(`move ${record.moveId}: ${subjectOf(record)} from ${record.from} to ${record.to} (${c.target})`);
+  }
+  await runner.start(record);
+  const signal = interruption();
+  let last: MoveRecord | undefined;
+  for (;;) {
+    const now = (await c.moves.get(record.moveId))!;
+    if (!flags.json) for (const line of stepLines(last, now)) console.log(line);
+    last = now;
+    if (FINISHED.has(now.state)) break;
+    if (signal.aborted) {
+      console.log(`stopped following: the move goes on in the control plane (cells moves shows it; move again to follow it)`);
+      return;
+    }
+    await sleep(250);
+  }
+  if (flags.json) return print(last);
+  console.log(summary(last));
+  if (last.state !== 'done') process.exitCode = 1;
+}
+
+/** Carries out a saved plan, showing its progress; Ctrl-C pauses. */
+async function apply(file: string | undefined, appName: string, by: string): Promise<void> {
+  const c = connection!;
+  const { version } = await c.store.readRouting();
+  const planFile = path.resolve(file ?? path.join(ensureStateDir(appName), `plan-v${version?.version}.json`));
+  if (!existsSync(planFile)) throw new OperationError(`no plan at ${path.relative(process.cwd(), planFile)}: make one with npm run cells -- plan`);
+  const parsed = savedPlanSchema.safeParse(JSON.parse(readFileSync(planFile, 'utf8')));
+  if (!parsed.success) throw new OperationError(`${planFile} is not a plan that cells plan saved: ${parsed.error.issues[0]?.message}`);
+  const runner = new PlanRunner({
+    store: c.store,
+    engine: engineOf(c),
+    moves: c.moves,
+    runner: runnerOf(c),
+    concurrency: wholeNumber('concurrency', flags.concurrency, 1),
+    graceSeconds: wholeNumber('grace', flags.grace, 0),
+    by,
+    onProgress: (p) => {
+      if (flags.json) return;
+      if (process.stdout.isTTY) process.stdout.write(`\r${progressBar(p)}\u001b[K`);
+      else if (Date.now() - lastPrinted >= 5_000) {
+        lastPrinted = Date.now();
+        console.log(progressBar(p));
+      }
+    },
+  });
+  let lastPrinted = 0;
+  if (flags.abort) {
+    const aborted = await runner.abort(parsed.data);
+    if (flags.json) return print(aborted);
+    console.log(aborted.length ? `aborting ${aborted.length} moves: ${aborted.map((m) => m.moveId).join(', ')}` : 'no move of this plan is running before its flip');
+    return;
+  }
+  console.log(`applying ${path.relative(process.cwd(), planFile) || planFile}: ${parsed.data.moves.reduce((n, m) => n + m.count, 0)} buckets (Ctrl-C pauses; apply again resumes)`);
+  const result = await runner.apply(parsed.data, interruption());
+  if (process.stdout.isTTY && !flags.json) process.stdout.write('\n');
+  if (flags.json) return print(result);
+  console.log(progressBar(result));
+  for (const failed of result.failed) console.log(`! move ${failed.moveId} (buckets ${failed.subject}) ended without moving: ${failed.error ?? 'aborted'}`);
+  if (result.paused) console.log('paused: the moves already running go on in the control plane; apply again to resume');
+  else if (result.failed.length === 0) console.log('done: every bucket of the plan is in its new cell');
+  if (result.failed.length > 0) process.exitCode = 1;
 }
 
 function print(value: unknown): void {

@@ -3,11 +3,16 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { CognitoIdentityProviderClient } from '@aws-sdk/client-cognito-identity-provider';
 import { GetParametersCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { SFNClient } from '@aws-sdk/client-sfn';
 import { OPERATOR, sdkClientConfig } from '../layers/shared/src/sdk-timeouts.ts';
 import type { AppConfig } from '../lib/config.ts';
-import { controlPlaneTableParameter, identityParameter } from '../layers/shared/src/contracts/names.ts';
+import { controlPlaneTableParameter, identityParameter, moveWorkflowParameter } from '../layers/shared/src/contracts/names.ts';
+import type { MoveRunner } from './apply.ts';
+import { CellData } from './cell-data.ts';
+import { MoveStore } from './moves.ts';
+import { WorkflowMoveRunner } from './move-runner.ts';
 import { LOCAL_CREDENTIALS, LOCAL_REGION, type LocalRuntimeState } from './local-target.ts';
-import { OperationError, CellTableAccess, type CellTables } from './operations.ts';
+import { OperationError } from './operations.ts';
 import { ControlPlaneStore } from './store.ts';
 import { CognitoClientDirectory, type ClientDirectory } from './tenants.ts';
 
@@ -20,7 +25,10 @@ export interface IdentityConnection {
 
 export interface ControlPlaneConnection {
   readonly store: ControlPlaneStore;
-  readonly cellTables: CellTables;
+  readonly cellTables: CellData;
+  readonly moves: MoveStore;
+  /** Starts moves in the control plane's move workflow; undefined where the control plane has none. */
+  readonly runner?: MoveRunner;
   /** Where the control plane is, in words. */
   readonly target: string;
   /** Undefined where there is no Cognito (the local runtime). */
@@ -37,7 +45,12 @@ export function connectLocal(stateFile: string): ControlPlaneConnection {
   const tableName = state.ssmParameters[parameter];
   if (!tableName) throw new OperationError(`the local runtime declares no SSM parameter ${parameter}`);
   const client = new DynamoDBClient({ endpoint: state.dynamoEndpoint, region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS, ...sdkClientConfig(OPERATOR) });
-  return connection(client, tableName, `local runtime at ${state.url}`);
+  const workflowArn = state.ssmParameters[moveWorkflowParameter(state)];
+  const sfn =
+    workflowArn && state.stepFunctionsEndpoint
+      ? new SFNClient({ endpoint: state.stepFunctionsEndpoint, region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS, ...sdkClientConfig(OPERATOR) })
+      : undefined;
+  return connection(client, tableName, `local runtime at ${state.url}`, sfn && workflowArn ? { sfn, workflowArn } : undefined);
 }
 
 /** The deployed control plane, found by its SSM parameters (one read), with the SDK's usual credential chain. */
@@ -47,6 +60,7 @@ export async function connectAws(config: Pick<AppConfig, 'appName' | 'stage'>, r
     userPoolId: identityParameter(config, 'user-pool-id'),
     resourceServer: identityParameter(config, 'resource-server'),
     tokenUrl: identityParameter(config, 'token-url'),
+    moveWorkflow: moveWorkflowParameter(config),
   };
   const ssm = new SSMClient({ region, ...sdkClientConfig(OPERATOR) });
   let found: Map<string | undefined, string | undefined>;
@@ -62,7 +76,9 @@ export async function connectAws(config: Pick<AppConfig, 'appName' | 'stage'>, r
   const tableName = found.get(names.table);
   if (!tableName) throw new OperationError(`SSM parameter ${names.table} is empty`);
   const client = new DynamoDBClient({ region, ...sdkClientConfig(OPERATOR) });
-  const base = connection(client, tableName, `${config.appName} ${config.stage} in ${region}`);
+  const workflowArn = found.get(names.moveWorkflow);
+  const workflow = workflowArn ? { sfn: new SFNClient({ region, ...sdkClientConfig(OPERATOR) }), workflowArn } : undefined;
+  const base = connection(client, tableName, `${config.appName} ${config.stage} in ${region}`, workflow);
   const [userPoolId, resourceServer, tokenUrl] = [found.get(names.userPoolId), found.get(names.resourceServer), found.get(names.tokenUrl)];
   // A control plane without an identity provider still serves the cell commands.
   if (!userPoolId || !resourceServer || !tokenUrl) return base;
@@ -77,12 +93,18 @@ export async function connectAws(config: Pick<AppConfig, 'appName' | 'stage'>, r
   };
 }
 
-function connection(client: DynamoDBClient, tableName: string, target: string): ControlPlaneConnection {
+function connection(client: DynamoDBClient, tableName: string, target: string, workflow?: { sfn: SFNClient; workflowArn: string }): ControlPlaneConnection {
+  const doc = DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
   return {
     store: new ControlPlaneStore(client, tableName),
-    cellTables: new CellTableAccess(DynamoDBDocumentClient.from(client)),
+    cellTables: new CellData(doc),
+    moves: new MoveStore(doc, tableName),
+    ...(workflow && { runner: new WorkflowMoveRunner(workflow.sfn, workflow.workflowArn) }),
     target,
-    close: () => client.destroy(),
+    close: () => {
+      client.destroy();
+      workflow?.sfn.destroy();
+    },
   };
 }
 

@@ -45,6 +45,8 @@ export interface LocalRuntimeState {
   /** Where live-updates clients connect, when the app has a WebSocket API. */
   readonly liveUrl?: string;
   readonly dynamoEndpoint: string;
+  /** Where the runtime's Step Functions API answers (the move workflow runs there). */
+  readonly stepFunctionsEndpoint?: string;
   readonly region: string;
   /** SSM parameters the app declares, resolved to their local values. */
   readonly ssmParameters: Record<string, string>;

@@ -6,7 +6,8 @@ import { ControlPlaneTable } from './control-plane-table.ts';
 import { FrontDoor } from './front-door.ts';
 import { Identity } from './identity.ts';
 import { LiveUpdates } from './live-updates.ts';
-import { controlPlaneTableParameter, identityParameter, liveParameter, stackName } from '../layers/shared/src/contracts/names.ts';
+import { controlPlaneTableParameter, identityParameter, liveParameter, moveWorkflowParameter, stackName } from '../layers/shared/src/contracts/names.ts';
+import { MoveWorkflow } from './move-workflow.ts';
 import { RoutingSeed } from './routing-seed.ts';
 import { Router } from './router.ts';
 import { SharedLayer } from './shared-layer.ts';
@@ -31,6 +32,7 @@ export class ControlPlaneStack extends Stack {
   public readonly frontDoor: FrontDoor;
   public readonly identity: Identity;
   public readonly live: LiveUpdates;
+  public readonly moves: MoveWorkflow;
 
   constructor(scope: Construct, id: string, props: ControlPlaneStackProps) {
     super(scope, id, props);
@@ -45,6 +47,12 @@ export class ControlPlaneStack extends Stack {
       description: 'The control-plane table; cells register in it on deploy',
     });
     new RoutingSeed(this, 'RoutingSeed', { table: this.table.table, cellIds: config.cells });
+    this.moves = new MoveWorkflow(this, 'Moves', { app: config, sharedLayer, table: this.table });
+    new StringParameter(this, 'MoveWorkflowParameter', {
+      parameterName: moveWorkflowParameter(config),
+      stringValue: this.moves.stateMachine.stateMachineArn,
+      description: 'The move workflow, which the cells CLI starts for move and apply',
+    });
 
     this.identity = new Identity(this, 'Identity', {
       table: this.table,

@@ -149,6 +149,7 @@ class Parts {
       url: this.frontDoor.url,
       ...(this.live && { liveUrl: this.live.url }),
       dynamoEndpoint: this.dynamoEndpoint,
+      stepFunctionsEndpoint: this.stepFunctionsApi.url,
       region: this.assembly.region,
       ssmParameters: Object.fromEntries(this.assembly.ssmParameters.map((p) => [p.name, resolveValue(p.value, p.stackName, this.assembly)])),
       ...(this.issuer && { tokenUrl: this.issuer.tokenUrl }),

@@ -11,6 +11,9 @@ import type { ALBResult, Context, PreTokenGenerationV3TriggerEvent } from 'aws-l
 import { Template } from 'aws-cdk-lib/assertions';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { ControlPlaneStore } from '../../control-plane/store.ts';
+import { CellData } from '../../control-plane/cell-data.ts';
+import { MoveEngine, MoveStore } from '../../control-plane/moves.ts';
+import { routeTenant } from '../../control-plane/routing.ts';
 import { LOCAL_CREDENTIALS, LOCAL_REGION } from '../../local/dynamodb-local.ts';
 import { layOutFunction } from '../../local/function-layout.ts';
 import { albEvent, lambdaContext } from '../support/alb.ts';
@@ -31,7 +34,7 @@ import { DeployTimeCalls } from '../support/deploy-time.ts';
  */
 let built: ReturnType<typeof buildTestApp>;
 let workDir: string;
-let entries: Record<'cell-api' | 'router' | 'tenant-claims' | 'publisher', string>;
+let entries: Record<'cell-api' | 'router' | 'tenant-claims' | 'publisher' | 'mover', string>;
 
 type Handler<T = ALBResult> = (event: unknown, context: Context) => Promise<T>;
 
@@ -44,6 +47,7 @@ beforeAll(() => {
     router: install(built.stacks.controlPlane, 'router'),
     'tenant-claims': install(built.stacks.controlPlane, 'tenant-claims'),
     publisher: install(built.stacks.cells[0]!, 'publisher'),
+    mover: install(built.stacks.controlPlane, 'mover'),
   };
 });
 afterAll(() => {
@@ -293,6 +297,41 @@ describe('deployed bundles', () => {
       await expect(handler(clientCredentialsEvent('client-nobody'), lambdaContext)).rejects.toThrow('app client client-nobody is not bound to a tenant');
     } finally {
       await control.drop();
+    }
+  });
+
+  it('mover: the bundle takes a move step by step to its end, as the move workflow calls it', async () => {
+    const endpoint = inject('dynamoEndpoint');
+    const control = await createCellTable(endpoint, 'control');
+    const cells = { one: await createCellTable(endpoint, 'one'), two: await createCellTable(endpoint, 'two') };
+    try {
+      const deploy = new DeployTimeCalls(control.client, control.tableName);
+      await deploy.seed(['one', 'two']);
+      for (const [cellId, table] of Object.entries(cells)) {
+        await deploy.register({ cellId, weight: 1, apiFunctionArn: `arn:aws:lambda:us-east-1:123456789012:function:${cellId}`, tableName: table.tableName });
+      }
+      const store = new ControlPlaneStore(control.client, control.tableName);
+      const moves = new MoveStore(control.doc, control.tableName);
+      const move = await new MoveEngine({ store, moves, cellData: new CellData(control.doc) }).create({ kind: 'tenant', tenantId: 'acme', to: routeTenant((await store.latestVersion())!.map, {}, 'acme').cellId === 'one' ? 'two' : 'one' }, { by: 'test', graceSeconds: 0 });
+      const handler = await loadHandler<{ next: string; seconds: number }>(entries.mover, {
+        CONTROL_PLANE_TABLE: control.tableName,
+        AWS_REGION: LOCAL_REGION,
+        AWS_ACCESS_KEY_ID: LOCAL_CREDENTIALS.accessKeyId,
+        AWS_SECRET_ACCESS_KEY: LOCAL_CREDENTIALS.secretAccessKey,
+        AWS_ENDPOINT_URL_DYNAMODB: endpoint,
+      });
+      const outcomes: string[] = [];
+      for (let step = 0; step < 20; step += 1) {
+        const outcome = await handler({ moveId: move.moveId }, lambdaContext);
+        outcomes.push(outcome.next);
+        expect(outcome.seconds).toBeGreaterThanOrEqual(0);
+        if (outcome.next === 'done') break;
+      }
+      expect(outcomes.at(-1)).toBe('done');
+      expect((await moves.get(move.moveId))?.state).toBe('done');
+      await expect(handler({ moveId: 'no-such-move' }, lambdaContext)).rejects.toThrow('no move no-such-move');
+    } finally {
+      await Promise.all([control.drop(), cells.one.drop(), cells.two.drop()]);
     }
   });
 

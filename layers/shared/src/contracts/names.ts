@@ -32,6 +32,11 @@ export function controlPlaneTableParameter(config: AppIdentity): string {
   return `/${config.appName}/${config.stage}/control-plane/table-name`;
 }
 
+/** The SSM parameter holding the ARN of the control plane's move workflow, which `cells move` and `cells apply` start. */
+export function moveWorkflowParameter(config: AppIdentity): string {
+  return `/${config.appName}/${config.stage}/control-plane/move-workflow-arn`;
+}
+
 /** What the control plane publishes about its identity provider, for the `cells` CLI. */
 export type IdentityParameter = 'user-pool-id' | 'resource-server' | 'token-url';
 

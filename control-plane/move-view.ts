@@ -1,0 +1,70 @@
+/** How the `cells` CLI shows moves: step lines as a move goes on, a summary, an apply's progress bar. */
+import type { ApplyProgress } from './apply.ts';
+import { MOVE_STEPS, type MoveRecord } from './moves.ts';
+
+export function seconds(ms: number): string {
+  return ms < 1_000 ? `${Math.round(ms)} ms` : ms < 120_000 ? `${(ms / 1_000).toFixed(1)} s` : `${Math.floor(ms / 60_000)} min ${Math.round((ms % 60_000) / 1_000)} s`;
+}
+
+/** What a move moves, in words: `tenant acme` or `buckets 5-9 (12 tenants)`. */
+export function subjectOf(move: Pick<MoveRecord, 'kind' | 'subject' | 'tenants'>): string {
+  if (move.kind === 'tenant') return `tenant ${move.subject}`;
+  return `bucket${move.subject.includes('-') ? 's' : ''} ${move.subject} (${move.tenants.length} tenant${move.tenants.length === 1 ? '' : 's'})`;
+}
+
+/** The lines a follower prints between two reads of a move's record: each step as it starts and as it ends. */
+export function stepLines(before: MoveRecord | undefined, now: MoveRecord): string[] {
+  const lines: string[] = [];
+  for (const step of MOVE_STEPS) {
+    const was = before?.steps[step];
+    const is = now.steps[step];
+    if (!is) continue;
+    if (!was) lines.push(`  ▸ ${step}${startNote(step, now)}`);
+    if (is.endedAt !== undefined && was?.endedAt === undefined) lines.push(`  ✓ ${step.padEnd(15)} ${seconds(is.endedAt - is.startedAt).padStart(9)}${endNote(step, now)}`);
+  }
+  if (now.state === 'clone' && before?.state === 'clone' && now.copied !== before.copied) lines.push(`    ${now.copied.toLocaleString('en')} records copied`);
+  return lines;
+}
+
+function startNote(step: (typeof MOVE_STEPS)[number], move: MoveRecord): string {
+  if (step === 'fence' && move.fenceAt !== undefined) return `: writes refused from ${new Date(move.fenceAt).toISOString().slice(11, 23)} (announced ahead to every cell API instance)`;
+  if (step === 'forget' && move.forgetAt !== undefined) return `: the source keeps its copy for the ${move.graceSeconds} s grace period`;
+  return '';
+}
+
+function endNote(step: (typeof MOVE_STEPS)[number], move: MoveRecord): string {
+  if (step === 'clone' || step === 'catch up' || step === 'final catch up') return `  ${move.copied.toLocaleString('en')} records copied in all`;
+  if (step === 'verify' && move.verified) return `  ${move.verified.records.toLocaleString('en')} records match, record by record`;
+  if (step === 'flip' && move.mapVersion !== undefined) return `  map version ${move.mapVersion}; writes were refused for ${seconds(move.fencedMs ?? 0)}`;
+  return '';
+}
+
+/** The last line of a move. */
+export function summary(move: MoveRecord): string {
+  const what = subjectOf(move);
+  switch (move.state) {
+    case 'done':
+      return move.sourceChanged
+        ? `! moved ${what} to ${move.to}, but ${move.from} changed after the flip: its copy is kept, compare it with ${move.to}`
+        : `moved ${what} from ${move.from} to ${move.to} in ${seconds((move.steps.forget?.endedAt ?? move.updatedAt) - move.createdAt)}: map version ${move.mapVersion}, writes refused for ${seconds(move.fencedMs ?? 0)}`;
+    case 'aborted':
+      return `aborted: ${move.from} still serves ${what}, as it was; ${move.to}'s copy is removed`;
+    case 'failed':
+      return `failed (${move.error ?? 'unknown'}): ${move.from} still serves ${what}, as it was`;
+    default:
+      return `${what}: ${move.state}`;
+  }
+}
+
+/** `[#######.......] 1,024/4,096 buckets · 3 running · 12,345 records · 1,234 rec/s · ETA 2 min 3 s` */
+export function progressBar(progress: ApplyProgress, width = 24): string {
+  const filled = progress.bucketsTotal === 0 ? width : Math.round((progress.bucketsDone / progress.bucketsTotal) * width);
+  const eta = progress.etaSeconds === undefined ? 'ETA …' : `ETA ${seconds(progress.etaSeconds * 1_000)}`;
+  return [
+    `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${progress.bucketsDone.toLocaleString('en')}/${progress.bucketsTotal.toLocaleString('en')} buckets`,
+    `${progress.running} running`,
+    `${progress.recordsCopied.toLocaleString('en')} records`,
+    `${Math.round(progress.rate).toLocaleString('en')} rec/s`,
+    eta,
+  ].join(' · ');
+}
