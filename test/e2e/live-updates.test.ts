@@ -15,6 +15,9 @@ import WebSocket from 'ws';
 import { LOCAL_CREDENTIALS, LOCAL_REGION } from '../../local/dynamodb-local.ts';
 import { startLocalRuntime, type LocalRuntime } from '../../local/runtime.ts';
 import { eventually } from '../support/eventually.ts';
+import { connectLocal } from '../../control-plane/connect.ts';
+import { FINISHED, MoveEngine } from '../../control-plane/moves.ts';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { isAlive } from '../support/processes.ts';
 import { testContext } from '../support/synth.ts';
 
@@ -37,7 +40,7 @@ beforeAll(async () => {
     webSocketPort: 0,
     outdir,
     dynamoEndpoint: inject('dynamoEndpoint'),
-    context: testContext({ appName: 'e2e-live', cells: ['cell-1'] }),
+    context: testContext({ appName: 'e2e-live', cells: ['cell-1', 'cell-2'] }),
     stateFile: path.join(outdir, 'local-runtime.json'),
     functionOutput: process.env.DEBUG_LIVE ? (line) => console.log(line) : () => undefined,
   });
@@ -321,6 +324,55 @@ describe('live updates: the management API', () => {
       await expect(management.send(new GetConnectionCommand({ ConnectionId: connectionId }))).rejects.toBeInstanceOf(GoneException);
     } finally {
       management.destroy();
+    }
+  });
+});
+
+describe('live updates across a move', () => {
+  it('tells nobody of the copies, and the target cell publishes the tenant\'s changes after the flip', async () => {
+    const tenant = 'live-mover';
+    const watcher = await LiveClient.forTenant(tenant);
+    await watcher.ask({ action: 'subscribe', tenantId: tenant });
+    expect((await http('PUT', `/tenants/${tenant}/items/a`, tenant, widget)).status).toBe(201);
+    const { status, json } = await http('PUT', `/tenants/${tenant}/items/b`, tenant, widget);
+    expect(status).toBe(201);
+    await watcher.next((f) => f.type === 'item.updated' && f.itemId === 'b', 5_000);
+    await watcher.next((f) => f.type === 'item.updated' && f.itemId === 'a', 5_000);
+    expect(json).toMatchObject({ version: 1 });
+
+    // The move runs in the local runtime's move workflow, as `cells move --local` starts it.
+    const connection = connectLocal(path.join(outdir, 'local-runtime.json'));
+    try {
+      const from = (await connection.store.latestVersion())!;
+      const before = await fetch(`${runtime.url}/tenants/${tenant}/items/a`, { headers: { authorization: `Bearer ${(await runtime.issuer!.issue({ tenantId: tenant })).access_token}` } });
+      const sourceCell = before.headers.get('x-cell-id')!;
+      const targetCell = sourceCell === 'cell-1' ? 'cell-2' : 'cell-1';
+      const move = await new MoveEngine({ store: connection.store, moves: connection.moves, cellData: connection.cellTables }).create(
+        { kind: 'tenant', tenantId: tenant, to: targetCell },
+        { by: 'e2e', graceSeconds: 0 },
+      );
+      await connection.runner!.start(move);
+      let done = move;
+      while (!FINISHED.has(done.state)) {
+        await sleep(200);
+        done = (await connection.moves.get(move.moveId))!;
+      }
+      expect(done).toMatchObject({ state: 'done', sourceChanged: false });
+      expect((await connection.store.latestVersion())!.version).toBe(from.version + 1);
+
+      const after = await fetch(`${runtime.url}/tenants/${tenant}/items/b`, {
+        method: 'PUT',
+        headers: { authorization: `Bearer ${(await runtime.issuer!.issue({ tenantId: tenant })).access_token}`, 'content-type': 'application/json', 'if-match': '"1"' },
+        body: JSON.stringify({ ...widget, stock: 3 }),
+      });
+      expect(after.status).toBe(200);
+      expect(after.headers.get('x-cell-id')).toBe(targetCell);
+      // The target's stream holds the copies before this write: had they been published, they would come first.
+      const next = await watcher.next(() => true, 5_000);
+      expect(next).toMatchObject({ type: 'item.updated', itemId: 'b', version: 2, item: { stock: 3 } });
+      expect(JSON.stringify(next)).not.toContain('copyOf');
+    } finally {
+      connection.close();
     }
   });
 });
