@@ -395,7 +395,7 @@ export class MoveEngine {
     }
     move.state = 'final';
     await this.save(move);
-    return { next: 'wait', seconds: Math.max(0, Math.ceil((move.fenceAt - this.now()) / 1_000)) };
+    return { next: 'wait', seconds: Math.max(0, Math.floor((move.fenceAt - this.now()) / 1_000)) };
   }
 
   /**

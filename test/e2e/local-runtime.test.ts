@@ -1,5 +1,5 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { request } from 'node:http';
@@ -517,6 +517,49 @@ describe('npm run cells -- --local', () => {
     });
     await cellsCli('activate', 'cell-3');
     await eventually(async () => expect((await http('GET', `/tenants/${tenant}/items`)).status).toBe(200));
+  });
+
+  it('moves a tenant with its data, step by step, in the runtime\'s move workflow, and lists the move', async () => {
+    const tenant = tenantIn('cell-1', 'moving');
+    for (const itemId of ['a', 'b']) expect((await http('PUT', `/tenants/${tenant}/items/${itemId}`, widget)).status).toBe(201);
+    const moved = await cellsCli('move', 'tenant', tenant, 'cell-2', '--grace', '0');
+    expect([moved.code, moved.stderr]).toEqual([0, '']);
+    for (const step of ['clone', 'catch up', 'fence', 'final catch up', 'verify', 'flip', 'forget']) {
+      expect(moved.stdout).toContain(`  ▸ ${step}`);
+      expect(moved.stdout).toMatch(new RegExp(`  ✓ ${step}\\s+\\d`));
+    }
+    expect(moved.stdout).toContain('2 records match, record by record');
+    expect(moved.stdout).toMatch(new RegExp(`^moved tenant ${tenant} from cell-1 to cell-2 in .+: map version \\d+, writes refused for [\\d.]+ m?s$`, 'm'));
+    const read = await http('GET', `/tenants/${tenant}/items/b`);
+    expect([read.status, read.headers.get('x-cell-id')]).toEqual([200, 'cell-2']);
+    const moves = JSON.parse((await cellsCli('moves', '--json')).stdout);
+    expect(moves[0]).toMatchObject({ kind: 'tenant', subject: tenant, from: 'cell-1', to: 'cell-2', state: 'done', sourceChanged: false, fencedMs: expect.any(Number) });
+    expect((await cellsCli('moves')).stdout).toMatch(new RegExp(`tenant ${tenant}\\s+cell-1\\s+cell-2\\s+done\\s+2\\s+[\\d.]+ m?s`));
+    const again = await cellsCli('move', 'tenant', tenant, 'cell-2');
+    expect([again.code, again.stderr.trim()]).toEqual([1, `error: ${tenant} is already in cell-2`]);
+    const abort = await cellsCli('move', 'tenant', tenant, 'cell-3', '--abort');
+    expect([abort.code, abort.stderr.trim()]).toEqual([1, `error: no move of tenant ${tenant} to cell-3 is running`]);
+  });
+
+  it('applies a saved plan with a progress bar: its buckets, with their tenants\' data, go to their new cell', async () => {
+    const tenant = tenantIn('cell-3', 'applied');
+    expect((await http('PUT', `/tenants/${tenant}/items/w`, widget)).status).toBe(201);
+    const { bucket } = JSON.parse((await cellsCli('route', tenant, '--json')).stdout) as { bucket: number };
+    const first = Math.max(0, bucket - 40);
+    const planFile = path.join(outdir, 'small-plan.json');
+    // A plan as cells plan saves it, cut down to the buckets around the tenant's (a whole drain is tested in process).
+    const version = JSON.parse((await cellsCli('list', '--json')).stdout).version;
+    writeFileSync(planFile, JSON.stringify({ basedOnVersion: version, moves: [{ from: 'cell-3', to: 'cell-1', count: bucket - first + 1, ranges: [[first, bucket]] }] }));
+    const applied = await cellsCli('apply', planFile, '--grace', '0');
+    expect([applied.code, applied.stderr]).toEqual([0, '']);
+    expect(applied.stdout).toMatch(new RegExp(`\\[#{24}\\] ${bucket - first + 1}/${bucket - first + 1} buckets · 0 running · \\d+ records`));
+    expect(applied.stdout).toContain('done: every bucket of the plan is in its new cell');
+    const read = await http('GET', `/tenants/${tenant}/items/w`);
+    expect([read.status, read.headers.get('x-cell-id')]).toEqual([200, 'cell-1']);
+    expect(JSON.parse((await cellsCli('tenants', 'cell-3', `${bucket}`, '--json')).stdout)).toEqual([{ bucket, tenants: [] }]);
+    // Done is done: applying it again starts nothing.
+    const again = await cellsCli('apply', planFile);
+    expect(again.stdout).toContain('done: every bucket of the plan is in its new cell');
   });
 
   it('says what is wrong in one line and exits non-zero', async () => {
