@@ -26,6 +26,8 @@ import { machine } from './machine.ts';
 import { benchOrders, type Definition } from './orders.ts';
 import { printReport, renderMarkdown, type BaselineRow, type BenchResults, type ColdStartRow, type VariantRow } from './report.ts';
 import { benchOwnership } from './ownership.ts';
+import { benchMoves } from './moves.ts';
+import { stackName } from '../layers/shared/src/contracts/names.ts';
 import { benchRouter } from './router.ts';
 import { median } from './stats.ts';
 import { synthesizeCells, type SynthesisRun } from './synthesis.ts';
@@ -46,8 +48,8 @@ if (args.help) {
 }
 
 const PLANS = {
-  full: { coldStartRuns: 20, routerDecisions: 2_000_000, ops: 3_000, rounds: 3, warmup: 6_000, concurrency: 16, orders: 200, orderConcurrency: 8, cells: [1, 4, 16, 32] },
-  quick: { coldStartRuns: 5, routerDecisions: 500_000, ops: 400, rounds: 2, warmup: 1_000, concurrency: 16, orders: 40, orderConcurrency: 8, cells: [1, 4, 16, 32] },
+  full: { coldStartRuns: 20, routerDecisions: 2_000_000, ops: 3_000, rounds: 3, warmup: 6_000, concurrency: 16, orders: 200, orderConcurrency: 8, cells: [1, 4, 16, 32], bigTenantItems: 10_000, smallMoves: 24, moveConcurrency: 4 },
+  quick: { coldStartRuns: 5, routerDecisions: 500_000, ops: 400, rounds: 2, warmup: 1_000, concurrency: 16, orders: 40, orderConcurrency: 8, cells: [1, 4, 16, 32], bigTenantItems: 2_000, smallMoves: 8, moveConcurrency: 4 },
 };
 const plan = args.quick ? PLANS.quick : PLANS.full;
 const command = `npm run bench${args.quick ? ' -- --quick' : ''}${args.baseline ? ` -- --baseline ${args.baseline}` : ''}`;
@@ -197,6 +199,16 @@ try {
   const definition = JSON.parse(resolveValue(machine0.definition, machine0.stackName, runtime.assembly)) as Definition;
   const orders = await benchOrders(target, runtime.stepFunctions, definition, plan.orders, plan.orderConcurrency, Math.ceil(plan.ops / plan.rounds));
 
+  step(`moves: one tenant of ${plan.bigTenantItems.toLocaleString('en-US')} items, then ${plan.smallMoves} small ones ${plan.moveConcurrency} at a time, each while it takes writes`);
+  const cellTables = Object.fromEntries(
+    config.cells.map((cellId) => [cellId, runtime.assembly.tables.find((t) => t.stackName === stackName(config, cellId) && t.logicalId.startsWith('Data'))!.tableName]),
+  );
+  const moves = await benchMoves(
+    { url: runtime.url, dynamoEndpoint: runtime.dynamoEndpoint, stateFile: path.join(work, 'local-runtime.json'), cellTables, token: async (t) => (await runtime.issuer!.issue({ tenantId: t })).access_token },
+    { bigTenantItems: plan.bigTenantItems, smallMoves: plan.smallMoves, concurrency: plan.moveConcurrency },
+    (line) => say(line),
+  );
+
   step('stopping the local runtime');
   await stopAll();
 
@@ -218,6 +230,7 @@ try {
     ownership,
     throughput,
     orders,
+    moves,
     synthesis,
   };
   printReport(results);

@@ -7,7 +7,7 @@ import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { encodeBuckets } from '../control-plane/bucket-codec.ts';
 import { evenSplit } from '../control-plane/routing.ts';
 import { OwnershipCache } from '../functions/cell-api/ownership.ts';
-import { OWNERSHIP_LEASE_MS } from '../layers/shared/src/contracts/cell-table.ts';
+import { OWNERSHIP_KEY, OWNERSHIP_LEASE_MS } from '../layers/shared/src/contracts/cell-table.ts';
 
 export interface OwnershipFigures {
   /** Nanoseconds per check within the lease (no read). */
@@ -21,8 +21,8 @@ export interface OwnershipFigures {
 export async function benchOwnership(cells: readonly string[], checks: number): Promise<OwnershipFigures> {
   const record = { epoch: 2, ...encodeBuckets(evenSplit(cells)), overrides: Object.fromEntries(Array.from({ length: 100 }, (_, i) => [`pinned-${i}`, cells[i % cells.length] as string])) };
   let reads = 0;
-  // A table that answers the record at once: the read's own latency is DynamoDB's, not the check's.
-  const doc = { send: async () => (reads++, { Item: record }) } as unknown as DynamoDBDocumentClient;
+  // A table that answers the cell's own partition (the record, no move markers) at once: the read's own latency is DynamoDB's, not the check's.
+  const doc = { send: async () => (reads++, { Items: [{ ...OWNERSHIP_KEY, ...record }] }) } as unknown as DynamoDBDocumentClient;
   let clock = 0;
   const cache = new OwnershipCache(doc, 'cell-table', cells[0] as string, { now: () => clock });
   const ids = Array.from({ length: 10_000 }, () => randomUUID());

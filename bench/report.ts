@@ -4,6 +4,8 @@ import type { AwsSdkSource, SharedCodeSource } from './bundling.ts';
 import type { MachineFacts } from './machine.ts';
 import type { OrderFigures } from './orders.ts';
 import type { OwnershipFigures } from './ownership.ts';
+import { WRITE_SETTLE_MS } from '../layers/shared/src/contracts/cell-table.ts';
+import type { MoveFigures } from './moves.ts';
 import type { RouterFigures } from './router.ts';
 import { fmt, linearFit, mean } from './stats.ts';
 import type { SynthesisRun } from './synthesis.ts';
@@ -60,6 +62,7 @@ export interface BenchResults {
   readonly baseline?: { readonly dir: string; readonly functions: BaselineRow[] };
   readonly router: RouterFigures;
   readonly ownership: OwnershipFigures;
+  readonly moves: MoveFigures;
   /** The local runtime's cap on instances per function during the run. */
   readonly throughput: ThroughputFigures & { readonly instancesPerFunction: number };
   readonly orders: OrderFigures;
@@ -96,7 +99,7 @@ export function verdict<K extends 'awsSdk' | 'sharedCode'>(
 }
 
 function sections(r: BenchResults): Section[] {
-  const { coldStart, router, ownership, throughput, orders, synthesis } = r;
+  const { coldStart, router, ownership, throughput, orders, moves, synthesis } = r;
   const sdk = verdict(coldStart.variants, 'awsSdk', coldStart.defaults.awsSdk);
   const shared = verdict(coldStart.variants, 'sharedCode', coldStart.defaults.sharedCode);
   const fit = linearFit(synthesis.map((run) => [run.cells, run.synthSeconds] as const));
@@ -173,6 +176,18 @@ function sections(r: BenchResults): Section[] {
       head: ['ns per check', 'vs a routing decision', 'reads per request at 1,000/s', 'reads per request at 1/s'],
       rows: [[fmt(ownership.nsPerCheck), `${fmt(ownership.nsPerCheck / router.nsPerDecision, 2)}×`, fmt(ownership.readsPerRequest.at1000PerSecond, 4), fmt(ownership.readsPerRequest.at1PerSecond, 2)]],
       findings: [],
+    },
+    {
+      title: 'Moving tenants between cells',
+      how: `Moves run by the local runtime's move workflow (the mover function stepped by the synthesized state machine, as \`cells move --local\` starts them), each while a writer PUTs to the moving tenant through the front door. The copy rate is the clone step's (records copied ÷ its time) for one tenant of ${fmt(moves.bigTenant.items)} items; the fenced window is from the fence to the flip (the writes refused meanwhile get 503 with Retry-After), over ${fmt(moves.smallMoves.moves)} moves of ${fmt(moves.smallMoves.itemsEach)}-item tenants, ${moves.smallMoves.concurrency} at a time. It includes the ${WRITE_SETTLE_MS} ms the final catch-up waits for acknowledged writes to land.`,
+      head: ['tenant', 'records', 'writes during the move', 'copy records/s', 'move s', 'fenced ms (p50 / p99 / max)'],
+      rows: [
+        ['one big tenant', fmt(moves.bigTenant.items), fmt(moves.bigTenant.writesDuringMove), fmt(moves.bigTenant.cloneRecordsPerSecond), fmt(moves.bigTenant.moveSeconds, 1), fmt(moves.bigTenant.fencedMs)],
+        [`${fmt(moves.smallMoves.moves)} small tenants`, fmt(moves.smallMoves.itemsEach), `${fmt(moves.smallMoves.refusedWrites)} refused`, '–', '–', `${fmt(moves.smallMoves.fencedP50Ms)} / ${fmt(moves.smallMoves.fencedP99Ms)} / ${fmt(moves.smallMoves.fencedMaxMs)}`],
+      ],
+      findings: [
+        moves.smallMoves.fencedP99Ms < 1_000 ? `The fenced window's p99 (${fmt(moves.smallMoves.fencedP99Ms)} ms) is under the 1 s goal.` : `The fenced window's p99 (${fmt(moves.smallMoves.fencedP99Ms)} ms) misses the 1 s goal on this machine.`,
+      ],
     },
     {
       title: 'Throughput through the local runtime',
