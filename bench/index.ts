@@ -194,8 +194,9 @@ try {
   const throughput = { ...(await benchThroughput(target, plan, (line) => say(`  ${line}`))), instancesPerFunction };
 
   step(`orders: ${plan.orders} orders, ${plan.orderConcurrency} placed at a time, until every execution completes`);
-  const [machine0] = runtime.assembly.stateMachines;
-  if (!machine0) throw new Error('the app defines no state machine');
+  // The order saga: a cell's state machine (the control plane's is the move workflow).
+  const machine0 = runtime.assembly.stateMachines.find((sm) => sm.stackName === stackName(config, config.cells[0]!));
+  if (!machine0) throw new Error('the first cell defines no state machine');
   const definition = JSON.parse(resolveValue(machine0.definition, machine0.stackName, runtime.assembly)) as Definition;
   const orders = await benchOrders(target, runtime.stepFunctions, definition, plan.orders, plan.orderConcurrency, Math.ceil(plan.ops / plan.rounds));
 

@@ -27,6 +27,8 @@ type Item = Record<string, unknown>;
 
 /** DynamoDB's limit on one BatchWriteItem. */
 const BATCH = 25;
+/** BatchWriteItem calls in flight at once: the copy's speed, against the load it puts on a table that serves. */
+const BATCHES_AT_ONCE = 8;
 /** Rounds of UnprocessedItems a batch may leave before the copy gives up (the step is retried from its checkpoint). */
 const MAX_BATCH_ROUNDS = 8;
 
@@ -234,15 +236,22 @@ export class CellData extends CellTableAccess {
     } while (startKey);
   }
 
+  /** BatchWriteItem in batches of 25, a few at a time, each retried until DynamoDB has taken all of it. */
   private async batch(cell: CellRecord, requests: ReadonlyArray<Record<string, unknown>>): Promise<void> {
-    for (let start = 0; start < requests.length; start += BATCH) {
-      let pending = requests.slice(start, start + BATCH);
-      for (let round = 0; pending.length > 0; round += 1) {
-        if (round === MAX_BATCH_ROUNDS) throw new Error(`DynamoDB left ${pending.length} writes to ${cell.cellId} unprocessed`);
-        if (round > 0) await sleep(50 * 2 ** round);
-        const { UnprocessedItems } = await this.doc.send(new BatchWriteCommand({ RequestItems: { [cell.tableName]: pending as never } }));
-        pending = (UnprocessedItems?.[cell.tableName] ?? []) as typeof pending;
-      }
+    const batches: Array<ReadonlyArray<Record<string, unknown>>> = [];
+    for (let start = 0; start < requests.length; start += BATCH) batches.push(requests.slice(start, start + BATCH));
+    for (let start = 0; start < batches.length; start += BATCHES_AT_ONCE) {
+      await Promise.all(batches.slice(start, start + BATCHES_AT_ONCE).map((batch) => this.writeAll(cell, batch)));
+    }
+  }
+
+  private async writeAll(cell: CellRecord, batch: ReadonlyArray<Record<string, unknown>>): Promise<void> {
+    let pending = batch;
+    for (let round = 0; pending.length > 0; round += 1) {
+      if (round === MAX_BATCH_ROUNDS) throw new Error(`DynamoDB left ${pending.length} writes to ${cell.cellId} unprocessed`);
+      if (round > 0) await sleep(50 * 2 ** round);
+      const { UnprocessedItems } = await this.doc.send(new BatchWriteCommand({ RequestItems: { [cell.tableName]: pending as never } }));
+      pending = (UnprocessedItems?.[cell.tableName] ?? []) as typeof pending;
     }
   }
 }

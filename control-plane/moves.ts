@@ -410,6 +410,7 @@ export class MoveEngine {
     if (this.now() < settled) await sleep(settled - this.now());
     this.end(move, 'fence', settled);
     const { version } = await this.deps.store.readRouting();
+    let others: Promise<unknown> = Promise.resolve();
     if (!this.flipped(move, version!)) {
       if (!(await this.sagasEnded(move, source, fenceAt))) return this.liftFence(move, source, 'orders of the moving tenants were still running');
       this.begin(move, 'final catch up');
@@ -421,7 +422,9 @@ export class MoveEngine {
       move.verified = verified;
       this.end(move, 'verify');
       this.begin(move, 'flip');
-      move.mapVersion = await this.flip(move, source, target, cells);
+      const flipped = await this.flip(move, source, target, cells);
+      move.mapVersion = flipped.version;
+      others = flipped.others;
     } else {
       // Flipped by a run that died before saving: the fenced source has not changed since.
       move.verified ??= await this.digestAll(move, source);
@@ -429,6 +432,8 @@ export class MoveEngine {
     }
     move.flippedAt ??= this.now();
     move.fencedMs = move.flippedAt - fenceAt;
+    // The other cells' copies of the new version: after the window, they serve none of these tenants either way.
+    await others;
     await Promise.all([this.deps.cellData.removeMarker(source, move.moveId), this.deps.cellData.removeMarker(target, move.moveId)]);
     this.end(move, 'flip');
     move.state = 'forget';
@@ -509,11 +514,11 @@ export class MoveEngine {
    * to the target), then the map, then the other cells' records. Retried
    * from a fresh read while another change holds the map or the records.
    */
-  private async flip(move: MoveRecord, source: CellRecord, target: CellRecord, cells: readonly CellRecord[]): Promise<number> {
+  private async flip(move: MoveRecord, source: CellRecord, target: CellRecord, cells: readonly CellRecord[]): Promise<{ version: number; others: Promise<unknown> }> {
     for (let round = 0; round < MAX_FLIP_ROUNDS; round += 1) {
       const { version } = await this.deps.store.readRouting();
       const current = version!;
-      if (this.flipped(move, current)) return current.version;
+      if (this.flipped(move, current)) return { version: current.version, others: Promise.resolve([]) };
       const next = this.nextMap(move, current);
       const record: CellOwnershipRecord & { writtenBy: string } = {
         epoch: current.version + 1,
@@ -522,15 +527,13 @@ export class MoveEngine {
         writtenBy: move.moveId,
         writtenAt: this.now(),
       };
-      const claimed = (await this.deps.cellData.claimOwnership(target, record)) && (await this.deps.cellData.claimOwnership(source, record));
+      const claimed = (await Promise.all([this.deps.cellData.claimOwnership(target, record), this.deps.cellData.claimOwnership(source, record)])).every(Boolean);
       if (claimed) {
         try {
           const change = `move ${move.kind} ${move.subject} from ${move.from} to ${move.to} (${move.moveId})`;
           const written = await this.deps.store.writeVersion(current.version, { ...next, change, by: move.by, createdAt: new Date(this.now()).toISOString() }, cells);
-          await Promise.all(
-            cells.filter((c) => c.cellId !== source.cellId && c.cellId !== target.cellId).map((c) => this.deps.cellData.claimOwnership(c, record).catch(() => false)),
-          );
-          return written.version;
+          const others = cells.filter((c) => c.cellId !== source.cellId && c.cellId !== target.cellId).map((c) => this.deps.cellData.claimOwnership(c, record).catch(() => false));
+          return { version: written.version, others: Promise.all(others) };
         } catch (error) {
           if (!(error instanceof MapConflictError)) throw error;
         }

@@ -266,7 +266,7 @@ export class CellOperations {
     if (holding.length) {
       throw new OperationError(
         `${tenantId} already has data in ${holding.join(', ')}: routing it to ${cellId} would hide that data. ` +
-          'Moving a tenant with its data is a migration, not a pin.',
+          `Move it with its data instead: npm run cells -- move tenant ${tenantId} ${cellId}`,
       );
     }
   }

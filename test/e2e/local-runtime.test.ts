@@ -442,7 +442,7 @@ describe('npm run cells -- --local', () => {
     const refused = await cellsCli('pin', tenant, 'cell-2');
     expect(refused.code).toBe(1);
     expect(refused.stderr.trim().split('\n')).toEqual([
-      `error: ${tenant} already has data in ${homeCell}: routing it to cell-2 would hide that data. Moving a tenant with its data is a migration, not a pin.`,
+      `error: ${tenant} already has data in ${homeCell}: routing it to cell-2 would hide that data. Move it with its data instead: npm run cells -- move tenant ${tenant} cell-2`,
     ]);
 
     const fresh = tenantIn('cell-3', 'no-data-yet');

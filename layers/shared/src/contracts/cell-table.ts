@@ -180,7 +180,7 @@ export const WRITE_WINDOW_MS = OWNERSHIP_LEASE_MS + 4_000;
  * tenant was applied by `fenceAt + WRITE_SETTLE_MS`, which is when a move's
  * final catch-up starts reading.
  */
-export const WRITE_SETTLE_MS = 500;
+export const WRITE_SETTLE_MS = 250;
 
 /**
  * The attribute a move writes on each record it copies: the record's
