@@ -48,9 +48,11 @@ beforeAll(async () => {
   // Unique table names: DynamoDB Local is shared by the whole run.
   const suffix = randomUUID().slice(0, 8);
   assembly = { ...synthesized, tables: synthesized.tables.map((t) => ({ ...t, tableName: `${t.tableName}-${suffix}` })) };
-  const cellStack = assembly.stateMachines[0]!.stackName;
+  // The cell's saga (the control plane's state machine is the move workflow).
+  const saga = assembly.stateMachines.find((sm) => sm.stackName === built.stacks.cells[0]!.stackName)!;
+  const cellStack = saga.stackName;
   tableName = assembly.tables.find((t) => t.stackName === cellStack)!.tableName;
-  machineArn = stateMachineArn(assembly.region, assembly.stateMachines[0]!.name);
+  machineArn = stateMachineArn(assembly.region, saga.name);
   queueName = assembly.queues.find((q) => q.stackName === cellStack && q.logicalId.startsWith('OrderEvents') && !q.logicalId.includes('Dead'))!.queueName;
 
   const endpoint = inject('dynamoEndpoint');
