@@ -1,6 +1,6 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { createObservability, DATA_PLANE, instrument, parseEnvironment, sdkClientConfig } from '@item-master/shared';
+import { createObservability, DATA_PLANE, instrument, MetricUnit, parseEnvironment, sdkClientConfig } from '@item-master/shared';
 import * as z from 'zod';
 import { CellData } from '../../control-plane/cell-data.ts';
 import { MoveEngine, MoveStore } from '../../control-plane/moves.ts';
@@ -30,5 +30,6 @@ export const handler = instrument<unknown, StepResult>(observability, async (eve
   const { moveId } = inputSchema.parse(event);
   observability.logger.appendKeys({ moveId });
   const outcome = await engine.step(moveId);
+  observability.metrics.addMetric('MoveSteps', MetricUnit.Count, 1);
   return { next: outcome.next, seconds: outcome.next === 'wait' ? outcome.seconds : 0 };
 });
