@@ -8,19 +8,23 @@ import {
   PutCommand,
   QueryCommand,
   paginateQuery,
+  paginateScan,
 } from '@aws-sdk/lib-dynamodb';
 import {
   COPY_MARKER,
+  DIRECTORY_ENTITY,
   directoryKey,
   moveMarkerKey,
   ORDER_SK_PREFIX,
   OWNERSHIP_KEY,
+  TENANT_PREFIX,
   tenantKey,
   type CellMoveMarker,
   type CellOwnershipRecord,
 } from '../layers/shared/src/contracts/cell-table.ts';
 import { ORDER_STATUSES } from '../layers/shared/src/contracts/order-saga.ts';
 import { CellTableAccess } from './operations.ts';
+import { bucketOf } from './routing.ts';
 import type { CellRecord } from './records.ts';
 
 type Item = Record<string, unknown>;
@@ -224,6 +228,43 @@ export class CellData extends CellTableAccess {
       if (error instanceof ConditionalCheckFailedException) return false;
       throw error;
     }
+  }
+
+  /**
+   * Records every tenant that has data in the cell in its directory: one
+   * scan of the table (keys only), for a cell whose tenants wrote before the
+   * directory existed. Entries already there are left as they are.
+   */
+  async backfillDirectory(cell: CellRecord, progress?: (scanned: number, tenants: number) => void): Promise<{ scanned: number; tenants: number; added: number }> {
+    const seen = new Set<string>();
+    let scanned = 0;
+    let added = 0;
+    for await (const page of paginateScan(
+      { client: this.doc, pageSize: 1_000 },
+      { TableName: cell.tableName, ProjectionExpression: 'pk', FilterExpression: 'begins_with(pk, :tenant)', ExpressionAttributeValues: { ':tenant': TENANT_PREFIX } },
+    )) {
+      scanned += page.ScannedCount ?? 0;
+      for (const item of page.Items ?? []) {
+        const tenantId = String(item.pk).slice(TENANT_PREFIX.length);
+        if (seen.has(tenantId)) continue;
+        seen.add(tenantId);
+        const bucket = bucketOf(tenantId);
+        try {
+          await this.doc.send(
+            new PutCommand({
+              TableName: cell.tableName,
+              Item: { ...directoryKey(bucket, tenantId), entity: DIRECTORY_ENTITY, tenantId, bucket, recordedAt: new Date().toISOString() },
+              ConditionExpression: 'attribute_not_exists(pk)',
+            }),
+          );
+          added += 1;
+        } catch (error) {
+          if (!(error instanceof ConditionalCheckFailedException)) throw error;
+        }
+      }
+      progress?.(scanned, seen.size);
+    }
+    return { scanned, tenants: seen.size, added };
   }
 
   /** Every record of a tenant in a cell, in key order, a page at a time. */

@@ -31,6 +31,8 @@ commands:
   activate <cellId>         let the cell serve and take buckets again
   deactivate <cellId>       stop routing to the cell: its tenants get 503
   tenants <cellId> <n|a-b>  the tenants the cell's directory records in the bucket(s)
+  backfill <cellId>         record every tenant with data in the cell in its directory
+                            (one scan; for data written before the directory existed)
   plan                      the fewest bucket moves that even out active cells by weight
   move tenant <tenantId> <cellId>
                             move a tenant with its data to a cell, while it serves
@@ -183,6 +185,19 @@ async function run(operations: CellOperations, command: string, args: string[], 
       const rows = found.flatMap(({ bucket, tenants }) => tenants.map((tenantId) => [bucket, tenantId]));
       console.log(`${rows.length} tenants of ${args[0]} in buckets ${args[1]}`);
       if (rows.length) console.log(table(['bucket', 'tenant'], rows));
+      return;
+    }
+    case 'backfill': {
+      expect(1, '<cellId>');
+      const { cells } = await connection!.store.readRouting();
+      const cell = cells.find((c) => c.cellId === args[0]);
+      if (!cell) throw new OperationError(`no cell "${args[0]}" is registered`);
+      const done = await connection!.cellTables.backfillDirectory(cell, (scanned, tenants) => {
+        if (!flags.json && process.stdout.isTTY) process.stdout.write(`\rscanned ${scanned.toLocaleString('en')} records · ${tenants.toLocaleString('en')} tenants\u001b[K`);
+      });
+      if (!flags.json && process.stdout.isTTY) process.stdout.write('\n');
+      if (flags.json) return print(done);
+      console.log(`${cell.cellId}: ${done.tenants} tenants with data, ${done.added} added to the directory (${done.scanned.toLocaleString('en')} records scanned)`);
       return;
     }
     case 'plan': {

@@ -210,8 +210,8 @@ export interface MoveEngineDeps {
 const MAX_FENCE_ATTEMPTS = 3;
 /** A PENDING order this much older than the fence never started its saga (its client was told to retry): it moves as it is. */
 const ORPHANED_ORDER_MS = 2 * CELL_API_TIMEOUT_SECONDS * 1_000;
-/** Flips retried while another change of the map holds the cells' records. */
-const MAX_FLIP_ROUNDS = 120;
+/** How long a flip keeps trying while other changes of the map hold the cells' records (a pin's fence lasts FENCE_WAIT_MS). */
+const FLIP_PATIENCE_MS = 60_000;
 
 /**
  * Takes moves from their record one step at a time. Stateless between
@@ -515,7 +515,8 @@ export class MoveEngine {
    * from a fresh read while another change holds the map or the records.
    */
   private async flip(move: MoveRecord, source: CellRecord, target: CellRecord, cells: readonly CellRecord[]): Promise<{ version: number; others: Promise<unknown> }> {
-    for (let round = 0; round < MAX_FLIP_ROUNDS; round += 1) {
+    const giveUpAt = this.now() + FLIP_PATIENCE_MS;
+    while (this.now() < giveUpAt) {
       const { version } = await this.deps.store.readRouting();
       const current = version!;
       if (this.flipped(move, current)) return { version: current.version, others: Promise.resolve([]) };
@@ -527,18 +528,21 @@ export class MoveEngine {
         writtenBy: move.moveId,
         writtenAt: this.now(),
       };
-      const claimed = (await Promise.all([this.deps.cellData.claimOwnership(target, record), this.deps.cellData.claimOwnership(source, record)])).every(Boolean);
-      if (claimed) {
-        try {
-          const change = `move ${move.kind} ${move.subject} from ${move.from} to ${move.to} (${move.moveId})`;
-          const written = await this.deps.store.writeVersion(current.version, { ...next, change, by: move.by, createdAt: new Date(this.now()).toISOString() }, cells);
-          const others = cells.filter((c) => c.cellId !== source.cellId && c.cellId !== target.cellId).map((c) => this.deps.cellData.claimOwnership(c, record).catch(() => false));
-          return { version: written.version, others: Promise.all(others) };
-        } catch (error) {
-          if (!(error instanceof MapConflictError)) throw error;
-        }
+      const claimed = await Promise.all([this.deps.cellData.claimOwnership(target, record), this.deps.cellData.claimOwnership(source, record)]);
+      if (!claimed.every(Boolean)) {
+        // Another change holds a record as new (a pin's fence, another move's flip): its map version comes soon.
+        await sleep(20 + Math.random() * 40);
+        continue;
       }
-      await sleep(250);
+      try {
+        const change = `move ${move.kind} ${move.subject} from ${move.from} to ${move.to} (${move.moveId})`;
+        const written = await this.deps.store.writeVersion(current.version, { ...next, change, by: move.by, createdAt: new Date(this.now()).toISOString() }, cells);
+        const others = cells.filter((c) => c.cellId !== source.cellId && c.cellId !== target.cellId).map((c) => this.deps.cellData.claimOwnership(c, record).catch(() => false));
+        return { version: written.version, others: Promise.all(others) };
+      } catch (error) {
+        // Another change wrote the next version first: read it and go on from there, at once.
+        if (!(error instanceof MapConflictError)) throw error;
+      }
     }
     throw new Error('the map kept changing under the flip; the move goes on when it is stepped again');
   }
@@ -585,8 +589,7 @@ export class MoveEngine {
 
   private async reconcileAll(move: MoveRecord, source: CellRecord, target: CellRecord): Promise<void> {
     const results = await inBatches(move.tenants, async (tenantId) => {
-      const done = await this.deps.cellData.reconcile(source, target, tenantId);
-      await this.copyDirectoryEntry(source, target, tenantId);
+      const [done] = await Promise.all([this.deps.cellData.reconcile(source, target, tenantId), this.copyDirectoryEntry(source, target, tenantId)]);
       return done;
     });
     move.copied += results.reduce((sum, r) => sum + r.written, 0);

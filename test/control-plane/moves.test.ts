@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { CellData } from '../../control-plane/cell-data.ts';
 import { PlanRunner, type ApplyProgress, type SavedPlan } from '../../control-plane/apply.ts';
@@ -7,7 +7,7 @@ import { MoveEngine, type MoveRecord } from '../../control-plane/moves.ts';
 import { CellOperations } from '../../control-plane/operations.ts';
 import { summarizeMoves } from '../../control-plane/plan.ts';
 import { bucketCounts, bucketOf, routeTenant } from '../../control-plane/routing.ts';
-import { CELL_RECORDS_PK, directoryKey, OWNERSHIP_LEASE_MS } from '../../layers/shared/src/contracts/cell-table.ts';
+import { CELL_RECORDS_PK, directoryKey, itemKey, OWNERSHIP_LEASE_MS } from '../../layers/shared/src/contracts/cell-table.ts';
 import { cellWorld, type Answer, type CellWorld } from '../support/moving.ts';
 
 let world: CellWorld;
@@ -416,3 +416,19 @@ async function holdingIn(w: CellWorld, cellId: string, tenantId: string) {
   );
   return { records: Items };
 }
+
+describe('the directory backfill', () => {
+  it('records every tenant with data in a cell, once, so that a bucket move finds tenants that wrote before the directory', async () => {
+    const legacy = tenantsIn('cell-2', 2, 'legacy');
+    const { table } = world.cells['cell-2']!;
+    for (const tenantId of legacy) {
+      for (const itemId of ['a', 'b']) await table.doc.send(new PutCommand({ TableName: table.tableName, Item: { ...itemKey(tenantId, itemId), entity: 'item', tenantId, itemId } }));
+    }
+    const cell = world.cell('cell-2');
+    for (const tenantId of legacy) expect(await world.cellData.tenantsIn(cell, bucketOf(tenantId))).not.toContain(tenantId);
+    const first = await world.cellData.backfillDirectory(cell);
+    expect(first.added).toBeGreaterThanOrEqual(legacy.length);
+    for (const tenantId of legacy) expect(await world.cellData.tenantsIn(cell, bucketOf(tenantId))).toContain(tenantId);
+    expect((await world.cellData.backfillDirectory(cell)).added).toBe(0);
+  });
+});

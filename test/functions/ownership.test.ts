@@ -6,8 +6,9 @@ import { evenSplit } from '../../control-plane/routing.ts';
 import { createApp, MISDIRECTED } from '../../functions/cell-api/app.ts';
 import { cellEntities } from '../../functions/cell-api/entities.ts';
 import { OrderStore } from '../../functions/cell-api/order-store.ts';
-import { OwnershipCache } from '../../functions/cell-api/ownership.ts';
-import { OWNERSHIP_KEY, itemKey, type CellOwnershipRecord } from '../../layers/shared/src/contracts/cell-table.ts';
+import { MOVING_REREAD_MS, OwnershipCache } from '../../functions/cell-api/ownership.ts';
+import { WriteDeadlines, WriteWindowClosedError } from '../../functions/cell-api/write-deadline.ts';
+import { OWNERSHIP_KEY, WRITE_SETTLE_MS, WRITE_WINDOW_MS, itemKey, moveMarkerKey, type CellOwnershipRecord } from '../../layers/shared/src/contracts/cell-table.ts';
 import { createObservability } from '../../layers/shared/src/observability.ts';
 import { albEvent, lambdaContext } from '../support/alb.ts';
 import { cellOfBucket } from '../support/routing.ts';
@@ -126,6 +127,75 @@ describe('a cell whose ownership record cannot be used', () => {
       expect((await table.doc.send(new GetCommand({ TableName: table.tableName, Key: itemKey(mine, 'corrupt') }))).Item).toBeUndefined();
     } finally {
       await table.doc.send(new DeleteCommand({ TableName: table.tableName, Key: OWNERSHIP_KEY }));
+    }
+  });
+});
+
+describe('a cell taking part in a move', () => {
+  const marker = (role: 'source' | 'target', tenants: string[], fenceAt?: number) =>
+    table.doc.send(new PutCommand({ TableName: table.tableName, Item: { ...moveMarkerKey(`m-${role}`), moveId: `m-${role}`, role, buckets: [], tenants, ...(fenceAt !== undefined && { fenceAt }) } }));
+  const unmark = (role: 'source' | 'target') => table.doc.send(new DeleteCommand({ TableName: table.tableName, Key: moveMarkerKey(`m-${role}`) }));
+
+  it('as the source: serves reads of a fenced tenant, refuses its writes with 503 and Retry-After, and holds its writes to the fence before', async () => {
+    await writeRecord(20);
+    await marker('source', [mine], 50_000_000);
+    try {
+      clock = 40_000_000;
+      // Before the fence: served, with the fence as the writes' deadline.
+      expect(await ownership.check(mine)).toMatchObject({ owned: true, fenced: false, writeDeadline: 40_000_000 + WRITE_WINDOW_MS });
+      clock = 49_999_000;
+      expect((await ownership.check(mine)).writeDeadline).toBe(50_000_000);
+      clock = 50_000_000;
+      expect(await ownership.check(mine)).toMatchObject({ owned: true, fenced: true });
+      expect((await call('GET', `/tenants/${mine}/items`)).status).toBe(200);
+      const put = await call('PUT', `/tenants/${mine}/items/fenced`, { body: widget });
+      expect(put).toMatchObject({ status: 503, body: { error: { code: 'tenant_moving' } } });
+      expect((await table.doc.send(new GetCommand({ TableName: table.tableName, Key: itemKey(mine, 'fenced') }))).Item).toBeUndefined();
+    } finally {
+      await unmark('source');
+    }
+  });
+
+  it('reads its record again at once (not a lease later) for a moving tenant it refuses or fences, so a flip is seen within 100 ms', async () => {
+    await writeRecord(21);
+    await marker('target', [theirs]);
+    clock += 10_000;
+    expect(await ownership.check(theirs)).toMatchObject({ owned: false });
+    // The flip: the target's record gives it the tenant.
+    await writeRecord(22, { [theirs]: 'cell-1' });
+    clock += MOVING_REREAD_MS;
+    expect(await ownership.check(theirs)).toMatchObject({ owned: true, epoch: 22 });
+    await unmark('target');
+  });
+});
+
+describe('the write deadline', () => {
+  function guarded(now: () => number) {
+    const client = new DynamoDBClient({ endpoint: inject('dynamoEndpoint'), region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS });
+    const deadlines = new WriteDeadlines(now);
+    deadlines.guard(client);
+    return { doc: DynamoDBDocumentClient.from(client), deadlines, client };
+  }
+
+  it('sends no write after its deadline, lets reads through, and does not take a late answer as success', async () => {
+    // The clock as the guard reads it: once before an attempt is sent, once when its answer is back.
+    let at = 1_000;
+    const times: number[] = [];
+    const { doc, deadlines, client } = guarded(() => times.shift() ?? at);
+    const key = itemKey('deadline', 'w');
+    try {
+      await expect(deadlines.run(999, () => doc.send(new PutCommand({ TableName: table.tableName, Item: { ...key, n: 1 } })))).rejects.toThrow(WriteWindowClosedError);
+      expect((await doc.send(new GetCommand({ TableName: table.tableName, Key: key }))).Item).toBeUndefined();
+      await deadlines.run(999, () => doc.send(new GetCommand({ TableName: table.tableName, Key: key })));
+      await deadlines.run(1_001, () => doc.send(new PutCommand({ TableName: table.tableName, Item: { ...key, n: 2 } })));
+      // Sent in time, answered after the deadline and the settle time: applied, but not acknowledged.
+      times.push(1_000, 1_001 + WRITE_SETTLE_MS);
+      await expect(deadlines.run(1_001, () => doc.send(new PutCommand({ TableName: table.tableName, Item: { ...key, n: 3 } })))).rejects.toThrow('answered too late');
+      at = 5_000;
+      // Outside any request: no deadline.
+      await doc.send(new PutCommand({ TableName: table.tableName, Item: { ...key, n: 4 } }));
+    } finally {
+      client.destroy();
     }
   });
 });
