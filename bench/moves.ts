@@ -35,6 +35,12 @@ interface Target {
   readonly token: (tenantId: string) => Promise<string>;
 }
 
+/**
+ * Each writer's pace: a busy tenant, not a flood. Unpaced writers on two
+ * cores would measure how the machine shares its CPU, not the move.
+ */
+export const WRITES_PER_SECOND = 20;
+
 const widget = (n: number) => ({ title: `Widget ${n}`, price: { amount: 100 + n, currency: 'EUR' }, stock: 10, attributes: {} });
 
 export async function benchMoves(target: Target, plan: { bigTenantItems: number; smallMoves: number; concurrency: number }, say: (line: string) => void): Promise<MoveFigures> {
@@ -50,7 +56,7 @@ export async function benchMoves(target: Target, plan: { bigTenantItems: number;
     const from = await ownerOf(connection, big);
     await seed(doc, target.cellTables[from]!, big, plan.bigTenantItems);
     say(`  ${plan.bigTenantItems.toLocaleString('en-US')} items of ${big} in ${from}`);
-    const writer = keepWriting(target, big, 2);
+    const writer = keepWriting(target, big, 2, WRITES_PER_SECOND);
     const moved = await runMove(connection, engine, big, cells.find((c) => c !== from)!);
     const { acknowledged } = await writer.stop();
     const clone = moved.steps.clone!;
@@ -73,7 +79,7 @@ export async function benchMoves(target: Target, plan: { bigTenantItems: number;
         tenants.slice(start, start + plan.concurrency).map(async (tenantId) => {
           const owner = await ownerOf(connection, tenantId);
           await seed(doc, target.cellTables[owner]!, tenantId, itemsEach);
-          const load = keepWriting(target, tenantId, 1);
+          const load = keepWriting(target, tenantId, 1, WRITES_PER_SECOND);
           const move = await runMove(connection, engine, tenantId, cells.find((c) => c !== owner)!);
           const { refused } = await load.stop();
           refusedWrites += refused;
@@ -148,14 +154,15 @@ async function seed(doc: DynamoDBDocumentClient, tableName: string, tenantId: st
   }
 }
 
-/** PUTs to the tenant's items through the front door, `writers` at a time, until stopped. */
-function keepWriting(target: Target, tenantId: string, writers: number) {
+/** PUTs to the tenant's items through the front door, `writers` at a time, each at most `perSecond`, until stopped. */
+function keepWriting(target: Target, tenantId: string, writers: number, perSecond: number) {
   let stopped = false;
   let acknowledged = 0;
   let refused = 0;
   const loops = Array.from({ length: writers }, async (_, w) => {
     const token = await target.token(tenantId);
     for (let n = 0; !stopped; n += 1) {
+      const started = Date.now();
       const response = await fetch(`${target.url}/tenants/${tenantId}/items/live-${w}-${n % 20}`, {
         method: 'PUT',
         headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
@@ -167,6 +174,7 @@ function keepWriting(target: Target, tenantId: string, writers: number) {
         refused += 1;
         await sleep(Number(response.headers.get('retry-after') ?? 1) * 100);
       } else throw new Error(`PUT during a move answered ${response.status}`);
+      await sleep(Math.max(0, 1_000 / perSecond - (Date.now() - started)));
     }
   });
   return {

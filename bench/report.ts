@@ -5,7 +5,7 @@ import type { MachineFacts } from './machine.ts';
 import type { OrderFigures } from './orders.ts';
 import type { OwnershipFigures } from './ownership.ts';
 import { WRITE_SETTLE_MS } from '../layers/shared/src/contracts/cell-table.ts';
-import type { MoveFigures } from './moves.ts';
+import { WRITES_PER_SECOND, type MoveFigures } from './moves.ts';
 import type { RouterFigures } from './router.ts';
 import { fmt, linearFit, mean } from './stats.ts';
 import type { SynthesisRun } from './synthesis.ts';
@@ -179,7 +179,7 @@ function sections(r: BenchResults): Section[] {
     },
     {
       title: 'Moving tenants between cells',
-      how: `Moves run by the local runtime's move workflow (the mover function stepped by the synthesized state machine, as \`cells move --local\` starts them), each while a writer PUTs to the moving tenant through the front door. The copy rate is the clone step's (records copied ÷ its time) for one tenant of ${fmt(moves.bigTenant.items)} items; the fenced window is from the fence to the flip (the writes refused meanwhile get 503 with Retry-After), over ${fmt(moves.smallMoves.moves)} moves of ${fmt(moves.smallMoves.itemsEach)}-item tenants, ${moves.smallMoves.concurrency} at a time. It includes the ${WRITE_SETTLE_MS} ms the final catch-up waits for acknowledged writes to land.`,
+      how: `Moves run by the local runtime's move workflow (the mover function stepped by the synthesized state machine, as \`cells move --local\` starts them), each while the moving tenant takes PUTs through the front door (${WRITES_PER_SECOND} a second per writer: two for the big tenant, one for each small one). The copy rate is the clone step's (records copied ÷ its time) for one tenant of ${fmt(moves.bigTenant.items)} items; the fenced window is from the fence to the flip (the writes refused meanwhile get 503 with Retry-After), over ${fmt(moves.smallMoves.moves)} moves of ${fmt(moves.smallMoves.itemsEach)}-item tenants, ${moves.smallMoves.concurrency} at a time. It includes the ${WRITE_SETTLE_MS} ms the final catch-up waits for acknowledged writes to land.`,
       head: ['tenant', 'records', 'writes during the move', 'copy records/s', 'move s', 'fenced ms (p50 / p99 / max)'],
       rows: [
         ['one big tenant', fmt(moves.bigTenant.items), fmt(moves.bigTenant.writesDuringMove), fmt(moves.bigTenant.cloneRecordsPerSecond), fmt(moves.bigTenant.moveSeconds, 1), fmt(moves.bigTenant.fencedMs)],

@@ -16,6 +16,8 @@ import { cellOfBucket } from '../support/routing.ts';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { LOCAL_CREDENTIALS, LOCAL_REGION } from '../../local/dynamodb-local.ts';
+import { connectLocal } from '../../control-plane/connect.ts';
+import { MoveEngine } from '../../control-plane/moves.ts';
 
 
 /**
@@ -519,11 +521,21 @@ describe('npm run cells -- --local', () => {
     await eventually(async () => expect((await http('GET', `/tenants/${tenant}/items`)).status).toBe(200));
   });
 
-  it('moves a tenant with its data, step by step, in the runtime\'s move workflow, and lists the move', async () => {
+  it('moves a tenant with its data, step by step, in the runtime\'s move workflow, resuming a move left half-way, and lists the move', async () => {
     const tenant = tenantIn('cell-1', 'moving');
     for (const itemId of ['a', 'b']) expect((await http('PUT', `/tenants/${tenant}/items/${itemId}`, widget)).status).toBe(201);
+    // A move whose CLI and workflow died after the clone: its record says where it was, and nothing runs it.
+    const connection = connectLocal(path.join(outdir, 'local-runtime.json'));
+    try {
+      const engine = new MoveEngine({ store: connection.store, moves: connection.moves, cellData: connection.cellTables });
+      const left = await engine.create({ kind: 'tenant', tenantId: tenant, to: 'cell-2' }, { by: 'e2e', graceSeconds: 0 });
+      while ((await connection.moves.get(left.moveId))!.state === 'clone') await engine.step(left.moveId);
+    } finally {
+      connection.close();
+    }
     const moved = await cellsCli('move', 'tenant', tenant, 'cell-2', '--grace', '0');
     expect([moved.code, moved.stderr]).toEqual([0, '']);
+    expect(moved.stdout).toMatch(/^resuming move \S+ \(catch up\)$/m);
     for (const step of ['clone', 'catch up', 'fence', 'final catch up', 'verify', 'flip', 'forget']) {
       expect(moved.stdout).toContain(`  ▸ ${step}`);
       expect(moved.stdout).toMatch(new RegExp(`  ✓ ${step}\\s+\\d`));
