@@ -48,8 +48,8 @@ if (args.help) {
 }
 
 const PLANS = {
-  full: { coldStartRuns: 20, routerDecisions: 2_000_000, ops: 3_000, rounds: 3, warmup: 6_000, concurrency: 16, orders: 200, orderConcurrency: 8, cells: [1, 4, 16, 32], bigTenantItems: 10_000, smallMoves: 16, moveConcurrency: 2 },
-  quick: { coldStartRuns: 5, routerDecisions: 500_000, ops: 400, rounds: 2, warmup: 1_000, concurrency: 16, orders: 40, orderConcurrency: 8, cells: [1, 4, 16, 32], bigTenantItems: 2_000, smallMoves: 6, moveConcurrency: 2 },
+  full: { coldStartRuns: 20, routerDecisions: 2_000_000, ops: 3_000, rounds: 3, warmup: 6_000, concurrency: 16, orders: 200, orderConcurrency: 8, cells: [1, 4, 16, 32], bigTenantItems: 10_000, smallMoves: 12, moveConcurrency: 1 },
+  quick: { coldStartRuns: 5, routerDecisions: 500_000, ops: 400, rounds: 2, warmup: 1_000, concurrency: 16, orders: 40, orderConcurrency: 8, cells: [1, 4, 16, 32], bigTenantItems: 2_000, smallMoves: 5, moveConcurrency: 1 },
 };
 const plan = args.quick ? PLANS.quick : PLANS.full;
 const command = `npm run bench${args.quick ? ' -- --quick' : ''}${args.baseline ? ` -- --baseline ${args.baseline}` : ''}`;

@@ -422,7 +422,7 @@ export class MoveEngine {
       move.verified = verified;
       this.end(move, 'verify');
       this.begin(move, 'flip');
-      const flipped = await this.flip(move, source, target, cells);
+      const flipped = await this.flip(move, source, target, cells, version!);
       move.mapVersion = flipped.version;
       others = flipped.others;
     } else {
@@ -514,11 +514,12 @@ export class MoveEngine {
    * to the target), then the map, then the other cells' records. Retried
    * from a fresh read while another change holds the map or the records.
    */
-  private async flip(move: MoveRecord, source: CellRecord, target: CellRecord, cells: readonly CellRecord[]): Promise<{ version: number; others: Promise<unknown> }> {
+  private async flip(move: MoveRecord, source: CellRecord, target: CellRecord, cells: readonly CellRecord[], read: MapVersion): Promise<{ version: number; others: Promise<unknown> }> {
     const giveUpAt = this.now() + FLIP_PATIENCE_MS;
+    // The map as the final step read it, then as it is after each lost race.
+    let current: MapVersion | undefined = read;
     while (this.now() < giveUpAt) {
-      const { version } = await this.deps.store.readRouting();
-      const current = version!;
+      current ??= (await this.deps.store.readRouting()).version!;
       if (this.flipped(move, current)) return { version: current.version, others: Promise.resolve([]) };
       const next = this.nextMap(move, current);
       const record: CellOwnershipRecord & { writtenBy: string } = {
@@ -532,6 +533,7 @@ export class MoveEngine {
       if (!claimed.every(Boolean)) {
         // Another change holds a record as new (a pin's fence, another move's flip): its map version comes soon.
         await sleep(20 + Math.random() * 40);
+        current = undefined;
         continue;
       }
       try {
@@ -542,6 +544,7 @@ export class MoveEngine {
       } catch (error) {
         // Another change wrote the next version first: read it and go on from there, at once.
         if (!(error instanceof MapConflictError)) throw error;
+        current = undefined;
       }
     }
     throw new Error('the map kept changing under the flip; the move goes on when it is stepped again');
