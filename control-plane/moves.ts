@@ -192,7 +192,10 @@ export interface MoveEngineDeps {
   readonly sagaWaitMs?: number;
   /**
    * How far ahead the fence is announced. Shorter is safe only where no
-   * cell API writes to the moving tenants (tests of the steps themselves).
+   * cell API writes to the moving tenants from the move's start until
+   * WRITE_WINDOW_MS after its flip (tests of the steps themselves): an
+   * instance that has not read the fence judges writes by an older record
+   * until then.
    * @default WRITE_WINDOW_MS + 100 ms
    */
   readonly fenceLeadMs?: number;

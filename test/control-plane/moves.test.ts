@@ -173,10 +173,9 @@ describe('moving a tenant while it serves', () => {
     await seed(tenantId!, 3);
     const stale = world.router();
     await stale.refresh();
-    // Nothing writes to the tenant during this move: no lead time needed.
-    const fast = world.engine({ fenceLeadMs: 0 });
-    const move = await fast.create({ kind: 'tenant', tenantId: tenantId!, to: 'cell-3' }, { by: 'test', graceSeconds: 0 });
-    await world.run(move.moveId, fast);
+    // The full lead time: the write below comes right after the flip, from an instance that may not have read the fence.
+    const move = await world.engine().create({ kind: 'tenant', tenantId: tenantId!, to: 'cell-3' }, { by: 'test', graceSeconds: 0 });
+    await world.run(move.moveId);
     // The old router still sends the tenant to cell-1: refused there (421), re-read, served by cell-3.
     const answer = await stale.request('PUT', `/tenants/${tenantId}/items/late`, { body: widget(9) });
     expect(answer).toMatchObject({ status: 201, cellId: 'cell-3' });
