@@ -431,6 +431,7 @@ export class MoveEngine {
     } else {
       // Flipped by a run that died before saving: the fenced source has not changed since.
       move.verified ??= await this.digestAll(move, source);
+      move.mapVersion ??= version!.version;
       this.begin(move, 'flip');
     }
     move.flippedAt ??= this.now();
