@@ -22,10 +22,10 @@ export class OwnershipUnreadableError extends Error {
 /** Whether this cell serves a tenant, and by which map version it judged. */
 export interface Ownership {
   readonly owned: boolean;
-  /** The map version of the cell's record; absent when the cell has none and serves every tenant. */
-  readonly epoch?: number;
-  /** The cell the record gives the tenant to. */
-  readonly owner?: string;
+  /** The map version of the cell's record; undefined when the cell has none and serves every tenant. */
+  readonly epoch: number | undefined;
+  /** The cell the record gives the tenant to (undefined without a record). */
+  readonly owner: string | undefined;
   /** The tenant is moving away and its writes are fenced: reads are served, writes refused until the move flips. */
   readonly fenced: boolean;
   /** Until when (ms since the epoch) a write judged by this answer may be sent (WRITE_WINDOW_MS, or the tenant's fence). */
@@ -81,19 +81,27 @@ export class OwnershipCache {
   }
 
   private judge(tenantId: string, at: number): Ownership & { moving: boolean } {
-    const route = this.current ? routeTenant(this.current.map, this.current.overrides, tenantId) : undefined;
-    const bucket = route?.bucket ?? bucketOf(tenantId);
-    const byBucket = route === undefined || route.reason === 'map';
-    const marker = this.markers.find((m) => m.tenants.has(tenantId) || (byBucket && m.buckets.has(bucket)));
+    const current = this.current;
+    const route = current ? routeTenant(current.map, current.overrides, tenantId) : undefined;
     const owned = route === undefined || route.cellId === this.cellId;
+    // The normal path: no move in this cell, nothing more to look up.
+    const marker = this.markers.length === 0 ? undefined : this.markerOf(tenantId, route);
     const fenceAt = marker?.role === 'source' ? marker.fenceAt : undefined;
     return {
       owned,
-      ...(this.current && { epoch: this.current.epoch, owner: route?.cellId }),
+      epoch: current?.epoch,
+      owner: route?.cellId,
       moving: marker !== undefined,
       fenced: owned && fenceAt !== undefined && at >= fenceAt,
-      writeDeadline: Math.min(this.readAt + WRITE_WINDOW_MS, fenceAt ?? Number.POSITIVE_INFINITY),
+      writeDeadline: fenceAt === undefined ? this.readAt + WRITE_WINDOW_MS : Math.min(this.readAt + WRITE_WINDOW_MS, fenceAt),
     };
+  }
+
+  /** The move a tenant is part of here: by name, or by its bucket when the map (not a pin) routes it. */
+  private markerOf(tenantId: string, route: { bucket: number; reason: string } | undefined): Marker | undefined {
+    const bucket = route?.bucket ?? bucketOf(tenantId);
+    const byBucket = route === undefined || route.reason === 'map';
+    return this.markers.find((m) => m.tenants.has(tenantId) || (byBucket && m.buckets.has(bucket)));
   }
 
   /** One read for every request that needs it at once. */
