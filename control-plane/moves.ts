@@ -611,7 +611,8 @@ export class MoveEngine {
   private async tenantsOf(move: MoveRecord, source: CellRecord, current: MapVersion): Promise<string[]> {
     if (move.kind === 'tenant') return move.tenants;
     const found = new Set(move.tenants);
-    const lists = await inBatches(move.buckets, (bucket) => this.deps.cellData.tenantsIn(source, bucket));
+    // One small Query per bucket: many at once (a plan's chunk is up to 1,024 buckets).
+    const lists = await inBatches(move.buckets, (bucket) => this.deps.cellData.tenantsIn(source, bucket), 32);
     for (const tenantId of lists.flat()) {
       if (routeTenant(current.map, current.overrides, tenantId).reason === 'map') found.add(tenantId);
     }
