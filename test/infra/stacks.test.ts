@@ -283,6 +283,17 @@ describe('control-plane stack', () => {
     });
   });
 
+  it('runs moves in its own workflow, published under a well-known SSM name for the cells CLI', () => {
+    controlPlane.hasResourceProperties('AWS::SSM::Parameter', {
+      Name: '/item-master/dev/control-plane/move-workflow-arn',
+      Value: { Ref: Match.stringLikeRegexp('^MovesStateMachine') },
+    });
+    controlPlane.hasResourceProperties('AWS::Lambda::Function', {
+      Environment: { Variables: Match.objectLike({ POWERTOOLS_SERVICE_NAME: 'mover', CONTROL_PLANE_TABLE: { Ref: Match.stringLikeRegexp('^RegistryTable') } }) },
+      Timeout: 180,
+    });
+  });
+
   it('seeds map version 1 on deploy, only if no version 1 exists', () => {
     const [seed] = sdkCalls(controlPlane);
     expect(sdkCalls(controlPlane)).toHaveLength(1);
