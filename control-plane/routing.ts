@@ -37,9 +37,9 @@ export interface Route {
   readonly reason: 'override' | 'map';
 }
 
-/** The cell that owns a tenant: its override if pinned, else its bucket's cell. */
-export function routeTenant(map: BucketMap, overrides: Overrides, tenantId: string): Route {
-  const bucket = bucketOf(tenantId);
+/** The cell that owns a tenant: its override if pinned, else its bucket's cell. `bucket` may remember its answers (the router's cache). */
+export function routeTenant(map: BucketMap, overrides: Overrides, tenantId: string, bucketOfTenant: (tenantId: string) => number = bucketOf): Route {
+  const bucket = bucketOfTenant(tenantId);
   const pinned = Object.hasOwn(overrides, tenantId) ? overrides[tenantId] : undefined;
   if (pinned !== undefined) return { tenantId, bucket, cellId: pinned, reason: 'override' };
   return { tenantId, bucket, cellId: map[bucket] as string, reason: 'map' };

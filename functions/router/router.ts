@@ -15,6 +15,7 @@ import {
 } from '@item-master/shared';
 import type { ALBEvent, ALBResult } from 'aws-lambda';
 import { routeTenant } from '../../control-plane/routing.ts';
+import { cachedBucketOf } from './bucket-cache.ts';
 import type { CellTarget, RoutingSnapshot } from './routing-cache.ts';
 
 /** Invokes one cell's API function with the original ALB event. */
@@ -145,9 +146,12 @@ export async function routeRequest(event: ALBEvent, deps: RouterDeps): Promise<A
 /** The status a cell answers for a tenant it does not serve (the cell API's ownership check). */
 const MISDIRECTED = 421;
 
+/** This instance's tenant → bucket answers: the routing decision's SHA-256, once per tenant seen lately. */
+const bucketOfTenant = cachedBucketOf();
+
 /** Sends the request to the cell the routing gives the tenant, or answers for a cell that is not serving. */
 async function routeToCell(routing: RoutingSnapshot, tenantId: string, event: ALBEvent, deps: RouterDeps): Promise<{ cellId: string; result: ALBResult }> {
-  const { cellId, reason } = routeTenant(routing.map, routing.overrides, tenantId);
+  const { cellId, reason } = routeTenant(routing.map, routing.overrides, tenantId, bucketOfTenant);
   const cell = routing.cells.get(cellId);
   if (!cell || cell.status === 'inactive') {
     // Neither a hang nor a guess: the client comes back once the cell serves again or the tenant has moved.

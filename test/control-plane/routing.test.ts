@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { decodeBuckets, encodeBuckets } from '../../control-plane/bucket-codec.ts';
 import { BUCKET_COUNT, bucketOf, evenSplit, routeTenant } from '../../control-plane/routing.ts';
 import { cellOfBucket } from '../support/routing.ts';
+import { cachedBucketOf } from '../../functions/router/bucket-cache.ts';
 
 
 describe('bucketOf', () => {
@@ -20,6 +21,19 @@ describe('bucketOf', () => {
       expect(bucket).toBe(bucketOf(tenantId));
       expect(Number.isInteger(bucket) && bucket >= 0 && bucket < BUCKET_COUNT).toBe(true);
     }
+  });
+});
+
+describe("the router's bucket cache", () => {
+  it('answers as bucketOf does, for tenants it remembers and for those it has let go', () => {
+    const cached = cachedBucketOf(50);
+    const tenants = Array.from({ length: 200 }, (_, i) => `tenant-${i}`);
+    // Twice over more tenants than it holds: the second round finds the first's evicted, and hashes them again.
+    for (const round of [1, 2]) {
+      for (const tenantId of tenants) expect(cached(tenantId), `${tenantId}, round ${round}`).toBe(bucketOf(tenantId));
+    }
+    const map = evenSplit(['a', 'b', 'c']);
+    for (const tenantId of tenants.slice(0, 10)) expect(routeTenant(map, {}, tenantId, cached)).toEqual(routeTenant(map, {}, tenantId));
   });
 });
 
