@@ -38,8 +38,8 @@ async function seed(tenantId: string, items: number) {
 }
 
 /** What a cell holds of a tenant: its records and its directory entry. */
-async function holding(cellId: string, tenantId: string) {
-  const { table } = world.cells[cellId]!;
+async function holding(cellId: string, tenantId: string, w: CellWorld = world) {
+  const { table } = w.cells[cellId]!;
   const { Items = [] } = await table.doc.send(
     new QueryCommand({ TableName: table.tableName, KeyConditionExpression: 'pk = :pk', ExpressionAttributeValues: { ':pk': `TENANT#${tenantId}` }, ConsistentRead: true }),
   );
@@ -340,7 +340,7 @@ describe('rebalancing by plan', () => {
     for (const tenantId of tenants) {
       const owner = routeTenant(map.map, map.overrides, tenantId).cellId;
       for (const cellId of Object.keys(cells.cells)) {
-        const { records } = await holdingIn(cells, cellId, tenantId);
+        const { records } = await holding(cellId, tenantId, cells);
         expect(records.length, `${tenantId} in ${cellId}`).toBe(cellId === owner ? 2 : 0);
       }
       expect(await router.request('GET', `/tenants/${tenantId}/items/i-1`)).toMatchObject({ status: 200, cellId: owner });
@@ -400,13 +400,6 @@ describe('rebalancing by plan', () => {
   });
 });
 
-async function holdingIn(w: CellWorld, cellId: string, tenantId: string) {
-  const { table } = w.cells[cellId]!;
-  const { Items = [] } = await table.doc.send(
-    new QueryCommand({ TableName: table.tableName, KeyConditionExpression: 'pk = :pk', ExpressionAttributeValues: { ':pk': `TENANT#${tenantId}` }, ConsistentRead: true }),
-  );
-  return { records: Items };
-}
 
 describe('the directory backfill', () => {
   it('records every tenant with data in a cell, once, so that a bucket move finds tenants that wrote before the directory', async () => {
