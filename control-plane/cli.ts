@@ -415,7 +415,13 @@ async function apply(file: string | undefined, appName: string, by: string): Pro
   const { version } = await c.store.readRouting();
   const planFile = path.resolve(file ?? path.join(ensureStateDir(appName), `plan-v${version?.version}.json`));
   if (!existsSync(planFile)) throw new OperationError(`no plan at ${path.relative(process.cwd(), planFile)}: make one with npm run cells -- plan`);
-  const parsed = savedPlanSchema.safeParse(JSON.parse(readFileSync(planFile, 'utf8')));
+  let json: unknown;
+  try {
+    json = JSON.parse(readFileSync(planFile, 'utf8'));
+  } catch (error) {
+    throw new OperationError(`${planFile} is not a plan that cells plan saved: ${(error as Error).message}`);
+  }
+  const parsed = savedPlanSchema.safeParse(json);
   if (!parsed.success) throw new OperationError(`${planFile} is not a plan that cells plan saved: ${parsed.error.issues[0]?.message}`);
   const runner = new PlanRunner({
     store: c.store,

@@ -25,6 +25,7 @@ import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { GetCommand, PutCommand, QueryCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import * as z from 'zod';
 import { CELL_API_TIMEOUT_SECONDS, WRITE_SETTLE_MS, WRITE_WINDOW_MS, type CellOwnershipRecord } from '../layers/shared/src/contracts/cell-table.ts';
+import { ID_RULE, isValidId } from '../layers/shared/src/ids.ts';
 import { encodeBuckets } from './bucket-codec.ts';
 import { CellData } from './cell-data.ts';
 import { ControlPlaneError } from './errors.ts';
@@ -244,6 +245,7 @@ export class MoveEngine {
     let tenants: string[];
     let subject: string;
     if (request.kind === 'tenant') {
+      if (!isValidId(request.tenantId)) throw new MoveError(`"${request.tenantId}" is not a tenant id: ${ID_RULE}`);
       const route = routeTenant(version.map, version.overrides, request.tenantId);
       if (route.cellId === request.to) throw new MoveError(`${request.tenantId} is already in ${request.to}`);
       from = route.cellId;

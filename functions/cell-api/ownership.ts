@@ -33,9 +33,10 @@ export interface Ownership {
 }
 
 /**
- * How often a request for a moving tenant may read the record again before
- * the lease is out: a fenced source learns of the flip, and a target of the
- * tenants it now owns, within this, not a whole lease.
+ * How often a write of a fenced tenant may read the record again before the
+ * lease is out: a fenced source learns of the flip within this, not a whole
+ * lease. (A moving tenant the cell refuses reads it at once: after a flip
+ * the router already sends it here.)
  */
 export const MOVING_REREAD_MS = 100;
 
@@ -53,8 +54,8 @@ interface Marker {
  * re-reads (one consistent Query per instance per lease, under load almost
  * none per request). An instance frozen between invocations finds its lease
  * expired when it wakes, so it never serves by a record older than the
- * lease. Only requests for a tenant that is moving, and refused or fenced
- * here, read sooner (MOVING_REREAD_MS).
+ * lease. Only requests for a tenant that is moving read sooner: refused
+ * here, at once; fenced here, after MOVING_REREAD_MS.
  */
 export class OwnershipCache {
   private current: { epoch: number; map: BucketMap; overrides: Readonly<Record<string, string>> } | undefined;
@@ -73,7 +74,12 @@ export class OwnershipCache {
     const now = this.options.now ?? Date.now;
     if (now() - this.readAt >= (this.options.leaseMs ?? OWNERSHIP_LEASE_MS)) await this.refresh(now);
     const judged = this.judge(tenantId, now());
-    if (judged.moving && (!judged.owned || judged.fenced) && now() - this.readAt >= MOVING_REREAD_MS) {
+    if (judged.moving && !judged.owned) {
+      // Refused, but coming here: the flip may have just happened. A read of its own, started after this request was.
+      await this.read(now);
+      return this.judge(tenantId, now());
+    }
+    if (judged.moving && judged.fenced && now() - this.readAt >= MOVING_REREAD_MS) {
       await this.refresh(now);
       return this.judge(tenantId, now());
     }
@@ -120,6 +126,8 @@ export class OwnershipCache {
         ConsistentRead: true,
       }),
     );
+    // Reads may overlap (a refused moving tenant reads on its own): an older one never replaces a newer one.
+    if (startedAt < this.readAt) return;
     const record = Items.find((item) => item.sk === OWNERSHIP_KEY.sk) as (CellOwnershipRecord & Record<string, unknown>) | undefined;
     if (!record) {
       this.current = undefined;

@@ -580,6 +580,20 @@ describe('npm run cells -- --local', () => {
     const usage = await cellsCli('pin', 'only-one-argument');
     expect(usage.code).toBe(2);
     expect(usage.stderr.split('\n')[0]).toBe('error: pin takes <tenantId> <cellId>');
+    const badTenant = await cellsCli('move', 'tenant', 'a b', 'cell-2');
+    expect([badTenant.code, badTenant.stderr.trim()]).toEqual([1, 'error: "a b" is not a tenant id: must be 1 to 128 characters of A-Z, a-z, 0-9, ".", "_" or "-"']);
+    const badBuckets = await cellsCli('move', 'bucket', 'x-y', 'cell-2');
+    expect([badBuckets.code, badBuckets.stderr.split('\n')[0]]).toEqual([2, 'error: buckets are 0 to 16383: give one, or a range a-b']);
+    const badGrace = await cellsCli('move', 'tenant', 'fine', 'cell-2', '--grace', '-1');
+    expect([badGrace.code, badGrace.stderr.trim()]).toEqual([2, 'error: --grace must be a whole number of at least 0, not "-1"']);
+    const garbage = path.join(outdir, 'garbage-plan.json');
+    writeFileSync(garbage, 'not json {');
+    const badPlan = await cellsCli('apply', garbage);
+    expect(badPlan.code).toBe(1);
+    expect(badPlan.stderr.trim()).toMatch(/^error: .*garbage-plan\.json is not a plan that cells plan saved: /);
+    expect(badPlan.stderr.trim().split('\n')).toHaveLength(1);
+    writeFileSync(garbage, JSON.stringify({ basedOnVersion: 1, moves: [{ from: 'cell-1', to: 'cell-2', count: 1, ranges: [[5]] }] }));
+    expect((await cellsCli('apply', garbage)).stderr).toMatch(/^error: .* is not a plan that cells plan saved/);
     const noRuntime = spawnSync(process.execPath, ['--import', 'tsx', fromRoot('control-plane', 'cli.ts'), 'list', '--local', '--local-state', path.join(outdir, 'none.json')], {
       cwd: fromRoot(),
       encoding: 'utf8',

@@ -156,16 +156,31 @@ describe('a cell taking part in a move', () => {
     }
   });
 
-  it('reads its record again at once (not a lease later) for a moving tenant it refuses or fences, so a flip is seen within 100 ms', async () => {
+  it('reads its record again at once (not a lease later) for a moving tenant it refuses, so it serves it as soon as the flip is written', async () => {
     await writeRecord(21);
     await marker('target', [theirs]);
     clock += 10_000;
     expect(await ownership.check(theirs)).toMatchObject({ owned: false });
     // The flip: the target's record gives it the tenant.
     await writeRecord(22, { [theirs]: 'cell-1' });
-    clock += MOVING_REREAD_MS;
+    // Within the lease, and within MOVING_REREAD_MS of the last read: read anyway.
+    clock += 1;
     expect(await ownership.check(theirs)).toMatchObject({ owned: true, epoch: 22 });
     await unmark('target');
+  });
+
+  it('as a fenced source: learns of the flip within MOVING_REREAD_MS, not a lease', async () => {
+    await writeRecord(23);
+    await marker('source', [mine], 1);
+    try {
+      clock += 10_000;
+      expect(await ownership.check(mine)).toMatchObject({ owned: true, fenced: true });
+      await writeRecord(24, { [mine]: 'cell-2' });
+      clock += MOVING_REREAD_MS;
+      expect(await ownership.check(mine)).toMatchObject({ owned: false, epoch: 24 });
+    } finally {
+      await unmark('source');
+    }
   });
 });
 
