@@ -584,7 +584,7 @@ describe('npm run cells -- --local', () => {
     expect([badTenant.code, badTenant.stderr.trim()]).toEqual([1, 'error: "a b" is not a tenant id: must be 1 to 128 characters of A-Z, a-z, 0-9, ".", "_" or "-"']);
     const badBuckets = await cellsCli('move', 'bucket', 'x-y', 'cell-2');
     expect([badBuckets.code, badBuckets.stderr.split('\n')[0]]).toEqual([2, 'error: buckets are 0 to 16383: give one, or a range a-b']);
-    const badGrace = await cellsCli('move', 'tenant', 'fine', 'cell-2', '--grace', '-1');
+    const badGrace = await cellsCli('move', 'tenant', 'fine', 'cell-2', '--grace=-1');
     expect([badGrace.code, badGrace.stderr.trim()]).toEqual([2, 'error: --grace must be a whole number of at least 0, not "-1"']);
     const garbage = path.join(outdir, 'garbage-plan.json');
     writeFileSync(garbage, 'not json {');
