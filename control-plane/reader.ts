@@ -3,7 +3,8 @@ import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import {
   CELL_PK,
   CLIENT_PK,
-  MAP_PK,
+  LATEST_VERSION_QUERY,
+  REGISTRY_QUERY,
   cellItemSchema,
   cellSortKey,
   clientItemSchema,
@@ -41,12 +42,7 @@ export class ControlPlaneReader {
     const cells: CellRecord[] = [];
     const pages = paginateQuery(
       { client: this.doc },
-      {
-        TableName: this.tableName,
-        KeyConditionExpression: 'pk = :pk',
-        ExpressionAttributeValues: { ':pk': CELL_PK },
-        ConsistentRead: true,
-      },
+      { TableName: this.tableName, ...REGISTRY_QUERY },
     );
     for await (const page of pages) {
       for (const item of page.Items ?? []) cells.push(cellItemSchema.parse(item));
@@ -63,14 +59,7 @@ export class ControlPlaneReader {
 
   async latestVersion(): Promise<MapVersion | undefined> {
     const { Items } = await this.doc.send(
-      new QueryCommand({
-        TableName: this.tableName,
-        KeyConditionExpression: 'pk = :pk',
-        ExpressionAttributeValues: { ':pk': MAP_PK },
-        ScanIndexForward: false,
-        Limit: 1,
-        ConsistentRead: true,
-      }),
+      new QueryCommand({ TableName: this.tableName, ...LATEST_VERSION_QUERY }),
     );
     return Items?.[0] ? versionFromItem(Items[0]) : undefined;
   }

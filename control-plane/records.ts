@@ -1,5 +1,6 @@
 import type { DeleteItemCommandInput, PutItemCommandInput, UpdateItemCommandInput } from '@aws-sdk/client-dynamodb';
-import * as z from 'zod';
+import '../layers/shared/src/validation.ts';
+import * as z from 'zod/mini';
 import { decodeBuckets, encodeBuckets } from './bucket-codec.ts';
 import { evenSplit, type BucketMap, type Overrides } from './routing.ts';
 
@@ -63,6 +64,26 @@ export interface MapVersion {
 /** A map version without its (large) bucket map, for listings. */
 export type MapVersionSummary = Omit<MapVersion, 'map'>;
 
+/**
+ * The two reads the router makes of the table, without the table's name:
+ * the registry (one partition, paged) and the newest map version. Values
+ * are plain: the document client takes them as they are, the router's
+ * signed reader marshals them.
+ */
+export const REGISTRY_QUERY = {
+  KeyConditionExpression: 'pk = :pk',
+  ExpressionAttributeValues: { ':pk': CELL_PK },
+  ConsistentRead: true,
+} as const;
+
+export const LATEST_VERSION_QUERY = {
+  KeyConditionExpression: 'pk = :pk',
+  ExpressionAttributeValues: { ':pk': MAP_PK },
+  ScanIndexForward: false,
+  Limit: 1,
+  ConsistentRead: true,
+} as const;
+
 export function cellSortKey(cellId: string): string {
   return `CELL#${cellId}`;
 }
@@ -72,22 +93,22 @@ export function versionSortKey(version: number): string {
 }
 
 export const cellItemSchema = z.object({
-  cellId: z.string().min(1),
+  cellId: z.string().check(z.minLength(1)),
   status: z.enum(CELL_STATUSES),
-  weight: z.number().positive(),
-  apiFunctionArn: z.string().min(1),
-  tableName: z.string().min(1),
-  updatedAt: z.string().optional(),
+  weight: z.number().check(z.positive()),
+  apiFunctionArn: z.string().check(z.minLength(1)),
+  tableName: z.string().check(z.minLength(1)),
+  updatedAt: z.optional(z.string()),
 });
 
 export const versionItemSchema = z.object({
-  version: z.number().int().positive(),
+  version: z.int().check(z.positive()),
   cells: z.array(z.string()),
   buckets: z.string(),
-  overrides: z.record(z.string(), z.string()).default({}),
-  change: z.string().default(''),
-  by: z.string().default(''),
-  createdAt: z.string().optional(),
+  overrides: z._default(z.record(z.string(), z.string()), {}),
+  change: z._default(z.string(), ''),
+  by: z._default(z.string(), ''),
+  createdAt: z.optional(z.string()),
 });
 
 export function versionFromItem(item: unknown): MapVersion {
@@ -183,11 +204,11 @@ export function clientSortKey(clientId: string): string {
 }
 
 export const clientItemSchema = z.object({
-  clientId: z.string().min(1),
-  tenantId: z.string().min(1),
-  scopes: z.array(z.string()).default([]),
-  createdAt: z.string().default(''),
-  by: z.string().default(''),
+  clientId: z.string().check(z.minLength(1)),
+  tenantId: z.string().check(z.minLength(1)),
+  scopes: z._default(z.array(z.string()), []),
+  createdAt: z._default(z.string(), ''),
+  by: z._default(z.string(), ''),
 });
 
 export function clientItem(binding: ClientBinding): Record<string, unknown> {

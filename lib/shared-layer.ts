@@ -1,4 +1,4 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { AssetHashType, DockerImage } from 'aws-cdk-lib';
 import { Architecture, Code, LayerVersion, Runtime } from 'aws-cdk-lib/aws-lambda';
@@ -62,13 +62,43 @@ export class SharedLayer extends LayerVersion {
   }
 }
 
-/** Writes the layer's content into `outputDir`. Exported for the local runtime and the bench. */
+/**
+ * The package's entry points, from its `exports`: a subpath to its source
+ * file, a `*` pattern expanded over the files it matches.
+ */
+export function sharedEntryPoints(sourceDir: string): Array<{ subpath: string; source: string }> {
+  const { exports } = JSON.parse(readFileSync(path.join(sourceDir, 'package.json'), 'utf8')) as { exports: Record<string, string> };
+  return Object.entries(exports).flatMap(([subpath, target]) => {
+    if (!subpath.includes('*')) return [{ subpath, source: path.join(sourceDir, target) }];
+    const [prefix, suffix] = target.split('*') as [string, string];
+    return readdirSync(path.join(sourceDir, prefix))
+      .filter((file) => file.endsWith(suffix))
+      .map((file) => ({ subpath: subpath.replace('*', file.slice(0, -suffix.length)), source: path.join(sourceDir, prefix, file) }));
+  });
+}
+
+/**
+ * Writes the layer's content into `outputDir`: one ES module per entry of
+ * the package's `exports`, their common code in shared chunks, so that a
+ * function importing one subpath (the router: `@item-master/shared/auth`)
+ * loads that and not the tracer the index brings. Exported for the local
+ * runtime and the bench.
+ */
 export function bundleSharedLayer(sourceDir: string, outputDir: string): void {
   const moduleDir = path.join(outputDir, 'nodejs', 'node_modules', ...SHARED_MODULE.split('/'));
   mkdirSync(moduleDir, { recursive: true });
+  const entries = sharedEntryPoints(sourceDir).map(({ subpath, source }) => ({
+    subpath,
+    // '.' → index, './contracts/names' → contracts/names
+    out: subpath === '.' ? 'index' : subpath.slice(2),
+    source,
+  }));
   buildSync({
-    entryPoints: [path.join(sourceDir, 'src', 'index.ts')],
-    outfile: path.join(moduleDir, 'index.mjs'),
+    entryPoints: entries.map(({ out, source }) => ({ in: source, out })),
+    outdir: moduleDir,
+    outExtension: { '.js': '.mjs' },
+    splitting: true,
+    chunkNames: 'chunks/[name]-[hash]',
     bundle: true,
     platform: 'node',
     format: 'esm',
@@ -83,8 +113,9 @@ export function bundleSharedLayer(sourceDir: string, outputDir: string): void {
     banner: { js: ESM_REQUIRE_BANNER },
     logLevel: 'error',
   });
+  const exports = Object.fromEntries(entries.map(({ subpath, out }) => [subpath, `./${out}.mjs`]));
   writeFileSync(
     path.join(moduleDir, 'package.json'),
-    `${JSON.stringify({ name: SHARED_MODULE, type: 'module', exports: './index.mjs' }, null, 2)}\n`,
+    `${JSON.stringify({ name: SHARED_MODULE, type: 'module', exports }, null, 2)}\n`,
   );
 }

@@ -1,10 +1,13 @@
-import { parseEnvironment, tokenVerifierOptionsFromEnv, type TokenVerifierOptions } from '@item-master/shared';
-import * as z from 'zod';
+import { tokenVerifierOptionsFromEnv, type TokenVerifierOptions } from '@item-master/shared/auth';
+import { parseEnvironment } from '@item-master/shared/environment';
+import '@item-master/shared/validation';
+import * as z from 'zod/mini';
 
 const envSchema = z.object({
-  CONTROL_PLANE_TABLE: z.string().min(1),
-  ROUTING_REFRESH_SECONDS: z.coerce.number().positive().default(10),
-  SHIPPED_ROUTING: z.string().min(1),
+  CONTROL_PLANE_TABLE: z.string().check(z.minLength(1)),
+  ROUTING_REFRESH_SECONDS: z._default(z.coerce.number().check(z.positive()), 10),
+  SHIPPED_ROUTING: z.string().check(z.minLength(1)),
+  TOKEN_CACHE_SIZE: z._default(z.coerce.number().check(z.int(), z.nonnegative()), 10_000),
 });
 
 export interface RouterConfig {
@@ -21,6 +24,6 @@ export function loadRouterConfig(env: NodeJS.ProcessEnv): RouterConfig {
     controlPlaneTable: parsed.CONTROL_PLANE_TABLE,
     refreshMs: parsed.ROUTING_REFRESH_SECONDS * 1000,
     shippedRouting: parsed.SHIPPED_ROUTING,
-    auth: tokenVerifierOptionsFromEnv(env),
+    auth: { ...tokenVerifierOptionsFromEnv(env), cachedTokens: parsed.TOKEN_CACHE_SIZE },
   };
 }

@@ -1,28 +1,21 @@
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { LambdaClient } from '@aws-sdk/client-lambda';
-import {
-  ALB_CORRELATION_ID_PATH,
-  CELL_INVOKE,
-  CONTROL_PLANE_READ,
-  createObservability,
-  instrument,
-  MetricUnit,
-  sdkClientConfig,
-  TokenVerifier,
-} from '@item-master/shared';
+import { TokenVerifier } from '@item-master/shared/auth';
+import { createLogging, MetricUnit, withLogging } from '@item-master/shared/logging';
+import { CELL_INVOKE, CONTROL_PLANE_READ } from '@item-master/shared/sdk-timeouts';
 import type { ALBEvent, ALBResult } from 'aws-lambda';
-import { ControlPlaneReader } from '../../control-plane/reader.ts';
+import { AwsApi } from './aws-api.ts';
 import { loadRouterConfig } from './config.ts';
+import { ControlPlaneReads } from './control-plane-reads.ts';
 import { LambdaCellInvoker } from './lambda-invoker.ts';
 import { routeRequest, type RouterDeps } from './router.ts';
 import { RoutingCache, snapshotFromShipped } from './routing-cache.ts';
 
-const observability = createObservability();
-const { logger, metrics, tracer } = observability;
+// No X-Ray SDK and no SDK clients here: Lambda's active tracing records the invocation, and the
+// two calls the router makes are signed requests (docs/design-notes.md, "Performance").
+const logging = createLogging();
+const { logger, metrics } = logging;
 const config = loadRouterConfig(process.env);
 // Short timeouts: a hung control plane delays only a cold start, which then serves the shipped map.
-const dynamo = tracer.captureAWSv3Client(new DynamoDBClient(sdkClientConfig(CONTROL_PLANE_READ)));
-const store = new ControlPlaneReader(dynamo, config.controlPlaneTable);
+const store = new ControlPlaneReads(new AwsApi('dynamodb', CONTROL_PLANE_READ), config.controlPlaneTable);
 const routing = new RoutingCache({
   load: () => store.readRouting(),
   shipped: snapshotFromShipped(config.shippedRouting),
@@ -47,12 +40,13 @@ await Promise.all([
 const deps: RouterDeps = {
   auth,
   routing,
-  invoker: new LambdaCellInvoker(tracer.captureAWSv3Client(new LambdaClient(sdkClientConfig(CELL_INVOKE)))),
-  observability,
+  invoker: new LambdaCellInvoker(new AwsApi('lambda', CELL_INVOKE)),
+  observability: logging,
 };
 
-export const handler = instrument<ALBEvent, ALBResult>(
-  observability,
+export const handler = withLogging<ALBEvent, ALBResult>(
+  logging,
+  // The ALB's trace header: the correlation id of every log line.
+  (event) => event.headers?.['x-amzn-trace-id'],
   (event) => routeRequest(event, deps),
-  { correlationIdPath: ALB_CORRELATION_ID_PATH },
 );

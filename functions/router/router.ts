@@ -1,18 +1,8 @@
-import {
-  allMethods,
-  allowedMethods,
-  errorBody,
-  isValidId,
-  ID_RULE,
-  matchRoute,
-  MetricUnit,
-  tenantIdOf,
-  type AuthResult,
-  type HttpMethod,
-  type Observability,
-  type Requirement,
-  type Scope,
-} from '@item-master/shared';
+import type { AuthResult, Requirement, Scope } from '@item-master/shared/auth';
+import { allMethods, allowedMethods, matchRoute, type HttpMethod } from '@item-master/shared/contracts/routes';
+import { errorBody } from '@item-master/shared/errors';
+import { ID_RULE, isValidId, tenantIdOf } from '@item-master/shared/ids';
+import { MetricUnit, type Logging } from '@item-master/shared/logging';
 import type { ALBEvent, ALBResult } from 'aws-lambda';
 import { routeTenant } from '../../control-plane/routing.ts';
 import { cachedBucketOf } from './bucket-cache.ts';
@@ -41,7 +31,7 @@ export interface RouterDeps {
   /** The routing data in force: the cache in front of the control plane. */
   readonly routing: { current(): Promise<RoutingSnapshot>; fresh(): Promise<RoutingSnapshot> };
   readonly invoker: CellInvoker;
-  readonly observability: Pick<Observability, 'logger' | 'metrics'>;
+  readonly observability: Logging;
 }
 
 /** The scope the route table gives a method on a path; undefined where no route answers it. */

@@ -1,5 +1,6 @@
-import { SHIPPED_ROUTING_VARIABLE, type ShippedRouting } from '@item-master/shared';
-import * as z from 'zod';
+import { SHIPPED_ROUTING_VARIABLE, type ShippedRouting } from '@item-master/shared/contracts/shipped-routing';
+import '@item-master/shared/validation';
+import * as z from 'zod/mini';
 import { decodeBuckets } from '../../control-plane/bucket-codec.ts';
 import type { CellStatus } from '../../control-plane/records.ts';
 import type { BucketMap, Overrides } from '../../control-plane/routing.ts';
@@ -38,12 +39,12 @@ export function snapshotFromState(state: RoutingState): RoutingSnapshot {
 
 /** The contract's shape, checked: a shipped routing the deploy did not write fails the cold start loudly. */
 const shippedSchema = z.object({
-  version: z.number().int().nonnegative(),
-  functions: z.record(z.string(), z.string().min(1)),
+  version: z.int().check(z.nonnegative()),
+  functions: z.record(z.string(), z.string().check(z.minLength(1))),
   cells: z.array(z.string()),
   buckets: z.string(),
-  overrides: z.record(z.string(), z.string()).default({}),
-}) satisfies z.ZodType<ShippedRouting, unknown>;
+  overrides: z._default(z.record(z.string(), z.string()), {}),
+}) satisfies z.ZodMiniType<ShippedRouting, unknown>;
 
 /**
  * The routing the deploy ships in the router's environment, used only until

@@ -1,10 +1,12 @@
-import { InvokeCommand, LambdaClient, TooManyRequestsException } from '@aws-sdk/client-lambda';
 import { createObservability, tenantIdOf, TokenVerifier } from '@item-master/shared';
 import type { ALBEvent, ALBResult } from 'aws-lambda';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { evenSplit } from '../../control-plane/routing.ts';
 import { loadRouterConfig } from '../../functions/router/config.ts';
+import { AwsApi, AwsApiError } from '../../functions/router/aws-api.ts';
 import { LambdaCellInvoker } from '../../functions/router/lambda-invoker.ts';
+import { CELL_INVOKE } from '../../layers/shared/src/sdk-timeouts.ts';
+import { awsEnv, startStubApi, type StubAnswer, type StubRequest } from '../support/aws-api.ts';
 import { CellUnavailableError, requiredScope, routeRequest, type CellInvoker, type RouterDeps } from '../../functions/router/router.ts';
 import { allowedMethods, ROUTES } from '../../layers/shared/src/contracts/routes.ts';
 import { SCOPES } from '../../layers/shared/src/contracts/scopes.ts';
@@ -331,40 +333,115 @@ describe('routeRequest: authentication', () => {
 describe('LambdaCellInvoker', () => {
   const cell = target('cell-1');
   const event = albEvent('GET', '/tenants/t/items');
-  const encode = (value: unknown) => new TextEncoder().encode(JSON.stringify(value));
+  const TRACE = 'Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1';
+  const stubs: Array<{ close: () => Promise<void> }> = [];
+  afterAll(() => Promise.all(stubs.map((stub) => stub.close())));
 
-  function clientAnswering(answer: () => unknown) {
-    const client = new LambdaClient({ region: 'us-east-1' });
-    const send = vi.spyOn(client, 'send').mockImplementation(async () => answer());
-    return { client, send };
+  /** An invoker whose Lambda API is a loopback stub answering as told; short timeouts for the hung case. */
+  async function invokerAnswering(answer: (request: StubRequest) => StubAnswer) {
+    const stub = await startStubApi(answer);
+    stubs.push(stub);
+    const lambda = new AwsApi('lambda', { ...CELL_INVOKE, requestMs: 300 }, awsEnv('lambda', stub.url));
+    return { invoker: new LambdaCellInvoker(lambda, () => TRACE), requests: stub.requests };
   }
+  const json = (status: number, body: unknown, headers: Record<string, string> = {}): StubAnswer => ({
+    status,
+    headers: { 'content-type': 'application/json', ...headers },
+    body: JSON.stringify(body),
+  });
 
-  it('invokes the function the registry names with the ALB event and returns its response', async () => {
-    const { client, send } = clientAnswering(() => ({ StatusCode: 200, Payload: encode(ok()) }));
-    const result = await new LambdaCellInvoker(client).invoke(cell, event);
+  it('sends the ALB event to Invoke, signed, with the trace header, and returns the cell\'s response', async () => {
+    const { invoker, requests } = await invokerAnswering(() => json(200, ok()));
+    const result = await invoker.invoke(cell, event);
     expect(result.statusCode).toBe(200);
-    const command = send.mock.calls[0]![0] as InvokeCommand;
-    expect(command.input.FunctionName).toBe(cell.functionName);
-    expect(JSON.parse(command.input.Payload as string)).toEqual(event);
+    expect(requests).toHaveLength(1);
+    const [request] = requests;
+    expect(request!.method).toBe('POST');
+    expect(request!.path).toBe(`/2015-03-31/functions/${encodeURIComponent(cell.functionName)}/invocations`);
+    expect(JSON.parse(request!.body)).toEqual(event);
+    expect(request!.headers['x-amz-invocation-type']).toBe('RequestResponse');
+    expect(request!.headers['x-amzn-trace-id']).toBe(TRACE);
+    // SigV4 with the environment's credentials and session token, scoped to Lambda in the region.
+    expect(request!.headers.authorization).toMatch(
+      /^AWS4-HMAC-SHA256 Credential=[^/]+\/\d{8}\/us-east-1\/lambda\/aws4_request, SignedHeaders=[a-z0-9;-]*host[a-z0-9;-]*, Signature=[0-9a-f]{64}$/,
+    );
+    expect(request!.headers['x-amz-security-token']).toBe('session-token');
+    expect(String(request!.headers.authorization)).not.toMatch(/x-amzn-trace-id/);
   });
 
-  it.each([
-    ['a function error', () => ({ StatusCode: 200, FunctionError: 'Unhandled', Payload: encode({ errorMessage: 'boom' }) })],
-    ['a malformed response', () => ({ StatusCode: 200, Payload: encode({ body: 'no status' }) })],
-    ['a payload that is not JSON', () => ({ StatusCode: 200, Payload: new TextEncoder().encode('<html>') })],
-  ])('turns %s into a non-retryable CellUnavailableError', async (_case, answer) => {
-    const { client } = clientAnswering(answer);
-    await expect(new LambdaCellInvoker(client).invoke(cell, event)).rejects.toMatchObject({
-      name: 'CellUnavailableError',
-      retryable: false,
-    });
+  it.each<[string, StubAnswer]>([
+    ['a function error', json(200, { errorType: 'Error', errorMessage: 'boom' }, { 'x-amz-function-error': 'Unhandled' })],
+    ['a timed-out function', json(200, { errorType: 'Sandbox.Timedout', errorMessage: 'timed out' }, { 'x-amz-function-error': 'Unhandled' })],
+    ['a malformed response', json(200, { body: 'no status' })],
+    ['a payload that is not JSON', { status: 200, body: '<html>' }],
+    ['a missing function', json(404, { Type: 'User', message: 'Function not found' }, { 'x-amzn-errortype': 'ResourceNotFoundException' })],
+    ['a refused invocation', json(403, { message: 'not authorized' }, { 'x-amzn-errortype': 'AccessDeniedException' })],
+    ['a Lambda service error', json(500, { Type: 'Service', message: 'internal' }, { 'x-amzn-errortype': 'ServiceException' })],
+    ['a payload over the limit', json(413, { Type: 'User', message: 'too large' }, { 'x-amzn-errortype': 'RequestTooLargeException' })],
+    ['a connection reset', 'reset'],
+    ['a Lambda API that never answers', 'hang'],
+  ])('turns %s into a non-retryable CellUnavailableError, in one attempt', async (_case, answer) => {
+    const { invoker, requests } = await invokerAnswering(() => answer);
+    await expect(invoker.invoke(cell, event)).rejects.toMatchObject({ name: 'CellUnavailableError', cellId: 'cell-1', retryable: false });
+    expect(requests).toHaveLength(1);
   });
 
-  it('marks throttling as retryable', async () => {
-    const { client } = clientAnswering(() => {
-      throw new TooManyRequestsException({ message: 'Rate exceeded', $metadata: {} });
-    });
-    await expect(new LambdaCellInvoker(client).invoke(cell, event)).rejects.toMatchObject({ retryable: true });
+  it('marks throttling (429) as retryable, without retrying itself', async () => {
+    const { invoker, requests } = await invokerAnswering(() =>
+      json(429, { Type: 'User', message: 'Rate exceeded', Reason: 'ReservedFunctionConcurrentInvocationLimitExceeded' }, { 'x-amzn-errortype': 'TooManyRequestsException' }),
+    );
+    await expect(invoker.invoke(cell, event)).rejects.toMatchObject({ retryable: true, message: expect.stringMatching(/TooManyRequestsException/) });
+    expect(requests).toHaveLength(1);
+  });
+
+  it('fails as a cell error when nothing listens', async () => {
+    const lambda = new AwsApi('lambda', CELL_INVOKE, awsEnv('lambda', 'http://127.0.0.1:9'));
+    await expect(new LambdaCellInvoker(lambda, () => undefined).invoke(cell, event)).rejects.toMatchObject({ retryable: false });
+  });
+});
+
+describe('AwsApi', () => {
+  const stubs: Array<{ close: () => Promise<void> }> = [];
+  afterAll(() => Promise.all(stubs.map((stub) => stub.close())));
+  async function apiAnswering(answers: StubAnswer[], maxAttempts = 3) {
+    const stub = await startStubApi(() => answers.shift() ?? { status: 200, body: '{}' });
+    stubs.push(stub);
+    return { api: new AwsApi('dynamodb', { connectMs: 500, requestMs: 300, maxAttempts }, awsEnv('dynamodb', stub.url)), requests: stub.requests };
+  }
+  const dynamoError = (status: number, type: string): StubAnswer => ({
+    status,
+    headers: { 'content-type': 'application/x-amz-json-1.0' },
+    body: JSON.stringify({ __type: `com.amazonaws.dynamodb.v20120810#${type}`, message: `${type} happened` }),
+  });
+  const post = { path: '/', headers: { 'x-amz-target': 'DynamoDB_20120810.Query' }, body: '{}' };
+
+  it.each<[string, StubAnswer]>([
+    ['a throttled request', dynamoError(400, 'ThrottlingException')],
+    ['exceeded throughput', dynamoError(400, 'ProvisionedThroughputExceededException')],
+    ['a service error', dynamoError(500, 'InternalServerError')],
+    ['no answer', 'hang'],
+  ])('tries again after %s, up to its attempts', async (_case, failure) => {
+    const { api, requests } = await apiAnswering([failure, { status: 200, body: '{"Count":0}' }]);
+    expect((await api.post(post)).body).toBe('{"Count":0}');
+    expect(requests).toHaveLength(2);
+    const { api: once, requests: onceRequests } = await apiAnswering([failure, failure], 2);
+    await expect(once.post(post)).rejects.toBeInstanceOf(AwsApiError);
+    expect(onceRequests).toHaveLength(2);
+  });
+
+  it('gives up at once on a request the service refuses, naming its error', async () => {
+    const { api, requests } = await apiAnswering([dynamoError(400, 'ResourceNotFoundException')]);
+    await expect(api.post(post)).rejects.toMatchObject({ status: 400, code: 'ResourceNotFoundException', retryable: false, message: expect.stringMatching(/ResourceNotFoundException happened/) });
+    expect(requests).toHaveLength(1);
+  });
+
+  it('refuses to start without a region, and fails a call without credentials', async () => {
+    expect(() => new AwsApi('lambda', CELL_INVOKE, {})).toThrow(/AWS_REGION/);
+    const api = new AwsApi('lambda', CELL_INVOKE, { AWS_REGION: 'eu-west-1' });
+    expect(api.endpoint.href).toBe('https://lambda.eu-west-1.amazonaws.com/');
+    await expect(api.post(post)).rejects.toMatchObject({ code: 'CredentialsMissing' });
+    expect(new AwsApi('lambda', CELL_INVOKE, { AWS_REGION: 'cn-north-1' }).endpoint.host).toBe('lambda.cn-north-1.amazonaws.com.cn');
+    expect(new AwsApi('lambda', CELL_INVOKE, { AWS_REGION: 'eu-west-1', AWS_ENDPOINT_URL: 'http://127.0.0.1:4000' }).endpoint.host).toBe('127.0.0.1:4000');
   });
 });
 
@@ -376,10 +453,11 @@ describe('loadRouterConfig', () => {
       controlPlaneTable: 'control',
       refreshMs: 10_000,
       shippedRouting: '{}',
-      auth: { userPoolId: 'eu-west-1_AbC123', resourceServer: 'item-master' },
+      auth: { userPoolId: 'eu-west-1_AbC123', resourceServer: 'item-master', cachedTokens: 10_000 },
     });
     expect(loadRouterConfig({ ...env, AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER: 'http://127.0.0.1:4000' }).auth.endpoint).toBe('http://127.0.0.1:4000');
     expect(loadRouterConfig({ ...env, ROUTING_REFRESH_SECONDS: '2.5' }).refreshMs).toBe(2_500);
+    expect(loadRouterConfig({ ...env, TOKEN_CACHE_SIZE: '0' }).auth.cachedTokens).toBe(0);
   });
 
   it.each([
@@ -390,6 +468,8 @@ describe('loadRouterConfig', () => {
     [{ ...env, AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER: 'not a url' }, /AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER/],
     [{ ...env, ROUTING_REFRESH_SECONDS: '0' }, /ROUTING_REFRESH_SECONDS/],
     [{ ...env, ROUTING_REFRESH_SECONDS: 'soon' }, /ROUTING_REFRESH_SECONDS/],
+    [{ ...env, TOKEN_CACHE_SIZE: '-1' }, /TOKEN_CACHE_SIZE: Too small/],
+    [{ ...env, TOKEN_CACHE_SIZE: 'many' }, /TOKEN_CACHE_SIZE/],
   ])('refuses %o', (value, message) => {
     expect(() => loadRouterConfig(value)).toThrow(message);
   });

@@ -1,16 +1,16 @@
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { afterAll, describe, expect, inject, it } from 'vitest';
+import { describe, expect, inject, it } from 'vitest';
 import { encodeBuckets } from '../../control-plane/bucket-codec.ts';
 import { CellOperations } from '../../control-plane/operations.ts';
 import { evenSplit } from '../../control-plane/routing.ts';
 import { ControlPlaneStore, type RoutingState } from '../../control-plane/store.ts';
+import { AwsApiError } from '../../functions/router/aws-api.ts';
 import { RoutingCache, snapshotFromShipped } from '../../functions/router/routing-cache.ts';
 import type { ShippedRouting } from '../../layers/shared/src/contracts/shipped-routing.ts';
-import { CONTROL_PLANE_READ, sdkClientConfig } from '../../layers/shared/src/sdk-timeouts.ts';
-import { LOCAL_CREDENTIALS, LOCAL_REGION } from '../../local/dynamodb-local.ts';
+import { CONTROL_PLANE_READ } from '../../layers/shared/src/sdk-timeouts.ts';
 import { startHangingServer } from '../support/hanging-server.ts';
 import { createCellTable } from '../support/tables.ts';
 import { DeployTimeCalls } from '../support/deploy-time.ts';
+import { routerReads } from '../support/aws-api.ts';
 
 const shippedJson = JSON.stringify({
   version: 1,
@@ -149,15 +149,10 @@ describe('RoutingCache', () => {
 });
 
 describe('the router at a cold start', () => {
-  const clients: DynamoDBClient[] = [];
-  afterAll(() => clients.forEach((client) => client.destroy()));
-
   it('serves the shipped map when the store is unreachable', async () => {
     // A closed loopback port: connection refused at once.
-    const client = new DynamoDBClient({ endpoint: 'http://127.0.0.1:9', region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS, maxAttempts: 1 });
-    clients.push(client);
     const errors: unknown[] = [];
-    const store = new ControlPlaneStore(client, 'control');
+    const store = routerReads('http://127.0.0.1:9', 'control', { ...CONTROL_PLANE_READ, maxAttempts: 1 });
     const cache = new RoutingCache({ load: () => store.readRouting(), shipped, refreshMs: 1_000, onRefreshError: (e) => errors.push(e) });
     const snapshot = await cache.current();
     expect(snapshot).toMatchObject({ version: 1, source: 'shipped' });
@@ -168,16 +163,17 @@ describe('the router at a cold start', () => {
 
   it('gives up on a control plane that accepts connections and never answers, and serves the shipped map', async () => {
     const hung = await startHangingServer();
-    const client = new DynamoDBClient({ endpoint: hung.url, region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS, ...sdkClientConfig(CONTROL_PLANE_READ) });
-    clients.push(client);
     try {
       const errors: unknown[] = [];
-      const store = new ControlPlaneStore(client, 'control');
+      const store = routerReads(hung.url, 'control');
       const cache = new RoutingCache({ load: () => store.readRouting(), shipped, refreshMs: 1_000, onRefreshError: (e) => errors.push(e) });
       expect(await cache.current()).toMatchObject({ version: 1, source: 'shipped' });
       // It was the request timeout that ended the read.
       expect(errors).toHaveLength(1);
-      expect((errors[0] as Error).name).toBe('TimeoutError');
+      expect(errors[0]).toBeInstanceOf(AwsApiError);
+      expect(errors[0]).toMatchObject({ status: 0, code: 'ETIMEDOUT' });
+      // Each of the two reads (registry, map version) waited for an answer on every attempt, each on its own connection.
+      expect(hung.connections()).toBe(2 * CONTROL_PLANE_READ.maxAttempts);
     } finally {
       await hung.close();
     }
@@ -193,7 +189,8 @@ describe('the router at a cold start', () => {
         await deploy.register({ cellId, weight: 1, apiFunctionArn: `arn:${cellId}`, tableName: `${cellId}-table` });
       }
       const time = clock();
-      const cache = new RoutingCache({ load: () => store.readRouting(), shipped, refreshMs: 5_000, now: time.now });
+      const reads = routerReads(inject('dynamoEndpoint'), control.tableName);
+      const cache = new RoutingCache({ load: () => reads.readRouting(), shipped, refreshMs: 5_000, now: time.now });
       expect(await cache.current()).toMatchObject({ version: 1, source: 'store', overrides: {} });
 
       const noData = { hasData: async () => false, writeOwnership: async () => true, tenantsIn: async () => [] };

@@ -2,6 +2,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { fromRoot } from '../../lib/paths.ts';
+import { sharedEntryPoints } from '../../lib/shared-layer.ts';
 
 /**
  * Imports point one way. Each top-level folder may import (at run time)
@@ -41,6 +42,14 @@ function folderOf(file: string): Folder | 'test' | undefined {
   return FOLDERS.find((folder) => folder === top);
 }
 
+/** The file a specifier of the shared package names, by the package's `exports`. */
+function sharedModuleFile(spec: string): string {
+  const subpath = `.${spec.slice('@item-master/shared'.length)}`;
+  const entry = sharedEntryPoints(fromRoot('layers', 'shared')).find((e) => e.subpath === subpath);
+  if (!entry) throw new Error(`${spec}: not exported by the shared package`);
+  return path.relative(fromRoot(), entry.source);
+}
+
 function importsOf(root: string): Edge[] {
   return readdirSync(fromRoot(root), { recursive: true, encoding: 'utf8' })
     .filter((file) => file.endsWith('.ts'))
@@ -49,7 +58,7 @@ function importsOf(root: string): Edge[] {
       const source = readFileSync(fromRoot(from), 'utf8');
       return [...source.matchAll(/^(?:import|export)(\s+type)?\s[^;]*?from\s+'([^']+)'/gms)].flatMap((match) => {
         const spec = match[2]!;
-        const to = spec === '@item-master/shared' ? 'layers/shared/src/index.ts' : spec.startsWith('.') ? path.normalize(path.join(path.dirname(from), spec)) : undefined;
+        const to = spec.startsWith('@item-master/shared') ? sharedModuleFile(spec) : spec.startsWith('.') ? path.normalize(path.join(path.dirname(from), spec)) : undefined;
         return to ? [{ from, to, typeOnly: match[1] !== undefined }] : [];
       });
     });

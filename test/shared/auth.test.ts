@@ -1,14 +1,13 @@
 import { bearerToken, TokenVerifier, type AuthResult } from '@item-master/shared';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CognitoJwtVerifier } from 'aws-jwt-verify';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { scopeOf, TEST_POOL_ID, TEST_RESOURCE_SERVER, testIssuer, type TestIssuer } from '../support/tokens.ts';
 
 let issuer: TestIssuer;
-let verifier: TokenVerifier;
 const acmeWrite = { tenantId: 'acme', scope: 'items.write' } as const;
 
 beforeAll(async () => {
   issuer = await testIssuer();
-  verifier = new TokenVerifier({ userPoolId: TEST_POOL_ID, resourceServer: TEST_RESOURCE_SERVER, endpoint: issuer.url });
 });
 afterAll(() => issuer.close());
 
@@ -18,7 +17,16 @@ function failure(result: AuthResult) {
   return result;
 }
 
-describe('TokenVerifier', () => {
+// Every behaviour holds whether verified tokens are remembered or not.
+describe.each([
+  ['every token verified', 0],
+  ['verified tokens remembered', 100],
+])('TokenVerifier, %s', (_mode, cachedTokens) => {
+  let verifier: TokenVerifier;
+  beforeAll(() => {
+    verifier = new TokenVerifier({ userPoolId: TEST_POOL_ID, resourceServer: TEST_RESOURCE_SERVER, endpoint: issuer.url, cachedTokens });
+  });
+
   it('accepts a token of the issuer for its own tenant and scope, and says who calls', async () => {
     const { access_token } = await issuer.issue({ tenantId: 'acme', scopes: ['items.read', 'items.write'] });
     const result = await verifier.authorize(bearer(access_token), acmeWrite);
@@ -85,6 +93,49 @@ describe('TokenVerifier', () => {
     const cut = new TokenVerifier({ userPoolId: TEST_POOL_ID, resourceServer: TEST_RESOURCE_SERVER, endpoint: 'http://127.0.0.1:9' });
     const { access_token } = await issuer.issue({ tenantId: 'acme' });
     expect(failure(await cut.authorize(bearer(access_token), acmeWrite))).toMatchObject({ status: 503, headers: { 'retry-after': '5' } });
+  });
+});
+
+describe('TokenVerifier remembering verified tokens', () => {
+  const options = () => ({ userPoolId: TEST_POOL_ID, resourceServer: TEST_RESOURCE_SERVER, endpoint: issuer.url, cachedTokens: 2 });
+  afterEach(() => vi.restoreAllMocks());
+
+  it('checks a token’s signature once, and its scope and tenant on every request', async () => {
+    const verifier = new TokenVerifier(options());
+    const signatureChecks = vi.spyOn(CognitoJwtVerifier.prototype, 'verify');
+    const { access_token } = await issuer.issue({ tenantId: 'acme', scopes: ['items.read'] });
+    expect((await verifier.authorize(bearer(access_token), { tenantId: 'acme', scope: 'items.read' })).ok).toBe(true);
+    expect((await verifier.authorize(bearer(access_token), { tenantId: 'acme', scope: 'items.read' })).ok).toBe(true);
+    expect(signatureChecks).toHaveBeenCalledTimes(1);
+    expect(failure(await verifier.authorize(bearer(access_token), acmeWrite))).toMatchObject({ status: 403, message: expect.stringMatching(/lacks the scope/) });
+    expect(failure(await verifier.authorize(bearer(access_token), { tenantId: 'globex', scope: 'items.read' }))).toMatchObject({ status: 403, message: 'the token is for another tenant' });
+    expect(signatureChecks).toHaveBeenCalledTimes(1);
+  });
+
+  it('never remembers a token it refused, and keeps only as many as it is told', async () => {
+    const verifier = new TokenVerifier(options());
+    const signatureChecks = vi.spyOn(CognitoJwtVerifier.prototype, 'verify');
+    const forged = await issuer.forge({ clientId: 'c1', scope: scopeOf('items.write'), claims: { tenant_id: 'acme' }, expiresInSeconds: 600 });
+    for (let i = 0; i < 2; i++) expect(failure(await verifier.authorize(bearer(forged), acmeWrite)).status).toBe(401);
+    expect(signatureChecks).toHaveBeenCalledTimes(2);
+    // quick-lru keeps the newest `cachedTokens` and the generation before them: 5 tokens through a cache of 2 push the first out.
+    const tokens = await Promise.all(['t1', 't2', 't3', 't4', 't5'].map(async (client) => (await issuer.issue({ tenantId: 'acme', clientId: client })).access_token));
+    for (const token of tokens) expect((await verifier.authorize(bearer(token), acmeWrite)).ok).toBe(true);
+    signatureChecks.mockClear();
+    await verifier.authorize(bearer(tokens[4]!), acmeWrite);
+    expect(signatureChecks).toHaveBeenCalledTimes(0);
+    await verifier.authorize(bearer(tokens[0]!), acmeWrite);
+    expect(signatureChecks).toHaveBeenCalledTimes(1);
+  });
+
+  it('forgets a token when it expires: it is refused as expired', async () => {
+    const verifier = new TokenVerifier(options());
+    const token = await issuer.sign({ clientId: 'c1', scope: scopeOf('items.write'), claims: { tenant_id: 'acme' }, expiresInSeconds: 1 });
+    expect((await verifier.authorize(bearer(token), acmeWrite)).ok).toBe(true);
+    const exp = JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString()).exp as number;
+    // Wait until the token has expired by the clock (whole seconds: past exp, not near it).
+    while (Date.now() < (exp + 1) * 1000) await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(failure(await verifier.authorize(bearer(token), acmeWrite))).toMatchObject({ status: 401, message: 'the token has expired' });
   });
 });
 

@@ -5,7 +5,6 @@ import {
   JwtBaseError,
   JwtExpiredError,
   JwtInvalidIssuerError,
-  JwtInvalidScopeError,
   JwtInvalidSignatureAlgorithmError,
   JwtInvalidSignatureError,
   JwtNotBeforeError,
@@ -18,6 +17,7 @@ import {
 import type { Fetcher } from 'aws-jwt-verify/https';
 import { SimpleJwksCache } from 'aws-jwt-verify/jwk';
 import type { JwtPayload } from 'aws-jwt-verify/jwt-model';
+import QuickLRU from 'quick-lru';
 
 import { TENANT_CLAIM, type Scope } from './contracts/scopes.ts';
 
@@ -38,6 +38,15 @@ export interface TokenVerifierOptions {
    * @default - Cognito's own endpoint
    */
   readonly endpoint?: string;
+  /**
+   * How many verified tokens to remember, each until it expires, keyed by
+   * the whole token: a token seen again skips the signature check. Scope
+   * and tenant are checked on every request all the same. The cache
+   * (quick-lru) holds the newest `cachedTokens` and the generation before
+   * them: at most twice as many.
+   * @default 0 - every token is verified every time
+   */
+  readonly cachedTokens?: number;
 }
 
 const USER_POOL_ID = /^[a-z]{2}(?:-[a-z]+)+-\d_[A-Za-z0-9]+$/;
@@ -99,9 +108,14 @@ export interface Requirement {
 export class TokenVerifier {
   readonly #verifier;
   readonly #resourceServer: string;
+  /** Verified payloads by token, while they are valid. */
+  readonly #verified: QuickLRU<string, JwtPayload> | undefined;
+  readonly #now: () => number;
 
-  constructor(options: TokenVerifierOptions) {
+  constructor(options: TokenVerifierOptions, now: () => number = Date.now) {
     this.#resourceServer = options.resourceServer;
+    this.#now = now;
+    this.#verified = options.cachedTokens ? new QuickLRU({ maxSize: options.cachedTokens }) : undefined;
     const jwksCache = options.endpoint ? new SimpleJwksCache({ fetcher: new EndpointFetcher(options.endpoint) }) : undefined;
     this.#verifier = CognitoJwtVerifier.create(
       {
@@ -131,12 +145,19 @@ export class TokenVerifier {
 
   /** Checks a bare token (a WebSocket query string carries one) against what the route needs. */
   async verify(token: string, required: Requirement): Promise<AuthResult> {
-    let payload: JwtPayload;
-    try {
-      payload = await this.#verifier.verify(token, { scope: `${this.#resourceServer}/${required.scope}` });
-    } catch (error) {
-      return refuse(this.#failure(error, required.scope));
+    let payload = this.#remembered(token);
+    if (!payload) {
+      try {
+        payload = await this.#verifier.verify(token);
+      } catch (error) {
+        return refuse(this.#failure(error));
+      }
+      if (typeof payload.exp === 'number') this.#verified?.set(token, payload);
     }
+    const prefix = `${this.#resourceServer}/`;
+    const scopes = typeof payload.scope === 'string' ? payload.scope.split(' ') : [];
+    const needed = `${prefix}${required.scope}`;
+    if (!scopes.includes(needed)) return refuse(forbidden(this.#resourceServer, `the token lacks the scope ${needed}`, needed));
     const tenantId = payload[TENANT_CLAIM];
     if (typeof tenantId !== 'string' || tenantId === '') {
       return refuse(forbidden(this.#resourceServer, 'the token is not bound to a tenant'));
@@ -144,8 +165,6 @@ export class TokenVerifier {
     if (required.tenantId !== undefined && tenantId !== required.tenantId) {
       return refuse(forbidden(this.#resourceServer, 'the token is for another tenant'));
     }
-    const prefix = `${this.#resourceServer}/`;
-    const scopes = typeof payload.scope === 'string' ? payload.scope.split(' ') : [];
     return {
       ok: true,
       caller: {
@@ -156,11 +175,16 @@ export class TokenVerifier {
     };
   }
 
-  #failure(error: unknown, scope: Scope): AuthFailure {
-    if (error instanceof JwtInvalidScopeError) {
-      const needed = `${this.#resourceServer}/${scope}`;
-      return forbidden(this.#resourceServer, `the token lacks the scope ${needed}`, needed);
-    }
+  /** A token verified before and not expired since. */
+  #remembered(token: string): JwtPayload | undefined {
+    const payload = this.#verified?.get(token);
+    if (payload === undefined) return undefined;
+    if ((payload.exp as number) * 1000 > this.#now()) return payload;
+    this.#verified?.delete(token);
+    return undefined;
+  }
+
+  #failure(error: unknown): AuthFailure {
     // The signing keys could not be fetched: not the caller's fault.
     if (error instanceof FetchError) {
       return { status: 503, code: 'auth_unavailable', message: 'tokens cannot be verified right now, retry later', headers: { 'retry-after': '5' } };

@@ -1,12 +1,13 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { search } from '@aws-lambda-powertools/logger/correlationId';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
-import { Metrics } from '@aws-lambda-powertools/metrics';
+import type { Metrics } from '@aws-lambda-powertools/metrics';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import { Tracer } from '@aws-lambda-powertools/tracer';
 import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
 import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
+import { createLogging } from './logging.ts';
 
 /** The logger, metrics and tracer of one function, all tagged with its cell. */
 export interface Observability {
@@ -16,22 +17,16 @@ export interface Observability {
 }
 
 /**
- * Creates the Powertools utilities for a function. The service name and metrics
- * namespace come from the environment the CDK construct sets
- * (`POWERTOOLS_SERVICE_NAME`, `POWERTOOLS_METRICS_NAMESPACE`); `cellId` is a
- * persistent log key and the default metric dimension, so that every log line
- * and every metric can be filtered by cell. A function without a cell tags
- * each request with the cell it concerns instead.
+ * Creates the Powertools utilities for a function: the logger and metrics of
+ * `createLogging` (tagged with the cell), the logger searching events for
+ * the correlation id, and the tracer.
  */
 export function createObservability(cellId: string | undefined = process.env.CELL_ID): Observability {
   const logger = new Logger({
     ...(cellId !== undefined && { persistentKeys: { cellId } }),
     correlationIdSearchFn: search,
   });
-  // Metrics' own warnings (an invocation with no metrics) go through the logger: structured, and at its level.
-  const metrics = new Metrics({ logger, ...(cellId !== undefined && { defaultDimensions: { cellId } }) });
-  const tracer = new Tracer();
-  return { logger, metrics, tracer };
+  return { ...createLogging(cellId, logger), tracer: new Tracer() };
 }
 
 /** Where the correlation id is found in an ALB event: the ALB's trace header. */
