@@ -65,6 +65,16 @@ export interface ServiceFunctionProps {
    * @default 'layer'
    */
   readonly sharedCode?: 'layer' | 'bundled';
+  /**
+   * Whether Node.js maps stack traces to the TypeScript source at run time
+   * (`--enable-source-maps`). The maps ship with every function either way
+   * (for an operator to map a logged trace, or to turn this on in the
+   * console); reading them at load costs each cold start some 20 to 30 ms
+   * (`npm run bench`, BENCHMARKS.md). Without them a trace still names the
+   * functions: the bundle keeps its names.
+   * @default false
+   */
+  readonly sourceMapsAtRuntime?: boolean;
 }
 
 /** Where functions take the AWS SDK and the shared code from, unless told otherwise (measured in BENCHMARKS.md). */
@@ -73,8 +83,9 @@ export const DEFAULT_SHARED_CODE: NonNullable<ServiceFunctionProps['sharedCode']
 
 /**
  * Every function of the service, with the defaults in one place: Node.js 24
- * on arm64, an ES module bundled and minified by the local esbuild with
- * source maps (the AWS SDK clients included), X-Ray tracing, its own log
+ * on arm64, an ES module bundled and minified by the local esbuild, names
+ * kept, with source maps shipped but not read at run time (the AWS SDK
+ * clients included), X-Ray tracing, its own log
  * group with retention, Powertools settings, the shared layer attached and
  * its module external, and a role that can write only to its own log group.
  */
@@ -106,7 +117,7 @@ export class ServiceFunction extends NodejsFunction {
       role,
       layers: sharedInLayer ? [props.sharedLayer] : [],
       environment: {
-        NODE_OPTIONS: '--enable-source-maps',
+        ...(props.sourceMapsAtRuntime && { NODE_OPTIONS: '--enable-source-maps' }),
         POWERTOOLS_SERVICE_NAME: props.serviceName,
         POWERTOOLS_LOG_LEVEL: props.logLevel ?? 'INFO',
         ...(props.cellId !== undefined && { CELL_ID: props.cellId }),
@@ -116,6 +127,8 @@ export class ServiceFunction extends NodejsFunction {
         format: OutputFormat.ESM,
         target: ESBUILD_TARGET,
         minify: true,
+        // Stack traces name the functions without reading the source map.
+        keepNames: true,
         sourceMap: true,
         sourcesContent: false,
         mainFields: ['module', 'main'],

@@ -10,11 +10,11 @@ import {
   JwtNotBeforeError,
   JwtParseError,
   KidNotFoundInJwksError,
-  NonRetryableFetchError,
   ParameterValidationError,
   WaitPeriodNotYetEndedJwkError,
 } from 'aws-jwt-verify/error';
-import type { Fetcher } from 'aws-jwt-verify/https';
+import { SimpleFetcher, type Fetcher } from 'aws-jwt-verify/https';
+import { Agent as HttpAgent } from 'node:http';
 import { SimpleJwksCache } from 'aws-jwt-verify/jwk';
 import type { JwtPayload } from 'aws-jwt-verify/jwt-model';
 import QuickLRU from 'quick-lru';
@@ -254,19 +254,19 @@ function challenge(realm: string, error: string, description: string, scope?: st
   return `Bearer realm="${realm}", error="${error}", error_description="${description}"${scope ? `, scope="${scope}"` : ''}`;
 }
 
-/** Fetches the JWKS from an endpoint other than Cognito's (plain HTTP on loopback included). */
+/**
+ * Fetches the JWKS from an endpoint other than Cognito's (the local issuer,
+ * plain HTTP on loopback): the library's own fetcher (timeouts, one retry),
+ * given an HTTP agent when the endpoint is not HTTPS.
+ */
 class EndpointFetcher implements Fetcher {
-  constructor(private readonly endpoint: string) {}
+  readonly #fetcher: SimpleFetcher;
 
-  async fetch(uri: string): Promise<ArrayBuffer> {
-    const target = new URL(new URL(uri).pathname, this.endpoint);
-    let response: Response;
-    try {
-      response = await fetch(target, { signal: AbortSignal.timeout(2_000) });
-    } catch (error) {
-      throw new FetchError(target.href, (error as Error).message);
-    }
-    if (response.status !== 200) throw new NonRetryableFetchError(target.href, `Status code is ${response.status}, expected 200`);
-    return response.arrayBuffer();
+  constructor(private readonly endpoint: string) {
+    this.#fetcher = new SimpleFetcher(new URL(endpoint).protocol === 'http:' ? { defaultRequestOptions: { agent: new HttpAgent({ keepAlive: true }) } } : undefined);
+  }
+
+  fetch(...[uri, requestOptions, data]: Parameters<Fetcher['fetch']>): Promise<ArrayBuffer> {
+    return this.#fetcher.fetch(new URL(new URL(uri).pathname, this.endpoint).href, requestOptions, data);
   }
 }
