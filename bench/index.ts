@@ -29,6 +29,8 @@ import { benchOwnership } from './ownership.ts';
 import { benchMoves } from './moves.ts';
 import { stackName } from '../layers/shared/src/contracts/names.ts';
 import { benchRouter } from './router.ts';
+import { benchRouterRequest } from './router-request.ts';
+import { startRecordingProxy, withInitStubs } from './init-stubs.ts';
 import { median } from './stats.ts';
 import { synthesizeCells, type SynthesisRun } from './synthesis.ts';
 import { benchThroughput } from './throughput.ts';
@@ -48,8 +50,8 @@ if (args.help) {
 }
 
 const PLANS = {
-  full: { coldStartRuns: 20, routerDecisions: 2_000_000, ops: 3_000, rounds: 3, warmup: 6_000, concurrency: 16, orders: 200, orderConcurrency: 8, cells: [1, 4, 16, 32], bigTenantItems: 10_000, smallMoves: 12, moveConcurrency: 1 },
-  quick: { coldStartRuns: 5, routerDecisions: 500_000, ops: 400, rounds: 2, warmup: 1_000, concurrency: 16, orders: 40, orderConcurrency: 8, cells: [1, 4, 16, 32], bigTenantItems: 2_000, smallMoves: 5, moveConcurrency: 1 },
+  full: { coldStartRuns: 20, routerDecisions: 2_000_000, routerRequests: 20_000, ops: 3_000, rounds: 3, warmup: 6_000, concurrency: 16, orders: 200, orderConcurrency: 8, cells: [1, 4, 16, 32], bigTenantItems: 10_000, smallMoves: 12, moveConcurrency: 1 },
+  quick: { coldStartRuns: 5, routerDecisions: 500_000, routerRequests: 3_000, ops: 400, rounds: 2, warmup: 1_000, concurrency: 16, orders: 40, orderConcurrency: 8, cells: [1, 4, 16, 32], bigTenantItems: 2_000, smallMoves: 5, moveConcurrency: 1 },
 };
 const plan = args.quick ? PLANS.quick : PLANS.full;
 const command = `npm run bench${args.quick ? ' -- --quick' : ''}${args.baseline ? ` -- --baseline ${args.baseline}` : ''}`;
@@ -134,13 +136,31 @@ try {
         })
     : [];
   if (args.baseline && baselines.length === 0) throw new Error(`${args.baseline} holds no function of this app`);
+  // Init-time reads (the router's map and JWKS) answered from loopback, recorded once from the local runtime.
+  const cognitoEndpoint = envOf('router').AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER;
+  const stubs = {
+    dynamodb: await startRecordingProxy(runtime.dynamoEndpoint),
+    ...(cognitoEndpoint && { cognito: await startRecordingProxy(cognitoEndpoint) }),
+  };
+  cleanup.push(async () => {
+    await stubs.dynamodb.close();
+    await stubs.cognito?.close();
+  });
+  const stubbed = (service: string) => withInitStubs(envOf(service), stubs);
   const EMPTY = '(empty handler)';
+  const SOURCE_MAPS = ' (source maps at run time)';
+  const sourceMapServices = ['router', 'cell-api'];
   const probes = [
-    { name: EMPTY, entry: writeEmptyHandler(mkdtempSync(path.join(work, 'empty-'))), env: envOf('cell-api') },
-    ...functions.map(({ service, entry, env }) => ({ name: service, entry, env })),
-    ...variants.map(({ name, service, entry }) => ({ name, entry, env: envOf(service) })),
-    ...baselines.map(({ service, entry }) => ({ name: baselineName(service), entry, env: envOf(service) })),
+    { name: EMPTY, entry: writeEmptyHandler(mkdtempSync(path.join(work, 'empty-'))), env: stubbed('cell-api') },
+    ...functions.map(({ service, entry }) => ({ name: service, entry, env: stubbed(service) })),
+    ...functions
+      .filter(({ service }) => sourceMapServices.includes(service))
+      .map(({ service, entry }) => ({ name: `${service}${SOURCE_MAPS}`, entry, env: { ...stubbed(service), NODE_OPTIONS: '--enable-source-maps' } })),
+    ...variants.map(({ name, service, entry }) => ({ name, entry, env: stubbed(service) })),
+    ...baselines.map(({ service, entry }) => ({ name: baselineName(service), entry, env: stubbed(service) })),
   ];
+  // One unmeasured round: every init read is recorded before the measured ones.
+  await probeInterleaved(probes, 1);
   step(`cold starts: ${probes.length} entries × ${plan.coldStartRuns} fresh processes, interleaved`);
   let lastShown = 0;
   const samples = await probeInterleaved(probes, plan.coldStartRuns, (done, total) => {
@@ -166,6 +186,8 @@ try {
     layerKb: layerKb(fn.layerDirs),
     ...row(service),
   }));
+  const sourceMapRows = sourceMapServices.map((service) => ({ service, without: row(service), with: row(`${service}${SOURCE_MAPS}`) }));
+  const initReads = { dynamodb: stubs.dynamodb.counts(), cognito: stubs.cognito?.counts() ?? { replayed: 0, forwarded: 0 } };
   const variantRows: VariantRow[] = variants.map(({ name, service, sharedCode, awsSdk, codeDir, layerDirs }) => ({
     service,
     sharedCode,
@@ -189,6 +211,8 @@ try {
       'local runtime and client',
       runtime.processes().map(({ pid, name }) => ({ pid, name: serviceOf.get(name) ?? name })),
     );
+  step('router: the work of one request, in process');
+  const routerRequest = await benchRouterRequest(envOf('router'), token, tenantId, plan.routerRequests);
   const target = { url: runtime.url, dynamoEndpoint: runtime.dynamoEndpoint, token, tenantId, cpu, settle: () => runtime.streams.drained() };
   step(`throughput: ${plan.ops} PUTs and ${plan.ops} GETs each way in ${plan.rounds} alternating rounds, ${plan.concurrency} in flight`);
   const throughput = { ...(await benchThroughput(target, plan, (line) => say(`  ${line}`))), instancesPerFunction };
@@ -224,10 +248,14 @@ try {
       floorMs,
       functions: coldStarts,
       variants: variantRows,
+      sourceMaps: sourceMapRows,
+      initReads,
       defaults: { awsSdk: DEFAULT_AWS_SDK, sharedCode: DEFAULT_SHARED_CODE },
     },
     ...(args.baseline && { baseline: { dir: args.baseline, functions: baselineRows } }),
     router,
+    routerRequest,
+    memoryMb: Object.fromEntries(functions.map(({ service, fn }) => [service, fn.memoryMb])),
     ownership,
     throughput,
     orders,

@@ -8,6 +8,8 @@ import { BUCKET_CACHE_ENTRIES } from '../functions/router/bucket-cache.ts';
 import { WRITE_SETTLE_MS } from '../layers/shared/src/contracts/cell-table.ts';
 import { WRITES_PER_SECOND, type MoveFigures } from './moves.ts';
 import type { RouterFigures } from './router.ts';
+import type { RouterRequestFigures } from './router-request.ts';
+import { ASSUMPTIONS, costModel, PRICES, routerMemoryRows } from './cost.ts';
 import { fmt, linearFit, mean } from './stats.ts';
 import type { SynthesisRun } from './synthesis.ts';
 import type { ThroughputFigures } from './throughput.ts';
@@ -56,12 +58,19 @@ export interface BenchResults {
     readonly floorMs: number;
     readonly functions: ColdStartRow[];
     readonly variants: VariantRow[];
+    /** The same function started with `--enable-source-maps` and without (the default). */
+    readonly sourceMaps: Array<{ readonly service: string; readonly without: InitFigures; readonly with: InitFigures }>;
+    /** Requests the loopback stubs answered during the cold starts: replayed from memory, and forwarded once. */
+    readonly initReads: Record<'dynamodb' | 'cognito', { readonly replayed: number; readonly forwarded: number }>;
     /** `ServiceFunction`'s defaults when the bench ran. */
     readonly defaults: { readonly awsSdk: AwsSdkSource; readonly sharedCode: SharedCodeSource };
   };
   /** Present with `--baseline`: another build's functions, side by side with these. */
   readonly baseline?: { readonly dir: string; readonly functions: BaselineRow[] };
   readonly router: RouterFigures;
+  readonly routerRequest: RouterRequestFigures;
+  /** Configured memory by function, MB. */
+  readonly memoryMb: Record<string, number>;
   readonly ownership: OwnershipFigures;
   readonly moves: MoveFigures;
   /** The local runtime's cap on instances per function during the run. */
@@ -122,9 +131,16 @@ function sections(r: BenchResults): Section[] {
   return [
     {
       title: 'Cold start (proxy): every function',
-      how: `Median of ${coldStart.runs} fresh Node.js processes per function: ms from process start until the bundle (laid out as Lambda runs it, with its layers and its Lambda environment) has been imported and its init has run, interleaved with an empty handler measured the same way (${fmt(coldStart.floorMs, 1)} ms). Asset sizes include source maps; "code" is the JavaScript alone.`,
+      how: `Median of ${coldStart.runs} fresh Node.js processes per function: ms from process start until the bundle (laid out as Lambda runs it, with its layers and its Lambda environment) has been imported and its init has run, interleaved with an empty handler measured the same way (${fmt(coldStart.floorMs, 1)} ms). Asset sizes include source maps; "code" is the JavaScript alone. What init includes: loading and compiling the bundle and the Node.js modules it imports, and the reads a function makes before its first request (the router: the control plane's registry and map version, and the user pool's JWKS), answered by loopback stubs that replay what the local runtime's DynamoDB Local and token issuer answered once (${fmt(coldStart.initReads.dynamodb.replayed + coldStart.initReads.cognito.replayed)} reads replayed in this run). Not included: Lambda's own start of the execution environment and its runtime client, the network to AWS's endpoints, and TLS (the stubs speak plain HTTP).`,
       head: ['function', 'code KB', 'asset KB', 'files', 'layer KB', 'init ms', 'added ms', 'vs empty'],
       rows: coldStart.functions.map((row) => [row.service, ...sizeColumns(row), ...initColumns(row)]),
+      findings: [],
+    },
+    {
+      title: 'Source maps at run time',
+      how: 'The same bundles started with `NODE_OPTIONS=--enable-source-maps` (Node.js reads each bundle\'s source map at load) and without it (the default: the maps ship, names are kept in the bundle), in the same interleaved run.',
+      head: ['function', 'init ms without', 'init ms with', 'cost of source maps ms'],
+      rows: coldStart.sourceMaps.map((row) => [row.service, fmt(row.without.initMs, 1), fmt(row.with.initMs, 1), `${row.with.initMs >= row.without.initMs ? '+' : ''}${fmt(row.with.initMs - row.without.initMs, 1)}`]),
       findings: [],
     },
     {
@@ -171,6 +187,13 @@ function sections(r: BenchResults): Section[] {
           fmt(router.maxOverMean, 4),
         ],
       ],
+      findings: [],
+    },
+    {
+      title: 'Router: its own work per request',
+      how: `In this process, ${fmt(r.routerRequest.iterations)} times each after a warm-up: the token check of a tenant's access token (signature verified every time, and remembered until it expires), the metrics flush of the router's three metrics with their dimension (one EMF line, written to /dev/null), and the whole of \`routeRequest\` with the token remembered and a cell that answers at once. The rest of the router's CPU in the throughput run below is Node.js's HTTP and the hop to the cell.`,
+      head: ['token verified µs', 'token remembered µs', 'remembered ÷ verified', 'metrics flush µs', 'routeRequest µs'],
+      rows: [[fmt(r.routerRequest.verifyUs, 1), fmt(r.routerRequest.cachedVerifyUs, 2), fmt(r.routerRequest.cachedVerifyUs / r.routerRequest.verifyUs, 3), fmt(r.routerRequest.flushUs, 1), fmt(r.routerRequest.routeRequestUs, 1)]],
       findings: [],
     },
     {
@@ -224,6 +247,7 @@ function sections(r: BenchResults): Section[] {
       ],
       findings: [],
     },
+    costSection(r),
     {
       title: 'Synthesis',
       how: 'The whole app (control plane and N cells, bundling and cdk-nag included) synthesized in a fresh process per size; "synth" is the time inside the process, "process" adds Node.js and TypeScript loading.',
@@ -245,6 +269,31 @@ function sections(r: BenchResults): Section[] {
 
 /** CPU ms per operation summed over every process. */
 const totalCpu = (column: Record<string, number>) => Object.values(column).reduce((sum, ms) => sum + ms, 0);
+
+const usd = (value: number) => `$${value.toFixed(2)}`;
+
+function costSection(r: BenchResults): Section {
+  const inputs = {
+    cpuMs: { put: r.throughput.put.cpuMsPerOp.service, get: r.throughput.get.cpuMsPerOp.service },
+    memoryMb: r.memoryMb,
+    transitionsPerOrder: r.orders.transitionsPerOrder,
+  };
+  const rows = costModel(inputs);
+  const byMemory = routerMemoryRows(inputs);
+  return {
+    title: 'What it costs on AWS',
+    how: [
+      `USD per million operations, us-east-1 list prices without free tiers: Lambda on Arm $${PRICES.lambdaArmUsdPerGbSecond} per GB-s and $${PRICES.lambdaUsdPerMillionRequests} per million requests; ALB $${PRICES.albUsdPerLcuHour} per LCU-hour, an LCU being ${PRICES.albLambdaGbPerLcuHour} GB processed an hour for Lambda targets; DynamoDB on demand $${PRICES.dynamoUsdPerMillionWrites} per million writes and $${PRICES.dynamoUsdPerMillionReads} per million reads (the stream is read by Lambda's event source mapping, which DynamoDB does not bill); Step Functions Standard $${PRICES.stepFunctionsUsdPerTransition * 1000} per 1,000 transitions; SQS $${PRICES.sqsUsdPerMillionRequests} per million requests (aws.amazon.com/{lambda,elasticloadbalancing,dynamodb,step-functions,sqs}/pricing).`,
+      `A function's billed ms: its CPU ms per operation measured in the throughput run above (on this machine's x86 cores; Lambda's Graviton cores are assumed as fast), scaled by ${ASSUMPTIONS.fullVcpuMb} MB ÷ its memory below ${ASSUMPTIONS.fullVcpuMb} MB (Lambda's share of a vCPU), plus its waits: ${ASSUMPTIONS.dynamoCallMs} ms per DynamoDB call, and for the router the cell's whole billed time plus ${ASSUMPTIONS.invokeOverheadMs} ms for the Invoke, since it waits for the answer. Memory as configured (${Object.entries(r.memoryMb).filter(([service]) => ['router', 'cell-api', 'publisher', 'payment'].includes(service)).map(([service, mb]) => `${service} ${mb} MB`).join(', ')}).`,
+      `Assumed: ${fmt(ASSUMPTIONS.bytesPerRequest)} bytes per request through the ALB (its hourly charge, about $16 a month, is not per request), ${ASSUMPTIONS.recordsPerPublisherBatch} changes per publisher invocation, and a payment call of ${ASSUMPTIONS.paymentMs} ms. An order has one line, is placed with an item PUT's CPU, and counts its ${r.orders.transitionsPerOrder} transitions, 6 writes and 1 read, the payment function, one queue message and the publisher for its changes. Not counted: CloudWatch Logs ingestion and metrics, X-Ray traces, data transfer out, the WebSocket API.`,
+    ].join(' '),
+    head: ['operation', 'router', 'other functions', 'ALB', 'DynamoDB', 'Step Functions and SQS', 'total', 'router share'],
+    rows: rows.map((row) => [row.operation, usd(row.routerUsd), usd(row.lambdaUsd), usd(row.albUsd), usd(row.dynamoUsd), usd(row.otherUsd), usd(row.totalUsd), `${fmt((row.routerUsd / row.totalUsd) * 100)}%`]),
+    findings: [
+      `The router's share of an item GET by its memory: ${byMemory.map((row) => `${row.memoryMb} MB ${usd(row.routerUsd)} (${fmt(row.share * 100)}% of ${usd(row.totalUsd)})`).join('; ')}. It is billed while it waits for the cell, so below a whole vCPU a smaller router saves GB-s on the wait but spends them on its own CPU.`,
+    ],
+  };
+}
 
 function cpuRows(throughput: ThroughputFigures): string[][] {
   const columns = [throughput.put.cpuMsPerOp.raw, throughput.put.cpuMsPerOp.service, throughput.get.cpuMsPerOp.raw, throughput.get.cpuMsPerOp.service];

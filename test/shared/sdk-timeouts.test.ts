@@ -8,7 +8,7 @@ import { startHangingServer } from '../support/hanging-server.ts';
 
 const root = path.resolve(import.meta.dirname, '../..');
 
-/** Every `new XClient(...)` in the code that deploys or that operators run, with its arguments. */
+/** Every `new XClient(...)` and `new AwsApi(...)` (the router's signed calls) in the code that deploys or that operators run, with its arguments. */
 function clientConstructions(): Array<{ file: string; call: string }> {
   const files = [
     ...readdirSync(path.join(root, 'functions'), { recursive: true, encoding: 'utf8' }).map((f) => path.join('functions', f)),
@@ -16,7 +16,7 @@ function clientConstructions(): Array<{ file: string; call: string }> {
   ].filter((f) => f.endsWith('.ts'));
   return files.flatMap((file) => {
     const source = readFileSync(path.join(root, file), 'utf8');
-    return [...source.matchAll(/new (\w+Client)\(([^;]*?)\)\)?;?\n/g)].map((match) => ({ file, call: match[0].trim() }));
+    return [...source.matchAll(/new (\w+Client|AwsApi)\(([^;]*?)\)\)?[;,]?\n/g)].map((match) => ({ file, call: match[0].trim() }));
   });
 }
 
@@ -25,7 +25,9 @@ describe('SDK client timeouts', () => {
     const calls = clientConstructions();
     // The scan finds what it must: the router's and the cell API's clients at least.
     expect(calls.map(({ file }) => file)).toEqual(expect.arrayContaining([expect.stringMatching(/router/), expect.stringMatching(/cell-api/)]));
-    expect(calls.filter(({ call }) => !call.includes('sdkClientConfig(')).map(({ file, call }) => `${file}: ${call}`)).toEqual([]);
+    const takesPreset = (call: string) =>
+      call.startsWith('new AwsApi(') ? /new AwsApi\('\w+', (CONTROL_PLANE_READ|CELL_INVOKE|DATA_PLANE|OPERATOR)\)/.test(call) : call.includes('sdkClientConfig(');
+    expect(calls.filter(({ call }) => !takesPreset(call)).map(({ file, call }) => `${file}: ${call}`)).toEqual([]);
   });
 
   it.each(Object.entries(presets).filter(([, value]) => typeof value === 'object') as Array<[string, presets.SdkTimeouts]>)(
