@@ -60,7 +60,7 @@ export class Router extends ServiceFunction {
       description: 'Routes each request to the cell that owns its tenant',
       serviceName: 'router',
       sharedLayer: props.sharedLayer,
-      // Its own bundle holds all it loads: one module to compile at a cold start, not the layer's chunks (BENCHMARKS.md).
+      // Its own bundle holds all it loads: one module to compile at a cold start (BENCHMARKS.md, "Bundling").
       sharedCode: 'bundled',
       environment: {
         ROUTING_REFRESH_SECONDS: String(props.refreshSeconds ?? 10),

@@ -12,6 +12,7 @@ import {
   LAMBDA_ARCHITECTURE,
   LAMBDA_RUNTIME,
   SHARED_MODULE,
+  XRAY_CONTEXT_ALIAS,
   type SharedLayer,
 } from './shared-layer.ts';
 
@@ -135,6 +136,8 @@ export class ServiceFunction extends NodejsFunction {
         // Replaces the default externals (a module left external must be provided by the runtime or a layer).
         externalModules,
         banner: ESM_REQUIRE_BANNER,
+        // For a function that bundles the shared code, and with it the X-Ray SDK.
+        esbuildArgs: Object.fromEntries(Object.entries(XRAY_CONTEXT_ALIAS).map(([module, file]) => [`--alias:${module}`, file])),
         forceDockerBundling: false,
         logLevel: LogLevel.ERROR,
       },

@@ -14,6 +14,13 @@ export const LAMBDA_RUNTIME = Runtime.NODEJS_24_X;
 export const LAMBDA_ARCHITECTURE = Architecture.ARM_64;
 export const ESBUILD_TARGET = 'node24';
 
+/**
+ * The X-Ray SDK's context on AsyncLocalStorage in place of cls-hooked's
+ * (see the module): every bundle that holds the SDK, the layer's or a
+ * function's own, is built with it.
+ */
+export const XRAY_CONTEXT_ALIAS = { 'cls-hooked/context': fromRoot('layers', 'shared', 'src', 'xray-context.ts') } as const;
+
 /** Lets CommonJS dependencies call `require` inside an ES module bundle. */
 export const ESM_REQUIRE_BANNER =
   "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);";
@@ -78,11 +85,12 @@ export function sharedEntryPoints(sourceDir: string): Array<{ subpath: string; s
 }
 
 /**
- * Writes the layer's content into `outputDir`: one ES module per entry of
- * the package's `exports`, their common code in shared chunks, so that a
- * function importing one subpath (the router: `@item-master/shared/auth`)
- * loads that and not the tracer the index brings. Exported for the local
- * runtime and the bench.
+ * Writes the layer's content into `outputDir`: one self-contained ES module
+ * per entry of the package's `exports`, so that a function importing one
+ * subpath loads that and not the tracer the index brings, and one importing
+ * the index loads one file. (Shared chunks would make the layer smaller, at
+ * the price of a dozen more files to resolve and compile at every cold
+ * start.) Exported for the local runtime and the bench.
  */
 export function bundleSharedLayer(sourceDir: string, outputDir: string): void {
   const moduleDir = path.join(outputDir, 'nodejs', 'node_modules', ...SHARED_MODULE.split('/'));
@@ -97,8 +105,6 @@ export function bundleSharedLayer(sourceDir: string, outputDir: string): void {
     entryPoints: entries.map(({ out, source }) => ({ in: source, out })),
     outdir: moduleDir,
     outExtension: { '.js': '.mjs' },
-    splitting: true,
-    chunkNames: 'chunks/[name]-[hash]',
     bundle: true,
     platform: 'node',
     format: 'esm',
@@ -108,8 +114,7 @@ export function bundleSharedLayer(sourceDir: string, outputDir: string): void {
     sourcesContent: false,
     mainFields: ['module', 'main'],
     external: ['@aws-sdk/*'],
-    // The X-Ray SDK's context on AsyncLocalStorage instead of async hooks (see the module).
-    alias: { 'cls-hooked/context': path.resolve(sourceDir, 'src', 'xray-context.ts') },
+    alias: XRAY_CONTEXT_ALIAS,
     banner: { js: ESM_REQUIRE_BANNER },
     logLevel: 'error',
   });

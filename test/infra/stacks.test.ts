@@ -153,8 +153,8 @@ describe('the app', () => {
         TracingConfig: { Mode: 'Active' },
         LoggingConfig: { LogGroup: expect.anything() },
       });
-      // The router bundles what it uses of the shared code (one module to load at a cold start); every other function takes the layer.
-      if (fn.Properties.Environment.Variables.POWERTOOLS_SERVICE_NAME === 'router') expect(fn.Properties.Layers).toBeUndefined();
+      // The functions on every request's path bundle what they use of the shared code (one module to load at a cold start); every other function takes the layer.
+      if (['router', 'cell-api'].includes(fn.Properties.Environment.Variables.POWERTOOLS_SERVICE_NAME)) expect(fn.Properties.Layers).toBeUndefined();
       else expect(fn.Properties.Layers).toEqual([expect.objectContaining({ Ref: expect.stringMatching(/^SharedLayer/) })]);
       // Source maps ship but are not read at a cold start.
       expect(fn.Properties.Environment.Variables).not.toHaveProperty('NODE_OPTIONS');
