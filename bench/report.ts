@@ -151,6 +151,7 @@ function sections(r: BenchResults): Section[] {
       findings: [
         sourceFinding('AWS SDK', sdk, coldStart.defaults.awsSdk),
         sourceFinding('Shared code', shared, coldStart.defaults.sharedCode),
+        ...bundlingItsOwn(coldStart.functions, coldStart.defaults.sharedCode),
       ],
     },
     ...(r.baseline
@@ -269,6 +270,12 @@ function sections(r: BenchResults): Section[] {
 
 /** CPU ms per operation summed over every process. */
 const totalCpu = (column: Record<string, number>) => Object.values(column).reduce((sum, ms) => sum + ms, 0);
+
+/** The functions that take their shared code the other way than the default, named. */
+function bundlingItsOwn(functions: readonly ColdStartRow[], defaultSource: SharedCodeSource): string[] {
+  const other = functions.filter((row) => (row.layerKb === 0) === (defaultSource === 'layer')).map((row) => row.service);
+  return other.length === 0 ? [] : [`Taking their shared code the other way (${defaultSource === 'layer' ? 'bundled' : 'from the layer'}), set on their constructs: ${other.join(', ')}.`];
+}
 
 const usd = (value: number) => `$${value.toFixed(2)}`;
 

@@ -50,7 +50,7 @@ export interface AwsApiRequest {
  * As the SDK does: the region from `AWS_REGION`; the endpoint from
  * `AWS_ENDPOINT_URL_<SERVICE>`, then `AWS_ENDPOINT_URL`, then the service's
  * regional endpoint; the credentials Lambda puts in the environment, read
- * at each call. Attempts as `timeouts.maxAttempts` says, with full-jitter
+ * at the first call. Attempts as `timeouts.maxAttempts` says, with full-jitter
  * backoff, for answers that are worth another.
  */
 export class AwsApi {
@@ -68,11 +68,13 @@ export class AwsApi {
     const region = env.AWS_REGION ?? env.AWS_DEFAULT_REGION;
     if (!region) throw new Error('AWS_REGION is not set');
     this.endpoint = new URL(endpointOf(service, region, env));
+    // Read once, as the SDK's environment provider does: Lambda sets them for the environment's life.
+    let credentials: ReturnType<typeof credentialsOf> | undefined;
     this.#signer = new SignatureV4({
       service,
       region,
       sha256: Hash.bind(null, 'sha256'),
-      credentials: async () => credentialsOf(env),
+      credentials: async () => (credentials ??= credentialsOf(env)),
     });
     this.#http = new NodeHttpHandler({
       connectionTimeout: timeouts.connectMs,

@@ -110,9 +110,7 @@ export async function routeRequest(event: ALBEvent, deps: RouterDeps): Promise<A
     metrics.addMetric('AuthRefusals', MetricUnit.Count, 1);
     return json(auth.status, errorBody(auth.code, auth.message), { ...auth.headers });
   }
-  logger.appendKeys({ clientId: auth.caller.clientId });
-
-  logger.appendKeys({ tenantId });
+  logger.appendKeys({ clientId: auth.caller.clientId, tenantId });
   const started = performance.now();
   let { cellId, result } = await routeToCell(await deps.routing.current(), tenantId, event, deps);
   if (result.statusCode === MISDIRECTED) {
