@@ -32,7 +32,7 @@ export class CellApi extends ServiceFunction {
       functionName: props.functionName,
       cellId: props.cellId,
       sharedLayer: props.sharedLayer,
-      // On every request's path: its own bundle starts 12 to 13 ms sooner than with the layer (BENCHMARKS.md, "Bundling").
+      // On every request's path: bundled, it started sooner than from the layer in every full bench run (BENCHMARKS.md, "Bundling").
       sharedCode: 'bundled',
       // The ownership fence waits this long for requests already let through (contracts/cell-table.ts).
       timeout: Duration.seconds(CELL_API_TIMEOUT_SECONDS),

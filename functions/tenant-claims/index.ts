@@ -1,12 +1,12 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { createObservability, instrument, DATA_PLANE, parseEnvironment, sdkClientConfig } from '@item-master/shared';
+import { createObservability, instrument, DATA_PLANE, parseEnvironment, requiredVariables, sdkClientConfig } from '@item-master/shared';
 import type { PreTokenGenerationV3TriggerEvent } from 'aws-lambda';
-import * as z from 'zod';
 import { ControlPlaneReader } from '../../control-plane/reader.ts';
 import { addTenantClaim } from './claims.ts';
 
 const observability = createObservability();
-const { CONTROL_PLANE_TABLE } = parseEnvironment('tenant claims', z.object({ CONTROL_PLANE_TABLE: z.string().min(1) }));
+// One variable to check: no zod of its own beside the zod/mini of the control plane's records.
+const { CONTROL_PLANE_TABLE } = parseEnvironment('tenant claims', requiredVariables('CONTROL_PLANE_TABLE'));
 const store = new ControlPlaneReader(observability.tracer.captureAWSv3Client(new DynamoDBClient(sdkClientConfig(DATA_PLANE))), CONTROL_PLANE_TABLE);
 
 // A client's tenant never changes while the client exists: remember it for the life of the instance.
