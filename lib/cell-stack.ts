@@ -1,13 +1,14 @@
 import { Duration, Stack, Validations, type StackProps } from 'aws-cdk-lib';
 import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
+import { CellAlarms } from './cell-alarms.ts';
 import { CellApi } from './cell-api.ts';
 import { CellTable } from './cell-table.ts';
 import { ChangePublisher } from './change-publisher.ts';
 import { CellRegistration } from './cell-registration.ts';
 import { type AppConfig, cellWeight } from './config.ts';
 import { LiveUpdatesReference } from './live-updates.ts';
-import { cellApiFunctionName, controlPlaneTableParameter } from '../layers/shared/src/contracts/names.ts';
+import { cellApiFunctionName, cellHealthAlarmName, controlPlaneTableParameter, metricsNamespace } from '../layers/shared/src/contracts/names.ts';
 import { OrderWorkflow } from './order-workflow.ts';
 import { ServiceFunction } from './service-function.ts';
 import { SharedLayer } from './shared-layer.ts';
@@ -31,6 +32,8 @@ export class CellStack extends Stack {
   public readonly orders: OrderWorkflow;
   public readonly eventsQueue: Queue;
   public readonly publisher: ChangePublisher;
+  /** The cell's alarms and its composite "healthy" alarm. */
+  public readonly alarms: CellAlarms;
 
   constructor(scope: Construct, id: string, props: CellStackProps) {
     super(scope, id, props);
@@ -41,6 +44,7 @@ export class CellStack extends Stack {
     const sharedLayer = new SharedLayer(this, 'SharedLayer');
 
     const deadLetters = this.failureQueue('OrderEventsDeadLetters', 'the dead-letter queue of the order events queue');
+    const publishFailures = this.failureQueue('PublishFailures', "the on-failure destination of the publisher's stream");
     this.eventsQueue = new Queue(this, 'OrderEvents', {
       encryption: QueueEncryption.SQS_MANAGED,
       enforceSSL: true,
@@ -73,7 +77,17 @@ export class CellStack extends Stack {
       sharedLayer,
       table: this.table,
       live: LiveUpdatesReference.fromParameters(this, config),
-      failures: this.failureQueue('PublishFailures', "the on-failure destination of the publisher's stream"),
+      failures: publishFailures,
+    });
+    this.alarms = new CellAlarms(this, 'Health', {
+      cellId,
+      healthAlarmName: cellHealthAlarmName(config, cellId),
+      api: this.api,
+      orders: this.orders.stateMachine,
+      publisher: this.publisher,
+      failureQueues: { OrderEventsDeadLetters: deadLetters, PublishFailures: publishFailures },
+      metricsNamespace: metricsNamespace(config),
+      thresholds: config.alarmThresholds,
     });
 
     new CellRegistration(this, 'Registration', {

@@ -1,7 +1,11 @@
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import * as z from 'zod';
 import { readFileSync } from 'node:fs';
+import { DEFAULT_CELL_ALARM_THRESHOLDS, type CellAlarmThresholds } from './alarm-thresholds.ts';
 import { fromRoot } from './paths.ts';
+
+const THRESHOLD_KEYS = Object.keys(DEFAULT_CELL_ALARM_THRESHOLDS) as ThresholdKey[];
+type ThresholdKey = keyof typeof DEFAULT_CELL_ALARM_THRESHOLDS;
 
 const RETENTION_DAYS = Object.values(RetentionDays).filter((value): value is number => typeof value === 'number' && value > 0);
 
@@ -64,6 +68,16 @@ export const configSchema = z.object({
     .number()
     .refine((days) => RETENTION_DAYS.includes(days), `must be one of ${RETENTION_DAYS.join(', ')}`)
     .default(30),
+  // `-c alarmThresholds='{"apiP99Ms":2000}'` arrives as a string; cdk.json gives an object. Unset fields keep their defaults.
+  alarmThresholds: z
+    .preprocess(
+      (value) => (typeof value === 'string' ? safeJson(value) : value),
+      z.strictObject(
+        Object.fromEntries(THRESHOLD_KEYS.map((key) => [key, z.coerce.number().nonnegative('must be 0 or more').optional()])) as Record<ThresholdKey, z.ZodOptional<z.ZodCoercedNumber>>,
+        { error: (issue) => (issue.code === 'unrecognized_keys' ? `unknown threshold: ${issue.keys.join(', ')} (known: ${THRESHOLD_KEYS.join(', ')})` : 'must be an object of thresholds') },
+      ),
+    )
+    .default({}),
 });
 
 function safeJson(text: string): unknown {
@@ -105,6 +119,8 @@ export interface AppConfig {
   readonly accessTokenMinutes: number;
   /** Days function logs are kept (a CloudWatch Logs retention value). */
   readonly logRetentionDays: RetentionDays;
+  /** What makes a cell unhealthy, field by field over `DEFAULT_CELL_ALARM_THRESHOLDS`. @default {} */
+  readonly alarmThresholds: CellAlarmThresholds;
 }
 
 export class ConfigError extends Error {
@@ -127,6 +143,7 @@ export const CONFIG_KEYS = [
   'wafRateLimit',
   'accessTokenMinutes',
   'logRetentionDays',
+  'alarmThresholds',
 ] as const;
 
 /**

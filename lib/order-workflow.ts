@@ -1,5 +1,4 @@
 import { Duration, RemovalPolicy, Stack, Validations, type CfnElement } from 'aws-cdk-lib';
-import { Alarm, ComparisonOperator, TreatMissingData } from 'aws-cdk-lib/aws-cloudwatch';
 import type { TableV2 } from 'aws-cdk-lib/aws-dynamodb';
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
@@ -47,12 +46,6 @@ export interface OrderWorkflowProps {
    * @default Duration.seconds(5)
    */
   readonly paymentTimeout?: Duration;
-  /**
-   * Failed executions in 5 minutes that raise the alarm. Refused orders (no
-   * stock, declined card) end in Fail too, so this counts them as well.
-   * @default 10
-   */
-  readonly failedExecutionsThreshold?: number;
 }
 
 /**
@@ -77,7 +70,6 @@ export interface OrderWorkflowProps {
  */
 export class OrderWorkflow extends Construct {
   public readonly stateMachine: StateMachine;
-  public readonly failedExecutionsAlarm: Alarm;
 
   constructor(scope: Construct, id: string, props: OrderWorkflowProps) {
     super(scope, id);
@@ -301,15 +293,6 @@ export class OrderWorkflow extends Construct {
     role.acknowledge({
       id: `AwsSolutions-IAM5[Resource::<${Stack.of(this).getLogicalId(props.paymentFunction.node.defaultChild as CfnElement)}.Arn>:*]`,
       reason: 'Invoking the payment function, qualified by any of its versions or aliases, and nothing else',
-    });
-
-    this.failedExecutionsAlarm = new Alarm(this, 'FailedExecutions', {
-      metric: this.stateMachine.metricFailed({ period: Duration.minutes(5), statistic: 'Sum' }),
-      threshold: props.failedExecutionsThreshold ?? 10,
-      evaluationPeriods: 1,
-      comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-      treatMissingData: TreatMissingData.NOT_BREACHING,
-      alarmDescription: 'Order executions ended in Fail in this cell: orders refused (stock, payment) or broken',
     });
   }
 }

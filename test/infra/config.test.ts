@@ -29,6 +29,12 @@ describe('parseConfig', () => {
     expect(parseConfig(read({ cells: ['c'], waf: false })).waf).toBe(false);
   });
 
+  it('keeps every alarm threshold at its default unless told, from cdk.json or as JSON from the command line', () => {
+    expect(parseConfig(read({ cells: ['c'] })).alarmThresholds).toEqual({});
+    expect(parseConfig(read({ cells: ['c'], alarmThresholds: { apiP99Ms: 2000 } })).alarmThresholds).toEqual({ apiP99Ms: 2000 });
+    expect(parseConfig(read({ cells: ['c'], alarmThresholds: '{"router5xx": "20", "iteratorAgeMs": 30000}' })).alarmThresholds).toEqual({ router5xx: 20, iteratorAgeMs: 30_000 });
+  });
+
   it('takes cells from the command line as a comma-separated or JSON list', () => {
     expect(parseConfig(read({ cells: 'cell-1, cell-2' })).cells).toEqual(['cell-1', 'cell-2']);
     expect(parseConfig(read({ cells: '["a-1","b-2"]' })).cells).toEqual(['a-1', 'b-2']);
@@ -52,6 +58,10 @@ describe('parseConfig', () => {
     [{ cells: ['cell-1'], waf: 'off' }, 'waf: must be true or false'],
     [{ cells: ['cell-1'], wafRateLimit: 10 }, 'wafRateLimit:'],
     [{ cells: ['cell-1'], accessTokenMinutes: 2 }, 'accessTokenMinutes:'],
+    [{ cells: ['cell-1'], alarmThresholds: { apiP99: 2000 } }, 'alarmThresholds: unknown threshold: apiP99 (known: apiErrorPercent,'],
+    [{ cells: ['cell-1'], alarmThresholds: { apiP99Ms: -1 } }, 'alarmThresholds.apiP99Ms: must be 0 or more'],
+    [{ cells: ['cell-1'], alarmThresholds: { apiP99Ms: 'fast' } }, 'alarmThresholds.apiP99Ms:'],
+    [{ cells: ['cell-1'], alarmThresholds: '[1, 2]' }, 'alarmThresholds: must be an object of thresholds'],
   ])('rejects %j naming the field', (context, message) => {
     expect(() => parseConfig(read(context))).toThrow(ConfigError);
     expect(() => parseConfig(read(context))).toThrow(message);

@@ -723,3 +723,59 @@ describe('live updates (control plane)', () => {
     expect(authorizer.every((action: string) => /^(logs|xray):/.test(action))).toBe(true);
   });
 });
+
+describe("a cell's health", () => {
+  const alarmsOf = (template: Template) => template.findResources('AWS::CloudWatch::Alarm');
+
+  it('has an alarm per sign of sickness, and one composite alarm over all of them, named for the deploy to watch', () => {
+    for (const [cellId, template] of Object.entries(cells)) {
+      const alarms = alarmsOf(template);
+      const metrics = Object.values(alarms).map((alarm) => alarm.Properties.MetricName ?? alarm.Properties.Metrics?.find((m: any) => m.Expression)?.Expression);
+      expect(metrics).toEqual(
+        expect.arrayContaining([
+          expect.stringMatching(/100 \* errors \/ invocations/),
+          'Throttles',
+          'Duration',
+          'ExecutionsFailed',
+          'ExecutionsTimedOut',
+          'IteratorAge',
+          'CellErrors',
+          'ApproximateNumberOfMessagesVisible',
+        ]),
+      );
+      // Both failure queues: the order events' dead letters and the publisher's failures.
+      expect(metrics.filter((m) => m === 'ApproximateNumberOfMessagesVisible')).toHaveLength(2);
+      const [composite, ...others] = Object.values(template.findResources('AWS::CloudWatch::CompositeAlarm'));
+      expect(others).toEqual([]);
+      expect(composite!.Properties.AlarmName).toBe(`item-master-dev-${cellId}-healthy`);
+      const rule = JSON.stringify(composite!.Properties.AlarmRule);
+      for (const id of Object.keys(alarms)) expect([id, rule.includes(`"${id}"`)]).toEqual([id, true]);
+      // A cell without traffic is healthy.
+      for (const alarm of Object.values(alarms)) expect(alarm.Properties.TreatMissingData).toBe('notBreaching');
+    }
+  });
+
+  it("watches the router's 5xx for its own cell, by the metric the router emits", () => {
+    for (const [cellId, template] of Object.entries(cells)) {
+      template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+        Namespace: 'ItemMaster',
+        MetricName: 'CellErrors',
+        Dimensions: Match.arrayWith([{ Name: 'cellId', Value: cellId }, { Name: 'service', Value: 'router' }]),
+        Threshold: 5,
+      });
+    }
+  });
+
+  it('takes its thresholds from config, each unset one at its default', () => {
+    const tuned = buildTestApp({ alarmThresholds: { apiP99Ms: 1234, router5xx: 50 } });
+    try {
+      const template = Template.fromStack(tuned.stacks.cells[0]!);
+      const threshold = (metricName: string) => Object.values(alarmsOf(template)).find((alarm) => alarm.Properties.MetricName === metricName)!.Properties.Threshold;
+      expect(threshold('Duration')).toBe(1234);
+      expect(threshold('CellErrors')).toBe(50);
+      expect(threshold('IteratorAge')).toBe(60_000);
+    } finally {
+      tuned.cleanup();
+    }
+  });
+});

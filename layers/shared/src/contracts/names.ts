@@ -23,6 +23,11 @@ export function cellApiFunctionName(config: AppIdentity, cellId: string): string
   return `${config.appName}-${config.stage}-${cellId}-api`;
 }
 
+/** The name of a cell's composite alarm, "cell-N healthy": the wave deploy and the dashboard watch it by this name. */
+export function cellHealthAlarmName(config: AppIdentity, cellId: string): string {
+  return `${config.appName}-${config.stage}-${cellId}-healthy`;
+}
+
 /**
  * The SSM parameter holding the control-plane table's name. Cells read it at
  * deploy time to register themselves: a well-known name instead of a stack
