@@ -18,8 +18,8 @@ export interface ItemMasterStacks {
  */
 export function buildApp(app: App): ItemMasterStacks {
   const config = parseConfig((key) => app.node.tryGetContext(key));
-  // CloudFormation takes no Tags on ALB listeners.
-  const untaggable = { excludeResourceTypes: ['AWS::ElasticLoadBalancingV2::Listener'] };
+  // CloudFormation takes no Tags on ALB listeners or dashboards.
+  const untaggable = { excludeResourceTypes: ['AWS::ElasticLoadBalancingV2::Listener', 'AWS::CloudWatch::Dashboard'] };
   Tags.of(app).add('app', config.appName, untaggable);
   Tags.of(app).add('stage', config.stage, untaggable);
   const env = { account: process.env.CDK_DEFAULT_ACCOUNT, region: config.region };

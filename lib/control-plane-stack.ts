@@ -4,6 +4,7 @@ import type { Construct } from 'constructs';
 import { type AppConfig, isProduction } from './config.ts';
 import { ControlPlaneTable } from './control-plane-table.ts';
 import { FrontDoor } from './front-door.ts';
+import { HealthDashboard } from './health-dashboard.ts';
 import { Identity } from './identity.ts';
 import { LiveUpdates } from './live-updates.ts';
 import { controlPlaneTableParameter, identityParameter, liveParameter, moveWorkflowParameter, stackName } from '../layers/shared/src/contracts/names.ts';
@@ -33,6 +34,8 @@ export class ControlPlaneStack extends Stack {
   public readonly identity: Identity;
   public readonly live: LiveUpdates;
   public readonly moves: MoveWorkflow;
+  /** The app's dashboard: the front door and a row per cell. */
+  public readonly dashboard: HealthDashboard;
 
   constructor(scope: Construct, id: string, props: ControlPlaneStackProps) {
     super(scope, id, props);
@@ -102,6 +105,13 @@ export class ControlPlaneStack extends Stack {
     this.publishFacts('Live', (name) => liveParameter(config, name), 'The live-updates', "for the cells' publishers", {
       'api-id': this.live.api.apiId,
       'connections-table': this.live.table.tableName,
+    });
+
+    this.dashboard = new HealthDashboard(this, 'Health', {
+      app: config,
+      cells: config.cells,
+      router: this.router,
+      loadBalancer: this.frontDoor.loadBalancer,
     });
 
     new CfnOutput(this, 'Url', { value: this.frontDoor.url, description: 'The service endpoint' });

@@ -779,3 +779,40 @@ describe("a cell's health", () => {
     }
   });
 });
+
+describe("the app's dashboard", () => {
+  /** The dashboard's body, with the tokens CloudFormation resolves shown by their logical ids. */
+  const bodyOf = (template: Template): string => {
+    const [dashboard, ...others] = Object.values(template.findResources('AWS::CloudWatch::Dashboard'));
+    expect(others).toEqual([]);
+    const body = dashboard!.Properties.DashboardBody;
+    return typeof body === 'string' ? body : body['Fn::Join'][1].map((part: unknown) => (typeof part === 'string' ? part : JSON.stringify(part))).join('');
+  };
+
+  it('has the front door and a row per cell, each with its health alarm, its router metrics and its cell API', () => {
+    const body = bodyOf(controlPlane);
+    expect(body).toContain('## Front door');
+    for (const cellId of Object.keys(cells)) {
+      expect(body).toContain(`## ${cellId}`);
+      expect(body).toContain(`alarm:item-master-dev-${cellId}-healthy`);
+      expect(body).toContain(`"cellId","${cellId}"`);
+      expect(body).toContain(`"FunctionName","item-master-dev-${cellId}-api"`);
+    }
+  });
+
+  it('adds a row for a 4th cell and changes nothing else', () => {
+    const four = buildTestApp({ cells: ['cell-1', 'cell-2', 'cell-3', 'cell-4'] });
+    try {
+      const before = bodyOf(controlPlane);
+      const after = bodyOf(Template.fromStack(four.stacks.controlPlane));
+      expect(after).toContain('## cell-4');
+      expect(after).toContain('alarm:item-master-dev-cell-4-healthy');
+      // The rows before are as they were: the new row is appended.
+      const rows = (body: string) => body.split('"markdown":"## ');
+      expect(rows(after).slice(0, 4).map((row) => row.replace(/"y":\d+/g, ''))).toEqual(rows(before).slice(0, 4).map((row) => row.replace(/"y":\d+/g, '')));
+      expect(rows(after)).toHaveLength(rows(before).length + 1);
+    } finally {
+      four.cleanup();
+    }
+  });
+});
