@@ -1,19 +1,11 @@
 import { Duration } from 'aws-cdk-lib';
-import {
-  Alarm,
-  AlarmRule,
-  ComparisonOperator,
-  CompositeAlarm,
-  MathExpression,
-  Metric,
-  TreatMissingData,
-  type IAlarm,
-} from 'aws-cdk-lib/aws-cloudwatch';
+import { AlarmRule, CompositeAlarm, Metric, type IAlarm, type IMetric } from 'aws-cdk-lib/aws-cloudwatch';
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import type { IStateMachine } from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import { DEFAULT_CELL_ALARM_THRESHOLDS, type CellAlarmThresholds } from './alarm-thresholds.ts';
+import { lambdaErrorPercent, thresholdAlarm } from './alarms.ts';
 
 export interface CellAlarmsProps {
   readonly cellId: string;
@@ -45,25 +37,9 @@ export class CellAlarms extends Construct {
     super(scope, id);
     const t = { ...DEFAULT_CELL_ALARM_THRESHOLDS, ...props.thresholds };
     const five = Duration.minutes(5);
-    const alarm = (name: string, description: string, metric: Metric | MathExpression, threshold: number, evaluationPeriods = 1) =>
-      new Alarm(this, name, {
-        metric,
-        threshold,
-        evaluationPeriods,
-        comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-        treatMissingData: TreatMissingData.NOT_BREACHING,
-        alarmDescription: `${props.cellId}: ${description}`,
-      });
-
-    const errorPercent = new MathExpression({
-      expression: 'IF(invocations > 0, 100 * errors / invocations, 0)',
-      usingMetrics: {
-        errors: props.api.metricErrors({ period: five, statistic: 'Sum' }),
-        invocations: props.api.metricInvocations({ period: five, statistic: 'Sum' }),
-      },
-      period: five,
-      label: 'cell API errors (%)',
-    });
+    const alarm = (name: string, description: string, metric: IMetric, threshold: number, evaluationPeriods = 1) =>
+      thresholdAlarm(this, name, { metric, threshold, evaluationPeriods, description: `${props.cellId}: ${description}` });
+    const errorPercent = lambdaErrorPercent(props.api, 'cell API errors (%)', five);
     const alarms: Record<string, IAlarm> = {
       ApiErrors: alarm('ApiErrors', `over ${t.apiErrorPercent}% of the cell API's invocations failed`, errorPercent, t.apiErrorPercent),
       ApiThrottles: alarm('ApiThrottles', 'the cell API was throttled', props.api.metricThrottles({ period: five, statistic: 'Sum' }), t.apiThrottles),

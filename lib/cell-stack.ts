@@ -8,7 +8,8 @@ import { ChangePublisher } from './change-publisher.ts';
 import { CellRegistration } from './cell-registration.ts';
 import { type AppConfig, cellWeight } from './config.ts';
 import { LiveUpdatesReference } from './live-updates.ts';
-import { cellApiFunctionName, cellHealthAlarmName, controlPlaneTableParameter, metricsNamespace } from '../layers/shared/src/contracts/names.ts';
+import { alarmTopicName, cellApiFunctionName, cellHealthAlarmName, controlPlaneTableParameter, metricsNamespace } from '../layers/shared/src/contracts/names.ts';
+import { notifyTopic } from './alarms.ts';
 import { OrderWorkflow } from './order-workflow.ts';
 import { ServiceFunction } from './service-function.ts';
 import { SharedLayer } from './shared-layer.ts';
@@ -89,6 +90,7 @@ export class CellStack extends Stack {
       metricsNamespace: metricsNamespace(config),
       thresholds: config.alarmThresholds,
     });
+    if (config.alarmEmail) notifyTopic(this.alarms.health, alarmTopicName(config));
 
     new CellRegistration(this, 'Registration', {
       controlPlaneTableParameter: controlPlaneTableParameter(config),

@@ -68,6 +68,7 @@ export const configSchema = z.object({
     .number()
     .refine((days) => RETENTION_DAYS.includes(days), `must be one of ${RETENTION_DAYS.join(', ')}`)
     .default(30),
+  alarmEmail: z.email('must be an email address').optional(),
   // `-c alarmThresholds='{"apiP99Ms":2000}'` arrives as a string; cdk.json gives an object. Unset fields keep their defaults.
   alarmThresholds: z
     .preprocess(
@@ -119,6 +120,8 @@ export interface AppConfig {
   readonly accessTokenMinutes: number;
   /** Days function logs are kept (a CloudWatch Logs retention value). */
   readonly logRetentionDays: RetentionDays;
+  /** Where alarm notifications go: an SNS topic in the control plane, this address subscribed. @default none: no topic */
+  readonly alarmEmail?: string;
   /** What makes a cell unhealthy, field by field over `DEFAULT_CELL_ALARM_THRESHOLDS`. @default {} */
   readonly alarmThresholds: CellAlarmThresholds;
 }
@@ -144,6 +147,7 @@ export const CONFIG_KEYS = [
   'accessTokenMinutes',
   'logRetentionDays',
   'alarmThresholds',
+  'alarmEmail',
 ] as const;
 
 /**

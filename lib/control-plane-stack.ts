@@ -1,4 +1,6 @@
-import { Annotations, CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
+import { Annotations, CfnOutput, Stack, Validations, type StackProps } from 'aws-cdk-lib';
+import { Topic } from 'aws-cdk-lib/aws-sns';
+import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
 import { StringParameter } from 'aws-cdk-lib/aws-ssm';
 import type { Construct } from 'constructs';
 import { type AppConfig, isProduction } from './config.ts';
@@ -7,7 +9,19 @@ import { FrontDoor } from './front-door.ts';
 import { HealthDashboard } from './health-dashboard.ts';
 import { Identity } from './identity.ts';
 import { LiveUpdates } from './live-updates.ts';
-import { controlPlaneTableParameter, identityParameter, liveParameter, moveWorkflowParameter, stackName } from '../layers/shared/src/contracts/names.ts';
+import {
+  alarmTopicName,
+  controlPlaneHealthAlarmName,
+  controlPlaneTableParameter,
+  identityParameter,
+  LIVE_STAGE_NAME,
+  liveParameter,
+  metricsNamespace,
+  moveWorkflowParameter,
+  stackName,
+} from '../layers/shared/src/contracts/names.ts';
+import { notifyTopic } from './alarms.ts';
+import { ControlPlaneAlarms } from './control-plane-alarms.ts';
 import { MoveWorkflow } from './move-workflow.ts';
 import { RoutingSeed } from './routing-seed.ts';
 import { Router } from './router.ts';
@@ -34,6 +48,8 @@ export class ControlPlaneStack extends Stack {
   public readonly identity: Identity;
   public readonly live: LiveUpdates;
   public readonly moves: MoveWorkflow;
+  /** The front door's alarms and its composite alarm. */
+  public readonly alarms: ControlPlaneAlarms;
   /** The app's dashboard: the front door and a row per cell. */
   public readonly dashboard: HealthDashboard;
 
@@ -83,13 +99,13 @@ export class ControlPlaneStack extends Stack {
       certificateArn: config.certificateArn,
       autoDeleteAccessLogs: !prod,
     });
-    if (config.waf) {
-      new WebAcl(this, 'WebAcl', {
+    const webAcl = config.waf
+      ? new WebAcl(this, 'WebAcl', {
         resourceArn: this.frontDoor.loadBalancer.loadBalancerArn,
         metricPrefix: `${config.appName}-${config.stage}`,
-        rateLimit: config.wafRateLimit,
-      });
-    }
+          rateLimit: config.wafRateLimit,
+        })
+      : undefined;
     if (!config.certificateArn) {
       Annotations.of(this.frontDoor).addWarningV2(
         NO_CERTIFICATE_WARNING,
@@ -107,11 +123,30 @@ export class ControlPlaneStack extends Stack {
       'connections-table': this.live.table.tableName,
     });
 
+    this.alarms = new ControlPlaneAlarms(this, 'Alarms', {
+      healthAlarmName: controlPlaneHealthAlarmName(config),
+      router: this.router,
+      loadBalancer: this.frontDoor.loadBalancer,
+      liveApiId: this.live.api.apiId,
+      liveStage: LIVE_STAGE_NAME,
+      metricsNamespace: metricsNamespace(config),
+    });
+    if (config.alarmEmail) {
+      const topic = new Topic(this, 'AlarmTopic', { topicName: alarmTopicName(config), enforceSSL: true, displayName: `${config.appName} ${config.stage} alarms` });
+      topic.addSubscription(new EmailSubscription(config.alarmEmail));
+      Validations.of(topic).acknowledge({
+        id: 'AwsSolutions-SNS2',
+        reason: "Alarm notifications carry no data beyond alarm names and states; SNS's AWS-managed key would lock CloudWatch out",
+      });
+      notifyTopic(this.alarms.health, alarmTopicName(config));
+    }
     this.dashboard = new HealthDashboard(this, 'Health', {
       app: config,
       cells: config.cells,
       router: this.router,
       loadBalancer: this.frontDoor.loadBalancer,
+      frontDoorHealth: this.alarms.health,
+      ...(webAcl && { wafMetricName: webAcl.metricName, region: config.region }),
     });
 
     new CfnOutput(this, 'Url', { value: this.frontDoor.url, description: 'The service endpoint' });

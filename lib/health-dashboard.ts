@@ -6,6 +6,7 @@ import {
   GraphWidget,
   Metric,
   TextWidget,
+  type IAlarm,
   type IMetric,
   type IWidget,
 } from 'aws-cdk-lib/aws-cloudwatch';
@@ -20,6 +21,15 @@ export interface HealthDashboardProps {
   readonly cells: readonly string[];
   readonly router: IFunction;
   readonly loadBalancer: IApplicationLoadBalancer;
+  /** The front door's composite alarm. */
+  readonly frontDoorHealth: IAlarm;
+  /**
+   * The web ACL's metric name, for its blocked requests.
+   * @default - no WAF widget
+   */
+  readonly wafMetricName?: string;
+  /** The region the web ACL's metrics are in; with `wafMetricName`. */
+  readonly region?: string;
   /**
    * The dashboard's name.
    * @default `<appName>-<stage>`
@@ -54,6 +64,7 @@ export class HealthDashboard extends Construct {
     const alb = props.loadBalancer.metrics;
     this.dashboard.addWidgets(new TextWidget({ markdown: '## Front door', width: WIDTH, height: 1 }));
     this.dashboard.addWidgets(
+      new AlarmStatusWidget({ title: 'front door healthy', alarms: [props.frontDoorHealth], width: WIDTH / 4, height: 6 }),
       graph('ALB requests and 5xx', [
         alb.requestCount({ period: FIVE_MINUTES }),
         alb.httpCodeElb(HttpCodeElb.ELB_5XX_COUNT, { period: FIVE_MINUTES }),
@@ -65,6 +76,13 @@ export class HealthDashboard extends Construct {
         props.router.metricDuration({ period: FIVE_MINUTES, statistic: 'p99' }),
         new Metric({ namespace, metricName: 'RoutingRefreshFailures', dimensionsMap: { service: 'router' }, period: FIVE_MINUTES, statistic: 'Sum' }),
       ]),
+      ...(props.wafMetricName
+        ? [
+            graph('WAF blocked requests', [
+              new Metric({ namespace: 'AWS/WAFV2', metricName: 'BlockedRequests', dimensionsMap: { WebACL: props.wafMetricName, Rule: 'ALL', Region: props.region ?? '' }, period: FIVE_MINUTES, statistic: 'Sum' }),
+            ]),
+          ]
+        : []),
     );
 
     for (const cellId of props.cells) {

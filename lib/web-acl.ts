@@ -30,9 +30,12 @@ const MANAGED_RULE_GROUPS = [
  */
 export class WebAcl extends Construct {
   public readonly webAcl: CfnWebACL;
+  /** The `WebACL` dimension of its CloudWatch metrics (`AWS/WAFV2`): its visibility config's metric name. */
+  public readonly metricName: string;
 
   constructor(scope: Construct, id: string, props: WebAclProps) {
     super(scope, id);
+    this.metricName = `${props.metricPrefix}-all`;
     const visibility = (name: string): CfnWebACL.VisibilityConfigProperty => ({
       cloudWatchMetricsEnabled: true,
       sampledRequestsEnabled: true,

@@ -62,6 +62,7 @@ describe('parseConfig', () => {
     [{ cells: ['cell-1'], alarmThresholds: { apiP99Ms: -1 } }, 'alarmThresholds.apiP99Ms: must be 0 or more'],
     [{ cells: ['cell-1'], alarmThresholds: { apiP99Ms: 'fast' } }, 'alarmThresholds.apiP99Ms:'],
     [{ cells: ['cell-1'], alarmThresholds: '[1, 2]' }, 'alarmThresholds: must be an object of thresholds'],
+    [{ cells: ['cell-1'], alarmEmail: 'ops at example' }, 'alarmEmail: must be an email address'],
   ])('rejects %j naming the field', (context, message) => {
     expect(() => parseConfig(read(context))).toThrow(ConfigError);
     expect(() => parseConfig(read(context))).toThrow(message);

@@ -816,3 +816,54 @@ describe("the app's dashboard", () => {
     }
   });
 });
+
+describe("the front door's health", () => {
+  it("alarms on the router, its routing reads, the ALB and the live-updates API, under one composite alarm the dashboard shows", () => {
+    const alarms = controlPlane.findResources('AWS::CloudWatch::Alarm');
+    const watched = Object.values(alarms).map((alarm) => alarm.Properties.MetricName ?? alarm.Properties.Metrics?.find((m: any) => m.Expression)?.Expression);
+    expect(watched).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/100 \* errors \/ invocations/),
+        'Duration',
+        'RoutingRefreshFailures',
+        'HTTPCode_ELB_5XX_Count',
+        'TargetResponseTime',
+        'integration + execution',
+      ]),
+    );
+    const [composite, ...others] = Object.values(controlPlane.findResources('AWS::CloudWatch::CompositeAlarm'));
+    expect(others).toEqual([]);
+    expect(composite!.Properties.AlarmName).toBe('item-master-dev-control-plane-healthy');
+    const rule = JSON.stringify(composite!.Properties.AlarmRule);
+    for (const id of Object.keys(alarms)) expect([id, rule.includes(`"${id}"`)]).toEqual([id, true]);
+    const body = JSON.stringify(Object.values(controlPlane.findResources('AWS::CloudWatch::Dashboard'))[0]!.Properties.DashboardBody);
+    expect(body).toContain('front door healthy');
+    // WAF's blocked requests are a metric on the dashboard, not an alarm.
+    expect(body).toContain('BlockedRequests');
+    expect(watched).not.toContain('BlockedRequests');
+  });
+});
+
+describe('alarm notifications', () => {
+  it('with alarmEmail: one topic in the control plane, the address subscribed, and every composite alarm notifying it; without: none', () => {
+    expect(controlPlane.findResources('AWS::SNS::Topic')).toEqual({});
+    for (const template of Object.values(cells)) {
+      for (const alarm of Object.values(template.findResources('AWS::CloudWatch::CompositeAlarm'))) expect(alarm.Properties.AlarmActions).toBeUndefined();
+    }
+    const notified = buildTestApp({ alarmEmail: 'ops@example.com' });
+    try {
+      const control = Template.fromStack(notified.stacks.controlPlane);
+      control.hasResourceProperties('AWS::SNS::Topic', { TopicName: 'item-master-dev-alarms' });
+      control.hasResourceProperties('AWS::SNS::Subscription', { Protocol: 'email', Endpoint: 'ops@example.com' });
+      for (const stack of [notified.stacks.controlPlane, ...notified.stacks.cells]) {
+        const [composite] = Object.values(Template.fromStack(stack).findResources('AWS::CloudWatch::CompositeAlarm'));
+        const actions = JSON.stringify([composite!.Properties.AlarmActions, composite!.Properties.OKActions]);
+        expect(actions.match(/:item-master-dev-alarms/g)).toHaveLength(2);
+        // cdk-nag finds nothing to refuse.
+        expect(Annotations.fromStack(stack).findError('*', Match.anyValue())).toEqual([]);
+      }
+    } finally {
+      notified.cleanup();
+    }
+  });
+});

@@ -28,6 +28,16 @@ export function cellHealthAlarmName(config: AppIdentity, cellId: string): string
   return `${config.appName}-${config.stage}-${cellId}-healthy`;
 }
 
+/** The SNS topic alarm notifications go to (with config `alarmEmail`): cells find it by this name. */
+export function alarmTopicName(config: AppIdentity): string {
+  return `${config.appName}-${config.stage}-alarms`;
+}
+
+/** The name of the control plane's composite alarm: the front door's health. */
+export function controlPlaneHealthAlarmName(config: AppIdentity): string {
+  return `${config.appName}-${config.stage}-control-plane-healthy`;
+}
+
 /**
  * The SSM parameter holding the control-plane table's name. Cells read it at
  * deploy time to register themselves: a well-known name instead of a stack

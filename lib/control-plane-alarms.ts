@@ -1,0 +1,76 @@
+import { Duration } from 'aws-cdk-lib';
+import { AlarmRule, CompositeAlarm, MathExpression, Metric, type IAlarm } from 'aws-cdk-lib/aws-cloudwatch';
+import { HttpCodeElb, type IApplicationLoadBalancer } from 'aws-cdk-lib/aws-elasticloadbalancingv2';
+import type { IFunction } from 'aws-cdk-lib/aws-lambda';
+import { Construct } from 'constructs';
+import { lambdaErrorPercent, thresholdAlarm } from './alarms.ts';
+
+export interface ControlPlaneAlarmsProps {
+  /** The composite alarm's name. */
+  readonly healthAlarmName: string;
+  readonly router: IFunction;
+  readonly loadBalancer: IApplicationLoadBalancer;
+  /** The live-updates WebSocket API and its stage. */
+  readonly liveApiId: string;
+  readonly liveStage: string;
+  /** Where the router's `RoutingRefreshFailures` are. */
+  readonly metricsNamespace: string;
+}
+
+/**
+ * The front door's health: the router's errors and duration, its failed
+ * reads of the routing data, the ALB's own 5xx and its targets' response
+ * time, and the WebSocket API's errors; one composite alarm over them all.
+ * Fixed thresholds, each explained in docs/design-notes.md ("A cell's health").
+ */
+export class ControlPlaneAlarms extends Construct {
+  public readonly alarms: Readonly<Record<string, IAlarm>>;
+  public readonly health: CompositeAlarm;
+
+  constructor(scope: Construct, id: string, props: ControlPlaneAlarmsProps) {
+    super(scope, id);
+    const five = Duration.minutes(5);
+    const minute = Duration.minutes(1);
+    const live = (metricName: string) =>
+      new Metric({ namespace: 'AWS/ApiGateway', metricName, dimensionsMap: { ApiId: props.liveApiId, Stage: props.liveStage }, period: five, statistic: 'Sum' });
+    this.alarms = {
+      RouterErrors: thresholdAlarm(this, 'RouterErrors', {
+        metric: lambdaErrorPercent(props.router, 'router errors (%)', five),
+        threshold: 1,
+        description: "over 1% of the router's invocations failed",
+      }),
+      RouterLatency: thresholdAlarm(this, 'RouterLatency', {
+        metric: props.router.metricDuration({ period: minute, statistic: 'p99' }),
+        threshold: 5_000,
+        evaluationPeriods: 3,
+        description: "the router's p99 duration (its cell's included) reached 5 s",
+      }),
+      RoutingRefresh: thresholdAlarm(this, 'RoutingRefresh', {
+        metric: new Metric({ namespace: props.metricsNamespace, metricName: 'RoutingRefreshFailures', dimensionsMap: { service: 'router' }, period: five, statistic: 'Sum' }),
+        threshold: 3,
+        description: 'the router could not read the routing data: it serves its last good copy, and no map change reaches it',
+      }),
+      Alb5xx: thresholdAlarm(this, 'Alb5xx', {
+        metric: props.loadBalancer.metrics.httpCodeElb(HttpCodeElb.ELB_5XX_COUNT, { period: five, statistic: 'Sum' }),
+        threshold: 10,
+        description: 'the ALB itself answered 5xx (the router failed, timed out or was not reachable)',
+      }),
+      AlbLatency: thresholdAlarm(this, 'AlbLatency', {
+        metric: props.loadBalancer.metrics.targetResponseTime({ period: minute, statistic: 'p99' }),
+        threshold: 5,
+        evaluationPeriods: 3,
+        description: "the router's p99 response time at the ALB reached 5 s",
+      }),
+      LiveErrors: thresholdAlarm(this, 'LiveErrors', {
+        metric: new MathExpression({ expression: 'integration + execution', usingMetrics: { integration: live('IntegrationError'), execution: live('ExecutionError') }, period: five, label: 'live-updates errors' }),
+        threshold: 5,
+        description: "the live-updates API's routes failed",
+      }),
+    };
+    this.health = new CompositeAlarm(this, 'Healthy', {
+      compositeAlarmName: props.healthAlarmName,
+      alarmRule: AlarmRule.anyOf(...Object.values(this.alarms)),
+      alarmDescription: 'The front door is unhealthy when any of its alarms is in ALARM',
+    });
+  }
+}
