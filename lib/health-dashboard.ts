@@ -5,6 +5,7 @@ import {
   Dashboard,
   GraphWidget,
   Metric,
+  SingleValueWidget,
   TextWidget,
   type IAlarm,
   type IMetric,
@@ -76,6 +77,12 @@ export class HealthDashboard extends Construct {
         props.router.metricDuration({ period: FIVE_MINUTES, statistic: 'p99' }),
         new Metric({ namespace, metricName: 'RoutingRefreshFailures', dimensionsMap: { service: 'router' }, period: FIVE_MINUTES, statistic: 'Sum' }),
       ]),
+      new SingleValueWidget({
+        title: 'Routing map version in force',
+        metrics: [new Metric({ namespace, metricName: 'RoutingVersion', dimensionsMap: { service: 'router' }, period: FIVE_MINUTES, statistic: 'Maximum' })],
+        width: WIDTH / 4,
+        height: 6,
+      }),
       ...(props.wafMetricName
         ? [
             graph('WAF blocked requests', [
@@ -102,6 +109,10 @@ export class HealthDashboard extends Construct {
           api('Throttles', 'Sum'),
           new Metric({ namespace, metricName: 'ServerErrors', dimensionsMap: { service: 'cell-api', cellId }, period: FIVE_MINUTES, statistic: 'Sum', label: '5xx answered' }),
         ]),
+        graph(`${cellId}: orders placed`, [new Metric({ namespace, metricName: 'OrdersPlaced', dimensionsMap: { service: 'cell-api', cellId }, period: FIVE_MINUTES, statistic: 'Sum' })], WIDTH / 2),
+        graph(`${cellId}: live updates' lag (oldest change of a batch)`, [
+          new Metric({ namespace, metricName: 'StreamLag', dimensionsMap: { service: 'publisher', cellId }, period: FIVE_MINUTES, statistic: 'Maximum' }),
+        ], WIDTH / 2),
       ];
       this.dashboard.addWidgets(new TextWidget({ markdown: `## ${cellId}`, width: WIDTH, height: 1 }));
       this.dashboard.addWidgets(...widgets);

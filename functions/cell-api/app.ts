@@ -226,6 +226,8 @@ export function createApp(
       const idempotencyKey = parse(idempotencyKeySchema, key, 'headers.idempotency-key');
       const input = parse(orderInputSchema, await readJson(req), 'body');
       const placed = await orders.place(tenantId, idempotencyKey, input);
+      // Orders this cell took (a replay is not a new one): the dashboard's orders per cell.
+      if (placed.created) observability.metrics.addMetric('OrdersPlaced', MetricUnit.Count, 1);
       return json(202, { orderId: placed.orderId, status: placed.status }, {
         location: `/tenants/${tenantId}/orders/${placed.orderId}`,
         ...(!placed.created && { 'idempotent-replayed': 'true' }),

@@ -55,3 +55,14 @@ export function messageOf(record: DynamoDBRecord): { message: LiveMessage; audie
 function fits(message: LiveMessage): boolean {
   return Buffer.byteLength(JSON.stringify(message), 'utf8') <= MAX_MESSAGE_BYTES;
 }
+
+/**
+ * How long ago the oldest change of a batch was written, in ms: how late
+ * this batch's live updates are (the stream's iterator age, seen from the
+ * cell, under its `cellId`). Undefined for a batch without creation times.
+ */
+export function oldestChangeAgeMs(records: readonly DynamoDBRecord[], now = Date.now()): number | undefined {
+  const times = records.flatMap((record) => (typeof record.dynamodb?.ApproximateCreationDateTime === 'number' ? [record.dynamodb.ApproximateCreationDateTime] : []));
+  // Stream records give the time in whole seconds since the epoch.
+  return times.length === 0 ? undefined : Math.max(0, now - Math.min(...times) * 1000);
+}

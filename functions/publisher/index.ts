@@ -5,7 +5,7 @@ import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { createObservability, instrument, MetricUnit, DATA_PLANE, parseEnvironment, requiredVariables, sdkClientConfig } from '@item-master/shared';
 import type { DynamoDBBatchResponse, DynamoDBRecord, DynamoDBStreamEvent } from 'aws-lambda';
 import { ConnectionStore } from '../live-socket/connection-store.ts';
-import { messageOf } from './changes.ts';
+import { messageOf, oldestChangeAgeMs } from './changes.ts';
 import { BatchSubscriptions, fanOut, GoneError, type Poster, type Subscriptions } from './fanout.ts';
 
 const observability = createObservability();
@@ -55,6 +55,8 @@ async function publish(record: DynamoDBRecord, subscriptions: Subscriptions): Pr
  * failure, so that Lambda retries from it.
  */
 export const handler = instrument<DynamoDBStreamEvent, DynamoDBBatchResponse>(observability, (event, context) => {
+  const lag = oldestChangeAgeMs(event.Records);
+  if (lag !== undefined) metrics.addMetric('StreamLag', MetricUnit.Milliseconds, lag);
   const subscriptions = new BatchSubscriptions(store);
   return processPartialResponse(event, (record: DynamoDBRecord) => publish(record, subscriptions), processor, {
     context,

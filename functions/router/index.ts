@@ -20,14 +20,16 @@ const routing = new RoutingCache({
   load: () => store.readRouting(),
   shipped: snapshotFromShipped(config.shippedRouting),
   refreshMs: config.refreshMs,
+  // Refreshes end between requests: their metrics go out on their own, never under a request's cellId dimension.
   onRefreshError: (error, serving) => {
     logger.warn('control plane unreachable: serving the last good routing', {
       error,
       routingVersion: serving.version,
       routingSource: serving.source,
     });
-    metrics.addMetric('RoutingRefreshFailures', MetricUnit.Count, 1);
+    metrics.singleMetric().addMetric('RoutingRefreshFailures', MetricUnit.Count, 1);
   },
+  onRefresh: (snapshot) => metrics.singleMetric().addMetric('RoutingVersion', MetricUnit.NoUnit, snapshot.version),
 });
 const auth = new TokenVerifier(config.auth);
 // Read the map, the registry and the pool's signing keys during init. If the

@@ -78,6 +78,8 @@ export interface RoutingCacheOptions {
   readonly refreshMs: number;
   /** Told of every failed read; the cache keeps serving its last good copy. */
   readonly onRefreshError?: (error: unknown, serving: RoutingSnapshot) => void;
+  /** Told of every successful read, with the copy now in force. */
+  readonly onRefresh?: (snapshot: RoutingSnapshot) => void;
   readonly now?: () => number;
 }
 
@@ -149,6 +151,7 @@ export class RoutingCache {
   private async read(): Promise<void> {
     try {
       this.snapshot = snapshotFromState(await this.options.load());
+      this.options.onRefresh?.(this.snapshot);
     } catch (error) {
       this.options.onRefreshError?.(error, this.snapshot);
     } finally {

@@ -42,11 +42,13 @@ class RecordingStarter implements ExecutionStarter {
 }
 const workflow = new RecordingStarter();
 
+const observability = createObservability('cell-test');
+
 beforeAll(async () => {
   table = await createCellTable(inject('dynamoEndpoint'));
   app = createApp(
     { entities: cellEntities(table.doc, table.tableName), orders: new OrderStore(table.doc, table.tableName, workflow) },
-    createObservability('cell-test'),
+    observability,
   );
 });
 afterAll(async () => {
@@ -442,6 +444,17 @@ describe('orders', () => {
   };
   const place = (key: string | undefined, body: unknown = order) =>
     call('POST', ordersPath, { body, headers: key === undefined ? {} : { 'idempotency-key': key } });
+
+  it('counts an order it took once: a replay of its Idempotency-Key is not a new order', async () => {
+    const counted = vi.spyOn(observability.metrics, 'addMetric');
+    try {
+      expect((await place('key-counted')).status).toBe(202);
+      expect((await place('key-counted')).headers['idempotent-replayed']).toBe('true');
+      expect(counted.mock.calls.filter(([name]) => name === 'OrdersPlaced')).toHaveLength(1);
+    } finally {
+      counted.mockRestore();
+    }
+  });
 
   it('records the order as PENDING, starts its workflow and answers 202 with where to read it', async () => {
     const before = workflow.started.length;

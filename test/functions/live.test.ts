@@ -7,7 +7,7 @@ import { authorizeConnect } from '../../functions/live-authorizer/authorizer.ts'
 import { ConnectionStore } from '../../functions/live-socket/connection-store.ts';
 import { itemTopic, MAX_CONNECTION_SECONDS, TENANT_INDEX, tenantTopic } from '../../layers/shared/src/contracts/connections.ts';
 import { handleFrame, MAX_FRAME_BYTES } from '../../functions/live-socket/socket.ts';
-import { MAX_MESSAGE_BYTES, messageOf } from '../../functions/publisher/changes.ts';
+import { MAX_MESSAGE_BYTES, messageOf, oldestChangeAgeMs } from '../../functions/publisher/changes.ts';
 import { BatchSubscriptions, fanOut, GoneError, type Poster } from '../../functions/publisher/fanout.ts';
 import { createCellTable } from '../support/tables.ts';
 import { scopeOf, TEST_POOL_ID, TEST_RESOURCE_SERVER, testIssuer, type TestIssuer } from '../support/tokens.ts';
@@ -111,6 +111,16 @@ describe('what the publisher makes of table changes', () => {
     },
   });
   const item = { pk: 'TENANT#acme', sk: 'ITEM#w', entity: 'item', tenantId: 'acme', itemId: 'w', title: 'W', stock: 3, version: 2 };
+
+  it("measures how late a batch is by its oldest change's creation time, in whole seconds", () => {
+    const at = (seconds?: number): DynamoDBRecord => ({ eventName: 'MODIFY', dynamodb: seconds === undefined ? {} : { ApproximateCreationDateTime: seconds } });
+    expect(oldestChangeAgeMs([at(1_000), at(990), at(1_005)], 1_010_500)).toBe(20_500);
+    expect(oldestChangeAgeMs([at(), at(1_000)], 1_000_250)).toBe(250);
+    // A clock behind the stream's is no negative lag.
+    expect(oldestChangeAgeMs([at(1_000)], 999_000)).toBe(0);
+    expect(oldestChangeAgeMs([at()], 1)).toBeUndefined();
+    expect(oldestChangeAgeMs([], 1)).toBeUndefined();
+  });
 
   it('turns item writes into item.updated, for the tenant and the item', () => {
     expect(messageOf(record('MODIFY', item, { ...item, version: 1 }))).toEqual({

@@ -140,6 +140,33 @@ describe('RoutingCache', () => {
     expect(reads).toBe(2); // the hung read is not started again beside itself
   });
 
+  it('tells of every successful read, with the copy now in force, and of no failed one', async () => {
+    const time = clock();
+    const versions: number[] = [];
+    let next = 5;
+    let failing = false;
+    const cache = new RoutingCache({
+      load: async () => {
+        if (failing) throw new Error('store down');
+        return state(next++);
+      },
+      shipped,
+      refreshMs: 1_000,
+      now: time.now,
+      onRefresh: (snapshot) => versions.push(snapshot.version),
+      onRefreshError: () => undefined,
+    });
+    await cache.current();
+    time.advance(1_000);
+    await cache.current();
+    await cache.settled();
+    failing = true;
+    time.advance(1_000);
+    await cache.current();
+    await cache.settled();
+    expect(versions).toEqual([5, 6]);
+  });
+
   it('treats a store with no map version yet as a failed read', async () => {
     const errors: unknown[] = [];
     const empty = new RoutingCache({ load: async () => ({ cells: [], version: undefined }), shipped, refreshMs: 1_000, onRefreshError: (e) => errors.push(e) });

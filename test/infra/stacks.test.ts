@@ -798,6 +798,10 @@ describe("the app's dashboard", () => {
       expect(body).toContain(`"cellId","${cellId}"`);
       expect(body).toContain(`"FunctionName","item-master-dev-${cellId}-api"`);
     }
+    // What the functions emit under their cell: orders placed, and how late the live updates are.
+    for (const metric of ['"OrdersPlaced","cellId","cell-1","service","cell-api"', '"StreamLag","cellId","cell-1","service","publisher"', '"RoutingVersion","service","router"']) {
+      expect([metric, body.includes(metric)]).toEqual([metric, true]);
+    }
   });
 
   it('adds a row for a 4th cell and changes nothing else', () => {
