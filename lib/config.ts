@@ -1,11 +1,11 @@
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import * as z from 'zod';
 import { readFileSync } from 'node:fs';
-import { DEFAULT_CELL_ALARM_THRESHOLDS, type CellAlarmThresholds } from './alarm-thresholds.ts';
+import { DEFAULT_ALARM_THRESHOLDS, type AlarmThresholds } from './alarm-thresholds.ts';
 import { fromRoot } from './paths.ts';
 
-const THRESHOLD_KEYS = Object.keys(DEFAULT_CELL_ALARM_THRESHOLDS) as ThresholdKey[];
-type ThresholdKey = keyof typeof DEFAULT_CELL_ALARM_THRESHOLDS;
+const THRESHOLD_KEYS = Object.keys(DEFAULT_ALARM_THRESHOLDS) as ThresholdKey[];
+type ThresholdKey = keyof typeof DEFAULT_ALARM_THRESHOLDS;
 
 const RETENTION_DAYS = Object.values(RetentionDays).filter((value): value is number => typeof value === 'number' && value > 0);
 
@@ -122,8 +122,8 @@ export interface AppConfig {
   readonly logRetentionDays: RetentionDays;
   /** Where alarm notifications go: an SNS topic in the control plane, this address subscribed. @default none: no topic */
   readonly alarmEmail?: string;
-  /** What makes a cell unhealthy, field by field over `DEFAULT_CELL_ALARM_THRESHOLDS`. @default {} */
-  readonly alarmThresholds: CellAlarmThresholds;
+  /** What makes a cell or the front door unhealthy, field by field over `DEFAULT_ALARM_THRESHOLDS`. @default {} */
+  readonly alarmThresholds: AlarmThresholds;
 }
 
 export class ConfigError extends Error {

@@ -130,6 +130,7 @@ export class ControlPlaneStack extends Stack {
       liveApiId: this.live.api.apiId,
       liveStage: LIVE_STAGE_NAME,
       metricsNamespace: metricsNamespace(config),
+      thresholds: config.alarmThresholds,
     });
     if (config.alarmEmail) {
       const topic = new Topic(this, 'AlarmTopic', { topicName: alarmTopicName(config), enforceSSL: true, displayName: `${config.appName} ${config.stage} alarms` });

@@ -767,13 +767,17 @@ describe("a cell's health", () => {
   });
 
   it('takes its thresholds from config, each unset one at its default', () => {
-    const tuned = buildTestApp({ alarmThresholds: { apiP99Ms: 1234, router5xx: 50 } });
+    const tuned = buildTestApp({ alarmThresholds: { apiP99Ms: 1234, router5xx: 50, alb5xx: 30 } });
     try {
       const template = Template.fromStack(tuned.stacks.cells[0]!);
-      const threshold = (metricName: string) => Object.values(alarmsOf(template)).find((alarm) => alarm.Properties.MetricName === metricName)!.Properties.Threshold;
-      expect(threshold('Duration')).toBe(1234);
-      expect(threshold('CellErrors')).toBe(50);
-      expect(threshold('IteratorAge')).toBe(60_000);
+      const threshold = (of: Template, metricName: string) => Object.values(alarmsOf(of)).find((alarm) => alarm.Properties.MetricName === metricName)!.Properties.Threshold;
+      expect(threshold(template, 'Duration')).toBe(1234);
+      expect(threshold(template, 'CellErrors')).toBe(50);
+      expect(threshold(template, 'IteratorAge')).toBe(60_000);
+      // The front door's come from the same key.
+      const control = Template.fromStack(tuned.stacks.controlPlane);
+      expect(threshold(control, 'HTTPCode_ELB_5XX_Count')).toBe(30);
+      expect(threshold(control, 'RoutingRefreshFailures')).toBe(3);
     } finally {
       tuned.cleanup();
     }
