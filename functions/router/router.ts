@@ -117,7 +117,7 @@ export async function routeRequest(event: ALBEvent, deps: RouterDeps): Promise<A
     // The cell serves this tenant no more (or not yet): the map changed since it was read. Once more, by the map as it is now.
     metrics.addMetric('MisdirectedRetries', MetricUnit.Count, 1);
     logger.info('cell refused the tenant as misdirected: re-reading the map', { refusedBy: cellId });
-    ({ cellId, result } = await routeToCell(await deps.routing.fresh(), tenantId, event, deps));
+    ({ cellId, result } = await routeToCell(await mapAtLeast(epochOf(result), deps), tenantId, event, deps));
     if (result.statusCode === MISDIRECTED) {
       // The tenant is between cells (a move's fenced window): the client retries shortly.
       result = json(503, errorBody('tenant_moving', 'the tenant is moving between cells, retry shortly'), { 'retry-after': '1' });
@@ -133,6 +133,32 @@ export async function routeRequest(event: ALBEvent, deps: RouterDeps): Promise<A
 
 /** The status a cell answers for a tenant it does not serve (the cell API's ownership check). */
 const MISDIRECTED = 421;
+
+/**
+ * How long the router waits for the map version a refusing cell already
+ * holds. A move or a pin writes the cells' ownership records first and the
+ * map version right after: between the two, a cell refuses and the map does
+ * not say where the tenant went yet.
+ */
+export const MAP_CATCH_UP_MS = 1_000;
+const MAP_REREAD_MS = 50;
+
+/** The epoch of the ownership record a cell refused by (its `x-cell-epoch`): the map version that says who serves the tenant. */
+function epochOf(result: ALBResult): number | undefined {
+  const epoch = Number(result.headers?.['x-cell-epoch']);
+  return Number.isInteger(epoch) ? epoch : undefined;
+}
+
+/** The routing as the control plane has it now, re-read until it is at least `epoch` or `MAP_CATCH_UP_MS` has passed. */
+async function mapAtLeast(epoch: number | undefined, deps: RouterDeps): Promise<RoutingSnapshot> {
+  const giveUpAt = Date.now() + MAP_CATCH_UP_MS;
+  let routing = await deps.routing.fresh();
+  while (epoch !== undefined && routing.version < epoch && Date.now() < giveUpAt) {
+    await new Promise((resolve) => setTimeout(resolve, MAP_REREAD_MS));
+    routing = await deps.routing.fresh();
+  }
+  return routing;
+}
 
 /** This instance's tenant → bucket answers: the routing decision's SHA-256, once per tenant seen lately. */
 const bucketOfTenant = cachedBucketOf();

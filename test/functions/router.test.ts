@@ -225,6 +225,22 @@ describe('routeRequest: a cell that refuses a tenant as misdirected', () => {
     expect(calls).toHaveLength(2);
   });
 
+  it("waits for the map version the refusing cell already holds (its x-cell-epoch), re-reading until it comes", async () => {
+    const refusing = (): ALBResult => ({ ...misdirected(), headers: { ...misdirected().headers, 'x-cell-epoch': '9' } });
+    const { invoker, calls } = recordingInvoker((cellId) => (cellId === owner ? refusing() : ok()));
+    // The cell's record is written before the map: the first re-read still finds the old map, the next the new one.
+    const reads = [stale, { ...moved, version: 9 }];
+    let freshReads = 0;
+    const d = deps(invoker, stale);
+    const result = await routeRequest(await signed('GET', `/tenants/${tenant}/items/a`), {
+      ...d,
+      routing: { current: async () => stale, fresh: async () => reads[Math.min(freshReads++, reads.length - 1)]! },
+    });
+    expect(result.statusCode).toBe(200);
+    expect(calls.map((call) => call.cellId)).toEqual([owner, other]);
+    expect(freshReads).toBe(2);
+  });
+
   it('re-reads nothing for an answer that is not misdirected', async () => {
     let fresh = 0;
     const { invoker } = recordingInvoker(() => ok());

@@ -7,6 +7,7 @@ import type { CellRecord, CellRegistration, MapVersion } from '../../control-pla
 import { routeTenant } from '../../control-plane/routing.ts';
 import { ControlPlaneStore } from '../../control-plane/store.ts';
 import { createApp, MISDIRECTED } from '../../functions/cell-api/app.ts';
+import { MAP_CATCH_UP_MS } from '../../functions/router/router.ts';
 import { TenantDirectory } from '../../functions/cell-api/directory.ts';
 import { cellEntities } from '../../functions/cell-api/entities.ts';
 import { OrderStore } from '../../functions/cell-api/order-store.ts';
@@ -111,7 +112,14 @@ export async function cellWorld(endpoint: string, cellIds = ['cell-1', 'cell-2',
       const tenantId = path.split('/')[2]!;
       let answer = await this.send(routeTenant(this.map!.map, this.map!.overrides, tenantId).cellId, method, path, options);
       if (answer.status === MISDIRECTED) {
+        // As the router does: the map version the refusing cell holds comes right after its record; wait for it, a little.
+        const epoch = Number(answer.headers['x-cell-epoch']);
+        const giveUpAt = Date.now() + MAP_CATCH_UP_MS;
         await this.refresh();
+        while (this.map!.version < epoch && Date.now() < giveUpAt) {
+          await sleep(50);
+          await this.refresh();
+        }
         answer = await this.send(routeTenant(this.map!.map, this.map!.overrides, tenantId).cellId, method, path, options);
       }
       return { ...answer, startedAt, endedAt: Date.now() };
