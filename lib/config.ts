@@ -7,6 +7,11 @@ import { fromRoot } from './paths.ts';
 const THRESHOLD_KEYS = Object.keys(DEFAULT_ALARM_THRESHOLDS) as ThresholdKey[];
 type ThresholdKey = keyof typeof DEFAULT_ALARM_THRESHOLDS;
 
+/** A threshold, from cdk.json or as text: a number above 0 (at 0 an alarm fires whenever its metric has data); empty text is no number. */
+const threshold = z
+  .preprocess((value) => (typeof value === 'string' && value.trim() !== '' ? Number(value) : value), z.number('must be a number').positive('must be more than 0'))
+  .optional();
+
 const RETENTION_DAYS = Object.values(RetentionDays).filter((value): value is number => typeof value === 'number' && value > 0);
 
 /** Cell ids become parts of stack and function names: lower-case, digits and single hyphens. */
@@ -74,7 +79,7 @@ export const configSchema = z.object({
     .preprocess(
       (value) => (typeof value === 'string' ? safeJson(value) : value),
       z.strictObject(
-        Object.fromEntries(THRESHOLD_KEYS.map((key) => [key, z.coerce.number().nonnegative('must be 0 or more').optional()])) as Record<ThresholdKey, z.ZodOptional<z.ZodCoercedNumber>>,
+        Object.fromEntries(THRESHOLD_KEYS.map((key) => [key, threshold])) as Record<ThresholdKey, typeof threshold>,
         { error: (issue) => (issue.code === 'unrecognized_keys' ? `unknown threshold: ${issue.keys.join(', ')} (known: ${THRESHOLD_KEYS.join(', ')})` : 'must be an object of thresholds') },
       ),
     )

@@ -59,7 +59,12 @@ describe('parseConfig', () => {
     [{ cells: ['cell-1'], wafRateLimit: 10 }, 'wafRateLimit:'],
     [{ cells: ['cell-1'], accessTokenMinutes: 2 }, 'accessTokenMinutes:'],
     [{ cells: ['cell-1'], alarmThresholds: { apiP99: 2000 } }, 'alarmThresholds: unknown threshold: apiP99 (known: apiErrorPercent,'],
-    [{ cells: ['cell-1'], alarmThresholds: { apiP99Ms: -1 } }, 'alarmThresholds.apiP99Ms: must be 0 or more'],
+    [{ cells: ['cell-1'], alarmThresholds: { apiP99Ms: -1 } }, 'alarmThresholds.apiP99Ms: must be more than 0'],
+    // At 0 an alarm would be in ALARM whenever its metric has data.
+    [{ cells: ['cell-1'], alarmThresholds: { apiThrottles: 0 } }, 'alarmThresholds.apiThrottles: must be more than 0'],
+    // An empty value is no value, not 0.
+    [{ cells: ['cell-1'], alarmThresholds: '{"apiP99Ms": ""}' }, 'alarmThresholds.apiP99Ms: must be a number'],
+    [{ cells: ['cell-1'], alarmThresholds: '{"apiP99Ms": "Infinity"}' }, 'alarmThresholds.apiP99Ms:'],
     [{ cells: ['cell-1'], alarmThresholds: { apiP99Ms: 'fast' } }, 'alarmThresholds.apiP99Ms:'],
     [{ cells: ['cell-1'], alarmThresholds: '[1, 2]' }, 'alarmThresholds: must be an object of thresholds'],
     [{ cells: ['cell-1'], alarmEmail: 'ops at example' }, 'alarmEmail: must be an email address'],
