@@ -1,9 +1,8 @@
-import { Alarm, ComparisonOperator, MathExpression, TreatMissingData, type IMetric } from 'aws-cdk-lib/aws-cloudwatch';
+import { Alarm, AlarmRule, ComparisonOperator, CompositeAlarm, MathExpression, TreatMissingData, type IAlarm, type IMetric } from 'aws-cdk-lib/aws-cloudwatch';
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import { Duration, Stack } from 'aws-cdk-lib';
 import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
 import { Topic } from 'aws-cdk-lib/aws-sns';
-import type { CompositeAlarm } from 'aws-cdk-lib/aws-cloudwatch';
 import type { Construct } from 'constructs';
 
 /** Every alarm of the app: at or above its threshold, and healthy without data (no traffic is not sickness). */
@@ -40,4 +39,13 @@ export function notifyTopic(alarm: CompositeAlarm, topicName: string): void {
   const topic = Topic.fromTopicArn(alarm, 'AlarmTopic', Stack.of(alarm).formatArn({ service: 'sns', resource: topicName }));
   alarm.addAlarmAction(new SnsAction(topic));
   alarm.addOkAction(new SnsAction(topic));
+}
+
+/** One composite alarm over `alarms`, in ALARM when any of them is: the one name a deploy or an operator watches. */
+export function healthAlarm(scope: Construct, name: string, alarms: Readonly<Record<string, IAlarm>>, description: string): CompositeAlarm {
+  return new CompositeAlarm(scope, 'Healthy', {
+    compositeAlarmName: name,
+    alarmRule: AlarmRule.anyOf(...Object.values(alarms)),
+    alarmDescription: description,
+  });
 }

@@ -1,11 +1,11 @@
 import { Duration } from 'aws-cdk-lib';
-import { AlarmRule, CompositeAlarm, Metric, type IAlarm, type IMetric } from 'aws-cdk-lib/aws-cloudwatch';
+import { Metric, type CompositeAlarm, type IAlarm, type IMetric } from 'aws-cdk-lib/aws-cloudwatch';
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import type { IStateMachine } from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import { DEFAULT_CELL_ALARM_THRESHOLDS, type CellAlarmThresholds } from './alarm-thresholds.ts';
-import { lambdaErrorPercent, thresholdAlarm } from './alarms.ts';
+import { healthAlarm, lambdaErrorPercent, thresholdAlarm } from './alarms.ts';
 
 export interface CellAlarmsProps {
   readonly cellId: string;
@@ -65,10 +65,6 @@ export class CellAlarms extends Construct {
       alarms[name] = alarm(name, `messages wait in ${what}`, queue.metricApproximateNumberOfMessagesVisible({ period: five, statistic: 'Maximum' }), t.failedMessages);
     }
     this.alarms = alarms;
-    this.health = new CompositeAlarm(this, 'Healthy', {
-      compositeAlarmName: props.healthAlarmName,
-      alarmRule: AlarmRule.anyOf(...Object.values(alarms)),
-      alarmDescription: `${props.cellId} is unhealthy when any of its alarms is in ALARM; the wave deploy stops on it`,
-    });
+    this.health = healthAlarm(this, props.healthAlarmName, alarms, `${props.cellId} is unhealthy when any of its alarms is in ALARM; the wave deploy stops on it`);
   }
 }

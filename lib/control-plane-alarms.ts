@@ -1,10 +1,10 @@
 import { Duration } from 'aws-cdk-lib';
-import { AlarmRule, CompositeAlarm, MathExpression, Metric, type IAlarm } from 'aws-cdk-lib/aws-cloudwatch';
+import { MathExpression, Metric, type CompositeAlarm, type IAlarm } from 'aws-cdk-lib/aws-cloudwatch';
 import { HttpCodeElb, type IApplicationLoadBalancer } from 'aws-cdk-lib/aws-elasticloadbalancingv2';
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import { Construct } from 'constructs';
 import { DEFAULT_CONTROL_PLANE_ALARM_THRESHOLDS, type ControlPlaneAlarmThresholds } from './alarm-thresholds.ts';
-import { lambdaErrorPercent, thresholdAlarm } from './alarms.ts';
+import { healthAlarm, lambdaErrorPercent, thresholdAlarm } from './alarms.ts';
 
 export interface ControlPlaneAlarmsProps {
   /** The composite alarm's name. */
@@ -71,10 +71,6 @@ export class ControlPlaneAlarms extends Construct {
         description: "the live-updates API's routes failed",
       }),
     };
-    this.health = new CompositeAlarm(this, 'Healthy', {
-      compositeAlarmName: props.healthAlarmName,
-      alarmRule: AlarmRule.anyOf(...Object.values(this.alarms)),
-      alarmDescription: 'The front door is unhealthy when any of its alarms is in ALARM',
-    });
+    this.health = healthAlarm(this, props.healthAlarmName, this.alarms, 'The front door is unhealthy when any of its alarms is in ALARM');
   }
 }

@@ -13,6 +13,8 @@ import { RoutingCache, snapshotFromShipped } from './routing-cache.ts';
 // two calls the router makes are signed requests (docs/design-notes.md, "Performance").
 const logging = createLogging();
 const { logger, metrics } = logging;
+// Refreshes end between requests: their metrics go out on their own line, never under a request's cellId dimension.
+const refreshMetrics = metrics.singleMetric();
 const config = loadRouterConfig(process.env);
 // Short timeouts: a hung control plane delays only a cold start, which then serves the shipped map.
 const store = new ControlPlaneReads(new AwsApi('dynamodb', CONTROL_PLANE_READ), config.controlPlaneTable);
@@ -20,16 +22,15 @@ const routing = new RoutingCache({
   load: () => store.readRouting(),
   shipped: snapshotFromShipped(config.shippedRouting),
   refreshMs: config.refreshMs,
-  // Refreshes end between requests: their metrics go out on their own, never under a request's cellId dimension.
   onRefreshError: (error, serving) => {
     logger.warn('control plane unreachable: serving the last good routing', {
       error,
       routingVersion: serving.version,
       routingSource: serving.source,
     });
-    metrics.singleMetric().addMetric('RoutingRefreshFailures', MetricUnit.Count, 1);
+    refreshMetrics.addMetric('RoutingRefreshFailures', MetricUnit.Count, 1);
   },
-  onRefresh: (snapshot) => metrics.singleMetric().addMetric('RoutingVersion', MetricUnit.NoUnit, snapshot.version),
+  onRefresh: (snapshot) => refreshMetrics.addMetric('RoutingVersion', MetricUnit.NoUnit, snapshot.version),
 });
 const auth = new TokenVerifier(config.auth);
 // Read the map, the registry and the pool's signing keys during init. If the

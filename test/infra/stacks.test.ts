@@ -724,13 +724,17 @@ describe('live updates (control plane)', () => {
   });
 });
 
+/** What each alarm watches: its metric's name, or the expression of its metric math. */
+const watchedBy = (alarms: Record<string, { Properties?: any }>) =>
+  Object.values(alarms).map((alarm) => alarm.Properties.MetricName ?? alarm.Properties.Metrics?.find((m: any) => m.Expression)?.Expression);
+
 describe("a cell's health", () => {
   const alarmsOf = (template: Template) => template.findResources('AWS::CloudWatch::Alarm');
 
   it('has an alarm per sign of sickness, and one composite alarm over all of them, named for the deploy to watch', () => {
     for (const [cellId, template] of Object.entries(cells)) {
       const alarms = alarmsOf(template);
-      const metrics = Object.values(alarms).map((alarm) => alarm.Properties.MetricName ?? alarm.Properties.Metrics?.find((m: any) => m.Expression)?.Expression);
+      const metrics = watchedBy(alarms);
       expect(metrics).toEqual(
         expect.arrayContaining([
           expect.stringMatching(/100 \* errors \/ invocations/),
@@ -828,7 +832,7 @@ describe("the app's dashboard", () => {
 describe("the front door's health", () => {
   it("alarms on the router, its routing reads, the ALB and the live-updates API, under one composite alarm the dashboard shows", () => {
     const alarms = controlPlane.findResources('AWS::CloudWatch::Alarm');
-    const watched = Object.values(alarms).map((alarm) => alarm.Properties.MetricName ?? alarm.Properties.Metrics?.find((m: any) => m.Expression)?.Expression);
+    const watched = watchedBy(alarms);
     expect(watched).toEqual(
       expect.arrayContaining([
         expect.stringMatching(/100 \* errors \/ invocations/),
