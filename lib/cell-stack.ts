@@ -1,6 +1,7 @@
 import { Duration, Stack, Validations, type StackProps } from 'aws-cdk-lib';
 import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
+import { CanaryDeployment } from './canary-deployment.ts';
 import { CellAlarms } from './cell-alarms.ts';
 import { CellApi } from './cell-api.ts';
 import { CellTable } from './cell-table.ts';
@@ -35,6 +36,8 @@ export class CellStack extends Stack {
   public readonly publisher: ChangePublisher;
   /** The cell's alarms and its composite "healthy" alarm. */
   public readonly alarms: CellAlarms;
+  /** The API's serving alias, which the router invokes, and the CodeDeploy group that moves it. */
+  public readonly apiDeployment: CanaryDeployment;
 
   constructor(scope: Construct, id: string, props: CellStackProps) {
     super(scope, id, props);
@@ -91,13 +94,16 @@ export class CellStack extends Stack {
       thresholds: config.alarmThresholds,
     });
     if (config.alarmEmail) notifyTopic(this.alarms.health, alarmTopicName(config));
+    this.apiDeployment = new CanaryDeployment(this, 'ApiDeployment', { fn: this.api, trafficShift: config.lambdaTrafficShift });
+    this.apiDeployment.rollBackOn(this.alarms.health, Object.values(this.alarms.alarms));
 
     new CellRegistration(this, 'Registration', {
       controlPlaneTableParameter: controlPlaneTableParameter(config),
       cell: {
         cellId,
         weight: cellWeight(config, cellId),
-        apiFunctionArn: this.api.functionArn,
+        // The router invokes the alias: a new version gets requests only as CodeDeploy shifts them to it.
+        apiFunctionArn: this.apiDeployment.alias.functionArn,
         tableName: this.table.table.tableName,
       },
     });

@@ -2,6 +2,7 @@ import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import * as z from 'zod';
 import { readFileSync } from 'node:fs';
 import { DEFAULT_ALARM_THRESHOLDS, type AlarmThresholds } from './alarm-thresholds.ts';
+import { DEFAULT_TRAFFIC_SHIFT, type TrafficShift } from './canary-deployment.ts';
 import { fromRoot } from './paths.ts';
 
 const THRESHOLD_KEYS = Object.keys(DEFAULT_ALARM_THRESHOLDS) as ThresholdKey[];
@@ -16,6 +17,9 @@ const RETENTION_DAYS = Object.values(RetentionDays).filter((value): value is num
 
 /** Cell ids become parts of stack and function names: lower-case, digits and single hyphens. */
 const CELL_ID = /^[a-z][a-z0-9]*(?:-[a-z0-9]+)*$/;
+
+/** `-c key='{"a":1}'` arrives as a string; cdk.json gives the value itself. */
+const jsonText = (value: unknown) => (typeof value === 'string' ? safeJson(value) : value);
 
 const listOfStrings = z.preprocess((value) => {
   // `-c cells=cell-1,cell-2` arrives as a string; cdk.json gives an array.
@@ -77,13 +81,36 @@ export const configSchema = z.object({
   // `-c alarmThresholds='{"apiP99Ms":2000}'` arrives as a string; cdk.json gives an object. Unset fields keep their defaults.
   alarmThresholds: z
     .preprocess(
-      (value) => (typeof value === 'string' ? safeJson(value) : value),
+      jsonText,
       z.strictObject(
         Object.fromEntries(THRESHOLD_KEYS.map((key) => [key, threshold])) as Record<ThresholdKey, typeof threshold>,
         { error: (issue) => (issue.code === 'unrecognized_keys' ? `unknown threshold: ${issue.keys.join(', ')} (known: ${THRESHOLD_KEYS.join(', ')})` : 'must be an object of thresholds') },
       ),
     )
     .default({}),
+  lambdaTrafficShift: z
+    .preprocess(
+      (value) => (value === 'all-at-once' ? value : jsonText(value)),
+      z.union(
+        [
+          z.literal('all-at-once'),
+          z.strictObject({
+            canaryPercent: z.number().int('must be a whole number').min(1, 'must be at least 1').max(99, 'must be at most 99'),
+            canaryMinutes: z.number().int('must be a whole number of minutes').min(1, 'must be at least 1').max(2880, 'must be at most 2880'),
+          }),
+        ],
+        { error: 'must be "all-at-once" or {"canaryPercent": 1-99, "canaryMinutes": 1-2880}' },
+      ),
+    )
+    .default(DEFAULT_TRAFFIC_SHIFT),
+  canaryCell: z.string().optional(),
+  bakeMinutes: z.coerce.number().int('must be a whole number of minutes').min(0).max(1440).default(15),
+  deploymentWaves: z
+    .preprocess(
+      (value) => (typeof value === 'string' && !value.trim().startsWith('[') ? value.split(',').map((part) => Number(part.trim())) : jsonText(value)),
+      z.array(z.number().int('must be a whole number').min(1, 'must be at least 1')).min(1, 'must name at least one wave size'),
+    )
+    .optional(),
 });
 
 function safeJson(text: string): unknown {
@@ -129,6 +156,17 @@ export interface AppConfig {
   readonly alarmEmail?: string;
   /** What makes a cell or the front door unhealthy, field by field over `DEFAULT_ALARM_THRESHOLDS`. @default {} */
   readonly alarmThresholds: AlarmThresholds;
+  /** How CodeDeploy moves the cell APIs' and the router's alias to a new version. @default 10% for 5 minutes */
+  readonly lambdaTrafficShift: TrafficShift;
+  /** The cell `npm run deploy` updates first, alone, and bakes. @default the first of `cells` */
+  readonly canaryCell: string;
+  /** How long each wave bakes, watched by its cells' health alarms, before the next starts. @default 15 */
+  readonly bakeMinutes: number;
+  /**
+   * The sizes of the waves after the canary cell; cells beyond the list go in
+   * waves of its last size. @default 1, 2, 4 … (each wave twice the last)
+   */
+  readonly deploymentWaves?: readonly number[];
 }
 
 export class ConfigError extends Error {
@@ -153,6 +191,10 @@ export const CONFIG_KEYS = [
   'logRetentionDays',
   'alarmThresholds',
   'alarmEmail',
+  'lambdaTrafficShift',
+  'canaryCell',
+  'bakeMinutes',
+  'deploymentWaves',
 ] as const;
 
 /**
@@ -162,9 +204,12 @@ export const CONFIG_KEYS = [
 export function parseConfig(read: (key: string) => unknown): AppConfig {
   const raw = Object.fromEntries(CONFIG_KEYS.map((key) => [key, read(key)]).filter(([, value]) => value !== undefined));
   const result = configSchema
-    .superRefine(({ cells, cellWeights }, ctx) => {
+    .superRefine(({ cells, cellWeights, canaryCell }, ctx) => {
       for (const cellId of Object.keys(cellWeights)) {
         if (!cells.includes(cellId)) ctx.addIssue({ code: 'custom', path: ['cellWeights', cellId], message: 'is not one of the cells' });
+      }
+      if (canaryCell !== undefined && !cells.includes(canaryCell)) {
+        ctx.addIssue({ code: 'custom', path: ['canaryCell'], message: `is not one of the cells (${cells.join(', ')})` });
       }
     })
     .safeParse(raw);
@@ -178,7 +223,8 @@ export function parseConfig(read: (key: string) => unknown): AppConfig {
       }),
     );
   }
-  return { ...result.data, logRetentionDays: result.data.logRetentionDays as RetentionDays };
+  const { canaryCell, ...data } = result.data;
+  return { ...data, canaryCell: canaryCell ?? data.cells[0]!, logRetentionDays: data.logRetentionDays as RetentionDays };
 }
 
 export function cellWeight(config: Pick<AppConfig, 'cellWeights'>, cellId: string): number {

@@ -22,6 +22,7 @@ import {
 } from '../layers/shared/src/contracts/names.ts';
 import { notifyTopic } from './alarms.ts';
 import { ControlPlaneAlarms } from './control-plane-alarms.ts';
+import { CanaryDeployment } from './canary-deployment.ts';
 import { MoveWorkflow } from './move-workflow.ts';
 import { RoutingSeed } from './routing-seed.ts';
 import { Router } from './router.ts';
@@ -50,6 +51,8 @@ export class ControlPlaneStack extends Stack {
   public readonly moves: MoveWorkflow;
   /** The front door's alarms and its composite alarm. */
   public readonly alarms: ControlPlaneAlarms;
+  /** The router's serving alias, which the ALB targets, and the CodeDeploy group that moves it. */
+  public readonly routerDeployment: CanaryDeployment;
   /** The app's dashboard: the front door and a row per cell. */
   public readonly dashboard: HealthDashboard;
 
@@ -94,8 +97,10 @@ export class ControlPlaneStack extends Stack {
       refreshSeconds: config.routingRefreshSeconds,
     });
 
+    this.routerDeployment = new CanaryDeployment(this, 'RouterDeployment', { fn: this.router, trafficShift: config.lambdaTrafficShift });
     this.frontDoor = new FrontDoor(this, 'FrontDoor', {
-      router: this.router,
+      // The ALB sends requests to the alias: a new router version gets them only as CodeDeploy shifts them to it.
+      router: this.routerDeployment.alias,
       certificateArn: config.certificateArn,
       autoDeleteAccessLogs: !prod,
     });
@@ -132,6 +137,7 @@ export class ControlPlaneStack extends Stack {
       metricsNamespace: metricsNamespace(config),
       thresholds: config.alarmThresholds,
     });
+    this.routerDeployment.rollBackOn(this.alarms.health, Object.values(this.alarms.alarms));
     if (config.alarmEmail) {
       const topic = new Topic(this, 'AlarmTopic', { topicName: alarmTopicName(config), enforceSSL: true, displayName: `${config.appName} ${config.stage} alarms` });
       topic.addSubscription(new EmailSubscription(config.alarmEmail));

@@ -3,7 +3,7 @@ import { Grant, type IGrantable } from 'aws-cdk-lib/aws-iam';
 import type { Construct } from 'constructs';
 import { encodeBuckets } from '../control-plane/bucket-codec.ts';
 import { evenSplit } from '../control-plane/routing.ts';
-import { cellApiFunctionName, type AppIdentity } from '../layers/shared/src/contracts/names.ts';
+import { cellApiInvokeName, type AppIdentity } from '../layers/shared/src/contracts/names.ts';
 import { MAX_SHIPPED_ROUTING_BYTES, SHIPPED_ROUTING_VARIABLE, type ShippedRouting } from '../layers/shared/src/contracts/shipped-routing.ts';
 import type { ControlPlaneTable } from './control-plane-table.ts';
 import type { Identity } from './identity.ts';
@@ -31,12 +31,12 @@ export interface RouterProps {
 /**
  * The routing shipped in the router's environment: version 1 as the seed
  * writes it (the buckets split evenly over the cells), each cell reached by
- * its function's well-known name.
+ * its function's well-known name and serving alias.
  */
 export function shippedRouting(app: AppIdentity, cells: readonly string[]): ShippedRouting {
   const shipped: ShippedRouting = {
     version: 1,
-    functions: Object.fromEntries(cells.map((cellId) => [cellId, cellApiFunctionName(app, cellId)])),
+    functions: Object.fromEntries(cells.map((cellId) => [cellId, cellApiInvokeName(app, cellId)])),
     ...encodeBuckets(evenSplit(cells)),
     overrides: {},
   };
@@ -74,17 +74,21 @@ export class Router extends ServiceFunction {
   }
 }
 
-/** Invoking any cell API function of the app and stage, by the name every cell's API takes, and no other function. */
+/**
+ * Invoking the serving alias of any cell API function of the app and stage,
+ * by the name every cell's API takes, and no other function or version: a
+ * qualified Invoke is allowed by the qualified ARN only.
+ */
 function grantInvokeCells(router: ServiceFunction, app: AppIdentity): Grant {
   const stack = Stack.of(router);
   const cellApis = Arn.format(
-    { service: 'lambda', resource: 'function', resourceName: cellApiFunctionName(app, '*'), arnFormat: ArnFormat.COLON_RESOURCE_NAME },
+    { service: 'lambda', resource: 'function', resourceName: cellApiInvokeName(app, '*'), arnFormat: ArnFormat.COLON_RESOURCE_NAME },
     stack,
   );
   const grant = Grant.addToPrincipal({ grantee: router as IGrantable, actions: ['lambda:InvokeFunction'], resourceArns: [cellApis] });
   Validations.of(router.role!).acknowledge({
     id: `AwsSolutions-IAM5[Resource::${nagResourceName(stack, cellApis)}]`,
-    reason: 'Cells register at run time; the router may invoke only functions named like a cell API of this app and stage',
+    reason: "Cells register at run time; the router may invoke only the serving alias of functions named like a cell API of this app and stage",
   });
   return grant;
 }

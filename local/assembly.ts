@@ -12,6 +12,8 @@ export interface LocalAssembly {
   readonly region: string;
   readonly tables: LocalTable[];
   readonly functions: LocalFunction[];
+  /** Lambda aliases: a function reached by its alias runs its one local copy. */
+  readonly aliases: LocalAlias[];
   /** The function behind the ALB listener, and whether its target group sends multi-value headers. */
   readonly frontDoor: { functionName: string; multiValueHeaders: boolean };
   /** SSM parameters the stacks declare (`AWS::SSM::Parameter`). */
@@ -110,6 +112,14 @@ export interface LocalTable {
   readonly properties: Record<string, any>;
 }
 
+export interface LocalAlias {
+  readonly stackName: string;
+  readonly logicalId: string;
+  /** The function's name (not its logical id). */
+  readonly functionName: string;
+  readonly aliasName: string;
+}
+
 export interface LocalFunction {
   readonly stackName: string;
   readonly logicalId: string;
@@ -151,7 +161,8 @@ export function readAssembly(outdir: string): LocalAssembly {
   const queues: LocalQueue[] = [];
   const webSocketApis: LocalWebSocketApi[] = [];
   const streamMappings: LocalStreamMapping[] = [];
-  let frontDoor: LocalAssembly['frontDoor'] | undefined;
+  const aliases: LocalAlias[] = [];
+  let frontDoor: (LocalAssembly['frontDoor'] & { stackName: string }) | undefined;
   let region = 'us-east-1';
 
   for (const [artifactId, artifact] of deployOrder(manifest.artifacts)) {
@@ -209,26 +220,33 @@ export function readAssembly(outdir: string): LocalAssembly {
         queues.push({ stackName, logicalId, queueName: props.QueueName ?? `${stackName}-${logicalId}` });
       }
       if (resource.Type === 'AWS::ElasticLoadBalancingV2::TargetGroup' && props.TargetType === 'lambda') {
-        const targetId = props.Targets?.[0]?.Id?.['Fn::GetAtt']?.[0];
+        // A function (`Fn::GetAtt [fn, Arn]`) or an alias (`Ref`), by logical id; resolved below.
+        const targetId = props.Targets?.[0]?.Id?.['Fn::GetAtt']?.[0] ?? props.Targets?.[0]?.Id?.Ref;
         const attributes: Array<{ Key: string; Value: string }> = props.TargetGroupAttributes ?? [];
         frontDoor = {
+          stackName,
           functionName: targetId,
           multiValueHeaders: attributes.some((a) => a.Key === 'lambda.multi_value_headers.enabled' && a.Value === 'true'),
         };
       }
     }
+    aliases.push(...readAliases(stackName, resources, functions));
     webSocketApis.push(...readWebSocketApis(stackName, region, resources, functions));
     streamMappings.push(...readStreamMappings(stackName, resources, functions, tables, queues));
   }
   if (!frontDoor) throw new Error(`no ALB target group with a Lambda target in ${outdir}`);
-  const target = functions.find((fn) => fn.logicalId === frontDoor!.functionName);
-  if (!target) throw new Error(`the ALB targets ${frontDoor.functionName}, which is not a service function`);
+  const { stackName: targetStack, functionName: targetId, multiValueHeaders } = frontDoor;
+  const target =
+    functions.find((fn) => fn.stackName === targetStack && fn.logicalId === targetId)?.functionName ??
+    aliases.find((alias) => alias.stackName === targetStack && alias.logicalId === targetId)?.functionName;
+  if (!target) throw new Error(`the ALB targets ${targetId}, which is neither a service function nor an alias of one`);
   return {
     outdir,
     region,
     tables,
     functions,
-    frontDoor: { ...frontDoor, functionName: target.functionName },
+    aliases,
+    frontDoor: { functionName: target, multiValueHeaders },
     ssmParameters,
     ssmParameterRefs,
     sdkCalls,
@@ -242,6 +260,15 @@ export function readAssembly(outdir: string): LocalAssembly {
 }
 
 type Resources = Record<string, { Type: string; Properties?: Record<string, any> }>;
+
+/** The aliases of the service's functions (`AWS::Lambda::Alias` naming one by `Ref`). */
+function readAliases(stackName: string, resources: Resources, functions: readonly LocalFunction[]): LocalAlias[] {
+  return Object.entries(resources).flatMap(([logicalId, resource]) => {
+    if (resource.Type !== 'AWS::Lambda::Alias') return [];
+    const fn = functions.find((f) => f.stackName === stackName && f.logicalId === resource.Properties?.FunctionName?.Ref);
+    return fn ? [{ stackName, logicalId, functionName: fn.functionName, aliasName: String(resource.Properties?.Name) }] : [];
+  });
+}
 
 /** The logical id of the function a Lambda integration or authorizer URI names (`Fn::GetAtt [fn, Arn]` inside it). */
 function functionInUri(uri: unknown): string | undefined {

@@ -3,6 +3,16 @@ import type { AddressInfo } from 'node:net';
 import { FunctionError, FunctionThrottledError, FunctionTimeoutError, type FunctionHost } from './function-host.ts';
 import { close, listen, readBody, refuseBody } from './http.ts';
 
+/** A function's aliases, as the templates declare them: which qualifiers Invoke accepts besides `$LATEST`. */
+export type AliasNames = ReadonlyMap<string, ReadonlySet<string>>;
+
+/** The aliases of each function of the assembly, by function name. */
+export function aliasNames(aliases: ReadonlyArray<{ functionName: string; aliasName: string }>): AliasNames {
+  const names = new Map<string, Set<string>>();
+  for (const { functionName, aliasName } of aliases) names.set(functionName, (names.get(functionName) ?? new Set()).add(aliasName));
+  return names;
+}
+
 /** Lambda's limit on a synchronous invocation's payload. */
 const MAX_PAYLOAD_BYTES = 6 * 1024 * 1024;
 
@@ -12,11 +22,13 @@ const INVOKE_PATH = /^\/2015-03-31\/functions\/([^/]+)\/invocations$/;
  * The part of the Lambda API that functions call: Invoke. The AWS SDK's
  * LambdaClient reaches it through AWS_ENDPOINT_URL_LAMBDA, so the router runs
  * the same code locally as on AWS. Function errors come back as Lambda sends
- * them: 200 with `X-Amz-Function-Error` and the error as payload.
+ * them: 200 with `X-Amz-Function-Error` and the error as payload. A
+ * qualified name runs the function's one local copy when the qualifier is
+ * `$LATEST` or one of its aliases, and is not found otherwise, as on AWS.
  */
-export async function startLambdaApi(host: FunctionHost, port = 0): Promise<{ url: string; close: () => Promise<void> }> {
+export async function startLambdaApi(host: Pick<FunctionHost, 'has' | 'invoke'>, port = 0, aliases: AliasNames = new Map()): Promise<{ url: string; close: () => Promise<void> }> {
   const server = createServer((req, res) => {
-    handle(host, req, res).catch((error: unknown) => {
+    handle(host, aliases, req, res).catch((error: unknown) => {
       sendError(res, 500, 'ServiceException', (error as Error).message);
     });
   });
@@ -25,11 +37,16 @@ export async function startLambdaApi(host: FunctionHost, port = 0): Promise<{ ur
   return { url: `http://127.0.0.1:${bound}`, close: () => close(server) };
 }
 
-async function handle(host: FunctionHost, req: IncomingMessage, res: ServerResponse): Promise<void> {
-  const match = INVOKE_PATH.exec(new URL(req.url ?? '/', 'http://localhost').pathname);
+async function handle(host: Pick<FunctionHost, 'has' | 'invoke'>, aliases: AliasNames, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const url = new URL(req.url ?? '/', 'http://localhost');
+  const match = INVOKE_PATH.exec(url.pathname);
   if (req.method !== 'POST' || !match) return sendError(res, 404, 'UnknownOperationException', 'only Invoke is emulated');
-  const name = functionNameOf(decodeURIComponent(match[1] as string));
+  const requested = decodeURIComponent(match[1] as string);
+  const { name, qualifier = url.searchParams.get('Qualifier') ?? undefined } = functionReference(requested);
   if (!host.has(name)) return sendError(res, 404, 'ResourceNotFoundException', `Function not found: ${name}`);
+  if (qualifier !== undefined && qualifier !== '$LATEST' && !aliases.get(name)?.has(qualifier)) {
+    return sendError(res, 404, 'ResourceNotFoundException', `Function not found: ${name}:${qualifier}`);
+  }
   const body = await readBody(req, MAX_PAYLOAD_BYTES);
   if (!body) {
     const message = `the request payload is over ${MAX_PAYLOAD_BYTES} bytes`;
@@ -63,10 +80,17 @@ export function lambdaErrorPayload(error: unknown): { errorType: string; errorMe
   return { errorType: 'Runtime.Unknown', errorMessage: (error as Error).message };
 }
 
-/** Accepts a name, a partial ARN or a full ARN, with or without a qualifier. */
+/** Accepts a name, a partial ARN (`account:function:name`) or a full ARN, with or without a qualifier. */
+export function functionReference(nameOrArn: string): { name: string; qualifier?: string } {
+  const parts = nameOrArn.split(':');
+  const at = nameOrArn.startsWith('arn:') ? 6 : parts[1] === 'function' ? 2 : 0;
+  const qualifier = parts[at + 1];
+  return { name: parts[at] as string, ...(qualifier !== undefined && { qualifier }) };
+}
+
+/** The function a name or ARN names, its qualifier dropped. */
 export function functionNameOf(nameOrArn: string): string {
-  if (!nameOrArn.startsWith('arn:')) return nameOrArn.split(':')[0] as string;
-  return nameOrArn.split(':')[6] as string;
+  return functionReference(nameOrArn).name;
 }
 
 function sendError(res: ServerResponse, status: number, type: string, message: string): void {

@@ -12,7 +12,7 @@ import { functionEnvironment } from './environment.ts';
 import { startFrontDoor } from './front-door-server.ts';
 import { FunctionHost } from './function-host.ts';
 import { startLocalIssuer, type LocalIssuer } from './issuer.ts';
-import { startLambdaApi } from './lambda-api.ts';
+import { aliasNames, startLambdaApi } from './lambda-api.ts';
 import { LocalQueues, serveQueues } from './queues.ts';
 import { runDeployTimeCalls } from './deploy-time-calls.ts';
 import { startStepFunctionsApi } from './step-functions-api.ts';
@@ -228,7 +228,7 @@ const START_ORDER: ReadonlyArray<StartStep<Parts>> = [
   {
     name: 'the Lambda API',
     async start(rt) {
-      rt.lambdaApi = await startLambdaApi(rt.host);
+      rt.lambdaApi = await startLambdaApi(rt.host, 0, aliasNames(rt.assembly.aliases));
       return rt.lambdaApi.close;
     },
   },

@@ -29,7 +29,7 @@ export class UnresolvableValueError extends Error {
 
 /**
  * Resolves a template value the way CloudFormation would, to its local
- * counterpart: pseudo parameters, Refs and ARNs of tables, functions, state
+ * counterpart: pseudo parameters, Refs and ARNs of tables, functions, aliases, state
  * machines and queues, Refs of Cognito user pools (a local pool id) and their domains and of
  * WebSocket APIs (a local API id), SSM
  * parameters declared by any stack of the app (the way cells find the
@@ -59,6 +59,9 @@ export function resolveValue(value: unknown, stackName: string, assembly: LocalA
     if (table) return table.tableName;
     const fn = assembly.functions.find((f) => f.stackName === stackName && f.logicalId === ref);
     if (fn) return fn.functionName;
+    // An alias's Ref is its ARN, the function's qualified by the alias.
+    const alias = assembly.aliases.find((a) => a.stackName === stackName && a.logicalId === ref);
+    if (alias) return `${functionArn(assembly.region, alias.functionName)}:${alias.aliasName}`;
     const machine = assembly.stateMachines.find((m) => m.stackName === stackName && m.logicalId === ref);
     if (machine) return stateMachineArn(assembly.region, machine.name);
     const queue = assembly.queues.find((q) => q.stackName === stackName && q.logicalId === ref);

@@ -35,6 +35,25 @@ describe('parseConfig', () => {
     expect(parseConfig(read({ cells: ['c'], alarmThresholds: '{"router5xx": "20", "iteratorAgeMs": 30000}' })).alarmThresholds).toEqual({ router5xx: 20, iteratorAgeMs: 30_000 });
   });
 
+  it('shifts traffic 10% for 5 minutes and waves from the first cell with 15-minute bakes unless told, from the command line too', () => {
+    expect(parseConfig(read({ cells: ['a', 'b'] }))).toMatchObject({
+      lambdaTrafficShift: { canaryPercent: 10, canaryMinutes: 5 },
+      canaryCell: 'a',
+      bakeMinutes: 15,
+    });
+    expect(parseConfig(read({ cells: ['a'] })).deploymentWaves).toBeUndefined();
+    expect(parseConfig(read({ cells: 'a,b', canaryCell: 'b', bakeMinutes: '0', deploymentWaves: '1, 3', lambdaTrafficShift: 'all-at-once' }))).toMatchObject({
+      canaryCell: 'b',
+      bakeMinutes: 0,
+      deploymentWaves: [1, 3],
+      lambdaTrafficShift: 'all-at-once',
+    });
+    expect(parseConfig(read({ cells: ['a'], deploymentWaves: '[2,4]', lambdaTrafficShift: '{"canaryPercent":25,"canaryMinutes":30}' }))).toMatchObject({
+      deploymentWaves: [2, 4],
+      lambdaTrafficShift: { canaryPercent: 25, canaryMinutes: 30 },
+    });
+  });
+
   it('takes cells from the command line as a comma-separated or JSON list', () => {
     expect(parseConfig(read({ cells: 'cell-1, cell-2' })).cells).toEqual(['cell-1', 'cell-2']);
     expect(parseConfig(read({ cells: '["a-1","b-2"]' })).cells).toEqual(['a-1', 'b-2']);
@@ -68,6 +87,14 @@ describe('parseConfig', () => {
     [{ cells: ['cell-1'], alarmThresholds: { apiP99Ms: 'fast' } }, 'alarmThresholds.apiP99Ms:'],
     [{ cells: ['cell-1'], alarmThresholds: '[1, 2]' }, 'alarmThresholds: must be an object of thresholds'],
     [{ cells: ['cell-1'], alarmEmail: 'ops at example' }, 'alarmEmail: must be an email address'],
+    [{ cells: ['cell-1'], canaryCell: 'cell-9' }, 'canaryCell: is not one of the cells (cell-1)'],
+    [{ cells: ['cell-1'], bakeMinutes: -1 }, 'bakeMinutes:'],
+    [{ cells: ['cell-1'], bakeMinutes: 'soon' }, 'bakeMinutes:'],
+    [{ cells: ['cell-1'], deploymentWaves: [] }, 'deploymentWaves: must name at least one wave size'],
+    [{ cells: ['cell-1'], deploymentWaves: '1,0' }, 'deploymentWaves[1]: must be at least 1'],
+    [{ cells: ['cell-1'], deploymentWaves: [1.5] }, 'deploymentWaves[0]: must be a whole number'],
+    [{ cells: ['cell-1'], lambdaTrafficShift: { canaryPercent: 100, canaryMinutes: 5 } }, 'lambdaTrafficShift.canaryPercent: must be at most 99'],
+    [{ cells: ['cell-1'], lambdaTrafficShift: 'slowly' }, 'lambdaTrafficShift: must be "all-at-once" or'],
   ])('rejects %j naming the field', (context, message) => {
     expect(() => parseConfig(read(context))).toThrow(ConfigError);
     expect(() => parseConfig(read(context))).toThrow(message);

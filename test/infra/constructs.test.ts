@@ -136,14 +136,14 @@ describe('Router', () => {
     const shipped = snapshotFromShipped(env.SHIPPED_ROUTING);
     expect(shipped).toMatchObject({ version: 1, source: 'shipped', overrides: {} });
     expect(shipped.map).toEqual(evenSplit(['north', 'south']));
-    expect([...shipped.cells.values()].map((cell) => cell.functionName)).toEqual(['shop-dev-north-api', 'shop-dev-south-api']);
+    expect([...shipped.cells.values()].map((cell) => cell.functionName)).toEqual(['shop-dev-north-api:live', 'shop-dev-south-api:live']);
   });
 
   it("may read the registry and the map, and invoke functions named like this stage's cell APIs, nothing else", () => {
     const granted = rights(router(['north']), 'RouterRole').filter((r) => !/^(logs|xray):/.test(r.actions[0]!));
     expect(granted).toEqual([
       { actions: ['dynamodb:GetItem', 'dynamodb:Query'], resource: expect.stringMatching(/RegistryTable.*"Arn"/) },
-      { actions: ['lambda:InvokeFunction'], resource: expect.stringMatching(/:function:shop-dev-\*-api"/) },
+      { actions: ['lambda:InvokeFunction'], resource: expect.stringMatching(/:function:shop-dev-\*-api:live"/) },
     ]);
   });
 

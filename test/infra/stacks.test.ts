@@ -262,11 +262,13 @@ describe('control-plane stack', () => {
       TargetType: 'lambda',
       HealthCheckEnabled: true,
       HealthCheckPath: '/health',
-      Targets: [{ Id: { 'Fn::GetAtt': [Match.stringLikeRegexp('^Router'), 'Arn'] } }],
+      // The router's serving alias, which CodeDeploy moves (see "canary deployments").
+      Targets: [{ Id: { Ref: Match.stringLikeRegexp('^RouterDeploymentAlias') } }],
       TargetGroupAttributes: Match.arrayWith([{ Key: 'lambda.multi_value_headers.enabled', Value: 'false' }]),
     });
     controlPlane.hasResourceProperties('AWS::Lambda::Permission', {
       Action: 'lambda:InvokeFunction',
+      FunctionName: { Ref: Match.stringLikeRegexp('^RouterDeploymentAlias') },
       Principal: 'elasticloadbalancing.amazonaws.com',
     });
   });
@@ -488,7 +490,8 @@ describe('cell stacks', () => {
           ExpressionAttributeValues: {
             ':cellId': { S: cellId },
             ':weight': { N: '1' },
-            ':fn': { S: expect.stringMatching(/^<Api[A-F0-9]+\.Arn>$/) },
+            // The API's serving alias: the router invokes what CodeDeploy has shifted there.
+            ':fn': { S: expect.stringMatching(/^<ApiDeploymentAlias[A-F0-9]+>$/) },
             ':table': { S: expect.stringMatching(/^<DataTable/) },
           },
         },
@@ -853,6 +856,79 @@ describe("the front door's health", () => {
     // WAF's blocked requests are a metric on the dashboard, not an alarm.
     expect(body).toContain('BlockedRequests');
     expect(watched).not.toContain('BlockedRequests');
+  });
+});
+
+describe('canary deployments', () => {
+  /** The one resource of `type` whose logical id starts with `prefix`. */
+  const only = (template: Template, type: string, prefix: string) => {
+    const found = Object.entries(template.findResources(type)).filter(([id]) => id.startsWith(prefix));
+    expect(found.map(([id]) => id)).toHaveLength(1);
+    return found[0]!;
+  };
+  const alarmNames = (group: { Properties?: any }) => group.Properties.AlarmConfiguration.Alarms.map((alarm: { Name: { Ref: string } }) => alarm.Name.Ref).sort();
+
+  it("serves each cell API through an alias CodeDeploy shifts 10% for 5 minutes, rolled back on the cell's composite alarm and its members", () => {
+    for (const template of Object.values(cells)) {
+      const apiId = serviceFunctionId(template, 'cell-api');
+      const [aliasId, alias] = only(template, 'AWS::Lambda::Alias', 'ApiDeploymentAlias');
+      expect(alias.Properties).toMatchObject({ Name: 'live', FunctionName: { Ref: apiId } });
+      expect((alias as any).UpdatePolicy.CodeDeployLambdaAliasUpdate).toBeDefined();
+      const [, group] = only(template, 'AWS::CodeDeploy::DeploymentGroup', 'ApiDeployment');
+      expect(group.Properties).toMatchObject({
+        DeploymentConfigName: 'CodeDeployDefault.LambdaCanary10Percent5Minutes',
+        DeploymentStyle: { DeploymentType: 'BLUE_GREEN', DeploymentOption: 'WITH_TRAFFIC_CONTROL' },
+        AutoRollbackConfiguration: { Enabled: true, Events: expect.arrayContaining(['DEPLOYMENT_FAILURE', 'DEPLOYMENT_STOP_ON_ALARM']) },
+        AlarmConfiguration: { Enabled: true },
+      });
+      const watched = alarmNames(group);
+      const composite = logicalIdOf(template, 'AWS::CloudWatch::CompositeAlarm');
+      expect(watched).toEqual([composite, ...Object.keys(template.findResources('AWS::CloudWatch::Alarm'))].sort());
+      expect(watched.length).toBeLessThanOrEqual(10);
+      expect((alias as any).UpdatePolicy.CodeDeployLambdaAliasUpdate.DeploymentGroupName.Ref).toMatch(/^ApiDeployment/);
+      expect(aliasId).toBeDefined();
+    }
+  });
+
+  it("serves the router through an alias the ALB targets, rolled back on the front door's composite alarm and its members", () => {
+    const routerId = serviceFunctionId(controlPlane, 'router');
+    const [aliasId, alias] = only(controlPlane, 'AWS::Lambda::Alias', 'RouterDeploymentAlias');
+    expect(alias.Properties).toMatchObject({ Name: 'live', FunctionName: { Ref: routerId } });
+    controlPlane.hasResourceProperties('AWS::ElasticLoadBalancingV2::TargetGroup', { Targets: [{ Id: { Ref: aliasId } }] });
+    const [, group] = only(controlPlane, 'AWS::CodeDeploy::DeploymentGroup', 'RouterDeployment');
+    expect(group.Properties.DeploymentConfigName).toBe('CodeDeployDefault.LambdaCanary10Percent5Minutes');
+    const composite = logicalIdOf(controlPlane, 'AWS::CloudWatch::CompositeAlarm');
+    expect(alarmNames(group)).toEqual([composite, ...Object.keys(controlPlane.findResources('AWS::CloudWatch::Alarm'))].sort());
+  });
+
+  it("has the router invoke each cell API's alias, and its IAM name the alias and nothing unqualified", () => {
+    const shipped = JSON.parse(serviceFunction(controlPlane, 'router').Properties.Environment.Variables.SHIPPED_ROUTING);
+    expect(Object.values(shipped.functions)).toEqual(['cell-1', 'cell-2', 'cell-3'].map((cell) => `item-master-dev-${cell}-api:live`));
+    const invoke = policyStatements(controlPlane, /^RouterRole/).filter((statement) => [statement.Action].flat().includes('lambda:InvokeFunction'));
+    expect(invoke).toHaveLength(1);
+    expect(JSON.stringify(invoke[0].Resource)).toMatch(/:function:item-master-dev-\*-api:live"/);
+  });
+
+  it('takes the traffic shift from config: a canary of its own, or all at once', () => {
+    const tuned = buildTestApp({ cells: ['cell-1'], lambdaTrafficShift: { canaryPercent: 25, canaryMinutes: 3 } });
+    const sandbox = buildTestApp({ cells: ['cell-1'], lambdaTrafficShift: 'all-at-once' });
+    try {
+      for (const stack of [tuned.stacks.controlPlane, tuned.stacks.cells[0]!]) {
+        const template = Template.fromStack(stack);
+        const [configId] = only(template, 'AWS::CodeDeploy::DeploymentConfig', '');
+        template.hasResourceProperties('AWS::CodeDeploy::DeploymentConfig', {
+          ComputePlatform: 'Lambda',
+          TrafficRoutingConfig: { Type: 'TimeBasedCanary', TimeBasedCanary: { CanaryPercentage: 25, CanaryInterval: 3 } },
+        });
+        template.hasResourceProperties('AWS::CodeDeploy::DeploymentGroup', { DeploymentConfigName: { Ref: configId } });
+      }
+      for (const stack of [sandbox.stacks.controlPlane, sandbox.stacks.cells[0]!]) {
+        Template.fromStack(stack).hasResourceProperties('AWS::CodeDeploy::DeploymentGroup', { DeploymentConfigName: 'CodeDeployDefault.LambdaAllAtOnce' });
+      }
+    } finally {
+      tuned.cleanup();
+      sandbox.cleanup();
+    }
   });
 });
 

@@ -35,6 +35,7 @@ function assembly(sdkCalls: LocalSdkCall[] = []): LocalAssembly {
         environment: {},
       },
     ],
+    aliases: [{ stackName: 'cell', logicalId: 'ApiAlias', functionName: 'app-cell-api', aliasName: 'live' }],
     frontDoor: { functionName: 'router', multiValueHeaders: false },
     ssmParameters: [{ stackName: 'cp', name: '/app/dev/control-plane/table-name', value: { Ref: 'RegistryTable' } }],
     ssmParameterRefs: [{ stackName: 'cell', logicalId: 'SsmParam', parameterName: '/app/dev/control-plane/table-name' }],
@@ -55,6 +56,8 @@ describe('resolveValue', () => {
     const app = assembly();
     expect(resolveValue({ Ref: 'SsmParam' }, 'cell', app)).toBe(control.tableName);
     expect(resolveValue({ 'Fn::GetAtt': ['Api', 'Arn'] }, 'cell', app)).toBe('arn:aws:lambda:eu-west-1:000000000000:function:app-cell-api');
+    expect(resolveValue({ Ref: 'ApiAlias' }, 'cell', app)).toBe('arn:aws:lambda:eu-west-1:000000000000:function:app-cell-api:live');
+    expect(() => resolveValue({ Ref: 'ApiAlias' }, 'cp', app)).toThrow(/cannot resolve/);
     expect(resolveValue({ 'Fn::GetAtt': ['DataTable', 'Arn'] }, 'cell', app)).toBe('arn:aws:dynamodb:eu-west-1:000000000000:table/cell-data');
     expect(resolveValue(join('arn:', { Ref: 'AWS::Partition' }, ':', { Ref: 'AWS::AccountId' }, ':', 7), 'cell', app)).toBe(
       'arn:aws:000000000000:7',

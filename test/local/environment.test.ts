@@ -18,6 +18,7 @@ const assembly: LocalAssembly = {
   region: 'eu-west-1',
   tables: [{ stackName: 'cell', logicalId: 'DataTable', tableName: 'cell-DataTable', properties: {} }],
   functions: [fn],
+  aliases: [],
   frontDoor: { functionName: 'router', multiValueHeaders: false },
   ssmParameters: [],
   ssmParameterRefs: [],

@@ -23,6 +23,18 @@ export function cellApiFunctionName(config: AppIdentity, cellId: string): string
   return `${config.appName}-${config.stage}-${cellId}-api`;
 }
 
+/**
+ * The alias every request reaches a function through: the cell API's and the
+ * router's. CodeDeploy shifts it from one version to the next, so a new
+ * version takes a canary's share of the traffic before all of it.
+ */
+export const SERVING_ALIAS = 'live';
+
+/** What the router invokes: a cell API through its serving alias (`name:live`), never its unqualified $LATEST. */
+export function cellApiInvokeName(config: AppIdentity, cellId: string): string {
+  return `${cellApiFunctionName(config, cellId)}:${SERVING_ALIAS}`;
+}
+
 /** The name of a cell's composite alarm, "cell-N healthy": the wave deploy and the dashboard watch it by this name. */
 export function cellHealthAlarmName(config: AppIdentity, cellId: string): string {
   return `${config.appName}-${config.stage}-${cellId}-healthy`;
