@@ -155,7 +155,8 @@ export async function runWaveDeploy(options: WaveDeployOptions): Promise<WaveDep
       return stop(
         step,
         'deploy-failed',
-        `the deploy failed: ${(error as Error).message}. CloudFormation rolled the failed stack back; where CodeDeploy had begun shifting an alias, it shifted it back.`,
+        `the deploy failed: ${(error as Error).message}. A stack CloudFormation had begun to update is rolled back, ` +
+          'and an alias CodeDeploy had begun to shift is shifted back: the cell serves its previous version.',
       );
     }
     deployed.push(step);

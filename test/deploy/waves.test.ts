@@ -174,7 +174,7 @@ describe('runWaveDeploy', () => {
     const { run, deployer, lines } = rollout({ failing: ['app-cell-2'] });
     expect(await run).toMatchObject({ ok: false, reason: 'deploy-failed', stoppedAt: { label: 'wave 1' }, deployed: [{ label: 'control plane' }, { label: 'canary' }] });
     expect(deployer.calls).toHaveLength(3);
-    expect(lines.find((line) => line.startsWith('✗ wave 1'))).toMatch(/app-cell-2 failed: UPDATE_ROLLBACK_COMPLETE.*rolled the failed stack back/);
+    expect(lines.find((line) => line.startsWith('✗ wave 1'))).toMatch(/app-cell-2 failed: UPDATE_ROLLBACK_COMPLETE.*is rolled back.*shifted back/);
   });
 
   it('deploys only the subset it is given', async () => {
