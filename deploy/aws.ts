@@ -4,17 +4,19 @@
  * health alarms.
  */
 import { CloudWatchClient, DescribeAlarmsCommand } from '@aws-sdk/client-cloudwatch';
-import { CdkAppMultiContext, ExpandStackSelection, StackSelectionStrategy, Toolkit, type CachedCloudAssembly } from '@aws-cdk/toolkit-lib';
+import { CdkAppMultiContext, DiffMethod, ExpandStackSelection, StackSelectionStrategy, Toolkit, type CachedCloudAssembly, type StackSelector } from '@aws-cdk/toolkit-lib';
 import { App } from 'aws-cdk-lib';
 import { buildApp } from '../lib/app.ts';
 import { fromRoot } from '../lib/paths.ts';
-import type { AlarmReader, StackDeployer } from './waves.ts';
+import type { AlarmReader, Change, StackDeployer } from './waves.ts';
 
 /**
  * Deploys through `@aws-cdk/toolkit-lib`: the app is synthesized once, in
- * process, with cdk.json's context and the command line's, and each step
- * deploys its stacks from that one assembly, at once, without the stacks
- * they depend on (the control plane goes first by the plan's order).
+ * process, with cdk.json's context and the command line's, and each stack
+ * deploys from that one assembly, without the stacks it depends on (the
+ * control plane goes first by the plan's order). Before its deploy, a stack
+ * is compared with its deployed template, so that what it changed can be
+ * named when a rollout stops.
  */
 export class ToolkitDeployer implements StackDeployer {
   private constructor(
@@ -39,16 +41,19 @@ export class ToolkitDeployer implements StackDeployer {
     return new ToolkitDeployer(toolkit, assembly, ids);
   }
 
-  async deploy(stackNames: readonly string[]): Promise<void> {
-    const patterns = stackNames.map((name) => {
-      const id = this.ids.get(name);
-      if (!id) throw new Error(`the app has no stack named ${name}`);
-      return id;
-    });
-    await this.toolkit.deploy(this.assembly, {
-      stacks: { strategy: StackSelectionStrategy.PATTERN_MUST_MATCH, patterns, expand: ExpandStackSelection.NONE },
-      concurrency: patterns.length,
-    });
+  async deploy(stackName: string): Promise<readonly Change[]> {
+    const id = this.ids.get(stackName);
+    if (!id) throw new Error(`the app has no stack named ${stackName}`);
+    const stacks: StackSelector = { strategy: StackSelectionStrategy.PATTERN_MUST_MATCH_SINGLE, patterns: [id], expand: ExpandStackSelection.NONE };
+    const diffs = await this.toolkit.diff(this.assembly, { stacks, method: DiffMethod.TemplateOnly() });
+    const changes: Change[] = [];
+    for (const diff of Object.values(diffs)) {
+      diff.resources.forEachDifference((logicalId, change) => {
+        changes.push({ logicalId, type: change.resourceType ?? 'unknown', action: change.isAddition ? 'add' : change.isRemoval ? 'remove' : 'update' });
+      });
+    }
+    await this.toolkit.deploy(this.assembly, { stacks });
+    return changes;
   }
 }
 

@@ -9,9 +9,20 @@
  * toolkit, CloudWatch and the wall clock.
  */
 
-/** Deploys stacks by name, all of one call at once; rejects when any of them fails (CloudFormation rolled it back). */
+/** One resource a deploy added, changed or removed. */
+export interface Change {
+  readonly logicalId: string;
+  readonly type: string;
+  readonly action: 'add' | 'update' | 'remove';
+}
+
+/**
+ * Deploys one stack by name and resolves to what it changed; rejects when
+ * the update fails (CloudFormation has rolled the stack back). A step's
+ * stacks are deployed at once, one call each.
+ */
 export interface StackDeployer {
-  deploy(stackNames: readonly string[]): Promise<void>;
+  deploy(stackName: string): Promise<readonly Change[]>;
 }
 
 /** Reads alarm states; returns those of `alarmNames` in ALARM, with CloudWatch's reason. */
@@ -106,6 +117,7 @@ export type WaveDeployResult =
       readonly stoppedAt: Step;
       readonly reason: 'deploy-failed' | 'alarm' | 'interrupted';
       readonly detail: string;
+      /** The steps whose every stack deployed. */
       readonly deployed: readonly Step[];
       /** The steps that never started. */
       readonly skipped: readonly Step[];
@@ -113,75 +125,96 @@ export type WaveDeployResult =
 
 class Interrupted extends Error {}
 
+/** At most this many changes are named per stack; the rest are counted. */
+const NAMED_CHANGES = 12;
+
 /**
- * Runs the steps in order. A step whose deploy fails stops the rollout
- * (CloudFormation has rolled that stack back, CodeDeploy its alias); an
- * alarm found after a deploy or during a bake stops it too. Every outcome is
- * printed, with what was rolled back and what was only stopped.
+ * Runs the steps in order, the stacks of a step at once. A stack whose
+ * deploy fails stops the rollout (CloudFormation has rolled that stack
+ * back, and CodeDeploy its alias if a shift was under way); an alarm found
+ * after a deploy or during a bake stops it too. A stop is printed with the
+ * changes that stay, by stack and resource, since nothing rolls them back.
  */
 export async function runWaveDeploy(options: WaveDeployOptions): Promise<WaveDeployResult> {
   const { steps, print, clock, signal } = options;
   const pollMs = options.pollMs ?? 30_000;
   const deployed: Step[] = [];
   const watched = [options.controlPlaneAlarm];
-  const stop = (stoppedAt: Step, reason: 'deploy-failed' | 'alarm' | 'interrupted', detail: string): WaveDeployResult => {
+  /** The stacks of the stopped step that deployed, with what they changed: what stays when the rollout stops. */
+  let landed: Array<{ stack: string; changes: readonly Change[] }> = [];
+
+  const stop = (stoppedAt: Step, reason: 'deploy-failed' | 'alarm' | 'interrupted', detail: string[]): WaveDeployResult => {
     const skipped = steps.slice(steps.indexOf(stoppedAt) + 1);
-    print(`✗ ${stoppedAt.label}: ${detail}`);
+    if (landed.length) {
+      detail.push('not rolled back, by stack (look at these; to go back, deploy the previous version to them):');
+      for (const { stack, changes } of landed) detail.push(`  ${stack}: ${describeChanges(changes)}`);
+    }
+    print(`✗ ${stoppedAt.label}: ${detail[0]}`);
+    for (const line of detail.slice(1)) print(`  ${line}`);
     print(`stopped at ${stoppedAt.label}; deployed: ${deployed.map((step) => step.label).join(', ') || 'nothing'}; not started: ${skipped.map((step) => step.label).join(', ') || 'nothing'}`);
-    return { ok: false, stoppedAt, reason, detail, deployed, skipped };
+    return { ok: false, stoppedAt, reason, detail: detail.join('\n'), deployed, skipped };
   };
-  const checkAlarms = async (step: Step): Promise<string | undefined> => {
+  /** Why the deployed cells or the control plane are sick, if they are. */
+  const sickness = async (): Promise<string | undefined> => {
     const firing = await options.alarms.inAlarm(watched);
-    if (!firing.length) return undefined;
-    const names = firing.map((alarm) => `${alarm.name} (${alarm.reason})`).join('; ');
-    const stacks = deployed.flatMap((s) => s.stacks).join(', ');
-    return (
-      `in ALARM: ${names}. The deploy of ${step.label} had finished, so CodeDeploy has nothing left to roll back: ` +
-      `the new code keeps serving in ${stacks}. Look at those stacks and the alarm; to go back, deploy the previous version to them.`
-    );
+    return firing.length ? `in ALARM: ${firing.map((alarm) => `${alarm.name} (${alarm.reason})`).join('; ')}` : undefined;
   };
+  const NOT_ROLLED_BACK = "CodeDeploy's shift had finished, so nothing rolls this step back";
 
   for (const [index, step] of steps.entries()) {
     const heading = `[${index + 1}/${steps.length}] ${step.label}${step.cells.length ? ` (${step.cells.join(', ')})` : ''}`;
-    if (signal?.aborted) return stop(step, 'interrupted', 'interrupted before it started');
+    landed = [];
+    if (signal?.aborted) return stop(step, 'interrupted', ['interrupted before it started']);
     print(`${heading}: deploying ${step.stacks.join(', ')}`);
     const started = clock.now();
+    let outcomes: Array<PromiseSettledResult<readonly Change[]>>;
     try {
-      await raceAbort(options.deployer.deploy(step.stacks), signal);
+      outcomes = await raceAbort(Promise.allSettled(step.stacks.map((stack) => options.deployer.deploy(stack))), signal);
     } catch (error) {
-      if (error instanceof Interrupted) {
-        return stop(step, 'interrupted', `interrupted while deploying ${step.stacks.join(', ')}: CloudFormation may still be updating them`);
-      }
-      return stop(
-        step,
-        'deploy-failed',
-        `the deploy failed: ${(error as Error).message}. A stack CloudFormation had begun to update is rolled back, ` +
-          'and an alias CodeDeploy had begun to shift is shifted back: the cell serves its previous version.',
-      );
+      if (!(error instanceof Interrupted)) throw error;
+      return stop(step, 'interrupted', [`interrupted while deploying ${step.stacks.join(', ')}: CloudFormation may still be updating them`]);
+    }
+    landed = outcomes.flatMap((outcome, i) => (outcome.status === 'fulfilled' ? [{ stack: step.stacks[i]!, changes: outcome.value }] : []));
+    const failed = outcomes.flatMap((outcome, i) => (outcome.status === 'rejected' ? [`${step.stacks[i]}: ${(outcome.reason as Error).message}`] : []));
+    if (failed.length) {
+      return stop(step, 'deploy-failed', [
+        `the deploy of ${failed.length === 1 ? 'a stack' : `${failed.length} stacks`} failed. CloudFormation rolled ${failed.length === 1 ? 'it' : 'each'} back, ` +
+          'and CodeDeploy shifted back an alias it had begun to shift: the cell serves its previous version',
+        ...failed.map((line) => `rolled back: ${line}`),
+      ]);
     }
     deployed.push(step);
     watched.push(...step.cells.map(options.cellAlarm));
     print(`${heading}: deployed in ${formatDuration(clock.now() - started)}`);
-    const sick = await checkAlarms(step);
-    if (sick) return stop(step, 'alarm', sick);
+    const sick = await sickness();
+    if (sick) return stop(step, 'alarm', [`${sick}, right after the deploy`, NOT_ROLLED_BACK]);
     if (!step.bakes || options.bakeMs <= 0) continue;
 
     print(`${heading}: baking ${formatDuration(options.bakeMs)}, watching ${watched.join(', ')}`);
-    const bakeEnds = clock.now() + options.bakeMs;
+    const bakeStarted = clock.now();
+    const bakeEnds = bakeStarted + options.bakeMs;
     while (clock.now() < bakeEnds) {
       try {
         await raceAbort(clock.sleep(Math.min(pollMs, bakeEnds - clock.now()), signal), signal);
       } catch (error) {
-        if (error instanceof Interrupted) return stop(step, 'interrupted', `interrupted while baking, ${formatDuration(bakeEnds - clock.now())} before its end`);
-        throw error;
+        if (!(error instanceof Interrupted)) throw error;
+        return stop(step, 'interrupted', [`interrupted while baking, ${formatDuration(bakeEnds - clock.now())} before its end`]);
       }
-      const sickDuringBake = await checkAlarms(step);
-      if (sickDuringBake) return stop(step, 'alarm', `during the bake, ${formatDuration(clock.now() - (bakeEnds - options.bakeMs))} in: ${sickDuringBake}`);
+      const sickDuringBake = await sickness();
+      if (sickDuringBake) return stop(step, 'alarm', [`${sickDuringBake}, during the bake, ${formatDuration(clock.now() - bakeStarted)} in`, NOT_ROLLED_BACK]);
     }
     print(`${heading}: healthy after its bake`);
   }
   print(`✓ deployed ${deployed.map((step) => step.label).join(', ')}`);
   return { ok: true, deployed };
+}
+
+/** `AWS::Lambda::Function Api (update), …` with the rest counted. */
+export function describeChanges(changes: readonly Change[]): string {
+  if (!changes.length) return 'no resource changed';
+  const named = changes.slice(0, NAMED_CHANGES).map((change) => `${change.type} ${change.logicalId} (${change.action})`);
+  const more = changes.length - named.length;
+  return `${named.join(', ')}${more > 0 ? `, and ${more} more` : ''}`;
 }
 
 /** Settles with `work`, or rejects with Interrupted as soon as `signal` aborts. */

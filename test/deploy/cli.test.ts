@@ -6,17 +6,23 @@ import type { AlarmReader, StackDeployer } from '../../deploy/waves.ts';
 
 const context = { appName: 'shop', stage: 'dev', cells: ['c-1', 'c-2', 'c-3', 'c-4'], region: 'eu-west-1' };
 
-function harness(options: { sick?: string[]; failing?: string; signal?: AbortSignal; onDeploy?: (stacks: readonly string[]) => void } = {}) {
+function harness(options: { sick?: string[]; failing?: string; signal?: AbortSignal; onDeploy?: (stack: string) => void } = {}) {
   let time = 0;
   const deployed: string[][] = [];
   const lines: string[] = [];
   let connected = 0;
+  // A step's stacks start together: each one joins the step that started at the same time, and the step takes a minute.
+  let stepStart = -1;
   const deployer: StackDeployer = {
-    deploy: async (stacks) => {
-      deployed.push([...stacks]);
-      options.onDeploy?.(stacks);
-      time += 60_000;
-      if (options.failing && stacks.includes(options.failing)) throw new Error(`${options.failing}: UPDATE_ROLLBACK_COMPLETE`);
+    deploy: async (stack) => {
+      if (stepStart === time) deployed.at(-1)!.push(stack);
+      else deployed.push([stack]);
+      stepStart = time;
+      options.onDeploy?.(stack);
+      await Promise.resolve();
+      time = stepStart + 60_000;
+      if (options.failing === stack) throw new Error(`${stack}: UPDATE_ROLLBACK_COMPLETE`);
+      return [];
     },
   };
   const alarms: AlarmReader = { inAlarm: async (names) => names.filter((name) => options.sick?.includes(name)).map((name) => ({ name, reason: 'Threshold Crossed' })) };
@@ -80,7 +86,7 @@ describe('npm run deploy', () => {
     expect(failed.lines).toContain('stopped at canary; deployed: control plane; not started: wave 1, wave 2');
 
     const interrupt = new AbortController();
-    const interrupted = harness({ signal: interrupt.signal, onDeploy: (stacks) => stacks.includes('shop-dev-c-2') && interrupt.abort() });
+    const interrupted = harness({ signal: interrupt.signal, onDeploy: (stack) => stack === 'shop-dev-c-2' && interrupt.abort() });
     expect(await deployCommand([], interrupted.deps)).toBe(EXIT.interrupted);
     expect(interrupted.lines).toContain('stopped at wave 1; deployed: control plane, canary; not started: wave 2');
   });

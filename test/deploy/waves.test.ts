@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { describePlan, PlanError, planWaves, runWaveDeploy, type AlarmReader, type Clock, type StackDeployer, type WavePlanInput } from '../../deploy/waves.ts';
+import { describeChanges, describePlan, PlanError, planWaves, runWaveDeploy, type AlarmReader, type Change, type Clock, type StackDeployer, type WavePlanInput } from '../../deploy/waves.ts';
 
 const MINUTE = 60_000;
 const CELLS = ['cell-1', 'cell-2', 'cell-3', 'cell-4', 'cell-5', 'cell-6'];
@@ -20,19 +20,35 @@ class FakeClock implements Clock {
   }
 }
 
-/** Records each deploy with the time it started; each takes `deployMs` of fake time, and the stacks in `failing` fail. */
+/**
+ * Records each stack's deploy with the time it started. A step's stacks run
+ * at once: each ends `deployMs` after its start, so a step takes `deployMs`
+ * whatever its size. The stacks in `failing` fail; each other stack changes
+ * its API function.
+ */
 class FakeDeployer implements StackDeployer {
-  readonly calls: Array<{ at: number; stacks: readonly string[] }> = [];
+  readonly calls: Array<{ at: number; stack: string }> = [];
   constructor(
     private readonly clock: FakeClock,
-    private readonly options: { deployMs?: number; failing?: string[]; onDeploy?: (stacks: readonly string[]) => Promise<void> | void } = {},
+    private readonly options: { deployMs?: number; failing?: string[]; onDeploy?: (stack: string) => Promise<void> | void } = {},
   ) {}
-  async deploy(stacks: readonly string[]): Promise<void> {
-    this.calls.push({ at: this.clock.time, stacks });
-    await this.options.onDeploy?.(stacks);
-    this.clock.time += this.options.deployMs ?? 4 * MINUTE;
-    const failed = stacks.find((stack) => this.options.failing?.includes(stack));
-    if (failed) throw new Error(`${failed} failed: UPDATE_ROLLBACK_COMPLETE`);
+  async deploy(stack: string): Promise<readonly Change[]> {
+    const at = this.clock.time;
+    this.calls.push({ at, stack });
+    await this.options.onDeploy?.(stack);
+    await Promise.resolve();
+    this.clock.time = Math.max(this.clock.time, at + (this.options.deployMs ?? 4 * MINUTE));
+    if (this.options.failing?.includes(stack)) throw new Error(`${stack} failed: UPDATE_ROLLBACK_COMPLETE`);
+    return [{ logicalId: 'Api', type: 'AWS::Lambda::Function', action: 'update' }];
+  }
+  /** The stacks deployed together, in order, with the time they started. */
+  get steps(): Array<{ at: number; stacks: string[] }> {
+    const steps: Array<{ at: number; stacks: string[] }> = [];
+    for (const { at, stack } of this.calls) {
+      if (steps.at(-1)?.at === at) steps.at(-1)!.stacks.push(stack);
+      else steps.push({ at, stacks: [stack] });
+    }
+    return steps;
   }
 }
 
@@ -49,7 +65,7 @@ class FakeAlarms implements AlarmReader {
   }
 }
 
-function rollout(options: { plan?: Partial<WavePlanInput>; firesAt?: Record<string, number>; failing?: string[]; bakeMs?: number; signal?: AbortSignal; onDeploy?: (stacks: readonly string[]) => Promise<void> | void }) {
+function rollout(options: { plan?: Partial<WavePlanInput>; firesAt?: Record<string, number>; failing?: string[]; bakeMs?: number; signal?: AbortSignal; onDeploy?: (stack: string) => Promise<void> | void }) {
   const clock = new FakeClock();
   const deployer = new FakeDeployer(clock, { failing: options.failing, onDeploy: options.onDeploy });
   const alarms = new FakeAlarms(clock, options.firesAt);
@@ -120,7 +136,7 @@ describe('runWaveDeploy', () => {
     expect(await run).toMatchObject({ ok: true });
     const deploy = 4 * MINUTE;
     const bake = 15 * MINUTE;
-    expect(deployer.calls).toEqual([
+    expect(deployer.steps).toEqual([
       { at: 0, stacks: ['app-cp'] },
       { at: deploy, stacks: ['app-cell-1'] },
       { at: 2 * deploy + bake, stacks: ['app-cell-2'] },
@@ -139,12 +155,16 @@ describe('runWaveDeploy', () => {
     const { run, deployer, lines } = rollout({ firesAt: { 'cell-4-healthy': wave2Deployed + 6 * MINUTE } });
     const result = await run;
     expect(result).toMatchObject({ ok: false, reason: 'alarm', stoppedAt: { label: 'wave 2' }, skipped: [{ label: 'wave 3' }] });
-    expect(deployer.calls.flatMap((call) => call.stacks)).not.toContain('app-cell-5');
-    const report = lines.find((line) => line.startsWith('✗ wave 2'))!;
-    expect(report).toContain('cell-4-healthy (Threshold Crossed)');
-    expect(report).toContain('during the bake, 6 min in');
-    expect(report).toMatch(/CodeDeploy has nothing left to roll back.*app-cell-3, app-cell-4/);
-    expect(lines.at(-1)).toBe('stopped at wave 2; deployed: control plane, canary, wave 1, wave 2; not started: wave 3');
+    expect(deployer.calls.map((call) => call.stack)).not.toContain('app-cell-5');
+    const report = lines.slice(lines.findIndex((line) => line.startsWith('✗ wave 2')));
+    expect(report).toEqual([
+      '✗ wave 2: in ALARM: cell-4-healthy (Threshold Crossed), during the bake, 6 min in',
+      "  CodeDeploy's shift had finished, so nothing rolls this step back",
+      '  not rolled back, by stack (look at these; to go back, deploy the previous version to them):',
+      '    app-cell-3: AWS::Lambda::Function Api (update)',
+      '    app-cell-4: AWS::Lambda::Function Api (update)',
+      'stopped at wave 2; deployed: control plane, canary, wave 1, wave 2; not started: wave 3',
+    ]);
   });
 
   it('catches an alarm that fires during a bake within one poll, and an alarm of a cell deployed earlier too', async () => {
@@ -174,21 +194,36 @@ describe('runWaveDeploy', () => {
     const { run, deployer, lines } = rollout({ failing: ['app-cell-2'] });
     expect(await run).toMatchObject({ ok: false, reason: 'deploy-failed', stoppedAt: { label: 'wave 1' }, deployed: [{ label: 'control plane' }, { label: 'canary' }] });
     expect(deployer.calls).toHaveLength(3);
-    expect(lines.find((line) => line.startsWith('✗ wave 1'))).toMatch(/app-cell-2 failed: UPDATE_ROLLBACK_COMPLETE.*is rolled back.*shifted back/);
+    expect(lines.slice(lines.findIndex((line) => line.startsWith('✗ wave 1')))).toEqual([
+      '✗ wave 1: the deploy of a stack failed. CloudFormation rolled it back, and CodeDeploy shifted back an alias it had begun to shift: the cell serves its previous version',
+      '  rolled back: app-cell-2: app-cell-2 failed: UPDATE_ROLLBACK_COMPLETE',
+      'stopped at wave 1; deployed: control plane, canary; not started: wave 2, wave 3',
+    ]);
+  });
+
+  it('names what stays when one stack of a wave fails and another deploys', async () => {
+    const { run, lines } = rollout({ failing: ['app-cell-4'] });
+    expect(await run).toMatchObject({ ok: false, reason: 'deploy-failed', stoppedAt: { label: 'wave 2' } });
+    expect(lines.slice(lines.findIndex((line) => line.startsWith('✗ wave 2')) + 1)).toEqual([
+      '  rolled back: app-cell-4: app-cell-4 failed: UPDATE_ROLLBACK_COMPLETE',
+      '  not rolled back, by stack (look at these; to go back, deploy the previous version to them):',
+      '    app-cell-3: AWS::Lambda::Function Api (update)',
+      'stopped at wave 2; deployed: control plane, canary, wave 1; not started: wave 3',
+    ]);
   });
 
   it('deploys only the subset it is given', async () => {
     const { run, deployer } = rollout({ plan: { only: ['cell-3', 'cell-6'] } });
     expect(await run).toMatchObject({ ok: true });
-    expect(deployer.calls.map((call) => call.stacks)).toEqual([['app-cell-3'], ['app-cell-6']]);
+    expect(deployer.steps.map((step) => step.stacks)).toEqual([['app-cell-3'], ['app-cell-6']]);
   });
 
   it('stops when interrupted during a deploy or a bake, and says where', async () => {
     const duringDeploy = new AbortController();
     const hung = rollout({
       signal: duringDeploy.signal,
-      onDeploy: (stacks) =>
-        stacks.includes('app-cell-2')
+      onDeploy: (stack) =>
+        stack === 'app-cell-2'
           ? new Promise<void>(() => {
               duringDeploy.abort();
             })
@@ -196,6 +231,8 @@ describe('runWaveDeploy', () => {
     });
     expect(await hung.run).toMatchObject({ ok: false, reason: 'interrupted', stoppedAt: { label: 'wave 1' } });
     expect(hung.lines).toContain('✗ wave 1: interrupted while deploying app-cell-2: CloudFormation may still be updating them');
+    // The canary's changes were kept on purpose (it baked healthy); the interrupted stack's are unknown.
+    expect(hung.lines.join('\n')).not.toContain('not rolled back');
     expect(hung.lines.at(-1)).toBe('stopped at wave 1; deployed: control plane, canary; not started: wave 2, wave 3');
 
     const duringBake = new AbortController();
@@ -208,6 +245,12 @@ describe('runWaveDeploy', () => {
     expect(await baking.run).toMatchObject({ ok: false, reason: 'interrupted', stoppedAt: { label: 'canary' } });
     expect(baking.lines.find((line) => line.startsWith('✗ canary'))).toMatch(/interrupted while baking, \d+ min before its end/);
     expect(baking.deployer.calls).toHaveLength(2);
+  });
+
+  it('names at most 12 changes of a stack and counts the rest', () => {
+    const changes = Array.from({ length: 14 }, (_, i): Change => ({ logicalId: `R${i}`, type: 'AWS::SQS::Queue', action: i ? 'update' : 'add' }));
+    expect(describeChanges(changes)).toMatch(/^AWS::SQS::Queue R0 \(add\), AWS::SQS::Queue R1 \(update\), .*R11 \(update\), and 2 more$/);
+    expect(describeChanges([])).toBe('no resource changed');
   });
 
   it('bakes nothing with bakeMinutes 0', async () => {
