@@ -2,7 +2,6 @@
  * `npm run cells -- <command>`: look at and change the control plane, on
  * AWS (the SDK's credential chain) or in the local runtime (`--local`).
  */
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { hostname, userInfo } from 'node:os';
 import path from 'node:path';
@@ -10,14 +9,14 @@ import { parseArgs } from 'node:util';
 import Table from 'cli-table3';
 import { cdkJsonContext, ConfigError, parseConfig } from '../lib/config.ts';
 import { BUCKET_COUNT } from './routing.ts';
-import { defaultStateFile, ensureStateDir } from './local-target.ts';
+import { defaultStateFile } from './local-target.ts';
 import { connectAws, connectLocal, type ControlPlaneConnection } from './connect.ts';
 import { ControlPlaneError } from './errors.ts';
 import { CellOperations, OperationError } from './operations.ts';
 import { TenantClients } from './tenants.ts';
-import { summarizeMoves } from './plan.ts';
-import { PlanRunner, savedPlanSchema, type MoveRunner } from './apply.ts';
-import { FINISHED, MoveEngine, type MoveRecord, type MoveRequest } from './moves.ts';
+import { PlanRunner } from './apply.ts';
+import { abortMove, defaultPlanFile, makePlan, moveEngine, moveRunner, readPlan, startMove } from './actions.ts';
+import { FINISHED, type MoveRecord, type MoveRequest } from './moves.ts';
 import { progressBar, seconds, stepLines, subjectOf, summary } from './move-view.ts';
 
 const USAGE = `usage: npm run cells -- <command> [options]
@@ -202,23 +201,13 @@ async function run(operations: CellOperations, command: string, args: string[], 
     }
     case 'plan': {
       expect(0, '');
-      const plan = await operations.plan();
-      const saved = {
-        basedOnVersion: plan.basedOnVersion,
-        createdAt: new Date().toISOString(),
-        moveCount: plan.moves.length,
-        cells: plan.cells,
-        moves: summarizeMoves(plan.moves),
-      };
-      const file = path.resolve(flags.out ?? path.join(ensureStateDir(appName), `plan-v${plan.basedOnVersion}.json`));
-      mkdirSync(path.dirname(file), { recursive: true });
-      writeFileSync(file, `${JSON.stringify(saved, null, 2)}\n`);
+      const { saved, file } = await makePlan(operations, (version) => flags.out ?? defaultPlanFile(appName, version));
       if (flags.json) return print({ ...saved, file });
-      console.log(`plan from map version ${plan.basedOnVersion}: ${plan.moves.length} bucket moves`);
+      console.log(`plan from map version ${saved.basedOnVersion}: ${saved.moveCount} bucket moves`);
       console.log(
         table(
           ['cell', 'status', 'weight', 'buckets now', 'after plan'],
-          plan.cells.map((c) => [c.cellId, c.status, c.weight, c.before, c.after]),
+          saved.cells.map((c) => [c.cellId, c.status, c.weight, c.before, c.after]),
         ),
       );
       if (saved.moves.length) {
@@ -355,15 +344,6 @@ function wholeNumber(name: string, value: string, min: number): number {
   return n;
 }
 
-function engineOf(c: ControlPlaneConnection): MoveEngine {
-  return new MoveEngine({ store: c.store, moves: c.moves, cellData: c.cellTables });
-}
-
-function runnerOf(c: ControlPlaneConnection): MoveRunner {
-  if (!c.runner) throw new OperationError(`${c.target} has no move workflow: deploy the control-plane stack (or restart npm start) first`);
-  return c.runner;
-}
-
 /** Ctrl-C stops following (or scheduling); what runs in the control plane goes on. */
 function interruption(): AbortSignal {
   const controller = new AbortController();
@@ -374,23 +354,15 @@ function interruption(): AbortSignal {
 /** Starts a move (or resumes, or aborts, the one running for the same request) and follows it to its end. */
 async function move(request: MoveRequest, by: string): Promise<void> {
   const c = connection!;
-  const runner = runnerOf(c);
-  const subject = request.kind === 'tenant' ? request.tenantId : `${request.first === request.last ? request.first : `${request.first}-${request.last}`}`;
-  const running = (await c.moves.list()).find((m) => !FINISHED.has(m.state) && m.kind === request.kind && m.subject === subject && m.to === request.to);
   let record: MoveRecord;
   if (flags.abort) {
-    if (!running) throw new OperationError(`no move of ${request.kind} ${subject} to ${request.to} is running`);
-    if (!(await c.moves.requestAbort(running.moveId))) throw new OperationError(`move ${running.moveId} has flipped: ${request.to} owns the tenants now; move them back instead`);
-    record = running;
+    record = await abortMove(c, request);
     console.log(`aborting move ${record.moveId}`);
-  } else if (running) {
-    record = running;
-    console.log(`resuming move ${record.moveId} (${record.state})`);
   } else {
-    record = await engineOf(c).create(request, { by, graceSeconds: wholeNumber('grace', flags.grace, 0) });
-    console.log(`move ${record.moveId}: ${subjectOf(record)} from ${record.from} to ${record.to} (${c.target})`);
+    const started = await startMove(c, request, { by, graceSeconds: wholeNumber('grace', flags.grace, 0) });
+    record = started.record;
+    console.log(started.resumed ? `resuming move ${record.moveId} (${record.state})` : `move ${record.moveId}: ${subjectOf(record)} from ${record.from} to ${record.to} (${c.target})`);
   }
-  await runner.start(record);
   const signal = interruption();
   let last: MoveRecord | undefined;
   for (;;) {
@@ -413,21 +385,13 @@ async function move(request: MoveRequest, by: string): Promise<void> {
 async function apply(file: string | undefined, appName: string, by: string): Promise<void> {
   const c = connection!;
   const { version } = await c.store.readRouting();
-  const planFile = path.resolve(file ?? path.join(ensureStateDir(appName), `plan-v${version?.version}.json`));
-  if (!existsSync(planFile)) throw new OperationError(`no plan at ${path.relative(process.cwd(), planFile)}: make one with npm run cells -- plan`);
-  let json: unknown;
-  try {
-    json = JSON.parse(readFileSync(planFile, 'utf8'));
-  } catch (error) {
-    throw new OperationError(`${planFile} is not a plan that cells plan saved: ${(error as Error).message}`);
-  }
-  const parsed = savedPlanSchema.safeParse(json);
-  if (!parsed.success) throw new OperationError(`${planFile} is not a plan that cells plan saved: ${parsed.error.issues[0]?.message}`);
+  const planFile = path.resolve(file ?? defaultPlanFile(appName, version?.version));
+  const plan = readPlan(planFile);
   const runner = new PlanRunner({
     store: c.store,
-    engine: engineOf(c),
+    engine: moveEngine(c),
     moves: c.moves,
-    runner: runnerOf(c),
+    runner: moveRunner(c),
     concurrency: wholeNumber('concurrency', flags.concurrency, 1),
     graceSeconds: wholeNumber('grace', flags.grace, 0),
     by,
@@ -442,13 +406,13 @@ async function apply(file: string | undefined, appName: string, by: string): Pro
   });
   let lastPrinted = 0;
   if (flags.abort) {
-    const aborted = await runner.abort(parsed.data);
+    const aborted = await runner.abort(plan);
     if (flags.json) return print(aborted);
     console.log(aborted.length ? `aborting ${aborted.length} moves: ${aborted.map((m) => m.moveId).join(', ')}` : 'no move of this plan is running before its flip');
     return;
   }
-  console.log(`applying ${path.relative(process.cwd(), planFile) || planFile}: ${parsed.data.moves.reduce((n, m) => n + m.count, 0)} buckets (Ctrl-C pauses; apply again resumes)`);
-  const result = await runner.apply(parsed.data, interruption());
+  console.log(`applying ${path.relative(process.cwd(), planFile) || planFile}: ${plan.moves.reduce((n, m) => n + m.count, 0)} buckets (Ctrl-C pauses; apply again resumes)`);
+  const result = await runner.apply(plan, interruption());
   if (process.stdout.isTTY && !flags.json) process.stdout.write('\n');
   if (flags.json) return print(result);
   console.log(progressBar(result));

@@ -5,7 +5,7 @@ import { paginateQuery, PutCommand, QueryCommand, type DynamoDBDocumentClient } 
 import { directoryKey, FENCE_WAIT_MS, OWNERSHIP_KEY, tenantKey, type CellOwnershipRecord } from '../layers/shared/src/contracts/cell-table.ts';
 import { encodeBuckets } from './bucket-codec.ts';
 import { ControlPlaneError } from './errors.ts';
-import { planRebalance, type RebalancePlan } from './plan.ts';
+import { planRebalance, summarizeMoves, type RebalancePlan } from './plan.ts';
 import type { CellRecord, CellStatus, MapVersion, MapVersionSummary } from './records.ts';
 import { bucketCounts, routeTenant, type Overrides, type Route } from './routing.ts';
 import { MapConflictError, UnknownCellError, type ControlPlaneStore } from './store.ts';
@@ -83,6 +83,17 @@ const TENANT_QUERIES_AT_ONCE = 16;
 
 /** A refusal the operator can act on; the CLI prints its message as is. */
 export class OperationError extends ControlPlaneError {}
+
+/** What one map version changed from the one before it (`first`: version 1, or its predecessor is gone). */
+export interface VersionDiff {
+  readonly version: number;
+  readonly change: string;
+  readonly by: string;
+  readonly createdAt?: string;
+  readonly first: boolean;
+  readonly buckets: ReturnType<typeof summarizeMoves>;
+  readonly pins: Array<{ tenantId: string; from?: string; to?: string }>;
+}
 
 export interface CellSummary extends CellRecord {
   readonly buckets: number;
@@ -195,6 +206,20 @@ export class CellOperations {
 
   async history(limit?: number): Promise<MapVersionSummary[]> {
     return this.deps.store.listVersions(limit);
+  }
+
+  /** What a map version changed from the one before: buckets by source and target cell (as ranges), and pins set or lifted. */
+  async versionDiff(version: number): Promise<VersionDiff> {
+    const [after, before] = await Promise.all([this.deps.store.readVersion(version), version > 1 ? this.deps.store.readVersion(version - 1) : undefined]);
+    if (!after) throw new OperationError(`no map version ${version}`);
+    const moved = after.map.flatMap((cellId, bucket) => (before && before.map[bucket] !== cellId ? [{ bucket, from: before.map[bucket]!, to: cellId }] : []));
+    const pins: VersionDiff['pins'] = [];
+    const tenants = new Set([...Object.keys(before?.overrides ?? {}), ...Object.keys(after.overrides)]);
+    for (const tenantId of [...tenants].sort()) {
+      const [was, is] = [before?.overrides[tenantId], after.overrides[tenantId]];
+      if (was !== is) pins.push({ tenantId, ...(was !== undefined && { from: was }), ...(is !== undefined && { to: is }) });
+    }
+    return { version, change: after.change, by: after.by, ...(after.createdAt && { createdAt: after.createdAt }), first: !before, buckets: summarizeMoves(moved), pins };
   }
 
   /**

@@ -1,6 +1,7 @@
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import {
   DeleteCommand,
+  GetCommand,
   PutCommand,
   QueryCommand,
   UpdateCommand,
@@ -15,8 +16,10 @@ import {
   clientSortKey,
   cellItemSchema,
   cellSortKey,
+  versionFromItem,
   versionItem,
   versionItemSchema,
+  versionSortKey,
   type CellRecord,
   type CellStatus,
   type ClientBinding,
@@ -68,6 +71,12 @@ export class ControlPlaneStore extends ControlPlaneReader {
       const { cells: _cells, buckets: _buckets, ...summary } = versionItemSchema.parse(item);
       return summary;
     });
+  }
+
+  /** One version, bucket map and all; undefined if there is no such version. */
+  async readVersion(version: number): Promise<MapVersion | undefined> {
+    const { Item } = await this.doc.send(new GetCommand({ TableName: this.tableName, Key: { pk: MAP_PK, sk: versionSortKey(version) } }));
+    return Item ? versionFromItem(Item) : undefined;
   }
 
   /**

@@ -1,0 +1,103 @@
+/**
+ * The operator's actions that start work in the control plane (a move, a
+ * saved plan) as plain functions over a connection, shared by the `cells`
+ * CLI and the console, so that both do the same thing and refuse the same
+ * way.
+ */
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { savedPlanSchema, type SavedPlan } from './apply.ts';
+import type { ControlPlaneConnection } from './connect.ts';
+import { ensureStateDir } from './local-target.ts';
+import { FINISHED, MoveEngine, type MoveRecord, type MoveRequest } from './moves.ts';
+import type { MoveRunner } from './apply.ts';
+import { OperationError, type CellOperations } from './operations.ts';
+import { summarizeMoves } from './plan.ts';
+
+/** How a move request names what moves: the tenant, or the bucket range (`5` or `5-9`). */
+export function moveSubject(request: MoveRequest): string {
+  if (request.kind === 'tenant') return request.tenantId;
+  return request.first === request.last ? String(request.first) : `${request.first}-${request.last}`;
+}
+
+export function moveEngine(c: ControlPlaneConnection): MoveEngine {
+  return new MoveEngine({ store: c.store, moves: c.moves, cellData: c.cellTables });
+}
+
+export function moveRunner(c: ControlPlaneConnection): MoveRunner {
+  if (!c.runner) throw new OperationError(`${c.target} has no move workflow: deploy the control-plane stack (or restart npm start) first`);
+  return c.runner;
+}
+
+/** The unfinished move of the same request, if there is one. */
+async function runningMove(c: ControlPlaneConnection, request: MoveRequest): Promise<MoveRecord | undefined> {
+  const subject = moveSubject(request);
+  return (await c.moves.list()).find((m) => !FINISHED.has(m.state) && m.kind === request.kind && m.subject === subject && m.to === request.to);
+}
+
+/**
+ * Starts a move in the control plane's workflow, or resumes the one running
+ * for the same request. The engine refuses what cannot move (an unknown
+ * cell, a tenant already there, buckets moving already).
+ */
+export async function startMove(c: ControlPlaneConnection, request: MoveRequest, options: { by: string; graceSeconds: number }): Promise<{ record: MoveRecord; resumed: boolean }> {
+  const runner = moveRunner(c);
+  const running = await runningMove(c, request);
+  const record = running ?? (await moveEngine(c).create(request, options));
+  await runner.start(record);
+  return { record, resumed: running !== undefined };
+}
+
+/** Asks the running move of the request to undo itself; refused after its flip. */
+export async function abortMove(c: ControlPlaneConnection, request: MoveRequest): Promise<MoveRecord> {
+  const running = await runningMove(c, request);
+  if (!running) throw new OperationError(`no move of ${request.kind} ${moveSubject(request)} to ${request.to} is running`);
+  return abortMoveById(c, running);
+}
+
+/** Asks a running move to undo itself; refused after its flip. */
+export async function abortMoveById(c: ControlPlaneConnection, move: MoveRecord | string): Promise<MoveRecord> {
+  const record = typeof move === 'string' ? await c.moves.get(move) : move;
+  if (!record) throw new OperationError(`no move ${String(move)}`);
+  if (FINISHED.has(record.state)) throw new OperationError(`move ${record.moveId} has ended (${record.state})`);
+  if (!(await c.moves.requestAbort(record.moveId))) throw new OperationError(`move ${record.moveId} has flipped: ${record.to} owns the tenants now; move them back instead`);
+  return record;
+}
+
+/** A plan as saved, with a summary of each cell. */
+export type SavedPlanFile = SavedPlan & { readonly moveCount: number; readonly cells: Awaited<ReturnType<CellOperations['plan']>>['cells'] };
+
+/** Where a plan of a map version is saved unless told otherwise. */
+export function defaultPlanFile(appName: string, version: number | undefined): string {
+  return path.join(ensureStateDir(appName), `plan-v${version}.json`);
+}
+
+/** Makes the rebalance plan of the current map and saves it where `apply` finds it. */
+export async function makePlan(operations: CellOperations, file: (basedOnVersion: number) => string): Promise<{ saved: SavedPlanFile; file: string }> {
+  const plan = await operations.plan();
+  const saved: SavedPlanFile = {
+    basedOnVersion: plan.basedOnVersion,
+    createdAt: new Date().toISOString(),
+    moveCount: plan.moves.length,
+    cells: plan.cells,
+    moves: summarizeMoves(plan.moves),
+  };
+  const target = path.resolve(file(plan.basedOnVersion));
+  mkdirSync(path.dirname(target), { recursive: true });
+  writeFileSync(target, `${JSON.stringify(saved, null, 2)}\n`);
+  return { saved, file: target };
+}
+
+/** A plan file that `makePlan` (or `cells plan`) saved; refused with what is wrong otherwise. */
+export function readPlan(file: string): SavedPlan {
+  if (!existsSync(file)) throw new OperationError(`no plan at ${path.relative(process.cwd(), file) || file}: make one with npm run cells -- plan`);
+  let json: unknown;
+  try {
+    json = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (error) {
+    throw new OperationError(`${file} is not a plan that cells plan saved: ${(error as Error).message}`);
+  }
+  const parsed = savedPlanSchema.safeParse(json);
+  if (!parsed.success) throw new OperationError(`${file} is not a plan that cells plan saved: ${parsed.error.issues[0]?.message}`);
+  return parsed.data;
+}
