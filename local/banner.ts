@@ -30,6 +30,7 @@ Try (every /tenants route needs a token of its own tenant; /health is open):
     -H 'content-type: application/json' -H "idempotency-key: order-$(date +%s)" \\
     -d '{"lines":[{"itemId":"widget-1","quantity":2}],"customerId":"c-1","payment":{"token":"tok_ok"}}'
   curl -s ${rt.url}/_local/queues        (what the order workflows sent)
+  curl -s ${rt.url}/_local/traffic       (requests and 5xx per cell, 5-second slots)
 ${rt.live ? `  npx -y wscat -c "${rt.live.url}?token=$TOKEN"     (then send {"action":"subscribe","tenantId":"acme"})
 ` : ''}
 ${options.watching ? 'Watching sources: changed functions reload without a restart. ' : ''}Ctrl-C stops everything.`;

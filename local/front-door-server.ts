@@ -22,6 +22,12 @@ export interface FrontDoorOptions {
    * @default none
    */
   readonly localRoutes?: (req: IncomingMessage, res: ServerResponse) => boolean;
+  /**
+   * Told of every answer to a request for the target: its status and the
+   * `x-cell-id` it carries, if any.
+   * @default none
+   */
+  readonly onAnswer?: (statusCode: number, cellId: string | undefined) => void;
 }
 
 /**
@@ -42,6 +48,10 @@ export async function startFrontDoor(options: FrontDoorOptions): Promise<{ url: 
 
 async function serve(options: FrontDoorOptions, req: IncomingMessage, res: ServerResponse): Promise<void> {
   if (options.localRoutes?.(req, res)) return;
+  res.once('finish', () => {
+    const cellId = res.getHeader('x-cell-id');
+    options.onAnswer?.(res.statusCode, typeof cellId === 'string' ? cellId : undefined);
+  });
   // Refused as soon as it is known to be too large, token or not, as the ALB does.
   const body = await readBody(req, MAX_LAMBDA_REQUEST_BYTES);
   if (!body) return refuseBody(res, 413, { 'content-type': 'text/html' }, albPage(413));

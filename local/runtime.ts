@@ -14,6 +14,7 @@ import { FunctionHost } from './function-host.ts';
 import { startLocalIssuer, type LocalIssuer } from './issuer.ts';
 import { aliasNames, startLambdaApi } from './lambda-api.ts';
 import { LocalQueues, serveQueues } from './queues.ts';
+import { serveTraffic, TrafficMeter } from './traffic.ts';
 import { runDeployTimeCalls } from './deploy-time-calls.ts';
 import { startStepFunctionsApi } from './step-functions-api.ts';
 import { LocalStepFunctions } from './step-functions.ts';
@@ -91,6 +92,8 @@ class Parts {
   lambdaApi!: LocalServer;
   issuer: LocalIssuer | undefined;
   queues!: LocalQueues;
+  /** The front door's answers per cell, for the console (`GET /_local/traffic`). */
+  readonly traffic = new TrafficMeter();
   stepFunctions!: LocalStepFunctions;
   stepFunctionsApi!: LocalServer;
   live: LocalWebSocketEndpoint | undefined;
@@ -296,7 +299,8 @@ const START_ORDER: ReadonlyArray<StartStep<Parts>> = [
         functionName: rt.assembly.frontDoor.functionName,
         multiValueHeaders: rt.assembly.frontDoor.multiValueHeaders,
         port: rt.options.port ?? 3000,
-        localRoutes: (req, res) => serveQueues(rt.queues, req, res),
+        localRoutes: (req, res) => serveQueues(rt.queues, req, res) || serveTraffic(rt.traffic, req, res),
+        onAnswer: (status, cellId) => rt.traffic.record(status, cellId),
       });
       return rt.frontDoor.close;
     },
