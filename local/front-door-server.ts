@@ -48,10 +48,9 @@ export async function startFrontDoor(options: FrontDoorOptions): Promise<{ url: 
 
 async function serve(options: FrontDoorOptions, req: IncomingMessage, res: ServerResponse): Promise<void> {
   if (options.localRoutes?.(req, res)) return;
-  res.once('finish', () => {
-    const cellId = res.getHeader('x-cell-id');
-    options.onAnswer?.(res.statusCode, typeof cellId === 'string' ? cellId : undefined);
-  });
+  // The cell is known from the target's answer; the ALB's own errors have none.
+  let cellId: string | undefined;
+  res.once('finish', () => options.onAnswer?.(res.statusCode, cellId));
   // Refused as soon as it is known to be too large, token or not, as the ALB does.
   const body = await readBody(req, MAX_LAMBDA_REQUEST_BYTES);
   if (!body) return refuseBody(res, 413, { 'content-type': 'text/html' }, albPage(413));
@@ -69,6 +68,8 @@ async function serve(options: FrontDoorOptions, req: IncomingMessage, res: Serve
   const headers: Record<string, string | string[]> = options.multiValueHeaders
     ? Object.fromEntries(Object.entries(response.multiValueHeaders ?? {}).map(([k, v]) => [k, v.map(String)]))
     : Object.fromEntries(Object.entries(response.headers ?? {}).map(([k, v]) => [k, String(v)]));
+  const cell = Object.entries(headers).find(([name]) => name.toLowerCase() === 'x-cell-id')?.[1];
+  cellId = Array.isArray(cell) ? cell[0] : cell;
   res.writeHead(response.statusCode, headers).end(req.method === 'HEAD' ? undefined : payload);
 }
 

@@ -9,7 +9,7 @@ import { sharedEntryPoints } from '../../lib/shared-layer.ts';
  * only the folders listed for it; type-only imports are erased and may also
  * point where `types` allows. Contracts are leaves.
  */
-const FOLDERS = ['bin', 'lib', 'functions', 'layers', 'control-plane', 'local', 'bench', 'deploy'] as const;
+const FOLDERS = ['bin', 'lib', 'functions', 'layers', 'control-plane', 'local', 'bench', 'deploy', 'console'] as const;
 type Folder = (typeof FOLDERS)[number];
 
 const VALUE_EDGES: Record<Folder, Folder[]> = {
@@ -27,6 +27,8 @@ const VALUE_EDGES: Record<Folder, Folder[]> = {
   bench: ['layers', 'lib', 'control-plane', 'local', 'functions'],
   // The wave deploy: the app to synthesize and its names; nothing of the runtime.
   deploy: ['layers', 'lib'],
+  // The operator's console: the tools' operations layer, never the local runtime (it reads it over HTTP).
+  console: ['layers', 'lib', 'control-plane'],
 };
 // Type-only edges beyond those: none. A shape both sides need is a contract (layers/shared/src/contracts).
 const TYPE_EDGES: Partial<Record<Folder, Folder[]>> = {};
@@ -66,7 +68,7 @@ function importsOf(root: string): Edge[] {
     });
 }
 
-const edges = ['bin', 'lib', 'functions', 'layers/shared/src', 'control-plane', 'local', 'bench', 'deploy'].flatMap(importsOf);
+const edges = ['bin', 'lib', 'functions', 'layers/shared/src', 'control-plane', 'local', 'bench', 'deploy', 'console'].flatMap(importsOf);
 
 describe('import boundaries', () => {
   it('finds the imports it checks', () => {

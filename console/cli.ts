@@ -1,0 +1,89 @@
+/**
+ * `npm run console`: the operator's console on this machine, against the
+ * local runtime (`--local`) or an AWS deployment (`--region`, `--stage`),
+ * served on 127.0.0.1 only.
+ */
+import { hostname, userInfo } from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { readFileSync } from 'node:fs';
+import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
+import { connectAws, connectLocal, type ControlPlaneConnection } from '../control-plane/connect.ts';
+import { defaultStateFile, type LocalRuntimeState } from '../control-plane/local-target.ts';
+import { cdkJsonContext, ConfigError, parseConfig } from '../lib/config.ts';
+import { AwsHealth, LocalHealth } from './health.ts';
+import { ConsoleModel } from './model.ts';
+import { startConsoleServer } from './server.ts';
+
+const USAGE = `usage: npm run console -- [--local | --region <region> --stage <stage>] [--port <n>]
+
+Serves the operator's console on 127.0.0.1 and prints its URL.
+
+options:
+  --local               the local runtime (npm start) instead of AWS
+  --region <region>     AWS region (default: config region)
+  --stage <stage>       dev or prod (default: cdk.json)
+  --port <n>            the console's port (default: any free one)
+  --local-state <file>  the local runtime's state file (default .<appName>/local-runtime.json)
+  -h, --help            this text`;
+
+let values: ReturnType<typeof parse>;
+try {
+  values = parse();
+} catch (error) {
+  console.error(`npm run console: ${(error as Error).message}\n\n${USAGE}`);
+  process.exit(2);
+}
+if (values.help) {
+  console.log(USAGE);
+  process.exit(0);
+}
+
+let connection: ControlPlaneConnection | undefined;
+try {
+  const config = parseConfig((key) => (key === 'stage' && values.stage !== undefined ? values.stage : cdkJsonContext()[key]));
+  const by = `${userInfo().username}@${hostname()} (console)`;
+  let model: ConsoleModel;
+  if (values.local) {
+    const stateFile = path.resolve(values['local-state'] ?? defaultStateFile(config.appName));
+    connection = connectLocal(stateFile);
+    const state = JSON.parse(readFileSync(stateFile, 'utf8')) as LocalRuntimeState;
+    model = new ConsoleModel({ connection, health: new LocalHealth(state.url), mode: 'local', appName: state.appName, by });
+  } else {
+    const region = values.region ?? config.region;
+    connection = await connectAws(config, region);
+    model = new ConsoleModel({ connection, health: new AwsHealth(new CloudWatchClient({ region }), config), mode: 'aws', appName: config.appName, by });
+  }
+  const port = values.port === undefined ? 0 : Number(values.port);
+  if (!Number.isInteger(port) || port < 0 || port > 65_535) throw new Error(`--port must be a port number, not "${values.port}"`);
+  const server = await startConsoleServer(model, { port });
+  console.log(`console for ${connection.target}: ${server.url}  (Ctrl-C stops it)`);
+  const stop = () => {
+    void server.close().then(() => {
+      connection?.close();
+      process.exit(0);
+    });
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+} catch (error) {
+  console.error(`npm run console: ${error instanceof ConfigError ? error.message : (error as Error).message}`);
+  connection?.close();
+  process.exit(error instanceof ConfigError ? 2 : 1);
+}
+
+function parse() {
+  const { values: parsed, positionals } = parseArgs({
+    options: {
+      local: { type: 'boolean', default: false },
+      region: { type: 'string' },
+      stage: { type: 'string' },
+      port: { type: 'string' },
+      'local-state': { type: 'string' },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+    allowPositionals: true,
+  });
+  if (positionals.length) throw new Error(`unexpected argument: ${positionals.join(' ')}`);
+  return parsed;
+}
