@@ -223,8 +223,10 @@ function renderTraffic(s: Snapshot): void {
   });
   svg.replaceChildren(...nodes);
   const minutes = Math.round((s.traffic.slotSeconds * (Object.values(s.traffic.cells)[0]?.length ?? 0)) / 60);
-  $('chart-summary').textContent = `Requests per second per cell over the last ${minutes} minutes (peak ${max.toFixed(1)}): ${
-    cells.map((c) => `${c} ${(s.traffic.cells[c]!.at(-1) ?? 0).toFixed(1)} now (${['solid', 'dashed', 'dotted', 'dash-dot'][cellOrder(s, c) % 4]} line)`).join(', ') || 'no traffic yet'
+  $('chart-summary').textContent = `Requests per second per cell over the last ${minutes} minutes: ${
+    cells
+      .map((c) => `${c} ${(s.traffic.cells[c]!.at(-1) ?? 0).toFixed(1)} now, peak ${Math.max(0, ...s.traffic.cells[c]!).toFixed(1)} (${['solid', 'dashed', 'dotted', 'dash-dot'][cellOrder(s, c) % 4]} line)`)
+      .join('; ') || 'no traffic yet'
   }.`;
 }
 

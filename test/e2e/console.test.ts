@@ -210,7 +210,7 @@ describe('the console (npm run console)', () => {
   it("charts each cell's requests per second, updated as requests come in", async () => {
     const served = await writeFor('console-traffic');
     await expect
-      .poll(async () => Number(new RegExp(`${served} ([\\d.]+) now`).exec((await page.locator('#chart-summary').textContent()) ?? '')?.[1] ?? 0), { timeout: 10_000 })
+      .poll(async () => Number(new RegExp(`${served} [\\d.]+ now, peak ([\\d.]+)`).exec((await page.locator('#chart-summary').textContent()) ?? '')?.[1] ?? 0), { timeout: 10_000 })
       .toBeGreaterThan(0);
     expect(await page.locator('#chart polyline').count()).toBe(3);
   });
