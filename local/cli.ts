@@ -3,9 +3,14 @@
  *
  *   npm start -- [--port 3000] [--ws-port 3001] [--persist <dir>] [--watch] [--out <dir>] [--max-instances <n>]
  */
+// First: a Node that cannot run the rest stops here, in one line.
+import './preflight-node.ts';
 import { watch } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { ConfigError } from '../lib/config.ts';
+import { cdkJsonContext, ConfigError, parseConfig } from '../lib/config.ts';
+import { stateDir } from '../control-plane/local-target.ts';
+import { dynamoDBLocalVersion } from './dynamodb-local.ts';
+import { PrerequisiteError, requireJava, requirePersistDir, requirePort, requireWritable } from './prerequisites.ts';
 import { banner } from './banner.ts';
 import { fromRoot } from '../lib/paths.ts';
 import { startLocalRuntime, type LocalRuntime } from './runtime.ts';
@@ -77,7 +82,20 @@ process.on('uncaughtException', (error) => {
   void shutdown(1);
 });
 
+/** What the machine must offer before anything starts; the first thing missing is one line and exit code 1. */
+async function preflight(): Promise<void> {
+  const outdir = args.out ?? fromRoot('cdk.out');
+  requireWritable(outdir, 'the cloud assembly (the synthesized app)', 'make it writable, or pass --out <another directory>');
+  const { appName } = parseConfig((key) => cdkJsonContext()[key]);
+  requireWritable(stateDir(appName), "the local runtime's state file", 'make it writable (it is in the project folder)');
+  await requirePort(args.port, '--port');
+  await requirePort(args.wsPort, '--ws-port');
+  if (args.persist) requirePersistDir(args.persist, dynamoDBLocalVersion());
+  requireJava();
+}
+
 try {
+  await preflight();
   runtime = await startLocalRuntime({
     port: args.port,
     webSocketPort: args.wsPort,
@@ -88,8 +106,12 @@ try {
   });
 } catch (error) {
   if (error instanceof ConfigError) console.error(error.message);
-  else if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE') console.error(`a port is in use (${args.port} or ${args.wsPort}): pass --port <another> or --ws-port <another>`);
-  else console.error(error);
+  else if (error instanceof PrerequisiteError) console.error(`npm start: ${error.message}`);
+  else if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE') {
+    // Taken between the check and the start.
+    const port = (error as { port?: number }).port;
+    console.error(`npm start: port ${port ?? `${args.port} or ${args.wsPort}`} is in use: pass --port <another> or --ws-port <another> (0 picks a free one)`);
+  } else console.error(error);
   await shutdown(1);
 }
 const rt = runtime as LocalRuntime;

