@@ -329,8 +329,18 @@ describe('routeRequest: authentication', () => {
     const { access_token: writer } = await issuer.issue({ tenantId: 'acme', scopes: ['items.write'] });
     expect((await routeRequest(withToken(reader, 'GET'), deps(invoker))).statusCode).toBe(200);
     expect((await routeRequest(withToken(writer, 'PUT'), deps(invoker))).statusCode).toBe(200);
-    expect(calls).toHaveLength(2);
-    for (const { event } of calls) expect(event.headers?.authorization).toBeUndefined();
+    // With the target group's multi-value headers on, the token comes in multiValueHeaders: it stops there too.
+    const { headers: _single, ...multiValue } = withToken(writer, 'PUT');
+    const multi: ALBEvent = { ...multiValue, multiValueHeaders: { authorization: [`Bearer ${writer}`], 'content-type': ['application/json'] } };
+    expect((await routeRequest(multi, deps(invoker))).statusCode).toBe(200);
+    expect(calls).toHaveLength(3);
+    for (const { event } of calls) {
+      expect(event.headers?.authorization).toBeUndefined();
+      expect(event.multiValueHeaders?.authorization).toBeUndefined();
+      expect(JSON.stringify(event)).not.toContain(reader);
+      expect(JSON.stringify(event)).not.toContain(writer);
+    }
+    expect(calls[2]!.event.multiValueHeaders).toEqual({ 'content-type': ['application/json'] });
   });
 
   it('needs items.read to read, items.write to change, and orders.write for anything about orders: the route table\'s scopes', () => {
