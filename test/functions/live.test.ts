@@ -27,8 +27,13 @@ const frame = (body: unknown) => (typeof body === 'string' ? body : JSON.stringi
 
 describe('connections and subscriptions', () => {
   it('opens a connection for two hours and subscribes it to its tenant or to items', async () => {
+    const before = Math.floor(Date.now() / 1000);
     const opened = await store.open('c-1', 'acme');
-    expect(opened.expiresAt - Math.floor(Date.now() / 1000)).toBeGreaterThan(MAX_CONNECTION_SECONDS - 5);
+    const after = Math.floor(Date.now() / 1000);
+    // Two hours from the open, bounded on both sides: no clock margin, and a longer TTL fails too.
+    expect(MAX_CONNECTION_SECONDS).toBe(2 * 60 * 60);
+    expect(opened.expiresAt).toBeGreaterThanOrEqual(before + MAX_CONNECTION_SECONDS);
+    expect(opened.expiresAt).toBeLessThanOrEqual(after + MAX_CONNECTION_SECONDS);
     expect(await handleFrame(store, 'c-1', 'acme', frame({ action: 'subscribe', tenantId: 'acme', itemIds: ['a', 'b'] }))).toEqual({
       type: 'subscribed',
       tenantId: 'acme',
