@@ -226,9 +226,32 @@ describe('npm start: the items API end to end', () => {
   });
 
   it("runs each function with the template's environment, tokens resolved to local names", () => {
-    const api = runtime.assembly.functions.find((fn) => fn.functionName === 'e2e-dev-cell-1-api');
+    const { assembly } = runtime;
+    const api = assembly.functions.find((fn) => fn.functionName === 'e2e-dev-cell-1-api')!;
     expect(api).toBeDefined();
-    expect(functionOutput.some((line) => line.startsWith('[e2e-dev-cell-'))).toBe(true);
+    // Every variable of every function holds a plain value: no token of the template is left.
+    for (const fn of assembly.functions) {
+      const env = runtime.environment(fn.functionName);
+      for (const name of Object.keys(fn.environment)) {
+        expect([fn.functionName, name, typeof env[name]]).toEqual([fn.functionName, name, 'string']);
+        expect([fn.functionName, name, env[name]]).not.toEqual([fn.functionName, name, expect.stringMatching(/"?(Ref|Fn::[A-Za-z]+)"?|\[object Object\]/)]);
+      }
+    }
+    const cell = runtime.environment('e2e-dev-cell-1-api');
+    const table = assembly.tables.find((t) => t.stackName === api.stackName && t.logicalId === (api.environment.TABLE_NAME as { Ref: string }).Ref)!;
+    const machine = assembly.stateMachines.find((m) => m.stackName === api.stackName)!;
+    expect(cell).toMatchObject({
+      CELL_ID: 'cell-1',
+      TABLE_NAME: table.tableName,
+      STATE_MACHINE_ARN: `arn:aws:states:${assembly.region}:000000000000:stateMachine:${machine.name}`,
+      AWS_ENDPOINT_URL_DYNAMODB: runtime.dynamoEndpoint,
+      AWS_LAMBDA_FUNCTION_NAME: 'e2e-dev-cell-1-api',
+    });
+    expect(table.tableName).toMatch(/^e2e-dev-cell-1-/);
+    const router = runtime.environment(assembly.frontDoor.functionName);
+    expect(router.USER_POOL_ID).toBe(assembly.userPools[0]!.userPoolId);
+    expect(router.CONTROL_PLANE_TABLE).toBe(assembly.tables.find((t) => t.stackName === 'e2e-dev-control-plane' && t.tableName.includes('Registry'))!.tableName);
+    expect(Object.values(JSON.parse(router.SHIPPED_ROUTING!).functions)).toEqual(['cell-1', 'cell-2', 'cell-3'].map((c) => `e2e-dev-${c}-api:live`));
   });
 });
 
