@@ -54,6 +54,18 @@ export interface FunctionHostOptions {
    * @default 300_000 (5 minutes)
    */
   readonly idleMs?: number;
+  /**
+   * Arms a deadline: calls `expire` after `ms` unless cancelled. An invocation
+   * arms one for its init and one for its run.
+   * @default setTimeout
+   */
+  readonly deadline?: (ms: number, expire: () => void) => { cancel(): void };
+}
+
+/** Deadlines on the wall clock. */
+function wallClockDeadline(ms: number, expire: () => void): { cancel(): void } {
+  const timer = setTimeout(expire, ms);
+  return { cancel: () => clearTimeout(timer) };
 }
 
 interface Instance {
@@ -93,6 +105,7 @@ export class FunctionHost {
   private nextId = 1;
   private readonly maxInstances: number;
   private readonly idleMs: number;
+  private readonly arm: NonNullable<FunctionHostOptions['deadline']>;
 
   constructor(
     private readonly workDir: string,
@@ -102,6 +115,7 @@ export class FunctionHost {
   ) {
     this.maxInstances = options.maxInstancesPerFunction ?? DEFAULT_MAX_INSTANCES;
     this.idleMs = options.idleMs ?? 300_000;
+    this.arm = options.deadline ?? wallClockDeadline;
   }
 
   /** Registers (or replaces, stopping its instances) a function. */
@@ -122,14 +136,14 @@ export class FunctionHost {
     if (!pool) throw new Error(`no local function named ${functionName}`);
     const instance = await this.acquire(pool);
     const { timeoutSeconds } = pool.fn;
-    let timer: NodeJS.Timeout | undefined;
+    let timer: { cancel(): void } | undefined;
     // Lambda discards a timed-out instance; ours runs nothing else, so it stops now.
     const deadline = (ms: number) =>
       new Promise<never>((_, reject) => {
-        timer = setTimeout(() => {
+        timer = this.arm(ms, () => {
           this.discard(instance);
           reject(new FunctionTimeoutError(functionName, timeoutSeconds));
-        }, ms);
+        });
       });
     try {
       // The init has its own limit, as on Lambda; the function's timeout starts with the invocation.
@@ -139,7 +153,7 @@ export class FunctionHost {
         throw error;
       });
       await Promise.race([initialized, deadline(Math.max(INIT_LIMIT_MS, timeoutSeconds * 1000))]);
-      clearTimeout(timer);
+      timer?.cancel();
       const timeout = deadline(timeoutSeconds * 1000);
       const id = this.nextId++;
       const result = new Promise<unknown>((resolve, reject) => {
@@ -149,7 +163,7 @@ export class FunctionHost {
       instance.child.send(request);
       return await Promise.race([result, timeout]);
     } finally {
-      clearTimeout(timer);
+      timer?.cancel();
       instance.current = undefined;
       this.release(pool, instance);
     }

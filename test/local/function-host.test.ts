@@ -84,18 +84,46 @@ describe('FunctionHost', () => {
   });
 
   it('stops a function past its timeout and starts a fresh instance next time', async () => {
-    host = new FunctionHost(path.join(root, 'work-3'), () => undefined);
-    host.deploy(
-      asset('slow', 'let calls = 0; export const handler = async (e) => { calls += 1; if (e.hang) await new Promise(() => undefined); return { calls }; };', 1),
-      env(),
-    );
-    await host.invoke('slow', {});
-    const [pid] = host.pids();
-    await expect(host.invoke('slow', { hang: true })).rejects.toBeInstanceOf(FunctionTimeoutError);
-    await waitForExit(pid!);
-    expect(await host.invoke('slow', {})).toEqual({ calls: 1 });
-    expect(host.pids()).toHaveLength(1);
-    expect(host.pids()[0]).not.toBe(pid);
+    // Deadlines the test expires by hand: nothing here depends on how fast the machine is.
+    const armed: Array<{ ms: number; expire: () => void; cancelled: boolean }> = [];
+    const deadline = (ms: number, expire: () => void) => {
+      const entry = { ms, expire, cancelled: false };
+      armed.push(entry);
+      return { cancel: () => void (entry.cancelled = true) };
+    };
+    // The hanging call says it is running by calling this server, which never answers.
+    let running!: () => void;
+    const started = new Promise<void>((resolve) => (running = resolve));
+    const signal = createServer(() => running());
+    await new Promise<void>((resolve) => signal.listen(0, '127.0.0.1', resolve));
+    const signalUrl = `http://127.0.0.1:${(signal.address() as AddressInfo).port}`;
+    try {
+      host = new FunctionHost(path.join(root, 'work-3'), () => undefined, { deadline });
+      host.deploy(
+        asset(
+          'slow',
+          `let calls = 0; export const handler = async (e) => { calls += 1; if (e.hang) { await fetch(${JSON.stringify(signalUrl)}); } return { calls }; };`,
+          3,
+        ),
+        env(),
+      );
+      expect(await host.invoke('slow', {})).toEqual({ calls: 1 });
+      const [pid] = host.pids();
+      const hanging = host.invoke('slow', { hang: true });
+      await started;
+      // The run's deadline (3 s), armed after the init's and not yet cancelled, expires now.
+      const run = armed.filter((entry) => entry.ms === 3_000 && !entry.cancelled);
+      expect(run).toHaveLength(1);
+      run[0]!.expire();
+      await expect(hanging).rejects.toBeInstanceOf(FunctionTimeoutError);
+      await waitForExit(pid!);
+      expect(await host.invoke('slow', {})).toEqual({ calls: 1 });
+      expect(host.pids()).toHaveLength(1);
+      expect(host.pids()[0]).not.toBe(pid);
+    } finally {
+      signal.closeAllConnections();
+      await new Promise((resolve) => signal.close(resolve));
+    }
   });
 
   it('reports a thrown error and an init failure as function errors', async () => {
