@@ -81,7 +81,8 @@ describe('RoutingCache', () => {
       load: async () => {
         reads += 1;
         if (failing) throw new Error('store down');
-        return state(5);
+        // After the outage the map has moved on: the cache must take what it reads, not keep its copy.
+        return state(reads === 1 ? 5 : 6);
       },
       shipped,
       refreshMs: 1_000,
@@ -102,6 +103,7 @@ describe('RoutingCache', () => {
     expect((await cache.current()).version).toBe(5);
     await cache.settled();
     expect(reads).toBe(3);
+    expect(await cache.current()).toMatchObject({ version: 6, source: 'store' });
   });
 
   it('shares one read between concurrent requests', async () => {
