@@ -118,12 +118,14 @@ describe('planRebalance', () => {
       ['cell-3', 5461, 4096],
       ['cell-4', 0, 4096],
     ]);
-    // Each cell gives up the top of its range: three contiguous ranges.
-    expect(summarizeMoves(plan.moves).map((m) => [m.from, m.to, m.ranges.length])).toEqual([
-      ['cell-1', 'cell-4', 1],
-      ['cell-2', 'cell-4', 1],
-      ['cell-3', 'cell-4', 1],
+    // Each cell gives up the top of its range, ending at its last bucket: three contiguous ranges.
+    const lastOf = (cellId: string) => map.lastIndexOf(cellId);
+    expect(summarizeMoves(plan.moves).map((m) => [m.from, m.to, m.ranges])).toEqual([
+      ['cell-1', 'cell-4', [[lastOf('cell-1') - 1365, lastOf('cell-1')]]],
+      ['cell-2', 'cell-4', [[lastOf('cell-2') - 1364, lastOf('cell-2')]]],
+      ['cell-3', 'cell-4', [[lastOf('cell-3') - 1364, lastOf('cell-3')]]],
     ]);
+    expect(lastOf('cell-3')).toBe(16_383);
   });
 
   it('refuses when no cell is active', () => {
