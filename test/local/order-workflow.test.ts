@@ -247,15 +247,18 @@ describe('the order saga, as synthesized, against DynamoDB Local', () => {
     const confirmed = results.filter((o) => o.status === 'CONFIRMED');
     const failed = results.filter((o) => o.status === 'FAILED');
     expect(confirmed.length + failed.length).toBe(200);
-    // Refused for want of stock, or for colliding with the others past the reservation's retries (how many
-    // collide depends on how the 200 interleave); nothing else.
-    expect(new Set(failed.map((o) => o.failure?.reason))).toSatisfy((reasons: Set<unknown>) => [...reasons].every((r) => r === 'out_of_stock' || r === 'reservation_conflict'));
+    // Refused for want of stock; or, depending on how the 200 interleave on a busy machine, for colliding with
+    // the others past the reservation's retries, or for a payment past the Pay step's timeout (its unit given back).
+    const reasons = failed.map((o) => o.failure?.reason);
+    expect(reasons.filter((r) => r !== 'out_of_stock' && r !== 'reservation_conflict' && r !== 'payment_timeout')).toEqual([]);
+    const givenBack = reasons.filter((r) => r === 'payment_timeout').length;
     expect(lowest).toBeGreaterThanOrEqual(0);
-    // Each sale took one unit and nothing else touched the item; an empty shelf means all 50 were sold.
+    // Each sale took one unit, each timed-out payment took one and gave it back, and nothing else touched the item.
     expect(confirmed.length).toBeGreaterThan(0);
     expect(confirmed.length).toBeLessThanOrEqual(50);
-    expect(await item('rush')).toMatchObject({ stock: 50 - confirmed.length, version: 1 + confirmed.length });
-    if (failed.some((o) => o.failure?.reason === 'out_of_stock')) expect(confirmed).toHaveLength(50);
+    expect(await item('rush')).toMatchObject({ stock: 50 - confirmed.length, version: 1 + confirmed.length + 2 * givenBack });
+    // With no unit given back, an empty shelf means all 50 were sold.
+    if (givenBack === 0 && reasons.includes('out_of_stock')) expect(confirmed).toHaveLength(50);
     const confirmedIds = new Set(confirmed.map((o) => o.orderId));
     expect(new Set(messages().filter((m) => confirmedIds.has(m.orderId)).map((m) => m.orderId)).size).toBe(confirmed.length);
     const executions = sfn.list(machineArn).filter((e) => placed.some((p) => p.orderId === e.name));
