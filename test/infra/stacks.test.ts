@@ -628,7 +628,7 @@ describe('cell stacks', () => {
     }
   });
 
-  it('keep data in prod: deletion protection and RETAIN on the table', () => {
+  it('keep data in prod: deletion protection and RETAIN on the table, every log group and the access logs', () => {
     const prod = buildTestApp({ stage: 'prod', cells: ['cell-1'] });
     try {
       const template = Template.fromStack(prod.stacks.cells[0]!);
@@ -638,6 +638,17 @@ describe('cell stacks', () => {
         Properties: Match.objectLike({ Replicas: [Match.objectLike({ DeletionProtectionEnabled: true })] }),
       });
       expect(prod.stacks.cells[0]!.stackName).toBe('item-master-prod-cell-1');
+      const control = Template.fromStack(prod.stacks.controlPlane);
+      for (const stack of [template, control]) {
+        const logGroups = Object.entries(stack.findResources('AWS::Logs::LogGroup'));
+        expect(logGroups.length).toBeGreaterThan(0);
+        for (const [id, group] of logGroups) expect([id, group.DeletionPolicy, group.UpdateReplacePolicy]).toEqual([id, 'Retain', 'Retain']);
+      }
+      // The ALB's access logs: kept, and not emptied on delete.
+      const buckets = Object.entries(control.findResources('AWS::S3::Bucket'));
+      expect(buckets.length).toBeGreaterThan(0);
+      for (const [id, bucket] of buckets) expect([id, bucket.DeletionPolicy]).toEqual([id, 'Retain']);
+      expect(control.findResources('Custom::S3AutoDeleteObjects')).toEqual({});
     } finally {
       prod.cleanup();
     }
