@@ -279,9 +279,17 @@ describe('live updates: connections that go', () => {
     expect(gone).toBeDefined();
     await eventually(async () => expect(await recordsOf(gone!)).toEqual([]));
 
+    // The tenant's subscribers, as the publisher finds them (its index), are the one left.
+    const { Items: subscribers = [] } = await doc.send(
+      new QueryCommand({ TableName: connectionsTable, IndexName: 'ByTenant', KeyConditionExpression: 'tenantId = :t', ExpressionAttributeValues: { ':t': tenant } }),
+    );
+    expect(subscribers).toHaveLength(1);
+    expect(subscribers[0]!.connectionId).not.toBe(gone);
+    expect(runtime.live!.connectionIds()).toContain(subscribers[0]!.connectionId);
+
     await http('PUT', `/tenants/${tenant}/items/x`, tenant, widget);
     await staying.next((f) => f.type === 'item.updated');
-    expect(leaving.frames).toEqual([]);
+    expect(staying.frames.filter((f) => f.type === 'item.updated')).toEqual([]);
   });
 
   it('deletes a subscriber whose connection is gone (410) and delivers to the rest', async () => {
