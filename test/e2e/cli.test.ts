@@ -1,5 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -22,6 +22,21 @@ afterEach(async () => {
   }
   for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
 });
+
+/** The pids whose parent is `pid` (Linux: /proc). */
+function childrenOf(pid: number): number[] {
+  return readdirSync('/proc')
+    .filter((name) => /^\d+$/.test(name))
+    .filter((name) => {
+      try {
+        // The parent pid is the 4th field, after the command in parentheses.
+        return Number(readFileSync(`/proc/${name}/stat`, 'utf8').split(') ')[1]!.split(' ')[1]) === pid;
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
+}
 
 /** Runs `npm start`'s program with a cloud assembly directory that does not exist yet. */
 async function startCli(): Promise<{ child: ChildProcess; url: string; output: () => string }> {
@@ -83,10 +98,16 @@ describe('npm start (the CLI)', () => {
   });
 
   it('leaves no DynamoDB Local behind when it is killed outright', async () => {
-    const { child } = await startCli();
+    const { child, url } = await startCli();
+    // The router's instance runs once a request has come.
+    expect((await fetch(`${url}/health`)).status).toBe(200);
     const dynamoPid = Number(readFileSync(PID_FILE, 'utf8').split(' ')[0]);
+    const children = childrenOf(child.pid!);
+    expect(children).toContain(dynamoPid);
+    expect(children.length).toBeGreaterThanOrEqual(2);
     child.kill('SIGKILL');
-    await waitForExit(dynamoPid, 15_000);
+    // DynamoDB Local and every function instance go with it.
+    for (const pid of children) await waitForExit(pid, 15_000);
     // The next start finds the stale pid file and carries on.
     const next = await startCli();
     expect((await fetch(`${next.url}/health`)).status).toBe(200);
