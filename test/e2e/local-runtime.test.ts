@@ -255,6 +255,34 @@ describe('npm start: the items API end to end', () => {
   });
 });
 
+describe('npm start: every server on 127.0.0.1', () => {
+  /** The local addresses listening on a TCP port, as the kernel lists them (Linux /proc), in hex. */
+  function listeners(port: number): string[] {
+    return ['/proc/net/tcp', '/proc/net/tcp6'].flatMap((table) =>
+      readFileSync(table, 'utf8')
+        .split('\n')
+        .slice(1)
+        .map((line) => line.trim().split(/\s+/))
+        .filter((fields) => fields[3] === '0A' && Number.parseInt(fields[1]!.split(':')[1]!, 16) === port)
+        .map((fields) => fields[1]!.split(':')[0]!),
+    );
+  }
+  const LOOPBACK = new Set(['0100007F', '0000000000000000FFFF00000100007F', '00000000000000000000000001000000']);
+
+  it('binds the front door, the Lambda, Step Functions and WebSocket APIs, the token issuer and DynamoDB Local to loopback only', () => {
+    const state = JSON.parse(readFileSync(path.join(outdir, 'local-runtime.json'), 'utf8')) as Record<string, string>;
+    const urls = [state.url, runtime.lambdaUrl, state.dynamoEndpoint, state.stepFunctionsEndpoint, state.liveUrl, runtime.issuer?.url].filter(Boolean) as string[];
+    expect(urls.length).toBe(6);
+    for (const url of urls) {
+      const { hostname, port } = new URL(url);
+      expect([url, hostname]).toEqual([url, '127.0.0.1']);
+      const bound = listeners(Number(port));
+      expect([url, bound.length > 0]).toEqual([url, true]);
+      expect([url, bound.filter((address) => !LOOPBACK.has(address))]).toEqual([url, []]);
+    }
+  });
+});
+
 describe('npm start: orders end to end', () => {
   const shop = tenantIn('cell-2', 'shop');
   const orderBody = (token: string, quantity = 2) => ({ lines: [{ itemId: 'lamp', quantity }], customerId: 'c-1', payment: { token } });
