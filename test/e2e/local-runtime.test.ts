@@ -652,3 +652,15 @@ describe('npm run cells -- --local', () => {
     expect([noRuntime.status, noRuntime.stderr.trim()]).toEqual([1, 'error: no local runtime is running: start one with npm start']);
   });
 });
+
+// Last in the file: by now every suite above has sent its requests with its tokens.
+describe('npm start: no token in any log line', () => {
+  it('logs no token of the run, nor any token signature, in any function output', () => {
+    expect(tokens.size).toBeGreaterThan(3);
+    expect(functionOutput.length).toBeGreaterThan(50);
+    for (const token of tokens.values()) {
+      const signature = token.split('.')[2]!;
+      expect(functionOutput.filter((line) => line.includes(signature))).toEqual([]);
+    }
+  });
+});
