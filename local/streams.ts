@@ -94,6 +94,8 @@ class Poller {
   private readonly shards = new Map<string, Shard>();
   private readonly seen = new Set<string>();
   private idleWaiters: Array<() => void> = [];
+  /** Ends a wait between polls at once when the poller stops. */
+  private readonly stopping = new AbortController();
 
   constructor(
     private readonly mapping: LocalStreamMapping,
@@ -110,6 +112,7 @@ class Poller {
 
   async stop(): Promise<void> {
     this.stopped = true;
+    this.stopping.abort();
     for (const wake of this.idleWaiters.splice(0)) wake();
     await this.done;
   }
@@ -138,7 +141,7 @@ class Poller {
         if (message !== lastError) this.options.log?.(`${this.mapping.functionName}: stream poll failed, retrying: ${message}`);
         lastError = message;
       }
-      await sleep(Math.max(0, (this.options.pollIntervalMs ?? 250) - (Date.now() - pollStarted)));
+      await sleep(Math.max(0, (this.options.pollIntervalMs ?? 250) - (Date.now() - pollStarted)), this.stopping.signal);
     }
   }
 
@@ -326,6 +329,16 @@ function lambdaRecord(record: DynamoDBRecord, streamArn: string, region: string)
   };
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
+/** Waits `ms`, or less when `signal` aborts. */
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal?.aborted) return resolve();
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    }
+    signal?.addEventListener('abort', done, { once: true });
+  });
 }

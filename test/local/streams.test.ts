@@ -116,6 +116,15 @@ describe('LocalStreams', () => {
     expect(batches.length).toBeLessThanOrEqual(Math.ceil(writingMs / intervalMs) + 2);
   });
 
+  it('reads on at once after a full batch: a backlog does not wait for the poll interval', async () => {
+    const batches: string[][] = [];
+    // An hour between polls: only a poller that reads on after a full batch delivers all five.
+    const { put, start } = await setUp(async (event) => void batches.push(keysOf(event) as string[]), { batchSize: 2, startingPosition: 'TRIM_HORIZON' }, 3_600_000);
+    for (const key of ['a', 'b', 'c', 'd', 'e']) await put(key);
+    start();
+    await eventually(() => expect(batches).toEqual([['a', 'b'], ['c', 'd'], ['e']]), 30_000);
+  });
+
   it('retries a batch from its first reported failure, then goes on', async () => {
     const seen: string[][] = [];
     let failOnce = true;
