@@ -205,6 +205,27 @@ describe('the order saga, as synthesized, against DynamoDB Local', () => {
     expect(messages().some((m) => m.orderId === placed.orderId)).toBe(false);
   });
 
+  it('releases the stock when the payment step fails for any other reason, and fails the order with payment_failed', async () => {
+    await stockItem('broken-pay', 4);
+    let payCalls = 0;
+    // The Lambda invoke itself fails with an error no retry covers.
+    interleave = async ({ step }) => {
+      if (step !== 'pay') return;
+      payCalls += 1;
+      throw new TypeError('the payment provider answered garbage');
+    };
+    try {
+      const placed = await placeAndSettle(order('tok_ok', [{ itemId: 'broken-pay', quantity: 3 }]));
+      expect(placed).toMatchObject({ status: 'FAILED', failure: { reason: 'payment_failed' } });
+      expect(placed.paidAt).toBeUndefined();
+    } finally {
+      interleave = undefined;
+    }
+    // Not retried: it is not PaymentUnavailable nor a Lambda service error.
+    expect(payCalls).toBe(1);
+    expect(await item('broken-pay')).toMatchObject({ stock: 4, version: 3 });
+  });
+
   it('retries a flaky payment (transient errors only) and confirms', async () => {
     await stockItem('flaky-a', 2);
     const placed = await placeAndSettle(order('tok_flaky', [{ itemId: 'flaky-a', quantity: 2 }]));
