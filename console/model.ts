@@ -4,7 +4,7 @@
  * turns these into HTTP.
  */
 import { ID_RULE, isValidId } from '../layers/shared/src/ids.ts';
-import { PlanRunner, type ApplyProgress } from '../control-plane/apply.ts';
+import { PlanRunner, type ApplyProgress, type SavedPlan } from '../control-plane/apply.ts';
 import { abortMoveById, defaultPlanFile, makePlan, moveEngine, moveRunner, readPlan, startMove } from '../control-plane/actions.ts';
 import type { ControlPlaneConnection } from '../control-plane/connect.ts';
 import { FINISHED, type MoveRecord, type MoveRequest } from '../control-plane/moves.ts';
@@ -176,8 +176,17 @@ export class ConsoleModel {
   /** Starts applying the current map's saved plan in this process; its moves run in the control plane's workflow. */
   async apply(): Promise<{ buckets: number }> {
     if (this.applyState.running) throw new OperationError('an apply started here is running already');
-    const { version } = await this.deps.connection.store.readRouting();
-    const plan = readPlan(this.planFile(version?.version));
+    // Taken before the first await, so that a second request arriving meanwhile is refused.
+    const before = this.applyState;
+    this.applyState = { running: true };
+    let plan: SavedPlan;
+    try {
+      const { version } = await this.deps.connection.store.readRouting();
+      plan = readPlan(this.planFile(version?.version));
+    } catch (error) {
+      this.applyState = before;
+      throw error;
+    }
     const c = this.deps.connection;
     const runner = new PlanRunner({
       store: c.store,
@@ -191,7 +200,6 @@ export class ConsoleModel {
         this.applyState = { running: true, progress };
       },
     });
-    this.applyState = { running: true };
     runner.apply(plan).then(
       (progress) => {
         this.applyState = { running: false, progress };
