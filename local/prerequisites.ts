@@ -56,7 +56,8 @@ export function requireJava(env: NodeJS.ProcessEnv = process.env): string {
   return java;
 }
 
-function whichOnPath(command: string, env: NodeJS.ProcessEnv): string | undefined {
+/** The first executable `command` on `env.PATH`, as a shell would find it. */
+export function whichOnPath(command: string, env: NodeJS.ProcessEnv = process.env): string | undefined {
   for (const dir of (env.PATH ?? '').split(path.delimiter).filter(Boolean)) {
     const candidate = path.join(dir, command);
     try {

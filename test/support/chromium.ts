@@ -1,6 +1,6 @@
-import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { chromium } from 'playwright-core';
+import { whichOnPath } from '../../local/prerequisites.ts';
 
 /** How to get a Chromium, in one line: what the browser tests say when they find none. */
 export const NO_CHROMIUM =
@@ -14,12 +14,8 @@ export function findChromium(): string {
     return fromEnv;
   }
   for (const name of ['chromium', 'chromium-browser', 'google-chrome', 'google-chrome-stable']) {
-    try {
-      const found = execFileSync('which', [name], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
-      if (found) return found;
-    } catch {
-      // not on PATH: try the next name
-    }
+    const found = whichOnPath(name);
+    if (found) return found;
   }
   const downloaded = chromium.executablePath();
   if (downloaded && existsSync(downloaded)) return downloaded;
