@@ -54,9 +54,7 @@ try {
     connection = await connectAws(config, region);
     model = new ConsoleModel({ connection, health: new AwsHealth(new CloudWatchClient({ region }), config), mode: 'aws', appName: config.appName, by });
   }
-  const port = values.port === undefined ? 0 : Number(values.port);
-  if (!Number.isInteger(port) || port < 0 || port > 65_535) throw new Error(`--port must be a port number, not "${values.port}"`);
-  const server = await startConsoleServer(model, { port });
+  const server = await startConsoleServer(model, { port: values.port });
   console.log(`console for ${connection.target}: ${server.url}  (Ctrl-C stops it)`);
   const stop = () => {
     void server.close().then(() => {
@@ -85,5 +83,8 @@ function parse() {
     allowPositionals: true,
   });
   if (positionals.length) throw new Error(`unexpected argument: ${positionals.join(' ')}`);
-  return parsed;
+  // Checked before anything is reached: bad input costs no AWS call.
+  const port = parsed.port === undefined ? 0 : Number(parsed.port);
+  if (!/^\d+$/.test(parsed.port ?? '0') || port > 65_535) throw new Error(`--port must be a port number, not "${parsed.port}"`);
+  return { ...parsed, port };
 }
