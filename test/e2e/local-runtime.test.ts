@@ -663,4 +663,30 @@ describe('npm start: no token in any log line', () => {
       expect(functionOutput.filter((line) => line.includes(signature))).toEqual([]);
     }
   });
+
+  it('tags every log line and metric of a cell\'s functions with its cellId, and each routed request\'s with the cell it went to', () => {
+    const lines = functionOutput.flatMap((line) => {
+      const match = /^\[([^\]]+)\] (\{.*\})$/.exec(line);
+      return match ? [{ fn: match[1]!, record: JSON.parse(match[2]!) as Record<string, any> }] : [];
+    });
+    const dimensionsOf = (record: Record<string, any>): string[] => record._aws.CloudWatchMetrics.flatMap((m: { Dimensions: string[][] }) => m.Dimensions.flat());
+    const metricsOf = (record: Record<string, any>): string[] => record._aws.CloudWatchMetrics.flatMap((m: { Metrics: { Name: string }[] }) => m.Metrics.map((x) => x.Name));
+    const ofCells = lines.filter(({ fn }) => /-cell-\d+-/.test(fn));
+    // Every cell function that ran said something; what each said names its own cell.
+    expect(new Set(ofCells.map(({ fn }) => fn.replace(/^e2e-dev-cell-\d+-/, '').replace(/[0-9A-F]{8}$/, '')))).toEqual(new Set(['api', 'Publisher', 'Payment']));
+    expect(ofCells.filter(({ record }) => record._aws).length).toBeGreaterThan(0);
+    expect(ofCells.filter(({ record }) => !record._aws).length).toBeGreaterThan(0);
+    for (const { fn, record } of ofCells) {
+      const cellId = /-(cell-\d+)-/.exec(fn)![1];
+      expect({ fn, cellId: record.cellId }).toEqual({ fn, cellId });
+      if (record._aws) expect({ fn, dimensions: dimensionsOf(record) }).toEqual({ fn, dimensions: expect.arrayContaining(['cellId']) });
+    }
+    // The router: each request it routed is counted and logged under the cell that answered it.
+    const routed = lines.filter(({ fn, record }) => /-control-plane-Router[0-9A-F]{8}$/.test(fn) && record._aws && metricsOf(record).includes('Requests'));
+    expect(routed.length).toBeGreaterThan(10);
+    for (const { record } of routed) {
+      expect(dimensionsOf(record)).toContain('cellId');
+      expect(cells).toContain(record.cellId);
+    }
+  });
 });
