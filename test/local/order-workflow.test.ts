@@ -103,7 +103,7 @@ afterAll(async () => {
   built?.cleanup();
 });
 
-type Step = 'reserve' | 'pay' | 'release' | 'confirm' | 'other';
+type Step = 'reserve' | 'markReserved' | 'pay' | 'release' | 'confirm' | 'other';
 let interleave: ((at: { step: Step; itemIds: string[] }) => Promise<void>) | undefined;
 
 /** Which step of the saga a DynamoDB request of the local Step Functions is, and the items it touches. */
@@ -116,6 +116,7 @@ function stepOf(input: unknown): { step: Step; itemIds: string[] } {
   const itemIds = updates.map((update) => String(update?.Key?.sk?.S).replace(/^ITEM#/, ''));
   if (updates.some((update) => update?.UpdateExpression?.includes('stock - '))) return { step: 'reserve', itemIds };
   if (updates.some((update) => update?.UpdateExpression?.includes('stock + '))) return { step: 'release', itemIds };
+  if (request.ExpressionAttributeValues?.[':to']?.S === 'RESERVED') return { step: 'markReserved', itemIds };
   if (request.ExpressionAttributeValues?.[':to']?.S === 'CONFIRMED') return { step: 'confirm', itemIds };
   return { step: 'other', itemIds };
 }
@@ -224,6 +225,29 @@ describe('the order saga, as synthesized, against DynamoDB Local', () => {
     // Not retried: it is not PaymentUnavailable nor a Lambda service error.
     expect(payCalls).toBe(1);
     expect(await item('broken-pay')).toMatchObject({ stock: 4, version: 3 });
+  });
+
+  it('gives the stock back and fails the order with reservation_unrecorded when it cannot be marked RESERVED past its retries', async () => {
+    await stockItem('throttled-mark', 4);
+    let markCalls = 0;
+    let payCalls = 0;
+    // DynamoDB throttles every attempt to mark the order RESERVED; the order's other writes go through.
+    interleave = async ({ step }) => {
+      if (step === 'pay') payCalls += 1;
+      if (step !== 'markReserved') return;
+      markCalls += 1;
+      throw Object.assign(new Error('Rate of requests exceeds the allowed throughput.'), { name: 'ThrottlingException' });
+    };
+    try {
+      const placed = await placeAndSettle(order('tok_ok', [{ itemId: 'throttled-mark', quantity: 3 }]));
+      expect(placed).toMatchObject({ status: 'FAILED', failure: { reason: 'reservation_unrecorded' } });
+      expect(placed.reservedAt).toBeUndefined();
+    } finally {
+      interleave = undefined;
+    }
+    // The first attempt and MarkReserved's 4 retries; nothing is charged for an order that does not say it holds stock.
+    expect([markCalls, payCalls]).toEqual([5, 0]);
+    expect(await item('throttled-mark')).toMatchObject({ stock: 4, version: 3 });
   });
 
   it('retries a flaky payment (transient errors only) and confirms', async () => {
