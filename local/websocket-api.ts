@@ -10,18 +10,37 @@ import { close, listen, readBody, refuseBody } from './http.ts';
 import { LOCAL_ACCOUNT } from './template-values.ts';
 
 /** API Gateway's WebSocket quotas that clients notice. */
-const MAX_MESSAGE_BYTES = 128 * 1024;
-const IDLE_TIMEOUT_MS = 10 * 60 * 1000;
-const MAX_CONNECTION_MS = 2 * 60 * 60 * 1000;
+export const WEBSOCKET_LIMITS = {
+  /** A frame from a client, or a post to `@connections`: larger closes the connection (1009) or is refused (413). */
+  maxMessageBytes: 128 * 1024,
+  /** A connection that sends nothing for this long is closed (1001, "Going away"). */
+  idleTimeoutMs: 10 * 60 * 1000,
+  /** No connection lasts longer, however busy (1001, "Going away"). */
+  maxConnectionMs: 2 * 60 * 60 * 1000,
+} as const;
+
+const MESSAGE_TOO_BIG = 'Message too big';
+
+/** Starts a timer that can be restarted from zero and cancelled. */
+export type StartTimer = (ms: number, onExpiry: () => void) => { restart(): void; cancel(): void };
+
+const nodeTimer: StartTimer = (ms, onExpiry) => {
+  const timer = setTimeout(onExpiry, ms);
+  // A connection's limits never keep the process alive.
+  timer.unref();
+  return { restart: () => timer.refresh(), cancel: () => clearTimeout(timer) };
+};
 
 export interface WebSocketApiOptions {
-  readonly host: FunctionHost;
+  readonly host: Pick<FunctionHost, 'invoke'>;
   readonly api: LocalWebSocketApi;
   readonly region: string;
   /** Port on 127.0.0.1; 0 picks a free one. */
   readonly port: number;
   /** One line per connection opened, refused or closed. @default silent */
   readonly log?: (line: string) => void;
+  /** The idle and connection limits' timers. @default Node's timers */
+  readonly startTimer?: StartTimer;
 }
 
 export interface LocalWebSocketEndpoint {
@@ -64,7 +83,10 @@ export async function startWebSocketApi(options: WebSocketApiOptions): Promise<L
   const route = (key: string) => api.routes.find((r) => r.routeKey === key);
   const selectionField = /^\$request\.body\.([A-Za-z0-9_]+)$/.exec(api.routeSelectionExpression)?.[1];
   if (!selectionField) throw new Error(`${api.logicalId}: the local runtime supports route selection by $request.body.<field> only`);
-  const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_MESSAGE_BYTES });
+  const startTimer = options.startTimer ?? nodeTimer;
+  // The limit is enforced on each message, with a close handshake the client sees as 1009; ws's own cap, which
+  // drops the socket abruptly (the client may see 1006), only guards memory against frames far past it.
+  const wss = new WebSocketServer({ noServer: true, maxPayload: 16 * WEBSOCKET_LIMITS.maxMessageBytes });
 
   const server = createServer((req, res) => {
     manage(req, res).catch((error: unknown) => sendError(res, 500, 'InternalServerErrorException', (error as Error).message));
@@ -130,22 +152,23 @@ export async function startWebSocketApi(options: WebSocketApiOptions): Promise<L
       const open: Connection = { ...connection, socket: ws };
       connections.set(connectionId, open);
       log(`connected ${connectionId}`);
-      const idle = { timer: setTimeout(() => closeConnection(open, 1001, 'Going away'), IDLE_TIMEOUT_MS) };
-      idle.timer.unref();
-      const lifetime = setTimeout(() => closeConnection(open, 1001, 'Going away'), MAX_CONNECTION_MS);
-      lifetime.unref();
+      const idle = startTimer(WEBSOCKET_LIMITS.idleTimeoutMs, () => closeConnection(open, 1001, 'Going away'));
+      const lifetime = startTimer(WEBSOCKET_LIMITS.maxConnectionMs, () => closeConnection(open, 1001, 'Going away'));
       ws.on('message', (data, isBinary) => {
         open.lastActiveAt = new Date();
-        idle.timer.refresh();
+        idle.restart();
+        if ((data as Buffer).length > WEBSOCKET_LIMITS.maxMessageBytes) return closeConnection(open, 1009, MESSAGE_TOO_BIG);
         void message(open, isBinary ? Buffer.from(data as Buffer).toString('base64') : data.toString(), isBinary);
       });
       ws.on('close', (code, reason) => {
-        clearTimeout(idle.timer);
-        clearTimeout(lifetime);
+        idle.cancel();
+        lifetime.cancel();
         connections.delete(connectionId);
         if (!stopping) void disconnect(open, open.closing ?? { statusCode: code, reason: reason.toString() });
       });
-      ws.on('error', () => undefined);
+      ws.on('error', (error: Error & { code?: string }) => {
+        if (error.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') open.closing ??= { statusCode: 1009, reason: MESSAGE_TOO_BIG };
+      });
     });
   }
 
@@ -243,7 +266,7 @@ export async function startWebSocketApi(options: WebSocketApiOptions): Promise<L
     const match = /^\/([^/]+)\/@connections\/([^/]+)$/.exec(new URL(req.url ?? '/', origin).pathname);
     if (!match || match[1] !== api.stageName) return sendError(res, 404, 'NotFoundException', 'not a management API path');
     const connection = connections.get(decodeURIComponent(match[2] as string));
-    const body = await readBody(req, MAX_MESSAGE_BYTES);
+    const body = await readBody(req, WEBSOCKET_LIMITS.maxMessageBytes);
     if (!body) {
       const headers = { 'content-type': 'application/json', 'x-amzn-errortype': 'PayloadTooLargeException' };
       return refuseBody(res, 413, headers, JSON.stringify({ message: 'Message too long' }));
