@@ -5,7 +5,6 @@
  */
 // First: a Node that cannot run the rest stops here, in one line.
 import './preflight-node.ts';
-import { watch } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { cdkJsonContext, ConfigError, parseConfig } from '../lib/config.ts';
 import { stateDir } from '../control-plane/local-target.ts';
@@ -14,6 +13,7 @@ import { PrerequisiteError, requireJava, requirePersistDir, requirePort, require
 import { banner } from './banner.ts';
 import { fromRoot } from '../lib/paths.ts';
 import { startLocalRuntime, type LocalRuntime } from './runtime.ts';
+import { watchAndReload } from './watch.ts';
 
 const USAGE = `usage: npm start -- [--port <port>] [--ws-port <port>] [--persist <dir>] [--watch] [--out <dir>] [--max-instances <n>]
 
@@ -118,20 +118,9 @@ const rt = runtime as LocalRuntime;
 console.log(banner(rt, { readySeconds: (performance.now() - started) / 1000, persistDir: args.persist, watching: args.watch }));
 
 if (args.watch) {
-  let timer: NodeJS.Timeout | undefined;
-  let reloading = Promise.resolve();
-  const onChange = () => {
-    clearTimeout(timer);
-    timer = setTimeout(() => {
-      reloading = reloading.then(async () => {
-        try {
-          const changed = await rt.reload();
-          console.log(changed.length ? `· reloaded ${changed.join(', ')}` : '· no function changed');
-        } catch (error) {
-          console.error(`· reload failed, still serving the previous build: ${(error as Error).message}`);
-        }
-      });
-    }, 300);
-  };
-  for (const dir of ['functions', 'layers/shared/src', 'lib']) watch(fromRoot(dir), { recursive: true }, onChange);
+  watchAndReload(rt, {
+    dirs: ['functions', 'layers/shared/src', 'lib'].map((dir) => fromRoot(dir)),
+    log: (line) => console.log(`· ${line}`),
+    warn: (line) => console.error(`· ${line}`),
+  });
 }

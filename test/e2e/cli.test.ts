@@ -39,10 +39,10 @@ function childrenOf(pid: number): number[] {
 }
 
 /** Runs `npm start`'s program with a cloud assembly directory that does not exist yet. */
-async function startCli(): Promise<{ child: ChildProcess; url: string; output: () => string }> {
+async function startCli(...extra: string[]): Promise<{ child: ChildProcess; url: string; output: () => string }> {
   const out = path.join(mkdtempSync(path.join(tmpdir(), 'item-master-cli-')), 'cdk.out');
   dirs.push(path.dirname(out));
-  const child = spawn(process.execPath, ['--import', 'tsx', fromRoot('local', 'cli.ts'), '--port', '0', '--ws-port', '0', '--out', out], {
+  const child = spawn(process.execPath, ['--import', 'tsx', fromRoot('local', 'cli.ts'), '--port', '0', '--ws-port', '0', '--out', out, ...extra], {
     cwd: fromRoot(),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -63,6 +63,17 @@ async function startCli(): Promise<{ child: ChildProcess; url: string; output: (
   });
   expect(existsSync(path.join(out, 'manifest.json'))).toBe(true);
   return { child, url, output: () => output };
+}
+
+/** Reads or writes acme's `persisted` item through the front door, with a token from `npm run token` of the running runtime. */
+async function item(url: string, method: 'PUT' | 'GET'): Promise<Response> {
+  const token = spawnSync(process.execPath, ['--import', 'tsx', fromRoot('local', 'token.ts'), '--tenant', 'acme'], { cwd: fromRoot(), encoding: 'utf8' });
+  expect(token.status).toBe(0);
+  return fetch(`${url}/tenants/acme/items/persisted`, {
+    method,
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${token.stdout.trim()}` },
+    ...(method === 'PUT' && { body: JSON.stringify({ title: 'Persisted', price: { amount: 100, currency: 'EUR' }, stock: 1 }) }),
+  });
 }
 
 describe('npm start (the CLI)', () => {
@@ -97,10 +108,12 @@ describe('npm start (the CLI)', () => {
     expect(existsSync(PID_FILE)).toBe(false);
   });
 
-  it('leaves no DynamoDB Local behind when it is killed outright', async () => {
-    const { child, url } = await startCli();
-    // The router's instance runs once a request has come.
-    expect((await fetch(`${url}/health`)).status).toBe(200);
+  it('leaves no DynamoDB Local behind when it is killed outright, and a --persist folder keeps its data into the next start', async () => {
+    const persist = mkdtempSync(path.join(tmpdir(), 'item-master-persist-'));
+    dirs.push(persist);
+    const { child, url } = await startCli('--persist', persist);
+    // The router's instance runs once a request has come; this one writes an item.
+    expect((await item(url, 'PUT')).status).toBe(201);
     const dynamoPid = Number(readFileSync(PID_FILE, 'utf8').split(' ')[0]);
     const children = childrenOf(child.pid!);
     expect(children).toContain(dynamoPid);
@@ -109,8 +122,9 @@ describe('npm start (the CLI)', () => {
     // DynamoDB Local and every function instance go with it.
     for (const pid of children) await waitForExit(pid, 15_000);
     // The next start finds the stale pid file and carries on.
-    const next = await startCli();
-    expect((await fetch(`${next.url}/health`)).status).toBe(200);
+    const next = await startCli('--persist', persist);
+    const kept = await item(next.url, 'GET');
+    expect([kept.status, ((await kept.json()) as { title: string }).title]).toEqual([200, 'Persisted']);
     next.child.kill('SIGTERM');
     await new Promise((resolve) => next.child.once('exit', resolve));
     // Two starts from scratch: generous for a loaded machine, not a measure of anything.
