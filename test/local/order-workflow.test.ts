@@ -103,7 +103,7 @@ afterAll(async () => {
   built?.cleanup();
 });
 
-type Step = 'reserve' | 'markReserved' | 'pay' | 'release' | 'confirm' | 'other';
+type Step = 'reserve' | 'markReserved' | 'pay' | 'markPaid' | 'release' | 'confirm' | 'other';
 let interleave: ((at: { step: Step; itemIds: string[] }) => Promise<void>) | undefined;
 
 /** Which step of the saga a DynamoDB request of the local Step Functions is, and the items it touches. */
@@ -117,6 +117,7 @@ function stepOf(input: unknown): { step: Step; itemIds: string[] } {
   if (updates.some((update) => update?.UpdateExpression?.includes('stock - '))) return { step: 'reserve', itemIds };
   if (updates.some((update) => update?.UpdateExpression?.includes('stock + '))) return { step: 'release', itemIds };
   if (request.ExpressionAttributeValues?.[':to']?.S === 'RESERVED') return { step: 'markReserved', itemIds };
+  if (request.ExpressionAttributeValues?.[':to']?.S === 'PAID') return { step: 'markPaid', itemIds };
   if (request.ExpressionAttributeValues?.[':to']?.S === 'CONFIRMED') return { step: 'confirm', itemIds };
   return { step: 'other', itemIds };
 }
@@ -248,6 +249,53 @@ describe('the order saga, as synthesized, against DynamoDB Local', () => {
     // The first attempt and MarkReserved's 4 retries; nothing is charged for an order that does not say it holds stock.
     expect([markCalls, payCalls]).toEqual([5, 0]);
     expect(await item('throttled-mark')).toMatchObject({ stock: 4, version: 3 });
+  });
+
+  it('gives the stock back and fails the order with payment_unrecorded when the payment cannot be marked PAID past its retries', async () => {
+    await stockItem('throttled-paid', 4);
+    let markCalls = 0;
+    let payCalls = 0;
+    interleave = async ({ step }) => {
+      if (step === 'pay') payCalls += 1;
+      if (step !== 'markPaid') return;
+      markCalls += 1;
+      throw Object.assign(new Error('Rate of requests exceeds the allowed throughput.'), { name: 'ThrottlingException' });
+    };
+    let placed: Order;
+    try {
+      placed = await placeAndSettle(order('tok_ok', [{ itemId: 'throttled-paid', quantity: 3 }]));
+    } finally {
+      interleave = undefined;
+    }
+    // Paid once, and the reason says so: the order is for a refund.
+    expect(placed).toMatchObject({ status: 'FAILED', failure: { reason: 'payment_unrecorded' } });
+    expect(placed.paidAt).toBeUndefined();
+    expect([markCalls, payCalls]).toEqual([5, 1]);
+    expect(await item('throttled-paid')).toMatchObject({ stock: 4, version: 3 });
+    expect(messages().some((m) => m.orderId === placed.orderId)).toBe(false);
+  });
+
+  it('fails the order with reservation_conflict, changing no stock, when concurrent orders keep cancelling its reservation', async () => {
+    await stockItem('contended', 4);
+    let reserveCalls = 0;
+    // A cancellation for a conflict, not for the stock condition: retried, then given up.
+    interleave = async ({ step, itemIds }) => {
+      if (step !== 'reserve' || !itemIds.includes('contended')) return;
+      reserveCalls += 1;
+      throw Object.assign(new Error('Transaction cancelled, please refer cancellation reasons for specific reasons [TransactionConflict]'), {
+        name: 'TransactionCanceledException',
+      });
+    };
+    try {
+      const placed = await placeAndSettle(order('tok_ok', [{ itemId: 'contended', quantity: 1 }]));
+      expect(placed).toMatchObject({ status: 'FAILED', failure: { reason: 'reservation_conflict' } });
+      expect(placed.reservedAt).toBeUndefined();
+    } finally {
+      interleave = undefined;
+    }
+    // The first attempt and Reserve's 3 retries.
+    expect(reserveCalls).toBe(4);
+    expect(await item('contended')).toMatchObject({ stock: 4, version: 1 });
   });
 
   it('retries a flaky payment (transient errors only) and confirms', async () => {
