@@ -1,0 +1,28 @@
+import base from './vitest.config.ts';
+
+/**
+ * The suites `npm run mutate` runs against each mutant: those that exercise the
+ * core modules in this process. End-to-end suites run the code in child
+ * processes, where a mutant is never switched on, so they would only slow it;
+ * the moves suite (a minute of DynamoDB Local work per mutant) waits for the
+ * moves module's own run (docs/quality.md).
+ */
+export const mutationSuites = [
+  'test/functions/router.test.ts',
+  'test/functions/routing-cache.test.ts',
+  'test/control-plane/routing.test.ts',
+  'test/shared/auth.test.ts',
+  'test/functions/cell-api.test.ts',
+  'test/functions/orders.test.ts',
+  'test/functions/ownership.test.ts',
+  'test/functions/directory.test.ts',
+  'test/functions/entity-recipe.test.ts',
+  'test/control-plane/store.test.ts',
+  'test/control-plane/plan.test.ts',
+  'test/control-plane/tenants.test.ts',
+  'test/local/function-host.test.ts',
+  'test/local/streams.test.ts',
+];
+
+// Spread, not mergeConfig: that would add these to the base's include instead of replacing it.
+export default { ...base, test: { ...base.test, include: mutationSuites } };
