@@ -1,3 +1,4 @@
+import path from 'node:path';
 import base from './vitest.config.ts';
 
 /**
@@ -24,5 +25,18 @@ export const mutationSuites = [
   'test/local/streams.test.ts',
 ];
 
+const shared = (file: string) => path.join(import.meta.dirname, 'layers', 'shared', 'src', file);
+
 // Spread, not mergeConfig: that would add these to the base's include instead of replacing it.
-export default { ...base, test: { ...base.test, include: mutationSuites } };
+export default {
+  ...base,
+  // The layer's package resolves through node_modules to the project itself, not to Stryker's mutated copy:
+  // its imports go to the copy's sources instead.
+  resolve: {
+    alias: [
+      { find: /^@item-master\/shared$/, replacement: shared('index.ts') },
+      { find: /^@item-master\/shared\/(.+)$/, replacement: shared('$1.ts') },
+    ],
+  },
+  test: { ...base.test, include: mutationSuites },
+};

@@ -13,12 +13,12 @@ export const BUCKET_CACHE_ENTRIES = 50_000;
  * recently used out first): a warm routing decision skips the SHA-256.
  * The bucket function itself is unchanged.
  */
-export function cachedBucketOf(max = BUCKET_CACHE_ENTRIES): (tenantId: string) => number {
+export function cachedBucketOf(max = BUCKET_CACHE_ENTRIES, hash: (tenantId: string) => number = bucketOf): (tenantId: string) => number {
   const cache = new QuickLRU<string, number>({ maxSize: max });
   return (tenantId) => {
     let bucket = cache.get(tenantId);
     if (bucket === undefined) {
-      bucket = bucketOf(tenantId);
+      bucket = hash(tenantId);
       cache.set(tenantId, bucket);
     }
     return bucket;

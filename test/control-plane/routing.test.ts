@@ -25,6 +25,19 @@ describe('bucketOf', () => {
 });
 
 describe("the router's bucket cache", () => {
+  it('hashes a tenant it remembers no more than once, and again once it has let it go', () => {
+    const hashed: string[] = [];
+    const cached = cachedBucketOf(2, (tenantId) => {
+      hashed.push(tenantId);
+      return bucketOf(tenantId);
+    });
+    for (const tenantId of ['a', 'a', 'b', 'a', 'b']) cached(tenantId);
+    expect(hashed).toEqual(['a', 'b']);
+    // quick-lru keeps up to two generations of `max`: past them, the oldest is hashed again.
+    for (const tenantId of ['c', 'd', 'e', 'f', 'a']) cached(tenantId);
+    expect(hashed).toEqual(['a', 'b', 'c', 'd', 'e', 'f', 'a']);
+  });
+
   it('answers as bucketOf does, for tenants it remembers and for those it has let go', () => {
     const cached = cachedBucketOf(50);
     const tenants = Array.from({ length: 200 }, (_, i) => `tenant-${i}`);

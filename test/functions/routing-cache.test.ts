@@ -70,6 +70,9 @@ describe('RoutingCache', () => {
     // The read in flight may predate the change: one more read, shared, follows it.
     expect(versions).toEqual([4, 4, 4]);
     expect(reads).toBe(3);
+    // That shared read is over: the next refusal reads again.
+    expect((await cache.fresh()).version).toBe(5);
+    expect(reads).toBe(4);
   });
 
   it('keeps routing with the last good copy when the store fails after init, and retries only after the interval', async () => {
@@ -237,10 +240,10 @@ describe('the router at a cold start', () => {
 });
 
 describe('snapshotFromShipped', () => {
-  it.each([undefined, '', 'nope', '{}', JSON.stringify({ version: 1, functions: {}, cells: ['a'], buckets: 'x' })])(
-    'refuses %s',
-    (json) => {
-      expect(() => snapshotFromShipped(json)).toThrow();
-    },
-  );
+  it.each([undefined, '', 'nope'])('refuses %s as no JSON, naming the variable', (json) => {
+    expect(() => snapshotFromShipped(json)).toThrow(/^SHIPPED_ROUTING must be the JSON routing snapshot the deploy ships$/);
+  });
+  it.each(['{}', JSON.stringify({ version: 1, functions: {}, cells: ['a'], buckets: 'x' })])('refuses %s', (json) => {
+    expect(() => snapshotFromShipped(json)).toThrow();
+  });
 });
