@@ -500,3 +500,54 @@ describe('loadRouterConfig', () => {
     expect(() => loadRouterConfig(value)).toThrow(message);
   });
 });
+
+describe("the router's own answers, to the byte", () => {
+  const answer = async (method: string, path: string) => routeRequest(albEvent(method, path), deps(recordingInvoker(ok).invoker));
+  const body = (result: ALBResult) => JSON.parse(result.body ?? '') as { error: { code: string; message: string; details?: unknown } };
+
+  it('answers a preflight with every CORS header and no body', async () => {
+    const result = await answer('OPTIONS', '/tenants/acme/items');
+    expect(result).toMatchObject({
+      statusCode: 204,
+      headers: {
+        'access-control-allow-origin': '*',
+        'access-control-allow-headers': 'authorization, content-type, if-match, idempotency-key',
+        'access-control-max-age': '600',
+      },
+      body: '',
+    });
+  });
+
+  it('answers /health to GET and HEAD only, naming the method it refuses and those it allows', async () => {
+    expect((await answer('HEAD', '/health')).statusCode).toBe(200);
+    const refused = await answer('POST', '/health');
+    expect([refused.statusCode, refused.headers?.allow, body(refused).error]).toEqual([
+      405,
+      'GET, HEAD, OPTIONS',
+      { code: 'method_not_allowed', message: 'POST is not allowed on /health' },
+    ]);
+    expect(refused.headers?.['content-type']).toBe('application/json');
+    expect(refused.isBase64Encoded).toBe(false);
+  });
+
+  it('names the method and path it has no route for, and says what a tenant id must be', async () => {
+    expect(body(await answer('GET', '/nowhere')).error).toEqual({ code: 'not_found', message: 'no route for GET /nowhere' });
+    expect(body(await answer('DELETE', '/tenants/acme/nowhere')).error).toEqual({ code: 'not_found', message: 'no route for DELETE /tenants/acme/nowhere' });
+    const invalid = await answer('GET', '/tenants/bad%20id/items');
+    expect([invalid.statusCode, body(invalid).error]).toEqual([
+      400,
+      { code: 'validation_failed', message: 'invalid tenant id', details: [{ path: 'tenantId', message: 'must be 1 to 128 characters of A-Z, a-z, 0-9, ".", "_" or "-"' }] },
+    ]);
+  });
+
+  it('counts CellErrors 1 for a 5xx of the cell and 0 for anything else, under the cell that answered', async () => {
+    for (const [status, errors] of [[500, 1], [503, 1], [499, 0], [200, 0]] as const) {
+      const routed = deps(recordingInvoker(() => ({ statusCode: status, body: '{}' })).invoker);
+      const event = await signed('GET', '/tenants/acme/items');
+      const result = await routeRequest(event, routed);
+      const emf = routed.observability.metrics.serializeMetrics() as unknown as Record<string, unknown> & { _aws: { CloudWatchMetrics: Array<{ Dimensions: string[][] }> } };
+      expect({ status, CellErrors: emf.CellErrors, cellId: emf.cellId }).toEqual({ status, CellErrors: errors, cellId: result.headers?.['x-cell-id'] });
+      expect(emf._aws.CloudWatchMetrics[0]!.Dimensions.flat()).toContain('cellId');
+    }
+  });
+});
