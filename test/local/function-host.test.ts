@@ -116,6 +116,7 @@ describe('FunctionHost', () => {
       expect(run).toHaveLength(1);
       run[0]!.expire();
       await expect(hanging).rejects.toBeInstanceOf(FunctionTimeoutError);
+      await expect(hanging).rejects.toMatchObject({ name: 'FunctionTimeoutError', message: 'slow timed out after 3 s', functionName: 'slow', timeoutSeconds: 3 });
       await waitForExit(pid!);
       expect(await host.invoke('slow', {})).toEqual({ calls: 1 });
       expect(host.pids()).toHaveLength(1);
@@ -130,8 +131,13 @@ describe('FunctionHost', () => {
     host = new FunctionHost(path.join(root, 'work-4'), () => undefined);
     host.deploy(asset('throws', "export const handler = async () => { throw new TypeError('bad'); };"), env());
     host.deploy(asset('broken', "throw new Error('init failed'); export const handler = async () => 1;"), env());
-    await expect(host.invoke('throws', {})).rejects.toMatchObject({ error: { errorType: 'TypeError', errorMessage: 'bad' } });
+    await expect(host.invoke('throws', {})).rejects.toMatchObject({
+      name: 'FunctionError',
+      message: 'throws: TypeError: bad',
+      error: { errorType: 'TypeError', errorMessage: 'bad' },
+    });
     await expect(host.invoke('broken', {})).rejects.toBeInstanceOf(FunctionError);
+    await expect(host.invoke('broken', {})).rejects.toMatchObject({ name: 'FunctionError', message: expect.stringMatching(/^broken: Error: init failed$/) });
   });
 
   it('leaves no process behind when stopped', async () => {
@@ -231,7 +237,10 @@ describe('FunctionHost concurrency, as Lambda runs it', () => {
     const barrier = await statefulPool('work-pool-5', 2, {}, { reservedConcurrency: 1 });
     const first = host.invoke('stateful', { id: 1 });
     expect(host.instanceCount('stateful')).toBe(1);
-    await expect(host.invoke('stateful', { id: 2 })).rejects.toBeInstanceOf(FunctionThrottledError);
+    const throttled = host.invoke('stateful', { id: 2 });
+    await expect(throttled).rejects.toBeInstanceOf(FunctionThrottledError);
+    // The name the Lambda API answers with, as Lambda does.
+    await expect(throttled).rejects.toMatchObject({ name: 'TooManyRequestsException', message: 'stateful is at its reserved concurrency of 1' });
     // Let the first one finish: the barrier needs a second caller.
     await fetch(barrier.url);
     expect(await first).toMatchObject({ id: 1 });
