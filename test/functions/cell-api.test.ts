@@ -510,7 +510,11 @@ describe('orders', () => {
     const count = workflow.started.length;
     const other = await place('key-reused', { ...order, customerId: 'cust-2' });
     expect(other.status).toBe(422);
-    expect(other.body.error).toMatchObject({ code: 'idempotency_key_reused', details: { orderId: first.body.orderId } });
+    expect(other.body.error).toEqual({
+      code: 'idempotency_key_reused',
+      message: 'this Idempotency-Key was already used for a different request',
+      details: { orderId: first.body.orderId },
+    });
     expect(workflow.started.length).toBe(count);
   });
 
@@ -520,7 +524,10 @@ describe('orders', () => {
     const failed = await place('key-retry');
     expect(failed.status).toBe(503);
     expect(failed.headers['retry-after']).toBe('1');
-    expect(failed.body.error.message).toContain('same Idempotency-Key');
+    expect(failed.body.error).toEqual({
+      code: 'service_unavailable',
+      message: expect.stringMatching(/^order \S+ is recorded but its workflow could not be started: repeat the request with the same Idempotency-Key$/),
+    });
     expect(workflow.started.length).toBe(count);
 
     const retried = await place('key-retry');
