@@ -34,7 +34,7 @@ export default {
   tempDirName: '.stryker-tmp',
   // What the suites above never read: build output, local state, docs and screenshots.
   ignorePatterns: ['cdk.out', '.item-master', 'docs', 'coverage', '*.tmp.ts'],
-  // Half checkers, half test runners; the runners mostly wait on DynamoDB Local, so three beat one even on 2 cores.
+  // Half checkers, half test runners: three runners on 2 cores, as they mostly wait on DynamoDB Local.
   concurrency: 6,
   // A static mutant (a module-level value) reloads everything and runs every test; they are left out, and counted in docs/quality.md.
   ignoreStatic: true,
