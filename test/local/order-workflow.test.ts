@@ -160,6 +160,22 @@ async function placeAndSettle(input: OrderInput, key = randomUUID()): Promise<Or
   return orders.get(tenant, orderId);
 }
 
+/** Places an order while every call of the saga's `step` fails with `fault()`, counting the calls of each step. */
+async function placeWithFault(step: Step, fault: () => Error, input: OrderInput): Promise<{ placed: Order; calls: Partial<Record<Step, number>> }> {
+  const calls: Partial<Record<Step, number>> = {};
+  interleave = async (at) => {
+    calls[at.step] = (calls[at.step] ?? 0) + 1;
+    if (at.step === step) throw fault();
+  };
+  try {
+    return { placed: await placeAndSettle(input), calls };
+  } finally {
+    interleave = undefined;
+  }
+}
+
+const throttled = () => Object.assign(new Error('Rate of requests exceeds the allowed throughput.'), { name: 'ThrottlingException' });
+
 const order = (token: string, lines: OrderInput['lines']): OrderInput => ({ lines, customerId: 'c-1', payment: { token } });
 const messages = () => (queues.messages(queueName) ?? []).map((m) => JSON.parse(m.body) as { type: string; orderId: string });
 
@@ -209,92 +225,49 @@ describe('the order saga, as synthesized, against DynamoDB Local', () => {
 
   it('releases the stock when the payment step fails for any other reason, and fails the order with payment_failed', async () => {
     await stockItem('broken-pay', 4);
-    let payCalls = 0;
     // The Lambda invoke itself fails with an error no retry covers.
-    interleave = async ({ step }) => {
-      if (step !== 'pay') return;
-      payCalls += 1;
-      throw new TypeError('the payment provider answered garbage');
-    };
-    try {
-      const placed = await placeAndSettle(order('tok_ok', [{ itemId: 'broken-pay', quantity: 3 }]));
-      expect(placed).toMatchObject({ status: 'FAILED', failure: { reason: 'payment_failed' } });
-      expect(placed.paidAt).toBeUndefined();
-    } finally {
-      interleave = undefined;
-    }
+    const { placed, calls } = await placeWithFault('pay', () => new TypeError('the payment provider answered garbage'), order('tok_ok', [{ itemId: 'broken-pay', quantity: 3 }]));
+    expect(placed).toMatchObject({ status: 'FAILED', failure: { reason: 'payment_failed' } });
+    expect(placed.paidAt).toBeUndefined();
     // Not retried: it is not PaymentUnavailable nor a Lambda service error.
-    expect(payCalls).toBe(1);
+    expect(calls.pay).toBe(1);
     expect(await item('broken-pay')).toMatchObject({ stock: 4, version: 3 });
   });
 
   it('gives the stock back and fails the order with reservation_unrecorded when it cannot be marked RESERVED past its retries', async () => {
     await stockItem('throttled-mark', 4);
-    let markCalls = 0;
-    let payCalls = 0;
     // DynamoDB throttles every attempt to mark the order RESERVED; the order's other writes go through.
-    interleave = async ({ step }) => {
-      if (step === 'pay') payCalls += 1;
-      if (step !== 'markReserved') return;
-      markCalls += 1;
-      throw Object.assign(new Error('Rate of requests exceeds the allowed throughput.'), { name: 'ThrottlingException' });
-    };
-    try {
-      const placed = await placeAndSettle(order('tok_ok', [{ itemId: 'throttled-mark', quantity: 3 }]));
-      expect(placed).toMatchObject({ status: 'FAILED', failure: { reason: 'reservation_unrecorded' } });
-      expect(placed.reservedAt).toBeUndefined();
-    } finally {
-      interleave = undefined;
-    }
+    const { placed, calls } = await placeWithFault('markReserved', throttled, order('tok_ok', [{ itemId: 'throttled-mark', quantity: 3 }]));
+    expect(placed).toMatchObject({ status: 'FAILED', failure: { reason: 'reservation_unrecorded' } });
+    expect(placed.reservedAt).toBeUndefined();
     // The first attempt and MarkReserved's 4 retries; nothing is charged for an order that does not say it holds stock.
-    expect([markCalls, payCalls]).toEqual([5, 0]);
+    expect([calls.markReserved, calls.pay ?? 0]).toEqual([5, 0]);
     expect(await item('throttled-mark')).toMatchObject({ stock: 4, version: 3 });
   });
 
   it('gives the stock back and fails the order with payment_unrecorded when the payment cannot be marked PAID past its retries', async () => {
     await stockItem('throttled-paid', 4);
-    let markCalls = 0;
-    let payCalls = 0;
-    interleave = async ({ step }) => {
-      if (step === 'pay') payCalls += 1;
-      if (step !== 'markPaid') return;
-      markCalls += 1;
-      throw Object.assign(new Error('Rate of requests exceeds the allowed throughput.'), { name: 'ThrottlingException' });
-    };
-    let placed: Order;
-    try {
-      placed = await placeAndSettle(order('tok_ok', [{ itemId: 'throttled-paid', quantity: 3 }]));
-    } finally {
-      interleave = undefined;
-    }
+    const { placed, calls } = await placeWithFault('markPaid', throttled, order('tok_ok', [{ itemId: 'throttled-paid', quantity: 3 }]));
     // Paid once, and the reason says so: the order is for a refund.
     expect(placed).toMatchObject({ status: 'FAILED', failure: { reason: 'payment_unrecorded' } });
     expect(placed.paidAt).toBeUndefined();
-    expect([markCalls, payCalls]).toEqual([5, 1]);
+    expect([calls.markPaid, calls.pay]).toEqual([5, 1]);
     expect(await item('throttled-paid')).toMatchObject({ stock: 4, version: 3 });
     expect(messages().some((m) => m.orderId === placed.orderId)).toBe(false);
   });
 
   it('fails the order with reservation_conflict, changing no stock, when concurrent orders keep cancelling its reservation', async () => {
     await stockItem('contended', 4);
-    let reserveCalls = 0;
     // A cancellation for a conflict, not for the stock condition: retried, then given up.
-    interleave = async ({ step, itemIds }) => {
-      if (step !== 'reserve' || !itemIds.includes('contended')) return;
-      reserveCalls += 1;
-      throw Object.assign(new Error('Transaction cancelled, please refer cancellation reasons for specific reasons [TransactionConflict]'), {
+    const conflict = () =>
+      Object.assign(new Error('Transaction cancelled, please refer cancellation reasons for specific reasons [TransactionConflict]'), {
         name: 'TransactionCanceledException',
       });
-    };
-    try {
-      const placed = await placeAndSettle(order('tok_ok', [{ itemId: 'contended', quantity: 1 }]));
-      expect(placed).toMatchObject({ status: 'FAILED', failure: { reason: 'reservation_conflict' } });
-      expect(placed.reservedAt).toBeUndefined();
-    } finally {
-      interleave = undefined;
-    }
+    const { placed, calls } = await placeWithFault('reserve', conflict, order('tok_ok', [{ itemId: 'contended', quantity: 1 }]));
+    expect(placed).toMatchObject({ status: 'FAILED', failure: { reason: 'reservation_conflict' } });
+    expect(placed.reservedAt).toBeUndefined();
     // The first attempt and Reserve's 3 retries.
-    expect(reserveCalls).toBe(4);
+    expect(calls.reserve).toBe(4);
     expect(await item('contended')).toMatchObject({ stock: 4, version: 1 });
   });
 
