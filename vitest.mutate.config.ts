@@ -14,6 +14,7 @@ export const mutationSuites = [
   'test/control-plane/routing.test.ts',
   'test/shared/auth.test.ts',
   'test/functions/cell-api.test.ts',
+  'test/functions/versioned-store.test.ts',
   'test/functions/orders.test.ts',
   'test/functions/ownership.test.ts',
   'test/functions/directory.test.ts',

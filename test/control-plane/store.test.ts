@@ -5,6 +5,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vi
 import { CellOperations, OperationError, CellTableAccess } from '../../control-plane/operations.ts';
 import type { CellRegistration } from '../../control-plane/records.ts';
 import { evenSplit, routeTenant } from '../../control-plane/routing.ts';
+import { ControlPlaneError } from '../../control-plane/errors.ts';
 import { ControlPlaneStore, MapConflictError, UnknownCellError } from '../../control-plane/store.ts';
 import { createCellTable } from '../support/tables.ts';
 import { DeployTimeCalls } from '../support/deploy-time.ts';
@@ -92,7 +93,9 @@ describe('the control-plane store', () => {
     expect(won).toHaveLength(1);
     expect(lost).toHaveLength(1);
     expect(lost[0]!.reason).toBeInstanceOf(MapConflictError);
-    expect((lost[0]!.reason as Error).message).toMatch(/run the command again/);
+    expect((lost[0]!.reason as Error).message).toBe(
+      'the map changed while this change was being made: version 2 was written by another writer. Nothing was written; run the command again.',
+    );
 
     const versions = await store.listVersions();
     expect(versions.map((v) => v.version)).toEqual([2, 1]);
@@ -109,12 +112,61 @@ describe('the control-plane store', () => {
     const current = (await store.latestVersion())!;
     const registry = await store.listCells();
     await expect(
-      store.writeVersion(current.version, { ...current, overrides: { t: 'cell-9' } }, registry),
-    ).rejects.toThrow(UnknownCellError);
+      store.writeVersion(current.version, { ...current, overrides: { t: 'cell-9', u: 'cell-8', v: 'cell-1' } }, registry),
+    ).rejects.toThrow(new UnknownCellError('cell-9, cell-8'));
     await expect(store.writeVersion(current.version, { ...current, map: evenSplit(['cell-1', 'cell-2']) }, registry)).rejects.toThrow(
       /cell-2/,
     );
     expect((await store.latestVersion())?.version).toBe(1);
+  });
+
+  it('refuses, writing nothing, a version too large for one item, and says what to do', async () => {
+    const { store } = await deployed(['cell-1']);
+    const current = (await store.latestVersion())!;
+    const overrides = Object.fromEntries(Array.from({ length: 12_000 }, (_, n) => [`tenant-with-a-long-name-${n}`, 'cell-1']));
+    const refused = await store.writeVersion(current.version, { ...current, overrides }, await store.listCells()).catch((error: unknown) => error);
+    expect(refused).toBeInstanceOf(ControlPlaneError);
+    expect((refused as Error).message).toMatch(
+      /^map version 2 would be \d+ KB, over the 380 KB a version item may hold; it has 12000 overrides: unpin tenants that no longer need it$/,
+    );
+    expect(Number(/be (\d+) KB/.exec((refused as Error).message)![1])).toBeGreaterThan(380);
+    expect((await store.latestVersion())?.version).toBe(1);
+    // Well under the limit is written.
+    const fewer = Object.fromEntries(Object.entries(overrides).slice(0, 1000));
+    expect((await store.writeVersion(current.version, { ...current, overrides: fewer }, await store.listCells())).version).toBe(2);
+  });
+
+  it('writes a version only after the newest: one based on an older version is a conflict', async () => {
+    const { store } = await deployed(['cell-1']);
+    const first = (await store.readVersion(1))!;
+    expect(first).toMatchObject({ version: 1, map: evenSplit(['cell-1']) });
+    expect(await store.readVersion(99)).toBeUndefined();
+    const registry = await store.listCells();
+    await store.writeVersion(1, { ...first, overrides: { a: 'cell-1' } }, registry);
+    await expect(store.writeVersion(1, { ...first, overrides: { b: 'cell-1' } }, registry)).rejects.toThrow(new MapConflictError(1));
+    expect((await store.readVersion(2))?.overrides).toEqual({ a: 'cell-1' });
+  });
+
+  it('passes on what is not a refused condition as it is: a missing table is not an unknown cell or a conflict', async () => {
+    const control = await table('control');
+    const store = new ControlPlaneStore(control.client, `${control.tableName}-missing`);
+    const failure = { name: 'ResourceNotFoundException' };
+    await expect(store.setStatus('cell-1', 'draining')).rejects.toMatchObject(failure);
+    const registry = [{ ...registration('cell-1'), status: 'active' as const }];
+    await expect(store.writeVersion(0, { map: evenSplit(['cell-1']), overrides: {}, change: 'test', by: 'test' }, registry)).rejects.toMatchObject(failure);
+  });
+
+  it('lists every bound client, or one tenant\'s', async () => {
+    const control = await table('control');
+    const store = new ControlPlaneStore(control.client, control.tableName);
+    const binding = (clientId: string, tenantId: string) => ({ clientId, tenantId, scopes: ['items/read'], createdAt: '2026-01-01T00:00:00.000Z', by: 'test' });
+    await store.bindClient(binding('client-1', 'tenant-a'));
+    await store.bindClient(binding('client-2', 'tenant-b'));
+    await expect(store.bindClient(binding('client-1', 'tenant-b'))).rejects.toMatchObject({ name: 'ConditionalCheckFailedException' });
+    expect((await store.listClients()).map((c) => c.clientId).sort()).toEqual(['client-1', 'client-2']);
+    expect(await store.listClients('tenant-b')).toEqual([binding('client-2', 'tenant-b')]);
+    await store.unbindClient('client-2');
+    expect(await store.listClients('tenant-b')).toEqual([]);
   });
 
   it('every version maps every bucket to exactly one registered cell, whatever the operators do', async () => {
