@@ -353,7 +353,6 @@ describe('GET /tenants/{tenantId}/items', () => {
     const tenantId = 'tenant-tombstones';
     for (let n = 0; n < 30; n += 1) await call('PUT', itemPath(`d-${String(n).padStart(2, '0')}`, tenantId), { body: widget });
     for (let n = 0; n < 28; n += 1) await call('DELETE', itemPath(`d-${String(n).padStart(2, '0')}`, tenantId));
-    const seen: string[] = [];
     let cursor: string | undefined;
     const pages: string[][] = [];
     do {
