@@ -80,7 +80,8 @@ export function planRebalance(map: BucketMap, cells: readonly PlanCell[], basedO
     else bucketsOf.set(cellId, [bucket]);
   });
   const released: Array<{ bucket: number; from: string }> = [];
-  for (const [cellId, owned] of [...bucketsOf].sort(([a], [b]) => compare(a, b))) {
+  // In any order: the released buckets are sorted next.
+  for (const [cellId, owned] of bucketsOf) {
     const surplus = owned.length - (targets.get(cellId) ?? 0);
     for (const bucket of owned.slice(owned.length - Math.max(0, surplus))) released.push({ bucket, from: cellId });
   }

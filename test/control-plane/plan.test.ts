@@ -128,7 +128,65 @@ describe('planRebalance', () => {
     expect(lastOf('cell-3')).toBe(16_383);
   });
 
-  it('refuses when no cell is active', () => {
+  it('refuses when no cell is active, or none has a weight', () => {
     expect(() => planRebalance(evenSplit(['a']), [{ cellId: 'a', status: 'draining', weight: 1 }], 1)).toThrow(NoActiveCellError);
+    expect(() => planRebalance(evenSplit(['a']), [{ cellId: 'a', status: 'active', weight: 0 }], 1)).toThrow(
+      'no active cell with a positive weight: there is nowhere to move buckets to',
+    );
+  });
+
+  it('plans a small map exactly as worked by hand: lowest buckets on offer to the first cell by id, a cell no longer listed emptied', () => {
+    // b holds 0–5999, a cell no longer registered ("ghost") 6000–8191, a 8192–16383; c and d are new.
+    const map = [...Array(6000).fill('b'), ...Array(2192).fill('ghost'), ...Array(8192).fill('a')] as string[];
+    const cells: PlanCell[] = ['d', 'b', 'c', 'a'].map((cellId) => ({ cellId, status: 'active', weight: 1 }));
+    const plan = planRebalance(map, cells, 7);
+    expect(plan.basedOnVersion).toBe(7);
+    expect(plan.cells).toEqual([
+      { cellId: 'a', status: 'active', weight: 1, before: 8192, after: 4096 },
+      { cellId: 'b', status: 'active', weight: 1, before: 6000, after: 4096 },
+      { cellId: 'c', status: 'active', weight: 1, before: 0, after: 4096 },
+      { cellId: 'd', status: 'active', weight: 1, before: 0, after: 4096 },
+      { cellId: 'ghost', status: 'inactive', weight: 0, before: 2192, after: 0 },
+    ]);
+    expect(plan.moves.map((move) => move.bucket)).toEqual([...range(4096, 8192), ...range(12288, 16384)]);
+    expect(summarizeMoves(plan.moves)).toEqual([
+      { from: 'a', to: 'd', count: 4096, ranges: [[12288, 16383]] },
+      { from: 'b', to: 'c', count: 1904, ranges: [[4096, 5999]] },
+      { from: 'ghost', to: 'c', count: 2192, ranges: [[6000, 8191]] },
+    ]);
+  });
+
+  it('gives the leftover buckets to a cell that already holds them first, then by the largest fraction', () => {
+    const weighted = (weights: Record<string, number>): PlanCell[] =>
+      Object.entries(weights).map(([cellId, weight]) => ({ cellId, status: 'active', weight }));
+    const after = (map: BucketMap, cells: PlanCell[]) => planRebalance(map, cells, 1).cells.map((cell) => [cell.cellId, cell.after]);
+    // Shares 8192, 2730.67 and 5461.33: one bucket left over, for b (the largest fraction); a's share is whole and gets none.
+    expect(after(Array(BUCKET_COUNT).fill('a'), weighted({ a: 3, b: 1, c: 2 }))).toEqual([['a', 8192], ['b', 2731], ['c', 5461]]);
+    // Shares 5461.33 and 10922.67: b already holds more than 5461, so keeping one saves a move.
+    expect(after(Array(BUCKET_COUNT).fill('b'), weighted({ b: 1, c: 2 }))).toEqual([['b', 5462], ['c', 10922]]);
+    expect(after(Array(BUCKET_COUNT).fill('c'), weighted({ b: 1, c: 2 }))).toEqual([['b', 5461], ['c', 10923]]);
   });
 });
+
+describe('summarizeMoves', () => {
+  it('groups moves by source and target, in that order, as ranges of contiguous buckets, whatever order they come in', () => {
+    const moves = [
+      { bucket: 9, from: 'x', to: 'b' },
+      { bucket: 3, from: 'x', to: 'a' },
+      { bucket: 1, from: 'y', to: 'a' },
+      { bucket: 4, from: 'x', to: 'a' },
+      { bucket: 8, from: 'x', to: 'b' },
+      { bucket: 6, from: 'x', to: 'a' },
+    ];
+    expect(summarizeMoves(moves)).toEqual([
+      { from: 'x', to: 'a', count: 3, ranges: [[3, 4], [6, 6]] },
+      { from: 'x', to: 'b', count: 2, ranges: [[8, 9]] },
+      { from: 'y', to: 'a', count: 1, ranges: [[1, 1]] },
+    ]);
+    expect(summarizeMoves([])).toEqual([]);
+  });
+});
+
+function range(from: number, to: number): number[] {
+  return Array.from({ length: to - from }, (_, n) => from + n);
+}
