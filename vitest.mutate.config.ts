@@ -15,6 +15,7 @@ export const mutationSuites = [
   'test/shared/auth.test.ts',
   'test/functions/cell-api.test.ts',
   'test/functions/versioned-store.test.ts',
+  'test/functions/order-store.test.ts',
   'test/functions/orders.test.ts',
   'test/functions/ownership.test.ts',
   'test/functions/directory.test.ts',

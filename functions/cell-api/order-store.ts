@@ -164,13 +164,13 @@ export class OrderStore {
             [this.tableName]: {
               Keys: keys,
               ConsistentRead: true,
-              ProjectionExpression: 'sk, incarnation, createdAt, deletedAt',
+              ProjectionExpression: 'sk, incarnation, createdAt',
             },
           },
         }),
       );
       for (const item of output.Responses?.[this.tableName] ?? []) {
-        if (item.deletedAt !== undefined) continue;
+        // A tombstone has neither attribute: a deleted item is found as missing.
         const itemId = String(item.sk).slice(ITEM_SK_PREFIX.length);
         if (typeof item.incarnation === 'string') found.set(itemId, { incarnation: item.incarnation });
         else if (typeof item.createdAt === 'string') found.set(itemId, { createdAt: item.createdAt });
