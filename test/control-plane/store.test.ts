@@ -244,7 +244,11 @@ describe('pin and unpin', () => {
     const home = (await env.operations.route('has-data')).cellId;
     await putItem(home, 'has-data');
     const elsewhere = home === 'cell-1' ? 'cell-2' : 'cell-1';
-    await expect(env.operations.pin('has-data', elsewhere)).rejects.toThrow(`has-data already has data in ${home}`);
+    await expect(env.operations.pin('has-data', elsewhere)).rejects.toThrow(
+      new OperationError(
+        `has-data already has data in ${home}: routing it to ${elsewhere} would hide that data. Move it with its data instead: npm run cells -- move tenant has-data ${elsewhere}`,
+      ),
+    );
     await env.operations.pin('has-data', home);
     expect((await env.operations.route('has-data')).reason).toBe('override');
   });
@@ -350,6 +354,94 @@ describe('pin and unpin', () => {
     await deploy.register(registration('cell-2', 'no-such-table'));
     await expect(operations.pin('t', 'cell-1')).rejects.toThrow(/cannot tell whether t has data in cell-2.*nothing was changed/);
     expect((await store.latestVersion())?.version).toBe(1);
+  });
+});
+
+describe('what the operations show', () => {
+  it('lists the cells in order with their buckets and pins, and the cells the map still names without a registration', async () => {
+    const { store, deploy, operations } = await deployed();
+    const [one, two] = ['cell-1', 'cell-2'].map((cellId) => Array.from({ length: 100 }, (_, n) => `t-${n}`).find((t) => routeTenant(evenSplit(['cell-1', 'cell-2', 'cell-3']), {}, t).cellId !== cellId)!);
+    await operations.pin(one!, 'cell-1');
+    await operations.pin(two!, 'cell-2');
+    await operations.pin(`${two!}-again`, 'cell-2');
+    await deploy.deregister('cell-3');
+    await store.setStatus('cell-2', 'draining');
+    const listed = await operations.list();
+    expect(listed.version).toBe(4);
+    expect(listed.cells.map((cell) => [cell.cellId, cell.status, cell.buckets, cell.pinnedTenants])).toEqual([
+      ['cell-1', 'active', 5462, 1],
+      ['cell-2', 'draining', 5461, 2],
+    ]);
+    expect(listed.unregistered).toEqual([{ cellId: 'cell-3', buckets: 5461 }]);
+    // Where a tenant goes, and the status of the cell it goes to.
+    const byMap = (cellId: string) => Array.from({ length: 100 }, (_, n) => `r-${n}`).find((t) => routeTenant(evenSplit(['cell-1', 'cell-2', 'cell-3']), {}, t).cellId === cellId)!;
+    expect(await operations.route(byMap('cell-1'))).toMatchObject({ cellId: 'cell-1', reason: 'map', status: 'active', version: 4 });
+    expect(await operations.route(byMap('cell-2'))).toMatchObject({ cellId: 'cell-2', status: 'draining' });
+    expect(await operations.route(byMap('cell-3'))).toMatchObject({ cellId: 'cell-3', status: 'unregistered' });
+  });
+
+  it('pins a tenant to the cell its bucket already maps it to: a pin of its own, kept when the map changes', async () => {
+    const { operations } = await deployed(['cell-1', 'cell-2']);
+    const route = await operations.route('stays');
+    const { version } = await operations.pin('stays', route.cellId);
+    expect(version).toMatchObject({ version: 2, overrides: { stays: route.cellId } });
+    expect(await operations.route('stays')).toMatchObject({ cellId: route.cellId, reason: 'override' });
+  });
+
+  it('tells what each map version changed: buckets by source and target as ranges, pins set and lifted', async () => {
+    const { store, operations } = await deployed(['cell-1', 'cell-2']);
+    expect(await operations.versionDiff(1)).toEqual({
+      version: 1,
+      change: expect.any(String),
+      by: 'deploy',
+      first: true,
+      buckets: [],
+      pins: [],
+    });
+    await operations.pin('b-tenant', 'cell-2');
+    await operations.pin('a-tenant', 'cell-1');
+    await operations.unpin('b-tenant');
+    const current = (await store.latestVersion())!;
+    const map = [...current.map];
+    for (const bucket of [10, 11, 12, 20]) map[bucket] = 'cell-2';
+    await store.writeVersion(current.version, { map, overrides: { 'a-tenant': 'cell-2' }, change: 'by hand', by: 'test' }, await store.listCells());
+    expect(await operations.versionDiff(2)).toMatchObject({ version: 2, change: 'pin b-tenant to cell-2', by: 'test', createdAt: expect.any(String), first: false, buckets: [], pins: [{ tenantId: 'b-tenant', to: 'cell-2' }] });
+    expect((await operations.versionDiff(4)).pins).toEqual([{ tenantId: 'b-tenant', from: 'cell-2' }]);
+    const byHand = await operations.versionDiff(5);
+    expect(byHand).toEqual({
+      version: 5,
+      change: 'by hand',
+      by: 'test',
+      first: false,
+      buckets: [{ from: 'cell-1', to: 'cell-2', count: 4, ranges: [[10, 12], [20, 20]] }],
+      pins: [{ tenantId: 'a-tenant', from: 'cell-1', to: 'cell-2' }],
+    });
+    await expect(operations.versionDiff(6)).rejects.toThrow(new OperationError('no map version 6'));
+  });
+
+  it('says what to do when the control plane has no map yet', async () => {
+    const control = await table('control');
+    const operations = new CellOperations({ store: new ControlPlaneStore(control.client, control.tableName), cellTables: new CellTableAccess(control.doc), by: 'test' });
+    const refusal = new OperationError('the control plane has no bucket map yet: deploy the control-plane stack (or start npm start) first');
+    await expect(operations.list()).rejects.toThrow(refusal);
+    await expect(operations.route('t')).rejects.toThrow(refusal);
+    await expect(operations.plan()).rejects.toThrow(refusal);
+  });
+});
+
+describe('a fence that cannot be written', () => {
+  it('gives the cells already fenced their record back, and says what failed, when a cell table cannot be written', async () => {
+    const { store, deploy, operations, cellTables } = await deployed(['cell-1', 'cell-2', 'cell-3']);
+    // cell-3's table is gone: the data check does not read it (the tenant goes there), the fence fails on it.
+    await deploy.register(registration('cell-3', 'no-such-table'));
+    const failure = await operations.pin('t', 'cell-3').catch((error: unknown) => error);
+    expect(failure).toBeInstanceOf(OperationError);
+    expect((failure as Error).message).toMatch(/^could not fence the cells for pin t to cell-3 \(.+\); nothing was changed$/);
+    expect((await store.latestVersion())?.version).toBe(1);
+    for (const cellId of ['cell-1', 'cell-2']) {
+      const { Item } = await cellTables[cellId]!.doc.send(new GetCommand({ TableName: cellTables[cellId]!.tableName, Key: OWNERSHIP_KEY }));
+      expect(Item).toMatchObject({ epoch: 1, overrides: {} });
+    }
   });
 });
 
