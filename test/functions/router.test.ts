@@ -1,6 +1,6 @@
 import { createObservability, tenantIdOf, TokenVerifier } from '@item-master/shared';
 import type { ALBEvent, ALBResult } from 'aws-lambda';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { evenSplit } from '../../control-plane/routing.ts';
 import { loadRouterConfig } from '../../functions/router/config.ts';
 import { AwsApi, AwsApiError } from '../../functions/router/aws-api.ts';
@@ -549,5 +549,97 @@ describe("the router's own answers, to the byte", () => {
       expect({ status, CellErrors: emf.CellErrors, cellId: emf.cellId }).toEqual({ status, CellErrors: errors, cellId: result.headers?.['x-cell-id'] });
       expect(emf._aws.CloudWatchMetrics[0]!.Dimensions.flat()).toContain('cellId');
     }
+  });
+});
+
+describe('routeRequest: what it logs and measures', () => {
+  /** Deps whose logger's calls are recorded: the message and the fields of each line, by level. */
+  function observed(invoker: CellInvoker, routing: RoutingSnapshot = snapshot, fresh: RoutingSnapshot = routing) {
+    const routed = deps(invoker, routing, fresh);
+    const { logger } = routed.observability;
+    const lines: Array<[string, string, unknown]> = [];
+    const keys: Array<Record<string, unknown>> = [];
+    for (const level of ['info', 'warn', 'error'] as const) {
+      vi.spyOn(logger, level).mockImplementation(((message: string, fields: unknown) => void lines.push([level, message, fields])) as never);
+    }
+    vi.spyOn(logger, 'appendKeys').mockImplementation((added) => void keys.push(added));
+    return { routed, lines, keys };
+  }
+  const errorOf = (result: ALBResult) => (JSON.parse(result.body ?? '') as { error: { code: string; message: string } }).error;
+  afterEach(() => {
+    vi.restoreAllMocks();
+  });
+
+  it('logs a refusal with its reason and the tenant asked for, never the token', async () => {
+    const { routed, lines, keys } = observed(recordingInvoker(ok).invoker);
+    const { access_token } = await issuer.issue({ tenantId: 'globex' });
+    await routeRequest(albEvent('GET', '/tenants/acme/items', { headers: { authorization: `Bearer ${access_token}` } }), routed);
+    expect(lines).toEqual([['warn', 'request refused', { status: 403, reason: 'the token is for another tenant', requestedTenantId: 'acme' }]]);
+    expect(keys).toEqual([]);
+    expect(JSON.stringify(lines)).not.toContain(access_token);
+  });
+
+  it('tags what follows an accepted request with its client and tenant, then the cell that answered, and measures its latency', async () => {
+    const { routed, lines, keys } = observed(recordingInvoker(ok).invoker);
+    const before = performance.now();
+    const result = await routeRequest(await signed('GET', '/tenants/acme/items'), routed);
+    const took = performance.now() - before;
+    expect(lines).toEqual([]);
+    expect(keys).toEqual([{ clientId: expect.any(String), tenantId: 'acme' }, { cellId: result.headers?.['x-cell-id'] }]);
+    const { Latency } = routed.observability.metrics.serializeMetrics() as unknown as { Latency: number };
+    expect(Latency).toBeGreaterThanOrEqual(0);
+    expect(Latency).toBeLessThanOrEqual(took);
+  });
+
+  it('logs a misdirected answer with the cell that refused, and words the answer for a tenant between cells', async () => {
+    const tenant = 'moved-tenant';
+    const owner = cellOfBucket(map, tenant);
+    const moved: RoutingSnapshot = { ...snapshot, version: 8, overrides: { [tenant]: cells.find((cellId) => cellId !== owner)! } };
+    const misdirected: ALBResult = { statusCode: 421, headers: {}, body: '{}' };
+    const { routed, lines } = observed(recordingInvoker(() => misdirected).invoker, snapshot, moved);
+    const result = await routeRequest(await signed('GET', `/tenants/${tenant}/items`), routed);
+    expect(lines).toEqual([['info', 'cell refused the tenant as misdirected: re-reading the map', { refusedBy: owner }]]);
+    expect(errorOf(result)).toEqual({ code: 'tenant_moving', message: 'the tenant is moving between cells, retry shortly' });
+  });
+
+  it('logs and words a cell that is not serving, by its status, and one not registered', async () => {
+    const tenant = 'acme';
+    const cellId = cellOfBucket(map, tenant);
+    for (const [cellsNow, cellStatus] of [
+      [new Map([...snapshot.cells, [cellId, target(cellId, 'inactive')]]), 'inactive'],
+      [new Map([...snapshot.cells].filter(([id]) => id !== cellId)), 'unregistered'],
+    ] as const) {
+      const { routed, lines } = observed(recordingInvoker(ok).invoker, { ...snapshot, cells: cellsNow });
+      const result = await routeRequest(await signed('GET', `/tenants/${tenant}/items`), routed);
+      expect(lines).toEqual([['warn', 'tenant routed to a cell that is not serving', { routingVersion: 7, reason: 'map', cellStatus, cellId }]]);
+      expect(errorOf(result)).toEqual({ code: 'cell_unavailable', message: `cell ${cellId} is not serving, retry later` });
+    }
+  });
+
+  it('logs a cell that did not answer with the error, and words a busy cell and a broken one', async () => {
+    const cellId = cellOfBucket(map, 'acme');
+    for (const [retryable, status, code, message] of [
+      [true, 503, 'cell_unavailable', `cell ${cellId} is busy, retry later`],
+      [false, 502, 'cell_error', `cell ${cellId} failed to answer`],
+    ] as const) {
+      const error = new CellUnavailableError(cellId, retryable, 'down');
+      const { routed, lines } = observed(recordingInvoker(() => Promise.reject(error)).invoker);
+      const result = await routeRequest(await signed('GET', '/tenants/acme/items'), routed);
+      expect(lines).toEqual([['error', 'cell did not answer', { error, cellId }]]);
+      expect([result.statusCode, errorOf(result)]).toEqual([status, { code, message }]);
+    }
+  });
+
+  it('takes one Authorization header given as a multi-value header, and refuses none given as a missing token', async () => {
+    const { access_token } = await issuer.issue({ tenantId: 'acme' });
+    const { headers: _single, ...event } = albEvent('GET', '/tenants/acme/items');
+    const once: ALBEvent = { ...event, multiValueHeaders: { authorization: [`Bearer ${access_token}`] } };
+    expect((await routeRequest(once, deps(recordingInvoker(ok).invoker))).statusCode).toBe(200);
+    const none: ALBEvent = { ...event, multiValueHeaders: { authorization: [] } };
+    const refused = await routeRequest(none, deps(recordingInvoker(ok).invoker));
+    expect([refused.statusCode, errorOf(refused).message]).toEqual([401, 'a bearer token is required']);
+    const twice: ALBEvent = { ...event, multiValueHeaders: { authorization: [`Bearer ${access_token}`, `Bearer ${access_token}`] } };
+    const doubled = await routeRequest(twice, deps(recordingInvoker(ok).invoker));
+    expect([doubled.statusCode, doubled.headers?.['www-authenticate']]).toEqual([401, expect.stringContaining('error="invalid_request"')]);
   });
 });
