@@ -3,7 +3,7 @@ import { createServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { LocalFunction } from '../../local/assembly.ts';
 import { FunctionError, FunctionHost, FunctionThrottledError, FunctionTimeoutError, type FunctionHostOptions } from '../../local/function-host.ts';
 import { eventually } from '../support/eventually.ts';
@@ -247,3 +247,181 @@ describe('FunctionHost concurrency, as Lambda runs it', () => {
   });
 });
 
+
+describe('FunctionHost, instance by instance', () => {
+  /** Deadlines that only the test expires. */
+  function handDeadlines() {
+    const armed: Array<{ ms: number; expire: () => void; cancelled: boolean }> = [];
+    const deadline = (ms: number, expire: () => void) => {
+      const entry = { ms, expire, cancelled: false };
+      armed.push(entry);
+      return { cancel: () => void (entry.cancelled = true) };
+    };
+    return { armed, deadline, live: () => armed.filter((entry) => !entry.cancelled) };
+  }
+  /** Invocations held at a server until the test lets them go; `arrived` counts those waiting. */
+  async function gate() {
+    const held: ServerResponse[] = [];
+    const waiters: Array<() => void> = [];
+    const server = createServer((_req, res) => {
+      held.push(res);
+      for (const wake of waiters.splice(0)) wake();
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    return {
+      url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+      arrived: async (count: number) => {
+        while (held.length < count) await new Promise<void>((resolve) => waiters.push(resolve));
+      },
+      open: () => {
+        for (const res of held.splice(0)) res.end('go');
+      },
+      close: () => {
+        for (const res of held.splice(0)) res.destroy();
+        server.closeAllConnections();
+        return new Promise<void>((resolve) => server.close(() => resolve()));
+      },
+    };
+  }
+  const held = `let invocations = 0; export const handler = async (e) => { invocations += 1; if (e.hold) await fetch(process.env.GATE_URL); if (e.crash) process.exit(7); return { invocations, pid: process.pid }; };`;
+
+  it('gives the init the longer of 10 s and the timeout, and the run the timeout', async () => {
+    const { armed, deadline } = handDeadlines();
+    host = new FunctionHost(path.join(root, 'work-limits'), () => undefined, { deadline });
+    host.deploy(asset('short', 'export const handler = async () => 1;', 3), env());
+    host.deploy(asset('long', 'export const handler = async () => 1;', 30), env());
+    await host.invoke('short', {});
+    await host.invoke('long', {});
+    expect(armed.map((entry) => entry.ms)).toEqual([10_000, 3_000, 30_000, 30_000]);
+    expect(armed.every((entry) => entry.cancelled)).toBe(true);
+  });
+
+  it('cancels the wall-clock deadlines of an invocation that finished: its instance outlives its timeout', async () => {
+    host = new FunctionHost(path.join(root, 'work-wall'), () => undefined);
+    host.deploy(asset('quick', held, 1), env());
+    const first = (await host.invoke('quick', {})) as { pid: number };
+    // Past the 1 s timeout the first invocation armed: a deadline left running would have stopped the instance by now.
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    expect(await host.invoke('quick', {})).toEqual({ invocations: 2, pid: first.pid });
+  });
+
+  it('never hands out an instance it stopped, even before its process has exited', async () => {
+    const { deadline, live } = handDeadlines();
+    const signal = await gate();
+    try {
+      host = new FunctionHost(path.join(root, 'work-stopped'), () => undefined, { deadline, maxInstancesPerFunction: 1 });
+      host.deploy(asset('held', held, 3), env({ GATE_URL: signal.url }));
+      const first = host.invoke('held', { hold: true });
+      await signal.arrived(1);
+      // Queued behind it at the cap of one instance.
+      const queued = host.invoke('held', {});
+      live().find((entry) => entry.ms === 3_000)!.expire();
+      await expect(first).rejects.toBeInstanceOf(FunctionTimeoutError);
+      // The one waiting, and one right after, each run on a fresh instance, not the stopped one.
+      expect(await queued).toMatchObject({ invocations: 1 });
+      expect(await host.invoke('held', {})).toMatchObject({ invocations: 2 });
+    } finally {
+      await signal.close();
+    }
+  });
+
+  it('fails an invocation whose init exits, naming the exit code', async () => {
+    const { deadline } = handDeadlines();
+    host = new FunctionHost(path.join(root, 'work-exit'), () => undefined, { deadline });
+    host.deploy(asset('exits', 'process.exit(3); export const handler = async () => 1;'), env());
+    await expect(host.invoke('exits', {})).rejects.toMatchObject({
+      name: 'FunctionError',
+      message: "exits: Runtime.ExitError: the function's process exited (3)",
+      error: { errorType: 'Runtime.ExitError', errorMessage: "the function's process exited (3)", trace: [] },
+    });
+  });
+
+  it('keeps its idle instances when a busy one crashes, and never reuses one it reaped', async () => {
+    const signal = await gate();
+    try {
+      host = new FunctionHost(path.join(root, 'work-crash'), () => undefined, { idleMs: 60_000 });
+      host.deploy(asset('held', held), env({ GATE_URL: signal.url }));
+      const busy = host.invoke('held', { hold: true, crash: true });
+      await signal.arrived(1);
+      const idle = (await host.invoke('held', {})) as { pid: number };
+      signal.open();
+      await expect(busy).rejects.toMatchObject({ message: "held: Runtime.ExitError: the function's process exited (7)" });
+      expect(host.instanceCount('held')).toBe(1);
+      expect(await host.invoke('held', {})).toEqual({ invocations: 2, pid: idle.pid });
+    } finally {
+      await signal.close();
+    }
+    // Reaped when idle: the next invocation starts a new instance.
+    host = new FunctionHost(path.join(root, 'work-reap'), () => undefined, { idleMs: 50 });
+    host.deploy(asset('reaped', held), env());
+    const { pid } = (await host.invoke('reaped', {})) as { pid: number };
+    await waitForExit(pid);
+    expect(host.instanceCount('reaped')).toBe(0);
+    expect(await host.invoke('reaped', {})).toMatchObject({ invocations: 1 });
+  });
+
+  it('does not reap an instance while it runs, however long past idleMs', async () => {
+    const signal = await gate();
+    try {
+      host = new FunctionHost(path.join(root, 'work-busy'), () => undefined, { idleMs: 200 });
+      host.deploy(asset('held', held), env({ GATE_URL: signal.url }));
+      const { pid } = (await host.invoke('held', {})) as { pid: number };
+      const running = host.invoke('held', { hold: true });
+      await signal.arrived(1);
+      // Longer than idleMs: an idle timer left running from before this invocation would stop it.
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      signal.open();
+      expect(await running).toEqual({ invocations: 2, pid });
+    } finally {
+      await signal.close();
+    }
+  });
+
+  it('fails the invocations waiting for an instance when the function is redeployed or the host stops, saying which', async () => {
+    const signal = await gate();
+    try {
+      host = new FunctionHost(path.join(root, 'work-retire'), () => undefined, { maxInstancesPerFunction: 1 });
+      const fn = asset('held', held);
+      host.deploy(fn, env({ GATE_URL: signal.url }));
+      const running = host.invoke('held', { hold: true });
+      await signal.arrived(1);
+      const waiting = host.invoke('held', {});
+      host.deploy(fn, env({ GATE_URL: signal.url }));
+      await expect(waiting).rejects.toThrow(new Error('held was redeployed'));
+      await expect(running).rejects.toMatchObject({ message: "held: Runtime.ExitError: the function's process exited (SIGKILL)" });
+
+      const again = host.invoke('held', { hold: true });
+      await signal.arrived(1);
+      // Settled while stop() runs: caught now, checked after.
+      const stopped = host.invoke('held', {}).catch((error: unknown) => error);
+      const killed = again.catch((error: unknown) => error);
+      await host.stop();
+      expect(await stopped).toEqual(new Error('the function host stopped'));
+      expect(await killed).toBeInstanceOf(FunctionError);
+      expect(host.has('held')).toBe(false);
+      await expect(host.invoke('held', {})).rejects.toThrow(new Error('no local function named held'));
+    } finally {
+      await signal.close();
+    }
+  });
+
+  it("passes each line the function writes, on stdout and stderr, to the output with the function's name", async () => {
+    const lines: string[] = [];
+    host = new FunctionHost(path.join(root, 'work-output'), (line) => lines.push(line));
+    host.deploy(asset('talks', "export const handler = async () => { process.stdout.write('to out\\n'); process.stderr.write('to err\\n'); return 1; };"), env());
+    await host.invoke('talks', {});
+    await eventually(() => expect(lines.sort()).toEqual(['[talks] to err', '[talks] to out']));
+    await host.stop();
+    // By default, to this process's stdout.
+    const written: string[] = [];
+    const write = vi.spyOn(process.stdout, 'write').mockImplementation((chunk) => (written.push(String(chunk)), true));
+    try {
+      host = new FunctionHost(path.join(root, 'work-stdout'));
+      host.deploy(asset('talks', "export const handler = async () => { console.log('hello'); return 1; };"), env());
+      await host.invoke('talks', {});
+      await eventually(() => expect(written).toContain('[talks] hello\n'));
+    } finally {
+      write.mockRestore();
+    }
+  });
+});
