@@ -245,17 +245,24 @@ class Poller {
   private async deliver(batch: DynamoDBRecord[], shardId: string, streamArn: string): Promise<void> {
     const { functionName, maximumRetryAttempts, reportBatchItemFailures } = this.mapping;
     let records = batch;
+    // One line per batch, at its first failure: a batch retried for minutes does not flood the output.
+    let told = false;
+    const tell = (why: string) => {
+      if (!told) this.options.log?.(`${functionName}: batch failed, retrying: ${why}`);
+      told = true;
+    };
     for (let attempt = 0; records.length > 0 && !this.stopped; attempt += 1) {
       let failedFrom = 0;
       try {
         const result = (await this.options.invoke(functionName, { Records: records })) as DynamoDBBatchResponse | undefined;
         const failures = reportBatchItemFailures ? (result?.batchItemFailures ?? []) : [];
         if (failures.length === 0) return;
+        tell(`the function reported ${failures.length} of ${records.length} records failed`);
         // Lambda resumes from the lowest failed sequence number; an unknown one fails the whole batch.
         const positions = failures.map((f) => records.findIndex((r) => r.dynamodb?.SequenceNumber === f.itemIdentifier));
         failedFrom = positions.includes(-1) ? 0 : Math.min(...positions);
       } catch (error) {
-        if (attempt === 0) this.options.log?.(`${functionName}: batch failed, retrying: ${(error as Error).message}`);
+        tell((error as Error).message);
         failedFrom = 0;
       }
       records = records.slice(failedFrom);

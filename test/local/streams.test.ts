@@ -1,4 +1,6 @@
 import { randomUUID } from 'node:crypto';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { CreateTableCommand, DeleteTableCommand } from '@aws-sdk/client-dynamodb';
 import { PutCommand } from '@aws-sdk/lib-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
@@ -19,9 +21,11 @@ afterEach(async () => {
 
 /** A table with a stream, and a LocalStreams whose one mapping invokes `invoke`. */
 async function setUp(
-  invoke: (event: DynamoDBStreamEvent) => Promise<DynamoDBBatchResponse | void>,
+  invoke: (event: DynamoDBStreamEvent, functionName: string) => Promise<DynamoDBBatchResponse | void>,
   mapping: Partial<LocalStreamMapping> = {},
   pollIntervalMs = 20,
+  /** `recordsEndpoint`: where the pollers read records (a proxy in front of DynamoDB Local); `stream`: false for a table without one. */
+  { recordsEndpoint = endpoint, stream = true }: { recordsEndpoint?: string; stream?: boolean } = {},
 ) {
   const client = localClient(endpoint);
   const tableName = `streams-${randomUUID()}`;
@@ -31,7 +35,7 @@ async function setUp(
       AttributeDefinitions: [{ AttributeName: 'pk', AttributeType: 'S' }],
       KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
       BillingMode: 'PAY_PER_REQUEST',
-      StreamSpecification: { StreamEnabled: true, StreamViewType: 'NEW_AND_OLD_IMAGES' },
+      ...(stream && { StreamSpecification: { StreamEnabled: true, StreamViewType: 'NEW_AND_OLD_IMAGES' } }),
     }),
   );
   const doc = DynamoDBDocumentClient.from(client);
@@ -41,8 +45,8 @@ async function setUp(
   const logged: string[] = [];
   const streams = new LocalStreams({
     dynamodb: client,
-    dynamoEndpoint: endpoint,
-    invoke: (_name, event) => invoke(event as DynamoDBStreamEvent),
+    dynamoEndpoint: recordsEndpoint,
+    invoke: (name, event) => invoke(event as DynamoDBStreamEvent, name),
     queues,
     pollIntervalMs,
     retryDelayMs: 5,
@@ -60,13 +64,13 @@ async function setUp(
     onFailureQueue: 'failures',
     ...mapping,
   };
-  const start = () => streams.load({ region: 'eu-west-1', streamMappings: [full] } as unknown as LocalAssembly);
+  const start = (mappings: LocalStreamMapping[] = [full]) => streams.load({ region: 'eu-west-1', streamMappings: mappings } as unknown as LocalAssembly);
   cleanups.push(async () => {
     await streams.stop();
     await client.send(new DeleteTableCommand({ TableName: tableName }));
     client.destroy();
   });
-  return { put, start, streams, queues, logged };
+  return { put, start, streams, queues, logged, mapping: full, doc, tableName };
 }
 
 const keysOf = (event: DynamoDBStreamEvent) => event.Records.map((r) => r.dynamodb?.Keys?.pk?.S);
@@ -170,6 +174,229 @@ describe('LocalStreams', () => {
     const body = JSON.parse(failure!.body) as Record<string, any>;
     expect(body.requestContext).toMatchObject({ condition: 'RetryAttemptsExhausted', approximateInvokeCount: invocations });
     expect(body.DDBStreamBatchInfo).toMatchObject({ batchSize: 1, streamArn: expect.stringContaining('/stream/') });
-    expect(logged.some((line) => line.includes('gave up on 1 stream records'))).toBe(true);
+    expect(logged).toEqual(['publisher: batch failed, retrying: boom', expect.stringMatching(/^publisher: gave up on 1 stream records of \S+ after 2 retries$/)]);
+  });
+
+  it('keeps a running poller when loaded again, and stops one whose mapping is gone', async () => {
+    const seen: string[] = [];
+    const { put, start, streams } = await setUp(async (event) => void seen.push(...(keysOf(event) as string[])));
+    start();
+    start();
+    await streams.drained();
+    await put('once');
+    await eventually(() => expect(seen).toContain('once'));
+    await streams.drained();
+    // Gone from the assembly: its poller stops, so what is written meanwhile reaches no one.
+    start([]);
+    await put('while-unloaded');
+    // Back: a new poller, from LATEST.
+    start();
+    await streams.drained();
+    await put('after');
+    await eventually(() => expect(seen).toContain('after'));
+    await streams.drained();
+    expect(seen).toEqual(['once', 'after']);
+  });
+
+  it('runs one poller per mapping: two functions of one table each get every record', async () => {
+    const seen: string[] = [];
+    const { put, start, streams, mapping } = await setUp(async (event, functionName) => void seen.push(...keysOf(event).map((key) => `${functionName}:${key}`)));
+    start([mapping, { ...mapping, functionName: 'auditor' }]);
+    await streams.drained();
+    await put('k');
+    await eventually(() => expect(seen.sort()).toEqual(['auditor:k', 'publisher:k']));
+  });
+
+  it('stops once the batch in flight is delivered, and lets a wait for drained go', async () => {
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    let arrived!: () => void;
+    const inFlight = new Promise<void>((resolve) => (arrived = resolve));
+    let invocations = 0;
+    const { put, start, streams } = await setUp(async () => {
+      invocations += 1;
+      arrived();
+      await held;
+    });
+    start();
+    await streams.drained();
+    await put('slow');
+    await inFlight;
+    const drained = streams.drained();
+    let stopped = false;
+    const stopping = streams.stop().then(() => (stopped = true));
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(stopped).toBe(false);
+    release();
+    await stopping;
+    await drained;
+    expect(invocations).toBe(1);
+  });
+
+  it('logs a poll that keeps failing once, with its reason', async () => {
+    const { start, logged, tableName } = await setUp(async () => undefined, {}, 5, { stream: false });
+    start();
+    await eventually(() => expect(logged).toHaveLength(1));
+    // Polls go on every 5 ms, failing the same way each time.
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(logged).toEqual([`publisher: stream poll failed, retrying: ${tableName} has no stream`]);
+  });
+
+  it('takes a fresh iterator after the last record read when one expires, losing nothing and sending nothing twice; logs other read errors', async () => {
+    const proxy = await startRecordsProxy();
+    cleanups.push(proxy.close);
+    const seen: string[] = [];
+    const { put, start, streams, logged } = await setUp(async (event) => void seen.push(...(keysOf(event) as string[])), {}, 20, { recordsEndpoint: proxy.url });
+    start();
+    await streams.drained();
+    for (const key of ['a', 'b', 'c']) await put(key);
+    await eventually(() => expect(seen).toEqual(['a', 'b', 'c']));
+    // The iterator in use now expires for good: only one taken anew gets further.
+    proxy.expireNextIterator();
+    for (const key of ['d', 'e']) await put(key);
+    await eventually(() => expect(seen).toEqual(['a', 'b', 'c', 'd', 'e']));
+    expect(proxy.expired()).toBe(1);
+    expect(logged).toEqual([]);
+    proxy.failNext(500, { __type: 'com.amazonaws.dynamodb.v20120810#InternalServerError', message: 'the disk is full' });
+    proxy.failNext(503, {});
+    await put('f');
+    await eventually(() => expect(seen).toEqual(['a', 'b', 'c', 'd', 'e', 'f']));
+    await streams.drained();
+    expect(logged).toEqual(['publisher: stream poll failed, retrying: the disk is full', 'publisher: stream poll failed, retrying: GetRecords: HTTP 503']);
+  });
+
+  it('retries from the first of the failures a function reports, logs the failed batch once, and describes exactly what it gave up on', async () => {
+    const seen: string[][] = [];
+    const creationTimes: number[] = [];
+    const { put, start, streams, queues, logged } = await setUp(
+      async (event) => {
+        seen.push(keysOf(event) as string[]);
+        if (seen.length === 1) {
+          creationTimes.push(...event.Records.map((r) => r.dynamodb!.ApproximateCreationDateTime!));
+          // c and b failed, in that order: retried from b.
+          const failed = event.Records.filter((r) => ['c', 'b'].includes(r.dynamodb!.Keys!.pk!.S!)).reverse();
+          return { batchItemFailures: failed.map((r) => ({ itemIdentifier: r.dynamodb!.SequenceNumber! })) };
+        }
+        throw new Error('still broken');
+      },
+      { startingPosition: 'TRIM_HORIZON', maximumRetryAttempts: 2 },
+    );
+    for (const key of ['a', 'b', 'c', 'd']) await put(key);
+    start();
+    await eventually(() => expect(queues.messages('failures')).toHaveLength(1));
+    await streams.drained();
+    expect(seen).toEqual([['a', 'b', 'c', 'd'], ['b', 'c', 'd'], ['b', 'c', 'd']]);
+    const body = JSON.parse(queues.messages('failures')![0]!.body) as Record<string, any>;
+    expect(body).toMatchObject({
+      requestContext: { condition: 'RetryAttemptsExhausted', approximateInvokeCount: 3, functionArn: 'arn:aws:lambda:eu-west-1:000000000000:function:publisher' },
+      responseContext: { statusCode: 200, executedVersion: '$LATEST', functionError: 'Unhandled' },
+      version: '1.0',
+    });
+    expect(body.DDBStreamBatchInfo).toMatchObject({
+      batchSize: 3,
+      approximateArrivalOfFirstRecord: new Date(creationTimes[1]! * 1000).toISOString(),
+      approximateArrivalOfLastRecord: new Date(creationTimes[3]! * 1000).toISOString(),
+    });
+    expect(body.DDBStreamBatchInfo.startSequenceNumber).not.toBe(body.DDBStreamBatchInfo.endSequenceNumber);
+    expect(logged).toEqual([
+      'publisher: batch failed, retrying: the function reported 2 of 4 records failed',
+      expect.stringMatching(/^publisher: gave up on 3 stream records of \S+ after 2 retries$/),
+    ]);
+  });
+
+  it('retries without end at -1, and gives up after the first try at 0, sending no failure for a batch that went through', async () => {
+    let failures = 4;
+    const endless = await setUp(async () => {
+      if (failures-- > 0) throw new Error('not yet');
+    }, { maximumRetryAttempts: -1 });
+    endless.start();
+    await endless.streams.drained();
+    await endless.put('k');
+    await eventually(() => expect(failures).toBe(-1));
+    await endless.streams.drained();
+    expect(endless.queues.messages('failures')).toEqual([]);
+
+    let tries = 0;
+    const once = await setUp(async (event) => {
+      tries += 1;
+      if (keysOf(event).includes('bad')) throw new Error('bad');
+    }, { maximumRetryAttempts: 0 });
+    once.start();
+    await once.streams.drained();
+    await once.put('good');
+    await once.put('bad');
+    await eventually(() => expect(once.queues.messages('failures')).toHaveLength(1));
+    await once.streams.drained();
+    expect(JSON.parse(once.queues.messages('failures')![0]!.body).DDBStreamBatchInfo.batchSize).toBe(1);
+    expect(tries).toBeLessThanOrEqual(2);
+  });
+
+  it('restores empty maps however deep, in lists, and in old images', async () => {
+    const records: DynamoDBStreamEvent['Records'] = [];
+    const { put, start, streams } = await setUp(async (event) => void records.push(...event.Records));
+    start();
+    await streams.drained();
+    await put('deep', { nested: { inner: {}, n: 1 }, list: [{}, 'x'] });
+    await put('deep', { n: 2 });
+    await eventually(() => expect(records).toHaveLength(2));
+    const image = { pk: { S: 'deep' }, nested: { M: { inner: { M: {} }, n: { N: '1' } } }, list: { L: [{ M: {} }, { S: 'x' }] } };
+    expect(records[0]!.dynamodb!.NewImage).toEqual(image);
+    expect(records[1]!.dynamodb!.OldImage).toEqual(image);
   });
 });
+
+/**
+ * DynamoDB Local behind a proxy that can fail the next GetRecords with an
+ * error of the test's choosing, or expire an iterator for good (every read
+ * with it answers ExpiredIteratorException, as DynamoDB does after 15 minutes).
+ */
+async function startRecordsProxy() {
+  const faults: Array<{ status: number; body: object }> = [];
+  let expireNext = false;
+  const expiredIterators = new Set<string>();
+  let expiredAnswers = 0;
+  const server = createServer((request, response) => {
+    const chunks: Buffer[] = [];
+    request.on('data', (chunk: Buffer) => chunks.push(chunk));
+    request.on('end', () => {
+      void (async () => {
+        const body = Buffer.concat(chunks).toString('utf8');
+        const answer = (status: number, json: object) => {
+          response.writeHead(status, { 'content-type': 'application/x-amz-json-1.0' });
+          response.end(JSON.stringify(json));
+        };
+        if (request.headers['x-amz-target'] === 'DynamoDBStreams_20120810.GetRecords') {
+          const { ShardIterator } = JSON.parse(body) as { ShardIterator: string };
+          if (expireNext) {
+            expireNext = false;
+            expiredIterators.add(ShardIterator);
+          }
+          if (expiredIterators.has(ShardIterator)) {
+            expiredAnswers += 1;
+            return answer(400, { __type: 'com.amazonaws.dynamodb.v20120810#ExpiredIteratorException', message: 'Iterator expired' });
+          }
+          const fault = faults.shift();
+          if (fault) return answer(fault.status, fault.body);
+        }
+        const headers = Object.fromEntries(
+          Object.entries(request.headers).filter(([name]) => !['host', 'content-length', 'connection'].includes(name)) as Array<[string, string]>,
+        );
+        const forwarded = await fetch(endpoint, { method: request.method, headers, body });
+        response.writeHead(forwarded.status, { 'content-type': forwarded.headers.get('content-type') ?? 'application/x-amz-json-1.0' });
+        response.end(Buffer.from(await forwarded.arrayBuffer()));
+      })();
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    expireNextIterator: () => void (expireNext = true),
+    /** How many of the expired iterator's reads were refused: one, if the poller took a new one at once. */
+    expired: () => expiredAnswers,
+    failNext: (status: number, body: object) => void faults.push({ status, body }),
+    close: async () => {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    },
+  };
+}
