@@ -1,4 +1,4 @@
-import { bearerToken, TokenVerifier, type AuthResult } from '@item-master/shared';
+import { bearerToken, TokenVerifier, tokenVerifierOptionsFromEnv, type AuthResult } from '@item-master/shared';
 import { CognitoJwtVerifier } from 'aws-jwt-verify';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { scopeOf, TEST_POOL_ID, TEST_RESOURCE_SERVER, testIssuer, type TestIssuer } from '../support/tokens.ts';
@@ -145,5 +145,116 @@ describe('bearerToken', () => {
     expect(bearerToken(undefined)).toEqual({ ok: false, problem: 'missing' });
     expect(bearerToken('  ')).toEqual({ ok: false, problem: 'missing' });
     expect(bearerToken('Token abc')).toEqual({ ok: false, problem: 'malformed' });
+  });
+});
+
+describe('TokenVerifier, word for word', () => {
+  let verifier: TokenVerifier;
+  beforeAll(() => {
+    verifier = new TokenVerifier({ userPoolId: TEST_POOL_ID, resourceServer: TEST_RESOURCE_SERVER, endpoint: issuer.url });
+  });
+  const token = (spec: Partial<Parameters<TestIssuer['sign']>[0]> = {}) =>
+    issuer.sign({ clientId: 'c1', scope: scopeOf('items.write'), claims: { tenant_id: 'acme' }, expiresInSeconds: 600, ...spec });
+
+  it('says what a missing and a malformed header lack', async () => {
+    expect(failure(await verifier.authorize(undefined, acmeWrite))).toEqual({
+      ok: false,
+      status: 401,
+      code: 'unauthorized',
+      message: 'a bearer token is required',
+      headers: { 'www-authenticate': 'Bearer realm="item-master"' },
+    });
+    const message = 'the Authorization header must be "Bearer <token>"';
+    expect(failure(await verifier.authorize('Basic dXNlcjpwYXNz', acmeWrite))).toEqual({
+      ok: false,
+      status: 401,
+      code: 'unauthorized',
+      message,
+      headers: { 'www-authenticate': `Bearer realm="item-master", error="invalid_request", error_description="${message}"` },
+    });
+  });
+
+  it('names the scope a token lacks, in the message and the challenge', async () => {
+    const { access_token } = await issuer.issue({ tenantId: 'acme', scopes: ['items.read'] });
+    const message = 'the token lacks the scope item-master/items.write';
+    expect(failure(await verifier.authorize(bearer(access_token), acmeWrite))).toEqual({
+      ok: false,
+      status: 403,
+      code: 'forbidden',
+      message,
+      headers: { 'www-authenticate': `Bearer realm="item-master", error="insufficient_scope", error_description="${message}", scope="item-master/items.write"` },
+    });
+  });
+
+  it('refuses a token not valid yet, an empty client and an empty tenant', async () => {
+    const now = Math.floor(Date.now() / 1000);
+    expect(failure(await verifier.authorize(bearer(await token({ claims: { tenant_id: 'acme', nbf: now + 600 } })), acmeWrite)).message).toBe('the token is not valid yet');
+    expect(failure(await verifier.authorize(bearer(await token({ clientId: '' })), acmeWrite)).message).toBe('the token names no client');
+    expect(failure(await verifier.authorize(bearer(await token({ claims: { tenant_id: '' } })), acmeWrite))).toMatchObject({ status: 403, message: 'the token is not bound to a tenant' });
+  });
+
+  it('checks the tenant only when the route names one, and gives the caller only the API\'s own scopes', async () => {
+    const mixed = await token({ scope: `openid other-api/items.write ${scopeOf('items.write')}` });
+    expect(await verifier.verify(mixed, { scope: 'items.write' })).toEqual({ ok: true, caller: { clientId: 'c1', tenantId: 'acme', scopes: ['items.write'] } });
+  });
+
+  it('answers 503 auth_unavailable, with its reason, while the signing keys cannot be fetched; hydrate fails then too', async () => {
+    const cut = new TokenVerifier({ userPoolId: TEST_POOL_ID, resourceServer: TEST_RESOURCE_SERVER, endpoint: 'http://127.0.0.1:9' });
+    await expect(cut.hydrate()).rejects.toThrow();
+    expect(failure(await cut.authorize(bearer(await token()), acmeWrite))).toEqual({
+      ok: false,
+      status: 503,
+      code: 'auth_unavailable',
+      message: 'tokens cannot be verified right now, retry later',
+      headers: { 'retry-after': '5' },
+    });
+    await expect(verifier.hydrate()).resolves.toBeUndefined();
+  });
+
+  it('forgets a remembered token at the very millisecond it expires', async () => {
+    const signed = await token();
+    const exp = JSON.parse(Buffer.from(signed.split('.')[1]!, 'base64url').toString()).exp as number;
+    let now = exp * 1000 - 1;
+    const remembering = new TokenVerifier({ userPoolId: TEST_POOL_ID, resourceServer: TEST_RESOURCE_SERVER, endpoint: issuer.url, cachedTokens: 10 }, () => now);
+    const signatureChecks = vi.spyOn(CognitoJwtVerifier.prototype, 'verify');
+    try {
+      await remembering.authorize(bearer(signed), acmeWrite);
+      await remembering.authorize(bearer(signed), acmeWrite);
+      expect(signatureChecks).toHaveBeenCalledTimes(1);
+      now = exp * 1000;
+      await remembering.authorize(bearer(signed), acmeWrite);
+      expect(signatureChecks).toHaveBeenCalledTimes(2);
+    } finally {
+      signatureChecks.mockRestore();
+    }
+  });
+});
+
+describe('tokenVerifierOptionsFromEnv', () => {
+  const good = { USER_POOL_ID: TEST_POOL_ID, AUTH_RESOURCE_SERVER: TEST_RESOURCE_SERVER };
+
+  it('reads the pool, the resource server and, only when set, the endpoint', () => {
+    expect(tokenVerifierOptionsFromEnv(good)).toStrictEqual({ userPoolId: TEST_POOL_ID, resourceServer: TEST_RESOURCE_SERVER });
+    expect(tokenVerifierOptionsFromEnv({ ...good, AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER: 'http://127.0.0.1:9229' })).toStrictEqual({
+      userPoolId: TEST_POOL_ID,
+      resourceServer: TEST_RESOURCE_SERVER,
+      endpoint: 'http://127.0.0.1:9229',
+    });
+  });
+
+  it('names every problem at once', () => {
+    expect(() => tokenVerifierOptionsFromEnv({ AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER: 'not a url' })).toThrow(
+      new Error(
+        'token verification environment: USER_POOL_ID: must be a Cognito user pool id; AUTH_RESOURCE_SERVER: must be set; AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER: must be a URL',
+      ),
+    );
+    expect(() => tokenVerifierOptionsFromEnv({ ...good, USER_POOL_ID: 'Stryker was here!' })).toThrow('USER_POOL_ID: must be a Cognito user pool id');
+  });
+});
+
+describe('bearerToken, at the edges', () => {
+  it('takes surrounding whitespace, and nothing before the scheme', () => {
+    expect(bearerToken('  Bearer abc  ')).toEqual({ ok: true, token: 'abc' });
+    expect(bearerToken('xBearer abc')).toEqual({ ok: false, problem: 'malformed' });
   });
 });
