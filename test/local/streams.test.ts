@@ -198,6 +198,32 @@ describe('LocalStreams', () => {
     expect(seen).toEqual(['once', 'after']);
   });
 
+  it('keeps its place when loaded again while a batch is in flight: nothing written meanwhile is skipped', async () => {
+    const seen: string[] = [];
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    let arrived!: () => void;
+    const inFlight = new Promise<void>((resolve) => (arrived = resolve));
+    const { put, start, streams } = await setUp(async (event) => {
+      seen.push(...(keysOf(event) as string[]));
+      arrived();
+      await held;
+    });
+    start();
+    await streams.drained();
+    await put('first');
+    await inFlight;
+    await put('meanwhile');
+    // A reload (as `--watch` does) while the poller waits on the function: the poller and its place are kept.
+    start();
+    release();
+    await put('after');
+    await eventually(() => expect(seen).toEqual(['first', 'meanwhile', 'after']));
+    await streams.stop();
+    // Stopped: nothing left to wait for.
+    await streams.drained();
+  });
+
   it('runs one poller per mapping: two functions of one table each get every record', async () => {
     const seen: string[] = [];
     const { put, start, streams, mapping } = await setUp(async (event, functionName) => void seen.push(...keysOf(event).map((key) => `${functionName}:${key}`)));
@@ -256,11 +282,16 @@ describe('LocalStreams', () => {
     for (const key of ['d', 'e']) await put(key);
     await eventually(() => expect(seen).toEqual(['a', 'b', 'c', 'd', 'e']));
     expect(proxy.expired()).toBe(1);
+    // The same for an iterator past the stream's retention.
+    proxy.expireNextIterator('TrimmedDataAccessException');
+    await put('e2');
+    await eventually(() => expect(seen).toEqual(['a', 'b', 'c', 'd', 'e', 'e2']));
+    expect(proxy.expired()).toBe(2);
     expect(logged).toEqual([]);
     proxy.failNext(500, { __type: 'com.amazonaws.dynamodb.v20120810#InternalServerError', message: 'the disk is full' });
     proxy.failNext(503, {});
     await put('f');
-    await eventually(() => expect(seen).toEqual(['a', 'b', 'c', 'd', 'e', 'f']));
+    await eventually(() => expect(seen).toEqual(['a', 'b', 'c', 'd', 'e', 'e2', 'f']));
     await streams.drained();
     expect(logged).toEqual(['publisher: stream poll failed, retrying: the disk is full', 'publisher: stream poll failed, retrying: GetRecords: HTTP 503']);
   });
@@ -354,8 +385,8 @@ describe('LocalStreams', () => {
  */
 async function startRecordsProxy() {
   const faults: Array<{ status: number; body: object }> = [];
-  let expireNext = false;
-  const expiredIterators = new Set<string>();
+  let expireNext: string | undefined;
+  const expiredIterators = new Map<string, string>();
   let expiredAnswers = 0;
   const server = createServer((request, response) => {
     const chunks: Buffer[] = [];
@@ -370,12 +401,13 @@ async function startRecordsProxy() {
         if (request.headers['x-amz-target'] === 'DynamoDBStreams_20120810.GetRecords') {
           const { ShardIterator } = JSON.parse(body) as { ShardIterator: string };
           if (expireNext) {
-            expireNext = false;
-            expiredIterators.add(ShardIterator);
+            expiredIterators.set(ShardIterator, expireNext);
+            expireNext = undefined;
           }
-          if (expiredIterators.has(ShardIterator)) {
+          const refusal = expiredIterators.get(ShardIterator);
+          if (refusal) {
             expiredAnswers += 1;
-            return answer(400, { __type: 'com.amazonaws.dynamodb.v20120810#ExpiredIteratorException', message: 'Iterator expired' });
+            return answer(400, { __type: `com.amazonaws.dynamodb.v20120810#${refusal}`, message: 'Iterator expired' });
           }
           const fault = faults.shift();
           if (fault) return answer(fault.status, fault.body);
@@ -392,8 +424,9 @@ async function startRecordsProxy() {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    expireNextIterator: () => void (expireNext = true),
-    /** How many of the expired iterator's reads were refused: one, if the poller took a new one at once. */
+    /** The next GetRecords' iterator is refused from now on, with ExpiredIteratorException or (past the stream's 24 h) TrimmedDataAccessException. */
+    expireNextIterator: (refusal: 'ExpiredIteratorException' | 'TrimmedDataAccessException' = 'ExpiredIteratorException') => void (expireNext = refusal),
+    /** How many reads with a refused iterator were answered: one each, if the poller took a new one at once. */
     expired: () => expiredAnswers,
     failNext: (status: number, body: object) => void faults.push({ status, body }),
     close: async () => {
