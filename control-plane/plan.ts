@@ -106,7 +106,8 @@ export function planRebalance(map: BucketMap, cells: readonly PlanCell[], basedO
   }
   return {
     basedOnVersion,
-    moves: moves.sort((a, b) => a.bucket - b.bucket),
+    // In bucket order already: the cells take the released buckets, sorted, one after another.
+    moves,
     cells: [...listed.values()].sort(byId).map((cell) => ({
       ...cell,
       before: counts.get(cell.cellId) ?? 0,

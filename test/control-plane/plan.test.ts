@@ -156,6 +156,21 @@ describe('planRebalance', () => {
     ]);
   });
 
+  it('hands out the lowest buckets on offer first when the givers\' buckets interleave', () => {
+    // a holds the even buckets, b the odd ones; c and d are new: each gives up its top 4,096, and c takes the lowest 4,096 of those.
+    const map = Array.from({ length: BUCKET_COUNT }, (_, bucket) => (bucket % 2 === 0 ? 'a' : 'b'));
+    const cells: PlanCell[] = ['a', 'b', 'c', 'd'].map((cellId) => ({ cellId, status: 'active', weight: 1 }));
+    const { moves } = planRebalance(map, cells, 1);
+    expect(moves.map((move) => move.bucket)).toEqual(range(8192, 16384));
+    expect(moves.filter((move) => move.to === 'c').map((move) => move.bucket)).toEqual(range(8192, 12288));
+    expect(summarizeMoves(moves).map(({ from, to, count }) => [from, to, count])).toEqual([
+      ['a', 'c', 2048],
+      ['a', 'd', 2048],
+      ['b', 'c', 2048],
+      ['b', 'd', 2048],
+    ]);
+  });
+
   it('gives the leftover buckets to a cell that already holds them first, then by the largest fraction', () => {
     const weighted = (weights: Record<string, number>): PlanCell[] =>
       Object.entries(weights).map(([cellId, weight]) => ({ cellId, status: 'active', weight }));
@@ -184,6 +199,12 @@ describe('summarizeMoves', () => {
       { from: 'y', to: 'a', count: 1, ranges: [[1, 1]] },
     ]);
     expect(summarizeMoves([])).toEqual([]);
+    // Groups met in the opposite order come out in the same order.
+    expect(summarizeMoves([{ bucket: 1, from: 'y', to: 'b' }, { bucket: 2, from: 'y', to: 'a' }, { bucket: 3, from: 'x', to: 'a' }]).map(({ from, to }) => `${from}>${to}`)).toEqual([
+      'x>a',
+      'y>a',
+      'y>b',
+    ]);
   });
 });
 
