@@ -129,7 +129,9 @@ describe('the control-plane store', () => {
     expect((refused as Error).message).toMatch(
       /^map version 2 would be \d+ KB, over the 380 KB a version item may hold; it has 12000 overrides: unpin tenants that no longer need it$/,
     );
-    expect(Number(/be (\d+) KB/.exec((refused as Error).message)![1])).toBeGreaterThan(380);
+    const kilobytes = Number(/be (\d+) KB/.exec((refused as Error).message)![1]);
+    expect(kilobytes).toBeGreaterThan(380);
+    expect(kilobytes).toBeLessThan(1_000);
     expect((await store.latestVersion())?.version).toBe(1);
     // Well under the limit is written.
     const fewer = Object.fromEntries(Object.entries(overrides).slice(0, 1000));
@@ -251,6 +253,10 @@ describe('pin and unpin', () => {
     );
     await env.operations.pin('has-data', home);
     expect((await env.operations.route('has-data')).reason).toBe('override');
+    // Data in two other cells: both named.
+    await putItem('cell-2', 'two-homes');
+    await putItem('cell-3', 'two-homes');
+    await expect(env.operations.pin('two-homes', 'cell-1')).rejects.toThrow('two-homes already has data in cell-2, cell-3: routing it to cell-1');
   });
 
   it('refuses to unpin a tenant whose data is in the cell it is pinned to', async () => {
@@ -386,6 +392,9 @@ describe('what the operations show', () => {
     const { version } = await operations.pin('stays', route.cellId);
     expect(version).toMatchObject({ version: 2, overrides: { stays: route.cellId } });
     expect(await operations.route('stays')).toMatchObject({ cellId: route.cellId, reason: 'override' });
+    // Pinned to one cell, then to another: a change, not a pin already there.
+    const other = route.cellId === 'cell-1' ? 'cell-2' : 'cell-1';
+    expect((await operations.pin('stays', other)).version).toMatchObject({ version: 3, overrides: { stays: other } });
   });
 
   it('tells what each map version changed: buckets by source and target as ranges, pins set and lifted', async () => {
@@ -404,9 +413,12 @@ describe('what the operations show', () => {
     const current = (await store.latestVersion())!;
     const map = [...current.map];
     for (const bucket of [10, 11, 12, 20]) map[bucket] = 'cell-2';
-    await store.writeVersion(current.version, { map, overrides: { 'a-tenant': 'cell-2' }, change: 'by hand', by: 'test' }, await store.listCells());
+    await store.writeVersion(current.version, { map, overrides: { 'a-tenant': 'cell-2', '0-tenant': 'cell-1' }, change: 'by hand', by: 'test' }, await store.listCells());
     expect(await operations.versionDiff(2)).toMatchObject({ version: 2, change: 'pin b-tenant to cell-2', by: 'test', createdAt: expect.any(String), first: false, buckets: [], pins: [{ tenantId: 'b-tenant', to: 'cell-2' }] });
-    expect((await operations.versionDiff(4)).pins).toEqual([{ tenantId: 'b-tenant', from: 'cell-2' }]);
+    const unpinned = await operations.versionDiff(4);
+    expect(unpinned.pins).toStrictEqual([{ tenantId: 'b-tenant', from: 'cell-2' }]);
+    expect(unpinned.change).toMatch(/^unpin b-tenant \(back to cell-[12] by bucket \d+\)$/);
+    expect((await operations.versionDiff(2)).pins).toStrictEqual([{ tenantId: 'b-tenant', to: 'cell-2' }]);
     const byHand = await operations.versionDiff(5);
     expect(byHand).toEqual({
       version: 5,
@@ -414,7 +426,10 @@ describe('what the operations show', () => {
       by: 'test',
       first: false,
       buckets: [{ from: 'cell-1', to: 'cell-2', count: 4, ranges: [[10, 12], [20, 20]] }],
-      pins: [{ tenantId: 'a-tenant', from: 'cell-1', to: 'cell-2' }],
+      pins: [
+        { tenantId: '0-tenant', to: 'cell-1' },
+        { tenantId: 'a-tenant', from: 'cell-1', to: 'cell-2' },
+      ],
     });
     await expect(operations.versionDiff(6)).rejects.toThrow(new OperationError('no map version 6'));
   });

@@ -533,6 +533,7 @@ describe("the router's own answers, to the byte", () => {
   it('names the method and path it has no route for, and says what a tenant id must be', async () => {
     expect(body(await answer('GET', '/nowhere')).error).toEqual({ code: 'not_found', message: 'no route for GET /nowhere' });
     expect(body(await answer('DELETE', '/tenants/acme/nowhere')).error).toEqual({ code: 'not_found', message: 'no route for DELETE /tenants/acme/nowhere' });
+    expect(body(await answer('PATCH', '/tenants/acme/items')).error).toEqual({ code: 'method_not_allowed', message: 'PATCH is not allowed here' });
     const invalid = await answer('GET', '/tenants/bad%20id/items');
     expect([invalid.statusCode, body(invalid).error]).toEqual([
       400,
