@@ -1,6 +1,6 @@
 import type { ALBResult } from 'aws-lambda';
 import { PutCommand, DeleteCommand, GetCommand } from '@aws-sdk/lib-dynamodb';
-import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, inject, it, vi } from 'vitest';
 import { encodeBuckets } from '../../control-plane/bucket-codec.ts';
 import { evenSplit, routeTenant } from '../../control-plane/routing.ts';
 import { createApp, MISDIRECTED } from '../../functions/cell-api/app.ts';
@@ -217,8 +217,14 @@ describe('the write deadline', () => {
 
 describe('the ownership cache, read by read', () => {
   /** A cache over a table of its own, with its clock, its Queries counted, and a gate that can hold one Query's answer. */
+  const owned: Array<Awaited<ReturnType<typeof createCellTable>>> = [];
+  afterEach(async () => {
+    for (const own of owned.splice(0)) await own.drop();
+  });
+
   async function cacheWithCountedReads() {
     const own = await createCellTable(inject('dynamoEndpoint'));
+    owned.push(own);
     const queries: Array<Record<string, unknown>> = [];
     let gate: { answered: () => void; released: Promise<void> } | undefined;
     own.doc.middlewareStack.add(
@@ -262,128 +268,100 @@ describe('the ownership cache, read by read', () => {
 
   it('names an unreadable record, with its epoch', async () => {
     const { own, cache } = await cacheWithCountedReads();
-    try {
-      await own.doc.send(new PutCommand({ TableName: own.tableName, Item: { ...OWNERSHIP_KEY, epoch: 9, cells: ['cell-1'], buckets: 'not a map', overrides: {} } }));
-      await expect(cache.check(mine)).rejects.toMatchObject({ name: 'OwnershipUnreadableError', message: "the cell's ownership record (epoch 9) cannot be read as a map" });
-    } finally {
-      await own.drop();
-    }
+    await own.doc.send(new PutCommand({ TableName: own.tableName, Item: { ...OWNERSHIP_KEY, epoch: 9, cells: ['cell-1'], buckets: 'not a map', overrides: {} } }));
+    await expect(cache.check(mine)).rejects.toMatchObject({ name: 'OwnershipUnreadableError', message: "the cell's ownership record (epoch 9) cannot be read as a map" });
   });
 
   it('reads consistently, once per lease, and gives a write the lease as its deadline', async () => {
-    const { own, cache, at, queries, record } = await cacheWithCountedReads();
-    try {
-      await record(3);
-      expect(await cache.check(mine)).toMatchObject({ owned: true, epoch: 3, owner: 'cell-1', fenced: false, writeDeadline: 1_000_000 + WRITE_WINDOW_MS });
-      at.now += 999;
-      await cache.check(mine);
-      await cache.check(theirs);
-      expect(queries).toEqual([expect.objectContaining({ ConsistentRead: true })]);
-      at.now += 1;
-      expect((await cache.check(mine)).writeDeadline).toBe(1_001_000 + WRITE_WINDOW_MS);
-      expect(queries).toHaveLength(2);
-    } finally {
-      await own.drop();
-    }
+    const { cache, at, queries, record } = await cacheWithCountedReads();
+    await record(3);
+    expect(await cache.check(mine)).toMatchObject({ owned: true, epoch: 3, owner: 'cell-1', fenced: false, writeDeadline: 1_000_000 + WRITE_WINDOW_MS });
+    at.now += 999;
+    await cache.check(mine);
+    await cache.check(theirs);
+    expect(queries).toEqual([expect.objectContaining({ ConsistentRead: true })]);
+    at.now += 1;
+    expect((await cache.check(mine)).writeDeadline).toBe(1_001_000 + WRITE_WINDOW_MS);
+    expect(queries).toHaveLength(2);
   });
 
   it('serves every tenant again once its record is gone', async () => {
     const { own, cache, at, record } = await cacheWithCountedReads();
-    try {
-      await record(4);
-      expect((await cache.check(theirs)).owned).toBe(false);
-      await own.doc.send(new DeleteCommand({ TableName: own.tableName, Key: OWNERSHIP_KEY }));
-      at.now += 1_000;
-      expect(await cache.check(theirs)).toMatchObject({ owned: true, epoch: undefined, owner: undefined });
-    } finally {
-      await own.drop();
-    }
+    await record(4);
+    expect((await cache.check(theirs)).owned).toBe(false);
+    await own.doc.send(new DeleteCommand({ TableName: own.tableName, Key: OWNERSHIP_KEY }));
+    at.now += 1_000;
+    expect(await cache.check(theirs)).toMatchObject({ owned: true, epoch: undefined, owner: undefined });
   });
 
   it('reads sooner only for a fenced tenant, and then no more than every MOVING_REREAD_MS', async () => {
-    const { own, cache, at, queries, record, marker } = await cacheWithCountedReads();
-    try {
-      await record(5);
-      // Moving but not fenced yet: the lease as for any tenant.
-      await marker('source', { tenants: [mine] }, at.now + 60_000);
-      expect(await cache.check(mine)).toMatchObject({ owned: true, fenced: false, writeDeadline: at.now + WRITE_WINDOW_MS });
-      at.now += MOVING_REREAD_MS;
-      await cache.check(mine);
-      expect(queries).toHaveLength(1);
-      // Fenced: read again once MOVING_REREAD_MS has passed since the last read, not before.
-      at.now += 60_000;
-      expect(await cache.check(mine)).toMatchObject({ fenced: true });
-      expect(queries).toHaveLength(2);
-      at.now += MOVING_REREAD_MS - 1;
-      expect(await cache.check(mine)).toMatchObject({ fenced: true });
-      expect(queries).toHaveLength(2);
-      at.now += 1;
-      await cache.check(mine);
-      expect(queries).toHaveLength(3);
-    } finally {
-      await own.drop();
-    }
+    const { cache, at, queries, record, marker } = await cacheWithCountedReads();
+    await record(5);
+    // Moving but not fenced yet: the lease as for any tenant.
+    await marker('source', { tenants: [mine] }, at.now + 60_000);
+    expect(await cache.check(mine)).toMatchObject({ owned: true, fenced: false, writeDeadline: at.now + WRITE_WINDOW_MS });
+    at.now += MOVING_REREAD_MS;
+    await cache.check(mine);
+    expect(queries).toHaveLength(1);
+    // Fenced: read again once MOVING_REREAD_MS has passed since the last read, not before.
+    at.now += 60_000;
+    expect(await cache.check(mine)).toMatchObject({ fenced: true });
+    expect(queries).toHaveLength(2);
+    at.now += MOVING_REREAD_MS - 1;
+    expect(await cache.check(mine)).toMatchObject({ fenced: true });
+    expect(queries).toHaveLength(2);
+    at.now += 1;
+    await cache.check(mine);
+    expect(queries).toHaveLength(3);
   });
 
   it("moves a bucket's tenants with it, but not a tenant pinned out of the map, and fences none it no longer owns", async () => {
-    const { own, cache, at, record, marker } = await cacheWithCountedReads();
-    try {
-      // Two tenants of one bucket of this cell's.
-      const seen = new Map<number, string>();
-      let byMap = '';
-      let pinned = '';
-      let bucket = -1;
-      for (let n = 0; !pinned; n += 1) {
-        const route = routeTenant(map, {}, `n-${n}`);
-        if (route.cellId !== 'cell-1') continue;
-        const first = seen.get(route.bucket);
-        if (first === undefined) seen.set(route.bucket, `n-${n}`);
-        else [byMap, pinned, bucket] = [first, `n-${n}`, route.bucket];
-      }
-      await record(6, { [pinned]: 'cell-1' });
-      await marker('source', { buckets: [bucket] }, 1);
-      expect(await cache.check(byMap)).toMatchObject({ owned: true, fenced: true, writeDeadline: 1 });
-      expect(await cache.check(pinned)).toMatchObject({ owned: true, fenced: false, writeDeadline: at.now + WRITE_WINDOW_MS });
-      // The flip: the bucket is the other cell's; the marker is not removed yet.
-      const moved = [...map];
-      moved[bucket] = 'cell-2';
-      await record(7, { [pinned]: 'cell-1' }, moved);
-      at.now += 1_000;
-      expect(await cache.check(byMap)).toMatchObject({ owned: false, owner: 'cell-2', epoch: 7, fenced: false });
-    } finally {
-      await own.drop();
+    const { cache, at, record, marker } = await cacheWithCountedReads();
+    // Two tenants of one bucket of this cell's.
+    const seen = new Map<number, string>();
+    let byMap = '';
+    let pinned = '';
+    let bucket = -1;
+    for (let n = 0; !pinned; n += 1) {
+      const route = routeTenant(map, {}, `n-${n}`);
+      if (route.cellId !== 'cell-1') continue;
+      const first = seen.get(route.bucket);
+      if (first === undefined) seen.set(route.bucket, `n-${n}`);
+      else [byMap, pinned, bucket] = [first, `n-${n}`, route.bucket];
     }
+    await record(6, { [pinned]: 'cell-1' });
+    await marker('source', { buckets: [bucket] }, 1);
+    expect(await cache.check(byMap)).toMatchObject({ owned: true, fenced: true, writeDeadline: 1 });
+    expect(await cache.check(pinned)).toMatchObject({ owned: true, fenced: false, writeDeadline: at.now + WRITE_WINDOW_MS });
+    // The flip: the bucket is the other cell's; the marker is not removed yet.
+    const moved = [...map];
+    moved[bucket] = 'cell-2';
+    await record(7, { [pinned]: 'cell-1' }, moved);
+    at.now += 1_000;
+    expect(await cache.check(byMap)).toMatchObject({ owned: false, owner: 'cell-2', epoch: 7, fenced: false });
   });
 
   it('fences a moving bucket in a cell that has no ownership record yet', async () => {
-    const { own, cache, marker } = await cacheWithCountedReads();
-    try {
-      await marker('source', { buckets: [routeTenant(map, {}, mine).bucket] }, 1);
-      expect(await cache.check(mine)).toMatchObject({ owned: true, epoch: undefined, fenced: true });
-    } finally {
-      await own.drop();
-    }
+    const { cache, marker } = await cacheWithCountedReads();
+    await marker('source', { buckets: [routeTenant(map, {}, mine).bucket] }, 1);
+    expect(await cache.check(mine)).toMatchObject({ owned: true, epoch: undefined, fenced: true });
   });
 
   it('never lets an older read, answered late, replace a newer one', async () => {
-    const { own, cache, at, record, marker, holdNextAnswer } = await cacheWithCountedReads();
-    try {
-      await record(8);
-      await marker('target', { tenants: [theirs] });
-      expect((await cache.check(mine)).epoch).toBe(8);
-      // A refused moving tenant reads at once, on a read of its own; that read's answer (epoch 8) is held.
-      const held = holdNextAnswer();
-      const late = cache.check(theirs);
-      await held.answered;
-      // Meanwhile the flip is written, and a newer read (the lease is out) sees it.
-      await record(9, { [theirs]: 'cell-1' });
-      at.now += 1_000;
-      expect(await cache.check(mine)).toMatchObject({ owned: true, epoch: 9 });
-      held.release();
-      expect(await late).toMatchObject({ owned: true, epoch: 9 });
-      expect(await cache.check(theirs)).toMatchObject({ owned: true, epoch: 9 });
-    } finally {
-      await own.drop();
-    }
+    const { cache, at, record, marker, holdNextAnswer } = await cacheWithCountedReads();
+    await record(8);
+    await marker('target', { tenants: [theirs] });
+    expect((await cache.check(mine)).epoch).toBe(8);
+    // A refused moving tenant reads at once, on a read of its own; that read's answer (epoch 8) is held.
+    const held = holdNextAnswer();
+    const late = cache.check(theirs);
+    await held.answered;
+    // Meanwhile the flip is written, and a newer read (the lease is out) sees it.
+    await record(9, { [theirs]: 'cell-1' });
+    at.now += 1_000;
+    expect(await cache.check(mine)).toMatchObject({ owned: true, epoch: 9 });
+    held.release();
+    expect(await late).toMatchObject({ owned: true, epoch: 9 });
+    expect(await cache.check(theirs)).toMatchObject({ owned: true, epoch: 9 });
   });
 });

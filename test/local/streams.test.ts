@@ -73,6 +73,22 @@ async function setUp(
   return { put, start, streams, queues, logged, mapping: full, doc, tableName };
 }
 
+/** A function that waits until `release`: `inFlight` resolves once an invocation has begun. */
+function heldInvocation() {
+  let release!: () => void;
+  const held = new Promise<void>((resolve) => (release = resolve));
+  let begun!: () => void;
+  const inFlight = new Promise<void>((resolve) => (begun = resolve));
+  return {
+    release,
+    inFlight,
+    hold: async () => {
+      begun();
+      await held;
+    },
+  };
+}
+
 const keysOf = (event: DynamoDBStreamEvent) => event.Records.map((r) => r.dynamodb?.Keys?.pk?.S);
 
 describe('LocalStreams', () => {
@@ -200,14 +216,10 @@ describe('LocalStreams', () => {
 
   it('keeps its place when loaded again while a batch is in flight: nothing written meanwhile is skipped', async () => {
     const seen: string[] = [];
-    let release!: () => void;
-    const held = new Promise<void>((resolve) => (release = resolve));
-    let arrived!: () => void;
-    const inFlight = new Promise<void>((resolve) => (arrived = resolve));
+    const { hold, release, inFlight } = heldInvocation();
     const { put, start, streams } = await setUp(async (event) => {
       seen.push(...(keysOf(event) as string[]));
-      arrived();
-      await held;
+      await hold();
     });
     start();
     await streams.drained();
@@ -234,15 +246,11 @@ describe('LocalStreams', () => {
   });
 
   it('stops once the batch in flight is delivered, and lets a wait for drained go', async () => {
-    let release!: () => void;
-    const held = new Promise<void>((resolve) => (release = resolve));
-    let arrived!: () => void;
-    const inFlight = new Promise<void>((resolve) => (arrived = resolve));
+    const { hold, release, inFlight } = heldInvocation();
     let invocations = 0;
     const { put, start, streams } = await setUp(async () => {
       invocations += 1;
-      arrived();
-      await held;
+      await hold();
     });
     start();
     await streams.drained();
