@@ -111,6 +111,12 @@ export interface CellOperationsDeps {
    * @default FENCE_WAIT_MS (12 s)
    */
   readonly fenceWaitMs?: number;
+  /**
+   * How the pin waits out `fenceWaitMs`: tests pass their own, to see the wait
+   * without spending it.
+   * @default node's `setTimeout` from `node:timers/promises`
+   */
+  readonly sleep?: (ms: number) => Promise<unknown>;
   /** Who makes the changes, recorded in each map version. */
   readonly by: string;
   readonly now?: () => Date;
@@ -249,7 +255,7 @@ export class CellOperations {
         if (!(await this.deps.cellTables.writeOwnership(cell, next))) throw new MapConflictError(current.version);
         fenced.push(cell);
       }
-      await sleep(this.deps.fenceWaitMs ?? FENCE_WAIT_MS);
+      await (this.deps.sleep ?? sleep)(this.deps.fenceWaitMs ?? FENCE_WAIT_MS);
       await this.refuseIfDataElsewhere(cells, tenantId, cellId);
       return await this.writeOverrides(current, cells, overrides, change);
     } catch (error) {

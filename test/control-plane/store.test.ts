@@ -281,10 +281,14 @@ describe('pin and unpin', () => {
     const target = (await env.operations.route('fenced')).cellId === 'cell-1' ? 'cell-2' : 'cell-1';
     const order: string[] = [];
     const access = new CellTableAccess(env.cellTables['cell-1']!.doc);
+    const others = ['cell-1', 'cell-2', 'cell-3'].filter((cellId) => cellId !== target).map((cellId) => `data in ${cellId}?`);
     const operations = new CellOperations({
       store: env.store,
       cellTables: {
-        hasData: (cell, tenantId) => access.hasData(cell, tenantId),
+        hasData: (cell, tenantId) => {
+          order.push(`data in ${cell.cellId}?`);
+          return access.hasData(cell, tenantId);
+        },
         writeOwnership: async (cell, record, replacing) => {
           order.push(`fence ${cell.cellId} at ${record.epoch}`);
           return access.writeOwnership(cell, record, replacing);
@@ -292,12 +296,19 @@ describe('pin and unpin', () => {
         tenantsIn: (cell, bucket) => access.tenantsIn(cell, bucket),
       },
       by: 'test',
-      fenceWaitMs: 50,
+      // The default wait, seen without spending it.
+      sleep: async (ms) => order.push(`wait ${ms} ms`),
     });
     const before = (await env.store.latestVersion())!.version;
     const { version } = await operations.pin('fenced', target);
     expect(version?.version).toBe(before + 1);
-    expect(order).toEqual(['cell-1', 'cell-2', 'cell-3'].map((cellId) => `fence ${cellId} at ${before + 1}`));
+    // Data checked, every cell fenced, the leases waited out, the data checked again, then the map written.
+    expect(order).toEqual([
+      ...others,
+      ...['cell-1', 'cell-2', 'cell-3'].map((cellId) => `fence ${cellId} at ${before + 1}`),
+      `wait ${FENCE_WAIT_MS} ms`,
+      ...others,
+    ]);
     for (const cellId of ['cell-1', 'cell-2', 'cell-3']) {
       expect(await ownershipOf(cellId)).toMatchObject({ epoch: before + 1, overrides: expect.objectContaining({ fenced: target }) });
     }
