@@ -2,7 +2,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { SFNClient } from '@aws-sdk/client-sfn';
-import { ProvisionedThroughputExceededException, type ServiceOutputTypes } from '@aws-sdk/client-dynamodb';
+import { ProvisionedThroughputExceededException } from '@aws-sdk/client-dynamodb';
 import { GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { FAILURE_REASONS, itemKey, orderKey } from '@item-master/shared';
 import { ItemStore } from '../../functions/cell-api/item-store.ts';
@@ -17,6 +17,7 @@ import {
 import type { OrderWorkflowInput } from '../../functions/cell-api/saga-input.ts';
 import { LOCAL_CREDENTIALS, LOCAL_REGION } from '../../local/dynamodb-local.ts';
 import { createCellTable } from '../support/tables.ts';
+import { recordCommands, type Answer } from '../support/commands.ts';
 
 // The order store on its own, under what the API's tests cannot make happen: a throttled batch read, a failed put of a repeat, failures as the saga stores them.
 let table: Awaited<ReturnType<typeof createCellTable>>;
@@ -31,22 +32,8 @@ class RecordingStarter implements ExecutionStarter {
   }
 }
 
-/** Records each command the table client sends; `answer` may answer in the table's place (an output, or an error to throw). */
-function intercept(answer: (name: string, input: Record<string, unknown>) => Record<string, unknown> | Error | undefined = () => undefined) {
-  const sent: Array<{ name: string; input: Record<string, unknown> }> = [];
-  const name = `intercept-${sent.length}-${Date.now()}`;
-  table.doc.middlewareStack.add(
-    (next, context) => async (args) => {
-      const command = { name: String(context.commandName), input: args.input as Record<string, unknown> };
-      sent.push(command);
-      const answered = answer(command.name, command.input);
-      if (answered instanceof Error) throw answered;
-      return answered === undefined ? next(args) : { output: { $metadata: {}, ...answered } as ServiceOutputTypes, response: {} };
-    },
-    { step: 'initialize', name },
-  );
-  return { sent, stop: () => table.doc.middlewareStack.remove(name) };
-}
+/** Records each command the table client sends; `answer` may answer in the table's place. */
+const intercept = (answer?: Answer) => recordCommands(table.doc, answer);
 
 const storedOrder = (orderId: string) => table.doc.send(new GetCommand({ TableName: table.tableName, Key: orderKey(tenant, orderId) }));
 
@@ -89,7 +76,7 @@ describe('placing an order', () => {
   it('reads again what a throttled batch read left over, and gives up after four rounds, recording nothing', async () => {
     let leftOver = 3;
     const unprocessed = (input: Record<string, unknown>) => ({ Responses: { [table.tableName]: [] }, UnprocessedKeys: input.RequestItems });
-    const throttled = intercept((name, input) => (name === 'BatchGetItemCommand' && leftOver-- > 0 ? unprocessed(input) : undefined));
+    const throttled = intercept(({ name, input }) => (name === 'BatchGetItemCommand' && leftOver-- > 0 ? unprocessed(input) : undefined));
     const workflow = new RecordingStarter();
     try {
       await new OrderStore(table.doc, table.tableName, workflow).place(tenant, 'k-rounds', order(['current']));
@@ -99,7 +86,7 @@ describe('placing an order', () => {
     expect(throttled.sent.filter((command) => command.name === 'BatchGetItemCommand')).toHaveLength(4);
     expect(workflow.started[0]!.reservation.TransactItems[0]!.Update!.ExpressionAttributeNames!['#from']).toBe('incarnation');
 
-    const always = intercept((name, input) => (name === 'BatchGetItemCommand' ? unprocessed(input) : undefined));
+    const always = intercept(({ name, input }) => (name === 'BatchGetItemCommand' ? unprocessed(input) : undefined));
     try {
       await expect(new OrderStore(table.doc, table.tableName, workflow).place(tenant, 'k-give-up', order(['current', 'legacy']))).rejects.toThrow(
         'DynamoDB left 2 item reads unprocessed',
@@ -116,7 +103,7 @@ describe('placing an order', () => {
     const orders = new OrderStore(table.doc, table.tableName, workflow);
     await orders.place(tenant, 'k-throttled', order(['current']));
     const throttle = new ProvisionedThroughputExceededException({ message: 'slow down', $metadata: {} });
-    const throttled = intercept((name) => (name === 'PutItemCommand' ? throttle : undefined));
+    const throttled = intercept(({ name }) => (name === 'PutItemCommand' ? throttle : undefined));
     try {
       await expect(orders.place(tenant, 'k-throttled', order(['current']))).rejects.toBe(throttle);
     } finally {

@@ -5,6 +5,7 @@ import type { Item } from '../../functions/cell-api/schema.ts';
 import { ItemStore } from '../../functions/cell-api/item-store.ts';
 import { InvalidCursorError, NotFoundError, VersionConflictError } from '../../functions/cell-api/versioned-store.ts';
 import { createCellTable } from '../support/tables.ts';
+import { recordCommands } from '../support/commands.ts';
 
 // The store on its own, under what the API never sends it: fields given as undefined, a clock that stands still, records from before incarnations.
 let table: Awaited<ReturnType<typeof createCellTable>>;
@@ -71,20 +72,14 @@ describe('VersionedStore', () => {
 
   it('reads strongly consistent, so that a read after a write sees it', async () => {
     const store = new ItemStore(table.doc, table.tableName);
-    const reads: unknown[] = [];
-    table.doc.middlewareStack.add(
-      (next) => async (args) => {
-        if (args.input && typeof args.input === 'object' && 'Key' in args.input && !('UpdateExpression' in args.input)) reads.push(args.input);
-        return next(args);
-      },
-      { step: 'initialize', name: 'recordReads' },
-    );
+    const commands = recordCommands(table.doc);
     try {
       await store.put(tenant, 'consistent', widget);
       expect(await store.get(tenant, 'consistent')).toMatchObject<Partial<Item>>({ title: 'Widget', version: 1 });
     } finally {
-      table.doc.middlewareStack.remove('recordReads');
+      commands.stop();
     }
-    expect(reads).toEqual([expect.objectContaining({ ConsistentRead: true })]);
+    const reads = commands.sent.filter(({ name }) => name === 'GetItemCommand');
+    expect(reads).toEqual([expect.objectContaining({ input: expect.objectContaining({ ConsistentRead: true }) })]);
   });
 });
