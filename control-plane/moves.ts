@@ -22,7 +22,7 @@
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import { GetCommand, PutCommand, QueryCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, paginateQuery, PutCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import * as z from 'zod';
 import { CELL_API_TIMEOUT_SECONDS, WRITE_SETTLE_MS, WRITE_WINDOW_MS, type CellOwnershipRecord } from '../layers/shared/src/contracts/cell-table.ts';
 import { ID_RULE, isValidId } from '../layers/shared/src/ids.ts';
@@ -108,20 +108,11 @@ export class MoveStore {
   /** Every move, newest first. */
   async list(): Promise<MoveRecord[]> {
     const moves: MoveRecord[] = [];
-    let startKey: Record<string, unknown> | undefined;
-    do {
-      const { Items = [], LastEvaluatedKey } = await this.doc.send(
-        new QueryCommand({
-          TableName: this.tableName,
-          KeyConditionExpression: 'pk = :pk',
-          ExpressionAttributeValues: { ':pk': MOVE_PK },
-          ConsistentRead: true,
-          ...(startKey && { ExclusiveStartKey: startKey }),
-        }),
-      );
-      moves.push(...Items.map((item) => moveRecordSchema.parse(item)));
-      startKey = LastEvaluatedKey;
-    } while (startKey);
+    const pages = paginateQuery(
+      { client: this.doc },
+      { TableName: this.tableName, KeyConditionExpression: 'pk = :pk', ExpressionAttributeValues: { ':pk': MOVE_PK }, ConsistentRead: true },
+    );
+    for await (const { Items = [] } of pages) moves.push(...Items.map((item) => moveRecordSchema.parse(item)));
     return moves.sort((a, b) => b.createdAt - a.createdAt);
   }
 

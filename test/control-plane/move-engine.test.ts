@@ -1,0 +1,591 @@
+import { PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import type { CellData } from '../../control-plane/cell-data.ts';
+import { MoveEngine, MoveStore, type MoveEngineDeps, type MoveRecord } from '../../control-plane/moves.ts';
+import { bucketOf, routeTenant } from '../../control-plane/routing.ts';
+import { ControlPlaneStore } from '../../control-plane/store.ts';
+import { CELL_API_TIMEOUT_SECONDS, CELL_RECORDS_PK, orderKey, tenantKey } from '../../layers/shared/src/contracts/cell-table.ts';
+import { DeployTimeCalls } from '../support/deploy-time.ts';
+import { cellWorld, type CellWorld } from '../support/moving.ts';
+import { createCellTable } from '../support/tables.ts';
+
+/**
+ * The move engine step by step, with its clock in the test's hands: what
+ * each step returns, records and says, and the paths a move under load
+ * seldom takes (a fence lifted, a copy that does not verify, a flip that
+ * loses a race, a source that changes after the flip). No traffic runs
+ * here; test/control-plane/moves.test.ts moves tenants while they serve.
+ */
+let world: CellWorld;
+beforeAll(async () => {
+  world = await cellWorld(inject('dynamoEndpoint'));
+});
+afterAll(async () => world?.drop());
+
+const widget = { title: 'Widget', price: { amount: 1, currency: 'EUR' }, stock: 10 };
+let named = 0;
+
+/** A tenant new to this suite that the current map gives to `cellId`. */
+async function tenantIn(cellId: string, prefix: string, bucket?: number): Promise<string> {
+  const map = (await world.store.latestVersion())!;
+  for (;;) {
+    const tenantId = `${prefix}-${(named += 1)}`;
+    if (bucket !== undefined && bucketOf(tenantId) !== bucket) continue;
+    if (routeTenant(map.map, map.overrides, tenantId).cellId === cellId) return tenantId;
+  }
+}
+
+async function seed(tenantId: string, items: number): Promise<void> {
+  const router = world.router();
+  for (let i = 0; i < items; i += 1) expect((await router.request('PUT', `/tenants/${tenantId}/items/i-${i}`, { body: widget })).status).toBe(201);
+}
+
+/** A tenant's records in a cell (its item collection). */
+async function records(cellId: string, tenantId: string) {
+  const { table } = world.cells[cellId]!;
+  const { Items = [] } = await table.doc.send(
+    new QueryCommand({ TableName: table.tableName, KeyConditionExpression: 'pk = :pk', ExpressionAttributeValues: { ':pk': tenantKey(tenantId) }, ConsistentRead: true }),
+  );
+  return Items;
+}
+
+async function marker(cellId: string, moveId: string) {
+  const { table } = world.cells[cellId]!;
+  const { Items = [] } = await table.doc.send(
+    new QueryCommand({
+      TableName: table.tableName,
+      KeyConditionExpression: 'pk = :pk AND sk = :sk',
+      ExpressionAttributeValues: { ':pk': CELL_RECORDS_PK, ':sk': `MOVE#${moveId}` },
+      ConsistentRead: true,
+    }),
+  );
+  return Items[0];
+}
+
+/** An engine on the test's clock, its log kept. */
+function clocked(deps: Partial<MoveEngineDeps> = {}) {
+  const clock = { at: Date.now() };
+  const log: string[] = [];
+  const engine = world.engine({ now: () => clock.at, log: (message) => log.push(message), ...deps });
+  return { clock, log, engine };
+}
+
+/** `cellData` with some of its calls answered by the test. */
+function cellDataWith(overrides: Partial<Record<keyof CellData, (...args: any[]) => unknown>>): CellData {
+  return new Proxy(world.cellData, {
+    get(target, name, receiver) {
+      const own = overrides[name as keyof CellData];
+      if (own) return own;
+      const value = Reflect.get(target, name, receiver);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+}
+
+const stored = async (moveId: string) => (await world.moves.get(moveId))!;
+
+async function stepUntil(engine: MoveEngine, moveId: string, state: MoveRecord['state']): Promise<void> {
+  while ((await stored(moveId)).state !== state) await engine.step(moveId);
+}
+
+describe('a move, step by step', () => {
+  it('returns, records and logs what each step did, on its own clock', async () => {
+    const tenantId = await tenantIn('cell-1', 'steps');
+    await seed(tenantId, 3);
+    const versionBefore = (await world.store.latestVersion())!.version;
+    const { clock, log, engine } = clocked({ fenceLeadMs: 2_500, settleMs: 1_000 });
+    const t0 = clock.at;
+    const move = await engine.create({ kind: 'tenant', tenantId, to: 'cell-2' }, { by: 'operator', graceSeconds: 10 });
+    expect(move).toStrictEqual({
+      moveId: expect.stringMatching(/^\d{14}-[0-9a-f]{6}$/),
+      kind: 'tenant',
+      subject: tenantId,
+      buckets: [],
+      tenants: [tenantId],
+      from: 'cell-1',
+      to: 'cell-2',
+      state: 'clone',
+      steps: {},
+      copied: 0,
+      fenceAttempts: 0,
+      graceSeconds: 10,
+      by: 'operator',
+      createdAt: t0,
+      updatedAt: t0,
+    });
+    expect(move.moveId.slice(0, 14)).toBe(new Date(t0).toISOString().replace(/[-:.TZ]/g, '').slice(0, 14));
+    expect(await stored(move.moveId)).toStrictEqual(move);
+
+    clock.at = t0 + 100;
+    expect(await engine.step(move.moveId)).toEqual({ next: 'continue' });
+    expect(await stored(move.moveId)).toMatchObject({ state: 'catch up', copied: 3, steps: { clone: { startedAt: t0 + 100, endedAt: t0 + 100 } }, updatedAt: t0 + 100 });
+    expect((await stored(move.moveId)).checkpoint).toBeUndefined();
+    expect(await records('cell-2', tenantId)).toHaveLength(3);
+    // Both cells were told before anything was copied; the source's marker has no fence yet.
+    expect(await marker('cell-1', move.moveId)).toMatchObject({ role: 'source', tenants: [tenantId], buckets: [] });
+    expect((await marker('cell-1', move.moveId))!.fenceAt).toBeUndefined();
+    expect(await marker('cell-2', move.moveId)).toMatchObject({ role: 'target', tenants: [tenantId], buckets: [] });
+
+    clock.at = t0 + 200;
+    expect(await engine.step(move.moveId)).toEqual({ next: 'continue' });
+    expect(await stored(move.moveId)).toMatchObject({ state: 'fence', copied: 3, steps: { 'catch up': { startedAt: t0 + 200, endedAt: t0 + 200 } } });
+
+    clock.at = t0 + 300;
+    const fenceAt = t0 + 300 + 2_500;
+    // Told to come back when the fence holds, in whole seconds.
+    expect(await engine.step(move.moveId)).toEqual({ next: 'wait', seconds: 2 });
+    expect(await stored(move.moveId)).toMatchObject({ state: 'final', fenceAt, steps: { fence: { startedAt: t0 + 300 } } });
+    expect((await stored(move.moveId)).steps.fence!.endedAt).toBeUndefined();
+    expect(await marker('cell-1', move.moveId)).toMatchObject({ role: 'source', fenceAt });
+
+    // Past the settle time: no wait in the step itself.
+    const flippedAt = fenceAt + 1_000 + 50;
+    clock.at = flippedAt;
+    expect(await engine.step(move.moveId)).toEqual({ next: 'wait', seconds: 10 });
+    const digest = await world.cellData.digest(world.cell('cell-2'), tenantId);
+    expect(await stored(move.moveId)).toMatchObject({
+      state: 'forget',
+      flippedAt,
+      fencedMs: 1_050,
+      mapVersion: versionBefore + 1,
+      verified: digest,
+      forgetAt: flippedAt + 10_000,
+      steps: {
+        fence: { startedAt: t0 + 300, endedAt: fenceAt + 1_000 },
+        'final catch up': { startedAt: flippedAt, endedAt: flippedAt },
+        verify: { startedAt: flippedAt, endedAt: flippedAt },
+        flip: { startedAt: flippedAt, endedAt: flippedAt },
+        forget: { startedAt: flippedAt },
+      },
+    });
+    expect(digest.records).toBe(3);
+    const map = (await world.store.latestVersion())!;
+    expect(map).toMatchObject({ version: versionBefore + 1, by: 'operator', change: `move tenant ${tenantId} from cell-1 to cell-2 (${move.moveId})` });
+    expect(map.createdAt).toBe(new Date(flippedAt).toISOString());
+    expect(routeTenant(map.map, map.overrides, tenantId)).toMatchObject({ cellId: 'cell-2', reason: 'override' });
+    expect(await marker('cell-1', move.moveId)).toBeUndefined();
+    expect(await marker('cell-2', move.moveId)).toBeUndefined();
+
+    // The grace period, counted in whole seconds rounded up.
+    clock.at = flippedAt + 2_500;
+    expect(await engine.step(move.moveId)).toEqual({ next: 'wait', seconds: 8 });
+    expect(await records('cell-1', tenantId)).toHaveLength(3);
+    clock.at = flippedAt + 10_000;
+    expect(await engine.step(move.moveId)).toEqual({ next: 'done', state: 'done' });
+    expect(await stored(move.moveId)).toMatchObject({ state: 'done', sourceChanged: false, steps: { forget: { startedAt: flippedAt, endedAt: flippedAt + 10_000 } } });
+    expect(await records('cell-1', tenantId)).toEqual([]);
+    expect(await records('cell-2', tenantId)).toHaveLength(3);
+    expect(await world.cellData.directoryEntry(world.cell('cell-1'), bucketOf(tenantId), tenantId)).toBeUndefined();
+    expect(await world.cellData.directoryEntry(world.cell('cell-2'), bucketOf(tenantId), tenantId)).toBeDefined();
+    // A finished move steps no further.
+    expect(await engine.step(move.moveId)).toEqual({ next: 'done', state: 'done' });
+
+    expect(log).toEqual([
+      'announced to both cells; cloning',
+      'cloned 3 records',
+      'caught up',
+      `fence at ${new Date(fenceAt).toISOString()}`,
+      `flipped in map version ${versionBefore + 1}; writes were refused for 1050 ms`,
+      'done; the source copy is forgotten',
+    ]);
+  });
+});
+
+describe('a move within its step budget', () => {
+  it('copies a page a step, going on from its checkpoint, and forgets a page a step', async () => {
+    const tenantId = await tenantIn('cell-2', 'pages');
+    await seed(tenantId, 5);
+    // A budget of nothing: each step hands back after its first page.
+    const engine = world.engine({ pageSize: 2, stepBudgetMs: 0, fenceLeadMs: 0, settleMs: 0 });
+    const move = await engine.create({ kind: 'tenant', tenantId, to: 'cell-3' }, { by: 'test', graceSeconds: 0 });
+    const seen: Array<Pick<MoveRecord, 'state' | 'copied' | 'checkpoint'>> = [];
+    for (let i = 0; i < 4; i += 1) {
+      expect(await engine.step(move.moveId)).toEqual({ next: 'continue' });
+      const { state, copied, checkpoint } = await stored(move.moveId);
+      seen.push({ state, copied, checkpoint });
+    }
+    const afterSecondKey = { pk: tenantKey(tenantId), sk: 'ITEM#i-1' };
+    expect(seen).toEqual([
+      { state: 'clone', copied: 2, checkpoint: { tenant: 0, lastKey: afterSecondKey } },
+      { state: 'clone', copied: 4, checkpoint: { tenant: 0, lastKey: { pk: tenantKey(tenantId), sk: 'ITEM#i-3' } } },
+      // The last page: the tenant is done, its directory entry copied.
+      { state: 'clone', copied: 5, checkpoint: { tenant: 1 } },
+      { state: 'catch up', copied: 5, checkpoint: undefined },
+    ]);
+    expect(await records('cell-3', tenantId)).toHaveLength(5);
+
+    await stepUntil(engine, move.moveId, 'forget');
+    const left: number[] = [];
+    for (;;) {
+      const outcome = await engine.step(move.moveId);
+      left.push((await records('cell-2', tenantId)).length);
+      if (outcome.next === 'done') break;
+      expect(outcome).toEqual({ next: 'continue' });
+    }
+    expect(left).toEqual([3, 1, 0, 0]);
+    expect(await stored(move.moveId)).toMatchObject({ state: 'done', copied: 5 });
+  });
+});
+
+describe('a fence that cannot hold', () => {
+  /** An order in a cell's table as the cell API leaves it, created at `createdAt`. */
+  async function putOrder(cellId: string, tenantId: string, orderId: string, status: string, createdAt: number) {
+    const { table } = world.cells[cellId]!;
+    await table.doc.send(
+      new PutCommand({
+        TableName: table.tableName,
+        Item: { ...orderKey(tenantId, orderId), entity: 'order', tenantId, orderId, status, createdAt: new Date(createdAt).toISOString() },
+      }),
+    );
+  }
+
+  it('is lifted while an order of the tenant is running, and the move fails after three tries, the source as it was', async () => {
+    const tenantId = await tenantIn('cell-1', 'saga');
+    await seed(tenantId, 2);
+    // Long before the fence, but past PENDING: its saga runs.
+    await putOrder('cell-1', tenantId, 'o-paid', 'PAID', Date.now() - 3_600_000);
+    const before = await world.cellData.digest(world.cell('cell-1'), tenantId);
+    const versionBefore = (await world.store.latestVersion())!.version;
+    const { log, engine } = clocked({ fenceLeadMs: 0, settleMs: 0, sagaWaitMs: 0 });
+    const move = await engine.create({ kind: 'tenant', tenantId, to: 'cell-3' }, { by: 'test', graceSeconds: 0 });
+    for (let attempt = 1; attempt <= 2; attempt += 1) {
+      await stepUntil(engine, move.moveId, 'final');
+      expect(await engine.step(move.moveId)).toEqual({ next: 'wait', seconds: 5 });
+      const lifted = await stored(move.moveId);
+      expect(lifted).toMatchObject({ state: 'catch up', fenceAttempts: attempt });
+      expect(lifted.fenceAt).toBeUndefined();
+      // The fenced steps are timed afresh next time; those before stay.
+      expect(Object.keys(lifted.steps).sort()).toEqual(['catch up', 'clone']);
+      // The source takes the tenant's writes again: its marker has no fence.
+      expect(await marker('cell-1', move.moveId)).toMatchObject({ role: 'source', tenants: [tenantId] });
+      expect((await marker('cell-1', move.moveId))!.fenceAt).toBeUndefined();
+      expect(log.at(-1)).toBe('fence lifted (orders of the moving tenants were still running); catching up again');
+    }
+    await stepUntil(engine, move.moveId, 'final');
+    expect(await engine.step(move.moveId)).toEqual({ next: 'done', state: 'failed' });
+    expect(await stored(move.moveId)).toMatchObject({ state: 'failed', fenceAttempts: 3, error: 'orders of the moving tenants were still running, 3 times' });
+    expect(log.at(-1)).toBe('failed (orders of the moving tenants were still running, 3 times): the source is as it was');
+    expect(await world.cellData.digest(world.cell('cell-1'), tenantId)).toEqual(before);
+    expect(await records('cell-3', tenantId)).toEqual([]);
+    expect(await marker('cell-1', move.moveId)).toBeUndefined();
+    expect(await marker('cell-3', move.moveId)).toBeUndefined();
+    expect((await world.store.latestVersion())!.version).toBe(versionBefore);
+  });
+
+  it('waits for no PENDING order older than the fence by twice the cell API timeout: its saga never started', async () => {
+    const orphanedMs = 2 * CELL_API_TIMEOUT_SECONDS * 1_000;
+    const { clock, engine } = clocked({ fenceLeadMs: 1_000, settleMs: 0, sagaWaitMs: 0 });
+    const fenceAt = (at: number) => at + 1_000;
+    // One millisecond younger, and the order may still start its saga: the fence is lifted.
+    const young = await tenantIn('cell-2', 'pending');
+    await seed(young, 1);
+    const youngMove = await engine.create({ kind: 'tenant', tenantId: young, to: 'cell-1' }, { by: 'test', graceSeconds: 0 });
+    await putOrder('cell-2', young, 'o-young', 'PENDING', fenceAt(clock.at) - orphanedMs);
+    await stepUntil(engine, youngMove.moveId, 'final');
+    clock.at += 1_000;
+    expect(await engine.step(youngMove.moveId)).toEqual({ next: 'wait', seconds: 5 });
+    expect(await world.moves.requestAbort(youngMove.moveId)).toBe(true);
+    expect(await engine.step(youngMove.moveId)).toEqual({ next: 'done', state: 'aborted' });
+
+    const old = await tenantIn('cell-2', 'pending');
+    await seed(old, 1);
+    const oldMove = await engine.create({ kind: 'tenant', tenantId: old, to: 'cell-1' }, { by: 'test', graceSeconds: 0 });
+    await putOrder('cell-2', old, 'o-old', 'PENDING', fenceAt(clock.at) - orphanedMs - 1);
+    await stepUntil(engine, oldMove.moveId, 'final');
+    clock.at += 1_000;
+    expect(await engine.step(oldMove.moveId)).toEqual({ next: 'wait', seconds: 0 });
+    expect(await stored(oldMove.moveId)).toMatchObject({ state: 'forget', fenceAttempts: 0 });
+    // It moved as it is: its client's retry starts it in the target.
+    expect((await records('cell-1', old)).map((r) => r.sk)).toContain('ORDER#o-old');
+  });
+
+  it('is lifted when the copy does not verify', async () => {
+    const tenantId = await tenantIn('cell-3', 'verify');
+    await seed(tenantId, 2);
+    const target = world.cell('cell-1');
+    const { log, engine } = clocked({
+      fenceLeadMs: 0,
+      settleMs: 0,
+      // The target's copy counted one record short.
+      cellData: cellDataWith({
+        digest: async (cell, tenant) => {
+          const digest = await world.cellData.digest(cell, tenant);
+          return cell.cellId === target.cellId ? { ...digest, records: digest.records - 1 } : digest;
+        },
+      }),
+    });
+    const move = await engine.create({ kind: 'tenant', tenantId, to: 'cell-1' }, { by: 'test', graceSeconds: 0 });
+    await stepUntil(engine, move.moveId, 'final');
+    expect(await engine.step(move.moveId)).toEqual({ next: 'wait', seconds: 5 });
+    expect(await stored(move.moveId)).toMatchObject({ state: 'catch up', fenceAttempts: 1 });
+    expect(log.at(-1)).toBe('fence lifted (the copy did not verify); catching up again');
+    expect((await stored(move.moveId)).verified).toBeUndefined();
+    const map = (await world.store.latestVersion())!;
+    expect(routeTenant(map.map, map.overrides, tenantId).cellId).toBe('cell-3');
+  });
+});
+
+describe('after the flip', () => {
+  it('keeps the source copy, and says so, when the source changed after the flip', async () => {
+    const tenantId = await tenantIn('cell-1', 'changed');
+    await seed(tenantId, 2);
+    const { log, engine } = clocked({ fenceLeadMs: 0, settleMs: 0 });
+    const move = await engine.create({ kind: 'tenant', tenantId, to: 'cell-2' }, { by: 'test', graceSeconds: 0 });
+    await stepUntil(engine, move.moveId, 'forget');
+    // A write the source must not take, taken anyway.
+    const { table } = world.cells['cell-1']!;
+    await table.doc.send(new PutCommand({ TableName: table.tableName, Item: { pk: tenantKey(tenantId), sk: 'ITEM#late', entity: 'item', tenantId, itemId: 'late' } }));
+    expect(await engine.step(move.moveId)).toEqual({ next: 'done', state: 'done' });
+    expect(await stored(move.moveId)).toMatchObject({ state: 'done', sourceChanged: true });
+    expect(await records('cell-1', tenantId)).toHaveLength(3);
+    expect(await world.cellData.directoryEntry(world.cell('cell-1'), bucketOf(tenantId), tenantId)).toBeDefined();
+    expect(log.at(-1)).toBe('done; the source changed after the flip: its copy is kept');
+  });
+
+  it('takes a tenant back to its bucket\'s cell without a pin', async () => {
+    const tenantId = await tenantIn('cell-3', 'back');
+    await seed(tenantId, 1);
+    const engine = world.engine({ fenceLeadMs: 0, settleMs: 0 });
+    const there = await engine.create({ kind: 'tenant', tenantId, to: 'cell-1' }, { by: 'test', graceSeconds: 0 });
+    await world.run(there.moveId, engine);
+    expect((await world.store.latestVersion())!.overrides[tenantId]).toBe('cell-1');
+    const back = await engine.create({ kind: 'tenant', tenantId, to: 'cell-3' }, { by: 'test', graceSeconds: 0 });
+    await world.run(back.moveId, engine);
+    const map = (await world.store.latestVersion())!;
+    expect(tenantId in map.overrides).toBe(false);
+    expect(routeTenant(map.map, map.overrides, tenantId)).toMatchObject({ cellId: 'cell-3', reason: 'map' });
+  });
+});
+
+describe('a flip that meets another change', () => {
+  it('tries again while another change holds a cell\'s record as new, and flips once', async () => {
+    const tenantId = await tenantIn('cell-2', 'held');
+    await seed(tenantId, 1);
+    let refusals = 2;
+    const claims: string[] = [];
+    const engine = world.engine({
+      fenceLeadMs: 0,
+      settleMs: 0,
+      cellData: cellDataWith({
+        claimOwnership: async (cell, record) => {
+          claims.push(`${cell.cellId} ${record.epoch}`);
+          if (cell.cellId === 'cell-2' && refusals > 0) {
+            refusals -= 1;
+            return false;
+          }
+          return world.cellData.claimOwnership(cell, record);
+        },
+      }),
+    });
+    const versionBefore = (await world.store.latestVersion())!.version;
+    const move = await engine.create({ kind: 'tenant', tenantId, to: 'cell-1' }, { by: 'test', graceSeconds: 0 });
+    await stepUntil(engine, move.moveId, 'forget');
+    const epoch = versionBefore + 1;
+    // The target and the source claimed together, three times; then the other cell.
+    expect(claims).toEqual([`cell-1 ${epoch}`, `cell-2 ${epoch}`, `cell-1 ${epoch}`, `cell-2 ${epoch}`, `cell-1 ${epoch}`, `cell-2 ${epoch}`, `cell-3 ${epoch}`]);
+    expect(await stored(move.moveId)).toMatchObject({ mapVersion: epoch });
+    expect((await world.store.latestVersion())!.version).toBe(epoch);
+  });
+
+  it('goes on from the newer version when another change writes the map first', async () => {
+    const tenantId = await tenantIn('cell-3', 'race');
+    await seed(tenantId, 1);
+    const other = await tenantIn('cell-3', 'other');
+    let raced = false;
+    const store = new Proxy(world.store, {
+      get(target, name, receiver) {
+        if (name === 'writeVersion') {
+          return async (...args: Parameters<ControlPlaneStore['writeVersion']>) => {
+            if (!raced) {
+              raced = true;
+              // Another change lands first, from the same version: a pin of another tenant.
+              const [basedOn, next, cells] = args;
+              const { overrides } = (await target.latestVersion())!;
+              await target.writeVersion(basedOn, { ...next, overrides: { ...overrides, [other]: 'cell-2' }, change: 'the other change' }, cells);
+            }
+            return target.writeVersion(...args);
+          };
+        }
+        const value = Reflect.get(target, name, receiver);
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+    const versionBefore = (await world.store.latestVersion())!.version;
+    const engine = world.engine({ fenceLeadMs: 0, settleMs: 0, store });
+    const move = await engine.create({ kind: 'tenant', tenantId, to: 'cell-2' }, { by: 'test', graceSeconds: 0 });
+    await stepUntil(engine, move.moveId, 'forget');
+    expect(await stored(move.moveId)).toMatchObject({ mapVersion: versionBefore + 2 });
+    const map = (await world.store.latestVersion())!;
+    expect(map).toMatchObject({ version: versionBefore + 2, change: `move tenant ${tenantId} from cell-3 to cell-2 (${move.moveId})` });
+    // Both changes stand.
+    expect(map.overrides).toMatchObject({ [tenantId]: 'cell-2', [other]: 'cell-2' });
+  });
+});
+
+describe('a bucket move', () => {
+  it('moves the tenants its buckets route by the map, pinned ones staying, and those that write after the clone too', async () => {
+    const first = await tenantIn('cell-1', 'zz-bucket');
+    const bucket = bucketOf(first);
+    const pinned = await tenantIn('cell-1', 'pinned', bucket);
+    await seed(first, 1);
+    await seed(pinned, 1);
+    // Pinned to the cell its bucket is in: it stays there when the bucket goes.
+    const current = (await world.store.latestVersion())!;
+    await world.store.writeVersion(
+      current.version,
+      { map: current.map, overrides: { ...current.overrides, [pinned]: 'cell-1' }, change: 'pin', by: 'test', createdAt: new Date().toISOString() },
+      (await world.store.readRouting()).cells,
+    );
+    const engine = world.engine({ fenceLeadMs: 0, settleMs: 0 });
+    const move = await engine.create({ kind: 'bucket', first: bucket, last: bucket, to: 'cell-2' }, { by: 'test', graceSeconds: 0 });
+    expect(move).toMatchObject({ kind: 'bucket', subject: `${bucket}`, buckets: [bucket], tenants: [], from: 'cell-1' });
+    await engine.step(move.moveId);
+    expect(await stored(move.moveId)).toMatchObject({ state: 'catch up', tenants: [first] });
+    // Two tenants write for the first time between the clone and the catch-up: they come after the first, in order.
+    const late = [await tenantIn('cell-1', 'b-late', bucket), await tenantIn('cell-1', 'a-late', bucket)];
+    for (const tenantId of late) await seed(tenantId, 1);
+    await engine.step(move.moveId);
+    expect((await stored(move.moveId)).tenants).toEqual([first, ...[...late].sort()]);
+    await world.run(move.moveId, engine);
+
+    const map = (await world.store.latestVersion())!;
+    expect(map.map[bucket]).toBe('cell-2');
+    expect(map.change).toBe(`move bucket ${bucket} from cell-1 to cell-2 (${move.moveId})`);
+    for (const tenantId of [first, ...late]) {
+      expect(routeTenant(map.map, map.overrides, tenantId).cellId).toBe('cell-2');
+      expect(await records('cell-2', tenantId)).toHaveLength(1);
+      expect(await records('cell-1', tenantId)).toEqual([]);
+    }
+    expect(routeTenant(map.map, map.overrides, pinned).cellId).toBe('cell-1');
+    expect(await records('cell-1', pinned)).toHaveLength(1);
+    expect(await records('cell-2', pinned)).toEqual([]);
+  });
+
+  it('moves only the buckets of a range not in the target already, and names a range a-b', async () => {
+    const map = (await world.store.latestVersion())!;
+    const at = (from: string, next: string) => map.map.findIndex((cellId, b) => cellId === from && map.map[b + 1] === next);
+    // A range of a bucket in cell-1 and one in cell-2: the move takes cell-1's to cell-2.
+    const mixed = at('cell-1', 'cell-2');
+    const engine = world.engine();
+    const move = await engine.create({ kind: 'bucket', first: mixed, last: mixed + 1, to: 'cell-2' }, { by: 'test', graceSeconds: 0 });
+    expect(move).toMatchObject({ subject: `${mixed}-${mixed + 1}`, buckets: [mixed], from: 'cell-1', to: 'cell-2' });
+    const inCell2 = at('cell-2', 'cell-2');
+    await expect(engine.create({ kind: 'bucket', first: inCell2, last: inCell2 + 1, to: 'cell-2' }, { by: 'test', graceSeconds: 0 })).rejects.toThrow(
+      `buckets ${inCell2}-${inCell2 + 1} are already in cell-2`,
+    );
+    await expect(engine.create({ kind: 'bucket', first: inCell2, last: inCell2, to: 'cell-2' }, { by: 'test', graceSeconds: 0 })).rejects.toThrow(
+      `buckets ${inCell2} are already in cell-2`,
+    );
+    expect(await world.moves.requestAbort(move.moveId)).toBe(true);
+    expect(await engine.step(move.moveId)).toEqual({ next: 'done', state: 'aborted' });
+  });
+});
+
+describe('what a move refuses', () => {
+  it('refuses a move that touches the tenants of a running one, and takes one beside it or after it', async () => {
+    const engine = world.engine();
+    const options = { by: 'test', graceSeconds: 0 };
+    const tenantId = await tenantIn('cell-1', 'clash');
+    const bucket = bucketOf(tenantId);
+    const neighbour = await tenantIn('cell-1', 'clash', bucket);
+    const tenantMove = await engine.create({ kind: 'tenant', tenantId, to: 'cell-2' }, options);
+    const running = `move ${tenantMove.moveId} (tenant ${tenantId} to cell-2) is running on the same tenants: wait for it, or abort it`;
+    await expect(engine.create({ kind: 'tenant', tenantId, to: 'cell-3' }, options)).rejects.toThrow(running);
+    await expect(engine.create({ kind: 'bucket', first: bucket, last: bucket, to: 'cell-3' }, options)).rejects.toThrow(running);
+    // Another tenant of the same bucket moves on its own.
+    const beside = await engine.create({ kind: 'tenant', tenantId: neighbour, to: 'cell-3' }, options);
+
+    const map = (await world.store.latestVersion())!;
+    const free = map.map.findIndex((cellId, b) => cellId === 'cell-1' && b !== bucket && map.map[b + 1] === 'cell-1' && b + 1 !== bucket);
+    const bucketMove = await engine.create({ kind: 'bucket', first: free, last: free + 1, to: 'cell-3' }, options);
+    const inRange = await tenantIn('cell-1', 'ranged', free + 1);
+    const runningBuckets = `move ${bucketMove.moveId} (bucket ${free}-${free + 1} to cell-3) is running on the same tenants: wait for it, or abort it`;
+    await expect(engine.create({ kind: 'tenant', tenantId: inRange, to: 'cell-2' }, options)).rejects.toThrow(runningBuckets);
+    await expect(engine.create({ kind: 'bucket', first: free + 1, last: free + 1, to: 'cell-2' }, options)).rejects.toThrow(runningBuckets);
+
+    // Once they end, the same moves are taken.
+    for (const move of [tenantMove, beside, bucketMove]) {
+      expect(await world.moves.requestAbort(move.moveId)).toBe(true);
+      expect(await engine.step(move.moveId)).toEqual({ next: 'done', state: 'aborted' });
+    }
+    const again = await engine.create({ kind: 'tenant', tenantId, to: 'cell-3' }, options);
+    expect(await world.moves.requestAbort(again.moveId)).toBe(true);
+    expect(await engine.step(again.moveId)).toEqual({ next: 'done', state: 'aborted' });
+  });
+
+  it('says what is missing: a bucket map, a source cell\'s registration, a move', async () => {
+    const control = await createCellTable(inject('dynamoEndpoint'), 'bare');
+    try {
+      const store = new ControlPlaneStore(control.client, control.tableName);
+      const moves = new MoveStore(control.doc, control.tableName);
+      const engine = new MoveEngine({ store, moves, cellData: world.cellData });
+      const deploy = new DeployTimeCalls(control.client, control.tableName);
+      await deploy.register(world.cells['cell-2']!.registration);
+      await expect(engine.create({ kind: 'tenant', tenantId: 't', to: 'cell-2' }, { by: 'test', graceSeconds: 0 })).rejects.toThrow(
+        'the control plane has no bucket map yet: deploy the control-plane stack (or start npm start) first',
+      );
+      // The map names cell-1, which never registered.
+      await deploy.seed(['cell-1', 'cell-2']);
+      const map = (await store.latestVersion())!;
+      const inCell1 = map.map.indexOf('cell-1');
+      await expect(engine.create({ kind: 'bucket', first: inCell1, last: inCell1, to: 'cell-2' }, { by: 'test', graceSeconds: 0 })).rejects.toThrow(
+        'cell-1 is not registered: its tenants\' data cannot be read',
+      );
+      await expect(engine.step('nope')).rejects.toThrow('no move nope');
+      // A move whose source left the registry after it started.
+      await deploy.register(world.cells['cell-1']!.registration);
+      const move = await engine.create({ kind: 'bucket', first: inCell1, last: inCell1, to: 'cell-2' }, { by: 'test', graceSeconds: 0 });
+      await deploy.deregister('cell-1');
+      await expect(engine.step(move.moveId)).rejects.toThrow('cell-1 is not registered');
+    } finally {
+      await control.drop();
+    }
+  });
+});
+
+describe('the move store', () => {
+  it('lists moves newest first, refuses an abort for a move it does not have, and never saves over an abort asked for', async () => {
+    const control = await createCellTable(inject('dynamoEndpoint'), 'moves');
+    try {
+      const moves = new MoveStore(control.doc, control.tableName);
+      const record = (moveId: string, createdAt: number): MoveRecord => ({
+        moveId,
+        kind: 'tenant',
+        subject: 't',
+        buckets: [],
+        tenants: ['t'],
+        from: 'cell-1',
+        to: 'cell-2',
+        state: 'clone',
+        steps: {},
+        copied: 0,
+        fenceAttempts: 0,
+        graceSeconds: 0,
+        by: 'test',
+        createdAt,
+        updatedAt: createdAt,
+      });
+      for (const [moveId, at] of [['b', 2], ['a', 3], ['c', 1]] as const) await moves.create(record(moveId, at));
+      expect((await moves.list()).map((move) => move.moveId)).toEqual(['a', 'b', 'c']);
+      await expect(moves.create(record('a', 4))).rejects.toThrow();
+      expect(await moves.requestAbort('nope')).toBe(false);
+      expect(await moves.get('nope')).toBeUndefined();
+
+      // The engine's copy, read before the operator asked for the abort, saved after it.
+      const read = (await moves.get('a'))!;
+      expect(await moves.requestAbort('a')).toBe(true);
+      await moves.save({ ...read, state: 'catch up', checkpoint: { tenant: 1 } });
+      expect(await moves.get('a')).toMatchObject({ state: 'catch up', abortRequested: true, checkpoint: { tenant: 1 } });
+      // What the engine dropped is removed from the record.
+      await moves.save({ ...read, state: 'fence' });
+      expect((await moves.get('a'))!.checkpoint).toBeUndefined();
+      for (const state of ['forget', 'done', 'aborted', 'failed'] as const) {
+        await moves.save({ ...read, state });
+        expect(await moves.requestAbort('a')).toBe(false);
+      }
+      await expect(moves.save(record('nope', 1))).rejects.toThrow();
+    } finally {
+      await control.drop();
+    }
+  });
+});
