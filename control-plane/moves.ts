@@ -197,6 +197,12 @@ export interface MoveEngineDeps {
    */
   readonly settleMs?: number;
   readonly now?: () => number;
+  /**
+   * How the engine waits inside a step (the settle time, running sagas, a
+   * flip's back-off): tests pass one that moves their clock.
+   * @default node's `setTimeout` from `node:timers/promises`
+   */
+  readonly sleep?: (ms: number) => Promise<unknown>;
   /** Called as the move goes on (the engine's own log). @default silent */
   readonly log?: (message: string, move: MoveRecord) => void;
 }
@@ -214,9 +220,11 @@ const FLIP_PATIENCE_MS = 60_000;
  */
 export class MoveEngine {
   private readonly now: () => number;
+  private readonly sleep: (ms: number) => Promise<unknown>;
 
   constructor(private readonly deps: MoveEngineDeps) {
     this.now = deps.now ?? Date.now;
+    this.sleep = deps.sleep ?? sleep;
   }
 
   /**
@@ -403,7 +411,7 @@ export class MoveEngine {
   private async final(move: MoveRecord, source: CellRecord, target: CellRecord, cells: readonly CellRecord[]): Promise<StepOutcome> {
     const fenceAt = move.fenceAt!;
     const settled = fenceAt + (this.deps.settleMs ?? WRITE_SETTLE_MS);
-    if (this.now() < settled) await sleep(settled - this.now());
+    if (this.now() < settled) await this.sleep(settled - this.now());
     this.end(move, 'fence', settled);
     const { version } = await this.deps.store.readRouting();
     let others: Promise<unknown> = Promise.resolve();
@@ -529,7 +537,7 @@ export class MoveEngine {
       const claimed = await Promise.all([this.deps.cellData.claimOwnership(target, record), this.deps.cellData.claimOwnership(source, record)]);
       if (!claimed.every(Boolean)) {
         // Another change holds a record as new (a pin's fence, another move's flip): its map version comes soon.
-        await sleep(20 + Math.random() * 40);
+        await this.sleep(20 + Math.random() * 40);
         current = undefined;
         continue;
       }
@@ -569,7 +577,7 @@ export class MoveEngine {
       const live = running.filter((order) => !(order.status === 'PENDING' && Date.parse(order.createdAt) < fenceAt - ORPHANED_ORDER_MS));
       if (live.length === 0) return true;
       if (this.now() >= deadline) return false;
-      await sleep(100);
+      await this.sleep(100);
     }
   }
 

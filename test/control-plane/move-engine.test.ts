@@ -62,12 +62,22 @@ async function marker(cellId: string, moveId: string) {
   return Items[0];
 }
 
-/** An engine on the test's clock, its log kept. */
-function clocked(deps: Partial<MoveEngineDeps> = {}) {
+/** An engine on the test's clock, its log and its waits kept: a wait moves the clock, and `onSleep` sees it. */
+function clocked(deps: Partial<MoveEngineDeps> = {}, onSleep: (ms: number) => Promise<void> | void = () => {}) {
   const clock = { at: Date.now() };
   const log: string[] = [];
-  const engine = world.engine({ now: () => clock.at, log: (message) => log.push(message), ...deps });
-  return { clock, log, engine };
+  const sleeps: number[] = [];
+  const engine = world.engine({
+    now: () => clock.at,
+    sleep: async (ms) => {
+      sleeps.push(ms);
+      clock.at += ms;
+      await onSleep(ms);
+    },
+    log: (message) => log.push(message),
+    ...deps,
+  });
+  return { clock, log, sleeps, engine };
 }
 
 /** `cellData` with some of its calls answered by the test. */
@@ -93,7 +103,7 @@ describe('a move, step by step', () => {
     const tenantId = await tenantIn('cell-1', 'steps');
     await seed(tenantId, 3);
     const versionBefore = (await world.store.latestVersion())!.version;
-    const { clock, log, engine } = clocked({ fenceLeadMs: 2_500, settleMs: 1_000 });
+    const { clock, log, sleeps, engine } = clocked({ fenceLeadMs: 2_500, settleMs: 1_000 });
     const t0 = clock.at;
     const move = await engine.create({ kind: 'tenant', tenantId, to: 'cell-2' }, { by: 'operator', graceSeconds: 10 });
     expect(move).toStrictEqual({
@@ -138,20 +148,22 @@ describe('a move, step by step', () => {
     expect((await stored(move.moveId)).steps.fence!.endedAt).toBeUndefined();
     expect(await marker('cell-1', move.moveId)).toMatchObject({ role: 'source', fenceAt });
 
-    // Past the settle time: no wait in the step itself.
-    const flippedAt = fenceAt + 1_000 + 50;
-    clock.at = flippedAt;
+    // The final step waits out the rest of the settle time itself, then flips at once.
+    expect(sleeps).toEqual([]);
+    clock.at = fenceAt + 200;
+    const flippedAt = fenceAt + 1_000;
     expect(await engine.step(move.moveId)).toEqual({ next: 'wait', seconds: 10 });
+    expect(sleeps).toEqual([800]);
     const digest = await world.cellData.digest(world.cell('cell-2'), tenantId);
     expect(await stored(move.moveId)).toMatchObject({
       state: 'forget',
       flippedAt,
-      fencedMs: 1_050,
+      fencedMs: 1_000,
       mapVersion: versionBefore + 1,
       verified: digest,
       forgetAt: flippedAt + 10_000,
       steps: {
-        fence: { startedAt: t0 + 300, endedAt: fenceAt + 1_000 },
+        fence: { startedAt: t0 + 300, endedAt: flippedAt },
         'final catch up': { startedAt: flippedAt, endedAt: flippedAt },
         verify: { startedAt: flippedAt, endedAt: flippedAt },
         flip: { startedAt: flippedAt, endedAt: flippedAt },
@@ -185,7 +197,7 @@ describe('a move, step by step', () => {
       'cloned 3 records',
       'caught up',
       `fence at ${new Date(fenceAt).toISOString()}`,
-      `flipped in map version ${versionBefore + 1}; writes were refused for 1050 ms`,
+      `flipped in map version ${versionBefore + 1}; writes were refused for 1000 ms`,
       'done; the source copy is forgotten',
     ]);
   });
@@ -246,11 +258,14 @@ describe('a fence that cannot hold', () => {
     await putOrder('cell-1', tenantId, 'o-paid', 'PAID', Date.now() - 3_600_000);
     const before = await world.cellData.digest(world.cell('cell-1'), tenantId);
     const versionBefore = (await world.store.latestVersion())!.version;
-    const { log, engine } = clocked({ fenceLeadMs: 0, settleMs: 0, sagaWaitMs: 0 });
+    const { log, sleeps, engine } = clocked({ fenceLeadMs: 0, settleMs: 0, sagaWaitMs: 300 });
     const move = await engine.create({ kind: 'tenant', tenantId, to: 'cell-3' }, { by: 'test', graceSeconds: 0 });
     for (let attempt = 1; attempt <= 2; attempt += 1) {
       await stepUntil(engine, move.moveId, 'final');
+      sleeps.length = 0;
       expect(await engine.step(move.moveId)).toEqual({ next: 'wait', seconds: 5 });
+      // Looked again every 100 ms, for as long as the saga wait.
+      expect(sleeps).toEqual([100, 100, 100]);
       const lifted = await stored(move.moveId);
       expect(lifted).toMatchObject({ state: 'catch up', fenceAttempts: attempt });
       expect(lifted.fenceAt).toBeUndefined();
@@ -297,6 +312,22 @@ describe('a fence that cannot hold', () => {
     expect(await stored(oldMove.moveId)).toMatchObject({ state: 'forget', fenceAttempts: 0 });
     // It moved as it is: its client's retry starts it in the target.
     expect((await records('cell-1', old)).map((r) => r.sk)).toContain('ORDER#o-old');
+  });
+
+  it('waits while an order runs, and flips once it ends', async () => {
+    const tenantId = await tenantIn('cell-2', 'ends');
+    await seed(tenantId, 1);
+    await putOrder('cell-2', tenantId, 'o-1', 'RESERVED', Date.now());
+    const { sleeps, engine } = clocked({ fenceLeadMs: 0, settleMs: 0, sagaWaitMs: 1_000 }, async () => {
+      // The saga ends during the second wait.
+      if (sleeps.length === 2) await putOrder('cell-2', tenantId, 'o-1', 'CONFIRMED', Date.now());
+    });
+    const move = await engine.create({ kind: 'tenant', tenantId, to: 'cell-3' }, { by: 'test', graceSeconds: 0 });
+    await stepUntil(engine, move.moveId, 'final');
+    expect(await engine.step(move.moveId)).toEqual({ next: 'wait', seconds: 0 });
+    expect(sleeps).toEqual([100, 100]);
+    expect(await stored(move.moveId)).toMatchObject({ state: 'forget', fenceAttempts: 0 });
+    expect(await records('cell-3', tenantId)).toContainEqual(expect.objectContaining({ orderId: 'o-1', status: 'CONFIRMED' }));
   });
 
   it('is lifted when the copy does not verify', async () => {
@@ -363,7 +394,7 @@ describe('a flip that meets another change', () => {
     await seed(tenantId, 1);
     let refusals = 2;
     const claims: string[] = [];
-    const engine = world.engine({
+    const { sleeps, engine } = clocked({
       fenceLeadMs: 0,
       settleMs: 0,
       cellData: cellDataWith({
@@ -385,6 +416,9 @@ describe('a flip that meets another change', () => {
     expect(claims).toEqual([`cell-1 ${epoch}`, `cell-2 ${epoch}`, `cell-1 ${epoch}`, `cell-2 ${epoch}`, `cell-1 ${epoch}`, `cell-2 ${epoch}`, `cell-3 ${epoch}`]);
     expect(await stored(move.moveId)).toMatchObject({ mapVersion: epoch });
     expect((await world.store.latestVersion())!.version).toBe(epoch);
+    // A short, random back-off before each new try, so that two flips do not meet again.
+    expect(sleeps).toHaveLength(2);
+    for (const ms of sleeps) expect(ms >= 20 && ms < 60, `${ms} ms`).toBe(true);
   });
 
   it('goes on from the newer version when another change writes the map first', async () => {
