@@ -8,6 +8,7 @@ import { CellOperations } from '../../control-plane/operations.ts';
 import { summarizeMoves } from '../../control-plane/plan.ts';
 import { bucketCounts, bucketOf, routeTenant } from '../../control-plane/routing.ts';
 import { CELL_RECORDS_PK, directoryKey, itemKey, OWNERSHIP_LEASE_MS } from '../../layers/shared/src/contracts/cell-table.ts';
+import { eventually } from '../support/eventually.ts';
 import { cellWorld, type Answer, type CellWorld } from '../support/moving.ts';
 
 let world: CellWorld;
@@ -187,11 +188,10 @@ describe('moving a tenant while it serves', () => {
     const move = await world.engine().create({ kind: 'tenant', tenantId: tenantId!, to: 'cell-1' }, { by: 'test', graceSeconds: 0 });
     const running = world.run(move.moveId);
     // Inside the fence (the saga holds it open): a new order is refused with Retry-After, a read is served.
-    for (;;) {
+    await eventually(async () => {
       const now = await world.moves.get(move.moveId);
-      if (now?.fenceAt !== undefined && Date.now() > now.fenceAt) break;
-      await sleep(100);
-    }
+      expect(now?.fenceAt !== undefined && Date.now() > now.fenceAt, 'the fence holds').toBe(true);
+    });
     const refused = await router.request('POST', `/tenants/${tenantId}/orders`, { body: order('i-0'), headers: { 'idempotency-key': 'inside-fence' } });
     expect(refused).toMatchObject({ status: 503, headers: { 'retry-after': '1' }, body: { error: { code: 'tenant_moving' } } });
     expect((await router.request('GET', `/tenants/${tenantId}/orders/${placed.body.orderId}`)).status).toBe(200);
@@ -279,7 +279,7 @@ describe('a move that is stopped', () => {
     const engine = world.engine({ fenceLeadMs: 0, settleMs: 0 });
     for (const stopIn of ['catch up', 'fence', 'final'] as const) {
       const move = await engine.create({ kind: 'tenant', tenantId: tenantId!, to: 'cell-2' }, { by: 'test', graceSeconds: 0 });
-      while ((await world.moves.get(move.moveId))!.state !== stopIn) await engine.step(move.moveId);
+      await world.stepUntil(move.moveId, stopIn, engine);
       expect(await world.moves.requestAbort(move.moveId)).toBe(true);
       expect(await engine.step(move.moveId)).toEqual({ next: 'done', state: 'aborted' });
       expect(await world.cellData.digest(world.cell('cell-1'), tenantId!)).toEqual(before);
@@ -317,7 +317,7 @@ describe('a move that is stopped', () => {
     await expect(engine.create({ kind: 'bucket', first: bucketOf(tenantId!), last: bucketOf(tenantId!), to: 'cell-3' }, { by: 'test', graceSeconds: 0 })).rejects.toThrow(
       /running on the same tenants/,
     );
-    while ((await world.moves.get(move.moveId))!.state !== 'forget') await engine.step(move.moveId);
+    await world.stepUntil(move.moveId, 'forget', engine);
     expect(await world.moves.requestAbort(move.moveId)).toBe(false);
     await expect(engine.create({ kind: 'tenant', tenantId: tenantId!, to: 'cell-2' }, { by: 'test', graceSeconds: 0 })).rejects.toThrow(/already in cell-2/);
   });
@@ -330,17 +330,26 @@ describe('rebalancing by plan', () => {
   });
   afterAll(async () => cells?.drop());
 
-  /** Runs each move the plan starts in this process, as the workflow would. */
+  /**
+   * Runs each move the plan starts in this process, as the workflow would.
+   * `signal` aborts when a move fails to run, so that the apply given it
+   * stops (as if paused) instead of waiting on; `settle` then says why.
+   */
   function runner() {
     const engine = cells.engine({ fenceLeadMs: 0, settleMs: 0 });
     const running = new Map<string, Promise<unknown>>();
+    const failed = new AbortController();
     return {
       engine,
       runner: {
         start: async (move: MoveRecord) => {
-          if (!running.has(move.moveId)) running.set(move.moveId, cells.run(move.moveId, engine));
+          if (running.has(move.moveId)) return;
+          const run = cells.run(move.moveId, engine);
+          run.catch((error: unknown) => failed.abort(error));
+          running.set(move.moveId, run);
         },
       },
+      signal: failed.signal,
       settle: () => Promise.all(running.values()),
     };
   }
@@ -374,8 +383,11 @@ describe('rebalancing by plan', () => {
     const operations = new CellOperations({ store: cells.store, cellTables: cells.cellData, by: 'test' });
     const expected = (await operations.plan()).cells;
     const seen: ApplyProgress[] = [];
-    const { engine, runner: start, settle } = runner();
-    const result = await new PlanRunner({ store: cells.store, engine, moves: cells.moves, runner: start, concurrency: 3, graceSeconds: 0, by: 'test', pollMs: 100, onProgress: (p) => seen.push(p) }).apply(await planNow());
+    const { engine, runner: start, signal, settle } = runner();
+    const result = await new PlanRunner({ store: cells.store, engine, moves: cells.moves, runner: start, concurrency: 3, graceSeconds: 0, by: 'test', pollMs: 100, onProgress: (p) => seen.push(p) }).apply(
+      await planNow(),
+      signal,
+    );
     await settle();
     expect(result).toMatchObject({ paused: false, failed: [], bucketsDone: 4_096, bucketsTotal: 4_096 });
     expect(seen.at(-1)!.recordsCopied).toBeGreaterThan(0);
@@ -385,7 +397,10 @@ describe('rebalancing by plan', () => {
 
     await cells.store.setStatus('cell-1', 'draining');
     const drain = runner();
-    await new PlanRunner({ store: cells.store, engine: drain.engine, moves: cells.moves, runner: drain.runner, concurrency: 2, graceSeconds: 0, by: 'test', pollMs: 100 }).apply(await planNow());
+    await new PlanRunner({ store: cells.store, engine: drain.engine, moves: cells.moves, runner: drain.runner, concurrency: 2, graceSeconds: 0, by: 'test', pollMs: 100 }).apply(
+      await planNow(),
+      drain.signal,
+    );
     await drain.settle();
     expect(bucketCounts((await cells.store.latestVersion())!.map).get('cell-1')).toBeUndefined();
     await everyTenantIn(tenants);
@@ -406,11 +421,14 @@ describe('rebalancing by plan', () => {
       by: 'test',
       pollMs: 50,
       onProgress: () => pause.abort(),
-    }).apply(plan, pause.signal);
+    }).apply(plan, AbortSignal.any([pause.signal, first.signal]));
     expect(paused.paused).toBe(true);
     await first.settle();
     const second = runner();
-    const resumed = await new PlanRunner({ store: cells.store, engine: second.engine, moves: cells.moves, runner: second.runner, concurrency: 2, graceSeconds: 0, by: 'test', pollMs: 100 }).apply(plan);
+    const resumed = await new PlanRunner({ store: cells.store, engine: second.engine, moves: cells.moves, runner: second.runner, concurrency: 2, graceSeconds: 0, by: 'test', pollMs: 100 }).apply(
+      plan,
+      second.signal,
+    );
     await second.settle();
     expect(resumed).toMatchObject({ paused: false, failed: [], bucketsDone: resumed.bucketsTotal });
     expect(bucketCounts((await cells.store.latestVersion())!.map).get('cell-1')).toBeGreaterThan(4_000);

@@ -21,6 +21,9 @@ import { createCellTable, localClient } from './tables.ts';
 
 type Table = Awaited<ReturnType<typeof createCellTable>>;
 
+/** More steps than any move in the tests takes. */
+const MAX_STEPS = 200;
+
 export interface Answer {
   readonly status: number;
   readonly body: any;
@@ -139,13 +142,27 @@ export async function cellWorld(endpoint: string, cellIds = ['cell-1', 'cell-2',
   const cellData = new CellData(control.doc);
   const engine = (deps: Partial<MoveEngineDeps> = {}) => new MoveEngine({ store, moves, cellData, ...deps });
 
-  /** Steps a move to its end as the workflow does, waiting where it says. */
+  /**
+   * Steps a move to its end as the workflow does, waiting where it says. A
+   * move that never ends fails the test at once rather than hanging it (and
+   * a mutation run with it).
+   */
   async function run(moveId: string, using = engine()): Promise<MoveRecord> {
-    for (;;) {
+    for (let steps = 0; steps < MAX_STEPS; steps += 1) {
       const outcome = await using.step(moveId);
       if (outcome.next === 'done') return (await moves.get(moveId))!;
       if (outcome.next === 'wait') await sleep(outcome.seconds * 1_000);
     }
+    throw new Error(`move ${moveId} did not end in ${MAX_STEPS} steps: it is ${(await moves.get(moveId))?.state}`);
+  }
+
+  /** Steps a move until its record is in `state`, at most MAX_STEPS times, without waiting where it says. */
+  async function stepUntil(moveId: string, state: MoveRecord['state'], using = engine()): Promise<void> {
+    for (let steps = 0; steps < MAX_STEPS; steps += 1) {
+      if ((await moves.get(moveId))!.state === state) return;
+      await using.step(moveId);
+    }
+    throw new Error(`move ${moveId} did not reach ${state} in ${MAX_STEPS} steps: it is ${(await moves.get(moveId))?.state}`);
   }
 
   return {
@@ -157,6 +174,7 @@ export async function cellWorld(endpoint: string, cellIds = ['cell-1', 'cell-2',
     router: () => new Router(),
     engine,
     run,
+    stepUntil,
     addCell,
     cell: (cellId: string): CellRecord => ({ ...cells[cellId]!.registration, status: 'active' }),
     drop: async () => {
