@@ -3,8 +3,9 @@ import config from './stryker.config.mjs';
 
 /**
  * `npm run mutate:moves`: mutation testing of the migration code,
- * `control-plane/moves.ts`, apart from the other core modules because its suite
- * is slow (docs/quality.md). Its own incremental file and report.
+ * `control-plane/moves.ts`, apart from the other core modules: it runs its own
+ * suites (vitest.mutate-moves.config.ts) and keeps its own incremental file
+ * and report (docs/quality.md).
  * @type {import('@stryker-mutator/api/core').PartialStrykerOptions}
  */
 export default {
@@ -14,4 +15,6 @@ export default {
   incrementalFile: 'reports/mutation/moves/incremental.json',
   htmlReporter: { fileName: 'reports/mutation/moves/index.html' },
   jsonReporter: { fileName: 'reports/mutation/moves/mutation.json' },
+  // Three runs at once on two cores take up to twice as long as the dry run alone: a slow run is not a hang.
+  timeoutFactor: 3,
 };

@@ -2,16 +2,12 @@ import config from './vitest.mutate.config.ts';
 
 /**
  * The suites `npm run mutate:moves` runs against each mutant of
- * `control-plane/moves.ts`: the engine's step-by-step suite (seconds), the
- * moves suite (a minute of DynamoDB Local work a run, which is why the module
- * has a run of its own) and the two quick suites that also drive a move in
- * this process.
+ * `control-plane/moves.ts`: the engine's step-by-step suite and the two quick
+ * suites that also drive a move in this process. The moves suite
+ * (test/control-plane/moves.test.ts, moves under load, killed and resumed)
+ * is left out: a minute of DynamoDB Local work a run, against each of some
+ * 400 mutants. So the score is what the quick suites catch alone, a floor.
  */
-export const moveSuites = [
-  'test/control-plane/move-engine.test.ts',
-  'test/control-plane/moves.test.ts',
-  'test/control-plane/plan.test.ts',
-  'test/console/server.test.ts',
-];
+export const moveSuites = ['test/control-plane/move-engine.test.ts', 'test/control-plane/plan.test.ts', 'test/console/server.test.ts'];
 
 export default { ...config, test: { ...config.test, include: moveSuites } };
