@@ -5,6 +5,7 @@ import { MoveEngine, MoveStore, type MoveEngineDeps, type MoveRecord } from '../
 import { bucketOf, routeTenant } from '../../control-plane/routing.ts';
 import { ControlPlaneStore } from '../../control-plane/store.ts';
 import { CELL_API_TIMEOUT_SECONDS, CELL_RECORDS_PK, orderKey, tenantKey } from '../../layers/shared/src/contracts/cell-table.ts';
+import { ID_RULE } from '../../layers/shared/src/ids.ts';
 import { DeployTimeCalls } from '../support/deploy-time.ts';
 import { cellWorld, type CellWorld } from '../support/moving.ts';
 import { createCellTable } from '../support/tables.ts';
@@ -330,29 +331,49 @@ describe('a fence that cannot hold', () => {
     expect(await records('cell-3', tenantId)).toContainEqual(expect.objectContaining({ orderId: 'o-1', status: 'CONFIRMED' }));
   });
 
-  it('is lifted when the copy does not verify', async () => {
-    const tenantId = await tenantIn('cell-3', 'verify');
-    await seed(tenantId, 2);
-    const target = world.cell('cell-1');
-    const { log, engine } = clocked({
-      fenceLeadMs: 0,
-      settleMs: 0,
-      // The target's copy counted one record short.
-      cellData: cellDataWith({
-        digest: async (cell, tenant) => {
-          const digest = await world.cellData.digest(cell, tenant);
-          return cell.cellId === target.cellId ? { ...digest, records: digest.records - 1 } : digest;
-        },
-      }),
-    });
-    const move = await engine.create({ kind: 'tenant', tenantId, to: 'cell-1' }, { by: 'test', graceSeconds: 0 });
-    await stepUntil(engine, move.moveId, 'final');
-    expect(await engine.step(move.moveId)).toEqual({ next: 'wait', seconds: 5 });
-    expect(await stored(move.moveId)).toMatchObject({ state: 'catch up', fenceAttempts: 1 });
-    expect(log.at(-1)).toBe('fence lifted (the copy did not verify); catching up again');
-    expect((await stored(move.moveId)).verified).toBeUndefined();
-    const map = (await world.store.latestVersion())!;
-    expect(routeTenant(map.map, map.overrides, tenantId).cellId).toBe('cell-3');
+  it('is lifted when the copy does not verify, by count or by content; an abort then leaves the source as it was', async () => {
+    const distortions = [
+      (digest: { records: number; checksum: string }) => ({ ...digest, records: digest.records - 1 }),
+      (digest: { records: number; checksum: string }) => ({ ...digest, checksum: `${digest.checksum}x` }),
+    ];
+    for (const distort of distortions) {
+      const tenantId = await tenantIn('cell-3', 'verify');
+      await seed(tenantId, 2);
+      const before = await world.cellData.digest(world.cell('cell-3'), tenantId);
+      const { log, engine } = clocked({
+        fenceLeadMs: 0,
+        settleMs: 0,
+        // The target's copy seen other than it is.
+        cellData: cellDataWith({
+          digest: async (cell, tenant) => {
+            const digest = await world.cellData.digest(cell, tenant);
+            return cell.cellId === 'cell-1' ? distort(digest) : digest;
+          },
+        }),
+      });
+      const move = await engine.create({ kind: 'tenant', tenantId, to: 'cell-1' }, { by: 'test', graceSeconds: 0 });
+      await stepUntil(engine, move.moveId, 'final');
+      expect(await engine.step(move.moveId)).toEqual({ next: 'wait', seconds: 5 });
+      expect(await stored(move.moveId)).toMatchObject({ state: 'catch up', fenceAttempts: 1 });
+      expect(log.at(-1)).toBe('fence lifted (the copy did not verify); catching up again');
+      expect((await stored(move.moveId)).verified).toBeUndefined();
+      const map = (await world.store.latestVersion())!;
+      expect(routeTenant(map.map, map.overrides, tenantId).cellId).toBe('cell-3');
+
+      // The target holds a copy and its directory entry: an abort removes both, and the markers.
+      expect(await records('cell-1', tenantId)).toHaveLength(2);
+      expect(await world.moves.requestAbort(move.moveId)).toBe(true);
+      expect(await engine.step(move.moveId)).toEqual({ next: 'done', state: 'aborted' });
+      const aborted = await stored(move.moveId);
+      expect(aborted).toMatchObject({ state: 'aborted', abortRequested: true });
+      expect([aborted.fenceAt, aborted.checkpoint, aborted.error]).toEqual([undefined, undefined, undefined]);
+      expect(log.at(-1)).toBe('aborted: the source is as it was');
+      expect(await records('cell-1', tenantId)).toEqual([]);
+      expect(await world.cellData.directoryEntry(world.cell('cell-1'), bucketOf(tenantId), tenantId)).toBeUndefined();
+      expect(await world.cellData.digest(world.cell('cell-3'), tenantId)).toEqual(before);
+      expect(await marker('cell-1', move.moveId)).toBeUndefined();
+      expect(await marker('cell-3', move.moveId)).toBeUndefined();
+    }
   });
 });
 
@@ -404,6 +425,8 @@ describe('a flip that meets another change', () => {
             refusals -= 1;
             return false;
           }
+          // A cell that neither gives nor takes the tenant: its record catches up later, the move does not wait for it.
+          if (cell.cellId === 'cell-3') throw new Error('cell-3 cannot be reached');
           return world.cellData.claimOwnership(cell, record);
         },
       }),
@@ -419,6 +442,72 @@ describe('a flip that meets another change', () => {
     // A short, random back-off before each new try, so that two flips do not meet again.
     expect(sleeps).toHaveLength(2);
     for (const ms of sleeps) expect(ms >= 20 && ms < 60, `${ms} ms`).toBe(true);
+  });
+
+  it('gives up after a minute of lost races, leaving the map as it was, and flips when stepped again', async () => {
+    const tenantId = await tenantIn('cell-2', 'patience');
+    await seed(tenantId, 1);
+    // Each claim refused after a second: a minute is some thirty tries.
+    const refusing: ReturnType<typeof clocked> = clocked({
+      fenceLeadMs: 0,
+      settleMs: 0,
+      cellData: cellDataWith({
+        claimOwnership: async () => {
+          refusing.clock.at += 1_000;
+          return false;
+        },
+      }),
+    });
+    const { clock, engine } = refusing;
+    const versionBefore = (await world.store.latestVersion())!.version;
+    const move = await engine.create({ kind: 'tenant', tenantId, to: 'cell-3' }, { by: 'test', graceSeconds: 0 });
+    await stepUntil(engine, move.moveId, 'final');
+    const started = clock.at;
+    await expect(engine.step(move.moveId)).rejects.toThrow('the map kept changing under the flip; the move goes on when it is stepped again');
+    expect(clock.at - started).toBeGreaterThanOrEqual(60_000);
+    expect(clock.at - started).toBeLessThan(62_060);
+    expect(await stored(move.moveId)).toMatchObject({ state: 'final', fenceAttempts: 0 });
+    expect((await world.store.latestVersion())!.version).toBe(versionBefore);
+    expect(await world.engine({ fenceLeadMs: 0, settleMs: 0 }).step(move.moveId)).toEqual({ next: 'wait', seconds: 0 });
+    expect(await stored(move.moveId)).toMatchObject({ state: 'forget', mapVersion: versionBefore + 1 });
+  });
+
+  it('finishes a flip whose run died before saving it, without flipping again', async () => {
+    const tenantId = await tenantIn('cell-1', 'died');
+    await seed(tenantId, 2);
+    const dying = clocked({
+      fenceLeadMs: 0,
+      settleMs: 0,
+      cellData: cellDataWith({
+        removeMarker: async () => {
+          throw new Error('died after the flip');
+        },
+      }),
+    });
+    const versionBefore = (await world.store.latestVersion())!.version;
+    const move = await dying.engine.create({ kind: 'tenant', tenantId, to: 'cell-3' }, { by: 'test', graceSeconds: 0 });
+    await stepUntil(dying.engine, move.moveId, 'final');
+    await expect(dying.engine.step(move.moveId)).rejects.toThrow('died after the flip');
+    const died = await stored(move.moveId);
+    expect(died.state).toBe('final');
+    expect([died.flippedAt, died.mapVersion, died.verified]).toEqual([undefined, undefined, undefined]);
+    expect((await world.store.latestVersion())!.version).toBe(versionBefore + 1);
+
+    const { clock, log, engine } = clocked();
+    clock.at = died.fenceAt! + 5_000;
+    expect(await engine.step(move.moveId)).toEqual({ next: 'wait', seconds: 0 });
+    // The source is fenced since: its digest now is the one the copy verified against.
+    expect(await stored(move.moveId)).toMatchObject({
+      state: 'forget',
+      mapVersion: versionBefore + 1,
+      flippedAt: clock.at,
+      fencedMs: 5_000,
+      verified: await world.cellData.digest(world.cell('cell-1'), tenantId),
+    });
+    expect((await world.store.latestVersion())!.version).toBe(versionBefore + 1);
+    expect(log).toEqual([`flipped in map version ${versionBefore + 1}; writes were refused for 5000 ms`]);
+    expect(await marker('cell-1', move.moveId)).toBeUndefined();
+    expect(await world.run(move.moveId, engine)).toMatchObject({ state: 'done', sourceChanged: false });
   });
 
   it('goes on from the newer version when another change writes the map first', async () => {
@@ -474,12 +563,16 @@ describe('a bucket move', () => {
     const move = await engine.create({ kind: 'bucket', first: bucket, last: bucket, to: 'cell-2' }, { by: 'test', graceSeconds: 0 });
     expect(move).toMatchObject({ kind: 'bucket', subject: `${bucket}`, buckets: [bucket], tenants: [], from: 'cell-1' });
     await engine.step(move.moveId);
-    expect(await stored(move.moveId)).toMatchObject({ state: 'catch up', tenants: [first] });
+    expect(await stored(move.moveId)).toMatchObject({ state: 'catch up', tenants: [first], copied: 1 });
+    // The markers name the buckets: a tenant of them that writes later is theirs too.
+    for (const [cellId, role] of [['cell-1', 'source'], ['cell-2', 'target']] as const) {
+      expect(await marker(cellId, move.moveId)).toMatchObject({ role, buckets: [bucket], tenants: [] });
+    }
     // Two tenants write for the first time between the clone and the catch-up: they come after the first, in order.
     const late = [await tenantIn('cell-1', 'b-late', bucket), await tenantIn('cell-1', 'a-late', bucket)];
     for (const tenantId of late) await seed(tenantId, 1);
     await engine.step(move.moveId);
-    expect((await stored(move.moveId)).tenants).toEqual([first, ...[...late].sort()]);
+    expect(await stored(move.moveId)).toMatchObject({ tenants: [first, ...[...late].sort()], copied: 3 });
     await world.run(move.moveId, engine);
 
     const map = (await world.store.latestVersion())!;
@@ -545,6 +638,44 @@ describe('what a move refuses', () => {
     const again = await engine.create({ kind: 'tenant', tenantId, to: 'cell-3' }, options);
     expect(await world.moves.requestAbort(again.moveId)).toBe(true);
     expect(await engine.step(again.moveId)).toEqual({ next: 'done', state: 'aborted' });
+  });
+
+  it('refuses what it cannot move: a bad tenant id, buckets out of range or in two cells, an unknown or inactive target', async () => {
+    const engine = world.engine();
+    const refused = (request: Parameters<MoveEngine['create']>[0]) => engine.create(request, { by: 'test', graceSeconds: 0 });
+    for (const tenantId of ['', 'a b', '../x', 'x'.repeat(129), 'ä']) {
+      await expect(refused({ kind: 'tenant', tenantId, to: 'cell-2' })).rejects.toThrow(`"${tenantId}" is not a tenant id: ${ID_RULE}`);
+    }
+    for (const [first, last] of [[-1, 3], [9, 3], [0, 16_384]] as const) {
+      await expect(refused({ kind: 'bucket', first, last, to: 'cell-2' })).rejects.toThrow('buckets are 0 to 16383: give one, or a range a-b');
+    }
+    await expect(refused({ kind: 'bucket', first: 0, last: 16_383, to: 'cell-2' })).rejects.toThrow(
+      'buckets 0-16383 lie in cell-1 and cell-3: move them one source cell at a time',
+    );
+    await expect(refused({ kind: 'tenant', tenantId: 'fine', to: 'cell-9' })).rejects.toThrow('no cell "cell-9" is registered');
+    const inCell1 = (await world.store.latestVersion())!.map.indexOf('cell-1');
+    for (const status of ['draining', 'inactive'] as const) {
+      await world.store.setStatus('cell-3', status);
+      try {
+        await expect(refused({ kind: 'bucket', first: inCell1, last: inCell1, to: 'cell-3' })).rejects.toThrow(`cell-3 is ${status}: only an active cell takes tenants`);
+      } finally {
+        await world.store.setStatus('cell-3', 'active');
+      }
+    }
+    const tenantId = await tenantIn('cell-1', 'home');
+    await expect(refused({ kind: 'tenant', tenantId, to: 'cell-1' })).rejects.toThrow(`${tenantId} is already in cell-1`);
+    expect((await world.moves.list()).some((move) => move.subject === tenantId || move.subject === `${inCell1}`)).toBe(false);
+  });
+
+  it('refuses an abort after the flip', async () => {
+    const tenantId = await tenantIn('cell-1', 'late-abort');
+    await seed(tenantId, 1);
+    const engine = world.engine({ fenceLeadMs: 0, settleMs: 0 });
+    const move = await engine.create({ kind: 'tenant', tenantId, to: 'cell-2' }, { by: 'test', graceSeconds: 60 });
+    await stepUntil(engine, move.moveId, 'forget');
+    expect(await world.moves.requestAbort(move.moveId)).toBe(false);
+    expect((await stored(move.moveId)).abortRequested).toBeUndefined();
+    await expect(engine.create({ kind: 'tenant', tenantId, to: 'cell-2' }, { by: 'test', graceSeconds: 0 })).rejects.toThrow(`${tenantId} is already in cell-2`);
   });
 
   it('says what is missing: a bucket map, a source cell\'s registration, a move', async () => {
