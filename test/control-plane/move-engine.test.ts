@@ -6,6 +6,7 @@ import { bucketOf, routeTenant } from '../../control-plane/routing.ts';
 import { ControlPlaneStore } from '../../control-plane/store.ts';
 import { CELL_API_TIMEOUT_SECONDS, CELL_RECORDS_PK, orderKey, tenantKey } from '../../layers/shared/src/contracts/cell-table.ts';
 import { ID_RULE } from '../../layers/shared/src/ids.ts';
+import { recordCommands } from '../support/commands.ts';
 import { DeployTimeCalls } from '../support/deploy-time.ts';
 import { cellWorld, type CellWorld } from '../support/moving.ts';
 import { createCellTable } from '../support/tables.ts';
@@ -201,6 +202,38 @@ describe('a move, step by step', () => {
       `flipped in map version ${versionBefore + 1}; writes were refused for 1000 ms`,
       'done; the source copy is forgotten',
     ]);
+  });
+});
+
+describe('a step run again', () => {
+  it('keeps the fence it announced when the fence step dies after announcing it', async () => {
+    const tenantId = await tenantIn('cell-3', 'refence');
+    await seed(tenantId, 1);
+    let dying = false;
+    const { clock, engine } = clocked({
+      fenceLeadMs: 2_000,
+      settleMs: 0,
+      cellData: cellDataWith({
+        reconcile: async (...args: Parameters<CellData['reconcile']>) => {
+          if (dying) throw new Error('died in the fence step');
+          return world.cellData.reconcile(...args);
+        },
+      }),
+    });
+    const move = await engine.create({ kind: 'tenant', tenantId, to: 'cell-2' }, { by: 'test', graceSeconds: 0 });
+    await stepUntil(engine, move.moveId, 'fence');
+    dying = true;
+    await expect(engine.step(move.moveId)).rejects.toThrow('died in the fence step');
+    const announced = (await stored(move.moveId)).fenceAt!;
+    expect(announced).toBe(clock.at + 2_000);
+    dying = false;
+    clock.at += 500;
+    // The same fence, announced once: the wait is what is left of it.
+    expect(await engine.step(move.moveId)).toEqual({ next: 'wait', seconds: 1 });
+    expect(await stored(move.moveId)).toMatchObject({ state: 'final', fenceAt: announced });
+    expect(await marker('cell-3', move.moveId)).toMatchObject({ fenceAt: announced });
+    clock.at = announced;
+    expect(await world.run(move.moveId, engine)).toMatchObject({ state: 'done' });
   });
 });
 
@@ -493,6 +526,8 @@ describe('a flip that meets another change', () => {
     expect([died.flippedAt, died.mapVersion, died.verified]).toEqual([undefined, undefined, undefined]);
     expect((await world.store.latestVersion())!.version).toBe(versionBefore + 1);
 
+    // An abort asked for now is too late: the map gives the tenant to the target already.
+    expect(await world.moves.requestAbort(move.moveId)).toBe(true);
     const { clock, log, engine } = clocked();
     clock.at = died.fenceAt! + 5_000;
     expect(await engine.step(move.moveId)).toEqual({ next: 'wait', seconds: 0 });
@@ -742,13 +777,33 @@ describe('the move store', () => {
       await moves.save({ ...read, state: 'catch up', checkpoint: { tenant: 1 } });
       expect(await moves.get('a')).toMatchObject({ state: 'catch up', abortRequested: true, checkpoint: { tenant: 1 } });
       // What the engine dropped is removed from the record.
-      await moves.save({ ...read, state: 'fence' });
+      await moves.save({ ...read, state: 'fence', fenceAt: 5 });
+      expect(await moves.get('a')).toMatchObject({ fenceAt: 5 });
       expect((await moves.get('a'))!.checkpoint).toBeUndefined();
-      for (const state of ['forget', 'done', 'aborted', 'failed'] as const) {
-        await moves.save({ ...read, state });
-        expect(await moves.requestAbort('a')).toBe(false);
-      }
+      await moves.save({ ...read, state: 'fence' });
+      expect((await moves.get('a'))!.fenceAt).toBeUndefined();
+      // An abort is taken before the flip only.
+      const abortable = async (state: MoveRecord['state'], flippedAt?: number) => {
+        await moves.save({ ...read, state, flippedAt });
+        return moves.requestAbort('a');
+      };
+      for (const state of ['clone', 'catch up', 'fence', 'final'] as const) expect(await abortable(state), state).toBe(true);
+      expect(await abortable('final', 1)).toBe(false);
+      for (const state of ['forget', 'done', 'aborted', 'failed'] as const) expect(await abortable(state), state).toBe(false);
       await expect(moves.save(record('nope', 1))).rejects.toThrow();
+
+      // Every read is strongly consistent: a step reads what the step before it saved.
+      const commands = recordCommands(control.doc);
+      try {
+        await moves.get('a');
+        await moves.list();
+      } finally {
+        commands.stop();
+      }
+      expect(commands.sent.map(({ name, input }) => [name, input.ConsistentRead])).toEqual([
+        ['GetItemCommand', true],
+        ['QueryCommand', true],
+      ]);
     } finally {
       await control.drop();
     }
