@@ -1,7 +1,7 @@
 import type { ServiceOutputTypes } from '@aws-sdk/client-dynamodb';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 
-/** A command a client sent: its name (`GetCommand`, `BatchGetItemCommand`, ...) and its input. */
+/** A command a client sent: its name, as the low-level client names it (`GetItemCommand`, `QueryCommand`, ...), and its input. */
 export interface SentCommand {
   readonly name: string;
   readonly input: Record<string, unknown>;
