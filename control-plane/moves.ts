@@ -266,13 +266,12 @@ export class MoveEngine {
     }
     if (!cells.some((cell) => cell.cellId === from)) throw new MoveError(`${from} is not registered: its tenants' data cannot be read`);
     const running = (await this.deps.moves.list()).filter((move) => !FINISHED.has(move.state));
-    const ours = new Set(buckets);
     for (const move of running) {
       const theirs = new Set([...move.buckets, ...move.tenants.map(bucketOf)]);
+      // Our buckets against their buckets and their tenants' buckets; our tenant against their tenants and buckets (not their tenants' buckets: a neighbour moves on its own).
       const clash =
         buckets.some((bucket) => theirs.has(bucket)) ||
-        tenants.some((tenantId) => move.tenants.includes(tenantId) || move.buckets.includes(bucketOf(tenantId))) ||
-        move.tenants.some((tenantId) => ours.has(bucketOf(tenantId)));
+        tenants.some((tenantId) => move.tenants.includes(tenantId) || move.buckets.includes(bucketOf(tenantId)));
       if (clash) throw new MoveError(`move ${move.moveId} (${move.kind} ${move.subject} to ${move.to}) is running on the same tenants: wait for it, or abort it`);
     }
     const at = this.now();
@@ -323,7 +322,7 @@ export class MoveEngine {
         case 'final':
           return await this.final(move, source, target, cells);
         case 'forget':
-          return await this.forget(move, source, target);
+          return await this.forget(move, source);
         default:
           return { next: 'done', state: move.state };
       }
@@ -449,10 +448,9 @@ export class MoveEngine {
   }
 
   /** After the grace period: removes the source's copy, unless the source changed after the flip (then it is kept, and said so). */
-  private async forget(move: MoveRecord, source: CellRecord, target: CellRecord): Promise<StepOutcome> {
+  private async forget(move: MoveRecord, source: CellRecord): Promise<StepOutcome> {
     const wait = (move.forgetAt ?? 0) - this.now();
     if (wait > 0) return { next: 'wait', seconds: Math.ceil(wait / 1_000) };
-    await Promise.all([this.deps.cellData.removeMarker(source, move.moveId), this.deps.cellData.removeMarker(target, move.moveId)]);
     if (move.verified && move.sourceChanged === undefined) {
       const now = await this.digestAll(move, source);
       move.sourceChanged = now.checksum !== move.verified.checksum;

@@ -4,7 +4,7 @@ import type { CellData } from '../../control-plane/cell-data.ts';
 import { MoveEngine, MoveStore, type MoveEngineDeps, type MoveRecord } from '../../control-plane/moves.ts';
 import { bucketOf, routeTenant } from '../../control-plane/routing.ts';
 import { ControlPlaneStore } from '../../control-plane/store.ts';
-import { CELL_API_TIMEOUT_SECONDS, CELL_RECORDS_PK, orderKey, tenantKey } from '../../layers/shared/src/contracts/cell-table.ts';
+import { CELL_API_TIMEOUT_SECONDS, CELL_RECORDS_PK, orderKey, tenantKey, WRITE_WINDOW_MS } from '../../layers/shared/src/contracts/cell-table.ts';
 import { ID_RULE } from '../../layers/shared/src/ids.ts';
 import { recordCommands } from '../support/commands.ts';
 import { DeployTimeCalls } from '../support/deploy-time.ts';
@@ -210,8 +210,8 @@ describe('a step run again', () => {
     const tenantId = await tenantIn('cell-3', 'refence');
     await seed(tenantId, 1);
     let dying = false;
+    // The default lead: past every instance's lease and the writes it let through.
     const { clock, engine } = clocked({
-      fenceLeadMs: 2_000,
       settleMs: 0,
       cellData: cellDataWith({
         reconcile: async (...args: Parameters<CellData['reconcile']>) => {
@@ -225,11 +225,11 @@ describe('a step run again', () => {
     dying = true;
     await expect(engine.step(move.moveId)).rejects.toThrow('died in the fence step');
     const announced = (await stored(move.moveId)).fenceAt!;
-    expect(announced).toBe(clock.at + 2_000);
+    expect(announced).toBe(clock.at + WRITE_WINDOW_MS + 100);
     dying = false;
     clock.at += 500;
     // The same fence, announced once: the wait is what is left of it.
-    expect(await engine.step(move.moveId)).toEqual({ next: 'wait', seconds: 1 });
+    expect(await engine.step(move.moveId)).toEqual({ next: 'wait', seconds: Math.floor((WRITE_WINDOW_MS + 100 - 500) / 1_000) });
     expect(await stored(move.moveId)).toMatchObject({ state: 'final', fenceAt: announced });
     expect(await marker('cell-3', move.moveId)).toMatchObject({ fenceAt: announced });
     clock.at = announced;
@@ -241,8 +241,8 @@ describe('a move within its step budget', () => {
   it('copies a page a step, going on from its checkpoint, and forgets a page a step', async () => {
     const tenantId = await tenantIn('cell-2', 'pages');
     await seed(tenantId, 5);
-    // A budget of nothing: each step hands back after its first page.
-    const engine = world.engine({ pageSize: 2, stepBudgetMs: 0, fenceLeadMs: 0, settleMs: 0 });
+    // A budget of nothing, on a clock that stands still: each step hands back after its first page.
+    const { engine } = clocked({ pageSize: 2, stepBudgetMs: 0, fenceLeadMs: 0, settleMs: 0 });
     const move = await engine.create({ kind: 'tenant', tenantId, to: 'cell-3' }, { by: 'test', graceSeconds: 0 });
     const seen: Array<Pick<MoveRecord, 'state' | 'copied' | 'checkpoint'>> = [];
     for (let i = 0; i < 4; i += 1) {
@@ -528,6 +528,9 @@ describe('a flip that meets another change', () => {
 
     // An abort asked for now is too late: the map gives the tenant to the target already.
     expect(await world.moves.requestAbort(move.moveId)).toBe(true);
+    // And the target serves the tenant: what it takes now is not caught up over from the source.
+    const { table } = world.cells['cell-3']!;
+    await table.doc.send(new PutCommand({ TableName: table.tableName, Item: { pk: tenantKey(tenantId), sk: 'ITEM#after-flip', entity: 'item', tenantId, itemId: 'after-flip' } }));
     const { clock, log, engine } = clocked();
     clock.at = died.fenceAt! + 5_000;
     expect(await engine.step(move.moveId)).toEqual({ next: 'wait', seconds: 0 });
@@ -543,6 +546,35 @@ describe('a flip that meets another change', () => {
     expect(log).toEqual([`flipped in map version ${versionBefore + 1}; writes were refused for 5000 ms`]);
     expect(await marker('cell-1', move.moveId)).toBeUndefined();
     expect(await world.run(move.moveId, engine)).toMatchObject({ state: 'done', sourceChanged: false });
+    expect((await records('cell-3', tenantId)).map((r) => r.sk)).toContain('ITEM#after-flip');
+  });
+
+  it('says at once a failure to write the map that is not a conflict', async () => {
+    const tenantId = await tenantIn('cell-1', 'broken');
+    await seed(tenantId, 1);
+    let writes = 0;
+    const failing: ReturnType<typeof clocked> = clocked({
+      fenceLeadMs: 0,
+      settleMs: 0,
+      store: new Proxy(world.store, {
+        get(target, name, receiver) {
+          if (name === 'writeVersion') {
+            return async () => {
+              writes += 1;
+              failing.clock.at += 10_000;
+              throw new Error('the control table is gone');
+            };
+          }
+          const value = Reflect.get(target, name, receiver);
+          return typeof value === 'function' ? value.bind(target) : value;
+        },
+      }),
+    });
+    const move = await failing.engine.create({ kind: 'tenant', tenantId, to: 'cell-2' }, { by: 'test', graceSeconds: 0 });
+    await stepUntil(failing.engine, move.moveId, 'final');
+    await expect(failing.engine.step(move.moveId)).rejects.toThrow('the control table is gone');
+    expect(writes).toBe(1);
+    expect(await world.engine({ fenceLeadMs: 0, settleMs: 0 }).step(move.moveId)).toEqual({ next: 'wait', seconds: 0 });
   });
 
   it('goes on from the newer version when another change writes the map first', async () => {
@@ -608,6 +640,8 @@ describe('a bucket move', () => {
     for (const tenantId of late) await seed(tenantId, 1);
     await engine.step(move.moveId);
     expect(await stored(move.moveId)).toMatchObject({ tenants: [first, ...[...late].sort()], copied: 3 });
+    await engine.step(move.moveId);
+    expect(await marker('cell-1', move.moveId)).toMatchObject({ role: 'source', buckets: [bucket], tenants: [], fenceAt: (await stored(move.moveId)).fenceAt });
     await world.run(move.moveId, engine);
 
     const map = (await world.store.latestVersion())!;
@@ -687,6 +721,13 @@ describe('what a move refuses', () => {
     await expect(refused({ kind: 'bucket', first: 0, last: 16_383, to: 'cell-2' })).rejects.toThrow(
       'buckets 0-16383 lie in cell-1 and cell-3: move them one source cell at a time',
     );
+    // Named in order, whichever comes first in the range (the bucket move above left a cell-2 bucket before a cell-1 one).
+    const map = (await world.store.latestVersion())!;
+    const cell2First = map.map.findIndex((cellId, b) => cellId === 'cell-2' && map.map[b + 1] === 'cell-1');
+    expect(cell2First).toBeGreaterThanOrEqual(0);
+    await expect(refused({ kind: 'bucket', first: cell2First, last: cell2First + 1, to: 'cell-3' })).rejects.toThrow(
+      `buckets ${cell2First}-${cell2First + 1} lie in cell-1 and cell-2`,
+    );
     await expect(refused({ kind: 'tenant', tenantId: 'fine', to: 'cell-9' })).rejects.toThrow('no cell "cell-9" is registered');
     const inCell1 = (await world.store.latestVersion())!.map.indexOf('cell-1');
     for (const status of ['draining', 'inactive'] as const) {
@@ -765,8 +806,8 @@ describe('the move store', () => {
         createdAt,
         updatedAt: createdAt,
       });
-      for (const [moveId, at] of [['b', 2], ['a', 3], ['c', 1]] as const) await moves.create(record(moveId, at));
-      expect((await moves.list()).map((move) => move.moveId)).toEqual(['a', 'b', 'c']);
+      for (const [moveId, at] of [['b', 3], ['a', 1], ['c', 2]] as const) await moves.create(record(moveId, at));
+      expect((await moves.list()).map((move) => move.moveId)).toEqual(['b', 'c', 'a']);
       await expect(moves.create(record('a', 4))).rejects.toThrow();
       expect(await moves.requestAbort('nope')).toBe(false);
       expect(await moves.get('nope')).toBeUndefined();
@@ -782,6 +823,8 @@ describe('the move store', () => {
       expect((await moves.get('a'))!.checkpoint).toBeUndefined();
       await moves.save({ ...read, state: 'fence' });
       expect((await moves.get('a'))!.fenceAt).toBeUndefined();
+      await moves.save({ ...read, checkpoint: { tenant: 2 }, fenceAt: 7 });
+      expect(await moves.get('a')).toMatchObject({ checkpoint: { tenant: 2 }, fenceAt: 7 });
       // An abort is taken before the flip only.
       const abortable = async (state: MoveRecord['state'], flippedAt?: number) => {
         await moves.save({ ...read, state, flippedAt });
@@ -791,6 +834,8 @@ describe('the move store', () => {
       expect(await abortable('final', 1)).toBe(false);
       for (const state of ['forget', 'done', 'aborted', 'failed'] as const) expect(await abortable(state), state).toBe(false);
       await expect(moves.save(record('nope', 1))).rejects.toThrow();
+      // Only a refused condition is a "no": any other failure is said.
+      await expect(new MoveStore(control.doc, 'no-such-table').requestAbort('a')).rejects.toThrow(/non-existent table|not found/i);
 
       // Every read is strongly consistent: a step reads what the step before it saved.
       const commands = recordCommands(control.doc);
