@@ -549,6 +549,21 @@ describe('a flip that meets another change', () => {
     expect((await records('cell-3', tenantId)).map((r) => r.sk)).toContain('ITEM#after-flip');
   });
 
+  it('finishes a bucket move\'s flip whose run died before saving it, without flipping again', async () => {
+    const tenantId = await tenantIn('cell-1', 'died-bucket');
+    await seed(tenantId, 1);
+    const bucket = bucketOf(tenantId);
+    const dying = clocked({ fenceLeadMs: 0, settleMs: 0, cellData: cellDataWith({ removeMarker: async () => Promise.reject(new Error('died after the flip')) }) });
+    const versionBefore = (await world.store.latestVersion())!.version;
+    const move = await dying.engine.create({ kind: 'bucket', first: bucket, last: bucket, to: 'cell-3' }, { by: 'test', graceSeconds: 0 });
+    await stepUntil(dying.engine, move.moveId, 'final');
+    await expect(dying.engine.step(move.moveId)).rejects.toThrow('died after the flip');
+    expect((await world.store.latestVersion())!.map[bucket]).toBe('cell-3');
+    expect(await world.engine({ fenceLeadMs: 0, settleMs: 0 }).step(move.moveId)).toEqual({ next: 'wait', seconds: 0 });
+    expect(await stored(move.moveId)).toMatchObject({ state: 'forget', mapVersion: versionBefore + 1 });
+    expect((await world.store.latestVersion())!.version).toBe(versionBefore + 1);
+  });
+
   it('says at once a failure to write the map that is not a conflict', async () => {
     const tenantId = await tenantIn('cell-1', 'broken');
     await seed(tenantId, 1);
