@@ -148,7 +148,7 @@ describe('a move, step by step', () => {
     expect(await engine.step(move.moveId)).toEqual({ next: 'wait', seconds: 2 });
     expect(await stored(move.moveId)).toMatchObject({ state: 'final', fenceAt, steps: { fence: { startedAt: t0 + 300 } } });
     expect((await stored(move.moveId)).steps.fence!.endedAt).toBeUndefined();
-    expect(await marker('cell-1', move.moveId)).toMatchObject({ role: 'source', fenceAt });
+    expect(await marker('cell-1', move.moveId)).toMatchObject({ role: 'source', tenants: [tenantId], buckets: [], fenceAt });
 
     // The final step waits out the rest of the settle time itself, then flips at once.
     expect(sleeps).toEqual([]);
