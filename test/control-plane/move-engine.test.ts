@@ -84,17 +84,20 @@ function clocked(deps: Partial<MoveEngineDeps> = {}, onSleep: (ms: number) => Pr
   return { clock, log, sleeps, engine };
 }
 
-/** `cellData` with some of its calls answered by the test. */
-function cellDataWith(overrides: Partial<Record<keyof CellData, (...args: any[]) => unknown>>): CellData {
-  return new Proxy(world.cellData, {
-    get(target, name, receiver) {
-      const own = overrides[name as keyof CellData];
+/** `target` with some of its methods answered by the test; the others are its own. */
+function answering<T extends object>(target: T, overrides: Partial<Record<keyof T, (...args: any[]) => unknown>>): T {
+  return new Proxy(target, {
+    get(object, name, receiver) {
+      const own = overrides[name as keyof T];
       if (own) return own;
-      const value = Reflect.get(target, name, receiver);
-      return typeof value === 'function' ? value.bind(target) : value;
+      const value = Reflect.get(object, name, receiver);
+      return typeof value === 'function' ? value.bind(object) : value;
     },
   });
 }
+
+/** `cellData` with some of its calls answered by the test. */
+const cellDataWith = (overrides: Partial<Record<keyof CellData, (...args: any[]) => unknown>>) => answering(world.cellData, overrides);
 
 const stored = async (moveId: string) => (await world.moves.get(moveId))!;
 
@@ -571,17 +574,11 @@ describe('a flip that meets another change', () => {
     const failing: ReturnType<typeof clocked> = clocked({
       fenceLeadMs: 0,
       settleMs: 0,
-      store: new Proxy(world.store, {
-        get(target, name, receiver) {
-          if (name === 'writeVersion') {
-            return async () => {
-              writes += 1;
-              failing.clock.at += 10_000;
-              throw new Error('the control table is gone');
-            };
-          }
-          const value = Reflect.get(target, name, receiver);
-          return typeof value === 'function' ? value.bind(target) : value;
+      store: answering(world.store, {
+        writeVersion: async () => {
+          writes += 1;
+          failing.clock.at += 10_000;
+          throw new Error('the control table is gone');
         },
       }),
     });
@@ -597,22 +594,16 @@ describe('a flip that meets another change', () => {
     await seed(tenantId, 1);
     const other = await tenantIn('cell-3', 'other');
     let raced = false;
-    const store = new Proxy(world.store, {
-      get(target, name, receiver) {
-        if (name === 'writeVersion') {
-          return async (...args: Parameters<ControlPlaneStore['writeVersion']>) => {
-            if (!raced) {
-              raced = true;
-              // Another change lands first, from the same version: a pin of another tenant.
-              const [basedOn, next, cells] = args;
-              const { overrides } = (await target.latestVersion())!;
-              await target.writeVersion(basedOn, { ...next, overrides: { ...overrides, [other]: 'cell-2' }, change: 'the other change' }, cells);
-            }
-            return target.writeVersion(...args);
-          };
+    const store = answering(world.store, {
+      writeVersion: async (...args: Parameters<ControlPlaneStore['writeVersion']>) => {
+        if (!raced) {
+          raced = true;
+          // Another change lands first, from the same version: a pin of another tenant.
+          const [basedOn, next, cells] = args;
+          const { overrides } = (await world.store.latestVersion())!;
+          await world.store.writeVersion(basedOn, { ...next, overrides: { ...overrides, [other]: 'cell-2' }, change: 'the other change' }, cells);
         }
-        const value = Reflect.get(target, name, receiver);
-        return typeof value === 'function' ? value.bind(target) : value;
+        return world.store.writeVersion(...args);
       },
     });
     const versionBefore = (await world.store.latestVersion())!.version;
