@@ -10,6 +10,7 @@ import type { CfnFunction } from 'aws-cdk-lib/aws-lambda';
 import type { CfnLayerVersion } from 'aws-cdk-lib/aws-lambda';
 import { ServiceFunction, type ServiceFunctionProps } from '../lib/service-function.ts';
 import { SharedLayer } from '../lib/shared-layer.ts';
+import { buildQuietly } from '../local/synthesis.ts';
 
 export type AwsSdkSource = NonNullable<ServiceFunctionProps['awsSdk']>;
 export type SharedCodeSource = NonNullable<ServiceFunctionProps['sharedCode']>;
@@ -41,21 +42,25 @@ export function synthesizeVariants(
   functions: ReadonlyArray<{ readonly service: string; readonly entry: string }>,
 ): BundlingVariant[] {
   const app = new App({ outdir, context: { 'aws:cdk:enable-asset-metadata': true } });
-  const stack = new Stack(app, 'BundlingVariants');
-  const sharedLayer = new SharedLayer(stack, 'SharedLayer');
-  const built = functions.flatMap(({ service, entry }) =>
-    VARIANTS.map((variant, index) => ({
-      service,
-      ...variant,
-      fn: new ServiceFunction(stack, `${service}${index}`, {
-        entry,
-        description: `${service}, ${variantName(variant)}`,
-        serviceName: service,
-        sharedLayer,
+  // Quietly: the CDK prints a line per bundled asset, and the bench prints only its own progress.
+  const { sharedLayer, built } = buildQuietly(app, () => {
+    const stack = new Stack(app, 'BundlingVariants');
+    const sharedLayer = new SharedLayer(stack, 'SharedLayer');
+    const built = functions.flatMap(({ service, entry }) =>
+      VARIANTS.map((variant, index) => ({
+        service,
         ...variant,
-      }),
-    })),
-  );
+        fn: new ServiceFunction(stack, `${service}${index}`, {
+          entry,
+          description: `${service}, ${variantName(variant)}`,
+          serviceName: service,
+          sharedLayer,
+          ...variant,
+        }),
+      })),
+    );
+    return { sharedLayer, built };
+  }, { warnAsOnDeploy: true });
   app.synth();
   const assetDir = (resource: CfnFunction | CfnLayerVersion) => path.join(outdir, String(resource.getMetadata('aws:asset:path')));
   const layerDir = assetDir(sharedLayer.node.defaultChild as CfnLayerVersion);

@@ -4,17 +4,21 @@
  * environment, and report how long after process start the module had
  * finished its init. An empty handler, measured in the same run, is the floor.
  */
+import { spawn } from 'node:child_process';
 import { readdirSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { runNode } from './node-process.ts';
 
-/** Imports the entry given as the first argument and prints when its init ended (ms since process start). */
+/**
+ * Imports the entry given as the first argument and sends when its init ended
+ * (ms since process start) over the IPC channel: a channel of its own, since a
+ * function may print anything at init (logs, EMF metrics), as it may on Lambda.
+ */
 const PROBE = `
 const module = await import(process.argv[1]);
 if (typeof module.handler !== 'function') throw new Error('the module exports no handler');
-process.stdout.write(String(performance.now()));
-process.exit(0);
+const initMs = performance.now();
+process.send({ initMs }, () => process.exit(0));
 `;
 
 export interface AssetStats {
@@ -54,10 +58,29 @@ export function writeEmptyHandler(dir: string): string {
 
 /** One fresh process: ms from its start to the end of the module's init. */
 export async function probeOnce(entry: string, env: Record<string, string>): Promise<number> {
-  const stdout = await runNode(['--input-type=module', '-e', PROBE, pathToFileURL(entry).href], { env, cwd: path.dirname(entry) }, `${entry}'s init`);
-  const ms = Number(stdout);
-  if (!Number.isFinite(ms) || ms <= 0) throw new Error(`${entry}: the probe printed no time: ${stdout.slice(0, 200)}`);
-  return ms;
+  const child = spawn(process.execPath, ['--input-type=module', '-e', PROBE, pathToFileURL(entry).href], {
+    env,
+    cwd: path.dirname(entry),
+    // The function's own output is drained and kept only for an error's sake.
+    stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+  });
+  let output = '';
+  const keep = (chunk: Buffer) => {
+    output = (output + chunk.toString('utf8')).slice(-4_000);
+  };
+  child.stdout?.on('data', keep);
+  child.stderr?.on('data', keep);
+  let initMs: number | undefined;
+  child.on('message', (message: { initMs?: unknown }) => {
+    if (typeof message?.initMs === 'number') initMs = message.initMs;
+  });
+  const code = await new Promise<number | null>((resolve, reject) => {
+    child.once('error', reject);
+    child.once('close', resolve);
+  });
+  if (code !== 0) throw new Error(`${entry}'s init failed (exit ${code}):\n${output.trim().split('\n').slice(-10).join('\n')}`);
+  if (initMs === undefined || !Number.isFinite(initMs) || initMs <= 0) throw new Error(`${entry}: the probe sent no time`);
+  return initMs;
 }
 
 /**

@@ -7,261 +7,50 @@
  *   npm run bench -- --out DIR  write the reports elsewhere (default: the repository root)
  *   npm run bench -- --baseline DIR  also cold-start each function of another build's cdk.out, side by side
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { layOutFunction } from '../local/function-layout.ts';
-import { DEFAULT_MAX_INSTANCES } from '../local/function-host.ts';
-import { startLocalRuntime } from '../local/runtime.ts';
-import { readAssembly } from '../local/assembly.ts';
-import { resolveValue } from '../local/template-values.ts';
-import { cdkJsonContext, parseConfig } from '../lib/config.ts';
 import { fromRoot } from '../lib/paths.ts';
-import { DEFAULT_AWS_SDK, DEFAULT_SHARED_CODE } from '../lib/service-function.ts';
-import { synthesizeVariants, variantName } from './bundling.ts';
-import { assetStats, probeInterleaved, writeEmptyHandler } from './cold-start.ts';
-import { cpuSnapshot } from './cpu.ts';
-import { machine } from './machine.ts';
-import { benchOrders, type Definition } from './orders.ts';
-import { printReport, renderMarkdown, type BaselineRow, type BenchResults, type ColdStartRow, type VariantRow } from './report.ts';
-import { benchOwnership } from './ownership.ts';
-import { benchMoves } from './moves.ts';
-import { stackName } from '../layers/shared/src/contracts/names.ts';
-import { benchRouter } from './router.ts';
-import { benchRouterRequest } from './router-request.ts';
-import { startRecordingProxy, withInitStubs } from './init-stubs.ts';
-import { median } from './stats.ts';
-import { synthesizeCells, type SynthesisRun } from './synthesis.ts';
-import { benchThroughput } from './throughput.ts';
+import { printReport, renderMarkdown } from './report.ts';
+import { PLANS, runBench } from './run.ts';
 
-const { values: args } = parseArgs({
-  options: {
-    quick: { type: 'boolean', default: false },
-    out: { type: 'string', default: fromRoot() },
-    'max-instances': { type: 'string' },
-    baseline: { type: 'string' },
-    help: { type: 'boolean', short: 'h', default: false },
-  },
-});
+const USAGE = 'usage: npm run bench [-- --quick] [-- --out DIR] [-- --max-instances N] [-- --baseline CDK_OUT]';
+const say = (line: string) => process.stderr.write(`${line}\n`);
+
+let args;
+try {
+  ({ values: args } = parseArgs({
+    options: {
+      quick: { type: 'boolean', default: false },
+      out: { type: 'string', default: fromRoot() },
+      'max-instances': { type: 'string' },
+      baseline: { type: 'string' },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  }));
+} catch (error) {
+  say(`npm run bench: ${(error as Error).message}\n${USAGE}`);
+  process.exit(2);
+}
 if (args.help) {
-  process.stdout.write('usage: npm run bench [-- --quick] [-- --out DIR] [-- --max-instances N] [-- --baseline CDK_OUT]\n');
+  process.stdout.write(`${USAGE}\n`);
   process.exit(0);
 }
-
-const PLANS = {
-  full: { coldStartRuns: 20, routerDecisions: 2_000_000, routerRequests: 20_000, ops: 3_000, rounds: 3, warmup: 6_000, concurrency: 16, orders: 200, orderConcurrency: 8, cells: [1, 4, 16, 32], bigTenantItems: 10_000, smallMoves: 12, moveConcurrency: 1 },
-  quick: { coldStartRuns: 5, routerDecisions: 500_000, routerRequests: 3_000, ops: 400, rounds: 2, warmup: 1_000, concurrency: 16, orders: 40, orderConcurrency: 8, cells: [1, 4, 16, 32], bigTenantItems: 2_000, smallMoves: 5, moveConcurrency: 1 },
-};
-const plan = args.quick ? PLANS.quick : PLANS.full;
-const command = `npm run bench${args.quick ? ' -- --quick' : ''}${args.baseline ? ` -- --baseline ${args.baseline}` : ''}`;
-const say = (line: string) => process.stderr.write(`${line}\n`);
-const benchStarted = performance.now();
-const step = (title: string) => say(`\n▶ ${title} (${((performance.now() - benchStarted) / 1000).toFixed(0)} s)`);
-
-if (Number(process.versions.node.split('.')[0]) !== 24) {
-  say(`warning: Node.js ${process.versions.node}; Lambda runs Node.js 24 (npm run bench uses the project's own Node.js 24)`);
-}
-
-const work = mkdtempSync(path.join(tmpdir(), 'bench-'));
-const cleanup: Array<() => Promise<void>> = [async () => rmSync(work, { recursive: true, force: true })];
-process.once('SIGINT', () => void stopAll().then(() => process.exit(130)));
-async function stopAll() {
-  for (const stop of cleanup.reverse()) await stop().catch(() => undefined);
-  cleanup.length = 0;
+const maxInstances = args['max-instances'];
+if (maxInstances !== undefined && !/^[1-9]\d*$/.test(maxInstances)) {
+  say(`npm run bench: --max-instances must be a whole number of at least 1, not '${maxInstances}'`);
+  process.exit(2);
 }
 
 try {
-  const config = parseConfig((key) => cdkJsonContext()[key]);
-
-  step(`router: ${plan.routerDecisions.toLocaleString('en-US')} decisions, 1,000,000 tenants over ${config.cells.length} cells`);
-  const router = benchRouter(config.cells, plan.routerDecisions);
-  step(`ownership: ${plan.routerDecisions.toLocaleString('en-US')} checks of the cell API's ownership record`);
-  const ownership = await benchOwnership(config.cells, plan.routerDecisions);
-
-  step(`synthesis: ${plan.cells.join(', ')} cells, one fresh process each`);
-  const synthesis: SynthesisRun[] = [];
-  for (const cells of plan.cells) {
-    synthesis.push(await synthesizeCells(cells));
-    say(`  ${cells} cells: ${synthesis.at(-1)?.synthSeconds.toFixed(1)} s`);
-  }
-
-  const instancesPerFunction = args['max-instances'] === undefined ? DEFAULT_MAX_INSTANCES : Number(args['max-instances']);
-  if (!Number.isInteger(instancesPerFunction) || instancesPerFunction < 1) throw new Error('--max-instances must be a whole number of at least 1');
-  step('local runtime: synthesizing and starting');
-  const runtime = await startLocalRuntime({
-    port: 0,
-    webSocketPort: 0,
-    outdir: path.join(work, 'cdk.out'),
-    context: {},
-    stateFile: path.join(work, 'local-runtime.json'),
-    maxInstancesPerFunction: instancesPerFunction,
-    log: (line) => say(`  ${line}`),
-    functionOutput: () => undefined,
-  });
-  cleanup.push(() => runtime.stop());
-
-  step('cold starts: laying out every function and the bundling variants');
-  const byCode = new Map<string, (typeof runtime.assembly.functions)[number]>();
-  for (const fn of runtime.assembly.functions) if (!byCode.has(fn.codeDir)) byCode.set(fn.codeDir, fn);
-  const functions = [...byCode.values()].map((fn) => {
-    const env = runtime.environment(fn.functionName);
-    const service = env.POWERTOOLS_SERVICE_NAME ?? fn.functionName;
-    return { service, fn, env, entry: layOutFunction(path.join(work, 'functions', service), fn.codeDir, fn.layerDirs, fn.handler) };
-  });
-  const envOf = (service: string) => {
-    const found = functions.find((f) => f.service === service);
-    if (!found) throw new Error(`no function with the service name ${service}`);
-    return found.env;
-  };
-  const variantServices = [
-    { service: 'cell-api', entry: 'functions/cell-api/index.ts' },
-    { service: 'router', entry: 'functions/router/index.ts' },
-  ];
-  const variants = synthesizeVariants(path.join(work, 'variants.out'), variantServices).map((variant, index) => ({
-    ...variant,
-    name: `${variant.service}: ${variantName(variant)}`,
-    entry: layOutFunction(path.join(work, 'variants', String(index)), variant.codeDir, variant.layerDirs),
-  }));
-  const serviceOfFunction = (fn: { environment: Record<string, unknown> }) => String(fn.environment.POWERTOOLS_SERVICE_NAME);
-  // Another build's functions (its cdk.out), laid out the same way and given this run's environment, measured in the same interleaved run.
-  const baselineName = (service: string) => `${service} (baseline)`;
-  const baselines = args.baseline
-    ? readAssembly(path.resolve(args.baseline))
-        .functions.filter((fn) => functions.some((f) => f.service === serviceOfFunction(fn)))
-        .filter((fn, index, all) => all.findIndex((other) => serviceOfFunction(other) === serviceOfFunction(fn)) === index)
-        .map((fn) => {
-          const service = serviceOfFunction(fn);
-          return { service, fn, entry: layOutFunction(path.join(work, 'baseline', service), fn.codeDir, fn.layerDirs, fn.handler) };
-        })
-    : [];
-  if (args.baseline && baselines.length === 0) throw new Error(`${args.baseline} holds no function of this app`);
-  // Init-time reads (the router's map and JWKS) answered from loopback, recorded once from the local runtime.
-  const cognitoEndpoint = envOf('router').AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER;
-  const stubs = {
-    dynamodb: await startRecordingProxy(runtime.dynamoEndpoint),
-    ...(cognitoEndpoint && { cognito: await startRecordingProxy(cognitoEndpoint) }),
-  };
-  cleanup.push(async () => {
-    await stubs.dynamodb.close();
-    await stubs.cognito?.close();
-  });
-  const stubbed = (service: string) => withInitStubs(envOf(service), stubs);
-  const EMPTY = '(empty handler)';
-  const SOURCE_MAPS = ' (source maps at run time)';
-  const sourceMapServices = ['router', 'cell-api'];
-  const probes = [
-    { name: EMPTY, entry: writeEmptyHandler(mkdtempSync(path.join(work, 'empty-'))), env: stubbed('cell-api') },
-    ...functions.map(({ service, entry }) => ({ name: service, entry, env: stubbed(service) })),
-    ...functions
-      .filter(({ service }) => sourceMapServices.includes(service))
-      .map(({ service, entry }) => ({ name: `${service}${SOURCE_MAPS}`, entry, env: { ...stubbed(service), NODE_OPTIONS: '--enable-source-maps' } })),
-    ...variants.map(({ name, service, entry }) => ({ name, entry, env: stubbed(service) })),
-    ...baselines.map(({ service, entry }) => ({ name: baselineName(service), entry, env: stubbed(service) })),
-  ];
-  // One unmeasured round: every init read is recorded before the measured ones.
-  await probeInterleaved(probes, 1);
-  step(`cold starts: ${probes.length} entries × ${plan.coldStartRuns} fresh processes, interleaved`);
-  let lastShown = 0;
-  const samples = await probeInterleaved(probes, plan.coldStartRuns, (done, total) => {
-    if (done === total || performance.now() - lastShown > 5_000) {
-      lastShown = performance.now();
-      say(`  ${done}/${total} processes`);
-    }
-  });
-  const floorMs = median(samples.get(EMPTY) ?? []);
-  const row = (name: string) => {
-    const ms = median(samples.get(name) ?? []);
-    return { initMs: ms, addedMs: ms - floorMs, ratio: ms / floorMs };
-  };
-  const layerSizes = new Map<string, number>();
-  const layerKb = (dirs: readonly string[]) =>
-    dirs.reduce((sum, dir) => {
-      if (!layerSizes.has(dir)) layerSizes.set(dir, assetStats(dir).kb);
-      return sum + (layerSizes.get(dir) ?? 0);
-    }, 0);
-  const coldStarts: ColdStartRow[] = functions.map(({ service, fn }) => ({
-    service,
-    ...assetStats(fn.codeDir),
-    layerKb: layerKb(fn.layerDirs),
-    ...row(service),
-  }));
-  const sourceMapRows = sourceMapServices.map((service) => ({ service, without: row(service), with: row(`${service}${SOURCE_MAPS}`) }));
-  const initReads = { dynamodb: stubs.dynamodb.counts(), cognito: stubs.cognito?.counts() ?? { replayed: 0, forwarded: 0 } };
-  const variantRows: VariantRow[] = variants.map(({ name, service, sharedCode, awsSdk, codeDir, layerDirs }) => ({
-    service,
-    sharedCode,
-    awsSdk,
-    ...assetStats(codeDir),
-    layerKb: layerKb(layerDirs),
-    ...row(name),
-  }));
-
-  const baselineRows: BaselineRow[] = baselines.map(({ service, fn }) => {
-    const current = coldStarts.find((row) => row.service === service)!;
-    const before = { ...assetStats(fn.codeDir), layerKb: layerKb(fn.layerDirs), ...row(baselineName(service)) };
-    return { service, before, after: current, initRatio: current.initMs / before.initMs, codeRatio: current.codeKb / before.codeKb };
-  });
-
-  const tenantId = 'bench';
-  const token = (await runtime.issuer!.issue({ tenantId })).access_token;
-  const serviceOf = new Map(runtime.assembly.functions.map((fn) => [fn.functionName, runtime.environment(fn.functionName).POWERTOOLS_SERVICE_NAME]));
-  const cpu = () =>
-    cpuSnapshot(
-      'local runtime and client',
-      runtime.processes().map(({ pid, name }) => ({ pid, name: serviceOf.get(name) ?? name })),
-    );
-  step('router: the work of one request, in process');
-  const routerRequest = await benchRouterRequest(envOf('router'), token, tenantId, plan.routerRequests);
-  const target = { url: runtime.url, dynamoEndpoint: runtime.dynamoEndpoint, token, tenantId, cpu, settle: () => runtime.streams.drained() };
-  step(`throughput: ${plan.ops} PUTs and ${plan.ops} GETs each way in ${plan.rounds} alternating rounds, ${plan.concurrency} in flight`);
-  const throughput = { ...(await benchThroughput(target, plan, (line) => say(`  ${line}`))), instancesPerFunction };
-
-  step(`orders: ${plan.orders} orders, ${plan.orderConcurrency} placed at a time, until every execution completes`);
-  // The order saga: a cell's state machine (the control plane's is the move workflow).
-  const machine0 = runtime.assembly.stateMachines.find((sm) => sm.stackName === stackName(config, config.cells[0]!));
-  if (!machine0) throw new Error('the first cell defines no state machine');
-  const definition = JSON.parse(resolveValue(machine0.definition, machine0.stackName, runtime.assembly)) as Definition;
-  const orders = await benchOrders(target, runtime.stepFunctions, definition, plan.orders, plan.orderConcurrency, Math.ceil(plan.ops / plan.rounds));
-
-  step(`moves: one tenant of ${plan.bigTenantItems.toLocaleString('en-US')} items, then ${plan.smallMoves} small ones ${plan.moveConcurrency} at a time, each while it takes writes`);
-  const cellTables = Object.fromEntries(
-    config.cells.map((cellId) => [cellId, runtime.assembly.tables.find((t) => t.stackName === stackName(config, cellId) && t.logicalId.startsWith('Data'))!.tableName]),
-  );
-  const moves = await benchMoves(
-    { url: runtime.url, dynamoEndpoint: runtime.dynamoEndpoint, stateFile: path.join(work, 'local-runtime.json'), cellTables, token: async (t) => (await runtime.issuer!.issue({ tenantId: t })).access_token },
-    { bigTenantItems: plan.bigTenantItems, smallMoves: plan.smallMoves, concurrency: plan.moveConcurrency },
-    (line) => say(line),
-  );
-
-  step('stopping the local runtime');
-  await stopAll();
-
-  const results: BenchResults = {
-    command,
+  const results = await runBench({
+    plan: args.quick ? PLANS.quick : PLANS.full,
+    command: `npm run bench${args.quick ? ' -- --quick' : ''}${args.baseline ? ` -- --baseline ${args.baseline}` : ''}`,
     quick: args.quick,
-    date: new Date().toISOString(),
-    durationSeconds: (performance.now() - benchStarted) / 1000,
-    machine: machine(),
-    coldStart: {
-      runs: plan.coldStartRuns,
-      floorMs,
-      functions: coldStarts,
-      variants: variantRows,
-      sourceMaps: sourceMapRows,
-      initReads,
-      defaults: { awsSdk: DEFAULT_AWS_SDK, sharedCode: DEFAULT_SHARED_CODE },
-    },
-    ...(args.baseline && { baseline: { dir: args.baseline, functions: baselineRows } }),
-    router,
-    routerRequest,
-    memoryMb: Object.fromEntries(functions.map(({ service, fn }) => [service, fn.memoryMb])),
-    ownership,
-    throughput,
-    orders,
-    moves,
-    synthesis,
-  };
+    ...(maxInstances !== undefined && { maxInstancesPerFunction: Number(maxInstances) }),
+    ...(args.baseline !== undefined && { baseline: args.baseline }),
+    say,
+  });
   printReport(results);
   writeFileSync(path.join(args.out, 'benchmarks.json'), `${JSON.stringify(results, null, 2)}\n`);
   writeFileSync(path.join(args.out, 'BENCHMARKS.md'), renderMarkdown(results));
@@ -269,6 +58,4 @@ try {
 } catch (error) {
   say(`\nbench failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
   process.exitCode = 1;
-} finally {
-  await stopAll();
 }
