@@ -31,7 +31,7 @@ import {
   SqsSendMessage,
 } from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
-import { ORDER_SK_PREFIX, TENANT_PREFIX } from '../layers/shared/src/contracts/cell-table.ts';
+import { ORDER_SK_PREFIX, RECORD_WRITE_NAMES, TENANT_PREFIX } from '../layers/shared/src/contracts/cell-table.ts';
 import { FAILURE_ATTRIBUTES, FAILURE_REASONS, PAYMENT_ERRORS, SAGA_INPUT, type FailureReason, type OrderStatus } from '../layers/shared/src/contracts/order-saga.ts';
 
 export interface OrderWorkflowProps {
@@ -85,11 +85,11 @@ export class OrderWorkflow extends Construct {
       new DynamoUpdateItem(this, stateId, {
         table,
         key: orderKey,
-        updateExpression: `SET #status = :to, #at = :now, updatedAt = :now${Object.keys(extra)
+        updateExpression: `SET #status = :to, #at = :now, #updatedAt = :now${Object.keys(extra)
           .map((name) => `, ${name} = :${name}`)
-          .join('')}`,
+          .join('')} REMOVE #copy`,
         conditionExpression: `#status IN (${[from].flat().map((_, i) => `:from${i}`).join(', ')})`,
-        expressionAttributeNames: { '#status': 'status', '#at': at },
+        expressionAttributeNames: { '#status': 'status', '#at': at, ...RECORD_WRITE_NAMES },
         expressionAttributeValues: {
           ...Object.fromEntries([from].flat().map((status, i) => [`:from${i}`, DynamoAttributeValue.fromString(status)])),
           ':to': DynamoAttributeValue.fromString(to),
@@ -195,7 +195,20 @@ export class OrderWorkflow extends Construct {
       service: 'dynamodb',
       action: 'transactWriteItems',
       parameters: {
-        TransactItems: JsonPath.listAt('$.line.TransactItems'),
+        // The line's update as the cell API built it, stamped with the time the stock goes back (`:updatedAt`).
+        TransactItems: [
+          {
+            Update: {
+              ...Object.fromEntries(
+                ['TableName', 'Key', 'UpdateExpression', 'ConditionExpression', 'ExpressionAttributeNames'].map((field) => [
+                  field,
+                  JsonPath.objectAt(`$.line.TransactItems[0].Update.${field}`),
+                ]),
+              ),
+              ExpressionAttributeValues: JsonPath.jsonMerge(JsonPath.objectAt('$.line.TransactItems[0].Update.ExpressionAttributeValues'), JsonPath.objectAt('$.stamp')),
+            },
+          },
+        ],
         // A one-item transaction for its idempotency: a retried release never gives back twice.
         ClientRequestToken: JsonPath.hash(
           JsonPath.format('{}/release/{}', JsonPath.stringAt('$.executionName'), JsonPath.stringAt('$.line.itemId')),
@@ -214,9 +227,10 @@ export class OrderWorkflow extends Construct {
       // The item selector hands each line the order's tenantId and orderId.
       key: orderKey,
       // A string set: recording the same line twice is recording it once.
-      updateExpression: 'ADD stockNotReturned :line',
+      updateExpression: 'ADD stockNotReturned :line SET #updatedAt = :now REMOVE #copy',
       conditionExpression: 'attribute_exists(pk)',
-      expressionAttributeValues: { ':line': DynamoAttributeValue.fromStringSet(JsonPath.listAt('$.itemIdSet')) },
+      expressionAttributeNames: RECORD_WRITE_NAMES,
+      expressionAttributeValues: { ':line': DynamoAttributeValue.fromStringSet(JsonPath.listAt('$.itemIdSet')), ':now': now },
       resultPath: JsonPath.DISCARD,
     }).addRetry({ errors: ['DynamoDB.InternalServerErrorException', 'DynamoDB.ThrottlingException'], maxAttempts: 6, jitterStrategy: JitterType.FULL });
     // No order record to note it on (see MarkReserved): the execution's history keeps it.
@@ -226,6 +240,7 @@ export class OrderWorkflow extends Construct {
       itemsPath: SAGA_INPUT.release,
       itemSelector: {
         line: JsonPath.stringAt('$$.Map.Item.Value'),
+        stamp: { ':updatedAt': { S: JsonPath.stringAt('$$.State.EnteredTime') } },
         itemIdSet: JsonPath.array(JsonPath.stringAt('$$.Map.Item.Value.itemId')),
         executionName: JsonPath.executionName,
         tenantId: JsonPath.stringAt(SAGA_INPUT.tenantId),

@@ -131,7 +131,7 @@ export class OrderStore {
     }
     // Still PENDING on a repeat: the first request may have stopped before starting it.
     if (status === 'PENDING') {
-      const workflowInput = orderWorkflowInput(this.tableName, { tenantId, orderId, lines: order.lines, paymentToken: input.payment.token });
+      const workflowInput = orderWorkflowInput(this.tableName, { tenantId, orderId, lines: order.lines, paymentToken: input.payment.token, at });
       try {
         await this.workflow.start(orderId, workflowInput);
       } catch (cause) {

@@ -1,5 +1,5 @@
 import type { TransactWriteItem } from '@aws-sdk/client-dynamodb';
-import { itemKey } from '@item-master/shared';
+import { itemKey, RECORD_WRITE_NAMES } from '@item-master/shared';
 
 export interface OrderLine {
   readonly itemId: string;
@@ -72,9 +72,22 @@ export function mergeLines<T extends OrderLine>(lines: readonly T[]): T[] {
 /** Never an incarnation: the condition of a line whose item did not exist when the order was placed. */
 const NO_ITEM = '-';
 
+/**
+ * Sets on every stock write beside the stock itself, as every write of an
+ * item does: the version, `updatedAt`, and no copy marker left behind (a
+ * record whose marker equals its `updatedAt` is a move's copy, which the
+ * publisher tells nobody of).
+ */
+export const STOCK_WRITE_EXPRESSION = (sign: '-' | '+') => `SET stock = stock ${sign} :quantity, #version = #version + :one, #updatedAt = :updatedAt REMOVE #copy`;
+
+/**
+ * `at` stamps the reservation's `updatedAt`: the workflow starts at once and
+ * reserves first. The release's stamp is the time the workflow gives it back
+ * (the state machine replaces `:updatedAt`); until then it holds `at` too.
+ */
 export function orderWorkflowInput(
   tableName: string,
-  order: { tenantId: string; orderId: string; lines: readonly ReservedLine[]; paymentToken: string },
+  order: { tenantId: string; orderId: string; lines: readonly ReservedLine[]; paymentToken: string; at: string },
 ): OrderWorkflowInput {
   const lines = mergeLines(order.lines);
   if (lines.length === 0 || lines.length > MAX_ORDER_ITEMS) throw new RangeError(`an order has 1 to ${MAX_ORDER_ITEMS} distinct items`);
@@ -107,11 +120,11 @@ export function orderWorkflowInput(
         TableName: tableName,
         Key: keyOf(line),
         // Stock is part of the item: its version moves, so If-Match writers see the change.
-        UpdateExpression: `SET stock = stock ${sign} :quantity, #version = #version + :one`,
+        UpdateExpression: STOCK_WRITE_EXPRESSION(sign),
         // A tombstone has neither incarnation nor createdAt: a deleted item fails this too.
         ConditionExpression: `#from = :from${stockCondition}`,
-        ExpressionAttributeNames: { '#version': 'version', '#from': name },
-        ExpressionAttributeValues: { ':quantity': { N: String(line.quantity) }, ':one': { N: '1' }, ':from': { S: value } },
+        ExpressionAttributeNames: { '#version': 'version', '#from': name, ...RECORD_WRITE_NAMES },
+        ExpressionAttributeValues: { ':quantity': { N: String(line.quantity) }, ':one': { N: '1' }, ':from': { S: value }, ':updatedAt': { S: order.at } },
       },
     };
   };

@@ -129,7 +129,7 @@ export class VersionedStore<T extends Versioned> {
   /** Deletes a record (leaving its tombstone); at the expected version when one is given. */
   async delete(tenantId: string, id: string, expectedVersion?: number): Promise<void> {
     const names: Record<string, string> = { '#version': 'version', '#deletedAt': 'deletedAt', '#updatedAt': 'updatedAt' };
-    const removes = [...this.entity.fields, 'createdAt', 'incarnation'].map((name, index) => {
+    const removes = [...this.entity.fields, 'createdAt', 'incarnation', COPY_MARKER].map((name, index) => {
       names[`#r${index}`] = name;
       return `#r${index}`;
     });
@@ -228,7 +228,8 @@ export class VersionedStore<T extends Versioned> {
       values[`:f${index}`] = value;
       sets.push(`#f${index} = :f${index}`);
     }
-    const removes = options.remove.map((name, index) => {
+    // A move's copy marker goes with any write (RECORD_WRITE_NAMES).
+    const removes = [...options.remove, COPY_MARKER].map((name, index) => {
       names[`#r${index}`] = name;
       return `#r${index}`;
     });
@@ -246,7 +247,7 @@ export class VersionedStore<T extends Versioned> {
         new UpdateCommand({
           TableName: this.tableName,
           Key: this.key(tenantId, id),
-          UpdateExpression: `SET ${sets.join(', ')}${removes.length ? ` REMOVE ${removes.join(', ')}` : ''}`,
+          UpdateExpression: `SET ${sets.join(', ')} REMOVE ${removes.join(', ')}`,
           ...(conditions.length && { ConditionExpression: conditions.join(' AND ') }),
           ExpressionAttributeNames: names,
           ExpressionAttributeValues: values,

@@ -26,6 +26,8 @@ describe('the simulated payment provider', () => {
   });
 });
 
+const AT = '2026-12-07T10:00:00.000Z';
+
 describe('orderWorkflowInput', () => {
   const lines = [
     { itemId: 'a', quantity: 2 },
@@ -47,21 +49,21 @@ describe('orderWorkflowInput', () => {
       { itemId: 'a', quantity: 3, from: { incarnation: 'inc-a' } },
       { itemId: 'c', quantity: 1 },
     ];
-    const input = orderWorkflowInput('cell-table', { tenantId: 'acme', orderId: 'o-1', lines: seen, paymentToken: 'tok_ok' });
+    const input = orderWorkflowInput('cell-table', { tenantId: 'acme', orderId: 'o-1', lines: seen, paymentToken: 'tok_ok', at: AT });
     expect(input.payment).toEqual({ token: 'tok_ok' });
     expect(input.reservation.TransactItems.map((item) => item.Update)).toEqual([
       expect.objectContaining({
         TableName: 'cell-table',
         Key: { pk: { S: 'TENANT#acme' }, sk: { S: 'ITEM#a' } },
-        UpdateExpression: 'SET stock = stock - :quantity, #version = #version + :one',
+        UpdateExpression: 'SET stock = stock - :quantity, #version = #version + :one, #updatedAt = :updatedAt REMOVE #copy',
         ConditionExpression: '#from = :from AND stock >= :quantity',
-        ExpressionAttributeNames: { '#version': 'version', '#from': 'incarnation' },
-        ExpressionAttributeValues: { ':quantity': { N: '5' }, ':one': { N: '1' }, ':from': { S: 'inc-a' } },
+        ExpressionAttributeNames: { '#version': 'version', '#from': 'incarnation', '#updatedAt': 'updatedAt', '#copy': 'copyOf' },
+        ExpressionAttributeValues: { ':quantity': { N: '5' }, ':one': { N: '1' }, ':from': { S: 'inc-a' }, ':updatedAt': { S: AT } },
       }),
       // An item from before incarnations: its creation time tells its creation.
       expect.objectContaining({
         Key: { pk: { S: 'TENANT#acme' }, sk: { S: 'ITEM#b' } },
-        ExpressionAttributeNames: { '#version': 'version', '#from': 'createdAt' },
+        ExpressionAttributeNames: expect.objectContaining({ '#version': 'version', '#from': 'createdAt' }),
         ExpressionAttributeValues: expect.objectContaining({ ':from': { S: '2026-01-01T00:00:00.000Z' } }),
       }),
       // Missing when the order was placed: a condition no item meets.
@@ -69,14 +71,14 @@ describe('orderWorkflowInput', () => {
     ]);
     expect(input.release.map((line) => line.itemId)).toEqual(['a', 'b', 'c']);
     expect(input.release.map((line) => line.TransactItems.map((item) => item.Update))).toEqual([
-      [expect.objectContaining({ UpdateExpression: 'SET stock = stock + :quantity, #version = #version + :one', ConditionExpression: '#from = :from' })],
+      [expect.objectContaining({ UpdateExpression: 'SET stock = stock + :quantity, #version = #version + :one, #updatedAt = :updatedAt REMOVE #copy', ConditionExpression: '#from = :from' })],
       [expect.objectContaining({ ConditionExpression: '#from = :from', ExpressionAttributeNames: expect.objectContaining({ '#from': 'createdAt' }) })],
       [expect.objectContaining({ ExpressionAttributeValues: expect.objectContaining({ ':quantity': { N: '1' } }) })],
     ]);
   });
 
   it('builds every part of the input where the saga contract says the state machine reads it', () => {
-    const input = orderWorkflowInput('cell-table', { tenantId: 'acme', orderId: 'o-1', lines, paymentToken: 'tok_ok' });
+    const input = orderWorkflowInput('cell-table', { tenantId: 'acme', orderId: 'o-1', lines, paymentToken: 'tok_ok', at: AT });
     for (const [name, jsonPath] of Object.entries(SAGA_INPUT)) {
       const value = jsonPath.slice(2).split('.').reduce<unknown>((at, key) => (at as Record<string, unknown> | undefined)?.[key], input);
       expect([name, value]).toEqual([name, expect.anything()]);
@@ -84,7 +86,7 @@ describe('orderWorkflowInput', () => {
   });
 
   it('refuses no lines and more distinct items than one transaction holds', () => {
-    const order = { tenantId: 'acme', orderId: 'o-1', paymentToken: 'tok_ok' };
+    const order = { tenantId: 'acme', orderId: 'o-1', paymentToken: 'tok_ok', at: AT };
     expect(() => orderWorkflowInput('t', { ...order, lines: [] })).toThrow(RangeError);
     const many = Array.from({ length: 101 }, (_, n) => ({ itemId: `i-${n}`, quantity: 1 }));
     expect(() => orderWorkflowInput('t', { ...order, lines: many })).toThrow(/1 to 100 distinct items/);

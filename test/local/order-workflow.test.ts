@@ -355,7 +355,7 @@ describe('the order saga, as synthesized, against DynamoDB Local', () => {
     const createdAt = await stockItem('unmarked-a', 3);
     // An execution for an order with no record: the reservation succeeds, marking it cannot.
     const lines = [{ itemId: 'unmarked-a', quantity: 2, from: { createdAt } }];
-    const input = orderWorkflowInput(tableName, { tenantId: tenant, orderId: 'unrecorded', lines, paymentToken: 'tok_ok' });
+    const input = orderWorkflowInput(tableName, { tenantId: tenant, orderId: 'unrecorded', lines, paymentToken: 'tok_ok', at: new Date().toISOString() });
     sfn.start({ stateMachineArn: machineArn, name: 'unrecorded', input: JSON.stringify(input) });
     await sfn.settled();
     expect(await item('unmarked-a')).toMatchObject({ stock: 3, version: 3 });

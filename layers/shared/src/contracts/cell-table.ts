@@ -189,3 +189,11 @@ export const WRITE_SETTLE_MS = 250;
  * write changes `updatedAt`, and is published as usual.
  */
 export const COPY_MARKER = 'copyOf';
+
+/**
+ * Every write of a record other than a move's copy sets `updatedAt` and
+ * removes the copy marker (`SET #updatedAt = … REMOVE #copy`): a marker left
+ * behind that still equals `updatedAt` would hide the change from subscribers.
+ * These are the names such an expression uses.
+ */
+export const RECORD_WRITE_NAMES = { '#updatedAt': 'updatedAt', '#copy': COPY_MARKER } as const;
