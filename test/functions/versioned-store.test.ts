@@ -1,5 +1,7 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { marshall } from '@aws-sdk/util-dynamodb';
+import { messageOf } from '../../functions/publisher/changes.ts';
 import { ITEM } from '@item-master/shared';
 import type { Item } from '../../functions/cell-api/schema.ts';
 import { ItemStore } from '../../functions/cell-api/item-store.ts';
@@ -33,6 +35,27 @@ describe('VersionedStore', () => {
     const cursor = await store.list(tenant, 1, 'not-ours').catch((error: unknown) => error);
     expect(cursor).toBeInstanceOf(InvalidCursorError);
     expect(cursor).toMatchObject({ name: 'InvalidCursorError', message: 'the cursor is not one this API returned' });
+  });
+
+  it("publishes every write over a move's copy, even one in the copy's own millisecond: put, patch and delete drop the marker", async () => {
+    const store = new ItemStore(table.doc, table.tableName, stillClock);
+    const key = { pk: `TENANT#${tenant}`, sk: `${ITEM.skPrefix}copied` };
+    const copy = async () => table.doc.send(new UpdateCommand({ TableName: table.tableName, Key: key, UpdateExpression: 'SET copyOf = updatedAt' }));
+    const stored = async () => (await table.doc.send(new GetCommand({ TableName: table.tableName, Key: key, ConsistentRead: true }))).Item!;
+    const published = async () => messageOf({ eventName: 'MODIFY', dynamodb: { NewImage: marshall(await stored()) as never } })?.message;
+    await store.put(tenant, 'copied', widget);
+    await copy();
+    expect(await published()).toBeUndefined();
+    for (const write of [
+      () => store.put(tenant, 'copied', { ...widget, stock: 9 }),
+      () => store.patch(tenant, 'copied', { stock: 8 }, 2),
+      () => store.delete(tenant, 'copied'),
+    ]) {
+      await write();
+      expect((await stored()).copyOf).toBeUndefined();
+      expect(await published()).toMatchObject({ type: expect.stringMatching(/^item\.(updated|deleted)$/) });
+      await copy();
+    }
   });
 
   it('takes a field given as undefined as not given: put removes it, patch leaves it', async () => {

@@ -3,7 +3,9 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { SFNClient } from '@aws-sdk/client-sfn';
-import { DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { marshall } from '@aws-sdk/util-dynamodb';
+import { messageOf } from '../../functions/publisher/changes.ts';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { ItemStore } from '../../functions/cell-api/item-store.ts';
 import { OrderStore, StepFunctionsStarter } from '../../functions/cell-api/order-store.ts';
@@ -210,6 +212,31 @@ describe('the order saga, as synthesized, against DynamoDB Local', () => {
   it('counts an unknown item as out of stock', async () => {
     const placed = await placeAndSettle(order('tok_ok', [{ itemId: 'no-such-item', quantity: 1 }]));
     expect(placed.failure).toEqual({ reason: 'out_of_stock', items: ['no-such-item'] });
+  });
+
+  it("changes a moved item's stock as a change: each stock write stamps updatedAt and drops the copy marker, so subscribers hear of it", async () => {
+    // As a move leaves a copied item: the marker equal to its updatedAt.
+    const copiedAt = await stockItem('moved-a', 10);
+    await documents.send(new UpdateCommand({ TableName: tableName, Key: { pk: `TENANT#${tenant}`, sk: 'ITEM#moved-a' }, UpdateExpression: 'SET copyOf = :at', ExpressionAttributeValues: { ':at': copiedAt } }));
+    const asStreamed = (stored: Record<string, unknown>) => messageOf({ eventName: 'MODIFY', dynamodb: { NewImage: marshall(stored) as never } });
+
+    await placeAndSettle(order('tok_ok', [{ itemId: 'moved-a', quantity: 2 }]));
+    const reserved = (await item('moved-a')) as unknown as Record<string, unknown>;
+    expect(reserved).toMatchObject({ stock: 8, version: 2 });
+    expect(reserved.copyOf).toBeUndefined();
+    expect(String(reserved.updatedAt) > copiedAt).toBe(true);
+    expect(asStreamed(reserved)?.message).toMatchObject({ type: 'item.updated', itemId: 'moved-a', version: 2 });
+
+    // The release (a declined payment) too, stamped when the stock went back.
+    await documents.send(new UpdateCommand({ TableName: tableName, Key: { pk: `TENANT#${tenant}`, sk: 'ITEM#moved-a' }, UpdateExpression: 'SET copyOf = updatedAt' }));
+    const before = (await item('moved-a')) as unknown as Record<string, unknown>;
+    const declined = await placeAndSettle(order('tok_declined', [{ itemId: 'moved-a', quantity: 3 }]));
+    expect(declined.status).toBe('FAILED');
+    const released = (await item('moved-a')) as unknown as Record<string, unknown>;
+    expect(released).toMatchObject({ stock: 8, version: 4 });
+    expect(released.copyOf).toBeUndefined();
+    expect(String(released.updatedAt) > String(before.updatedAt)).toBe(true);
+    expect(asStreamed(released)?.message).toMatchObject({ type: 'item.updated', version: 4 });
   });
 
   it('releases the stock of a declined payment and fails the order with payment_declined', async () => {
