@@ -2,11 +2,11 @@
  * `npm run deploy`: the wave deploy (deploy/waves.ts) with the CDK toolkit
  * and CloudWatch, or the plan alone (`--dry-run`).
  */
-import { parseArgs } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { pathToFileURL } from 'node:url';
 import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
-import { cdkJsonContext, ConfigError, parseConfig, type AppConfig } from '../lib/config.ts';
+import { InputError, parseCommandLine, shown } from '../lib/cli-input.ts';
+import { cdkJsonContext, checkContextKeys, ConfigError, parseConfig, type AppConfig } from '../lib/config.ts';
 import { cellHealthAlarmName, controlPlaneHealthAlarmName, stackName } from '../layers/shared/src/contracts/names.ts';
 import { describePlan, formatDuration, PlanError, planWaves, runWaveDeploy, type AlarmReader, type Clock, type StackDeployer } from './waves.ts';
 
@@ -35,11 +35,14 @@ export interface DeployDependencies {
   /** The toolkit and CloudWatch, for a real run (not for `--dry-run`). */
   readonly connect: (config: AppConfig, commandLineContext: Record<string, unknown>) => Promise<{ deployer: StackDeployer; alarms: AlarmReader }>;
   readonly clock: Clock;
+  /** The rollout's report: standard output. */
   readonly print: (line: string) => void;
+  /** What went wrong, one line: standard error. */
+  readonly error: (line: string) => void;
   readonly signal?: AbortSignal;
 }
 
-class UsageError extends Error {}
+const HELP_HINT = '(npm run deploy -- --help lists the options)';
 
 /** Runs the command; resolves to its exit code. Bad input is one line, never a stack trace. */
 export async function deployCommand(argv: readonly string[], deps: DeployDependencies): Promise<number> {
@@ -53,11 +56,15 @@ export async function deployCommand(argv: readonly string[], deps: DeployDepende
       return EXIT.ok;
     }
     commandLineContext = contextPairs(args.context ?? []);
+    checkContextKeys(Object.keys(commandLineContext));
     config = parseConfig((key) => commandLineContext[key] ?? deps.context[key]);
   } catch (error) {
-    if (error instanceof UsageError || error instanceof ConfigError || isParseArgsError(error)) {
-      deps.print(`npm run deploy: ${(error as Error).message}`);
-      if (!(error instanceof ConfigError)) deps.print('run `npm run deploy -- --help` for the options');
+    if (error instanceof InputError) {
+      deps.error(`npm run deploy: ${error.message} ${HELP_HINT}`);
+      return EXIT.usage;
+    }
+    if (error instanceof ConfigError) {
+      deps.error(`npm run deploy: ${error.message}`);
       return EXIT.usage;
     }
     throw error;
@@ -76,7 +83,7 @@ export async function deployCommand(argv: readonly string[], deps: DeployDepende
     });
   } catch (error) {
     if (!(error instanceof PlanError)) throw error;
-    deps.print(`npm run deploy: --cells: ${error.message}`);
+    deps.error(`npm run deploy: --cells: ${error.message}`);
     return EXIT.usage;
   }
   const bakeMs = args['all-at-once'] ? 0 : config.bakeMinutes * 60_000;
@@ -106,8 +113,7 @@ export async function deployCommand(argv: readonly string[], deps: DeployDepende
 }
 
 function parse(argv: readonly string[]) {
-  const { values, positionals } = parseArgs({
-    args: [...argv],
+  const { values, positionals } = parseCommandLine(argv, {
     options: {
       'dry-run': { type: 'boolean' },
       cells: { type: 'string' },
@@ -117,8 +123,8 @@ function parse(argv: readonly string[]) {
     },
     allowPositionals: true,
   });
-  if (positionals.length) throw new UsageError(`unexpected argument: ${positionals.join(' ')}`);
-  if (values.cells !== undefined && !values.cells.trim()) throw new UsageError('--cells needs at least one cell id');
+  if (positionals.length) throw new InputError(`unexpected argument ${shown(positionals.join(' '))}`);
+  if (values.cells !== undefined && !values.cells.trim()) throw new InputError('--cells needs at least one cell id');
   return values;
 }
 
@@ -127,16 +133,10 @@ function contextPairs(pairs: readonly string[]): Record<string, unknown> {
   return Object.fromEntries(
     pairs.map((pair) => {
       const at = pair.indexOf('=');
-      if (at < 1) throw new UsageError(`-c takes key=value, not "${pair}"`);
+      if (at < 1) throw new InputError(`-c takes key=value, not ${shown(pair)}`);
       return [pair.slice(0, at), pair.slice(at + 1)];
     }),
   );
-}
-
-/** node:util's parseArgs refuses an unknown option or a missing value with a TypeError coded ERR_PARSE_ARGS_*. */
-function isParseArgsError(error: unknown): boolean {
-  const code: unknown = (error as { code?: unknown } | undefined)?.code;
-  return error instanceof TypeError && typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS');
 }
 
 const wallClock: Clock = {
@@ -165,6 +165,7 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
     }),
     clock: wallClock,
     print: (line) => console.log(line),
+    error: (line) => console.error(line),
     signal: interrupt.signal,
   }).catch((error: unknown) => {
     console.error(`npm run deploy: ${(error as Error).message}`);

@@ -1,7 +1,7 @@
 import { type App, Tags, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { CellStack } from './cell-stack.ts';
-import { type AppConfig, isProduction, parseConfig } from './config.ts';
+import { type AppConfig, checkContextKeys, isProduction, parseConfig } from './config.ts';
 import { ControlPlaneStack } from './control-plane-stack.ts';
 import { metricsNamespace, stackName } from '../layers/shared/src/contracts/names.ts';
 import { StagePolicies } from './stage-policies.ts';
@@ -17,6 +17,7 @@ export interface ItemMasterStacks {
  * stack and one stack per cell, with cdk-nag's AWS Solutions checks over all.
  */
 export function buildApp(app: App): ItemMasterStacks {
+  checkContextKeys(Object.keys(app.node.getAllContext() as object));
   const config = parseConfig((key) => app.node.tryGetContext(key));
   // CloudFormation takes no Tags on ALB listeners or dashboards.
   const untaggable = { excludeResourceTypes: ['AWS::ElasticLoadBalancingV2::Listener', 'AWS::CloudWatch::Dashboard'] };

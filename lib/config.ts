@@ -3,15 +3,29 @@ import * as z from 'zod';
 import { readFileSync } from 'node:fs';
 import { DEFAULT_ALARM_THRESHOLDS, type AlarmThresholds } from './alarm-thresholds.ts';
 import { DEFAULT_TRAFFIC_SHIFT, type TrafficShift } from './canary-deployment.ts';
+import { closest, shown } from './cli-input.ts';
 import { fromRoot } from './paths.ts';
 
 const THRESHOLD_KEYS = Object.keys(DEFAULT_ALARM_THRESHOLDS) as ThresholdKey[];
 type ThresholdKey = keyof typeof DEFAULT_ALARM_THRESHOLDS;
 
-/** A threshold, from cdk.json or as text: a number above 0 (at 0 an alarm fires whenever its metric has data); empty text is no number. */
-const threshold = z
-  .preprocess((value) => (typeof value === 'string' && value.trim() !== '' ? Number(value) : value), z.number('must be a number').positive('must be more than 0'))
-  .optional();
+/** How a bad value is shown in a message: quoted, escaped, shortened. */
+const given = (input: unknown) => (typeof input === 'string' ? shown(input) : JSON.stringify(input) ?? String(input));
+
+/**
+ * A number from cdk.json (a JSON number) or from `-c` (text): text is taken
+ * only when it is written as `pattern` says, so that empty text, spaces, hex
+ * and exponents are refused rather than read as 0, 16 or 1000.
+ */
+const numberFrom = (pattern: RegExp, what: string) =>
+  z.preprocess(
+    (value) => (typeof value === 'string' && pattern.test(value) ? Number(value) : value),
+    z.number({ error: (issue) => `must be ${what}, not ${given(issue.input)}` }),
+  );
+const wholeNumber = (what = 'a whole number') => numberFrom(/^\d+$/, what).pipe(z.number().int(`must be ${what}`));
+
+/** A threshold: a number above 0 (at 0 an alarm fires whenever its metric has data), a fraction allowed. */
+const threshold = numberFrom(/^\d+(\.\d+)?$/, 'a number').pipe(z.number().positive('must be more than 0')).optional();
 
 const RETENTION_DAYS = Object.values(RetentionDays).filter((value): value is number => typeof value === 'number' && value > 0);
 
@@ -56,7 +70,7 @@ export const configSchema = z.object({
   cellWeights: z
     .preprocess(
       (value) => (typeof value === 'string' ? safeJson(value) : value),
-      z.record(z.string(), z.coerce.number().int('must be a whole number').min(1, 'must be at least 1').max(1000, 'must be at most 1000')),
+      z.record(z.string(), wholeNumber().pipe(z.number().min(1, 'must be at least 1').max(1000, 'must be at most 1000'))),
     )
     .default({}),
   certificateArn: z
@@ -67,14 +81,13 @@ export const configSchema = z.object({
     .string()
     .regex(/^[a-z]{2}(?:-[a-z]+)+-\d$/, 'must be an AWS region such as eu-west-1')
     .default(process.env.CDK_DEFAULT_REGION ?? 'us-east-1'),
-  routingRefreshSeconds: z.coerce.number().int('must be a whole number of seconds').min(1).max(3600).default(10),
+  routingRefreshSeconds: wholeNumber('a whole number of seconds').pipe(z.number().min(1).max(3600)).default(10),
   waf: z
     .preprocess((value) => (value === 'true' ? true : value === 'false' ? false : value), z.boolean('must be true or false'))
     .default(true),
-  wafRateLimit: z.coerce.number().int('must be a whole number').min(100).max(2_000_000_000).default(2000),
-  accessTokenMinutes: z.coerce.number().int('must be a whole number of minutes').min(5).max(1440).default(60),
-  logRetentionDays: z.coerce
-    .number()
+  wafRateLimit: wholeNumber().pipe(z.number().min(100).max(2_000_000_000)).default(2000),
+  accessTokenMinutes: wholeNumber('a whole number of minutes').pipe(z.number().min(5).max(1440)).default(60),
+  logRetentionDays: wholeNumber('a whole number of days')
     .refine((days) => RETENTION_DAYS.includes(days), `must be one of ${RETENTION_DAYS.join(', ')}`)
     .default(30),
   alarmEmail: z.email('must be an email address').optional(),
@@ -104,11 +117,11 @@ export const configSchema = z.object({
     )
     .default(DEFAULT_TRAFFIC_SHIFT),
   canaryCell: z.string().optional(),
-  bakeMinutes: z.coerce.number().int('must be a whole number of minutes').min(0).max(1440).default(15),
+  bakeMinutes: wholeNumber('a whole number of minutes').pipe(z.number().min(0).max(1440)).default(15),
   deploymentWaves: z
     .preprocess(
-      (value) => (typeof value === 'string' && !value.trim().startsWith('[') ? value.split(',').map((part) => Number(part.trim())) : jsonText(value)),
-      z.array(z.number().int('must be a whole number').min(1, 'must be at least 1')).min(1, 'must name at least one wave size'),
+      (value) => (typeof value === 'string' && !value.trim().startsWith('[') ? value.split(',').map((part) => part.trim()) : jsonText(value)),
+      z.array(wholeNumber().pipe(z.number().min(1, 'must be at least 1'))).min(1, 'must name at least one wave size'),
     )
     .optional(),
 });
@@ -171,7 +184,7 @@ export interface AppConfig {
 
 export class ConfigError extends Error {
   constructor(readonly issues: readonly string[]) {
-    super(`invalid configuration:\n${issues.map((issue) => `  - ${issue}`).join('\n')}`);
+    super(issues.length === 1 ? `invalid configuration: ${issues[0]}` : `invalid configuration:\n${issues.map((issue) => `  - ${issue}`).join('\n')}`);
     this.name = 'ConfigError';
   }
 }
@@ -225,6 +238,22 @@ export function parseConfig(read: (key: string) => unknown): AppConfig {
   }
   const { canaryCell, ...data } = result.data;
   return { ...data, canaryCell: canaryCell ?? data.cells[0]!, logRetentionDays: data.logRetentionDays as RetentionDays };
+}
+
+/**
+ * Refuses context keys that look like configuration (a plain camelCase word)
+ * but are none of CONFIG_KEYS, naming the closest known key: a typo such as
+ * `bakeMinute=60` would otherwise be ignored. CDK's own keys (feature flags,
+ * `aws:cdk:…`, lookups) have a `:` or `@` and are left alone.
+ */
+export function checkContextKeys(keys: Iterable<string>): void {
+  const issues = [...keys]
+    .filter((key) => /^[A-Za-z][A-Za-z0-9]*$/.test(key) && !(CONFIG_KEYS as readonly string[]).includes(key))
+    .map((key) => {
+      const near = closest(key, CONFIG_KEYS);
+      return `${shown(key)}: not a configuration key${near ? ` (did you mean ${near}?)` : ` (known: ${CONFIG_KEYS.join(', ')})`}`;
+    });
+  if (issues.length) throw new ConfigError(issues);
 }
 
 export function cellWeight(config: Pick<AppConfig, 'cellWeights'>, cellId: string): number {

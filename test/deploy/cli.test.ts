@@ -10,6 +10,7 @@ function harness(options: { sick?: string[]; failing?: string; signal?: AbortSig
   let time = 0;
   const deployed: string[][] = [];
   const lines: string[] = [];
+  const errors: string[] = [];
   let connected = 0;
   // A step's stacks start together: each one joins the step that started at the same time, and the step takes a minute.
   let stepStart = -1;
@@ -34,9 +35,10 @@ function harness(options: { sick?: string[]; failing?: string; signal?: AbortSig
     },
     clock: { now: () => time, sleep: async (ms) => void (time += ms) },
     print: (line) => lines.push(...line.split('\n')),
+    error: (line) => errors.push(...line.split('\n')),
     signal: options.signal,
   };
-  return { deps, deployed, lines, connected: () => connected };
+  return { deps, deployed, lines, errors, connected: () => connected };
 }
 
 describe('npm run deploy', () => {
@@ -91,19 +93,40 @@ describe('npm run deploy', () => {
     expect(interrupted.lines).toContain('stopped at wave 1; deployed: control plane, canary; not started: wave 2');
   });
 
+  const hint = ' (npm run deploy -- --help lists the options)';
   it.each([
     [['--cells', 'c-9'], 'npm run deploy: --cells: unknown cell: c-9 (cells: c-1, c-2, c-3, c-4)'],
-    [['--cells', ' '], 'npm run deploy: --cells needs at least one cell id'],
-    [['--bogus'], "npm run deploy: Unknown option '--bogus'"],
-    [['now'], 'npm run deploy: unexpected argument: now'],
-    [['-c', 'bakeMinutes'], 'npm run deploy: -c takes key=value, not "bakeMinutes"'],
-    [['-c', 'deploymentWaves=0'], '  - deploymentWaves[0]: must be at least 1'],
-  ])('refuses %j in one line with exit code 2, deploying nothing', async (argv, message) => {
-    const { deps, deployed, lines, connected } = harness();
+    [['--cells', ' '], `npm run deploy: --cells needs at least one cell id${hint}`],
+    [['--bogus'], `npm run deploy: unknown option "--bogus"${hint}`],
+    [['now'], `npm run deploy: unexpected argument "now"${hint}`],
+    [['-c', 'bakeMinutes'], `npm run deploy: -c takes key=value, not "bakeMinutes"${hint}`],
+    [['-c', 'deploymentWaves=0'], 'npm run deploy: invalid configuration: deploymentWaves[0]: must be at least 1'],
+    // Empty text, spaces, hex, exponents, fractions and signs are no whole number: never 0, 16, 1000 or 2.
+    [['-c', 'bakeMinutes='], 'npm run deploy: invalid configuration: bakeMinutes: must be a whole number of minutes, not ""'],
+    [['-c', 'bakeMinutes= '], 'npm run deploy: invalid configuration: bakeMinutes: must be a whole number of minutes, not " "'],
+    [['-c', 'bakeMinutes=0x10'], 'npm run deploy: invalid configuration: bakeMinutes: must be a whole number of minutes, not "0x10"'],
+    [['-c', 'bakeMinutes=1e1'], 'npm run deploy: invalid configuration: bakeMinutes: must be a whole number of minutes, not "1e1"'],
+    [['-c', 'bakeMinutes=2.5'], 'npm run deploy: invalid configuration: bakeMinutes: must be a whole number of minutes, not "2.5"'],
+    [['-c', 'bakeMinutes=-5'], 'npm run deploy: invalid configuration: bakeMinutes: must be a whole number of minutes, not "-5"'],
+    [['-c', 'deploymentWaves=1,,2'], 'npm run deploy: invalid configuration: deploymentWaves[1]: must be a whole number, not ""'],
+    [['-c', 'deploymentWaves=0x2'], 'npm run deploy: invalid configuration: deploymentWaves[0]: must be a whole number, not "0x2"'],
+    [['-c', 'routingRefreshSeconds=1e1'], 'npm run deploy: invalid configuration: routingRefreshSeconds: must be a whole number of seconds, not "1e1"'],
+    [['-c', 'alarmThresholds={"apiP99Ms":"0x10"}'], 'npm run deploy: invalid configuration: alarmThresholds.apiP99Ms: must be a number, not "0x10"'],
+    // A typo of a key is refused, with the key meant.
+    [['-c', 'bakeMinute=60'], 'npm run deploy: invalid configuration: "bakeMinute": not a configuration key (did you mean bakeMinutes?)'],
+    [['-c', 'canarycell=c-2'], 'npm run deploy: invalid configuration: "canarycell": not a configuration key (did you mean canaryCell?)'],
+  ])('refuses %j in one line on standard error with exit code 2, deploying nothing', async (argv, message) => {
+    const { deps, deployed, lines, errors, connected } = harness();
     expect(await deployCommand(argv, deps)).toBe(EXIT.usage);
-    expect(lines.some((line) => line.startsWith(message))).toBe(true);
-    expect(lines.join('\n')).not.toMatch(/\n\s+at /);
+    expect(errors).toEqual([message]);
+    expect(lines).toEqual([]);
     expect([deployed, connected()]).toEqual([[], 0]);
+  });
+
+  it('takes bakeMinutes=0 for no bake, and CDK\'s own context keys as they are', async () => {
+    const { deps, lines } = harness();
+    expect(await deployCommand(['--dry-run', '-c', 'bakeMinutes=0', '-c', '@aws-cdk/core:newStyleStackSynthesis=true'], deps)).toBe(EXIT.ok);
+    expect(lines).toContain('  2. canary: shop-dev-c-1');
   });
 });
 
