@@ -9,7 +9,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
+import { InputError, parseCommandLine, wholeNumber } from '../lib/cli-input.ts';
 import { fromRoot } from '../lib/paths.ts';
 import { printReport, renderMarkdown } from './report.ts';
 import { PLANS, runBench } from './run.ts';
@@ -18,8 +18,9 @@ const USAGE = 'usage: npm run bench [-- --quick] [-- --out DIR] [-- --max-instan
 const say = (line: string) => process.stderr.write(`${line}\n`);
 
 let args;
+let maxInstances: number | undefined;
 try {
-  ({ values: args } = parseArgs({
+  ({ values: args } = parseCommandLine(process.argv.slice(2), {
     options: {
       quick: { type: 'boolean', default: false },
       out: { type: 'string', default: fromRoot() },
@@ -28,18 +29,15 @@ try {
       help: { type: 'boolean', short: 'h', default: false },
     },
   }));
+  maxInstances = args['max-instances'] === undefined ? undefined : wholeNumber('--max-instances', args['max-instances'], { min: 1 });
 } catch (error) {
-  say(`npm run bench: ${(error as Error).message}\n${USAGE}`);
+  if (!(error instanceof InputError)) throw error;
+  say(`npm run bench: ${error.message} (npm run bench -- --help lists the options)`);
   process.exit(2);
 }
 if (args.help) {
   process.stdout.write(`${USAGE}\n`);
   process.exit(0);
-}
-const maxInstances = args['max-instances'];
-if (maxInstances !== undefined && !/^[1-9]\d*$/.test(maxInstances)) {
-  say(`npm run bench: --max-instances must be a whole number of at least 1, not '${maxInstances}'`);
-  process.exit(2);
 }
 
 try {
@@ -47,7 +45,7 @@ try {
     plan: args.quick ? PLANS.quick : PLANS.full,
     command: `npm run bench${args.quick ? ' -- --quick' : ''}${args.baseline ? ` -- --baseline ${args.baseline}` : ''}`,
     quick: args.quick,
-    ...(maxInstances !== undefined && { maxInstancesPerFunction: Number(maxInstances) }),
+    ...(maxInstances !== undefined && { maxInstancesPerFunction: maxInstances }),
     ...(args.baseline !== undefined && { baseline: args.baseline }),
     say,
   });

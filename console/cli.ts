@@ -5,11 +5,10 @@
  */
 import { hostname, userInfo } from 'node:os';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
-import { readFileSync } from 'node:fs';
 import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import { connectAws, connectLocal, type ControlPlaneConnection } from '../control-plane/connect.ts';
-import { defaultStateFile, type LocalRuntimeState } from '../control-plane/local-target.ts';
+import { defaultStateFile, readLocalState } from '../control-plane/local-target.ts';
+import { InputError, parseCommandLine, portNumber, shown } from '../lib/cli-input.ts';
 import { cdkJsonContext, ConfigError, parseConfig } from '../lib/config.ts';
 import { AwsHealth, LocalHealth } from './health.ts';
 import { ConsoleModel } from './model.ts';
@@ -31,7 +30,8 @@ let values: ReturnType<typeof parse>;
 try {
   values = parse();
 } catch (error) {
-  console.error(`npm run console: ${(error as Error).message}\n\n${USAGE}`);
+  if (!(error instanceof InputError)) throw error;
+  console.error(`npm run console: ${error.message} (npm run console -- --help lists the options)`);
   process.exit(2);
 }
 if (values.help) {
@@ -47,7 +47,7 @@ try {
   if (values.local) {
     const stateFile = path.resolve(values['local-state'] ?? defaultStateFile(config.appName));
     connection = connectLocal(stateFile);
-    const state = JSON.parse(readFileSync(stateFile, 'utf8')) as LocalRuntimeState;
+    const state = readLocalState(stateFile);
     model = new ConsoleModel({ connection, health: new LocalHealth(state.url), mode: 'local', appName: state.appName, by });
   } else {
     const region = values.region ?? config.region;
@@ -71,7 +71,7 @@ try {
 }
 
 function parse() {
-  const { values: parsed, positionals } = parseArgs({
+  const { values: parsed, positionals } = parseCommandLine(process.argv.slice(2), {
     options: {
       local: { type: 'boolean', default: false },
       region: { type: 'string' },
@@ -82,9 +82,7 @@ function parse() {
     },
     allowPositionals: true,
   });
-  if (positionals.length) throw new Error(`unexpected argument: ${positionals.join(' ')}`);
+  if (positionals.length) throw new InputError(`unexpected argument ${shown(positionals.join(' '))}`);
   // Checked before anything is reached: bad input costs no AWS call.
-  const port = parsed.port === undefined ? 0 : Number(parsed.port);
-  if (!/^\d+$/.test(parsed.port ?? '0') || port > 65_535) throw new Error(`--port must be a port number, not "${parsed.port}"`);
-  return { ...parsed, port };
+  return { ...parsed, port: parsed.port === undefined ? 0 : portNumber('--port', parsed.port) };
 }

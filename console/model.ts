@@ -5,7 +5,7 @@
  */
 import { ID_RULE, isValidId } from '../layers/shared/src/ids.ts';
 import { PlanRunner, type ApplyProgress, type SavedPlan } from '../control-plane/apply.ts';
-import { abortMoveById, defaultPlanFile, makePlan, moveEngine, moveRunner, readPlan, startMove } from '../control-plane/actions.ts';
+import { abortMoveById, checkPlanCells, defaultPlanFile, makePlan, moveEngine, moveRunner, readPlan, startMove } from '../control-plane/actions.ts';
 import type { ControlPlaneConnection } from '../control-plane/connect.ts';
 import { FINISHED, type MoveRecord, type MoveRequest } from '../control-plane/moves.ts';
 import { CellOperations, OperationError } from '../control-plane/operations.ts';
@@ -182,7 +182,9 @@ export class ConsoleModel {
     let plan: SavedPlan;
     try {
       const { version } = await this.deps.connection.store.readRouting();
-      plan = readPlan(this.planFile(version?.version));
+      const file = this.planFile(version?.version);
+      plan = readPlan(file);
+      await checkPlanCells(this.deps.connection, plan, file);
     } catch (error) {
       this.applyState = before;
       throw error;

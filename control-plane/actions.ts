@@ -95,9 +95,41 @@ export function readPlan(file: string): SavedPlan {
   try {
     json = JSON.parse(readFileSync(file, 'utf8'));
   } catch (error) {
-    throw new OperationError(`${file} is not a plan that cells plan saved: ${(error as Error).message}`);
+    throw new OperationError(`${shownPath(file)} is not a plan that cells plan saved: ${(error as Error).message}`);
   }
   const parsed = savedPlanSchema.safeParse(json);
-  if (!parsed.success) throw new OperationError(`${file} is not a plan that cells plan saved: ${parsed.error.issues[0]?.message}`);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const field = issue.path.map((part, index) => (typeof part === 'number' ? `[${part}]` : `${index ? '.' : ''}${String(part)}`)).join('') || 'the file';
+    const more = parsed.error.issues.length > 1 ? ` (and ${parsed.error.issues.length - 1} more)` : '';
+    throw new OperationError(`${shownPath(file)} is not a plan that cells plan saved: ${field} ${issue.message}${more}`);
+  }
+  // Buckets named twice would be moved twice, or by two moves at once.
+  const seen = new Map<number, number>();
+  for (const [index, move] of parsed.data.moves.entries()) {
+    for (const [first, last] of move.ranges) {
+      for (let b = first; b <= last; b++) {
+        if (seen.has(b)) throw new OperationError(`${shownPath(file)} is not a plan that cells plan saved: moves[${index}] names bucket ${b}, which moves[${seen.get(b)}] moves too`);
+        seen.set(b, index);
+      }
+    }
+  }
   return parsed.data;
+}
+
+/** Refuses a plan whose cells are not registered, before any of it runs. */
+export async function checkPlanCells(c: ControlPlaneConnection, plan: SavedPlan, file: string): Promise<void> {
+  const { cells } = await c.store.readRouting();
+  const registered = new Set(cells.map((cell) => cell.cellId));
+  for (const [index, move] of plan.moves.entries()) {
+    for (const side of ['from', 'to'] as const) {
+      if (!registered.has(move[side])) {
+        throw new OperationError(`${shownPath(file)}: moves[${index}].${side} names ${JSON.stringify(move[side])}, which is no registered cell (cells: ${[...registered].join(', ')})`);
+      }
+    }
+  }
+}
+
+function shownPath(file: string): string {
+  return path.relative(process.cwd(), file) || file;
 }

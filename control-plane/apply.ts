@@ -9,22 +9,39 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import * as z from 'zod';
 import { ControlPlaneError } from './errors.ts';
+import { BUCKET_COUNT } from './routing.ts';
 import { FINISHED, type MoveEngine, type MoveRecord, type MoveStore } from './moves.ts';
 import type { ControlPlaneStore } from './store.ts';
 
-/** A plan as `cells plan` saves it. */
+const bucket = z
+  .number('must be a bucket number')
+  .int('must be a whole bucket number')
+  .min(0, `must be a bucket from 0 to ${BUCKET_COUNT - 1}`)
+  .max(BUCKET_COUNT - 1, `must be a bucket from 0 to ${BUCKET_COUNT - 1}`);
+
+/** A plan as `cells plan` saves it: checked whole before anything runs, so that a plan moves what it says or nothing. */
 export const savedPlanSchema = z.object({
-  basedOnVersion: z.number().int().positive(),
+  basedOnVersion: z.number('must be a map version').int('must be a whole map version').positive('must be a map version (1 or more)'),
   createdAt: z.string().optional(),
   moves: z.array(
-    z.object({
-      from: z.string(),
-      to: z.string(),
-      count: z.number().int(),
-      ranges: z.array(z.tuple([z.number().int().nonnegative(), z.number().int().nonnegative()])),
-    }),
+    z
+      .object({
+        from: z.string('must be a cell id').min(1, 'must be a cell id'),
+        to: z.string('must be a cell id').min(1, 'must be a cell id'),
+        count: z.number('must be a number of buckets').int('must be a whole number of buckets').min(0, 'must be 0 or more'),
+        ranges: z.array(
+          z.tuple([bucket, bucket], 'must be a range [first, last]').refine(([first, last]) => first <= last, { message: 'must have first ≤ last' }),
+          'must be a list of bucket ranges',
+        ),
+      })
+      .superRefine((move, ctx) => {
+        if (move.from === move.to) ctx.addIssue({ code: 'custom', path: ['to'], message: `is the cell the buckets are in (${move.from})` });
+        const buckets = move.ranges.reduce((sum, [first, last]) => sum + Math.max(0, last - first + 1), 0);
+        if (buckets !== move.count) ctx.addIssue({ code: 'custom', path: ['count'], message: `is ${move.count}, but the ranges hold ${buckets} buckets` });
+      }),
+    'must be a list of moves',
   ),
-});
+}, 'must be a plan object');
 export type SavedPlan = z.infer<typeof savedPlanSchema>;
 
 /** The most buckets one move takes: a plan's ranges are cut to this, so that progress shows and moves run side by side. */

@@ -5,9 +5,10 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { hostname, userInfo } from 'node:os';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
 import Table from 'cli-table3';
+import { InputError, parseCommandLine, shown, wholeNumber } from '../lib/cli-input.ts';
 import { cdkJsonContext, ConfigError, parseConfig } from '../lib/config.ts';
+import { ID_RULE, isValidId } from '../layers/shared/src/ids.ts';
 import { BUCKET_COUNT } from './routing.ts';
 import { defaultStateFile } from './local-target.ts';
 import { connectAws, connectLocal, type ControlPlaneConnection } from './connect.ts';
@@ -15,7 +16,7 @@ import { ControlPlaneError } from './errors.ts';
 import { CellOperations, OperationError } from './operations.ts';
 import { TenantClients } from './tenants.ts';
 import { PlanRunner } from './apply.ts';
-import { abortMove, defaultPlanFile, makePlan, moveEngine, moveRunner, readPlan, startMove } from './actions.ts';
+import { abortMove, checkPlanCells, defaultPlanFile, makePlan, moveEngine, moveRunner, readPlan, startMove } from './actions.ts';
 import { FINISHED, type MoveRecord, type MoveRequest } from './moves.ts';
 import { progressBar, seconds, stepLines, subjectOf, summary } from './move-view.ts';
 
@@ -62,11 +63,11 @@ options:
   --local-state <file>      the local runtime's state file (default .<appName>/local-runtime.json)
   -h, --help                this text`;
 
-class UsageError extends Error {}
+const HELP_HINT = '(npm run cells -- --help lists the commands and options)';
 
 const { values: flags, positionals } = (() => {
   try {
-    return parseArgs({
+    return parseCommandLine(process.argv.slice(2), {
       options: {
         local: { type: 'boolean', default: false },
         region: { type: 'string' },
@@ -82,52 +83,61 @@ const { values: flags, positionals } = (() => {
         help: { type: 'boolean', short: 'h', default: false },
       },
       allowPositionals: true,
-      strict: true,
     });
   } catch (error) {
-    console.error(`${(error as Error).message}\n\n${USAGE}`);
+    if (!(error instanceof InputError)) throw error;
+    console.error(`error: ${error.message} ${HELP_HINT}`);
     process.exit(2);
   }
 })();
 
-if (flags.help || positionals.length === 0) {
+if (flags.help) {
   console.log(USAGE);
-  process.exit(flags.help ? 0 : 2);
+  process.exit(0);
+}
+if (positionals.length === 0) {
+  console.error(`error: name a command ${HELP_HINT}`);
+  process.exit(2);
 }
 
 let connection: ControlPlaneConnection | undefined;
+/** The control plane, reached once a command's arguments are known to be good: bad input costs no call. */
+let connected: () => Promise<ControlPlaneConnection>;
 try {
   const [command = '', ...args] = positionals;
   const config = parseConfig((key) => (key === 'stage' && flags.stage !== undefined ? flags.stage : cdkJsonContext()[key]));
-  if (flags.local) {
-    connection = connectLocal(path.resolve(flags['local-state'] ?? defaultStateFile(config.appName)));
-  } else {
-    connection = await connectAws(config, flags.region ?? config.region);
-  }
+  connected = async () => {
+    connection ??= flags.local ? connectLocal(path.resolve(flags['local-state'] ?? defaultStateFile(config.appName))) : await connectAws(config, flags.region ?? config.region);
+    return connection;
+  };
   const by = `${userInfo().username}@${hostname()}`;
   if (command === 'tenant') {
-    await tenant(connection, config.accessTokenMinutes, by, args);
+    await tenant(config.accessTokenMinutes, by, args);
   } else {
-    await run(new CellOperations({ store: connection.store, cellTables: connection.cellTables, by }), command, args, config.appName, by);
+    const operations = async () => {
+      const c = await connected();
+      return new CellOperations({ store: c.store, cellTables: c.cellTables, by });
+    };
+    await run(operations, command, args, config.appName, by);
   }
 } catch (error) {
   const message = error instanceof ConfigError ? error.message : describe(error);
-  console.error(`error: ${message}`);
-  process.exitCode = error instanceof UsageError ? 2 : 1;
+  console.error(`error: ${printable(message)}${error instanceof InputError ? ` ${HELP_HINT}` : ''}`);
+  process.exitCode = error instanceof InputError || error instanceof ConfigError ? 2 : 1;
 } finally {
   connection?.close();
 }
 
-async function run(operations: CellOperations, command: string, args: string[], appName: string, by: string): Promise<void> {
+async function run(operations: () => Promise<CellOperations>, command: string, args: string[], appName: string, by: string): Promise<void> {
   const expect = (count: number, names: string) => {
-    if (args.length !== count) throw new UsageError(`${command} takes ${names || 'no arguments'}\n\n${USAGE}`);
+    if (args.length !== count) throw new InputError(`${command} takes ${names || 'no arguments'}`);
   };
   switch (command) {
     case 'list': {
       expect(0, '');
-      const listing = await operations.list();
+      const listing = await (await operations()).list();
       if (flags.json) return print(listing);
-      console.log(`map version ${listing.version} · ${connection!.target}`);
+      console.log(`map version ${listing.version} · ${(await connected()).target}`);
       console.log(
         table(
           ['cell', 'status', 'weight', 'buckets', 'pinned', 'table'],
@@ -141,7 +151,8 @@ async function run(operations: CellOperations, command: string, args: string[], 
     }
     case 'route': {
       expect(1, '<tenantId>');
-      const route = await operations.route(args[0] as string);
+      const id = tenantId(args[0]!);
+      const route = await (await operations()).route(id);
       if (flags.json) return print(route);
       const why = route.reason === 'override' ? 'pinned by an override' : `bucket ${route.bucket} maps there`;
       console.log(`${route.tenantId} → ${route.cellId} (${route.status}): ${why}, map version ${route.version}`);
@@ -150,7 +161,8 @@ async function run(operations: CellOperations, command: string, args: string[], 
     }
     case 'pin': {
       expect(2, '<tenantId> <cellId>');
-      const { version, route } = await operations.pin(args[0] as string, args[1] as string);
+      const id = tenantId(args[0]!);
+      const { version, route } = await (await operations()).pin(id, args[1]!);
       if (flags.json) return print({ version: version?.version, route });
       console.log(
         version
@@ -161,7 +173,8 @@ async function run(operations: CellOperations, command: string, args: string[], 
     }
     case 'unpin': {
       expect(1, '<tenantId>');
-      const { version, route } = await operations.unpin(args[0] as string);
+      const id = tenantId(args[0]!);
+      const { version, route } = await (await operations()).unpin(id);
       if (flags.json) return print({ version: version.version, route });
       console.log(`${route.tenantId} unpinned: back to ${route.cellId} by bucket ${route.bucket}, map version ${version.version}`);
       return;
@@ -171,7 +184,7 @@ async function run(operations: CellOperations, command: string, args: string[], 
     case 'deactivate': {
       expect(1, '<cellId>');
       const status = ({ drain: 'draining', activate: 'active', deactivate: 'inactive' } as const)[command];
-      const cell = await operations.setStatus(args[0] as string, status);
+      const cell = await (await operations()).setStatus(args[0] as string, status);
       if (flags.json) return print(cell);
       console.log(`${cell.cellId} is ${cell.status}`);
       return;
@@ -179,7 +192,7 @@ async function run(operations: CellOperations, command: string, args: string[], 
     case 'tenants': {
       expect(2, '<cellId> <bucket, or a range a-b>');
       const { first, last } = bucketRange(args[1] as string);
-      const found = await operations.tenants(args[0] as string, Array.from({ length: last - first + 1 }, (_, i) => first + i));
+      const found = await (await operations()).tenants(args[0] as string, Array.from({ length: last - first + 1 }, (_, i) => first + i));
       if (flags.json) return print(found);
       const rows = found.flatMap(({ bucket, tenants }) => tenants.map((tenantId) => [bucket, tenantId]));
       console.log(`${rows.length} tenants of ${args[0]} in buckets ${args[1]}`);
@@ -188,10 +201,10 @@ async function run(operations: CellOperations, command: string, args: string[], 
     }
     case 'backfill': {
       expect(1, '<cellId>');
-      const { cells } = await connection!.store.readRouting();
+      const { cells } = await (await connected()).store.readRouting();
       const cell = cells.find((c) => c.cellId === args[0]);
       if (!cell) throw new OperationError(`no cell "${args[0]}" is registered`);
-      const done = await connection!.cellTables.backfillDirectory(cell, (scanned, tenants) => {
+      const done = await (await connected()).cellTables.backfillDirectory(cell, (scanned, tenants) => {
         if (!flags.json && process.stdout.isTTY) process.stdout.write(`\rscanned ${scanned.toLocaleString('en')} records · ${tenants.toLocaleString('en')} tenants\u001b[K`);
       });
       if (!flags.json && process.stdout.isTTY) process.stdout.write('\n');
@@ -201,7 +214,7 @@ async function run(operations: CellOperations, command: string, args: string[], 
     }
     case 'plan': {
       expect(0, '');
-      const { saved, file } = await makePlan(operations, (version) => flags.out ?? defaultPlanFile(appName, version));
+      const { saved, file } = await makePlan(await operations(), (version) => flags.out ?? defaultPlanFile(appName, version));
       if (flags.json) return print({ ...saved, file });
       console.log(`plan from map version ${saved.basedOnVersion}: ${saved.moveCount} bucket moves`);
       console.log(
@@ -225,14 +238,14 @@ async function run(operations: CellOperations, command: string, args: string[], 
       expect(3, '<tenant|bucket> <tenantId|n|a-b> <cellId>');
       const [kind, subject, to] = args as [string, string, string];
       let request: MoveRequest;
-      if (kind === 'tenant') request = { kind, tenantId: subject, to };
+      if (kind === 'tenant') request = { kind, tenantId: tenantId(subject), to };
       else if (kind === 'bucket') request = { kind, ...bucketRange(subject), to };
-      else throw new UsageError(`move takes tenant or bucket, not "${kind}"\n\n${USAGE}`);
+      else throw new InputError(`move takes tenant or bucket, not ${shown(kind)}`);
       return move(request, by);
     }
     case 'moves': {
       expect(0, '');
-      const moves = await connection!.moves.list();
+      const moves = await (await connected()).moves.list();
       if (flags.json) return print(moves);
       if (moves.length === 0) return console.log('no moves yet');
       console.log(
@@ -254,14 +267,13 @@ async function run(operations: CellOperations, command: string, args: string[], 
       return;
     }
     case 'apply': {
-      if (args.length > 1) throw new UsageError(`apply takes [plan.json]\n\n${USAGE}`);
+      if (args.length > 1) throw new InputError('apply takes [plan.json]');
       return apply(args[0], appName, by);
     }
     case 'history': {
       expect(0, '');
-      const limit = Number(flags.limit);
-      if (!Number.isInteger(limit) || limit < 1) throw new UsageError(`--limit must be a positive whole number, not "${flags.limit}"`);
-      const versions = await operations.history(limit);
+      const limit = wholeNumber('--limit', flags.limit, { min: 1, max: 1_000 });
+      const versions = await (await operations()).history(limit);
       if (flags.json) return print(versions);
       console.log(
         table(
@@ -272,14 +284,15 @@ async function run(operations: CellOperations, command: string, args: string[], 
       return;
     }
     default:
-      throw new UsageError(`unknown command "${command}"\n\n${USAGE}`);
+      throw new InputError(`unknown command ${shown(command)}`);
   }
 }
 
-async function tenant(connection: ControlPlaneConnection, accessTokenMinutes: number, by: string, args: string[]): Promise<void> {
+async function tenant(accessTokenMinutes: number, by: string, args: string[]): Promise<void> {
   const [action = '', ...rest] = args;
-  const identity = connection.identity;
-  const needIdentity = () => {
+  const needIdentity = async () => {
+    const connection = await connected();
+    const identity = connection.identity;
     if (!identity) {
       throw new OperationError(
         flags.local
@@ -291,10 +304,11 @@ async function tenant(connection: ControlPlaneConnection, accessTokenMinutes: nu
   };
   switch (action) {
     case 'create': {
-      if (rest.length !== 1) throw new UsageError(`tenant create takes <tenantId>\n\n${USAGE}`);
-      const { directory, tokenUrl, resourceServer } = needIdentity();
-      const clients = new TenantClients({ store: connection.store, directory, accessTokenMinutes, by });
-      const created = await clients.create(rest[0] as string, flags.scope);
+      if (rest.length !== 1) throw new InputError('tenant create takes <tenantId>');
+      const id = tenantId(rest[0]!);
+      const { directory, tokenUrl, resourceServer } = await needIdentity();
+      const clients = new TenantClients({ store: (await connected()).store, directory, accessTokenMinutes, by });
+      const created = await clients.create(id, flags.scope);
       if (flags.json) return print({ ...created, tokenUrl });
       const scope = created.scopes.map((s) => `${resourceServer}/${s}`).join(' ');
       console.log(`client ${created.clientId} created for tenant ${created.tenantId}
@@ -311,22 +325,24 @@ The secret is shown this once; keep it in a secret store. Get a token (valid ${a
       return;
     }
     case 'list': {
-      if (rest.length > 1) throw new UsageError(`tenant list takes [<tenantId>]\n\n${USAGE}`);
-      const clients = await connection.store.listClients(rest[0]);
+      if (rest.length > 1) throw new InputError('tenant list takes [<tenantId>]');
+      const id = rest[0] === undefined ? undefined : tenantId(rest[0]);
+      const clients = await (await connected()).store.listClients(id);
       if (flags.json) return print(clients);
       console.log(table(['tenant', 'client', 'scopes', 'created', 'by'], clients.map((c) => [c.tenantId, c.clientId, c.scopes.join(' '), c.createdAt, c.by])));
       return;
     }
     case 'revoke': {
-      if (rest.length !== 1) throw new UsageError(`tenant revoke takes <clientId>\n\n${USAGE}`);
-      const clients = new TenantClients({ store: connection.store, directory: needIdentity().directory, accessTokenMinutes, by });
+      if (rest.length !== 1) throw new InputError('tenant revoke takes <clientId>');
+      const { directory } = await needIdentity();
+      const clients = new TenantClients({ store: (await connected()).store, directory, accessTokenMinutes, by });
       const revoked = await clients.revoke(rest[0] as string);
       if (flags.json) return print(revoked);
       console.log(`client ${revoked.clientId} of tenant ${revoked.tenantId} deleted: no new tokens; tokens already issued expire within ${accessTokenMinutes} min`);
       return;
     }
     default:
-      throw new UsageError(`unknown tenant command "${action}"\n\n${USAGE}`);
+      throw new InputError(`unknown tenant command ${shown(action)}`);
   }
 }
 
@@ -334,14 +350,32 @@ function bucketRange(text: string): { first: number; last: number } {
   const range = /^(\d+)(?:-(\d+))?$/.exec(text);
   const first = Number(range?.[1]);
   const last = Number(range?.[2] ?? range?.[1]);
-  if (!range || last < first || last >= BUCKET_COUNT) throw new UsageError(`buckets are 0 to ${BUCKET_COUNT - 1}: give one, or a range a-b\n\n${USAGE}`);
+  if (!range || last < first || last >= BUCKET_COUNT) {
+    throw new InputError(`${shown(text)} is no bucket: buckets are 0 to ${BUCKET_COUNT - 1}; give one, or a range a-b with a ≤ b`);
+  }
   return { first, last };
 }
 
-function wholeNumber(name: string, value: string, min: number): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < min) throw new UsageError(`--${name} must be a whole number of at least ${min}, not "${value}"`);
-  return n;
+/** A tenant id from the command line, refused unless it meets the id rule. */
+function tenantId(text: string): string {
+  if (!isValidId(text)) throw new InputError(`tenant id ${shown(text)} ${ID_RULE}`);
+  return text;
+}
+
+/** A message for the terminal: control characters escaped, and no line longer than a screen or two. */
+function printable(message: string): string {
+  return message
+    .split('\n')
+    .map((line) => {
+      const escaped = line.replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+      return escaped.length > 400 ? `${escaped.slice(0, 400)}… (${escaped.length.toLocaleString('en-US')} characters)` : escaped;
+    })
+    .join('\n');
+}
+
+/** How long a moved source keeps its copy: at most a day, as a move's record is kept. */
+function graceOption(): number {
+  return wholeNumber('--grace', flags.grace, { min: 0, max: 86_400 });
 }
 
 /** Ctrl-C stops following (or scheduling); what runs in the control plane goes on. */
@@ -353,13 +387,14 @@ function interruption(): AbortSignal {
 
 /** Starts a move (or resumes, or aborts, the one running for the same request) and follows it to its end. */
 async function move(request: MoveRequest, by: string): Promise<void> {
-  const c = connection!;
+  const graceSeconds = graceOption();
+  const c = await connected();
   let record: MoveRecord;
   if (flags.abort) {
     record = await abortMove(c, request);
     console.log(`aborting move ${record.moveId}`);
   } else {
-    const started = await startMove(c, request, { by, graceSeconds: wholeNumber('grace', flags.grace, 0) });
+    const started = await startMove(c, request, { by, graceSeconds });
     record = started.record;
     console.log(started.resumed ? `resuming move ${record.moveId} (${record.state})` : `move ${record.moveId}: ${subjectOf(record)} from ${record.from} to ${record.to} (${c.target})`);
   }
@@ -383,17 +418,24 @@ async function move(request: MoveRequest, by: string): Promise<void> {
 
 /** Carries out a saved plan, showing its progress; Ctrl-C pauses. */
 async function apply(file: string | undefined, appName: string, by: string): Promise<void> {
-  const c = connection!;
-  const { version } = await c.store.readRouting();
-  const planFile = path.resolve(file ?? defaultPlanFile(appName, version?.version));
-  const plan = readPlan(planFile);
+  const graceSeconds = graceOption();
+  const concurrency = wholeNumber('--concurrency', flags.concurrency, { min: 1, max: 64 });
+  // A plan named on the command line is checked before the control plane is reached.
+  const given = file === undefined ? undefined : { planFile: path.resolve(file), plan: readPlan(path.resolve(file)) };
+  const c = await connected();
+  const { planFile, plan } = given ?? (await (async () => {
+    const { version } = await c.store.readRouting();
+    const planFile = path.resolve(defaultPlanFile(appName, version?.version));
+    return { planFile, plan: readPlan(planFile) };
+  })());
+  await checkPlanCells(c, plan, planFile);
   const runner = new PlanRunner({
     store: c.store,
     engine: moveEngine(c),
     moves: c.moves,
     runner: moveRunner(c),
-    concurrency: wholeNumber('concurrency', flags.concurrency, 1),
-    graceSeconds: wholeNumber('grace', flags.grace, 0),
+    concurrency,
+    graceSeconds,
     by,
     onProgress: (p) => {
       if (flags.json) return;
@@ -411,7 +453,13 @@ async function apply(file: string | undefined, appName: string, by: string): Pro
     console.log(aborted.length ? `aborting ${aborted.length} moves: ${aborted.map((m) => m.moveId).join(', ')}` : 'no move of this plan is running before its flip');
     return;
   }
-  console.log(`applying ${path.relative(process.cwd(), planFile) || planFile}: ${plan.moves.reduce((n, m) => n + m.count, 0)} buckets (Ctrl-C pauses; apply again resumes)`);
+  const buckets = plan.moves.reduce((n, m) => n + m.count, 0);
+  if (buckets === 0) {
+    if (flags.json) return print({ bucketsTotal: 0 });
+    console.log(`${path.relative(process.cwd(), planFile) || planFile} moves no bucket: nothing to do`);
+    return;
+  }
+  console.log(`applying ${path.relative(process.cwd(), planFile) || planFile}: ${buckets} buckets (Ctrl-C pauses; apply again resumes)`);
   const result = await runner.apply(plan, interruption());
   if (process.stdout.isTTY && !flags.json) process.stdout.write('\n');
   if (flags.json) return print(result);
@@ -444,7 +492,7 @@ function ranges(list: Array<[number, number]>): string {
 }
 
 function describe(error: unknown): string {
-  if (error instanceof UsageError || error instanceof ControlPlaneError) return error.message;
+  if (error instanceof InputError || error instanceof ControlPlaneError) return error.message;
   const { name, message } = error as Error;
   if (name === 'CredentialsProviderError') return `no AWS credentials found (${message}); or use --local for the local runtime`;
   if (name === 'ResourceNotFoundException') return `the control-plane table is gone: ${message}`;

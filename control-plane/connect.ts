@@ -1,4 +1,3 @@
-import { existsSync, readFileSync } from 'node:fs';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { CognitoIdentityProviderClient } from '@aws-sdk/client-cognito-identity-provider';
 import { GetParametersCommand, SSMClient } from '@aws-sdk/client-ssm';
@@ -11,7 +10,7 @@ import type { MoveRunner } from './apply.ts';
 import { CellData } from './cell-data.ts';
 import { MoveStore } from './moves.ts';
 import { WorkflowMoveRunner } from './move-runner.ts';
-import { LOCAL_CREDENTIALS, LOCAL_REGION, type LocalRuntimeState } from './local-target.ts';
+import { LOCAL_CREDENTIALS, LOCAL_REGION, readLocalState } from './local-target.ts';
 import { OperationError } from './operations.ts';
 import { ControlPlaneStore } from './store.ts';
 import { CognitoClientDirectory, type ClientDirectory } from './tenants.ts';
@@ -38,8 +37,7 @@ export interface ControlPlaneConnection {
 
 /** The control plane of the local runtime that `npm start` is running, for the app and stage it runs. */
 export function connectLocal(stateFile: string): ControlPlaneConnection {
-  if (!existsSync(stateFile)) throw new OperationError('no local runtime is running: start one with npm start');
-  const state = JSON.parse(readFileSync(stateFile, 'utf8')) as LocalRuntimeState;
+  const state = readLocalState(stateFile);
   if (!isRunning(state.pid)) throw new OperationError(`the local runtime that wrote ${stateFile} has stopped: start one with npm start`);
   const parameter = controlPlaneTableParameter(state);
   const tableName = state.ssmParameters[parameter];

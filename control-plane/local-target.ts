@@ -4,10 +4,11 @@
  * and the region and credentials its DynamoDB Local takes. The runtime
  * imports this module; the tools never import the runtime.
  */
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { StageName } from '../lib/config.ts';
 import { fromRoot } from '../lib/paths.ts';
+import { ControlPlaneError } from './errors.ts';
 
 /** Any credentials do for DynamoDB Local; these are the ones every local client uses. */
 export const LOCAL_CREDENTIALS = { accessKeyId: 'local', secretAccessKey: 'local' };
@@ -52,4 +53,24 @@ export interface LocalRuntimeState {
   readonly ssmParameters: Record<string, string>;
   /** Where `npm run token` gets a token (the local issuer), when the app has a user pool. */
   readonly tokenUrl?: string;
+}
+
+/** A state file that cannot be used: what is wrong, naming the file. */
+export class LocalStateError extends ControlPlaneError {}
+
+/** Reads a local runtime's state file, refusing one that is missing or not a runtime's, with the file's name. */
+export function readLocalState(stateFile: string): LocalRuntimeState {
+  const shownPath = path.relative(process.cwd(), stateFile) || stateFile;
+  if (!existsSync(stateFile)) throw new LocalStateError(`no local runtime is running (no ${shownPath}): start one with npm start`);
+  let state: Partial<LocalRuntimeState>;
+  try {
+    state = JSON.parse(readFileSync(stateFile, 'utf8')) as Partial<LocalRuntimeState>;
+  } catch (error) {
+    throw new LocalStateError(`${shownPath} is not a local runtime's state file: ${(error as Error).message}`);
+  }
+  const missing = (['pid', 'appName', 'url', 'dynamoEndpoint', 'ssmParameters'] as const).filter((key) => state?.[key] === undefined);
+  if (typeof state !== 'object' || state === null || missing.length) {
+    throw new LocalStateError(`${shownPath} is not a local runtime's state file: it has no ${missing.join(', ') || 'fields'}`);
+  }
+  return state as LocalRuntimeState;
 }

@@ -5,7 +5,7 @@
  */
 // First: a Node that cannot run the rest stops here, in one line.
 import './preflight-node.ts';
-import { parseArgs } from 'node:util';
+import { InputError, parseCommandLine, portNumber, wholeNumber } from '../lib/cli-input.ts';
 import { cdkJsonContext, ConfigError, parseConfig } from '../lib/config.ts';
 import { stateDir } from '../control-plane/local-target.ts';
 import { dynamoDBLocalVersion } from './dynamodb-local.ts';
@@ -30,7 +30,7 @@ const USAGE = `usage: npm start -- [--port <port>] [--ws-port <port>] [--persist
 
 function parse() {
   try {
-    const { values } = parseArgs({
+    const { values } = parseCommandLine(process.argv.slice(2), {
       options: {
         port: { type: 'string', default: '3000' },
         'ws-port': { type: 'string', default: '3001' },
@@ -40,21 +40,13 @@ function parse() {
         'max-instances': { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
       },
-      strict: true,
       allowPositionals: false,
     });
-    const portOf = (option: 'port' | 'ws-port') => {
-      const port = Number(values[option]);
-      if (!Number.isInteger(port) || port < 0 || port > 65_535) throw new Error(`--${option} must be a port number, not "${values[option]}"`);
-      return port;
-    };
-    const maxInstances = values['max-instances'] === undefined ? undefined : Number(values['max-instances']);
-    if (maxInstances !== undefined && (!Number.isInteger(maxInstances) || maxInstances < 1)) {
-      throw new Error(`--max-instances must be a whole number of at least 1, not "${values['max-instances']}"`);
-    }
-    return { ...values, port: portOf('port'), wsPort: portOf('ws-port'), maxInstances };
+    const maxInstances = values['max-instances'] === undefined ? undefined : wholeNumber('--max-instances', values['max-instances'], { min: 1 });
+    return { ...values, port: portNumber('--port', values.port), wsPort: portNumber('--ws-port', values['ws-port']), maxInstances };
   } catch (error) {
-    console.error(`${(error as Error).message}\n\n${USAGE}`);
+    if (!(error instanceof InputError)) throw error;
+    console.error(`npm start: ${error.message} (npm start -- --help lists the options)`);
     process.exit(2);
   }
 }

@@ -3,12 +3,12 @@
  * issuer, for curl and friends. On AWS, tokens come from Cognito's token
  * endpoint instead (see `npm run cells -- tenant create`).
  */
-import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
+import { ID_RULE, isValidId } from '../layers/shared/src/ids.ts';
+import { InputError, parseCommandLine, shown, wholeNumber } from '../lib/cli-input.ts';
 import { SCOPES } from '../layers/shared/src/contracts/scopes.ts';
 import type { TokenResponse } from './issuer.ts';
-import { defaultStateFile, type LocalRuntimeState } from '../control-plane/local-target.ts';
+import { defaultStateFile, readLocalState, type LocalRuntimeState } from '../control-plane/local-target.ts';
 import { cdkJsonContext, parseConfig } from '../lib/config.ts';
 
 const USAGE = `usage: npm run token -- --tenant <tenantId> [--scope <scope>]... [--client <id>] [--expires <seconds>] [--json]
@@ -29,9 +29,10 @@ function fail(message: string, code = 1): never {
   process.exit(code);
 }
 
+const HELP_HINT = '(npm run token -- --help lists the options)';
 let values;
 try {
-  ({ values } = parseArgs({
+  ({ values } = parseCommandLine(process.argv.slice(2), {
     options: {
       tenant: { type: 'string' },
       scope: { type: 'string', multiple: true },
@@ -41,32 +42,39 @@ try {
       'local-state': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
-    strict: true,
     allowPositionals: false,
   }));
 } catch (error) {
-  console.error(`${(error as Error).message}\n\n${USAGE}`);
-  process.exit(2);
+  if (!(error instanceof InputError)) throw error;
+  fail(`${error.message} ${HELP_HINT}`, 2);
 }
 if (values.help) {
   console.log(USAGE);
   process.exit(0);
 }
-if (!values.tenant) {
-  console.error(`--tenant is required\n\n${USAGE}`);
-  process.exit(2);
+if (!values.tenant) fail(`--tenant is required ${HELP_HINT}`, 2);
+if (!isValidId(values.tenant)) fail(`--tenant ${shown(values.tenant)} ${ID_RULE}`, 2);
+let expiresInSeconds: number | undefined;
+try {
+  expiresInSeconds = values.expires === undefined ? undefined : wholeNumber('--expires', values.expires, { min: 1 });
+} catch (error) {
+  fail((error as Error).message, 2);
 }
 
 const stateFile = path.resolve(values['local-state'] ?? defaultStateFile(parseConfig((key) => cdkJsonContext()[key]).appName));
-if (!existsSync(stateFile)) fail('no local runtime is running: start one with npm start');
-const state = JSON.parse(readFileSync(stateFile, 'utf8')) as LocalRuntimeState;
+let state: LocalRuntimeState;
+try {
+  state = readLocalState(stateFile);
+} catch (error) {
+  fail((error as Error).message);
+}
 if (!state.tokenUrl) fail('the local runtime has no issuer: the app declares no user pool');
 
 const request = {
   tenantId: values.tenant,
   ...(values.scope && { scopes: values.scope }),
   ...(values.client && { clientId: values.client }),
-  ...(values.expires && { expiresInSeconds: Number(values.expires) }),
+  ...(expiresInSeconds !== undefined && { expiresInSeconds }),
 };
 let response: Response;
 try {

@@ -631,12 +631,15 @@ describe('npm run cells -- --local', () => {
     const usage = await cellsCli('pin', 'only-one-argument');
     expect(usage.code).toBe(2);
     expect(usage.stderr.split('\n')[0]).toBe('error: pin takes <tenantId> <cellId>');
-    const badTenant = await cellsCli('move', 'tenant', 'a b', 'cell-2');
-    expect([badTenant.code, badTenant.stderr.trim()]).toEqual([1, 'error: "a b" is not a tenant id: must be 1 to 128 characters of A-Z, a-z, 0-9, ".", "_" or "-"']);
+    // Bad arguments are refused before the runtime is reached (test/control-plane/cli.test.ts has the rest).
     const badBuckets = await cellsCli('move', 'bucket', 'x-y', 'cell-2');
-    expect([badBuckets.code, badBuckets.stderr.split('\n')[0]]).toEqual([2, 'error: buckets are 0 to 16383: give one, or a range a-b']);
-    const badGrace = await cellsCli('move', 'tenant', 'fine', 'cell-2', '--grace=-1');
-    expect([badGrace.code, badGrace.stderr.trim()]).toEqual([2, 'error: --grace must be a whole number of at least 0, not "-1"']);
+    expect([badBuckets.code, badBuckets.stderr.split('\n')[0]]).toEqual([2, 'error: "x-y" is no bucket: buckets are 0 to 16383; give one, or a range a-b with a ≤ b (npm run cells -- --help lists the commands and options)']);
+    // A plan is checked against the registry before any of it runs.
+    const unregistered = path.join(outdir, 'unregistered-plan.json');
+    writeFileSync(unregistered, JSON.stringify({ basedOnVersion: 1, moves: [{ from: 'cell-1', to: 'cell-9', count: 1, ranges: [[7, 7]] }] }));
+    const badCell = await cellsCli('apply', unregistered);
+    expect([badCell.code, badCell.stdout]).toEqual([1, '']);
+    expect(badCell.stderr).toMatch(/^error: .*unregistered-plan\.json: moves\[0\]\.to names "cell-9", which is no registered cell \(cells: .*\)\n$/);
     const garbage = path.join(outdir, 'garbage-plan.json');
     writeFileSync(garbage, 'not json {');
     const badPlan = await cellsCli('apply', garbage);
@@ -649,7 +652,7 @@ describe('npm run cells -- --local', () => {
       cwd: fromRoot(),
       encoding: 'utf8',
     });
-    expect([noRuntime.status, noRuntime.stderr.trim()]).toEqual([1, 'error: no local runtime is running: start one with npm start']);
+    expect([noRuntime.status, noRuntime.stderr.trim()]).toEqual([1, `error: no local runtime is running (no ${path.relative(fromRoot(), path.join(outdir, 'none.json'))}): start one with npm start`]);
   });
 });
 
