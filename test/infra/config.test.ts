@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, parseConfig } from '../../lib/config.ts';
+import { checkContextKeys, ConfigError, parseConfig } from '../../lib/config.ts';
 import { fromRoot } from '../../lib/paths.ts';
 
 const read = (context: Record<string, unknown>) => (key: string) => ({ appName: 'shop', ...context })[key];
@@ -95,9 +95,33 @@ describe('parseConfig', () => {
     [{ cells: ['cell-1'], deploymentWaves: [1.5] }, 'deploymentWaves[0]: must be a whole number'],
     [{ cells: ['cell-1'], lambdaTrafficShift: { canaryPercent: 100, canaryMinutes: 5 } }, 'lambdaTrafficShift.canaryPercent: must be at most 99'],
     [{ cells: ['cell-1'], lambdaTrafficShift: 'slowly' }, 'lambdaTrafficShift: must be "all-at-once" or'],
+    // Text where a whole number is meant: empty, spaces, hex, exponents and fractions are no number (never 0, 16 or 100).
+    ...(['bakeMinutes', 'routingRefreshSeconds', 'accessTokenMinutes', 'wafRateLimit', 'logRetentionDays'] as const).flatMap((key) =>
+      ['', ' ', ' 30', '0x10', '1e2', '2.5', '-1'].map((text): [Record<string, unknown>, string] => [{ cells: ['cell-1'], [key]: text }, `${key}: must be a whole number`]),
+    ),
+    [{ cells: ['cell-1'], deploymentWaves: '1, ,2' }, 'deploymentWaves[1]: must be a whole number, not ""'],
+    [{ cells: ['cell-1'], cellWeights: '{"cell-1": "0x2"}' }, 'cellWeights.cell-1: must be a whole number, not "0x2"'],
+    [{ cells: ['cell-1'], alarmThresholds: '{"apiP99Ms": "1e3"}' }, 'alarmThresholds.apiP99Ms: must be a number, not "1e3"'],
   ])('rejects %j naming the field', (context, message) => {
     expect(() => parseConfig(read(context))).toThrow(ConfigError);
     expect(() => parseConfig(read(context))).toThrow(message);
+  });
+});
+
+describe('checkContextKeys', () => {
+  it('refuses a key that is no configuration key, naming the closest, and leaves CDK\'s own keys alone', () => {
+    expect(() => checkContextKeys(['bakeMinute'])).toThrow(new ConfigError(['"bakeMinute": not a configuration key (did you mean bakeMinutes?)']));
+    expect(() => checkContextKeys(['cells', 'colour'])).toThrow(/"colour": not a configuration key \(known: appName, stage, cells/);
+    expect(() => checkContextKeys(['appName', '@aws-cdk/core:newStyleStackSynthesis', 'aws:cdk:enable-path-metadata', 'availability-zones:account=1:region=x'])).not.toThrow();
+  });
+
+  it('is what cdk synth meets: a typo in -c stops the app in one line', () => {
+    const run = spawnSync(process.execPath, ['--import', 'tsx', fromRoot('bin', 'app.ts')], {
+      cwd: fromRoot(),
+      env: { ...process.env, CDK_CONTEXT_JSON: JSON.stringify({ appName: 'shop', cells: ['cell-1'], bakeMinute: '60' }) },
+      encoding: 'utf8',
+    });
+    expect([run.status, run.stderr]).toEqual([1, 'invalid configuration: "bakeMinute": not a configuration key (did you mean bakeMinutes?)\n']);
   });
 });
 
