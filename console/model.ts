@@ -9,6 +9,9 @@ import { abortMoveById, checkPlanCells, defaultPlanFile, makePlan, moveEngine, m
 import type { ControlPlaneConnection } from '../control-plane/connect.ts';
 import { FINISHED, type MoveRecord, type MoveRequest } from '../control-plane/moves.ts';
 import { CellOperations, OperationError } from '../control-plane/operations.ts';
+import { InvalidInputError, NotFoundError } from '../control-plane/errors.ts';
+import { UnknownCellError } from '../control-plane/store.ts';
+import { shown } from '../lib/cli-input.ts';
 import { BUCKET_COUNT, bucketOf } from '../control-plane/routing.ts';
 import type { BucketView, CellHealth, ConsoleSnapshot, MoveView, TenantView, VersionDiffView } from './api.ts';
 import type { HealthSource } from './health.ts';
@@ -137,7 +140,7 @@ export class ConsoleModel {
 
   /** Where a tenant is and why; refused for a malformed id, and for a tenant no cell's directory records. */
   async tenant(tenantId: string): Promise<TenantView> {
-    if (!isValidId(tenantId)) throw new OperationError(`"${tenantId}" is not a tenant id: it ${ID_RULE}`);
+    if (!isValidId(tenantId)) throw new InvalidInputError(`tenant id ${shown(tenantId)} ${ID_RULE}`);
     const route = await this.operations.route(tenantId);
     const tenants = await this.tenantsIn(route.cellId, route.bucket);
     if (!tenants.includes(tenantId)) throw new UnknownTenantError(`tenant ${tenantId} is unknown: ${route.cellId}, the cell its bucket ${route.bucket} maps to, records no data of it`);
@@ -146,7 +149,7 @@ export class ConsoleModel {
 
   /** A bucket's cell and how many tenants its cell's directory records there. */
   async bucket(bucket: number): Promise<BucketView> {
-    if (!Number.isInteger(bucket) || bucket < 0 || bucket >= BUCKET_COUNT) throw new OperationError(`a bucket is a whole number from 0 to ${BUCKET_COUNT - 1}`);
+    if (!Number.isInteger(bucket) || bucket < 0 || bucket >= BUCKET_COUNT) throw new NotFoundError(`no bucket ${bucket}: buckets are 0 to ${BUCKET_COUNT - 1}`);
     const { version } = await this.deps.connection.store.readRouting();
     const cellId = version!.map[bucket]!;
     return { bucket, cellId, tenants: (await this.tenantsIn(cellId, bucket)).length };
@@ -163,7 +166,7 @@ export class ConsoleModel {
 
   async setStatus(cellId: string, status: 'active' | 'draining'): Promise<{ cellId: string; status: string }> {
     const { cells } = await this.deps.connection.store.readRouting();
-    if (!cells.some((cell) => cell.cellId === cellId)) throw new OperationError(`no cell "${cellId}" is registered`);
+    if (!cells.some((cell) => cell.cellId === cellId)) throw new UnknownCellError(cellId);
     const record = await this.operations.setStatus(cellId, status);
     return { cellId: record.cellId, status: record.status };
   }
@@ -227,4 +230,4 @@ export class ConsoleModel {
   }
 }
 
-export class UnknownTenantError extends OperationError {}
+export class UnknownTenantError extends NotFoundError {}

@@ -8,10 +8,11 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { build } from 'esbuild';
 import * as z from 'zod';
-import { ControlPlaneError } from '../control-plane/errors.ts';
+import { ControlPlaneError, InvalidInputError, NotFoundError } from '../control-plane/errors.ts';
+import { shown } from '../lib/cli-input.ts';
 import { fromRoot } from '../lib/paths.ts';
 import type { ErrorBody } from './api.ts';
-import { UnknownTenantError, UnreachableError, type ConsoleModel } from './model.ts';
+import { UnreachableError, type ConsoleModel } from './model.ts';
 
 const MAX_BODY_BYTES = 16 * 1024;
 
@@ -81,8 +82,14 @@ async function handle(model: ConsoleModel, req: IncomingMessage, res: ServerResp
   // Only this machine's browser, at this address: no other site's page may drive it (DNS rebinding, cross-site POSTs).
   const host = req.headers.host ?? '';
   if (!/^(127\.0\.0\.1|localhost):\d+$/.test(host)) return send(res, 403, { error: `the console answers only at ${page.origin}` });
-  const url = new URL(req.url ?? '/', page.origin);
-  const parts = url.pathname.split('/').filter(Boolean).map(decodeURIComponent);
+  let url: URL;
+  let parts: string[];
+  try {
+    url = new URL(req.url ?? '/', page.origin);
+    parts = url.pathname.split('/').filter(Boolean).map(decodeURIComponent);
+  } catch {
+    return send(res, 400, { error: 'the request path is not a well-formed URL path (a bad percent-encoding?)' });
+  }
   try {
     if (req.method === 'GET') {
       if (url.pathname === '/') return text(res, 200, 'text/html; charset=utf-8', page.html);
@@ -115,16 +122,17 @@ async function handle(model: ConsoleModel, req: IncomingMessage, res: ServerResp
     throw new HttpError(405, 'GET or POST only');
   } catch (error) {
     if (error instanceof HttpError) return send(res, error.status, { error: error.message });
-    if (error instanceof UnknownTenantError) return send(res, 404, { error: error.message });
     if (error instanceof UnreachableError) return send(res, 503, { error: error.message });
-    // The operations' refusals, in their own words.
+    // The operations' refusals, in their own words: malformed input, something unknown, or a conflict with the current state.
+    if (error instanceof InvalidInputError) return send(res, 400, { error: error.message });
+    if (error instanceof NotFoundError) return send(res, 404, { error: error.message });
     if (error instanceof ControlPlaneError) return send(res, 409, { error: error.message });
     return send(res, 500, { error: (error as Error).message });
   }
 }
 
 function wholeNumber(text: string, what: string): number {
-  if (!/^\d{1,6}$/.test(text)) throw new HttpError(400, `a ${what} is a whole number, not "${text}"`);
+  if (!/^\d{1,9}$/.test(text)) throw new HttpError(400, `a ${what} is a whole number, not ${shown(text)}`);
   return Number(text);
 }
 

@@ -11,7 +11,9 @@ import type { ControlPlaneConnection } from './connect.ts';
 import { ensureStateDir } from './local-target.ts';
 import { FINISHED, MoveEngine, type MoveRecord, type MoveRequest } from './moves.ts';
 import type { MoveRunner } from './apply.ts';
+import { NotFoundError } from './errors.ts';
 import { OperationError, type CellOperations } from './operations.ts';
+import { shown } from '../lib/cli-input.ts';
 import { summarizeMoves } from './plan.ts';
 
 /** How a move request names what moves: the tenant, or the bucket range (`5` or `5-9`). */
@@ -58,7 +60,7 @@ export async function abortMove(c: ControlPlaneConnection, request: MoveRequest)
 /** Asks a running move to undo itself; refused after its flip. */
 export async function abortMoveById(c: ControlPlaneConnection, move: MoveRecord | string): Promise<MoveRecord> {
   const record = typeof move === 'string' ? await c.moves.get(move) : move;
-  if (!record) throw new OperationError(`no move ${String(move)}`);
+  if (!record) throw new NotFoundError(`no move ${shown(String(move))}`);
   if (FINISHED.has(record.state)) throw new OperationError(`move ${record.moveId} has ended (${record.state})`);
   if (!(await c.moves.requestAbort(record.moveId))) throw new OperationError(`move ${record.moveId} has flipped: ${record.to} owns the tenants now; move them back instead`);
   return record;

@@ -5,3 +5,9 @@ export class ControlPlaneError extends Error {
     this.name = new.target.name;
   }
 }
+
+/** A refusal because what was named does not exist: a cell, a move, a map version, a bucket, a tenant. */
+export class NotFoundError extends ControlPlaneError {}
+
+/** A refusal of input that is malformed whatever the state: a tenant id against the id rule, a bucket range backwards. */
+export class InvalidInputError extends ControlPlaneError {}

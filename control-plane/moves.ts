@@ -28,7 +28,8 @@ import { CELL_API_TIMEOUT_SECONDS, WRITE_SETTLE_MS, WRITE_WINDOW_MS, type CellOw
 import { ID_RULE, isValidId } from '../layers/shared/src/ids.ts';
 import { encodeBuckets } from './bucket-codec.ts';
 import { CellData } from './cell-data.ts';
-import { ControlPlaneError } from './errors.ts';
+import { ControlPlaneError, InvalidInputError, NotFoundError } from './errors.ts';
+import { shown } from '../lib/cli-input.ts';
 import type { CellRecord, MapVersion } from './records.ts';
 import { BUCKET_COUNT, bucketOf, routeTenant, type BucketMap, type Overrides } from './routing.ts';
 import { MapConflictError, UnknownCellError, type ControlPlaneStore } from './store.ts';
@@ -244,7 +245,7 @@ export class MoveEngine {
     let tenants: string[];
     let subject: string;
     if (request.kind === 'tenant') {
-      if (!isValidId(request.tenantId)) throw new MoveError(`"${request.tenantId}" is not a tenant id: ${ID_RULE}`);
+      if (!isValidId(request.tenantId)) throw new InvalidInputError(`tenant id ${shown(request.tenantId)} ${ID_RULE}`);
       const route = routeTenant(version.map, version.overrides, request.tenantId);
       if (route.cellId === request.to) throw new MoveError(`${request.tenantId} is already in ${request.to}`);
       from = route.cellId;
@@ -253,7 +254,7 @@ export class MoveEngine {
       subject = request.tenantId;
     } else {
       if (!(request.first >= 0 && request.last >= request.first && request.last < BUCKET_COUNT)) {
-        throw new MoveError(`buckets are 0 to ${BUCKET_COUNT - 1}: give one, or a range a-b`);
+        throw new InvalidInputError(`buckets are 0 to ${BUCKET_COUNT - 1}: give one, or a range a-b with a ≤ b`);
       }
       subject = request.first === request.last ? `${request.first}` : `${request.first}-${request.last}`;
       const range = Array.from({ length: request.last - request.first + 1 }, (_, i) => request.first + i);
@@ -299,7 +300,7 @@ export class MoveEngine {
   /** Takes the move one step on; safe to call again after any failure, in any process. */
   async step(moveId: string): Promise<StepOutcome> {
     const move = await this.deps.moves.get(moveId);
-    if (!move) throw new MoveError(`no move ${moveId}`);
+    if (!move) throw new NotFoundError(`no move ${shown(moveId)}`);
     if (FINISHED.has(move.state)) return { next: 'done', state: move.state };
     const { cells, version } = await this.deps.store.readRouting();
     const cell = (cellId: string) => {

@@ -4,7 +4,7 @@ import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { paginateQuery, PutCommand, QueryCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { directoryKey, FENCE_WAIT_MS, OWNERSHIP_KEY, tenantKey, type CellOwnershipRecord } from '../layers/shared/src/contracts/cell-table.ts';
 import { encodeBuckets } from './bucket-codec.ts';
-import { ControlPlaneError } from './errors.ts';
+import { ControlPlaneError, NotFoundError } from './errors.ts';
 import { planRebalance, summarizeMoves, type RebalancePlan } from './plan.ts';
 import type { CellRecord, CellStatus, MapVersion, MapVersionSummary } from './records.ts';
 import { bucketCounts, routeTenant, type Overrides, type Route } from './routing.ts';
@@ -217,7 +217,7 @@ export class CellOperations {
   /** What a map version changed from the one before: buckets by source and target cell (as ranges), and pins set or lifted. */
   async versionDiff(version: number): Promise<VersionDiff> {
     const [after, before] = await Promise.all([this.deps.store.readVersion(version), version > 1 ? this.deps.store.readVersion(version - 1) : undefined]);
-    if (!after) throw new OperationError(`no map version ${version}`);
+    if (!after) throw new NotFoundError(`no map version ${version}`);
     const moved = after.map.flatMap((cellId, bucket) => (before && before.map[bucket] !== cellId ? [{ bucket, from: before.map[bucket]!, to: cellId }] : []));
     const pins: VersionDiff['pins'] = [];
     const tenants = new Set([...Object.keys(before?.overrides ?? {}), ...Object.keys(after.overrides)]);

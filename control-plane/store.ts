@@ -26,7 +26,7 @@ import {
   type MapVersion,
   type MapVersionSummary,
 } from './records.ts';
-import { ControlPlaneError } from './errors.ts';
+import { ControlPlaneError, NotFoundError } from './errors.ts';
 import { ControlPlaneReader } from './reader.ts';
 
 export type { RoutingState } from './reader.ts';
@@ -41,7 +41,7 @@ export class MapConflictError extends ControlPlaneError {
   }
 }
 
-export class UnknownCellError extends ControlPlaneError {
+export class UnknownCellError extends NotFoundError {
   constructor(readonly cellId: string) {
     super(`no cell "${cellId}" is registered`);
   }
