@@ -1,4 +1,4 @@
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import type { AddressInfo } from 'node:net';
@@ -197,3 +197,12 @@ function spawnVersion(node: string): string | undefined {
     return undefined;
   }
 }
+
+describe('npm install on the machine\'s Node.js 20', () => {
+  it('prints nothing alarming: no EBADENGINE warning for the tools that run under the project\'s own Node.js 24', () => {
+    // npm judges engines by --node-version: the install a newcomer runs with Node.js 20, without installing anything.
+    const run = spawnSync('npm', ['install', '--dry-run', '--ignore-scripts', '--no-audit', '--no-fund', '--node-version=20.20.2'], { cwd: fromRoot(), encoding: 'utf8' });
+    expect(run.status).toBe(0);
+    expect(`${run.stdout}${run.stderr}`).not.toMatch(/EBADENGINE|npm warn/);
+  });
+});
