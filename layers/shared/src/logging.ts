@@ -9,6 +9,11 @@ import type { Context } from 'aws-lambda';
 
 export { MetricUnit } from '@aws-lambda-powertools/metrics';
 
+type MetricsLogger = NonNullable<NonNullable<ConstructorParameters<typeof Metrics>[0]>['logger']>;
+
+/** Powertools Metrics' warning when an invocation flushes no metric. */
+const NO_METRICS_WARNING = /^No application metrics to publish/;
+
 export interface Logging {
   readonly logger: Logger;
   readonly metrics: Metrics;
@@ -26,8 +31,16 @@ export function createLogging(
   cellId: string | undefined = process.env.CELL_ID,
   logger: Logger = new Logger(cellId !== undefined ? { persistentKeys: { cellId } } : {}),
 ): Logging {
-  // Metrics' own warnings (an invocation with no metrics) go through the logger: structured, and at its level.
-  const metrics = new Metrics({ logger, ...(cellId !== undefined && { defaultDimensions: { cellId } }) });
+  // Metrics' own warnings go through the logger: structured, and at its level. All but one: these functions
+  // add metrics on some invocations only, so an invocation with none is no mistake, and warning of it on every
+  // invocation would be most of a function's log.
+  const warnings: MetricsLogger = {
+    debug: (...args) => logger.debug(...(args as [string])),
+    info: (...args) => logger.info(...(args as [string])),
+    warn: (...args) => (NO_METRICS_WARNING.test(String(args[0])) ? undefined : logger.warn(...(args as [string]))),
+    error: (...args) => logger.error(...(args as [string])),
+  };
+  const metrics = new Metrics({ logger: warnings, ...(cellId !== undefined && { defaultDimensions: { cellId } }) });
   return { logger, metrics };
 }
 
