@@ -1,5 +1,4 @@
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { fromRoot } from '../lib/paths.ts';
@@ -80,6 +79,33 @@ export interface LocalRuntime {
   stop(): Promise<void>;
 }
 
+
+/**
+ * Where this runtime lays out its functions: beside the cloud assembly it
+ * runs, one folder per runtime process. A runtime that was killed outright
+ * could not remove its folder; the next start in the same place does.
+ */
+function functionsDir(outdir: string): string {
+  const root = path.join(outdir, '.local-functions');
+  mkdirSync(root, { recursive: true });
+  for (const entry of readdirSync(root)) {
+    const pid = /^(\d+)-\d+$/.exec(entry)?.[1];
+    if (pid === undefined || !isAlive(Number(pid))) rmSync(path.join(root, entry), { recursive: true, force: true });
+  }
+  const dir = path.join(root, `${process.pid}-${++runtimesStarted}`);
+  mkdirSync(dir, { recursive: true });
+  return dir;
+}
+let runtimesStarted = 0;
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
 
 /** What a runtime holds while it runs: each start step fills in its part. */
 class Parts {
@@ -222,7 +248,7 @@ const START_ORDER: ReadonlyArray<StartStep<Parts>> = [
   {
     name: 'the function host',
     async start(rt) {
-      rt.host = new FunctionHost(mkdtempSync(path.join(tmpdir(), `${rt.appName}-functions-`)), rt.output, {
+      rt.host = new FunctionHost(functionsDir(rt.outdir), rt.output, {
         maxInstancesPerFunction: rt.options.maxInstancesPerFunction,
       });
       return () => rt.host.stop();

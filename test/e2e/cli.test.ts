@@ -39,8 +39,9 @@ function childrenOf(pid: number): number[] {
 }
 
 /** Runs `npm start`'s program with a cloud assembly directory that does not exist yet. */
-async function startCli(...extra: string[]): Promise<{ child: ChildProcess; url: string; output: () => string }> {
-  const out = path.join(mkdtempSync(path.join(tmpdir(), 'item-master-cli-')), 'cdk.out');
+async function startCli(...extra: string[]): Promise<{ child: ChildProcess; url: string; out: string; output: () => string }> {
+  const given = extra.indexOf('--out');
+  const out = given >= 0 ? extra.splice(given, 2)[1]! : path.join(mkdtempSync(path.join(tmpdir(), 'item-master-cli-')), 'cdk.out');
   dirs.push(path.dirname(out));
   const child = spawn(process.execPath, ['--import', 'tsx', fromRoot('local', 'cli.ts'), '--port', '0', '--ws-port', '0', '--out', out, ...extra], {
     cwd: fromRoot(),
@@ -62,7 +63,7 @@ async function startCli(...extra: string[]): Promise<{ child: ChildProcess; url:
     child.once('exit', (code) => reject(new Error(`exited with ${code}:\n${output}`)));
   });
   expect(existsSync(path.join(out, 'manifest.json'))).toBe(true);
-  return { child, url, output: () => output };
+  return { child, url, out, output: () => output };
 }
 
 /** Reads or writes acme's `persisted` item through the front door, with a token from `npm run token` of the running runtime. */
@@ -111,7 +112,9 @@ describe('npm start (the CLI)', () => {
   it('leaves no DynamoDB Local behind when it is killed outright, and a --persist folder keeps its data into the next start', async () => {
     const persist = mkdtempSync(path.join(tmpdir(), 'item-master-persist-'));
     dirs.push(persist);
-    const { child, url } = await startCli('--persist', persist);
+    const { child, url, out } = await startCli('--persist', persist);
+    const functionsOf = (pid: number) => readdirSync(path.join(out, '.local-functions')).filter((entry) => entry.startsWith(`${pid}-`));
+    expect(functionsOf(child.pid!)).toHaveLength(1);
     // The router's instance runs once a request has come; this one writes an item.
     expect((await item(url, 'PUT')).status).toBe(201);
     const dynamoPid = Number(readFileSync(PID_FILE, 'utf8').split(' ')[0]);
@@ -121,12 +124,15 @@ describe('npm start (the CLI)', () => {
     child.kill('SIGKILL');
     // DynamoDB Local and every function instance go with it.
     for (const pid of children) await waitForExit(pid, 15_000);
-    // The next start finds the stale pid file and carries on.
-    const next = await startCli('--persist', persist);
+    // The next start finds the stale pid file and carries on, and removes the functions the killed run laid out.
+    const next = await startCli('--persist', persist, '--out', out);
+    expect(functionsOf(child.pid!)).toEqual([]);
     const kept = await item(next.url, 'GET');
     expect([kept.status, ((await kept.json()) as { title: string }).title]).toEqual([200, 'Persisted']);
     next.child.kill('SIGTERM');
     await new Promise((resolve) => next.child.once('exit', resolve));
+    // A run that stops removes its own.
+    expect(functionsOf(next.child.pid!)).toEqual([]);
     // Two starts from scratch: generous for a loaded machine, not a measure of anything.
   }, 300_000);
 });
