@@ -1,7 +1,8 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
-import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { DynamoDBClient, ListTablesCommand } from '@aws-sdk/client-dynamodb';
 import { LOCAL_CREDENTIALS, LOCAL_REGION } from '../control-plane/local-target.ts';
@@ -44,8 +45,11 @@ export async function startDynamoDBLocal(options: StartOptions = {}): Promise<Dy
   if (options.dbPath) requirePersistDir(options.dbPath, dynamoDBLocalVersion());
   const port = options.port ?? (await freePort());
   const libDir = jarDirectory();
+  // Java's temporary files (the SQLite native library it unpacks) in a folder of its own, removed with the process.
+  const javaTmp = mkdtempSync(path.join(tmpdir(), 'dynamodb-local-'));
   const args = [
     `-Djava.library.path=${path.join(libDir, 'DynamoDBLocal_lib')}`,
+    `-Djava.io.tmpdir=${javaTmp}`,
     '-cp',
     path.join(libDir, 'DynamoDBLocal.jar'),
     path.join(import.meta.dirname, 'dynamodb', 'LoopbackDynamoDBLocal.java'),
@@ -60,13 +64,18 @@ export async function startDynamoDBLocal(options: StartOptions = {}): Promise<Dy
   let output = '';
   child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
   child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  const stopOnExit = () => child.kill('SIGKILL');
+  const removeTmp = () => rmSync(javaTmp, { recursive: true, force: true });
+  const stopOnExit = () => {
+    child.kill('SIGKILL');
+    removeTmp();
+  };
   process.once('exit', stopOnExit);
 
   const endpoint = `http://127.0.0.1:${port}`;
   const stop = async () => {
     process.off('exit', stopOnExit);
     await kill(child);
+    removeTmp();
   };
   try {
     await waitUntilReady(endpoint, child, options.readyTimeoutMs ?? 30_000, () => output);

@@ -6,6 +6,8 @@ import { bucketOf, routeTenant } from '../../control-plane/routing.ts';
 import { ControlPlaneStore } from '../../control-plane/store.ts';
 import { CELL_API_TIMEOUT_SECONDS, CELL_RECORDS_PK, orderKey, tenantKey, WRITE_WINDOW_MS } from '../../layers/shared/src/contracts/cell-table.ts';
 import { ID_RULE } from '../../layers/shared/src/ids.ts';
+import { InvalidInputError, NotFoundError } from '../../control-plane/errors.ts';
+import { shown } from '../../lib/cli-input.ts';
 import { recordCommands } from '../support/commands.ts';
 import { DeployTimeCalls } from '../support/deploy-time.ts';
 import { cellWorld, type CellWorld } from '../support/moving.ts';
@@ -719,10 +721,10 @@ describe('what a move refuses', () => {
     const engine = world.engine();
     const refused = (request: Parameters<MoveEngine['create']>[0]) => engine.create(request, { by: 'test', graceSeconds: 0 });
     for (const tenantId of ['', 'a b', '../x', 'x'.repeat(129), 'ä']) {
-      await expect(refused({ kind: 'tenant', tenantId, to: 'cell-2' })).rejects.toThrow(`"${tenantId}" is not a tenant id: ${ID_RULE}`);
+      await expect(refused({ kind: 'tenant', tenantId, to: 'cell-2' })).rejects.toThrow(new InvalidInputError(`tenant id ${shown(tenantId)} ${ID_RULE}`));
     }
     for (const [first, last] of [[-1, 3], [9, 3], [0, 16_384]] as const) {
-      await expect(refused({ kind: 'bucket', first, last, to: 'cell-2' })).rejects.toThrow('buckets are 0 to 16383: give one, or a range a-b');
+      await expect(refused({ kind: 'bucket', first, last, to: 'cell-2' })).rejects.toThrow(new InvalidInputError('buckets are 0 to 16383: give one, or a range a-b with a ≤ b'));
     }
     await expect(refused({ kind: 'bucket', first: 0, last: 16_383, to: 'cell-2' })).rejects.toThrow(
       'buckets 0-16383 lie in cell-1 and cell-3: move them one source cell at a time',
@@ -778,7 +780,7 @@ describe('what a move refuses', () => {
       await expect(engine.create({ kind: 'bucket', first: inCell1, last: inCell1, to: 'cell-2' }, { by: 'test', graceSeconds: 0 })).rejects.toThrow(
         'cell-1 is not registered: its tenants\' data cannot be read',
       );
-      await expect(engine.step('nope')).rejects.toThrow('no move nope');
+      await expect(engine.step('nope')).rejects.toThrow(new NotFoundError('no move "nope"'));
       // A move whose source left the registry after it started.
       await deploy.register(world.cells['cell-1']!.registration);
       const move = await engine.create({ kind: 'bucket', first: inCell1, last: inCell1, to: 'cell-2' }, { by: 'test', graceSeconds: 0 });

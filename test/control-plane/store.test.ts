@@ -5,7 +5,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vi
 import { CellOperations, OperationError, CellTableAccess } from '../../control-plane/operations.ts';
 import type { CellRegistration } from '../../control-plane/records.ts';
 import { evenSplit, routeTenant } from '../../control-plane/routing.ts';
-import { ControlPlaneError } from '../../control-plane/errors.ts';
+import { ControlPlaneError, NotFoundError } from '../../control-plane/errors.ts';
 import { ControlPlaneStore, MapConflictError, UnknownCellError } from '../../control-plane/store.ts';
 import { createCellTable } from '../support/tables.ts';
 import { DeployTimeCalls } from '../support/deploy-time.ts';
@@ -442,7 +442,7 @@ describe('what the operations show', () => {
         { tenantId: 'a-tenant', from: 'cell-1', to: 'cell-2' },
       ],
     });
-    await expect(operations.versionDiff(6)).rejects.toThrow(new OperationError('no map version 6'));
+    await expect(operations.versionDiff(6)).rejects.toThrow(new NotFoundError('no map version 6'));
   });
 
   it('says what to do when the control plane has no map yet', async () => {

@@ -346,7 +346,7 @@ describe('deployed bundles', () => {
       }
       expect(outcomes.at(-1)).toBe('done');
       expect((await moves.get(move.moveId))?.state).toBe('done');
-      await expect(handler({ moveId: 'no-such-move' }, lambdaContext)).rejects.toThrow('no move no-such-move');
+      await expect(handler({ moveId: 'no-such-move' }, lambdaContext)).rejects.toThrow('no move "no-such-move"');
     } finally {
       await Promise.all([control.drop(), cells.one.drop(), cells.two.drop()]);
     }

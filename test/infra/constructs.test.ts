@@ -6,7 +6,10 @@ import { Code, Function as LambdaFunction, Runtime } from 'aws-cdk-lib/aws-lambd
 import { Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { LogGroup } from 'aws-cdk-lib/aws-logs';
 import { Queue } from 'aws-cdk-lib/aws-sqs';
-import { describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
 import { evenSplit } from '../../control-plane/routing.ts';
 import { snapshotFromShipped } from '../../functions/router/routing-cache.ts';
 import { CanaryDeployment, type TrafficShift } from '../../lib/canary-deployment.ts';
@@ -28,9 +31,14 @@ import { featureFlags } from '../support/synth.ts';
 /** Constructs on their own, each in a bare stack: what they grant and read, without the whole app (and without bundling). */
 const app = { appName: 'shop', stage: 'dev' } as const;
 
+/** Where the bare apps synthesize: one folder for the file, removed after it (an App without one leaves a folder in the temp dir). */
+const outdir = mkdtempSync(path.join(tmpdir(), 'constructs-'));
+afterAll(() => rmSync(outdir, { recursive: true, force: true }));
+
 function bareStack(): Stack {
   // cdk.json's feature flags, as the app has them; no stack bundles: the constructs' wiring is under test, not their code.
-  return new Stack(new App({ context: { ...featureFlags(), 'aws:cdk:bundling-stacks': [] } }), 'Bare', { env: { account: '123456789012', region: 'eu-west-1' } });
+  const context = { ...featureFlags(), 'aws:cdk:bundling-stacks': [] };
+  return new Stack(new App({ outdir: mkdtempSync(path.join(outdir, 'app-')), context }), 'Bare', { env: { account: '123456789012', region: 'eu-west-1' } });
 }
 
 /** The statements of the policies attached to a role whose logical id starts with `rolePrefix`, as actions (sorted) and resource. */
@@ -279,7 +287,7 @@ describe('LiveUpdatesReference', () => {
 
 describe('CanaryDeployment', () => {
   const withFunction = () => {
-    const stack = new Stack(new App(), 'S');
+    const stack = new Stack(new App({ outdir: mkdtempSync(path.join(outdir, 'app-')) }), 'S');
     const fn = new LambdaFunction(stack, 'Fn', { runtime: Runtime.NODEJS_22_X, handler: 'index.handler', code: Code.fromInline('exports.handler = async () => 1;') });
     const alarm = (id: string) => new Alarm(stack, id, { metric: fn.metricErrors(), threshold: 1, evaluationPeriods: 1 });
     return { stack, fn, alarm };
