@@ -41,6 +41,8 @@ export interface MoveView {
   readonly etaSeconds?: number;
   /** How long the moving tenants' writes were refused (fence to flip). */
   readonly fencedMs?: number;
+  /** A flipped move waiting to forget the source's copy: when it will (ms since the epoch). */
+  readonly forgetAt?: number;
   readonly startedAt: number;
   readonly updatedAt: number;
   readonly error?: string;

@@ -132,6 +132,7 @@ export class ConsoleModel {
       ratePerSecond: (m.copied * 1000) / elapsedMs,
       ...(cloned !== undefined && cloned > 0 && { etaSeconds: Math.round(((elapsedMs / cloned) * (1 - cloned)) / 1000) }),
       ...(m.fencedMs !== undefined && { fencedMs: m.fencedMs }),
+      ...(m.state === 'forget' && m.forgetAt !== undefined && { forgetAt: m.forgetAt }),
       startedAt: m.createdAt,
       updatedAt: m.updatedAt,
       ...(m.error && { error: m.error }),

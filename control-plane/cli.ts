@@ -18,7 +18,7 @@ import { TenantClients } from './tenants.ts';
 import { PlanRunner } from './apply.ts';
 import { abortMove, checkPlanCells, defaultPlanFile, makePlan, moveEngine, moveRunner, readPlan, startMove } from './actions.ts';
 import { FINISHED, type MoveRecord, type MoveRequest } from './moves.ts';
-import { progressBar, seconds, stepLines, subjectOf, summary } from './move-view.ts';
+import { progressBar, seconds, stateOf, stepLines, subjectOf, summary } from './move-view.ts';
 
 const USAGE = `usage: npm run cells -- <command> [options]
 
@@ -256,7 +256,7 @@ async function run(operations: () => Promise<CellOperations>, command: string, a
             subjectOf(m),
             m.from,
             m.to,
-            m.state,
+            stateOf(m),
             m.verified?.records ?? m.copied,
             m.fencedMs === undefined ? '' : seconds(m.fencedMs),
             new Date(m.createdAt).toISOString().slice(0, 19).replace('T', ' '),
@@ -404,7 +404,8 @@ async function move(request: MoveRequest, by: string): Promise<void> {
     const now = (await c.moves.get(record.moveId))!;
     if (!flags.json) for (const line of stepLines(last, now)) console.log(line);
     last = now;
-    if (FINISHED.has(now.state)) break;
+    // The operator's part ends at the flip: forgetting the source's copy after the grace period is the workflow's.
+    if (FINISHED.has(now.state) || now.state === 'forget') break;
     if (signal.aborted) {
       console.log(`stopped following: the move goes on in the control plane (cells moves shows it; move again to follow it)`);
       return;
@@ -413,7 +414,7 @@ async function move(request: MoveRequest, by: string): Promise<void> {
   }
   if (flags.json) return print(last);
   console.log(summary(last));
-  if (last.state !== 'done') process.exitCode = 1;
+  if (last.state !== 'done' && last.state !== 'forget') process.exitCode = 1;
 }
 
 /** Carries out a saved plan, showing its progress; Ctrl-C pauses. */

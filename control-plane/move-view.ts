@@ -47,6 +47,11 @@ export function summary(move: MoveRecord): string {
       return move.sourceChanged
         ? `! moved ${what} to ${move.to}, but ${move.from} changed after the flip: its copy is kept, compare it with ${move.to}`
         : `moved ${what} from ${move.from} to ${move.to} in ${seconds((move.steps.forget?.endedAt ?? move.updatedAt) - move.createdAt)}: map version ${move.mapVersion}, writes refused for ${seconds(move.fencedMs ?? 0)}`;
+    case 'forget':
+      return (
+        `moved ${what} from ${move.from} to ${move.to}: map version ${move.mapVersion}, writes refused for ${seconds(move.fencedMs ?? 0)}. ` +
+        `${move.from} keeps its copy until ${forgetTime(move)}, then the control plane's workflow forgets it (npm run cells -- moves shows it)`
+      );
     case 'aborted':
       return `aborted: ${move.from} still serves ${what}, as it was; ${move.to}'s copy is removed`;
     case 'failed':
@@ -54,6 +59,18 @@ export function summary(move: MoveRecord): string {
     default:
       return `${what}: ${move.state}`;
   }
+}
+
+/** When a flipped move's source copy is forgotten, in UTC, and how far off that is. */
+export function forgetTime(move: Pick<MoveRecord, 'forgetAt'>, now = Date.now()): string {
+  if (move.forgetAt === undefined) return 'its grace period ends';
+  const at = new Date(move.forgetAt).toISOString().slice(0, 19).replace('T', ' ');
+  return `${at} UTC (in ${seconds(Math.max(0, move.forgetAt - now))})`;
+}
+
+/** A move's state for a listing: a flipped move waiting to forget says until when. */
+export function stateOf(move: Pick<MoveRecord, 'state' | 'forgetAt'>, now = Date.now()): string {
+  return move.state === 'forget' ? `flipped; forgets at ${forgetTime(move, now)}` : move.state;
 }
 
 /** `[#######.......] 1,024/4,096 buckets · 3 running · 12,345 records · 1,234 rec/s · ETA 2 min 3 s` */

@@ -149,7 +149,7 @@ function renderMoves(moves: MoveView[]): void {
         el('th', { scope: 'row' }, m.moveId),
         el('td', {}, `${m.kind} ${m.subject}${m.kind === 'bucket' ? ` (${m.tenants} tenants)` : ''}`),
         el('td', {}, `${m.from} → ${m.to}`),
-        el('td', { dataset: { field: 'state' } }, m.state + (m.error ? `: ${m.error}` : '')),
+        el('td', { dataset: { field: 'state' } }, moveState(m)),
         el('td', {}, m.copied.toLocaleString('en')),
         el('td', {}, `${m.ratePerSecond.toFixed(1)}/s`),
         el('td', {}, m.etaSeconds === undefined ? '—' : `${m.etaSeconds} s`),
@@ -492,3 +492,9 @@ async function refresh(): Promise<void> {
 wire();
 void refresh();
 setInterval(() => void refresh(), POLL_MS);
+
+/** A move's state in words: a flipped move waiting to forget its source's copy says until when. */
+function moveState(m: MoveView): string {
+  if (m.forgetAt !== undefined) return `flipped; the source's copy is forgotten at ${new Date(m.forgetAt).toISOString().slice(11, 19)} UTC`;
+  return m.state + (m.error ? `: ${m.error}` : '');
+}

@@ -587,21 +587,37 @@ describe('npm run cells -- --local', () => {
     const moved = await cellsCli('move', 'tenant', tenant, 'cell-2', '--grace', '0');
     expect([moved.code, moved.stderr]).toEqual([0, '']);
     expect(moved.stdout).toMatch(/^resuming move \S+ \(catch up\)$/m);
-    for (const step of ['clone', 'catch up', 'fence', 'final catch up', 'verify', 'flip', 'forget']) {
+    // The operator's part ends at the flip; forgetting the source's copy (at once, with no grace) is the workflow's.
+    for (const step of ['clone', 'catch up', 'fence', 'final catch up', 'verify', 'flip']) {
       expect(moved.stdout).toContain(`  ▸ ${step}`);
       expect(moved.stdout).toMatch(new RegExp(`  ✓ ${step}\\s+\\d`));
     }
     expect(moved.stdout).toContain('2 records match, record by record');
-    expect(moved.stdout).toMatch(new RegExp(`^moved tenant ${tenant} from cell-1 to cell-2 in .+: map version \\d+, writes refused for [\\d.]+ m?s$`, 'm'));
+    expect(moved.stdout).toMatch(new RegExp(`^moved tenant ${tenant} from cell-1 to cell-2.*: map version \\d+, writes refused for [\\d.]+ m?s`, 'm'));
     const read = await http('GET', `/tenants/${tenant}/items/b`);
     expect([read.status, read.headers.get('x-cell-id')]).toEqual([200, 'cell-2']);
-    const moves = JSON.parse((await cellsCli('moves', '--json')).stdout);
-    expect(moves[0]).toMatchObject({ kind: 'tenant', subject: tenant, from: 'cell-1', to: 'cell-2', state: 'done', sourceChanged: false, fencedMs: expect.any(Number) });
+    await eventually(async () => {
+      const moves = JSON.parse((await cellsCli('moves', '--json')).stdout);
+      expect(moves[0]).toMatchObject({ kind: 'tenant', subject: tenant, from: 'cell-1', to: 'cell-2', state: 'done', sourceChanged: false, fencedMs: expect.any(Number) });
+    });
     expect((await cellsCli('moves')).stdout).toMatch(new RegExp(`tenant ${tenant}\\s+cell-1\\s+cell-2\\s+done\\s+2\\s+[\\d.]+ m?s`));
     const again = await cellsCli('move', 'tenant', tenant, 'cell-2');
     expect([again.code, again.stderr.trim()]).toEqual([1, `error: ${tenant} is already in cell-2`]);
     const abort = await cellsCli('move', 'tenant', tenant, 'cell-3', '--abort');
     expect([abort.code, abort.stderr.trim()]).toEqual([1, `error: no move of tenant ${tenant} to cell-3 is running`]);
+  });
+
+  it('returns once the move has flipped, saying when the workflow forgets the source\'s copy, and lists the move as waiting to forget', async () => {
+    const tenant = tenantIn('cell-1', 'grace');
+    expect((await http('PUT', `/tenants/${tenant}/items/a`, widget)).status).toBe(201);
+    const moved = await cellsCli('move', 'tenant', tenant, 'cell-3', '--grace', '3600');
+    expect([moved.code, moved.stderr]).toEqual([0, '']);
+    expect(moved.stdout).not.toContain('▸ forget');
+    expect(moved.stdout).toMatch(
+      new RegExp(`^moved tenant ${tenant} from cell-1 to cell-3: map version \\d+, writes refused for [\\d.]+ m?s\\. cell-1 keeps its copy until \\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d UTC \\(in (59 min|60 min|1 h)`, 'm'),
+    );
+    expect((await cellsCli('moves')).stdout).toMatch(new RegExp(`tenant ${tenant}\\s+cell-1\\s+cell-3\\s+flipped; forgets at \\d{4}-`));
+    expect((await http('GET', `/tenants/${tenant}/items/a`)).headers.get('x-cell-id')).toBe('cell-3');
   });
 
   it('applies a saved plan with a progress bar: its buckets, with their tenants\' data, go to their new cell', async () => {
