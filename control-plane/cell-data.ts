@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import {
+  BatchGetCommand,
   BatchWriteCommand,
   DeleteCommand,
   GetCommand,
@@ -14,6 +15,10 @@ import {
   COPY_MARKER,
   DIRECTORY_ENTITY,
   directoryKey,
+  JOURNAL_ENTITY,
+  JOURNAL_SHARDS,
+  journalKey,
+  journalPartition,
   moveMarkerKey,
   ORDER_SK_PREFIX,
   OWNERSHIP_KEY,
@@ -21,6 +26,7 @@ import {
   tenantKey,
   type CellMoveMarker,
   type CellOwnershipRecord,
+  type JournalEntry,
 } from '../layers/shared/src/contracts/cell-table.ts';
 import { ORDER_STATUSES } from '../layers/shared/src/contracts/order-saga.ts';
 import { CellTableAccess } from './operations.ts';
@@ -31,6 +37,8 @@ type Item = Record<string, unknown>;
 
 /** DynamoDB's limit on one BatchWriteItem. */
 const BATCH = 25;
+/** DynamoDB's limit on one BatchGetItem. */
+const BATCH_GET = 100;
 /** BatchWriteItem calls in flight at once: the copy's speed, against the load it puts on a table that serves. */
 const BATCHES_AT_ONCE = 8;
 /** Rounds of UnprocessedItems a batch may leave before the copy gives up (the step is retried from its checkpoint). */
@@ -136,6 +144,85 @@ export class CellData extends CellTableAccess {
     }
     await flush(true);
     return { written, removed };
+  }
+
+  /** Every entry of a move's change journal in a cell (all its shards), oldest change first. */
+  async journal(cell: CellRecord, moveId: string): Promise<JournalEntry[]> {
+    const shards = await Promise.all(
+      Array.from({ length: JOURNAL_SHARDS }, async (_, shard) => {
+        const entries: JournalEntry[] = [];
+        for await (const page of paginateQuery(
+          { client: this.doc, pageSize: 1_000 },
+          { TableName: cell.tableName, KeyConditionExpression: 'pk = :pk', ExpressionAttributeValues: { ':pk': journalPartition(moveId, shard) }, ConsistentRead: true },
+        )) {
+          for (const item of page.Items ?? []) entries.push({ tenantId: String(item.tenantId), recordSk: String(item.recordSk), at: Number(item.at) });
+        }
+        return entries;
+      }),
+    );
+    return shards.flat().sort((a, b) => a.at - b.at);
+  }
+
+  /** Adds journal entries (a move's own: the orders whose saga runs on when the catch-up meets them). */
+  async addToJournal(cell: CellRecord, moveId: string, entries: readonly JournalEntry[]): Promise<void> {
+    await this.batch(
+      cell,
+      entries.map((entry) => ({ PutRequest: { Item: { ...journalKey(moveId, entry.tenantId, entry.recordSk), entity: JOURNAL_ENTITY, ...entry } } })),
+    );
+  }
+
+  /** Removes journal entries whose records are copied, each only if no newer write journaled it again meanwhile. */
+  async dropFromJournal(cell: CellRecord, moveId: string, entries: readonly JournalEntry[]): Promise<void> {
+    for (let start = 0; start < entries.length; start += BATCHES_AT_ONCE) {
+      await Promise.all(
+        entries.slice(start, start + BATCHES_AT_ONCE).map(async (entry) => {
+          try {
+            await this.doc.send(
+              new DeleteCommand({
+                TableName: cell.tableName,
+                Key: journalKey(moveId, entry.tenantId, entry.recordSk),
+                ConditionExpression: '#at = :at',
+                ExpressionAttributeNames: { '#at': 'at' },
+                ExpressionAttributeValues: { ':at': entry.at },
+              }),
+            );
+          } catch (error) {
+            if (!(error instanceof ConditionalCheckFailedException)) throw error;
+          }
+        }),
+      );
+    }
+  }
+
+  /** Removes a move's whole journal from a cell. */
+  async clearJournal(cell: CellRecord, moveId: string): Promise<void> {
+    const entries = await this.journal(cell, moveId);
+    await this.remove(cell, entries.map((entry) => journalKey(moveId, entry.tenantId, entry.recordSk)));
+  }
+
+  /**
+   * Makes the target's records of a tenant equal to the source's, for these
+   * keys only: each is read from the source (consistently) and written as a
+   * copy, or removed from the target where the source has none. Returns the
+   * source's records as read.
+   */
+  async copyKeys(source: CellRecord, target: CellRecord, tenantId: string, sks: readonly string[]): Promise<{ written: number; removed: number; records: Item[] }> {
+    const records = await this.read(source, tenantId, sks);
+    const found = new Set(records.map((record) => String(record.sk)));
+    const gone = sks.filter((sk) => !found.has(sk)).map((sk) => ({ pk: tenantKey(tenantId), sk }));
+    await Promise.all([this.putCopies(target, records), this.remove(target, gone)]);
+    return { written: records.length, removed: gone.length, records };
+  }
+
+  /** The keys among `sks` whose records differ between the cells (one missing on one side counts). */
+  async differingKeys(source: CellRecord, target: CellRecord, tenantId: string, sks: readonly string[]): Promise<{ compared: number; differing: string[]; checksum: string }> {
+    const [from, to] = await Promise.all([this.read(source, tenantId, sks), this.read(target, tenantId, sks)]);
+    const text = (records: Item[]) => new Map(records.map((record) => [String(record.sk), canonical(record)]));
+    const a = text(from);
+    const b = text(to);
+    const hash = createHash('sha256');
+    for (const sk of [...sks].sort(compareKeys)) hash.update(a.get(sk) ?? '-').update('\n');
+    return { compared: sks.length, differing: sks.filter((sk) => a.get(sk) !== b.get(sk)), checksum: hash.digest('hex') };
   }
 
   /** The number of a tenant's records in a cell, and a hash of all of them in key order (copy markers aside). */
@@ -275,6 +362,30 @@ export class CellData extends CellTableAccess {
       yield* page.items;
       startKey = page.lastKey;
     } while (startKey);
+  }
+
+  /** A tenant's records of the given sort keys, read consistently (BatchGetItem, 100 keys a call, a few calls at once). */
+  async read(cell: CellRecord, tenantId: string, sks: readonly string[]): Promise<Item[]> {
+    const found: Item[] = [];
+    const chunks: string[][] = [];
+    for (let start = 0; start < sks.length; start += BATCH_GET) chunks.push(sks.slice(start, start + BATCH_GET));
+    for (let start = 0; start < chunks.length; start += BATCHES_AT_ONCE) {
+      await Promise.all(
+        chunks.slice(start, start + BATCHES_AT_ONCE).map(async (chunk) => {
+          let keys: Item[] = [...new Set(chunk)].map((sk) => ({ pk: tenantKey(tenantId), sk }));
+          for (let round = 0; keys.length > 0; round += 1) {
+            if (round === MAX_BATCH_ROUNDS) throw new Error(`DynamoDB left ${keys.length} reads of ${cell.cellId} unprocessed`);
+            if (round > 0) await sleep(50 * 2 ** round);
+            const { Responses, UnprocessedKeys } = await this.doc.send(
+              new BatchGetCommand({ RequestItems: { [cell.tableName]: { Keys: keys, ConsistentRead: true } } }),
+            );
+            found.push(...(Responses?.[cell.tableName] ?? []));
+            keys = (UnprocessedKeys?.[cell.tableName]?.Keys ?? []) as Item[];
+          }
+        }),
+      );
+    }
+    return found;
   }
 
   /** BatchWriteItem in batches of 25, a few at a time, each retried until DynamoDB has taken all of it. */

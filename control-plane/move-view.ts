@@ -33,8 +33,12 @@ function startNote(step: (typeof MOVE_STEPS)[number], move: MoveRecord): string 
 }
 
 function endNote(step: (typeof MOVE_STEPS)[number], move: MoveRecord): string {
-  if (step === 'clone' || step === 'catch up' || step === 'final catch up') return `  ${move.copied.toLocaleString('en')} records copied in all`;
-  if (step === 'verify' && move.verified) return `  ${move.verified.records.toLocaleString('en')} records match, record by record`;
+  if (step === 'clone' || step === 'final catch up') return `  ${move.copied.toLocaleString('en')} records copied in all`;
+  if (step === 'verify' && move.verified) {
+    const n = move.verified.records;
+    return `  ${n.toLocaleString('en')} record${n === 1 ? '' : 's'} written since the catch-up match${n === 1 ? 'es' : ''}, record by record`;
+  }
+  if (step === 'catch up') return `  ${move.copied.toLocaleString('en')} records copied in all; every record checked`;
   if (step === 'flip' && move.mapVersion !== undefined) return `  map version ${move.mapVersion}; writes were refused for ${seconds(move.fencedMs ?? 0)}`;
   return '';
 }

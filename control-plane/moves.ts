@@ -24,7 +24,17 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { GetCommand, paginateQuery, PutCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import * as z from 'zod';
-import { CELL_API_TIMEOUT_SECONDS, WRITE_SETTLE_MS, WRITE_WINDOW_MS, type CellOwnershipRecord } from '../layers/shared/src/contracts/cell-table.ts';
+import {
+  CELL_API_TIMEOUT_SECONDS,
+  itemKey,
+  ORDER_SK_PREFIX,
+  orderKey,
+  WRITE_SETTLE_MS,
+  WRITE_WINDOW_MS,
+  type CellOwnershipRecord,
+  type JournalEntry,
+} from '../layers/shared/src/contracts/cell-table.ts';
+import { ORDER_STATUSES } from '../layers/shared/src/contracts/order-saga.ts';
 import { ID_RULE, isValidId } from '../layers/shared/src/ids.ts';
 import { encodeBuckets } from './bucket-codec.ts';
 import { CellData } from './cell-data.ts';
@@ -70,6 +80,14 @@ export const moveRecordSchema = z.object({
   fencedMs: z.number().optional(),
   mapVersion: z.number().int().optional(),
   verified: z.object({ records: z.number().int(), checksum: z.string() }).optional(),
+  /** From when every write of the moving tenants is in the source's change journal (the markers' time plus JOURNAL_SETTLE_MS). */
+  journalFrom: z.number().optional(),
+  /** What the catch-ups from the journal read: passes, changes (journal entries) and records read to copy and check them. */
+  delta: z.object({ passes: z.number().int(), changes: z.number().int(), reads: z.number().int() }).optional(),
+  /** Records read and written inside the fence (from the fence to the flip): what the fenced window's length follows. */
+  fenced: z.object({ changes: z.number().int(), reads: z.number().int() }).optional(),
+  /** The source's digest just after the flip; forget compares it with the source then (it must not have changed). */
+  sourceDigest: z.object({ records: z.number().int(), checksum: z.string() }).optional(),
   graceSeconds: z.number().nonnegative(),
   forgetAt: z.number().optional(),
   /** The source changed after the flip (it must not): its copy is kept for the operator, not forgotten. */
@@ -343,6 +361,8 @@ export class MoveEngine {
         this.deps.cellData.putMarker(target, { moveId: move.moveId, role: 'target', buckets: move.buckets, tenants: move.kind === 'tenant' ? move.tenants : [] }),
       ]);
       this.begin(move, 'clone');
+      // From here every cell API instance has read the markers, or can no longer write by what it read before them.
+      move.journalFrom = this.now() + this.journalSettleMs();
       move.tenants = await this.tenantsOf(move, source, current);
       move.checkpoint = { tenant: 0 };
       await this.save(move, 'announced to both cells; cloning');
@@ -371,11 +391,23 @@ export class MoveEngine {
     return { next: 'continue' };
   }
 
-  /** One reconciling pass over every moving tenant, while they still take writes. */
+  /**
+   * One reconciling pass over every moving tenant, record by record, while
+   * they still take writes: the whole-tenant check, done before the fence.
+   * It starts once the journal holds every write, so whatever changes after
+   * it read a record is in the journal, and the fence needs only that.
+   */
   private async catchUp(move: MoveRecord, source: CellRecord, target: CellRecord, current: MapVersion): Promise<StepOutcome> {
+    const journalWait = (move.journalFrom ?? 0) - this.now();
+    if (journalWait > 0) return { next: 'wait', seconds: Math.ceil(journalWait / 1_000) };
     this.begin(move, 'catch up');
     move.tenants = await this.tenantsOf(move, source, current);
     await this.reconcileAll(move, source, target);
+    // Orders whose saga runs on: the saga writes the order and its items without the cell API, so they stay in the journal until it ends.
+    const running = await inBatches(move.tenants, async (tenantId) =>
+      (await this.deps.cellData.runningOrders(source, tenantId)).map((order) => ({ tenantId, recordSk: orderKey(tenantId, order.orderId).sk, at: this.now() })),
+    );
+    await this.deps.cellData.addToJournal(source, move.moveId, running.flat());
     this.end(move, 'catch up');
     move.state = 'fence';
     await this.save(move, 'caught up');
@@ -394,7 +426,7 @@ export class MoveEngine {
       this.begin(move, 'fence');
       await this.save(move, `fence at ${new Date(move.fenceAt).toISOString()}`);
       // The lead time is not lost: the tenants take writes meanwhile, and what they write now need not be copied inside the fence.
-      await this.reconcileAll(move, source, target);
+      await this.copyChanges(move, source, target, false);
       await this.save(move);
     }
     move.state = 'final';
@@ -418,10 +450,12 @@ export class MoveEngine {
     if (!this.flipped(move, version!)) {
       if (!(await this.sagasEnded(move, source, fenceAt))) return this.liftFence(move, source, 'orders of the moving tenants were still running');
       this.begin(move, 'final catch up');
-      await this.reconcileAll(move, source, target);
+      const changes = await this.copyChanges(move, source, target, true);
       this.end(move, 'final catch up');
       this.begin(move, 'verify');
-      const verified = await this.verify(move, source, target);
+      const verified = await this.verifyChanges(move, source, target, changes);
+      // Each changed record read once to copy it and once on each side to check it.
+      move.fenced = { changes: changes.reduce((n, c) => n + c.entries.length, 0), reads: changes.reduce((n, c) => n + c.sks.length, 0) * 3 };
       if (!verified) return this.liftFence(move, source, 'the copy did not verify');
       move.verified = verified;
       this.end(move, 'verify');
@@ -430,8 +464,8 @@ export class MoveEngine {
       move.mapVersion = flipped.version;
       others = flipped.others;
     } else {
-      // Flipped by a run that died before saving: the fenced source has not changed since.
-      move.verified ??= await this.digestAll(move, source);
+      // Flipped by a run that died before saving: the fenced source has not changed since, and its journal is still there.
+      move.verified ??= await this.verifyChanges(move, source, target, await this.changesOf(move, source));
       move.mapVersion ??= version!.version;
       this.begin(move, 'flip');
     }
@@ -445,16 +479,19 @@ export class MoveEngine {
     move.forgetAt = this.now() + move.graceSeconds * 1_000;
     this.begin(move, 'forget');
     await this.save(move, `flipped in map version ${move.mapVersion}; writes were refused for ${move.fencedMs} ms`);
-    return { next: 'wait', seconds: move.graceSeconds };
+    // After the window: what forget compares the source with.
+    move.sourceDigest ??= await this.digestAll(move, source);
+    await this.save(move);
+    return { next: 'wait', seconds: Math.max(0, Math.ceil((move.forgetAt - this.now()) / 1_000)) };
   }
 
   /** After the grace period: removes the source's copy, unless the source changed after the flip (then it is kept, and said so). */
   private async forget(move: MoveRecord, source: CellRecord): Promise<StepOutcome> {
     const wait = (move.forgetAt ?? 0) - this.now();
     if (wait > 0) return { next: 'wait', seconds: Math.ceil(wait / 1_000) };
-    if (move.verified && move.sourceChanged === undefined) {
+    if (move.sourceDigest && move.sourceChanged === undefined) {
       const now = await this.digestAll(move, source);
-      move.sourceChanged = now.checksum !== move.verified.checksum;
+      move.sourceChanged = now.records !== move.sourceDigest.records || now.checksum !== move.sourceDigest.checksum;
       await this.save(move);
     }
     if (!move.sourceChanged) {
@@ -469,6 +506,7 @@ export class MoveEngine {
         await this.deps.cellData.removeDirectoryEntry(source, bucketOf(tenantId), tenantId);
       }
     }
+    await this.deps.cellData.clearJournal(source, move.moveId);
     this.end(move, 'forget');
     move.state = 'done';
     await this.save(move, move.sourceChanged ? 'done; the source changed after the flip: its copy is kept' : 'done; the source copy is forgotten');
@@ -478,6 +516,7 @@ export class MoveEngine {
   /** Before the flip only: the target's copies and both markers go, the source is left as it was. */
   private async abort(move: MoveRecord, source: CellRecord, target: CellRecord, state: 'aborted' | 'failed', reason?: string): Promise<StepOutcome> {
     await this.deps.cellData.removeMarker(source, move.moveId);
+    await this.deps.cellData.clearJournal(source, move.moveId);
     for (const tenantId of move.tenants) {
       for (;;) {
         const page = await this.deps.cellData.page(target, tenantId, this.deps.pageSize ?? 1_000);
@@ -567,11 +606,18 @@ export class MoveEngine {
     return { map: current.map, overrides };
   }
 
-  /** Waits (at most sagaWaitMs) until no order of the moving tenants has a saga running in the source. */
+  /**
+   * Waits (at most sagaWaitMs) until no order of the moving tenants has a
+   * saga running in the source. Only the journal's orders can: every order
+   * placed during the move is journaled by the cell API, every one running
+   * before it by the catch-up.
+   */
   private async sagasEnded(move: MoveRecord, source: CellRecord, fenceAt: number): Promise<boolean> {
     const deadline = this.now() + (this.deps.sagaWaitMs ?? 30_000);
     for (;;) {
-      const running = (await Promise.all(move.tenants.map((tenantId) => this.deps.cellData.runningOrders(source, tenantId)))).flat();
+      const orders = (await this.changesOf(move, source)).map((change) => ({ ...change, sks: change.sks.filter((sk) => sk.startsWith(ORDER_SK_PREFIX)) }));
+      const read = await inBatches(orders, (change) => this.deps.cellData.read(source, change.tenantId, change.sks));
+      const running = read.flat().filter((order) => RUNNING_ORDER_STATUSES.includes(String(order.status))).map((order) => ({ status: String(order.status), createdAt: String(order.createdAt) }));
       // A PENDING order long older than the fence never started its saga: its client retries, and the retry starts it in the target.
       const live = running.filter((order) => !(order.status === 'PENDING' && Date.parse(order.createdAt) < fenceAt - ORPHANED_ORDER_MS));
       if (live.length === 0) return true;
@@ -580,10 +626,54 @@ export class MoveEngine {
     }
   }
 
-  /** Every tenant's records, counted and hashed in both cells: the summed digest when they agree, undefined when they do not. */
-  private async verify(move: MoveRecord, source: CellRecord, target: CellRecord): Promise<{ records: number; checksum: string } | undefined> {
-    const [from, to] = await Promise.all([this.digestAll(move, source), this.digestAll(move, target)]);
-    return from.records === to.records && from.checksum === to.checksum ? from : undefined;
+  /** The journal's changes, by tenant: the keys written since the catch-up read them. */
+  private async changesOf(move: MoveRecord, source: CellRecord): Promise<Change[]> {
+    const byTenant = new Map<string, { entries: JournalEntry[]; sks: Set<string> }>();
+    for (const entry of await this.deps.cellData.journal(source, move.moveId)) {
+      const change = byTenant.get(entry.tenantId) ?? { entries: [], sks: new Set<string>() };
+      change.entries.push(entry);
+      change.sks.add(entry.recordSk);
+      byTenant.set(entry.tenantId, change);
+    }
+    return [...byTenant].map(([tenantId, { entries, sks }]) => ({ tenantId, entries, sks: [...sks] }));
+  }
+
+  /**
+   * Copies what the journal says changed. An order copied brings its items
+   * (its saga writes them) and stays in the journal while its saga runs.
+   * Before the fence, an entry leaves the journal once its write has surely
+   * landed before the copy read it; inside the fence every write has.
+   */
+  private async copyChanges(move: MoveRecord, source: CellRecord, target: CellRecord, fenced: boolean): Promise<Change[]> {
+    const changes = await this.changesOf(move, source);
+    const copiedAt = this.now();
+    let reads = 0;
+    const done = await inBatches(changes, async (change) => {
+      if (!move.tenants.includes(change.tenantId)) {
+        // A tenant of the buckets whose first write came after the catch-up read the directory.
+        move.tenants.push(change.tenantId);
+        await this.copyDirectoryEntry(source, target, change.tenantId);
+      }
+      const copied = await this.deps.cellData.copyKeys(source, target, change.tenantId, change.sks);
+      const lines = copied.records.filter((record) => String(record.sk).startsWith(ORDER_SK_PREFIX)).flatMap(orderItemSks);
+      const running = new Set(copied.records.filter((record) => RUNNING_ORDER_STATUSES.includes(String(record.status))).map((record) => String(record.sk)));
+      const items = lines.length ? await this.deps.cellData.copyKeys(source, target, change.tenantId, [...new Set(lines)]) : { written: 0 };
+      reads += change.sks.length + lines.length;
+      move.copied += copied.written + items.written;
+      const settled = change.entries.filter((entry) => !running.has(entry.recordSk) && (fenced || copiedAt - entry.at >= this.journalSettleMs()));
+      if (!fenced) await this.deps.cellData.dropFromJournal(source, move.moveId, settled);
+      return { ...change, sks: [...change.sks, ...lines] };
+    });
+    const delta = move.delta ?? { passes: 0, changes: 0, reads: 0 };
+    move.delta = { passes: delta.passes + 1, changes: delta.changes + changes.reduce((n, c) => n + c.entries.length, 0), reads: delta.reads + reads };
+    return done;
+  }
+
+  /** The changed records, compared in both cells: their number and digest when every one agrees, undefined when one does not. */
+  private async verifyChanges(move: MoveRecord, source: CellRecord, target: CellRecord, changes: readonly Change[]): Promise<{ records: number; checksum: string } | undefined> {
+    const compared = await inBatches(changes, (change) => this.deps.cellData.differingKeys(source, target, change.tenantId, change.sks));
+    if (compared.some((result) => result.differing.length > 0)) return undefined;
+    return { records: compared.reduce((n, r) => n + r.compared, 0), checksum: compared.map((r) => r.checksum).join(':') };
   }
 
   private async digestAll(move: MoveRecord, cell: CellRecord): Promise<{ records: number; checksum: string }> {
@@ -620,6 +710,16 @@ export class MoveEngine {
     return [...move.tenants, ...[...found].filter((t) => !move.tenants.includes(t)).sort()];
   }
 
+  /**
+   * How long after a cell learns of a move (its marker), or after a journal
+   * entry, a write of the moving tenants has surely landed: the fence's lead
+   * and the settle time, which hold the cell API's writes the same way
+   * (JOURNAL_SETTLE_MS by default).
+   */
+  private journalSettleMs(): number {
+    return (this.deps.fenceLeadMs ?? WRITE_WINDOW_MS + 100) + (this.deps.settleMs ?? WRITE_SETTLE_MS);
+  }
+
   private begin(move: MoveRecord, step: MoveStep, at = this.now()): void {
     move.steps[step] ??= { startedAt: at };
   }
@@ -638,6 +738,22 @@ export class MoveEngine {
 
 /** The move cannot go on: it ends as `failed`, with the source as it was. */
 class MoveFailure extends Error {}
+
+/** One tenant's changes in the journal: its entries and the record keys they name. */
+interface Change {
+  readonly tenantId: string;
+  readonly entries: JournalEntry[];
+  readonly sks: string[];
+}
+
+/** Orders whose saga is still running: neither CONFIRMED nor FAILED. */
+const RUNNING_ORDER_STATUSES: readonly string[] = ORDER_STATUSES.filter((status) => status !== 'CONFIRMED' && status !== 'FAILED');
+
+/** The sort keys of an order's items: its saga reserves and releases their stock. */
+function orderItemSks(order: Record<string, unknown>): string[] {
+  const lines = Array.isArray(order.lines) ? (order.lines as Array<{ itemId?: unknown }>) : [];
+  return lines.filter((line) => typeof line.itemId === 'string').map((line) => itemKey(String(order.tenantId), String(line.itemId)).sk);
+}
 
 /** Runs `work` over the values a few at a time (cells' tables are shared with live traffic). */
 async function inBatches<T, R>(values: readonly T[], work: (value: T) => Promise<R>, size = 8): Promise<R[]> {

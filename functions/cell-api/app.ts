@@ -17,6 +17,7 @@ import { IdempotencyKeyReusedError, WorkflowNotStartedError, type OrderStore } f
 import { idempotencyKeySchema, idSchema, listQuerySchema, orderInputSchema, patchSchemaOf } from './schema.ts';
 import type { TenantDirectory } from './directory.ts';
 import { OwnershipUnreadableError, type Ownership, type OwnershipCache } from './ownership.ts';
+import type { ChangeJournal } from './change-journal.ts';
 import { WriteWindowClosedError, type WriteDeadlines } from './write-deadline.ts';
 import { InvalidCursorError, NotFoundError, VersionConflictError, type Versioned, type VersionedStore } from './versioned-store.ts';
 
@@ -120,6 +121,12 @@ export interface CellApiParts {
    * @default - no deadline
    */
   readonly writeDeadlines?: Pick<WriteDeadlines, 'run'>;
+  /**
+   * Journals the writes of a tenant that is moving away (ChangeJournal), so
+   * that the move copies what changed instead of the whole tenant.
+   * @default - no journal: a move must not run while this cell serves
+   */
+  readonly changeJournal?: Pick<ChangeJournal, 'run'>;
 }
 
 /** Methods that read: they never record a tenant in the directory. */
@@ -188,7 +195,7 @@ export function createApp(
   const { orders } = parts;
   const app = new Router({ logger: observability.logger });
   const handlers: Handlers = Object.assign({}, ...parts.entities.map(entityHandlers));
-  const { ownership, directory, writeDeadlines } = parts;
+  const { ownership, directory, writeDeadlines, changeJournal } = parts;
   if (ownership || directory) {
     // Before any handler: a cell never reads or writes a tenant it does not serve, and knows every tenant that wrote to it.
     app.use(async ({ reqCtx, next }) => {
@@ -207,7 +214,9 @@ export function createApp(
       }
       const handle = async () => {
         if (tenantId !== undefined && directory && writes && isValidId(tenantId)) await directory.record(tenantId);
-        await next();
+        const journal = writes && tenantId !== undefined ? judged?.journal : undefined;
+        if (journal !== undefined && changeJournal) await changeJournal.run({ moveId: journal, tenantId: tenantId! }, next);
+        else await next();
       };
       if (judged && writes && writeDeadlines) await writeDeadlines.run(judged.writeDeadline, handle);
       else await handle();

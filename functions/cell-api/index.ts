@@ -10,6 +10,7 @@ import { OrderStore, StepFunctionsStarter } from './order-store.ts';
 import { OwnershipCache } from './ownership.ts';
 import { TenantDirectory } from './directory.ts';
 import { WriteDeadlines } from './write-deadline.ts';
+import { ChangeJournal } from './change-journal.ts';
 
 const observability = createObservability();
 const {
@@ -20,6 +21,8 @@ const {
 const dynamo = observability.tracer.captureAWSv3Client(new DynamoDBClient(sdkClientConfig(DATA_PLANE)));
 const writeDeadlines = new WriteDeadlines();
 writeDeadlines.guard(dynamo);
+const changeJournal = new ChangeJournal(tableName);
+changeJournal.guard(dynamo);
 const doc = DynamoDBDocumentClient.from(dynamo, { marshallOptions: { removeUndefinedValues: true } });
 const sfn = observability.tracer.captureAWSv3Client(new SFNClient(sdkClientConfig(DATA_PLANE)));
 const app = createApp(
@@ -29,6 +32,7 @@ const app = createApp(
     ownership: new OwnershipCache(doc, tableName, cellId),
     directory: new TenantDirectory(doc, tableName),
     writeDeadlines,
+    changeJournal,
   },
   observability,
 );

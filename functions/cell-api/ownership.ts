@@ -30,6 +30,8 @@ export interface Ownership {
   readonly fenced: boolean;
   /** Until when (ms since the epoch) a write judged by this answer may be sent (WRITE_WINDOW_MS, or the tenant's fence). */
   readonly writeDeadline: number;
+  /** The move this cell's writes of the tenant are journaled for: it serves the tenant and the tenant is moving away. */
+  readonly journal?: string;
 }
 
 /**
@@ -41,6 +43,7 @@ export interface Ownership {
 export const MOVING_REREAD_MS = 100;
 
 interface Marker {
+  readonly moveId: string;
   readonly role: CellMoveMarker['role'];
   readonly buckets: ReadonlySet<number>;
   readonly tenants: ReadonlySet<string>;
@@ -100,6 +103,7 @@ export class OwnershipCache {
       moving: marker !== undefined,
       fenced: owned && fenceAt !== undefined && at >= fenceAt,
       writeDeadline: fenceAt === undefined ? this.readAt + WRITE_WINDOW_MS : Math.min(this.readAt + WRITE_WINDOW_MS, fenceAt),
+      ...(owned && marker?.role === 'source' && { journal: marker.moveId }),
     };
   }
 
@@ -143,6 +147,7 @@ export class OwnershipCache {
     this.markers = Items.filter((item) => String(item.sk).startsWith(MOVE_SK_PREFIX)).map((item) => {
       const marker = item as CellMoveMarker;
       return {
+        moveId: marker.moveId,
         role: marker.role,
         buckets: new Set(marker.buckets ?? []),
         tenants: new Set(marker.tenants ?? []),

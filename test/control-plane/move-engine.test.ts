@@ -1,9 +1,10 @@
-import { PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { CellData } from '../../control-plane/cell-data.ts';
 import { MoveEngine, MoveStore, type MoveEngineDeps, type MoveRecord } from '../../control-plane/moves.ts';
 import { bucketOf, routeTenant } from '../../control-plane/routing.ts';
 import { ControlPlaneStore } from '../../control-plane/store.ts';
+import type { CellRecord } from '../../control-plane/records.ts';
 import { CELL_API_TIMEOUT_SECONDS, CELL_RECORDS_PK, orderKey, tenantKey, WRITE_WINDOW_MS } from '../../layers/shared/src/contracts/cell-table.ts';
 import { ID_RULE } from '../../layers/shared/src/ids.ts';
 import { InvalidInputError, NotFoundError } from '../../control-plane/errors.ts';
@@ -105,6 +106,16 @@ const stored = async (moveId: string) => (await world.moves.get(moveId))!;
 
 const stepUntil = (engine: MoveEngine, moveId: string, state: MoveRecord['state']) => world.stepUntil(moveId, state, engine);
 
+/** Steps a move until its record is in `state`, moving the test's clock on by each wait the engine asks for. */
+async function advanceUntil(engine: MoveEngine, clock: { at: number }, moveId: string, state: MoveRecord['state']): Promise<void> {
+  for (let steps = 0; steps < 200; steps += 1) {
+    if ((await stored(moveId)).state === state) return;
+    const outcome = await engine.step(moveId);
+    if (outcome.next === 'wait') clock.at += outcome.seconds * 1_000;
+  }
+  throw new Error(`move ${moveId} did not reach ${state}`);
+}
+
 describe('a move, step by step', () => {
   it('returns, records and logs what each step did, on its own clock', async () => {
     const tenantId = await tenantIn('cell-1', 'steps');
@@ -143,15 +154,21 @@ describe('a move, step by step', () => {
     expect((await marker('cell-1', move.moveId))!.fenceAt).toBeUndefined();
     expect(await marker('cell-2', move.moveId)).toMatchObject({ role: 'target', tenants: [tenantId], buckets: [] });
 
+    // The catch-up reads every record once the journal holds every write: the fence's lead and the settle time after the markers.
+    const journalFrom = t0 + 100 + 2_500 + 1_000;
+    expect(await stored(move.moveId)).toMatchObject({ journalFrom });
     clock.at = t0 + 200;
+    expect(await engine.step(move.moveId)).toEqual({ next: 'wait', seconds: 4 });
+    expect((await stored(move.moveId)).steps['catch up']).toBeUndefined();
+    clock.at = journalFrom;
     expect(await engine.step(move.moveId)).toEqual({ next: 'continue' });
-    expect(await stored(move.moveId)).toMatchObject({ state: 'fence', copied: 3, steps: { 'catch up': { startedAt: t0 + 200, endedAt: t0 + 200 } } });
+    expect(await stored(move.moveId)).toMatchObject({ state: 'fence', copied: 3, steps: { 'catch up': { startedAt: journalFrom, endedAt: journalFrom } } });
 
-    clock.at = t0 + 300;
-    const fenceAt = t0 + 300 + 2_500;
+    clock.at = journalFrom + 100;
+    const fenceAt = journalFrom + 100 + 2_500;
     // Told to come back when the fence holds, in whole seconds.
     expect(await engine.step(move.moveId)).toEqual({ next: 'wait', seconds: 2 });
-    expect(await stored(move.moveId)).toMatchObject({ state: 'final', fenceAt, steps: { fence: { startedAt: t0 + 300 } } });
+    expect(await stored(move.moveId)).toMatchObject({ state: 'final', fenceAt, steps: { fence: { startedAt: journalFrom + 100 } } });
     expect((await stored(move.moveId)).steps.fence!.endedAt).toBeUndefined();
     expect(await marker('cell-1', move.moveId)).toMatchObject({ role: 'source', tenants: [tenantId], buckets: [], fenceAt });
 
@@ -161,16 +178,19 @@ describe('a move, step by step', () => {
     const flippedAt = fenceAt + 1_000;
     expect(await engine.step(move.moveId)).toEqual({ next: 'wait', seconds: 10 });
     expect(sleeps).toEqual([800]);
-    const digest = await world.cellData.digest(world.cell('cell-2'), tenantId);
+    const digest = await world.cellData.digest(world.cell('cell-1'), tenantId);
     expect(await stored(move.moveId)).toMatchObject({
       state: 'forget',
       flippedAt,
       fencedMs: 1_000,
       mapVersion: versionBefore + 1,
-      verified: digest,
+      // Nothing was written since the catch-up checked every record: the fence had nothing to copy or check.
+      verified: { records: 0, checksum: '' },
+      fenced: { changes: 0, reads: 0 },
+      sourceDigest: digest,
       forgetAt: flippedAt + 10_000,
       steps: {
-        fence: { startedAt: t0 + 300, endedAt: flippedAt },
+        fence: { startedAt: journalFrom + 100, endedAt: flippedAt },
         'final catch up': { startedAt: flippedAt, endedAt: flippedAt },
         verify: { startedAt: flippedAt, endedAt: flippedAt },
         flip: { startedAt: flippedAt, endedAt: flippedAt },
@@ -219,14 +239,14 @@ describe('a step run again', () => {
     const { clock, engine } = clocked({
       settleMs: 0,
       cellData: cellDataWith({
-        reconcile: async (...args: Parameters<CellData['reconcile']>) => {
+        journal: async (...args: Parameters<CellData['journal']>) => {
           if (dying) throw new Error('died in the fence step');
-          return world.cellData.reconcile(...args);
+          return world.cellData.journal(...args);
         },
       }),
     });
     const move = await engine.create({ kind: 'tenant', tenantId, to: 'cell-2' }, { by: 'test', graceSeconds: 0 });
-    await stepUntil(engine, move.moveId, 'fence');
+    await advanceUntil(engine, clock, move.moveId, 'fence');
     dying = true;
     await expect(engine.step(move.moveId)).rejects.toThrow('died in the fence step');
     const announced = (await stored(move.moveId)).fenceAt!;
@@ -239,6 +259,52 @@ describe('a step run again', () => {
     expect(await marker('cell-3', move.moveId)).toMatchObject({ fenceAt: announced });
     clock.at = announced;
     expect(await world.run(move.moveId, engine)).toMatchObject({ state: 'done' });
+  });
+});
+
+describe('the fenced window', () => {
+  it('reads what changed since the catch-up, not the tenant: the same for 3 records and 300', async () => {
+    const inFence: Array<{ items: number; reads: Record<string, number> }> = [];
+    for (const size of [3, 300]) {
+      const tenantId = await tenantIn('cell-1', `size-${size}`);
+      await seed(tenantId, size);
+      let counting = false;
+      const reads: Record<string, number> = {};
+      const count = (method: string, n: number) => {
+        if (counting) reads[method] = (reads[method] ?? 0) + n;
+      };
+      const countingData = cellDataWith(
+        Object.fromEntries(
+          (['page', 'read', 'journal', 'runningOrders', 'digest', 'reconcile', 'copyKeys', 'differingKeys'] as const).map((method) => [
+            method,
+            async (...args: unknown[]) => {
+              const result = await (world.cellData[method] as (...a: unknown[]) => Promise<unknown>)(...args);
+              const r = result as { items?: unknown[]; records?: unknown[] | number; compared?: number; written?: number };
+              count(method, Array.isArray(result) ? result.length : (r.items?.length ?? (Array.isArray(r.records) ? r.records.length : (r.compared ?? r.written ?? 1))));
+              return result;
+            },
+          ]),
+        ),
+      );
+      // The flip ends the fenced window: reads after it (forget's digest) are not the window's.
+      const flipping = answering(countingData, { claimOwnership: async (...args: Parameters<CellData['claimOwnership']>) => ((counting = false), world.cellData.claimOwnership(...args)) });
+      const { engine } = clocked({ fenceLeadMs: 0, settleMs: 0, cellData: flipping });
+      const move = await engine.create({ kind: 'tenant', tenantId, to: 'cell-2' }, { by: 'test', graceSeconds: 0 });
+      await stepUntil(engine, move.moveId, 'fence');
+      // Past the cell API's lease: it has read the marker, and journals what it writes.
+      await new Promise((resolve) => setTimeout(resolve, 1_100));
+      const router = world.router();
+      for (const n of [0, 1, 2]) expect((await router.request('PUT', `/tenants/${tenantId}/items/i-${n}`, { body: { ...widget, stock: 99 } })).status).toBe(200);
+      await stepUntil(engine, move.moveId, 'final');
+      counting = true;
+      expect(await engine.step(move.moveId)).toEqual({ next: 'wait', seconds: 0 });
+      expect(await stored(move.moveId)).toMatchObject({ state: 'forget', verified: { records: 3 }, fenced: { changes: 3 } });
+      expect((await records('cell-2', tenantId)).filter((record) => record.stock === 99)).toHaveLength(3);
+      inFence.push({ items: size, reads });
+    }
+    // No whole-tenant read inside the fence, and the same reads for both.
+    for (const { reads } of inFence) expect([reads.page, reads.digest, reads.reconcile, reads.runningOrders]).toEqual([undefined, undefined, undefined, undefined]);
+    expect(inFence[0]!.reads).toEqual(inFence[1]!.reads);
   });
 });
 
@@ -329,13 +395,14 @@ describe('a fence that cannot hold', () => {
   it('waits for no PENDING order older than the fence by twice the cell API timeout: its saga never started', async () => {
     const orphanedMs = 2 * CELL_API_TIMEOUT_SECONDS * 1_000;
     const { clock, engine } = clocked({ fenceLeadMs: 1_000, settleMs: 0, sagaWaitMs: 0 });
-    const fenceAt = (at: number) => at + 1_000;
+    // The catch-up waits 1 s for the journal, and the fence is announced 1 s ahead.
+    const fenceAt = (at: number) => at + 2_000;
     // One millisecond younger, and the order may still start its saga: the fence is lifted.
     const young = await tenantIn('cell-2', 'pending');
     await seed(young, 1);
     const youngMove = await engine.create({ kind: 'tenant', tenantId: young, to: 'cell-1' }, { by: 'test', graceSeconds: 0 });
     await putOrder('cell-2', young, 'o-young', 'PENDING', fenceAt(clock.at) - orphanedMs);
-    await stepUntil(engine, youngMove.moveId, 'final');
+    await advanceUntil(engine, clock, youngMove.moveId, 'final');
     clock.at += 1_000;
     expect(await engine.step(youngMove.moveId)).toEqual({ next: 'wait', seconds: 5 });
     expect(await world.moves.requestAbort(youngMove.moveId)).toBe(true);
@@ -345,7 +412,7 @@ describe('a fence that cannot hold', () => {
     await seed(old, 1);
     const oldMove = await engine.create({ kind: 'tenant', tenantId: old, to: 'cell-1' }, { by: 'test', graceSeconds: 0 });
     await putOrder('cell-2', old, 'o-old', 'PENDING', fenceAt(clock.at) - orphanedMs - 1);
-    await stepUntil(engine, oldMove.moveId, 'final');
+    await advanceUntil(engine, clock, oldMove.moveId, 'final');
     clock.at += 1_000;
     expect(await engine.step(oldMove.moveId)).toEqual({ next: 'wait', seconds: 0 });
     expect(await stored(oldMove.moveId)).toMatchObject({ state: 'forget', fenceAttempts: 0 });
@@ -369,28 +436,28 @@ describe('a fence that cannot hold', () => {
     expect(await records('cell-3', tenantId)).toContainEqual(expect.objectContaining({ orderId: 'o-1', status: 'CONFIRMED' }));
   });
 
-  it('is lifted when the copy does not verify, by count or by content; an abort then leaves the source as it was', async () => {
-    const distortions = [
-      (digest: { records: number; checksum: string }) => ({ ...digest, records: digest.records - 1 }),
-      (digest: { records: number; checksum: string }) => ({ ...digest, checksum: `${digest.checksum}x` }),
-    ];
-    for (const distort of distortions) {
+  it('is lifted when a changed record does not verify, missing or different; an abort then leaves the source as it was', async () => {
+    for (const distort of ['missing', 'different'] as const) {
       const tenantId = await tenantIn('cell-3', 'verify');
       await seed(tenantId, 2);
       const before = await world.cellData.digest(world.cell('cell-3'), tenantId);
+      let copying = true;
       const { log, engine } = clocked({
         fenceLeadMs: 0,
         settleMs: 0,
-        // The target's copy seen other than it is.
         cellData: cellDataWith({
-          digest: async (cell, tenant) => {
-            const digest = await world.cellData.digest(cell, tenant);
-            return cell.cellId === 'cell-1' ? distort(digest) : digest;
-          },
+          // A record written during the move (in the journal) whose copy in the fence goes wrong.
+          journal: async (cell: CellRecord, moveId: string) => [...(await world.cellData.journal(cell, moveId)), { tenantId, recordSk: 'ITEM#i-0', at: 0 }],
+          copyKeys: async (...args: Parameters<CellData['copyKeys']>) => (copying ? world.cellData.copyKeys(...args) : { written: 0, removed: 0, records: [] }),
         }),
       });
       const move = await engine.create({ kind: 'tenant', tenantId, to: 'cell-1' }, { by: 'test', graceSeconds: 0 });
       await stepUntil(engine, move.moveId, 'final');
+      copying = false;
+      const { table } = world.cells['cell-1']!;
+      const key = { pk: tenantKey(tenantId), sk: 'ITEM#i-0' };
+      if (distort === 'missing') await table.doc.send(new DeleteCommand({ TableName: table.tableName, Key: key }));
+      else await table.doc.send(new UpdateCommand({ TableName: table.tableName, Key: key, UpdateExpression: 'SET title = :other', ExpressionAttributeValues: { ':other': 'other' } }));
       expect(await engine.step(move.moveId)).toEqual({ next: 'wait', seconds: 5 });
       expect(await stored(move.moveId)).toMatchObject({ state: 'catch up', fenceAttempts: 1 });
       expect(log.at(-1)).toBe('fence lifted (the copy did not verify); catching up again');
@@ -399,7 +466,7 @@ describe('a fence that cannot hold', () => {
       expect(routeTenant(map.map, map.overrides, tenantId).cellId).toBe('cell-3');
 
       // The target holds a copy and its directory entry: an abort removes both, and the markers.
-      expect(await records('cell-1', tenantId)).toHaveLength(2);
+      expect(await records('cell-1', tenantId)).toHaveLength(distort === 'missing' ? 1 : 2);
       expect(await world.moves.requestAbort(move.moveId)).toBe(true);
       expect(await engine.step(move.moveId)).toEqual({ next: 'done', state: 'aborted' });
       const aborted = await stored(move.moveId);
@@ -539,13 +606,14 @@ describe('a flip that meets another change', () => {
     const { clock, log, engine } = clocked();
     clock.at = died.fenceAt! + 5_000;
     expect(await engine.step(move.moveId)).toEqual({ next: 'wait', seconds: 0 });
-    // The source is fenced since: its digest now is the one the copy verified against.
+    // The source is fenced since, and its journal still there: checked again, nothing changed since the catch-up.
     expect(await stored(move.moveId)).toMatchObject({
       state: 'forget',
       mapVersion: versionBefore + 1,
       flippedAt: clock.at,
       fencedMs: 5_000,
-      verified: await world.cellData.digest(world.cell('cell-1'), tenantId),
+      verified: { records: 0, checksum: '' },
+      sourceDigest: await world.cellData.digest(world.cell('cell-1'), tenantId),
     });
     expect((await world.store.latestVersion())!.version).toBe(versionBefore + 1);
     expect(log).toEqual([`flipped in map version ${versionBefore + 1}; writes were refused for 5000 ms`]);

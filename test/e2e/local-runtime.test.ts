@@ -592,7 +592,8 @@ describe('npm run cells -- --local', () => {
       expect(moved.stdout).toContain(`  ▸ ${step}`);
       expect(moved.stdout).toMatch(new RegExp(`  ✓ ${step}\\s+\\d`));
     }
-    expect(moved.stdout).toContain('2 records match, record by record');
+    expect(moved.stdout).toMatch(/✓ catch up .* every record checked/);
+    expect(moved.stdout).toMatch(/✓ verify .* \d+ records? written since the catch-up match(es)?, record by record/);
     expect(moved.stdout).toMatch(new RegExp(`^moved tenant ${tenant} from cell-1 to cell-2.*: map version \\d+, writes refused for [\\d.]+ m?s`, 'm'));
     const read = await http('GET', `/tenants/${tenant}/items/b`);
     expect([read.status, read.headers.get('x-cell-id')]).toEqual([200, 'cell-2']);

@@ -141,8 +141,10 @@ describe('a cell taking part in a move', () => {
     await marker('source', [mine], 50_000_000);
     try {
       clock = 40_000_000;
-      // Before the fence: served, with the fence as the writes' deadline.
-      expect(await ownership.check(mine)).toMatchObject({ owned: true, fenced: false, writeDeadline: 40_000_000 + WRITE_WINDOW_MS });
+      // Before the fence: served, with the fence as the writes' deadline, and its writes journaled for the move.
+      expect(await ownership.check(mine)).toMatchObject({ owned: true, fenced: false, writeDeadline: 40_000_000 + WRITE_WINDOW_MS, journal: 'm-source' });
+      // The other tenants of the cell: nothing journaled.
+      expect((await ownership.check(`${mine}-calm`)).journal).toBeUndefined();
       clock = 49_999_000;
       expect((await ownership.check(mine)).writeDeadline).toBe(50_000_000);
       clock = 50_000_000;

@@ -343,6 +343,8 @@ describe('deployed bundles', () => {
         outcomes.push(outcome.next);
         expect(outcome.seconds).toBeGreaterThanOrEqual(0);
         if (outcome.next === 'done') break;
+        // As the workflow's Wait state does.
+        if (outcome.next === 'wait') await new Promise((resolve) => setTimeout(resolve, outcome.seconds * 1_000));
       }
       expect(outcomes.at(-1)).toBe('done');
       expect((await moves.get(move.moveId))?.state).toBe('done');

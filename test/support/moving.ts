@@ -12,6 +12,7 @@ import { TenantDirectory } from '../../functions/cell-api/directory.ts';
 import { cellEntities } from '../../functions/cell-api/entities.ts';
 import { OrderStore } from '../../functions/cell-api/order-store.ts';
 import { OwnershipCache } from '../../functions/cell-api/ownership.ts';
+import { ChangeJournal } from '../../functions/cell-api/change-journal.ts';
 import { WriteDeadlines } from '../../functions/cell-api/write-deadline.ts';
 import { orderKey } from '../../layers/shared/src/contracts/cell-table.ts';
 import { createObservability } from '../../layers/shared/src/observability.ts';
@@ -62,6 +63,8 @@ export async function cellWorld(endpoint: string, cellIds = ['cell-1', 'cell-2',
     clients.push(client);
     const writeDeadlines = new WriteDeadlines();
     writeDeadlines.guard(client);
+    const changeJournal = new ChangeJournal(table.tableName);
+    changeJournal.guard(client);
     const doc = DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
     const starter = {
       start: async (orderId: string, input: object) => {
@@ -94,6 +97,7 @@ export async function cellWorld(endpoint: string, cellIds = ['cell-1', 'cell-2',
         ownership: new OwnershipCache(doc, table.tableName, cellId),
         directory: new TenantDirectory(doc, table.tableName),
         writeDeadlines,
+        changeJournal,
       },
       observability,
     );

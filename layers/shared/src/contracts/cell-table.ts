@@ -197,3 +197,43 @@ export const COPY_MARKER = 'copyOf';
  * These are the names such an expression uses.
  */
 export const RECORD_WRITE_NAMES = { '#updatedAt': 'updatedAt', '#copy': COPY_MARKER } as const;
+
+/**
+ * A move's change journal, in the source cell's table: which records of the
+ * moving tenants were written since the move began, and when. The cell API
+ * writes an entry before each write of a tenant it serves under a source
+ * marker; a move's catch-up reads the journal instead of the whole tenant,
+ * so what it reads inside the fence follows the writes, not the tenant's
+ * size. Entries are spread over JOURNAL_SHARDS partitions by tenant, so
+ * that one move's journal takes the writes of many busy tenants.
+ */
+export const JOURNAL_PREFIX = 'JOURNAL#';
+export const JOURNAL_ENTITY = 'journal';
+export const JOURNAL_SHARDS = 8;
+
+/** A journal's partition key: its move and shard. */
+export function journalPartition(moveId: string, shard: number): string {
+  return `${JOURNAL_PREFIX}${moveId}#${shard}`;
+}
+
+/** The journal entry of one record of a moving tenant: sort key `<tenantId>#<record sk>` (ids have no `#`). */
+export function journalKey(moveId: string, tenantId: string, recordSk: string): { pk: string; sk: string } {
+  let hash = 0;
+  for (const char of tenantId) hash = (hash * 31 + char.charCodeAt(0)) >>> 0;
+  return { pk: journalPartition(moveId, hash % JOURNAL_SHARDS), sk: `${tenantId}#${recordSk}` };
+}
+
+/** A journal entry as stored: `at` is when its write was about to be sent (ms since the epoch). */
+export interface JournalEntry {
+  readonly tenantId: string;
+  readonly recordSk: string;
+  readonly at: number;
+}
+
+/**
+ * How long after its journal entry a write has surely been applied, or will
+ * never be acknowledged: its ownership answer lets it be sent for at most
+ * WRITE_WINDOW_MS, and taken as acknowledged WRITE_SETTLE_MS after that. A
+ * copy made later than this after an entry has read that entry's write.
+ */
+export const JOURNAL_SETTLE_MS = WRITE_WINDOW_MS + WRITE_SETTLE_MS;
