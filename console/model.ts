@@ -128,7 +128,7 @@ export class ConsoleModel {
       state: m.state,
       finished,
       tenants: m.tenants.length,
-      copied: m.verified?.records ?? m.copied,
+      copied: m.copied,
       ratePerSecond: (m.copied * 1000) / elapsedMs,
       ...(cloned !== undefined && cloned > 0 && { etaSeconds: Math.round(((elapsedMs / cloned) * (1 - cloned)) / 1000) }),
       ...(m.fencedMs !== undefined && { fencedMs: m.fencedMs }),

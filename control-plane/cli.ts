@@ -250,14 +250,14 @@ async function run(operations: () => Promise<CellOperations>, command: string, a
       if (moves.length === 0) return console.log('no moves yet');
       console.log(
         table(
-          ['move', 'what', 'from', 'to', 'state', 'records', 'writes refused', 'started', 'took'],
+          ['move', 'what', 'from', 'to', 'state', 'copied', 'writes refused', 'started', 'took'],
           moves.map((m) => [
             m.moveId,
             subjectOf(m),
             m.from,
             m.to,
             stateOf(m),
-            m.verified?.records ?? m.copied,
+            m.copied,
             m.fencedMs === undefined ? '' : seconds(m.fencedMs),
             new Date(m.createdAt).toISOString().slice(0, 19).replace('T', ' '),
             FINISHED.has(m.state) ? seconds(m.updatedAt - m.createdAt) : `${seconds(Date.now() - m.createdAt)} so far`,
