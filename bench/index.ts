@@ -6,6 +6,7 @@
  *   npm run bench -- --quick    fewer samples, under two minutes
  *   npm run bench -- --out DIR  write the reports elsewhere (default: the repository root)
  *   npm run bench -- --baseline DIR  also cold-start each function of another build's cdk.out, side by side
+ *   npm run bench -- --move-sizes 100000x1  the moves by tenant size to run: records[xmoves], comma-separated
  */
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -14,22 +15,28 @@ import { fromRoot } from '../lib/paths.ts';
 import { printReport, renderMarkdown } from './report.ts';
 import { PLANS, runBench } from './run.ts';
 
-const USAGE = 'usage: npm run bench [-- --quick] [-- --out DIR] [-- --max-instances N] [-- --baseline CDK_OUT]';
+const USAGE = 'usage: npm run bench [-- --quick] [-- --out DIR] [-- --max-instances N] [-- --baseline CDK_OUT] [-- --move-sizes RECORDS[xMOVES],…]';
 const say = (line: string) => process.stderr.write(`${line}\n`);
 
 let args;
 let maxInstances: number | undefined;
+let moveSizes: Array<{ items: number; moves: number }> | undefined;
 try {
   ({ values: args } = parseCommandLine(process.argv.slice(2), {
     options: {
       quick: { type: 'boolean', default: false },
       out: { type: 'string', default: fromRoot() },
       'max-instances': { type: 'string' },
+      'move-sizes': { type: 'string' },
       baseline: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   }));
   maxInstances = args['max-instances'] === undefined ? undefined : wholeNumber('--max-instances', args['max-instances'], { min: 1 });
+  moveSizes = args['move-sizes']?.split(',').map((part) => {
+    const [items = '', moves = '1'] = part.split('x');
+    return { items: wholeNumber('--move-sizes: records', items, { min: 1, max: 10_000_000 }), moves: wholeNumber('--move-sizes: moves', moves, { min: 1, max: 100 }) };
+  });
 } catch (error) {
   if (!(error instanceof InputError)) throw error;
   say(`npm run bench: ${error.message} (npm run bench -- --help lists the options)`);
@@ -42,8 +49,8 @@ if (args.help) {
 
 try {
   const results = await runBench({
-    plan: args.quick ? PLANS.quick : PLANS.full,
-    command: `npm run bench${args.quick ? ' -- --quick' : ''}${args.baseline ? ` -- --baseline ${args.baseline}` : ''}`,
+    plan: { ...(args.quick ? PLANS.quick : PLANS.full), ...(moveSizes && { moveSizes }) },
+    command: `npm run bench${args.quick ? ' -- --quick' : ''}${args.baseline ? ` -- --baseline ${args.baseline}` : ''}${args['move-sizes'] ? ` -- --move-sizes ${args['move-sizes']}` : ''}`,
     quick: args.quick,
     ...(maxInstances !== undefined && { maxInstancesPerFunction: maxInstances }),
     ...(args.baseline !== undefined && { baseline: args.baseline }),

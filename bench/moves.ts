@@ -1,7 +1,9 @@
 /**
  * Moves through the local runtime's move workflow, as `cells move --local`
- * runs them: the copy rate of one big tenant while it takes writes, and the
- * fenced window (writes refused) of many small moves.
+ * runs them, by tenant size: each tenant moved back and forth while a writer
+ * keeps writing to it. The copy rate against the raw load of the same
+ * records, what the journal's catch-ups read per change, and the fenced
+ * window (writes refused), which should not grow with the tenant.
  */
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -14,16 +16,29 @@ import { bucketOf, routeTenant } from '../control-plane/routing.ts';
 import { DIRECTORY_ENTITY, directoryKey, itemKey } from '../layers/shared/src/contracts/cell-table.ts';
 import { quantile } from './stats.ts';
 
+/** The moves of tenants of one size, each while a writer keeps writing to it. */
+export interface MoveSizeFigures {
+  readonly items: number;
+  readonly moves: number;
+  /** The raw BatchWriteItem load of the tenant's records into DynamoDB Local (its seeding), records per second. */
+  readonly rawRecordsPerSecond: number;
+  /** The clone step's copy rate (records ÷ its time), median over the moves. */
+  readonly cloneRecordsPerSecond: number;
+  /** Records read by the catch-ups from the journal per change (journal entry), over all the moves. */
+  readonly readsPerChange: number;
+  readonly changes: number;
+  readonly fencedP50Ms: number;
+  readonly fencedP99Ms: number;
+  /** Records read inside the fence, per move (median). */
+  readonly fencedReads: number;
+  /** From the move's creation to its flip (what the operator waits for), median. */
+  readonly moveSeconds: number;
+  readonly acknowledgedWrites: number;
+  readonly refusedWrites: number;
+}
+
 export interface MoveFigures {
-  readonly bigTenant: {
-    readonly items: number;
-    /** Writes acknowledged by the front door while the move ran. */
-    readonly writesDuringMove: number;
-    readonly cloneRecordsPerSecond: number;
-    readonly moveSeconds: number;
-    readonly fencedMs: number;
-  };
-  readonly smallMoves: { readonly moves: number; readonly concurrency: number; readonly itemsEach: number; readonly fencedP50Ms: number; readonly fencedP99Ms: number; readonly fencedMaxMs: number; readonly refusedWrites: number };
+  readonly bySize: MoveSizeFigures[];
 }
 
 interface Target {
@@ -43,63 +58,62 @@ export const WRITES_PER_SECOND = 20;
 
 const widget = (n: number) => ({ title: `Widget ${n}`, price: { amount: 100 + n, currency: 'EUR' }, stock: 10, attributes: {} });
 
-export async function benchMoves(target: Target, plan: { bigTenantItems: number; smallMoves: number; concurrency: number }, say: (line: string) => void): Promise<MoveFigures> {
+export async function benchMoves(
+  target: Target,
+  plan: { sizes: ReadonlyArray<{ readonly items: number; readonly moves: number }> },
+  say: (line: string) => void,
+): Promise<MoveFigures> {
   const client = new DynamoDBClient({ endpoint: target.dynamoEndpoint, region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS });
   const doc = DynamoDBDocumentClient.from(client);
   const connection = connectLocal(target.stateFile);
   try {
     const engine = new MoveEngine({ store: connection.store, moves: connection.moves, cellData: connection.cellTables });
     const cells = Object.keys(target.cellTables);
-
-    // One big tenant, written straight into its cell as the API writes items, then moved while a writer keeps writing.
-    const big = `bench-big-${randomUUID().slice(0, 8)}`;
-    const from = await ownerOf(connection, big);
-    await seed(doc, target.cellTables[from]!, big, plan.bigTenantItems);
-    say(`  ${plan.bigTenantItems.toLocaleString('en-US')} items of ${big} in ${from}`);
-    const writer = keepWriting(target, big, 2, WRITES_PER_SECOND);
-    const moved = await runMove(connection, engine, big, cells.find((c) => c !== from)!);
-    const { acknowledged } = await writer.stop();
-    const clone = moved.steps.clone!;
-    const bigTenant = {
-      items: plan.bigTenantItems,
-      writesDuringMove: acknowledged,
-      cloneRecordsPerSecond: plan.bigTenantItems / ((clone.endedAt! - clone.startedAt) / 1_000),
-      moveSeconds: ((moved.steps.forget?.endedAt ?? moved.updatedAt) - moved.createdAt) / 1_000,
-      fencedMs: moved.fencedMs!,
-    };
-    say(`  copied at ${Math.round(bigTenant.cloneRecordsPerSecond)} records/s; writes refused for ${bigTenant.fencedMs} ms`);
-
-    // Many small tenants, each moved while a writer keeps writing to it, a few moves at a time.
-    const itemsEach = 50;
-    const fenced: number[] = [];
-    let refusedWrites = 0;
-    const tenants = Array.from({ length: plan.smallMoves }, (_, i) => `bench-small-${i}-${randomUUID().slice(0, 8)}`);
-    for (let start = 0; start < tenants.length; start += plan.concurrency) {
-      await Promise.all(
-        tenants.slice(start, start + plan.concurrency).map(async (tenantId) => {
-          const owner = await ownerOf(connection, tenantId);
-          await seed(doc, target.cellTables[owner]!, tenantId, itemsEach);
-          const load = keepWriting(target, tenantId, 1, WRITES_PER_SECOND);
-          const move = await runMove(connection, engine, tenantId, cells.find((c) => c !== owner)!);
-          const { refused } = await load.stop();
-          refusedWrites += refused;
-          fenced.push(move.fencedMs!);
-        }),
-      );
-      say(`  ${Math.min(start + plan.concurrency, tenants.length)}/${tenants.length} small moves`);
-    }
-    return {
-      bigTenant,
-      smallMoves: {
-        moves: tenants.length,
-        concurrency: plan.concurrency,
-        itemsEach,
+    const bySize: MoveSizeFigures[] = [];
+    for (const { items, moves } of plan.sizes) {
+      // One tenant of this size, written straight into its cell as the API writes items (the raw load), then moved back and forth.
+      const tenantId = `bench-${items}-${randomUUID().slice(0, 8)}`;
+      let at = await ownerOf(connection, tenantId);
+      const seeded = performance.now();
+      await seed(doc, target.cellTables[at]!, tenantId, items);
+      const rawRecordsPerSecond = items / ((performance.now() - seeded) / 1_000);
+      const done: MoveRecord[] = [];
+      let acknowledgedWrites = 0;
+      let refusedWrites = 0;
+      for (let n = 0; n < moves; n += 1) {
+        const to = cells.find((c) => c !== at)!;
+        const writer = keepWriting(target, tenantId, 1, WRITES_PER_SECOND);
+        const moved = await runMove(connection, engine, tenantId, to);
+        const { acknowledged, refused } = await writer.stop();
+        acknowledgedWrites += acknowledged;
+        refusedWrites += refused;
+        done.push(moved);
+        at = to;
+      }
+      const clone = done.map((m) => (m.copied > 0 ? items / ((m.steps.clone!.endedAt! - m.steps.clone!.startedAt) / 1_000) : 0));
+      const changes = done.reduce((sum, m) => sum + (m.delta?.changes ?? 0), 0);
+      const reads = done.reduce((sum, m) => sum + (m.delta?.reads ?? 0), 0);
+      const fenced = done.map((m) => m.fencedMs!);
+      const figures: MoveSizeFigures = {
+        items,
+        moves,
+        rawRecordsPerSecond,
+        cloneRecordsPerSecond: quantile(clone, 0.5),
+        readsPerChange: changes === 0 ? 0 : reads / changes,
+        changes,
         fencedP50Ms: quantile(fenced, 0.5),
         fencedP99Ms: quantile(fenced, 0.99),
-        fencedMaxMs: Math.max(...fenced),
+        fencedReads: quantile(done.map((m) => m.fenced?.reads ?? 0), 0.5),
+        moveSeconds: quantile(done.map((m) => ((m.flippedAt ?? m.updatedAt) - m.createdAt) / 1_000), 0.5),
+        acknowledgedWrites,
         refusedWrites,
-      },
-    };
+      };
+      say(
+        `  ${items.toLocaleString('en-US')} items, ${moves} moves: copied at ${Math.round(figures.cloneRecordsPerSecond)} records/s (raw load ${Math.round(rawRecordsPerSecond)}); writes refused for ${Math.round(figures.fencedP50Ms)} ms (p50)`,
+      );
+      bySize.push(figures);
+    }
+    return { bySize };
   } finally {
     connection.close();
     client.destroy();
@@ -116,6 +130,7 @@ async function runMove(connection: ControlPlaneConnection, engine: MoveEngine, t
   await connection.runner!.start(move);
   for (;;) {
     const now = (await connection.moves.get(move.moveId))!;
+    // Done means forgotten: the next move of the tenant finds no copy of it left behind.
     if (FINISHED.has(now.state)) {
       if (now.state !== 'done') throw new Error(`move ${move.moveId} ended ${now.state}: ${now.error ?? ''}`);
       return now;

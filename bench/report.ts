@@ -205,16 +205,22 @@ function sections(r: BenchResults): Section[] {
       findings: [],
     },
     {
-      title: 'Moving tenants between cells',
-      how: `Moves run by the local runtime's move workflow (the mover function stepped by the synthesized state machine, as \`cells move --local\` starts them), each while the moving tenant takes PUTs through the front door (${WRITES_PER_SECOND} a second per writer: two for the big tenant, one for each small one). The copy rate is the clone step's (records copied ÷ its time) for one tenant of ${fmt(moves.bigTenant.items)} items; the fenced window is from the fence to the flip (the writes refused meanwhile get 503 with Retry-After), over ${fmt(moves.smallMoves.moves)} moves of ${fmt(moves.smallMoves.itemsEach)}-item tenants, ${moves.smallMoves.concurrency === 1 ? 'one at a time' : `${moves.smallMoves.concurrency} at a time`}. It includes the ${WRITE_SETTLE_MS} ms the final catch-up waits for acknowledged writes to land.`,
-      head: ['tenant', 'records', 'writes during the move', 'copy records/s', 'move s', 'fenced ms (p50 / p99 / max)'],
-      rows: [
-        ['one big tenant', fmt(moves.bigTenant.items), fmt(moves.bigTenant.writesDuringMove), fmt(moves.bigTenant.cloneRecordsPerSecond), fmt(moves.bigTenant.moveSeconds, 1), fmt(moves.bigTenant.fencedMs)],
-        [`${fmt(moves.smallMoves.moves)} small tenants`, fmt(moves.smallMoves.itemsEach), `${fmt(moves.smallMoves.refusedWrites)} refused`, '–', '–', `${fmt(moves.smallMoves.fencedP50Ms)} / ${fmt(moves.smallMoves.fencedP99Ms)} / ${fmt(moves.smallMoves.fencedMaxMs)}`],
-      ],
-      findings: [
-        moves.smallMoves.fencedP99Ms < 1_000 ? `The fenced window's p99 (${fmt(moves.smallMoves.fencedP99Ms)} ms) is under the 1 s goal.` : `The fenced window's p99 (${fmt(moves.smallMoves.fencedP99Ms)} ms) misses the 1 s goal on this machine.`,
-      ],
+      title: 'Moves by tenant size',
+      how: `Tenants of each size moved back and forth by the local runtime's move workflow (the mover function stepped by the synthesized state machine, as \`cells move --local\` starts them), each move while a writer PUTs to the tenant through the front door, ${WRITES_PER_SECOND} a second. "raw load" is the BatchWriteItem load of the same records into DynamoDB Local (the tenant's seeding, 25 records a call, 8 calls at once, as the clone writes); "copy" is the clone step's rate (median). "reads per change" is what the catch-ups from the change journal read per journal entry. The fenced window is from the fence to the flip (writes refused meanwhile get 503 with Retry-After), including the ${WRITE_SETTLE_MS} ms the final catch-up waits for acknowledged writes to land; "reads in the fence" counts the records it read (median). "move s" is from the move's start to its flip, which is when \`cells move\` returns.`,
+      head: ['records', 'moves', 'raw load rec/s', 'copy rec/s', 'copy ÷ raw', 'reads per change', 'fenced ms p50 / p99', 'reads in the fence', 'move s', 'writes (refused)'],
+      rows: moves.bySize.map((size) => [
+        fmt(size.items),
+        fmt(size.moves),
+        fmt(size.rawRecordsPerSecond),
+        fmt(size.cloneRecordsPerSecond),
+        fmt(size.cloneRecordsPerSecond / size.rawRecordsPerSecond, 2),
+        fmt(size.readsPerChange, 1),
+        `${fmt(size.fencedP50Ms)} / ${fmt(size.fencedP99Ms)}`,
+        fmt(size.fencedReads),
+        fmt(size.moveSeconds, 1),
+        `${fmt(size.acknowledgedWrites)} (${fmt(size.refusedWrites)})`,
+      ]),
+      findings: movesFindings(moves),
     },
     {
       title: 'Throughput through the local runtime',
@@ -347,4 +353,22 @@ export function renderMarkdown(results: BenchResults): string {
     if (section.findings.length > 0) lines.push('', ...section.findings.map((finding) => `- ${finding}`));
   }
   return `${lines.join('\n')}\n`;
+}
+
+/** What the moves by size say about the goals: a fenced window that does not grow with the tenant, and a copy at half the raw load or more. */
+function movesFindings(moves: MoveFigures): string[] {
+  const sizes = moves.bySize;
+  if (sizes.length === 0) return [];
+  const smallest = sizes[0]!;
+  const largest = sizes.at(-1)!;
+  const findings = [
+    `The fenced window's p99: ${fmt(smallest.fencedP99Ms)} ms at ${fmt(smallest.items)} records, ${fmt(largest.fencedP99Ms)} ms at ${fmt(largest.items)} (${fmt(largest.fencedP99Ms / smallest.fencedP99Ms, 2)}×; the goal is at most 1.5× and 500 ms).`,
+  ];
+  const below = sizes.filter((size) => size.cloneRecordsPerSecond / size.rawRecordsPerSecond < 0.5);
+  if (below.length) {
+    findings.push(
+      `The copy is below half the raw load at ${below.map((size) => fmt(size.items)).join(', ')} records: DynamoDB Local's writes to tables with a stream slow down with every stream record it keeps (24 h), in every table, and the clone writes after its tenant's own load. The copy itself keeps up with the raw load where no stream is kept (docs/design-notes.md, "Moving tenants").`,
+    );
+  }
+  return findings;
 }

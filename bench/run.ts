@@ -41,16 +41,15 @@ export interface BenchPlan {
   readonly orderConcurrency: number;
   /** Cell counts to synthesize, one fresh process each. */
   readonly cells: readonly number[];
-  readonly bigTenantItems: number;
-  readonly smallMoves: number;
-  readonly moveConcurrency: number;
+  /** Tenants moved, by size: records each and how many moves of it. */
+  readonly moveSizes: ReadonlyArray<{ readonly items: number; readonly moves: number }>;
 }
 
 export const PLANS = {
-  full: { coldStartRuns: 20, routerDecisions: 2_000_000, routerRequests: 20_000, ops: 3_000, rounds: 3, warmup: 6_000, concurrency: 16, orders: 200, orderConcurrency: 8, cells: [1, 4, 16, 32], bigTenantItems: 10_000, smallMoves: 12, moveConcurrency: 1 },
-  quick: { coldStartRuns: 5, routerDecisions: 500_000, routerRequests: 3_000, ops: 400, rounds: 2, warmup: 1_000, concurrency: 16, orders: 40, orderConcurrency: 8, cells: [1, 4, 16, 32], bigTenantItems: 2_000, smallMoves: 5, moveConcurrency: 1 },
+  full: { coldStartRuns: 20, routerDecisions: 2_000_000, routerRequests: 20_000, ops: 3_000, rounds: 3, warmup: 6_000, concurrency: 16, orders: 200, orderConcurrency: 8, cells: [1, 4, 16, 32], moveSizes: [{ items: 50, moves: 10 }, { items: 1_000, moves: 5 }, { items: 10_000, moves: 3 }] },
+  quick: { coldStartRuns: 5, routerDecisions: 500_000, routerRequests: 3_000, ops: 400, rounds: 2, warmup: 1_000, concurrency: 16, orders: 40, orderConcurrency: 8, cells: [1, 4, 16, 32], moveSizes: [{ items: 50, moves: 3 }, { items: 2_000, moves: 2 }] },
   /** Every section end to end at its smallest: the test suite's check that the bench runs, not a measurement. */
-  smoke: { coldStartRuns: 1, routerDecisions: 20_000, routerRequests: 200, ops: 60, rounds: 1, warmup: 60, concurrency: 4, orders: 4, orderConcurrency: 2, cells: [1], bigTenantItems: 200, smallMoves: 1, moveConcurrency: 1 },
+  smoke: { coldStartRuns: 1, routerDecisions: 20_000, routerRequests: 200, ops: 60, rounds: 1, warmup: 60, concurrency: 4, orders: 4, orderConcurrency: 2, cells: [1], moveSizes: [{ items: 100, moves: 1 }] },
 } as const satisfies Record<string, BenchPlan>;
 
 export interface BenchOptions {
@@ -239,13 +238,13 @@ export async function runBench(options: BenchOptions): Promise<BenchResults> {
     const definition = JSON.parse(resolveValue(machine0.definition, machine0.stackName, runtime.assembly)) as Definition;
     const orders = await benchOrders(target, runtime.stepFunctions, definition, plan.orders, plan.orderConcurrency, Math.ceil(plan.ops / plan.rounds));
 
-    step(`moves: one tenant of ${plan.bigTenantItems.toLocaleString('en-US')} items, then ${plan.smallMoves} small ones ${plan.moveConcurrency} at a time, each while it takes writes`);
+    step(`moves by tenant size: ${plan.moveSizes.map((size) => `${size.moves} × ${size.items.toLocaleString('en-US')} records`).join(', ')}, each while it takes writes`);
     const cellTables = Object.fromEntries(
       config.cells.map((cellId) => [cellId, runtime.assembly.tables.find((t) => t.stackName === stackName(config, cellId) && t.logicalId.startsWith('Data'))!.tableName]),
     );
     const moves = await benchMoves(
       { url: runtime.url, dynamoEndpoint: runtime.dynamoEndpoint, stateFile: path.join(work, 'local-runtime.json'), cellTables, token: async (t) => (await runtime.issuer!.issue({ tenantId: t })).access_token },
-      { bigTenantItems: plan.bigTenantItems, smallMoves: plan.smallMoves, concurrency: plan.moveConcurrency },
+      { sizes: plan.moveSizes },
       (line) => say(line),
     );
 

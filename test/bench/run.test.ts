@@ -100,7 +100,7 @@ describe('npm run bench, every section at its smallest', () => {
       'Router',
       'Router: its own work per request',
       'Ownership check (the cell API, every request for a tenant)',
-      'Moving tenants between cells',
+      'Moves by tenant size',
       'Throughput through the local runtime',
     ]) {
       expect(headings).toContain(section);
@@ -122,10 +122,12 @@ describe('npm run bench, every section at its smallest', () => {
     for (const row of results.coldStart.functions) expect(row.initMs).toBeGreaterThan(0);
   });
 
-  it('moves a tenant and counts its copy', () => {
-    expect(results.moves.bigTenant.items).toBe(PLANS.smoke.bigTenantItems);
-    expect(results.moves.bigTenant.cloneRecordsPerSecond).toBeGreaterThan(0);
-    expect(results.moves.smallMoves.moves).toBe(PLANS.smoke.smallMoves);
+  it('moves a tenant of each size and counts its copy and its fenced window', () => {
+    expect(results.moves.bySize.map((size) => [size.items, size.moves])).toEqual(PLANS.smoke.moveSizes.map((size) => [size.items, size.moves]));
+    for (const size of results.moves.bySize) {
+      expect(size.cloneRecordsPerSecond).toBeGreaterThan(0);
+      expect(size.fencedP50Ms).toBeGreaterThan(0);
+    }
   });
 
   it('prints only its own progress', () => {
