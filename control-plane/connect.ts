@@ -10,7 +10,7 @@ import type { MoveRunner } from './apply.ts';
 import { CellData } from './cell-data.ts';
 import { MoveStore } from './moves.ts';
 import { WorkflowMoveRunner } from './move-runner.ts';
-import { LOCAL_CREDENTIALS, LOCAL_REGION, readLocalState } from './local-target.ts';
+import { isRunning, LOCAL_CREDENTIALS, LOCAL_REGION, readLocalState } from './local-target.ts';
 import { OperationError } from './operations.ts';
 import { ControlPlaneStore } from './store.ts';
 import { CognitoClientDirectory, type ClientDirectory } from './tenants.ts';
@@ -106,11 +106,3 @@ function connection(client: DynamoDBClient, tableName: string, target: string, w
   };
 }
 
-function isRunning(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}

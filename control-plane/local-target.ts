@@ -74,3 +74,13 @@ export function readLocalState(stateFile: string): LocalRuntimeState {
   }
   return state as LocalRuntimeState;
 }
+
+/** Whether a process of this pid runs (one of another user's counts). */
+export function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}

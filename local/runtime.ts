@@ -3,7 +3,7 @@ import path from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { fromRoot } from '../lib/paths.ts';
 import { cdkJsonContext, parseConfig } from '../lib/config.ts';
-import { defaultStateFile, ensureStateDir, type LocalRuntimeState } from '../control-plane/local-target.ts';
+import { defaultStateFile, ensureStateDir, isRunning, type LocalRuntimeState } from '../control-plane/local-target.ts';
 import { readAssembly, type LocalAssembly } from './assembly.ts';
 import { isFresh, synthesize } from './synthesis.ts';
 import { LOCAL_CREDENTIALS, LOCAL_REGION, startDynamoDBLocal, stopStaleDynamoDB, type DynamoDBLocal } from './dynamodb-local.ts';
@@ -90,22 +90,13 @@ function functionsDir(outdir: string): string {
   mkdirSync(root, { recursive: true });
   for (const entry of readdirSync(root)) {
     const pid = /^(\d+)-\d+$/.exec(entry)?.[1];
-    if (pid === undefined || !isAlive(Number(pid))) rmSync(path.join(root, entry), { recursive: true, force: true });
+    if (pid === undefined || !isRunning(Number(pid))) rmSync(path.join(root, entry), { recursive: true, force: true });
   }
   const dir = path.join(root, `${process.pid}-${++runtimesStarted}`);
   mkdirSync(dir, { recursive: true });
   return dir;
 }
 let runtimesStarted = 0;
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 /** What a runtime holds while it runs: each start step fills in its part. */
 class Parts {

@@ -1,4 +1,4 @@
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -8,7 +8,7 @@ import { evenSplit } from '../../control-plane/routing.ts';
 import { fromRoot } from '../../lib/paths.ts';
 import { startLocalRuntime, type LocalRuntime } from '../../local/runtime.ts';
 import { eventually } from '../support/eventually.ts';
-import { isAlive } from '../support/processes.ts';
+import { isAlive, runTool } from '../support/processes.ts';
 import { banner } from '../../local/banner.ts';
 import { testContext, TEST_CONFIG } from '../support/synth.ts';
 import { isValidId, tenantIdOf } from '@item-master/shared';
@@ -380,7 +380,7 @@ describe('reloading (npm run dev)', () => {
 
 /** `npm run token -- <args>` against this runtime (spawned, never spawnSync: the runtime answers from this process). */
 function tokenCli(...args: string[]) {
-  return runScript(fromRoot('local', 'token.ts'), [...args, '--local-state', path.join(outdir, 'local-runtime.json')]);
+  return runTool('local/token.ts', [...args, '--local-state', path.join(outdir, 'local-runtime.json')]);
 }
 
 describe('npm start: authentication end to end', () => {
@@ -452,22 +452,7 @@ describe('npm start: authentication end to end', () => {
 /** Retries an assertion until it holds: the router picks up control-plane changes within its refresh interval. */
 /** `npm run cells -- <args> --local` against this runtime. */
 function cellsCli(...args: string[]) {
-  return runScript(fromRoot('control-plane', 'cli.ts'), [...args, '--local', '--local-state', path.join(outdir, 'local-runtime.json')]);
-}
-
-function runScript(script: string, args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', script, ...args], {
-      cwd: fromRoot(),
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk) => (stdout += chunk));
-    child.stderr.on('data', (chunk) => (stderr += chunk));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
+  return runTool('control-plane/cli.ts', [...args, '--local', '--local-state', path.join(outdir, 'local-runtime.json')]);
 }
 
 describe('npm run cells -- --local', () => {

@@ -1,7 +1,6 @@
-import { spawn } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { closest, InputError, parseCommandLine, portNumber, shown, wholeNumber } from '../../lib/cli-input.ts';
-import { fromRoot } from '../../lib/paths.ts';
+import { runTool } from '../support/processes.ts';
 
 describe('wholeNumber', () => {
   it.each(['', ' ', ' 5', '5 ', '0x10', '0b1', '0o7', '1e3', '2.5', '.5', '-5', '+5', '5n', 'Infinity', 'NaN', '١٢'])('refuses %j, naming the option', (text) => {
@@ -53,23 +52,8 @@ describe('parseCommandLine', () => {
   });
 });
 
-/** Runs a tool as npm runs it; resolves to its exit code and output. */
-function tool(script: string, args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', fromRoot(script), ...args], {
-      cwd: fromRoot(),
-      stdio: ['ignore', 'pipe', 'pipe'],
-      // No credentials anywhere: a run that reached AWS would say so instead.
-      env: { PATH: process.env.PATH, HOME: '/nonexistent', AWS_EC2_METADATA_DISABLED: 'true' },
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk) => (stdout += chunk));
-    child.stderr.on('data', (chunk) => (stderr += chunk));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+// No credentials anywhere: a run that reached AWS would say so instead.
+const tool = (script: string, args: string[]) => runTool(script, args, { PATH: process.env.PATH, HOME: '/nonexistent', AWS_EC2_METADATA_DISABLED: 'true' });
 
 describe('every tool refuses a number that is none, in one line with exit code 2, before doing anything', () => {
   it.each([

@@ -1,3 +1,6 @@
+import { spawn } from 'node:child_process';
+import { fromRoot } from '../../lib/paths.ts';
+
 /** True while a process with this pid exists. */
 export function isAlive(pid: number): boolean {
   try {
@@ -15,4 +18,24 @@ export async function waitForExit(pid: number, timeoutMs = 10_000): Promise<void
     if (Date.now() > deadline) throw new Error(`process ${pid} is still running`);
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
+}
+
+/** What a tool printed and how it ended. */
+export interface ToolRun {
+  readonly code: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** Runs one of the project's TypeScript tools as its npm script does (this Node.js, tsx), from the project's root. */
+export function runTool(script: string, args: readonly string[], env?: NodeJS.ProcessEnv): Promise<ToolRun> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', fromRoot(script), ...args], { cwd: fromRoot(), stdio: ['ignore', 'pipe', 'pipe'], ...(env && { env }) });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk) => (stdout += chunk));
+    child.stderr.on('data', (chunk) => (stderr += chunk));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
 }
