@@ -114,6 +114,7 @@ describe('every write path of a cell-table record', () => {
       'functions/cell-api/order-store.ts': 'a new order: created with updatedAt, never over a copy (attribute_not_exists)',
       'functions/cell-api/saga-input.ts': 'the saga’s stock writes, checked above',
       'functions/cell-api/directory.ts': 'the cell’s directory of tenants: no record a subscriber sees',
+      'functions/cell-api/change-journal.ts': 'a move’s journal entries (entity journal): no record a subscriber sees',
       'functions/cell-api/write-deadline.ts': 'names the write commands, writes nothing',
       'functions/live-socket/connection-store.ts': 'the connections table, not a cell table',
     };
