@@ -3,7 +3,11 @@ import type { ApplyProgress } from './apply.ts';
 import { MOVE_STEPS, type MoveRecord } from './moves.ts';
 
 export function seconds(ms: number): string {
-  return ms < 1_000 ? `${Math.round(ms)} ms` : ms < 120_000 ? `${(ms / 1_000).toFixed(1)} s` : `${Math.floor(ms / 60_000)} min ${Math.round((ms % 60_000) / 1_000)} s`;
+  if (ms < 1_000) return `${Math.round(ms)} ms`;
+  if (ms < 120_000) return `${(ms / 1_000).toFixed(1)} s`;
+  // Rounded once, so that 4 min 59.6 s reads 5 min 0 s, never 4 min 60 s.
+  const whole = Math.round(ms / 1_000);
+  return `${Math.floor(whole / 60)} min ${whole % 60} s`;
 }
 
 /** What a move moves, in words: `tenant acme` or `buckets 5-9 (12 tenants)`. */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { forgetTime, stateOf, summary } from '../../control-plane/move-view.ts';
+import { forgetTime, seconds, stateOf, summary } from '../../control-plane/move-view.ts';
 import type { MoveRecord } from '../../control-plane/moves.ts';
 
 const at = Date.parse('2026-12-07T10:00:00.000Z');
@@ -29,6 +29,13 @@ describe('how the cells CLI shows a move', () => {
     expect(summary(flipped)).toMatch(
       /^moved tenant acme from cell-1 to cell-2: map version 7, writes refused for 412 ms\. cell-1 keeps its copy until 2026-12-07 10:05:00 UTC \(in .+\), then the control plane's workflow forgets it \(npm run cells -- moves shows it\)$/,
     );
+  });
+
+  it('rounds a duration once: never 60 s in a minute', () => {
+    expect(seconds(299_600)).toBe('5 min 0 s');
+    expect(seconds(299_400)).toBe('4 min 59 s');
+    expect(seconds(119_999)).toBe('120.0 s');
+    expect(seconds(999)).toBe('999 ms');
   });
 
   it('lists a flipped move as waiting to forget, and any other by its state', () => {
