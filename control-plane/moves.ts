@@ -402,12 +402,14 @@ export class MoveEngine {
     if (journalWait > 0) return { next: 'wait', seconds: Math.ceil(journalWait / 1_000) };
     this.begin(move, 'catch up');
     move.tenants = await this.tenantsOf(move, source, current);
-    await this.reconcileAll(move, source, target);
-    // Orders whose saga runs on: the saga writes the order and its items without the cell API, so they stay in the journal until it ends.
+    // Orders whose saga runs on: the saga writes the order and its items without the cell API, so they go into the journal
+    // (until the saga ends), before the pass reads them. An order that ends before this read landed before the pass; one
+    // placed after it is journaled by the cell API.
     const running = await inBatches(move.tenants, async (tenantId) =>
       (await this.deps.cellData.runningOrders(source, tenantId)).map((order) => ({ tenantId, recordSk: orderKey(tenantId, order.orderId).sk, at: this.now() })),
     );
     await this.deps.cellData.addToJournal(source, move.moveId, running.flat());
+    await this.reconcileAll(move, source, target);
     this.end(move, 'catch up');
     move.state = 'fence';
     await this.save(move, 'caught up');
