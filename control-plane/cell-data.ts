@@ -50,10 +50,11 @@ export interface TenantPage {
   readonly lastKey?: Item;
 }
 
-/** What a reconciling pass did to the target: records written and removed. */
+/** What a reconciling pass did to the target: records written and removed, and where to go on when it stopped at its limit. */
 export interface Reconciled {
   readonly written: number;
   readonly removed: number;
+  readonly lastKey?: Item;
 }
 
 /** A tenant's records in one cell, summed up: their number and a hash of all of them in key order. */
@@ -106,9 +107,11 @@ export class CellData extends CellTableAccess {
   /**
    * Makes the target's copy of a tenant equal to the source's: records
    * missing or different are written, records the source no longer has are
-   * removed. Both sides are read in key order, a page at a time.
+   * removed. Both sides are read in key order, a page at a time, from after
+   * `startKey`; with a `limit`, it stops after that many records and says
+   * where to go on (`lastKey`: every key up to it is done on both sides).
    */
-  async reconcile(source: CellRecord, target: CellRecord, tenantId: string): Promise<Reconciled> {
+  async reconcile(source: CellRecord, target: CellRecord, tenantId: string, options: { startKey?: Item; limit?: number } = {}): Promise<Reconciled> {
     const puts: Item[] = [];
     const removes: Item[] = [];
     let written = 0;
@@ -123,12 +126,17 @@ export class CellData extends CellTableAccess {
         await this.remove(target, removes.splice(0) as Array<{ pk: unknown; sk: unknown }>);
       }
     };
-    const from = this.records(source, tenantId)[Symbol.asyncIterator]();
-    const to = this.records(target, tenantId)[Symbol.asyncIterator]();
+    const pageSize = Math.min(options.limit ?? 1_000, 1_000);
+    const from = this.records(source, tenantId, options.startKey, pageSize)[Symbol.asyncIterator]();
+    const to = this.records(target, tenantId, options.startKey, pageSize)[Symbol.asyncIterator]();
     let a = await from.next();
     let b = await to.next();
+    let seen = 0;
+    let lastKey: Item | undefined;
     while (!a.done || !b.done) {
+      if (options.limit !== undefined && seen >= options.limit) break;
       const order = a.done ? 1 : b.done ? -1 : compareKeys(a.value.sk, b.value.sk);
+      const key = { pk: tenantKey(tenantId), sk: (order > 0 ? b.value : a.value)!.sk };
       if (order < 0) {
         puts.push(a.value as Item);
         a = await from.next();
@@ -140,10 +148,14 @@ export class CellData extends CellTableAccess {
         a = await from.next();
         b = await to.next();
       }
+      // Every key up to this one is done on both sides: the merge consumes both in key order.
+      lastKey = key;
+      seen += 1;
       await flush(false);
     }
     await flush(true);
-    return { written, removed };
+    const more = !a.done || !b.done;
+    return { written, removed, ...(more && lastKey && { lastKey }) };
   }
 
   /** Every entry of a move's change journal in a cell (all its shards), oldest change first. */
@@ -354,11 +366,11 @@ export class CellData extends CellTableAccess {
     return { scanned, tenants: seen.size, added };
   }
 
-  /** Every record of a tenant in a cell, in key order, a page at a time. */
-  private async *records(cell: CellRecord, tenantId: string): AsyncGenerator<Item> {
-    let startKey: Item | undefined;
+  /** Every record of a tenant in a cell (after `from`, when given), in key order, a page at a time. */
+  private async *records(cell: CellRecord, tenantId: string, from?: Item, pageSize = 1_000): AsyncGenerator<Item> {
+    let startKey: Item | undefined = from;
     do {
-      const page = await this.page(cell, tenantId, 1_000, startKey);
+      const page = await this.page(cell, tenantId, pageSize, startKey);
       yield* page.items;
       startKey = page.lastKey;
     } while (startKey);

@@ -400,16 +400,38 @@ export class MoveEngine {
   private async catchUp(move: MoveRecord, source: CellRecord, target: CellRecord, current: MapVersion): Promise<StepOutcome> {
     const journalWait = (move.journalFrom ?? 0) - this.now();
     if (journalWait > 0) return { next: 'wait', seconds: Math.ceil(journalWait / 1_000) };
-    this.begin(move, 'catch up');
-    move.tenants = await this.tenantsOf(move, source, current);
-    // Orders whose saga runs on: the saga writes the order and its items without the cell API, so they go into the journal
-    // (until the saga ends), before the pass reads them. An order that ends before this read landed before the pass; one
-    // placed after it is journaled by the cell API.
-    const running = await inBatches(move.tenants, async (tenantId) =>
-      (await this.deps.cellData.runningOrders(source, tenantId)).map((order) => ({ tenantId, recordSk: orderKey(tenantId, order.orderId).sk, at: this.now() })),
-    );
-    await this.deps.cellData.addToJournal(source, move.moveId, running.flat());
-    await this.reconcileAll(move, source, target);
+    const started = this.now();
+    if (move.checkpoint === undefined) {
+      this.begin(move, 'catch up');
+      move.tenants = await this.tenantsOf(move, source, current);
+      // Orders whose saga runs on: the saga writes the order and its items without the cell API, so they go into the journal
+      // (until the saga ends), before the pass reads them. An order that ends before this read landed before the pass; one
+      // placed after it is journaled by the cell API.
+      const running = await inBatches(move.tenants, async (tenantId) =>
+        (await this.deps.cellData.runningOrders(source, tenantId)).map((order) => ({ tenantId, recordSk: orderKey(tenantId, order.orderId).sk, at: this.now() })),
+      );
+      await this.deps.cellData.addToJournal(source, move.moveId, running.flat());
+      move.checkpoint = { tenant: 0 };
+      await this.save(move);
+    }
+    // A page at a time, from the checkpoint: a tenant of any size is caught up over as many steps as it takes.
+    const checkpoint = move.checkpoint;
+    while (checkpoint.tenant < move.tenants.length) {
+      const tenantId = move.tenants[checkpoint.tenant] as string;
+      const done = await this.deps.cellData.reconcile(source, target, tenantId, { startKey: checkpoint.lastKey, limit: this.deps.pageSize ?? 1_000 });
+      move.copied += done.written;
+      if (done.lastKey) {
+        checkpoint.lastKey = done.lastKey;
+      } else {
+        await this.copyDirectoryEntry(source, target, tenantId);
+        checkpoint.tenant += 1;
+        delete checkpoint.lastKey;
+      }
+      move.checkpoint = checkpoint;
+      await this.save(move);
+      if (this.now() - started >= (this.deps.stepBudgetMs ?? 60_000)) return { next: 'continue' };
+    }
+    delete move.checkpoint;
     this.end(move, 'catch up');
     move.state = 'fence';
     await this.save(move, 'caught up');
@@ -684,14 +706,6 @@ export class MoveEngine {
       records: digests.reduce((sum, d) => sum + d.records, 0),
       checksum: digests.map((d) => d.checksum).join(':'),
     };
-  }
-
-  private async reconcileAll(move: MoveRecord, source: CellRecord, target: CellRecord): Promise<void> {
-    const results = await inBatches(move.tenants, async (tenantId) => {
-      const [done] = await Promise.all([this.deps.cellData.reconcile(source, target, tenantId), this.copyDirectoryEntry(source, target, tenantId)]);
-      return done;
-    });
-    move.copied += results.reduce((sum, r) => sum + r.written, 0);
   }
 
   private async copyDirectoryEntry(source: CellRecord, target: CellRecord, tenantId: string): Promise<void> {

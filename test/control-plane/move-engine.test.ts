@@ -309,7 +309,7 @@ describe('the fenced window', () => {
 });
 
 describe('a move within its step budget', () => {
-  it('copies a page a step, going on from its checkpoint, and forgets a page a step', async () => {
+  it('copies a page a step, catches up a page a step, going on from its checkpoint, and forgets a page a step', async () => {
     const tenantId = await tenantIn('cell-2', 'pages');
     await seed(tenantId, 5);
     // A budget of nothing, on a clock that stands still: each step hands back after its first page.
@@ -330,6 +330,20 @@ describe('a move within its step budget', () => {
       { state: 'catch up', copied: 5, checkpoint: undefined },
     ]);
     expect(await records('cell-3', tenantId)).toHaveLength(5);
+
+    // The catch-up too: a page of both cells' records a step, from where the last step got to.
+    const caught: Array<Pick<MoveRecord, 'state' | 'checkpoint'>> = [];
+    for (let i = 0; i < 4; i += 1) {
+      expect(await engine.step(move.moveId)).toEqual({ next: 'continue' });
+      const { state, checkpoint } = await stored(move.moveId);
+      caught.push({ state, checkpoint });
+    }
+    expect(caught).toEqual([
+      { state: 'catch up', checkpoint: { tenant: 0, lastKey: afterSecondKey } },
+      { state: 'catch up', checkpoint: { tenant: 0, lastKey: { pk: tenantKey(tenantId), sk: 'ITEM#i-3' } } },
+      { state: 'catch up', checkpoint: { tenant: 1 } },
+      { state: 'fence', checkpoint: undefined },
+    ]);
 
     await stepUntil(engine, move.moveId, 'forget');
     const left: number[] = [];
