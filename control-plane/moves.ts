@@ -367,24 +367,12 @@ export class MoveEngine {
       move.checkpoint = { tenant: 0 };
       await this.save(move, 'announced to both cells; cloning');
     }
-    const checkpoint = move.checkpoint ?? { tenant: 0 };
-    while (checkpoint.tenant < move.tenants.length) {
-      const tenantId = move.tenants[checkpoint.tenant] as string;
-      const page = await this.deps.cellData.page(source, tenantId, this.deps.pageSize ?? 1_000, checkpoint.lastKey);
+    const finished = await this.pageByPage(move, source, target, started, async (tenantId, lastKey) => {
+      const page = await this.deps.cellData.page(source, tenantId, this.deps.pageSize ?? 1_000, lastKey);
       await this.deps.cellData.putCopies(target, page.items);
-      move.copied += page.items.length;
-      if (page.lastKey) {
-        checkpoint.lastKey = page.lastKey;
-      } else {
-        await this.copyDirectoryEntry(source, target, tenantId);
-        checkpoint.tenant += 1;
-        delete checkpoint.lastKey;
-      }
-      move.checkpoint = checkpoint;
-      await this.save(move);
-      if (this.now() - started >= (this.deps.stepBudgetMs ?? 60_000)) return { next: 'continue' };
-    }
-    delete move.checkpoint;
+      return { written: page.items.length, ...(page.lastKey && { lastKey: page.lastKey }) };
+    });
+    if (!finished) return { next: 'continue' };
     this.end(move, 'clone');
     move.state = 'catch up';
     await this.save(move, `cloned ${move.copied} records`);
@@ -414,24 +402,10 @@ export class MoveEngine {
       move.checkpoint = { tenant: 0 };
       await this.save(move);
     }
-    // A page at a time, from the checkpoint: a tenant of any size is caught up over as many steps as it takes.
-    const checkpoint = move.checkpoint;
-    while (checkpoint.tenant < move.tenants.length) {
-      const tenantId = move.tenants[checkpoint.tenant] as string;
-      const done = await this.deps.cellData.reconcile(source, target, tenantId, { startKey: checkpoint.lastKey, limit: this.deps.pageSize ?? 1_000 });
-      move.copied += done.written;
-      if (done.lastKey) {
-        checkpoint.lastKey = done.lastKey;
-      } else {
-        await this.copyDirectoryEntry(source, target, tenantId);
-        checkpoint.tenant += 1;
-        delete checkpoint.lastKey;
-      }
-      move.checkpoint = checkpoint;
-      await this.save(move);
-      if (this.now() - started >= (this.deps.stepBudgetMs ?? 60_000)) return { next: 'continue' };
-    }
-    delete move.checkpoint;
+    const finished = await this.pageByPage(move, source, target, started, (tenantId, lastKey) =>
+      this.deps.cellData.reconcile(source, target, tenantId, { startKey: lastKey, limit: this.deps.pageSize ?? 1_000 }),
+    );
+    if (!finished) return { next: 'continue' };
     this.end(move, 'catch up');
     move.state = 'fence';
     await this.save(move, 'caught up');
@@ -567,6 +541,39 @@ export class MoveEngine {
     move.state = 'catch up';
     await this.save(move, `fence lifted (${reason}); catching up again`);
     return { next: 'wait', seconds: 5 };
+  }
+
+  /**
+   * Works through the moving tenants a page at a time from the move's
+   * checkpoint, saving it after each page, until done (true) or the step's
+   * budget is spent (false): a tenant of any size takes as many steps as it
+   * needs. A tenant done, its directory entry goes to the target too.
+   */
+  private async pageByPage(
+    move: MoveRecord,
+    source: CellRecord,
+    target: CellRecord,
+    started: number,
+    page: (tenantId: string, lastKey: Record<string, unknown> | undefined) => Promise<{ written: number; lastKey?: Record<string, unknown> }>,
+  ): Promise<boolean> {
+    const checkpoint = move.checkpoint ?? { tenant: 0 };
+    while (checkpoint.tenant < move.tenants.length) {
+      const tenantId = move.tenants[checkpoint.tenant] as string;
+      const done = await page(tenantId, checkpoint.lastKey);
+      move.copied += done.written;
+      if (done.lastKey) {
+        checkpoint.lastKey = done.lastKey;
+      } else {
+        await this.copyDirectoryEntry(source, target, tenantId);
+        checkpoint.tenant += 1;
+        delete checkpoint.lastKey;
+      }
+      move.checkpoint = checkpoint;
+      await this.save(move);
+      if (this.now() - started >= (this.deps.stepBudgetMs ?? 60_000)) return false;
+    }
+    delete move.checkpoint;
+    return true;
   }
 
   /** Whether the map already gives the moving tenants to the target: the flip happened (the run that made it may have died after). */
