@@ -90,18 +90,18 @@ export function parseCommandLine<const T extends Omit<ParseArgsConfig, 'args' | 
     };
   } catch (error) {
     const code = (error as { code?: unknown }).code;
-    if (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS')) throw new InputError(parseArgsMessage(error as Error));
+    if (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS')) throw new InputError(parseArgsMessage((error as Error).message.replaceAll(MARK, '')));
     throw error;
   }
 }
 
 /** parseArgs's messages, shorter and with the input shown safely. */
-function parseArgsMessage(error: Error): string {
-  const unknown = /^Unknown option '(.*?)'(?:\. |$)/.exec(error.message);
+function parseArgsMessage(message: string): string {
+  const unknown = /^Unknown option '(.*?)'(?:\. |$)/.exec(message);
   if (unknown) return `unknown option ${shown(unknown[1]!)}`;
-  const missing = /^Option '(.+?)' argument missing/.exec(error.message);
+  const missing = /^Option '(.+?)' argument missing/.exec(message);
   if (missing) return `${missing[1]!.replace(/^-\w, /, '')} needs a value`;
-  const unexpected = /^Unexpected argument '(.*?)'(?:\. |$)/.exec(error.message);
+  const unexpected = /^Unexpected argument '(.*?)'(?:\. |$)/.exec(message);
   if (unexpected) return `unexpected argument ${shown(unexpected[1]!)}`;
-  return error.message.split('\n')[0]!.replace(/\. To specify.*$/, '');
+  return message.split('\n')[0]!.replace(/\. To specify.*$/, '');
 }

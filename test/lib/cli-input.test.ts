@@ -49,6 +49,7 @@ describe('parseCommandLine', () => {
     expect(() => parseCommandLine(['--nope\u001b'], { options })).toThrow(new InputError('unknown option "--nope\\u001b"'));
     expect(() => parseCommandLine(['--grace'], { options })).toThrow(new InputError('--grace <value> needs a value'));
     expect(() => parseCommandLine(['extra'], { options })).toThrow(new InputError('unexpected argument "extra"'));
+    expect(() => parseCommandLine(['-1'], { options })).toThrow(new InputError('unexpected argument "-1"'));
   });
 });
 
