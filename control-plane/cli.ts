@@ -6,7 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { hostname, userInfo } from 'node:os';
 import path from 'node:path';
 import Table from 'cli-table3';
-import { InputError, parseCommandLine, shown, wholeNumber } from '../lib/cli-input.ts';
+import { escapeControls, InputError, parseCommandLine, shown, wholeNumber } from '../lib/cli-input.ts';
 import { cdkJsonContext, ConfigError, parseConfig } from '../lib/config.ts';
 import { ID_RULE, isValidId } from '../layers/shared/src/ids.ts';
 import { BUCKET_COUNT } from './routing.ts';
@@ -367,7 +367,7 @@ function printable(message: string): string {
   return message
     .split('\n')
     .map((line) => {
-      const escaped = line.replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+      const escaped = escapeControls(line);
       return escaped.length > 400 ? `${escaped.slice(0, 400)}… (${escaped.length.toLocaleString('en-US')} characters)` : escaped;
     })
     .join('\n');

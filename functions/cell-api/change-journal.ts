@@ -9,7 +9,7 @@ function text(value: AttributeValue | string | undefined): string | undefined {
   return typeof value === 'string' ? value : value?.S;
 }
 
-/** The record keys a write command touches, as the low-level client sends it (marshalled). */
+/** The record keys a write command touches, whichever client sent it (keys marshalled or not: see `text`). */
 function keysOf(commandName: string, input: Record<string, unknown>): Array<{ table: string; key: Key }> {
   const table = String(input.TableName ?? '');
   switch (commandName) {

@@ -78,7 +78,7 @@ const NO_ITEM = '-';
  * record whose marker equals its `updatedAt` is a move's copy, which the
  * publisher tells nobody of).
  */
-export const STOCK_WRITE_EXPRESSION = (sign: '-' | '+') => `SET stock = stock ${sign} :quantity, #version = #version + :one, #updatedAt = :updatedAt REMOVE #copy`;
+const STOCK_WRITE_EXPRESSION = (sign: '-' | '+') => `SET stock = stock ${sign} :quantity, #version = #version + :one, #updatedAt = :updatedAt REMOVE #copy`;
 
 /**
  * `at` stamps the reservation's `updatedAt`: the workflow starts at once and
