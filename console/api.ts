@@ -43,6 +43,12 @@ export interface MoveView {
   readonly fencedMs?: number;
   /** A flipped move waiting to forget the source's copy: when it will (ms since the epoch). */
   readonly forgetAt?: number;
+  /** Flipped and waiting to forget, unclaimed: a revert would take the tenants back. */
+  readonly revertible: boolean;
+  /** The move this one reverts. */
+  readonly revertOf?: string;
+  /** The move that reverts (or reverted) this one. */
+  readonly revertedBy?: string;
   readonly startedAt: number;
   readonly updatedAt: number;
   readonly error?: string;

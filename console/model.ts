@@ -5,9 +5,10 @@
  */
 import { ID_RULE, isValidId } from '../layers/shared/src/ids.ts';
 import { PlanRunner, type ApplyProgress, type SavedPlan } from '../control-plane/apply.ts';
-import { abortMoveById, checkPlanCells, defaultPlanFile, makePlan, moveEngine, moveRunner, readPlan, startMove } from '../control-plane/actions.ts';
+import { abortMoveById, checkPlanCells, defaultPlanFile, makePlan, moveEngine, moveRunner, readPlan, revertMove, startMove } from '../control-plane/actions.ts';
 import type { ControlPlaneConnection } from '../control-plane/connect.ts';
 import { FINISHED, type MoveRecord, type MoveRequest } from '../control-plane/moves.ts';
+import { revertible } from '../control-plane/move-view.ts';
 import { CellOperations, OperationError } from '../control-plane/operations.ts';
 import { InvalidInputError, NotFoundError } from '../control-plane/errors.ts';
 import { UnknownCellError } from '../control-plane/store.ts';
@@ -133,6 +134,9 @@ export class ConsoleModel {
       ...(cloned !== undefined && cloned > 0 && { etaSeconds: Math.round(((elapsedMs / cloned) * (1 - cloned)) / 1000) }),
       ...(m.fencedMs !== undefined && { fencedMs: m.fencedMs }),
       ...(m.state === 'forget' && m.forgetAt !== undefined && { forgetAt: m.forgetAt }),
+      revertible: revertible(m),
+      ...(m.revertOf && { revertOf: m.revertOf }),
+      ...(m.revertedBy && { revertedBy: m.revertedBy }),
       startedAt: m.createdAt,
       updatedAt: m.updatedAt,
       ...(m.error && { error: m.error }),
@@ -220,6 +224,10 @@ export class ConsoleModel {
   async startMove(request: MoveRequest): Promise<MoveView> {
     const { record } = await startMove(this.deps.connection, request, { by: this.deps.by, graceSeconds: this.deps.graceSeconds ?? 300 });
     return this.moveView(record);
+  }
+
+  async revertMove(moveId: string): Promise<MoveView> {
+    return this.moveView(await revertMove(this.deps.connection, moveId, { by: this.deps.by, graceSeconds: this.deps.graceSeconds ?? 300 }));
   }
 
   async abortMove(moveId: string): Promise<MoveView> {

@@ -117,6 +117,7 @@ async function handle(model: ConsoleModel, req: IncomingMessage, res: ServerResp
         return send(res, 202, await model.startMove(parsed.data));
       }
       if (parts[0] === 'api' && parts[1] === 'moves' && parts[3] === 'abort' && parts.length === 4) return send(res, 202, await model.abortMove(parts[2]!));
+      if (parts[0] === 'api' && parts[1] === 'moves' && parts[3] === 'revert' && parts.length === 4) return send(res, 202, await model.revertMove(parts[2]!));
       throw new HttpError(404, `no action at ${url.pathname}`);
     }
     throw new HttpError(405, 'GET or POST only');

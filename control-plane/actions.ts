@@ -50,6 +50,18 @@ export async function startMove(c: ControlPlaneConnection, request: MoveRequest,
   return { record, resumed: running !== undefined };
 }
 
+/**
+ * Starts the revert of a flipped move in the control plane's workflow: its
+ * tenants go back where they came from. Refused (MoveError, with the
+ * reason) unless the move waits to forget and no other revert claimed it.
+ */
+export async function revertMove(c: ControlPlaneConnection, moveId: string, options: { by: string; graceSeconds: number }): Promise<MoveRecord> {
+  const runner = moveRunner(c);
+  const record = await moveEngine(c).revert(moveId, options);
+  await runner.start(record);
+  return record;
+}
+
 /** Asks the running move of the request to undo itself; refused after its flip. */
 export async function abortMove(c: ControlPlaneConnection, request: MoveRequest): Promise<MoveRecord> {
   const running = await runningMove(c, request);
@@ -62,7 +74,9 @@ export async function abortMoveById(c: ControlPlaneConnection, move: MoveRecord 
   const record = typeof move === 'string' ? await c.moves.get(move) : move;
   if (!record) throw new NotFoundError(`no move ${shown(String(move))}`);
   if (FINISHED.has(record.state)) throw new OperationError(`move ${record.moveId} has ended (${record.state})`);
-  if (!(await c.moves.requestAbort(record.moveId))) throw new OperationError(`move ${record.moveId} has flipped: ${record.to} owns the tenants now; move them back instead`);
+  if (!(await c.moves.requestAbort(record.moveId))) {
+    throw new OperationError(`move ${record.moveId} has flipped: ${record.to} owns the tenants now; revert it instead (cells move --revert ${record.moveId})`);
+  }
   return record;
 }
 

@@ -16,7 +16,7 @@ import { ControlPlaneError } from './errors.ts';
 import { CellOperations, OperationError } from './operations.ts';
 import { TenantClients } from './tenants.ts';
 import { PlanRunner } from './apply.ts';
-import { abortMove, checkPlanCells, defaultPlanFile, makePlan, moveEngine, moveRunner, readPlan, startMove } from './actions.ts';
+import { abortMove, checkPlanCells, defaultPlanFile, makePlan, moveEngine, moveRunner, readPlan, revertMove, startMove } from './actions.ts';
 import { FINISHED, type MoveRecord, type MoveRequest } from './moves.ts';
 import { progressBar, seconds, stateOf, stepLines, subjectOf, summary } from './move-view.ts';
 
@@ -38,6 +38,8 @@ commands:
                             move a tenant with its data to a cell, while it serves
   move bucket <n|a-b> <cellId>
                             move the tenants of a bucket (or range) with their data
+  move --revert <moveId>    take a flipped move's tenants back, until it forgets its
+                            source's copy (cells moves says until when)
   moves                     the moves running and finished, with their timings
   apply [plan.json]         carry out a saved plan's moves (default: the plan of the
                             current map version); Ctrl-C pauses, apply again resumes
@@ -55,6 +57,7 @@ options:
   --limit <n>               history: how many versions (default 20)
   --abort                   move: undo the running move (before its flip); apply: undo
                             the plan's running moves
+  --revert <moveId>         move: the move to revert (after its flip, before forget)
   --grace <seconds>         move, apply: how long the source keeps its copy after the
                             flip before it is forgotten (default 300)
   --concurrency <n>         apply: moves before their flip at once (default 2)
@@ -76,6 +79,7 @@ const { values: flags, positionals } = (() => {
         out: { type: 'string' },
         limit: { type: 'string', default: '20' },
         abort: { type: 'boolean', default: false },
+        revert: { type: 'string' },
         grace: { type: 'string', default: '300' },
         concurrency: { type: 'string', default: '2' },
         scope: { type: 'string', multiple: true },
@@ -235,6 +239,11 @@ async function run(operations: () => Promise<CellOperations>, command: string, a
       return;
     }
     case 'move': {
+      if (flags.revert !== undefined) {
+        if (args.length > 0) throw new InputError('move --revert <moveId> takes no other arguments: the move says what goes back, and where');
+        if (flags.abort) throw new InputError('move takes --revert or --abort, not both');
+        return revert(flags.revert, by);
+      }
       expect(3, '<tenant|bucket> <tenantId|n|a-b> <cellId>');
       const [kind, subject, to] = args as [string, string, string];
       let request: MoveRequest;
@@ -398,6 +407,20 @@ async function move(request: MoveRequest, by: string): Promise<void> {
     record = started.record;
     console.log(started.resumed ? `resuming move ${record.moveId} (${record.state})` : `move ${record.moveId}: ${subjectOf(record)} from ${record.from} to ${record.to} (${c.target})`);
   }
+  await follow(c, record);
+}
+
+/** Starts the revert of a flipped move and follows it to its flip. */
+async function revert(moveId: string, by: string): Promise<void> {
+  const graceSeconds = graceOption();
+  const c = await connected();
+  const record = await revertMove(c, moveId, { by, graceSeconds });
+  console.log(`move ${record.moveId} reverts move ${moveId}: ${subjectOf(record)} from ${record.from} back to ${record.to} (${c.target})`);
+  await follow(c, record);
+}
+
+/** Prints a move's steps until its flip (or its end); Ctrl-C stops following, not the move. */
+async function follow(c: ControlPlaneConnection, record: MoveRecord): Promise<void> {
   const signal = interruption();
   let last: MoveRecord | undefined;
   for (;;) {

@@ -52,14 +52,15 @@ export function summary(move: MoveRecord): string {
   const what = subjectOf(move);
   switch (move.state) {
     case 'done':
-      return move.sourceChanged
-        ? `! moved ${what} to ${move.to}, but ${move.from} changed after the flip: its copy is kept, compare it with ${move.to}`
-        : `moved ${what} from ${move.from} to ${move.to} in ${seconds((move.steps.forget?.endedAt ?? move.updatedAt) - move.createdAt)}: map version ${move.mapVersion}, writes refused for ${seconds(move.fencedMs ?? 0)}`;
+      return `moved ${what} from ${move.from} to ${move.to} in ${seconds((move.steps.forget?.endedAt ?? move.updatedAt) - move.createdAt)}: map version ${move.mapVersion}, writes refused for ${seconds(move.fencedMs ?? 0)}`;
     case 'forget':
       return (
         `moved ${what} from ${move.from} to ${move.to}: map version ${move.mapVersion}, writes refused for ${seconds(move.fencedMs ?? 0)}. ` +
-        `${move.from} keeps its copy until ${forgetTime(move)}, then the control plane's workflow forgets it (npm run cells -- moves shows it)`
+        `${move.from} keeps its copy, kept current, until ${forgetTime(move)}, then the control plane's workflow forgets it; ` +
+        `until then npm run cells -- move --revert ${move.moveId} takes ${move.kind === 'tenant' ? 'it' : 'them'} back`
       );
+    case 'reverted':
+      return `reverted by move ${move.revertedBy ?? 'unknown'}: ${what} go${move.kind === 'tenant' ? 'es' : ''} back to ${move.from}`;
     case 'aborted':
       return `aborted: ${move.from} still serves ${what}, as it was; ${move.to}'s copy is removed`;
     case 'failed':
@@ -76,9 +77,18 @@ export function forgetTime(move: Pick<MoveRecord, 'forgetAt'>, now = Date.now())
   return `${at} UTC (in ${seconds(Math.max(0, move.forgetAt - now))})`;
 }
 
-/** A move's state for a listing: a flipped move waiting to forget says until when. */
-export function stateOf(move: Pick<MoveRecord, 'state' | 'forgetAt'>, now = Date.now()): string {
-  return move.state === 'forget' ? `flipped; forgets at ${forgetTime(move, now)}` : move.state;
+/** A move's state for a listing: a flipped move says until when it can be reverted, a revert which move it reverts. */
+export function stateOf(move: Pick<MoveRecord, 'state' | 'forgetAt' | 'forgetting' | 'revertedBy' | 'revertOf'>, now = Date.now()): string {
+  const state = move.revertOf && !['done', 'forget'].includes(move.state) ? `${move.state} (reverting ${move.revertOf})` : move.state;
+  if (move.state !== 'forget') return state;
+  if (move.revertedBy) return `being reverted by ${move.revertedBy}`;
+  if (move.forgetting) return `forgetting the source's copy`;
+  return `flipped; revertible until ${forgetTime(move, now)}`;
+}
+
+/** Whether a revert would be taken now: the move flipped and waits to forget, unclaimed. */
+export function revertible(move: Pick<MoveRecord, 'state' | 'forgetting' | 'revertedBy'>): boolean {
+  return move.state === 'forget' && !move.forgetting && !move.revertedBy;
 }
 
 /** `[#######.......] 1,024/4,096 buckets · 3 running · 12,345 records · 1,234 rec/s · ETA 2 min 3 s` */

@@ -8,6 +8,10 @@
  *
  * clone → catch up → fence → final catch up → verify → flip → forget
  *
+ * Until forget, the target journals the tenants' writes and the engine
+ * copies them back to the source, so a revert (`revert`) is a move the
+ * other way that needs no clone.
+ *
  * Guarantees, and how they hold (docs/design-notes.md, "Moving tenants"):
  * - Nothing acknowledged is lost: the source refuses the moving tenants'
  *   writes from `fenceAt` (announced WRITE_WINDOW_MS ahead, see
@@ -21,8 +25,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import { GetCommand, paginateQuery, PutCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { ConditionalCheckFailedException, TransactionCanceledException } from '@aws-sdk/client-dynamodb';
+import { GetCommand, paginateQuery, PutCommand, TransactWriteCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import * as z from 'zod';
 import {
   CELL_API_TIMEOUT_SECONDS,
@@ -51,9 +55,9 @@ export const MOVE_STEPS = ['clone', 'catch up', 'fence', 'final catch up', 'veri
 export type MoveStep = (typeof MOVE_STEPS)[number];
 
 /** Where a move is: the step it runs next, or how it ended. */
-export const MOVE_STATES = ['clone', 'catch up', 'fence', 'final', 'forget', 'done', 'aborted', 'failed'] as const;
+export const MOVE_STATES = ['clone', 'catch up', 'fence', 'final', 'forget', 'done', 'aborted', 'failed', 'reverted'] as const;
 export type MoveState = (typeof MOVE_STATES)[number];
-export const FINISHED: ReadonlySet<MoveState> = new Set(['done', 'aborted', 'failed']);
+export const FINISHED: ReadonlySet<MoveState> = new Set(['done', 'aborted', 'failed', 'reverted']);
 
 const stepTimesSchema = z.object({ startedAt: z.number(), endedAt: z.number().optional() });
 
@@ -86,12 +90,16 @@ export const moveRecordSchema = z.object({
   delta: z.object({ passes: z.number().int(), changes: z.number().int(), reads: z.number().int() }).optional(),
   /** Records read and written inside the fence (from the fence to the flip): what the fenced window's length follows. */
   fenced: z.object({ changes: z.number().int(), reads: z.number().int() }).optional(),
-  /** The source's digest just after the flip; forget compares it with the source then (it must not have changed). */
-  sourceDigest: z.object({ records: z.number().int(), checksum: z.string() }).optional(),
+  /** What the target's journal copied back to the source between the flip and forget: passes, changes and records read. */
+  returned: z.object({ passes: z.number().int(), changes: z.number().int(), reads: z.number().int() }).optional(),
   graceSeconds: z.number().nonnegative(),
   forgetAt: z.number().optional(),
-  /** The source changed after the flip (it must not): its copy is kept for the operator, not forgotten. */
-  sourceChanged: z.boolean().optional(),
+  /** Forget has begun removing the source's copy: the move can no longer be reverted. */
+  forgetting: z.boolean().optional(),
+  /** The move this one reverts: it takes the tenants back the way they came, from a source copy kept current. */
+  revertOf: z.string().optional(),
+  /** The move that reverts this one (set by `revert`, with the revert's record, in one transaction). */
+  revertedBy: z.string().optional(),
   abortRequested: z.boolean().optional(),
   error: z.string().optional(),
   by: z.string(),
@@ -135,24 +143,83 @@ export class MoveStore {
     return moves.sort((a, b) => b.createdAt - a.createdAt);
   }
 
-  /** Saves what the engine changed; never the operator's abort request, which only `requestAbort` sets. */
+  /**
+   * Saves what the engine changed; never the operator's abort request,
+   * which only `requestAbort` sets. Refused (MoveRevertedError) once a
+   * revert claimed the move unbeknown to the engine that saves.
+   */
   async save(record: MoveRecord): Promise<void> {
-    const { moveId, abortRequested: _abort, ...fields } = record;
+    const { moveId, abortRequested: _abort, revertedBy: _revert, ...fields } = record;
     const entries = Object.entries(fields).filter(([, value]) => value !== undefined);
     const unset = (['checkpoint', 'fenceAt'] as const).filter((name) => record[name] === undefined);
-    await this.doc.send(
-      new UpdateCommand({
-        TableName: this.tableName,
-        Key: { pk: MOVE_PK, sk: sortKey(moveId) },
-        UpdateExpression: `SET ${entries.map((_, i) => `#f${i} = :f${i}`).join(', ')}${unset.length ? ` REMOVE ${unset.map((_, i) => `#u${i}`).join(', ')}` : ''}`,
-        ExpressionAttributeNames: {
-          ...Object.fromEntries(entries.map(([name], i) => [`#f${i}`, name])),
-          ...Object.fromEntries(unset.map((name, i) => [`#u${i}`, name])),
-        },
-        ExpressionAttributeValues: Object.fromEntries(entries.map(([, value], i) => [`:f${i}`, value])),
-        ConditionExpression: 'attribute_exists(pk)',
-      }),
-    );
+    try {
+      await this.doc.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: { pk: MOVE_PK, sk: sortKey(moveId) },
+          UpdateExpression: `SET ${entries.map((_, i) => `#f${i} = :f${i}`).join(', ')}${unset.length ? ` REMOVE ${unset.map((_, i) => `#u${i}`).join(', ')}` : ''}`,
+          ExpressionAttributeNames: {
+            ...Object.fromEntries(entries.map(([name], i) => [`#f${i}`, name])),
+            ...Object.fromEntries(unset.map((name, i) => [`#u${i}`, name])),
+          },
+          ExpressionAttributeValues: Object.fromEntries(entries.map(([, value], i) => [`:f${i}`, value])),
+          ConditionExpression: record.revertedBy === undefined ? 'attribute_exists(pk) AND attribute_not_exists(revertedBy)' : 'attribute_exists(pk)',
+        }),
+      );
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException && record.revertedBy === undefined) throw new MoveRevertedError(moveId);
+      throw error;
+    }
+  }
+
+  /**
+   * Records a revert and claims the move it reverts, in one transaction:
+   * false when the move is no longer waiting to forget, is forgetting, or
+   * another revert claimed it first.
+   */
+  async createRevert(revert: MoveRecord & { revertOf: string }): Promise<boolean> {
+    try {
+      await this.doc.send(
+        new TransactWriteCommand({
+          TransactItems: [
+            {
+              Update: {
+                TableName: this.tableName,
+                Key: { pk: MOVE_PK, sk: sortKey(revert.revertOf) },
+                UpdateExpression: 'SET revertedBy = :revert',
+                ConditionExpression: '#state = :forget AND attribute_not_exists(revertedBy) AND attribute_not_exists(forgetting)',
+                ExpressionAttributeNames: { '#state': 'state' },
+                ExpressionAttributeValues: { ':revert': revert.moveId, ':forget': 'forget' },
+              },
+            },
+            { Put: { TableName: this.tableName, Item: { pk: MOVE_PK, sk: sortKey(revert.moveId), ...revert }, ConditionExpression: 'attribute_not_exists(pk)' } },
+          ],
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (error instanceof TransactionCanceledException) return false;
+      throw error;
+    }
+  }
+
+  /** Claims the move for forgetting its source's copy; false when a revert claimed it first. */
+  async claimForgetting(moveId: string): Promise<boolean> {
+    try {
+      await this.doc.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: { pk: MOVE_PK, sk: sortKey(moveId) },
+          UpdateExpression: 'SET forgetting = :yes',
+          ConditionExpression: 'attribute_exists(pk) AND attribute_not_exists(revertedBy)',
+          ExpressionAttributeValues: { ':yes': true },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return false;
+      throw error;
+    }
   }
 
   /** Asks the move to abort; false when it already flipped or finished (an abort can no longer leave the source as it was). */
@@ -182,6 +249,14 @@ function sortKey(moveId: string): string {
 
 /** A refusal the operator can act on. */
 export class MoveError extends ControlPlaneError {}
+
+/** A revert claimed the move while this engine worked on it: the move's next step stops it. */
+export class MoveRevertedError extends Error {
+  constructor(readonly moveId: string) {
+    super(`move ${moveId} was claimed by a revert`);
+    this.name = 'MoveRevertedError';
+  }
+}
 
 export interface MoveEngineDeps {
   readonly store: ControlPlaneStore;
@@ -215,6 +290,12 @@ export interface MoveEngineDeps {
    * @default WRITE_SETTLE_MS
    */
   readonly settleMs?: number;
+  /**
+   * How often, between the flip and forget, the target's journal is copied
+   * back to the source (what a revert would otherwise have to copy).
+   * @default 5 s
+   */
+  readonly returnEveryMs?: number;
   readonly now?: () => number;
   /**
    * How the engine waits inside a step (the settle time, running sagas, a
@@ -291,11 +372,17 @@ export class MoveEngine {
       const clash =
         buckets.some((bucket) => theirs.has(bucket)) ||
         tenants.some((tenantId) => move.tenants.includes(tenantId) || move.buckets.includes(bucketOf(tenantId)));
-      if (clash) throw new MoveError(`move ${move.moveId} (${move.kind} ${move.subject} to ${move.to}) is running on the same tenants: wait for it, or abort it`);
+      if (clash) {
+        throw new MoveError(
+          move.state === 'forget'
+            ? `move ${move.moveId} (${move.kind} ${move.subject} to ${move.to}) flipped and forgets its source's copy at ${new Date(move.forgetAt ?? 0).toISOString()}: wait for it, or revert it`
+            : `move ${move.moveId} (${move.kind} ${move.subject} to ${move.to}) is running on the same tenants: wait for it, or abort it`,
+        );
+      }
     }
     const at = this.now();
     const record: MoveRecord = {
-      moveId: `${new Date(at).toISOString().replace(/[-:.TZ]/g, '').slice(0, 14)}-${randomBytes(3).toString('hex')}`,
+      moveId: newMoveId(at),
       kind: request.kind,
       subject,
       buckets,
@@ -315,6 +402,68 @@ export class MoveEngine {
     return record;
   }
 
+  /**
+   * Takes a flipped move's tenants back where they came from: a new move,
+   * the other way, that starts from the source's copy (kept current since
+   * the flip) and goes through the same fence. Only while the move waits to
+   * forget: before its flip an abort undoes it, after forget nothing is
+   * left to go back to. The revert and its claim on the move are one
+   * transaction, so two reverts of one move cannot both start.
+   */
+  async revert(moveId: string, options: { by: string; graceSeconds: number }): Promise<MoveRecord> {
+    const move = await this.deps.moves.get(moveId);
+    if (!move) throw new NotFoundError(`no move ${shown(moveId)}`);
+    this.refuseRevert(move);
+    const { cells } = await this.deps.store.readRouting();
+    const back = cells.find((cell) => cell.cellId === move.from);
+    if (!back) throw new MoveError(`${move.from} is no longer registered: the tenants cannot go back to it`);
+    if (back.status !== 'active') throw new MoveError(`${move.from} is ${back.status}: only an active cell takes tenants back`);
+    const at = this.now();
+    const record: MoveRecord & { revertOf: string } = {
+      moveId: newMoveId(at),
+      kind: move.kind,
+      subject: move.subject,
+      buckets: move.buckets,
+      tenants: move.tenants,
+      from: move.to,
+      to: move.from,
+      state: 'clone',
+      steps: {},
+      copied: 0,
+      fenceAttempts: 0,
+      graceSeconds: options.graceSeconds,
+      revertOf: move.moveId,
+      by: options.by,
+      createdAt: at,
+      updatedAt: at,
+    };
+    if (await this.deps.moves.createRevert(record)) return record;
+    // Another revert, or forget, got there first: say which.
+    const now = await this.deps.moves.get(moveId);
+    if (now) this.refuseRevert(now);
+    throw new MoveError(`move ${moveId} changed while the revert was recorded: look at it again (cells moves)`);
+  }
+
+  /** Refuses a revert of a move that is not waiting to forget, with the reason and what to do instead. */
+  private refuseRevert(move: MoveRecord): void {
+    const what = `${move.kind} ${move.subject}`;
+    switch (move.state) {
+      case 'forget':
+        if (move.revertedBy) throw new MoveError(`move ${move.moveId} is being reverted already, by move ${move.revertedBy}`);
+        if (move.forgetting) throw new MoveError(`move ${move.moveId} is forgetting ${move.from}'s copy: too late to revert; move ${what} back to ${move.from} as a new move`);
+        return;
+      case 'done':
+        throw new MoveError(`move ${move.moveId} is done: ${move.from}'s copy was forgotten, so there is nothing to go back to; move ${what} back to ${move.from} as a new move`);
+      case 'reverted':
+        throw new MoveError(`move ${move.moveId} was reverted already, by move ${move.revertedBy ?? 'unknown'}`);
+      case 'aborted':
+      case 'failed':
+        throw new MoveError(`move ${move.moveId} ${move.state} before its flip: ${what} never left ${move.from}`);
+      default:
+        throw new MoveError(`move ${move.moveId} has not flipped (${move.state}): ${move.from} still serves ${what}; to undo it, abort it (cells move ${move.kind} ${move.subject} ${move.to} --abort)`);
+    }
+  }
+
   /** Takes the move one step on; safe to call again after any failure, in any process. */
   async step(moveId: string): Promise<StepOutcome> {
     const move = await this.deps.moves.get(moveId);
@@ -329,6 +478,12 @@ export class MoveEngine {
     const source = cell(move.from);
     const target = cell(move.to);
     const current = version!;
+    if (move.revertedBy) return this.handOver(move, source, target);
+    if (move.revertOf && !move.steps.clone) {
+      // The reverted move stops first (its copying back, its marker): nothing of it runs once this one starts.
+      const reverted = await this.deps.moves.get(move.revertOf);
+      if (reverted?.state !== 'reverted') return { next: 'wait', seconds: 1 };
+    }
     if (move.abortRequested && move.flippedAt === undefined && !this.flipped(move, current)) return this.abort(move, source, target, 'aborted');
     try {
       switch (move.state) {
@@ -341,14 +496,26 @@ export class MoveEngine {
         case 'final':
           return await this.final(move, source, target, cells);
         case 'forget':
-          return await this.forget(move, source);
+          return await this.forget(move, source, target);
         default:
           return { next: 'done', state: move.state };
       }
     } catch (error) {
       if (error instanceof MoveFailure) return this.abort(move, source, target, 'failed', error.message);
+      // Claimed by a revert mid-step: the next step hands the move over.
+      if (error instanceof MoveRevertedError) return { next: 'continue' };
       throw error;
     }
+  }
+
+  /** A revert claimed this move: it stops copying back, takes its marker and journal out of the target, and ends as `reverted`. */
+  private async handOver(move: MoveRecord, source: CellRecord, target: CellRecord): Promise<StepOutcome> {
+    await this.deps.cellData.removeMarker(target, move.moveId);
+    await Promise.all([this.deps.cellData.clearJournal(target, move.moveId), this.deps.cellData.clearJournal(source, move.moveId)]);
+    this.end(move, 'forget');
+    move.state = 'reverted';
+    await this.save(move, `reverted by move ${move.revertedBy}: ${move.from} keeps its copy, the revert takes the tenants back`);
+    return { next: 'done', state: 'reverted' };
   }
 
   /** Copies the tenants' records page by page, saving where it got to after each page. */
@@ -364,6 +531,13 @@ export class MoveEngine {
       // From here every cell API instance has read the markers, or can no longer write by what it read before them.
       move.journalFrom = this.now() + this.journalSettleMs();
       move.tenants = await this.tenantsOf(move, source, current);
+      if (move.revertOf) {
+        // The target is where the tenants came from, and its copy was kept current: the catch-up's pass finds what differs.
+        this.end(move, 'clone');
+        move.state = 'catch up';
+        await this.save(move, `reverting move ${move.revertOf}: ${target.cellId} kept its copy current, nothing to clone; catching up`);
+        return { next: 'continue' };
+      }
       move.checkpoint = { tenant: 0 };
       await this.save(move, 'announced to both cells; cloning');
     }
@@ -424,7 +598,7 @@ export class MoveEngine {
       this.begin(move, 'fence');
       await this.save(move, `fence at ${new Date(move.fenceAt).toISOString()}`);
       // The lead time is not lost: the tenants take writes meanwhile, and what they write now need not be copied inside the fence.
-      await this.copyChanges(move, source, target, false);
+      this.tallyOut(move, await this.copyChanges(move, source, target, false));
       await this.save(move);
     }
     move.state = 'final';
@@ -448,7 +622,9 @@ export class MoveEngine {
     if (!this.flipped(move, version!)) {
       if (!(await this.sagasEnded(move, source, fenceAt))) return this.liftFence(move, source, 'orders of the moving tenants were still running');
       this.begin(move, 'final catch up');
-      const changes = await this.copyChanges(move, source, target, true);
+      const copied = await this.copyChanges(move, source, target, true);
+      const changes = copied.changes;
+      this.tallyOut(move, copied);
       this.end(move, 'final catch up');
       this.begin(move, 'verify');
       const verified = await this.verifyChanges(move, source, target, changes);
@@ -471,43 +647,53 @@ export class MoveEngine {
     move.fencedMs = move.flippedAt - fenceAt;
     // The other cells' copies of the new version: after the window, they serve none of these tenants either way.
     await others;
-    await Promise.all([this.deps.cellData.removeMarker(source, move.moveId), this.deps.cellData.removeMarker(target, move.moveId)]);
+    // The target's marker stays until forget: its writes of the tenants are journaled, and copied back to the source.
+    await this.deps.cellData.removeMarker(source, move.moveId);
     this.end(move, 'flip');
     move.state = 'forget';
     move.forgetAt = this.now() + move.graceSeconds * 1_000;
     this.begin(move, 'forget');
     await this.save(move, `flipped in map version ${move.mapVersion}; writes were refused for ${move.fencedMs} ms`);
-    // After the window: what forget compares the source with.
-    move.sourceDigest ??= await this.digestAll(move, source);
-    await this.save(move);
-    return { next: 'wait', seconds: Math.max(0, Math.ceil((move.forgetAt - this.now()) / 1_000)) };
+    await this.deps.cellData.clearJournal(source, move.moveId);
+    return { next: 'wait', seconds: Math.min(this.returnEverySeconds(), Math.max(0, Math.ceil((move.forgetAt - this.now()) / 1_000))) };
   }
 
-  /** After the grace period: removes the source's copy, unless the source changed after the flip (then it is kept, and said so). */
-  private async forget(move: MoveRecord, source: CellRecord): Promise<StepOutcome> {
+  /**
+   * Until the grace period ends, copies what the target's journal says
+   * changed back to the source, every few seconds, so that a revert finds
+   * the source current. Then claims the move (no revert can start after
+   * that) and removes the source's copy, a page at a time.
+   */
+  private async forget(move: MoveRecord, source: CellRecord, target: CellRecord): Promise<StepOutcome> {
     const wait = (move.forgetAt ?? 0) - this.now();
-    if (wait > 0) return { next: 'wait', seconds: Math.ceil(wait / 1_000) };
-    if (move.sourceDigest && move.sourceChanged === undefined) {
-      const now = await this.digestAll(move, source);
-      move.sourceChanged = now.records !== move.sourceDigest.records || now.checksum !== move.sourceDigest.checksum;
+    if (wait > 0 && !move.forgetting) {
+      const copied = await this.copyChanges(move, target, source, false);
+      const returned = move.returned ?? { passes: 0, changes: 0, reads: 0 };
+      move.returned = { passes: returned.passes + 1, changes: returned.changes + copied.entries, reads: returned.reads + copied.reads };
       await this.save(move);
+      return { next: 'wait', seconds: Math.min(this.returnEverySeconds(), Math.ceil(wait / 1_000)) };
     }
-    if (!move.sourceChanged) {
-      const started = this.now();
-      for (const tenantId of move.tenants) {
-        for (;;) {
-          const page = await this.deps.cellData.page(source, tenantId, this.deps.pageSize ?? 1_000);
-          if (page.items.length === 0) break;
-          await this.deps.cellData.remove(source, page.items as Array<{ pk: unknown; sk: unknown }>);
-          if (this.now() - started >= (this.deps.stepBudgetMs ?? 60_000)) return { next: 'continue' };
-        }
-        await this.deps.cellData.removeDirectoryEntry(source, bucketOf(tenantId), tenantId);
+    if (!move.forgetting) {
+      // A revert that claimed the move first wins: the next step hands it over.
+      if (!(await this.deps.moves.claimForgetting(move.moveId))) return { next: 'continue' };
+      move.forgetting = true;
+      await this.save(move, `forgetting ${source.cellId}'s copy: the move can no longer be reverted`);
+    }
+    const started = this.now();
+    for (const tenantId of move.tenants) {
+      for (;;) {
+        const page = await this.deps.cellData.page(source, tenantId, this.deps.pageSize ?? 1_000);
+        if (page.items.length === 0) break;
+        await this.deps.cellData.remove(source, page.items as Array<{ pk: unknown; sk: unknown }>);
+        if (this.now() - started >= (this.deps.stepBudgetMs ?? 60_000)) return { next: 'continue' };
       }
+      await this.deps.cellData.removeDirectoryEntry(source, bucketOf(tenantId), tenantId);
     }
-    await this.deps.cellData.clearJournal(source, move.moveId);
+    await this.deps.cellData.removeMarker(target, move.moveId);
+    await Promise.all([this.deps.cellData.clearJournal(target, move.moveId), this.deps.cellData.clearJournal(source, move.moveId)]);
     this.end(move, 'forget');
     move.state = 'done';
-    await this.save(move, move.sourceChanged ? 'done; the source changed after the flip: its copy is kept' : 'done; the source copy is forgotten');
+    await this.save(move, 'done; the source copy is forgotten');
     return { next: 'done', state: 'done' };
   }
 
@@ -675,10 +861,11 @@ export class MoveEngine {
    * Before the fence, an entry leaves the journal once its write has surely
    * landed before the copy read it; inside the fence every write has.
    */
-  private async copyChanges(move: MoveRecord, source: CellRecord, target: CellRecord, fenced: boolean): Promise<Change[]> {
+  private async copyChanges(move: MoveRecord, source: CellRecord, target: CellRecord, fenced: boolean): Promise<CopiedChanges> {
     const changes = await this.changesOf(move, source);
     const copiedAt = this.now();
     let reads = 0;
+    let written = 0;
     const done = await inBatches(changes, async (change) => {
       if (!move.tenants.includes(change.tenantId)) {
         // A tenant of the buckets whose first write came after the catch-up read the directory.
@@ -690,14 +877,19 @@ export class MoveEngine {
       const running = new Set(copied.records.filter((record) => RUNNING_ORDER_STATUSES.includes(String(record.status))).map((record) => String(record.sk)));
       const items = lines.length ? await this.deps.cellData.copyKeys(source, target, change.tenantId, [...new Set(lines)]) : { written: 0 };
       reads += change.sks.length + lines.length;
-      move.copied += copied.written + items.written;
+      written += copied.written + items.written;
       const settled = change.entries.filter((entry) => !running.has(entry.recordSk) && (fenced || copiedAt - entry.at >= this.journalSettleMs()));
       if (!fenced) await this.deps.cellData.dropFromJournal(source, move.moveId, settled);
       return { ...change, sks: [...change.sks, ...lines] };
     });
+    return { changes: done, entries: changes.reduce((n, c) => n + c.entries.length, 0), reads, written };
+  }
+
+  /** Counts a catch-up from the journal on the way out: records written, and what it read per change. */
+  private tallyOut(move: MoveRecord, copied: CopiedChanges): void {
     const delta = move.delta ?? { passes: 0, changes: 0, reads: 0 };
-    move.delta = { passes: delta.passes + 1, changes: delta.changes + changes.reduce((n, c) => n + c.entries.length, 0), reads: delta.reads + reads };
-    return done;
+    move.delta = { passes: delta.passes + 1, changes: delta.changes + copied.entries, reads: delta.reads + copied.reads };
+    move.copied += copied.written;
   }
 
   /** The changed records, compared in both cells: their number and digest when every one agrees, undefined when one does not. */
@@ -705,14 +897,6 @@ export class MoveEngine {
     const compared = await inBatches(changes, (change) => this.deps.cellData.differingKeys(source, target, change.tenantId, change.sks));
     if (compared.some((result) => result.differing.length > 0)) return undefined;
     return { records: compared.reduce((n, r) => n + r.compared, 0), checksum: compared.map((r) => r.checksum).join(':') };
-  }
-
-  private async digestAll(move: MoveRecord, cell: CellRecord): Promise<{ records: number; checksum: string }> {
-    const digests = await inBatches(move.tenants, (tenantId) => this.deps.cellData.digest(cell, tenantId));
-    return {
-      records: digests.reduce((sum, d) => sum + d.records, 0),
-      checksum: digests.map((d) => d.checksum).join(':'),
-    };
   }
 
   private async copyDirectoryEntry(source: CellRecord, target: CellRecord, tenantId: string): Promise<void> {
@@ -743,6 +927,10 @@ export class MoveEngine {
     return (this.deps.fenceLeadMs ?? WRITE_WINDOW_MS + 100) + (this.deps.settleMs ?? WRITE_SETTLE_MS);
   }
 
+  private returnEverySeconds(): number {
+    return Math.max(1, Math.round((this.deps.returnEveryMs ?? 5_000) / 1_000));
+  }
+
   private begin(move: MoveRecord, step: MoveStep, at = this.now()): void {
     move.steps[step] ??= { startedAt: at };
   }
@@ -761,6 +949,19 @@ export class MoveEngine {
 
 /** The move cannot go on: it ends as `failed`, with the source as it was. */
 class MoveFailure extends Error {}
+
+/** A move's id: when it was made, to the second, and a random suffix. */
+function newMoveId(at: number): string {
+  return `${new Date(at).toISOString().replace(/[-:.TZ]/g, '').slice(0, 14)}-${randomBytes(3).toString('hex')}`;
+}
+
+/** What one catch-up from a journal did: the changes (with the order lines they brought), entries, records read and written. */
+interface CopiedChanges {
+  readonly changes: Change[];
+  readonly entries: number;
+  readonly reads: number;
+  readonly written: number;
+}
 
 /** One tenant's changes in the journal: its entries and the record keys they name. */
 interface Change {

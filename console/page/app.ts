@@ -143,6 +143,16 @@ function renderMoves(moves: MoveView[]): void {
           api(`/api/moves/${encodeURIComponent(m.moveId)}/abort`, { method: 'POST' }),
         ),
       );
+      const revert = el('button', { type: 'button', id: `revert-${m.moveId}`, textContent: 'Revert' });
+      revert.setAttribute('aria-label', `Revert move ${m.moveId}`);
+      revert.addEventListener('click', () =>
+        act(
+          `Revert move ${m.moveId}?`,
+          `${m.kind} ${m.subject} goes back from ${m.to} to ${m.from}, whose copy was kept current since the flip: the same fence, a moment of refused writes, nothing lost.`,
+          'Revert the move',
+          () => api(`/api/moves/${encodeURIComponent(m.moveId)}/revert`, { method: 'POST' }),
+        ),
+      );
       return el(
         'tr',
         { dataset: { move: m.moveId, state: m.state } },
@@ -154,7 +164,7 @@ function renderMoves(moves: MoveView[]): void {
         el('td', {}, `${m.ratePerSecond.toFixed(1)}/s`),
         el('td', {}, m.etaSeconds === undefined ? '—' : `${m.etaSeconds} s`),
         el('td', {}, m.fencedMs === undefined ? '—' : `${(m.fencedMs / 1000).toFixed(1)} s`),
-        el('td', {}, m.finished ? '' : abort),
+        el('td', {}, m.revertible ? revert : m.finished || m.forgetAt !== undefined ? '' : abort),
       );
     }),
   );
@@ -495,6 +505,8 @@ setInterval(() => void refresh(), POLL_MS);
 
 /** A move's state in words: a flipped move waiting to forget its source's copy says until when. */
 function moveState(m: MoveView): string {
-  if (m.forgetAt !== undefined) return `flipped; the source's copy is forgotten at ${new Date(m.forgetAt).toISOString().slice(11, 19)} UTC`;
-  return m.state + (m.error ? `: ${m.error}` : '');
+  if (m.revertedBy && !m.finished) return `being reverted by ${m.revertedBy}`;
+  if (m.revertedBy) return `reverted by ${m.revertedBy}`;
+  if (m.forgetAt !== undefined) return `flipped; ${m.revertible ? 'revertible until' : "the source's copy is forgotten at"} ${new Date(m.forgetAt).toISOString().slice(11, 19)} UTC`;
+  return (m.revertOf ? `${m.state} (reverting ${m.revertOf})` : m.state) + (m.error ? `: ${m.error}` : '');
 }

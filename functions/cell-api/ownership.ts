@@ -30,7 +30,7 @@ export interface Ownership {
   readonly fenced: boolean;
   /** Until when (ms since the epoch) a write judged by this answer may be sent (WRITE_WINDOW_MS, or the tenant's fence). */
   readonly writeDeadline: number;
-  /** The move this cell's writes of the tenant are journaled for: it serves the tenant and the tenant is moving away. */
+  /** The move this cell's writes of the tenant are journaled for: it serves the tenant, which is moving (or moved here and may go back). */
   readonly journal?: string;
 }
 
@@ -103,7 +103,8 @@ export class OwnershipCache {
       moving: marker !== undefined,
       fenced: owned && fenceAt !== undefined && at >= fenceAt,
       writeDeadline: fenceAt === undefined ? this.readAt + WRITE_WINDOW_MS : Math.min(this.readAt + WRITE_WINDOW_MS, fenceAt),
-      ...(owned && marker?.role === 'source' && { journal: marker.moveId }),
+      // A source journals until the flip, a target from the flip until forget (its writes are copied back to the source).
+      ...(owned && marker !== undefined && { journal: marker.moveId }),
     };
   }
 

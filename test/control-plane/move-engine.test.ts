@@ -176,9 +176,9 @@ describe('a move, step by step', () => {
     expect(sleeps).toEqual([]);
     clock.at = fenceAt + 200;
     const flippedAt = fenceAt + 1_000;
-    expect(await engine.step(move.moveId)).toEqual({ next: 'wait', seconds: 10 });
+    // Back every 5 s until forget: the target's writes are copied back to the source meanwhile.
+    expect(await engine.step(move.moveId)).toEqual({ next: 'wait', seconds: 5 });
     expect(sleeps).toEqual([800]);
-    const digest = await world.cellData.digest(world.cell('cell-1'), tenantId);
     expect(await stored(move.moveId)).toMatchObject({
       state: 'forget',
       flippedAt,
@@ -187,7 +187,6 @@ describe('a move, step by step', () => {
       // Nothing was written since the catch-up checked every record: the fence had nothing to copy or check.
       verified: { records: 0, checksum: '' },
       fenced: { changes: 0, reads: 0 },
-      sourceDigest: digest,
       forgetAt: flippedAt + 10_000,
       steps: {
         fence: { startedAt: journalFrom + 100, endedAt: flippedAt },
@@ -197,21 +196,25 @@ describe('a move, step by step', () => {
         forget: { startedAt: flippedAt },
       },
     });
-    expect(digest.records).toBe(3);
     const map = (await world.store.latestVersion())!;
     expect(map).toMatchObject({ version: versionBefore + 1, by: 'operator', change: `move tenant ${tenantId} from cell-1 to cell-2 (${move.moveId})` });
     expect(map.createdAt).toBe(new Date(flippedAt).toISOString());
     expect(routeTenant(map.map, map.overrides, tenantId)).toMatchObject({ cellId: 'cell-2', reason: 'override' });
+    // The source's marker goes at the flip; the target's stays until forget, so that its writes are journaled.
     expect(await marker('cell-1', move.moveId)).toBeUndefined();
-    expect(await marker('cell-2', move.moveId)).toBeUndefined();
+    expect(await marker('cell-2', move.moveId)).toMatchObject({ role: 'target' });
 
-    // The grace period, counted in whole seconds rounded up.
+    // The grace period, counted in whole seconds rounded up, a copy back at most every 5 s.
     clock.at = flippedAt + 2_500;
-    expect(await engine.step(move.moveId)).toEqual({ next: 'wait', seconds: 8 });
+    expect(await engine.step(move.moveId)).toEqual({ next: 'wait', seconds: 5 });
+    clock.at = flippedAt + 7_500;
+    expect(await engine.step(move.moveId)).toEqual({ next: 'wait', seconds: 3 });
     expect(await records('cell-1', tenantId)).toHaveLength(3);
+    expect(await stored(move.moveId)).toMatchObject({ returned: { passes: 2, changes: 0, reads: 0 } });
     clock.at = flippedAt + 10_000;
     expect(await engine.step(move.moveId)).toEqual({ next: 'done', state: 'done' });
-    expect(await stored(move.moveId)).toMatchObject({ state: 'done', sourceChanged: false, steps: { forget: { startedAt: flippedAt, endedAt: flippedAt + 10_000 } } });
+    expect(await stored(move.moveId)).toMatchObject({ state: 'done', forgetting: true, steps: { forget: { startedAt: flippedAt, endedAt: flippedAt + 10_000 } } });
+    expect(await marker('cell-2', move.moveId)).toBeUndefined();
     expect(await records('cell-1', tenantId)).toEqual([]);
     expect(await records('cell-2', tenantId)).toHaveLength(3);
     expect(await world.cellData.directoryEntry(world.cell('cell-1'), bucketOf(tenantId), tenantId)).toBeUndefined();
@@ -225,6 +228,7 @@ describe('a move, step by step', () => {
       'caught up',
       `fence at ${new Date(fenceAt).toISOString()}`,
       `flipped in map version ${versionBefore + 1}; writes were refused for 1000 ms`,
+      "forgetting cell-1's copy: the move can no longer be reverted",
       'done; the source copy is forgotten',
     ]);
   });
@@ -497,20 +501,85 @@ describe('a fence that cannot hold', () => {
 });
 
 describe('after the flip', () => {
-  it('keeps the source copy, and says so, when the source changed after the flip', async () => {
-    const tenantId = await tenantIn('cell-1', 'changed');
-    await seed(tenantId, 2);
-    const { log, engine } = clocked({ fenceLeadMs: 0, settleMs: 0 });
-    const move = await engine.create({ kind: 'tenant', tenantId, to: 'cell-2' }, { by: 'test', graceSeconds: 0 });
-    await stepUntil(engine, move.moveId, 'forget');
-    // A write the source must not take, taken anyway.
-    const { table } = world.cells['cell-1']!;
-    await table.doc.send(new PutCommand({ TableName: table.tableName, Item: { pk: tenantKey(tenantId), sk: 'ITEM#late', entity: 'item', tenantId, itemId: 'late' } }));
-    expect(await engine.step(move.moveId)).toEqual({ next: 'done', state: 'done' });
-    expect(await stored(move.moveId)).toMatchObject({ state: 'done', sourceChanged: true });
-    expect(await records('cell-1', tenantId)).toHaveLength(3);
-    expect(await world.cellData.directoryEntry(world.cell('cell-1'), bucketOf(tenantId), tenantId)).toBeDefined();
-    expect(log.at(-1)).toBe('done; the source changed after the flip: its copy is kept');
+  it('refuses a revert, with the reason and changing nothing, unless the move flipped and waits to forget', async () => {
+    const tenantId = await tenantIn('cell-1', 'no-revert');
+    await seed(tenantId, 1);
+    const engine = world.engine({ fenceLeadMs: 0, settleMs: 0 });
+    const refused = async (moveId: string, reason: RegExp | string) => {
+      const before = await world.moves.list();
+      await expect(engine.revert(moveId, { by: 'test', graceSeconds: 0 })).rejects.toThrow(reason);
+      expect(await world.moves.list()).toEqual(before);
+    };
+    await expect(engine.revert('20260101000000-abcdef', { by: 'test', graceSeconds: 0 })).rejects.toThrow(NotFoundError);
+    await expect(engine.revert('20260101000000-abcdef', { by: 'test', graceSeconds: 0 })).rejects.toThrow('no move "20260101000000-abcdef"');
+
+    // Still cloning: that is an abort.
+    const cloning = await engine.create({ kind: 'tenant', tenantId, to: 'cell-2' }, { by: 'test', graceSeconds: 600 });
+    await refused(cloning.moveId, `move ${cloning.moveId} has not flipped (clone): cell-1 still serves tenant ${tenantId}; to undo it, abort it (cells move tenant ${tenantId} cell-2 --abort)`);
+    expect(await world.moves.requestAbort(cloning.moveId)).toBe(true);
+    expect(await world.run(cloning.moveId, engine)).toMatchObject({ state: 'aborted' });
+    await refused(cloning.moveId, `move ${cloning.moveId} aborted before its flip: tenant ${tenantId} never left cell-1`);
+
+    // Flipped and waiting to forget: revertible, once. Two at once: one wins, the other is told who did.
+    const flipped = await engine.create({ kind: 'tenant', tenantId, to: 'cell-2' }, { by: 'test', graceSeconds: 600 });
+    await world.stepUntil(flipped.moveId, 'forget', engine);
+    const twice = await Promise.allSettled([0, 1].map(() => engine.revert(flipped.moveId, { by: 'test', graceSeconds: 0 })));
+    const won = twice.filter((r): r is PromiseFulfilledResult<MoveRecord> => r.status === 'fulfilled');
+    expect(won).toHaveLength(1);
+    const revert = won[0]!.value;
+    expect(twice.find((r) => r.status === 'rejected')).toMatchObject({ reason: { message: `move ${flipped.moveId} is being reverted already, by move ${revert.moveId}` } });
+    expect(await stored(flipped.moveId)).toMatchObject({ state: 'forget', revertedBy: revert.moveId });
+    await refused(flipped.moveId, `move ${flipped.moveId} is being reverted already, by move ${revert.moveId}`);
+    // The move's own forget cannot start now: it hands the move over instead, and the revert waits for that.
+    expect(await world.moves.claimForgetting(flipped.moveId)).toBe(false);
+    expect(await engine.step(revert.moveId)).toEqual({ next: 'wait', seconds: 1 });
+    expect(await engine.step(flipped.moveId)).toEqual({ next: 'done', state: 'reverted' });
+    expect(await marker('cell-2', flipped.moveId)).toBeUndefined();
+    await refused(flipped.moveId, `move ${flipped.moveId} was reverted already, by move ${revert.moveId}`);
+    const back = await world.run(revert.moveId, engine);
+    expect(back).toMatchObject({ state: 'done', from: 'cell-2', to: 'cell-1', copied: 0 });
+    expect(routeTenant((await world.store.latestVersion())!.map, (await world.store.latestVersion())!.overrides, tenantId).cellId).toBe('cell-1');
+    expect(await records('cell-1', tenantId)).toHaveLength(1);
+    expect(await records('cell-2', tenantId)).toEqual([]);
+    // Forgotten: nothing to go back to.
+    await refused(revert.moveId, `move ${revert.moveId} is done: cell-2's copy was forgotten, so there is nothing to go back to; move tenant ${tenantId} back to cell-2 as a new move`);
+
+    // Forgetting already: too late.
+    const late = await engine.create({ kind: 'tenant', tenantId, to: 'cell-3' }, { by: 'test', graceSeconds: 600 });
+    await world.stepUntil(late.moveId, 'forget', engine);
+    expect(await world.moves.claimForgetting(late.moveId)).toBe(true);
+    await refused(late.moveId, `move ${late.moveId} is forgetting cell-1's copy: too late to revert; move tenant ${tenantId} back to cell-1 as a new move`);
+  });
+
+  it('stops copying back and ends as reverted when a revert claims it in the middle of a step', async () => {
+    const tenantId = await tenantIn('cell-1', 'claimed');
+    await seed(tenantId, 1);
+    let claim: (() => Promise<unknown>) | undefined;
+    const engine = world.engine({
+      fenceLeadMs: 0,
+      settleMs: 0,
+      // The revert is recorded while the forget step copies back.
+      cellData: cellDataWith({
+        copyKeys: async (...args: Parameters<CellData['copyKeys']>) => {
+          await claim?.();
+          return world.cellData.copyKeys(...args);
+        },
+      }),
+    });
+    const move = await engine.create({ kind: 'tenant', tenantId, to: 'cell-2' }, { by: 'test', graceSeconds: 600 });
+    await world.stepUntil(move.moveId, 'forget', engine);
+    await world.cellData.addToJournal(world.cell('cell-2'), move.moveId, [{ tenantId, recordSk: 'ITEM#i-0', at: 0 }]);
+    let revert: MoveRecord | undefined;
+    claim = async () => {
+      claim = undefined;
+      revert = await world.engine().revert(move.moveId, { by: 'test', graceSeconds: 0 });
+    };
+    // Its save is refused (the revert claimed the record): the step hands back, and the next one hands the move over.
+    expect(await engine.step(move.moveId)).toEqual({ next: 'continue' });
+    expect(await stored(move.moveId)).toMatchObject({ state: 'forget', revertedBy: revert!.moveId });
+    expect(await engine.step(move.moveId)).toEqual({ next: 'done', state: 'reverted' });
+    expect(await world.cellData.journal(world.cell('cell-2'), move.moveId)).toEqual([]);
+    expect(await world.run(revert!.moveId, world.engine({ fenceLeadMs: 0, settleMs: 0 }))).toMatchObject({ state: 'done' });
   });
 
   it('takes a tenant back to its bucket\'s cell without a pin', async () => {
@@ -627,12 +696,11 @@ describe('a flip that meets another change', () => {
       flippedAt: clock.at,
       fencedMs: 5_000,
       verified: { records: 0, checksum: '' },
-      sourceDigest: await world.cellData.digest(world.cell('cell-1'), tenantId),
     });
     expect((await world.store.latestVersion())!.version).toBe(versionBefore + 1);
     expect(log).toEqual([`flipped in map version ${versionBefore + 1}; writes were refused for 5000 ms`]);
     expect(await marker('cell-1', move.moveId)).toBeUndefined();
-    expect(await world.run(move.moveId, engine)).toMatchObject({ state: 'done', sourceChanged: false });
+    expect(await world.run(move.moveId, engine)).toMatchObject({ state: 'done' });
     expect((await records('cell-3', tenantId)).map((r) => r.sk)).toContain('ITEM#after-flip');
   });
 

@@ -65,6 +65,92 @@ beforeAll(async () => {
   mapNow = await world.store.latestVersion();
 });
 
+/** Every write the load was acknowledged is in the cell, at its latest version; so is every order placed. */
+async function expectEveryWriteIn(cellId: string, tenantId: string, load: Pick<ReturnType<typeof traffic>, 'acknowledged' | 'ambiguous' | 'orders'>) {
+  const held = new Map((await holding(cellId, tenantId)).records.map((r) => [String(r.sk), r]));
+  for (const [itemId, { version, live }] of load.acknowledged) {
+    const stored = held.get(`ITEM#${itemId}`);
+    expect(stored, itemId).toBeDefined();
+    if (load.ambiguous.has(itemId)) expect(stored!.version).toBeGreaterThanOrEqual(version);
+    else expect({ itemId, version: stored!.version, live: stored!.deletedAt === undefined }).toEqual({ itemId, version, live });
+  }
+  for (const orderId of load.orders) expect(held.get(`ORDER#${orderId}`), orderId).toBeDefined();
+}
+
+/**
+ * Three writers (PUT, conditional PATCH and DELETE, orders) and two readers
+ * on one tenant through the routers, until stopped: what each was answered,
+ * and per item the highest version a write was acknowledged at.
+ */
+function traffic(tenantId: string, readOnly: readonly string[], phase = '') {
+  let stop = false;
+  const answers: Array<Answer & { op: string; itemId?: string }> = [];
+  /** Per item: the highest version a write was acknowledged at, and whether it was then live. */
+  const acknowledged = new Map<string, { version: number; live: boolean }>();
+  const ambiguous = new Set<string>();
+  const orders: string[] = [];
+  const ack = (itemId: string, version: number, live: boolean) => {
+    const before = acknowledged.get(itemId);
+    if (!before || version > before.version) acknowledged.set(itemId, { version, live });
+  };
+  const writer = async (seedNo: number) => {
+    const r = world.router();
+    for (let n = 0; !stop; n += 1) {
+      const itemId = `i-${(seedNo * 7 + n) % 24}`;
+      const op = ['PUT', 'PATCH', 'DELETE', 'ORDER'][(seedNo + n) % 4]!;
+      if (op === 'PUT') {
+        const a = await r.request('PUT', `/tenants/${tenantId}/items/${itemId}`, { body: widget(n) });
+        answers.push({ ...a, op, itemId });
+        if (a.status < 300) ack(itemId, a.body.version, true);
+        else if (a.status >= 500) ambiguous.add(itemId);
+      } else if (op === 'PATCH') {
+        const read = await r.request('GET', `/tenants/${tenantId}/items/${itemId}`);
+        answers.push({ ...read, op: 'GET' });
+        if (read.status !== 200) continue;
+        const a = await r.request('PATCH', `/tenants/${tenantId}/items/${itemId}`, { body: { title: `patched ${n}` }, headers: { 'if-match': `"${read.body.version}"` } });
+        answers.push({ ...a, op, itemId });
+        if (a.status === 200) ack(itemId, a.body.version, true);
+        else if (a.status >= 500) ambiguous.add(itemId);
+      } else if (op === 'DELETE') {
+        const read = await r.request('GET', `/tenants/${tenantId}/items/${itemId}`);
+        answers.push({ ...read, op: 'GET' });
+        if (read.status !== 200) continue;
+        const a = await r.request('DELETE', `/tenants/${tenantId}/items/${itemId}`, { headers: { 'if-match': `"${read.body.version}"` } });
+        answers.push({ ...a, op, itemId });
+        if (a.status === 204) ack(itemId, read.body.version + 1, false);
+        else if (a.status >= 500) ambiguous.add(itemId);
+      } else {
+        const key = `k${phase}-${seedNo}-${n}`;
+        const a = await r.request('POST', `/tenants/${tenantId}/orders`, { body: order('r-0'), headers: { 'idempotency-key': key } });
+        answers.push({ ...a, op });
+        if (a.status === 202) orders.push(a.body.orderId);
+      }
+    }
+  };
+  const reader = async (seedNo: number) => {
+    const r = world.router();
+    for (let n = 0; !stop; n += 1) {
+      const a = await r.request('GET', `/tenants/${tenantId}/items/${readOnly[(seedNo + n) % readOnly.length]}`);
+      answers.push({ ...a, op: 'READ' });
+      const list = await r.request('GET', `/tenants/${tenantId}/items?limit=100`);
+      answers.push({ ...list, op: 'LIST' });
+    }
+  };
+  const load = [writer(1), writer(2), writer(3), reader(1), reader(2)];
+  return {
+    answers,
+    acknowledged,
+    ambiguous,
+    orders,
+    /** Stops the load a little after the move's end, and waits for every request in flight. */
+    async stop() {
+      await sleep(300);
+      stop = true;
+      await Promise.all(load);
+    },
+  };
+}
+
 describe('moving a tenant while it serves', () => {
   it('loses no acknowledged write, refuses writes only in the fenced window, serves every read, ends in the target, and a stale router\'s write after it lands there too', async () => {
     const [tenantId] = tenantsIn('cell-1', 1, 'busy');
@@ -77,70 +163,16 @@ describe('moving a tenant while it serves', () => {
     const stale = world.router();
     await stale.refresh();
     const move = await world.engine().create({ kind: 'tenant', tenantId: tenantId!, to: 'cell-2' }, { by: 'test', graceSeconds: 0 });
-    let stop = false;
-    const answers: Array<Answer & { op: string; itemId?: string }> = [];
-    /** Per item: the highest version a write was acknowledged at, and whether it was then live. */
-    const acknowledged = new Map<string, { version: number; live: boolean }>();
-    const ambiguous = new Set<string>();
-    const orders: string[] = [];
-    const ack = (itemId: string, version: number, live: boolean) => {
-      const before = acknowledged.get(itemId);
-      if (!before || version > before.version) acknowledged.set(itemId, { version, live });
-    };
-    const writer = async (seedNo: number) => {
-      const r = world.router();
-      for (let n = 0; !stop; n += 1) {
-        const itemId = `i-${(seedNo * 7 + n) % 24}`;
-        const op = ['PUT', 'PATCH', 'DELETE', 'ORDER'][(seedNo + n) % 4]!;
-        if (op === 'PUT') {
-          const a = await r.request('PUT', `/tenants/${tenantId}/items/${itemId}`, { body: widget(n) });
-          answers.push({ ...a, op, itemId });
-          if (a.status < 300) ack(itemId, a.body.version, true);
-          else if (a.status >= 500) ambiguous.add(itemId);
-        } else if (op === 'PATCH') {
-          const read = await r.request('GET', `/tenants/${tenantId}/items/${itemId}`);
-          answers.push({ ...read, op: 'GET' });
-          if (read.status !== 200) continue;
-          const a = await r.request('PATCH', `/tenants/${tenantId}/items/${itemId}`, { body: { title: `patched ${n}` }, headers: { 'if-match': `"${read.body.version}"` } });
-          answers.push({ ...a, op, itemId });
-          if (a.status === 200) ack(itemId, a.body.version, true);
-          else if (a.status >= 500) ambiguous.add(itemId);
-        } else if (op === 'DELETE') {
-          const read = await r.request('GET', `/tenants/${tenantId}/items/${itemId}`);
-          answers.push({ ...read, op: 'GET' });
-          if (read.status !== 200) continue;
-          const a = await r.request('DELETE', `/tenants/${tenantId}/items/${itemId}`, { headers: { 'if-match': `"${read.body.version}"` } });
-          answers.push({ ...a, op, itemId });
-          if (a.status === 204) ack(itemId, read.body.version + 1, false);
-          else if (a.status >= 500) ambiguous.add(itemId);
-        } else {
-          const key = `k-${seedNo}-${n}`;
-          const a = await r.request('POST', `/tenants/${tenantId}/orders`, { body: order('r-0'), headers: { 'idempotency-key': key } });
-          answers.push({ ...a, op });
-          if (a.status === 202) orders.push(a.body.orderId);
-        }
-      }
-    };
-    const reader = async (seedNo: number) => {
-      const r = world.router();
-      for (let n = 0; !stop; n += 1) {
-        const a = await r.request('GET', `/tenants/${tenantId}/items/${readOnly[(seedNo + n) % readOnly.length]}`);
-        answers.push({ ...a, op: 'READ' });
-        const list = await r.request('GET', `/tenants/${tenantId}/items?limit=100`);
-        answers.push({ ...list, op: 'LIST' });
-      }
-    };
-    const load = [writer(1), writer(2), writer(3), reader(1), reader(2)];
+    const load = traffic(tenantId!, readOnly);
     let done: MoveRecord;
     try {
       done = await world.run(move.moveId);
     } finally {
-      await sleep(300);
-      stop = true;
-      await Promise.all(load);
+      await load.stop();
     }
+    const { answers } = load;
 
-    expect(done).toMatchObject({ state: 'done', sourceChanged: false });
+    expect(done).toMatchObject({ state: 'done' });
     const fenceAt = done.fenceAt!;
     const flippedAt = done.flippedAt!;
     // Every read was served, and never a 404 for an item that existed.
@@ -155,14 +187,7 @@ describe('moving a tenant while it serves', () => {
     }
     expect(answers.filter((a) => a.status < 300 && a.op !== 'READ' && a.op !== 'LIST' && a.op !== 'GET').length).toBeGreaterThan(20);
     // Every acknowledged write is in the target at its latest version; the source holds nothing.
-    const target = new Map((await holding('cell-2', tenantId!)).records.map((r) => [String(r.sk), r]));
-    for (const [itemId, { version, live }] of acknowledged) {
-      const stored = target.get(`ITEM#${itemId}`);
-      expect(stored, itemId).toBeDefined();
-      if (ambiguous.has(itemId)) expect(stored!.version).toBeGreaterThanOrEqual(version);
-      else expect({ itemId, version: stored!.version, live: stored!.deletedAt === undefined }).toEqual({ itemId, version, live });
-    }
-    for (const orderId of orders) expect(target.get(`ORDER#${orderId}`), orderId).toBeDefined();
+    await expectEveryWriteIn('cell-2', tenantId!, load);
     expect((await holding('cell-1', tenantId!)).records).toEqual([]);
     expect((await holding('cell-1', tenantId!)).entry).toBeUndefined();
     expect((await holding('cell-2', tenantId!)).entry).toBeDefined();
@@ -202,6 +227,69 @@ describe('moving a tenant while it serves', () => {
     const replay = await router.request('POST', `/tenants/${tenantId}/orders`, { body: order('i-0'), headers: { 'idempotency-key': 'before-move' } });
     expect(replay).toMatchObject({ status: 202, cellId: 'cell-1', body: { orderId: placed.body.orderId, status: 'CONFIRMED' }, headers: { 'idempotent-replayed': 'true' } });
     expect((await router.request('GET', `/tenants/${tenantId}/orders/${placed.body.orderId}`)).body.status).toBe('CONFIRMED');
+  });
+});
+
+describe('a revert while the tenant serves', () => {
+  it('takes the tenant back with the same fence: every write acknowledged on the way out and on the way back is in the source at the end', async () => {
+    const [tenantId] = tenantsIn('cell-1', 1, 'regret');
+    await seed(tenantId!, 20);
+    const readOnly = Array.from({ length: 4 }, (_, i) => `r-${i}`);
+    const router = world.router();
+    for (const id of readOnly) expect((await router.request('PUT', `/tenants/${tenantId}/items/${id}`, { body: widget(1) })).status).toBe(201);
+
+    // Out, under load, with a grace period long enough to change one's mind.
+    const out = await world.engine().create({ kind: 'tenant', tenantId: tenantId!, to: 'cell-2' }, { by: 'test', graceSeconds: 600 });
+    const outward = traffic(tenantId!, readOnly, 'out');
+    try {
+      expect(await world.run(out.moveId, world.engine(), 'forget')).toMatchObject({ state: 'forget' });
+      await sleep(1_000);
+    } finally {
+      await outward.stop();
+    }
+    await expectEveryWriteIn('cell-2', tenantId!, outward);
+    // What the target took since the flip is copied back to the source by each forget step (every few seconds, in the workflow).
+    await sleep(200);
+    expect(await world.engine().step(out.moveId)).toMatchObject({ next: 'wait' });
+    const digest = (cellId: string) => world.cellData.digest(world.cell(cellId), tenantId!);
+    expect(await digest('cell-1')).toEqual(await digest('cell-2'));
+    expect((await world.moves.get(out.moveId))!.returned!.changes).toBeGreaterThan(0);
+
+    // The workflow of the move goes on waiting to forget, copying back, until the revert claims it.
+    const outWorkflow = world.run(out.moveId);
+    const back = traffic(tenantId!, readOnly, 'back');
+    let reverted: MoveRecord;
+    try {
+      const revert = await world.engine().revert(out.moveId, { by: 'test', graceSeconds: 0 });
+      expect(revert).toMatchObject({ from: 'cell-2', to: 'cell-1', revertOf: out.moveId, state: 'clone' });
+      reverted = await world.run(revert.moveId);
+    } finally {
+      await back.stop();
+    }
+    expect(await outWorkflow).toMatchObject({ state: 'reverted', revertedBy: reverted.moveId });
+    expect(reverted).toMatchObject({ state: 'done' });
+    // The revert cloned nothing: the source's copy was current but for what the catch-up's pass found.
+    expect(reverted.steps.clone!.endedAt).toBe(reverted.steps.clone!.startedAt);
+    const map = (await world.store.latestVersion())!;
+    expect(routeTenant(map.map, map.overrides, tenantId!)).toMatchObject({ cellId: 'cell-1', reason: 'map' });
+
+    // Refusals only inside either fenced window.
+    for (const a of [...outward.answers, ...back.answers].filter((x) => x.status >= 500)) {
+      expect(a).toMatchObject({ status: 503, body: { error: { code: 'tenant_moving' } } });
+    }
+    const written = (answers: typeof back.answers) => answers.filter((a) => a.status < 300 && ['PUT', 'PATCH', 'DELETE', 'ORDER'].includes(a.op)).length;
+    expect(written(outward.answers)).toBeGreaterThan(20);
+    expect(written(back.answers)).toBeGreaterThan(20);
+    // Every write acknowledged on either way is in the source; the target forgot its copy.
+    const both = {
+      acknowledged: new Map([...outward.acknowledged].map(([itemId, ack]) => [itemId, back.acknowledged.get(itemId) ?? ack])),
+      ambiguous: new Set([...outward.ambiguous, ...back.ambiguous]),
+      orders: [...outward.orders, ...back.orders],
+    };
+    await expectEveryWriteIn('cell-1', tenantId!, both);
+    expect((await holding('cell-2', tenantId!)).records).toEqual([]);
+    expect([...(await markers('cell-1')), ...(await markers('cell-2'))]).toEqual([]);
+    expect((await world.router().request('GET', `/tenants/${tenantId}/items/r-1`))).toMatchObject({ status: 200, cellId: 'cell-1' });
   });
 });
 

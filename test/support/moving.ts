@@ -147,14 +147,18 @@ export async function cellWorld(endpoint: string, cellIds = ['cell-1', 'cell-2',
   const engine = (deps: Partial<MoveEngineDeps> = {}) => new MoveEngine({ store, moves, cellData, ...deps });
 
   /**
-   * Steps a move to its end as the workflow does, waiting where it says. A
+   * Steps a move to its end (or `until` it is in that state) as the workflow does, waiting where it says. A
    * move that never ends fails the test at once rather than hanging it (and
    * a mutation run with it).
    */
-  async function run(moveId: string, using = engine()): Promise<MoveRecord> {
+  async function run(moveId: string, using = engine(), until?: MoveRecord['state']): Promise<MoveRecord> {
     for (let steps = 0; steps < MAX_STEPS; steps += 1) {
       const outcome = await using.step(moveId);
       if (outcome.next === 'done') return (await moves.get(moveId))!;
+      if (until !== undefined) {
+        const now = (await moves.get(moveId))!;
+        if (now.state === until) return now;
+      }
       if (outcome.next === 'wait') await sleep(outcome.seconds * 1_000);
     }
     throw new Error(`move ${moveId} did not end in ${MAX_STEPS} steps: it is ${(await moves.get(moveId))?.state}`);

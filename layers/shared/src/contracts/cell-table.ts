@@ -149,7 +149,10 @@ export function moveMarkerKey(moveId: string): { pk: string; sk: string } {
  * `fenceAt`, then refuses their writes (503) and still serves their reads;
  * the target, asked for a moving tenant it does not own yet, reads its
  * ownership record again at once instead of waiting out its lease, so that
- * it serves them as soon as the map has flipped.
+ * it serves them as soon as the map has flipped. A cell journals its
+ * writes of the tenants while it serves them under a marker: the source
+ * until the flip, the target from the flip until forget (the move copies
+ * them back, so that the source stays current for a revert).
  */
 export interface CellMoveMarker {
   readonly moveId: string;
@@ -199,10 +202,11 @@ export const COPY_MARKER = 'copyOf';
 export const RECORD_WRITE_NAMES = { '#updatedAt': 'updatedAt', '#copy': COPY_MARKER } as const;
 
 /**
- * A move's change journal, in the source cell's table: which records of the
- * moving tenants were written since the move began, and when. The cell API
- * writes an entry before each write of a tenant it serves under a source
- * marker; a move's catch-up reads the journal instead of the whole tenant,
+ * A move's change journal, in the table of the cell that serves the moving
+ * tenants (the source until the flip, the target until forget): which of
+ * their records were written, and when. The cell API writes an entry before
+ * each write of a tenant it serves under a move marker; a move's catch-up
+ * (and, after the flip, its copying back) reads the journal instead of the whole tenant,
  * so what it reads inside the fence follows the writes, not the tenant's
  * size. Entries are spread over JOURNAL_SHARDS partitions by tenant, so
  * that one move's journal takes the writes of many busy tenants.
