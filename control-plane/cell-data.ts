@@ -28,7 +28,7 @@ import {
   type CellOwnershipRecord,
   type JournalEntry,
 } from '../layers/shared/src/contracts/cell-table.ts';
-import { ORDER_STATUSES } from '../layers/shared/src/contracts/order-saga.ts';
+import { RUNNING_ORDER_STATUSES } from '../layers/shared/src/contracts/order-saga.ts';
 import { CellTableAccess } from './operations.ts';
 import { bucketOf } from './routing.ts';
 import type { CellRecord } from './records.ts';
@@ -54,6 +54,8 @@ export interface TenantPage {
 export interface Reconciled {
   readonly written: number;
   readonly removed: number;
+  /** The sort keys of the orders it read in the source whose saga was still running (the saga writes them on, without the cell API). */
+  readonly runningOrders: string[];
   readonly lastKey?: Item;
 }
 
@@ -63,8 +65,6 @@ export interface TenantDigest {
   readonly checksum: string;
 }
 
-/** Orders whose saga is still running: neither CONFIRMED nor FAILED. */
-const RUNNING_ORDER_STATUSES = ORDER_STATUSES.filter((status) => status !== 'CONFIRMED' && status !== 'FAILED');
 
 /**
  * What a move does in the cells' tables: pages of a tenant's records,
@@ -133,10 +133,12 @@ export class CellData extends CellTableAccess {
     let b = await to.next();
     let seen = 0;
     let lastKey: Item | undefined;
+    const runningOrders: string[] = [];
     while (!a.done || !b.done) {
       if (options.limit !== undefined && seen >= options.limit) break;
       const order = a.done ? 1 : b.done ? -1 : compareKeys(a.value.sk, b.value.sk);
       const key = { pk: tenantKey(tenantId), sk: (order > 0 ? b.value : a.value)!.sk };
+      if (order <= 0 && String(a.value!.sk).startsWith(ORDER_SK_PREFIX) && RUNNING_ORDER_STATUSES.includes(String(a.value!.status))) runningOrders.push(String(a.value!.sk));
       if (order < 0) {
         puts.push(a.value as Item);
         a = await from.next();
@@ -155,7 +157,7 @@ export class CellData extends CellTableAccess {
     }
     await flush(true);
     const more = !a.done || !b.done;
-    return { written, removed, ...(more && lastKey && { lastKey }) };
+    return { written, removed, runningOrders, ...(more && lastKey && { lastKey }) };
   }
 
   /** Every entry of a move's change journal in a cell (all its shards), oldest change first. */
@@ -252,30 +254,6 @@ export class CellData extends CellTableAccess {
   async holds(cell: CellRecord, tenantId: string): Promise<boolean> {
     const { items } = await this.page(cell, tenantId, 1);
     return items.length > 0;
-  }
-
-  /** The tenant's orders whose saga is still running in the cell (neither CONFIRMED nor FAILED). */
-  async runningOrders(cell: CellRecord, tenantId: string): Promise<Array<{ orderId: string; status: string; createdAt: string }>> {
-    const found: Array<{ orderId: string; status: string; createdAt: string }> = [];
-    for await (const page of paginateQuery(
-      { client: this.doc },
-      {
-        TableName: cell.tableName,
-        KeyConditionExpression: 'pk = :pk AND begins_with(sk, :orders)',
-        FilterExpression: `#status IN (${RUNNING_ORDER_STATUSES.map((_, i) => `:s${i}`).join(', ')})`,
-        ExpressionAttributeNames: { '#status': 'status' },
-        ExpressionAttributeValues: {
-          ':pk': tenantKey(tenantId),
-          ':orders': ORDER_SK_PREFIX,
-          ...Object.fromEntries(RUNNING_ORDER_STATUSES.map((status, i) => [`:s${i}`, status])),
-        },
-        ProjectionExpression: 'orderId, #status, createdAt',
-        ConsistentRead: true,
-      },
-    )) {
-      for (const item of page.Items ?? []) found.push({ orderId: String(item.orderId), status: String(item.status), createdAt: String(item.createdAt) });
-    }
-    return found;
   }
 
   /** The tenant's directory entry in one cell, if it has one. */

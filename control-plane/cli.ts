@@ -242,6 +242,7 @@ async function run(operations: () => Promise<CellOperations>, command: string, a
       if (flags.revert !== undefined) {
         if (args.length > 0) throw new InputError('move --revert <moveId> takes no other arguments: the move says what goes back, and where');
         if (flags.abort) throw new InputError('move takes --revert or --abort, not both');
+        if (!/^[\w-]{1,64}$/.test(flags.revert)) throw new InputError(`--revert takes a move id (cells moves lists them), not ${shown(flags.revert)}`);
         return revert(flags.revert, by);
       }
       expect(3, '<tenant|bucket> <tenantId|n|a-b> <cellId>');

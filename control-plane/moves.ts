@@ -32,13 +32,12 @@ import {
   CELL_API_TIMEOUT_SECONDS,
   itemKey,
   ORDER_SK_PREFIX,
-  orderKey,
   WRITE_SETTLE_MS,
   WRITE_WINDOW_MS,
   type CellOwnershipRecord,
   type JournalEntry,
 } from '../layers/shared/src/contracts/cell-table.ts';
-import { ORDER_STATUSES } from '../layers/shared/src/contracts/order-saga.ts';
+import { RUNNING_ORDER_STATUSES } from '../layers/shared/src/contracts/order-saga.ts';
 import { ID_RULE, isValidId } from '../layers/shared/src/ids.ts';
 import { encodeBuckets } from './bucket-codec.ts';
 import { CellData } from './cell-data.ts';
@@ -96,6 +95,10 @@ export const moveRecordSchema = z.object({
   forgetAt: z.number().optional(),
   /** Forget has begun removing the source's copy: the move can no longer be reverted. */
   forgetting: z.boolean().optional(),
+  /** An abort or failure under way (before the flip): how the move ends once the target's copy is removed. */
+  ending: z.object({ state: z.enum(['aborted', 'failed']), reason: z.string().optional() }).optional(),
+  /** When forget (or an abort) took a journaling marker away: the journal is cleared once no cell API instance can still write to it. */
+  unmarkedAt: z.number().optional(),
   /** The move this one reverts: it takes the tenants back the way they came, from a source copy kept current. */
   revertOf: z.string().optional(),
   /** The move that reverts this one (set by `revert`, with the revert's record, in one transaction). */
@@ -484,6 +487,7 @@ export class MoveEngine {
       const reverted = await this.deps.moves.get(move.revertOf);
       if (reverted?.state !== 'reverted') return { next: 'wait', seconds: 1 };
     }
+    if (move.ending) return this.abort(move, source, target, move.ending.state, move.ending.reason);
     if (move.abortRequested && move.flippedAt === undefined && !this.flipped(move, current)) return this.abort(move, source, target, 'aborted');
     try {
       switch (move.state) {
@@ -511,7 +515,8 @@ export class MoveEngine {
   /** A revert claimed this move: it stops copying back, takes its marker and journal out of the target, and ends as `reverted`. */
   private async handOver(move: MoveRecord, source: CellRecord, target: CellRecord): Promise<StepOutcome> {
     await this.deps.cellData.removeMarker(target, move.moveId);
-    await Promise.all([this.deps.cellData.clearJournal(target, move.moveId), this.deps.cellData.clearJournal(source, move.moveId)]);
+    // What the target journals for this move from now on is the revert's to clear, at its end (clearJournals).
+    await this.clearJournals(move, source, target);
     this.end(move, 'forget');
     move.state = 'reverted';
     await this.save(move, `reverted by move ${move.revertedBy}: ${move.from} keeps its copy, the revert takes the tenants back`);
@@ -566,19 +571,17 @@ export class MoveEngine {
     if (move.checkpoint === undefined) {
       this.begin(move, 'catch up');
       move.tenants = await this.tenantsOf(move, source, current);
-      // Orders whose saga runs on: the saga writes the order and its items without the cell API, so they go into the journal
-      // (until the saga ends), before the pass reads them. An order that ends before this read landed before the pass; one
-      // placed after it is journaled by the cell API.
-      const running = await inBatches(move.tenants, async (tenantId) =>
-        (await this.deps.cellData.runningOrders(source, tenantId)).map((order) => ({ tenantId, recordSk: orderKey(tenantId, order.orderId).sk, at: this.now() })),
-      );
-      await this.deps.cellData.addToJournal(source, move.moveId, running.flat());
       move.checkpoint = { tenant: 0 };
       await this.save(move);
     }
-    const finished = await this.pageByPage(move, source, target, started, (tenantId, lastKey) =>
-      this.deps.cellData.reconcile(source, target, tenantId, { startKey: lastKey, limit: this.deps.pageSize ?? 1_000 }),
-    );
+    const finished = await this.pageByPage(move, source, target, started, async (tenantId, lastKey) => {
+      const page = await this.deps.cellData.reconcile(source, target, tenantId, { startKey: lastKey, limit: this.deps.pageSize ?? 1_000 });
+      // Orders whose saga runs on write the order and its items without the cell API: into the journal (until the saga
+      // ends) before the page counts as done. One that ended before the pass read it was copied as it ended; one placed
+      // since the journal began is journaled by the cell API.
+      await this.deps.cellData.addToJournal(source, move.moveId, page.runningOrders.map((recordSk) => ({ tenantId, recordSk, at: this.now() })));
+      return page;
+    });
     if (!finished) return { next: 'continue' };
     this.end(move, 'catch up');
     move.state = 'fence';
@@ -679,6 +682,12 @@ export class MoveEngine {
       move.forgetting = true;
       await this.save(move, `forgetting ${source.cellId}'s copy: the move can no longer be reverted`);
     }
+    if (move.unmarkedAt === undefined) {
+      // Nothing is copied back any more: the target stops journaling.
+      await this.deps.cellData.removeMarker(target, move.moveId);
+      move.unmarkedAt = this.now();
+      await this.save(move);
+    }
     const started = this.now();
     for (const tenantId of move.tenants) {
       for (;;) {
@@ -689,27 +698,51 @@ export class MoveEngine {
       }
       await this.deps.cellData.removeDirectoryEntry(source, bucketOf(tenantId), tenantId);
     }
-    await this.deps.cellData.removeMarker(target, move.moveId);
-    await Promise.all([this.deps.cellData.clearJournal(target, move.moveId), this.deps.cellData.clearJournal(source, move.moveId)]);
+    // An instance that read the marker before it went may still journal a write, until its write window closes.
+    const journaling = move.unmarkedAt + this.journalSettleMs() - this.now();
+    if (journaling > 0) return { next: 'wait', seconds: Math.ceil(journaling / 1_000) };
+    await this.clearJournals(move, source, target);
     this.end(move, 'forget');
     move.state = 'done';
     await this.save(move, 'done; the source copy is forgotten');
     return { next: 'done', state: 'done' };
   }
 
+  /**
+   * The journals of the move in both cells, and of the move it reverts:
+   * that one's target marker went when the revert began, and an instance
+   * that had read it may have journaled a write for it since.
+   */
+  private async clearJournals(move: MoveRecord, source: CellRecord, target: CellRecord): Promise<void> {
+    const moveIds = [move.moveId, ...(move.revertOf ? [move.revertOf] : [])];
+    await Promise.all(moveIds.flatMap((moveId) => [this.deps.cellData.clearJournal(source, moveId), this.deps.cellData.clearJournal(target, moveId)]));
+  }
+
   /** Before the flip only: the target's copies and both markers go, the source is left as it was. */
   private async abort(move: MoveRecord, source: CellRecord, target: CellRecord, state: 'aborted' | 'failed', reason?: string): Promise<StepOutcome> {
-    await this.deps.cellData.removeMarker(source, move.moveId);
-    await this.deps.cellData.clearJournal(source, move.moveId);
+    if (move.ending === undefined) {
+      // Recorded first: an abort that takes several steps (a big copy to remove) goes on as one.
+      move.ending = { state, ...(reason !== undefined && { reason }) };
+      await this.deps.cellData.removeMarker(source, move.moveId);
+      // Only a move that announced itself had a marker some instance may still journal by.
+      if (move.steps.clone) move.unmarkedAt = this.now();
+      await this.save(move);
+    }
+    const started = this.now();
     for (const tenantId of move.tenants) {
       for (;;) {
         const page = await this.deps.cellData.page(target, tenantId, this.deps.pageSize ?? 1_000);
         if (page.items.length === 0) break;
         await this.deps.cellData.remove(target, page.items as Array<{ pk: unknown; sk: unknown }>);
+        if (this.now() - started >= (this.deps.stepBudgetMs ?? 60_000)) return { next: 'continue' };
       }
       await this.deps.cellData.removeDirectoryEntry(target, bucketOf(tenantId), tenantId);
     }
     await this.deps.cellData.removeMarker(target, move.moveId);
+    // An instance that read the source's marker before it went may still journal a write, until its write window closes.
+    const journaling = move.unmarkedAt === undefined ? 0 : move.unmarkedAt + this.journalSettleMs() - this.now();
+    if (journaling > 0) return { next: 'wait', seconds: Math.ceil(journaling / 1_000) };
+    await this.clearJournals(move, source, target);
     move.state = state;
     delete move.fenceAt;
     delete move.checkpoint;
@@ -970,8 +1003,6 @@ interface Change {
   readonly sks: string[];
 }
 
-/** Orders whose saga is still running: neither CONFIRMED nor FAILED. */
-const RUNNING_ORDER_STATUSES: readonly string[] = ORDER_STATUSES.filter((status) => status !== 'CONFIRMED' && status !== 'FAILED');
 
 /** The sort keys of an order's items: its saga reserves and releases their stock. */
 function orderItemSks(order: Record<string, unknown>): string[] {

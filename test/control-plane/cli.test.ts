@@ -68,6 +68,10 @@ describe('npm run cells: bad input', () => {
       [['history', '--limit', ''], 2, `error: --limit must be a whole number from 1 to 1000, not ""${HINT}`],
       [['history', '--limit', '0'], 2, `error: --limit must be a whole number from 1 to 1000, not "0"${HINT}`],
       [['apply', '--concurrency', '0'], 2, `error: --concurrency must be a whole number from 1 to 64, not "0"${HINT}`],
+      // A revert names the move, and only the move.
+      [['move', 'tenant', 'acme', 'cell-2', '--revert', 'm-1'], 2, `error: move --revert <moveId> takes no other arguments: the move says what goes back, and where${HINT}`],
+      [['move', '--revert', 'm-1', '--abort'], 2, `error: move takes --revert or --abort, not both${HINT}`],
+      [['move', '--revert', ''], 2, `error: --revert takes a move id (cells moves lists them), not ""${HINT}`],
       // User input comes back escaped and shortened.
       [['route', '\u001b[31mred'], 2, `error: tenant id "\\u001b[31mred" must be 1 to 128 characters of A-Z, a-z, 0-9, ".", "_" or "-"${HINT}`],
       [['route', 'x'.repeat(100_000)], 2, `error: tenant id "${'x'.repeat(64)}…" (100,000 characters) must be 1 to 128 characters of A-Z, a-z, 0-9, ".", "_" or "-"${HINT}`],

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { forgetTime, seconds, stateOf, summary } from '../../control-plane/move-view.ts';
+import { forgetTime, revertible, seconds, stateOf, summary } from '../../control-plane/move-view.ts';
 import type { MoveRecord } from '../../control-plane/moves.ts';
 
 const at = Date.parse('2026-12-07T10:00:00.000Z');
@@ -27,7 +27,7 @@ describe('how the cells CLI shows a move', () => {
     const flipped = move({ mapVersion: 7, fencedMs: 412, forgetAt: at + 300_000 });
     expect(forgetTime(flipped, at)).toBe('2026-12-07 10:05:00 UTC (in 5 min 0 s)');
     expect(summary(flipped)).toMatch(
-      /^moved tenant acme from cell-1 to cell-2: map version 7, writes refused for 412 ms\. cell-1 keeps its copy until 2026-12-07 10:05:00 UTC \(in .+\), then the control plane's workflow forgets it \(npm run cells -- moves shows it\)$/,
+      /^moved tenant acme from cell-1 to cell-2: map version 7, writes refused for 412 ms\. cell-1 keeps its copy, kept current, until 2026-12-07 10:05:00 UTC \(in .+\), then the control plane's workflow forgets it; until then npm run cells -- move --revert m-1 takes it back$/,
     );
   });
 
@@ -38,9 +38,15 @@ describe('how the cells CLI shows a move', () => {
     expect(seconds(999)).toBe('999 ms');
   });
 
-  it('lists a flipped move as waiting to forget, and any other by its state', () => {
-    expect(stateOf(move({ forgetAt: at + 90_000 }), at)).toBe('flipped; forgets at 2026-12-07 10:01:30 UTC (in 90.0 s)');
+  it('lists a flipped move as revertible until it forgets, and any other by its state', () => {
+    expect(stateOf(move({ forgetAt: at + 90_000 }), at)).toBe('flipped; revertible until 2026-12-07 10:01:30 UTC (in 90.0 s)');
+    expect(revertible(move({ forgetAt: at + 90_000 }))).toBe(true);
+    expect(stateOf(move({ forgetAt: at, forgetting: true }), at)).toBe("forgetting the source's copy");
+    expect(stateOf(move({ forgetAt: at, revertedBy: 'm-2' }), at)).toBe('being reverted by m-2');
+    for (const fields of [{ forgetting: true }, { revertedBy: 'm-2' }, { state: 'done' as const }, { state: 'catch up' as const }]) expect(revertible(move(fields))).toBe(false);
     expect(stateOf(move({ state: 'catch up' }), at)).toBe('catch up');
+    expect(stateOf(move({ state: 'catch up', revertOf: 'm-0' }), at)).toBe('catch up (reverting m-0)');
     expect(stateOf(move({ state: 'done' }), at)).toBe('done');
+    expect(summary(move({ state: 'reverted', revertedBy: 'm-2' }))).toBe('reverted by move m-2: tenant acme goes back to cell-1');
   });
 });

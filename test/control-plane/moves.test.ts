@@ -3,7 +3,7 @@ import { GetCommand, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { CellData } from '../../control-plane/cell-data.ts';
 import { PlanRunner, type ApplyProgress, type SavedPlan } from '../../control-plane/apply.ts';
-import { MoveEngine, type MoveRecord } from '../../control-plane/moves.ts';
+import { FINISHED, MoveEngine, type MoveRecord } from '../../control-plane/moves.ts';
 import { CellOperations } from '../../control-plane/operations.ts';
 import { summarizeMoves } from '../../control-plane/plan.ts';
 import { bucketCounts, bucketOf, routeTenant } from '../../control-plane/routing.ts';
@@ -356,6 +356,72 @@ describe('a move that is stopped', () => {
       const map = (await world.store.latestVersion())!;
       for (const t of tenants) expect(routeTenant(map.map, map.overrides, t).cellId).toBe(to);
       [from, to] = [to, from];
+    }
+  });
+
+  it('moves a tenant out and back in several invocations for every step, with a crash between every two of them, losing no acknowledged write', async () => {
+    const [tenantId] = tenantsIn('cell-2', 1, 'crash-each');
+    await seed(tenantId!, 23);
+    // A page a step (the step's budget is spent after one), five records a page; the fence's lead as it is, for the writes go on.
+    const fast = { pageSize: 5, stepBudgetMs: 0, returnEveryMs: 1_000 };
+    const router = world.router();
+    const load = { acknowledged: new Map<string, { version: number; live: boolean }>(), ambiguous: new Set<string>(), orders: [] as string[] };
+    const invocations: Record<string, number> = {};
+    let crashAt = 1;
+    let writes = 0;
+    /** One invocation of the workflow: first a run that dies after a few calls, then one that finishes; a write in between each. */
+    const invoke = async (moveId: string) => {
+      let calls = 0;
+      const dying = new Proxy(world.cellData, {
+        get(target, name, receiver) {
+          const value = Reflect.get(target, name, receiver);
+          if (typeof value !== 'function') return value;
+          return (...args: unknown[]) => {
+            calls += 1;
+            if (calls === crashAt) throw new Error(`crash at call ${crashAt}`);
+            return value.apply(target, args);
+          };
+        },
+      });
+      crashAt = (crashAt % 7) + 1;
+      await world
+        .engine({ ...fast, cellData: dying as CellData })
+        .step(moveId)
+        .catch((error: Error) => expect(error.message).toMatch(/^crash at call/));
+      const state = (await world.moves.get(moveId))!.state;
+      const outcome = await world.engine(fast).step(moveId);
+      invocations[state] = (invocations[state] ?? 0) + 1;
+      const itemId = `w-${(writes += 1) % 17}`;
+      const written = await router.request('PUT', `/tenants/${tenantId}/items/${itemId}`, { body: widget(writes) });
+      if (written.status < 300) load.acknowledged.set(itemId, { version: written.body.version, live: true });
+      else if (written.status >= 500) load.ambiguous.add(itemId);
+      if (outcome.next === 'wait') await sleep(outcome.seconds * 1_000);
+      return outcome;
+    };
+    const until = async (moveId: string, ended: (state: MoveRecord['state']) => boolean) => {
+      for (let i = 0; i < 300; i += 1) {
+        if (ended((await world.moves.get(moveId))!.state)) return (await world.moves.get(moveId))!;
+        await invoke(moveId);
+      }
+      throw new Error(`move ${moveId} did not get there in 300 invocations`);
+    };
+
+    const out = await world.engine(fast).create({ kind: 'tenant', tenantId: tenantId!, to: 'cell-1' }, { by: 'test', graceSeconds: 60 });
+    await until(out.moveId, (state) => state === 'forget');
+    await invoke(out.moveId);
+    const revert = await world.engine(fast).revert(out.moveId, { by: 'test', graceSeconds: 0 });
+    expect(await until(out.moveId, (state) => state !== 'forget')).toMatchObject({ state: 'reverted' });
+    expect(await until(revert.moveId, (state) => FINISHED.has(state))).toMatchObject({ state: 'done' });
+
+    // Every step that works a page at a time took several invocations.
+    expect(invocations).toMatchObject({ clone: expect.any(Number), 'catch up': expect.any(Number), forget: expect.any(Number) });
+    for (const step of ['clone', 'catch up', 'forget']) expect(invocations[step], step).toBeGreaterThanOrEqual(4);
+    expect(load.acknowledged.size).toBeGreaterThan(10);
+    await expectEveryWriteIn('cell-2', tenantId!, load);
+    expect((await holding('cell-1', tenantId!)).records).toEqual([]);
+    expect([...(await markers('cell-1')), ...(await markers('cell-2'))]).toEqual([]);
+    for (const cellId of ['cell-1', 'cell-2']) {
+      for (const moveId of [out.moveId, revert.moveId]) expect(await world.cellData.journal(world.cell(cellId), moveId)).toEqual([]);
     }
   });
 

@@ -365,7 +365,7 @@ describe('live updates across a move', () => {
         await sleep(200);
         done = (await connection.moves.get(move.moveId))!;
       }
-      expect(done).toMatchObject({ state: 'done', sourceChanged: false });
+      expect(done).toMatchObject({ state: 'done' });
       expect((await connection.store.latestVersion())!.version).toBe(from.version + 1);
 
       const after = await fetch(`${runtime.url}/tenants/${tenant}/items/b`, {

@@ -584,7 +584,7 @@ describe('npm run cells -- --local', () => {
     expect([read.status, read.headers.get('x-cell-id')]).toEqual([200, 'cell-2']);
     await eventually(async () => {
       const moves = JSON.parse((await cellsCli('moves', '--json')).stdout);
-      expect(moves[0]).toMatchObject({ kind: 'tenant', subject: tenant, from: 'cell-1', to: 'cell-2', state: 'done', sourceChanged: false, fencedMs: expect.any(Number) });
+      expect(moves[0]).toMatchObject({ kind: 'tenant', subject: tenant, from: 'cell-1', to: 'cell-2', state: 'done', fencedMs: expect.any(Number) });
     });
     expect((await cellsCli('moves')).stdout).toMatch(new RegExp(`tenant ${tenant}\\s+cell-1\\s+cell-2\\s+done\\s+\\d+\\s+[\\d.]+ m?s`));
     const again = await cellsCli('move', 'tenant', tenant, 'cell-2');
@@ -593,17 +593,37 @@ describe('npm run cells -- --local', () => {
     expect([abort.code, abort.stderr.trim()]).toEqual([1, `error: no move of tenant ${tenant} to cell-3 is running`]);
   });
 
-  it('returns once the move has flipped, saying when the workflow forgets the source\'s copy, and lists the move as waiting to forget', async () => {
+  it('returns once the move has flipped, saying when the workflow forgets the source\'s copy, lists the move as revertible, and reverts it', async () => {
     const tenant = tenantIn('cell-1', 'grace');
     expect((await http('PUT', `/tenants/${tenant}/items/a`, widget)).status).toBe(201);
     const moved = await cellsCli('move', 'tenant', tenant, 'cell-3', '--grace', '3600');
     expect([moved.code, moved.stderr]).toEqual([0, '']);
     expect(moved.stdout).not.toContain('✓ forget');
     expect(moved.stdout).toMatch(
-      new RegExp(`^moved tenant ${tenant} from cell-1 to cell-3: map version \\d+, writes refused for [\\d.]+ m?s\\. cell-1 keeps its copy until \\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d UTC \\(in (59 min|60 min|1 h)`, 'm'),
+      new RegExp(`^moved tenant ${tenant} from cell-1 to cell-3: map version \\d+, writes refused for [\\d.]+ m?s\\. cell-1 keeps its copy, kept current, until \\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d UTC \\(in (59 min|60 min|1 h)`, 'm'),
     );
-    expect((await cellsCli('moves')).stdout).toMatch(new RegExp(`tenant ${tenant}\\s+cell-1\\s+cell-3\\s+flipped; forgets at \\d{4}-`));
+    const moveId = /move --revert (\S+) takes it back$/m.exec(moved.stdout)![1]!;
+    expect((await cellsCli('moves')).stdout).toMatch(new RegExp(`${moveId}\\s+tenant ${tenant}\\s+cell-1\\s+cell-3\\s+flipped; revertible until \\d{4}-`));
     expect((await http('GET', `/tenants/${tenant}/items/a`)).headers.get('x-cell-id')).toBe('cell-3');
+    // Written in cell-3 after the flip: it goes back with the tenant.
+    expect((await http('PUT', `/tenants/${tenant}/items/b`, widget)).status).toBe(201);
+
+    const reverted = await cellsCli('move', '--revert', moveId, '--grace', '0');
+    expect([reverted.code, reverted.stderr]).toEqual([0, '']);
+    expect(reverted.stdout).toMatch(new RegExp(`^move \\S+ reverts move ${moveId}: tenant ${tenant} from cell-3 back to cell-1`, 'm'));
+    // With no grace period the workflow may have forgotten cell-3's copy by the time the CLI looks again.
+    expect(reverted.stdout).toMatch(new RegExp(`^moved tenant ${tenant} from cell-3 to cell-1( in [\\d.]+ m?s)?: map version \\d+, writes refused for [\\d.]+ m?s`, 'm'));
+    for (const itemId of ['a', 'b']) {
+      const read = await http('GET', `/tenants/${tenant}/items/${itemId}`);
+      expect([read.status, read.headers.get('x-cell-id')]).toEqual([200, 'cell-1']);
+    }
+    const moves = JSON.parse((await cellsCli('moves', '--json')).stdout) as Array<{ moveId: string; state: string; revertOf?: string }>;
+    const revert = moves.find((m) => m.revertOf === moveId)!;
+    expect(moves.find((m) => m.moveId === moveId)).toMatchObject({ state: 'reverted', revertedBy: revert.moveId });
+    const again = await cellsCli('move', '--revert', moveId);
+    expect([again.code, again.stdout, again.stderr]).toEqual([1, '', `error: move ${moveId} was reverted already, by move ${revert.moveId}\n`]);
+    const unknown = await cellsCli('move', '--revert', 'no-such-move');
+    expect([unknown.code, unknown.stderr]).toEqual([1, 'error: no move "no-such-move"\n']);
   });
 
   it('applies a saved plan with a progress bar: its buckets, with their tenants\' data, go to their new cell', async () => {

@@ -9,6 +9,9 @@
 export const ORDER_STATUSES = ['PENDING', 'RESERVED', 'PAID', 'CONFIRMED', 'FAILED'] as const;
 export type OrderStatus = (typeof ORDER_STATUSES)[number];
 
+/** Orders whose saga is still running: neither CONFIRMED nor FAILED. */
+export const RUNNING_ORDER_STATUSES: readonly string[] = ORDER_STATUSES.filter((status) => status !== 'CONFIRMED' && status !== 'FAILED');
+
 /** Why an order failed, as `failure.reason` says. */
 export const FAILURE_REASONS = {
   outOfStock: 'out_of_stock',
