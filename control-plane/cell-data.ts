@@ -74,19 +74,39 @@ export interface TenantDigest {
  * died half-way is simply run again.
  */
 export class CellData extends CellTableAccess {
-  /** One page of a tenant's records (its item collection), in key order. */
-  async page(cell: CellRecord, tenantId: string, limit: number, startKey?: Item): Promise<TenantPage> {
+  /**
+   * One page of a tenant's records (its item collection), in key order:
+   * after `startKey` (which need not be a record's key) and up to the sort
+   * key `upTo` (inclusive), when given.
+   */
+  async page(cell: CellRecord, tenantId: string, limit: number, startKey?: Item, upTo?: string): Promise<TenantPage> {
     const { Items = [], LastEvaluatedKey } = await this.doc.send(
       new QueryCommand({
         TableName: cell.tableName,
-        KeyConditionExpression: 'pk = :pk',
-        ExpressionAttributeValues: { ':pk': tenantKey(tenantId) },
+        KeyConditionExpression: upTo === undefined ? 'pk = :pk' : 'pk = :pk AND sk <= :upTo',
+        ExpressionAttributeValues: { ':pk': tenantKey(tenantId), ...(upTo !== undefined && { ':upTo': upTo }) },
         ConsistentRead: true,
         Limit: limit,
         ...(startKey && { ExclusiveStartKey: startKey }),
       }),
     );
     return { items: Items, ...(LastEvaluatedKey && { lastKey: LastEvaluatedKey }) };
+  }
+
+  /** The highest sort key of a tenant's records in a cell, up to `upTo` when given: where a range of them ends. */
+  async lastSortKey(cell: CellRecord, tenantId: string, upTo?: string): Promise<string | undefined> {
+    const { Items = [] } = await this.doc.send(
+      new QueryCommand({
+        TableName: cell.tableName,
+        KeyConditionExpression: upTo === undefined ? 'pk = :pk' : 'pk = :pk AND sk <= :upTo',
+        ExpressionAttributeValues: { ':pk': tenantKey(tenantId), ...(upTo !== undefined && { ':upTo': upTo }) },
+        ProjectionExpression: 'sk',
+        ScanIndexForward: false,
+        ConsistentRead: true,
+        Limit: 1,
+      }),
+    );
+    return Items[0] ? String(Items[0].sk) : undefined;
   }
 
   /** Writes copies of records into a cell, each marked as a copy (COPY_MARKER), so that its publisher tells nobody. */
@@ -108,10 +128,10 @@ export class CellData extends CellTableAccess {
    * Makes the target's copy of a tenant equal to the source's: records
    * missing or different are written, records the source no longer has are
    * removed. Both sides are read in key order, a page at a time, from after
-   * `startKey`; with a `limit`, it stops after that many records and says
+   * `startKey` up to the sort key `upTo` (inclusive, when given); with a `limit`, it stops after that many records and says
    * where to go on (`lastKey`: every key up to it is done on both sides).
    */
-  async reconcile(source: CellRecord, target: CellRecord, tenantId: string, options: { startKey?: Item; limit?: number } = {}): Promise<Reconciled> {
+  async reconcile(source: CellRecord, target: CellRecord, tenantId: string, options: { startKey?: Item; upTo?: string; limit?: number } = {}): Promise<Reconciled> {
     const puts: Item[] = [];
     const removes: Item[] = [];
     let written = 0;
@@ -127,8 +147,8 @@ export class CellData extends CellTableAccess {
       }
     };
     const pageSize = Math.min(options.limit ?? 1_000, 1_000);
-    const from = this.records(source, tenantId, options.startKey, pageSize)[Symbol.asyncIterator]();
-    const to = this.records(target, tenantId, options.startKey, pageSize)[Symbol.asyncIterator]();
+    const from = this.records(source, tenantId, options.startKey, pageSize, options.upTo)[Symbol.asyncIterator]();
+    const to = this.records(target, tenantId, options.startKey, pageSize, options.upTo)[Symbol.asyncIterator]();
     let a = await from.next();
     let b = await to.next();
     let seen = 0;
@@ -345,10 +365,10 @@ export class CellData extends CellTableAccess {
   }
 
   /** Every record of a tenant in a cell (after `from`, when given), in key order, a page at a time. */
-  private async *records(cell: CellRecord, tenantId: string, from?: Item, pageSize = 1_000): AsyncGenerator<Item> {
+  private async *records(cell: CellRecord, tenantId: string, from?: Item, pageSize = 1_000, upTo?: string): AsyncGenerator<Item> {
     let startKey: Item | undefined = from;
     do {
-      const page = await this.page(cell, tenantId, pageSize, startKey);
+      const page = await this.page(cell, tenantId, pageSize, startKey, upTo);
       yield* page.items;
       startKey = page.lastKey;
     } while (startKey);
@@ -402,6 +422,34 @@ export class CellData extends CellTableAccess {
 function copyOf(item: Item): Item {
   const { [COPY_MARKER]: _old, ...record } = item;
   return typeof record.updatedAt === 'string' ? { ...record, [COPY_MARKER]: record.updatedAt } : record;
+}
+
+/** Just below and just above the printable ASCII characters that ids and key prefixes are made of. */
+const BELOW = 0x1f;
+const ABOVE = 0x7f;
+
+/**
+ * A sort key strictly between `low` and `high` (low < high), near the
+ * middle of the keys between them, or undefined when there is none to
+ * give: where a range of a tenant's records splits in two. Keys are ASCII
+ * here, so their UTF-8 order (DynamoDB's) is their character order.
+ */
+export function midSortKey(low: string, high: string): string | undefined {
+  let prefix = '';
+  // Whether `high` still bounds the key being built: once the key has a character below high's, any continuation is below it.
+  let bounded = true;
+  for (let i = 0; i < 256; i += 1) {
+    const x = i < low.length ? low.charCodeAt(i) : BELOW;
+    const y = !bounded ? ABOVE : i < high.length ? high.charCodeAt(i) : BELOW;
+    if (x > ABOVE || y > ABOVE) return undefined;
+    if (y - x > 1) return prefix + String.fromCharCode(Math.floor((x + y) / 2));
+    if (x === BELOW && y === BELOW) return undefined;
+    if (y < x) return undefined;
+    // Equal here, or next to each other: keep low's character and look further.
+    prefix += String.fromCharCode(x);
+    if (y === x + 1) bounded = false;
+  }
+  return undefined;
 }
 
 /** DynamoDB orders sort keys by their UTF-8 bytes. */

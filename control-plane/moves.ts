@@ -40,7 +40,7 @@ import {
 import { RUNNING_ORDER_STATUSES } from '../layers/shared/src/contracts/order-saga.ts';
 import { ID_RULE, isValidId } from '../layers/shared/src/ids.ts';
 import { encodeBuckets } from './bucket-codec.ts';
-import { CellData } from './cell-data.ts';
+import { CellData, midSortKey } from './cell-data.ts';
 import { ControlPlaneError, InvalidInputError, NotFoundError } from './errors.ts';
 import { shown } from '../lib/cli-input.ts';
 import type { CellRecord, MapVersion } from './records.ts';
@@ -72,8 +72,20 @@ export const moveRecordSchema = z.object({
   to: z.string(),
   state: z.enum(MOVE_STATES),
   steps: z.record(z.string(), stepTimesSchema).default({}),
-  /** Where the clone goes on: the tenant (its index in `tenants`) and the last key copied. */
-  checkpoint: z.object({ tenant: z.number().int(), lastKey: z.record(z.string(), z.unknown()).optional() }).optional(),
+  /**
+   * Where the clone (or the catch-up's pass) goes on: the next tenant not
+   * begun (its index in `tenants`), and the ranges of keys under way, each
+   * from after its last key done up to `upTo` (inclusive; the tenant's end
+   * when absent). A record saved with `lastKey` alone has that tenant under
+   * way as one range.
+   */
+  checkpoint: z
+    .object({
+      tenant: z.number().int(),
+      lastKey: z.record(z.string(), z.unknown()).optional(),
+      segments: z.array(z.object({ tenant: z.number().int(), after: z.record(z.string(), z.unknown()).optional(), upTo: z.string().optional() })).optional(),
+    })
+    .optional(),
   /** Records written into the target (clone and catch-ups). */
   copied: z.number().int().default(0),
   fenceAt: z.number().optional(),
@@ -273,6 +285,12 @@ export interface MoveEngineDeps {
   readonly stepBudgetMs?: number;
   /** @default 1,000 */
   readonly pageSize?: number;
+  /**
+   * How many ranges of keys the clone and the catch-up's pass work on at
+   * once: tenants side by side, and a big tenant split in key ranges.
+   * @default 4
+   */
+  readonly copySegments?: number;
   /**
    * How long the final step waits for orders whose saga is running in the
    * source before it lifts the fence and tries again later.
@@ -546,8 +564,8 @@ export class MoveEngine {
       move.checkpoint = { tenant: 0 };
       await this.save(move, 'announced to both cells; cloning');
     }
-    const finished = await this.pageByPage(move, source, target, started, async (tenantId, lastKey) => {
-      const page = await this.deps.cellData.page(source, tenantId, this.deps.pageSize ?? 1_000, lastKey);
+    const finished = await this.pageByPage(move, source, target, started, async (tenantId, range) => {
+      const page = await this.deps.cellData.page(source, tenantId, this.deps.pageSize ?? 1_000, range.after, range.upTo);
       await this.deps.cellData.putCopies(target, page.items);
       return { written: page.items.length, ...(page.lastKey && { lastKey: page.lastKey }) };
     });
@@ -574,8 +592,8 @@ export class MoveEngine {
       move.checkpoint = { tenant: 0 };
       await this.save(move);
     }
-    const finished = await this.pageByPage(move, source, target, started, async (tenantId, lastKey) => {
-      const page = await this.deps.cellData.reconcile(source, target, tenantId, { startKey: lastKey, limit: this.deps.pageSize ?? 1_000 });
+    const finished = await this.pageByPage(move, source, target, started, async (tenantId, range) => {
+      const page = await this.deps.cellData.reconcile(source, target, tenantId, { startKey: range.after, upTo: range.upTo, limit: this.deps.pageSize ?? 1_000 });
       // Orders whose saga runs on write the order and its items without the cell API: into the journal (until the saga
       // ends) before the page counts as done. One that ended before the pass read it was copied as it ended; one placed
       // since the journal began is journaled by the cell API.
@@ -764,35 +782,63 @@ export class MoveEngine {
 
   /**
    * Works through the moving tenants a page at a time from the move's
-   * checkpoint, saving it after each page, until done (true) or the step's
-   * budget is spent (false): a tenant of any size takes as many steps as it
-   * needs. A tenant done, its directory entry goes to the target too.
+   * checkpoint, saving it after each round of pages, until done (true) or
+   * the step's budget is spent (false): a tenant of any size takes as many
+   * steps as it needs. Up to `copySegments` ranges go at once: the next
+   * tenants, and while there are fewer of those, a big tenant's remaining
+   * keys split in two. A tenant done, its directory entry goes to the
+   * target too.
    */
   private async pageByPage(
     move: MoveRecord,
     source: CellRecord,
     target: CellRecord,
     started: number,
-    page: (tenantId: string, lastKey: Record<string, unknown> | undefined) => Promise<{ written: number; lastKey?: Record<string, unknown> }>,
+    page: (tenantId: string, range: KeyRange) => Promise<{ written: number; lastKey?: Record<string, unknown> }>,
   ): Promise<boolean> {
     const checkpoint = move.checkpoint ?? { tenant: 0 };
-    while (checkpoint.tenant < move.tenants.length) {
-      const tenantId = move.tenants[checkpoint.tenant] as string;
-      const done = await page(tenantId, checkpoint.lastKey);
-      move.copied += done.written;
-      if (done.lastKey) {
-        checkpoint.lastKey = done.lastKey;
-      } else {
-        await this.copyDirectoryEntry(source, target, tenantId);
-        checkpoint.tenant += 1;
-        delete checkpoint.lastKey;
-      }
-      move.checkpoint = checkpoint;
+    let segments: Segment[] = checkpoint.segments ?? (checkpoint.lastKey ? [{ tenant: checkpoint.tenant, after: checkpoint.lastKey }] : []);
+    let next = checkpoint.lastKey && !checkpoint.segments ? checkpoint.tenant + 1 : checkpoint.tenant;
+    const width = Math.max(1, this.deps.copySegments ?? 4);
+    for (;;) {
+      while (segments.length < width && next < move.tenants.length) segments.push({ tenant: next++ });
+      if (segments.length === 0) break;
+      if (segments.length < width) segments = await this.split(move, source, segments, width);
+      const done = await Promise.all(segments.map((segment) => page(move.tenants[segment.tenant] as string, segment)));
+      const going: Segment[] = [];
+      done.forEach((result, i) => {
+        move.copied += result.written;
+        if (result.lastKey) going.push({ ...segments[i]!, after: result.lastKey });
+      });
+      const ended = new Set(segments.filter((segment) => !going.some((g) => g.tenant === segment.tenant)).map((segment) => segment.tenant));
+      for (const tenant of ended) await this.copyDirectoryEntry(source, target, move.tenants[tenant] as string);
+      segments = going;
+      move.checkpoint = { tenant: next, segments };
       await this.save(move);
       if (this.now() - started >= (this.deps.stepBudgetMs ?? 60_000)) return false;
     }
     delete move.checkpoint;
     return true;
+  }
+
+  /**
+   * Splits ranges under way (those past their first page: big ones) at the
+   * middle of their remaining keys in the source, until there are `width`
+   * ranges or none splits. Any split point is correct; a middle one shares
+   * the work.
+   */
+  private async split(move: MoveRecord, source: CellRecord, segments: Segment[], width: number): Promise<Segment[]> {
+    const result = [...segments];
+    for (const segment of segments) {
+      if (result.length >= width) break;
+      if (!segment.after) continue;
+      const tenantId = move.tenants[segment.tenant] as string;
+      const last = await this.deps.cellData.lastSortKey(source, tenantId, segment.upTo);
+      const middle = last === undefined ? undefined : midSortKey(String(segment.after.sk), last);
+      if (middle === undefined) continue;
+      result.splice(result.indexOf(segment), 1, { ...segment, upTo: middle }, { tenant: segment.tenant, after: { pk: segment.after.pk, sk: middle }, ...(segment.upTo !== undefined && { upTo: segment.upTo }) });
+    }
+    return result;
   }
 
   /** Whether the map already gives the moving tenants to the target: the flip happened (the run that made it may have died after). */
@@ -982,6 +1028,17 @@ export class MoveEngine {
 
 /** The move cannot go on: it ends as `failed`, with the source as it was. */
 class MoveFailure extends Error {}
+
+/** A range of a tenant's keys: after `after` (exclusive), up to `upTo` (inclusive); open where absent. */
+interface KeyRange {
+  readonly after?: Record<string, unknown>;
+  readonly upTo?: string;
+}
+
+/** A range of keys of one moving tenant (its index in the move's `tenants`) under way. */
+interface Segment extends KeyRange {
+  readonly tenant: number;
+}
 
 /** A move's id: when it was made, to the second, and a random suffix. */
 function newMoveId(at: number): string {

@@ -321,8 +321,8 @@ describe('a move within its step budget', () => {
   it('copies a page a step, catches up a page a step, going on from its checkpoint, and forgets a page a step', async () => {
     const tenantId = await tenantIn('cell-2', 'pages');
     await seed(tenantId, 5);
-    // A budget of nothing, on a clock that stands still: each step hands back after its first page.
-    const { engine } = clocked({ pageSize: 2, stepBudgetMs: 0, fenceLeadMs: 0, settleMs: 0 });
+    // A budget of nothing, on a clock that stands still: each step hands back after its first page (one range at a time).
+    const { engine } = clocked({ pageSize: 2, stepBudgetMs: 0, fenceLeadMs: 0, settleMs: 0, copySegments: 1 });
     const move = await engine.create({ kind: 'tenant', tenantId, to: 'cell-3' }, { by: 'test', graceSeconds: 0 });
     const seen: Array<Pick<MoveRecord, 'state' | 'copied' | 'checkpoint'>> = [];
     for (let i = 0; i < 4; i += 1) {
@@ -332,10 +332,10 @@ describe('a move within its step budget', () => {
     }
     const afterSecondKey = { pk: tenantKey(tenantId), sk: 'ITEM#i-1' };
     expect(seen).toEqual([
-      { state: 'clone', copied: 2, checkpoint: { tenant: 0, lastKey: afterSecondKey } },
-      { state: 'clone', copied: 4, checkpoint: { tenant: 0, lastKey: { pk: tenantKey(tenantId), sk: 'ITEM#i-3' } } },
+      { state: 'clone', copied: 2, checkpoint: { tenant: 1, segments: [{ tenant: 0, after: afterSecondKey }] } },
+      { state: 'clone', copied: 4, checkpoint: { tenant: 1, segments: [{ tenant: 0, after: { pk: tenantKey(tenantId), sk: 'ITEM#i-3' } }] } },
       // The last page: the tenant is done, its directory entry copied.
-      { state: 'clone', copied: 5, checkpoint: { tenant: 1 } },
+      { state: 'clone', copied: 5, checkpoint: { tenant: 1, segments: [] } },
       { state: 'catch up', copied: 5, checkpoint: undefined },
     ]);
     expect(await records('cell-3', tenantId)).toHaveLength(5);
@@ -348,9 +348,9 @@ describe('a move within its step budget', () => {
       caught.push({ state, checkpoint });
     }
     expect(caught).toEqual([
-      { state: 'catch up', checkpoint: { tenant: 0, lastKey: afterSecondKey } },
-      { state: 'catch up', checkpoint: { tenant: 0, lastKey: { pk: tenantKey(tenantId), sk: 'ITEM#i-3' } } },
-      { state: 'catch up', checkpoint: { tenant: 1 } },
+      { state: 'catch up', checkpoint: { tenant: 1, segments: [{ tenant: 0, after: afterSecondKey }] } },
+      { state: 'catch up', checkpoint: { tenant: 1, segments: [{ tenant: 0, after: { pk: tenantKey(tenantId), sk: 'ITEM#i-3' } }] } },
+      { state: 'catch up', checkpoint: { tenant: 1, segments: [] } },
       { state: 'fence', checkpoint: undefined },
     ]);
 
@@ -364,6 +364,43 @@ describe('a move within its step budget', () => {
     expect(outcomes).toEqual(['continue', 'continue', 'continue', 'done']);
     expect(left).toEqual([3, 1, 0, 0]);
     expect(await stored(move.moveId)).toMatchObject({ state: 'done', copied: 5 });
+  });
+
+  it('splits a big tenant into ranges of keys that copy side by side, each going on from its own checkpoint, and takes the next tenants beside it', async () => {
+    const big = await tenantIn('cell-2', 'wide');
+    await seed(big, 40);
+    const small = await tenantIn('cell-2', 'narrow', bucketOf(big));
+    await seed(small, 1);
+    const bucket = bucketOf(big);
+    let pages = 0;
+    const { clock, engine } = clocked({
+      pageSize: 4,
+      stepBudgetMs: 0,
+      fenceLeadMs: 0,
+      settleMs: 0,
+      copySegments: 4,
+      cellData: cellDataWith({ page: (...args: Parameters<CellData['page']>) => ((pages += 1), world.cellData.page(...args)) }),
+    });
+    const move = await engine.create({ kind: 'bucket', first: bucket, last: bucket, to: 'cell-3' }, { by: 'test', graceSeconds: 0 });
+    const perStep: number[] = [];
+    for (let i = 0; i < 40 && (await stored(move.moveId)).state === 'clone'; i += 1) {
+      pages = 0;
+      await engine.step(move.moveId);
+      perStep.push(pages);
+    }
+    // The tenants of the bucket side by side, then the big one's keys split up to four ways: a page of each range a step.
+    expect(perStep.slice(0, 2)).toEqual([2, 2]);
+    expect(Math.max(...perStep)).toBe(4);
+    // Fewer steps than the big tenant's pages one after another.
+    expect(perStep.length).toBeLessThan(40 / 4);
+    expect(await stored(move.moveId)).toMatchObject({ state: 'catch up', copied: 41 });
+    const digests = (cellId: string) => Promise.all([big, small].map((tenantId) => world.cellData.digest(world.cell(cellId), tenantId)));
+    expect(await digests('cell-3')).toEqual(await digests('cell-2'));
+    // The catch-up's pass goes the same way: nothing differs, nothing is written.
+    await stepUntil(engine, move.moveId, 'fence');
+    expect((await stored(move.moveId)).copied).toBe(41);
+    expect(await world.moves.requestAbort(move.moveId)).toBe(true);
+    await advanceUntil(engine, clock, move.moveId, 'aborted');
   });
 });
 
