@@ -118,6 +118,7 @@ export const configSchema = z.object({
     .default(DEFAULT_TRAFFIC_SHIFT),
   canaryCell: z.string().optional(),
   bakeMinutes: wholeNumber('a whole number of minutes').pipe(z.number().min(0).max(1440)).default(15),
+  moveCopySegments: wholeNumber().pipe(z.number().min(1).max(64)).default(4),
   deploymentWaves: z
     .preprocess(
       (value) => (typeof value === 'string' && !value.trim().startsWith('[') ? value.split(',').map((part) => part.trim()) : jsonText(value)),
@@ -175,6 +176,8 @@ export interface AppConfig {
   readonly canaryCell: string;
   /** How long each wave bakes, watched by its cells' health alarms, before the next starts. @default 15 */
   readonly bakeMinutes: number;
+  /** Ranges of keys a move's clone and catch-up copy at once (tenants side by side, a big tenant split by key). @default 4 */
+  readonly moveCopySegments: number;
   /**
    * The sizes of the waves after the canary cell; cells beyond the list go in
    * waves of its last size. @default 1, 2, 4 … (each wave twice the last)
@@ -208,6 +211,7 @@ export const CONFIG_KEYS = [
   'canaryCell',
   'bakeMinutes',
   'deploymentWaves',
+  'moveCopySegments',
 ] as const;
 
 /**

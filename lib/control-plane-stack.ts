@@ -69,7 +69,7 @@ export class ControlPlaneStack extends Stack {
       description: 'The control-plane table; cells register in it on deploy',
     });
     new RoutingSeed(this, 'RoutingSeed', { table: this.table.table, cellIds: config.cells });
-    this.moves = new MoveWorkflow(this, 'Moves', { app: config, sharedLayer, table: this.table });
+    this.moves = new MoveWorkflow(this, 'Moves', { app: config, sharedLayer, table: this.table, copySegments: config.moveCopySegments });
     new StringParameter(this, 'MoveWorkflowParameter', {
       parameterName: moveWorkflowParameter(config),
       stringValue: this.moves.stateMachine.stateMachineArn,

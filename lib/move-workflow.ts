@@ -22,6 +22,12 @@ export interface MoveWorkflowProps {
    * @default Duration.minutes(3)
    */
   readonly stepTimeout?: Duration;
+  /**
+   * Ranges of keys the clone and the catch-up's pass copy at once, in one
+   * step: the moving tenants side by side, and a big tenant's keys split.
+   * @default 4
+   */
+  readonly copySegments?: number;
 }
 
 /**
@@ -48,6 +54,7 @@ export class MoveWorkflow extends Construct {
       sharedLayer: props.sharedLayer,
       timeout: stepTimeout,
       memorySize: 1024,
+      environment: { MOVE_COPY_SEGMENTS: String(props.copySegments ?? 4) },
     });
     this.mover.bindTable('CONTROL_PLANE_TABLE', props.table.table, (grantee) => props.table.table.grantReadWriteData(grantee));
     this.grantCellTables(props.app);

@@ -7,13 +7,17 @@ import { MoveEngine, MoveStore } from '../../control-plane/moves.ts';
 import { ControlPlaneStore } from '../../control-plane/store.ts';
 
 const observability = createObservability();
-const { CONTROL_PLANE_TABLE: tableName } = parseEnvironment('mover', z.object({ CONTROL_PLANE_TABLE: z.string().min(1) }));
+const { CONTROL_PLANE_TABLE: tableName, MOVE_COPY_SEGMENTS: copySegments } = parseEnvironment(
+  'mover',
+  z.object({ CONTROL_PLANE_TABLE: z.string().min(1), MOVE_COPY_SEGMENTS: z.coerce.number().int().min(1).max(64).default(4) }),
+);
 const client = observability.tracer.captureAWSv3Client(new DynamoDBClient(sdkClientConfig(DATA_PLANE)));
 const doc = DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
 const engine = new MoveEngine({
   store: new ControlPlaneStore(client, tableName),
   moves: new MoveStore(doc, tableName),
   cellData: new CellData(doc),
+  copySegments,
   log: (message, move) => observability.logger.info(message, { moveId: move.moveId, state: move.state, from: move.from, to: move.to }),
 });
 

@@ -42,6 +42,9 @@ describe('parseConfig', () => {
       bakeMinutes: 15,
     });
     expect(parseConfig(read({ cells: ['a'] })).deploymentWaves).toBeUndefined();
+    expect(parseConfig(read({ cells: ['a'] })).moveCopySegments).toBe(4);
+    expect(parseConfig(read({ cells: ['a'], moveCopySegments: '16' })).moveCopySegments).toBe(16);
+    expect(() => parseConfig(read({ cells: ['a'], moveCopySegments: '0' }))).toThrow('moveCopySegments');
     expect(parseConfig(read({ cells: 'a,b', canaryCell: 'b', bakeMinutes: '0', deploymentWaves: '1, 3', lambdaTrafficShift: 'all-at-once' }))).toMatchObject({
       canaryCell: 'b',
       bakeMinutes: 0,

@@ -294,7 +294,8 @@ describe('control-plane stack', () => {
       Value: { Ref: Match.stringLikeRegexp('^MovesStateMachine') },
     });
     controlPlane.hasResourceProperties('AWS::Lambda::Function', {
-      Environment: { Variables: Match.objectLike({ POWERTOOLS_SERVICE_NAME: 'mover', CONTROL_PLANE_TABLE: { Ref: Match.stringLikeRegexp('^RegistryTable') } }) },
+      // The copy's ranges at once: config's moveCopySegments, 4 by default.
+      Environment: { Variables: Match.objectLike({ POWERTOOLS_SERVICE_NAME: 'mover', CONTROL_PLANE_TABLE: { Ref: Match.stringLikeRegexp('^RegistryTable') }, MOVE_COPY_SEGMENTS: '4' }) },
       Timeout: 180,
     });
   });
