@@ -119,3 +119,48 @@ export function routerMemoryRows(inputs: CostInputs, sizes: readonly number[] = 
     return { memoryMb: mb, routerUsd: get!.routerUsd, totalUsd: get!.totalUsd, share: get!.routerUsd / get!.totalUsd };
   });
 }
+
+/** One row of what moving many records costs and takes, at a write rate the table gives the copy. */
+export interface BulkMoveRow {
+  /** Writes a second the copy may take from the target table (on-demand WCU, records of 1 KB or less). */
+  readonly writesPerSecond: number;
+  /** Ranges of keys at once (moveCopySegments) the copy needs to reach that rate. */
+  readonly segments: number;
+  readonly cloneHours: number;
+  /** The catch-up's whole-tenant pass, before the fence: a consistent read of both cells, at twice the clone's read rate. */
+  readonly catchUpHours: number;
+  /** Deleting the source's copy after the grace period (nobody waits for it). */
+  readonly forgetHours: number;
+  readonly dynamoUsd: number;
+  readonly moverUsd: number;
+}
+
+/**
+ * Moving `records` records of 1 KB or less between cells, from the move's
+ * own arithmetic: the clone reads each record once (a consistent Query: a
+ * quarter of a read unit a record) and writes it once; the catch-up's pass
+ * reads both cells once; forget deletes each record once; the journal adds
+ * a write per live write during the move (not counted: it follows the
+ * traffic, not the size). One segment does a page of 1,000 records in one
+ * Query and 40 BatchWriteItem calls, 8 at a time: 6 round trips.
+ */
+export function bulkMoveModel(records: number, writeRates: readonly number[], moverMb = 1024): BulkMoveRow[] {
+  const perSegment = 1_000 / ((6 * ASSUMPTIONS.dynamoCallMs) / 1_000);
+  const readUnits = records * (0.25 + 0.5);
+  const writeUnits = records * 2;
+  const dynamoUsd = (writeUnits / 1e6) * PRICES.dynamoUsdPerMillionWrites + (readUnits / 1e6) * PRICES.dynamoUsdPerMillionReads;
+  return writeRates.map((writesPerSecond) => {
+    const cloneSeconds = records / writesPerSecond;
+    // The mover runs while the copy runs: the clone, the pass and forget, each at the table's rate.
+    const moverSeconds = cloneSeconds + records / (2 * writesPerSecond) + cloneSeconds;
+    return {
+      writesPerSecond,
+      segments: Math.max(1, Math.ceil(writesPerSecond / perSegment)),
+      cloneHours: cloneSeconds / 3_600,
+      catchUpHours: records / (2 * writesPerSecond) / 3_600,
+      forgetHours: cloneSeconds / 3_600,
+      dynamoUsd,
+      moverUsd: moverSeconds * (moverMb / 1_024) * PRICES.lambdaArmUsdPerGbSecond,
+    };
+  });
+}

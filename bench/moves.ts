@@ -20,10 +20,16 @@ import { quantile } from './stats.ts';
 export interface MoveSizeFigures {
   readonly items: number;
   readonly moves: number;
-  /** The raw BatchWriteItem load of the tenant's records into DynamoDB Local (its seeding), records per second. */
+  /**
+   * The raw BatchWriteItem load of the tenant's records (up to RAW_SAMPLE of
+   * them, under another key) into the table the move copies to, just before
+   * each move: records per second, median over the moves.
+   */
   readonly rawRecordsPerSecond: number;
   /** The clone step's copy rate (records ÷ its time), median over the moves. */
   readonly cloneRecordsPerSecond: number;
+  /** Each move's copy rate ÷ the raw load measured just before it, median. */
+  readonly copyToRaw: number;
   /** Records read by the catch-ups from the journal per change (journal entry), over all the moves. */
   readonly readsPerChange: number;
   readonly changes: number;
@@ -74,14 +80,20 @@ export async function benchMoves(
       // One tenant of this size, written straight into its cell as the API writes items (the raw load), then moved back and forth.
       const tenantId = `bench-${items}-${randomUUID().slice(0, 8)}`;
       let at = await ownerOf(connection, tenantId);
-      const seeded = performance.now();
       await seed(doc, target.cellTables[at]!, tenantId, items);
-      const rawRecordsPerSecond = items / ((performance.now() - seeded) / 1_000);
       const done: MoveRecord[] = [];
+      const raw: number[] = [];
       let acknowledgedWrites = 0;
       let refusedWrites = 0;
       for (let n = 0; n < moves; n += 1) {
         const to = cells.find((c) => c !== at)!;
+        // The same records loaded raw into the same table just before the clone writes there: DynamoDB Local's pace drifts
+        // over a run (every stream record it keeps slows its writes), so only side by side is the ratio fair.
+        const sample = `${tenantId}-raw`;
+        const started = performance.now();
+        const keys = await seed(doc, target.cellTables[to]!, sample, Math.min(items, RAW_SAMPLE));
+        raw.push(Math.min(items, RAW_SAMPLE) / ((performance.now() - started) / 1_000));
+        await writeAll(doc, target.cellTables[to]!, keys.map((Key) => ({ DeleteRequest: { Key } })));
         const writer = keepWriting(target, tenantId, 1, WRITES_PER_SECOND);
         const moved = await runMove(connection, engine, tenantId, to);
         const { acknowledged, refused } = await writer.stop();
@@ -97,8 +109,9 @@ export async function benchMoves(
       const figures: MoveSizeFigures = {
         items,
         moves,
-        rawRecordsPerSecond,
+        rawRecordsPerSecond: quantile(raw, 0.5),
         cloneRecordsPerSecond: quantile(clone, 0.5),
+        copyToRaw: quantile(clone.map((rate, i) => rate / raw[i]!), 0.5),
         readsPerChange: changes === 0 ? 0 : reads / changes,
         changes,
         fencedP50Ms: quantile(fenced, 0.5),
@@ -109,7 +122,7 @@ export async function benchMoves(
         refusedWrites,
       };
       say(
-        `  ${items.toLocaleString('en-US')} items, ${moves} moves: copied at ${Math.round(figures.cloneRecordsPerSecond)} records/s (raw load ${Math.round(rawRecordsPerSecond)}); writes refused for ${Math.round(figures.fencedP50Ms)} ms (p50)`,
+        `  ${items.toLocaleString('en-US')} items, ${moves} moves: copied at ${Math.round(figures.cloneRecordsPerSecond)} records/s (raw load ${Math.round(figures.rawRecordsPerSecond)}); writes refused for ${Math.round(figures.fencedP50Ms)} ms (p50)`,
       );
       bySize.push(figures);
     }
@@ -139,8 +152,11 @@ async function runMove(connection: ControlPlaneConnection, engine: MoveEngine, t
   }
 }
 
-/** Items as the API stores them (version 1), and the tenant's directory entry. */
-async function seed(doc: DynamoDBDocumentClient, tableName: string, tenantId: string, count: number): Promise<void> {
+/** At most this many records are loaded raw beside each move: the rate per record needs no more. */
+const RAW_SAMPLE = 10_000;
+
+/** Items as the API stores them (version 1), and the tenant's directory entry; their keys. */
+async function seed(doc: DynamoDBDocumentClient, tableName: string, tenantId: string, count: number): Promise<Array<Record<string, unknown>>> {
   const at = new Date().toISOString();
   await doc.send(new PutCommand({ TableName: tableName, Item: { ...directoryKey(bucketOf(tenantId), tenantId), entity: DIRECTORY_ENTITY, tenantId, bucket: bucketOf(tenantId), recordedAt: at } }));
   const items = Array.from({ length: count }, (_, n) => ({
@@ -154,12 +170,18 @@ async function seed(doc: DynamoDBDocumentClient, tableName: string, tenantId: st
     createdAt: at,
     updatedAt: at,
   }));
+  await writeAll(doc, tableName, items.map((Item) => ({ PutRequest: { Item } })));
+  return items.map(({ pk, sk }) => ({ pk, sk }));
+}
+
+/** BatchWriteItem, 25 requests a call and 8 calls at once, as a move's copy writes. */
+async function writeAll(doc: DynamoDBDocumentClient, tableName: string, requests: Array<Record<string, unknown>>): Promise<void> {
   const batches = [];
-  for (let start = 0; start < items.length; start += 25) batches.push(items.slice(start, start + 25));
+  for (let start = 0; start < requests.length; start += 25) batches.push(requests.slice(start, start + 25));
   for (let i = 0; i < batches.length; i += 8) {
     await Promise.all(
       batches.slice(i, i + 8).map(async (batch) => {
-        let pending: Array<Record<string, unknown>> = batch.map((Item) => ({ PutRequest: { Item } }));
+        let pending = batch;
         while (pending.length) {
           const { UnprocessedItems } = await doc.send(new BatchWriteCommand({ RequestItems: { [tableName]: pending as never } }));
           pending = (UnprocessedItems?.[tableName] ?? []) as typeof pending;

@@ -9,7 +9,7 @@ import { WRITE_SETTLE_MS } from '../layers/shared/src/contracts/cell-table.ts';
 import { WRITES_PER_SECOND, type MoveFigures } from './moves.ts';
 import type { RouterFigures } from './router.ts';
 import type { RouterRequestFigures } from './router-request.ts';
-import { ASSUMPTIONS, costModel, PRICES, routerMemoryRows } from './cost.ts';
+import { ASSUMPTIONS, bulkMoveModel, costModel, PRICES, routerMemoryRows } from './cost.ts';
 import { fmt, linearFit, mean } from './stats.ts';
 import type { SynthesisRun } from './synthesis.ts';
 import type { ThroughputFigures } from './throughput.ts';
@@ -206,14 +206,14 @@ function sections(r: BenchResults): Section[] {
     },
     {
       title: 'Moves by tenant size',
-      how: `Tenants of each size moved back and forth by the local runtime's move workflow (the mover function stepped by the synthesized state machine, as \`cells move --local\` starts them), each move while a writer PUTs to the tenant through the front door, ${WRITES_PER_SECOND} a second. "raw load" is the BatchWriteItem load of the same records into DynamoDB Local (the tenant's seeding, 25 records a call, 8 calls at once, as the clone writes); "copy" is the clone step's rate (median). "reads per change" is what the catch-ups from the change journal read per journal entry. The fenced window is from the fence to the flip (writes refused meanwhile get 503 with Retry-After), including the ${WRITE_SETTLE_MS} ms the final catch-up waits for acknowledged writes to land; "reads in the fence" counts the records it read (median). "move s" is from the move's start to its flip, which is when \`cells move\` returns.`,
+      how: `Tenants of each size moved back and forth by the local runtime's move workflow (the mover function stepped by the synthesized state machine, as \`cells move --local\` starts them), each move while a writer PUTs to the tenant through the front door, ${WRITES_PER_SECOND} a second. "raw load" is a BatchWriteItem load of the same records (up to 10,000 of them, under another key; 25 records a call, 8 calls at once, as the clone writes) into the table the move copies to, just before each move; "copy" is the clone step's rate, at the mover's default of 4 ranges of keys at once (moveCopySegments); both are medians over the moves, and "copy ÷ raw" is the median of each move's ratio. "reads per change" is what the catch-ups from the change journal read per journal entry. The fenced window is from the fence to the flip (writes refused meanwhile get 503 with Retry-After), including the ${WRITE_SETTLE_MS} ms the final catch-up waits for acknowledged writes to land; "reads in the fence" counts the records it read (median). "move s" is from the move's start to its flip, which is when \`cells move\` returns.`,
       head: ['records', 'moves', 'raw load rec/s', 'copy rec/s', 'copy ÷ raw', 'reads per change', 'fenced ms p50 / p99', 'reads in the fence', 'move s', 'writes (refused)'],
       rows: moves.bySize.map((size) => [
         fmt(size.items),
         fmt(size.moves),
         fmt(size.rawRecordsPerSecond),
         fmt(size.cloneRecordsPerSecond),
-        fmt(size.cloneRecordsPerSecond / size.rawRecordsPerSecond, 2),
+        fmt(size.copyToRaw, 2),
         fmt(size.readsPerChange, 1),
         `${fmt(size.fencedP50Ms)} / ${fmt(size.fencedP99Ms)}`,
         fmt(size.fencedReads),
@@ -221,6 +221,24 @@ function sections(r: BenchResults): Section[] {
         `${fmt(size.acknowledgedWrites)} (${fmt(size.refusedWrites)})`,
       ]),
       findings: movesFindings(moves),
+    },
+    {
+      title: 'Moving a billion records',
+      how: `A model, not a measurement: one billion records of 1 KB or less moved between two cells' on-demand tables, at the write rate the target table gives the copy (the rest of its throughput stays with live traffic; a table's default quota is 40,000 write units a second). The clone reads each record once (a consistent Query, a quarter of a read unit) and writes it once; the catch-up's whole-tenant pass, before the fence, reads both cells once; forget, after the grace period, deletes each record once. A segment (a range of keys) does a page of 1,000 records in 6 round trips of ${ASSUMPTIONS.dynamoCallMs} ms; "segments" is the moveCopySegments that reaches the rate. The fenced window does not appear: it follows the writes of its last seconds, not the records (the table above). Prices: DynamoDB on-demand, Lambda Arm at 1,024 MB.`,
+      head: ['copy writes/s', 'segments', 'clone h', 'catch-up pass h', 'forget h', 'DynamoDB USD', 'mover USD'],
+      rows: bulkMoveModel(1e9, [5_000, 10_000, 20_000, 40_000]).map((row) => [
+        fmt(row.writesPerSecond),
+        fmt(row.segments),
+        fmt(row.cloneHours, 1),
+        fmt(row.catchUpHours, 1),
+        fmt(row.forgetHours, 1),
+        fmt(row.dynamoUsd),
+        fmt(row.moverUsd, 2),
+      ]),
+      findings: [
+        'The table, not the mover, bounds the copy: one mover invocation with a few segments outruns a table\'s whole default write quota, so the segments stay in one step, checkpointed each, and the parallelism is the moveCopySegments setting. A copy that must outrun one invocation would hand the same segments to a Step Functions Distributed Map; nothing else changes.',
+        'The cost does not depend on the rate: 2 writes and ¾ of a read unit a record, whatever the pace.',
+      ],
     },
     {
       title: 'Throughput through the local runtime',
@@ -364,11 +382,7 @@ function movesFindings(moves: MoveFigures): string[] {
   const findings = [
     `The fenced window's p99: ${fmt(smallest.fencedP99Ms)} ms at ${fmt(smallest.items)} records, ${fmt(largest.fencedP99Ms)} ms at ${fmt(largest.items)} (${fmt(largest.fencedP99Ms / smallest.fencedP99Ms, 2)}×; the goal is at most 1.5× and 500 ms).`,
   ];
-  const below = sizes.filter((size) => size.cloneRecordsPerSecond / size.rawRecordsPerSecond < 0.5);
-  if (below.length) {
-    findings.push(
-      `The copy is below half the raw load at ${below.map((size) => fmt(size.items)).join(', ')} records: DynamoDB Local's writes to tables with a stream slow down with every stream record it keeps (24 h), in every table, and the clone writes after its tenant's own load. The copy itself keeps up with the raw load where no stream is kept (docs/design-notes.md, "Moving tenants").`,
-    );
-  }
+  const ratios = sizes.map((size) => `${fmt(size.copyToRaw, 2)} at ${fmt(size.items)}`);
+  findings.push(`The copy against the raw load beside it: ${ratios.join(', ')} records (the goal is at least 0.5).`);
   return findings;
 }
