@@ -7,7 +7,7 @@ import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { encodeBuckets } from '../control-plane/bucket-codec.ts';
 import { evenSplit } from '../control-plane/routing.ts';
 import { OwnershipCache } from '../functions/cell-api/ownership.ts';
-import { OWNERSHIP_KEY, OWNERSHIP_LEASE_MS } from '../layers/shared/src/contracts/cell-table.ts';
+import { moveMarkerKey, OWNERSHIP_KEY, OWNERSHIP_LEASE_MS } from '../layers/shared/src/contracts/cell-table.ts';
 
 export interface OwnershipFigures {
   /** Nanoseconds per check within the lease (no read). */
@@ -16,6 +16,12 @@ export interface OwnershipFigures {
   readonly leaseMs: number;
   /** Ownership-record reads over a 1-second window of this many requests to one instance, at its busiest and at 1 request/s. */
   readonly readsPerRequest: { readonly at1000PerSecond: number; readonly at1PerSecond: number };
+  /**
+   * Requests whose writes the check sends to the change journal (one more
+   * write per record): with no move in the cell, and with one tenant of the
+   * cell moving (for the other tenants).
+   */
+  readonly journaledPerRequest: { readonly noMove: number; readonly otherTenantMoving: number };
 }
 
 export async function benchOwnership(cells: readonly string[], checks: number): Promise<OwnershipFigures> {
@@ -48,5 +54,20 @@ export async function benchOwnership(cells: readonly string[], checks: number): 
     }
     return reads / (requestsPerSecond * seconds);
   };
-  return { nsPerCheck, checks, leaseMs: OWNERSHIP_LEASE_MS, readsPerRequest: { at1000PerSecond: await readsOver(1000), at1PerSecond: await readsOver(1) } };
+  // What the journal costs the normal path: the check says whether a request's writes are journaled (ChangeJournal.run), nothing else does.
+  const journaled = async (items: Array<Record<string, unknown>>) => {
+    const table = { send: async () => ({ Items: items }) } as unknown as DynamoDBDocumentClient;
+    const checking = new OwnershipCache(table, 'cell-table', cells[0] as string, { now: () => 0 });
+    let count = 0;
+    for (const id of ids) if ((await checking.check(id)).journal !== undefined) count++;
+    return count / ids.length;
+  };
+  const moving = { ...moveMarkerKey('bench-move'), moveId: 'bench-move', role: 'source', buckets: [], tenants: ['a-tenant-not-asked-for'] };
+  return {
+    nsPerCheck,
+    checks,
+    leaseMs: OWNERSHIP_LEASE_MS,
+    readsPerRequest: { at1000PerSecond: await readsOver(1000), at1PerSecond: await readsOver(1) },
+    journaledPerRequest: { noMove: await journaled([{ ...OWNERSHIP_KEY, ...record }]), otherTenantMoving: await journaled([{ ...OWNERSHIP_KEY, ...record }, moving]) },
+  };
 }

@@ -56,6 +56,7 @@ export async function startMove(c: ControlPlaneConnection, request: MoveRequest,
  * reason) unless the move waits to forget and no other revert claimed it.
  */
 export async function revertMove(c: ControlPlaneConnection, moveId: string, options: { by: string; graceSeconds: number }): Promise<MoveRecord> {
+  if (!(await c.moves.get(moveId))) throw new NotFoundError(`no move ${shown(moveId)}`);
   const runner = moveRunner(c);
   const record = await moveEngine(c).revert(moveId, options);
   await runner.start(record);

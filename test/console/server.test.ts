@@ -168,6 +168,7 @@ describe('the console API over a real control plane: 400 malformed, 404 unknown,
     ['POST', '/api/cells/cell-9/activate', '{}', 404, /no cell "cell-9" is registered/],
     ['POST', '/api/moves', '{"kind":"tenant","tenantId":"acme","to":"cell-9"}', 404, /no cell "cell-9" is registered/],
     ['POST', '/api/moves/no-such-move/abort', '{}', 404, /no move "no-such-move"/],
+    ['POST', '/api/moves/no-such-move/revert', '{}', 404, /no move "no-such-move"/],
     ['GET', '/api/nothing', undefined, 404, /nothing at \/api\/nothing/],
     // A conflict with the current state: 409.
     ['POST', '/api/apply', '{}', 409, /no plan at/],
