@@ -35,6 +35,13 @@ export interface MoveSizeFigures {
   readonly changes: number;
   readonly fencedP50Ms: number;
   readonly fencedP99Ms: number;
+  /**
+   * The fenced window's p99 of a tenant of CONTROL_ITEMS records moved the
+   * same way right after each of these moves (this size's own, for the
+   * smallest): DynamoDB Local slows down over a run, so only side by side
+   * does the big tenant's window compare with a small one's.
+   */
+  readonly controlFencedP99Ms: number;
   /** Records read inside the fence, per move (median). */
   readonly fencedReads: number;
   /** From the move's creation to its flip (what the operator waits for), median. */
@@ -76,12 +83,14 @@ export async function benchMoves(
     const engine = new MoveEngine({ store: connection.store, moves: connection.moves, cellData: connection.cellTables });
     const cells = Object.keys(target.cellTables);
     const bySize: MoveSizeFigures[] = [];
+    let control: { tenantId: string; at: string } | undefined;
     for (const { items, moves } of plan.sizes) {
       // One tenant of this size, written straight into its cell as the API writes items (the raw load), then moved back and forth.
       const tenantId = `bench-${items}-${randomUUID().slice(0, 8)}`;
       let at = await ownerOf(connection, tenantId);
       await seed(doc, target.cellTables[at]!, tenantId, items);
       const done: MoveRecord[] = [];
+      const controls: MoveRecord[] = [];
       const raw: number[] = [];
       let acknowledgedWrites = 0;
       let refusedWrites = 0;
@@ -101,6 +110,14 @@ export async function benchMoves(
         refusedWrites += refused;
         done.push(moved);
         at = to;
+        if (items > CONTROL_ITEMS) {
+          control ??= await controlTenant(connection, doc, target);
+          const back = cells.find((c) => c !== control!.at)!;
+          const controlWriter = keepWriting(target, control.tenantId, 1, WRITES_PER_SECOND);
+          controls.push(await runMove(connection, engine, control.tenantId, back));
+          await controlWriter.stop();
+          control.at = back;
+        }
       }
       const clone = done.map((m) => (m.copied > 0 ? items / ((m.steps.clone!.endedAt! - m.steps.clone!.startedAt) / 1_000) : 0));
       const changes = done.reduce((sum, m) => sum + (m.delta?.changes ?? 0), 0);
@@ -116,6 +133,7 @@ export async function benchMoves(
         changes,
         fencedP50Ms: quantile(fenced, 0.5),
         fencedP99Ms: quantile(fenced, 0.99),
+        controlFencedP99Ms: controls.length ? quantile(controls.map((m) => m.fencedMs!), 0.99) : quantile(fenced, 0.99),
         fencedReads: quantile(done.map((m) => m.fenced?.reads ?? 0), 0.5),
         moveSeconds: quantile(done.map((m) => ((m.flippedAt ?? m.updatedAt) - m.createdAt) / 1_000), 0.5),
         acknowledgedWrites,
@@ -131,6 +149,16 @@ export async function benchMoves(
     connection.close();
     client.destroy();
   }
+}
+
+/** The small tenant moved beside bigger ones, for their fenced windows to be compared with. */
+export const CONTROL_ITEMS = 50;
+
+async function controlTenant(connection: ControlPlaneConnection, doc: DynamoDBDocumentClient, target: Target): Promise<{ tenantId: string; at: string }> {
+  const tenantId = `bench-control-${randomUUID().slice(0, 8)}`;
+  const at = await ownerOf(connection, tenantId);
+  await seed(doc, target.cellTables[at]!, tenantId, CONTROL_ITEMS);
+  return { tenantId, at };
 }
 
 async function ownerOf(connection: ControlPlaneConnection, tenantId: string): Promise<string> {

@@ -167,7 +167,9 @@ export class PlanRunner {
         recordsCopied,
         rate: recordsCopied / seconds,
         ...(bucketsDone > 0 && { etaSeconds: Math.round(((bucketsTotal - bucketsDone) * seconds) / bucketsDone) }),
-        failed: moves.filter((m) => m.state === 'aborted' || m.state === 'failed').map((m) => ({ moveId: m.moveId, subject: m.subject, ...(m.error && { error: m.error }) })),
+        failed: moves
+          .filter((m) => m.state === 'aborted' || m.state === 'failed' || m.state === 'reverted')
+          .map((m) => ({ moveId: m.moveId, subject: m.subject, ...(m.error ? { error: m.error } : m.revertedBy && { error: `reverted by move ${m.revertedBy}` }) })),
       };
       this.deps.onProgress?.(progress);
       // Nothing running and nothing left to start: every chunk is done or its move ended without flipping.

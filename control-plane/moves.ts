@@ -641,9 +641,10 @@ export class MoveEngine {
     const { version } = await this.deps.store.readRouting();
     let others: Promise<unknown> = Promise.resolve();
     if (!this.flipped(move, version!)) {
-      if (!(await this.sagasEnded(move, source, fenceAt))) return this.liftFence(move, source, 'orders of the moving tenants were still running');
+      const journaled = await this.sagasEnded(move, source, fenceAt);
+      if (!journaled) return this.liftFence(move, source, 'orders of the moving tenants were still running');
       this.begin(move, 'final catch up');
-      const copied = await this.copyChanges(move, source, target, true);
+      const copied = await this.copyChanges(move, source, target, true, journaled);
       const changes = copied.changes;
       this.tallyOut(move, copied);
       this.end(move, 'final catch up');
@@ -906,18 +907,20 @@ export class MoveEngine {
    * Waits (at most sagaWaitMs) until no order of the moving tenants has a
    * saga running in the source. Only the journal's orders can: every order
    * placed during the move is journaled by the cell API, every one running
-   * before it by the catch-up.
+   * before it by the catch-up. Once none runs, the fenced journal changes no
+   * more: what it last read is what the final catch-up copies.
    */
-  private async sagasEnded(move: MoveRecord, source: CellRecord, fenceAt: number): Promise<boolean> {
+  private async sagasEnded(move: MoveRecord, source: CellRecord, fenceAt: number): Promise<Change[] | undefined> {
     const deadline = this.now() + (this.deps.sagaWaitMs ?? 30_000);
     for (;;) {
-      const orders = (await this.changesOf(move, source)).map((change) => ({ ...change, sks: change.sks.filter((sk) => sk.startsWith(ORDER_SK_PREFIX)) }));
+      const changes = await this.changesOf(move, source);
+      const orders = changes.map((change) => ({ ...change, sks: change.sks.filter((sk) => sk.startsWith(ORDER_SK_PREFIX)) }));
       const read = await inBatches(orders, (change) => this.deps.cellData.read(source, change.tenantId, change.sks));
       const running = read.flat().filter((order) => RUNNING_ORDER_STATUSES.includes(String(order.status))).map((order) => ({ status: String(order.status), createdAt: String(order.createdAt) }));
       // A PENDING order long older than the fence never started its saga: its client retries, and the retry starts it in the target.
       const live = running.filter((order) => !(order.status === 'PENDING' && Date.parse(order.createdAt) < fenceAt - ORPHANED_ORDER_MS));
-      if (live.length === 0) return true;
-      if (this.now() >= deadline) return false;
+      if (live.length === 0) return changes;
+      if (this.now() >= deadline) return undefined;
       await this.sleep(100);
     }
   }
@@ -940,8 +943,8 @@ export class MoveEngine {
    * Before the fence, an entry leaves the journal once its write has surely
    * landed before the copy read it; inside the fence every write has.
    */
-  private async copyChanges(move: MoveRecord, source: CellRecord, target: CellRecord, fenced: boolean): Promise<CopiedChanges> {
-    const changes = await this.changesOf(move, source);
+  private async copyChanges(move: MoveRecord, source: CellRecord, target: CellRecord, fenced: boolean, read?: Change[]): Promise<CopiedChanges> {
+    const changes = read ?? (await this.changesOf(move, source));
     const copiedAt = this.now();
     let reads = 0;
     let written = 0;
