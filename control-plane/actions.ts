@@ -56,9 +56,12 @@ export async function startMove(c: ControlPlaneConnection, request: MoveRequest,
  * reason) unless the move waits to forget and no other revert claimed it.
  */
 export async function revertMove(c: ControlPlaneConnection, moveId: string, options: { by: string; graceSeconds: number }): Promise<MoveRecord> {
-  if (!(await c.moves.get(moveId))) throw new NotFoundError(`no move ${shown(moveId)}`);
+  const reverted = await c.moves.get(moveId);
+  if (!reverted) throw new NotFoundError(`no move ${shown(moveId)}`);
   const runner = moveRunner(c);
   const record = await moveEngine(c).revert(moveId, options);
+  // The reverted move's workflow hands it over before the revert starts: running, should its execution have stopped.
+  await runner.start(reverted);
   await runner.start(record);
   return record;
 }
