@@ -49,7 +49,7 @@ export const PLANS = {
   full: { coldStartRuns: 20, routerDecisions: 2_000_000, routerRequests: 20_000, ops: 3_000, rounds: 3, warmup: 6_000, concurrency: 16, orders: 200, orderConcurrency: 8, cells: [1, 4, 16, 32], moveSizes: [{ items: 50, moves: 10 }, { items: 1_000, moves: 5 }, { items: 10_000, moves: 3 }, { items: 100_000, moves: 2 }] },
   quick: { coldStartRuns: 5, routerDecisions: 500_000, routerRequests: 3_000, ops: 400, rounds: 2, warmup: 1_000, concurrency: 16, orders: 40, orderConcurrency: 8, cells: [1, 4, 16, 32], moveSizes: [{ items: 50, moves: 3 }, { items: 2_000, moves: 2 }] },
   /** Every section end to end at its smallest: the test suite's check that the bench runs, not a measurement. */
-  smoke: { coldStartRuns: 1, routerDecisions: 20_000, routerRequests: 200, ops: 60, rounds: 1, warmup: 60, concurrency: 4, orders: 4, orderConcurrency: 2, cells: [1], moveSizes: [{ items: 100, moves: 1 }] },
+  smoke: { coldStartRuns: 1, routerDecisions: 20_000, routerRequests: 200, ops: 60, rounds: 1, warmup: 60, concurrency: 4, orders: 4, orderConcurrency: 2, cells: [1], moveSizes: [{ items: 50, moves: 1 }] },
 } as const satisfies Record<string, BenchPlan>;
 
 export interface BenchOptions {
