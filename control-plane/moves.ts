@@ -220,34 +220,28 @@ export class MoveStore {
 
   /** Claims the move for forgetting its source's copy; false when a revert claimed it first. */
   async claimForgetting(moveId: string): Promise<boolean> {
-    try {
-      await this.doc.send(
-        new UpdateCommand({
-          TableName: this.tableName,
-          Key: { pk: MOVE_PK, sk: sortKey(moveId) },
-          UpdateExpression: 'SET forgetting = :yes',
-          ConditionExpression: 'attribute_exists(pk) AND attribute_not_exists(revertedBy)',
-          ExpressionAttributeValues: { ':yes': true },
-        }),
-      );
-      return true;
-    } catch (error) {
-      if (error instanceof ConditionalCheckFailedException) return false;
-      throw error;
-    }
+    return this.setIf(moveId, 'forgetting', 'attribute_exists(pk) AND attribute_not_exists(revertedBy)');
   }
 
   /** Asks the move to abort; false when it already flipped or finished (an abort can no longer leave the source as it was). */
   async requestAbort(moveId: string): Promise<boolean> {
+    return this.setIf(moveId, 'abortRequested', 'attribute_exists(pk) AND #state IN (:clone, :catchUp, :fence, :final) AND attribute_not_exists(flippedAt)', {
+      names: { '#state': 'state' },
+      values: { ':clone': 'clone', ':catchUp': 'catch up', ':fence': 'fence', ':final': 'final' },
+    });
+  }
+
+  /** Sets a flag of a move to true when the condition holds; false when it does not. */
+  private async setIf(moveId: string, flag: 'forgetting' | 'abortRequested', condition: string, expression: { names?: Record<string, string>; values?: Record<string, unknown> } = {}): Promise<boolean> {
     try {
       await this.doc.send(
         new UpdateCommand({
           TableName: this.tableName,
           Key: { pk: MOVE_PK, sk: sortKey(moveId) },
-          UpdateExpression: 'SET abortRequested = :yes',
-          ConditionExpression: 'attribute_exists(pk) AND #state IN (:clone, :catchUp, :fence, :final) AND attribute_not_exists(flippedAt)',
-          ExpressionAttributeNames: { '#state': 'state' },
-          ExpressionAttributeValues: { ':yes': true, ':clone': 'clone', ':catchUp': 'catch up', ':fence': 'fence', ':final': 'final' },
+          UpdateExpression: `SET ${flag} = :yes`,
+          ConditionExpression: condition,
+          ...(expression.names && { ExpressionAttributeNames: expression.names }),
+          ExpressionAttributeValues: { ':yes': true, ...expression.values },
         }),
       );
       return true;

@@ -65,6 +65,22 @@ beforeAll(async () => {
   mapNow = await world.store.latestVersion();
 });
 
+/** The cells' data access of a process that dies at its `crashAt`-th call into the cells' tables. */
+function dyingAt(crashAt: number): CellData {
+  let calls = 0;
+  return new Proxy(world.cellData, {
+    get(target, name, receiver) {
+      const value = Reflect.get(target, name, receiver);
+      if (typeof value !== 'function') return value;
+      return (...args: unknown[]) => {
+        calls += 1;
+        if (calls === crashAt) throw new Error(`crash at call ${crashAt}`);
+        return value.apply(target, args);
+      };
+    },
+  });
+}
+
 /** Every write the load was acknowledged is in the cell, at its latest version; so is every order placed. */
 async function expectEveryWriteIn(cellId: string, tenantId: string, load: Pick<ReturnType<typeof traffic>, 'acknowledged' | 'ambiguous' | 'orders'>) {
   const held = new Map((await holding(cellId, tenantId)).records.map((r) => [String(r.sk), r]));
@@ -324,23 +340,12 @@ describe('a move that is stopped', () => {
     expect(total).toBeGreaterThan(20);
 
     for (let crashAt = 1; crashAt <= total; crashAt += 3) {
-      let n = 0;
-      const crashing = new Proxy(world.cellData, {
-        get(target, name, receiver) {
-          const value = Reflect.get(target, name, receiver);
-          if (typeof value !== 'function') return value;
-          return (...args: unknown[]) => {
-            n += 1;
-            if (n === crashAt) throw new Error(`crash at call ${crashAt}`);
-            return value.apply(target, args);
-          };
-        },
-      });
+      const crashing = dyingAt(crashAt);
       const [tenantId, other] = tenants as [string, string];
       for (const t of [tenantId, other]) {
         const move = await world.engine(fast).create({ kind: 'tenant', tenantId: t, to }, { by: 'test', graceSeconds: 0 });
         try {
-          await world.run(move.moveId, world.engine({ ...fast, cellData: crashing as CellData }));
+          await world.run(move.moveId, world.engine({ ...fast, cellData: crashing }));
         } catch (error) {
           expect((error as Error).message).toMatch(/^crash at call/);
         }
@@ -371,21 +376,10 @@ describe('a move that is stopped', () => {
     let writes = 0;
     /** One invocation of the workflow: first a run that dies after a few calls, then one that finishes; a write in between each. */
     const invoke = async (moveId: string) => {
-      let calls = 0;
-      const dying = new Proxy(world.cellData, {
-        get(target, name, receiver) {
-          const value = Reflect.get(target, name, receiver);
-          if (typeof value !== 'function') return value;
-          return (...args: unknown[]) => {
-            calls += 1;
-            if (calls === crashAt) throw new Error(`crash at call ${crashAt}`);
-            return value.apply(target, args);
-          };
-        },
-      });
+      const dying = dyingAt(crashAt);
       crashAt = (crashAt % 7) + 1;
       await world
-        .engine({ ...fast, cellData: dying as CellData })
+        .engine({ ...fast, cellData: dying })
         .step(moveId)
         .catch((error: Error) => expect(error.message).toMatch(/^crash at call/));
       const state = (await world.moves.get(moveId))!.state;
