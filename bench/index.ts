@@ -8,9 +8,9 @@
  *   npm run bench -- --baseline DIR  also cold-start each function of another build's cdk.out, side by side
  *   npm run bench -- --move-sizes 100000x1  the moves by tenant size to run: records[xmoves], comma-separated
  */
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { InputError, parseCommandLine, wholeNumber } from '../lib/cli-input.ts';
+import { InputError, parseCommandLine, shown, wholeNumber } from '../lib/cli-input.ts';
 import { fromRoot } from '../lib/paths.ts';
 import { printReport, renderMarkdown } from './report.ts';
 import { PLANS, runBench } from './run.ts';
@@ -37,6 +37,12 @@ try {
     const [items = '', moves = '1'] = part.split('x');
     return { items: wholeNumber('--move-sizes: records', items, { min: 1, max: 10_000_000 }), moves: wholeNumber('--move-sizes: moves', moves, { min: 1, max: 100 }) };
   });
+  // Where the reports go is settled before minutes of measuring, not after.
+  try {
+    mkdirSync(args.out, { recursive: true });
+  } catch (cause) {
+    throw new InputError(`--out must be a directory the bench can write into, not ${shown(args.out)} (${(cause as NodeJS.ErrnoException).code ?? 'unusable'})`);
+  }
 } catch (error) {
   if (!(error instanceof InputError)) throw error;
   say(`npm run bench: ${error.message} (npm run bench -- --help lists the options)`);

@@ -67,6 +67,8 @@ describe('every tool refuses a number that is none, in one line with exit code 2
     ['local/token.ts', ['--tenant', 'acme', '--expires', ''], 'error: --expires must be a whole number of at least 1, not ""'],
     ['local/token.ts', ['--tenant', '\u001b]0;x\u0007'], 'error: --tenant "\\u001b]0;x\\u0007" must be 1 to 128 characters of A-Z, a-z, 0-9, ".", "_" or "-"'],
     ['bench/index.ts', ['--max-instances', '-1'], 'npm run bench: --max-instances must be a whole number of at least 1, not "-1" (npm run bench -- --help lists the options)'],
+    // A report place that cannot be one is refused before minutes of measuring, not after.
+    ['bench/index.ts', ['--out', 'package.json'], 'npm run bench: --out must be a directory the bench can write into, not "package.json" (EEXIST) (npm run bench -- --help lists the options)'],
     ['deploy/cli.ts', ['--dry-run', '-c', 'bakeMinutes='], 'npm run deploy: invalid configuration: bakeMinutes: must be a whole number of minutes, not ""'],
   ] as Array<[string, string[], string]>)('%s %j', async (script, args, line) => {
     expect(await tool(script, args)).toEqual({ code: 2, stdout: '', stderr: `${line}\n` });
