@@ -17,8 +17,9 @@ export interface LocalStreamsOptions {
   readonly invoke: (functionName: string, event: unknown) => Promise<unknown>;
   readonly queues: LocalQueues;
   /**
-   * Time between the starts of two polls of a stream, unless the last read a
-   * full batch (a backlog is read on at once).
+   * Time between the starts of two polls of a stream, backlog or not: a
+   * poller that read on at once under a backlog would keep DynamoDB Local
+   * busy and slow every other call of the runtime.
    * @default 250 (Lambda polls a DynamoDB stream's shards 4 times a second)
    */
   readonly pollIntervalMs?: number;
@@ -30,6 +31,9 @@ export interface LocalStreamsOptions {
 
 /** How often a poller looks for new shards (DynamoDB rolls a stream's shards over). */
 const SHARD_REFRESH_MS = 1_000;
+
+/** The most records one GetRecords returns: a poll reads up to this many, and hands them on a batch at a time. */
+const RECORDS_PER_READ = 1_000;
 
 /**
  * Lambda's event source mappings from DynamoDB streams, locally: one poller
@@ -133,9 +137,8 @@ class Poller {
           first = false;
           refreshedAt = Date.now();
         }
-        const { read, backlog } = await this.pollShards(streamArn);
+        const read = await this.pollShards(streamArn);
         lastError = '';
-        if (backlog) continue;
         if (read === 0) for (const wake of this.idleWaiters.splice(0)) wake();
       } catch (error) {
         const message = (error as Error).message;
@@ -200,7 +203,7 @@ class Poller {
         // DynamoDB Local wants a SigV4-shaped header; it checks no signature.
         authorization: `AWS4-HMAC-SHA256 Credential=local/20200101/${this.region}/dynamodb/aws4_request, SignedHeaders=host, Signature=0`,
       },
-      body: JSON.stringify({ ShardIterator: iterator, Limit: this.mapping.batchSize }),
+      body: JSON.stringify({ ShardIterator: iterator, Limit: RECORDS_PER_READ }),
     });
     const body = (await response.json()) as RawRecordsPage & { __type?: string; message?: string; Message?: string };
     if (!response.ok) {
@@ -209,10 +212,9 @@ class Poller {
     return body;
   }
 
-  /** One read of every open shard, in order: how many records were read (delivered or skipped), and whether a shard has more. */
-  private async pollShards(streamArn: string): Promise<{ read: number; backlog: boolean }> {
+  /** One read of every open shard, in order, delivered a batch at a time: how many records were read (delivered or skipped). */
+  private async pollShards(streamArn: string): Promise<number> {
     let read = 0;
-    let backlog = false;
     for (const [shardId, shard] of this.shards) {
       if (this.stopped) break;
       if (!shard.iterator) {
@@ -234,12 +236,16 @@ class Poller {
         shard.skipping = false;
         continue;
       }
-      if (!shard.skipping) await this.deliver(records.map((r) => lambdaRecord(r, streamArn, this.region)), shardId, streamArn);
+      if (!shard.skipping) {
+        for (let from = 0; from < records.length && !this.stopped; from += this.mapping.batchSize) {
+          const batch = records.slice(from, from + this.mapping.batchSize);
+          await this.deliver(batch.map((r) => lambdaRecord(r, streamArn, this.region)), shardId, streamArn);
+        }
+      }
       read += records.length;
-      backlog ||= records.length >= this.mapping.batchSize;
       shard.lastSequenceNumber = records.at(-1)?.dynamodb?.SequenceNumber;
     }
-    return { read, backlog };
+    return read;
   }
 
   private async deliver(batch: DynamoDBRecord[], shardId: string, streamArn: string): Promise<void> {

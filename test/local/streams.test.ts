@@ -136,9 +136,9 @@ describe('LocalStreams', () => {
     expect(batches.length).toBeLessThanOrEqual(Math.ceil(writingMs / intervalMs) + 2);
   });
 
-  it('reads on at once after a full batch: a backlog does not wait for the poll interval', async () => {
+  it("hands a backlog on a batch at a time from one read: batches do not wait a poll interval each", async () => {
     const batches: string[][] = [];
-    // An hour between polls: only a poller that reads on after a full batch delivers all five.
+    // An hour between polls: only a poller that delivers all it read, batch after batch, delivers all five.
     const { put, start } = await setUp(async (event) => void batches.push(keysOf(event) as string[]), { batchSize: 2, startingPosition: 'TRIM_HORIZON' }, 3_600_000);
     for (const key of ['a', 'b', 'c', 'd', 'e']) await put(key);
     start();
