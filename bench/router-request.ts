@@ -12,6 +12,8 @@ import { createLogging, MetricUnit } from '../layers/shared/src/logging.ts';
 import { evenSplit } from '../control-plane/routing.ts';
 import { routeRequest, type RouterDeps } from '../functions/router/router.ts';
 import type { RoutingSnapshot } from '../functions/router/routing-cache.ts';
+import { CellCircuits } from '../functions/router/cell-circuits.ts';
+import { TenantQuotas } from '../functions/router/quotas.ts';
 
 export interface RouterRequestFigures {
   readonly iterations: number;
@@ -58,12 +60,16 @@ export async function benchRouterRequest(routerEnv: Record<string, string>, toke
     map: evenSplit(cells),
     overrides: {},
     cells: new Map(cells.map((cellId) => [cellId, { cellId, status: 'active' as const, functionName: cellId }])),
+    quotas: new Map(),
   };
   const answer = { statusCode: 200, headers: { 'content-type': 'application/json' }, body: '{"itemId":"bench-1"}' };
   const deps: RouterDeps = {
     auth: cached,
     routing: { current: async () => routing, fresh: async () => routing },
     invoker: { invoke: async () => answer },
+    // A quota no request reaches: each request pays for its bucket, none is refused.
+    quotas: { defaultQuota: { rate: 100_000, burst: 1_000_000 }, buckets: new TenantQuotas() },
+    circuits: new CellCircuits(),
     observability: logging,
   };
   const event = {

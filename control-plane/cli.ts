@@ -15,6 +15,8 @@ import { connectAws, connectLocal, type ControlPlaneConnection } from './connect
 import { ControlPlaneError } from './errors.ts';
 import { CellOperations, OperationError } from './operations.ts';
 import { TenantClients } from './tenants.ts';
+import { QuotaOperations } from './quotas.ts';
+import { QUOTA_LIMITS, quotaProblem, type TenantQuota } from '../layers/shared/src/contracts/quotas.ts';
 import { PlanRunner } from './apply.ts';
 import { abortMove, checkPlanCells, defaultPlanFile, makePlan, moveEngine, moveRunner, readPlan, revertMove, startMove } from './actions.ts';
 import { FINISHED, type MoveRecord, type MoveRequest } from './moves.ts';
@@ -47,6 +49,13 @@ commands:
   tenant create <tenantId>  a machine client for the tenant: prints its id and secret, once
   tenant list [<tenantId>]  the clients bound to tenants
   tenant revoke <clientId>  delete the client: it gets no new tokens
+  quota set <tenantId> --rate <n> [--burst <n>]
+                            the tenant's own quota: requests a second, and at once
+                            (default burst: twice the rate); the router takes it
+                            within its refresh interval
+  quota get <tenantId>      the tenant's quota in force: its own, or the default
+  quota list                the tenants with a quota of their own
+  quota unset <tenantId>    back to the default (tenantRate, tenantBurst in cdk.json)
 
 options:
   --local                   the local runtime (npm start) instead of AWS
@@ -58,6 +67,7 @@ options:
   --abort                   move: undo the running move (before its flip); apply: undo
                             the plan's running moves
   --revert <moveId>         move: the move to revert (after its flip, before forget)
+  --rate <n>, --burst <n>   quota set: requests a second, and requests at once
   --grace <seconds>         move, apply: how long the source keeps its copy after the
                             flip before it is forgotten (default 300)
   --concurrency <n>         apply: moves before their flip at once (default 2)
@@ -80,6 +90,8 @@ const { values: flags, positionals } = (() => {
         limit: { type: 'string', default: '20' },
         abort: { type: 'boolean', default: false },
         revert: { type: 'string' },
+        rate: { type: 'string' },
+        burst: { type: 'string' },
         grace: { type: 'string', default: '300' },
         concurrency: { type: 'string', default: '2' },
         scope: { type: 'string', multiple: true },
@@ -117,6 +129,8 @@ try {
   const by = `${userInfo().username}@${hostname()}`;
   if (command === 'tenant') {
     await tenant(config.accessTokenMinutes, by, args);
+  } else if (command === 'quota') {
+    await quota({ rate: config.tenantRate, burst: config.tenantBurst }, by, args);
   } else {
     const operations = async () => {
       const c = await connected();
@@ -353,6 +367,56 @@ The secret is shown this once; keep it in a secret store. Get a token (valid ${a
     }
     default:
       throw new InputError(`unknown tenant command ${shown(action)}`);
+  }
+}
+
+async function quota(defaultQuota: TenantQuota, by: string, args: string[]): Promise<void> {
+  const [action = '', ...rest] = args;
+  const operations = async () => new QuotaOperations({ store: (await connected()).store, defaultQuota, by });
+  const takes = (count: number, names: string) => {
+    if (rest.length !== count) throw new InputError(`quota ${action} takes ${names || 'no arguments'}`);
+    if (action !== 'set' && (flags.rate !== undefined || flags.burst !== undefined)) throw new InputError(`--rate and --burst go with quota set, not quota ${action}`);
+  };
+  const shownQuota = (q: TenantQuota) => `${q.rate.toLocaleString('en')} requests a second, bursts of ${q.burst.toLocaleString('en')}`;
+  switch (action) {
+    case 'set': {
+      takes(1, '<tenantId> --rate <n> [--burst <n>]');
+      const id = tenantId(rest[0]!);
+      if (flags.rate === undefined) throw new InputError('quota set needs --rate <requests a second>');
+      const rate = wholeNumber('--rate', flags.rate, { min: QUOTA_LIMITS.rate.min, max: QUOTA_LIMITS.rate.max });
+      const burst = flags.burst === undefined ? Math.min(2 * rate, QUOTA_LIMITS.burst.max) : wholeNumber('--burst', flags.burst, { min: QUOTA_LIMITS.burst.min, max: QUOTA_LIMITS.burst.max });
+      const problem = quotaProblem({ rate, burst });
+      if (problem) throw new InputError(problem);
+      const set = await (await operations()).set(id, { rate, burst });
+      if (flags.json) return print(set);
+      console.log(`${set.tenantId}: ${shownQuota(set)}; the router takes it within its refresh interval`);
+      return;
+    }
+    case 'get': {
+      takes(1, '<tenantId>');
+      const found = await (await operations()).get(tenantId(rest[0]!));
+      if (flags.json) return print(found);
+      console.log(`${found.tenantId}: ${shownQuota(found)} (${found.source === 'override' ? `its own, set ${found.updatedAt} by ${found.by}` : 'the default'})`);
+      return;
+    }
+    case 'list': {
+      takes(0, '');
+      const quotas = await (await operations()).list();
+      if (flags.json) return print(quotas);
+      console.log(`default: ${shownQuota(defaultQuota)}`);
+      if (quotas.length === 0) return console.log('no tenant has a quota of its own');
+      console.log(table(['tenant', 'rate /s', 'burst', 'set', 'by'], quotas.map((q) => [q.tenantId, q.rate, q.burst, q.updatedAt, q.by])));
+      return;
+    }
+    case 'unset': {
+      takes(1, '<tenantId>');
+      const removed = await (await operations()).unset(tenantId(rest[0]!));
+      if (flags.json) return print(removed);
+      console.log(`${removed.tenantId}: back to the default, ${shownQuota(defaultQuota)} (was ${shownQuota(removed)})`);
+      return;
+    }
+    default:
+      throw new InputError(action ? `unknown quota command ${shown(action)}: set, get, list or unset` : 'quota takes set, get, list or unset');
   }
 }
 

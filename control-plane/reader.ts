@@ -4,15 +4,20 @@ import {
   CELL_PK,
   CLIENT_PK,
   LATEST_VERSION_QUERY,
+  QUOTA_PK,
+  QUOTAS_QUERY,
   REGISTRY_QUERY,
   cellItemSchema,
   cellSortKey,
   clientItemSchema,
   clientSortKey,
+  quotaItemSchema,
+  quotaSortKey,
   versionFromItem,
   type CellRecord,
   type ClientBinding,
   type MapVersion,
+  type QuotaOverride,
 } from './records.ts';
 
 /** The newest map version and the registry, as the router and the CLI read them. */
@@ -20,6 +25,8 @@ export interface RoutingState {
   readonly cells: readonly CellRecord[];
   /** Undefined only before the control plane's first deploy has seeded version 1. */
   readonly version: MapVersion | undefined;
+  /** Every tenant's quota override. */
+  readonly quotas: readonly QuotaOverride[];
 }
 
 /**
@@ -64,10 +71,25 @@ export class ControlPlaneReader {
     return Items?.[0] ? versionFromItem(Items[0]) : undefined;
   }
 
-  /** Everything the router needs, in two reads. */
+  async listQuotas(): Promise<QuotaOverride[]> {
+    const quotas: QuotaOverride[] = [];
+    for await (const page of paginateQuery({ client: this.doc }, { TableName: this.tableName, ...QUOTAS_QUERY })) {
+      for (const item of page.Items ?? []) quotas.push(quotaItemSchema.parse(item));
+    }
+    return quotas;
+  }
+
+  async getQuota(tenantId: string): Promise<QuotaOverride | undefined> {
+    const { Item } = await this.doc.send(
+      new GetCommand({ TableName: this.tableName, Key: { pk: QUOTA_PK, sk: quotaSortKey(tenantId) }, ConsistentRead: true }),
+    );
+    return Item ? quotaItemSchema.parse(Item) : undefined;
+  }
+
+  /** Everything the router needs, in three reads. */
   async readRouting(): Promise<RoutingState> {
-    const [cells, version] = await Promise.all([this.listCells(), this.latestVersion()]);
-    return { cells, version };
+    const [cells, version, quotas] = await Promise.all([this.listCells(), this.latestVersion(), this.listQuotas()]);
+    return { cells, version, quotas };
   }
 
   async clientBinding(clientId: string): Promise<ClientBinding | undefined> {

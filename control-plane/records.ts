@@ -2,6 +2,7 @@ import type { DeleteItemCommandInput, PutItemCommandInput, UpdateItemCommandInpu
 import '../layers/shared/src/validation.ts';
 import * as z from 'zod/mini';
 import { decodeBuckets, encodeBuckets } from './bucket-codec.ts';
+import type { TenantQuota } from '../layers/shared/src/contracts/quotas.ts';
 import { evenSplit, type BucketMap, type Overrides } from './routing.ts';
 
 /**
@@ -12,6 +13,7 @@ import { evenSplit, type BucketMap, type Overrides } from './routing.ts';
  * | cell        | `CELL` | `CELL#<cellId>`            |
  * | map version | `MAP`  | `VERSION#<10-digit number>` |
  * | client      | `CLIENT` | `CLIENT#<app client id>` |
+ * | quota       | `QUOTA` | `TENANT#<tenantId>`        |
  *
  * - The whole registry is one Query, and so is the newest map version
  *   (descending, limit 1): the router's refresh costs two reads.
@@ -28,10 +30,14 @@ import { evenSplit, type BucketMap, type Overrides } from './routing.ts';
  *   it (through the token-claims trigger) when the client asks for a token,
  *   once per token, and writes the tenant into the token; nothing reads it
  *   per request.
+ * - A quota record overrides config's default quota for one tenant. The
+ *   router reads the partition whole with the registry and the map (paged):
+ *   the quotas travel with the routing data, and a request costs no read.
  */
 export const CELL_PK = 'CELL';
 export const MAP_PK = 'MAP';
 export const CLIENT_PK = 'CLIENT';
+export const QUOTA_PK = 'QUOTA';
 
 export const CELL_STATUSES = ['active', 'draining', 'inactive'] as const;
 /**
@@ -81,6 +87,13 @@ export const LATEST_VERSION_QUERY = {
   ExpressionAttributeValues: { ':pk': MAP_PK },
   ScanIndexForward: false,
   Limit: 1,
+  ConsistentRead: true,
+} as const;
+
+/** Every per-tenant quota override (one partition, paged). */
+export const QUOTAS_QUERY = {
+  KeyConditionExpression: 'pk = :pk',
+  ExpressionAttributeValues: { ':pk': QUOTA_PK },
   ConsistentRead: true,
 } as const;
 
@@ -213,4 +226,27 @@ export const clientItemSchema = z.object({
 
 export function clientItem(binding: ClientBinding): Record<string, unknown> {
   return { pk: CLIENT_PK, sk: clientSortKey(binding.clientId), ...binding, scopes: [...binding.scopes] };
+}
+
+/** A tenant's own quota, in place of config's default (contracts/quotas.ts). */
+export interface QuotaOverride extends TenantQuota {
+  readonly tenantId: string;
+  readonly updatedAt: string;
+  readonly by: string;
+}
+
+export function quotaSortKey(tenantId: string): string {
+  return `TENANT#${tenantId}`;
+}
+
+export const quotaItemSchema = z.object({
+  tenantId: z.string().check(z.minLength(1)),
+  rate: z.number().check(z.positive()),
+  burst: z.number().check(z.positive()),
+  updatedAt: z._default(z.string(), ''),
+  by: z._default(z.string(), ''),
+});
+
+export function quotaItem(quota: QuotaOverride): Record<string, unknown> {
+  return { pk: QUOTA_PK, sk: quotaSortKey(quota.tenantId), ...quota };
 }

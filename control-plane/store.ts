@@ -11,11 +11,14 @@ import {
   CELL_PK,
   CLIENT_PK,
   MAP_PK,
+  QUOTA_PK,
   clientItem,
   clientItemSchema,
   clientSortKey,
   cellItemSchema,
   cellSortKey,
+  quotaItem,
+  quotaSortKey,
   versionFromItem,
   versionItem,
   versionItemSchema,
@@ -25,6 +28,7 @@ import {
   type ClientBinding,
   type MapVersion,
   type MapVersionSummary,
+  type QuotaOverride,
 } from './records.ts';
 import { ControlPlaneError, NotFoundError } from './errors.ts';
 import { ControlPlaneReader } from './reader.ts';
@@ -38,6 +42,12 @@ export class MapConflictError extends ControlPlaneError {
       `the map changed while this change was being made: version ${basedOn + 1} was written by another writer. ` +
         'Nothing was written; run the command again.',
     );
+  }
+}
+
+export class NoQuotaOverrideError extends NotFoundError {
+  constructor(readonly tenantId: string) {
+    super(`tenant ${tenantId} has no quota of its own: it has the default, and there is nothing to unset`);
   }
 }
 
@@ -156,5 +166,28 @@ export class ControlPlaneStore extends ControlPlaneReader {
 
   async unbindClient(clientId: string): Promise<void> {
     await this.doc.send(new DeleteCommand({ TableName: this.tableName, Key: { pk: CLIENT_PK, sk: clientSortKey(clientId) } }));
+  }
+
+  /** Gives a tenant its own quota, in place of the default; the router takes it at its next refresh. */
+  async setQuota(quota: QuotaOverride): Promise<void> {
+    await this.doc.send(new PutCommand({ TableName: this.tableName, Item: quotaItem(quota) }));
+  }
+
+  /** Takes a tenant's own quota away: the default applies again. */
+  async unsetQuota(tenantId: string): Promise<QuotaOverride> {
+    try {
+      const { Attributes } = await this.doc.send(
+        new DeleteCommand({
+          TableName: this.tableName,
+          Key: { pk: QUOTA_PK, sk: quotaSortKey(tenantId) },
+          ConditionExpression: 'attribute_exists(pk)',
+          ReturnValues: 'ALL_OLD',
+        }),
+      );
+      return Attributes as QuotaOverride;
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) throw new NoQuotaOverrideError(tenantId);
+      throw error;
+    }
   }
 }

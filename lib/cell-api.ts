@@ -16,6 +16,11 @@ export interface CellApiProps {
   readonly table: CellTable;
   /** The cell's order saga: the API starts one execution per order. */
   readonly orders: OrderWorkflow;
+  /**
+   * Its reserved concurrency: the most the cell serves at once, whoever sends (lib/concurrency.ts).
+   * @default - none
+   */
+  readonly reservedConcurrency?: number;
 }
 
 /**
@@ -34,6 +39,7 @@ export class CellApi extends ServiceFunction {
       sharedLayer: props.sharedLayer,
       // On every request's path: bundled, it started sooner than from the layer in every full bench run (BENCHMARKS.md, "Bundling").
       sharedCode: 'bundled',
+      reservedConcurrency: props.reservedConcurrency,
       // The ownership fence waits this long for requests already let through (contracts/cell-table.ts).
       timeout: Duration.seconds(CELL_API_TIMEOUT_SECONDS),
     });

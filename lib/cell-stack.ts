@@ -75,6 +75,7 @@ export class CellStack extends Stack {
       sharedLayer,
       table: this.table,
       orders: this.orders,
+      reservedConcurrency: config.concurrency.cells[cellId],
     });
     this.publisher = new ChangePublisher(this, 'Publisher', {
       cellId,

@@ -5,6 +5,8 @@ import { DEFAULT_ALARM_THRESHOLDS, type AlarmThresholds } from './alarm-threshol
 import { DEFAULT_TRAFFIC_SHIFT, type TrafficShift } from './canary-deployment.ts';
 import { closest, shown } from './cli-input.ts';
 import { fromRoot } from './paths.ts';
+import { QUOTA_LIMITS } from '../layers/shared/src/contracts/quotas.ts';
+import { planConcurrency, type ConcurrencyPlan } from './concurrency.ts';
 
 const THRESHOLD_KEYS = Object.keys(DEFAULT_ALARM_THRESHOLDS) as ThresholdKey[];
 type ThresholdKey = keyof typeof DEFAULT_ALARM_THRESHOLDS;
@@ -119,6 +121,19 @@ export const configSchema = z.object({
   canaryCell: z.string().optional(),
   bakeMinutes: wholeNumber('a whole number of minutes').pipe(z.number().min(0).max(1440)).default(15),
   moveCopySegments: wholeNumber().pipe(z.number().min(1).max(64)).default(4),
+  tenantRate: wholeNumber('a whole number of requests a second').pipe(z.number().min(QUOTA_LIMITS.rate.min).max(QUOTA_LIMITS.rate.max)).default(100),
+  tenantBurst: wholeNumber('a whole number of requests').pipe(z.number().min(QUOTA_LIMITS.burst.min).max(QUOTA_LIMITS.burst.max)).default(200),
+  accountConcurrency: wholeNumber().pipe(z.number().min(100, 'must be at least 100').max(10_000_000)).default(1000),
+  unreservedConcurrency: wholeNumber().pipe(z.number().min(100, 'must be at least 100: Lambda keeps 100 unreserved').max(10_000_000)).default(100),
+  routerConcurrency: wholeNumber().pipe(z.number().min(1, 'must be at least 1')).optional(),
+  cellConcurrency: z
+    .preprocess(
+      (value) => (typeof value === 'string' && /^\s*\{/.test(value) ? safeJson(value) : value),
+      z.union([wholeNumber().pipe(z.number().min(1, 'must be at least 1')), z.record(z.string(), wholeNumber().pipe(z.number().min(1, 'must be at least 1')))], {
+        error: 'must be a whole number for every cell, or {"<cellId>": n, …}',
+      }),
+    )
+    .optional(),
   deploymentWaves: z
     .preprocess(
       (value) => (typeof value === 'string' && !value.trim().startsWith('[') ? value.split(',').map((part) => part.trim()) : jsonText(value)),
@@ -178,6 +193,20 @@ export interface AppConfig {
   readonly bakeMinutes: number;
   /** Ranges of keys a move's clone and catch-up copy at once (tenants side by side, a big tenant split by key). @default 4 */
   readonly moveCopySegments: number;
+  /** Requests a second each tenant may send, unless the control plane holds its own quota (`cells quota`). @default 100 */
+  readonly tenantRate: number;
+  /** Requests a tenant may send at once after a quiet spell; at least `tenantRate`. @default 200 */
+  readonly tenantBurst: number;
+  /** The account's Lambda concurrency limit in the region (Service Quotas). @default 1000 */
+  readonly accountConcurrency: number;
+  /** Concurrency left unreserved, for every other function of the account (Lambda keeps at least 100). @default 100 */
+  readonly unreservedConcurrency: number;
+  /**
+   * The router's and each cell API's reserved concurrency, from
+   * `routerConcurrency` and `cellConcurrency` (lib/concurrency.ts).
+   * @default router: half of what is not kept unreserved; cells: the other half, by weight
+   */
+  readonly concurrency: ConcurrencyPlan;
   /**
    * The sizes of the waves after the canary cell; cells beyond the list go in
    * waves of its last size. @default 1, 2, 4 … (each wave twice the last)
@@ -212,6 +241,12 @@ export const CONFIG_KEYS = [
   'bakeMinutes',
   'deploymentWaves',
   'moveCopySegments',
+  'tenantRate',
+  'tenantBurst',
+  'accountConcurrency',
+  'unreservedConcurrency',
+  'routerConcurrency',
+  'cellConcurrency',
 ] as const;
 
 /**
@@ -221,7 +256,10 @@ export const CONFIG_KEYS = [
 export function parseConfig(read: (key: string) => unknown): AppConfig {
   const raw = Object.fromEntries(CONFIG_KEYS.map((key) => [key, read(key)]).filter(([, value]) => value !== undefined));
   const result = configSchema
-    .superRefine(({ cells, cellWeights, canaryCell }, ctx) => {
+    .superRefine(({ cells, cellWeights, canaryCell, tenantRate, tenantBurst }, ctx) => {
+      if (tenantBurst < tenantRate) {
+        ctx.addIssue({ code: 'custom', path: ['tenantBurst'], message: `must be at least tenantRate (${tenantRate}): a second's worth of requests must fit` });
+      }
       for (const cellId of Object.keys(cellWeights)) {
         if (!cells.includes(cellId)) ctx.addIssue({ code: 'custom', path: ['cellWeights', cellId], message: 'is not one of the cells' });
       }
@@ -240,8 +278,10 @@ export function parseConfig(read: (key: string) => unknown): AppConfig {
       }),
     );
   }
-  const { canaryCell, ...data } = result.data;
-  return { ...data, canaryCell: canaryCell ?? data.cells[0]!, logRetentionDays: data.logRetentionDays as RetentionDays };
+  const { canaryCell, routerConcurrency, cellConcurrency, ...data } = result.data;
+  const concurrency = planConcurrency({ ...data, routerConcurrency, cellConcurrency });
+  if (!concurrency.plan) throw new ConfigError(concurrency.issues);
+  return { ...data, canaryCell: canaryCell ?? data.cells[0]!, logRetentionDays: data.logRetentionDays as RetentionDays, concurrency: concurrency.plan };
 }
 
 /**

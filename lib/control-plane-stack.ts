@@ -26,6 +26,7 @@ import { CanaryDeployment } from './canary-deployment.ts';
 import { MoveWorkflow } from './move-workflow.ts';
 import { RoutingSeed } from './routing-seed.ts';
 import { Router } from './router.ts';
+import { RouterFleetTable } from './router-fleet.ts';
 import { SharedLayer } from './shared-layer.ts';
 import { WebAcl } from './web-acl.ts';
 
@@ -95,6 +96,9 @@ export class ControlPlaneStack extends Stack {
       table: this.table,
       identity: this.identity,
       refreshSeconds: config.routingRefreshSeconds,
+      fleet: new RouterFleetTable(this, 'RouterFleet'),
+      defaultQuota: { rate: config.tenantRate, burst: config.tenantBurst },
+      reservedConcurrency: config.concurrency.router,
     });
 
     this.routerDeployment = new CanaryDeployment(this, 'RouterDeployment', { fn: this.router, trafficShift: config.lambdaTrafficShift });

@@ -1,14 +1,17 @@
 import { Arn, ArnFormat, Stack, Validations } from 'aws-cdk-lib';
+import { CfnInsightRule } from 'aws-cdk-lib/aws-cloudwatch';
 import { Grant, type IGrantable } from 'aws-cdk-lib/aws-iam';
 import type { Construct } from 'constructs';
 import { encodeBuckets } from '../control-plane/bucket-codec.ts';
 import { evenSplit } from '../control-plane/routing.ts';
 import { cellApiInvokeName, type AppIdentity } from '../layers/shared/src/contracts/names.ts';
 import { MAX_SHIPPED_ROUTING_BYTES, SHIPPED_ROUTING_VARIABLE, type ShippedRouting } from '../layers/shared/src/contracts/shipped-routing.ts';
+import type { TenantQuota } from '../layers/shared/src/contracts/quotas.ts';
 import type { ControlPlaneTable } from './control-plane-table.ts';
 import type { Identity } from './identity.ts';
 import { nagResourceName } from './nag.ts';
 import { ServiceFunction } from './service-function.ts';
+import type { RouterFleetTable } from './router-fleet.ts';
 import type { SharedLayer } from './shared-layer.ts';
 
 export interface RouterProps {
@@ -26,6 +29,15 @@ export interface RouterProps {
    * @default 10
    */
   readonly refreshSeconds?: number;
+  /** Where its instances count each other, to share every tenant's quota. */
+  readonly fleet: RouterFleetTable;
+  /** Every tenant's quota unless the control plane holds the tenant's own. */
+  readonly defaultQuota: TenantQuota;
+  /**
+   * The router's reserved concurrency.
+   * @default - none
+   */
+  readonly reservedConcurrency?: number;
 }
 
 /**
@@ -62,7 +74,10 @@ export class Router extends ServiceFunction {
       sharedLayer: props.sharedLayer,
       // Its own bundle holds all it loads: one module to compile at a cold start (BENCHMARKS.md, "Bundling").
       sharedCode: 'bundled',
+      reservedConcurrency: props.reservedConcurrency,
       environment: {
+        TENANT_RATE: String(props.defaultQuota.rate),
+        TENANT_BURST: String(props.defaultQuota.burst),
         ROUTING_REFRESH_SECONDS: String(props.refreshSeconds ?? 10),
         [SHIPPED_ROUTING_VARIABLE]: JSON.stringify(shippedRouting(props.app, props.cells)),
         USER_POOL_ID: props.identity.userPool.userPoolId,
@@ -70,7 +85,20 @@ export class Router extends ServiceFunction {
       },
     });
     this.bindTable('CONTROL_PLANE_TABLE', props.table.table, (grantee) => props.table.grantRoutingRead(grantee));
+    this.bindTable('FLEET_TABLE', props.fleet.table, (grantee) => props.fleet.grantHeartbeat(grantee));
     grantInvokeCells(this, props.app);
+    // The tenants refused most, without a metric dimension per tenant: a rule over the router's "over quota" lines costs per line matched, whatever the number of tenants.
+    new CfnInsightRule(this, 'QuotaRefusalsByTenant', {
+      ruleName: `${props.app.appName}-${props.app.stage}-quota-refusals-by-tenant`,
+      ruleState: 'ENABLED',
+      ruleBody: JSON.stringify({
+        Schema: { Name: 'CloudWatchLogRule', Version: 1 },
+        LogGroupNames: [this.logGroup.logGroupName],
+        LogFormat: 'JSON',
+        Contribution: { Keys: ['$.tenantId'], Filters: [{ Match: '$.refusal', In: ['quota'] }] },
+        AggregateOn: 'Count',
+      }),
+    });
   }
 }
 

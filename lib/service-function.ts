@@ -43,6 +43,12 @@ export interface ServiceFunctionProps {
   readonly functionName?: string;
   /** @default 512 */
   readonly memorySize?: number;
+  /**
+   * Concurrency kept for this function alone, and its ceiling: one busy
+   * function can neither starve nor be starved by the others.
+   * @default - none: it draws on the account's unreserved pool
+   */
+  readonly reservedConcurrency?: number;
   /** @default Duration.seconds(10) */
   readonly timeout?: Duration;
   /**
@@ -112,6 +118,7 @@ export class ServiceFunction extends NodejsFunction {
       runtime: LAMBDA_RUNTIME,
       architecture: LAMBDA_ARCHITECTURE,
       memorySize: props.memorySize ?? 512,
+      reservedConcurrentExecutions: props.reservedConcurrency,
       timeout: props.timeout ?? Duration.seconds(10),
       tracing: Tracing.ACTIVE,
       logGroup,

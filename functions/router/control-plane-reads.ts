@@ -1,8 +1,19 @@
 import { marshall, unmarshall, type NativeAttributeValue } from '@aws-sdk/util-dynamodb';
 import type { AttributeValue } from '@aws-sdk/client-dynamodb';
 import type { RoutingState } from '../../control-plane/reader.ts';
-import { cellItemSchema, LATEST_VERSION_QUERY, REGISTRY_QUERY, versionFromItem, type CellRecord } from '../../control-plane/records.ts';
+import {
+  cellItemSchema,
+  LATEST_VERSION_QUERY,
+  QUOTAS_QUERY,
+  quotaItemSchema,
+  REGISTRY_QUERY,
+  versionFromItem,
+  type CellRecord,
+  type QuotaOverride,
+} from '../../control-plane/records.ts';
 import type { AwsApi } from './aws-api.ts';
+
+type ReadQuery = { readonly ExpressionAttributeValues: Record<string, NativeAttributeValue> };
 
 interface QueryOutput {
   readonly Items?: Array<Record<string, AttributeValue>>;
@@ -10,8 +21,8 @@ interface QueryOutput {
 }
 
 /**
- * The router's two reads of the control plane (the registry and the newest
- * map version), the same queries `ControlPlaneReader` sends through the
+ * The router's three reads of the control plane (the registry, the newest
+ * map version and the quota overrides), the same queries `ControlPlaneReader` sends through the
  * SDK's document client (`records.ts`), sent as signed DynamoDB API calls.
  */
 export class ControlPlaneReads {
@@ -21,19 +32,24 @@ export class ControlPlaneReads {
   ) {}
 
   async readRouting(): Promise<RoutingState> {
-    const [cells, version] = await Promise.all([this.#listCells(), this.#latestVersion()]);
-    return { cells, version };
+    const [cells, version, quotas] = await Promise.all([
+      this.#all(REGISTRY_QUERY, (item): CellRecord => cellItemSchema.parse(item)),
+      this.#latestVersion(),
+      this.#all(QUOTAS_QUERY, (item): QuotaOverride => quotaItemSchema.parse(item)),
+    ]);
+    return { cells, version, quotas };
   }
 
-  async #listCells(): Promise<CellRecord[]> {
-    const cells: CellRecord[] = [];
+  /** Every item of a partition, page by page. */
+  async #all<T>(query: ReadQuery, parse: (item: unknown) => T): Promise<T[]> {
+    const items: T[] = [];
     let startKey: QueryOutput['LastEvaluatedKey'];
     do {
-      const page = await this.#query(REGISTRY_QUERY, startKey);
-      for (const item of page.Items ?? []) cells.push(cellItemSchema.parse(unmarshall(item)));
+      const page = await this.#query(query, startKey);
+      for (const item of page.Items ?? []) items.push(parse(unmarshall(item)));
       startKey = page.LastEvaluatedKey;
     } while (startKey);
-    return cells;
+    return items;
   }
 
   async #latestVersion() {
@@ -42,7 +58,7 @@ export class ControlPlaneReads {
   }
 
   async #query(
-    query: { readonly ExpressionAttributeValues: Record<string, NativeAttributeValue> },
+    query: ReadQuery,
     startKey?: Record<string, AttributeValue>,
   ): Promise<QueryOutput> {
     const body = {

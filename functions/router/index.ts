@@ -7,17 +7,21 @@ import { loadRouterConfig } from './config.ts';
 import { ControlPlaneReads } from './control-plane-reads.ts';
 import { LambdaCellInvoker } from './lambda-invoker.ts';
 import { routeRequest, type RouterDeps } from './router.ts';
+import { CellCircuits } from './cell-circuits.ts';
+import { TenantQuotas } from './quotas.ts';
+import { FleetTable, RouterFleet } from './router-fleet.ts';
 import { RoutingCache, snapshotFromShipped } from './routing-cache.ts';
 
 // No X-Ray SDK and no SDK clients here: Lambda's active tracing records the invocation, and the
-// two calls the router makes are signed requests (docs/design-notes.md, "Performance").
+// calls the router makes are signed requests (docs/design-notes.md, "Performance").
 const logging = createLogging();
 const { logger, metrics } = logging;
 // Refreshes end between requests: their metrics go out on their own line, never under a request's cellId dimension.
 const refreshMetrics = metrics.singleMetric();
 const config = loadRouterConfig(process.env);
 // Short timeouts: a hung control plane delays only a cold start, which then serves the shipped map.
-const store = new ControlPlaneReads(new AwsApi('dynamodb', CONTROL_PLANE_READ), config.controlPlaneTable);
+const dynamodb = new AwsApi('dynamodb', CONTROL_PLANE_READ);
+const store = new ControlPlaneReads(dynamodb, config.controlPlaneTable);
 const routing = new RoutingCache({
   load: () => store.readRouting(),
   shipped: snapshotFromShipped(config.shippedRouting),
@@ -32,11 +36,19 @@ const routing = new RoutingCache({
   },
   onRefresh: (snapshot) => refreshMetrics.addMetric('RoutingVersion', MetricUnit.NoUnit, snapshot.version),
 });
+const fleet = new RouterFleet({
+  store: new FleetTable(dynamodb, config.fleetTable),
+  onError: (error) => {
+    logger.warn('router fleet not counted: quotas keep the last share', { error, routerInstances: fleet.instances() });
+    refreshMetrics.addMetric('FleetCountFailures', MetricUnit.Count, 1);
+  },
+});
 const auth = new TokenVerifier(config.auth);
-// Read the map, the registry and the pool's signing keys during init. If the
+// Read the routing data, count the fleet and fetch the pool's signing keys during init. If the
 // keys cannot be fetched, the first requests try again (and answer 503 until then).
 await Promise.all([
   routing.current(),
+  fleet.beat(),
   auth.hydrate().catch((error: unknown) => logger.warn('signing keys not fetched at init', { error })),
 ]);
 
@@ -44,6 +56,8 @@ const deps: RouterDeps = {
   auth,
   routing,
   invoker: new LambdaCellInvoker(new AwsApi('lambda', CELL_INVOKE)),
+  quotas: { defaultQuota: config.defaultQuota, buckets: new TenantQuotas({ share: () => fleet.share() }) },
+  circuits: new CellCircuits(),
   observability: logging,
 };
 

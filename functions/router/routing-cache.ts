@@ -1,3 +1,4 @@
+import type { TenantQuota } from '@item-master/shared/contracts/quotas';
 import { SHIPPED_ROUTING_VARIABLE, type ShippedRouting } from '@item-master/shared/contracts/shipped-routing';
 import '@item-master/shared/validation';
 import * as z from 'zod/mini';
@@ -22,6 +23,8 @@ export interface RoutingSnapshot {
   readonly map: BucketMap;
   readonly overrides: Overrides;
   readonly cells: ReadonlyMap<string, CellTarget>;
+  /** Tenants' own quotas, in place of config's default; none in the shipped copy. */
+  readonly quotas: ReadonlyMap<string, TenantQuota>;
 }
 
 export function snapshotFromState(state: RoutingState): RoutingSnapshot {
@@ -34,6 +37,7 @@ export function snapshotFromState(state: RoutingState): RoutingSnapshot {
     cells: new Map(
       state.cells.map((cell) => [cell.cellId, { cellId: cell.cellId, status: cell.status, functionName: cell.apiFunctionArn }]),
     ),
+    quotas: new Map(state.quotas.map(({ tenantId, rate, burst }) => [tenantId, { rate, burst }])),
   };
 }
 
@@ -67,6 +71,7 @@ export function snapshotFromShipped(json: string | undefined): RoutingSnapshot {
     cells: new Map(
       Object.entries(shipped.functions).map(([cellId, functionName]) => [cellId, { cellId, status: 'active', functionName }]),
     ),
+    quotas: new Map(),
   };
 }
 

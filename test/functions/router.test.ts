@@ -11,6 +11,8 @@ import { CellUnavailableError, requiredScope, routeRequest, type CellInvoker, ty
 import { allowedMethods, ROUTES } from '../../layers/shared/src/contracts/routes.ts';
 import { SCOPES } from '../../layers/shared/src/contracts/scopes.ts';
 import type { CellTarget, RoutingSnapshot } from '../../functions/router/routing-cache.ts';
+import { CellCircuits } from '../../functions/router/cell-circuits.ts';
+import { TenantQuotas } from '../../functions/router/quotas.ts';
 import { albEvent } from '../support/alb.ts';
 import { scopeOf, TEST_POOL_ID, TEST_RESOURCE_SERVER, testIssuer, type TestIssuer } from '../support/tokens.ts';
 import { cellOfBucket } from '../support/routing.ts';
@@ -29,6 +31,7 @@ const snapshot: RoutingSnapshot = {
   map,
   overrides: {},
   cells: new Map(cells.map((cellId) => [cellId, target(cellId)])),
+  quotas: new Map(),
 };
 
 /** A cell invoker that records which cell got which request. */
@@ -47,7 +50,14 @@ function deps(invoker: CellInvoker, routing: RoutingSnapshot = snapshot, fresh: 
   // As on Lambda, where the middleware publishes and clears metrics after each invocation.
   const observability = createObservability(undefined);
   observability.metrics.clearMetrics();
-  return { auth: verifier, routing: { current: async () => routing, fresh: async () => fresh }, invoker, observability };
+  return {
+    auth: verifier,
+    routing: { current: async () => routing, fresh: async () => fresh },
+    invoker,
+    quotas: { defaultQuota: { rate: 1_000, burst: 1_000 }, buckets: new TenantQuotas() },
+    circuits: new CellCircuits(),
+    observability,
+  };
 }
 
 let issuer: TestIssuer;
@@ -472,14 +482,24 @@ describe('AwsApi', () => {
 });
 
 describe('loadRouterConfig', () => {
-  const env = { CONTROL_PLANE_TABLE: 'control', SHIPPED_ROUTING: '{}', USER_POOL_ID: 'eu-west-1_AbC123', AUTH_RESOURCE_SERVER: 'item-master' };
+  const env = {
+    CONTROL_PLANE_TABLE: 'control',
+    SHIPPED_ROUTING: '{}',
+    USER_POOL_ID: 'eu-west-1_AbC123',
+    AUTH_RESOURCE_SERVER: 'item-master',
+    FLEET_TABLE: 'fleet',
+    TENANT_RATE: '50',
+    TENANT_BURST: '100',
+  };
 
-  it('reads the table, the refresh interval (10 s unless set), the shipped routing and the user pool', () => {
+  it('reads the tables, the refresh interval (10 s unless set), the shipped routing, the user pool and the default quota', () => {
     expect(loadRouterConfig(env)).toEqual({
       controlPlaneTable: 'control',
       refreshMs: 10_000,
       shippedRouting: '{}',
       auth: { userPoolId: 'eu-west-1_AbC123', resourceServer: 'item-master', cachedTokens: 10_000 },
+      fleetTable: 'fleet',
+      defaultQuota: { rate: 50, burst: 100 },
     });
     expect(loadRouterConfig({ ...env, AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER: 'http://127.0.0.1:4000' }).auth.endpoint).toBe('http://127.0.0.1:4000');
     expect(loadRouterConfig({ ...env, ROUTING_REFRESH_SECONDS: '2.5' }).refreshMs).toBe(2_500);
@@ -496,6 +516,9 @@ describe('loadRouterConfig', () => {
     [{ ...env, ROUTING_REFRESH_SECONDS: 'soon' }, /ROUTING_REFRESH_SECONDS/],
     [{ ...env, TOKEN_CACHE_SIZE: '-1' }, /TOKEN_CACHE_SIZE: Too small/],
     [{ ...env, TOKEN_CACHE_SIZE: 'many' }, /TOKEN_CACHE_SIZE/],
+    [{ ...env, FLEET_TABLE: undefined }, /FLEET_TABLE/],
+    [{ ...env, TENANT_RATE: '0' }, /TENANT_RATE/],
+    [{ ...env, TENANT_BURST: 'lots' }, /TENANT_BURST/],
   ])('refuses %o', (value, message) => {
     expect(() => loadRouterConfig(value)).toThrow(message);
   });
@@ -617,16 +640,75 @@ describe('routeRequest: what it logs and measures', () => {
     }
   });
 
+  it('refuses a tenant over its quota with 429 and the draft RateLimit fields before any cell, and counts it; other tenants go on', async () => {
+    const { invoker, calls } = recordingInvoker(ok);
+    let now = 1_000_000;
+    const routing: RoutingSnapshot = { ...snapshot, quotas: new Map([['busy', { rate: 2, burst: 3 }]]) };
+    const routed = { ...deps(invoker, routing), quotas: { defaultQuota: { rate: 1_000, burst: 1_000 }, buckets: new TenantQuotas({ now: () => now }) } };
+    const statuses: number[] = [];
+    let refused: ALBResult | undefined;
+    for (let n = 0; n < 5; n += 1) {
+      const result = await routeRequest(await signed('GET', '/tenants/busy/items'), routed);
+      statuses.push(result.statusCode);
+      if (result.statusCode === 429) refused ??= result;
+      else expect(result.headers?.['ratelimit-policy']).toBe('"tenant";q=3;w=2');
+    }
+    // Its burst of 3 goes through; then 429 until the bucket refills.
+    expect(statuses).toEqual([200, 200, 200, 429, 429]);
+    expect(calls.filter((call) => call.event.path.startsWith('/tenants/busy/'))).toHaveLength(3);
+    expect(refused?.headers).toMatchObject({ 'retry-after': '1', 'ratelimit-policy': '"tenant";q=3;w=2', ratelimit: '"tenant";r=0;t=1' });
+    expect(errorOf(refused!)).toEqual({ code: 'quota_exceeded', message: 'tenant busy is over its quota of 2 requests a second (bursts of 3): retry after 1 s' });
+    // Other tenants have buckets of their own, at the default.
+    expect((await routeRequest(await signed('GET', '/tenants/quiet/items'), routed)).statusCode).toBe(200);
+    // Half a second refills one request's worth (2 a second).
+    now += 500;
+    expect((await routeRequest(await signed('GET', '/tenants/busy/items'), routed)).statusCode).toBe(200);
+    expect((await routeRequest(await signed('GET', '/tenants/busy/items'), routed)).statusCode).toBe(429);
+  });
+
+  it('counts refusals in one metric with no tenant dimension, and names the tenant in the log line a Contributor Insights rule reads', async () => {
+    const { routed, lines } = observed(recordingInvoker(ok).invoker);
+    const tight = { ...routed, quotas: { defaultQuota: { rate: 1, burst: 1 }, buckets: new TenantQuotas({ now: () => 0 }) } };
+    const metrics = vi.spyOn(tight.observability.metrics, 'addMetric');
+    const dimensions = vi.spyOn(tight.observability.metrics, 'addDimension');
+    await routeRequest(await signed('GET', '/tenants/acme/items'), tight);
+    expect((await routeRequest(await signed('GET', '/tenants/acme/items'), tight)).statusCode).toBe(429);
+    expect(metrics).toHaveBeenCalledWith('QuotaRefusals', 'Count', 1);
+    expect(dimensions.mock.calls.filter(([name]) => name === 'tenantId')).toEqual([]);
+    expect(lines.at(-1)).toEqual(['info', 'over quota', { refusal: 'quota', quotaRate: 1, quotaBurst: 1 }]);
+  });
+
+  it("sheds a throttled cell's requests for a moment without invoking it, and leaves the other cells alone", async () => {
+    let now = 0;
+    const busyCell = cellOfBucket(map, 't');
+    const tenantElsewhere = Array.from({ length: 50 }, (_, n) => `other-${n}`).find((tenantId) => cellOfBucket(map, tenantId) !== busyCell)!;
+    const { invoker, calls } = recordingInvoker((cellId) => {
+      if (cellId === busyCell) throw new CellUnavailableError(cellId, true, 'throttled');
+      return ok();
+    });
+    const routed = { ...deps(invoker), circuits: new CellCircuits(500, () => now) };
+    const first = await routeRequest(await signed('GET', '/tenants/t/items'), routed);
+    expect([first.statusCode, errorOf(first).code, first.headers?.['retry-after']]).toEqual([503, 'cell_busy', '1']);
+    const shed = await routeRequest(await signed('GET', '/tenants/t/items'), routed);
+    expect([shed.statusCode, errorOf(shed).code]).toEqual([503, 'cell_busy']);
+    expect(calls.filter((call) => call.cellId === busyCell)).toHaveLength(1);
+    expect((await routeRequest(await signed('GET', `/tenants/${tenantElsewhere}/items`), routed)).statusCode).toBe(200);
+    // Once the moment is over, the cell is tried again.
+    now += 500;
+    await routeRequest(await signed('GET', '/tenants/t/items'), routed);
+    expect(calls.filter((call) => call.cellId === busyCell)).toHaveLength(2);
+  });
+
   it('logs a cell that did not answer with the error, and words a busy cell and a broken one', async () => {
     const cellId = cellOfBucket(map, 'acme');
-    for (const [retryable, status, code, message] of [
-      [true, 503, 'cell_unavailable', `cell ${cellId} is busy, retry later`],
-      [false, 502, 'cell_error', `cell ${cellId} failed to answer`],
+    for (const [retryable, status, code, message, line] of [
+      [true, 503, 'cell_busy', `cell ${cellId} is at its concurrency limit, retry shortly`, ['warn', 'cell throttled: refusing its requests for a moment', { cellId }]],
+      [false, 502, 'cell_error', `cell ${cellId} failed to answer`, ['error', 'cell did not answer', { error: expect.any(CellUnavailableError), cellId }]],
     ] as const) {
       const error = new CellUnavailableError(cellId, retryable, 'down');
       const { routed, lines } = observed(recordingInvoker(() => Promise.reject(error)).invoker);
       const result = await routeRequest(await signed('GET', '/tenants/acme/items'), routed);
-      expect(lines).toEqual([['error', 'cell did not answer', { error, cellId }]]);
+      expect(lines).toEqual([line]);
       expect([result.statusCode, errorOf(result)]).toEqual([status, { code, message }]);
     }
   });

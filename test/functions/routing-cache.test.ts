@@ -29,6 +29,7 @@ function clock(start = 1_000_000) {
 const state = (version: number): RoutingState => ({
   cells: [{ cellId: 'cell-1', status: 'active', weight: 1, apiFunctionArn: 'arn:cell-1', tableName: 't1' }],
   version: { version, map: evenSplit(['cell-1']), overrides: {}, change: '', by: '' },
+  quotas: [{ tenantId: 'busy', rate: 5, burst: 10, updatedAt: '', by: '' }],
 });
 
 describe('RoutingCache', () => {
@@ -36,7 +37,11 @@ describe('RoutingCache', () => {
     const time = clock();
     let reads = 0;
     const cache = new RoutingCache({ load: async () => state(++reads + 1), shipped, refreshMs: 10_000, now: time.now });
-    expect(await cache.current()).toMatchObject({ version: 2, source: 'store' });
+    const first = await cache.current();
+    expect(first).toMatchObject({ version: 2, source: 'store' });
+    // The quota overrides travel with the map: no read per request.
+    expect(first.quotas.get('busy')).toEqual({ rate: 5, burst: 10 });
+    expect(shipped.quotas.size).toBe(0);
     time.advance(9_999);
     expect((await cache.current()).version).toBe(2);
     time.advance(1);
@@ -174,7 +179,7 @@ describe('RoutingCache', () => {
 
   it('treats a store with no map version yet as a failed read', async () => {
     const errors: unknown[] = [];
-    const empty = new RoutingCache({ load: async () => ({ cells: [], version: undefined }), shipped, refreshMs: 1_000, onRefreshError: (e) => errors.push(e) });
+    const empty = new RoutingCache({ load: async () => ({ cells: [], version: undefined, quotas: [] }), shipped, refreshMs: 1_000, onRefreshError: (e) => errors.push(e) });
     expect((await empty.current()).source).toBe('shipped');
     expect(String(errors[0])).toMatch(/no map version/);
   });
@@ -204,8 +209,8 @@ describe('the router at a cold start', () => {
       expect(errors).toHaveLength(1);
       expect(errors[0]).toBeInstanceOf(AwsApiError);
       expect(errors[0]).toMatchObject({ status: 0, code: 'ETIMEDOUT' });
-      // Each of the two reads (registry, map version) waited for an answer on every attempt, each on its own connection.
-      expect(hung.connections()).toBe(2 * CONTROL_PLANE_READ.maxAttempts);
+      // Each of the three reads (registry, map version, quotas) waited for an answer on every attempt, each on its own connection.
+      expect(hung.connections()).toBe(3 * CONTROL_PLANE_READ.maxAttempts);
     } finally {
       await hung.close();
     }

@@ -57,6 +57,33 @@ describe('parseConfig', () => {
     });
   });
 
+  it('gives every tenant 100 requests a second in bursts of 200 unless told, and refuses a burst below the rate', () => {
+    expect(parseConfig(read({ cells: ['c'] }))).toMatchObject({ tenantRate: 100, tenantBurst: 200 });
+    expect(parseConfig(read({ cells: ['c'], tenantRate: '20', tenantBurst: '20' }))).toMatchObject({ tenantRate: 20, tenantBurst: 20 });
+    expect(() => parseConfig(read({ cells: ['c'], tenantRate: 50, tenantBurst: 10 }))).toThrow('tenantBurst: must be at least tenantRate (50)');
+    expect(() => parseConfig(read({ cells: ['c'], tenantRate: 0 }))).toThrow('tenantRate: Too small');
+    expect(() => parseConfig(read({ cells: ['c'], tenantRate: 'lots' }))).toThrow('tenantRate: must be a whole number of requests a second, not "lots"');
+  });
+
+  it('reserves half of what the account can reserve for the router and splits the rest over the cells by weight, unless told', () => {
+    const config = parseConfig(read({ cells: ['a', 'b', 'c'], cellWeights: { c: 2 } }));
+    expect(config.concurrency).toEqual({ router: 450, cells: { a: 112, b: 112, c: 225 } });
+    expect(parseConfig(read({ cells: ['a', 'b'], accountConcurrency: 3000, routerConcurrency: 1000, cellConcurrency: '{"a": 50}' })).concurrency).toEqual({
+      router: 1000,
+      cells: { a: 50, b: 950 },
+    });
+    expect(parseConfig(read({ cells: ['a', 'b'], cellConcurrency: '20' })).concurrency.cells).toEqual({ a: 20, b: 20 });
+  });
+
+  it('refuses reserved concurrency the account cannot hold, or for a cell it does not have, in one line each', () => {
+    expect(() => parseConfig(read({ cells: ['a', 'b'], cellConcurrency: 400 }))).toThrow(
+      "invalid configuration: reserved concurrency: the router's 450 and the cells' 800 make 1250, over the 900 the account can reserve (accountConcurrency 1000 less unreservedConcurrency 100)",
+    );
+    expect(() => parseConfig(read({ cells: ['a'], cellConcurrency: { z: 5 } }))).toThrow('cellConcurrency.z: is not one of the cells (a)');
+    expect(() => parseConfig(read({ cells: ['a'], unreservedConcurrency: 10 }))).toThrow('unreservedConcurrency: must be at least 100');
+    expect(() => parseConfig(read({ cells: ['a'], cellConcurrency: 'many' }))).toThrow('cellConcurrency: must be a whole number for every cell');
+  });
+
   it('takes cells from the command line as a comma-separated or JSON list', () => {
     expect(parseConfig(read({ cells: 'cell-1, cell-2' })).cells).toEqual(['cell-1', 'cell-2']);
     expect(parseConfig(read({ cells: '["a-1","b-2"]' })).cells).toEqual(['a-1', 'b-2']);

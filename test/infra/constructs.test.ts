@@ -21,6 +21,7 @@ import { ControlPlaneTable, ControlPlaneTableReference } from '../../lib/control
 import { LiveUpdatesReference } from '../../lib/live-updates.ts';
 import { MoveWorkflow } from '../../lib/move-workflow.ts';
 import { OrderWorkflow } from '../../lib/order-workflow.ts';
+import { RouterFleetTable } from '../../lib/router-fleet.ts';
 import { Router, shippedRouting } from '../../lib/router.ts';
 import { ServiceFunction } from '../../lib/service-function.ts';
 import { SharedLayer } from '../../lib/shared-layer.ts';
@@ -131,7 +132,18 @@ describe('Router', () => {
     const sharedLayer = new SharedLayer(stack, 'SharedLayer');
     const table = new ControlPlaneTable(stack, 'Registry');
     const userPool = new UserPool(stack, 'Pool');
-    new Router(stack, 'Router', { app, cells, sharedLayer, table, identity: { userPool, resourceServerId: 'shop' }, refreshSeconds: 3 });
+    const fleet = new RouterFleetTable(stack, 'Fleet');
+    new Router(stack, 'Router', {
+      app,
+      cells,
+      sharedLayer,
+      table,
+      identity: { userPool, resourceServerId: 'shop' },
+      refreshSeconds: 3,
+      fleet,
+      defaultQuota: { rate: 40, burst: 90 },
+      reservedConcurrency: 300,
+    });
     return Template.fromStack(stack);
   }
 
@@ -142,6 +154,9 @@ describe('Router', () => {
       ROUTING_REFRESH_SECONDS: '3',
       USER_POOL_ID: { Ref: expect.stringMatching(/^Pool/) },
       AUTH_RESOURCE_SERVER: 'shop',
+      FLEET_TABLE: { Ref: expect.stringMatching(/^FleetTable/) },
+      TENANT_RATE: '40',
+      TENANT_BURST: '90',
     });
     expect(env.CELL_ID).toBeUndefined();
     const shipped = snapshotFromShipped(env.SHIPPED_ROUTING);
@@ -150,10 +165,24 @@ describe('Router', () => {
     expect([...shipped.cells.values()].map((cell) => cell.functionName)).toEqual(['shop-dev-north-api:live', 'shop-dev-south-api:live']);
   });
 
-  it("may read the registry and the map, and invoke functions named like this stage's cell APIs, nothing else", () => {
+  it('reserves its concurrency, and counts its instances in a table whose heartbeats expire', () => {
+    const template = router(['north']);
+    expect(functionOf(template, 'Router').Properties.ReservedConcurrentExecutions).toBe(300);
+    template.hasResourceProperties('AWS::DynamoDB::GlobalTable', { TimeToLiveSpecification: { AttributeName: 'expiresAt', Enabled: true } });
+  });
+
+  it('ranks the tenants refused over quota by a Contributor Insights rule on its log lines, not by a metric dimension per tenant', () => {
+    const [rule] = Object.values(router(['north']).findResources('AWS::CloudWatch::InsightRule')) as Array<{ Properties: { RuleBody: unknown } }>;
+    const body = JSON.stringify(rule!.Properties.RuleBody);
+    expect(body).toContain('\\"Keys\\":[\\"$.tenantId\\"]');
+    expect(body).toContain('\\"Match\\":\\"$.refusal\\",\\"In\\":[\\"quota\\"]');
+  });
+
+  it("may read the registry and the map, beat and count in its fleet table, and invoke functions named like this stage's cell APIs, nothing else", () => {
     const granted = rights(router(['north']), 'RouterRole').filter((r) => !/^(logs|xray):/.test(r.actions[0]!));
     expect(granted).toEqual([
       { actions: ['dynamodb:GetItem', 'dynamodb:Query'], resource: expect.stringMatching(/RegistryTable.*"Arn"/) },
+      { actions: ['dynamodb:PutItem', 'dynamodb:Query'], resource: expect.stringMatching(/FleetTable.*"Arn"/) },
       { actions: ['lambda:InvokeFunction'], resource: expect.stringMatching(/:function:shop-dev-\*-api:live"/) },
     ]);
   });
