@@ -61,8 +61,8 @@ export class TenantQuotas {
     this.buckets.set(tenantId, bucket);
     const admitted = bucket.tokens >= 1;
     if (admitted) bucket.tokens -= 1;
-    // What the tenant has left, told as the whole quota's (this instance's share scaled up), and when the next request fits.
-    const remaining = Math.floor(bucket.tokens / share);
+    // What the tenant has left, told as the whole quota's (this instance's whole tokens, scaled up by its share), and when the next request fits.
+    const remaining = Math.floor(Math.floor(bucket.tokens) / share);
     const resetSeconds = bucket.tokens >= 1 ? 0 : Math.ceil((1 - bucket.tokens) / rate);
     const headers: Record<string, string> = {
       'ratelimit-policy': policyField(quota),
