@@ -7,6 +7,7 @@ import type { OwnershipFigures } from './ownership.ts';
 import { BUCKET_CACHE_ENTRIES } from '../functions/router/bucket-cache.ts';
 import { WRITE_SETTLE_MS } from '../layers/shared/src/contracts/cell-table.ts';
 import { CONTROL_ITEMS, WRITES_PER_SECOND, type MoveFigures } from './moves.ts';
+import type { NoisyNeighbourFigures } from './noisy-neighbour.ts';
 import type { RouterFigures } from './router.ts';
 import type { RouterRequestFigures } from './router-request.ts';
 import { ASSUMPTIONS, bulkMoveModel, costModel, PRICES, routerMemoryRows } from './cost.ts';
@@ -72,6 +73,7 @@ export interface BenchResults {
   /** Configured memory by function, MB. */
   readonly memoryMb: Record<string, number>;
   readonly ownership: OwnershipFigures;
+  readonly noisyNeighbour: NoisyNeighbourFigures;
   readonly moves: MoveFigures;
   /** The local runtime's cap on instances per function during the run. */
   readonly throughput: ThroughputFigures & { readonly instancesPerFunction: number };
@@ -109,7 +111,7 @@ export function verdict<K extends 'awsSdk' | 'sharedCode'>(
 }
 
 function sections(r: BenchResults): Section[] {
-  const { coldStart, router, ownership, throughput, orders, moves, synthesis } = r;
+  const { coldStart, router, ownership, throughput, orders, noisyNeighbour, moves, synthesis } = r;
   const sdk = verdict(coldStart.variants, 'awsSdk', coldStart.defaults.awsSdk);
   const shared = verdict(coldStart.variants, 'sharedCode', coldStart.defaults.sharedCode);
   const fit = linearFit(synthesis.map((run) => [run.cells, run.synthSeconds] as const));
@@ -192,9 +194,18 @@ function sections(r: BenchResults): Section[] {
     },
     {
       title: 'Router: its own work per request',
-      how: `In this process, ${fmt(r.routerRequest.iterations)} times each after a warm-up: the token check of a tenant's access token (signature verified every time, and remembered until it expires), the metrics flush of the router's three metrics with their dimension (one EMF line, written to /dev/null), and the whole of \`routeRequest\` with the token remembered and a cell that answers at once. The rest of the router's CPU in the throughput run below is Node.js's HTTP and the hop to the cell.`,
-      head: ['token verified µs', 'token remembered µs', 'remembered ÷ verified', 'metrics flush µs', 'routeRequest µs'],
-      rows: [[fmt(r.routerRequest.verifyUs, 1), fmt(r.routerRequest.cachedVerifyUs, 2), fmt(r.routerRequest.cachedVerifyUs / r.routerRequest.verifyUs, 3), fmt(r.routerRequest.flushUs, 1), fmt(r.routerRequest.routeRequestUs, 1)]],
+      how: `In this process, ${fmt(r.routerRequest.iterations)} times each after a warm-up: the token check of a tenant's access token (signature verified every time, and remembered until it expires), the metrics flush of the router's three metrics with their dimension (one EMF line, written to /dev/null), the whole of \`routeRequest\` with the token remembered and a cell that answers at once, and the whole of it for a request refused over its tenant's quota (429, no cell invoked). The rest of the router's CPU in the throughput run below is Node.js's HTTP and the hop to the cell.`,
+      head: ['token verified µs', 'token remembered µs', 'remembered ÷ verified', 'metrics flush µs', 'routeRequest µs', 'refused over quota µs'],
+      rows: [
+        [
+          fmt(r.routerRequest.verifyUs, 1),
+          fmt(r.routerRequest.cachedVerifyUs, 2),
+          fmt(r.routerRequest.cachedVerifyUs / r.routerRequest.verifyUs, 3),
+          fmt(r.routerRequest.flushUs, 1),
+          fmt(r.routerRequest.routeRequestUs, 1),
+          fmt(r.routerRequest.refusedRequestUs, 1),
+        ],
+      ],
       findings: [],
     },
     {
@@ -211,6 +222,28 @@ function sections(r: BenchResults): Section[] {
         ],
       ],
       findings: [],
+    },
+    {
+      title: 'Noisy neighbour',
+      how: `Through the local runtime: two quiet tenants, one in the flooding tenant's cell and one in another, each send one GET at a time for ${fmt(noisyNeighbour.seconds)} s alone, then ${fmt(noisyNeighbour.seconds)} s while one tenant keeps ${fmt(noisyNeighbour.floodConcurrency)} GETs in flight under its own quota of ${fmt(noisyNeighbour.quota.rate)} requests a second (bursts of ${fmt(noisyNeighbour.quota.burst)}), which the router enforces before any cell. The goal: each quiet tenant's p99 during the flood at most 2× its p99 before, and its rate at least 0.8× (the last two columns). The router's CPU per refused request is in "Router: its own work per request" above.`,
+      head: ['quiet tenant', 'before p50 / p99 ms', 'during p50 / p99 ms', 'before /s', 'during /s', 'not 200 (during)', 'p99 during ÷ before', 'rate during ÷ before'],
+      rows: noisyNeighbour.quiet.map(({ where, before, during }) => [
+        where,
+        `${fmt(before.p50Ms, 1)} / ${fmt(before.p99Ms, 1)}`,
+        `${fmt(during.p50Ms, 1)} / ${fmt(during.p99Ms, 1)}`,
+        fmt(before.perSecond, 1),
+        fmt(during.perSecond, 1),
+        fmt(during.failed),
+        fmt(during.p99Ms / before.p99Ms, 2),
+        fmt(during.perSecond / before.perSecond, 2),
+      ]),
+      findings: [
+        `The flooding tenant: ${fmt(noisyNeighbour.flood.answers)} answers, ${fmt(noisyNeighbour.flood.refused)} refused with 429, ${fmt(noisyNeighbour.flood.admitted)} served, ${fmt(noisyNeighbour.flood.other)} other.`,
+        ...noisyNeighbour.quiet.map(({ where, before, during }) => {
+          const met = during.p99Ms <= 2 * before.p99Ms && during.perSecond >= 0.8 * before.perSecond;
+          return `Quiet tenant, ${where}: goal ${met ? 'met' : 'not met'} (p99 ${fmt(during.p99Ms / before.p99Ms, 2)}× before, rate ${fmt(during.perSecond / before.perSecond, 2)}× before).`;
+        }),
+      ],
     },
     {
       title: 'Moves by tenant size',

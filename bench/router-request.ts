@@ -24,6 +24,8 @@ export interface RouterRequestFigures {
   readonly flushUs: number;
   /** µs per `routeRequest`, token remembered, cell answering at once, metrics flushed. */
   readonly routeRequestUs: number;
+  /** µs per `routeRequest` refused over the tenant's quota (429, no cell invoked), metrics flushed. */
+  readonly refusedRequestUs: number;
 }
 
 async function timeUs(iterations: number, run: (i: number) => Promise<unknown> | unknown): Promise<number> {
@@ -72,6 +74,8 @@ export async function benchRouterRequest(routerEnv: Record<string, string>, toke
     circuits: new CellCircuits(),
     observability: logging,
   };
+  // The first request takes the only token; every one after it is refused.
+  const overQuota: RouterDeps = { ...deps, quotas: { defaultQuota: { rate: 1, burst: 1 }, buckets: new TenantQuotas({ now: () => 0 }) } };
   const event = {
     httpMethod: 'GET',
     path: `/tenants/${tenantId}/items/bench-1`,
@@ -90,6 +94,11 @@ export async function benchRouterRequest(routerEnv: Record<string, string>, toke
     routeRequestUs: await timeUs(iterations, async () => {
       logging.logger.resetKeys();
       await routeRequest(event, deps);
+      logging.metrics.publishStoredMetrics();
+    }),
+    refusedRequestUs: await timeUs(iterations, async () => {
+      logging.logger.resetKeys();
+      await routeRequest(event, overQuota);
       logging.metrics.publishStoredMetrics();
     }),
   };

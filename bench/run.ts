@@ -21,6 +21,9 @@ import { benchOrders, type Definition } from './orders.ts';
 import { type BaselineRow, type BenchResults, type ColdStartRow, type VariantRow } from './report.ts';
 import { benchOwnership } from './ownership.ts';
 import { benchMoves } from './moves.ts';
+import { benchNoisyNeighbour } from './noisy-neighbour.ts';
+import { connectLocal } from '../control-plane/connect.ts';
+import { routeTenant } from '../control-plane/routing.ts';
 import { stackName } from '../layers/shared/src/contracts/names.ts';
 import { benchRouter } from './router.ts';
 import { benchRouterRequest } from './router-request.ts';
@@ -43,14 +46,20 @@ export interface BenchPlan {
   readonly cells: readonly number[];
   /** Tenants moved, by size: records each and how many moves of it. */
   readonly moveSizes: ReadonlyArray<{ readonly items: number; readonly moves: number }>;
+  /** Seconds of quiet tenants alone, then as long beside a flood of `floodConcurrency` requests in flight. */
+  readonly noisySeconds: number;
+  readonly floodConcurrency: number;
 }
 
 export const PLANS = {
-  full: { coldStartRuns: 20, routerDecisions: 2_000_000, routerRequests: 20_000, ops: 3_000, rounds: 3, warmup: 6_000, concurrency: 16, orders: 200, orderConcurrency: 8, cells: [1, 4, 16, 32], moveSizes: [{ items: 50, moves: 10 }, { items: 1_000, moves: 5 }, { items: 10_000, moves: 3 }, { items: 100_000, moves: 2 }] },
-  quick: { coldStartRuns: 5, routerDecisions: 500_000, routerRequests: 3_000, ops: 400, rounds: 2, warmup: 1_000, concurrency: 16, orders: 40, orderConcurrency: 8, cells: [1, 4, 16, 32], moveSizes: [{ items: 50, moves: 3 }, { items: 2_000, moves: 2 }] },
+  full: { coldStartRuns: 20, routerDecisions: 2_000_000, routerRequests: 20_000, ops: 3_000, rounds: 3, warmup: 6_000, concurrency: 16, orders: 200, orderConcurrency: 8, cells: [1, 4, 16, 32], moveSizes: [{ items: 50, moves: 10 }, { items: 1_000, moves: 5 }, { items: 10_000, moves: 3 }, { items: 100_000, moves: 2 }], noisySeconds: 20, floodConcurrency: 64 },
+  quick: { coldStartRuns: 5, routerDecisions: 500_000, routerRequests: 3_000, ops: 400, rounds: 2, warmup: 1_000, concurrency: 16, orders: 40, orderConcurrency: 8, cells: [1, 4, 16, 32], moveSizes: [{ items: 50, moves: 3 }, { items: 2_000, moves: 2 }], noisySeconds: 12, floodConcurrency: 64 },
   /** Every section end to end at its smallest: the test suite's check that the bench runs, not a measurement. */
-  smoke: { coldStartRuns: 1, routerDecisions: 20_000, routerRequests: 200, ops: 60, rounds: 1, warmup: 60, concurrency: 4, orders: 4, orderConcurrency: 2, cells: [1], moveSizes: [{ items: 50, moves: 1 }] },
+  smoke: { coldStartRuns: 1, routerDecisions: 20_000, routerRequests: 200, ops: 60, rounds: 1, warmup: 60, concurrency: 4, orders: 4, orderConcurrency: 2, cells: [1], moveSizes: [{ items: 50, moves: 1 }], noisySeconds: 1, floodConcurrency: 4 },
 } as const satisfies Record<string, BenchPlan>;
+
+/** The flooding tenant's own quota in the noisy-neighbour run: a fifth of the default. */
+export const NOISY_QUOTA = { rate: 20, burst: 40 } as const;
 
 export interface BenchOptions {
   readonly plan: BenchPlan;
@@ -238,6 +247,21 @@ export async function runBench(options: BenchOptions): Promise<BenchResults> {
     const definition = JSON.parse(resolveValue(machine0.definition, machine0.stackName, runtime.assembly)) as Definition;
     const orders = await benchOrders(target, runtime.stepFunctions, definition, plan.orders, plan.orderConcurrency, Math.ceil(plan.ops / plan.rounds));
 
+    step(`noisy neighbour: one tenant with ${plan.floodConcurrency} requests in flight beside two quiet ones, ${plan.noisySeconds} s before and ${plan.noisySeconds} s during`);
+    const control = connectLocal(path.join(work, 'local-runtime.json'));
+    const routing = await control.store.latestVersion().finally(() => control.close());
+    if (!routing) throw new Error('the local control plane holds no map version');
+    const noisyNeighbour = await benchNoisyNeighbour(
+      {
+        url: runtime.url,
+        stateFile: path.join(work, 'local-runtime.json'),
+        cells: config.cells,
+        cellOf: (t) => routeTenant(routing.map, routing.overrides, t).cellId,
+        token: async (t) => (await runtime.issuer!.issue({ tenantId: t })).access_token,
+      },
+      { seconds: plan.noisySeconds, floodConcurrency: plan.floodConcurrency, quota: NOISY_QUOTA, say },
+    );
+
     step(`moves by tenant size: ${plan.moveSizes.map((size) => `${size.moves} × ${size.items.toLocaleString('en-US')} records`).join(', ')}, each while it takes writes`);
     const cellTables = Object.fromEntries(
       config.cells.map((cellId) => [cellId, runtime.assembly.tables.find((t) => t.stackName === stackName(config, cellId) && t.logicalId.startsWith('Data'))!.tableName]),
@@ -273,6 +297,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResults> {
       ownership,
       throughput,
       orders,
+      noisyNeighbour,
       moves,
       synthesis,
     };

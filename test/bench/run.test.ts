@@ -100,6 +100,7 @@ describe('npm run bench, every section at its smallest', () => {
       'Router',
       'Router: its own work per request',
       'Ownership check (the cell API, every request for a tenant)',
+      'Noisy neighbour',
       'Moves by tenant size',
       'Throughput through the local runtime',
     ]) {
@@ -120,6 +121,14 @@ describe('npm run bench, every section at its smallest', () => {
     const services = results.coldStart.functions.map((row) => row.service).sort();
     expect(services).toEqual(expect.arrayContaining(['cell-api', 'router', 'publisher', 'payment']));
     for (const row of results.coldStart.functions) expect(row.initMs).toBeGreaterThan(0);
+  });
+
+  it('floods under a quota beside two quiet tenants, and measures both before and during', () => {
+    const { flood, quiet } = results.noisyNeighbour;
+    expect(flood.answers).toBe(flood.refused + flood.admitted + flood.other);
+    expect(quiet.map((q) => q.where)).toEqual(['same cell', 'other cell']);
+    for (const { before, during } of quiet) for (const figures of [before, during]) expect(figures.perSecond).toBeGreaterThan(0);
+    expect(results.routerRequest.refusedRequestUs).toBeGreaterThan(0);
   });
 
   it('moves a tenant of each size and counts its copy and its fenced window', () => {
