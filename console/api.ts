@@ -89,6 +89,13 @@ export interface ConsoleSnapshot {
   readonly history: VersionView[];
   readonly moves: MoveView[];
   readonly traffic: TrafficView;
+  /** Every tenant's quota at the front door: the default, and the tenants with their own. */
+  readonly quotas: QuotasView;
+}
+
+export interface QuotasView {
+  readonly default: { readonly rate: number; readonly burst: number };
+  readonly overrides: Array<{ tenantId: string; rate: number; burst: number; updatedAt: string; by: string }>;
 }
 
 export interface BucketView {

@@ -43,16 +43,17 @@ let connection: ControlPlaneConnection | undefined;
 try {
   const config = parseConfig((key) => (key === 'stage' && values.stage !== undefined ? values.stage : cdkJsonContext()[key]));
   const by = `${userInfo().username}@${hostname()} (console)`;
+  const defaultQuota = { rate: config.tenantRate, burst: config.tenantBurst };
   let model: ConsoleModel;
   if (values.local) {
     const stateFile = path.resolve(values['local-state'] ?? defaultStateFile(config.appName));
     connection = connectLocal(stateFile);
     const state = readLocalState(stateFile);
-    model = new ConsoleModel({ connection, health: new LocalHealth(state.url), mode: 'local', appName: state.appName, by });
+    model = new ConsoleModel({ connection, health: new LocalHealth(state.url), mode: 'local', appName: state.appName, by, defaultQuota });
   } else {
     const region = values.region ?? config.region;
     connection = await connectAws(config, region);
-    model = new ConsoleModel({ connection, health: new AwsHealth(new CloudWatchClient({ region }), config), mode: 'aws', appName: config.appName, by });
+    model = new ConsoleModel({ connection, health: new AwsHealth(new CloudWatchClient({ region }), config), mode: 'aws', appName: config.appName, by, defaultQuota });
   }
   const server = await startConsoleServer(model, { port: values.port });
   console.log(`console for ${connection.target}: ${server.url}  (Ctrl-C stops it)`);

@@ -16,6 +16,7 @@ import { shown } from '../lib/cli-input.ts';
 import { BUCKET_COUNT, bucketOf } from '../control-plane/routing.ts';
 import type { BucketView, CellHealth, ConsoleSnapshot, MoveView, TenantView, VersionDiffView } from './api.ts';
 import type { HealthSource } from './health.ts';
+import type { TenantQuota } from '../layers/shared/src/contracts/quotas.ts';
 
 export interface ConsoleModelDeps {
   readonly connection: ControlPlaneConnection;
@@ -29,6 +30,8 @@ export interface ConsoleModelDeps {
   /** Where plans are saved and read. @default the `cells` CLI's place, .<appName>/plan-v<version>.json */
   readonly planFile?: (version: number | undefined) => string;
   readonly now?: () => number;
+  /** Config's default tenant quota (tenantRate, tenantBurst), shown beside the tenants' own. */
+  readonly defaultQuota: TenantQuota;
 }
 
 /** The control plane could not be read and there is no earlier read to show. */
@@ -113,6 +116,10 @@ export class ConsoleModel {
       history: history.map((v) => ({ version: v.version, change: v.change, by: v.by, ...(v.createdAt && { createdAt: v.createdAt }), pinned: Object.keys(v.overrides).length })),
       moves: moves.slice(0, 50).map((m) => this.moveView(m)),
       traffic,
+      quotas: {
+        default: { rate: this.deps.defaultQuota.rate, burst: this.deps.defaultQuota.burst },
+        overrides: routing.quotas.map(({ tenantId, rate, burst, updatedAt, by }) => ({ tenantId, rate, burst, updatedAt, by })),
+      },
     };
   }
 

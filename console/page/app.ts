@@ -88,6 +88,7 @@ function render(s: Snapshot): void {
   once('moves', s.moves, () => renderMoves(s.moves));
   once('apply', s.apply, () => renderApply(s));
   once('versions', s.history, () => renderVersions(s));
+  once('quotas', s.quotas, () => renderQuotas(s));
   once('traffic', s.traffic, () => renderTraffic(s));
 }
 
@@ -180,6 +181,17 @@ function renderApply(s: Snapshot): void {
   bar.setAttribute('aria-label', 'Apply progress');
   box.replaceChildren(
     el('p', {}, running ? 'Applying the plan: ' : 'The last apply ended: ', bar, ` ${done.toLocaleString('en')} of ${total.toLocaleString('en')} buckets moved`, error ? ` — ${error}` : ''),
+  );
+}
+
+function renderQuotas(s: Snapshot): void {
+  const { default: fallback, overrides } = s.quotas;
+  $('quota-default').textContent = `Every other tenant: ${fallback.rate.toLocaleString()} requests a second, bursts of ${fallback.burst.toLocaleString()} (npm run cells -- quota set changes one tenant's).`;
+  replace(
+    $('quotas-body'),
+    ...(overrides.length
+      ? overrides.map((q) => el('tr', {}, el('th', { scope: 'row' }, q.tenantId), el('td', {}, q.rate.toLocaleString()), el('td', {}, q.burst.toLocaleString()), el('td', {}, q.updatedAt), el('td', {}, q.by)))
+      : [el('tr', {}, el('td', { colSpan: 5 }, 'No tenant has a quota of its own.'))]),
   );
 }
 

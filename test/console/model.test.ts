@@ -9,7 +9,7 @@ describe('ConsoleModel', () => {
     const store = {
       readRouting: async () => {
         await gate;
-        return { cells: [], version: { version: 7, map: [], overrides: {}, change: '', by: '' } };
+        return { cells: [], version: { version: 7, map: [], overrides: {}, change: '', by: '' }, quotas: [] };
       },
     };
     const model = new ConsoleModel({
@@ -18,6 +18,7 @@ describe('ConsoleModel', () => {
       mode: 'local',
       appName: 'shop',
       by: 'test',
+      defaultQuota: { rate: 100, burst: 200 },
       planFile: (version) => `/nonexistent/plan-v${version}.json`,
     });
     const first = model.apply();

@@ -140,7 +140,7 @@ describe('the console API over a real control plane: 400 malformed, 404 unknown,
       close: () => undefined,
     } as unknown as ControlPlaneConnection;
     const health = { read: async () => ({ health: {}, traffic: { slotSeconds: 5, newestSlotAt: 0, cells: {} } }) };
-    const consoleModel = new ConsoleModel({ connection, health, mode: 'local', appName: 'shop', by: 'test', planFile: (v) => path.join(dir, `plan-v${v}.json`) });
+    const consoleModel = new ConsoleModel({ connection, health, mode: 'local', appName: 'shop', by: 'test', defaultQuota: { rate: 100, burst: 200 }, planFile: (v) => path.join(dir, `plan-v${v}.json`) });
     real = await startConsoleServer(consoleModel);
   });
   afterAll(async () => {

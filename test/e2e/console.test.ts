@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { connectLocal, type ControlPlaneConnection } from '../../control-plane/connect.ts';
 import type { LocalRuntimeState } from '../../control-plane/local-target.ts';
 import { LocalHealth } from '../../console/health.ts';
+import { QuotaOperations } from '../../control-plane/quotas.ts';
 import { ConsoleModel } from '../../console/model.ts';
 import { startConsoleServer, type ConsoleServer } from '../../console/server.ts';
 import { startLocalRuntime, type LocalRuntime } from '../../local/runtime.ts';
@@ -48,7 +49,7 @@ beforeAll(async () => {
   const consoleState = path.join(outdir, 'console-state.json');
   writeFileSync(consoleState, JSON.stringify({ ...state, dynamoEndpoint: proxy.url }));
   connection = connectLocal(consoleState);
-  const model = new ConsoleModel({ connection, health: new LocalHealth(runtime.url), mode: 'local', appName: 'console', by: 'console-test', graceSeconds: 0, planFile: (v) => path.join(outdir, `plan-v${v}.json`) });
+  const model = new ConsoleModel({ connection, health: new LocalHealth(runtime.url), mode: 'local', appName: 'console', by: 'console-test', defaultQuota: { rate: 100, burst: 200 }, graceSeconds: 0, planFile: (v) => path.join(outdir, `plan-v${v}.json`) });
   server = await startConsoleServer(model);
   browser = await chromium.launch({ executablePath, args: ['--no-sandbox'] });
   page = await (await browser.newContext({ viewport: { width: 1280, height: 1000 } })).newPage();
@@ -110,6 +111,14 @@ describe('the console (npm run console)', () => {
     expect(new Set(legend.map((line) => /\((\w+) pattern\)/.exec(line)![1])).size).toBe(3);
     const { map } = (await page.evaluate("fetch('/api/state').then((r) => r.json())")) as { map: number[] };
     expect(map).toHaveLength(16_384);
+  });
+
+  it("shows the default quota and each tenant's own, as cells quota sets them", async () => {
+    await expect.poll(() => page.locator('#quota-default').textContent()).toContain('100 requests a second, bursts of 200');
+    expect(await page.locator('#quotas-body').textContent()).toContain('No tenant has a quota of its own.');
+    await new QuotaOperations({ store: connection.store, defaultQuota: { rate: 100, burst: 200 }, by: 'console-test' }).set('loud', { rate: 7, burst: 9 });
+    await expect.poll(() => page.locator('#quotas-body th').allTextContents(), { timeout: 10_000 }).toEqual(['loud']);
+    expect(await page.locator('#quotas-body td').allTextContents()).toEqual(expect.arrayContaining(['7', '9', 'console-test']));
   });
 
   it('finds a tenant in the cell x-cell-id reports, and says so when a tenant is unknown', async () => {
