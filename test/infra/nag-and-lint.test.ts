@@ -13,7 +13,7 @@ let built: ReturnType<typeof buildTestApp>;
 let synthError: unknown;
 
 beforeAll(() => {
-  built = buildTestApp();
+  built = buildTestApp({}, { bundle: false });
   try {
     built.app.synth();
   } catch (error) {
@@ -37,7 +37,7 @@ describe('cdk-nag (AWS Solutions checks)', () => {
   });
 
   it('fails synthesis on an unacknowledged finding', () => {
-    const broken = buildTestApp({ cells: ['cell-1'] });
+    const broken = buildTestApp({ cells: ['cell-1'] }, { bundle: false });
     try {
       new Bucket(broken.stacks.cells[0]!, 'UnloggedBucket', { enforceSSL: true });
       expect(() => broken.app.synth()).toThrow();

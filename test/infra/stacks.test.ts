@@ -11,16 +11,25 @@ type Resources = Record<string, { Type: string; Properties?: any; DeletionPolicy
 
 const certificateArn = 'arn:aws:acm:us-east-1:123456789012:certificate/0a1b2c3d-1111-2222-3333-444455556666';
 
+/** Nothing here reads a bundle: the templates are synthesized without bundling the functions. */
+const UNBUNDLED = { bundle: false } as const;
+
 let built: ReturnType<typeof buildTestApp>;
 let controlPlane: Template;
 let cells: Record<string, Template>;
 
 beforeAll(() => {
-  built = buildTestApp();
+  built = buildTestApp({}, UNBUNDLED);
   controlPlane = Template.fromStack(built.stacks.controlPlane);
   cells = Object.fromEntries(built.stacks.cells.map((stack) => [stack.cellId, Template.fromStack(stack)]));
 });
-afterAll(() => built?.cleanup());
+let fourCells: ReturnType<typeof buildTestApp> | undefined;
+/** The app with a 4th cell, built once for the tests that compare it with three. */
+const withFourCells = () => (fourCells ??= buildTestApp({ cells: ['cell-1', 'cell-2', 'cell-3', 'cell-4'] }, UNBUNDLED));
+afterAll(() => {
+  built?.cleanup();
+  fourCells?.cleanup();
+});
 
 /** Functions of the service (the construct's), not CDK's own custom-resource handlers. */
 function serviceFunctions(template: Template) {
@@ -166,7 +175,7 @@ describe('the app', () => {
   });
 
   it('takes every name from appName: a fork named catalog with two cells says item-master nowhere', () => {
-    const fork = buildTestApp({ appName: 'catalog', cells: ['north', 'south'] });
+    const fork = buildTestApp({ appName: 'catalog', cells: ['north', 'south'] }, UNBUNDLED);
     try {
       expect([fork.stacks.controlPlane, ...fork.stacks.cells].map((stack) => stack.stackName)).toEqual([
         'catalog-dev-control-plane',
@@ -189,7 +198,7 @@ describe('the app', () => {
   });
 
   it('keeps every log group of the app for logRetentionDays, the front door\'s flow logs included', () => {
-    const built = buildTestApp({ cells: 'cell-1', logRetentionDays: 7 });
+    const built = buildTestApp({ cells: 'cell-1', logRetentionDays: 7 }, UNBUNDLED);
     try {
       for (const stack of [built.stacks.controlPlane, ...built.stacks.cells]) {
         const groups = Object.entries(Template.fromStack(stack).findResources('AWS::Logs::LogGroup'));
@@ -402,8 +411,8 @@ describe('control-plane web ACL', () => {
   });
 
   it('is switched off and its rate set in context', () => {
-    const off = buildTestApp({ waf: 'false' });
-    const strict = buildTestApp({ wafRateLimit: 300 });
+    const off = buildTestApp({ waf: 'false' }, UNBUNDLED);
+    const strict = buildTestApp({ wafRateLimit: 300 }, UNBUNDLED);
     try {
       Template.fromStack(off.stacks.controlPlane).resourceCountIs('AWS::WAFv2::WebACL', 0);
       Template.fromStack(off.stacks.controlPlane).resourceCountIs('AWS::WAFv2::WebACLAssociation', 0);
@@ -422,7 +431,7 @@ describe('control-plane stack with a certificate', () => {
     controlPlane.resourceCountIs('AWS::ElasticLoadBalancingV2::Listener', 1);
     controlPlane.hasResourceProperties('AWS::ElasticLoadBalancingV2::Listener', { Port: 80, Protocol: 'HTTP' });
     // As `cdk synth` and `cdk deploy` show it (the tests and the local runtime acknowledge it).
-    const asDeployed = buildTestApp({ cells: 'cell-1' }, { warnAsOnDeploy: true });
+    const asDeployed = buildTestApp({ cells: 'cell-1' }, { ...UNBUNDLED, warnAsOnDeploy: true });
     try {
       // The validation report it prints at synthesis is the warning's point on a deploy, not here.
       vi.spyOn(console, 'error').mockImplementation(() => undefined);
@@ -435,7 +444,7 @@ describe('control-plane stack with a certificate', () => {
   });
 
   it('serves HTTPS on 443 and redirects HTTP to it', () => {
-    const withCert = buildTestApp({ certificateArn });
+    const withCert = buildTestApp({ certificateArn }, UNBUNDLED);
     try {
       const template = Template.fromStack(withCert.stacks.controlPlane);
       expect(Annotations.fromStack(withCert.stacks.controlPlane).findWarning('*', Match.stringLikeRegexp('plain HTTP only'))).toHaveLength(0);
@@ -501,7 +510,7 @@ describe('cell stacks', () => {
       expect(registration!.delete).toMatchObject({ action: 'deleteItem', parameters: { Key: { sk: { S: `CELL#${cellId}` } } } });
       expect(registration!.actions).toEqual(['dynamodb:DeleteItem', 'dynamodb:UpdateItem']);
     }
-    const weighted = buildTestApp({ cells: ['cell-1', 'cell-2'], cellWeights: { 'cell-2': 3 } });
+    const weighted = buildTestApp({ cells: ['cell-1', 'cell-2'], cellWeights: { 'cell-2': 3 } }, UNBUNDLED);
     try {
       const [registration] = sdkCalls(Template.fromStack(weighted.stacks.cells[1]!));
       expect(registration!.create.parameters.ExpressionAttributeValues[':weight']).toEqual({ N: '3' });
@@ -617,20 +626,28 @@ describe('cell stacks', () => {
     });
   });
 
-  it('adding a cell adds a stack and changes no other stack of a cell', () => {
-    const four = buildTestApp({ cells: ['cell-1', 'cell-2', 'cell-3', 'cell-4'] });
-    try {
-      expect(four.stacks.cells).toHaveLength(4);
-      for (const stack of four.stacks.cells.slice(0, 3)) {
-        expect(Template.fromStack(stack).toJSON()).toEqual(cells[stack.cellId]!.toJSON());
-      }
-    } finally {
-      four.cleanup();
+  it('reserves concurrency for each cell API and the router, within what the account can reserve', () => {
+    const router = serviceFunction(controlPlane, 'router').Properties.ReservedConcurrentExecutions as number;
+    const cellApis = Object.values(cells).map((template) => serviceFunction(template, 'cell-api').Properties.ReservedConcurrentExecutions as number);
+    expect([router, cellApis]).toEqual([450, [150, 150, 150]]);
+    expect(router + cellApis.reduce((a, b) => a + b)).toBeLessThanOrEqual(1000 - 100);
+  });
+
+  it("adding a cell adds a stack and changes no other cell's stack but its share of reserved concurrency (none, with cellConcurrency set)", () => {
+    const four = withFourCells();
+    expect(four.stacks.cells).toHaveLength(4);
+    const reservation = (template: Template) => serviceFunction(template, 'cell-api').Properties.ReservedConcurrentExecutions as number;
+    const withoutReservation = (template: Template) => JSON.stringify(template.toJSON()).replace(/"ReservedConcurrentExecutions":\d+/, '');
+    for (const stack of four.stacks.cells.slice(0, 3)) {
+      const after = Template.fromStack(stack);
+      expect(withoutReservation(after)).toEqual(withoutReservation(cells[stack.cellId]!));
+      // The default splits half the reservable concurrency over the cells: 450 ÷ 3, then ÷ 4.
+      expect([reservation(cells[stack.cellId]!), reservation(after)]).toEqual([150, 112]);
     }
   });
 
   it('keep data in prod: deletion protection and RETAIN on the table, every log group and the access logs', () => {
-    const prod = buildTestApp({ stage: 'prod', cells: ['cell-1'] });
+    const prod = buildTestApp({ stage: 'prod', cells: ['cell-1'] }, UNBUNDLED);
     try {
       const template = Template.fromStack(prod.stacks.cells[0]!);
       template.hasResource('AWS::DynamoDB::GlobalTable', {
@@ -786,7 +803,7 @@ describe("a cell's health", () => {
   });
 
   it('takes its thresholds from config, each unset one at its default', () => {
-    const tuned = buildTestApp({ alarmThresholds: { apiP99Ms: 1234, router5xx: 50, alb5xx: 30 } });
+    const tuned = buildTestApp({ alarmThresholds: { apiP99Ms: 1234, router5xx: 50, alb5xx: 30 } }, UNBUNDLED);
     try {
       const template = Template.fromStack(tuned.stacks.cells[0]!);
       const threshold = (of: Template, metricName: string) => Object.values(alarmsOf(of)).find((alarm) => alarm.Properties.MetricName === metricName)!.Properties.Threshold;
@@ -828,8 +845,8 @@ describe("the app's dashboard", () => {
   });
 
   it('adds a row for a 4th cell and changes nothing else', () => {
-    const four = buildTestApp({ cells: ['cell-1', 'cell-2', 'cell-3', 'cell-4'] });
-    try {
+    const four = withFourCells();
+    {
       const before = bodyOf(controlPlane);
       const after = bodyOf(Template.fromStack(four.stacks.controlPlane));
       expect(after).toContain('## cell-4');
@@ -838,8 +855,6 @@ describe("the app's dashboard", () => {
       const rows = (body: string) => body.split('"markdown":"## ');
       expect(rows(after).slice(0, 4).map((row) => row.replace(/"y":\d+/g, ''))).toEqual(rows(before).slice(0, 4).map((row) => row.replace(/"y":\d+/g, '')));
       expect(rows(after)).toHaveLength(rows(before).length + 1);
-    } finally {
-      four.cleanup();
     }
   });
 });
@@ -922,7 +937,7 @@ describe('canary deployments', () => {
   });
 
   it('takes the traffic shift from config', () => {
-    const tuned = buildTestApp({ cells: ['cell-1'], lambdaTrafficShift: { canaryPercent: 25, canaryMinutes: 3 } });
+    const tuned = buildTestApp({ cells: ['cell-1'], lambdaTrafficShift: { canaryPercent: 25, canaryMinutes: 3 } }, UNBUNDLED);
     try {
       for (const stack of [tuned.stacks.controlPlane, tuned.stacks.cells[0]!]) {
         const template = Template.fromStack(stack);
@@ -945,7 +960,7 @@ describe('alarm notifications', () => {
     for (const template of Object.values(cells)) {
       for (const alarm of Object.values(template.findResources('AWS::CloudWatch::CompositeAlarm'))) expect(alarm.Properties.AlarmActions).toBeUndefined();
     }
-    const notified = buildTestApp({ alarmEmail: 'ops@example.com' });
+    const notified = buildTestApp({ alarmEmail: 'ops@example.com' }, UNBUNDLED);
     try {
       const control = Template.fromStack(notified.stacks.controlPlane);
       control.hasResourceProperties('AWS::SNS::Topic', { TopicName: 'item-master-dev-alarms' });
