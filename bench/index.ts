@@ -12,8 +12,6 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { InputError, parseCommandLine, shown, wholeNumber } from '../lib/cli-input.ts';
 import { fromRoot } from '../lib/paths.ts';
-import { printReport, renderMarkdown } from './report.ts';
-import { PLANS, runBench } from './run.ts';
 
 const USAGE = 'usage: npm run bench [-- --quick] [-- --out DIR] [-- --max-instances N] [-- --baseline CDK_OUT] [-- --move-sizes RECORDS[xMOVES],…]';
 const say = (line: string) => process.stderr.write(`${line}\n`);
@@ -53,6 +51,8 @@ if (args.help) {
   process.exit(0);
 }
 
+// The bench's modules (the CDK, the local runtime) load once the command line is known to be good.
+const [{ printReport, renderMarkdown }, { PLANS, runBench }] = await Promise.all([import('./report.ts'), import('./run.ts')]);
 try {
   const results = await runBench({
     plan: { ...(args.quick ? PLANS.quick : PLANS.full), ...(moveSizes && { moveSizes }) },

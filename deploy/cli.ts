@@ -4,7 +4,6 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { pathToFileURL } from 'node:url';
-import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import { InputError, parseCommandLine, shown } from '../lib/cli-input.ts';
 import { cdkJsonContext, checkContextKeys, ConfigError, parseConfig, type AppConfig } from '../lib/config.ts';
 import { cellHealthAlarmName, controlPlaneHealthAlarmName, stackName } from '../layers/shared/src/contracts/names.ts';
@@ -156,13 +155,16 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
     interrupt.abort();
     process.once('SIGINT', () => process.exit(EXIT.interrupted));
   });
-  const { ToolkitDeployer, CloudWatchAlarms } = await import('./aws.ts');
   const code = await deployCommand(process.argv.slice(2), {
     context: cdkJsonContext(),
-    connect: async (config, commandLineContext) => ({
-      deployer: await ToolkitDeployer.synthesize(commandLineContext),
-      alarms: new CloudWatchAlarms(new CloudWatchClient({ region: config.region })),
-    }),
+    // The toolkit and the SDK load only for a real run: a refused command line or --dry-run answers at once.
+    connect: async (config, commandLineContext) => {
+      const [{ ToolkitDeployer, CloudWatchAlarms }, { CloudWatchClient }] = await Promise.all([import('./aws.ts'), import('@aws-sdk/client-cloudwatch')]);
+      return {
+        deployer: await ToolkitDeployer.synthesize(commandLineContext),
+        alarms: new CloudWatchAlarms(new CloudWatchClient({ region: config.region })),
+      };
+    },
     clock: wallClock,
     print: (line) => console.log(line),
     error: (line) => console.error(line),

@@ -5,6 +5,7 @@ import { type AppConfig, checkContextKeys, isProduction, parseConfig } from './c
 import { ControlPlaneStack } from './control-plane-stack.ts';
 import { metricsNamespace, stackName } from '../layers/shared/src/contracts/names.ts';
 import { StagePolicies } from './stage-policies.ts';
+import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
 
 export interface ItemMasterStacks {
   readonly config: AppConfig;
@@ -47,7 +48,7 @@ export function buildApp(app: App): ItemMasterStacks {
 
   StagePolicies.applyTo(app, {
     retainData: isProduction(config),
-    logRetention: config.logRetentionDays,
+    logRetention: config.logRetentionDays as RetentionDays,
     metricsNamespace: metricsNamespace(config),
   });
   Validations.of(app).addPlugins(new AwsSolutionsChecks(app));

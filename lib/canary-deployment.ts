@@ -4,15 +4,13 @@ import { LambdaDeploymentConfig, LambdaDeploymentGroup, TrafficRouting, type ILa
 import { Alias, type Function as LambdaFunction } from 'aws-cdk-lib/aws-lambda';
 import { Construct } from 'constructs';
 import { SERVING_ALIAS } from '../layers/shared/src/contracts/names.ts';
+import { DEFAULT_TRAFFIC_SHIFT, type TrafficShift } from './traffic-shift.ts';
 
 /**
  * How CodeDeploy moves an alias to a new version: a canary share of the
  * traffic for some minutes, then all of it; or all at once, for sandboxes.
  */
-export type TrafficShift = { readonly canaryPercent: number; readonly canaryMinutes: number } | 'all-at-once';
-
-/** 10% for 5 minutes: long enough for the one-minute alarms to see the canary, short enough not to stall a deploy. */
-export const DEFAULT_TRAFFIC_SHIFT: TrafficShift = { canaryPercent: 10, canaryMinutes: 5 };
+export { DEFAULT_TRAFFIC_SHIFT, type TrafficShift };
 
 /** CloudFormation's limit on the alarms of a deployment group. */
 export const MAX_DEPLOYMENT_ALARMS = 10;

@@ -1,8 +1,7 @@
-import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import * as z from 'zod';
 import { readFileSync } from 'node:fs';
 import { DEFAULT_ALARM_THRESHOLDS, type AlarmThresholds } from './alarm-thresholds.ts';
-import { DEFAULT_TRAFFIC_SHIFT, type TrafficShift } from './canary-deployment.ts';
+import { DEFAULT_TRAFFIC_SHIFT, type TrafficShift } from './traffic-shift.ts';
 import { closest, shown } from './cli-input.ts';
 import { fromRoot } from './paths.ts';
 import { QUOTA_LIMITS } from '../layers/shared/src/contracts/quotas.ts';
@@ -29,7 +28,8 @@ const wholeNumber = (what = 'a whole number') => numberFrom(/^\d+$/, what).pipe(
 /** A threshold: a number above 0 (at 0 an alarm fires whenever its metric has data), a fraction allowed. */
 const threshold = numberFrom(/^\d+(\.\d+)?$/, 'a number').pipe(z.number().positive('must be more than 0')).optional();
 
-const RETENTION_DAYS = Object.values(RetentionDays).filter((value): value is number => typeof value === 'number' && value > 0);
+/** CloudWatch Logs' retention values (aws-cdk-lib's RetentionDays, 9999 for ever): written out so that reading config loads no CDK. */
+const RETENTION_DAYS = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653, 9999];
 
 /** Cell ids become parts of stack and function names: lower-case, digits and single hyphens. */
 const CELL_ID = /^[a-z][a-z0-9]*(?:-[a-z0-9]+)*$/;
@@ -180,7 +180,7 @@ export interface AppConfig {
   /** Lifetime of an access token, and so how long a revoked client's last token still works. @default 60 */
   readonly accessTokenMinutes: number;
   /** Days function logs are kept (a CloudWatch Logs retention value). */
-  readonly logRetentionDays: RetentionDays;
+  readonly logRetentionDays: number;
   /** Where alarm notifications go: an SNS topic in the control plane, this address subscribed. @default none: no topic */
   readonly alarmEmail?: string;
   /** What makes a cell or the front door unhealthy, field by field over `DEFAULT_ALARM_THRESHOLDS`. @default {} */
@@ -281,7 +281,7 @@ export function parseConfig(read: (key: string) => unknown): AppConfig {
   const { canaryCell, routerConcurrency, cellConcurrency, ...data } = result.data;
   const concurrency = planConcurrency({ ...data, routerConcurrency, cellConcurrency });
   if (!concurrency.plan) throw new ConfigError(concurrency.issues);
-  return { ...data, canaryCell: canaryCell ?? data.cells[0]!, logRetentionDays: data.logRetentionDays as RetentionDays, concurrency: concurrency.plan };
+  return { ...data, canaryCell: canaryCell ?? data.cells[0]!, concurrency: concurrency.plan };
 }
 
 /**
