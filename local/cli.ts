@@ -1,7 +1,7 @@
 /**
  * `npm start`: the whole service on this machine, no AWS account, no Docker.
  *
- *   npm start -- [--port 3000] [--ws-port 3001] [--persist <dir>] [--watch] [--out <dir>] [--max-instances <n>]
+ *   npm start -- [--port 3000] [--ws-port 3001] [--persist <dir>] [--watch] [--out <dir>] [--max-instances <n>] [--verbose]
  */
 // First: a Node that cannot run the rest stops here, in one line.
 import './preflight-node.ts';
@@ -14,8 +14,9 @@ import { banner } from './banner.ts';
 import { fromRoot } from '../lib/paths.ts';
 import { startLocalRuntime, type LocalRuntime } from './runtime.ts';
 import { watchAndReload } from './watch.ts';
+import { functionLine, requestLine } from './output-lines.ts';
 
-const USAGE = `usage: npm start -- [--port <port>] [--ws-port <port>] [--persist <dir>] [--watch] [--out <dir>] [--max-instances <n>]
+const USAGE = `usage: npm start -- [--port <port>] [--ws-port <port>] [--persist <dir>] [--watch] [--out <dir>] [--max-instances <n>] [--verbose]
 
   --port <port>     front door on http://127.0.0.1:<port> (default 3000; 0 picks a free port)
   --ws-port <port>  live updates on ws://127.0.0.1:<port>/live (default 3001; 0 picks a free port)
@@ -26,7 +27,12 @@ const USAGE = `usage: npm start -- [--port <port>] [--ws-port <port>] [--persist
                     instances each function may run at once, one request each
                     (default 8; a function's reserved concurrency, where it
                     has one, caps it too)
-  -h, --help        this text`;
+  --verbose         print the functions' metrics (EMF lines) and their log
+                    lines as they wrote them
+  -h, --help        this text
+
+Each request is one line: time, method, path, status, ms, cell, tenant.
+Function log lines follow, labelled with the function; "!" marks errors.`;
 
 function parse() {
   try {
@@ -38,6 +44,7 @@ function parse() {
         watch: { type: 'boolean', default: false },
         out: { type: 'string' },
         'max-instances': { type: 'string' },
+        verbose: { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
       },
       allowPositionals: false,
@@ -95,6 +102,13 @@ try {
     outdir: args.out,
     maxInstancesPerFunction: args.maxInstances,
     log: (message) => console.log(`· ${message}`),
+    functionOutput: args.verbose
+      ? (line) => console.log(line)
+      : (line) => {
+          const shown = functionLine(line, { verbose: false });
+          if (shown !== undefined) console.log(shown);
+        },
+    requestLog: (answer) => console.log(requestLine(answer)),
   });
 } catch (error) {
   if (error instanceof ConfigError) console.error(error.message);

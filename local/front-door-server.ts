@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import type { ALBEvent, ALBResult } from 'aws-lambda';
 import { FunctionThrottledError, FunctionTimeoutError, type FunctionHost } from './function-host.ts';
 import { close, listen, readBody, refuseBody } from './http.ts';
+import type { AnsweredRequest } from './output-lines.ts';
 
 /** Largest request body an ALB passes to a Lambda target. */
 const MAX_LAMBDA_REQUEST_BYTES = 1024 * 1024;
@@ -23,11 +24,11 @@ export interface FrontDoorOptions {
    */
   readonly localRoutes?: (req: IncomingMessage, res: ServerResponse) => boolean;
   /**
-   * Told of every answer to a request for the target: its status and the
-   * `x-cell-id` it carries, if any.
+   * Told of every answer to a request for the target: its method, path,
+   * status, time taken and the `x-cell-id` it carries, if any.
    * @default none
    */
-  readonly onAnswer?: (statusCode: number, cellId: string | undefined) => void;
+  readonly onAnswer?: (answer: AnsweredRequest) => void;
 }
 
 /**
@@ -50,7 +51,10 @@ async function serve(options: FrontDoorOptions, req: IncomingMessage, res: Serve
   if (options.localRoutes?.(req, res)) return;
   // The cell is known from the target's answer; the ALB's own errors have none.
   let cellId: string | undefined;
-  res.once('finish', () => options.onAnswer?.(res.statusCode, cellId));
+  const started = performance.now();
+  res.once('finish', () =>
+    options.onAnswer?.({ method: req.method ?? 'GET', path: new URL(req.url ?? '/', 'http://localhost').pathname, statusCode: res.statusCode, ms: performance.now() - started, ...(cellId && { cellId }) }),
+  );
   // Refused as soon as it is known to be too large, token or not, as the ALB does.
   const body = await readBody(req, MAX_LAMBDA_REQUEST_BYTES);
   if (!body) return refuseBody(res, 413, { 'content-type': 'text/html' }, albPage(413));

@@ -22,6 +22,7 @@ import { startWebSocketApi, type LocalWebSocketEndpoint } from './websocket-api.
 import { createTables } from './tables.ts';
 import { resolveValue } from './template-values.ts';
 import { startInOrder, type StartStep } from './startup.ts';
+import type { AnsweredRequest } from './output-lines.ts';
 
 export interface LocalRuntimeOptions {
   /** Front-door port on 127.0.0.1; 0 picks a free one. @default 3000 */
@@ -40,6 +41,8 @@ export interface LocalRuntimeOptions {
   readonly log?: (message: string) => void;
   /** The functions' own output (logs, EMF metrics), one line at a time. @default standard output */
   readonly functionOutput?: (line: string) => void;
+  /** Told of every request the front door answers (`npm start` prints one line each). @default none */
+  readonly requestLog?: (answer: AnsweredRequest) => void;
   /** Where to tell `npm run cells -- --local` how to reach this runtime. @default .<appName>/local-runtime.json */
   readonly stateFile?: string;
   /** Instances each function may run at once (see FunctionHostOptions). @default 8 */
@@ -317,7 +320,10 @@ const START_ORDER: ReadonlyArray<StartStep<Parts>> = [
         multiValueHeaders: rt.assembly.frontDoor.multiValueHeaders,
         port: rt.options.port ?? 3000,
         localRoutes: (req, res) => serveQueues(rt.queues, req, res) || serveTraffic(rt.traffic, req, res),
-        onAnswer: (status, cellId) => rt.traffic.record(status, cellId),
+        onAnswer: (answer) => {
+          rt.traffic.record(answer.statusCode, answer.cellId);
+          rt.options.requestLog?.(answer);
+        },
       });
       return rt.frontDoor.close;
     },

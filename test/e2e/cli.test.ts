@@ -9,6 +9,7 @@ import { startDynamoDBLocal } from '../../local/dynamodb-local.ts';
 import { startLocalRuntime } from '../../local/runtime.ts';
 import { stateDir } from '../../control-plane/local-target.ts';
 import { isAlive, waitForExit } from '../support/processes.ts';
+import { eventually } from '../support/eventually.ts';
 
 // npm start runs what cdk.json says, a fork's own name and cells included.
 const CONFIG = parseConfig((key) => cdkJsonContext()[key]);
@@ -99,6 +100,9 @@ describe('npm start (the CLI)', () => {
     });
     expect(put.status).toBe(201);
     expect(CONFIG.cells).toContain(put.headers.get('x-cell-id'));
+    // One line for the request, with its cell and tenant; no metrics line without --verbose.
+    await eventually(() => expect(output()).toMatch(new RegExp(`^\\d\\d:\\d\\d:\\d\\d PUT +/tenants/acme/items/widget-1 201 \\d+ ms ${put.headers.get('x-cell-id')} acme$`, 'm')));
+    expect(output()).not.toContain('"_aws"');
 
     const dynamoPid = Number(readFileSync(PID_FILE, 'utf8').split(' ')[0]);
     expect(isAlive(dynamoPid)).toBe(true);
