@@ -16,11 +16,8 @@ import { fromRoot } from '../lib/paths.ts';
 const USAGE = 'usage: npm run bench [-- --quick] [-- --out DIR] [-- --max-instances N] [-- --baseline CDK_OUT] [-- --move-sizes RECORDS[xMOVES],…]';
 const say = (line: string) => process.stderr.write(`${line}\n`);
 
-let args;
-let maxInstances: number | undefined;
-let moveSizes: Array<{ items: number; moves: number }> | undefined;
-try {
-  ({ values: args } = parseCommandLine(process.argv.slice(2), {
+const parseOptions = () =>
+  parseCommandLine(process.argv.slice(2), {
     options: {
       quick: { type: 'boolean', default: false },
       out: { type: 'string', default: fromRoot() },
@@ -29,7 +26,13 @@ try {
       baseline: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
-  }));
+  }).values;
+
+let args: ReturnType<typeof parseOptions>;
+let maxInstances: number | undefined;
+let moveSizes: Array<{ items: number; moves: number }> | undefined;
+try {
+  args = parseOptions();
   maxInstances = args['max-instances'] === undefined ? undefined : wholeNumber('--max-instances', args['max-instances'], { min: 1 });
   moveSizes = args['move-sizes']?.split(',').map((part) => {
     const [items = '', moves = '1'] = part.split('x');

@@ -28,7 +28,12 @@ export async function benchOwnership(cells: readonly string[], checks: number): 
   const record = { epoch: 2, ...encodeBuckets(evenSplit(cells)), overrides: Object.fromEntries(Array.from({ length: 100 }, (_, i) => [`pinned-${i}`, cells[i % cells.length] as string])) };
   let reads = 0;
   // A table that answers the cell's own partition (the record, no move markers) at once: the read's own latency is DynamoDB's, not the check's.
-  const doc = { send: async () => (reads++, { Items: [{ ...OWNERSHIP_KEY, ...record }] }) } as unknown as DynamoDBDocumentClient;
+  const doc = {
+    send: async () => {
+      reads++;
+      return { Items: [{ ...OWNERSHIP_KEY, ...record }] };
+    },
+  } as unknown as DynamoDBDocumentClient;
   let clock = 0;
   const cache = new OwnershipCache(doc, 'cell-table', cells[0] as string, { now: () => clock });
   const ids = Array.from({ length: 10_000 }, () => randomUUID());

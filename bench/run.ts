@@ -18,7 +18,7 @@ import { assetStats, probeInterleaved, writeEmptyHandler } from './cold-start.ts
 import { cpuSnapshot } from './cpu.ts';
 import { machine } from './machine.ts';
 import { benchOrders, type Definition } from './orders.ts';
-import { type BaselineRow, type BenchResults, type ColdStartRow, type VariantRow } from './report.ts';
+import type { BaselineRow, BenchResults, ColdStartRow, VariantRow } from './report.ts';
 import { benchOwnership } from './ownership.ts';
 import { benchMoves } from './moves.ts';
 import { benchNoisyNeighbour } from './noisy-neighbour.ts';

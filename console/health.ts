@@ -3,7 +3,7 @@
  * runtime's counts (`GET /_local/traffic`), or on AWS from each cell's
  * composite alarm and the router's per-cell metrics.
  */
-import { CloudWatchClient, DescribeAlarmsCommand, GetMetricDataCommand, type MetricDataQuery } from '@aws-sdk/client-cloudwatch';
+import { type CloudWatchClient, DescribeAlarmsCommand, GetMetricDataCommand, type MetricDataQuery } from '@aws-sdk/client-cloudwatch';
 import { cellHealthAlarmName, metricsNamespace, type AppIdentity } from '../layers/shared/src/contracts/names.ts';
 import type { CellHealth, TrafficView } from './api.ts';
 

@@ -40,7 +40,7 @@ import {
 import { RUNNING_ORDER_STATUSES } from '../layers/shared/src/contracts/order-saga.ts';
 import { ID_RULE, isValidId } from '../layers/shared/src/ids.ts';
 import { encodeBuckets } from './bucket-codec.ts';
-import { CellData, midSortKey } from './cell-data.ts';
+import { type CellData, midSortKey } from './cell-data.ts';
 import { ControlPlaneError, InvalidInputError, NotFoundError } from './errors.ts';
 import { shown } from '../lib/cli-input.ts';
 import type { CellRecord, MapVersion } from './records.ts';
@@ -643,7 +643,7 @@ export class MoveEngine {
       this.tallyOut(move, copied);
       this.end(move, 'final catch up');
       this.begin(move, 'verify');
-      const verified = await this.verifyChanges(move, source, target, changes);
+      const verified = await this.verifyChanges(source, target, changes);
       // Each changed record read once to copy it and once on each side to check it.
       move.fenced = { changes: changes.reduce((n, c) => n + c.entries.length, 0), reads: changes.reduce((n, c) => n + c.sks.length, 0) * 3 };
       if (!verified) return this.liftFence(move, source, 'the copy did not verify');
@@ -655,7 +655,7 @@ export class MoveEngine {
       others = flipped.others;
     } else {
       // Flipped by a run that died before saving: the fenced source has not changed since, and its journal is still there.
-      move.verified ??= await this.verifyChanges(move, source, target, await this.changesOf(move, source));
+      move.verified ??= await this.verifyChanges(source, target, await this.changesOf(move, source));
       move.mapVersion ??= version!.version;
       this.begin(move, 'flip');
     }
@@ -969,7 +969,7 @@ export class MoveEngine {
   }
 
   /** The changed records, compared in both cells: their number and digest when every one agrees, undefined when one does not. */
-  private async verifyChanges(move: MoveRecord, source: CellRecord, target: CellRecord, changes: readonly Change[]): Promise<{ records: number; checksum: string } | undefined> {
+  private async verifyChanges(source: CellRecord, target: CellRecord, changes: readonly Change[]): Promise<{ records: number; checksum: string } | undefined> {
     const compared = await inBatches(changes, (change) => this.deps.cellData.differingKeys(source, target, change.tenantId, change.sks));
     if (compared.some((result) => result.differing.length > 0)) return undefined;
     return { records: compared.reduce((n, r) => n + r.compared, 0), checksum: compared.map((r) => r.checksum).join(':') };

@@ -3,7 +3,7 @@
  * stacks (one synthesis, then one deploy per step) and CloudWatch for the
  * health alarms.
  */
-import { CloudWatchClient, DescribeAlarmsCommand } from '@aws-sdk/client-cloudwatch';
+import { type CloudWatchClient, DescribeAlarmsCommand } from '@aws-sdk/client-cloudwatch';
 import { CdkAppMultiContext, DiffMethod, ExpandStackSelection, StackSelectionStrategy, Toolkit, type CachedCloudAssembly, type StackSelector } from '@aws-cdk/toolkit-lib';
 import { App } from 'aws-cdk-lib';
 import { buildApp } from '../lib/app.ts';

@@ -69,7 +69,7 @@ export async function deployCommand(argv: readonly string[], deps: DeployDepende
     throw error;
   }
 
-  let steps;
+  let steps: ReturnType<typeof planWaves>;
   try {
     steps = planWaves({
       cells: config.cells,

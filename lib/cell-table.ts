@@ -3,9 +3,6 @@ import type { Grant, IGrantable } from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
 import { pkSkTable } from './pk-sk-table.ts';
 
-export interface CellTableProps {
-}
-
 /**
  * The single table of a cell: items now, orders later, all of one tenant
  * under one partition key. The key design and its reasons are documented
@@ -20,7 +17,7 @@ export interface CellTableProps {
 export class CellTable extends Construct {
   public readonly table: TableV2;
 
-  constructor(scope: Construct, id: string, props: CellTableProps = {}) {
+  constructor(scope: Construct, id: string) {
     super(scope, id);
     this.table = pkSkTable(this, 'Table', { dynamoStream: StreamViewType.NEW_AND_OLD_IMAGES });
   }

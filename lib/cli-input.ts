@@ -46,6 +46,7 @@ export function shown(text: string, max = 64): string {
 
 /** Text with every control character but tab and newline (C0, DEL, C1, bidi controls) written as a `\uXXXX` escape: safe to print to a terminal. */
 export function escapeControls(text: string): string {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it escapes
   return text.replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 

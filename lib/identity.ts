@@ -7,7 +7,7 @@ import {
   ResourceServerScope,
   UserPool,
   UserPoolOperation,
-  UserPoolResourceServer,
+  type UserPoolResourceServer,
   type UserPoolDomain,
 } from 'aws-cdk-lib/aws-cognito';
 import { Construct } from 'constructs';

@@ -41,7 +41,7 @@ export class StagePolicies implements IAspect {
     } else if (node instanceof CfnGlobalTable) {
       node.applyRemovalPolicy(removal);
       const replicas = Stack.of(node).resolve(node.replicas) as unknown[];
-      replicas.forEach((_, index) => node.addPropertyOverride(`Replicas.${index}.DeletionProtectionEnabled`, retainData));
+      for (const index of replicas.keys()) node.addPropertyOverride(`Replicas.${index}.DeletionProtectionEnabled`, retainData);
     } else if (node instanceof CfnUserPool) {
       node.applyRemovalPolicy(removal);
       node.deletionProtection = retainData ? 'ACTIVE' : 'INACTIVE';

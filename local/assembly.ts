@@ -2,6 +2,10 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 
+/** A resource's CloudFormation properties: JSON of the shape its type has, read field by field where it is used. */
+// biome-ignore lint/suspicious/noExplicitAny: a template's properties are whatever CloudFormation's resource type says; each reader checks the fields it takes
+export type CfnProperties = Record<string, any>;
+
 /**
  * What the local runtime needs from the cloud assembly, read from the
  * synthesized templates (never from the CDK constructs), so that local runs
@@ -109,7 +113,7 @@ export interface LocalTable {
   readonly logicalId: string;
   /** The name the table gets locally (CloudFormation would generate one). */
   readonly tableName: string;
-  readonly properties: Record<string, any>;
+  readonly properties: CfnProperties;
 }
 
 export interface LocalAlias {
@@ -137,7 +141,7 @@ export interface LocalFunction {
   readonly environment: Record<string, unknown>;
 }
 
-type Resource = { Type: string; Properties?: Record<string, any> };
+type Resource = { Type: string; Properties?: CfnProperties };
 type Template = {
   Resources?: Record<string, Resource>;
   Parameters?: Record<string, { Type: string; Default?: string }>;
@@ -259,7 +263,7 @@ export function readAssembly(outdir: string): LocalAssembly {
   };
 }
 
-type Resources = Record<string, { Type: string; Properties?: Record<string, any> }>;
+type Resources = Record<string, { Type: string; Properties?: CfnProperties }>;
 
 /** The aliases of the service's functions (`AWS::Lambda::Alias` naming one by `Ref`). */
 function readAliases(stackName: string, resources: Resources, functions: readonly LocalFunction[]): LocalAlias[] {

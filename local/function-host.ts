@@ -193,7 +193,10 @@ export class FunctionHost {
       return;
     }
     const next = pool.waiting.shift();
-    if (next) return next.take(instance);
+    if (next) {
+      next.take(instance);
+      return;
+    }
     pool.idle.push(instance);
     instance.idleTimer = setTimeout(() => this.discard(instance), this.idleMs);
     instance.idleTimer.unref();

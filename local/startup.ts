@@ -5,6 +5,7 @@ export type Stop = () => Promise<void>;
 export interface StartStep<S> {
   /** What it starts. */
   readonly name: string;
+  // biome-ignore lint/suspicious/noConfusingVoidType: a part with nothing to stop returns nothing, as an async function without a return does
   start(state: S): Promise<Stop | void>;
 }
 

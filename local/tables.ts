@@ -6,13 +6,13 @@ import {
   ResourceNotFoundException,
   UpdateTimeToLiveCommand,
 } from '@aws-sdk/client-dynamodb';
-import type { LocalTable } from './assembly.ts';
+import type { CfnProperties, LocalTable } from './assembly.ts';
 
 /** The CreateTable request for a table declared in a template (Table or GlobalTable). */
 export function createTableInput(table: LocalTable): CreateTableCommandInput {
   const p = table.properties;
   const stream = p.StreamSpecification?.StreamViewType;
-  const indexes = (p.GlobalSecondaryIndexes ?? []).map((index: Record<string, any>) => ({
+  const indexes = (p.GlobalSecondaryIndexes ?? []).map((index: CfnProperties) => ({
     IndexName: index.IndexName,
     KeySchema: index.KeySchema,
     Projection: index.Projection,

@@ -30,9 +30,16 @@ function fail(message: string, code = 1): never {
 }
 
 const HELP_HINT = '(npm run token -- --help lists the options)';
-let values;
+let values: ReturnType<typeof parseTokenArgs>;
 try {
-  ({ values } = parseCommandLine(process.argv.slice(2), {
+  values = parseTokenArgs();
+} catch (error) {
+  if (!(error instanceof InputError)) throw error;
+  fail(`${error.message} ${HELP_HINT}`, 2);
+}
+
+function parseTokenArgs() {
+  return parseCommandLine(process.argv.slice(2), {
     options: {
       tenant: { type: 'string' },
       scope: { type: 'string', multiple: true },
@@ -43,10 +50,7 @@ try {
       help: { type: 'boolean', short: 'h', default: false },
     },
     allowPositionals: false,
-  }));
-} catch (error) {
-  if (!(error instanceof InputError)) throw error;
-  fail(`${error.message} ${HELP_HINT}`, 2);
+  }).values;
 }
 if (values.help) {
   console.log(USAGE);

@@ -133,7 +133,10 @@ function renderMoveTargets(cells: CellView[]): void {
 }
 
 function renderMoves(moves: MoveView[]): void {
-  if (!moves.length) return replace($('moves-body'), el('tr', {}, el('td', { colSpan: 9 }, 'No moves yet.')));
+  if (!moves.length) {
+    replace($('moves-body'), el('tr', {}, el('td', { colSpan: 9 }, 'No moves yet.')));
+    return;
+  }
   replace(
     $('moves-body'),
     ...moves.map((m) => {
@@ -174,7 +177,10 @@ function renderMoves(moves: MoveView[]): void {
 function renderApply(s: Snapshot): void {
   const box = $('apply-progress');
   const { running, progress, error } = s.apply;
-  if (!running && !progress && !error) return box.replaceChildren();
+  if (!running && !progress && !error) {
+    box.replaceChildren();
+    return;
+  }
   const done = progress?.bucketsDone ?? 0;
   const total = progress?.bucketsTotal ?? 0;
   const bar = el('progress', { max: Math.max(total, 1), value: done });
@@ -282,9 +288,15 @@ function patternCanvas(index: number): HTMLCanvasElement {
   if (kind === 'backslash') line(0, 0, 8, 8);
   if (kind === 'horizontal') line(0, 4, 8, 4);
   if (kind === 'vertical') line(4, 0, 4, 8);
-  if (kind === 'cross') (line(0, 4, 8, 4), line(4, 0, 4, 8));
+  if (kind === 'cross') {
+    line(0, 4, 8, 4);
+    line(4, 0, 4, 8);
+  }
   if (kind === 'dots') g.fillRect(3, 3, 2, 2);
-  if (kind === 'checker') (g.fillRect(0, 0, 4, 4), g.fillRect(4, 4, 4, 4));
+  if (kind === 'checker') {
+    g.fillRect(0, 0, 4, 4);
+    g.fillRect(4, 4, 4, 4);
+  }
   return tile;
 }
 

@@ -296,7 +296,11 @@ describe('the fenced window', () => {
         ),
       );
       // The flip ends the fenced window: reads after it (forget's digest) are not the window's.
-      const flipping = answering(countingData, { claimOwnership: async (...args: Parameters<CellData['claimOwnership']>) => ((counting = false), world.cellData.claimOwnership(...args)) });
+      const flipping = answering(countingData, { claimOwnership: async (...args: Parameters<CellData['claimOwnership']>) => {
+          counting = false;
+          return world.cellData.claimOwnership(...args);
+        },
+      });
       const { engine } = clocked({ fenceLeadMs: 0, settleMs: 0, cellData: flipping });
       const move = await engine.create({ kind: 'tenant', tenantId, to: 'cell-2' }, { by: 'test', graceSeconds: 0 });
       await stepUntil(engine, move.moveId, 'fence');
@@ -379,7 +383,11 @@ describe('a move within its step budget', () => {
       fenceLeadMs: 0,
       settleMs: 0,
       copySegments: 4,
-      cellData: cellDataWith({ page: (...args: Parameters<CellData['page']>) => ((pages += 1), world.cellData.page(...args)) }),
+      cellData: cellDataWith({ page: (...args: Parameters<CellData['page']>) => {
+          pages += 1;
+          return world.cellData.page(...args);
+        },
+      }),
     });
     const move = await engine.create({ kind: 'bucket', first: bucket, last: bucket, to: 'cell-3' }, { by: 'test', graceSeconds: 0 });
     const perStep: number[] = [];

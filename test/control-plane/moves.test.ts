@@ -1,9 +1,9 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { GetCommand, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { CellData } from '../../control-plane/cell-data.ts';
+import type { CellData } from '../../control-plane/cell-data.ts';
 import { PlanRunner, type ApplyProgress, type SavedPlan } from '../../control-plane/apply.ts';
-import { FINISHED, MoveEngine, type MoveRecord } from '../../control-plane/moves.ts';
+import { FINISHED, type MoveEngine, type MoveRecord } from '../../control-plane/moves.ts';
 import { CellOperations } from '../../control-plane/operations.ts';
 import { summarizeMoves } from '../../control-plane/plan.ts';
 import { bucketCounts, bucketOf, routeTenant } from '../../control-plane/routing.ts';
@@ -322,7 +322,11 @@ describe('a move that is stopped', () => {
     const counting = new Proxy(world.cellData, {
       get(target, name, receiver) {
         const value = Reflect.get(target, name, receiver);
-        return typeof value === 'function' ? (...args: unknown[]) => ((calls += 1), value.apply(target, args)) : value;
+        if (typeof value !== 'function') return value;
+        return (...args: unknown[]) => {
+          calls += 1;
+          return value.apply(target, args);
+        };
       },
     });
     let from = 'cell-3';

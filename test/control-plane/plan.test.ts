@@ -174,14 +174,14 @@ describe('planRebalance', () => {
   it('gives the leftover buckets to a cell that already holds them first, then by the largest fraction', () => {
     const weighted = (weights: Record<string, number>): PlanCell[] =>
       Object.entries(weights).map(([cellId, weight]) => ({ cellId, status: 'active', weight }));
-    const after = (map: BucketMap, cells: PlanCell[]) => planRebalance(map, cells, 1).cells.map((cell) => [cell.cellId, cell.after]);
+    const shares = (map: BucketMap, cells: PlanCell[]) => planRebalance(map, cells, 1).cells.map((cell) => [cell.cellId, cell.after]);
     // Shares 8192, 2730.67 and 5461.33: one bucket left over, for b (the largest fraction); a's share is whole and gets none.
-    expect(after(Array(BUCKET_COUNT).fill('a'), weighted({ a: 3, b: 1, c: 2 }))).toEqual([['a', 8192], ['b', 2731], ['c', 5461]]);
+    expect(shares(Array(BUCKET_COUNT).fill('a'), weighted({ a: 3, b: 1, c: 2 }))).toEqual([['a', 8192], ['b', 2731], ['c', 5461]]);
     // The same shares the other way round: the largest fraction is c's now, not the first cell's.
-    expect(after(Array(BUCKET_COUNT).fill('a'), weighted({ a: 3, b: 2, c: 1 }))).toEqual([['a', 8192], ['b', 5461], ['c', 2731]]);
+    expect(shares(Array(BUCKET_COUNT).fill('a'), weighted({ a: 3, b: 2, c: 1 }))).toEqual([['a', 8192], ['b', 5461], ['c', 2731]]);
     // Shares 5461.33 and 10922.67: b already holds more than 5461, so keeping one saves a move.
-    expect(after(Array(BUCKET_COUNT).fill('b'), weighted({ b: 1, c: 2 }))).toEqual([['b', 5462], ['c', 10922]]);
-    expect(after(Array(BUCKET_COUNT).fill('c'), weighted({ b: 1, c: 2 }))).toEqual([['b', 5461], ['c', 10923]]);
+    expect(shares(Array(BUCKET_COUNT).fill('b'), weighted({ b: 1, c: 2 }))).toEqual([['b', 5462], ['c', 10922]]);
+    expect(shares(Array(BUCKET_COUNT).fill('c'), weighted({ b: 1, c: 2 }))).toEqual([['b', 5461], ['c', 10923]]);
   });
 });
 

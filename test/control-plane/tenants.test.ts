@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import {
   CognitoIdentityProviderClient,
   CreateUserPoolClientCommand,
-  DeleteUserPoolClientCommand,
+  type DeleteUserPoolClientCommand,
   ResourceNotFoundException,
 } from '@aws-sdk/client-cognito-identity-provider';
 import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest';

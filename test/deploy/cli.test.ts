@@ -1,4 +1,4 @@
-import { CloudWatchClient, DescribeAlarmsCommand } from '@aws-sdk/client-cloudwatch';
+import type { CloudWatchClient, DescribeAlarmsCommand } from '@aws-sdk/client-cloudwatch';
 import { describe, expect, it } from 'vitest';
 import { CloudWatchAlarms } from '../../deploy/aws.ts';
 import { deployCommand, EXIT, type DeployDependencies } from '../../deploy/cli.ts';

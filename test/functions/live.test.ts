@@ -229,8 +229,14 @@ describe('one batch of changes', () => {
     const reads: string[] = [];
     const closes: string[] = [];
     const counted = {
-      subscriptions: (tenantId: string) => (reads.push(tenantId), store.subscriptions(tenantId)),
-      close: (connectionId: string) => (closes.push(connectionId), store.close(connectionId)),
+      subscriptions: (tenantId: string) => {
+        reads.push(tenantId);
+        return store.subscriptions(tenantId);
+      },
+      close: (connectionId: string) => {
+        closes.push(connectionId);
+        return store.close(connectionId);
+      },
     };
     const batch = new BatchSubscriptions(counted);
     const posts: string[] = [];

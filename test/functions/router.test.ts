@@ -257,7 +257,11 @@ describe('routeRequest: a cell that refuses a tenant as misdirected', () => {
     const d = deps(invoker);
     const result = await routeRequest(await signed('GET', `/tenants/${tenant}/items/a`), {
       ...d,
-      routing: { current: async () => snapshot, fresh: async () => (fresh++, snapshot) },
+      routing: { current: async () => snapshot, fresh: async () => {
+          fresh++;
+          return snapshot;
+        },
+      },
     });
     expect(result.statusCode).toBe(200);
     expect(fresh).toBe(0);

@@ -37,6 +37,7 @@ beforeAll(() => {
   const moduleDir = path.join(layerDir, 'nodejs', 'node_modules', '@test', 'greeting');
   mkdirSync(moduleDir, { recursive: true });
   writeFileSync(path.join(moduleDir, 'package.json'), JSON.stringify({ name: '@test/greeting', type: 'module', exports: './index.mjs' }));
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: the module's own source, a template literal in it
   writeFileSync(path.join(moduleDir, 'index.mjs'), "export const greet = (who) => `hello ${who}`;\n");
 });
 afterEach(async () => {
@@ -414,7 +415,10 @@ describe('FunctionHost, instance by instance', () => {
     await host.stop();
     // By default, to this process's stdout.
     const written: string[] = [];
-    const write = vi.spyOn(process.stdout, 'write').mockImplementation((chunk) => (written.push(String(chunk)), true));
+    const write = vi.spyOn(process.stdout, 'write').mockImplementation((chunk) => {
+      written.push(String(chunk));
+      return true;
+    });
     try {
       host = new FunctionHost(path.join(root, 'work-stdout'));
       host.deploy(asset('talks', "export const handler = async () => { console.log('hello'); return 1; };"), env());

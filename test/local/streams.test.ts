@@ -21,6 +21,7 @@ afterEach(async () => {
 
 /** A table with a stream, and a LocalStreams whose one mapping invokes `invoke`. */
 async function setUp(
+  // biome-ignore lint/suspicious/noConfusingVoidType: a handler without batch item failures returns nothing
   invoke: (event: DynamoDBStreamEvent, functionName: string) => Promise<DynamoDBBatchResponse | void>,
   mapping: Partial<LocalStreamMapping> = {},
   pollIntervalMs = 20,
