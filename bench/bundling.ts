@@ -43,24 +43,28 @@ export function synthesizeVariants(
 ): BundlingVariant[] {
   const app = new App({ outdir, context: { 'aws:cdk:enable-asset-metadata': true } });
   // Quietly: the CDK prints a line per bundled asset, and the bench prints only its own progress.
-  const { sharedLayer, built } = buildQuietly(app, () => {
-    const stack = new Stack(app, 'BundlingVariants');
-    const sharedLayer = new SharedLayer(stack, 'SharedLayer');
-    const built = functions.flatMap(({ service, entry }) =>
-      VARIANTS.map((variant, index) => ({
-        service,
-        ...variant,
-        fn: new ServiceFunction(stack, `${service}${index}`, {
-          entry,
-          description: `${service}, ${variantName(variant)}`,
-          serviceName: service,
-          sharedLayer,
+  const { sharedLayer, built } = buildQuietly(
+    app,
+    () => {
+      const stack = new Stack(app, 'BundlingVariants');
+      const sharedLayer = new SharedLayer(stack, 'SharedLayer');
+      const built = functions.flatMap(({ service, entry }) =>
+        VARIANTS.map((variant, index) => ({
+          service,
           ...variant,
-        }),
-      })),
-    );
-    return { sharedLayer, built };
-  }, { warnAsOnDeploy: true });
+          fn: new ServiceFunction(stack, `${service}${index}`, {
+            entry,
+            description: `${service}, ${variantName(variant)}`,
+            serviceName: service,
+            sharedLayer,
+            ...variant,
+          }),
+        })),
+      );
+      return { sharedLayer, built };
+    },
+    { warnAsOnDeploy: true },
+  );
   app.synth();
   const assetDir = (resource: CfnFunction | CfnLayerVersion) => path.join(outdir, String(resource.getMetadata('aws:asset:path')));
   const layerDir = assetDir(sharedLayer.node.defaultChild as CfnLayerVersion);

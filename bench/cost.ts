@@ -81,7 +81,9 @@ function frontDoor(inputs: CostInputs, kind: 'put' | 'get', routerMb: number, dy
 
 export function costModel(inputs: CostInputs, routerMb = inputs.memoryMb.router ?? 512): CostRow[] {
   const publisherMb = inputs.memoryMb.publisher ?? 512;
-  const publisherPerWrite = lambdaUsd(billedMs((inputs.cpuMs.put.publisher ?? 0) * ASSUMPTIONS.recordsPerPublisherBatch, publisherMb, 0), publisherMb) / ASSUMPTIONS.recordsPerPublisherBatch;
+  const publisherPerWrite =
+    lambdaUsd(billedMs((inputs.cpuMs.put.publisher ?? 0) * ASSUMPTIONS.recordsPerPublisherBatch, publisherMb, 0), publisherMb) /
+    ASSUMPTIONS.recordsPerPublisherBatch;
   const row = (operation: string, parts: { router: number; lambda: number; dynamo: number; other: number }): CostRow => ({
     operation,
     routerUsd: parts.router,

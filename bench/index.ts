@@ -36,13 +36,18 @@ try {
   maxInstances = args['max-instances'] === undefined ? undefined : wholeNumber('--max-instances', args['max-instances'], { min: 1 });
   moveSizes = args['move-sizes']?.split(',').map((part) => {
     const [items = '', moves = '1'] = part.split('x');
-    return { items: wholeNumber('--move-sizes: records', items, { min: 1, max: 10_000_000 }), moves: wholeNumber('--move-sizes: moves', moves, { min: 1, max: 100 }) };
+    return {
+      items: wholeNumber('--move-sizes: records', items, { min: 1, max: 10_000_000 }),
+      moves: wholeNumber('--move-sizes: moves', moves, { min: 1, max: 100 }),
+    };
   });
   // Where the reports go is settled before minutes of measuring, not after.
   try {
     mkdirSync(args.out, { recursive: true });
   } catch (cause) {
-    throw new InputError(`--out must be a directory the bench can write into, not ${shown(args.out)} (${(cause as NodeJS.ErrnoException).code ?? 'unusable'})`);
+    throw new InputError(
+      `--out must be a directory the bench can write into, not ${shown(args.out)} (${(cause as NodeJS.ErrnoException).code ?? 'unusable'})`,
+    );
   }
 } catch (error) {
   if (!(error instanceof InputError)) throw error;

@@ -75,10 +75,14 @@ async function forward(upstream: string, method: string, url: string, headers: I
  * A function's environment with the services it may read at init pointed at
  * `stubs` (by the SDK's per-service endpoint variables), the rest as given.
  */
-export function withInitStubs(env: Record<string, string>, stubs: { readonly dynamodb: InitStub; readonly cognito?: InitStub }): Record<string, string> {
+export function withInitStubs(
+  env: Record<string, string>,
+  stubs: { readonly dynamodb: InitStub; readonly cognito?: InitStub },
+): Record<string, string> {
   return {
     ...env,
     AWS_ENDPOINT_URL_DYNAMODB: stubs.dynamodb.url,
-    ...(stubs.cognito && env.AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER !== undefined && { AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER: stubs.cognito.url }),
+    ...(stubs.cognito &&
+      env.AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER !== undefined && { AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER: stubs.cognito.url }),
   };
 }

@@ -102,7 +102,11 @@ export async function benchMoves(
         const started = performance.now();
         const keys = await seed(doc, target.cellTables[to]!, sample, Math.min(items, RAW_SAMPLE));
         raw.push(Math.min(items, RAW_SAMPLE) / ((performance.now() - started) / 1_000));
-        await writeAll(doc, target.cellTables[to]!, keys.map((Key) => ({ DeleteRequest: { Key } })));
+        await writeAll(
+          doc,
+          target.cellTables[to]!,
+          keys.map((Key) => ({ DeleteRequest: { Key } })),
+        );
         const writer = keepWriting(target, tenantId, 1, WRITES_PER_SECOND);
         const moved = await runMove(connection, engine, tenantId, to);
         const { acknowledged, refused } = await writer.stop();
@@ -128,14 +132,28 @@ export async function benchMoves(
         moves,
         rawRecordsPerSecond: quantile(raw, 0.5),
         cloneRecordsPerSecond: quantile(clone, 0.5),
-        copyToRaw: quantile(clone.map((rate, i) => rate / raw[i]!), 0.5),
+        copyToRaw: quantile(
+          clone.map((rate, i) => rate / raw[i]!),
+          0.5,
+        ),
         readsPerChange: changes === 0 ? 0 : reads / changes,
         changes,
         fencedP50Ms: quantile(fenced, 0.5),
         fencedP99Ms: quantile(fenced, 0.99),
-        controlFencedP99Ms: controls.length ? quantile(controls.map((m) => m.fencedMs!), 0.99) : quantile(fenced, 0.99),
-        fencedReads: quantile(done.map((m) => m.fenced?.reads ?? 0), 0.5),
-        moveSeconds: quantile(done.map((m) => ((m.flippedAt ?? m.updatedAt) - m.createdAt) / 1_000), 0.5),
+        controlFencedP99Ms: controls.length
+          ? quantile(
+              controls.map((m) => m.fencedMs!),
+              0.99,
+            )
+          : quantile(fenced, 0.99),
+        fencedReads: quantile(
+          done.map((m) => m.fenced?.reads ?? 0),
+          0.5,
+        ),
+        moveSeconds: quantile(
+          done.map((m) => ((m.flippedAt ?? m.updatedAt) - m.createdAt) / 1_000),
+          0.5,
+        ),
         acknowledgedWrites,
         refusedWrites,
       };
@@ -154,7 +172,11 @@ export async function benchMoves(
 /** The small tenant moved beside bigger ones, for their fenced windows to be compared with. */
 export const CONTROL_ITEMS = 50;
 
-async function controlTenant(connection: ControlPlaneConnection, doc: DynamoDBDocumentClient, target: Target): Promise<{ tenantId: string; at: string }> {
+async function controlTenant(
+  connection: ControlPlaneConnection,
+  doc: DynamoDBDocumentClient,
+  target: Target,
+): Promise<{ tenantId: string; at: string }> {
   const tenantId = `bench-control-${randomUUID().slice(0, 8)}`;
   const at = await ownerOf(connection, tenantId);
   await seed(doc, target.cellTables[at]!, tenantId, CONTROL_ITEMS);
@@ -186,7 +208,12 @@ const RAW_SAMPLE = 10_000;
 /** Items as the API stores them (version 1), and the tenant's directory entry; their keys. */
 async function seed(doc: DynamoDBDocumentClient, tableName: string, tenantId: string, count: number): Promise<Array<Record<string, unknown>>> {
   const at = new Date().toISOString();
-  await doc.send(new PutCommand({ TableName: tableName, Item: { ...directoryKey(bucketOf(tenantId), tenantId), entity: DIRECTORY_ENTITY, tenantId, bucket: bucketOf(tenantId), recordedAt: at } }));
+  await doc.send(
+    new PutCommand({
+      TableName: tableName,
+      Item: { ...directoryKey(bucketOf(tenantId), tenantId), entity: DIRECTORY_ENTITY, tenantId, bucket: bucketOf(tenantId), recordedAt: at },
+    }),
+  );
   const items = Array.from({ length: count }, (_, n) => ({
     ...itemKey(tenantId, `item-${String(n).padStart(6, '0')}`),
     entity: 'item',
@@ -198,7 +225,11 @@ async function seed(doc: DynamoDBDocumentClient, tableName: string, tenantId: st
     createdAt: at,
     updatedAt: at,
   }));
-  await writeAll(doc, tableName, items.map((Item) => ({ PutRequest: { Item } })));
+  await writeAll(
+    doc,
+    tableName,
+    items.map((Item) => ({ PutRequest: { Item } })),
+  );
   return items.map(({ pk, sk }) => ({ pk, sk }));
 }
 

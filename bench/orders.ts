@@ -85,8 +85,7 @@ export async function benchOrders(
   /** How many bench items exist to order from (one line each, spread over them). */
   items: number,
 ): Promise<OrderFigures> {
-  const succeeded = () =>
-    stepFunctions.stateMachineArns().reduce((sum, arn) => sum + stepFunctions.list(arn, 'SUCCEEDED').length, 0);
+  const succeeded = () => stepFunctions.stateMachineArns().reduce((sum, arn) => sum + stepFunctions.list(arn, 'SUCCEEDED').length, 0);
   await stepFunctions.settled();
   const before = succeeded();
   const headers = frontDoorHeaders(target);

@@ -25,7 +25,11 @@ export interface OwnershipFigures {
 }
 
 export async function benchOwnership(cells: readonly string[], checks: number): Promise<OwnershipFigures> {
-  const record = { epoch: 2, ...encodeBuckets(evenSplit(cells)), overrides: Object.fromEntries(Array.from({ length: 100 }, (_, i) => [`pinned-${i}`, cells[i % cells.length] as string])) };
+  const record = {
+    epoch: 2,
+    ...encodeBuckets(evenSplit(cells)),
+    overrides: Object.fromEntries(Array.from({ length: 100 }, (_, i) => [`pinned-${i}`, cells[i % cells.length] as string])),
+  };
   let reads = 0;
   // A table that answers the cell's own partition (the record, no move markers) at once: the read's own latency is DynamoDB's, not the check's.
   const doc = {
@@ -73,6 +77,9 @@ export async function benchOwnership(cells: readonly string[], checks: number): 
     checks,
     leaseMs: OWNERSHIP_LEASE_MS,
     readsPerRequest: { at1000PerSecond: await readsOver(1000), at1PerSecond: await readsOver(1) },
-    journaledPerRequest: { noMove: await journaled([{ ...OWNERSHIP_KEY, ...record }]), otherTenantMoving: await journaled([{ ...OWNERSHIP_KEY, ...record }, moving]) },
+    journaledPerRequest: {
+      noMove: await journaled([{ ...OWNERSHIP_KEY, ...record }]),
+      otherTenantMoving: await journaled([{ ...OWNERSHIP_KEY, ...record }, moving]),
+    },
   };
 }

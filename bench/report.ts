@@ -140,9 +140,14 @@ function sections(r: BenchResults): Section[] {
     },
     {
       title: 'Source maps at run time',
-      how: 'The same bundles started with `NODE_OPTIONS=--enable-source-maps` (Node.js reads each bundle\'s source map at load) and without it (the default: the maps ship, names are kept in the bundle), in the same interleaved run.',
+      how: "The same bundles started with `NODE_OPTIONS=--enable-source-maps` (Node.js reads each bundle's source map at load) and without it (the default: the maps ship, names are kept in the bundle), in the same interleaved run.",
       head: ['function', 'init ms without', 'init ms with', 'cost of source maps ms'],
-      rows: coldStart.sourceMaps.map((row) => [row.service, fmt(row.without.initMs, 1), fmt(row.with.initMs, 1), `${row.with.initMs >= row.without.initMs ? '+' : ''}${fmt(row.with.initMs - row.without.initMs, 1)}`]),
+      rows: coldStart.sourceMaps.map((row) => [
+        row.service,
+        fmt(row.without.initMs, 1),
+        fmt(row.with.initMs, 1),
+        `${row.with.initMs >= row.without.initMs ? '+' : ''}${fmt(row.with.initMs - row.without.initMs, 1)}`,
+      ]),
       findings: [],
     },
     {
@@ -178,7 +183,15 @@ function sections(r: BenchResults): Section[] {
     {
       title: 'Router',
       how: `\`routeTenant\` (SHA-256 of the tenant id → one of 16,384 buckets → its cell, with 100 pinned tenants) on a warm map, ${fmt(router.decisions)} decisions over 10,000 tenants, hashing each time and then with the router's bucket cache (an LRU of ${fmt(BUCKET_CACHE_ENTRIES)} tenants, every one already in it: a warm instance), alternating twice, the faster round of each; then ${fmt(router.tenants)} random tenant ids spread over the configured cells.`,
-      head: ['cells', 'ns per decision (hashing)', 'ns per decision (cached)', 'cached ÷ hashing', 'decisions per second (cached)', 'tenants per cell', 'max / mean'],
+      head: [
+        'cells',
+        'ns per decision (hashing)',
+        'ns per decision (cached)',
+        'cached ÷ hashing',
+        'decisions per second (cached)',
+        'tenants per cell',
+        'max / mean',
+      ],
       rows: [
         [
           String(router.cells.length),
@@ -186,7 +199,9 @@ function sections(r: BenchResults): Section[] {
           fmt(router.nsPerCachedDecision),
           fmt(router.nsPerCachedDecision / router.nsPerDecision, 2),
           fmt(1e9 / router.nsPerCachedDecision),
-          Object.entries(router.perCell).map(([cell, count]) => `${cell}: ${fmt(count)}`).join(', '),
+          Object.entries(router.perCell)
+            .map(([cell, count]) => `${cell}: ${fmt(count)}`)
+            .join(', '),
           fmt(router.maxOverMean, 4),
         ],
       ],
@@ -211,7 +226,13 @@ function sections(r: BenchResults): Section[] {
     {
       title: 'Ownership check (the cell API, every request for a tenant)',
       how: `\`OwnershipCache.check\`: SHA-256 of the tenant id → its bucket → the cell the ownership record gives it, on a record held within its lease (${fmt(ownership.leaseMs)} ms), ${fmt(ownership.checks)} checks; the record's reads per request over 10 s of requests to one instance (one read per lease, whatever the rate); and the share of requests whose writes go to a move's change journal (a write more per record), with no move in the cell and with one of its tenants moving, over 10,000 other tenants: the journal costs the normal path nothing.`,
-      head: ['ns per check', 'vs a routing decision', 'reads per request at 1,000/s', 'reads per request at 1/s', 'journaled: no move / another tenant moving'],
+      head: [
+        'ns per check',
+        'vs a routing decision',
+        'reads per request at 1,000/s',
+        'reads per request at 1/s',
+        'journaled: no move / another tenant moving',
+      ],
       rows: [
         [
           fmt(ownership.nsPerCheck),
@@ -226,7 +247,16 @@ function sections(r: BenchResults): Section[] {
     {
       title: 'Noisy neighbour',
       how: `Through the local runtime: two quiet tenants, one in the flooding tenant's cell and one in another, each send one GET at a time for ${fmt(noisyNeighbour.seconds)} s alone, then ${fmt(noisyNeighbour.seconds)} s while one tenant keeps ${fmt(noisyNeighbour.floodConcurrency)} GETs in flight under its own quota of ${fmt(noisyNeighbour.quota.rate)} requests a second (bursts of ${fmt(noisyNeighbour.quota.burst)}), which the router enforces before any cell. The goal: each quiet tenant's p99 during the flood at most 2× its p99 before, and its rate at least 0.8× (the last two columns). The router's CPU per refused request is in "Router: its own work per request" above.`,
-      head: ['quiet tenant', 'before p50 / p99 ms', 'during p50 / p99 ms', 'before /s', 'during /s', 'not 200 (during)', 'p99 during ÷ before', 'rate during ÷ before'],
+      head: [
+        'quiet tenant',
+        'before p50 / p99 ms',
+        'during p50 / p99 ms',
+        'before /s',
+        'during /s',
+        'not 200 (during)',
+        'p99 during ÷ before',
+        'rate during ÷ before',
+      ],
       rows: noisyNeighbour.quiet.map(({ where, before, during }) => [
         where,
         `${fmt(before.p50Ms, 1)} / ${fmt(before.p99Ms, 1)}`,
@@ -248,7 +278,19 @@ function sections(r: BenchResults): Section[] {
     {
       title: 'Moves by tenant size',
       how: `Tenants of each size moved back and forth by the local runtime's move workflow (the mover function stepped by the synthesized state machine, as \`cells move --local\` starts them), each move while a writer PUTs to the tenant through the front door, ${WRITES_PER_SECOND} a second. "raw load" is a BatchWriteItem load of the same records (up to 10,000 of them, under another key; 25 records a call, 8 calls at once, as the clone writes) into the table the move copies to, just before each move; "copy" is the clone step's rate, at the mover's default of 4 ranges of keys at once (moveCopySegments); both are medians over the moves, and "copy ÷ raw" is the median of each move's ratio. "reads per change" is what the catch-ups from the change journal read per journal entry. The fenced window is from the fence to the flip (writes refused meanwhile get 503 with Retry-After), including the ${WRITE_SETTLE_MS} ms the final catch-up waits for acknowledged writes to land; "p99 ÷ ${CONTROL_ITEMS} records beside" divides it by the fenced window's p99 of a ${CONTROL_ITEMS}-record tenant moved the same way right after each of these moves (DynamoDB Local slows down as a run goes on, so a small tenant's window measured at the start is no yardstick for a big one's at the end); "reads in the fence" counts the records it read (median). "move s" is from the move's start to its flip, which is when \`cells move\` returns.`,
-      head: ['records', 'moves', 'raw load rec/s', 'copy rec/s', 'copy ÷ raw', 'reads per change', 'fenced ms p50 / p99', `p99 ÷ ${CONTROL_ITEMS} records beside`, 'reads in the fence', 'move s', 'writes (refused)'],
+      head: [
+        'records',
+        'moves',
+        'raw load rec/s',
+        'copy rec/s',
+        'copy ÷ raw',
+        'reads per change',
+        'fenced ms p50 / p99',
+        `p99 ÷ ${CONTROL_ITEMS} records beside`,
+        'reads in the fence',
+        'move s',
+        'writes (refused)',
+      ],
       rows: moves.bySize.map((size) => [
         fmt(size.items),
         fmt(size.moves),
@@ -278,7 +320,7 @@ function sections(r: BenchResults): Section[] {
         fmt(row.moverUsd, 2),
       ]),
       findings: [
-        'The table, not the mover, bounds the copy: one mover invocation with a few segments outruns a table\'s whole default write quota, so the segments stay in one step, checkpointed each, and the parallelism is the moveCopySegments setting. A copy that must outrun one invocation would hand the same segments to a Step Functions Distributed Map; nothing else changes.',
+        "The table, not the mover, bounds the copy: one mover invocation with a few segments outruns a table's whole default write quota, so the segments stay in one step, checkpointed each, and the parallelism is the moveCopySegments setting. A copy that must outrun one invocation would hand the same segments to a Step Functions Distributed Map; nothing else changes.",
         'The cost does not depend on the rate: 2 writes and ¾ of a read unit a record, whatever the pace.',
       ],
     },
@@ -340,7 +382,11 @@ const totalCpu = (column: Record<string, number>) => Object.values(column).reduc
 /** The functions that take their shared code the other way than the default, named. */
 function bundlingItsOwn(functions: readonly ColdStartRow[], defaultSource: SharedCodeSource): string[] {
   const other = functions.filter((row) => (row.layerKb === 0) === (defaultSource === 'layer')).map((row) => row.service);
-  return other.length === 0 ? [] : [`Taking their shared code the other way (${defaultSource === 'layer' ? 'bundled' : 'from the layer'}), set on their constructs: ${other.join(', ')}.`];
+  return other.length === 0
+    ? []
+    : [
+        `Taking their shared code the other way (${defaultSource === 'layer' ? 'bundled' : 'from the layer'}), set on their constructs: ${other.join(', ')}.`,
+      ];
 }
 
 const usd = (value: number) => `$${value.toFixed(2)}`;
@@ -357,11 +403,25 @@ function costSection(r: BenchResults): Section {
     title: 'What it costs on AWS',
     how: [
       `USD per million operations, us-east-1 list prices without free tiers: Lambda on Arm $${PRICES.lambdaArmUsdPerGbSecond} per GB-s and $${PRICES.lambdaUsdPerMillionRequests} per million requests; ALB $${PRICES.albUsdPerLcuHour} per LCU-hour, an LCU being ${PRICES.albLambdaGbPerLcuHour} GB processed an hour for Lambda targets; DynamoDB on demand $${PRICES.dynamoUsdPerMillionWrites} per million writes and $${PRICES.dynamoUsdPerMillionReads} per million reads (the stream is read by Lambda's event source mapping, which DynamoDB does not bill); Step Functions Standard $${PRICES.stepFunctionsUsdPerTransition * 1000} per 1,000 transitions; SQS $${PRICES.sqsUsdPerMillionRequests} per million requests (aws.amazon.com/{lambda,elasticloadbalancing,dynamodb,step-functions,sqs}/pricing).`,
-      `A function's billed ms: its CPU ms per operation measured in the throughput run above (on this machine's x86 cores; Lambda's Graviton cores are assumed as fast), scaled by ${ASSUMPTIONS.fullVcpuMb} MB ÷ its memory below ${ASSUMPTIONS.fullVcpuMb} MB (Lambda's share of a vCPU), plus its waits: ${ASSUMPTIONS.dynamoCallMs} ms per DynamoDB call, and for the router the cell's whole billed time plus ${ASSUMPTIONS.invokeOverheadMs} ms for the Invoke, since it waits for the answer. Memory as configured (${Object.entries(r.memoryMb).filter(([service]) => ['router', 'cell-api', 'publisher', 'payment'].includes(service)).map(([service, mb]) => `${service} ${mb} MB`).join(', ')}).`,
+      `A function's billed ms: its CPU ms per operation measured in the throughput run above (on this machine's x86 cores; Lambda's Graviton cores are assumed as fast), scaled by ${ASSUMPTIONS.fullVcpuMb} MB ÷ its memory below ${ASSUMPTIONS.fullVcpuMb} MB (Lambda's share of a vCPU), plus its waits: ${ASSUMPTIONS.dynamoCallMs} ms per DynamoDB call, and for the router the cell's whole billed time plus ${ASSUMPTIONS.invokeOverheadMs} ms for the Invoke, since it waits for the answer. Memory as configured (${Object.entries(
+        r.memoryMb,
+      )
+        .filter(([service]) => ['router', 'cell-api', 'publisher', 'payment'].includes(service))
+        .map(([service, mb]) => `${service} ${mb} MB`)
+        .join(', ')}).`,
       `Assumed: ${fmt(ASSUMPTIONS.bytesPerRequest)} bytes per request through the ALB (its hourly charge, about $16 a month, is not per request), ${ASSUMPTIONS.recordsPerPublisherBatch} changes per publisher invocation, and a payment call of ${ASSUMPTIONS.paymentMs} ms. An order has one line, is placed with an item PUT's CPU, and counts its ${r.orders.transitionsPerOrder} transitions, 6 writes and 1 read, the payment function, one queue message and the publisher for its changes. Not counted: CloudWatch Logs ingestion and metrics, X-Ray traces, data transfer out, the WebSocket API.`,
     ].join(' '),
     head: ['operation', 'router', 'other functions', 'ALB', 'DynamoDB', 'Step Functions and SQS', 'total', 'router share'],
-    rows: rows.map((row) => [row.operation, usd(row.routerUsd), usd(row.lambdaUsd), usd(row.albUsd), usd(row.dynamoUsd), usd(row.otherUsd), usd(row.totalUsd), `${fmt((row.routerUsd / row.totalUsd) * 100)}%`]),
+    rows: rows.map((row) => [
+      row.operation,
+      usd(row.routerUsd),
+      usd(row.lambdaUsd),
+      usd(row.albUsd),
+      usd(row.dynamoUsd),
+      usd(row.otherUsd),
+      usd(row.totalUsd),
+      `${fmt((row.routerUsd / row.totalUsd) * 100)}%`,
+    ]),
     findings: [
       `The router's share of an item GET by its memory: ${byMemory.map((row) => `${row.memoryMb} MB ${usd(row.routerUsd)} (${fmt(row.share * 100)}% of ${usd(row.totalUsd)})`).join('; ')}. It is billed while it waits for the cell, so below a whole vCPU a smaller router saves GB-s on the wait but spends them on its own CPU.`,
     ],
@@ -369,12 +429,20 @@ function costSection(r: BenchResults): Section {
 }
 
 function cpuRows(throughput: ThroughputFigures): string[][] {
-  const columns = [throughput.put.cpuMsPerOp.raw, throughput.put.cpuMsPerOp.service, throughput.get.cpuMsPerOp.raw, throughput.get.cpuMsPerOp.service];
+  const columns = [
+    throughput.put.cpuMsPerOp.raw,
+    throughput.put.cpuMsPerOp.service,
+    throughput.get.cpuMsPerOp.raw,
+    throughput.get.cpuMsPerOp.service,
+  ];
   const names = [...new Set(columns.flatMap((column) => Object.keys(column)))].sort(
     (a, b) => (throughput.put.cpuMsPerOp.service[b] ?? 0) - (throughput.put.cpuMsPerOp.service[a] ?? 0),
   );
   const cell = (value: number | undefined) => (value === undefined || value < 0.005 ? '–' : fmt(value, 2));
-  return [...names.map((name) => [name, ...columns.map((column) => cell(column[name]))]), ['total', ...columns.map((column) => fmt(totalCpu(column), 2))]];
+  return [
+    ...names.map((name) => [name, ...columns.map((column) => cell(column[name]))]),
+    ['total', ...columns.map((column) => fmt(totalCpu(column), 2))],
+  ];
 }
 
 function cpuFindings(throughput: ThroughputFigures): string[] {

@@ -35,7 +35,12 @@ async function timeUs(iterations: number, run: (i: number) => Promise<unknown> |
   return Number(process.hrtime.bigint() - started) / iterations / 1000;
 }
 
-export async function benchRouterRequest(routerEnv: Record<string, string>, token: string, tenantId: string, iterations: number): Promise<RouterRequestFigures> {
+export async function benchRouterRequest(
+  routerEnv: Record<string, string>,
+  token: string,
+  tenantId: string,
+  iterations: number,
+): Promise<RouterRequestFigures> {
   const auth = tokenVerifierOptionsFromEnv(routerEnv);
   const plain = new TokenVerifier(auth);
   const cached = new TokenVerifier({ ...auth, cachedTokens: 10_000 });
@@ -46,7 +51,8 @@ export async function benchRouterRequest(routerEnv: Record<string, string>, toke
   // Powertools writes EMF lines and logs to its own console: here, to /dev/null.
   const sink = createWriteStream('/dev/null');
   const logging = createLogging('bench');
-  for (const utility of [logging.metrics, logging.logger] as unknown as Array<{ console: Console }>) utility.console = new Console({ stdout: sink, stderr: sink });
+  for (const utility of [logging.metrics, logging.logger] as unknown as Array<{ console: Console }>)
+    utility.console = new Console({ stdout: sink, stderr: sink });
   const flush = () => {
     logging.metrics.addDimension('cellId', 'cell-1');
     logging.metrics.addMetric('Requests', MetricUnit.Count, 1);

@@ -52,10 +52,60 @@ export interface BenchPlan {
 }
 
 export const PLANS = {
-  full: { coldStartRuns: 20, routerDecisions: 2_000_000, routerRequests: 20_000, ops: 3_000, rounds: 3, warmup: 6_000, concurrency: 16, orders: 200, orderConcurrency: 8, cells: [1, 4, 16, 32], moveSizes: [{ items: 50, moves: 10 }, { items: 1_000, moves: 5 }, { items: 10_000, moves: 3 }, { items: 100_000, moves: 2 }], noisySeconds: 20, floodConcurrency: 64 },
-  quick: { coldStartRuns: 5, routerDecisions: 500_000, routerRequests: 3_000, ops: 400, rounds: 2, warmup: 1_000, concurrency: 16, orders: 40, orderConcurrency: 8, cells: [1, 4, 16, 32], moveSizes: [{ items: 50, moves: 3 }, { items: 2_000, moves: 2 }], noisySeconds: 12, floodConcurrency: 64 },
+  full: {
+    coldStartRuns: 20,
+    routerDecisions: 2_000_000,
+    routerRequests: 20_000,
+    ops: 3_000,
+    rounds: 3,
+    warmup: 6_000,
+    concurrency: 16,
+    orders: 200,
+    orderConcurrency: 8,
+    cells: [1, 4, 16, 32],
+    moveSizes: [
+      { items: 50, moves: 10 },
+      { items: 1_000, moves: 5 },
+      { items: 10_000, moves: 3 },
+      { items: 100_000, moves: 2 },
+    ],
+    noisySeconds: 20,
+    floodConcurrency: 64,
+  },
+  quick: {
+    coldStartRuns: 5,
+    routerDecisions: 500_000,
+    routerRequests: 3_000,
+    ops: 400,
+    rounds: 2,
+    warmup: 1_000,
+    concurrency: 16,
+    orders: 40,
+    orderConcurrency: 8,
+    cells: [1, 4, 16, 32],
+    moveSizes: [
+      { items: 50, moves: 3 },
+      { items: 2_000, moves: 2 },
+    ],
+    noisySeconds: 12,
+    floodConcurrency: 64,
+  },
   /** Every section end to end at its smallest: the test suite's check that the bench runs, not a measurement. */
-  smoke: { coldStartRuns: 1, routerDecisions: 20_000, routerRequests: 200, ops: 60, rounds: 1, warmup: 60, concurrency: 4, orders: 4, orderConcurrency: 2, cells: [1], moveSizes: [{ items: 50, moves: 1 }], noisySeconds: 1, floodConcurrency: 4 },
+  smoke: {
+    coldStartRuns: 1,
+    routerDecisions: 20_000,
+    routerRequests: 200,
+    ops: 60,
+    rounds: 1,
+    warmup: 60,
+    concurrency: 4,
+    orders: 4,
+    orderConcurrency: 2,
+    cells: [1],
+    moveSizes: [{ items: 50, moves: 1 }],
+    noisySeconds: 1,
+    floodConcurrency: 4,
+  },
 } as const satisfies Record<string, BenchPlan>;
 
 /** The flooding tenant's own quota in the noisy-neighbour run: a fifth of the default. */
@@ -178,7 +228,11 @@ export async function runBench(options: BenchOptions): Promise<BenchResults> {
       ...functions.map(({ service, entry }) => ({ name: service, entry, env: stubbed(service) })),
       ...functions
         .filter(({ service }) => sourceMapServices.includes(service))
-        .map(({ service, entry }) => ({ name: `${service}${SOURCE_MAPS}`, entry, env: { ...stubbed(service), NODE_OPTIONS: '--enable-source-maps' } })),
+        .map(({ service, entry }) => ({
+          name: `${service}${SOURCE_MAPS}`,
+          entry,
+          env: { ...stubbed(service), NODE_OPTIONS: '--enable-source-maps' },
+        })),
       ...variants.map(({ name, service, entry }) => ({ name, entry, env: stubbed(service) })),
       ...baselines.map(({ service, entry }) => ({ name: baselineName(service), entry, env: stubbed(service) })),
     ];
@@ -228,7 +282,9 @@ export async function runBench(options: BenchOptions): Promise<BenchResults> {
 
     const tenantId = 'bench';
     const token = (await runtime.issuer!.issue({ tenantId })).access_token;
-    const serviceOf = new Map(runtime.assembly.functions.map((fn) => [fn.functionName, runtime.environment(fn.functionName).POWERTOOLS_SERVICE_NAME]));
+    const serviceOf = new Map(
+      runtime.assembly.functions.map((fn) => [fn.functionName, runtime.environment(fn.functionName).POWERTOOLS_SERVICE_NAME]),
+    );
     const cpu = () =>
       cpuSnapshot(
         'local runtime and client',
@@ -245,9 +301,18 @@ export async function runBench(options: BenchOptions): Promise<BenchResults> {
     const machine0 = runtime.assembly.stateMachines.find((sm) => sm.stackName === stackName(config, config.cells[0]!));
     if (!machine0) throw new Error('the first cell defines no state machine');
     const definition = JSON.parse(resolveValue(machine0.definition, machine0.stackName, runtime.assembly)) as Definition;
-    const orders = await benchOrders(target, runtime.stepFunctions, definition, plan.orders, plan.orderConcurrency, Math.ceil(plan.ops / plan.rounds));
+    const orders = await benchOrders(
+      target,
+      runtime.stepFunctions,
+      definition,
+      plan.orders,
+      plan.orderConcurrency,
+      Math.ceil(plan.ops / plan.rounds),
+    );
 
-    step(`noisy neighbour: one tenant with ${plan.floodConcurrency} requests in flight beside two quiet ones, ${plan.noisySeconds} s before and ${plan.noisySeconds} s during`);
+    step(
+      `noisy neighbour: one tenant with ${plan.floodConcurrency} requests in flight beside two quiet ones, ${plan.noisySeconds} s before and ${plan.noisySeconds} s during`,
+    );
     const control = connectLocal(path.join(work, 'local-runtime.json'));
     const routing = await control.store.latestVersion().finally(() => control.close());
     if (!routing) throw new Error('the local control plane holds no map version');
@@ -262,12 +327,23 @@ export async function runBench(options: BenchOptions): Promise<BenchResults> {
       { seconds: plan.noisySeconds, floodConcurrency: plan.floodConcurrency, quota: NOISY_QUOTA, say },
     );
 
-    step(`moves by tenant size: ${plan.moveSizes.map((size) => `${size.moves} × ${size.items.toLocaleString('en-US')} records`).join(', ')}, each while it takes writes`);
+    step(
+      `moves by tenant size: ${plan.moveSizes.map((size) => `${size.moves} × ${size.items.toLocaleString('en-US')} records`).join(', ')}, each while it takes writes`,
+    );
     const cellTables = Object.fromEntries(
-      config.cells.map((cellId) => [cellId, runtime.assembly.tables.find((t) => t.stackName === stackName(config, cellId) && t.logicalId.startsWith('Data'))!.tableName]),
+      config.cells.map((cellId) => [
+        cellId,
+        runtime.assembly.tables.find((t) => t.stackName === stackName(config, cellId) && t.logicalId.startsWith('Data'))!.tableName,
+      ]),
     );
     const moves = await benchMoves(
-      { url: runtime.url, dynamoEndpoint: runtime.dynamoEndpoint, stateFile: path.join(work, 'local-runtime.json'), cellTables, token: async (t) => (await runtime.issuer!.issue({ tenantId: t })).access_token },
+      {
+        url: runtime.url,
+        dynamoEndpoint: runtime.dynamoEndpoint,
+        stateFile: path.join(work, 'local-runtime.json'),
+        cellTables,
+        token: async (t) => (await runtime.issuer!.issue({ tenantId: t })).access_token,
+      },
       { sizes: plan.moveSizes },
       (line) => say(line),
     );

@@ -53,7 +53,14 @@ try {
   } else {
     const region = values.region ?? config.region;
     connection = await connectAws(config, region);
-    model = new ConsoleModel({ connection, health: new AwsHealth(new CloudWatchClient({ region }), config), mode: 'aws', appName: config.appName, by, defaultQuota });
+    model = new ConsoleModel({
+      connection,
+      health: new AwsHealth(new CloudWatchClient({ region }), config),
+      mode: 'aws',
+      appName: config.appName,
+      by,
+      defaultQuota,
+    });
   }
   const server = await startConsoleServer(model, { port: values.port });
   console.log(`console for ${connection.target}: ${server.url}  (Ctrl-C stops it)`);

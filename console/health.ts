@@ -22,7 +22,11 @@ export class LocalHealth implements HealthSource {
   async read(cellIds: readonly string[]): Promise<{ health: Record<string, CellHealth>; traffic: TrafficView }> {
     const response = await fetch(`${this.runtimeUrl}/_local/traffic`, { signal: AbortSignal.timeout(2_000) });
     if (!response.ok) throw new Error(`the local runtime answered ${response.status} for its traffic`);
-    const counts = (await response.json()) as { slotSeconds: number; newestSlotAt: number; cells: Record<string, { requests: number[]; errors: number[] }> };
+    const counts = (await response.json()) as {
+      slotSeconds: number;
+      newestSlotAt: number;
+      cells: Record<string, { requests: number[]; errors: number[] }>;
+    };
     const lastMinute = Math.max(1, Math.round(60 / counts.slotSeconds));
     const health: Record<string, CellHealth> = {};
     for (const cellId of cellIds) {
@@ -71,7 +75,14 @@ export class AwsHealth implements HealthSource {
       (['Requests', 'CellErrors'] as const).map((metricName) => ({
         Id: `${metricName === 'Requests' ? 'r' : 'e'}${i}`,
         MetricStat: {
-          Metric: { Namespace: namespace, MetricName: metricName, Dimensions: [{ Name: 'service', Value: 'router' }, { Name: 'cellId', Value: cellId }] },
+          Metric: {
+            Namespace: namespace,
+            MetricName: metricName,
+            Dimensions: [
+              { Name: 'service', Value: 'router' },
+              { Name: 'cellId', Value: cellId },
+            ],
+          },
           Period: AWS_SLOT_SECONDS,
           Stat: 'Sum',
         },
@@ -80,7 +91,14 @@ export class AwsHealth implements HealthSource {
     const [alarms, data] = await Promise.all([
       this.cloudWatch.send(new DescribeAlarmsCommand({ AlarmNames: [...names.keys()], AlarmTypes: ['CompositeAlarm'] })),
       queries.length
-        ? this.cloudWatch.send(new GetMetricDataCommand({ MetricDataQueries: queries, StartTime: new Date(start), EndTime: new Date(end), ScanBy: 'TimestampAscending' }))
+        ? this.cloudWatch.send(
+            new GetMetricDataCommand({
+              MetricDataQueries: queries,
+              StartTime: new Date(start),
+              EndTime: new Date(end),
+              ScanBy: 'TimestampAscending',
+            }),
+          )
         : Promise.resolve({ MetricDataResults: [] }),
     ]);
     const states = new Map((alarms.CompositeAlarms ?? []).map((alarm) => [alarm.AlarmName, alarm]));

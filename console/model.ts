@@ -5,7 +5,17 @@
  */
 import { ID_RULE, isValidId } from '../layers/shared/src/ids.ts';
 import { PlanRunner, type ApplyProgress, type SavedPlan } from '../control-plane/apply.ts';
-import { abortMoveById, checkPlanCells, defaultPlanFile, makePlan, moveEngine, moveRunner, readPlan, revertMove, startMove } from '../control-plane/actions.ts';
+import {
+  abortMoveById,
+  checkPlanCells,
+  defaultPlanFile,
+  makePlan,
+  moveEngine,
+  moveRunner,
+  readPlan,
+  revertMove,
+  startMove,
+} from '../control-plane/actions.ts';
 import type { ControlPlaneConnection } from '../control-plane/connect.ts';
 import { FINISHED, type MoveRecord, type MoveRequest } from '../control-plane/moves.ts';
 import { revertible } from '../control-plane/move-view.ts';
@@ -113,7 +123,13 @@ export class ConsoleModel {
       mapCells,
       pinnedBuckets: [...new Set(Object.keys(routing.version!.overrides).map((tenantId) => bucketOf(tenantId)))].sort((a, b) => a - b),
       movingBuckets: [...new Set(unfinished.flatMap((m) => m.buckets))].sort((a, b) => a - b),
-      history: history.map((v) => ({ version: v.version, change: v.change, by: v.by, ...(v.createdAt && { createdAt: v.createdAt }), pinned: Object.keys(v.overrides).length })),
+      history: history.map((v) => ({
+        version: v.version,
+        change: v.change,
+        by: v.by,
+        ...(v.createdAt && { createdAt: v.createdAt }),
+        pinned: Object.keys(v.overrides).length,
+      })),
       moves: moves.slice(0, 50).map((m) => this.moveView(m)),
       traffic,
       quotas: {
@@ -155,13 +171,17 @@ export class ConsoleModel {
     if (!isValidId(tenantId)) throw new InvalidInputError(`tenant id ${shown(tenantId)} ${ID_RULE}`);
     const route = await this.operations.route(tenantId);
     const tenants = await this.tenantsIn(route.cellId, route.bucket);
-    if (!tenants.includes(tenantId)) throw new UnknownTenantError(`tenant ${tenantId} is unknown: ${route.cellId}, the cell its bucket ${route.bucket} maps to, records no data of it`);
+    if (!tenants.includes(tenantId))
+      throw new UnknownTenantError(
+        `tenant ${tenantId} is unknown: ${route.cellId}, the cell its bucket ${route.bucket} maps to, records no data of it`,
+      );
     return { tenantId, bucket: route.bucket, cellId: route.cellId, source: route.reason, version: route.version, status: route.status };
   }
 
   /** A bucket's cell and how many tenants its cell's directory records there. */
   async bucket(bucket: number): Promise<BucketView> {
-    if (!Number.isInteger(bucket) || bucket < 0 || bucket >= BUCKET_COUNT) throw new NotFoundError(`no bucket ${bucket}: buckets are 0 to ${BUCKET_COUNT - 1}`);
+    if (!Number.isInteger(bucket) || bucket < 0 || bucket >= BUCKET_COUNT)
+      throw new NotFoundError(`no bucket ${bucket}: buckets are 0 to ${BUCKET_COUNT - 1}`);
     const { version } = await this.deps.connection.store.readRouting();
     const cellId = version!.map[bucket]!;
     return { bucket, cellId, tenants: (await this.tenantsIn(cellId, bucket)).length };

@@ -78,7 +78,12 @@ export async function startConsoleServer(model: ConsoleModel, options: { port?: 
   };
 }
 
-async function handle(model: ConsoleModel, req: IncomingMessage, res: ServerResponse, page: { html: string; script: string; origin: string }): Promise<void> {
+async function handle(
+  model: ConsoleModel,
+  req: IncomingMessage,
+  res: ServerResponse,
+  page: { html: string; script: string; origin: string },
+): Promise<void> {
   // Only this machine's browser, at this address: no other site's page may drive it (DNS rebinding, cross-site POSTs).
   const host = req.headers.host ?? '';
   if (!/^(127\.0\.0\.1|localhost):\d+$/.test(host)) return send(res, 403, { error: `the console answers only at ${page.origin}` });
@@ -96,13 +101,16 @@ async function handle(model: ConsoleModel, req: IncomingMessage, res: ServerResp
       if (url.pathname === '/app.js') return text(res, 200, 'text/javascript; charset=utf-8', page.script);
       if (url.pathname === '/api/state') return send(res, 200, await model.snapshot());
       if (parts[0] === 'api' && parts[1] === 'tenants' && parts.length === 3) return send(res, 200, await model.tenant(parts[2]!));
-      if (parts[0] === 'api' && parts[1] === 'buckets' && parts.length === 3) return send(res, 200, await model.bucket(wholeNumber(parts[2]!, 'bucket')));
-      if (parts[0] === 'api' && parts[1] === 'versions' && parts[3] === 'diff' && parts.length === 4) return send(res, 200, await model.versionDiff(wholeNumber(parts[2]!, 'version')));
+      if (parts[0] === 'api' && parts[1] === 'buckets' && parts.length === 3)
+        return send(res, 200, await model.bucket(wholeNumber(parts[2]!, 'bucket')));
+      if (parts[0] === 'api' && parts[1] === 'versions' && parts[3] === 'diff' && parts.length === 4)
+        return send(res, 200, await model.versionDiff(wholeNumber(parts[2]!, 'version')));
       throw new HttpError(404, `nothing at ${url.pathname}`);
     }
     if (req.method === 'POST') {
       const from = req.headers.origin;
-      if (from !== undefined && from !== page.origin && from !== page.origin.replace('127.0.0.1', 'localhost')) throw new HttpError(403, 'actions come from the console page only');
+      if (from !== undefined && from !== page.origin && from !== page.origin.replace('127.0.0.1', 'localhost'))
+        throw new HttpError(403, 'actions come from the console page only');
       if (!String(req.headers['content-type'] ?? '').startsWith('application/json')) throw new HttpError(415, 'actions take application/json');
       const body = await readJson(req);
       if (parts[0] === 'api' && parts[1] === 'cells' && parts.length === 4 && (parts[3] === 'drain' || parts[3] === 'activate')) {
@@ -112,12 +120,16 @@ async function handle(model: ConsoleModel, req: IncomingMessage, res: ServerResp
       if (url.pathname === '/api/apply') return send(res, 202, await model.apply());
       if (url.pathname === '/api/moves') {
         const parsed = moveBody.safeParse(body);
-        if (!parsed.success) throw new HttpError(400, parsed.error.issues.map((issue) => `${issue.path.join('.') || 'body'}: ${issue.message}`).join('; '));
-        if (parsed.data.kind === 'bucket' && parsed.data.last < parsed.data.first) throw new HttpError(400, 'a bucket range ends at or after its start');
+        if (!parsed.success)
+          throw new HttpError(400, parsed.error.issues.map((issue) => `${issue.path.join('.') || 'body'}: ${issue.message}`).join('; '));
+        if (parsed.data.kind === 'bucket' && parsed.data.last < parsed.data.first)
+          throw new HttpError(400, 'a bucket range ends at or after its start');
         return send(res, 202, await model.startMove(parsed.data));
       }
-      if (parts[0] === 'api' && parts[1] === 'moves' && parts[3] === 'abort' && parts.length === 4) return send(res, 202, await model.abortMove(parts[2]!));
-      if (parts[0] === 'api' && parts[1] === 'moves' && parts[3] === 'revert' && parts.length === 4) return send(res, 202, await model.revertMove(parts[2]!));
+      if (parts[0] === 'api' && parts[1] === 'moves' && parts[3] === 'abort' && parts.length === 4)
+        return send(res, 202, await model.abortMove(parts[2]!));
+      if (parts[0] === 'api' && parts[1] === 'moves' && parts[3] === 'revert' && parts.length === 4)
+        return send(res, 202, await model.revertMove(parts[2]!));
       throw new HttpError(404, `no action at ${url.pathname}`);
     }
     throw new HttpError(405, 'GET or POST only');
@@ -159,11 +171,13 @@ function send(res: ServerResponse, status: number, body: unknown | ErrorBody): v
 }
 
 function text(res: ServerResponse, status: number, type: string, body: string): void {
-  res.writeHead(status, {
-    'content-type': type,
-    'cache-control': 'no-store',
-    'x-content-type-options': 'nosniff',
-    // Everything comes from the console itself: no CDN, no inline script.
-    'content-security-policy': "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:",
-  }).end(body);
+  res
+    .writeHead(status, {
+      'content-type': type,
+      'cache-control': 'no-store',
+      'x-content-type-options': 'nosniff',
+      // Everything comes from the console itself: no CDN, no inline script.
+      'content-security-policy': "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:",
+    })
+    .end(body);
 }

@@ -42,7 +42,11 @@ async function runningMove(c: ControlPlaneConnection, request: MoveRequest): Pro
  * for the same request. The engine refuses what cannot move (an unknown
  * cell, a tenant already there, buckets moving already).
  */
-export async function startMove(c: ControlPlaneConnection, request: MoveRequest, options: { by: string; graceSeconds: number }): Promise<{ record: MoveRecord; resumed: boolean }> {
+export async function startMove(
+  c: ControlPlaneConnection,
+  request: MoveRequest,
+  options: { by: string; graceSeconds: number },
+): Promise<{ record: MoveRecord; resumed: boolean }> {
   const runner = moveRunner(c);
   const running = await runningMove(c, request);
   const record = running ?? (await moveEngine(c).create(request, options));
@@ -79,7 +83,9 @@ export async function abortMoveById(c: ControlPlaneConnection, move: MoveRecord 
   if (!record) throw new NotFoundError(`no move ${shown(String(move))}`);
   if (FINISHED.has(record.state)) throw new OperationError(`move ${record.moveId} has ended (${record.state})`);
   if (!(await c.moves.requestAbort(record.moveId))) {
-    throw new OperationError(`move ${record.moveId} has flipped: ${record.to} owns the tenants now; revert it instead (cells move --revert ${record.moveId})`);
+    throw new OperationError(
+      `move ${record.moveId} has flipped: ${record.to} owns the tenants now; revert it instead (cells move --revert ${record.moveId})`,
+    );
   }
   return record;
 }
@@ -93,7 +99,10 @@ export function defaultPlanFile(appName: string, version: number | undefined): s
 }
 
 /** Makes the rebalance plan of the current map and saves it where `apply` finds it. */
-export async function makePlan(operations: CellOperations, file: (basedOnVersion: number) => string): Promise<{ saved: SavedPlanFile; file: string }> {
+export async function makePlan(
+  operations: CellOperations,
+  file: (basedOnVersion: number) => string,
+): Promise<{ saved: SavedPlanFile; file: string }> {
   const plan = await operations.plan();
   const saved: SavedPlanFile = {
     basedOnVersion: plan.basedOnVersion,
@@ -120,7 +129,8 @@ export function readPlan(file: string): SavedPlan {
   const parsed = savedPlanSchema.safeParse(json);
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
-    const field = issue.path.map((part, index) => (typeof part === 'number' ? `[${part}]` : `${index ? '.' : ''}${String(part)}`)).join('') || 'the file';
+    const field =
+      issue.path.map((part, index) => (typeof part === 'number' ? `[${part}]` : `${index ? '.' : ''}${String(part)}`)).join('') || 'the file';
     const more = parsed.error.issues.length > 1 ? ` (and ${parsed.error.issues.length - 1} more)` : '';
     throw new OperationError(`${shownPath(file)} is not a plan that cells plan saved: ${field} ${issue.message}${more}`);
   }
@@ -129,7 +139,10 @@ export function readPlan(file: string): SavedPlan {
   for (const [index, move] of parsed.data.moves.entries()) {
     for (const [first, last] of move.ranges) {
       for (let b = first; b <= last; b++) {
-        if (seen.has(b)) throw new OperationError(`${shownPath(file)} is not a plan that cells plan saved: moves[${index}] names bucket ${b}, which moves[${seen.get(b)}] moves too`);
+        if (seen.has(b))
+          throw new OperationError(
+            `${shownPath(file)} is not a plan that cells plan saved: moves[${index}] names bucket ${b}, which moves[${seen.get(b)}] moves too`,
+          );
         seen.set(b, index);
       }
     }
@@ -144,7 +157,9 @@ export async function checkPlanCells(c: ControlPlaneConnection, plan: SavedPlan,
   for (const [index, move] of plan.moves.entries()) {
     for (const side of ['from', 'to'] as const) {
       if (!registered.has(move[side])) {
-        throw new OperationError(`${shownPath(file)}: moves[${index}].${side} names ${JSON.stringify(move[side])}, which is no registered cell (cells: ${[...registered].join(', ')})`);
+        throw new OperationError(
+          `${shownPath(file)}: moves[${index}].${side} names ${JSON.stringify(move[side])}, which is no registered cell (cells: ${[...registered].join(', ')})`,
+        );
       }
     }
   }

@@ -20,28 +20,34 @@ const bucket = z
   .max(BUCKET_COUNT - 1, `must be a bucket from 0 to ${BUCKET_COUNT - 1}`);
 
 /** A plan as `cells plan` saves it: checked whole before anything runs, so that a plan moves what it says or nothing. */
-export const savedPlanSchema = z.object({
-  basedOnVersion: z.number('must be a map version').int('must be a whole map version').positive('must be a map version (1 or more)'),
-  createdAt: z.string().optional(),
-  moves: z.array(
-    z
-      .object({
-        from: z.string('must be a cell id').min(1, 'must be a cell id'),
-        to: z.string('must be a cell id').min(1, 'must be a cell id'),
-        count: z.number('must be a number of buckets').int('must be a whole number of buckets').min(0, 'must be 0 or more'),
-        ranges: z.array(
-          z.tuple([bucket, bucket], 'must be a range [first, last]').refine(([first, last]) => first <= last, { message: 'must have first ≤ last' }),
-          'must be a list of bucket ranges',
-        ),
-      })
-      .superRefine((move, ctx) => {
-        if (move.from === move.to) ctx.addIssue({ code: 'custom', path: ['to'], message: `is the cell the buckets are in (${move.from})` });
-        const buckets = move.ranges.reduce((sum, [first, last]) => sum + Math.max(0, last - first + 1), 0);
-        if (buckets !== move.count) ctx.addIssue({ code: 'custom', path: ['count'], message: `is ${move.count}, but the ranges hold ${buckets} buckets` });
-      }),
-    'must be a list of moves',
-  ),
-}, 'must be a plan object');
+export const savedPlanSchema = z.object(
+  {
+    basedOnVersion: z.number('must be a map version').int('must be a whole map version').positive('must be a map version (1 or more)'),
+    createdAt: z.string().optional(),
+    moves: z.array(
+      z
+        .object({
+          from: z.string('must be a cell id').min(1, 'must be a cell id'),
+          to: z.string('must be a cell id').min(1, 'must be a cell id'),
+          count: z.number('must be a number of buckets').int('must be a whole number of buckets').min(0, 'must be 0 or more'),
+          ranges: z.array(
+            z
+              .tuple([bucket, bucket], 'must be a range [first, last]')
+              .refine(([first, last]) => first <= last, { message: 'must have first ≤ last' }),
+            'must be a list of bucket ranges',
+          ),
+        })
+        .superRefine((move, ctx) => {
+          if (move.from === move.to) ctx.addIssue({ code: 'custom', path: ['to'], message: `is the cell the buckets are in (${move.from})` });
+          const buckets = move.ranges.reduce((sum, [first, last]) => sum + Math.max(0, last - first + 1), 0);
+          if (buckets !== move.count)
+            ctx.addIssue({ code: 'custom', path: ['count'], message: `is ${move.count}, but the ranges hold ${buckets} buckets` });
+        }),
+      'must be a list of moves',
+    ),
+  },
+  'must be a plan object',
+);
 export type SavedPlan = z.infer<typeof savedPlanSchema>;
 
 /** The most buckets one move takes: a plan's ranges are cut to this, so that progress shows and moves run side by side. */
@@ -142,7 +148,10 @@ export class PlanRunner {
               `the plan is out of date: bucket ${strays[0]} is no longer in ${chunk.from} (map version ${version!.version}, plan from ${plan.basedOnVersion}); make a new plan`,
             );
           }
-          const move = await this.deps.engine.create({ kind: 'bucket', first: chunk.first, last: chunk.last, to: chunk.to }, { by: this.deps.by, graceSeconds: this.deps.graceSeconds });
+          const move = await this.deps.engine.create(
+            { kind: 'bucket', first: chunk.first, last: chunk.last, to: chunk.to },
+            { by: this.deps.by, graceSeconds: this.deps.graceSeconds },
+          );
           copiedBefore.set(move.moveId, 0);
           followed.set(chunk, move);
           await this.deps.runner.start(move);
@@ -169,7 +178,11 @@ export class PlanRunner {
         ...(bucketsDone > 0 && { etaSeconds: Math.round(((bucketsTotal - bucketsDone) * seconds) / bucketsDone) }),
         failed: moves
           .filter((m) => m.state === 'aborted' || m.state === 'failed' || m.state === 'reverted')
-          .map((m) => ({ moveId: m.moveId, subject: m.subject, ...(m.error ? { error: m.error } : m.revertedBy && { error: `reverted by move ${m.revertedBy}` }) })),
+          .map((m) => ({
+            moveId: m.moveId,
+            subject: m.subject,
+            ...(m.error ? { error: m.error } : m.revertedBy && { error: `reverted by move ${m.revertedBy}` }),
+          })),
       };
       this.deps.onProgress?.(progress);
       // Nothing running and nothing left to start: every chunk is done or its move ended without flipping.

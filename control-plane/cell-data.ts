@@ -65,7 +65,6 @@ export interface TenantDigest {
   readonly checksum: string;
 }
 
-
 /**
  * What a move does in the cells' tables: pages of a tenant's records,
  * copies marked as copies, a reconciling pass (source against target, in
@@ -131,7 +130,12 @@ export class CellData extends CellTableAccess {
    * `startKey` up to the sort key `upTo` (inclusive, when given); with a `limit`, it stops after that many records and says
    * where to go on (`lastKey`: every key up to it is done on both sides).
    */
-  async reconcile(source: CellRecord, target: CellRecord, tenantId: string, options: { startKey?: Item; upTo?: string; limit?: number } = {}): Promise<Reconciled> {
+  async reconcile(
+    source: CellRecord,
+    target: CellRecord,
+    tenantId: string,
+    options: { startKey?: Item; upTo?: string; limit?: number } = {},
+  ): Promise<Reconciled> {
     const puts: Item[] = [];
     const removes: Item[] = [];
     let written = 0;
@@ -158,7 +162,8 @@ export class CellData extends CellTableAccess {
       if (options.limit !== undefined && seen >= options.limit) break;
       const order = a.done ? 1 : b.done ? -1 : compareKeys(a.value.sk, b.value.sk);
       const key = { pk: tenantKey(tenantId), sk: (order > 0 ? b.value : a.value)!.sk };
-      if (order <= 0 && String(a.value!.sk).startsWith(ORDER_SK_PREFIX) && RUNNING_ORDER_STATUSES.includes(String(a.value!.status))) runningOrders.push(String(a.value!.sk));
+      if (order <= 0 && String(a.value!.sk).startsWith(ORDER_SK_PREFIX) && RUNNING_ORDER_STATUSES.includes(String(a.value!.status)))
+        runningOrders.push(String(a.value!.sk));
       if (order < 0) {
         puts.push(a.value as Item);
         a = await from.next();
@@ -187,9 +192,15 @@ export class CellData extends CellTableAccess {
         const entries: JournalEntry[] = [];
         for await (const page of paginateQuery(
           { client: this.doc, pageSize: 1_000 },
-          { TableName: cell.tableName, KeyConditionExpression: 'pk = :pk', ExpressionAttributeValues: { ':pk': journalPartition(moveId, shard) }, ConsistentRead: true },
+          {
+            TableName: cell.tableName,
+            KeyConditionExpression: 'pk = :pk',
+            ExpressionAttributeValues: { ':pk': journalPartition(moveId, shard) },
+            ConsistentRead: true,
+          },
         )) {
-          for (const item of page.Items ?? []) entries.push({ tenantId: String(item.tenantId), recordSk: String(item.recordSk), at: Number(item.at) });
+          for (const item of page.Items ?? [])
+            entries.push({ tenantId: String(item.tenantId), recordSk: String(item.recordSk), at: Number(item.at) });
         }
         return entries;
       }),
@@ -231,7 +242,10 @@ export class CellData extends CellTableAccess {
   /** Removes a move's whole journal from a cell. */
   async clearJournal(cell: CellRecord, moveId: string): Promise<void> {
     const entries = await this.journal(cell, moveId);
-    await this.remove(cell, entries.map((entry) => journalKey(moveId, entry.tenantId, entry.recordSk)));
+    await this.remove(
+      cell,
+      entries.map((entry) => journalKey(moveId, entry.tenantId, entry.recordSk)),
+    );
   }
 
   /**
@@ -240,7 +254,12 @@ export class CellData extends CellTableAccess {
    * copy, or removed from the target where the source has none. Returns the
    * source's records as read.
    */
-  async copyKeys(source: CellRecord, target: CellRecord, tenantId: string, sks: readonly string[]): Promise<{ written: number; removed: number; records: Item[] }> {
+  async copyKeys(
+    source: CellRecord,
+    target: CellRecord,
+    tenantId: string,
+    sks: readonly string[],
+  ): Promise<{ written: number; removed: number; records: Item[] }> {
     const records = await this.read(source, tenantId, sks);
     const found = new Set(records.map((record) => String(record.sk)));
     const gone = sks.filter((sk) => !found.has(sk)).map((sk) => ({ pk: tenantKey(tenantId), sk }));
@@ -249,7 +268,12 @@ export class CellData extends CellTableAccess {
   }
 
   /** The keys among `sks` whose records differ between the cells (one missing on one side counts). */
-  async differingKeys(source: CellRecord, target: CellRecord, tenantId: string, sks: readonly string[]): Promise<{ compared: number; differing: string[]; checksum: string }> {
+  async differingKeys(
+    source: CellRecord,
+    target: CellRecord,
+    tenantId: string,
+    sks: readonly string[],
+  ): Promise<{ compared: number; differing: string[]; checksum: string }> {
     const [from, to] = await Promise.all([this.read(source, tenantId, sks), this.read(target, tenantId, sks)]);
     const text = (records: Item[]) => new Map(records.map((record) => [String(record.sk), canonical(record)]));
     const a = text(from);
@@ -297,7 +321,10 @@ export class CellData extends CellTableAccess {
 
   async putMarker(cell: CellRecord, marker: CellMoveMarker): Promise<void> {
     await this.doc.send(
-      new PutCommand({ TableName: cell.tableName, Item: { ...moveMarkerKey(marker.moveId), ...marker, buckets: [...marker.buckets], tenants: [...marker.tenants] } }),
+      new PutCommand({
+        TableName: cell.tableName,
+        Item: { ...moveMarkerKey(marker.moveId), ...marker, buckets: [...marker.buckets], tenants: [...marker.tenants] },
+      }),
     );
   }
 
@@ -332,13 +359,21 @@ export class CellData extends CellTableAccess {
    * scan of the table (keys only), for a cell whose tenants wrote before the
    * directory existed. Entries already there are left as they are.
    */
-  async backfillDirectory(cell: CellRecord, progress?: (scanned: number, tenants: number) => void): Promise<{ scanned: number; tenants: number; added: number }> {
+  async backfillDirectory(
+    cell: CellRecord,
+    progress?: (scanned: number, tenants: number) => void,
+  ): Promise<{ scanned: number; tenants: number; added: number }> {
     const seen = new Set<string>();
     let scanned = 0;
     let added = 0;
     for await (const page of paginateScan(
       { client: this.doc, pageSize: 1_000 },
-      { TableName: cell.tableName, ProjectionExpression: 'pk', FilterExpression: 'begins_with(pk, :tenant)', ExpressionAttributeValues: { ':tenant': TENANT_PREFIX } },
+      {
+        TableName: cell.tableName,
+        ProjectionExpression: 'pk',
+        FilterExpression: 'begins_with(pk, :tenant)',
+        ExpressionAttributeValues: { ':tenant': TENANT_PREFIX },
+      },
     )) {
       scanned += page.ScannedCount ?? 0;
       for (const item of page.Items ?? []) {

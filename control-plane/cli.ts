@@ -123,7 +123,9 @@ try {
   const [command = '', ...args] = positionals;
   const config = parseConfig((key) => (key === 'stage' && flags.stage !== undefined ? flags.stage : cdkJsonContext()[key]));
   connected = async () => {
-    connection ??= flags.local ? connectLocal(path.resolve(flags['local-state'] ?? defaultStateFile(config.appName))) : await connectAws(config, flags.region ?? config.region);
+    connection ??= flags.local
+      ? connectLocal(path.resolve(flags['local-state'] ?? defaultStateFile(config.appName)))
+      : await connectAws(config, flags.region ?? config.region);
     return connection;
   };
   const by = `${userInfo().username}@${hostname()}`;
@@ -210,7 +212,10 @@ async function run(operations: () => Promise<CellOperations>, command: string, a
     case 'tenants': {
       expect(2, '<cellId> <bucket, or a range a-b>');
       const { first, last } = bucketRange(args[1] as string);
-      const found = await (await operations()).tenants(args[0] as string, Array.from({ length: last - first + 1 }, (_, i) => first + i));
+      const found = await (await operations()).tenants(
+        args[0] as string,
+        Array.from({ length: last - first + 1 }, (_, i) => first + i),
+      );
       if (flags.json) return print(found);
       const rows = found.flatMap(({ bucket, tenants }) => tenants.map((tenantId) => [bucket, tenantId]));
       console.log(`${rows.length} tenants of ${args[0]} in buckets ${args[1]}`);
@@ -223,11 +228,14 @@ async function run(operations: () => Promise<CellOperations>, command: string, a
       const cell = cells.find((c) => c.cellId === args[0]);
       if (!cell) throw new OperationError(`no cell "${args[0]}" is registered`);
       const done = await (await connected()).cellTables.backfillDirectory(cell, (scanned, tenants) => {
-        if (!flags.json && process.stdout.isTTY) process.stdout.write(`\rscanned ${scanned.toLocaleString('en')} records · ${tenants.toLocaleString('en')} tenants\u001b[K`);
+        if (!flags.json && process.stdout.isTTY)
+          process.stdout.write(`\rscanned ${scanned.toLocaleString('en')} records · ${tenants.toLocaleString('en')} tenants\u001b[K`);
       });
       if (!flags.json && process.stdout.isTTY) process.stdout.write('\n');
       if (flags.json) return print(done);
-      console.log(`${cell.cellId}: ${done.tenants} tenants with data, ${done.added} added to the directory (${done.scanned.toLocaleString('en')} records scanned)`);
+      console.log(
+        `${cell.cellId}: ${done.tenants} tenants with data, ${done.added} added to the directory (${done.scanned.toLocaleString('en')} records scanned)`,
+      );
       return;
     }
     case 'plan': {
@@ -256,7 +264,8 @@ async function run(operations: () => Promise<CellOperations>, command: string, a
       if (flags.revert !== undefined) {
         if (args.length > 0) throw new InputError('move --revert <moveId> takes no other arguments: the move says what goes back, and where');
         if (flags.abort) throw new InputError('move takes --revert or --abort, not both');
-        if (!/^[\w-]{1,64}$/.test(flags.revert)) throw new InputError(`--revert takes a move id (cells moves lists them), not ${shown(flags.revert)}`);
+        if (!/^[\w-]{1,64}$/.test(flags.revert))
+          throw new InputError(`--revert takes a move id (cells moves lists them), not ${shown(flags.revert)}`);
         return revert(flags.revert, by);
       }
       expect(3, '<tenant|bucket> <tenantId|n|a-b> <cellId>');
@@ -353,7 +362,12 @@ The secret is shown this once; keep it in a secret store. Get a token (valid ${a
       const id = rest[0] === undefined ? undefined : tenantId(rest[0]);
       const clients = await (await connected()).store.listClients(id);
       if (flags.json) return print(clients);
-      console.log(table(['tenant', 'client', 'scopes', 'created', 'by'], clients.map((c) => [c.tenantId, c.clientId, c.scopes.join(' '), c.createdAt, c.by])));
+      console.log(
+        table(
+          ['tenant', 'client', 'scopes', 'created', 'by'],
+          clients.map((c) => [c.tenantId, c.clientId, c.scopes.join(' '), c.createdAt, c.by]),
+        ),
+      );
       return;
     }
     case 'revoke': {
@@ -362,7 +376,9 @@ The secret is shown this once; keep it in a secret store. Get a token (valid ${a
       const clients = new TenantClients({ store: (await connected()).store, directory, accessTokenMinutes, by });
       const revoked = await clients.revoke(rest[0] as string);
       if (flags.json) return print(revoked);
-      console.log(`client ${revoked.clientId} of tenant ${revoked.tenantId} deleted: no new tokens; tokens already issued expire within ${accessTokenMinutes} min`);
+      console.log(
+        `client ${revoked.clientId} of tenant ${revoked.tenantId} deleted: no new tokens; tokens already issued expire within ${accessTokenMinutes} min`,
+      );
       return;
     }
     default:
@@ -375,7 +391,8 @@ async function quota(defaultQuota: TenantQuota, by: string, args: string[]): Pro
   const operations = async () => new QuotaOperations({ store: (await connected()).store, defaultQuota, by });
   const takes = (count: number, names: string) => {
     if (rest.length !== count) throw new InputError(`quota ${action} takes ${names || 'no arguments'}`);
-    if (action !== 'set' && (flags.rate !== undefined || flags.burst !== undefined)) throw new InputError(`--rate and --burst go with quota set, not quota ${action}`);
+    if (action !== 'set' && (flags.rate !== undefined || flags.burst !== undefined))
+      throw new InputError(`--rate and --burst go with quota set, not quota ${action}`);
   };
   const shownQuota = (q: TenantQuota) => `${q.rate.toLocaleString('en')} requests a second, bursts of ${q.burst.toLocaleString('en')}`;
   switch (action) {
@@ -384,7 +401,10 @@ async function quota(defaultQuota: TenantQuota, by: string, args: string[]): Pro
       const id = tenantId(rest[0]!);
       if (flags.rate === undefined) throw new InputError('quota set needs --rate <requests a second>');
       const rate = wholeNumber('--rate', flags.rate, { min: QUOTA_LIMITS.rate.min, max: QUOTA_LIMITS.rate.max });
-      const burst = flags.burst === undefined ? Math.min(2 * rate, QUOTA_LIMITS.burst.max) : wholeNumber('--burst', flags.burst, { min: QUOTA_LIMITS.burst.min, max: QUOTA_LIMITS.burst.max });
+      const burst =
+        flags.burst === undefined
+          ? Math.min(2 * rate, QUOTA_LIMITS.burst.max)
+          : wholeNumber('--burst', flags.burst, { min: QUOTA_LIMITS.burst.min, max: QUOTA_LIMITS.burst.max });
       const problem = quotaProblem({ rate, burst });
       if (problem) throw new InputError(problem);
       const set = await (await operations()).set(id, { rate, burst });
@@ -396,7 +416,9 @@ async function quota(defaultQuota: TenantQuota, by: string, args: string[]): Pro
       takes(1, '<tenantId>');
       const found = await (await operations()).get(tenantId(rest[0]!));
       if (flags.json) return print(found);
-      console.log(`${found.tenantId}: ${shownQuota(found)} (${found.source === 'override' ? `its own, set ${found.updatedAt} by ${found.by}` : 'the default'})`);
+      console.log(
+        `${found.tenantId}: ${shownQuota(found)} (${found.source === 'override' ? `its own, set ${found.updatedAt} by ${found.by}` : 'the default'})`,
+      );
       return;
     }
     case 'list': {
@@ -405,7 +427,12 @@ async function quota(defaultQuota: TenantQuota, by: string, args: string[]): Pro
       if (flags.json) return print(quotas);
       console.log(`default: ${shownQuota(defaultQuota)}`);
       if (quotas.length === 0) return console.log('no tenant has a quota of its own');
-      console.log(table(['tenant', 'rate /s', 'burst', 'set', 'by'], quotas.map((q) => [q.tenantId, q.rate, q.burst, q.updatedAt, q.by])));
+      console.log(
+        table(
+          ['tenant', 'rate /s', 'burst', 'set', 'by'],
+          quotas.map((q) => [q.tenantId, q.rate, q.burst, q.updatedAt, q.by]),
+        ),
+      );
       return;
     }
     case 'unset': {
@@ -470,7 +497,11 @@ async function move(request: MoveRequest, by: string): Promise<void> {
   } else {
     const started = await startMove(c, request, { by, graceSeconds });
     record = started.record;
-    console.log(started.resumed ? `resuming move ${record.moveId} (${record.state})` : `move ${record.moveId}: ${subjectOf(record)} from ${record.from} to ${record.to} (${c.target})`);
+    console.log(
+      started.resumed
+        ? `resuming move ${record.moveId} (${record.state})`
+        : `move ${record.moveId}: ${subjectOf(record)} from ${record.from} to ${record.to} (${c.target})`,
+    );
   }
   await follow(c, record);
 }
@@ -512,11 +543,13 @@ async function apply(file: string | undefined, appName: string, by: string): Pro
   // A plan named on the command line is checked before the control plane is reached.
   const given = file === undefined ? undefined : { planFile: path.resolve(file), plan: readPlan(path.resolve(file)) };
   const c = await connected();
-  const { planFile, plan } = given ?? (await (async () => {
-    const { version } = await c.store.readRouting();
-    const planFile = path.resolve(defaultPlanFile(appName, version?.version));
-    return { planFile, plan: readPlan(planFile) };
-  })());
+  const { planFile, plan } =
+    given ??
+    (await (async () => {
+      const { version } = await c.store.readRouting();
+      const planFile = path.resolve(defaultPlanFile(appName, version?.version));
+      return { planFile, plan: readPlan(planFile) };
+    })());
   await checkPlanCells(c, plan, planFile);
   const runner = new PlanRunner({
     store: c.store,
@@ -539,7 +572,11 @@ async function apply(file: string | undefined, appName: string, by: string): Pro
   if (flags.abort) {
     const aborted = await runner.abort(plan);
     if (flags.json) return print(aborted);
-    console.log(aborted.length ? `aborting ${aborted.length} moves: ${aborted.map((m) => m.moveId).join(', ')}` : 'no move of this plan is running before its flip');
+    console.log(
+      aborted.length
+        ? `aborting ${aborted.length} moves: ${aborted.map((m) => m.moveId).join(', ')}`
+        : 'no move of this plan is running before its flip',
+    );
     return;
   }
   const buckets = plan.moves.reduce((n, m) => n + m.count, 0);
@@ -553,7 +590,8 @@ async function apply(file: string | undefined, appName: string, by: string): Pro
   if (process.stdout.isTTY && !flags.json) process.stdout.write('\n');
   if (flags.json) return print(result);
   console.log(progressBar(result));
-  for (const failed of result.failed) console.log(`! move ${failed.moveId} (buckets ${failed.subject}) ended without moving: ${failed.error ?? 'aborted'}`);
+  for (const failed of result.failed)
+    console.log(`! move ${failed.moveId} (buckets ${failed.subject}) ended without moving: ${failed.error ?? 'aborted'}`);
   if (result.paused) console.log('paused: the moves already running go on in the control plane; apply again to resume');
   else if (result.failed.length === 0) console.log('done: every bucket of the plan is in its new cell');
   if (result.failed.length > 0) process.exitCode = 1;
@@ -565,7 +603,23 @@ function print(value: unknown): void {
 
 /** Plain aligned columns: readable in a terminal, easy to grep. */
 function table(head: string[], rows: Array<Array<string | number>>): string {
-  const blank = { top: '', 'top-mid': '', 'top-left': '', 'top-right': '', bottom: '', 'bottom-mid': '', 'bottom-left': '', 'bottom-right': '', left: '', 'left-mid': '', mid: '', 'mid-mid': '', right: '', 'right-mid': '', middle: '  ' };
+  const blank = {
+    top: '',
+    'top-mid': '',
+    'top-left': '',
+    'top-right': '',
+    bottom: '',
+    'bottom-mid': '',
+    'bottom-left': '',
+    'bottom-right': '',
+    left: '',
+    'left-mid': '',
+    mid: '',
+    'mid-mid': '',
+    right: '',
+    'right-mid': '',
+    middle: '  ',
+  };
   const output = new Table({ head, chars: blank, style: { head: [], border: [], 'padding-left': 0, 'padding-right': 0 } });
   output.push(...rows.map((row) => row.map(String)));
   return output

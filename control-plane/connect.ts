@@ -42,7 +42,12 @@ export function connectLocal(stateFile: string): ControlPlaneConnection {
   const parameter = controlPlaneTableParameter(state);
   const tableName = state.ssmParameters[parameter];
   if (!tableName) throw new OperationError(`the local runtime declares no SSM parameter ${parameter}`);
-  const client = new DynamoDBClient({ endpoint: state.dynamoEndpoint, region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS, ...sdkClientConfig(OPERATOR) });
+  const client = new DynamoDBClient({
+    endpoint: state.dynamoEndpoint,
+    region: LOCAL_REGION,
+    credentials: LOCAL_CREDENTIALS,
+    ...sdkClientConfig(OPERATOR),
+  });
   const workflowArn = state.ssmParameters[moveWorkflowParameter(state)];
   const sfn =
     workflowArn && state.stepFunctionsEndpoint
@@ -91,7 +96,12 @@ export async function connectAws(config: Pick<AppConfig, 'appName' | 'stage'>, r
   };
 }
 
-function connection(client: DynamoDBClient, tableName: string, target: string, workflow?: { sfn: SFNClient; workflowArn: string }): ControlPlaneConnection {
+function connection(
+  client: DynamoDBClient,
+  tableName: string,
+  target: string,
+  workflow?: { sfn: SFNClient; workflowArn: string },
+): ControlPlaneConnection {
   const doc = DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
   return {
     store: new ControlPlaneStore(client, tableName),
@@ -105,4 +115,3 @@ function connection(client: DynamoDBClient, tableName: string, target: string, w
     },
   };
 }
-

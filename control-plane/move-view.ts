@@ -24,14 +24,17 @@ export function stepLines(before: MoveRecord | undefined, now: MoveRecord): stri
     const is = now.steps[step];
     if (!is) continue;
     if (!was) lines.push(`  ▸ ${step}${startNote(step, now)}`);
-    if (is.endedAt !== undefined && was?.endedAt === undefined) lines.push(`  ✓ ${step.padEnd(15)} ${seconds(is.endedAt - is.startedAt).padStart(9)}${endNote(step, now)}`);
+    if (is.endedAt !== undefined && was?.endedAt === undefined)
+      lines.push(`  ✓ ${step.padEnd(15)} ${seconds(is.endedAt - is.startedAt).padStart(9)}${endNote(step, now)}`);
   }
-  if (now.state === 'clone' && before?.state === 'clone' && now.copied !== before.copied) lines.push(`    ${now.copied.toLocaleString('en')} records copied`);
+  if (now.state === 'clone' && before?.state === 'clone' && now.copied !== before.copied)
+    lines.push(`    ${now.copied.toLocaleString('en')} records copied`);
   return lines;
 }
 
 function startNote(step: (typeof MOVE_STEPS)[number], move: MoveRecord): string {
-  if (step === 'fence' && move.fenceAt !== undefined) return `: writes refused from ${new Date(move.fenceAt).toISOString().slice(11, 23)} (announced ahead to every cell API instance)`;
+  if (step === 'fence' && move.fenceAt !== undefined)
+    return `: writes refused from ${new Date(move.fenceAt).toISOString().slice(11, 23)} (announced ahead to every cell API instance)`;
   if (step === 'forget' && move.forgetAt !== undefined) return `: the source keeps its copy for the ${move.graceSeconds} s grace period`;
   return '';
 }
@@ -43,7 +46,8 @@ function endNote(step: (typeof MOVE_STEPS)[number], move: MoveRecord): string {
     return `  ${n.toLocaleString('en')} record${n === 1 ? '' : 's'} written since the catch-up match${n === 1 ? 'es' : ''}, record by record`;
   }
   if (step === 'catch up') return `  ${move.copied.toLocaleString('en')} records copied in all; every record checked`;
-  if (step === 'flip' && move.mapVersion !== undefined) return `  map version ${move.mapVersion}; writes were refused for ${seconds(move.fencedMs ?? 0)}`;
+  if (step === 'flip' && move.mapVersion !== undefined)
+    return `  map version ${move.mapVersion}; writes were refused for ${seconds(move.fencedMs ?? 0)}`;
   return '';
 }
 

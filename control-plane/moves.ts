@@ -83,7 +83,9 @@ export const moveRecordSchema = z.object({
     .object({
       tenant: z.number().int(),
       lastKey: z.record(z.string(), z.unknown()).optional(),
-      segments: z.array(z.object({ tenant: z.number().int(), after: z.record(z.string(), z.unknown()).optional(), upTo: z.string().optional() })).optional(),
+      segments: z
+        .array(z.object({ tenant: z.number().int(), after: z.record(z.string(), z.unknown()).optional(), upTo: z.string().optional() }))
+        .optional(),
     })
     .optional(),
   /** Records written into the target (clone and catch-ups). */
@@ -138,12 +140,18 @@ export class MoveStore {
 
   async create(record: MoveRecord): Promise<void> {
     await this.doc.send(
-      new PutCommand({ TableName: this.tableName, Item: { pk: MOVE_PK, sk: sortKey(record.moveId), ...record }, ConditionExpression: 'attribute_not_exists(pk)' }),
+      new PutCommand({
+        TableName: this.tableName,
+        Item: { pk: MOVE_PK, sk: sortKey(record.moveId), ...record },
+        ConditionExpression: 'attribute_not_exists(pk)',
+      }),
     );
   }
 
   async get(moveId: string): Promise<MoveRecord | undefined> {
-    const { Item } = await this.doc.send(new GetCommand({ TableName: this.tableName, Key: { pk: MOVE_PK, sk: sortKey(moveId) }, ConsistentRead: true }));
+    const { Item } = await this.doc.send(
+      new GetCommand({ TableName: this.tableName, Key: { pk: MOVE_PK, sk: sortKey(moveId) }, ConsistentRead: true }),
+    );
     return Item ? moveRecordSchema.parse(Item) : undefined;
   }
 
@@ -207,7 +215,13 @@ export class MoveStore {
                 ExpressionAttributeValues: { ':revert': revert.moveId, ':forget': 'forget' },
               },
             },
-            { Put: { TableName: this.tableName, Item: { pk: MOVE_PK, sk: sortKey(revert.moveId), ...revert }, ConditionExpression: 'attribute_not_exists(pk)' } },
+            {
+              Put: {
+                TableName: this.tableName,
+                Item: { pk: MOVE_PK, sk: sortKey(revert.moveId), ...revert },
+                ConditionExpression: 'attribute_not_exists(pk)',
+              },
+            },
           ],
         }),
       );
@@ -225,14 +239,24 @@ export class MoveStore {
 
   /** Asks the move to abort; false when it already flipped or finished (an abort can no longer leave the source as it was). */
   async requestAbort(moveId: string): Promise<boolean> {
-    return this.setIf(moveId, 'abortRequested', 'attribute_exists(pk) AND #state IN (:clone, :catchUp, :fence, :final) AND attribute_not_exists(flippedAt)', {
-      names: { '#state': 'state' },
-      values: { ':clone': 'clone', ':catchUp': 'catch up', ':fence': 'fence', ':final': 'final' },
-    });
+    return this.setIf(
+      moveId,
+      'abortRequested',
+      'attribute_exists(pk) AND #state IN (:clone, :catchUp, :fence, :final) AND attribute_not_exists(flippedAt)',
+      {
+        names: { '#state': 'state' },
+        values: { ':clone': 'clone', ':catchUp': 'catch up', ':fence': 'fence', ':final': 'final' },
+      },
+    );
   }
 
   /** Sets a flag of a move to true when the condition holds; false when it does not. */
-  private async setIf(moveId: string, flag: 'forgetting' | 'abortRequested', condition: string, expression: { names?: Record<string, string>; values?: Record<string, unknown> } = {}): Promise<boolean> {
+  private async setIf(
+    moveId: string,
+    flag: 'forgetting' | 'abortRequested',
+    condition: string,
+    expression: { names?: Record<string, string>; values?: Record<string, unknown> } = {},
+  ): Promise<boolean> {
     try {
       await this.doc.send(
         new UpdateCommand({
@@ -375,7 +399,8 @@ export class MoveEngine {
       buckets = range.filter((bucket) => version.map[bucket] !== request.to);
       if (buckets.length === 0) throw new MoveError(`buckets ${subject} are already in ${request.to}`);
       const sources = new Set(buckets.map((bucket) => version.map[bucket] as string));
-      if (sources.size > 1) throw new MoveError(`buckets ${subject} lie in ${[...sources].sort().join(' and ')}: move them one source cell at a time`);
+      if (sources.size > 1)
+        throw new MoveError(`buckets ${subject} lie in ${[...sources].sort().join(' and ')}: move them one source cell at a time`);
       from = [...sources][0] as string;
       tenants = [];
     }
@@ -465,17 +490,24 @@ export class MoveEngine {
     switch (move.state) {
       case 'forget':
         if (move.revertedBy) throw new MoveError(`move ${move.moveId} is being reverted already, by move ${move.revertedBy}`);
-        if (move.forgetting) throw new MoveError(`move ${move.moveId} is forgetting ${move.from}'s copy: too late to revert; move ${what} back to ${move.from} as a new move`);
+        if (move.forgetting)
+          throw new MoveError(
+            `move ${move.moveId} is forgetting ${move.from}'s copy: too late to revert; move ${what} back to ${move.from} as a new move`,
+          );
         return;
       case 'done':
-        throw new MoveError(`move ${move.moveId} is done: ${move.from}'s copy was forgotten, so there is nothing to go back to; move ${what} back to ${move.from} as a new move`);
+        throw new MoveError(
+          `move ${move.moveId} is done: ${move.from}'s copy was forgotten, so there is nothing to go back to; move ${what} back to ${move.from} as a new move`,
+        );
       case 'reverted':
         throw new MoveError(`move ${move.moveId} was reverted already, by move ${move.revertedBy ?? 'unknown'}`);
       case 'aborted':
       case 'failed':
         throw new MoveError(`move ${move.moveId} ${move.state} before its flip: ${what} never left ${move.from}`);
       default:
-        throw new MoveError(`move ${move.moveId} has not flipped (${move.state}): ${move.from} still serves ${what}; to undo it, abort it (cells move ${move.kind} ${move.subject} ${move.to} --abort)`);
+        throw new MoveError(
+          `move ${move.moveId} has not flipped (${move.state}): ${move.from} still serves ${what}; to undo it, abort it (cells move ${move.kind} ${move.subject} ${move.to} --abort)`,
+        );
     }
   }
 
@@ -541,8 +573,18 @@ export class MoveEngine {
     if (!move.steps.clone) {
       // Announced to both cells before anything is copied: the target re-reads its record at once for these tenants once they flip.
       await Promise.all([
-        this.deps.cellData.putMarker(source, { moveId: move.moveId, role: 'source', buckets: move.buckets, tenants: move.kind === 'tenant' ? move.tenants : [] }),
-        this.deps.cellData.putMarker(target, { moveId: move.moveId, role: 'target', buckets: move.buckets, tenants: move.kind === 'tenant' ? move.tenants : [] }),
+        this.deps.cellData.putMarker(source, {
+          moveId: move.moveId,
+          role: 'source',
+          buckets: move.buckets,
+          tenants: move.kind === 'tenant' ? move.tenants : [],
+        }),
+        this.deps.cellData.putMarker(target, {
+          moveId: move.moveId,
+          role: 'target',
+          buckets: move.buckets,
+          tenants: move.kind === 'tenant' ? move.tenants : [],
+        }),
       ]);
       this.begin(move, 'clone');
       // From here every cell API instance has read the markers, or can no longer write by what it read before them.
@@ -587,11 +629,19 @@ export class MoveEngine {
       await this.save(move);
     }
     const finished = await this.pageByPage(move, source, target, started, async (tenantId, range) => {
-      const page = await this.deps.cellData.reconcile(source, target, tenantId, { startKey: range.after, upTo: range.upTo, limit: this.deps.pageSize ?? 1_000 });
+      const page = await this.deps.cellData.reconcile(source, target, tenantId, {
+        startKey: range.after,
+        upTo: range.upTo,
+        limit: this.deps.pageSize ?? 1_000,
+      });
       // Orders whose saga runs on write the order and its items without the cell API: into the journal (until the saga
       // ends) before the page counts as done. One that ended before the pass read it was copied as it ended; one placed
       // since the journal began is journaled by the cell API.
-      await this.deps.cellData.addToJournal(source, move.moveId, page.runningOrders.map((recordSk) => ({ tenantId, recordSk, at: this.now() })));
+      await this.deps.cellData.addToJournal(
+        source,
+        move.moveId,
+        page.runningOrders.map((recordSk) => ({ tenantId, recordSk, at: this.now() })),
+      );
       return page;
     });
     if (!finished) return { next: 'continue' };
@@ -609,7 +659,13 @@ export class MoveEngine {
   private async fence(move: MoveRecord, source: CellRecord, target: CellRecord): Promise<StepOutcome> {
     if (move.fenceAt === undefined) {
       move.fenceAt = this.now() + (this.deps.fenceLeadMs ?? WRITE_WINDOW_MS + 100);
-      await this.deps.cellData.putMarker(source, { moveId: move.moveId, role: 'source', buckets: move.buckets, tenants: move.kind === 'tenant' ? move.tenants : [], fenceAt: move.fenceAt });
+      await this.deps.cellData.putMarker(source, {
+        moveId: move.moveId,
+        role: 'source',
+        buckets: move.buckets,
+        tenants: move.kind === 'tenant' ? move.tenants : [],
+        fenceAt: move.fenceAt,
+      });
       this.begin(move, 'fence');
       await this.save(move, `fence at ${new Date(move.fenceAt).toISOString()}`);
       // The lead time is not lost: the tenants take writes meanwhile, and what they write now need not be copied inside the fence.
@@ -728,7 +784,9 @@ export class MoveEngine {
    */
   private async clearJournals(move: MoveRecord, source: CellRecord, target: CellRecord): Promise<void> {
     const moveIds = [move.moveId, ...(move.revertOf ? [move.revertOf] : [])];
-    await Promise.all(moveIds.flatMap((moveId) => [this.deps.cellData.clearJournal(source, moveId), this.deps.cellData.clearJournal(target, moveId)]));
+    await Promise.all(
+      moveIds.flatMap((moveId) => [this.deps.cellData.clearJournal(source, moveId), this.deps.cellData.clearJournal(target, moveId)]),
+    );
   }
 
   /** Before the flip only: the target's copies and both markers go, the source is left as it was. */
@@ -767,7 +825,12 @@ export class MoveEngine {
   private async liftFence(move: MoveRecord, source: CellRecord, reason: string): Promise<StepOutcome> {
     move.fenceAttempts += 1;
     if (move.fenceAttempts >= MAX_FENCE_ATTEMPTS) throw new MoveFailure(`${reason}, ${move.fenceAttempts} times`);
-    await this.deps.cellData.putMarker(source, { moveId: move.moveId, role: 'source', buckets: move.buckets, tenants: move.kind === 'tenant' ? move.tenants : [] });
+    await this.deps.cellData.putMarker(source, {
+      moveId: move.moveId,
+      role: 'source',
+      buckets: move.buckets,
+      tenants: move.kind === 'tenant' ? move.tenants : [],
+    });
     delete move.fenceAt;
     for (const step of ['fence', 'final catch up', 'verify'] as const) delete move.steps[step];
     move.state = 'catch up';
@@ -831,7 +894,12 @@ export class MoveEngine {
       const last = await this.deps.cellData.lastSortKey(source, tenantId, segment.upTo);
       const middle = last === undefined ? undefined : midSortKey(String(segment.after.sk), last);
       if (middle === undefined) continue;
-      result.splice(result.indexOf(segment), 1, { ...segment, upTo: middle }, { tenant: segment.tenant, after: { pk: segment.after.pk, sk: middle }, ...(segment.upTo !== undefined && { upTo: segment.upTo }) });
+      result.splice(
+        result.indexOf(segment),
+        1,
+        { ...segment, upTo: middle },
+        { tenant: segment.tenant, after: { pk: segment.after.pk, sk: middle }, ...(segment.upTo !== undefined && { upTo: segment.upTo }) },
+      );
     }
     return result;
   }
@@ -848,7 +916,13 @@ export class MoveEngine {
    * to the target), then the map, then the other cells' records. Retried
    * from a fresh read while another change holds the map or the records.
    */
-  private async flip(move: MoveRecord, source: CellRecord, target: CellRecord, cells: readonly CellRecord[], read: MapVersion): Promise<{ version: number; others: Promise<unknown> }> {
+  private async flip(
+    move: MoveRecord,
+    source: CellRecord,
+    target: CellRecord,
+    cells: readonly CellRecord[],
+    read: MapVersion,
+  ): Promise<{ version: number; others: Promise<unknown> }> {
     const giveUpAt = this.now() + FLIP_PATIENCE_MS;
     // The map as the final step read it, then as it is after each lost race.
     let current: MapVersion | undefined = read;
@@ -872,8 +946,14 @@ export class MoveEngine {
       }
       try {
         const change = `move ${move.kind} ${move.subject} from ${move.from} to ${move.to} (${move.moveId})`;
-        const written = await this.deps.store.writeVersion(current.version, { ...next, change, by: move.by, createdAt: new Date(this.now()).toISOString() }, cells);
-        const others = cells.filter((c) => c.cellId !== source.cellId && c.cellId !== target.cellId).map((c) => this.deps.cellData.claimOwnership(c, record).catch(() => false));
+        const written = await this.deps.store.writeVersion(
+          current.version,
+          { ...next, change, by: move.by, createdAt: new Date(this.now()).toISOString() },
+          cells,
+        );
+        const others = cells
+          .filter((c) => c.cellId !== source.cellId && c.cellId !== target.cellId)
+          .map((c) => this.deps.cellData.claimOwnership(c, record).catch(() => false));
         return { version: written.version, others: Promise.all(others) };
       } catch (error) {
         // Another change wrote the next version first: read it and go on from there, at once.
@@ -910,7 +990,10 @@ export class MoveEngine {
       const changes = await this.changesOf(move, source);
       const orders = changes.map((change) => ({ ...change, sks: change.sks.filter((sk) => sk.startsWith(ORDER_SK_PREFIX)) }));
       const read = await inBatches(orders, (change) => this.deps.cellData.read(source, change.tenantId, change.sks));
-      const running = read.flat().filter((order) => RUNNING_ORDER_STATUSES.includes(String(order.status))).map((order) => ({ status: String(order.status), createdAt: String(order.createdAt) }));
+      const running = read
+        .flat()
+        .filter((order) => RUNNING_ORDER_STATUSES.includes(String(order.status)))
+        .map((order) => ({ status: String(order.status), createdAt: String(order.createdAt) }));
       // A PENDING order long older than the fence never started its saga: its client retries, and the retry starts it in the target.
       const live = running.filter((order) => !(order.status === 'PENDING' && Date.parse(order.createdAt) < fenceAt - ORPHANED_ORDER_MS));
       if (live.length === 0) return changes;
@@ -950,7 +1033,9 @@ export class MoveEngine {
       }
       const copied = await this.deps.cellData.copyKeys(source, target, change.tenantId, change.sks);
       const lines = copied.records.filter((record) => String(record.sk).startsWith(ORDER_SK_PREFIX)).flatMap(orderItemSks);
-      const running = new Set(copied.records.filter((record) => RUNNING_ORDER_STATUSES.includes(String(record.status))).map((record) => String(record.sk)));
+      const running = new Set(
+        copied.records.filter((record) => RUNNING_ORDER_STATUSES.includes(String(record.status))).map((record) => String(record.sk)),
+      );
       const items = lines.length ? await this.deps.cellData.copyKeys(source, target, change.tenantId, [...new Set(lines)]) : { written: 0 };
       reads += change.sks.length + lines.length;
       written += copied.written + items.written;
@@ -969,7 +1054,11 @@ export class MoveEngine {
   }
 
   /** The changed records, compared in both cells: their number and digest when every one agrees, undefined when one does not. */
-  private async verifyChanges(source: CellRecord, target: CellRecord, changes: readonly Change[]): Promise<{ records: number; checksum: string } | undefined> {
+  private async verifyChanges(
+    source: CellRecord,
+    target: CellRecord,
+    changes: readonly Change[],
+  ): Promise<{ records: number; checksum: string } | undefined> {
     const compared = await inBatches(changes, (change) => this.deps.cellData.differingKeys(source, target, change.tenantId, change.sks));
     if (compared.some((result) => result.differing.length > 0)) return undefined;
     return { records: compared.reduce((n, r) => n + r.compared, 0), checksum: compared.map((r) => r.checksum).join(':') };
@@ -1039,7 +1128,10 @@ interface Segment extends KeyRange {
 
 /** A move's id: when it was made, to the second, and a random suffix. */
 function newMoveId(at: number): string {
-  return `${new Date(at).toISOString().replace(/[-:.TZ]/g, '').slice(0, 14)}-${randomBytes(3).toString('hex')}`;
+  return `${new Date(at)
+    .toISOString()
+    .replace(/[-:.TZ]/g, '')
+    .slice(0, 14)}-${randomBytes(3).toString('hex')}`;
 }
 
 /** What one catch-up from a journal did: the changes (with the order lines they brought), entries, records read and written. */
@@ -1056,7 +1148,6 @@ interface Change {
   readonly entries: JournalEntry[];
   readonly sks: string[];
 }
-
 
 /** The sort keys of an order's items: its saga reserves and releases their stock. */
 function orderItemSks(order: Record<string, unknown>): string[] {

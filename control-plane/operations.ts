@@ -146,9 +146,7 @@ export class CellOperations {
         .sort((a, b) => a.cellId.localeCompare(b.cellId))
         .map((cell) => ({ ...cell, buckets: counts.get(cell.cellId) ?? 0, pinnedTenants: pins.get(cell.cellId) ?? 0 })),
       // Cells the map still names after their stack was deleted: their tenants get 503.
-      unregistered: [...counts]
-        .filter(([cellId]) => !registered.has(cellId))
-        .map(([cellId, buckets]) => ({ cellId, buckets })),
+      unregistered: [...counts].filter(([cellId]) => !registered.has(cellId)).map(([cellId, buckets]) => ({ cellId, buckets })),
     };
   }
 
@@ -182,7 +180,14 @@ export class CellOperations {
     if (!Object.hasOwn(current.overrides, tenantId)) throw new OperationError(`${tenantId} is not pinned`);
     const { [tenantId]: _removed, ...overrides } = current.overrides;
     const after = routeTenant(current.map, overrides, tenantId);
-    const written = await this.fenced(current, cells, overrides, tenantId, after.cellId, `unpin ${tenantId} (back to ${after.cellId} by bucket ${after.bucket})`);
+    const written = await this.fenced(
+      current,
+      cells,
+      overrides,
+      tenantId,
+      after.cellId,
+      `unpin ${tenantId} (back to ${after.cellId} by bucket ${after.bucket})`,
+    );
     return { version: written, route: after };
   }
 
@@ -199,7 +204,9 @@ export class CellOperations {
     const found: Array<{ bucket: number; tenants: string[] }> = [];
     for (let start = 0; start < buckets.length; start += TENANT_QUERIES_AT_ONCE) {
       const batch = buckets.slice(start, start + TENANT_QUERIES_AT_ONCE);
-      found.push(...(await Promise.all(batch.map(async (bucket) => ({ bucket, tenants: (await this.deps.cellTables.tenantsIn(cell, bucket)).sort() })))));
+      found.push(
+        ...(await Promise.all(batch.map(async (bucket) => ({ bucket, tenants: (await this.deps.cellTables.tenantsIn(cell, bucket)).sort() })))),
+      );
     }
     return found;
   }
@@ -216,16 +223,29 @@ export class CellOperations {
 
   /** What a map version changed from the one before: buckets by source and target cell (as ranges), and pins set or lifted. */
   async versionDiff(version: number): Promise<VersionDiff> {
-    const [after, before] = await Promise.all([this.deps.store.readVersion(version), version > 1 ? this.deps.store.readVersion(version - 1) : undefined]);
+    const [after, before] = await Promise.all([
+      this.deps.store.readVersion(version),
+      version > 1 ? this.deps.store.readVersion(version - 1) : undefined,
+    ]);
     if (!after) throw new NotFoundError(`no map version ${version}`);
-    const moved = after.map.flatMap((cellId, bucket) => (before && before.map[bucket] !== cellId ? [{ bucket, from: before.map[bucket]!, to: cellId }] : []));
+    const moved = after.map.flatMap((cellId, bucket) =>
+      before && before.map[bucket] !== cellId ? [{ bucket, from: before.map[bucket]!, to: cellId }] : [],
+    );
     const pins: VersionDiff['pins'] = [];
     const tenants = new Set([...Object.keys(before?.overrides ?? {}), ...Object.keys(after.overrides)]);
     for (const tenantId of [...tenants].sort()) {
       const [was, is] = [before?.overrides[tenantId], after.overrides[tenantId]];
       if (was !== is) pins.push({ tenantId, ...(was !== undefined && { from: was }), ...(is !== undefined && { to: is }) });
     }
-    return { version, change: after.change, by: after.by, ...(after.createdAt && { createdAt: after.createdAt }), first: !before, buckets: summarizeMoves(moved), pins };
+    return {
+      version,
+      change: after.change,
+      by: after.by,
+      ...(after.createdAt && { createdAt: after.createdAt }),
+      first: !before,
+      buckets: summarizeMoves(moved),
+      pins,
+    };
   }
 
   /**
@@ -236,7 +256,14 @@ export class CellOperations {
    * old cell any more), and only then the map changes. Refused or failed
    * before the map changed, the cells get the current version back.
    */
-  private async fenced(current: MapVersion, cells: readonly CellRecord[], overrides: Overrides, tenantId: string, cellId: string, change: string): Promise<MapVersion> {
+  private async fenced(
+    current: MapVersion,
+    cells: readonly CellRecord[],
+    overrides: Overrides,
+    tenantId: string,
+    cellId: string,
+    change: string,
+  ): Promise<MapVersion> {
     // The bucket map is the same in both versions: encoded once.
     const encoded = encodeBuckets(current.map);
     const next: CellOwnershipRecord = {
@@ -287,9 +314,7 @@ export class CellOperations {
         try {
           return (await this.deps.cellTables.hasData(cell, tenantId)) ? cell.cellId : undefined;
         } catch (error) {
-          throw new OperationError(
-            `cannot tell whether ${tenantId} has data in ${cell.cellId} (${(error as Error).message}); nothing was changed`,
-          );
+          throw new OperationError(`cannot tell whether ${tenantId} has data in ${cell.cellId} (${(error as Error).message}); nothing was changed`);
         }
       }),
     );

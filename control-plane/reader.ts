@@ -47,10 +47,7 @@ export class ControlPlaneReader {
 
   async listCells(): Promise<CellRecord[]> {
     const cells: CellRecord[] = [];
-    const pages = paginateQuery(
-      { client: this.doc },
-      { TableName: this.tableName, ...REGISTRY_QUERY },
-    );
+    const pages = paginateQuery({ client: this.doc }, { TableName: this.tableName, ...REGISTRY_QUERY });
     for await (const page of pages) {
       for (const item of page.Items ?? []) cells.push(cellItemSchema.parse(item));
     }
@@ -65,9 +62,7 @@ export class ControlPlaneReader {
   }
 
   async latestVersion(): Promise<MapVersion | undefined> {
-    const { Items } = await this.doc.send(
-      new QueryCommand({ TableName: this.tableName, ...LATEST_VERSION_QUERY }),
-    );
+    const { Items } = await this.doc.send(new QueryCommand({ TableName: this.tableName, ...LATEST_VERSION_QUERY }));
     return Items?.[0] ? versionFromItem(Items[0]) : undefined;
   }
 

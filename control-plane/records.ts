@@ -161,8 +161,7 @@ export function registrationRequest(controlTableName: string, cell: CellRegistra
   return {
     TableName: controlTableName,
     Key: { pk: { S: CELL_PK }, sk: { S: cellSortKey(cell.cellId) } },
-    UpdateExpression:
-      'SET cellId = :cellId, weight = :weight, apiFunctionArn = :fn, tableName = :table, #status = if_not_exists(#status, :active)',
+    UpdateExpression: 'SET cellId = :cellId, weight = :weight, apiFunctionArn = :fn, tableName = :table, #status = if_not_exists(#status, :active)',
     ExpressionAttributeNames: { '#status': 'status' },
     ExpressionAttributeValues: {
       ':cellId': { S: cell.cellId },

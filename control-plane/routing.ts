@@ -23,10 +23,7 @@ export type Overrides = Readonly<Record<string, string>>;
  */
 export function evenSplit(cellIds: readonly string[]): BucketMap {
   if (cellIds.length === 0) throw new Error('at least one cell is needed to build a bucket map');
-  return Array.from(
-    { length: BUCKET_COUNT },
-    (_, bucket) => cellIds[Math.floor((bucket * cellIds.length) / BUCKET_COUNT)] as string,
-  );
+  return Array.from({ length: BUCKET_COUNT }, (_, bucket) => cellIds[Math.floor((bucket * cellIds.length) / BUCKET_COUNT)] as string);
 }
 
 export interface Route {
@@ -44,7 +41,6 @@ export function routeTenant(map: BucketMap, overrides: Overrides, tenantId: stri
   if (pinned !== undefined) return { tenantId, bucket, cellId: pinned, reason: 'override' };
   return { tenantId, bucket, cellId: map[bucket] as string, reason: 'map' };
 }
-
 
 /** How many buckets each cell holds. */
 export function bucketCounts(map: BucketMap): Map<string, number> {

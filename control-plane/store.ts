@@ -1,12 +1,5 @@
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import {
-  DeleteCommand,
-  GetCommand,
-  PutCommand,
-  QueryCommand,
-  UpdateCommand,
-  paginateQuery,
-} from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, GetCommand, PutCommand, QueryCommand, UpdateCommand, paginateQuery } from '@aws-sdk/lib-dynamodb';
 import {
   CELL_PK,
   CLIENT_PK,
@@ -141,9 +134,7 @@ export class ControlPlaneStore extends ControlPlaneReader {
 
   /** Binds a new app client to its tenant; a client id is bound once. */
   async bindClient(binding: ClientBinding): Promise<void> {
-    await this.doc.send(
-      new PutCommand({ TableName: this.tableName, Item: clientItem(binding), ConditionExpression: 'attribute_not_exists(pk)' }),
-    );
+    await this.doc.send(new PutCommand({ TableName: this.tableName, Item: clientItem(binding), ConditionExpression: 'attribute_not_exists(pk)' }));
   }
 
   /** Every bound client, or those of one tenant. */

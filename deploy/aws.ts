@@ -4,7 +4,15 @@
  * health alarms.
  */
 import { type CloudWatchClient, DescribeAlarmsCommand } from '@aws-sdk/client-cloudwatch';
-import { CdkAppMultiContext, DiffMethod, ExpandStackSelection, StackSelectionStrategy, Toolkit, type CachedCloudAssembly, type StackSelector } from '@aws-cdk/toolkit-lib';
+import {
+  CdkAppMultiContext,
+  DiffMethod,
+  ExpandStackSelection,
+  StackSelectionStrategy,
+  Toolkit,
+  type CachedCloudAssembly,
+  type StackSelector,
+} from '@aws-cdk/toolkit-lib';
 import { App } from 'aws-cdk-lib';
 import { buildApp } from '../lib/app.ts';
 import { fromRoot } from '../lib/paths.ts';
@@ -49,7 +57,11 @@ export class ToolkitDeployer implements StackDeployer {
     const changes: Change[] = [];
     for (const diff of Object.values(diffs)) {
       diff.resources.forEachDifference((logicalId, change) => {
-        changes.push({ logicalId, type: change.resourceType ?? 'unknown', action: change.isAddition ? 'add' : change.isRemoval ? 'remove' : 'update' });
+        changes.push({
+          logicalId,
+          type: change.resourceType ?? 'unknown',
+          action: change.isAddition ? 'add' : change.isRemoval ? 'remove' : 'update',
+        });
       });
     }
     await this.toolkit.deploy(this.assembly, { stacks });

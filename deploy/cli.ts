@@ -75,7 +75,10 @@ export async function deployCommand(argv: readonly string[], deps: DeployDepende
       cells: config.cells,
       canaryCell: config.canaryCell,
       waveSizes: config.deploymentWaves,
-      only: args.cells?.split(',').map((cell) => cell.trim()).filter(Boolean),
+      only: args.cells
+        ?.split(',')
+        .map((cell) => cell.trim())
+        .filter(Boolean),
       allAtOnce: args['all-at-once'],
       controlPlaneStack: stackName(config, 'control-plane'),
       cellStack: (cellId) => stackName(config, cellId),
@@ -159,7 +162,10 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
     context: cdkJsonContext(),
     // The toolkit and the SDK load only for a real run: a refused command line or --dry-run answers at once.
     connect: async (config, commandLineContext) => {
-      const [{ ToolkitDeployer, CloudWatchAlarms }, { CloudWatchClient }] = await Promise.all([import('./aws.ts'), import('@aws-sdk/client-cloudwatch')]);
+      const [{ ToolkitDeployer, CloudWatchAlarms }, { CloudWatchClient }] = await Promise.all([
+        import('./aws.ts'),
+        import('@aws-sdk/client-cloudwatch'),
+      ]);
       return {
         deployer: await ToolkitDeployer.synthesize(commandLineContext),
         alarms: new CloudWatchAlarms(new CloudWatchClient({ region: config.region })),

@@ -151,7 +151,9 @@ export async function runWaveDeploy(options: WaveDeployOptions): Promise<WaveDep
     }
     print(`✗ ${stoppedAt.label}: ${detail[0]}`);
     for (const line of detail.slice(1)) print(`  ${line}`);
-    print(`stopped at ${stoppedAt.label}; deployed: ${deployed.map((step) => step.label).join(', ') || 'nothing'}; not started: ${skipped.map((step) => step.label).join(', ') || 'nothing'}`);
+    print(
+      `stopped at ${stoppedAt.label}; deployed: ${deployed.map((step) => step.label).join(', ') || 'nothing'}; not started: ${skipped.map((step) => step.label).join(', ') || 'nothing'}`,
+    );
     return { ok: false, stoppedAt, reason, detail: detail.join('\n'), deployed, skipped };
   };
   /** Why the deployed cells or the control plane are sick, if they are. */
@@ -175,7 +177,9 @@ export async function runWaveDeploy(options: WaveDeployOptions): Promise<WaveDep
       return stop(step, 'interrupted', [`interrupted while deploying ${step.stacks.join(', ')}: CloudFormation may still be updating them`]);
     }
     landed = outcomes.flatMap((outcome, i) => (outcome.status === 'fulfilled' ? [{ stack: step.stacks[i]!, changes: outcome.value }] : []));
-    const failed = outcomes.flatMap((outcome, i) => (outcome.status === 'rejected' ? [`${step.stacks[i]}: ${(outcome.reason as Error).message}`] : []));
+    const failed = outcomes.flatMap((outcome, i) =>
+      outcome.status === 'rejected' ? [`${step.stacks[i]}: ${(outcome.reason as Error).message}`] : [],
+    );
     if (failed.length) {
       return stop(step, 'deploy-failed', [
         `the deploy of ${failed.length === 1 ? 'a stack' : `${failed.length} stacks`} failed. CloudFormation rolled ${failed.length === 1 ? 'it' : 'each'} back, ` +
@@ -201,7 +205,8 @@ export async function runWaveDeploy(options: WaveDeployOptions): Promise<WaveDep
         return stop(step, 'interrupted', [`interrupted while baking, ${formatDuration(bakeEnds - clock.now())} before its end`]);
       }
       const sickDuringBake = await sickness();
-      if (sickDuringBake) return stop(step, 'alarm', [`${sickDuringBake}, during the bake, ${formatDuration(clock.now() - bakeStarted)} in`, NOT_ROLLED_BACK]);
+      if (sickDuringBake)
+        return stop(step, 'alarm', [`${sickDuringBake}, during the bake, ${formatDuration(clock.now() - bakeStarted)} in`, NOT_ROLLED_BACK]);
     }
     print(`${heading}: healthy after its bake`);
   }

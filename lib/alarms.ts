@@ -1,4 +1,13 @@
-import { Alarm, AlarmRule, ComparisonOperator, CompositeAlarm, MathExpression, TreatMissingData, type IAlarm, type IMetric } from 'aws-cdk-lib/aws-cloudwatch';
+import {
+  Alarm,
+  AlarmRule,
+  ComparisonOperator,
+  CompositeAlarm,
+  MathExpression,
+  TreatMissingData,
+  type IAlarm,
+  type IMetric,
+} from 'aws-cdk-lib/aws-cloudwatch';
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import { Duration, Stack } from 'aws-cdk-lib';
 import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
@@ -6,7 +15,11 @@ import { Topic } from 'aws-cdk-lib/aws-sns';
 import type { Construct } from 'constructs';
 
 /** Every alarm of the app: at or above its threshold, and healthy without data (no traffic is not sickness). */
-export function thresholdAlarm(scope: Construct, id: string, props: { metric: IMetric; threshold: number; description: string; evaluationPeriods?: number }): Alarm {
+export function thresholdAlarm(
+  scope: Construct,
+  id: string,
+  props: { metric: IMetric; threshold: number; description: string; evaluationPeriods?: number },
+): Alarm {
   return new Alarm(scope, id, {
     metric: props.metric,
     threshold: props.threshold,

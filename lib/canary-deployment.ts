@@ -65,7 +65,9 @@ export class CanaryDeployment extends Construct {
   rollBackOn(health: IAlarm, members: readonly IAlarm[] = []): void {
     const alarms = [health, ...members];
     if (this.alarmCount + alarms.length > MAX_DEPLOYMENT_ALARMS) {
-      throw new Error(`${this.node.path}: a deployment group watches at most ${MAX_DEPLOYMENT_ALARMS} alarms, and ${this.alarmCount + alarms.length} were given`);
+      throw new Error(
+        `${this.node.path}: a deployment group watches at most ${MAX_DEPLOYMENT_ALARMS} alarms, and ${this.alarmCount + alarms.length} were given`,
+      );
     }
     for (const alarm of alarms) this.deploymentGroup.addAlarm(alarm);
     this.alarmCount += alarms.length;

@@ -42,29 +42,72 @@ export class CellAlarms extends Construct {
     const errorPercent = lambdaErrorPercent(props.api, 'cell API errors (%)', five);
     const alarms: Record<string, IAlarm> = {
       ApiErrors: alarm('ApiErrors', `over ${t.apiErrorPercent}% of the cell API's invocations failed`, errorPercent, t.apiErrorPercent),
-      ApiThrottles: alarm('ApiThrottles', 'the cell API was throttled', props.api.metricThrottles({ period: five, statistic: 'Sum' }), t.apiThrottles),
-      ApiLatency: alarm('ApiLatency', `the cell API's p99 duration reached ${t.apiP99Ms} ms`, props.api.metricDuration({ period: Duration.minutes(1), statistic: 'p99' }), t.apiP99Ms, 3),
-      OrderFailures: alarm('OrderFailures', 'order executions ended in Fail: orders refused (stock, payment) or broken', props.orders.metricFailed({ period: five, statistic: 'Sum' }), t.orderFailures),
-      OrderTimeouts: alarm('OrderTimeouts', 'order executions timed out', props.orders.metricTimedOut({ period: five, statistic: 'Sum' }), t.orderTimeouts),
+      ApiThrottles: alarm(
+        'ApiThrottles',
+        'the cell API was throttled',
+        props.api.metricThrottles({ period: five, statistic: 'Sum' }),
+        t.apiThrottles,
+      ),
+      ApiLatency: alarm(
+        'ApiLatency',
+        `the cell API's p99 duration reached ${t.apiP99Ms} ms`,
+        props.api.metricDuration({ period: Duration.minutes(1), statistic: 'p99' }),
+        t.apiP99Ms,
+        3,
+      ),
+      OrderFailures: alarm(
+        'OrderFailures',
+        'order executions ended in Fail: orders refused (stock, payment) or broken',
+        props.orders.metricFailed({ period: five, statistic: 'Sum' }),
+        t.orderFailures,
+      ),
+      OrderTimeouts: alarm(
+        'OrderTimeouts',
+        'order executions timed out',
+        props.orders.metricTimedOut({ period: five, statistic: 'Sum' }),
+        t.orderTimeouts,
+      ),
       StreamAge: alarm(
         'StreamAge',
         'the change publisher is behind its stream: live updates are late',
-        new Metric({ namespace: 'AWS/Lambda', metricName: 'IteratorAge', dimensionsMap: { FunctionName: props.publisher.functionName }, period: Duration.minutes(1), statistic: 'Maximum' }),
+        new Metric({
+          namespace: 'AWS/Lambda',
+          metricName: 'IteratorAge',
+          dimensionsMap: { FunctionName: props.publisher.functionName },
+          period: Duration.minutes(1),
+          statistic: 'Maximum',
+        }),
         t.iteratorAgeMs,
         3,
       ),
       RouterErrors: alarm(
         'RouterErrors',
         'the router answered 5xx for this cell',
-        new Metric({ namespace: props.metricsNamespace, metricName: 'CellErrors', dimensionsMap: { service: 'router', cellId: props.cellId }, period: five, statistic: 'Sum' }),
+        new Metric({
+          namespace: props.metricsNamespace,
+          metricName: 'CellErrors',
+          dimensionsMap: { service: 'router', cellId: props.cellId },
+          period: five,
+          statistic: 'Sum',
+        }),
         t.router5xx,
       ),
     };
     for (const [what, queue] of Object.entries(props.failureQueues)) {
       const name = `Waiting${what}`;
-      alarms[name] = alarm(name, `messages wait in ${what}`, queue.metricApproximateNumberOfMessagesVisible({ period: five, statistic: 'Maximum' }), t.failedMessages);
+      alarms[name] = alarm(
+        name,
+        `messages wait in ${what}`,
+        queue.metricApproximateNumberOfMessagesVisible({ period: five, statistic: 'Maximum' }),
+        t.failedMessages,
+      );
     }
     this.alarms = alarms;
-    this.health = healthAlarm(this, props.healthAlarmName, alarms, `${props.cellId} is unhealthy when any of its alarms is in ALARM; the wave deploy stops on it`);
+    this.health = healthAlarm(
+      this,
+      props.healthAlarmName,
+      alarms,
+      `${props.cellId} is unhealthy when any of its alarms is in ALARM; the wave deploy stops on it`,
+    );
   }
 }

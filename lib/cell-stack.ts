@@ -9,7 +9,13 @@ import { ChangePublisher } from './change-publisher.ts';
 import { CellRegistration } from './cell-registration.ts';
 import { type AppConfig, cellWeight } from './config.ts';
 import { LiveUpdatesReference } from './live-updates.ts';
-import { alarmTopicName, cellApiFunctionName, cellHealthAlarmName, controlPlaneTableParameter, metricsNamespace } from '../layers/shared/src/contracts/names.ts';
+import {
+  alarmTopicName,
+  cellApiFunctionName,
+  cellHealthAlarmName,
+  controlPlaneTableParameter,
+  metricsNamespace,
+} from '../layers/shared/src/contracts/names.ts';
 import { notifyTopic } from './alarms.ts';
 import { OrderWorkflow } from './order-workflow.ts';
 import { ServiceFunction } from './service-function.ts';

@@ -24,7 +24,8 @@ export function wholeNumber(what: string, text: string, range: { min: number; ma
   const max = range.max ?? Number.MAX_SAFE_INTEGER;
   const bounds = range.max === undefined ? `of at least ${range.min}` : `from ${range.min} to ${range.max}`;
   const value = Number(text);
-  if (!WHOLE_NUMBER.test(text) || value < range.min || value > max) throw new InputError(`${what} must be a whole number ${bounds}, not ${shown(text)}`);
+  if (!WHOLE_NUMBER.test(text) || value < range.min || value > max)
+    throw new InputError(`${what} must be a whole number ${bounds}, not ${shown(text)}`);
   return value;
 }
 
@@ -46,8 +47,11 @@ export function shown(text: string, max = 64): string {
 
 /** Text with every control character but tab and newline (C0, DEL, C1, bidi controls) written as a `\uXXXX` escape: safe to print to a terminal. */
 export function escapeControls(text: string): string {
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it escapes
-  return text.replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return text.replace(
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it escapes
+    /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069]/g,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  );
 }
 
 /** Edit distance (insertions, deletions, substitutions). */
@@ -55,7 +59,8 @@ function distance(a: string, b: string): number {
   let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
   for (let i = 1; i <= a.length; i++) {
     const current = [i];
-    for (let j = 1; j <= b.length; j++) current[j] = Math.min(previous[j]! + 1, current[j - 1]! + 1, previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    for (let j = 1; j <= b.length; j++)
+      current[j] = Math.min(previous[j]! + 1, current[j - 1]! + 1, previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
     previous = current;
   }
   return previous[b.length]!;
@@ -96,7 +101,8 @@ export function parseCommandLine<const T extends Omit<ParseArgsConfig, 'args' | 
     };
   } catch (error) {
     const code = (error as { code?: unknown }).code;
-    if (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS')) throw new InputError(parseArgsMessage((error as Error).message.replaceAll(MARK, '')));
+    if (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS'))
+      throw new InputError(parseArgsMessage((error as Error).message.replaceAll(MARK, '')));
     throw error;
   }
 }

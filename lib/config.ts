@@ -11,7 +11,7 @@ const THRESHOLD_KEYS = Object.keys(DEFAULT_ALARM_THRESHOLDS) as ThresholdKey[];
 type ThresholdKey = keyof typeof DEFAULT_ALARM_THRESHOLDS;
 
 /** How a bad value is shown in a message: quoted, escaped, shortened. */
-const given = (input: unknown) => (typeof input === 'string' ? shown(input) : JSON.stringify(input) ?? String(input));
+const given = (input: unknown) => (typeof input === 'string' ? shown(input) : (JSON.stringify(input) ?? String(input)));
 
 /**
  * A number from cdk.json (a JSON number) or from `-c` (text): text is taken
@@ -26,7 +26,9 @@ const numberFrom = (pattern: RegExp, what: string) =>
 const wholeNumber = (what = 'a whole number') => numberFrom(/^\d+$/, what).pipe(z.number().int(`must be ${what}`));
 
 /** A threshold: a number above 0 (at 0 an alarm fires whenever its metric has data), a fraction allowed. */
-const threshold = numberFrom(/^\d+(\.\d+)?$/, 'a number').pipe(z.number().positive('must be more than 0')).optional();
+const threshold = numberFrom(/^\d+(\.\d+)?$/, 'a number')
+  .pipe(z.number().positive('must be more than 0'))
+  .optional();
 
 /** CloudWatch Logs' retention values (aws-cdk-lib's RetentionDays, 9999 for ever): written out so that reading config loads no CDK. */
 const RETENTION_DAYS = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653, 9999];
@@ -84,9 +86,7 @@ export const configSchema = z.object({
     .regex(/^[a-z]{2}(?:-[a-z]+)+-\d$/, 'must be an AWS region such as eu-west-1')
     .default(process.env.CDK_DEFAULT_REGION ?? 'us-east-1'),
   routingRefreshSeconds: wholeNumber('a whole number of seconds').pipe(z.number().min(1).max(3600)).default(10),
-  waf: z
-    .preprocess((value) => (value === 'true' ? true : value === 'false' ? false : value), z.boolean('must be true or false'))
-    .default(true),
+  waf: z.preprocess((value) => (value === 'true' ? true : value === 'false' ? false : value), z.boolean('must be true or false')).default(true),
   wafRateLimit: wholeNumber().pipe(z.number().min(100).max(2_000_000_000)).default(2000),
   accessTokenMinutes: wholeNumber('a whole number of minutes').pipe(z.number().min(5).max(1440)).default(60),
   logRetentionDays: wholeNumber('a whole number of days')
@@ -97,10 +97,12 @@ export const configSchema = z.object({
   alarmThresholds: z
     .preprocess(
       jsonText,
-      z.strictObject(
-        Object.fromEntries(THRESHOLD_KEYS.map((key) => [key, threshold])) as Record<ThresholdKey, typeof threshold>,
-        { error: (issue) => (issue.code === 'unrecognized_keys' ? `unknown threshold: ${issue.keys.join(', ')} (known: ${THRESHOLD_KEYS.join(', ')})` : 'must be an object of thresholds') },
-      ),
+      z.strictObject(Object.fromEntries(THRESHOLD_KEYS.map((key) => [key, threshold])) as Record<ThresholdKey, typeof threshold>, {
+        error: (issue) =>
+          issue.code === 'unrecognized_keys'
+            ? `unknown threshold: ${issue.keys.join(', ')} (known: ${THRESHOLD_KEYS.join(', ')})`
+            : 'must be an object of thresholds',
+      }),
     )
     .default({}),
   lambdaTrafficShift: z
@@ -129,9 +131,15 @@ export const configSchema = z.object({
   cellConcurrency: z
     .preprocess(
       (value) => (typeof value === 'string' && /^\s*\{/.test(value) ? safeJson(value) : value),
-      z.union([wholeNumber().pipe(z.number().min(1, 'must be at least 1')), z.record(z.string(), wholeNumber().pipe(z.number().min(1, 'must be at least 1')))], {
-        error: 'must be a whole number for every cell, or {"<cellId>": n, …}',
-      }),
+      z.union(
+        [
+          wholeNumber().pipe(z.number().min(1, 'must be at least 1')),
+          z.record(z.string(), wholeNumber().pipe(z.number().min(1, 'must be at least 1'))),
+        ],
+        {
+          error: 'must be a whole number for every cell, or {"<cellId>": n, …}',
+        },
+      ),
     )
     .optional(),
   deploymentWaves: z
@@ -216,7 +224,9 @@ export interface AppConfig {
 
 export class ConfigError extends Error {
   constructor(readonly issues: readonly string[]) {
-    super(issues.length === 1 ? `invalid configuration: ${issues[0]}` : `invalid configuration:\n${issues.map((issue) => `  - ${issue}`).join('\n')}`);
+    super(
+      issues.length === 1 ? `invalid configuration: ${issues[0]}` : `invalid configuration:\n${issues.map((issue) => `  - ${issue}`).join('\n')}`,
+    );
     this.name = 'ConfigError';
   }
 }
@@ -258,7 +268,11 @@ export function parseConfig(read: (key: string) => unknown): AppConfig {
   const result = configSchema
     .superRefine(({ cells, cellWeights, canaryCell, tenantRate, tenantBurst }, ctx) => {
       if (tenantBurst < tenantRate) {
-        ctx.addIssue({ code: 'custom', path: ['tenantBurst'], message: `must be at least tenantRate (${tenantRate}): a second's worth of requests must fit` });
+        ctx.addIssue({
+          code: 'custom',
+          path: ['tenantBurst'],
+          message: `must be at least tenantRate (${tenantRate}): a second's worth of requests must fit`,
+        });
       }
       for (const cellId of Object.keys(cellWeights)) {
         if (!cells.includes(cellId)) ctx.addIssue({ code: 'custom', path: ['cellWeights', cellId], message: 'is not one of the cells' });
@@ -271,9 +285,7 @@ export function parseConfig(read: (key: string) => unknown): AppConfig {
   if (!result.success) {
     throw new ConfigError(
       result.error.issues.map((issue) => {
-        const path = issue.path
-          .map((part, index) => (typeof part === 'number' ? `[${part}]` : `${index ? '.' : ''}${String(part)}`))
-          .join('');
+        const path = issue.path.map((part, index) => (typeof part === 'number' ? `[${part}]` : `${index ? '.' : ''}${String(part)}`)).join('');
         return `${path || '(root)'}: ${issue.message}`;
       }),
     );

@@ -36,7 +36,13 @@ export class ControlPlaneAlarms extends Construct {
     const five = Duration.minutes(5);
     const minute = Duration.minutes(1);
     const live = (metricName: string) =>
-      new Metric({ namespace: 'AWS/ApiGateway', metricName, dimensionsMap: { ApiId: props.liveApiId, Stage: props.liveStage }, period: five, statistic: 'Sum' });
+      new Metric({
+        namespace: 'AWS/ApiGateway',
+        metricName,
+        dimensionsMap: { ApiId: props.liveApiId, Stage: props.liveStage },
+        period: five,
+        statistic: 'Sum',
+      });
     this.alarms = {
       RouterErrors: thresholdAlarm(this, 'RouterErrors', {
         metric: lambdaErrorPercent(props.router, 'router errors (%)', five),
@@ -50,7 +56,13 @@ export class ControlPlaneAlarms extends Construct {
         description: `the router's p99 duration (its cell's included) reached ${t.routerP99Ms} ms`,
       }),
       RoutingRefresh: thresholdAlarm(this, 'RoutingRefresh', {
-        metric: new Metric({ namespace: props.metricsNamespace, metricName: 'RoutingRefreshFailures', dimensionsMap: { service: 'router' }, period: five, statistic: 'Sum' }),
+        metric: new Metric({
+          namespace: props.metricsNamespace,
+          metricName: 'RoutingRefreshFailures',
+          dimensionsMap: { service: 'router' },
+          period: five,
+          statistic: 'Sum',
+        }),
         threshold: t.routingRefreshFailures,
         description: 'the router could not read the routing data: it serves its last good copy, and no map change reaches it',
       }),
@@ -66,7 +78,12 @@ export class ControlPlaneAlarms extends Construct {
         description: `the router's p99 response time at the ALB reached ${t.albP99Seconds} s`,
       }),
       LiveErrors: thresholdAlarm(this, 'LiveErrors', {
-        metric: new MathExpression({ expression: 'integration + execution', usingMetrics: { integration: live('IntegrationError'), execution: live('ExecutionError') }, period: five, label: 'live-updates errors' }),
+        metric: new MathExpression({
+          expression: 'integration + execution',
+          usingMetrics: { integration: live('IntegrationError'), execution: live('ExecutionError') },
+          period: five,
+          label: 'live-updates errors',
+        }),
         threshold: t.liveErrors,
         description: "the live-updates API's routes failed",
       }),

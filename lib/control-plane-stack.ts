@@ -110,8 +110,8 @@ export class ControlPlaneStack extends Stack {
     });
     const webAcl = config.waf
       ? new WebAcl(this, 'WebAcl', {
-        resourceArn: this.frontDoor.loadBalancer.loadBalancerArn,
-        metricPrefix: `${config.appName}-${config.stage}`,
+          resourceArn: this.frontDoor.loadBalancer.loadBalancerArn,
+          metricPrefix: `${config.appName}-${config.stage}`,
           rateLimit: config.wafRateLimit,
         })
       : undefined;
@@ -143,7 +143,11 @@ export class ControlPlaneStack extends Stack {
     });
     this.routerDeployment.rollBackOn(this.alarms.health, Object.values(this.alarms.alarms));
     if (config.alarmEmail) {
-      const topic = new Topic(this, 'AlarmTopic', { topicName: alarmTopicName(config), enforceSSL: true, displayName: `${config.appName} ${config.stage} alarms` });
+      const topic = new Topic(this, 'AlarmTopic', {
+        topicName: alarmTopicName(config),
+        enforceSSL: true,
+        displayName: `${config.appName} ${config.stage} alarms`,
+      });
       topic.addSubscription(new EmailSubscription(config.alarmEmail));
       Validations.of(topic).acknowledge({
         id: 'AwsSolutions-SNS2',
@@ -180,5 +184,4 @@ export class ControlPlaneStack extends Stack {
       });
     }
   }
-
 }

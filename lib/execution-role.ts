@@ -8,8 +8,6 @@ import type { Construct } from 'constructs';
  */
 export function executionRole(scope: Construct, id: string, logGroup: ILogGroup, description: string): Role {
   const role = new Role(scope, id, { assumedBy: new ServicePrincipal('lambda.amazonaws.com'), description });
-  role.addToPrincipalPolicy(
-    new PolicyStatement({ actions: ['logs:CreateLogStream', 'logs:PutLogEvents'], resources: [logGroup.logGroupArn] }),
-  );
+  role.addToPrincipalPolicy(new PolicyStatement({ actions: ['logs:CreateLogStream', 'logs:PutLogEvents'], resources: [logGroup.logGroupArn] }));
   return role;
 }

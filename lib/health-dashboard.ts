@@ -72,21 +72,32 @@ export class HealthDashboard extends Construct {
         alb.httpCodeTarget(HttpCodeTarget.TARGET_5XX_COUNT, { period: FIVE_MINUTES }),
       ]),
       graph('ALB target response time p99', [alb.targetResponseTime({ period: FIVE_MINUTES, statistic: 'p99' })]),
-      graph('Router errors and throttles', [props.router.metricErrors({ period: FIVE_MINUTES }), props.router.metricThrottles({ period: FIVE_MINUTES })]),
+      graph('Router errors and throttles', [
+        props.router.metricErrors({ period: FIVE_MINUTES }),
+        props.router.metricThrottles({ period: FIVE_MINUTES }),
+      ]),
       graph('Router duration p99 and routing refresh failures', [
         props.router.metricDuration({ period: FIVE_MINUTES, statistic: 'p99' }),
         new Metric({ namespace, metricName: 'RoutingRefreshFailures', dimensionsMap: { service: 'router' }, period: FIVE_MINUTES, statistic: 'Sum' }),
       ]),
       new SingleValueWidget({
         title: 'Routing map version in force',
-        metrics: [new Metric({ namespace, metricName: 'RoutingVersion', dimensionsMap: { service: 'router' }, period: FIVE_MINUTES, statistic: 'Maximum' })],
+        metrics: [
+          new Metric({ namespace, metricName: 'RoutingVersion', dimensionsMap: { service: 'router' }, period: FIVE_MINUTES, statistic: 'Maximum' }),
+        ],
         width: WIDTH / 4,
         height: 6,
       }),
       ...(props.wafMetricName
         ? [
             graph('WAF blocked requests', [
-              new Metric({ namespace: 'AWS/WAFV2', metricName: 'BlockedRequests', dimensionsMap: { WebACL: props.wafMetricName, Rule: 'ALL', Region: props.region ?? '' }, period: FIVE_MINUTES, statistic: 'Sum' }),
+              new Metric({
+                namespace: 'AWS/WAFV2',
+                metricName: 'BlockedRequests',
+                dimensionsMap: { WebACL: props.wafMetricName, Rule: 'ALL', Region: props.region ?? '' },
+                period: FIVE_MINUTES,
+                statistic: 'Sum',
+              }),
             ]),
           ]
         : []),
@@ -94,7 +105,13 @@ export class HealthDashboard extends Construct {
 
     for (const cellId of props.cells) {
       const api = (metricName: string, statistic: string) =>
-        new Metric({ namespace: 'AWS/Lambda', metricName, dimensionsMap: { FunctionName: cellApiFunctionName(props.app, cellId) }, period: FIVE_MINUTES, statistic });
+        new Metric({
+          namespace: 'AWS/Lambda',
+          metricName,
+          dimensionsMap: { FunctionName: cellApiFunctionName(props.app, cellId) },
+          period: FIVE_MINUTES,
+          statistic,
+        });
       const widgets: IWidget[] = [
         new AlarmStatusWidget({
           title: `${cellId} healthy`,
@@ -107,12 +124,41 @@ export class HealthDashboard extends Construct {
         graph(`${cellId}: cell API errors and throttles`, [
           api('Errors', 'Sum'),
           api('Throttles', 'Sum'),
-          new Metric({ namespace, metricName: 'ServerErrors', dimensionsMap: { service: 'cell-api', cellId }, period: FIVE_MINUTES, statistic: 'Sum', label: '5xx answered' }),
+          new Metric({
+            namespace,
+            metricName: 'ServerErrors',
+            dimensionsMap: { service: 'cell-api', cellId },
+            period: FIVE_MINUTES,
+            statistic: 'Sum',
+            label: '5xx answered',
+          }),
         ]),
-        graph(`${cellId}: orders placed`, [new Metric({ namespace, metricName: 'OrdersPlaced', dimensionsMap: { service: 'cell-api', cellId }, period: FIVE_MINUTES, statistic: 'Sum' })], WIDTH / 2),
-        graph(`${cellId}: live updates' lag (oldest change of a batch)`, [
-          new Metric({ namespace, metricName: 'StreamLag', dimensionsMap: { service: 'publisher', cellId }, period: FIVE_MINUTES, statistic: 'Maximum' }),
-        ], WIDTH / 2),
+        graph(
+          `${cellId}: orders placed`,
+          [
+            new Metric({
+              namespace,
+              metricName: 'OrdersPlaced',
+              dimensionsMap: { service: 'cell-api', cellId },
+              period: FIVE_MINUTES,
+              statistic: 'Sum',
+            }),
+          ],
+          WIDTH / 2,
+        ),
+        graph(
+          `${cellId}: live updates' lag (oldest change of a batch)`,
+          [
+            new Metric({
+              namespace,
+              metricName: 'StreamLag',
+              dimensionsMap: { service: 'publisher', cellId },
+              period: FIVE_MINUTES,
+              statistic: 'Maximum',
+            }),
+          ],
+          WIDTH / 2,
+        ),
       ];
       this.dashboard.addWidgets(new TextWidget({ markdown: `## ${cellId}`, width: WIDTH, height: 1 }));
       this.dashboard.addWidgets(...widgets);

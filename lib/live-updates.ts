@@ -81,7 +81,11 @@ export class LiveUpdates extends Construct {
     });
     // The table only, not its index: the socket reads and writes connections by their own partition.
     this.socketFunction.bindTable('CONNECTIONS_TABLE', this.table, (grantee) =>
-      Grant.addToPrincipal({ grantee, actions: ['dynamodb:BatchWriteItem', 'dynamodb:PutItem', 'dynamodb:Query'], resourceArns: [this.table.tableArn] }),
+      Grant.addToPrincipal({
+        grantee,
+        actions: ['dynamodb:BatchWriteItem', 'dynamodb:PutItem', 'dynamodb:Query'],
+        resourceArns: [this.table.tableArn],
+      }),
     );
 
     // One integration per route: each route's invocations are its own in API Gateway's metrics and logs.
@@ -115,7 +119,7 @@ export class LiveUpdates extends Construct {
     Validations.of(this.stage).acknowledge({
       id: 'AwsSolutions-APIG1',
       reason:
-        "WebSocket access logs need the account-wide API Gateway CloudWatch role (AWS::ApiGateway::Account), which one app must not own; the socket function logs every event with its connection id",
+        'WebSocket access logs need the account-wide API Gateway CloudWatch role (AWS::ApiGateway::Account), which one app must not own; the socket function logs every event with its connection id',
     });
   }
 
@@ -159,10 +163,7 @@ export class LiveUpdatesReference {
   grantPublish(grantee: IGrantable): Grant {
     const stack = Stack.of(this.scope);
     const table = TableV2.fromTableName(this.scope, 'ConnectionsTable', this.connectionsTableName).tableArn;
-    const post = Arn.format(
-      { service: 'execute-api', resource: this.apiId, resourceName: `${LIVE_STAGE_NAME}/POST/@connections/*` },
-      stack,
-    );
+    const post = Arn.format({ service: 'execute-api', resource: this.apiId, resourceName: `${LIVE_STAGE_NAME}/POST/@connections/*` }, stack);
     const grant = Grant.addToPrincipal({ grantee, actions: ['dynamodb:Query'], resourceArns: [`${table}/index/${TENANT_INDEX.name}`] })
       .combine(Grant.addToPrincipal({ grantee, actions: ['dynamodb:Query', 'dynamodb:BatchWriteItem'], resourceArns: [table] }))
       .combine(Grant.addToPrincipal({ grantee, actions: ['execute-api:ManageConnections'], resourceArns: [post] }));

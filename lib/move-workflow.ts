@@ -1,7 +1,21 @@
 import { Arn, ArnFormat, Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import { Grant } from 'aws-cdk-lib/aws-iam';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
-import { Choice, Condition, DefinitionBody, Errors, JitterType, JsonPath, LogLevel, StateMachine, StateMachineType, Succeed, TaskInput, Wait, WaitTime } from 'aws-cdk-lib/aws-stepfunctions';
+import {
+  Choice,
+  Condition,
+  DefinitionBody,
+  Errors,
+  JitterType,
+  JsonPath,
+  LogLevel,
+  StateMachine,
+  StateMachineType,
+  Succeed,
+  TaskInput,
+  Wait,
+  WaitTime,
+} from 'aws-cdk-lib/aws-stepfunctions';
 import { LambdaInvoke } from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
 import { stackName, type AppIdentity } from '../layers/shared/src/contracts/names.ts';
@@ -65,7 +79,14 @@ export class MoveWorkflow extends Construct {
       resultSelector: { 'next.$': '$.Payload.next', 'seconds.$': '$.Payload.seconds' },
       resultPath: '$.outcome',
       retryOnServiceExceptions: true,
-    }).addRetry({ errors: [Errors.ALL], interval: Duration.seconds(5), backoffRate: 2, maxDelay: Duration.minutes(2), maxAttempts: 10, jitterStrategy: JitterType.FULL });
+    }).addRetry({
+      errors: [Errors.ALL],
+      interval: Duration.seconds(5),
+      backoffRate: 2,
+      maxDelay: Duration.minutes(2),
+      maxAttempts: 10,
+      jitterStrategy: JitterType.FULL,
+    });
     const wait = new Wait(this, 'WaitAsTold', { time: WaitTime.secondsPath('$.outcome.seconds') });
     const definition = step.next(
       new Choice(this, 'Done?')
@@ -85,7 +106,10 @@ export class MoveWorkflow extends Construct {
       },
     });
     const role = Validations.of(this.stateMachine.role);
-    role.acknowledge({ id: 'AwsSolutions-IAM5[Resource::*]', reason: 'X-Ray trace segments and CloudWatch Logs delivery setup support no resource-level permissions' });
+    role.acknowledge({
+      id: 'AwsSolutions-IAM5[Resource::*]',
+      reason: 'X-Ray trace segments and CloudWatch Logs delivery setup support no resource-level permissions',
+    });
     role.acknowledge({
       id: `AwsSolutions-IAM5[Resource::<${Stack.of(this).getLogicalId(this.mover.node.defaultChild as never)}.Arn>:*]`,
       reason: 'Invoking the mover function, qualified by any of its versions or aliases, and nothing else',
@@ -95,7 +119,10 @@ export class MoveWorkflow extends Construct {
   /** The cells' tables: any table of the app and stage (cells register at run time, with generated table names that start with their stack's). */
   private grantCellTables(app: AppIdentity): void {
     const stack = Stack.of(this);
-    const tables = Arn.format({ service: 'dynamodb', resource: 'table', resourceName: `${stackName(app, '*')}`, arnFormat: ArnFormat.SLASH_RESOURCE_NAME }, stack);
+    const tables = Arn.format(
+      { service: 'dynamodb', resource: 'table', resourceName: `${stackName(app, '*')}`, arnFormat: ArnFormat.SLASH_RESOURCE_NAME },
+      stack,
+    );
     Grant.addToPrincipal({
       grantee: this.mover,
       actions: ['dynamodb:Query', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:DeleteItem', 'dynamodb:BatchWriteItem'],

@@ -23,16 +23,17 @@ import {
   TaskInput,
   Timeout,
 } from 'aws-cdk-lib/aws-stepfunctions';
-import {
-  CallAwsService,
-  DynamoAttributeValue,
-  DynamoUpdateItem,
-  LambdaInvoke,
-  SqsSendMessage,
-} from 'aws-cdk-lib/aws-stepfunctions-tasks';
+import { CallAwsService, DynamoAttributeValue, DynamoUpdateItem, LambdaInvoke, SqsSendMessage } from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
 import { ORDER_SK_PREFIX, RECORD_WRITE_NAMES, TENANT_PREFIX } from '../layers/shared/src/contracts/cell-table.ts';
-import { FAILURE_ATTRIBUTES, FAILURE_REASONS, PAYMENT_ERRORS, SAGA_INPUT, type FailureReason, type OrderStatus } from '../layers/shared/src/contracts/order-saga.ts';
+import {
+  FAILURE_ATTRIBUTES,
+  FAILURE_REASONS,
+  PAYMENT_ERRORS,
+  SAGA_INPUT,
+  type FailureReason,
+  type OrderStatus,
+} from '../layers/shared/src/contracts/order-saga.ts';
 
 export interface OrderWorkflowProps {
   /** The cell's table: stock lives on its items, orders beside them. */
@@ -81,14 +82,23 @@ export class OrderWorkflow extends Construct {
     const now = DynamoAttributeValue.fromString(JsonPath.stringAt('$$.State.EnteredTime'));
 
     /** A status change, allowed only from the status(es) the saga can have left the order in; `extra` sets more attributes by name. */
-    const setStatus = (stateId: string, from: OrderStatus | OrderStatus[], to: OrderStatus, at: string, extra: Record<string, DynamoAttributeValue> = {}) =>
+    const setStatus = (
+      stateId: string,
+      from: OrderStatus | OrderStatus[],
+      to: OrderStatus,
+      at: string,
+      extra: Record<string, DynamoAttributeValue> = {},
+    ) =>
       new DynamoUpdateItem(this, stateId, {
         table,
         key: orderKey,
         updateExpression: `SET #status = :to, #at = :now, #updatedAt = :now${Object.keys(extra)
           .map((name) => `, ${name} = :${name}`)
           .join('')} REMOVE #copy`,
-        conditionExpression: `#status IN (${[from].flat().map((_, i) => `:from${i}`).join(', ')})`,
+        conditionExpression: `#status IN (${[from]
+          .flat()
+          .map((_, i) => `:from${i}`)
+          .join(', ')})`,
         expressionAttributeNames: { '#status': 'status', '#at': at, ...RECORD_WRITE_NAMES },
         expressionAttributeValues: {
           ...Object.fromEntries([from].flat().map((status, i) => [`:from${i}`, DynamoAttributeValue.fromString(status)])),
@@ -97,7 +107,11 @@ export class OrderWorkflow extends Construct {
           ...Object.fromEntries(Object.entries(extra).map(([name, value]) => [`:${name}`, value])),
         },
         resultPath: JsonPath.DISCARD,
-      }).addRetry({ errors: ['DynamoDB.InternalServerErrorException', 'DynamoDB.ThrottlingException'], maxAttempts: 4, jitterStrategy: JitterType.FULL });
+      }).addRetry({
+        errors: ['DynamoDB.InternalServerErrorException', 'DynamoDB.ThrottlingException'],
+        maxAttempts: 4,
+        jitterStrategy: JitterType.FULL,
+      });
 
     const stockTransaction = (stateId: string, itemsPath: string, tokenSuffix: string) =>
       new CallAwsService(this, stateId, {
@@ -143,7 +157,11 @@ export class OrderWorkflow extends Construct {
       iamResources: [table.tableArn],
       resultPath: JsonPath.DISCARD,
     });
-    checkLine.addRetry({ errors: ['DynamoDb.InternalServerErrorException', 'DynamoDb.ThrottlingException'], maxAttempts: 4, jitterStrategy: JitterType.FULL });
+    checkLine.addRetry({
+      errors: ['DynamoDb.InternalServerErrorException', 'DynamoDb.ThrottlingException'],
+      maxAttempts: 4,
+      jitterStrategy: JitterType.FULL,
+    });
     const checked = (stateId: string, short: boolean) =>
       new Pass(this, stateId, { parameters: { M: { itemId: { 'S.$': '$.itemId' }, short: { BOOL: short } } } });
     const inStock = checked('LineInStock', false);
@@ -183,7 +201,13 @@ export class OrderWorkflow extends Construct {
       resultPath: '$.paid',
     });
     pay.addRetry({
-      errors: [PAYMENT_ERRORS.unavailable, 'Lambda.ServiceException', 'Lambda.AWSLambdaException', 'Lambda.SdkClientException', 'Lambda.TooManyRequestsException'],
+      errors: [
+        PAYMENT_ERRORS.unavailable,
+        'Lambda.ServiceException',
+        'Lambda.AWSLambdaException',
+        'Lambda.SdkClientException',
+        'Lambda.TooManyRequestsException',
+      ],
       interval: Duration.seconds(1),
       backoffRate: 2,
       maxAttempts: 3,
@@ -205,7 +229,10 @@ export class OrderWorkflow extends Construct {
                   JsonPath.objectAt(`$.line.TransactItems[0].Update.${field}`),
                 ]),
               ),
-              ExpressionAttributeValues: JsonPath.jsonMerge(JsonPath.objectAt('$.line.TransactItems[0].Update.ExpressionAttributeValues'), JsonPath.objectAt('$.stamp')),
+              ExpressionAttributeValues: JsonPath.jsonMerge(
+                JsonPath.objectAt('$.line.TransactItems[0].Update.ExpressionAttributeValues'),
+                JsonPath.objectAt('$.stamp'),
+              ),
             },
           },
         ],
@@ -232,7 +259,11 @@ export class OrderWorkflow extends Construct {
       expressionAttributeNames: RECORD_WRITE_NAMES,
       expressionAttributeValues: { ':line': DynamoAttributeValue.fromStringSet(JsonPath.listAt('$.itemIdSet')), ':now': now },
       resultPath: JsonPath.DISCARD,
-    }).addRetry({ errors: ['DynamoDB.InternalServerErrorException', 'DynamoDB.ThrottlingException'], maxAttempts: 6, jitterStrategy: JitterType.FULL });
+    }).addRetry({
+      errors: ['DynamoDB.InternalServerErrorException', 'DynamoDB.ThrottlingException'],
+      maxAttempts: 6,
+      jitterStrategy: JitterType.FULL,
+    });
     // No order record to note it on (see MarkReserved): the execution's history keeps it.
     recordNotReturned.addCatch(new Pass(this, 'NotReturnedUnrecorded'), { errors: [Errors.ALL], resultPath: JsonPath.DISCARD });
     releaseLine.addCatch(recordNotReturned, { errors: [Errors.ALL], resultPath: '$.error' });
@@ -280,12 +311,7 @@ export class OrderWorkflow extends Construct {
     const markPaid = setStatus('MarkPaid', 'RESERVED', 'PAID', 'paidAt');
     markPaid.addCatch(because('PaymentUnrecorded', FAILURE_REASONS.paymentUnrecorded), { errors: [Errors.ALL], resultPath: '$.error' });
 
-    const definition = Chain.start(reserve)
-      .next(markReserved)
-      .next(pay)
-      .next(markPaid)
-      .next(confirm)
-      .next(new Succeed(this, 'OrderConfirmed'));
+    const definition = Chain.start(reserve).next(markReserved).next(pay).next(markPaid).next(confirm).next(new Succeed(this, 'OrderConfirmed'));
 
     const logGroup = new LogGroup(this, 'Logs', {
       retention: RetentionDays.ONE_MONTH,

@@ -116,7 +116,7 @@ function grantInvokeCells(router: ServiceFunction, app: AppIdentity): Grant {
   const grant = Grant.addToPrincipal({ grantee: router as IGrantable, actions: ['lambda:InvokeFunction'], resourceArns: [cellApis] });
   Validations.of(router.role!).acknowledge({
     id: `AwsSolutions-IAM5[Resource::${nagResourceName(stack, cellApis)}]`,
-    reason: "Cells register at run time; the router may invoke only the serving alias of functions named like a cell API of this app and stage",
+    reason: 'Cells register at run time; the router may invoke only the serving alias of functions named like a cell API of this app and stage',
   });
   return grant;
 }

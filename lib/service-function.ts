@@ -105,10 +105,7 @@ export class ServiceFunction extends NodejsFunction {
     // An explicit role instead of AWSLambdaBasicExecutionRole: logs go to this function's group only.
     const role = executionRole(scope, `${id}Role`, logGroup, `Execution role of ${props.serviceName}`);
     const sharedInLayer = (props.sharedCode ?? DEFAULT_SHARED_CODE) === 'layer';
-    const externalModules = [
-      ...((props.awsSdk ?? DEFAULT_AWS_SDK) === 'runtime' ? ['@aws-sdk/*'] : []),
-      ...(sharedInLayer ? [SHARED_MODULE] : []),
-    ];
+    const externalModules = [...((props.awsSdk ?? DEFAULT_AWS_SDK) === 'runtime' ? ['@aws-sdk/*'] : []), ...(sharedInLayer ? [SHARED_MODULE] : [])];
     super(scope, id, {
       entry: fromRoot(props.entry),
       projectRoot: fromRoot(),

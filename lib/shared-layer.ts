@@ -22,8 +22,7 @@ export const ESBUILD_TARGET = 'node24';
 export const XRAY_CONTEXT_ALIAS = { 'cls-hooked/context': fromRoot('layers', 'shared', 'src', 'xray-context.ts') } as const;
 
 /** Lets CommonJS dependencies call `require` inside an ES module bundle. */
-export const ESM_REQUIRE_BANNER =
-  "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);";
+export const ESM_REQUIRE_BANNER = "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);";
 
 export interface SharedLayerProps {
   /**
@@ -119,8 +118,5 @@ export function bundleSharedLayer(sourceDir: string, outputDir: string): void {
     logLevel: 'error',
   });
   const exports = Object.fromEntries(entries.map(({ subpath, out }) => [subpath, `./${out}.mjs`]));
-  writeFileSync(
-    path.join(moduleDir, 'package.json'),
-    `${JSON.stringify({ name: SHARED_MODULE, type: 'module', exports }, null, 2)}\n`,
-  );
+  writeFileSync(path.join(moduleDir, 'package.json'), `${JSON.stringify({ name: SHARED_MODULE, type: 'module', exports }, null, 2)}\n`);
 }

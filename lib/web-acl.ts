@@ -56,21 +56,23 @@ export class WebAcl extends Construct {
           },
           visibilityConfig: visibility('rate-per-ip'),
         },
-        ...MANAGED_RULE_GROUPS.map((name, index): CfnWebACL.RuleProperty => ({
-          name,
-          priority: index + 1,
-          overrideAction: { none: {} },
-          statement: {
-            managedRuleGroupStatement: {
-              vendorName: 'AWS',
-              name,
-              ...(name === 'AWSManagedRulesCommonRuleSet' && {
-                ruleActionOverrides: [{ name: 'SizeRestrictions_BODY', actionToUse: { count: {} } }],
-              }),
+        ...MANAGED_RULE_GROUPS.map(
+          (name, index): CfnWebACL.RuleProperty => ({
+            name,
+            priority: index + 1,
+            overrideAction: { none: {} },
+            statement: {
+              managedRuleGroupStatement: {
+                vendorName: 'AWS',
+                name,
+                ...(name === 'AWSManagedRulesCommonRuleSet' && {
+                  ruleActionOverrides: [{ name: 'SizeRestrictions_BODY', actionToUse: { count: {} } }],
+                }),
+              },
             },
-          },
-          visibilityConfig: visibility(name),
-        })),
+            visibilityConfig: visibility(name),
+          }),
+        ),
       ],
     });
 

@@ -286,8 +286,7 @@ function functionInUri(uri: unknown): string | undefined {
 
 function readWebSocketApis(stackName: string, region: string, resources: Resources, functions: LocalFunction[]): LocalWebSocketApi[] {
   const apis: LocalWebSocketApi[] = [];
-  const ofApi = (type: string, apiId: string) =>
-    Object.entries(resources).filter(([, r]) => r.Type === type && r.Properties?.ApiId?.Ref === apiId);
+  const ofApi = (type: string, apiId: string) => Object.entries(resources).filter(([, r]) => r.Type === type && r.Properties?.ApiId?.Ref === apiId);
   const functionOf = (uri: unknown, what: string) => {
     const logicalId = functionInUri(uri);
     const fn = functions.find((f) => f.stackName === stackName && f.logicalId === logicalId);
@@ -297,7 +296,8 @@ function readWebSocketApis(stackName: string, region: string, resources: Resourc
   for (const [logicalId, api] of Object.entries(resources)) {
     if (api.Type !== 'AWS::ApiGatewayV2::Api' || api.Properties?.ProtocolType !== 'WEBSOCKET') continue;
     const [stage, ...otherStages] = ofApi('AWS::ApiGatewayV2::Stage', logicalId).map(([, r]) => String(r.Properties?.StageName));
-    if (stage === undefined || otherStages.length > 0) throw new Error(`${stackName}/${logicalId}: the local runtime serves a WebSocket API with exactly one stage`);
+    if (stage === undefined || otherStages.length > 0)
+      throw new Error(`${stackName}/${logicalId}: the local runtime serves a WebSocket API with exactly one stage`);
     const responses = new Set(ofApi('AWS::ApiGatewayV2::RouteResponse', logicalId).map(([, r]) => r.Properties?.RouteId?.Ref));
     const routes = ofApi('AWS::ApiGatewayV2::Route', logicalId).map(([routeId, route]): LocalWebSocketRoute => {
       const props = route.Properties ?? {};
@@ -310,7 +310,10 @@ function readWebSocketApis(stackName: string, region: string, resources: Resourc
         routeKey,
         functionName: functionOf(integration.IntegrationUri, `route ${routeKey}`),
         ...(authorizer && {
-          authorizer: { functionName: functionOf(authorizer.AuthorizerUri, `the authorizer of ${routeKey}`), identitySource: authorizer.IdentitySource ?? [] },
+          authorizer: {
+            functionName: functionOf(authorizer.AuthorizerUri, `the authorizer of ${routeKey}`),
+            identitySource: authorizer.IdentitySource ?? [],
+          },
         }),
         returnsResponse: responses.has(routeId),
       };

@@ -9,7 +9,10 @@ export interface BannerOptions {
 }
 
 /** What `npm start` prints once the runtime serves: where everything listens, and requests to try. */
-export function banner(rt: Pick<LocalRuntime, 'appName' | 'url' | 'live' | 'issuer' | 'dynamoEndpoint' | 'assembly'>, options: BannerOptions): string {
+export function banner(
+  rt: Pick<LocalRuntime, 'appName' | 'url' | 'live' | 'issuer' | 'dynamoEndpoint' | 'assembly'>,
+  options: BannerOptions,
+): string {
   // Each cell has several functions: each cell once, in the order the app declares them.
   const cells = [...new Set(rt.assembly.functions.map((fn) => fn.environment.CELL_ID).filter((cellId) => cellId !== undefined))];
   return `
@@ -31,7 +34,11 @@ Try (every /tenants route needs a token of its own tenant; /health is open):
     -d '{"lines":[{"itemId":"widget-1","quantity":2}],"customerId":"c-1","payment":{"token":"tok_ok"}}'
   curl -s ${rt.url}/_local/queues        (what the order workflows sent)
   curl -s ${rt.url}/_local/traffic       (requests and 5xx per cell, 5-second slots)
-${rt.live ? `  npx -y wscat -c "${rt.live.url}?token=$TOKEN"     (then send {"action":"subscribe","tenantId":"acme"})
-` : ''}
+${
+  rt.live
+    ? `  npx -y wscat -c "${rt.live.url}?token=$TOKEN"     (then send {"action":"subscribe","tenantId":"acme"})
+`
+    : ''
+}
 ${options.watching ? 'Watching sources: changed functions reload without a restart. ' : ''}Ctrl-C stops everything.`;
 }

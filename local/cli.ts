@@ -116,7 +116,9 @@ try {
   else if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE') {
     // Taken between the check and the start.
     const port = (error as { port?: number }).port;
-    console.error(`npm start: port ${port ?? `${args.port} or ${args.wsPort}`} is in use: pass --port <another> or --ws-port <another> (0 picks a free one)`);
+    console.error(
+      `npm start: port ${port ?? `${args.port} or ${args.wsPort}`} is in use: pass --port <another> or --ws-port <another> (0 picks a free one)`,
+    );
   } else console.error(error);
   await shutdown(1);
 }

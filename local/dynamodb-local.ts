@@ -94,12 +94,7 @@ function jarDirectory(): string {
   return versioned ? path.join(libDir, versioned) : libDir;
 }
 
-async function waitUntilReady(
-  endpoint: string,
-  child: ChildProcess,
-  timeoutMs: number,
-  output: () => string,
-): Promise<void> {
+async function waitUntilReady(endpoint: string, child: ChildProcess, timeoutMs: number, output: () => string): Promise<void> {
   const client = new DynamoDBClient({ endpoint, region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS, maxAttempts: 1 });
   const deadline = Date.now() + timeoutMs;
   try {

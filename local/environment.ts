@@ -35,11 +35,7 @@ const LOCAL_AWS_ENV = {
  * variables with their tokens resolved to local names, Lambda's own
  * variables, and the AWS SDK pointed at local endpoints only.
  */
-export function functionEnvironment(
-  fn: LocalFunction,
-  assembly: LocalAssembly,
-  endpoints: Endpoints,
-): Record<string, string> {
+export function functionEnvironment(fn: LocalFunction, assembly: LocalAssembly, endpoints: Endpoints): Record<string, string> {
   const resolved = Object.fromEntries(
     Object.entries(fn.environment).map(([name, value]) => [name, localUrl(resolve(value, fn, assembly, name), assembly, endpoints)]),
   );

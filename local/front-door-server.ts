@@ -53,7 +53,13 @@ async function serve(options: FrontDoorOptions, req: IncomingMessage, res: Serve
   let cellId: string | undefined;
   const started = performance.now();
   res.once('finish', () =>
-    options.onAnswer?.({ method: req.method ?? 'GET', path: new URL(req.url ?? '/', 'http://localhost').pathname, statusCode: res.statusCode, ms: performance.now() - started, ...(cellId && { cellId }) }),
+    options.onAnswer?.({
+      method: req.method ?? 'GET',
+      path: new URL(req.url ?? '/', 'http://localhost').pathname,
+      statusCode: res.statusCode,
+      ms: performance.now() - started,
+      ...(cellId && { cellId }),
+    }),
   );
   // Refused as soon as it is known to be too large, token or not, as the ALB does.
   const body = await readBody(req, MAX_LAMBDA_REQUEST_BYTES);

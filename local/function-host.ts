@@ -15,7 +15,10 @@ const INIT_LIMIT_MS = 10_000;
 
 /** The function ran past its configured timeout; Lambda stops the instance. */
 export class FunctionTimeoutError extends Error {
-  constructor(readonly functionName: string, readonly timeoutSeconds: number) {
+  constructor(
+    readonly functionName: string,
+    readonly timeoutSeconds: number,
+  ) {
     super(`${functionName} timed out after ${timeoutSeconds} s`);
     this.name = 'FunctionTimeoutError';
   }
@@ -23,7 +26,10 @@ export class FunctionTimeoutError extends Error {
 
 /** The handler threw, or the function failed to initialize. */
 export class FunctionError extends Error {
-  constructor(readonly functionName: string, readonly error: SerializedError) {
+  constructor(
+    readonly functionName: string,
+    readonly error: SerializedError,
+  ) {
     super(`${functionName}: ${error.errorType}: ${error.errorMessage}`);
     this.name = 'FunctionError';
   }
@@ -31,7 +37,10 @@ export class FunctionError extends Error {
 
 /** Every instance the function's reserved concurrency allows is busy: Lambda's `TooManyRequestsException`. */
 export class FunctionThrottledError extends Error {
-  constructor(readonly functionName: string, readonly reservedConcurrency: number) {
+  constructor(
+    readonly functionName: string,
+    readonly reservedConcurrency: number,
+  ) {
     super(`${functionName} is at its reserved concurrency of ${reservedConcurrency}`);
     this.name = 'TooManyRequestsException';
   }
@@ -272,7 +281,8 @@ export class FunctionHost {
   async stop(): Promise<void> {
     const children = [...this.pools.values()].flatMap((pool) => [...pool.instances].map((instance) => instance.child));
     const exits = children.map(
-      (child) => new Promise<void>((resolve) => (child.exitCode !== null || child.signalCode !== null ? resolve() : child.once('exit', () => resolve()))),
+      (child) =>
+        new Promise<void>((resolve) => (child.exitCode !== null || child.signalCode !== null ? resolve() : child.once('exit', () => resolve()))),
     );
     for (const name of [...this.pools.keys()]) this.retirePool(name, new Error('the function host stopped'));
     await Promise.all(exits);

@@ -21,7 +21,10 @@ export interface LocalIssuerOptions {
 
 export const tokenRequestSchema = z.strictObject({
   tenantId: z.string().regex(ID_PATTERN, ID_RULE),
-  scopes: z.array(z.enum(SCOPES)).min(1).default([...SCOPES]),
+  scopes: z
+    .array(z.enum(SCOPES))
+    .min(1)
+    .default([...SCOPES]),
   /** @default local-<tenantId> */
   clientId: z.string().min(1).max(128).optional(),
   expiresInSeconds: z.number().int().min(1).max(86_400).default(3_600),

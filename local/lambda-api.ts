@@ -26,7 +26,11 @@ const INVOKE_PATH = /^\/2015-03-31\/functions\/([^/]+)\/invocations$/;
  * qualified name runs the function's one local copy when the qualifier is
  * `$LATEST` or one of its aliases, and is not found otherwise, as on AWS.
  */
-export async function startLambdaApi(host: Pick<FunctionHost, 'has' | 'invoke'>, port = 0, aliases: AliasNames = new Map()): Promise<{ url: string; close: () => Promise<void> }> {
+export async function startLambdaApi(
+  host: Pick<FunctionHost, 'has' | 'invoke'>,
+  port = 0,
+  aliases: AliasNames = new Map(),
+): Promise<{ url: string; close: () => Promise<void> }> {
   const server = createServer((req, res) => {
     handle(host, aliases, req, res).catch((error: unknown) => {
       sendError(res, 500, 'ServiceException', (error as Error).message);
@@ -50,7 +54,12 @@ async function handle(host: Pick<FunctionHost, 'has' | 'invoke'>, aliases: Alias
   const body = await readBody(req, MAX_PAYLOAD_BYTES);
   if (!body) {
     const message = `the request payload is over ${MAX_PAYLOAD_BYTES} bytes`;
-    return refuseBody(res, 413, { 'content-type': 'application/json', 'x-amzn-errortype': 'RequestTooLargeException' }, JSON.stringify({ Type: 'User', message }));
+    return refuseBody(
+      res,
+      413,
+      { 'content-type': 'application/json', 'x-amzn-errortype': 'RequestTooLargeException' },
+      JSON.stringify({ Type: 'User', message }),
+    );
   }
   let event: unknown;
   try {

@@ -33,7 +33,20 @@ export function functionLine(line: string, options: { verbose: boolean }): strin
   if (!json) return line;
   if (typeof json._aws === 'object' && json._aws !== null) return options.verbose ? line : undefined;
   if (typeof json.level !== 'string' || typeof json.message !== 'string') return line;
-  const { level, message, timestamp: _t, service: _s, sampling_rate: _r, xray_trace_id: _x, cold_start: _c, function_name: _f, function_memory_size: _m, function_arn: _a, function_request_id: _q, ...rest } = json;
+  const {
+    level,
+    message,
+    timestamp: _t,
+    service: _s,
+    sampling_rate: _r,
+    xray_trace_id: _x,
+    cold_start: _c,
+    function_name: _f,
+    function_memory_size: _m,
+    function_arn: _a,
+    function_request_id: _q,
+    ...rest
+  } = json;
   const mark = level === 'ERROR' || level === 'CRITICAL' ? '! ' : level === 'WARN' ? '~ ' : '  ';
   const keys = Object.entries(rest)
     .map(([key, value]) => `${key}=${typeof value === 'string' ? value : JSON.stringify(value)}`)

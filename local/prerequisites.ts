@@ -51,7 +51,8 @@ export function requireJava(env: NodeJS.ProcessEnv = process.env): string {
   }
   const where = env.JAVA_HOME ? java : (whichOnPath('java', env) ?? 'java');
   const major = javaMajor(`${run.stderr}${run.stdout}`);
-  if (major === undefined) throw new PrerequisiteError(`${where} did not say its version (java -version); DynamoDB Local needs Java ${REQUIRED_JAVA}+: ${INSTALL_JAVA}`);
+  if (major === undefined)
+    throw new PrerequisiteError(`${where} did not say its version (java -version); DynamoDB Local needs Java ${REQUIRED_JAVA}+: ${INSTALL_JAVA}`);
   if (major < REQUIRED_JAVA) throw new PrerequisiteError(`Java ${major} found at ${where}; DynamoDB Local needs ${REQUIRED_JAVA}+: ${INSTALL_JAVA}`);
   return java;
 }
@@ -89,7 +90,9 @@ export async function requirePort(port: number, option: string): Promise<void> {
   });
   if (!taken) return;
   const holder = portHolder(port);
-  throw new PrerequisiteError(`port ${port} is in use${holder ? ` by ${holder}` : ''}: stop it, or pass ${option} <another port> (0 picks a free one)`);
+  throw new PrerequisiteError(
+    `port ${port} is in use${holder ? ` by ${holder}` : ''}: stop it, or pass ${option} <another port> (0 picks a free one)`,
+  );
 }
 
 /** What listens on a TCP port, as `name (pid N)`, where the system tells (Linux: /proc; elsewhere: lsof). */

@@ -82,7 +82,6 @@ export interface LocalRuntime {
   stop(): Promise<void>;
 }
 
-
 /**
  * Where this runtime lays out its functions: beside the cloud assembly it
  * runs, one folder per runtime process. A runtime that was killed outright

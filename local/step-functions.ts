@@ -153,17 +153,19 @@ export class LocalStepFunctions {
       noThrowOnAbort: true,
     });
     const execution: Execution = { executionArn, stateMachineArn: loaded.arn, name, status: 'RUNNING', startDate: new Date(), input };
-    const done = run.result.then(
-      (output) => {
-        Object.assign(execution, output === null ? { status: 'ABORTED' } : { status: 'SUCCEEDED', output: JSON.stringify(output) });
-      },
-      (error: unknown) => {
-        Object.assign(execution, failureOf(error));
-      },
-    ).finally(() => {
-      execution.stopDate = new Date();
-      this.options.log?.(`${loaded.name} ${name} ${execution.status}${execution.error ? ` ${execution.error}: ${execution.cause}` : ''}`);
-    });
+    const done = run.result
+      .then(
+        (output) => {
+          Object.assign(execution, output === null ? { status: 'ABORTED' } : { status: 'SUCCEEDED', output: JSON.stringify(output) });
+        },
+        (error: unknown) => {
+          Object.assign(execution, failureOf(error));
+        },
+      )
+      .finally(() => {
+        execution.stopDate = new Date();
+        this.options.log?.(`${loaded.name} ${name} ${execution.status}${execution.error ? ` ${execution.error}: ${execution.cause}` : ''}`);
+      });
     this.executions.set(executionArn, Object.assign(execution, { done, abort: run.abort }));
     return { executionArn, startDate: execution.startDate };
   }

@@ -1,10 +1,6 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import { DescribeTableCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import {
-  DescribeStreamCommand,
-  DynamoDBStreamsClient,
-  GetShardIteratorCommand,
-} from '@aws-sdk/client-dynamodb-streams';
+import { DescribeStreamCommand, DynamoDBStreamsClient, GetShardIteratorCommand } from '@aws-sdk/client-dynamodb-streams';
 import type { DynamoDBBatchResponse, DynamoDBRecord } from 'aws-lambda';
 import type { LocalAssembly, LocalStreamMapping } from './assembly.ts';
 import type { LocalQueues } from './queues.ts';
@@ -207,7 +203,9 @@ class Poller {
     });
     const body = (await response.json()) as RawRecordsPage & { __type?: string; message?: string; Message?: string };
     if (!response.ok) {
-      throw Object.assign(new Error(body.message ?? body.Message ?? `GetRecords: HTTP ${response.status}`), { name: body.__type?.split('#').at(-1) ?? 'Error' });
+      throw Object.assign(new Error(body.message ?? body.Message ?? `GetRecords: HTTP ${response.status}`), {
+        name: body.__type?.split('#').at(-1) ?? 'Error',
+      });
     }
     return body;
   }
@@ -239,7 +237,11 @@ class Poller {
       if (!shard.skipping) {
         for (let from = 0; from < records.length && !this.stopped; from += this.mapping.batchSize) {
           const batch = records.slice(from, from + this.mapping.batchSize);
-          await this.deliver(batch.map((r) => lambdaRecord(r, streamArn, this.region)), shardId, streamArn);
+          await this.deliver(
+            batch.map((r) => lambdaRecord(r, streamArn, this.region)),
+            shardId,
+            streamArn,
+          );
         }
       }
       read += records.length;

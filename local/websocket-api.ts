@@ -101,7 +101,12 @@ export async function startWebSocketApi(options: WebSocketApiOptions): Promise<L
   const { port } = server.address() as AddressInfo;
   const origin = `http://127.0.0.1:${port}`;
 
-  const baseContext = (connectionId: string, routeKey: string, eventType: 'CONNECT' | 'MESSAGE' | 'DISCONNECT', connection?: Omit<Connection, 'socket'>) => {
+  const baseContext = (
+    connectionId: string,
+    routeKey: string,
+    eventType: 'CONNECT' | 'MESSAGE' | 'DISCONNECT',
+    connection?: Omit<Connection, 'socket'>,
+  ) => {
     const now = new Date();
     return {
       routeKey,
@@ -237,10 +242,16 @@ export async function startWebSocketApi(options: WebSocketApiOptions): Promise<L
     if (!target) return;
     const event = {
       headers: {},
-      requestContext: { ...baseContext(connection.id, '$disconnect', 'DISCONNECT', connection), disconnectStatusCode: closing.statusCode, disconnectReason: closing.reason },
+      requestContext: {
+        ...baseContext(connection.id, '$disconnect', 'DISCONNECT', connection),
+        disconnectStatusCode: closing.statusCode,
+        disconnectReason: closing.reason,
+      },
       isBase64Encoded: false,
     };
-    await host.invoke(target.functionName, event).catch((error: unknown) => log(`$disconnect of ${connection.id} failed: ${(error as Error).message}`));
+    await host
+      .invoke(target.functionName, event)
+      .catch((error: unknown) => log(`$disconnect of ${connection.id} failed: ${(error as Error).message}`));
   }
 
   async function invokeStatus(functionName: string, event: unknown): Promise<number> {

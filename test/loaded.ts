@@ -16,7 +16,10 @@ const stopLoops = () => {
 process.once('exit', stopLoops);
 console.log(`test:loaded: ${loops.length} busy loops (pids ${loops.map((loop) => loop.pid).join(', ')}) hold every core`);
 
-const vitest = spawn(process.execPath, [fromRoot('node_modules/vitest/vitest.mjs'), 'run', ...process.argv.slice(2)], { stdio: 'inherit', cwd: fromRoot() });
+const vitest = spawn(process.execPath, [fromRoot('node_modules/vitest/vitest.mjs'), 'run', ...process.argv.slice(2)], {
+  stdio: 'inherit',
+  cwd: fromRoot(),
+});
 for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => vitest.kill(signal));
 vitest.once('exit', (code, signal) => {
   stopLoops();

@@ -6,7 +6,9 @@
  */
 import type { BucketView, CellView, ConsoleSnapshot, ErrorBody, MoveView, TenantView, VersionDiffView } from '../api.ts';
 
-type Snapshot = ConsoleSnapshot & { apply: { running: boolean; progress?: { bucketsDone: number; bucketsTotal: number; failed: unknown[] }; error?: string } };
+type Snapshot = ConsoleSnapshot & {
+  apply: { running: boolean; progress?: { bucketsDone: number; bucketsTotal: number; failed: unknown[] }; error?: string };
+};
 
 const POLL_MS = 2_000;
 const SIDE = 128;
@@ -26,7 +28,10 @@ class ApiError extends Error {}
 async function api<T>(path: string, init?: { method: 'POST'; body?: unknown }): Promise<T> {
   let response: Response;
   try {
-    response = await fetch(path, init ? { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(init.body ?? {}) } : undefined);
+    response = await fetch(
+      path,
+      init ? { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(init.body ?? {}) } : undefined,
+    );
   } catch {
     throw new ApiError('the console server is not answering: is npm run console still running?');
   }
@@ -37,7 +42,11 @@ async function api<T>(path: string, init?: { method: 'POST'; body?: unknown }): 
 
 // ---- rendering -------------------------------------------------------------
 
-function el<K extends keyof HTMLElementTagNameMap>(tag: K, props: Partial<HTMLElementTagNameMap[K]> & { dataset?: Record<string, string> } = {}, ...children: Array<Node | string>): HTMLElementTagNameMap[K] {
+function el<K extends keyof HTMLElementTagNameMap>(
+  tag: K,
+  props: Partial<HTMLElementTagNameMap[K]> & { dataset?: Record<string, string> } = {},
+  ...children: Array<Node | string>
+): HTMLElementTagNameMap[K] {
   const node = document.createElement(tag);
   const { dataset, ...rest } = props;
   Object.assign(node, rest);
@@ -80,7 +89,11 @@ function render(s: Snapshot): void {
     banner.textContent = '';
   }
   once('cells', s.cells, () => renderCells(s.cells));
-  once('moveTargets', s.cells.map((c) => c.cellId), () => renderMoveTargets(s.cells));
+  once(
+    'moveTargets',
+    s.cells.map((c) => c.cellId),
+    () => renderMoveTargets(s.cells),
+  );
   once('map', [s.map, s.mapCells, s.pinnedBuckets, s.movingBuckets], () => {
     drawGrid(s);
     renderLegend(s);
@@ -97,18 +110,28 @@ function renderCells(cells: CellView[]): void {
     const drain = el('button', { type: 'button', id: `drain-${cell.cellId}`, textContent: 'Drain', disabled: cell.status === 'draining' });
     drain.setAttribute('aria-label', `Drain ${cell.cellId}`);
     drain.addEventListener('click', () =>
-      act(`Drain ${cell.cellId}?`, `${cell.cellId} keeps serving its tenants, but takes no buckets in a rebalance plan, and the next plan moves its ${cell.buckets} buckets to the other active cells.`, `Drain ${cell.cellId}`, () =>
-        api(`/api/cells/${encodeURIComponent(cell.cellId)}/drain`, { method: 'POST' }),
+      act(
+        `Drain ${cell.cellId}?`,
+        `${cell.cellId} keeps serving its tenants, but takes no buckets in a rebalance plan, and the next plan moves its ${cell.buckets} buckets to the other active cells.`,
+        `Drain ${cell.cellId}`,
+        () => api(`/api/cells/${encodeURIComponent(cell.cellId)}/drain`, { method: 'POST' }),
       ),
     );
     const activate = el('button', { type: 'button', id: `activate-${cell.cellId}`, textContent: 'Activate', disabled: cell.status === 'active' });
     activate.setAttribute('aria-label', `Activate ${cell.cellId}`);
     activate.addEventListener('click', () =>
-      act(`Activate ${cell.cellId}?`, `${cell.cellId} serves its tenants and takes buckets again in the next rebalance plan.`, `Activate ${cell.cellId}`, () =>
-        api(`/api/cells/${encodeURIComponent(cell.cellId)}/activate`, { method: 'POST' }),
+      act(
+        `Activate ${cell.cellId}?`,
+        `${cell.cellId} serves its tenants and takes buckets again in the next rebalance plan.`,
+        `Activate ${cell.cellId}`,
+        () => api(`/api/cells/${encodeURIComponent(cell.cellId)}/activate`, { method: 'POST' }),
       ),
     );
-    const health = el('td', { className: `health-${cell.health.state}` }, `${cell.health.state === 'ok' ? 'Healthy' : cell.health.state === 'alarm' ? 'Unhealthy' : 'Unknown'}: ${cell.health.detail}`);
+    const health = el(
+      'td',
+      { className: `health-${cell.health.state}` },
+      `${cell.health.state === 'ok' ? 'Healthy' : cell.health.state === 'alarm' ? 'Unhealthy' : 'Unknown'}: ${cell.health.detail}`,
+    );
     return el(
       'tr',
       { dataset: { cell: cell.cellId } },
@@ -143,8 +166,11 @@ function renderMoves(moves: MoveView[]): void {
       const abort = el('button', { type: 'button', id: `abort-${m.moveId}`, textContent: 'Abort' });
       abort.setAttribute('aria-label', `Abort move ${m.moveId}`);
       abort.addEventListener('click', () =>
-        act(`Abort move ${m.moveId}?`, `The move of ${m.kind} ${m.subject} from ${m.from} to ${m.to} is undone: ${m.to}'s copy is deleted and ${m.from} keeps serving. Refused once the move has flipped.`, 'Abort the move', () =>
-          api(`/api/moves/${encodeURIComponent(m.moveId)}/abort`, { method: 'POST' }),
+        act(
+          `Abort move ${m.moveId}?`,
+          `The move of ${m.kind} ${m.subject} from ${m.from} to ${m.to} is undone: ${m.to}'s copy is deleted and ${m.from} keeps serving. Refused once the move has flipped.`,
+          'Abort the move',
+          () => api(`/api/moves/${encodeURIComponent(m.moveId)}/abort`, { method: 'POST' }),
         ),
       );
       const revert = el('button', { type: 'button', id: `revert-${m.moveId}`, textContent: 'Revert' });
@@ -186,17 +212,35 @@ function renderApply(s: Snapshot): void {
   const bar = el('progress', { max: Math.max(total, 1), value: done });
   bar.setAttribute('aria-label', 'Apply progress');
   box.replaceChildren(
-    el('p', {}, running ? 'Applying the plan: ' : 'The last apply ended: ', bar, ` ${done.toLocaleString('en')} of ${total.toLocaleString('en')} buckets moved`, error ? ` — ${error}` : ''),
+    el(
+      'p',
+      {},
+      running ? 'Applying the plan: ' : 'The last apply ended: ',
+      bar,
+      ` ${done.toLocaleString('en')} of ${total.toLocaleString('en')} buckets moved`,
+      error ? ` — ${error}` : '',
+    ),
   );
 }
 
 function renderQuotas(s: Snapshot): void {
   const { default: fallback, overrides } = s.quotas;
-  $('quota-default').textContent = `Every other tenant: ${fallback.rate.toLocaleString()} requests a second, bursts of ${fallback.burst.toLocaleString()} (npm run cells -- quota set changes one tenant's).`;
+  $('quota-default').textContent =
+    `Every other tenant: ${fallback.rate.toLocaleString()} requests a second, bursts of ${fallback.burst.toLocaleString()} (npm run cells -- quota set changes one tenant's).`;
   replace(
     $('quotas-body'),
     ...(overrides.length
-      ? overrides.map((q) => el('tr', {}, el('th', { scope: 'row' }, q.tenantId), el('td', {}, q.rate.toLocaleString()), el('td', {}, q.burst.toLocaleString()), el('td', {}, q.updatedAt), el('td', {}, q.by)))
+      ? overrides.map((q) =>
+          el(
+            'tr',
+            {},
+            el('th', { scope: 'row' }, q.tenantId),
+            el('td', {}, q.rate.toLocaleString()),
+            el('td', {}, q.burst.toLocaleString()),
+            el('td', {}, q.updatedAt),
+            el('td', {}, q.by),
+          ),
+        )
       : [el('tr', {}, el('td', { colSpan: 5 }, 'No tenant has a quota of its own.'))]),
   );
 }
@@ -208,7 +252,16 @@ function renderVersions(s: Snapshot): void {
       const show = el('button', { type: 'button', id: `diff-${v.version}`, textContent: 'Show diff' });
       show.setAttribute('aria-label', `Show what version ${v.version} changed`);
       show.addEventListener('click', () => showDiff(v.version));
-      return el('tr', {}, el('th', { scope: 'row' }, String(v.version)), el('td', {}, v.createdAt ?? ''), el('td', {}, v.by), el('td', {}, String(v.pinned)), el('td', {}, v.change), el('td', {}, show));
+      return el(
+        'tr',
+        {},
+        el('th', { scope: 'row' }, String(v.version)),
+        el('td', {}, v.createdAt ?? ''),
+        el('td', {}, v.by),
+        el('td', {}, String(v.pinned)),
+        el('td', {}, v.change),
+        el('td', {}, show),
+      );
     }),
   );
 }
@@ -222,10 +275,29 @@ async function showDiff(version: number): Promise<void> {
     else if (!diff.buckets.length && !diff.pins.length) lines.push(el('p', {}, 'No bucket or pin changed (a status or registry change).'));
     if (diff.buckets.length) {
       lines.push(
-        el('ul', {}, ...diff.buckets.map((b) => el('li', {}, `${b.count} bucket${b.count === 1 ? '' : 's'} ${b.from} → ${b.to}: ${b.ranges.map(([a, z]) => (a === z ? `${a}` : `${a}–${z}`)).join(', ')}`))),
+        el(
+          'ul',
+          {},
+          ...diff.buckets.map((b) =>
+            el(
+              'li',
+              {},
+              `${b.count} bucket${b.count === 1 ? '' : 's'} ${b.from} → ${b.to}: ${b.ranges.map(([a, z]) => (a === z ? `${a}` : `${a}–${z}`)).join(', ')}`,
+            ),
+          ),
+        ),
       );
     }
-    if (diff.pins.length) lines.push(el('ul', {}, ...diff.pins.map((p) => el('li', {}, `${p.tenantId}: ${p.from ? `pinned to ${p.from}` : 'by bucket'} → ${p.to ? `pinned to ${p.to}` : 'by bucket'}`))));
+    if (diff.pins.length)
+      lines.push(
+        el(
+          'ul',
+          {},
+          ...diff.pins.map((p) =>
+            el('li', {}, `${p.tenantId}: ${p.from ? `pinned to ${p.from}` : 'by bucket'} → ${p.to ? `pinned to ${p.to}` : 'by bucket'}`),
+          ),
+        ),
+      );
     box.replaceChildren(...lines);
   } catch (error) {
     box.replaceChildren(el('p', { className: 'error' }, (error as Error).message));
@@ -253,7 +325,10 @@ function renderTraffic(s: Snapshot): void {
   const minutes = Math.round((s.traffic.slotSeconds * (Object.values(s.traffic.cells)[0]?.length ?? 0)) / 60);
   $('chart-summary').textContent = `Requests per second per cell over the last ${minutes} minutes: ${
     cells
-      .map((c) => `${c} ${(s.traffic.cells[c]!.at(-1) ?? 0).toFixed(1)} now, peak ${Math.max(0, ...s.traffic.cells[c]!).toFixed(1)} (${['solid', 'dashed', 'dotted', 'dash-dot'][cellOrder(s, c) % 4]} line)`)
+      .map(
+        (c) =>
+          `${c} ${(s.traffic.cells[c]!.at(-1) ?? 0).toFixed(1)} now, peak ${Math.max(0, ...s.traffic.cells[c]!).toFixed(1)} (${['solid', 'dashed', 'dotted', 'dash-dot'][cellOrder(s, c) % 4]} line)`,
+      )
       .join('; ') || 'no traffic yet'
   }.`;
 }
@@ -320,7 +395,10 @@ function drawGrid(s: Snapshot): void {
   for (const bucket of s.pinnedBuckets) g.fillRect((bucket % SIDE) * PX + 1, Math.floor(bucket / SIDE) * PX + 1, PX - 2, PX - 2);
   drawCursor(g);
   const counts = s.mapCells.map((cellId, i) => `${cellId} ${s.map.filter((c) => c === i).length}`);
-  canvas.setAttribute('aria-label', `Bucket map of version ${s.version}: ${counts.join(', ')} buckets; ${s.pinnedBuckets.length} with pinned tenants, ${s.movingBuckets.length} moving`);
+  canvas.setAttribute(
+    'aria-label',
+    `Bucket map of version ${s.version}: ${counts.join(', ')} buckets; ${s.pinnedBuckets.length} with pinned tenants, ${s.movingBuckets.length} moving`,
+  );
 }
 
 function drawCursor(g: CanvasRenderingContext2D): void {
@@ -350,7 +428,9 @@ let bucketRequest = 0;
 async function describeBucket(bucket: number): Promise<void> {
   if (!state) return;
   const cellId = state.mapCells[state.map[bucket]!]!;
-  const marks = [state.pinnedBuckets.includes(bucket) ? 'a pinned tenant' : '', state.movingBuckets.includes(bucket) ? 'moving' : ''].filter(Boolean).join(', ');
+  const marks = [state.pinnedBuckets.includes(bucket) ? 'a pinned tenant' : '', state.movingBuckets.includes(bucket) ? 'moving' : '']
+    .filter(Boolean)
+    .join(', ');
   const info = $('bucket-info');
   info.textContent = `Bucket ${bucket} (row ${Math.floor(bucket / SIDE) + 1}, column ${(bucket % SIDE) + 1}): ${cellId}${marks ? `, ${marks}` : ''}; counting tenants…`;
   const asked = ++bucketRequest;
@@ -465,18 +545,29 @@ function wire(): void {
   });
 
   $('plan-button').addEventListener('click', () =>
-    act('Plan a rebalance?', 'The fewest bucket moves that even out the active cells by weight are worked out from the current map and saved; nothing moves until the plan is applied.', 'Make the plan', () =>
-      api<{ basedOnVersion: number; moveCount: number; moves: Array<{ from: string; to: string; count: number }> }>('/api/plan', { method: 'POST' }), (plan) => {
+    act(
+      'Plan a rebalance?',
+      'The fewest bucket moves that even out the active cells by weight are worked out from the current map and saved; nothing moves until the plan is applied.',
+      'Make the plan',
+      () =>
+        api<{ basedOnVersion: number; moveCount: number; moves: Array<{ from: string; to: string; count: number }> }>('/api/plan', {
+          method: 'POST',
+        }),
+      (plan) => {
         const p = plan as { basedOnVersion: number; moveCount: number; moves: Array<{ from: string; to: string; count: number }> };
         $('plan-result').replaceChildren(
           el('p', {}, `Plan from map version ${p.basedOnVersion}: ${p.moveCount} bucket moves.`),
           el('ul', {}, ...p.moves.map((m) => el('li', {}, `${m.count} buckets ${m.from} → ${m.to}`))),
         );
-      }),
+      },
+    ),
   );
   $('apply-button').addEventListener('click', () =>
-    act('Apply the saved plan?', 'The saved plan of the current map version is carried out as bucket moves, two at a time, each tenant serving throughout. Progress shows under Moves.', 'Apply the plan', () =>
-      api('/api/apply', { method: 'POST' }),
+    act(
+      'Apply the saved plan?',
+      'The saved plan of the current map version is carried out as bucket moves, two at a time, each tenant serving throughout. Progress shows under Moves.',
+      'Apply the plan',
+      () => api('/api/apply', { method: 'POST' }),
     ),
   );
 
@@ -531,6 +622,7 @@ setInterval(() => void refresh(), POLL_MS);
 function moveState(m: MoveView): string {
   if (m.revertedBy && !m.finished) return `being reverted by ${m.revertedBy}`;
   if (m.revertedBy) return `reverted by ${m.revertedBy}`;
-  if (m.forgetAt !== undefined) return `flipped; ${m.revertible ? 'revertible until' : "the source's copy is forgotten at"} ${new Date(m.forgetAt).toISOString().slice(11, 19)} UTC`;
+  if (m.forgetAt !== undefined)
+    return `flipped; ${m.revertible ? 'revertible until' : "the source's copy is forgotten at"} ${new Date(m.forgetAt).toISOString().slice(11, 19)} UTC`;
   return (m.revertOf ? `${m.state} (reverting ${m.revertOf})` : m.state) + (m.error ? `: ${m.error}` : '');
 }

@@ -187,11 +187,7 @@ export function entityHandlers({ store, input, patch }: EntityApi): Handlers {
  * with `Allow`, every unknown path a 404. Every row of `routes` must have
  * its handlers here, and every handler its row.
  */
-export function createApp(
-  parts: CellApiParts,
-  observability: Pick<Observability, 'logger' | 'metrics'>,
-  routes: readonly Route[] = ROUTES,
-): Router {
+export function createApp(parts: CellApiParts, observability: Pick<Observability, 'logger' | 'metrics'>, routes: readonly Route[] = ROUTES): Router {
   const { orders } = parts;
   const app = new Router({ logger: observability.logger });
   const handlers: Handlers = Object.assign({}, ...parts.entities.map(entityHandlers));
@@ -206,9 +202,13 @@ export function createApp(
         judged = await ownership.check(tenantId);
         if (!judged.owned) {
           observability.metrics.addMetric('MisdirectedRequests', MetricUnit.Count, 1);
-          return json(MISDIRECTED, errorBody('misdirected', `tenant ${tenantId} is served by another cell`, { cellId: ownership.cellId, epoch: judged.epoch }), {
-            'x-cell-epoch': String(judged.epoch),
-          });
+          return json(
+            MISDIRECTED,
+            errorBody('misdirected', `tenant ${tenantId} is served by another cell`, { cellId: ownership.cellId, epoch: judged.epoch }),
+            {
+              'x-cell-epoch': String(judged.epoch),
+            },
+          );
         }
         if (writes && judged.fenced) return tenantMoving(tenantId);
       }
@@ -237,10 +237,14 @@ export function createApp(
       const placed = await orders.place(tenantId, idempotencyKey, input);
       // Orders this cell took (a replay is not a new one): the dashboard's orders per cell.
       if (placed.created) observability.metrics.addMetric('OrdersPlaced', MetricUnit.Count, 1);
-      return json(202, { orderId: placed.orderId, status: placed.status }, {
-        location: `/tenants/${tenantId}/orders/${placed.orderId}`,
-        ...(!placed.created && { 'idempotent-replayed': 'true' }),
-      });
+      return json(
+        202,
+        { orderId: placed.orderId, status: placed.status },
+        {
+          location: `/tenants/${tenantId}/orders/${placed.orderId}`,
+          ...(!placed.created && { 'idempotent-replayed': 'true' }),
+        },
+      );
     },
   };
 
@@ -253,9 +257,7 @@ export function createApp(
   };
   registerRoutes(app, routes, handlers);
 
-  app.errorHandler(ClientError, async (error) =>
-    json(error.statusCode, errorBody(error.code, error.message, error.details), error.headers),
-  );
+  app.errorHandler(ClientError, async (error) => json(error.statusCode, errorBody(error.code, error.message, error.details), error.headers));
   app.errorHandler(NotFoundError, async (error) => json(404, errorBody('not_found', error.message)));
   app.errorHandler(OwnershipUnreadableError, async (error) => {
     observability.logger.error('the cell cannot read its ownership record', { error });
@@ -319,7 +321,9 @@ export function tableFault(error: Error): 'throttled' | 'unreachable' | undefine
 
 /** A write of a tenant whose move is in its fenced window: refused, never lost; the client retries after a second. */
 function tenantMoving(tenantId: string): Response {
-  return json(503, errorBody('tenant_moving', `tenant ${tenantId} is moving to another cell: writes resume within seconds, retry`), { 'retry-after': '1' });
+  return json(503, errorBody('tenant_moving', `tenant ${tenantId} is moving to another cell: writes resume within seconds, retry`), {
+    'retry-after': '1',
+  });
 }
 
 function json(status: number, body: unknown, headers: Record<string, string> = {}): Response {

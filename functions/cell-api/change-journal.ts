@@ -29,9 +29,9 @@ function keysOf(commandName: string, input: Record<string, unknown>): Array<{ ta
       });
     case 'BatchWriteItemCommand':
     case 'BatchWriteCommand':
-      return Object.entries((input.RequestItems ?? {}) as Record<string, Array<{ PutRequest?: { Item: Key }; DeleteRequest?: { Key: Key } }>>).flatMap(
-        ([name, requests]) => requests.map((request) => ({ table: name, key: request.PutRequest?.Item ?? request.DeleteRequest?.Key })),
-      );
+      return Object.entries(
+        (input.RequestItems ?? {}) as Record<string, Array<{ PutRequest?: { Item: Key }; DeleteRequest?: { Key: Key } }>>,
+      ).flatMap(([name, requests]) => requests.map((request) => ({ table: name, key: request.PutRequest?.Item ?? request.DeleteRequest?.Key })));
     default:
       return [];
   }
@@ -76,7 +76,14 @@ export class ChangeJournal {
               return client.send(
                 new PutItemCommand({
                   TableName: this.tableName,
-                  Item: { pk: { S: journalPk }, sk: { S: journalSk }, entity: { S: JOURNAL_ENTITY }, tenantId: { S: journal.tenantId }, recordSk: { S: sk }, at: { N: String(at) } },
+                  Item: {
+                    pk: { S: journalPk },
+                    sk: { S: journalSk },
+                    entity: { S: JOURNAL_ENTITY },
+                    tenantId: { S: journal.tenantId },
+                    recordSk: { S: sk },
+                    at: { N: String(at) },
+                  },
                 }),
               );
             }),

@@ -1,7 +1,16 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { ALB_CORRELATION_ID_PATH, createObservability, instrument, MetricUnit, parseEnvironment, tenantIdOf, DATA_PLANE, sdkClientConfig } from '@item-master/shared';
+import {
+  ALB_CORRELATION_ID_PATH,
+  createObservability,
+  instrument,
+  MetricUnit,
+  parseEnvironment,
+  tenantIdOf,
+  DATA_PLANE,
+  sdkClientConfig,
+} from '@item-master/shared';
 import type { ALBEvent, ALBResult } from 'aws-lambda';
 import * as z from 'zod';
 import { createApp } from './app.ts';
@@ -17,7 +26,10 @@ const {
   TABLE_NAME: tableName,
   STATE_MACHINE_ARN: stateMachineArn,
   CELL_ID: cellId,
-} = parseEnvironment('cell API', z.object({ TABLE_NAME: z.string().min(1), STATE_MACHINE_ARN: z.string().startsWith('arn:'), CELL_ID: z.string().min(1) }));
+} = parseEnvironment(
+  'cell API',
+  z.object({ TABLE_NAME: z.string().min(1), STATE_MACHINE_ARN: z.string().startsWith('arn:'), CELL_ID: z.string().min(1) }),
+);
 const dynamo = observability.tracer.captureAWSv3Client(new DynamoDBClient(sdkClientConfig(DATA_PLANE)));
 const writeDeadlines = new WriteDeadlines();
 writeDeadlines.guard(dynamo);

@@ -3,14 +3,7 @@ import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { ExecutionAlreadyExists, StartExecutionCommand, type SFNClient } from '@aws-sdk/client-sfn';
 import { BatchGetCommand, GetCommand, PutCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { COPY_MARKER, ENTITIES, FAILURE_REASONS, ITEM_SK_PREFIX, itemKey, orderKey, type LineCheckResult } from '@item-master/shared';
-import {
-  mergeLines,
-  orderWorkflowInput,
-  type ItemIncarnation,
-  type OrderLine,
-  type OrderWorkflowInput,
-  type ReservedLine,
-} from './saga-input.ts';
+import { mergeLines, orderWorkflowInput, type ItemIncarnation, type OrderLine, type OrderWorkflowInput, type ReservedLine } from './saga-input.ts';
 import type { Order, OrderInput, OrderStatus } from './schema.ts';
 import { NotFoundError } from './versioned-store.ts';
 
@@ -146,9 +139,14 @@ export class OrderStore {
     if (!stored) throw new NotFoundError(ENTITY, orderId);
     const { requestHash: _hash, failureReason, failureLines, failureCause: _cause, stockNotReturned, lines: reserved, ...rest } = stored;
     const lines = reserved.map(({ itemId, quantity }) => ({ itemId, quantity }));
-    const order: Order = { ...rest, lines, ...(stockNotReturned && { stockNotReturned: lines.map((l) => l.itemId).filter((id) => stockNotReturned.has(id)) }) };
+    const order: Order = {
+      ...rest,
+      lines,
+      ...(stockNotReturned && { stockNotReturned: lines.map((l) => l.itemId).filter((id) => stockNotReturned.has(id)) }),
+    };
     if (failureReason === undefined) return order;
-    const items = failureReason === FAILURE_REASONS.outOfStock ? (failureLines ?? []).filter((line) => line.short).map((line) => line.itemId) : undefined;
+    const items =
+      failureReason === FAILURE_REASONS.outOfStock ? (failureLines ?? []).filter((line) => line.short).map((line) => line.itemId) : undefined;
     return { ...order, failure: { reason: failureReason, ...(items && { items }) } };
   }
 

@@ -13,7 +13,10 @@ import { bucketOf, routeTenant, type BucketMap } from '../../control-plane/routi
 
 /** The cell's ownership record is there but cannot be read as a map: the cell serves no tenant until it is written again. */
 export class OwnershipUnreadableError extends Error {
-  constructor(readonly epoch: unknown, options: { cause: unknown }) {
+  constructor(
+    readonly epoch: unknown,
+    options: { cause: unknown },
+  ) {
     super(`the cell's ownership record (epoch ${String(epoch)}) cannot be read as a map`, options);
     this.name = 'OwnershipUnreadableError';
   }
@@ -139,7 +142,11 @@ export class OwnershipCache {
     } else if (record.epoch !== this.current?.epoch) {
       // Decoding a map is the costly part: only when the version changed.
       try {
-        this.current = { epoch: record.epoch, map: decodeBuckets({ cells: [...record.cells], buckets: record.buckets }), overrides: record.overrides ?? {} };
+        this.current = {
+          epoch: record.epoch,
+          map: decodeBuckets({ cells: [...record.cells], buckets: record.buckets }),
+          overrides: record.overrides ?? {},
+        };
       } catch (cause) {
         // Serving by a guess could serve another cell's tenant: refuse, and read again on the next request.
         throw new OwnershipUnreadableError(record.epoch, { cause });

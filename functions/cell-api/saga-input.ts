@@ -78,7 +78,8 @@ const NO_ITEM = '-';
  * record whose marker equals its `updatedAt` is a move's copy, which the
  * publisher tells nobody of).
  */
-const STOCK_WRITE_EXPRESSION = (sign: '-' | '+') => `SET stock = stock ${sign} :quantity, #version = #version + :one, #updatedAt = :updatedAt REMOVE #copy`;
+const STOCK_WRITE_EXPRESSION = (sign: '-' | '+') =>
+  `SET stock = stock ${sign} :quantity, #version = #version + :one, #updatedAt = :updatedAt REMOVE #copy`;
 
 /**
  * `at` stamps the reservation's `updatedAt`: the workflow starts at once and
@@ -124,7 +125,12 @@ export function orderWorkflowInput(
         // A tombstone has neither incarnation nor createdAt: a deleted item fails this too.
         ConditionExpression: `#from = :from${stockCondition}`,
         ExpressionAttributeNames: { '#version': 'version', '#from': name, ...RECORD_WRITE_NAMES },
-        ExpressionAttributeValues: { ':quantity': { N: String(line.quantity) }, ':one': { N: '1' }, ':from': { S: value }, ':updatedAt': { S: order.at } },
+        ExpressionAttributeValues: {
+          ':quantity': { N: String(line.quantity) },
+          ':one': { N: '1' },
+          ':from': { S: value },
+          ':updatedAt': { S: order.at },
+        },
       },
     };
   };

@@ -91,9 +91,7 @@ export class VersionedStore<T extends Versioned> {
   ) {}
 
   async get(tenantId: string, id: string): Promise<T | undefined> {
-    const { Item: stored } = await this.doc.send(
-      new GetCommand({ TableName: this.tableName, Key: this.key(tenantId, id), ConsistentRead: true }),
-    );
+    const { Item: stored } = await this.doc.send(new GetCommand({ TableName: this.tableName, Key: this.key(tenantId, id), ConsistentRead: true }));
     return stored && isLive(stored) ? this.toRecord(stored) : undefined;
   }
 

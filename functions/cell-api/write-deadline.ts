@@ -48,7 +48,8 @@ export class WriteDeadlines {
       (next, context) => async (args) => {
         const deadline = this.current.getStore();
         if (deadline === undefined || !WRITES.has(context.commandName ?? '')) return next(args);
-        if (this.now() >= deadline) throw new WriteWindowClosedError('the write was not sent: its ownership check is too old, or its tenant is being fenced');
+        if (this.now() >= deadline)
+          throw new WriteWindowClosedError('the write was not sent: its ownership check is too old, or its tenant is being fenced');
         const output = await next(args);
         if (this.now() >= deadline + WRITE_SETTLE_MS) throw new WriteWindowClosedError('the write was answered too late to be acknowledged');
         return output;

@@ -17,7 +17,12 @@ export type Reply =
   | { type: 'subscribed' | 'unsubscribed'; tenantId: string; itemIds: string[] | 'all' }
   | { type: 'error'; code: string; message: string; details?: unknown };
 
-const error = (code: string, message: string, details?: unknown): Reply => ({ type: 'error', code, message, ...(details !== undefined && { details }) });
+const error = (code: string, message: string, details?: unknown): Reply => ({
+  type: 'error',
+  code,
+  message,
+  ...(details !== undefined && { details }),
+});
 
 /**
  * One client frame (any route: `subscribe`, `unsubscribe` or `$default`),
@@ -39,7 +44,11 @@ export async function handleFrame(store: ConnectionStore, connectionId: string, 
   }
   const parsed = frameSchema.safeParse(json);
   if (!parsed.success) {
-    return error('validation_failed', 'the frame is not valid', parsed.error.issues.map((i) => ({ path: i.path.map(String).join('.'), message: i.message })));
+    return error(
+      'validation_failed',
+      'the frame is not valid',
+      parsed.error.issues.map((i) => ({ path: i.path.map(String).join('.'), message: i.message })),
+    );
   }
   const frame = parsed.data;
   if (frame.tenantId !== tenantId) return error('forbidden', 'a connection may subscribe to its own tenant only');

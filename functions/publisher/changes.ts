@@ -62,7 +62,9 @@ function fits(message: LiveMessage): boolean {
  * cell, under its `cellId`). Undefined for a batch without creation times.
  */
 export function oldestChangeAgeMs(records: readonly DynamoDBRecord[], now = Date.now()): number | undefined {
-  const times = records.flatMap((record) => (typeof record.dynamodb?.ApproximateCreationDateTime === 'number' ? [record.dynamodb.ApproximateCreationDateTime] : []));
+  const times = records.flatMap((record) =>
+    typeof record.dynamodb?.ApproximateCreationDateTime === 'number' ? [record.dynamodb.ApproximateCreationDateTime] : [],
+  );
   // Stream records give the time in whole seconds since the epoch.
   return times.length === 0 ? undefined : Math.max(0, now - Math.min(...times) * 1000);
 }

@@ -57,10 +57,7 @@ export class ControlPlaneReads {
     return Items?.[0] ? versionFromItem(unmarshall(Items[0])) : undefined;
   }
 
-  async #query(
-    query: ReadQuery,
-    startKey?: Record<string, AttributeValue>,
-  ): Promise<QueryOutput> {
+  async #query(query: ReadQuery, startKey?: Record<string, AttributeValue>): Promise<QueryOutput> {
     const body = {
       TableName: this.tableName,
       ...query,

@@ -95,10 +95,7 @@ export async function routeRequest(event: ALBEvent, deps: RouterDeps): Promise<A
     return json(404, errorBody('not_found', `no route for ${method} ${event.path}`));
   }
   if (!isValidId(tenantId)) {
-    return json(
-      400,
-      errorBody('validation_failed', 'invalid tenant id', [{ path: 'tenantId', message: ID_RULE }]),
-    );
+    return json(400, errorBody('validation_failed', 'invalid tenant id', [{ path: 'tenantId', message: ID_RULE }]));
   }
 
   // No route, no token check: nothing of the tenant is touched, and the answer is the cell's own.
@@ -128,7 +125,10 @@ export async function routeRequest(event: ALBEvent, deps: RouterDeps): Promise<A
     metrics.addMetric('QuotaRefusals', MetricUnit.Count, 1);
     return json(
       429,
-      errorBody('quota_exceeded', `tenant ${tenantId} is over its quota of ${quota.rate} requests a second (bursts of ${quota.burst}): retry after ${quotaHeaders['retry-after']} s`),
+      errorBody(
+        'quota_exceeded',
+        `tenant ${tenantId} is over its quota of ${quota.rate} requests a second (bursts of ${quota.burst}): retry after ${quotaHeaders['retry-after']} s`,
+      ),
       quotaHeaders,
     );
   }
@@ -185,7 +185,12 @@ async function mapAtLeast(epoch: number | undefined, deps: RouterDeps): Promise<
 const bucketOfTenant = cachedBucketOf();
 
 /** Sends the request to the cell the routing gives the tenant, or answers for a cell that is not serving. */
-async function routeToCell(routing: RoutingSnapshot, tenantId: string, event: ALBEvent, deps: RouterDeps): Promise<{ cellId: string; result: ALBResult }> {
+async function routeToCell(
+  routing: RoutingSnapshot,
+  tenantId: string,
+  event: ALBEvent,
+  deps: RouterDeps,
+): Promise<{ cellId: string; result: ALBResult }> {
   const { cellId, reason } = routeTenant(routing.map, routing.overrides, tenantId, bucketOfTenant);
   const cell = routing.cells.get(cellId);
   if (!cell || cell.status === 'inactive') {
@@ -272,4 +277,3 @@ function sanitize(result: ALBResult): ALBResult {
   const { multiValueHeaders: _dropped, ...rest } = result;
   return { ...rest, headers };
 }
-

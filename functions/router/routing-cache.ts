@@ -34,9 +34,7 @@ export function snapshotFromState(state: RoutingState): RoutingSnapshot {
     source: 'store',
     map: state.version.map,
     overrides: state.version.overrides,
-    cells: new Map(
-      state.cells.map((cell) => [cell.cellId, { cellId: cell.cellId, status: cell.status, functionName: cell.apiFunctionArn }]),
-    ),
+    cells: new Map(state.cells.map((cell) => [cell.cellId, { cellId: cell.cellId, status: cell.status, functionName: cell.apiFunctionArn }])),
     quotas: new Map(state.quotas.map(({ tenantId, rate, burst }) => [tenantId, { rate, burst }])),
   };
 }
@@ -68,9 +66,7 @@ export function snapshotFromShipped(json: string | undefined): RoutingSnapshot {
     source: 'shipped',
     map: decodeBuckets(shipped),
     overrides: shipped.overrides,
-    cells: new Map(
-      Object.entries(shipped.functions).map(([cellId, functionName]) => [cellId, { cellId, status: 'active', functionName }]),
-    ),
+    cells: new Map(Object.entries(shipped.functions).map(([cellId, functionName]) => [cellId, { cellId, status: 'active', functionName }])),
     quotas: new Map(),
   };
 }

@@ -100,14 +100,14 @@ describe('the cost model', () => {
     transitionsPerOrder: 8,
   };
 
-  it('bills CPU at the function\'s share of a vCPU, plus its waits, in whole ms', () => {
+  it("bills CPU at the function's share of a vCPU, plus its waits, in whole ms", () => {
     expect(billedMs(1, 1769, 0)).toBe(1);
     expect(billedMs(1, 3538, 0)).toBe(1);
     expect(billedMs(1, 128, 0)).toBe(Math.ceil(1769 / 128));
     expect(billedMs(0.2, 1769, 5)).toBe(6);
   });
 
-  it('bills the router for the cell\'s time too, since it waits for the answer', () => {
+  it("bills the router for the cell's time too, since it waits for the answer", () => {
     const [get] = costModel(inputs);
     const cellMs = billedMs(1.5, 512, ASSUMPTIONS.dynamoCallMs);
     const routerMs = billedMs(0.5, 512, cellMs + ASSUMPTIONS.invokeOverheadMs);
@@ -121,7 +121,7 @@ describe('the cost model', () => {
     expect(order!.totalUsd).toBeGreaterThan(put!.totalUsd);
   });
 
-  it('gives the router\'s share at each memory size', () => {
+  it("gives the router's share at each memory size", () => {
     const rows = routerMemoryRows(inputs, [128, 1769]);
     expect(rows.map((row) => row.memoryMb)).toEqual([128, 1769]);
     for (const row of rows) expect(row.share).toBeGreaterThan(0);
@@ -129,7 +129,7 @@ describe('the cost model', () => {
   });
 });
 
-describe('the cold start\'s init stubs', () => {
+describe("the cold start's init stubs", () => {
   it('forward a request once, replay it after, and key it by its body, not its signature', async () => {
     let upstreamCalls = 0;
     const upstream = createServer((req, res) => {
@@ -140,12 +140,17 @@ describe('the cold start\'s init stubs', () => {
     const proxy = await startRecordingProxy(`http://127.0.0.1:${(upstream.address() as AddressInfo).port}`);
     try {
       const post = (body: string, signature: string) =>
-        fetch(proxy.url, { method: 'POST', headers: { 'x-amz-target': 'DynamoDB_20120810.Query', authorization: signature }, body }).then((r) => r.text());
+        fetch(proxy.url, { method: 'POST', headers: { 'x-amz-target': 'DynamoDB_20120810.Query', authorization: signature }, body }).then((r) =>
+          r.text(),
+        );
       expect(await post('{"a":1}', 'sig-1')).toBe('{"call":1}');
       expect(await post('{"a":1}', 'sig-2')).toBe('{"call":1}');
       expect(await post('{"a":2}', 'sig-3')).toBe('{"call":2}');
       expect(proxy.counts()).toEqual({ replayed: 1, forwarded: 2 });
-      expect(withInitStubs({ AWS_ENDPOINT_URL_DYNAMODB: 'x', OTHER: 'y' }, { dynamodb: proxy })).toEqual({ AWS_ENDPOINT_URL_DYNAMODB: proxy.url, OTHER: 'y' });
+      expect(withInitStubs({ AWS_ENDPOINT_URL_DYNAMODB: 'x', OTHER: 'y' }, { dynamodb: proxy })).toEqual({
+        AWS_ENDPOINT_URL_DYNAMODB: proxy.url,
+        OTHER: 'y',
+      });
     } finally {
       await proxy.close();
       await new Promise((resolve) => upstream.close(resolve));

@@ -26,7 +26,7 @@ describe('the cold-start probe', () => {
       [
         // A number alone on stdout, an EMF line without its end, and stderr: none of it is the time.
         "process.stdout.write('7\\n');",
-        "process.stdout.write('{\"_aws\":{\"CloudWatchMetrics\":[]},\"RoutingVersion\":');",
+        'process.stdout.write(\'{"_aws":{"CloudWatchMetrics":[]},"RoutingVersion":\');',
         "console.error('init log');",
         'export const handler = async () => ({});',
       ].join('\n'),
@@ -55,7 +55,10 @@ function tablesOf(markdown: string): Array<{ heading: string; header: string[]; 
       current = undefined;
       continue;
     }
-    const cells = line.slice(1, -1).split('|').map((cell) => cell.trim());
+    const cells = line
+      .slice(1, -1)
+      .split('|')
+      .map((cell) => cell.trim());
     if (!current) {
       current = { heading, header: cells, rows: [] };
       tables.push(current);

@@ -23,7 +23,9 @@ describe('finding a Chromium for the browser tests', () => {
     expect(NO_CHROMIUM).not.toContain('\n');
     expect(NO_CHROMIUM).toMatch(/apt-get install chromium.*npx playwright install chromium.*CHROMIUM_PATH/);
     expect(() => withEnv({ CHROMIUM_PATH: undefined, PATH: '', PLAYWRIGHT_BROWSERS_PATH: '/nonexistent' }, findChromium)).toThrow(NO_CHROMIUM);
-    expect(() => withEnv({ CHROMIUM_PATH: '/nonexistent/chromium' }, findChromium)).toThrow(/^CHROMIUM_PATH is \/nonexistent\/chromium, which does not exist; no Chromium/);
+    expect(() => withEnv({ CHROMIUM_PATH: '/nonexistent/chromium' }, findChromium)).toThrow(
+      /^CHROMIUM_PATH is \/nonexistent\/chromium, which does not exist; no Chromium/,
+    );
   });
 
   it('takes CHROMIUM_PATH first', () => {

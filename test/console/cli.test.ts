@@ -12,7 +12,9 @@ describe('npm run console', () => {
         env: { PATH: process.env.PATH, HOME: '/nonexistent', AWS_EC2_METADATA_DISABLED: 'true' },
       });
       expect([port, run.status]).toEqual([port, 2]);
-      expect(run.stderr).toBe(`npm run console: --port must be a whole number from 0 to 65535, not "${port}" (npm run console -- --help lists the options)\n`);
+      expect(run.stderr).toBe(
+        `npm run console: --port must be a whole number from 0 to 65535, not "${port}" (npm run console -- --help lists the options)\n`,
+      );
     }
   });
 });

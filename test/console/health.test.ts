@@ -41,7 +41,14 @@ describe('AwsHealth', () => {
     expect(metrics.MetricDataQueries![0]).toEqual({
       Id: 'r0',
       MetricStat: {
-        Metric: { Namespace: 'Shop', MetricName: 'Requests', Dimensions: [{ Name: 'service', Value: 'router' }, { Name: 'cellId', Value: 'a' }] },
+        Metric: {
+          Namespace: 'Shop',
+          MetricName: 'Requests',
+          Dimensions: [
+            { Name: 'service', Value: 'router' },
+            { Name: 'cellId', Value: 'a' },
+          ],
+        },
         Period: 60,
         Stat: 'Sum',
       },
@@ -74,7 +81,11 @@ describe('LocalHealth', () => {
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     try {
-      const { health, traffic } = await new LocalHealth(`http://127.0.0.1:${(server.address() as AddressInfo).port}`).read(['cell-1', 'cell-2', 'cell-3']);
+      const { health, traffic } = await new LocalHealth(`http://127.0.0.1:${(server.address() as AddressInfo).port}`).read([
+        'cell-1',
+        'cell-2',
+        'cell-3',
+      ]);
       expect(health['cell-1']).toEqual({ state: 'ok', detail: '2.0 requests/s, 0 5xx in the last minute', requestsPerSecond: 2, errorsPerSecond: 0 });
       expect(health['cell-2']).toMatchObject({ state: 'alarm', detail: '2.0 requests/s, 2 5xx in the last minute (1% or more failed)' });
       expect(health['cell-3']).toMatchObject({ state: 'ok', requestsPerSecond: 0 });

@@ -140,7 +140,15 @@ describe('the console API over a real control plane: 400 malformed, 404 unknown,
       close: () => undefined,
     } as unknown as ControlPlaneConnection;
     const health = { read: async () => ({ health: {}, traffic: { slotSeconds: 5, newestSlotAt: 0, cells: {} } }) };
-    const consoleModel = new ConsoleModel({ connection, health, mode: 'local', appName: 'shop', by: 'test', defaultQuota: { rate: 100, burst: 200 }, planFile: (v) => path.join(dir, `plan-v${v}.json`) });
+    const consoleModel = new ConsoleModel({
+      connection,
+      health,
+      mode: 'local',
+      appName: 'shop',
+      by: 'test',
+      defaultQuota: { rate: 100, burst: 200 },
+      planFile: (v) => path.join(dir, `plan-v${v}.json`),
+    });
     real = await startConsoleServer(consoleModel);
   });
   afterAll(async () => {
@@ -184,7 +192,10 @@ describe('the console API over a real control plane: 400 malformed, 404 unknown,
     const here = (await world.store.latestVersion())!;
     const tenantId = 'acme';
     const owner = routeTenant(here.map, here.overrides, tenantId).cellId;
-    const same = await sendTo(real, 'POST', '/api/moves', { type: 'application/json', body: JSON.stringify({ kind: 'tenant', tenantId, to: owner }) });
+    const same = await sendTo(real, 'POST', '/api/moves', {
+      type: 'application/json',
+      body: JSON.stringify({ kind: 'tenant', tenantId, to: owner }),
+    });
     expect([same.status, JSON.parse(same.body).error]).toEqual([409, `${tenantId} is already in ${owner}`]);
   });
 });

@@ -10,7 +10,8 @@ describe('where a range of sort keys splits', () => {
         fc.pre(a !== b);
         const [low, high] = a < b ? [a, b] : [b, a];
         const mid = midSortKey(low, high);
-        if (mid !== undefined) expect(low < mid && mid < high, `${JSON.stringify(low)} < ${JSON.stringify(mid)} < ${JSON.stringify(high)}`).toBe(true);
+        if (mid !== undefined)
+          expect(low < mid && mid < high, `${JSON.stringify(low)} < ${JSON.stringify(mid)} < ${JSON.stringify(high)}`).toBe(true);
       }),
       { numRuns: 2_000 },
     );

@@ -69,12 +69,20 @@ describe('npm run cells: bad input', () => {
       [['history', '--limit', '0'], 2, `error: --limit must be a whole number from 1 to 1000, not "0"${HINT}`],
       [['apply', '--concurrency', '0'], 2, `error: --concurrency must be a whole number from 1 to 64, not "0"${HINT}`],
       // A revert names the move, and only the move.
-      [['move', 'tenant', 'acme', 'cell-2', '--revert', 'm-1'], 2, `error: move --revert <moveId> takes no other arguments: the move says what goes back, and where${HINT}`],
+      [
+        ['move', 'tenant', 'acme', 'cell-2', '--revert', 'm-1'],
+        2,
+        `error: move --revert <moveId> takes no other arguments: the move says what goes back, and where${HINT}`,
+      ],
       [['move', '--revert', 'm-1', '--abort'], 2, `error: move takes --revert or --abort, not both${HINT}`],
       [['move', '--revert', ''], 2, `error: --revert takes a move id (cells moves lists them), not ""${HINT}`],
       // User input comes back escaped and shortened.
       [['route', '\u001b[31mred'], 2, `error: tenant id "\\u001b[31mred" must be 1 to 128 characters of A-Z, a-z, 0-9, ".", "_" or "-"${HINT}`],
-      [['route', 'x'.repeat(100_000)], 2, `error: tenant id "${'x'.repeat(64)}…" (100,000 characters) must be 1 to 128 characters of A-Z, a-z, 0-9, ".", "_" or "-"${HINT}`],
+      [
+        ['route', 'x'.repeat(100_000)],
+        2,
+        `error: tenant id "${'x'.repeat(64)}…" (100,000 characters) must be 1 to 128 characters of A-Z, a-z, 0-9, ".", "_" or "-"${HINT}`,
+      ],
       [['move', 'tenant', 'a b', 'cell-2'], 2, `error: tenant id "a b" must be 1 to 128 characters of A-Z, a-z, 0-9, ".", "_" or "-"${HINT}`],
       // Plans: checked whole before anything runs, naming the file and the field.
       [['apply', plans.reversed], 1, notPlan(plans.reversed, 'moves[0].ranges[0] must have first ≤ last (and 1 more)')],
@@ -88,11 +96,7 @@ describe('npm run cells: bad input', () => {
       [['list'], 1, `error: no local runtime is running (no ${path.relative(fromRoot(), noRuntime)}): start one with npm start`],
     ];
     const results = await pMap(cases, async ([args]) => cells([...args, '--local', '--local-state', noRuntime]), { concurrency: 4 });
-    const bad = await pMap(
-      [badState, wrongState],
-      async (file) => cells(['list', '--local', '--local-state', file]),
-      { concurrency: 2 },
-    );
+    const bad = await pMap([badState, wrongState], async (file) => cells(['list', '--local', '--local-state', file]), { concurrency: 2 });
     expect(results.map((r, i) => ({ args: cases[i]![0].join(' ').slice(0, 80), code: r.code, stderr: r.stderr, stdout: r.stdout }))).toEqual(
       cases.map(([args, code, line]) => ({ args: args.join(' ').slice(0, 80), code, stderr: `${line}\n`, stdout: '' })),
     );
@@ -101,6 +105,8 @@ describe('npm run cells: bad input', () => {
       [1, ''],
     ]);
     expect(bad[0]!.stderr).toMatch(/^error: .*bad-state\.json is not a local runtime's state file: .+\n$/);
-    expect(bad[1]!.stderr).toMatch(/^error: .*wrong-state\.json is not a local runtime's state file: it has no appName, url, dynamoEndpoint, ssmParameters\n$/);
+    expect(bad[1]!.stderr).toMatch(
+      /^error: .*wrong-state\.json is not a local runtime's state file: it has no appName, url, dynamoEndpoint, ssmParameters\n$/,
+    );
   });
 });

@@ -49,7 +49,12 @@ async function seed(tenantId: string, items: number): Promise<void> {
 async function records(cellId: string, tenantId: string) {
   const { table } = world.cells[cellId]!;
   const { Items = [] } = await table.doc.send(
-    new QueryCommand({ TableName: table.tableName, KeyConditionExpression: 'pk = :pk', ExpressionAttributeValues: { ':pk': tenantKey(tenantId) }, ConsistentRead: true }),
+    new QueryCommand({
+      TableName: table.tableName,
+      KeyConditionExpression: 'pk = :pk',
+      ExpressionAttributeValues: { ':pk': tenantKey(tenantId) },
+      ConsistentRead: true,
+    }),
   );
   return Items;
 }
@@ -141,12 +146,22 @@ describe('a move, step by step', () => {
       createdAt: t0,
       updatedAt: t0,
     });
-    expect(move.moveId.slice(0, 14)).toBe(new Date(t0).toISOString().replace(/[-:.TZ]/g, '').slice(0, 14));
+    expect(move.moveId.slice(0, 14)).toBe(
+      new Date(t0)
+        .toISOString()
+        .replace(/[-:.TZ]/g, '')
+        .slice(0, 14),
+    );
     expect(await stored(move.moveId)).toStrictEqual(move);
 
     clock.at = t0 + 100;
     expect(await engine.step(move.moveId)).toEqual({ next: 'continue' });
-    expect(await stored(move.moveId)).toMatchObject({ state: 'catch up', copied: 3, steps: { clone: { startedAt: t0 + 100, endedAt: t0 + 100 } }, updatedAt: t0 + 100 });
+    expect(await stored(move.moveId)).toMatchObject({
+      state: 'catch up',
+      copied: 3,
+      steps: { clone: { startedAt: t0 + 100, endedAt: t0 + 100 } },
+      updatedAt: t0 + 100,
+    });
     expect((await stored(move.moveId)).checkpoint).toBeUndefined();
     expect(await records('cell-2', tenantId)).toHaveLength(3);
     // Both cells were told before anything was copied; the source's marker has no fence yet.
@@ -162,7 +177,11 @@ describe('a move, step by step', () => {
     expect((await stored(move.moveId)).steps['catch up']).toBeUndefined();
     clock.at = journalFrom;
     expect(await engine.step(move.moveId)).toEqual({ next: 'continue' });
-    expect(await stored(move.moveId)).toMatchObject({ state: 'fence', copied: 3, steps: { 'catch up': { startedAt: journalFrom, endedAt: journalFrom } } });
+    expect(await stored(move.moveId)).toMatchObject({
+      state: 'fence',
+      copied: 3,
+      steps: { 'catch up': { startedAt: journalFrom, endedAt: journalFrom } },
+    });
 
     clock.at = journalFrom + 100;
     const fenceAt = journalFrom + 100 + 2_500;
@@ -197,7 +216,11 @@ describe('a move, step by step', () => {
       },
     });
     const map = (await world.store.latestVersion())!;
-    expect(map).toMatchObject({ version: versionBefore + 1, by: 'operator', change: `move tenant ${tenantId} from cell-1 to cell-2 (${move.moveId})` });
+    expect(map).toMatchObject({
+      version: versionBefore + 1,
+      by: 'operator',
+      change: `move tenant ${tenantId} from cell-1 to cell-2 (${move.moveId})`,
+    });
     expect(map.createdAt).toBe(new Date(flippedAt).toISOString());
     expect(routeTenant(map.map, map.overrides, tenantId)).toMatchObject({ cellId: 'cell-2', reason: 'override' });
     // The source's marker goes at the flip; the target's stays until forget, so that its writes are journaled.
@@ -218,7 +241,12 @@ describe('a move, step by step', () => {
     expect(await marker('cell-2', move.moveId)).toBeUndefined();
     clock.at = flippedAt + 13_600;
     expect(await engine.step(move.moveId)).toEqual({ next: 'done', state: 'done' });
-    expect(await stored(move.moveId)).toMatchObject({ state: 'done', forgetting: true, unmarkedAt: flippedAt + 10_000, steps: { forget: { startedAt: flippedAt, endedAt: flippedAt + 13_600 } } });
+    expect(await stored(move.moveId)).toMatchObject({
+      state: 'done',
+      forgetting: true,
+      unmarkedAt: flippedAt + 10_000,
+      steps: { forget: { startedAt: flippedAt, endedAt: flippedAt + 13_600 } },
+    });
     expect(await records('cell-1', tenantId)).toEqual([]);
     expect(await records('cell-2', tenantId)).toHaveLength(3);
     expect(await world.cellData.directoryEntry(world.cell('cell-1'), bucketOf(tenantId), tenantId)).toBeUndefined();
@@ -289,14 +317,20 @@ describe('the fenced window', () => {
             async (...args: unknown[]) => {
               const result = await (world.cellData[method] as (...a: unknown[]) => Promise<unknown>)(...args);
               const r = result as { items?: unknown[]; records?: unknown[] | number; compared?: number; written?: number };
-              count(method, Array.isArray(result) ? result.length : (r.items?.length ?? (Array.isArray(r.records) ? r.records.length : (r.compared ?? r.written ?? 1))));
+              count(
+                method,
+                Array.isArray(result)
+                  ? result.length
+                  : (r.items?.length ?? (Array.isArray(r.records) ? r.records.length : (r.compared ?? r.written ?? 1))),
+              );
               return result;
             },
           ]),
         ),
       );
       // The flip ends the fenced window: reads after it (forget's digest) are not the window's.
-      const flipping = answering(countingData, { claimOwnership: async (...args: Parameters<CellData['claimOwnership']>) => {
+      const flipping = answering(countingData, {
+        claimOwnership: async (...args: Parameters<CellData['claimOwnership']>) => {
           counting = false;
           return world.cellData.claimOwnership(...args);
         },
@@ -307,7 +341,8 @@ describe('the fenced window', () => {
       // Past the cell API's lease: it has read the marker, and journals what it writes.
       await new Promise((resolve) => setTimeout(resolve, 1_100));
       const router = world.router();
-      for (const n of [0, 1, 2]) expect((await router.request('PUT', `/tenants/${tenantId}/items/i-${n}`, { body: { ...widget, stock: 99 } })).status).toBe(200);
+      for (const n of [0, 1, 2])
+        expect((await router.request('PUT', `/tenants/${tenantId}/items/i-${n}`, { body: { ...widget, stock: 99 } })).status).toBe(200);
       await stepUntil(engine, move.moveId, 'final');
       counting = true;
       expect(await engine.step(move.moveId)).toEqual({ next: 'wait', seconds: 0 });
@@ -383,7 +418,8 @@ describe('a move within its step budget', () => {
       fenceLeadMs: 0,
       settleMs: 0,
       copySegments: 4,
-      cellData: cellDataWith({ page: (...args: Parameters<CellData['page']>) => {
+      cellData: cellDataWith({
+        page: (...args: Parameters<CellData['page']>) => {
           pages += 1;
           return world.cellData.page(...args);
         },
@@ -451,7 +487,11 @@ describe('a fence that cannot hold', () => {
     }
     await stepUntil(engine, move.moveId, 'final');
     expect(await engine.step(move.moveId)).toEqual({ next: 'done', state: 'failed' });
-    expect(await stored(move.moveId)).toMatchObject({ state: 'failed', fenceAttempts: 3, error: 'orders of the moving tenants were still running, 3 times' });
+    expect(await stored(move.moveId)).toMatchObject({
+      state: 'failed',
+      fenceAttempts: 3,
+      error: 'orders of the moving tenants were still running, 3 times',
+    });
     expect(log.at(-1)).toBe('failed (orders of the moving tenants were still running, 3 times): the source is as it was');
     expect(await world.cellData.digest(world.cell('cell-1'), tenantId)).toEqual(before);
     expect(await records('cell-3', tenantId)).toEqual([]);
@@ -517,8 +557,12 @@ describe('a fence that cannot hold', () => {
         settleMs: 0,
         cellData: cellDataWith({
           // A record written during the move (in the journal) whose copy in the fence goes wrong.
-          journal: async (cell: CellRecord, moveId: string) => [...(await world.cellData.journal(cell, moveId)), { tenantId, recordSk: 'ITEM#i-0', at: 0 }],
-          copyKeys: async (...args: Parameters<CellData['copyKeys']>) => (copying ? world.cellData.copyKeys(...args) : { written: 0, removed: 0, records: [] }),
+          journal: async (cell: CellRecord, moveId: string) => [
+            ...(await world.cellData.journal(cell, moveId)),
+            { tenantId, recordSk: 'ITEM#i-0', at: 0 },
+          ],
+          copyKeys: async (...args: Parameters<CellData['copyKeys']>) =>
+            copying ? world.cellData.copyKeys(...args) : { written: 0, removed: 0, records: [] },
         }),
       });
       const move = await engine.create({ kind: 'tenant', tenantId, to: 'cell-1' }, { by: 'test', graceSeconds: 0 });
@@ -527,7 +571,15 @@ describe('a fence that cannot hold', () => {
       const { table } = world.cells['cell-1']!;
       const key = { pk: tenantKey(tenantId), sk: 'ITEM#i-0' };
       if (distort === 'missing') await table.doc.send(new DeleteCommand({ TableName: table.tableName, Key: key }));
-      else await table.doc.send(new UpdateCommand({ TableName: table.tableName, Key: key, UpdateExpression: 'SET title = :other', ExpressionAttributeValues: { ':other': 'other' } }));
+      else
+        await table.doc.send(
+          new UpdateCommand({
+            TableName: table.tableName,
+            Key: key,
+            UpdateExpression: 'SET title = :other',
+            ExpressionAttributeValues: { ':other': 'other' },
+          }),
+        );
       expect(await engine.step(move.moveId)).toEqual({ next: 'wait', seconds: 5 });
       expect(await stored(move.moveId)).toMatchObject({ state: 'catch up', fenceAttempts: 1 });
       expect(log.at(-1)).toBe('fence lifted (the copy did not verify); catching up again');
@@ -567,7 +619,10 @@ describe('after the flip', () => {
 
     // Still cloning: that is an abort.
     const cloning = await engine.create({ kind: 'tenant', tenantId, to: 'cell-2' }, { by: 'test', graceSeconds: 600 });
-    await refused(cloning.moveId, `move ${cloning.moveId} has not flipped (clone): cell-1 still serves tenant ${tenantId}; to undo it, abort it (cells move tenant ${tenantId} cell-2 --abort)`);
+    await refused(
+      cloning.moveId,
+      `move ${cloning.moveId} has not flipped (clone): cell-1 still serves tenant ${tenantId}; to undo it, abort it (cells move tenant ${tenantId} cell-2 --abort)`,
+    );
     expect(await world.moves.requestAbort(cloning.moveId)).toBe(true);
     expect(await world.run(cloning.moveId, engine)).toMatchObject({ state: 'aborted' });
     await refused(cloning.moveId, `move ${cloning.moveId} aborted before its flip: tenant ${tenantId} never left cell-1`);
@@ -579,7 +634,9 @@ describe('after the flip', () => {
     const won = twice.filter((r): r is PromiseFulfilledResult<MoveRecord> => r.status === 'fulfilled');
     expect(won).toHaveLength(1);
     const revert = won[0]!.value;
-    expect(twice.find((r) => r.status === 'rejected')).toMatchObject({ reason: { message: `move ${flipped.moveId} is being reverted already, by move ${revert.moveId}` } });
+    expect(twice.find((r) => r.status === 'rejected')).toMatchObject({
+      reason: { message: `move ${flipped.moveId} is being reverted already, by move ${revert.moveId}` },
+    });
     expect(await stored(flipped.moveId)).toMatchObject({ state: 'forget', revertedBy: revert.moveId });
     await refused(flipped.moveId, `move ${flipped.moveId} is being reverted already, by move ${revert.moveId}`);
     // The move's own forget cannot start now: it hands the move over instead, and the revert waits for that.
@@ -594,13 +651,19 @@ describe('after the flip', () => {
     expect(await records('cell-1', tenantId)).toHaveLength(1);
     expect(await records('cell-2', tenantId)).toEqual([]);
     // Forgotten: nothing to go back to.
-    await refused(revert.moveId, `move ${revert.moveId} is done: cell-2's copy was forgotten, so there is nothing to go back to; move tenant ${tenantId} back to cell-2 as a new move`);
+    await refused(
+      revert.moveId,
+      `move ${revert.moveId} is done: cell-2's copy was forgotten, so there is nothing to go back to; move tenant ${tenantId} back to cell-2 as a new move`,
+    );
 
     // Forgetting already: too late.
     const late = await engine.create({ kind: 'tenant', tenantId, to: 'cell-3' }, { by: 'test', graceSeconds: 600 });
     await world.stepUntil(late.moveId, 'forget', engine);
     expect(await world.moves.claimForgetting(late.moveId)).toBe(true);
-    await refused(late.moveId, `move ${late.moveId} is forgetting cell-1's copy: too late to revert; move tenant ${tenantId} back to cell-1 as a new move`);
+    await refused(
+      late.moveId,
+      `move ${late.moveId} is forgetting cell-1's copy: too late to revert; move tenant ${tenantId} back to cell-1 as a new move`,
+    );
   });
 
   it('stops copying back and ends as reverted when a revert claims it in the middle of a step', async () => {
@@ -634,7 +697,7 @@ describe('after the flip', () => {
     expect(await world.run(revert!.moveId, world.engine({ fenceLeadMs: 0, settleMs: 0 }))).toMatchObject({ state: 'done' });
   });
 
-  it('takes a tenant back to its bucket\'s cell without a pin', async () => {
+  it("takes a tenant back to its bucket's cell without a pin", async () => {
     const tenantId = await tenantIn('cell-3', 'back');
     await seed(tenantId, 1);
     const engine = world.engine({ fenceLeadMs: 0, settleMs: 0 });
@@ -650,7 +713,7 @@ describe('after the flip', () => {
 });
 
 describe('a flip that meets another change', () => {
-  it('tries again while another change holds a cell\'s record as new, and flips once', async () => {
+  it("tries again while another change holds a cell's record as new, and flips once", async () => {
     const tenantId = await tenantIn('cell-2', 'held');
     await seed(tenantId, 1);
     let refusals = 2;
@@ -676,7 +739,15 @@ describe('a flip that meets another change', () => {
     await stepUntil(engine, move.moveId, 'forget');
     const epoch = versionBefore + 1;
     // The target and the source claimed together, three times; then the other cell.
-    expect(claims).toEqual([`cell-1 ${epoch}`, `cell-2 ${epoch}`, `cell-1 ${epoch}`, `cell-2 ${epoch}`, `cell-1 ${epoch}`, `cell-2 ${epoch}`, `cell-3 ${epoch}`]);
+    expect(claims).toEqual([
+      `cell-1 ${epoch}`,
+      `cell-2 ${epoch}`,
+      `cell-1 ${epoch}`,
+      `cell-2 ${epoch}`,
+      `cell-1 ${epoch}`,
+      `cell-2 ${epoch}`,
+      `cell-3 ${epoch}`,
+    ]);
     expect(await stored(move.moveId)).toMatchObject({ mapVersion: epoch });
     expect((await world.store.latestVersion())!.version).toBe(epoch);
     // A short, random back-off before each new try, so that two flips do not meet again.
@@ -737,7 +808,12 @@ describe('a flip that meets another change', () => {
     expect(await world.moves.requestAbort(move.moveId)).toBe(true);
     // And the target serves the tenant: what it takes now is not caught up over from the source.
     const { table } = world.cells['cell-3']!;
-    await table.doc.send(new PutCommand({ TableName: table.tableName, Item: { pk: tenantKey(tenantId), sk: 'ITEM#after-flip', entity: 'item', tenantId, itemId: 'after-flip' } }));
+    await table.doc.send(
+      new PutCommand({
+        TableName: table.tableName,
+        Item: { pk: tenantKey(tenantId), sk: 'ITEM#after-flip', entity: 'item', tenantId, itemId: 'after-flip' },
+      }),
+    );
     const { clock, log, engine } = clocked();
     clock.at = died.fenceAt! + 5_000;
     expect(await engine.step(move.moveId)).toEqual({ next: 'wait', seconds: 0 });
@@ -757,11 +833,15 @@ describe('a flip that meets another change', () => {
     expect((await records('cell-3', tenantId)).map((r) => r.sk)).toContain('ITEM#after-flip');
   });
 
-  it('finishes a bucket move\'s flip whose run died before saving it, without flipping again', async () => {
+  it("finishes a bucket move's flip whose run died before saving it, without flipping again", async () => {
     const tenantId = await tenantIn('cell-1', 'died-bucket');
     await seed(tenantId, 1);
     const bucket = bucketOf(tenantId);
-    const dying = clocked({ fenceLeadMs: 0, settleMs: 0, cellData: cellDataWith({ removeMarker: async () => Promise.reject(new Error('died after the flip')) }) });
+    const dying = clocked({
+      fenceLeadMs: 0,
+      settleMs: 0,
+      cellData: cellDataWith({ removeMarker: async () => Promise.reject(new Error('died after the flip')) }),
+    });
     const versionBefore = (await world.store.latestVersion())!.version;
     const move = await dying.engine.create({ kind: 'bucket', first: bucket, last: bucket, to: 'cell-3' }, { by: 'test', graceSeconds: 0 });
     await stepUntil(dying.engine, move.moveId, 'final');
@@ -843,7 +923,10 @@ describe('a bucket move', () => {
     await engine.step(move.moveId);
     expect(await stored(move.moveId)).toMatchObject({ state: 'catch up', tenants: [first], copied: 1 });
     // The markers name the buckets: a tenant of them that writes later is theirs too.
-    for (const [cellId, role] of [['cell-1', 'source'], ['cell-2', 'target']] as const) {
+    for (const [cellId, role] of [
+      ['cell-1', 'source'],
+      ['cell-2', 'target'],
+    ] as const) {
       expect(await marker(cellId, move.moveId)).toMatchObject({ role, buckets: [bucket], tenants: [] });
     }
     // Two tenants write for the first time between the clone and the catch-up: they come after the first, in order.
@@ -852,7 +935,12 @@ describe('a bucket move', () => {
     await engine.step(move.moveId);
     expect(await stored(move.moveId)).toMatchObject({ tenants: [first, ...[...late].sort()], copied: 3 });
     await engine.step(move.moveId);
-    expect(await marker('cell-1', move.moveId)).toMatchObject({ role: 'source', buckets: [bucket], tenants: [], fenceAt: (await stored(move.moveId)).fenceAt });
+    expect(await marker('cell-1', move.moveId)).toMatchObject({
+      role: 'source',
+      buckets: [bucket],
+      tenants: [],
+      fenceAt: (await stored(move.moveId)).fenceAt,
+    });
     await world.run(move.moveId, engine);
 
     const map = (await world.store.latestVersion())!;
@@ -924,10 +1012,18 @@ describe('what a move refuses', () => {
     const engine = world.engine();
     const refused = (request: Parameters<MoveEngine['create']>[0]) => engine.create(request, { by: 'test', graceSeconds: 0 });
     for (const tenantId of ['', 'a b', '../x', 'x'.repeat(129), 'ä']) {
-      await expect(refused({ kind: 'tenant', tenantId, to: 'cell-2' })).rejects.toThrow(new InvalidInputError(`tenant id ${shown(tenantId)} ${ID_RULE}`));
+      await expect(refused({ kind: 'tenant', tenantId, to: 'cell-2' })).rejects.toThrow(
+        new InvalidInputError(`tenant id ${shown(tenantId)} ${ID_RULE}`),
+      );
     }
-    for (const [first, last] of [[-1, 3], [9, 3], [0, 16_384]] as const) {
-      await expect(refused({ kind: 'bucket', first, last, to: 'cell-2' })).rejects.toThrow(new InvalidInputError('buckets are 0 to 16383: give one, or a range a-b with a ≤ b'));
+    for (const [first, last] of [
+      [-1, 3],
+      [9, 3],
+      [0, 16_384],
+    ] as const) {
+      await expect(refused({ kind: 'bucket', first, last, to: 'cell-2' })).rejects.toThrow(
+        new InvalidInputError('buckets are 0 to 16383: give one, or a range a-b with a ≤ b'),
+      );
     }
     await expect(refused({ kind: 'bucket', first: 0, last: 16_383, to: 'cell-2' })).rejects.toThrow(
       'buckets 0-16383 lie in cell-1 and cell-3: move them one source cell at a time',
@@ -944,7 +1040,9 @@ describe('what a move refuses', () => {
     for (const status of ['draining', 'inactive'] as const) {
       await world.store.setStatus('cell-3', status);
       try {
-        await expect(refused({ kind: 'bucket', first: inCell1, last: inCell1, to: 'cell-3' })).rejects.toThrow(`cell-3 is ${status}: only an active cell takes tenants`);
+        await expect(refused({ kind: 'bucket', first: inCell1, last: inCell1, to: 'cell-3' })).rejects.toThrow(
+          `cell-3 is ${status}: only an active cell takes tenants`,
+        );
       } finally {
         await world.store.setStatus('cell-3', 'active');
       }
@@ -962,10 +1060,12 @@ describe('what a move refuses', () => {
     await stepUntil(engine, move.moveId, 'forget');
     expect(await world.moves.requestAbort(move.moveId)).toBe(false);
     expect((await stored(move.moveId)).abortRequested).toBeUndefined();
-    await expect(engine.create({ kind: 'tenant', tenantId, to: 'cell-2' }, { by: 'test', graceSeconds: 0 })).rejects.toThrow(`${tenantId} is already in cell-2`);
+    await expect(engine.create({ kind: 'tenant', tenantId, to: 'cell-2' }, { by: 'test', graceSeconds: 0 })).rejects.toThrow(
+      `${tenantId} is already in cell-2`,
+    );
   });
 
-  it('says what is missing: a bucket map, a source cell\'s registration, a move', async () => {
+  it("says what is missing: a bucket map, a source cell's registration, a move", async () => {
     const control = await createCellTable(inject('dynamoEndpoint'), 'bare');
     try {
       const store = new ControlPlaneStore(control.client, control.tableName);
@@ -981,7 +1081,7 @@ describe('what a move refuses', () => {
       const map = (await store.latestVersion())!;
       const inCell1 = map.map.indexOf('cell-1');
       await expect(engine.create({ kind: 'bucket', first: inCell1, last: inCell1, to: 'cell-2' }, { by: 'test', graceSeconds: 0 })).rejects.toThrow(
-        'cell-1 is not registered: its tenants\' data cannot be read',
+        "cell-1 is not registered: its tenants' data cannot be read",
       );
       await expect(engine.step('nope')).rejects.toThrow(new NotFoundError('no move "nope"'));
       // A move whose source left the registry after it started.
@@ -1017,7 +1117,12 @@ describe('the move store', () => {
         createdAt,
         updatedAt: createdAt,
       });
-      for (const [moveId, at] of [['b', 3], ['a', 1], ['c', 2]] as const) await moves.create(record(moveId, at));
+      for (const [moveId, at] of [
+        ['b', 3],
+        ['a', 1],
+        ['c', 2],
+      ] as const)
+        await moves.create(record(moveId, at));
       expect((await moves.list()).map((move) => move.moveId)).toEqual(['b', 'c', 'a']);
       await expect(moves.create(record('a', 4))).rejects.toThrow();
       expect(await moves.requestAbort('nope')).toBe(false);

@@ -43,7 +43,8 @@ describe('how the cells CLI shows a move', () => {
     expect(revertible(move({ forgetAt: at + 90_000 }))).toBe(true);
     expect(stateOf(move({ forgetAt: at, forgetting: true }), at)).toBe("forgetting the source's copy");
     expect(stateOf(move({ forgetAt: at, revertedBy: 'm-2' }), at)).toBe('being reverted by m-2');
-    for (const fields of [{ forgetting: true }, { revertedBy: 'm-2' }, { state: 'done' as const }, { state: 'catch up' as const }]) expect(revertible(move(fields))).toBe(false);
+    for (const fields of [{ forgetting: true }, { revertedBy: 'm-2' }, { state: 'done' as const }, { state: 'catch up' as const }])
+      expect(revertible(move(fields))).toBe(false);
     expect(stateOf(move({ state: 'catch up' }), at)).toBe('catch up');
     expect(stateOf(move({ state: 'catch up', revertOf: 'm-0' }), at)).toBe('catch up (reverting m-0)');
     expect(stateOf(move({ state: 'done' }), at)).toBe('done');

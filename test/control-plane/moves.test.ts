@@ -42,9 +42,16 @@ async function seed(tenantId: string, items: number) {
 async function holding(cellId: string, tenantId: string, w: CellWorld = world) {
   const { table } = w.cells[cellId]!;
   const { Items = [] } = await table.doc.send(
-    new QueryCommand({ TableName: table.tableName, KeyConditionExpression: 'pk = :pk', ExpressionAttributeValues: { ':pk': `TENANT#${tenantId}` }, ConsistentRead: true }),
+    new QueryCommand({
+      TableName: table.tableName,
+      KeyConditionExpression: 'pk = :pk',
+      ExpressionAttributeValues: { ':pk': `TENANT#${tenantId}` },
+      ConsistentRead: true,
+    }),
   );
-  const { Item: entry } = await table.doc.send(new GetCommand({ TableName: table.tableName, Key: directoryKey(bucketOf(tenantId), tenantId), ConsistentRead: true }));
+  const { Item: entry } = await table.doc.send(
+    new GetCommand({ TableName: table.tableName, Key: directoryKey(bucketOf(tenantId), tenantId), ConsistentRead: true }),
+  );
   return { records: Items, entry };
 }
 
@@ -123,7 +130,10 @@ function traffic(tenantId: string, readOnly: readonly string[], phase = '') {
         const read = await r.request('GET', `/tenants/${tenantId}/items/${itemId}`);
         answers.push({ ...read, op: 'GET' });
         if (read.status !== 200) continue;
-        const a = await r.request('PATCH', `/tenants/${tenantId}/items/${itemId}`, { body: { title: `patched ${n}` }, headers: { 'if-match': `"${read.body.version}"` } });
+        const a = await r.request('PATCH', `/tenants/${tenantId}/items/${itemId}`, {
+          body: { title: `patched ${n}` },
+          headers: { 'if-match': `"${read.body.version}"` },
+        });
         answers.push({ ...a, op, itemId });
         if (a.status === 200) ack(itemId, a.body.version, true);
         else if (a.status >= 500) ambiguous.add(itemId);
@@ -168,7 +178,7 @@ function traffic(tenantId: string, readOnly: readonly string[], phase = '') {
 }
 
 describe('moving a tenant while it serves', () => {
-  it('loses no acknowledged write, refuses writes only in the fenced window, serves every read, ends in the target, and a stale router\'s write after it lands there too', async () => {
+  it("loses no acknowledged write, refuses writes only in the fenced window, serves every read, ends in the target, and a stale router's write after it lands there too", async () => {
     const [tenantId] = tenantsIn('cell-1', 1, 'busy');
     await seed(tenantId!, 20);
     const readOnly = Array.from({ length: 10 }, (_, i) => `r-${i}`);
@@ -233,7 +243,10 @@ describe('moving a tenant while it serves', () => {
       const now = await world.moves.get(move.moveId);
       expect(now?.fenceAt !== undefined && Date.now() > now.fenceAt, 'the fence holds').toBe(true);
     });
-    const refused = await router.request('POST', `/tenants/${tenantId}/orders`, { body: order('i-0'), headers: { 'idempotency-key': 'inside-fence' } });
+    const refused = await router.request('POST', `/tenants/${tenantId}/orders`, {
+      body: order('i-0'),
+      headers: { 'idempotency-key': 'inside-fence' },
+    });
     expect(refused).toMatchObject({ status: 503, headers: { 'retry-after': '1' }, body: { error: { code: 'tenant_moving' } } });
     expect((await router.request('GET', `/tenants/${tenantId}/orders/${placed.body.orderId}`)).status).toBe(200);
     release();
@@ -241,7 +254,12 @@ describe('moving a tenant while it serves', () => {
     expect(done.state).toBe('done');
 
     const replay = await router.request('POST', `/tenants/${tenantId}/orders`, { body: order('i-0'), headers: { 'idempotency-key': 'before-move' } });
-    expect(replay).toMatchObject({ status: 202, cellId: 'cell-1', body: { orderId: placed.body.orderId, status: 'CONFIRMED' }, headers: { 'idempotent-replayed': 'true' } });
+    expect(replay).toMatchObject({
+      status: 202,
+      cellId: 'cell-1',
+      body: { orderId: placed.body.orderId, status: 'CONFIRMED' },
+      headers: { 'idempotent-replayed': 'true' },
+    });
     expect((await router.request('GET', `/tenants/${tenantId}/orders/${placed.body.orderId}`)).body.status).toBe('CONFIRMED');
   });
 });
@@ -293,7 +311,8 @@ describe('a revert while the tenant serves', () => {
     for (const a of [...outward.answers, ...back.answers].filter((x) => x.status >= 500)) {
       expect(a).toMatchObject({ status: 503, body: { error: { code: 'tenant_moving' } } });
     }
-    const written = (answers: typeof back.answers) => answers.filter((a) => a.status < 300 && ['PUT', 'PATCH', 'DELETE', 'ORDER'].includes(a.op)).length;
+    const written = (answers: typeof back.answers) =>
+      answers.filter((a) => a.status < 300 && ['PUT', 'PATCH', 'DELETE', 'ORDER'].includes(a.op)).length;
     expect(written(outward.answers)).toBeGreaterThan(20);
     expect(written(back.answers)).toBeGreaterThan(20);
     // Every write acknowledged on either way is in the source; the target forgot its copy.
@@ -305,7 +324,7 @@ describe('a revert while the tenant serves', () => {
     await expectEveryWriteIn('cell-1', tenantId!, both);
     expect((await holding('cell-2', tenantId!)).records).toEqual([]);
     expect([...(await markers('cell-1')), ...(await markers('cell-2'))]).toEqual([]);
-    expect((await world.router().request('GET', `/tenants/${tenantId}/items/r-1`))).toMatchObject({ status: 200, cellId: 'cell-1' });
+    expect(await world.router().request('GET', `/tenants/${tenantId}/items/r-1`)).toMatchObject({ status: 200, cellId: 'cell-1' });
   });
 });
 
@@ -441,7 +460,10 @@ describe('a move that is stopped', () => {
     }
     // A lifted fence: the source takes the tenant's writes again (after its lease).
     await sleep(OWNERSHIP_LEASE_MS);
-    expect(await world.router().request('PUT', `/tenants/${tenantId}/items/after`, { body: widget(2) })).toMatchObject({ status: 201, cellId: 'cell-1' });
+    expect(await world.router().request('PUT', `/tenants/${tenantId}/items/after`, { body: widget(2) })).toMatchObject({
+      status: 201,
+      cellId: 'cell-1',
+    });
   });
 });
 
@@ -499,17 +521,25 @@ describe('rebalancing by plan', () => {
     const tenants = Array.from({ length: 24 }, (_, i) => `shop-${i}`);
     const router = cells.router();
     for (const tenantId of tenants) {
-      for (const itemId of ['i-0', 'i-1']) expect((await router.request('PUT', `/tenants/${tenantId}/items/${itemId}`, { body: widget(1) })).status).toBe(201);
+      for (const itemId of ['i-0', 'i-1'])
+        expect((await router.request('PUT', `/tenants/${tenantId}/items/${itemId}`, { body: widget(1) })).status).toBe(201);
     }
     await cells.addCell('cell-4');
     const operations = new CellOperations({ store: cells.store, cellTables: cells.cellData, by: 'test' });
     const expected = (await operations.plan()).cells;
     const seen: ApplyProgress[] = [];
     const { engine, runner: start, signal, settle } = runner();
-    const result = await new PlanRunner({ store: cells.store, engine, moves: cells.moves, runner: start, concurrency: 3, graceSeconds: 0, by: 'test', pollMs: 100, onProgress: (p) => seen.push(p) }).apply(
-      await planNow(),
-      signal,
-    );
+    const result = await new PlanRunner({
+      store: cells.store,
+      engine,
+      moves: cells.moves,
+      runner: start,
+      concurrency: 3,
+      graceSeconds: 0,
+      by: 'test',
+      pollMs: 100,
+      onProgress: (p) => seen.push(p),
+    }).apply(await planNow(), signal);
     await settle();
     expect(result).toMatchObject({ paused: false, failed: [], bucketsDone: 4_096, bucketsTotal: 4_096 });
     expect(seen.at(-1)!.recordsCopied).toBeGreaterThan(0);
@@ -519,10 +549,16 @@ describe('rebalancing by plan', () => {
 
     await cells.store.setStatus('cell-1', 'draining');
     const drain = runner();
-    await new PlanRunner({ store: cells.store, engine: drain.engine, moves: cells.moves, runner: drain.runner, concurrency: 2, graceSeconds: 0, by: 'test', pollMs: 100 }).apply(
-      await planNow(),
-      drain.signal,
-    );
+    await new PlanRunner({
+      store: cells.store,
+      engine: drain.engine,
+      moves: cells.moves,
+      runner: drain.runner,
+      concurrency: 2,
+      graceSeconds: 0,
+      by: 'test',
+      pollMs: 100,
+    }).apply(await planNow(), drain.signal);
     await drain.settle();
     expect(bucketCounts((await cells.store.latestVersion())!.map).get('cell-1')).toBeUndefined();
     await everyTenantIn(tenants);
@@ -547,23 +583,31 @@ describe('rebalancing by plan', () => {
     expect(paused.paused).toBe(true);
     await first.settle();
     const second = runner();
-    const resumed = await new PlanRunner({ store: cells.store, engine: second.engine, moves: cells.moves, runner: second.runner, concurrency: 2, graceSeconds: 0, by: 'test', pollMs: 100 }).apply(
-      plan,
-      second.signal,
-    );
+    const resumed = await new PlanRunner({
+      store: cells.store,
+      engine: second.engine,
+      moves: cells.moves,
+      runner: second.runner,
+      concurrency: 2,
+      graceSeconds: 0,
+      by: 'test',
+      pollMs: 100,
+    }).apply(plan, second.signal);
     await second.settle();
     expect(resumed).toMatchObject({ paused: false, failed: [], bucketsDone: resumed.bucketsTotal });
     expect(bucketCounts((await cells.store.latestVersion())!.map).get('cell-1')).toBeGreaterThan(4_000);
   });
 });
 
-
 describe('the directory backfill', () => {
   it('records every tenant with data in a cell, once, so that a bucket move finds tenants that wrote before the directory', async () => {
     const legacy = tenantsIn('cell-2', 2, 'legacy');
     const { table } = world.cells['cell-2']!;
     for (const tenantId of legacy) {
-      for (const itemId of ['a', 'b']) await table.doc.send(new PutCommand({ TableName: table.tableName, Item: { ...itemKey(tenantId, itemId), entity: 'item', tenantId, itemId } }));
+      for (const itemId of ['a', 'b'])
+        await table.doc.send(
+          new PutCommand({ TableName: table.tableName, Item: { ...itemKey(tenantId, itemId), entity: 'item', tenantId, itemId } }),
+        );
     }
     const cell = world.cell('cell-2');
     for (const tenantId of legacy) expect(await world.cellData.tenantsIn(cell, bucketOf(tenantId))).not.toContain(tenantId);

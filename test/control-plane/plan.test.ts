@@ -156,7 +156,7 @@ describe('planRebalance', () => {
     ]);
   });
 
-  it('hands out the lowest buckets on offer first when the givers\' buckets interleave', () => {
+  it("hands out the lowest buckets on offer first when the givers' buckets interleave", () => {
     // a holds the even buckets, b the odd ones; c and d are new: each gives up its top 4,096, and c takes the lowest 4,096 of those.
     const map = Array.from({ length: BUCKET_COUNT }, (_, bucket) => (bucket % 2 === 0 ? 'a' : 'b'));
     const cells: PlanCell[] = ['a', 'b', 'c', 'd'].map((cellId) => ({ cellId, status: 'active', weight: 1 }));
@@ -176,12 +176,26 @@ describe('planRebalance', () => {
       Object.entries(weights).map(([cellId, weight]) => ({ cellId, status: 'active', weight }));
     const shares = (map: BucketMap, cells: PlanCell[]) => planRebalance(map, cells, 1).cells.map((cell) => [cell.cellId, cell.after]);
     // Shares 8192, 2730.67 and 5461.33: one bucket left over, for b (the largest fraction); a's share is whole and gets none.
-    expect(shares(Array(BUCKET_COUNT).fill('a'), weighted({ a: 3, b: 1, c: 2 }))).toEqual([['a', 8192], ['b', 2731], ['c', 5461]]);
+    expect(shares(Array(BUCKET_COUNT).fill('a'), weighted({ a: 3, b: 1, c: 2 }))).toEqual([
+      ['a', 8192],
+      ['b', 2731],
+      ['c', 5461],
+    ]);
     // The same shares the other way round: the largest fraction is c's now, not the first cell's.
-    expect(shares(Array(BUCKET_COUNT).fill('a'), weighted({ a: 3, b: 2, c: 1 }))).toEqual([['a', 8192], ['b', 5461], ['c', 2731]]);
+    expect(shares(Array(BUCKET_COUNT).fill('a'), weighted({ a: 3, b: 2, c: 1 }))).toEqual([
+      ['a', 8192],
+      ['b', 5461],
+      ['c', 2731],
+    ]);
     // Shares 5461.33 and 10922.67: b already holds more than 5461, so keeping one saves a move.
-    expect(shares(Array(BUCKET_COUNT).fill('b'), weighted({ b: 1, c: 2 }))).toEqual([['b', 5462], ['c', 10922]]);
-    expect(shares(Array(BUCKET_COUNT).fill('c'), weighted({ b: 1, c: 2 }))).toEqual([['b', 5461], ['c', 10923]]);
+    expect(shares(Array(BUCKET_COUNT).fill('b'), weighted({ b: 1, c: 2 }))).toEqual([
+      ['b', 5462],
+      ['c', 10922],
+    ]);
+    expect(shares(Array(BUCKET_COUNT).fill('c'), weighted({ b: 1, c: 2 }))).toEqual([
+      ['b', 5461],
+      ['c', 10923],
+    ]);
   });
 });
 
@@ -196,17 +210,27 @@ describe('summarizeMoves', () => {
       { bucket: 6, from: 'x', to: 'a' },
     ];
     expect(summarizeMoves(moves)).toEqual([
-      { from: 'x', to: 'a', count: 3, ranges: [[3, 4], [6, 6]] },
+      {
+        from: 'x',
+        to: 'a',
+        count: 3,
+        ranges: [
+          [3, 4],
+          [6, 6],
+        ],
+      },
       { from: 'x', to: 'b', count: 2, ranges: [[8, 9]] },
       { from: 'y', to: 'a', count: 1, ranges: [[1, 1]] },
     ]);
     expect(summarizeMoves([])).toEqual([]);
     // Groups met in the opposite order come out in the same order.
-    expect(summarizeMoves([{ bucket: 1, from: 'y', to: 'b' }, { bucket: 2, from: 'y', to: 'a' }, { bucket: 3, from: 'x', to: 'a' }]).map(({ from, to }) => `${from}>${to}`)).toEqual([
-      'x>a',
-      'y>a',
-      'y>b',
-    ]);
+    expect(
+      summarizeMoves([
+        { bucket: 1, from: 'y', to: 'b' },
+        { bucket: 2, from: 'y', to: 'a' },
+        { bucket: 3, from: 'x', to: 'a' },
+      ]).map(({ from, to }) => `${from}>${to}`),
+    ).toEqual(['x>a', 'y>a', 'y>b']);
   });
 });
 

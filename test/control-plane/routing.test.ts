@@ -6,7 +6,6 @@ import { BUCKET_COUNT, bucketOf, evenSplit, routeTenant } from '../../control-pl
 import { cellOfBucket } from '../support/routing.ts';
 import { cachedBucketOf } from '../../functions/router/bucket-cache.ts';
 
-
 describe('bucketOf', () => {
   it('is uint32(first 4 bytes of sha256(tenantId)) mod 16384', () => {
     // sha256("tenant-a") starts with 80a707af; sha256("") with e3b0c442.

@@ -111,12 +111,10 @@ describe('the control-plane store', () => {
     const { store } = await deployed(['cell-1']);
     const current = (await store.latestVersion())!;
     const registry = await store.listCells();
-    await expect(
-      store.writeVersion(current.version, { ...current, overrides: { t: 'cell-9', u: 'cell-8', v: 'cell-1' } }, registry),
-    ).rejects.toThrow(new UnknownCellError('cell-9, cell-8'));
-    await expect(store.writeVersion(current.version, { ...current, map: evenSplit(['cell-1', 'cell-2']) }, registry)).rejects.toThrow(
-      /cell-2/,
+    await expect(store.writeVersion(current.version, { ...current, overrides: { t: 'cell-9', u: 'cell-8', v: 'cell-1' } }, registry)).rejects.toThrow(
+      new UnknownCellError('cell-9, cell-8'),
     );
+    await expect(store.writeVersion(current.version, { ...current, map: evenSplit(['cell-1', 'cell-2']) }, registry)).rejects.toThrow(/cell-2/);
     expect((await store.latestVersion())?.version).toBe(1);
   });
 
@@ -155,13 +153,21 @@ describe('the control-plane store', () => {
     const failure = { name: 'ResourceNotFoundException' };
     await expect(store.setStatus('cell-1', 'draining')).rejects.toMatchObject(failure);
     const registry = [{ ...registration('cell-1'), status: 'active' as const }];
-    await expect(store.writeVersion(0, { map: evenSplit(['cell-1']), overrides: {}, change: 'test', by: 'test' }, registry)).rejects.toMatchObject(failure);
+    await expect(store.writeVersion(0, { map: evenSplit(['cell-1']), overrides: {}, change: 'test', by: 'test' }, registry)).rejects.toMatchObject(
+      failure,
+    );
   });
 
-  it('lists every bound client, or one tenant\'s', async () => {
+  it("lists every bound client, or one tenant's", async () => {
     const control = await table('control');
     const store = new ControlPlaneStore(control.client, control.tableName);
-    const binding = (clientId: string, tenantId: string) => ({ clientId, tenantId, scopes: ['items/read'], createdAt: '2026-01-01T00:00:00.000Z', by: 'test' });
+    const binding = (clientId: string, tenantId: string) => ({
+      clientId,
+      tenantId,
+      scopes: ['items/read'],
+      createdAt: '2026-01-01T00:00:00.000Z',
+      by: 'test',
+    });
     await store.bindClient(binding('client-1', 'tenant-a'));
     await store.bindClient(binding('client-2', 'tenant-b'));
     await expect(store.bindClient(binding('client-1', 'tenant-b'))).rejects.toMatchObject({ name: 'ConditionalCheckFailedException' });
@@ -176,7 +182,11 @@ describe('the control-plane store', () => {
     // Cells that register later have tables too, so that a pin can check them for data.
     const later = { 'cell-3': (await table('cell-3')).tableName, 'cell-4': (await table('cell-4')).tableName };
     const command = fc.oneof(
-      fc.record({ op: fc.constant('pin' as const), tenant: fc.constantFrom('t1', 't2', 't3'), cell: fc.constantFrom('cell-1', 'cell-2', 'cell-3', 'cell-x') }),
+      fc.record({
+        op: fc.constant('pin' as const),
+        tenant: fc.constantFrom('t1', 't2', 't3'),
+        cell: fc.constantFrom('cell-1', 'cell-2', 'cell-3', 'cell-x'),
+      }),
       fc.record({ op: fc.constant('unpin' as const), tenant: fc.constantFrom('t1', 't2', 't3') }),
       fc.record({ op: fc.constant('register' as const), cell: fc.constantFrom('cell-3', 'cell-4') }),
       fc.record({ op: fc.constantFrom('draining', 'active', 'inactive'), cell: fc.constantFrom('cell-1', 'cell-2', 'cell-3') }),
@@ -355,7 +365,9 @@ describe('pin and unpin', () => {
   it('takes over a fence an operation left when it died, and only one older than twice the fence wait', async () => {
     const { store, operations, cellTables } = await deployed(['cell-1', 'cell-2']);
     const fence = (writtenAt: number) =>
-      cellTables['cell-1']!.doc.send(new PutCommand({ TableName: cellTables['cell-1']!.tableName, Item: { ...OWNERSHIP_KEY, epoch: 2, writtenBy: 'dead', writtenAt } }));
+      cellTables['cell-1']!.doc.send(
+        new PutCommand({ TableName: cellTables['cell-1']!.tableName, Item: { ...OWNERSHIP_KEY, epoch: 2, writtenBy: 'dead', writtenAt } }),
+      );
     // A live operation's fence (written just now) stands: this change is told to run again.
     await fence(Date.now());
     await expect(operations.pin('t-revived', 'cell-2')).rejects.toThrow(MapConflictError);
@@ -377,7 +389,10 @@ describe('pin and unpin', () => {
 describe('what the operations show', () => {
   it('lists the cells in order with their buckets and pins, and the cells the map still names without a registration', async () => {
     const { store, deploy, operations } = await deployed();
-    const [one, two] = ['cell-1', 'cell-2'].map((cellId) => Array.from({ length: 100 }, (_, n) => `t-${n}`).find((t) => routeTenant(evenSplit(['cell-1', 'cell-2', 'cell-3']), {}, t).cellId !== cellId)!);
+    const [one, two] = ['cell-1', 'cell-2'].map(
+      (cellId) =>
+        Array.from({ length: 100 }, (_, n) => `t-${n}`).find((t) => routeTenant(evenSplit(['cell-1', 'cell-2', 'cell-3']), {}, t).cellId !== cellId)!,
+    );
     await operations.pin(one!, 'cell-1');
     await operations.pin(two!, 'cell-2');
     await operations.pin(`${two!}-again`, 'cell-2');
@@ -391,7 +406,8 @@ describe('what the operations show', () => {
     ]);
     expect(listed.unregistered).toEqual([{ cellId: 'cell-3', buckets: 5461 }]);
     // Where a tenant goes, and the status of the cell it goes to.
-    const byMap = (cellId: string) => Array.from({ length: 100 }, (_, n) => `r-${n}`).find((t) => routeTenant(evenSplit(['cell-1', 'cell-2', 'cell-3']), {}, t).cellId === cellId)!;
+    const byMap = (cellId: string) =>
+      Array.from({ length: 100 }, (_, n) => `r-${n}`).find((t) => routeTenant(evenSplit(['cell-1', 'cell-2', 'cell-3']), {}, t).cellId === cellId)!;
     expect(await operations.route(byMap('cell-1'))).toMatchObject({ cellId: 'cell-1', reason: 'map', status: 'active', version: 4 });
     expect(await operations.route(byMap('cell-2'))).toMatchObject({ cellId: 'cell-2', status: 'draining' });
     expect(await operations.route(byMap('cell-3'))).toMatchObject({ cellId: 'cell-3', status: 'unregistered' });
@@ -424,8 +440,20 @@ describe('what the operations show', () => {
     const current = (await store.latestVersion())!;
     const map = [...current.map];
     for (const bucket of [10, 11, 12, 20]) map[bucket] = 'cell-2';
-    await store.writeVersion(current.version, { map, overrides: { 'a-tenant': 'cell-2', '0-tenant': 'cell-1' }, change: 'by hand', by: 'test' }, await store.listCells());
-    expect(await operations.versionDiff(2)).toMatchObject({ version: 2, change: 'pin b-tenant to cell-2', by: 'test', createdAt: expect.any(String), first: false, buckets: [], pins: [{ tenantId: 'b-tenant', to: 'cell-2' }] });
+    await store.writeVersion(
+      current.version,
+      { map, overrides: { 'a-tenant': 'cell-2', '0-tenant': 'cell-1' }, change: 'by hand', by: 'test' },
+      await store.listCells(),
+    );
+    expect(await operations.versionDiff(2)).toMatchObject({
+      version: 2,
+      change: 'pin b-tenant to cell-2',
+      by: 'test',
+      createdAt: expect.any(String),
+      first: false,
+      buckets: [],
+      pins: [{ tenantId: 'b-tenant', to: 'cell-2' }],
+    });
     const unpinned = await operations.versionDiff(4);
     expect(unpinned.pins).toStrictEqual([{ tenantId: 'b-tenant', from: 'cell-2' }]);
     expect(unpinned.change).toMatch(/^unpin b-tenant \(back to cell-[12] by bucket \d+\)$/);
@@ -436,7 +464,17 @@ describe('what the operations show', () => {
       change: 'by hand',
       by: 'test',
       first: false,
-      buckets: [{ from: 'cell-1', to: 'cell-2', count: 4, ranges: [[10, 12], [20, 20]] }],
+      buckets: [
+        {
+          from: 'cell-1',
+          to: 'cell-2',
+          count: 4,
+          ranges: [
+            [10, 12],
+            [20, 20],
+          ],
+        },
+      ],
       pins: [
         { tenantId: '0-tenant', to: 'cell-1' },
         { tenantId: 'a-tenant', from: 'cell-1', to: 'cell-2' },
@@ -447,7 +485,11 @@ describe('what the operations show', () => {
 
   it('says what to do when the control plane has no map yet', async () => {
     const control = await table('control');
-    const operations = new CellOperations({ store: new ControlPlaneStore(control.client, control.tableName), cellTables: new CellTableAccess(control.doc), by: 'test' });
+    const operations = new CellOperations({
+      store: new ControlPlaneStore(control.client, control.tableName),
+      cellTables: new CellTableAccess(control.doc),
+      by: 'test',
+    });
     const refusal = new OperationError('the control plane has no bucket map yet: deploy the control-plane stack (or start npm start) first');
     await expect(operations.list()).rejects.toThrow(refusal);
     await expect(operations.route('t')).rejects.toThrow(refusal);
@@ -490,7 +532,10 @@ describe('tenants', () => {
       },
       by: 'test',
     });
-    const found = await counting.tenants('cell-1', Array.from({ length: 100 }, (_, i) => i));
+    const found = await counting.tenants(
+      'cell-1',
+      Array.from({ length: 100 }, (_, i) => i),
+    );
     expect(found).toHaveLength(100);
     expect(found[7]).toEqual({ bucket: 7, tenants: ['a', 'b'] });
     expect(most).toBeLessThanOrEqual(16);

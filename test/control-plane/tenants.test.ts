@@ -105,9 +105,7 @@ describe('TenantClients', () => {
 describe('CognitoClientDirectory', () => {
   it('creates a client-credentials app client with a secret, the prefixed scopes and the token lifetime', async () => {
     const cognito = new CognitoIdentityProviderClient({ region: 'us-east-1' });
-    const send = vi
-      .spyOn(cognito, 'send')
-      .mockImplementation(async () => ({ UserPoolClient: { ClientId: 'abc123', ClientSecret: 's3cret' } }));
+    const send = vi.spyOn(cognito, 'send').mockImplementation(async () => ({ UserPoolClient: { ClientId: 'abc123', ClientSecret: 's3cret' } }));
     const directory = new CognitoClientDirectory(cognito, 'us-east-1_Pool', 'item-master');
     expect(await directory.create({ name: 'acme', scopes: ['items.read', 'orders.write'], accessTokenMinutes: 15 })).toEqual({
       clientId: 'abc123',

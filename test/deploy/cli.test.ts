@@ -26,7 +26,9 @@ function harness(options: { sick?: string[]; failing?: string; signal?: AbortSig
       return [];
     },
   };
-  const alarms: AlarmReader = { inAlarm: async (names) => names.filter((name) => options.sick?.includes(name)).map((name) => ({ name, reason: 'Threshold Crossed' })) };
+  const alarms: AlarmReader = {
+    inAlarm: async (names) => names.filter((name) => options.sick?.includes(name)).map((name) => ({ name, reason: 'Threshold Crossed' })),
+  };
   const deps: DeployDependencies = {
     context,
     connect: async () => {
@@ -110,7 +112,10 @@ describe('npm run deploy', () => {
     [['-c', 'bakeMinutes=-5'], 'npm run deploy: invalid configuration: bakeMinutes: must be a whole number of minutes, not "-5"'],
     [['-c', 'deploymentWaves=1,,2'], 'npm run deploy: invalid configuration: deploymentWaves[1]: must be a whole number, not ""'],
     [['-c', 'deploymentWaves=0x2'], 'npm run deploy: invalid configuration: deploymentWaves[0]: must be a whole number, not "0x2"'],
-    [['-c', 'routingRefreshSeconds=1e1'], 'npm run deploy: invalid configuration: routingRefreshSeconds: must be a whole number of seconds, not "1e1"'],
+    [
+      ['-c', 'routingRefreshSeconds=1e1'],
+      'npm run deploy: invalid configuration: routingRefreshSeconds: must be a whole number of seconds, not "1e1"',
+    ],
     [['-c', 'alarmThresholds={"apiP99Ms":"0x10"}'], 'npm run deploy: invalid configuration: alarmThresholds.apiP99Ms: must be a number, not "0x10"'],
     // A typo of a key is refused, with the key meant.
     [['-c', 'bakeMinute=60'], 'npm run deploy: invalid configuration: "bakeMinute": not a configuration key (did you mean bakeMinutes?)'],
@@ -123,7 +128,7 @@ describe('npm run deploy', () => {
     expect([deployed, connected()]).toEqual([[], 0]);
   });
 
-  it('takes bakeMinutes=0 for no bake, and CDK\'s own context keys as they are', async () => {
+  it("takes bakeMinutes=0 for no bake, and CDK's own context keys as they are", async () => {
     const { deps, lines } = harness();
     expect(await deployCommand(['--dry-run', '-c', 'bakeMinutes=0', '-c', '@aws-cdk/core:newStyleStackSynthesis=true'], deps)).toBe(EXIT.ok);
     expect(lines).toContain('  2. canary: shop-dev-c-1');
@@ -139,7 +144,10 @@ describe('CloudWatchAlarms', () => {
         requests.push(command.input);
         const known = (command.input.AlarmNames ?? []).filter((name) => states[name]);
         const alarm = (name: string) => ({ AlarmName: name, StateValue: states[name], StateReason: `${name} is ${states[name]}` });
-        return { CompositeAlarms: known.filter((name) => name.endsWith('-healthy')).map(alarm), MetricAlarms: known.filter((name) => !name.endsWith('-healthy')).map(alarm) };
+        return {
+          CompositeAlarms: known.filter((name) => name.endsWith('-healthy')).map(alarm),
+          MetricAlarms: known.filter((name) => !name.endsWith('-healthy')).map(alarm),
+        };
       },
     } as unknown as CloudWatchClient;
     const names = ['cell-1-healthy', 'cell-2-healthy', 'cp-healthy', 'gone-healthy', ...Array.from({ length: 100 }, (_, i) => `x-${i}`)];

@@ -1,5 +1,16 @@
 import { describe, expect, it } from 'vitest';
-import { describeChanges, describePlan, PlanError, planWaves, runWaveDeploy, type AlarmReader, type Change, type Clock, type StackDeployer, type WavePlanInput } from '../../deploy/waves.ts';
+import {
+  describeChanges,
+  describePlan,
+  PlanError,
+  planWaves,
+  runWaveDeploy,
+  type AlarmReader,
+  type Change,
+  type Clock,
+  type StackDeployer,
+  type WavePlanInput,
+} from '../../deploy/waves.ts';
 
 const MINUTE = 60_000;
 const CELLS = ['cell-1', 'cell-2', 'cell-3', 'cell-4', 'cell-5', 'cell-6'];
@@ -65,7 +76,14 @@ class FakeAlarms implements AlarmReader {
   }
 }
 
-function rollout(options: { plan?: Partial<WavePlanInput>; firesAt?: Record<string, number>; failing?: string[]; bakeMs?: number; signal?: AbortSignal; onDeploy?: (stack: string) => Promise<void> | void }) {
+function rollout(options: {
+  plan?: Partial<WavePlanInput>;
+  firesAt?: Record<string, number>;
+  failing?: string[];
+  bakeMs?: number;
+  signal?: AbortSignal;
+  onDeploy?: (stack: string) => Promise<void> | void;
+}) {
   const clock = new FakeClock();
   const deployer = new FakeDeployer(clock, { failing: options.failing, onDeploy: options.onDeploy });
   const alarms = new FakeAlarms(clock, options.firesAt);
@@ -111,7 +129,9 @@ describe('planWaves', () => {
       ['wave 1', ['cell-3']],
       ['wave 2', ['cell-5']],
     ]);
-    expect(() => planWaves({ ...base, only: ['cell-2', 'cell-9', 'x'] })).toThrow(new PlanError('unknown cells: cell-9, x (cells: cell-1, cell-2, cell-3, cell-4, cell-5, cell-6)'));
+    expect(() => planWaves({ ...base, only: ['cell-2', 'cell-9', 'x'] })).toThrow(
+      new PlanError('unknown cells: cell-9, x (cells: cell-1, cell-2, cell-3, cell-4, cell-5, cell-6)'),
+    );
   });
 
   it('keeps the old behaviour all at once: every stack in one step, no bake', () => {
@@ -192,7 +212,12 @@ describe('runWaveDeploy', () => {
 
   it('stops when a deploy fails (CodeDeploy rolled the canary back), and says so', async () => {
     const { run, deployer, lines } = rollout({ failing: ['app-cell-2'] });
-    expect(await run).toMatchObject({ ok: false, reason: 'deploy-failed', stoppedAt: { label: 'wave 1' }, deployed: [{ label: 'control plane' }, { label: 'canary' }] });
+    expect(await run).toMatchObject({
+      ok: false,
+      reason: 'deploy-failed',
+      stoppedAt: { label: 'wave 1' },
+      deployed: [{ label: 'control plane' }, { label: 'canary' }],
+    });
     expect(deployer.calls).toHaveLength(3);
     expect(lines.slice(lines.findIndex((line) => line.startsWith('✗ wave 1')))).toEqual([
       '✗ wave 1: the deploy of a stack failed. CloudFormation rolled it back, and CodeDeploy shifted back an alias it had begun to shift: the cell serves its previous version',

@@ -69,7 +69,10 @@ async function startCli(...extra: string[]): Promise<{ child: ChildProcess; url:
 
 /** Reads or writes acme's `persisted` item through the front door, with a token from `npm run token` of the running runtime. */
 async function item(url: string, method: 'PUT' | 'GET'): Promise<Response> {
-  const token = spawnSync(process.execPath, ['--import', 'tsx', fromRoot('local', 'token.ts'), '--tenant', 'acme'], { cwd: fromRoot(), encoding: 'utf8' });
+  const token = spawnSync(process.execPath, ['--import', 'tsx', fromRoot('local', 'token.ts'), '--tenant', 'acme'], {
+    cwd: fromRoot(),
+    encoding: 'utf8',
+  });
   expect(token.status).toBe(0);
   return fetch(`${url}/tenants/acme/items/persisted`, {
     method,
@@ -91,7 +94,10 @@ describe('npm start (the CLI)', () => {
     // Nothing a local user cannot act on: no deploy-time warning about certificates.
     expect(output()).not.toContain('certificateArn');
     // The banner's way to a token: npm run token, against the runtime it just started.
-    const token = spawnSync(process.execPath, ['--import', 'tsx', fromRoot('local', 'token.ts'), '--tenant', 'acme'], { cwd: fromRoot(), encoding: 'utf8' });
+    const token = spawnSync(process.execPath, ['--import', 'tsx', fromRoot('local', 'token.ts'), '--tenant', 'acme'], {
+      cwd: fromRoot(),
+      encoding: 'utf8',
+    });
     expect(token.status).toBe(0);
     const put = await fetch(`${url}/tenants/acme/items/widget-1`, {
       method: 'PUT',
@@ -101,7 +107,11 @@ describe('npm start (the CLI)', () => {
     expect(put.status).toBe(201);
     expect(CONFIG.cells).toContain(put.headers.get('x-cell-id'));
     // One line for the request, with its cell and tenant; no metrics line without --verbose.
-    await eventually(() => expect(output()).toMatch(new RegExp(`^\\d\\d:\\d\\d:\\d\\d PUT +/tenants/acme/items/widget-1 201 \\d+ ms ${put.headers.get('x-cell-id')} acme$`, 'm')));
+    await eventually(() =>
+      expect(output()).toMatch(
+        new RegExp(`^\\d\\d:\\d\\d:\\d\\d PUT +/tenants/acme/items/widget-1 201 \\d+ ms ${put.headers.get('x-cell-id')} acme$`, 'm'),
+      ),
+    );
     expect(output()).not.toContain('"_aws"');
 
     const dynamoPid = Number(readFileSync(PID_FILE, 'utf8').split(' ')[0]);

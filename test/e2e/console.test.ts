@@ -49,7 +49,16 @@ beforeAll(async () => {
   const consoleState = path.join(outdir, 'console-state.json');
   writeFileSync(consoleState, JSON.stringify({ ...state, dynamoEndpoint: proxy.url }));
   connection = connectLocal(consoleState);
-  const model = new ConsoleModel({ connection, health: new LocalHealth(runtime.url), mode: 'local', appName: 'console', by: 'console-test', defaultQuota: { rate: 100, burst: 200 }, graceSeconds: 0, planFile: (v) => path.join(outdir, `plan-v${v}.json`) });
+  const model = new ConsoleModel({
+    connection,
+    health: new LocalHealth(runtime.url),
+    mode: 'local',
+    appName: 'console',
+    by: 'console-test',
+    defaultQuota: { rate: 100, burst: 200 },
+    graceSeconds: 0,
+    planFile: (v) => path.join(outdir, `plan-v${v}.json`),
+  });
   server = await startConsoleServer(model);
   browser = await chromium.launch({ executablePath, args: ['--no-sandbox'] });
   page = await (await browser.newContext({ viewport: { width: 1280, height: 1000 } })).newPage();
@@ -116,7 +125,10 @@ describe('the console (npm run console)', () => {
   it("shows the default quota and each tenant's own, as cells quota sets them", async () => {
     await expect.poll(() => page.locator('#quota-default').textContent()).toContain('100 requests a second, bursts of 200');
     expect(await page.locator('#quotas-body').textContent()).toContain('No tenant has a quota of its own.');
-    await new QuotaOperations({ store: connection.store, defaultQuota: { rate: 100, burst: 200 }, by: 'console-test' }).set('loud', { rate: 7, burst: 9 });
+    await new QuotaOperations({ store: connection.store, defaultQuota: { rate: 100, burst: 200 }, by: 'console-test' }).set('loud', {
+      rate: 7,
+      burst: 9,
+    });
     await expect.poll(() => page.locator('#quotas-body th').allTextContents(), { timeout: 10_000 }).toEqual(['loud']);
     expect(await page.locator('#quotas-body td').allTextContents()).toEqual(expect.arrayContaining(['7', '9', 'console-test']));
   });
@@ -165,7 +177,9 @@ describe('the console (npm run console)', () => {
 
   it('has no serious or critical accessibility violations (axe-core)', async () => {
     const results = await new AxeBuilder({ page }).analyze();
-    const serious = results.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical').map((v) => `${v.id}: ${v.help} (${v.nodes.length})`);
+    const serious = results.violations
+      .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+      .map((v) => `${v.id}: ${v.help} (${v.nodes.length})`);
     expect(serious).toEqual([]);
   });
 
@@ -209,7 +223,10 @@ describe('the console (npm run console)', () => {
     // Its progress: the records it copied (the tenant's one item at least) and how long writes were refused.
     expect(Number((await row.locator('td').nth(3).textContent())!.replaceAll(',', ''))).toBeGreaterThanOrEqual(1);
     expect(await row.locator('td').nth(6).textContent()).toMatch(/^\d+\.\d s$/);
-    await eventually(async () => expect(await page.locator('#versions-body tr').first().locator('th').textContent()).toBe(String(versionBefore + 1)), 10_000);
+    await eventually(
+      async () => expect(await page.locator('#versions-body tr').first().locator('th').textContent()).toBe(String(versionBefore + 1)),
+      10_000,
+    );
     expect(await cellOfTenantOnPage('console-acme')).toBe(to);
     await eventually(async () => expect(await writeFor('console-acme')).toBe(to), 10_000);
     await page.click(`#diff-${versionBefore + 1}`);
@@ -219,7 +236,11 @@ describe('the console (npm run console)', () => {
   it("charts each cell's requests per second, updated as requests come in", async () => {
     const served = await writeFor('console-traffic');
     await expect
-      .poll(async () => Number(new RegExp(`${served} [\\d.]+ now, peak ([\\d.]+)`).exec((await page.locator('#chart-summary').textContent()) ?? '')?.[1] ?? 0), { timeout: 10_000 })
+      .poll(
+        async () =>
+          Number(new RegExp(`${served} [\\d.]+ now, peak ([\\d.]+)`).exec((await page.locator('#chart-summary').textContent()) ?? '')?.[1] ?? 0),
+        { timeout: 10_000 },
+      )
       .toBeGreaterThan(0);
     expect(await page.locator('#chart polyline').count()).toBe(3);
   });

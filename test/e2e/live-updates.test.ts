@@ -139,7 +139,11 @@ const widget = { title: 'Widget', price: { amount: 1299, currency: 'EUR' }, stoc
 /** The connection's records in the connections table. */
 async function recordsOf(connectionId: string) {
   const { Items = [] } = await doc.send(
-    new QueryCommand({ TableName: connectionsTable, KeyConditionExpression: 'pk = :pk', ExpressionAttributeValues: { ':pk': `CONN#${connectionId}` } }),
+    new QueryCommand({
+      TableName: connectionsTable,
+      KeyConditionExpression: 'pk = :pk',
+      ExpressionAttributeValues: { ':pk': `CONN#${connectionId}` },
+    }),
   );
   return Items;
 }
@@ -173,7 +177,10 @@ describe('live updates: item changes', () => {
     const all = await LiveClient.forTenant(tenant);
     const one = await LiveClient.forTenant(tenant);
     expect(await all.ask({ action: 'subscribe', tenantId: tenant })).toMatchObject({ type: 'subscribed', itemIds: 'all' });
-    expect(await one.ask({ action: 'subscribe', tenantId: tenant, itemIds: ['watched'] })).toMatchObject({ type: 'subscribed', itemIds: ['watched'] });
+    expect(await one.ask({ action: 'subscribe', tenantId: tenant, itemIds: ['watched'] })).toMatchObject({
+      type: 'subscribed',
+      itemIds: ['watched'],
+    });
 
     expect((await http('PUT', `/tenants/${tenant}/items/other`, tenant, widget)).status).toBe(201);
     expect((await http('PUT', `/tenants/${tenant}/items/watched`, tenant, widget)).status).toBe(201);
@@ -227,7 +234,7 @@ describe('live updates: orders', () => {
 });
 
 describe('live updates: subscriptions', () => {
-  it("refuses a subscription to another tenant and keeps the connection usable", async () => {
+  it('refuses a subscription to another tenant and keeps the connection usable', async () => {
     const client = await LiveClient.forTenant('live-own');
     expect(await client.ask({ action: 'subscribe', tenantId: 'live-someone-else' })).toMatchObject({ type: 'error', code: 'forbidden' });
     expect(await client.ask({ action: 'subscribe', tenantId: 'live-own' })).toMatchObject({ type: 'subscribed' });
@@ -246,11 +253,22 @@ describe('live updates: subscriptions', () => {
     expect(await client.ask({ action: 'subscribe', tenantId: 'live-bad', extra: 1 })).toMatchObject({ type: 'error', code: 'validation_failed' });
     expect(await client.ask({ action: 'unsubscribe', tenantId: 'bad id!' })).toMatchObject({ type: 'error', code: 'validation_failed' });
     const many = Array.from({ length: 101 }, (_, n) => `item-${n}`);
-    expect(await client.ask({ action: 'subscribe', tenantId: 'live-bad', itemIds: many })).toMatchObject({ type: 'error', code: 'validation_failed' });
+    expect(await client.ask({ action: 'subscribe', tenantId: 'live-bad', itemIds: many })).toMatchObject({
+      type: 'error',
+      code: 'validation_failed',
+    });
     const oversized = { action: 'subscribe', tenantId: 'live-bad', itemIds: ['x'], padding: 'p'.repeat(40_000) };
     expect(await client.ask(oversized)).toMatchObject({ type: 'error', code: 'frame_too_large' });
-    expect(await client.ask({ action: 'subscribe', tenantId: 'live-bad', itemIds: ['a'] })).toEqual({ type: 'subscribed', tenantId: 'live-bad', itemIds: ['a'] });
-    expect(await client.ask({ action: 'unsubscribe', tenantId: 'live-bad', itemIds: ['a'] })).toEqual({ type: 'unsubscribed', tenantId: 'live-bad', itemIds: ['a'] });
+    expect(await client.ask({ action: 'subscribe', tenantId: 'live-bad', itemIds: ['a'] })).toEqual({
+      type: 'subscribed',
+      tenantId: 'live-bad',
+      itemIds: ['a'],
+    });
+    expect(await client.ask({ action: 'unsubscribe', tenantId: 'live-bad', itemIds: ['a'] })).toEqual({
+      type: 'unsubscribed',
+      tenantId: 'live-bad',
+      itemIds: ['a'],
+    });
   });
 
   it('stops sending after unsubscribe', async () => {
@@ -281,7 +299,12 @@ describe('live updates: connections that go', () => {
 
     // The tenant's subscribers, as the publisher finds them (its index), are the one left.
     const { Items: subscribers = [] } = await doc.send(
-      new QueryCommand({ TableName: connectionsTable, IndexName: 'ByTenant', KeyConditionExpression: 'tenantId = :t', ExpressionAttributeValues: { ':t': tenant } }),
+      new QueryCommand({
+        TableName: connectionsTable,
+        IndexName: 'ByTenant',
+        KeyConditionExpression: 'tenantId = :t',
+        ExpressionAttributeValues: { ':t': tenant },
+      }),
     );
     expect(subscribers).toHaveLength(1);
     expect(subscribers[0]!.connectionId).not.toBe(gone);
@@ -299,7 +322,12 @@ describe('live updates: connections that go', () => {
     // A connection whose $disconnect never arrived: still subscribed, gone at API Gateway.
     const stale = 'StaleConnId0=';
     const expiresAt = Math.floor(Date.now() / 1000) + 3_600;
-    await doc.send(new PutCommand({ TableName: connectionsTable, Item: { pk: `CONN#${stale}`, sk: 'CONNECTION', connectionId: stale, tenantId: tenant, expiresAt } }));
+    await doc.send(
+      new PutCommand({
+        TableName: connectionsTable,
+        Item: { pk: `CONN#${stale}`, sk: 'CONNECTION', connectionId: stale, tenantId: tenant, expiresAt },
+      }),
+    );
     await doc.send(
       new PutCommand({
         TableName: connectionsTable,
@@ -314,7 +342,11 @@ describe('live updates: connections that go', () => {
 
 describe('live updates: the management API', () => {
   it('answers the AWS SDK: GET describes, POST sends, DELETE closes, and a gone connection is a GoneException', async () => {
-    const management = new ApiGatewayManagementApiClient({ endpoint: runtime.live!.callbackUrl, region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS });
+    const management = new ApiGatewayManagementApiClient({
+      endpoint: runtime.live!.callbackUrl,
+      region: LOCAL_REGION,
+      credentials: LOCAL_CREDENTIALS,
+    });
     try {
       const before = new Set(runtime.live!.connectionIds());
       const client = await LiveClient.forTenant('live-managed');
@@ -337,7 +369,7 @@ describe('live updates: the management API', () => {
 });
 
 describe('live updates across a move', () => {
-  it('tells nobody of the copies, and the target cell publishes the tenant\'s changes after the flip', async () => {
+  it("tells nobody of the copies, and the target cell publishes the tenant's changes after the flip", async () => {
     const tenant = 'live-mover';
     const watcher = await LiveClient.forTenant(tenant);
     await watcher.ask({ action: 'subscribe', tenantId: tenant });
@@ -352,7 +384,9 @@ describe('live updates across a move', () => {
     const connection = connectLocal(path.join(outdir, 'local-runtime.json'));
     try {
       const from = (await connection.store.latestVersion())!;
-      const before = await fetch(`${runtime.url}/tenants/${tenant}/items/a`, { headers: { authorization: `Bearer ${(await runtime.issuer!.issue({ tenantId: tenant })).access_token}` } });
+      const before = await fetch(`${runtime.url}/tenants/${tenant}/items/a`, {
+        headers: { authorization: `Bearer ${(await runtime.issuer!.issue({ tenantId: tenant })).access_token}` },
+      });
       const sourceCell = before.headers.get('x-cell-id')!;
       const targetCell = sourceCell === 'cell-1' ? 'cell-2' : 'cell-1';
       const move = await new MoveEngine({ store: connection.store, moves: connection.moves, cellData: connection.cellTables }).create(
@@ -370,7 +404,11 @@ describe('live updates across a move', () => {
 
       const after = await fetch(`${runtime.url}/tenants/${tenant}/items/b`, {
         method: 'PUT',
-        headers: { authorization: `Bearer ${(await runtime.issuer!.issue({ tenantId: tenant })).access_token}`, 'content-type': 'application/json', 'if-match': '"1"' },
+        headers: {
+          authorization: `Bearer ${(await runtime.issuer!.issue({ tenantId: tenant })).access_token}`,
+          'content-type': 'application/json',
+          'if-match': '"1"',
+        },
         body: JSON.stringify({ ...widget, stock: 3 }),
       });
       expect(after.status).toBe(200);

@@ -19,7 +19,6 @@ import { LOCAL_CREDENTIALS, LOCAL_REGION } from '../../local/dynamodb-local.ts';
 import { connectLocal } from '../../control-plane/connect.ts';
 import { MoveEngine } from '../../control-plane/moves.ts';
 
-
 /**
  * The service as `npm start` runs it, driven over real HTTP: ALB emulation →
  * router bundle → Lambda Invoke API → cell bundle → DynamoDB Local.
@@ -96,10 +95,19 @@ describe('the front door as deployed (single-value headers)', () => {
   function withAuthorizations(path: string, values: string[]): Promise<number> {
     const { port } = new URL(runtime.url);
     return new Promise((resolve, reject) => {
-      const req = request({ host: '127.0.0.1', port, path, method: 'GET', headers: ['host', `127.0.0.1:${port}`, ...values.flatMap((value) => ['authorization', value])] }, (res) => {
-        res.resume();
-        resolve(res.statusCode ?? 0);
-      });
+      const req = request(
+        {
+          host: '127.0.0.1',
+          port,
+          path,
+          method: 'GET',
+          headers: ['host', `127.0.0.1:${port}`, ...values.flatMap((value) => ['authorization', value])],
+        },
+        (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        },
+      );
       req.on('error', reject);
       req.end();
     });
@@ -158,12 +166,7 @@ describe('npm start: the items API end to end', () => {
     expect(first.status).toBe(200);
     expect(first.json.items).toHaveLength(2);
     const rest = await http('GET', `/tenants/${tenant}/items?limit=2&cursor=${encodeURIComponent(first.json.cursor)}`);
-    expect([...first.json.items, ...rest.json.items].map((i: { itemId: string }) => i.itemId).sort()).toEqual([
-      'a',
-      'b',
-      'c',
-      'widget-1',
-    ]);
+    expect([...first.json.items, ...rest.json.items].map((i: { itemId: string }) => i.itemId).sort()).toEqual(['a', 'b', 'c', 'widget-1']);
 
     expect((await http('DELETE', item)).status).toBe(204);
     expect((await http('GET', item)).status).toBe(404);
@@ -234,7 +237,11 @@ describe('npm start: the items API end to end', () => {
       const env = runtime.environment(fn.functionName);
       for (const name of Object.keys(fn.environment)) {
         expect([fn.functionName, name, typeof env[name]]).toEqual([fn.functionName, name, 'string']);
-        expect([fn.functionName, name, env[name]]).not.toEqual([fn.functionName, name, expect.stringMatching(/"?(Ref|Fn::[A-Za-z]+)"?|\[object Object\]/)]);
+        expect([fn.functionName, name, env[name]]).not.toEqual([
+          fn.functionName,
+          name,
+          expect.stringMatching(/"?(Ref|Fn::[A-Za-z]+)"?|\[object Object\]/),
+        ]);
       }
     }
     const cell = runtime.environment('e2e-dev-cell-1-api');
@@ -250,7 +257,9 @@ describe('npm start: the items API end to end', () => {
     expect(table.tableName).toMatch(/^e2e-dev-cell-1-/);
     const router = runtime.environment(assembly.frontDoor.functionName);
     expect(router.USER_POOL_ID).toBe(assembly.userPools[0]!.userPoolId);
-    expect(router.CONTROL_PLANE_TABLE).toBe(assembly.tables.find((t) => t.stackName === 'e2e-dev-control-plane' && t.tableName.includes('Registry'))!.tableName);
+    expect(router.CONTROL_PLANE_TABLE).toBe(
+      assembly.tables.find((t) => t.stackName === 'e2e-dev-control-plane' && t.tableName.includes('Registry'))!.tableName,
+    );
     expect(Object.values(JSON.parse(router.SHIPPED_ROUTING!).functions)).toEqual(['cell-1', 'cell-2', 'cell-3'].map((c) => `e2e-dev-${c}-api:live`));
   });
 });
@@ -271,7 +280,9 @@ describe('npm start: every server on 127.0.0.1', () => {
 
   it('binds the front door, the Lambda, Step Functions and WebSocket APIs, the token issuer and DynamoDB Local to loopback only', () => {
     const state = JSON.parse(readFileSync(path.join(outdir, 'local-runtime.json'), 'utf8')) as Record<string, string>;
-    const urls = [state.url, runtime.lambdaUrl, state.dynamoEndpoint, state.stepFunctionsEndpoint, state.liveUrl, runtime.issuer?.url].filter(Boolean) as string[];
+    const urls = [state.url, runtime.lambdaUrl, state.dynamoEndpoint, state.stepFunctionsEndpoint, state.liveUrl, runtime.issuer?.url].filter(
+      Boolean,
+    ) as string[];
     expect(urls.length).toBe(6);
     for (const url of urls) {
       const { hostname, port } = new URL(url);
@@ -325,7 +336,10 @@ describe('npm start: orders end to end', () => {
   it('refuses an order without orders.write, or without an Idempotency-Key, before anything starts', async () => {
     const count = runtime.stepFunctions.stateMachineArns().flatMap((arn) => runtime.stepFunctions.list(arn)).length;
     const reader = (await runtime.issuer!.issue({ tenantId: shop, scopes: ['items.read', 'items.write'] })).access_token;
-    const refused = await http('POST', `/tenants/${shop}/orders`, orderBody('tok_ok'), { authorization: `Bearer ${reader}`, 'idempotency-key': 'e2e-x' });
+    const refused = await http('POST', `/tenants/${shop}/orders`, orderBody('tok_ok'), {
+      authorization: `Bearer ${reader}`,
+      'idempotency-key': 'e2e-x',
+    });
     expect(refused.status).toBe(403);
     const keyless = await http('POST', `/tenants/${shop}/orders`, orderBody('tok_ok'));
     expect(keyless.status).toBe(400);
@@ -493,7 +507,10 @@ describe('npm run cells -- --local', () => {
     const unpinned = await cellsCli('unpin', fresh);
     expect(unpinned.stdout).toContain(`back to cell-3 by bucket`);
     const history = JSON.parse((await cellsCli('history', '--json')).stdout);
-    expect(history.slice(0, 2).map((v: any) => v.change)).toEqual([`unpin ${fresh} (back to cell-3 by bucket ${JSON.parse((await cellsCli('route', fresh, '--json')).stdout).bucket})`, `pin ${fresh} to cell-2`]);
+    expect(history.slice(0, 2).map((v: any) => v.change)).toEqual([
+      `unpin ${fresh} (back to cell-3 by bucket ${JSON.parse((await cellsCli('route', fresh, '--json')).stdout).bucket})`,
+      `pin ${fresh} to cell-2`,
+    ]);
   });
 
   it('a router whose map is stale sends a write to the old cell, which refuses it as misdirected; it re-reads the map and the right cell serves it', async () => {
@@ -509,9 +526,17 @@ describe('npm run cells -- --local', () => {
     expect(logged.some((line) => line.includes('cell refused the tenant as misdirected'))).toBe(true);
     // The old cell holds nothing of the tenant: the write never landed there.
     const cell1 = runtime.assembly.tables.find((t) => t.stackName === 'e2e-dev-cell-1')!;
-    const client = DynamoDBDocumentClient.from(new DynamoDBClient({ endpoint: runtime.dynamoEndpoint, region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS }));
+    const client = DynamoDBDocumentClient.from(
+      new DynamoDBClient({ endpoint: runtime.dynamoEndpoint, region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS }),
+    );
     try {
-      const { Items } = await client.send(new QueryCommand({ TableName: cell1.tableName, KeyConditionExpression: 'pk = :pk', ExpressionAttributeValues: { ':pk': `TENANT#${tenant}` } }));
+      const { Items } = await client.send(
+        new QueryCommand({
+          TableName: cell1.tableName,
+          KeyConditionExpression: 'pk = :pk',
+          ExpressionAttributeValues: { ':pk': `TENANT#${tenant}` },
+        }),
+      );
       expect(Items).toEqual([]);
     } finally {
       client.destroy();
@@ -526,7 +551,10 @@ describe('npm run cells -- --local', () => {
     expect(listed.code).toBe(0);
     expect(JSON.parse(listed.stdout)).toEqual([{ bucket, tenants: expect.arrayContaining([tenant]) }]);
     const refused = await cellsCli('tenants', 'cell-3', '99999');
-    expect([refused.code, refused.stderr]).toEqual([2, 'error: "99999" is no bucket: buckets are 0 to 16383; give one, or a range a-b with a ≤ b (npm run cells -- --help lists the commands and options)\n']);
+    expect([refused.code, refused.stderr]).toEqual([
+      2,
+      'error: "99999" is no bucket: buckets are 0 to 16383; give one, or a range a-b with a ≤ b (npm run cells -- --help lists the commands and options)\n',
+    ]);
   });
 
   it('drains into a saved plan, deactivates to 503 and activates again', async () => {
@@ -557,7 +585,7 @@ describe('npm run cells -- --local', () => {
     await eventually(async () => expect((await http('GET', `/tenants/${tenant}/items`)).status).toBe(200));
   });
 
-  it('moves a tenant with its data, step by step, in the runtime\'s move workflow, resuming a move left half-way, and lists the move', async () => {
+  it("moves a tenant with its data, step by step, in the runtime's move workflow, resuming a move left half-way, and lists the move", async () => {
     const tenant = tenantIn('cell-1', 'moving');
     for (const itemId of ['a', 'b']) expect((await http('PUT', `/tenants/${tenant}/items/${itemId}`, widget)).status).toBe(201);
     // A move whose CLI and workflow died after the clone: its record says where it was, and nothing runs it.
@@ -579,7 +607,9 @@ describe('npm run cells -- --local', () => {
     }
     expect(moved.stdout).toMatch(/✓ catch up .* every record checked/);
     expect(moved.stdout).toMatch(/✓ verify .* \d+ records? written since the catch-up match(es)?, record by record/);
-    expect(moved.stdout).toMatch(new RegExp(`^moved tenant ${tenant} from cell-1 to cell-2.*: map version \\d+, writes refused for [\\d.]+ m?s`, 'm'));
+    expect(moved.stdout).toMatch(
+      new RegExp(`^moved tenant ${tenant} from cell-1 to cell-2.*: map version \\d+, writes refused for [\\d.]+ m?s`, 'm'),
+    );
     const read = await http('GET', `/tenants/${tenant}/items/b`);
     expect([read.status, read.headers.get('x-cell-id')]).toEqual([200, 'cell-2']);
     await eventually(async () => {
@@ -593,17 +623,22 @@ describe('npm run cells -- --local', () => {
     expect([abort.code, abort.stderr.trim()]).toEqual([1, `error: no move of tenant ${tenant} to cell-3 is running`]);
   });
 
-  it('returns once the move has flipped, saying when the workflow forgets the source\'s copy, lists the move as revertible, and reverts it', async () => {
+  it("returns once the move has flipped, saying when the workflow forgets the source's copy, lists the move as revertible, and reverts it", async () => {
     const tenant = tenantIn('cell-1', 'grace');
     expect((await http('PUT', `/tenants/${tenant}/items/a`, widget)).status).toBe(201);
     const moved = await cellsCli('move', 'tenant', tenant, 'cell-3', '--grace', '3600');
     expect([moved.code, moved.stderr]).toEqual([0, '']);
     expect(moved.stdout).not.toContain('✓ forget');
     expect(moved.stdout).toMatch(
-      new RegExp(`^moved tenant ${tenant} from cell-1 to cell-3: map version \\d+, writes refused for [\\d.]+ m?s\\. cell-1 keeps its copy, kept current, until \\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d UTC \\(in (59 min|60 min|1 h)`, 'm'),
+      new RegExp(
+        `^moved tenant ${tenant} from cell-1 to cell-3: map version \\d+, writes refused for [\\d.]+ m?s\\. cell-1 keeps its copy, kept current, until \\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d UTC \\(in (59 min|60 min|1 h)`,
+        'm',
+      ),
     );
     const moveId = /move --revert (\S+) takes it back$/m.exec(moved.stdout)![1]!;
-    expect((await cellsCli('moves')).stdout).toMatch(new RegExp(`${moveId}\\s+tenant ${tenant}\\s+cell-1\\s+cell-3\\s+flipped; revertible until \\d{4}-`));
+    expect((await cellsCli('moves')).stdout).toMatch(
+      new RegExp(`${moveId}\\s+tenant ${tenant}\\s+cell-1\\s+cell-3\\s+flipped; revertible until \\d{4}-`),
+    );
     expect((await http('GET', `/tenants/${tenant}/items/a`)).headers.get('x-cell-id')).toBe('cell-3');
     // Written in cell-3 after the flip: it goes back with the tenant.
     expect((await http('PUT', `/tenants/${tenant}/items/b`, widget)).status).toBe(201);
@@ -612,7 +647,9 @@ describe('npm run cells -- --local', () => {
     expect([reverted.code, reverted.stderr]).toEqual([0, '']);
     expect(reverted.stdout).toMatch(new RegExp(`^move \\S+ reverts move ${moveId}: tenant ${tenant} from cell-3 back to cell-1`, 'm'));
     // With no grace period the workflow may have forgotten cell-3's copy by the time the CLI looks again.
-    expect(reverted.stdout).toMatch(new RegExp(`^moved tenant ${tenant} from cell-3 to cell-1( in [\\d.]+ m?s)?: map version \\d+, writes refused for [\\d.]+ m?s`, 'm'));
+    expect(reverted.stdout).toMatch(
+      new RegExp(`^moved tenant ${tenant} from cell-3 to cell-1( in [\\d.]+ m?s)?: map version \\d+, writes refused for [\\d.]+ m?s`, 'm'),
+    );
     for (const itemId of ['a', 'b']) {
       const read = await http('GET', `/tenants/${tenant}/items/${itemId}`);
       expect([read.status, read.headers.get('x-cell-id')]).toEqual([200, 'cell-1']);
@@ -626,7 +663,7 @@ describe('npm run cells -- --local', () => {
     expect([unknown.code, unknown.stderr]).toEqual([1, 'error: no move "no-such-move"\n']);
   });
 
-  it('applies a saved plan with a progress bar: its buckets, with their tenants\' data, go to their new cell', async () => {
+  it("applies a saved plan with a progress bar: its buckets, with their tenants' data, go to their new cell", async () => {
     const tenant = tenantIn('cell-3', 'applied');
     expect((await http('PUT', `/tenants/${tenant}/items/w`, widget)).status).toBe(201);
     const { bucket } = JSON.parse((await cellsCli('route', tenant, '--json')).stdout) as { bucket: number };
@@ -634,7 +671,10 @@ describe('npm run cells -- --local', () => {
     const planFile = path.join(outdir, 'small-plan.json');
     // A plan as cells plan saves it, cut down to the buckets around the tenant's (a whole drain is tested in process).
     const version = JSON.parse((await cellsCli('list', '--json')).stdout).version;
-    writeFileSync(planFile, JSON.stringify({ basedOnVersion: version, moves: [{ from: 'cell-3', to: 'cell-1', count: bucket - first + 1, ranges: [[first, bucket]] }] }));
+    writeFileSync(
+      planFile,
+      JSON.stringify({ basedOnVersion: version, moves: [{ from: 'cell-3', to: 'cell-1', count: bucket - first + 1, ranges: [[first, bucket]] }] }),
+    );
     const applied = await cellsCli('apply', planFile, '--grace', '0');
     expect([applied.code, applied.stderr]).toEqual([0, '']);
     expect(applied.stdout).toMatch(new RegExp(`\\[#{24}\\] ${bucket - first + 1}/${bucket - first + 1} buckets · 0 running · \\d+ records`));
@@ -655,7 +695,10 @@ describe('npm run cells -- --local', () => {
     expect(usage.stderr).toBe('error: pin takes <tenantId> <cellId> (npm run cells -- --help lists the commands and options)\n');
     // Bad arguments are refused before the runtime is reached (test/control-plane/cli.test.ts has the rest).
     const badBuckets = await cellsCli('move', 'bucket', 'x-y', 'cell-2');
-    expect([badBuckets.code, badBuckets.stderr.split('\n')[0]]).toEqual([2, 'error: "x-y" is no bucket: buckets are 0 to 16383; give one, or a range a-b with a ≤ b (npm run cells -- --help lists the commands and options)']);
+    expect([badBuckets.code, badBuckets.stderr.split('\n')[0]]).toEqual([
+      2,
+      'error: "x-y" is no bucket: buckets are 0 to 16383; give one, or a range a-b with a ≤ b (npm run cells -- --help lists the commands and options)',
+    ]);
     // A plan is checked against the registry before any of it runs.
     const unregistered = path.join(outdir, 'unregistered-plan.json');
     writeFileSync(unregistered, JSON.stringify({ basedOnVersion: 1, moves: [{ from: 'cell-1', to: 'cell-9', count: 1, ranges: [[7, 7]] }] }));
@@ -670,11 +713,18 @@ describe('npm run cells -- --local', () => {
     expect(badPlan.stderr.trim().split('\n')).toHaveLength(1);
     writeFileSync(garbage, JSON.stringify({ basedOnVersion: 1, moves: [{ from: 'cell-1', to: 'cell-2', count: 1, ranges: [[5]] }] }));
     expect((await cellsCli('apply', garbage)).stderr).toMatch(/^error: .* is not a plan that cells plan saved/);
-    const noRuntime = spawnSync(process.execPath, ['--import', 'tsx', fromRoot('control-plane', 'cli.ts'), 'list', '--local', '--local-state', path.join(outdir, 'none.json')], {
-      cwd: fromRoot(),
-      encoding: 'utf8',
-    });
-    expect([noRuntime.status, noRuntime.stderr.trim()]).toEqual([1, `error: no local runtime is running (no ${path.relative(fromRoot(), path.join(outdir, 'none.json'))}): start one with npm start`]);
+    const noRuntime = spawnSync(
+      process.execPath,
+      ['--import', 'tsx', fromRoot('control-plane', 'cli.ts'), 'list', '--local', '--local-state', path.join(outdir, 'none.json')],
+      {
+        cwd: fromRoot(),
+        encoding: 'utf8',
+      },
+    );
+    expect([noRuntime.status, noRuntime.stderr.trim()]).toEqual([
+      1,
+      `error: no local runtime is running (no ${path.relative(fromRoot(), path.join(outdir, 'none.json'))}): start one with npm start`,
+    ]);
   });
 });
 
@@ -689,16 +739,20 @@ describe('npm start: no token in any log line', () => {
     }
   });
 
-  it('tags every log line and metric of a cell\'s functions with its cellId, and each routed request\'s with the cell it went to', () => {
+  it("tags every log line and metric of a cell's functions with its cellId, and each routed request's with the cell it went to", () => {
     const lines = functionOutput.flatMap((line) => {
       const match = /^\[([^\]]+)\] (\{.*\})$/.exec(line);
       return match ? [{ fn: match[1]!, record: JSON.parse(match[2]!) as Record<string, any> }] : [];
     });
-    const dimensionsOf = (record: Record<string, any>): string[] => record._aws.CloudWatchMetrics.flatMap((m: { Dimensions: string[][] }) => m.Dimensions.flat());
-    const metricsOf = (record: Record<string, any>): string[] => record._aws.CloudWatchMetrics.flatMap((m: { Metrics: { Name: string }[] }) => m.Metrics.map((x) => x.Name));
+    const dimensionsOf = (record: Record<string, any>): string[] =>
+      record._aws.CloudWatchMetrics.flatMap((m: { Dimensions: string[][] }) => m.Dimensions.flat());
+    const metricsOf = (record: Record<string, any>): string[] =>
+      record._aws.CloudWatchMetrics.flatMap((m: { Metrics: { Name: string }[] }) => m.Metrics.map((x) => x.Name));
     const ofCells = lines.filter(({ fn }) => /-cell-\d+-/.test(fn));
     // Every cell function that ran said something; what each said names its own cell.
-    expect(new Set(ofCells.map(({ fn }) => fn.replace(/^e2e-dev-cell-\d+-/, '').replace(/[0-9A-F]{8}$/, '')))).toEqual(new Set(['api', 'Publisher', 'Payment']));
+    expect(new Set(ofCells.map(({ fn }) => fn.replace(/^e2e-dev-cell-\d+-/, '').replace(/[0-9A-F]{8}$/, '')))).toEqual(
+      new Set(['api', 'Publisher', 'Payment']),
+    );
     expect(ofCells.filter(({ record }) => record._aws).length).toBeGreaterThan(0);
     expect(ofCells.filter(({ record }) => !record._aws).length).toBeGreaterThan(0);
     for (const { fn, record } of ofCells) {
@@ -707,7 +761,9 @@ describe('npm start: no token in any log line', () => {
       if (record._aws) expect({ fn, dimensions: dimensionsOf(record) }).toEqual({ fn, dimensions: expect.arrayContaining(['cellId']) });
     }
     // The router: each request it routed is counted and logged under the cell that answered it.
-    const routed = lines.filter(({ fn, record }) => /-control-plane-Router[0-9A-F]{8}$/.test(fn) && record._aws && metricsOf(record).includes('Requests'));
+    const routed = lines.filter(
+      ({ fn, record }) => /-control-plane-Router[0-9A-F]{8}$/.test(fn) && record._aws && metricsOf(record).includes('Requests'),
+    );
     expect(routed.length).toBeGreaterThan(10);
     for (const { record } of routed) {
       expect(dimensionsOf(record)).toContain('cellId');

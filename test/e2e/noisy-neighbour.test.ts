@@ -70,9 +70,11 @@ async function flood(tenantId: string, concurrency: number, done: Promise<unknow
 /** One GET at a time of each quiet tenant, `count` each. */
 async function quietly(tenants: readonly string[], count: number) {
   const answers = new Map<string, number[]>(tenants.map((t) => [t, []]));
-  await Promise.all(tenants.map(async (tenantId) => {
-    for (let n = 0; n < count; n += 1) answers.get(tenantId)!.push((await get(tenantId)).status);
-  }));
+  await Promise.all(
+    tenants.map(async (tenantId) => {
+      for (let n = 0; n < count; n += 1) answers.get(tenantId)!.push((await get(tenantId)).status);
+    }),
+  );
   return answers;
 }
 

@@ -156,7 +156,7 @@ describe('PUT /tenants/{tenantId}/items/{itemId}', () => {
 describe('HEAD', () => {
   it('answers what GET answers, without the body, on every path with a GET', async () => {
     await call('PUT', itemPath('head-1'), { body: widget });
-    const head = await app.resolve(albEvent('HEAD', itemPath('head-1')), lambdaContext) as ALBResult;
+    const head = (await app.resolve(albEvent('HEAD', itemPath('head-1')), lambdaContext)) as ALBResult;
     const get = await call('GET', itemPath('head-1'));
     expect(head.statusCode).toBe(200);
     expect(head.body ?? '').toBe('');
@@ -229,9 +229,7 @@ describe('PATCH /tenants/{tenantId}/items/{itemId}', () => {
     await call('PUT', itemPath('race'), { body: { ...widget, stock: 0 } });
     const writers = 20;
     const results = await Promise.all(
-      Array.from({ length: writers }, (_, n) =>
-        call('PATCH', itemPath('race'), { body: { stock: n + 1 }, headers: { 'if-match': '"1"' } }),
-      ),
+      Array.from({ length: writers }, (_, n) => call('PATCH', itemPath('race'), { body: { stock: n + 1 }, headers: { 'if-match': '"1"' } })),
     );
     const winners = results.filter((r) => r.status === 200);
     expect(winners).toHaveLength(1);
@@ -274,7 +272,11 @@ describe('versions across delete and re-create', () => {
     expect(again.headers.etag).toBe('"3"');
     expect(again.body).not.toHaveProperty('incarnation');
     expect(again.body).not.toHaveProperty('deletedAt');
-    for (const [method, body] of [['PUT', widget], ['PATCH', { stock: 1 }], ['DELETE', undefined]] as const) {
+    for (const [method, body] of [
+      ['PUT', widget],
+      ['PATCH', { stock: 1 }],
+      ['DELETE', undefined],
+    ] as const) {
       const stale = await call(method, itemPath('aba'), { body, headers: { 'if-match': '"1"' } });
       expect(stale.status).toBe(409);
       expect(stale.body.error.details).toEqual({ expected: 1, actual: 3 });
@@ -375,7 +377,7 @@ describe('GET /tenants/{tenantId}/items', () => {
     expect(rest.body.items.map((item: { itemId: string }) => item.itemId)).toEqual(['g-4', 'g-5']);
   });
 
-  it('cuts a page by size, so that no answer passes the ALB\'s 1 MB, and loses no item', async () => {
+  it("cuts a page by size, so that no answer passes the ALB's 1 MB, and loses no item", async () => {
     const tenantId = 'tenant-large';
     // Quotes grow twice on the way out: escaped in the JSON body, and again inside the Lambda response.
     const attributes = Object.fromEntries(Array.from({ length: 100 }, (_, n) => [`a${n}`, '"'.repeat(1024)]));
@@ -402,14 +404,11 @@ describe('GET /tenants/{tenantId}/items', () => {
     expect(page.body).not.toHaveProperty('cursor');
   });
 
-  it.each(['limit=0', 'limit=101', 'limit=abc', 'limit=2.5', 'cursor=not-a-cursor', 'cursor=e30'])(
-    'rejects %s with 400',
-    async (query) => {
-      const result = await call('GET', `/tenants/${listTenant}/items?${query}`);
-      expect(result.status).toBe(400);
-      expect(result.body.error.code).toBe('validation_failed');
-    },
-  );
+  it.each(['limit=0', 'limit=101', 'limit=abc', 'limit=2.5', 'cursor=not-a-cursor', 'cursor=e30'])('rejects %s with 400', async (query) => {
+    const result = await call('GET', `/tenants/${listTenant}/items?${query}`);
+    expect(result.status).toBe(400);
+    expect(result.body.error.code).toBe('validation_failed');
+  });
 });
 
 describe('routing errors', () => {
@@ -480,7 +479,10 @@ describe('orders', () => {
 
     const [started] = workflow.started.slice(before);
     expect(workflow.started.length).toBe(before + 1);
-    expect(started).toMatchObject({ name: placed.body.orderId, input: { tenantId: tenant, orderId: placed.body.orderId, payment: { token: 'tok_ok' } } });
+    expect(started).toMatchObject({
+      name: placed.body.orderId,
+      input: { tenantId: tenant, orderId: placed.body.orderId, payment: { token: 'tok_ok' } },
+    });
     expect(started!.input.reservation.TransactItems).toHaveLength(2);
 
     const read = await call('GET', placed.headers.location!);
@@ -540,7 +542,9 @@ describe('orders', () => {
     expect(failed.headers['retry-after']).toBe('1');
     expect(failed.body.error).toEqual({
       code: 'service_unavailable',
-      message: expect.stringMatching(/^order \S+ is recorded but its workflow could not be started: repeat the request with the same Idempotency-Key$/),
+      message: expect.stringMatching(
+        /^order \S+ is recorded but its workflow could not be started: repeat the request with the same Idempotency-Key$/,
+      ),
     });
     expect(workflow.started.length).toBe(count);
 
@@ -633,18 +637,25 @@ describe('a cell that cannot use its table', () => {
     ['PUT', itemPath('w'), { body: widget }],
     ['DELETE', itemPath('w'), {}],
     ['GET', `/tenants/${tenant}/items`, {}],
-    ['POST', `/tenants/${tenant}/orders`, { body: { lines: [{ itemId: 'w', quantity: 1 }], customerId: 'c', payment: { token: 'tok_ok' } }, headers: { 'idempotency-key': 'k' } }],
+    [
+      'POST',
+      `/tenants/${tenant}/orders`,
+      { body: { lines: [{ itemId: 'w', quantity: 1 }], customerId: 'c', payment: { token: 'tok_ok' } }, headers: { 'idempotency-key': 'k' } },
+    ],
     ['GET', `/tenants/${tenant}/orders/o-1`, {}],
   ];
 
-  it.each(requests)('answers %s %s with 503 table_unavailable and Retry-After when the table is gone, and counts it', async (method, path, options) => {
-    const { app: broken, counted } = appOver(table.doc, 'no-such-table');
-    const result = (await broken.resolve(albEvent(method, path, options), lambdaContext)) as ALBResult;
-    expect(result.statusCode).toBe(503);
-    expect(JSON.parse(result.body!).error.code).toBe('table_unavailable');
-    expect(result.headers?.['retry-after']).toBe('5');
-    expect(counted).toContain('TableUnavailable');
-  });
+  it.each(requests)(
+    'answers %s %s with 503 table_unavailable and Retry-After when the table is gone, and counts it',
+    async (method, path, options) => {
+      const { app: broken, counted } = appOver(table.doc, 'no-such-table');
+      const result = (await broken.resolve(albEvent(method, path, options), lambdaContext)) as ALBResult;
+      expect(result.statusCode).toBe(503);
+      expect(JSON.parse(result.body!).error.code).toBe('table_unavailable');
+      expect(result.headers?.['retry-after']).toBe('5');
+      expect(counted).toContain('TableUnavailable');
+    },
+  );
 
   it('answers 503 table_unavailable when the table does not answer at all', async () => {
     const client = new DynamoDBClient({
@@ -674,7 +685,7 @@ describe('a cell that cannot use its table', () => {
 });
 
 describe('the route table', () => {
-  it('is what the cell API answers: every route\'s methods, and Allow on 405, for every row', async () => {
+  it("is what the cell API answers: every route's methods, and Allow on 405, for every row", async () => {
     for (const route of ROUTES as readonly Route[]) {
       const path = route.path.replace(/:\w+/g, 'x');
       const wrong = HTTP_METHODS.find((method) => route.methods[method] === undefined);
@@ -687,8 +698,8 @@ describe('the route table', () => {
   it('refuses, at init, a route without a handler and a handler without a route', () => {
     const extra: Route = { path: '/tenants/:tenantId/suppliers', methods: { GET: 'items.read' } };
     expect(() => registerRoutes(new Router(), [...ROUTES, extra], {})).toThrow(/no handler for GET \/tenants\/:tenantId\/suppliers/);
-    expect(() => registerRoutes(new Router(), [extra], { '/tenants/:tenantId/suppliers': { GET: async () => new Response(), PUT: async () => new Response() } })).toThrow(
-      /a handler for PUT \/tenants\/:tenantId\/suppliers, which the route does not list/,
-    );
+    expect(() =>
+      registerRoutes(new Router(), [extra], { '/tenants/:tenantId/suppliers': { GET: async () => new Response(), PUT: async () => new Response() } }),
+    ).toThrow(/a handler for PUT \/tenants\/:tenantId\/suppliers, which the route does not list/);
   });
 });

@@ -1,4 +1,12 @@
-import { DynamoDBDocumentClient, BatchWriteCommand, DeleteCommand, PutCommand, QueryCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import {
+  DynamoDBDocumentClient,
+  BatchWriteCommand,
+  DeleteCommand,
+  PutCommand,
+  QueryCommand,
+  TransactWriteCommand,
+  UpdateCommand,
+} from '@aws-sdk/lib-dynamodb';
 import { PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { ChangeJournal } from '../../functions/cell-api/change-journal.ts';
@@ -25,7 +33,12 @@ async function entries(moveId: string) {
   const found: Array<Record<string, unknown>> = [];
   for (let shard = 0; shard < JOURNAL_SHARDS; shard += 1) {
     const { Items = [] } = await doc.send(
-      new QueryCommand({ TableName: table.tableName, KeyConditionExpression: 'pk = :pk', ExpressionAttributeValues: { ':pk': journalPartition(moveId, shard) }, ConsistentRead: true }),
+      new QueryCommand({
+        TableName: table.tableName,
+        KeyConditionExpression: 'pk = :pk',
+        ExpressionAttributeValues: { ':pk': journalPartition(moveId, shard) },
+        ConsistentRead: true,
+      }),
     );
     found.push(...Items);
   }
@@ -40,25 +53,45 @@ describe('ChangeJournal', () => {
     clock = 5_000;
     await journal.run(moving, async () => {
       await doc.send(new PutCommand({ TableName: table.tableName, Item: { ...key('acme', 'ITEM#put'), n: 1 } }));
-      await doc.send(new UpdateCommand({ TableName: table.tableName, Key: key('acme', 'ITEM#update'), UpdateExpression: 'SET n = :n', ExpressionAttributeValues: { ':n': 1 } }));
+      await doc.send(
+        new UpdateCommand({
+          TableName: table.tableName,
+          Key: key('acme', 'ITEM#update'),
+          UpdateExpression: 'SET n = :n',
+          ExpressionAttributeValues: { ':n': 1 },
+        }),
+      );
       await doc.send(new DeleteCommand({ TableName: table.tableName, Key: key('acme', 'ITEM#delete') }));
       await doc.send(
         new TransactWriteCommand({
           TransactItems: [
             { Put: { TableName: table.tableName, Item: { ...key('acme', 'ORDER#t1'), n: 1 } } },
-            { Update: { TableName: table.tableName, Key: key('acme', 'ITEM#t2'), UpdateExpression: 'SET n = :n', ExpressionAttributeValues: { ':n': 1 } } },
+            {
+              Update: {
+                TableName: table.tableName,
+                Key: key('acme', 'ITEM#t2'),
+                UpdateExpression: 'SET n = :n',
+                ExpressionAttributeValues: { ':n': 1 },
+              },
+            },
             { ConditionCheck: { TableName: table.tableName, Key: key('acme', 'ITEM#checked'), ConditionExpression: 'attribute_not_exists(pk)' } },
           ],
         }),
       );
-      await doc.send(new BatchWriteCommand({ RequestItems: { [table.tableName]: [{ PutRequest: { Item: { ...key('acme', 'ITEM#batch'), n: 1 } } }] } }));
+      await doc.send(
+        new BatchWriteCommand({ RequestItems: { [table.tableName]: [{ PutRequest: { Item: { ...key('acme', 'ITEM#batch'), n: 1 } } }] } }),
+      );
       // Marshalled, as the low-level client sends it.
       await table.client.send(new PutItemCommand({ TableName: table.tableName, Item: { pk: { S: 'TENANT#acme' }, sk: { S: 'ITEM#low' } } }));
       // Another tenant's record, and another table's, are not this request's.
       await doc.send(new PutCommand({ TableName: table.tableName, Item: { ...key('other', 'ITEM#x'), n: 1 } }));
     });
     expect(await entries('m-all')).toEqual(
-      ['ITEM#batch', 'ITEM#delete', 'ITEM#low', 'ITEM#put', 'ITEM#t2', 'ITEM#update', 'ORDER#t1'].map((recordSk) => ({ tenantId: 'acme', recordSk, at: 5_000 })),
+      ['ITEM#batch', 'ITEM#delete', 'ITEM#low', 'ITEM#put', 'ITEM#t2', 'ITEM#update', 'ORDER#t1'].map((recordSk) => ({
+        tenantId: 'acme',
+        recordSk,
+        at: 5_000,
+      })),
     );
   });
 
@@ -66,7 +99,9 @@ describe('ChangeJournal', () => {
     const moving = { moveId: 'm-fail', tenantId: 'acme' };
     await expect(
       journal.run(moving, () =>
-        doc.send(new PutCommand({ TableName: table.tableName, Item: { ...key('acme', 'ITEM#refused'), n: 1 }, ConditionExpression: 'attribute_exists(pk)' })),
+        doc.send(
+          new PutCommand({ TableName: table.tableName, Item: { ...key('acme', 'ITEM#refused'), n: 1 }, ConditionExpression: 'attribute_exists(pk)' }),
+        ),
       ),
     ).rejects.toThrow();
     expect((await entries('m-fail')).map((entry) => entry.recordSk)).toEqual(['ITEM#refused']);

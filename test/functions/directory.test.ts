@@ -22,7 +22,11 @@ afterAll(async () => table?.drop());
 
 function appWith(directory: Pick<TenantDirectory, 'record'>) {
   return createApp(
-    { entities: cellEntities(table.doc, table.tableName), orders: new OrderStore(table.doc, table.tableName, { start: async () => undefined }), directory },
+    {
+      entities: cellEntities(table.doc, table.tableName),
+      orders: new OrderStore(table.doc, table.tableName, { start: async () => undefined }),
+      directory,
+    },
     createObservability('directory-test'),
   );
 }
@@ -35,7 +39,7 @@ const entryOf = async (tenantId: string) =>
   (await table.doc.send(new GetCommand({ TableName: table.tableName, Key: directoryKey(bucketOf(tenantId), tenantId) }))).Item;
 
 describe('the tenant directory', () => {
-  it("records a tenant under its bucket before its first write, once per instance, and never for a read", async () => {
+  it('records a tenant under its bucket before its first write, once per instance, and never for a read', async () => {
     const directory = new TenantDirectory(table.doc, table.tableName);
     const app = appWith(directory);
     const send = vi.spyOn(table.doc, 'send');
@@ -44,7 +48,9 @@ describe('the tenant directory', () => {
       expect(await entryOf('reader')).toBeUndefined();
       expect(await call(app, 'PUT', '/tenants/writer/items/a', { body: widget })).toBe(201);
       expect(await call(app, 'PUT', '/tenants/writer/items/b', { body: widget })).toBe(201);
-      const directoryPuts = send.mock.calls.filter(([command]) => command instanceof PutCommand && String(command.input.Item?.pk).startsWith('BUCKET#'));
+      const directoryPuts = send.mock.calls.filter(
+        ([command]) => command instanceof PutCommand && String(command.input.Item?.pk).startsWith('BUCKET#'),
+      );
       expect(directoryPuts).toHaveLength(1);
     } finally {
       send.mockRestore();
@@ -53,7 +59,10 @@ describe('the tenant directory', () => {
   });
 
   it('takes a tenant another instance recorded first as recorded', async () => {
-    await appWith(new TenantDirectory(table.doc, table.tableName)).resolve(albEvent('PUT', '/tenants/twice/items/a', { body: widget }), lambdaContext);
+    await appWith(new TenantDirectory(table.doc, table.tableName)).resolve(
+      albEvent('PUT', '/tenants/twice/items/a', { body: widget }),
+      lambdaContext,
+    );
     expect(await call(appWith(new TenantDirectory(table.doc, table.tableName)), 'PUT', '/tenants/twice/items/b', { body: widget })).toBe(201);
   });
 

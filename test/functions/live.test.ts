@@ -52,11 +52,16 @@ describe('connections and subscriptions', () => {
 
   it('refuses another tenant, a closed connection and more than 100 items', async () => {
     await store.open('c-2', 'acme');
-    expect(await handleFrame(store, 'c-2', 'acme', frame({ action: 'subscribe', tenantId: 'globex' }))).toMatchObject({ type: 'error', code: 'forbidden' });
+    expect(await handleFrame(store, 'c-2', 'acme', frame({ action: 'subscribe', tenantId: 'globex' }))).toMatchObject({
+      type: 'error',
+      code: 'forbidden',
+    });
     expect(await store.subscribers('globex', [tenantTopic('globex')])).toEqual([]);
     expect(await handleFrame(store, 'gone', 'acme', frame({ action: 'subscribe', tenantId: 'acme' }))).toMatchObject({ code: 'gone' });
     const hundred = Array.from({ length: 100 }, (_, i) => `i-${i}`);
-    expect(await handleFrame(store, 'c-2', 'acme', frame({ action: 'subscribe', tenantId: 'acme', itemIds: hundred }))).toMatchObject({ type: 'subscribed' });
+    expect(await handleFrame(store, 'c-2', 'acme', frame({ action: 'subscribe', tenantId: 'acme', itemIds: hundred }))).toMatchObject({
+      type: 'subscribed',
+    });
     expect(await handleFrame(store, 'c-2', 'acme', frame({ action: 'subscribe', tenantId: 'acme', itemIds: ['one-more'] }))).toMatchObject({
       code: 'too_many_subscriptions',
     });
@@ -89,12 +94,18 @@ describe('the $connect authorizer', () => {
   });
   afterAll(() => issuer?.close());
   const event = (query: Record<string, string>) =>
-    ({ type: 'REQUEST', methodArn: 'arn:aws:execute-api:us-east-1:1:api/prod/$connect', queryStringParameters: query }) as unknown as APIGatewayRequestAuthorizerEvent;
+    ({
+      type: 'REQUEST',
+      methodArn: 'arn:aws:execute-api:us-east-1:1:api/prod/$connect',
+      queryStringParameters: query,
+    }) as unknown as APIGatewayRequestAuthorizerEvent;
 
   it("allows a valid token and binds the connection to the token's tenant", async () => {
     const { access_token } = await issuer.issue({ tenantId: 'acme', scopes: ['items.read'] });
     const result = await authorizeConnect(verifier, event({ token: access_token }));
-    expect(result.policyDocument.Statement).toEqual([expect.objectContaining({ Effect: 'Allow', Resource: 'arn:aws:execute-api:us-east-1:1:api/prod/$connect' })]);
+    expect(result.policyDocument.Statement).toEqual([
+      expect.objectContaining({ Effect: 'Allow', Resource: 'arn:aws:execute-api:us-east-1:1:api/prod/$connect' }),
+    ]);
     expect(result.context).toMatchObject({ tenantId: 'acme' });
   });
 
@@ -118,7 +129,10 @@ describe('what the publisher makes of table changes', () => {
   const item = { pk: 'TENANT#acme', sk: 'ITEM#w', entity: 'item', tenantId: 'acme', itemId: 'w', title: 'W', stock: 3, version: 2 };
 
   it("measures how late a batch is by its oldest change's creation time, in whole seconds", () => {
-    const at = (seconds?: number): DynamoDBRecord => ({ eventName: 'MODIFY', dynamodb: seconds === undefined ? {} : { ApproximateCreationDateTime: seconds } });
+    const at = (seconds?: number): DynamoDBRecord => ({
+      eventName: 'MODIFY',
+      dynamodb: seconds === undefined ? {} : { ApproximateCreationDateTime: seconds },
+    });
     expect(oldestChangeAgeMs([at(1_000), at(990), at(1_005)], 1_010_500)).toBe(20_500);
     expect(oldestChangeAgeMs([at(), at(1_000)], 1_000_250)).toBe(250);
     // A clock behind the stream's is no negative lag.
@@ -129,7 +143,13 @@ describe('what the publisher makes of table changes', () => {
 
   it('turns item writes into item.updated, for the tenant and the item', () => {
     expect(messageOf(record('MODIFY', item, { ...item, version: 1 }))).toEqual({
-      message: { type: 'item.updated', tenantId: 'acme', itemId: 'w', version: 2, item: { tenantId: 'acme', itemId: 'w', title: 'W', stock: 3, version: 2 } },
+      message: {
+        type: 'item.updated',
+        tenantId: 'acme',
+        itemId: 'w',
+        version: 2,
+        item: { tenantId: 'acme', itemId: 'w', title: 'W', stock: 3, version: 2 },
+      },
       audience: { tenantId: 'acme', topics: [tenantTopic('acme'), itemTopic('acme', 'w')] },
     });
   });
@@ -144,11 +164,20 @@ describe('what the publisher makes of table changes', () => {
     const { message } = messageOf(record('MODIFY', written, copied))!;
     expect(message).toMatchObject({ type: 'item.updated', version: 3 });
     expect(JSON.stringify(message)).not.toContain('copyOf');
-    const order = { pk: 'TENANT#acme', sk: 'ORDER#o', entity: 'order', tenantId: 'acme', orderId: 'o', status: 'CONFIRMED', updatedAt: 't0', copyOf: 't0' };
+    const order = {
+      pk: 'TENANT#acme',
+      sk: 'ORDER#o',
+      entity: 'order',
+      tenantId: 'acme',
+      orderId: 'o',
+      status: 'CONFIRMED',
+      updatedAt: 't0',
+      copyOf: 't0',
+    };
     expect(messageOf(record('INSERT', order))).toBeUndefined();
   });
 
-  it('publishes a tombstone as the delete, at its own version, and never the store\'s incarnation', () => {
+  it("publishes a tombstone as the delete, at its own version, and never the store's incarnation", () => {
     const stored = { ...item, incarnation: 'c0ffee' };
     const tombstone = { pk: item.pk, sk: item.sk, entity: 'item', tenantId: 'acme', itemId: 'w', version: 3, deletedAt: '2026-01-01T00:00:00.000Z' };
     expect(messageOf(record('MODIFY', tombstone, stored))?.message).toEqual({ type: 'item.deleted', tenantId: 'acme', itemId: 'w', version: 3 });
@@ -192,7 +221,12 @@ describe('fan-out', () => {
     for (const id of ids) await store.subscribe(await store.open(id, tenant), [tenantTopic(tenant)]);
     const received = new Map<string, string>();
     const poster: Poster = { post: async (id, data) => void received.set(id, data) };
-    const result = await fanOut(store, poster, { type: 'item.updated', tenantId: tenant }, { tenantId: tenant, topics: [tenantTopic(tenant), itemTopic(tenant, 'w')] });
+    const result = await fanOut(
+      store,
+      poster,
+      { type: 'item.updated', tenantId: tenant },
+      { tenantId: tenant, topics: [tenantTopic(tenant), itemTopic(tenant, 'w')] },
+    );
     expect(result).toEqual({ sent: 1000, gone: 0, failed: 0 });
     expect([...received.keys()].sort()).toEqual([...ids].sort());
     expect(new Set(received.values())).toEqual(new Set([JSON.stringify({ type: 'item.updated', tenantId: tenant })]));
@@ -200,7 +234,8 @@ describe('fan-out', () => {
 
   it('removes gone connections, and one failing connection stops none of the others', async () => {
     const tenant = `mixed-${randomUUID().slice(0, 8)}`;
-    for (const id of ['ok-1', 'gone-1', 'broken-1', 'ok-2']) await store.subscribe(await store.open(`${tenant}-${id}`, tenant), [tenantTopic(tenant)]);
+    for (const id of ['ok-1', 'gone-1', 'broken-1', 'ok-2'])
+      await store.subscribe(await store.open(`${tenant}-${id}`, tenant), [tenantTopic(tenant)]);
     const delivered: string[] = [];
     const failures: string[] = [];
     const poster: Poster = {

@@ -45,7 +45,10 @@ beforeAll(async () => {
   await items.delete(tenant, 'deleted');
   // Written before items had incarnations.
   await table.doc.send(
-    new PutCommand({ TableName: table.tableName, Item: { ...itemKey(tenant, 'legacy'), entity: 'item', ...widget, version: 1, createdAt: '2025-01-01T00:00:00.000Z' } }),
+    new PutCommand({
+      TableName: table.tableName,
+      Item: { ...itemKey(tenant, 'legacy'), entity: 'item', ...widget, version: 1, createdAt: '2025-01-01T00:00:00.000Z' },
+    }),
   );
 });
 afterAll(async () => {
@@ -62,7 +65,10 @@ describe('placing an order', () => {
       watch.stop();
     }
     const { Item: current } = await table.doc.send(new GetCommand({ TableName: table.tableName, Key: itemKey(tenant, 'current') }));
-    const from = workflow.started[0]!.reservation.TransactItems.map(({ Update }) => [Update!.ExpressionAttributeNames!['#from'], Update!.ExpressionAttributeValues![':from']!.S]);
+    const from = workflow.started[0]!.reservation.TransactItems.map(({ Update }) => [
+      Update!.ExpressionAttributeNames!['#from'],
+      Update!.ExpressionAttributeValues![':from']!.S,
+    ]);
     expect(from).toEqual([
       ['incarnation', current!.incarnation],
       ['incarnation', '-'],
@@ -124,7 +130,11 @@ describe('placing an order', () => {
       .catch((error: unknown) => error);
     expect(unstarted).toBeInstanceOf(WorkflowNotStartedError);
     const orderId = orderIdFor(tenant, 'k-unstarted');
-    expect(unstarted).toMatchObject({ name: 'WorkflowNotStartedError', message: `order ${orderId} is recorded but its workflow could not be started`, cause: down });
+    expect(unstarted).toMatchObject({
+      name: 'WorkflowNotStartedError',
+      message: `order ${orderId} is recorded but its workflow could not be started`,
+      cause: down,
+    });
   });
 });
 
@@ -139,7 +149,11 @@ describe('reading an order', () => {
           tenantId: tenant,
           orderId,
           customerId: 'c-1',
-          lines: [{ itemId: 'a', quantity: 1, from: { incarnation: 'i-a' } }, { itemId: 'b', quantity: 2 }, { itemId: 'c', quantity: 3 }],
+          lines: [
+            { itemId: 'a', quantity: 1, from: { incarnation: 'i-a' } },
+            { itemId: 'b', quantity: 2 },
+            { itemId: 'c', quantity: 3 },
+          ],
           status: 'FAILED',
           requestHash: 'h',
           createdAt: '2026-01-01T00:00:00.000Z',
@@ -175,7 +189,7 @@ describe('reading an order', () => {
     expect((await orders.get(tenant, 'o-declined')).failure).toEqual({ reason: 'payment_declined' });
   });
 
-  it('names the lines whose stock could not be given back, in the order\'s own order', async () => {
+  it("names the lines whose stock could not be given back, in the order's own order", async () => {
     await record('o-unreturned', { failureReason: FAILURE_REASONS.paymentFailed, stockNotReturned: new Set(['c', 'a']) });
     const watch = intercept();
     try {
@@ -202,7 +216,12 @@ describe('StepFunctionsStarter', () => {
       });
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const client = new SFNClient({ endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS, maxAttempts: 1 });
+    const client = new SFNClient({
+      endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+      region: LOCAL_REGION,
+      credentials: LOCAL_CREDENTIALS,
+      maxAttempts: 1,
+    });
     return {
       requests,
       starter: new StepFunctionsStarter(client, 'arn:aws:states:us-east-1:123456789012:stateMachine:orders'),

@@ -71,8 +71,18 @@ describe('orderWorkflowInput', () => {
     ]);
     expect(input.release.map((line) => line.itemId)).toEqual(['a', 'b', 'c']);
     expect(input.release.map((line) => line.TransactItems.map((item) => item.Update))).toEqual([
-      [expect.objectContaining({ UpdateExpression: 'SET stock = stock + :quantity, #version = #version + :one, #updatedAt = :updatedAt REMOVE #copy', ConditionExpression: '#from = :from' })],
-      [expect.objectContaining({ ConditionExpression: '#from = :from', ExpressionAttributeNames: expect.objectContaining({ '#from': 'createdAt' }) })],
+      [
+        expect.objectContaining({
+          UpdateExpression: 'SET stock = stock + :quantity, #version = #version + :one, #updatedAt = :updatedAt REMOVE #copy',
+          ConditionExpression: '#from = :from',
+        }),
+      ],
+      [
+        expect.objectContaining({
+          ConditionExpression: '#from = :from',
+          ExpressionAttributeNames: expect.objectContaining({ '#from': 'createdAt' }),
+        }),
+      ],
       [expect.objectContaining({ ExpressionAttributeValues: expect.objectContaining({ ':quantity': { N: '1' } }) })],
     ]);
   });
@@ -80,7 +90,10 @@ describe('orderWorkflowInput', () => {
   it('builds every part of the input where the saga contract says the state machine reads it', () => {
     const input = orderWorkflowInput('cell-table', { tenantId: 'acme', orderId: 'o-1', lines, paymentToken: 'tok_ok', at: AT });
     for (const [name, jsonPath] of Object.entries(SAGA_INPUT)) {
-      const value = jsonPath.slice(2).split('.').reduce<unknown>((at, key) => (at as Record<string, unknown> | undefined)?.[key], input);
+      const value = jsonPath
+        .slice(2)
+        .split('.')
+        .reduce<unknown>((at, key) => (at as Record<string, unknown> | undefined)?.[key], input);
       expect([name, value]).toEqual([name, expect.anything()]);
     }
   });

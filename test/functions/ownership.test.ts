@@ -8,7 +8,14 @@ import { cellEntities } from '../../functions/cell-api/entities.ts';
 import { OrderStore } from '../../functions/cell-api/order-store.ts';
 import { MOVING_REREAD_MS, OwnershipCache } from '../../functions/cell-api/ownership.ts';
 import { WriteDeadlines, WriteWindowClosedError } from '../../functions/cell-api/write-deadline.ts';
-import { OWNERSHIP_KEY, WRITE_SETTLE_MS, WRITE_WINDOW_MS, itemKey, moveMarkerKey, type CellOwnershipRecord } from '../../layers/shared/src/contracts/cell-table.ts';
+import {
+  OWNERSHIP_KEY,
+  WRITE_SETTLE_MS,
+  WRITE_WINDOW_MS,
+  itemKey,
+  moveMarkerKey,
+  type CellOwnershipRecord,
+} from '../../layers/shared/src/contracts/cell-table.ts';
 import { createObservability } from '../../layers/shared/src/observability.ts';
 import { albEvent, lambdaContext } from '../support/alb.ts';
 import { cellOfBucket } from '../support/routing.ts';
@@ -40,7 +47,11 @@ beforeAll(async () => {
   table = await createCellTable(inject('dynamoEndpoint'));
   ownership = new OwnershipCache(table.doc, table.tableName, 'cell-1', { leaseMs: 1_000, now: () => clock });
   app = createApp(
-    { entities: cellEntities(table.doc, table.tableName), orders: new OrderStore(table.doc, table.tableName, { start: async () => undefined }), ownership },
+    {
+      entities: cellEntities(table.doc, table.tableName),
+      orders: new OrderStore(table.doc, table.tableName, { start: async () => undefined }),
+      ownership,
+    },
     createObservability('ownership-test'),
   );
 });
@@ -88,7 +99,11 @@ describe('a cell that fences what it does not own', () => {
     const send = vi.spyOn(table.doc, 'send');
     try {
       const judged = await Promise.all([mine, mine, theirs].map((tenant) => ownership.check(tenant)));
-      expect(judged.map((j) => [j.owned, j.epoch])).toEqual([[false, 8], [false, 8], [false, 8]]);
+      expect(judged.map((j) => [j.owned, j.epoch])).toEqual([
+        [false, 8],
+        [false, 8],
+        [false, 8],
+      ]);
       expect(send).toHaveBeenCalledTimes(1);
     } finally {
       send.mockRestore();
@@ -109,9 +124,17 @@ describe('a cell whose ownership record cannot be used', () => {
 
   it('answers 503 table_unavailable, neither hanging nor serving, when its table does not answer (a frozen DynamoDB)', async () => {
     const hung = await startHangingServer();
-    const client = new DynamoDBClient({ endpoint: hung.url, region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS, ...sdkClientConfig({ ...DATA_PLANE, maxAttempts: 1 }) });
+    const client = new DynamoDBClient({
+      endpoint: hung.url,
+      region: LOCAL_REGION,
+      credentials: LOCAL_CREDENTIALS,
+      ...sdkClientConfig({ ...DATA_PLANE, maxAttempts: 1 }),
+    });
     try {
-      const result = (await appOver(DynamoDBDocumentClient.from(client)).resolve(albEvent('GET', `/tenants/${mine}/items`), lambdaContext)) as ALBResult;
+      const result = (await appOver(DynamoDBDocumentClient.from(client)).resolve(
+        albEvent('GET', `/tenants/${mine}/items`),
+        lambdaContext,
+      )) as ALBResult;
       expect([result.statusCode, JSON.parse(result.body!).error.code]).toEqual([503, 'table_unavailable']);
     } finally {
       client.destroy();
@@ -120,9 +143,14 @@ describe('a cell whose ownership record cannot be used', () => {
   });
 
   it('refuses every tenant with 503 ownership_unreadable, serving none, when the record cannot be decoded', async () => {
-    await table.doc.send(new PutCommand({ TableName: table.tableName, Item: { ...OWNERSHIP_KEY, epoch: 9, cells: ['cell-1'], buckets: 'not a map', overrides: {} } }));
+    await table.doc.send(
+      new PutCommand({ TableName: table.tableName, Item: { ...OWNERSHIP_KEY, epoch: 9, cells: ['cell-1'], buckets: 'not a map', overrides: {} } }),
+    );
     try {
-      const result = (await appOver(table.doc).resolve(albEvent('PUT', `/tenants/${mine}/items/corrupt`, { body: widget }), lambdaContext)) as ALBResult;
+      const result = (await appOver(table.doc).resolve(
+        albEvent('PUT', `/tenants/${mine}/items/corrupt`, { body: widget }),
+        lambdaContext,
+      )) as ALBResult;
       expect([result.statusCode, JSON.parse(result.body!).error.code]).toEqual([503, 'ownership_unreadable']);
       expect((await table.doc.send(new GetCommand({ TableName: table.tableName, Key: itemKey(mine, 'corrupt') }))).Item).toBeUndefined();
     } finally {
@@ -133,7 +161,12 @@ describe('a cell whose ownership record cannot be used', () => {
 
 describe('a cell taking part in a move', () => {
   const marker = (role: 'source' | 'target', tenants: string[], fenceAt?: number) =>
-    table.doc.send(new PutCommand({ TableName: table.tableName, Item: { ...moveMarkerKey(`m-${role}`), moveId: `m-${role}`, role, buckets: [], tenants, ...(fenceAt !== undefined && { fenceAt }) } }));
+    table.doc.send(
+      new PutCommand({
+        TableName: table.tableName,
+        Item: { ...moveMarkerKey(`m-${role}`), moveId: `m-${role}`, role, buckets: [], tenants, ...(fenceAt !== undefined && { fenceAt }) },
+      }),
+    );
   const unmark = (role: 'source' | 'target') => table.doc.send(new DeleteCommand({ TableName: table.tableName, Key: moveMarkerKey(`m-${role}`) }));
 
   it('as the source: serves reads of a fenced tenant, refuses its writes with 503 and Retry-After, and holds its writes to the fence before', async () => {
@@ -142,7 +175,12 @@ describe('a cell taking part in a move', () => {
     try {
       clock = 40_000_000;
       // Before the fence: served, with the fence as the writes' deadline, and its writes journaled for the move.
-      expect(await ownership.check(mine)).toMatchObject({ owned: true, fenced: false, writeDeadline: 40_000_000 + WRITE_WINDOW_MS, journal: 'm-source' });
+      expect(await ownership.check(mine)).toMatchObject({
+        owned: true,
+        fenced: false,
+        writeDeadline: 40_000_000 + WRITE_WINDOW_MS,
+        journal: 'm-source',
+      });
       // The other tenants of the cell: nothing journaled.
       expect((await ownership.check(`${mine}-calm`)).journal).toBeUndefined();
       clock = 49_999_000;
@@ -201,13 +239,17 @@ describe('the write deadline', () => {
     const { doc, deadlines, client } = guarded(() => times.shift() ?? at);
     const key = itemKey('deadline', 'w');
     try {
-      await expect(deadlines.run(999, () => doc.send(new PutCommand({ TableName: table.tableName, Item: { ...key, n: 1 } })))).rejects.toThrow(WriteWindowClosedError);
+      await expect(deadlines.run(999, () => doc.send(new PutCommand({ TableName: table.tableName, Item: { ...key, n: 1 } })))).rejects.toThrow(
+        WriteWindowClosedError,
+      );
       expect((await doc.send(new GetCommand({ TableName: table.tableName, Key: key }))).Item).toBeUndefined();
       await deadlines.run(999, () => doc.send(new GetCommand({ TableName: table.tableName, Key: key })));
       await deadlines.run(1_001, () => doc.send(new PutCommand({ TableName: table.tableName, Item: { ...key, n: 2 } })));
       // Sent in time, answered after the deadline and the settle time: applied, but not acknowledged.
       times.push(1_000, 1_001 + WRITE_SETTLE_MS);
-      await expect(deadlines.run(1_001, () => doc.send(new PutCommand({ TableName: table.tableName, Item: { ...key, n: 3 } })))).rejects.toThrow('answered too late');
+      await expect(deadlines.run(1_001, () => doc.send(new PutCommand({ TableName: table.tableName, Item: { ...key, n: 3 } })))).rejects.toThrow(
+        'answered too late',
+      );
       at = 5_000;
       // Outside any request: no deadline.
       await doc.send(new PutCommand({ TableName: table.tableName, Item: { ...key, n: 4 } }));
@@ -264,20 +306,39 @@ describe('the ownership cache, read by read', () => {
       record: (epoch: number, overrides: Record<string, string> = {}, bucketMap = map) =>
         put({ ...OWNERSHIP_KEY, epoch, ...encodeBuckets(bucketMap), overrides }),
       marker: (role: 'source' | 'target', content: { buckets?: number[]; tenants?: string[] }, fenceAt?: number) =>
-        put({ ...moveMarkerKey(`m-${role}`), moveId: `m-${role}`, role, buckets: [], tenants: [], ...content, ...(fenceAt !== undefined && { fenceAt }) }),
+        put({
+          ...moveMarkerKey(`m-${role}`),
+          moveId: `m-${role}`,
+          role,
+          buckets: [],
+          tenants: [],
+          ...content,
+          ...(fenceAt !== undefined && { fenceAt }),
+        }),
     };
   }
 
   it('names an unreadable record, with its epoch', async () => {
     const { own, cache } = await cacheWithCountedReads();
-    await own.doc.send(new PutCommand({ TableName: own.tableName, Item: { ...OWNERSHIP_KEY, epoch: 9, cells: ['cell-1'], buckets: 'not a map', overrides: {} } }));
-    await expect(cache.check(mine)).rejects.toMatchObject({ name: 'OwnershipUnreadableError', message: "the cell's ownership record (epoch 9) cannot be read as a map" });
+    await own.doc.send(
+      new PutCommand({ TableName: own.tableName, Item: { ...OWNERSHIP_KEY, epoch: 9, cells: ['cell-1'], buckets: 'not a map', overrides: {} } }),
+    );
+    await expect(cache.check(mine)).rejects.toMatchObject({
+      name: 'OwnershipUnreadableError',
+      message: "the cell's ownership record (epoch 9) cannot be read as a map",
+    });
   });
 
   it('reads consistently, once per lease, and gives a write the lease as its deadline', async () => {
     const { cache, at, queries, record } = await cacheWithCountedReads();
     await record(3);
-    expect(await cache.check(mine)).toMatchObject({ owned: true, epoch: 3, owner: 'cell-1', fenced: false, writeDeadline: 1_000_000 + WRITE_WINDOW_MS });
+    expect(await cache.check(mine)).toMatchObject({
+      owned: true,
+      epoch: 3,
+      owner: 'cell-1',
+      fenced: false,
+      writeDeadline: 1_000_000 + WRITE_WINDOW_MS,
+    });
     at.now += 999;
     await cache.check(mine);
     await cache.check(theirs);

@@ -71,7 +71,7 @@ describe('quotaProblem', () => {
     [{ rate: 2.5, burst: 10 }, 'rate must be a whole number from 1 to 100,000, not 2.5'],
     [{ rate: 1e9, burst: 1e9 }, 'rate must be a whole number from 1 to 100,000, not 1000000000'],
     [{ rate: 10, burst: 1e7 }, 'burst must be a whole number from 1 to 1,000,000, not 10000000'],
-    [{ rate: 10, burst: 5 }, 'burst (5) must be at least the rate (10): a second\'s worth of requests must fit'],
+    [{ rate: 10, burst: 5 }, "burst (5) must be at least the rate (10): a second's worth of requests must fit"],
   ])('refuses %o', (quota, problem) => {
     expect(quotaProblem(quota)).toBe(problem);
   });

@@ -17,7 +17,6 @@ import { albEvent } from '../support/alb.ts';
 import { scopeOf, TEST_POOL_ID, TEST_RESOURCE_SERVER, testIssuer, type TestIssuer } from '../support/tokens.ts';
 import { cellOfBucket } from '../support/routing.ts';
 
-
 const cells = ['cell-1', 'cell-2', 'cell-3'];
 const map = evenSplit(cells);
 const target = (cellId: string, status: CellTarget['status'] = 'active'): CellTarget => ({
@@ -155,7 +154,10 @@ describe('routeRequest', () => {
     const { invoker, calls } = recordingInvoker(ok);
     const preflight = async (path: string) => (await routeRequest(albEvent('OPTIONS', path), deps(invoker))).headers ?? {};
     const item = await preflight('/tenants/t/items/i');
-    expect(item).toMatchObject({ allow: 'GET, HEAD, PUT, PATCH, DELETE, OPTIONS', 'access-control-allow-methods': 'GET, HEAD, PUT, PATCH, DELETE, OPTIONS' });
+    expect(item).toMatchObject({
+      allow: 'GET, HEAD, PUT, PATCH, DELETE, OPTIONS',
+      'access-control-allow-methods': 'GET, HEAD, PUT, PATCH, DELETE, OPTIONS',
+    });
     // A browser may place an order cross-origin.
     expect((await preflight('/tenants/t/orders'))['access-control-allow-methods']).toBe('POST, OPTIONS');
     for (const route of ROUTES) {
@@ -210,7 +212,11 @@ describe('routeRequest', () => {
 });
 
 describe('routeRequest: a cell that refuses a tenant as misdirected', () => {
-  const misdirected = (): ALBResult => ({ statusCode: 421, headers: { 'content-type': 'application/json' }, body: '{"error":{"code":"misdirected"}}' });
+  const misdirected = (): ALBResult => ({
+    statusCode: 421,
+    headers: { 'content-type': 'application/json' },
+    body: '{"error":{"code":"misdirected"}}',
+  });
   const tenant = 'moved-tenant';
   const stale = snapshot;
   const owner = cellOfBucket(map, tenant);
@@ -235,7 +241,7 @@ describe('routeRequest: a cell that refuses a tenant as misdirected', () => {
     expect(calls).toHaveLength(2);
   });
 
-  it("waits for the map version the refusing cell already holds (its x-cell-epoch), re-reading until it comes", async () => {
+  it('waits for the map version the refusing cell already holds (its x-cell-epoch), re-reading until it comes', async () => {
     const refusing = (): ALBResult => ({ ...misdirected(), headers: { ...misdirected().headers, 'x-cell-epoch': '9' } });
     const { invoker, calls } = recordingInvoker((cellId) => (cellId === owner ? refusing() : ok()));
     // The cell's record is written before the map: the first re-read still finds the old map, the next the new one.
@@ -257,7 +263,9 @@ describe('routeRequest: a cell that refuses a tenant as misdirected', () => {
     const d = deps(invoker);
     const result = await routeRequest(await signed('GET', `/tenants/${tenant}/items/a`), {
       ...d,
-      routing: { current: async () => snapshot, fresh: async () => {
+      routing: {
+        current: async () => snapshot,
+        fresh: async () => {
           fresh++;
           return snapshot;
         },
@@ -357,7 +365,7 @@ describe('routeRequest: authentication', () => {
     expect(calls[2]!.event.multiValueHeaders).toEqual({ 'content-type': ['application/json'] });
   });
 
-  it('needs items.read to read, items.write to change, and orders.write for anything about orders: the route table\'s scopes', () => {
+  it("needs items.read to read, items.write to change, and orders.write for anything about orders: the route table's scopes", () => {
     expect(requiredScope('GET', '/tenants/t/items')).toBe('items.read');
     expect(requiredScope('HEAD', '/tenants/t/items/i')).toBe('items.read');
     for (const method of ['PUT', 'PATCH', 'DELETE']) expect(requiredScope(method, '/tenants/t/items/i')).toBe('items.write');
@@ -390,7 +398,7 @@ describe('LambdaCellInvoker', () => {
     body: JSON.stringify(body),
   });
 
-  it('sends the ALB event to Invoke, signed, with the trace header, and returns the cell\'s response', async () => {
+  it("sends the ALB event to Invoke, signed, with the trace header, and returns the cell's response", async () => {
     const { invoker, requests } = await invokerAnswering(() => json(200, ok()));
     const result = await invoker.invoke(cell, event);
     expect(result.statusCode).toBe(200);
@@ -428,7 +436,11 @@ describe('LambdaCellInvoker', () => {
 
   it('marks throttling (429) as retryable, without retrying itself', async () => {
     const { invoker, requests } = await invokerAnswering(() =>
-      json(429, { Type: 'User', message: 'Rate exceeded', Reason: 'ReservedFunctionConcurrentInvocationLimitExceeded' }, { 'x-amzn-errortype': 'TooManyRequestsException' }),
+      json(
+        429,
+        { Type: 'User', message: 'Rate exceeded', Reason: 'ReservedFunctionConcurrentInvocationLimitExceeded' },
+        { 'x-amzn-errortype': 'TooManyRequestsException' },
+      ),
     );
     await expect(invoker.invoke(cell, event)).rejects.toMatchObject({ retryable: true, message: expect.stringMatching(/TooManyRequestsException/) });
     expect(requests).toHaveLength(1);
@@ -471,7 +483,12 @@ describe('AwsApi', () => {
 
   it('gives up at once on a request the service refuses, naming its error', async () => {
     const { api, requests } = await apiAnswering([dynamoError(400, 'ResourceNotFoundException')]);
-    await expect(api.post(post)).rejects.toMatchObject({ status: 400, code: 'ResourceNotFoundException', retryable: false, message: expect.stringMatching(/ResourceNotFoundException happened/) });
+    await expect(api.post(post)).rejects.toMatchObject({
+      status: 400,
+      code: 'ResourceNotFoundException',
+      retryable: false,
+      message: expect.stringMatching(/ResourceNotFoundException happened/),
+    });
     expect(requests).toHaveLength(1);
   });
 
@@ -481,7 +498,9 @@ describe('AwsApi', () => {
     expect(api.endpoint.href).toBe('https://lambda.eu-west-1.amazonaws.com/');
     await expect(api.post(post)).rejects.toMatchObject({ code: 'CredentialsMissing' });
     expect(new AwsApi('lambda', CELL_INVOKE, { AWS_REGION: 'cn-north-1' }).endpoint.host).toBe('lambda.cn-north-1.amazonaws.com.cn');
-    expect(new AwsApi('lambda', CELL_INVOKE, { AWS_REGION: 'eu-west-1', AWS_ENDPOINT_URL: 'http://127.0.0.1:4000' }).endpoint.host).toBe('127.0.0.1:4000');
+    expect(new AwsApi('lambda', CELL_INVOKE, { AWS_REGION: 'eu-west-1', AWS_ENDPOINT_URL: 'http://127.0.0.1:4000' }).endpoint.host).toBe(
+      '127.0.0.1:4000',
+    );
   });
 });
 
@@ -505,7 +524,9 @@ describe('loadRouterConfig', () => {
       fleetTable: 'fleet',
       defaultQuota: { rate: 50, burst: 100 },
     });
-    expect(loadRouterConfig({ ...env, AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER: 'http://127.0.0.1:4000' }).auth.endpoint).toBe('http://127.0.0.1:4000');
+    expect(loadRouterConfig({ ...env, AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER: 'http://127.0.0.1:4000' }).auth.endpoint).toBe(
+      'http://127.0.0.1:4000',
+    );
     expect(loadRouterConfig({ ...env, ROUTING_REFRESH_SECONDS: '2.5' }).refreshMs).toBe(2_500);
     expect(loadRouterConfig({ ...env, TOKEN_CACHE_SIZE: '0' }).auth.cachedTokens).toBe(0);
   });
@@ -559,22 +580,40 @@ describe("the router's own answers, to the byte", () => {
 
   it('names the method and path it has no route for, and says what a tenant id must be', async () => {
     expect(body(await answer('GET', '/nowhere')).error).toEqual({ code: 'not_found', message: 'no route for GET /nowhere' });
-    expect(body(await answer('DELETE', '/tenants/acme/nowhere')).error).toEqual({ code: 'not_found', message: 'no route for DELETE /tenants/acme/nowhere' });
+    expect(body(await answer('DELETE', '/tenants/acme/nowhere')).error).toEqual({
+      code: 'not_found',
+      message: 'no route for DELETE /tenants/acme/nowhere',
+    });
     expect(body(await answer('PATCH', '/tenants/acme/items')).error).toEqual({ code: 'method_not_allowed', message: 'PATCH is not allowed here' });
     const invalid = await answer('GET', '/tenants/bad%20id/items');
     expect([invalid.statusCode, body(invalid).error]).toEqual([
       400,
-      { code: 'validation_failed', message: 'invalid tenant id', details: [{ path: 'tenantId', message: 'must be 1 to 128 characters of A-Z, a-z, 0-9, ".", "_" or "-"' }] },
+      {
+        code: 'validation_failed',
+        message: 'invalid tenant id',
+        details: [{ path: 'tenantId', message: 'must be 1 to 128 characters of A-Z, a-z, 0-9, ".", "_" or "-"' }],
+      },
     ]);
   });
 
   it('counts CellErrors 1 for a 5xx of the cell and 0 for anything else, under the cell that answered', async () => {
-    for (const [status, errors] of [[500, 1], [503, 1], [499, 0], [200, 0]] as const) {
+    for (const [status, errors] of [
+      [500, 1],
+      [503, 1],
+      [499, 0],
+      [200, 0],
+    ] as const) {
       const routed = deps(recordingInvoker(() => ({ statusCode: status, body: '{}' })).invoker);
       const event = await signed('GET', '/tenants/acme/items');
       const result = await routeRequest(event, routed);
-      const emf = routed.observability.metrics.serializeMetrics() as unknown as Record<string, unknown> & { _aws: { CloudWatchMetrics: Array<{ Dimensions: string[][] }> } };
-      expect({ status, CellErrors: emf.CellErrors, cellId: emf.cellId }).toEqual({ status, CellErrors: errors, cellId: result.headers?.['x-cell-id'] });
+      const emf = routed.observability.metrics.serializeMetrics() as unknown as Record<string, unknown> & {
+        _aws: { CloudWatchMetrics: Array<{ Dimensions: string[][] }> };
+      };
+      expect({ status, CellErrors: emf.CellErrors, cellId: emf.cellId }).toEqual({
+        status,
+        CellErrors: errors,
+        cellId: result.headers?.['x-cell-id'],
+      });
       expect(emf._aws.CloudWatchMetrics[0]!.Dimensions.flat()).toContain('cellId');
     }
   });
@@ -648,7 +687,10 @@ describe('routeRequest: what it logs and measures', () => {
     const { invoker, calls } = recordingInvoker(ok);
     let now = 1_000_000;
     const routing: RoutingSnapshot = { ...snapshot, quotas: new Map([['busy', { rate: 2, burst: 3 }]]) };
-    const routed = { ...deps(invoker, routing), quotas: { defaultQuota: { rate: 1_000, burst: 1_000 }, buckets: new TenantQuotas({ now: () => now }) } };
+    const routed = {
+      ...deps(invoker, routing),
+      quotas: { defaultQuota: { rate: 1_000, burst: 1_000 }, buckets: new TenantQuotas({ now: () => now }) },
+    };
     const statuses: number[] = [];
     let refused: ALBResult | undefined;
     for (let n = 0; n < 5; n += 1) {
@@ -661,7 +703,10 @@ describe('routeRequest: what it logs and measures', () => {
     expect(statuses).toEqual([200, 200, 200, 429, 429]);
     expect(calls.filter((call) => call.event.path.startsWith('/tenants/busy/'))).toHaveLength(3);
     expect(refused?.headers).toMatchObject({ 'retry-after': '1', 'ratelimit-policy': '"tenant";q=3;w=2', ratelimit: '"tenant";r=0;t=1' });
-    expect(errorOf(refused!)).toEqual({ code: 'quota_exceeded', message: 'tenant busy is over its quota of 2 requests a second (bursts of 3): retry after 1 s' });
+    expect(errorOf(refused!)).toEqual({
+      code: 'quota_exceeded',
+      message: 'tenant busy is over its quota of 2 requests a second (bursts of 3): retry after 1 s',
+    });
     // Other tenants have buckets of their own, at the default.
     expect((await routeRequest(await signed('GET', '/tenants/quiet/items'), routed)).statusCode).toBe(200);
     // Half a second refills one request's worth (2 a second).
@@ -706,8 +751,20 @@ describe('routeRequest: what it logs and measures', () => {
   it('logs a cell that did not answer with the error, and words a busy cell and a broken one', async () => {
     const cellId = cellOfBucket(map, 'acme');
     for (const [retryable, status, code, message, line] of [
-      [true, 503, 'cell_busy', `cell ${cellId} is at its concurrency limit, retry shortly`, ['warn', 'cell throttled: refusing its requests for a moment', { cellId }]],
-      [false, 502, 'cell_error', `cell ${cellId} failed to answer`, ['error', 'cell did not answer', { error: expect.any(CellUnavailableError), cellId }]],
+      [
+        true,
+        503,
+        'cell_busy',
+        `cell ${cellId} is at its concurrency limit, retry shortly`,
+        ['warn', 'cell throttled: refusing its requests for a moment', { cellId }],
+      ],
+      [
+        false,
+        502,
+        'cell_error',
+        `cell ${cellId} failed to answer`,
+        ['error', 'cell did not answer', { error: expect.any(CellUnavailableError), cellId }],
+      ],
     ] as const) {
       const error = new CellUnavailableError(cellId, retryable, 'down');
       const { routed, lines } = observed(recordingInvoker(() => Promise.reject(error)).invoker);

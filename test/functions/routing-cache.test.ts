@@ -179,7 +179,12 @@ describe('RoutingCache', () => {
 
   it('treats a store with no map version yet as a failed read', async () => {
     const errors: unknown[] = [];
-    const empty = new RoutingCache({ load: async () => ({ cells: [], version: undefined, quotas: [] }), shipped, refreshMs: 1_000, onRefreshError: (e) => errors.push(e) });
+    const empty = new RoutingCache({
+      load: async () => ({ cells: [], version: undefined, quotas: [] }),
+      shipped,
+      refreshMs: 1_000,
+      onRefreshError: (e) => errors.push(e),
+    });
     expect((await empty.current()).source).toBe('shipped');
     expect(String(errors[0])).toMatch(/no map version/);
   });

@@ -82,7 +82,16 @@ describe('VersionedStore', () => {
     await table.doc.send(
       new PutCommand({
         TableName: table.tableName,
-        Item: { ...key, entity: 'item', tenantId: tenant, itemId: 'legacy', ...widget, version: 4, createdAt: '2025-01-01T00:00:00.000Z', updatedAt: '2025-01-01T00:00:00.000Z' },
+        Item: {
+          ...key,
+          entity: 'item',
+          tenantId: tenant,
+          itemId: 'legacy',
+          ...widget,
+          version: 4,
+          createdAt: '2025-01-01T00:00:00.000Z',
+          updatedAt: '2025-01-01T00:00:00.000Z',
+        },
       }),
     );
     const { record, created } = await store.put(tenant, 'legacy', widget);

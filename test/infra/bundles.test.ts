@@ -99,7 +99,10 @@ async function invokeInFreshProcess(entry: string, events: unknown[], env: Recor
     },
   });
   // Besides the metrics (EMF) and logs the function prints.
-  return stdout.split('\n').filter((line) => line.startsWith('result=')).map((line) => JSON.parse(line.slice('result='.length)) as ALBResult);
+  return stdout
+    .split('\n')
+    .filter((line) => line.startsWith('result='))
+    .map((line) => JSON.parse(line.slice('result='.length)) as ALBResult);
 }
 
 describe('deployed bundles', () => {
@@ -182,10 +185,13 @@ describe('deployed bundles', () => {
     const root = '1-67891233-abcdef012345678912345678';
     const facade = '53995c3f42cd8ad8';
     try {
-      const results = await invokeInFreshProcess(entries['cell-api'], [
-        albEvent('PUT', '/tenants/t-1/items/traced', { body: { title: 'Traced', price: { amount: 5, currency: 'USD' }, stock: 1 } }),
-        albEvent('GET', '/tenants/t-1/items/traced'),
-      ], {
+      const results = await invokeInFreshProcess(
+        entries['cell-api'],
+        [
+          albEvent('PUT', '/tenants/t-1/items/traced', { body: { title: 'Traced', price: { amount: 5, currency: 'USD' }, stock: 1 } }),
+          albEvent('GET', '/tenants/t-1/items/traced'),
+        ],
+        {
           LAMBDA_TASK_ROOT: path.dirname(entries['cell-api']),
           AWS_EXECUTION_ENV: 'AWS_Lambda_nodejs24.x',
           AWS_LAMBDA_FUNCTION_NAME: 'api',
@@ -198,7 +204,8 @@ describe('deployed bundles', () => {
           STATE_MACHINE_ARN: 'arn:aws:states:us-east-1:000000000000:stateMachine:orders',
           CELL_ID: 'cell-1',
           AWS_ENDPOINT_URL_DYNAMODB: inject('dynamoEndpoint'),
-      });
+        },
+      );
       expect(results.map((r) => r.statusCode)).toEqual([201, 200]);
       // The first request reads the cell's ownership record, records the tenant in the cell's directory, then puts;
       // the second, within the lease and for a recorded tenant, only gets.
@@ -264,7 +271,7 @@ describe('deployed bundles', () => {
     expect(code).toContain('/2015-03-31/functions/');
   });
 
-  it('router and token hook: the bundles carry the control plane\'s reads, none of the operator\'s writes', () => {
+  it("router and token hook: the bundles carry the control plane's reads, none of the operator's writes", () => {
     for (const entry of [entries.router, entries['tenant-claims']]) {
       const code = readFileSync(entry, 'utf8');
       expect(code).toMatch(/readRouting|clientBinding/);
@@ -311,7 +318,9 @@ describe('deployed bundles', () => {
       });
       const answered = await handler(clientCredentialsEvent('client-acme'), lambdaContext);
       expect(answered.response.claimsAndScopeOverrideDetails?.accessTokenGeneration?.claimsToAddOrOverride).toEqual({ tenant_id: 'acme' });
-      await expect(handler(clientCredentialsEvent('client-nobody'), lambdaContext)).rejects.toThrow('app client client-nobody is not bound to a tenant');
+      await expect(handler(clientCredentialsEvent('client-nobody'), lambdaContext)).rejects.toThrow(
+        'app client client-nobody is not bound to a tenant',
+      );
     } finally {
       await control.drop();
     }
@@ -325,11 +334,19 @@ describe('deployed bundles', () => {
       const deploy = new DeployTimeCalls(control.client, control.tableName);
       await deploy.seed(['one', 'two']);
       for (const [cellId, table] of Object.entries(cells)) {
-        await deploy.register({ cellId, weight: 1, apiFunctionArn: `arn:aws:lambda:us-east-1:123456789012:function:${cellId}`, tableName: table.tableName });
+        await deploy.register({
+          cellId,
+          weight: 1,
+          apiFunctionArn: `arn:aws:lambda:us-east-1:123456789012:function:${cellId}`,
+          tableName: table.tableName,
+        });
       }
       const store = new ControlPlaneStore(control.client, control.tableName);
       const moves = new MoveStore(control.doc, control.tableName);
-      const move = await new MoveEngine({ store, moves, cellData: new CellData(control.doc) }).create({ kind: 'tenant', tenantId: 'acme', to: routeTenant((await store.latestVersion())!.map, {}, 'acme').cellId === 'one' ? 'two' : 'one' }, { by: 'test', graceSeconds: 0 });
+      const move = await new MoveEngine({ store, moves, cellData: new CellData(control.doc) }).create(
+        { kind: 'tenant', tenantId: 'acme', to: routeTenant((await store.latestVersion())!.map, {}, 'acme').cellId === 'one' ? 'two' : 'one' },
+        { by: 'test', graceSeconds: 0 },
+      );
       const handler = await loadHandler<{ next: string; seconds: number }>(entries.mover, {
         CONTROL_PLANE_TABLE: control.tableName,
         AWS_REGION: LOCAL_REGION,

@@ -32,7 +32,10 @@ describe('parseConfig', () => {
   it('keeps every alarm threshold at its default unless told, from cdk.json or as JSON from the command line', () => {
     expect(parseConfig(read({ cells: ['c'] })).alarmThresholds).toEqual({});
     expect(parseConfig(read({ cells: ['c'], alarmThresholds: { apiP99Ms: 2000 } })).alarmThresholds).toEqual({ apiP99Ms: 2000 });
-    expect(parseConfig(read({ cells: ['c'], alarmThresholds: '{"router5xx": "20", "iteratorAgeMs": 30000}' })).alarmThresholds).toEqual({ router5xx: 20, iteratorAgeMs: 30_000 });
+    expect(parseConfig(read({ cells: ['c'], alarmThresholds: '{"router5xx": "20", "iteratorAgeMs": 30000}' })).alarmThresholds).toEqual({
+      router5xx: 20,
+      iteratorAgeMs: 30_000,
+    });
   });
 
   it('shifts traffic 10% for 5 minutes and waves from the first cell with 15-minute bakes unless told, from the command line too', () => {
@@ -45,13 +48,17 @@ describe('parseConfig', () => {
     expect(parseConfig(read({ cells: ['a'] })).moveCopySegments).toBe(4);
     expect(parseConfig(read({ cells: ['a'], moveCopySegments: '16' })).moveCopySegments).toBe(16);
     expect(() => parseConfig(read({ cells: ['a'], moveCopySegments: '0' }))).toThrow('moveCopySegments');
-    expect(parseConfig(read({ cells: 'a,b', canaryCell: 'b', bakeMinutes: '0', deploymentWaves: '1, 3', lambdaTrafficShift: 'all-at-once' }))).toMatchObject({
+    expect(
+      parseConfig(read({ cells: 'a,b', canaryCell: 'b', bakeMinutes: '0', deploymentWaves: '1, 3', lambdaTrafficShift: 'all-at-once' })),
+    ).toMatchObject({
       canaryCell: 'b',
       bakeMinutes: 0,
       deploymentWaves: [1, 3],
       lambdaTrafficShift: 'all-at-once',
     });
-    expect(parseConfig(read({ cells: ['a'], deploymentWaves: '[2,4]', lambdaTrafficShift: '{"canaryPercent":25,"canaryMinutes":30}' }))).toMatchObject({
+    expect(
+      parseConfig(read({ cells: ['a'], deploymentWaves: '[2,4]', lambdaTrafficShift: '{"canaryPercent":25,"canaryMinutes":30}' })),
+    ).toMatchObject({
       deploymentWaves: [2, 4],
       lambdaTrafficShift: { canaryPercent: 25, canaryMinutes: 30 },
     });
@@ -62,13 +69,17 @@ describe('parseConfig', () => {
     expect(parseConfig(read({ cells: ['c'], tenantRate: '20', tenantBurst: '20' }))).toMatchObject({ tenantRate: 20, tenantBurst: 20 });
     expect(() => parseConfig(read({ cells: ['c'], tenantRate: 50, tenantBurst: 10 }))).toThrow('tenantBurst: must be at least tenantRate (50)');
     expect(() => parseConfig(read({ cells: ['c'], tenantRate: 0 }))).toThrow('tenantRate: Too small');
-    expect(() => parseConfig(read({ cells: ['c'], tenantRate: 'lots' }))).toThrow('tenantRate: must be a whole number of requests a second, not "lots"');
+    expect(() => parseConfig(read({ cells: ['c'], tenantRate: 'lots' }))).toThrow(
+      'tenantRate: must be a whole number of requests a second, not "lots"',
+    );
   });
 
   it('reserves half of what the account can reserve for the router and splits the rest over the cells by weight, unless told', () => {
     const config = parseConfig(read({ cells: ['a', 'b', 'c'], cellWeights: { c: 2 } }));
     expect(config.concurrency).toEqual({ router: 450, cells: { a: 112, b: 112, c: 225 } });
-    expect(parseConfig(read({ cells: ['a', 'b'], accountConcurrency: 3000, routerConcurrency: 1000, cellConcurrency: '{"a": 50}' })).concurrency).toEqual({
+    expect(
+      parseConfig(read({ cells: ['a', 'b'], accountConcurrency: 3000, routerConcurrency: 1000, cellConcurrency: '{"a": 50}' })).concurrency,
+    ).toEqual({
       router: 1000,
       cells: { a: 50, b: 950 },
     });
@@ -127,7 +138,10 @@ describe('parseConfig', () => {
     [{ cells: ['cell-1'], lambdaTrafficShift: 'slowly' }, 'lambdaTrafficShift: must be "all-at-once" or'],
     // Text where a whole number is meant: empty, spaces, hex, exponents and fractions are no number (never 0, 16 or 100).
     ...(['bakeMinutes', 'routingRefreshSeconds', 'accessTokenMinutes', 'wafRateLimit', 'logRetentionDays'] as const).flatMap((key) =>
-      ['', ' ', ' 30', '0x10', '1e2', '2.5', '-1'].map((text): [Record<string, unknown>, string] => [{ cells: ['cell-1'], [key]: text }, `${key}: must be a whole number`]),
+      ['', ' ', ' 30', '0x10', '1e2', '2.5', '-1'].map((text): [Record<string, unknown>, string] => [
+        { cells: ['cell-1'], [key]: text },
+        `${key}: must be a whole number`,
+      ]),
     ),
     [{ cells: ['cell-1'], deploymentWaves: '1, ,2' }, 'deploymentWaves[1]: must be a whole number, not ""'],
     [{ cells: ['cell-1'], cellWeights: '{"cell-1": "0x2"}' }, 'cellWeights.cell-1: must be a whole number, not "0x2"'],
@@ -139,10 +153,12 @@ describe('parseConfig', () => {
 });
 
 describe('checkContextKeys', () => {
-  it('refuses a key that is no configuration key, naming the closest, and leaves CDK\'s own keys alone', () => {
+  it("refuses a key that is no configuration key, naming the closest, and leaves CDK's own keys alone", () => {
     expect(() => checkContextKeys(['bakeMinute'])).toThrow(new ConfigError(['"bakeMinute": not a configuration key (did you mean bakeMinutes?)']));
     expect(() => checkContextKeys(['cells', 'colour'])).toThrow(/"colour": not a configuration key \(known: appName, stage, cells/);
-    expect(() => checkContextKeys(['appName', '@aws-cdk/core:newStyleStackSynthesis', 'aws:cdk:enable-path-metadata', 'availability-zones:account=1:region=x'])).not.toThrow();
+    expect(() =>
+      checkContextKeys(['appName', '@aws-cdk/core:newStyleStackSynthesis', 'aws:cdk:enable-path-metadata', 'availability-zones:account=1:region=x']),
+    ).not.toThrow();
   });
 
   it('is what cdk synth meets: a typo in -c stops the app in one line', () => {

@@ -39,7 +39,9 @@ afterAll(() => rmSync(outdir, { recursive: true, force: true }));
 function bareStack(): Stack {
   // cdk.json's feature flags, as the app has them; no stack bundles: the constructs' wiring is under test, not their code.
   const context = { ...featureFlags(), 'aws:cdk:bundling-stacks': [] };
-  return new Stack(new App({ outdir: mkdtempSync(path.join(outdir, 'app-')), context }), 'Bare', { env: { account: '123456789012', region: 'eu-west-1' } });
+  return new Stack(new App({ outdir: mkdtempSync(path.join(outdir, 'app-')), context }), 'Bare', {
+    env: { account: '123456789012', region: 'eu-west-1' },
+  });
 }
 
 /** The statements of the policies attached to a role whose logical id starts with `rolePrefix`, as actions (sorted) and resource. */
@@ -60,7 +62,12 @@ function functionOf(template: Template, idPrefix: string): any {
 function cellParts(stack: Stack) {
   const sharedLayer = new SharedLayer(stack, 'SharedLayer');
   const table = new CellTable(stack, 'Data');
-  const payment = new ServiceFunction(stack, 'Payment', { entry: 'functions/payment/index.ts', description: 'pays', serviceName: 'payment', sharedLayer });
+  const payment = new ServiceFunction(stack, 'Payment', {
+    entry: 'functions/payment/index.ts',
+    description: 'pays',
+    serviceName: 'payment',
+    sharedLayer,
+  });
   const orders = new OrderWorkflow(stack, 'Orders', { table: table.table, paymentFunction: payment, eventsQueue: new Queue(stack, 'Events') });
   return { sharedLayer, table, orders };
 }
@@ -95,7 +102,14 @@ describe('ChangePublisher', () => {
     const stack = bareStack();
     const { sharedLayer, table } = cellParts(stack);
     const failures = new Queue(stack, 'PublishFailures');
-    new ChangePublisher(stack, 'Publisher', { cellId: 'north', sharedLayer, table, live: LiveUpdatesReference.fromParameters(stack, app), failures, maxRecordAge: Duration.minutes(10) });
+    new ChangePublisher(stack, 'Publisher', {
+      cellId: 'north',
+      sharedLayer,
+      table,
+      live: LiveUpdatesReference.fromParameters(stack, app),
+      failures,
+      maxRecordAge: Duration.minutes(10),
+    });
     const template = Template.fromStack(stack);
     template.resourceCountIs('AWS::Lambda::EventSourceMapping', 1);
     template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
@@ -115,7 +129,10 @@ describe('ChangePublisher', () => {
     const granted = rights(template, 'PublisherRole').filter((r) => !/^(logs|xray):/.test(r.actions[0]!));
     expect(granted).toEqual(
       expect.arrayContaining([
-        { actions: ['dynamodb:DescribeStream', 'dynamodb:GetRecords', 'dynamodb:GetShardIterator', 'dynamodb:ListStreams'], resource: expect.stringMatching(/DataTable.*StreamArn/) },
+        {
+          actions: ['dynamodb:DescribeStream', 'dynamodb:GetRecords', 'dynamodb:GetShardIterator', 'dynamodb:ListStreams'],
+          resource: expect.stringMatching(/DataTable.*StreamArn/),
+        },
         { actions: ['dynamodb:Query'], resource: expect.stringMatching(/liveconnectionstable.*\/index\/ByTenant"/) },
         { actions: ['dynamodb:BatchWriteItem', 'dynamodb:Query'], resource: expect.stringMatching(/liveconnectionstable[^/]*\}\]\]\}$/) },
         { actions: ['execute-api:ManageConnections'], resource: expect.stringMatching(/liveapiid.*\/live\/POST\/@connections\/\*"/) },
@@ -206,22 +223,34 @@ describe('MoveWorkflow', () => {
     const template = workflow();
     const [machine] = Object.values(template.findResources('AWS::StepFunctions::StateMachine'));
     // The definition with its tokens (the mover's ARN) blanked.
-    const states = JSON.parse(machine!.Properties.DefinitionString['Fn::Join'][1].map((p: unknown) => (typeof p === 'string' ? p : 'x')).join('')).States;
-    expect(states.Step).toMatchObject({ Type: 'Task', Next: 'Done?', ResultPath: '$.outcome', Retry: expect.arrayContaining([expect.objectContaining({ ErrorEquals: ['States.ALL'], MaxAttempts: 10 })]) });
+    const states = JSON.parse(
+      machine!.Properties.DefinitionString['Fn::Join'][1].map((p: unknown) => (typeof p === 'string' ? p : 'x')).join(''),
+    ).States;
+    expect(states.Step).toMatchObject({
+      Type: 'Task',
+      Next: 'Done?',
+      ResultPath: '$.outcome',
+      Retry: expect.arrayContaining([expect.objectContaining({ ErrorEquals: ['States.ALL'], MaxAttempts: 10 })]),
+    });
     expect(states['Done?'].Choices).toEqual([
       { Variable: '$.outcome.next', StringEquals: 'done', Next: 'MoveEnded' },
       { Variable: '$.outcome.next', StringEquals: 'wait', Next: 'WaitAsTold' },
     ]);
     expect(states['Done?'].Default).toBe('Step');
     expect(states.WaitAsTold).toEqual({ Type: 'Wait', SecondsPath: '$.outcome.seconds', Next: 'Step' });
-    expect(functionOf(template, 'MovesMover').Properties.Environment.Variables.CONTROL_PLANE_TABLE).toEqual({ Ref: expect.stringMatching(/^RegistryTable/) });
+    expect(functionOf(template, 'MovesMover').Properties.Environment.Variables.CONTROL_PLANE_TABLE).toEqual({
+      Ref: expect.stringMatching(/^RegistryTable/),
+    });
   });
 
   it("may use the control plane's table and this stage's cell tables, and no other table", () => {
     const granted = rights(workflow(), 'MovesMoverRole').filter((r) => !/^(logs|xray):/.test(r.actions[0]!));
     expect(granted).toEqual([
       expect.objectContaining({ resource: expect.stringMatching(/RegistryTable.*"Arn"/) }),
-      { actions: ['dynamodb:BatchWriteItem', 'dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query'], resource: expect.stringMatching(/:table\/shop-dev-\*"/) },
+      {
+        actions: ['dynamodb:BatchWriteItem', 'dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query'],
+        resource: expect.stringMatching(/:table\/shop-dev-\*"/),
+      },
     ]);
   });
 });
@@ -231,7 +260,12 @@ describe('CellRegistration', () => {
     const stack = bareStack();
     new CellRegistration(stack, 'Registration', {
       controlPlaneTableParameter: '/shop/dev/control-plane/table-name',
-      cell: { cellId: 'north', weight: 2, apiFunctionArn: 'arn:aws:lambda:eu-west-1:123456789012:function:shop-dev-north-api', tableName: 'cell-table' },
+      cell: {
+        cellId: 'north',
+        weight: 2,
+        apiFunctionArn: 'arn:aws:lambda:eu-west-1:123456789012:function:shop-dev-north-api',
+        tableName: 'cell-table',
+      },
     });
     const template = Template.fromStack(stack);
     const parameters = Object.values(template.toJSON().Parameters ?? {}).map((p: any) => p.Default);
@@ -253,7 +287,9 @@ describe('CellRegistration', () => {
     const stack = bareStack();
     const role = new Role(stack, 'Cell', { assumedBy: new ServicePrincipal('lambda.amazonaws.com') });
     expect(ControlPlaneTableReference.fromParameter(stack, '/shop/dev/control-plane/table-name').grantRegister(role).success).toBe(true);
-    expect(rights(Template.fromStack(stack), 'Cell')).toEqual([expect.objectContaining({ condition: { 'ForAllValues:StringEquals': { 'dynamodb:LeadingKeys': ['CELL'] } } })]);
+    expect(rights(Template.fromStack(stack), 'Cell')).toEqual([
+      expect.objectContaining({ condition: { 'ForAllValues:StringEquals': { 'dynamodb:LeadingKeys': ['CELL'] } } }),
+    ]);
   });
 });
 
@@ -265,13 +301,17 @@ describe('StagePolicies', () => {
     new ControlPlaneTable(stack, 'Registry');
     new UserPool(stack, 'Pool');
     new LogGroup(stack, 'Extra');
-    for (const id of ['One', 'Two']) new ServiceFunction(stack, id, { entry: 'functions/cell-api/index.ts', description: id, serviceName: id, sharedLayer });
+    for (const id of ['One', 'Two'])
+      new ServiceFunction(stack, id, { entry: 'functions/cell-api/index.ts', description: id, serviceName: id, sharedLayer });
     StagePolicies.applyTo(stack, { retainData, logRetention: 7, metricsNamespace: 'Shop' });
     return Template.fromStack(stack);
   }
 
   it('keeps and protects every table, user pool and log group where data is retained, and destroys them elsewhere', () => {
-    for (const [retainData, policy] of [[true, 'Retain'], [false, 'Delete']] as const) {
+    for (const [retainData, policy] of [
+      [true, 'Retain'],
+      [false, 'Delete'],
+    ] as const) {
       const template = staged(retainData);
       for (const type of ['AWS::DynamoDB::GlobalTable', 'AWS::Cognito::UserPool', 'AWS::Logs::LogGroup']) {
         const resources = Object.values(template.findResources(type));
@@ -317,7 +357,11 @@ describe('LiveUpdatesReference', () => {
 describe('CanaryDeployment', () => {
   const withFunction = () => {
     const stack = new Stack(new App({ outdir: mkdtempSync(path.join(outdir, 'app-')) }), 'S');
-    const fn = new LambdaFunction(stack, 'Fn', { runtime: Runtime.NODEJS_22_X, handler: 'index.handler', code: Code.fromInline('exports.handler = async () => 1;') });
+    const fn = new LambdaFunction(stack, 'Fn', {
+      runtime: Runtime.NODEJS_22_X,
+      handler: 'index.handler',
+      code: Code.fromInline('exports.handler = async () => 1;'),
+    });
     const alarm = (id: string) => new Alarm(stack, id, { metric: fn.metricErrors(), threshold: 1, evaluationPeriods: 1 });
     return { stack, fn, alarm };
   };
@@ -345,9 +389,16 @@ describe('CanaryDeployment', () => {
   it('refuses more than 10 alarms, and a deployment group with none fails synthesis', () => {
     const { stack, fn, alarm } = withFunction();
     const deployment = new CanaryDeployment(stack, 'Deploy', { fn });
-    expect(() => deployment.rollBackOn(alarm('Health'), Array.from({ length: 10 }, (_, i) => alarm(`A${i}`)))).toThrow(/at most 10 alarms, and 11 were given/);
+    expect(() =>
+      deployment.rollBackOn(
+        alarm('Health'),
+        Array.from({ length: 10 }, (_, i) => alarm(`A${i}`)),
+      ),
+    ).toThrow(/at most 10 alarms, and 11 were given/);
     const bare = withFunction();
     new CanaryDeployment(bare.stack, 'Deploy', { fn: bare.fn });
-    expect(() => Template.fromStack(bare.stack)).toThrow(/'deploymentInAlarm' does not have any effect unless you associate at least one CloudWatch alarm/);
+    expect(() => Template.fromStack(bare.stack)).toThrow(
+      /'deploymentInAlarm' does not have any effect unless you associate at least one CloudWatch alarm/,
+    );
   });
 });

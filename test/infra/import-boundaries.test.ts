@@ -62,7 +62,11 @@ function importsOf(root: string): Edge[] {
       const source = readFileSync(fromRoot(from), 'utf8');
       return [...source.matchAll(/^(?:import|export)(\s+type)?\s[^;]*?from\s+'([^']+)'/gms)].flatMap((match) => {
         const spec = match[2]!;
-        const to = spec.startsWith('@item-master/shared') ? sharedModuleFile(spec) : spec.startsWith('.') ? path.normalize(path.join(path.dirname(from), spec)) : undefined;
+        const to = spec.startsWith('@item-master/shared')
+          ? sharedModuleFile(spec)
+          : spec.startsWith('.')
+            ? path.normalize(path.join(path.dirname(from), spec))
+            : undefined;
         return to ? [{ from, to, typeOnly: match[1] !== undefined }] : [];
       });
     });

@@ -72,7 +72,9 @@ function sdkCalls(template: Template) {
   return Object.entries(template.findResources('Custom::AWS')).map(([logicalId, resource]) => {
     // Its statements, or the grants to its role (the role's first statement is its own log group's).
     const prefix = logicalId.replace(/[A-F0-9]{8}$/, '');
-    const policy = policies.find((p) => [`${prefix}CustomResourcePolicy`, `${prefix}RoleDefaultPolicy`].some((name) => p.Properties.PolicyName.startsWith(name)));
+    const policy = policies.find((p) =>
+      [`${prefix}CustomResourcePolicy`, `${prefix}RoleDefaultPolicy`].some((name) => p.Properties.PolicyName.startsWith(name)),
+    );
     return {
       create: JSON.parse(render(resource.Properties.Create)),
       update: JSON.parse(render(resource.Properties.Update)),
@@ -96,9 +98,9 @@ function referencedIds(value: unknown): string[] {
 
 /** Every IAM statement of the template, or of the policies whose name matches. */
 function policyStatements(template: Template, name?: RegExp): any[] {
-  return Object.values(template.findResources('AWS::IAM::Policy')).filter((policy) => !name || name.test(policy.Properties.PolicyName)).flatMap(
-    (policy) => policy.Properties.PolicyDocument.Statement,
-  );
+  return Object.values(template.findResources('AWS::IAM::Policy'))
+    .filter((policy) => !name || name.test(policy.Properties.PolicyName))
+    .flatMap((policy) => policy.Properties.PolicyDocument.Statement);
 }
 
 /** The IAM action of each DynamoDB command or paginator the code sends. */
@@ -124,7 +126,8 @@ function dynamoActionsIn(files: string[]): string[] {
   const actions = new Set<string>();
   for (const file of files) {
     const source = readFileSync(fromRoot(file), 'utf8');
-    for (const [name, action] of Object.entries(DYNAMO_ACTIONS)) if (new RegExp(`\\b(new ${name}\\(|${name}\\()`).test(source)) actions.add(`dynamodb:${action}`);
+    for (const [name, action] of Object.entries(DYNAMO_ACTIONS))
+      if (new RegExp(`\\b(new ${name}\\(|${name}\\()`).test(source)) actions.add(`dynamodb:${action}`);
   }
   return [...actions].sort();
 }
@@ -197,7 +200,7 @@ describe('the app', () => {
     }
   });
 
-  it('keeps every log group of the app for logRetentionDays, the front door\'s flow logs included', () => {
+  it("keeps every log group of the app for logRetentionDays, the front door's flow logs included", () => {
     const built = buildTestApp({ cells: 'cell-1', logRetentionDays: 7 }, UNBUNDLED);
     try {
       for (const stack of [built.stacks.controlPlane, ...built.stacks.cells]) {
@@ -304,7 +307,13 @@ describe('control-plane stack', () => {
     });
     controlPlane.hasResourceProperties('AWS::Lambda::Function', {
       // The copy's ranges at once: config's moveCopySegments, 4 by default.
-      Environment: { Variables: Match.objectLike({ POWERTOOLS_SERVICE_NAME: 'mover', CONTROL_PLANE_TABLE: { Ref: Match.stringLikeRegexp('^RegistryTable') }, MOVE_COPY_SEGMENTS: '4' }) },
+      Environment: {
+        Variables: Match.objectLike({
+          POWERTOOLS_SERVICE_NAME: 'mover',
+          CONTROL_PLANE_TABLE: { Ref: Match.stringLikeRegexp('^RegistryTable') },
+          MOVE_COPY_SEGMENTS: '4',
+        }),
+      },
       Timeout: 180,
     });
   });
@@ -533,7 +542,8 @@ describe('cell stacks', () => {
         for (const resource of [statement.Resource].flat()) {
           if (resource === '*') {
             // Actions with no resource-level permissions: X-Ray, and the state machine's log delivery setup.
-            for (const action of [statement.Action].flat()) expect(action).toMatch(/^(xray:(Put|GetSampling)|logs:(\w+LogDelivery|ListLogDeliveries|Describe\w+|PutResourcePolicy)$)/);
+            for (const action of [statement.Action].flat())
+              expect(action).toMatch(/^(xray:(Put|GetSampling)|logs:(\w+LogDelivery|ListLogDeliveries|Describe\w+|PutResourcePolicy)$)/);
             continue;
           }
           // The ways out of the cell, all by SSM parameter: the control-plane table for registration,
@@ -541,7 +551,8 @@ describe('cell stacks', () => {
           if (JSON.stringify(resource).includes('SsmParameterValue')) {
             const target = JSON.stringify(resource);
             if (target.includes('controlplanetablename')) expect(statement.Action).toEqual(['dynamodb:DeleteItem', 'dynamodb:UpdateItem']);
-            else if (target.includes('liveconnectionstable')) expect(['dynamodb:Query', 'dynamodb:BatchWriteItem']).toEqual(expect.arrayContaining([statement.Action].flat()));
+            else if (target.includes('liveconnectionstable'))
+              expect(['dynamodb:Query', 'dynamodb:BatchWriteItem']).toEqual(expect.arrayContaining([statement.Action].flat()));
             else expect(target).toMatch(/liveapiid.*\/live\/POST\/@connections\/\*"/);
             continue;
           }
@@ -588,7 +599,11 @@ describe('cell stacks', () => {
     const lambdaTasks = Object.entries(states).filter(([, state]) => String(state.Resource).includes('lambda'));
     expect(lambdaTasks.map(([name]) => name)).toEqual(['Pay']);
     expect(states.Pay.TimeoutSeconds).toBe(5);
-    expect(states.Pay.Retry[0]).toMatchObject({ ErrorEquals: expect.arrayContaining(['PaymentUnavailable']), JitterStrategy: 'FULL', BackoffRate: 2 });
+    expect(states.Pay.Retry[0]).toMatchObject({
+      ErrorEquals: expect.arrayContaining(['PaymentUnavailable']),
+      JitterStrategy: 'FULL',
+      BackoffRate: 2,
+    });
     expect(states.Pay.Retry[0].ErrorEquals).not.toContain('PaymentDeclined');
     expect(states.Pay.Catch.map((c: any) => c.ErrorEquals[0])).toEqual(['PaymentDeclined', 'States.Timeout', 'States.ALL']);
     expect(states.Confirm.Type).toBe('Parallel');
@@ -713,18 +728,29 @@ describe('live updates (control plane)', () => {
     expect(verifier.AUTH_RESOURCE_SERVER).toEqual(router.AUTH_RESOURCE_SERVER);
     // Frames are answered on the connection: a route response on every frame route.
     const answered = ofType('AWS::ApiGatewayV2::RouteResponse').map(([, r]) => r.Properties.RouteId.Ref);
-    expect(routes.filter((r) => answered.includes(r.id)).map((r) => r.RouteKey).sort()).toEqual(['$default', 'subscribe', 'unsubscribe']);
+    expect(
+      routes
+        .filter((r) => answered.includes(r.id))
+        .map((r) => r.RouteKey)
+        .sort(),
+    ).toEqual(['$default', 'subscribe', 'unsubscribe']);
   });
 
   it('serves one throttled, auto-deployed stage named live', () => {
     const stages = ofType('AWS::ApiGatewayV2::Stage').map(([, r]) => r.Properties);
     expect(stages).toEqual([
-      expect.objectContaining({ StageName: 'live', AutoDeploy: true, DefaultRouteSettings: { ThrottlingBurstLimit: 1000, ThrottlingRateLimit: 500 } }),
+      expect.objectContaining({
+        StageName: 'live',
+        AutoDeploy: true,
+        DefaultRouteSettings: { ThrottlingBurstLimit: 1000, ThrottlingRateLimit: 500 },
+      }),
     ]);
   });
 
   it('keeps connections in a table with TTL and a ByTenant index of the subscriptions, published with the API id for the cells', () => {
-    const [[tableId, table]] = Object.entries(resources()).filter(([id, r]) => r.Type === 'AWS::DynamoDB::GlobalTable' && id.startsWith('LiveConnections')) as [[string, any]];
+    const [[tableId, table]] = Object.entries(resources()).filter(
+      ([id, r]) => r.Type === 'AWS::DynamoDB::GlobalTable' && id.startsWith('LiveConnections'),
+    ) as [[string, any]];
     expect(table.Properties.TimeToLiveSpecification).toEqual({ AttributeName: 'expiresAt', Enabled: true });
     expect(table.Properties.GlobalSecondaryIndexes).toEqual([
       {
@@ -796,7 +822,10 @@ describe("a cell's health", () => {
       template.hasResourceProperties('AWS::CloudWatch::Alarm', {
         Namespace: 'ItemMaster',
         MetricName: 'CellErrors',
-        Dimensions: Match.arrayWith([{ Name: 'cellId', Value: cellId }, { Name: 'service', Value: 'router' }]),
+        Dimensions: Match.arrayWith([
+          { Name: 'cellId', Value: cellId },
+          { Name: 'service', Value: 'router' },
+        ]),
         Threshold: 5,
       });
     }
@@ -806,7 +835,8 @@ describe("a cell's health", () => {
     const tuned = buildTestApp({ alarmThresholds: { apiP99Ms: 1234, router5xx: 50, alb5xx: 30 } }, UNBUNDLED);
     try {
       const template = Template.fromStack(tuned.stacks.cells[0]!);
-      const threshold = (of: Template, metricName: string) => Object.values(alarmsOf(of)).find((alarm) => alarm.Properties.MetricName === metricName)!.Properties.Threshold;
+      const threshold = (of: Template, metricName: string) =>
+        Object.values(alarmsOf(of)).find((alarm) => alarm.Properties.MetricName === metricName)!.Properties.Threshold;
       expect(threshold(template, 'Duration')).toBe(1234);
       expect(threshold(template, 'CellErrors')).toBe(50);
       expect(threshold(template, 'IteratorAge')).toBe(60_000);
@@ -826,7 +856,9 @@ describe("the app's dashboard", () => {
     const [dashboard, ...others] = Object.values(template.findResources('AWS::CloudWatch::Dashboard'));
     expect(others).toEqual([]);
     const body = dashboard!.Properties.DashboardBody;
-    return typeof body === 'string' ? body : body['Fn::Join'][1].map((part: unknown) => (typeof part === 'string' ? part : JSON.stringify(part))).join('');
+    return typeof body === 'string'
+      ? body
+      : body['Fn::Join'][1].map((part: unknown) => (typeof part === 'string' ? part : JSON.stringify(part))).join('');
   };
 
   it('has the front door and a row per cell, each with its health alarm, its router metrics and its cell API', () => {
@@ -839,7 +871,11 @@ describe("the app's dashboard", () => {
       expect(body).toContain(`"FunctionName","item-master-dev-${cellId}-api"`);
     }
     // What the functions emit under their cell: orders placed, and how late the live updates are.
-    for (const metric of ['"OrdersPlaced","cellId","cell-1","service","cell-api"', '"StreamLag","cellId","cell-1","service","publisher"', '"RoutingVersion","service","router"']) {
+    for (const metric of [
+      '"OrdersPlaced","cellId","cell-1","service","cell-api"',
+      '"StreamLag","cellId","cell-1","service","publisher"',
+      '"RoutingVersion","service","router"',
+    ]) {
       expect([metric, body.includes(metric)]).toEqual([metric, true]);
     }
   });
@@ -853,14 +889,22 @@ describe("the app's dashboard", () => {
       expect(after).toContain('alarm:item-master-dev-cell-4-healthy');
       // The rows before are as they were: the new row is appended.
       const rows = (body: string) => body.split('"markdown":"## ');
-      expect(rows(after).slice(0, 4).map((row) => row.replace(/"y":\d+/g, ''))).toEqual(rows(before).slice(0, 4).map((row) => row.replace(/"y":\d+/g, '')));
+      expect(
+        rows(after)
+          .slice(0, 4)
+          .map((row) => row.replace(/"y":\d+/g, '')),
+      ).toEqual(
+        rows(before)
+          .slice(0, 4)
+          .map((row) => row.replace(/"y":\d+/g, '')),
+      );
       expect(rows(after)).toHaveLength(rows(before).length + 1);
     }
   });
 });
 
 describe("the front door's health", () => {
-  it("alarms on the router, its routing reads, the ALB and the live-updates API, under one composite alarm the dashboard shows", () => {
+  it('alarms on the router, its routing reads, the ALB and the live-updates API, under one composite alarm the dashboard shows', () => {
     const alarms = controlPlane.findResources('AWS::CloudWatch::Alarm');
     const watched = watchedBy(alarms);
     expect(watched).toEqual(
@@ -893,7 +937,8 @@ describe('canary deployments', () => {
     expect(found.map(([id]) => id)).toHaveLength(1);
     return found[0]!;
   };
-  const alarmNames = (group: { Properties?: any }) => group.Properties.AlarmConfiguration.Alarms.map((alarm: { Name: { Ref: string } }) => alarm.Name.Ref).sort();
+  const alarmNames = (group: { Properties?: any }) =>
+    group.Properties.AlarmConfiguration.Alarms.map((alarm: { Name: { Ref: string } }) => alarm.Name.Ref).sort();
 
   it("serves each cell API through an alias CodeDeploy shifts 10% for 5 minutes, rolled back on the cell's composite alarm and its members", () => {
     for (const template of Object.values(cells)) {
@@ -958,7 +1003,8 @@ describe('alarm notifications', () => {
   it('with alarmEmail: one topic in the control plane, the address subscribed, and every composite alarm notifying it; without: none', () => {
     expect(controlPlane.findResources('AWS::SNS::Topic')).toEqual({});
     for (const template of Object.values(cells)) {
-      for (const alarm of Object.values(template.findResources('AWS::CloudWatch::CompositeAlarm'))) expect(alarm.Properties.AlarmActions).toBeUndefined();
+      for (const alarm of Object.values(template.findResources('AWS::CloudWatch::CompositeAlarm')))
+        expect(alarm.Properties.AlarmActions).toBeUndefined();
     }
     const notified = buildTestApp({ alarmEmail: 'ops@example.com' }, UNBUNDLED);
     try {

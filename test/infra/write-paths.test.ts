@@ -73,7 +73,8 @@ describe('every write path of a cell-table record', () => {
       if (action === 'updateItem') return recordWriteFaults(parameters as UpdateRequest).map((fault) => `${where} ${fault}`);
       if (action === 'transactWriteItems') {
         const items = parameters['TransactItems.$'] ?? parameters.TransactItems;
-        if (typeof items === 'string') return FROM_SAGA_INPUT.test(items) ? [] : [`${where} takes its items from ${items}, which this test does not check`];
+        if (typeof items === 'string')
+          return FROM_SAGA_INPUT.test(items) ? [] : [`${where} takes its items from ${items}, which this test does not check`];
         return (items as Array<{ Update?: Record<string, unknown>; ConditionCheck?: unknown }>).flatMap((item) => {
           if (item.ConditionCheck) return [];
           const update = item.Update ?? {};
@@ -98,7 +99,11 @@ describe('every write path of a cell-table record', () => {
       paymentToken: 'tok_ok',
       at: '2026-12-07T00:00:00.000Z',
     });
-    const updates = [...input.reservation.TransactItems, ...input.release.flatMap((line) => line.TransactItems), ...input.stockChecks.flatMap((line) => line.TransactItems)]
+    const updates = [
+      ...input.reservation.TransactItems,
+      ...input.release.flatMap((line) => line.TransactItems),
+      ...input.stockChecks.flatMap((line) => line.TransactItems),
+    ]
       .map((item) => item.Update)
       .filter((update) => update !== undefined);
     expect(updates.length).toBe(4);

@@ -3,9 +3,14 @@ import { closest, InputError, parseCommandLine, portNumber, shown, wholeNumber }
 import { runTool } from '../support/processes.ts';
 
 describe('wholeNumber', () => {
-  it.each(['', ' ', ' 5', '5 ', '0x10', '0b1', '0o7', '1e3', '2.5', '.5', '-5', '+5', '5n', 'Infinity', 'NaN', '١٢'])('refuses %j, naming the option', (text) => {
-    expect(() => wholeNumber('--grace', text, { min: 0 })).toThrow(new InputError(`--grace must be a whole number of at least 0, not ${JSON.stringify(text)}`));
-  });
+  it.each(['', ' ', ' 5', '5 ', '0x10', '0b1', '0o7', '1e3', '2.5', '.5', '-5', '+5', '5n', 'Infinity', 'NaN', '١٢'])(
+    'refuses %j, naming the option',
+    (text) => {
+      expect(() => wholeNumber('--grace', text, { min: 0 })).toThrow(
+        new InputError(`--grace must be a whole number of at least 0, not ${JSON.stringify(text)}`),
+      );
+    },
+  );
 
   it('takes digits within the range, and refuses what is outside it', () => {
     expect(wholeNumber('--limit', '007', { min: 1, max: 10 })).toBe(7);
@@ -54,22 +59,55 @@ describe('parseCommandLine', () => {
 });
 
 // No credentials anywhere: a run that reached AWS would say so instead.
-const tool = (script: string, args: string[]) => runTool(script, args, { PATH: process.env.PATH, HOME: '/nonexistent', AWS_EC2_METADATA_DISABLED: 'true' });
+const tool = (script: string, args: string[]) =>
+  runTool(script, args, { PATH: process.env.PATH, HOME: '/nonexistent', AWS_EC2_METADATA_DISABLED: 'true' });
 
 describe('every tool refuses a number that is none, in one line with exit code 2, before doing anything', () => {
   it.each([
     ['local/cli.ts', ['--port', ''], 'npm start: --port must be a whole number from 0 to 65535, not "" (npm start -- --help lists the options)'],
-    ['local/cli.ts', ['--ws-port', '0x10'], 'npm start: --ws-port must be a whole number from 0 to 65535, not "0x10" (npm start -- --help lists the options)'],
-    ['local/cli.ts', ['--max-instances', '1e1'], 'npm start: --max-instances must be a whole number of at least 1, not "1e1" (npm start -- --help lists the options)'],
+    [
+      'local/cli.ts',
+      ['--ws-port', '0x10'],
+      'npm start: --ws-port must be a whole number from 0 to 65535, not "0x10" (npm start -- --help lists the options)',
+    ],
+    [
+      'local/cli.ts',
+      ['--max-instances', '1e1'],
+      'npm start: --max-instances must be a whole number of at least 1, not "1e1" (npm start -- --help lists the options)',
+    ],
     ['local/cli.ts', ['--bogus'], 'npm start: unknown option "--bogus" (npm start -- --help lists the options)'],
-    ['console/cli.ts', ['--port', ' 80'], 'npm run console: --port must be a whole number from 0 to 65535, not " 80" (npm run console -- --help lists the options)'],
-    ['console/cli.ts', ['--port', '1.5'], 'npm run console: --port must be a whole number from 0 to 65535, not "1.5" (npm run console -- --help lists the options)'],
+    [
+      'console/cli.ts',
+      ['--port', ' 80'],
+      'npm run console: --port must be a whole number from 0 to 65535, not " 80" (npm run console -- --help lists the options)',
+    ],
+    [
+      'console/cli.ts',
+      ['--port', '1.5'],
+      'npm run console: --port must be a whole number from 0 to 65535, not "1.5" (npm run console -- --help lists the options)',
+    ],
     ['local/token.ts', ['--tenant', 'acme', '--expires', ''], 'error: --expires must be a whole number of at least 1, not ""'],
-    ['local/token.ts', ['--tenant', '\u001b]0;x\u0007'], 'error: --tenant "\\u001b]0;x\\u0007" must be 1 to 128 characters of A-Z, a-z, 0-9, ".", "_" or "-"'],
-    ['bench/index.ts', ['--max-instances', '-1'], 'npm run bench: --max-instances must be a whole number of at least 1, not "-1" (npm run bench -- --help lists the options)'],
+    [
+      'local/token.ts',
+      ['--tenant', '\u001b]0;x\u0007'],
+      'error: --tenant "\\u001b]0;x\\u0007" must be 1 to 128 characters of A-Z, a-z, 0-9, ".", "_" or "-"',
+    ],
+    [
+      'bench/index.ts',
+      ['--max-instances', '-1'],
+      'npm run bench: --max-instances must be a whole number of at least 1, not "-1" (npm run bench -- --help lists the options)',
+    ],
     // A report place that cannot be one is refused before minutes of measuring, not after.
-    ['bench/index.ts', ['--out', 'package.json'], 'npm run bench: --out must be a directory the bench can write into, not "package.json" (EEXIST) (npm run bench -- --help lists the options)'],
-    ['deploy/cli.ts', ['--dry-run', '-c', 'bakeMinutes='], 'npm run deploy: invalid configuration: bakeMinutes: must be a whole number of minutes, not ""'],
+    [
+      'bench/index.ts',
+      ['--out', 'package.json'],
+      'npm run bench: --out must be a directory the bench can write into, not "package.json" (EEXIST) (npm run bench -- --help lists the options)',
+    ],
+    [
+      'deploy/cli.ts',
+      ['--dry-run', '-c', 'bakeMinutes='],
+      'npm run deploy: invalid configuration: bakeMinutes: must be a whole number of minutes, not ""',
+    ],
   ] as Array<[string, string[], string]>)('%s %j', async (script, args, line) => {
     expect(await tool(script, args)).toEqual({ code: 2, stdout: '', stderr: `${line}\n` });
   });

@@ -59,9 +59,7 @@ describe('resolveValue', () => {
     expect(resolveValue({ Ref: 'ApiAlias' }, 'cell', app)).toBe('arn:aws:lambda:eu-west-1:000000000000:function:app-cell-api:live');
     expect(() => resolveValue({ Ref: 'ApiAlias' }, 'cp', app)).toThrow(/cannot resolve/);
     expect(resolveValue({ 'Fn::GetAtt': ['DataTable', 'Arn'] }, 'cell', app)).toBe('arn:aws:dynamodb:eu-west-1:000000000000:table/cell-data');
-    expect(resolveValue(join('arn:', { Ref: 'AWS::Partition' }, ':', { Ref: 'AWS::AccountId' }, ':', 7), 'cell', app)).toBe(
-      'arn:aws:000000000000:7',
-    );
+    expect(resolveValue(join('arn:', { Ref: 'AWS::Partition' }, ':', { Ref: 'AWS::AccountId' }, ':', 7), 'cell', app)).toBe('arn:aws:000000000000:7');
   });
 
   it('refuses what it cannot resolve rather than guessing', () => {
@@ -86,11 +84,16 @@ describe('runDeployTimeCalls', () => {
     logicalId: 'Registration',
     create: tokenized(call(value)),
     update: tokenized(call(value)),
-    delete: tokenized(JSON.stringify({ service: 'DynamoDB', action: 'deleteItem', parameters: { TableName: '@TABLE@', Key: { pk: { S: 'CELL' }, sk: { S: 'CELL#a' } } } })),
+    delete: tokenized(
+      JSON.stringify({
+        service: 'DynamoDB',
+        action: 'deleteItem',
+        parameters: { TableName: '@TABLE@', Key: { pk: { S: 'CELL' }, sk: { S: 'CELL#a' } } },
+      }),
+    ),
   });
   const read = async () =>
-    (await control.client.send(new GetItemCommand({ TableName: control.tableName, Key: { pk: { S: 'CELL' }, sk: { S: 'CELL#a' } } })))
-      .Item?.value?.S;
+    (await control.client.send(new GetItemCommand({ TableName: control.tableName, Key: { pk: { S: 'CELL' }, sk: { S: 'CELL#a' } } }))).Item?.value?.S;
 
   it('creates, updates when the parameters change, and deletes what is gone, as CloudFormation would', async () => {
     const first = await runDeployTimeCalls(control.client, assembly([resource('one')]));
@@ -112,7 +115,9 @@ describe('runDeployTimeCalls', () => {
       return { stackName: 'cp', logicalId: 'Seed', create: text, update: text, delete: undefined };
     };
     await runDeployTimeCalls(control.client, assembly([conditional('ConditionalCheckFailedException')]));
-    await expect(runDeployTimeCalls(control.client, assembly([conditional()]))).rejects.toThrow(/cp\/Seed: putItem failed: ConditionalCheckFailedException/);
+    await expect(runDeployTimeCalls(control.client, assembly([conditional()]))).rejects.toThrow(
+      /cp\/Seed: putItem failed: ConditionalCheckFailedException/,
+    );
     const s3 = { ...conditional(), create: JSON.stringify({ service: 'S3', action: 'putObject' }) };
     await expect(runDeployTimeCalls(control.client, assembly([s3]))).rejects.toThrow(/DynamoDB only, not S3/);
   });

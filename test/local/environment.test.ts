@@ -100,11 +100,20 @@ describe('functionEnvironment', () => {
 });
 
 describe('functionEnvironment with a WebSocket API', () => {
-  const api = { stackName: 'cp', logicalId: 'LiveApi', apiId: 'abcde12345', stageName: 'live', routeSelectionExpression: '$request.body.action', routes: [] };
+  const api = {
+    stackName: 'cp',
+    logicalId: 'LiveApi',
+    apiId: 'abcde12345',
+    stageName: 'live',
+    routeSelectionExpression: '$request.body.action',
+    routes: [],
+  };
   const publisher: LocalFunction = {
     ...fn,
     environment: {
-      CALLBACK_URL: { 'Fn::Join': ['', ['https://', { Ref: 'LiveApi' }, '.execute-api.', { Ref: 'AWS::Region' }, '.', { Ref: 'AWS::URLSuffix' }, '/live']] },
+      CALLBACK_URL: {
+        'Fn::Join': ['', ['https://', { Ref: 'LiveApi' }, '.execute-api.', { Ref: 'AWS::Region' }, '.', { Ref: 'AWS::URLSuffix' }, '/live']],
+      },
       OTHER: 'https://elsewhere.execute-api.eu-west-1.amazonaws.com/live',
     },
   };

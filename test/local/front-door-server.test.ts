@@ -97,7 +97,13 @@ describe('local front door (the ALB)', () => {
     const { port } = new URL(url);
     // Headers only: a front door that waited for the body would never answer.
     const status = await new Promise<number>((resolve, reject) => {
-      const req = request({ host: '127.0.0.1', port, method: 'PUT', path: '/tenants/t/items/i', headers: { 'content-length': String(512 * 1024 * 1024) } });
+      const req = request({
+        host: '127.0.0.1',
+        port,
+        method: 'PUT',
+        path: '/tenants/t/items/i',
+        headers: { 'content-length': String(512 * 1024 * 1024) },
+      });
       req.on('response', (res) => {
         res.resume();
         resolve(res.statusCode ?? 0);

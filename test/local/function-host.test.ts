@@ -38,7 +38,7 @@ beforeAll(() => {
   mkdirSync(moduleDir, { recursive: true });
   writeFileSync(path.join(moduleDir, 'package.json'), JSON.stringify({ name: '@test/greeting', type: 'module', exports: './index.mjs' }));
   // biome-ignore lint/suspicious/noTemplateCurlyInString: the module's own source, a template literal in it
-  writeFileSync(path.join(moduleDir, 'index.mjs'), "export const greet = (who) => `hello ${who}`;\n");
+  writeFileSync(path.join(moduleDir, 'index.mjs'), 'export const greet = (who) => `hello ${who}`;\n');
 });
 afterEach(async () => {
   await host?.stop();
@@ -117,7 +117,12 @@ describe('FunctionHost', () => {
       expect(run).toHaveLength(1);
       run[0]!.expire();
       await expect(hanging).rejects.toBeInstanceOf(FunctionTimeoutError);
-      await expect(hanging).rejects.toMatchObject({ name: 'FunctionTimeoutError', message: 'slow timed out after 3 s', functionName: 'slow', timeoutSeconds: 3 });
+      await expect(hanging).rejects.toMatchObject({
+        name: 'FunctionTimeoutError',
+        message: 'slow timed out after 3 s',
+        functionName: 'slow',
+        timeoutSeconds: 3,
+      });
       await waitForExit(pid!);
       expect(await host.invoke('slow', {})).toEqual({ calls: 1 });
       expect(host.pids()).toHaveLength(1);
@@ -138,7 +143,10 @@ describe('FunctionHost', () => {
       error: { errorType: 'TypeError', errorMessage: 'bad' },
     });
     await expect(host.invoke('broken', {})).rejects.toBeInstanceOf(FunctionError);
-    await expect(host.invoke('broken', {})).rejects.toMatchObject({ name: 'FunctionError', message: expect.stringMatching(/^broken: Error: init failed$/) });
+    await expect(host.invoke('broken', {})).rejects.toMatchObject({
+      name: 'FunctionError',
+      message: expect.stringMatching(/^broken: Error: init failed$/),
+    });
   });
 
   it('leaves no process behind when stopped', async () => {
@@ -234,7 +242,7 @@ describe('FunctionHost concurrency, as Lambda runs it', () => {
     expect(host.instanceCount('stateful')).toBe(2);
   });
 
-  it('throttles past the function\'s reserved concurrency, as Lambda does', async () => {
+  it("throttles past the function's reserved concurrency, as Lambda does", async () => {
     const barrier = await statefulPool('work-pool-5', 2, {}, { reservedConcurrency: 1 });
     const first = host.invoke('stateful', { id: 1 });
     expect(host.instanceCount('stateful')).toBe(1);
@@ -247,7 +255,6 @@ describe('FunctionHost concurrency, as Lambda runs it', () => {
     expect(await first).toMatchObject({ id: 1 });
   });
 });
-
 
 describe('FunctionHost, instance by instance', () => {
   /** Deadlines that only the test expires. */
@@ -316,7 +323,9 @@ describe('FunctionHost, instance by instance', () => {
       await signal.arrived(1);
       // Queued behind it at the cap of one instance.
       const queued = host.invoke('held', {});
-      live().find((entry) => entry.ms === 3_000)!.expire();
+      live()
+        .find((entry) => entry.ms === 3_000)!
+        .expire();
       await expect(first).rejects.toBeInstanceOf(FunctionTimeoutError);
       // The one waiting, and one right after, each run on a fresh instance, not the stopped one.
       expect(await queued).toMatchObject({ invocations: 1 });
@@ -409,7 +418,10 @@ describe('FunctionHost, instance by instance', () => {
   it("passes each line the function writes, on stdout and stderr, to the output with the function's name", async () => {
     const lines: string[] = [];
     host = new FunctionHost(path.join(root, 'work-output'), (line) => lines.push(line));
-    host.deploy(asset('talks', "export const handler = async () => { process.stdout.write('to out\\n'); process.stderr.write('to err\\n'); return 1; };"), env());
+    host.deploy(
+      asset('talks', "export const handler = async () => { process.stdout.write('to out\\n'); process.stderr.write('to err\\n'); return 1; };"),
+      env(),
+    );
     await host.invoke('talks', {});
     await eventually(() => expect(lines.sort()).toEqual(['[talks] to err', '[talks] to out']));
     await host.stop();

@@ -19,7 +19,10 @@ afterAll(async () => {
 });
 
 async function invoke(functionName: string, query = ''): Promise<{ status: number; body: string }> {
-  const response = await fetch(`${api.url}/2015-03-31/functions/${encodeURIComponent(functionName)}/invocations${query}`, { method: 'POST', body: '{"n":1}' });
+  const response = await fetch(`${api.url}/2015-03-31/functions/${encodeURIComponent(functionName)}/invocations${query}`, {
+    method: 'POST',
+    body: '{"n":1}',
+  });
   return { status: response.status, body: await response.text() };
 }
 
@@ -36,7 +39,11 @@ describe('the local Lambda API', () => {
 
   it('answers 404 for a qualifier that is no alias of the function, and for an unknown function, as Lambda does', async () => {
     invoked.length = 0;
-    for (const [name, query] of [['app-cell-1-api:canary', ''], ['app-cell-1-api', '?Qualifier=7'], ['app-cell-2-api:live', '']] as const) {
+    for (const [name, query] of [
+      ['app-cell-1-api:canary', ''],
+      ['app-cell-1-api', '?Qualifier=7'],
+      ['app-cell-2-api:live', ''],
+    ] as const) {
       const { status, body } = await invoke(name, query);
       expect(status, name).toBe(404);
       expect(body).toMatch(/Function not found: app-cell-\d-api/);

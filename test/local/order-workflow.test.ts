@@ -55,11 +55,16 @@ beforeAll(async () => {
   const cellStack = saga.stackName;
   tableName = assembly.tables.find((t) => t.stackName === cellStack)!.tableName;
   machineArn = stateMachineArn(assembly.region, saga.name);
-  queueName = assembly.queues.find((q) => q.stackName === cellStack && q.logicalId.startsWith('OrderEvents') && !q.logicalId.includes('Dead'))!.queueName;
+  queueName = assembly.queues.find(
+    (q) => q.stackName === cellStack && q.logicalId.startsWith('OrderEvents') && !q.logicalId.includes('Dead'),
+  )!.queueName;
 
   const endpoint = inject('dynamoEndpoint');
   dynamo = localClient(endpoint);
-  await createTables(dynamo, assembly.tables.filter((t) => t.stackName === cellStack));
+  await createTables(
+    dynamo,
+    assembly.tables.filter((t) => t.stackName === cellStack),
+  );
   // Two warm payment instances, started before any order: a burst of orders then queues on warm
   // instances for milliseconds instead of starting processes inside the Pay step's 5-second timeout.
   host = new FunctionHost(mkdtempSync(path.join(tmpdir(), 'item-master-saga-')), () => undefined, { maxInstancesPerFunction: 2 });
@@ -185,14 +190,21 @@ describe('the order saga, as synthesized, against DynamoDB Local', () => {
   it('confirms an order: stock taken, every step stamped, order.confirmed sent', async () => {
     await stockItem('happy-a', 10);
     await stockItem('happy-b', 3);
-    const placed = await placeAndSettle(order('tok_ok', [{ itemId: 'happy-a', quantity: 4 }, { itemId: 'happy-b', quantity: 3 }]));
+    const placed = await placeAndSettle(
+      order('tok_ok', [
+        { itemId: 'happy-a', quantity: 4 },
+        { itemId: 'happy-b', quantity: 3 },
+      ]),
+    );
     expect(placed.status).toBe('CONFIRMED');
     expect(placed.failure).toBeUndefined();
     for (const at of [placed.reservedAt, placed.paidAt, placed.confirmedAt]) expect(at).toMatch(/^\d{4}-\d\d-\d\dT/);
     expect(placed.reservedAt! <= placed.paidAt! && placed.paidAt! <= placed.confirmedAt!).toBe(true);
     expect(await item('happy-a')).toMatchObject({ stock: 6, version: 2 });
     expect(await item('happy-b')).toMatchObject({ stock: 0, version: 2 });
-    expect(messages()).toContainEqual(expect.objectContaining({ type: 'order.confirmed', tenantId: tenant, orderId: placed.orderId, paymentId: `pay_${placed.orderId}` }));
+    expect(messages()).toContainEqual(
+      expect.objectContaining({ type: 'order.confirmed', tenantId: tenant, orderId: placed.orderId, paymentId: `pay_${placed.orderId}` }),
+    );
     const [execution] = sfn.list(machineArn).filter((e) => e.name === placed.orderId);
     expect(execution).toMatchObject({ status: 'SUCCEEDED' });
   });
@@ -200,13 +212,22 @@ describe('the order saga, as synthesized, against DynamoDB Local', () => {
   it('fails an order short of stock without changing any stock, naming the short items', async () => {
     await stockItem('short-a', 5);
     await stockItem('short-b', 1);
-    const placed = await placeAndSettle(order('tok_ok', [{ itemId: 'short-a', quantity: 2 }, { itemId: 'short-b', quantity: 3 }]));
+    const placed = await placeAndSettle(
+      order('tok_ok', [
+        { itemId: 'short-a', quantity: 2 },
+        { itemId: 'short-b', quantity: 3 },
+      ]),
+    );
     expect(placed).toMatchObject({ status: 'FAILED', failure: { reason: 'out_of_stock', items: ['short-b'] } });
     expect(placed.failedAt).toBeDefined();
     expect(placed.reservedAt).toBeUndefined();
     expect(await item('short-a')).toMatchObject({ stock: 5, version: 1 });
     expect(await item('short-b')).toMatchObject({ stock: 1, version: 1 });
-    expect(sfn.list(machineArn).find((e) => e.name === placed.orderId)).toMatchObject({ status: 'FAILED', error: 'OrderFailed', cause: 'out_of_stock' });
+    expect(sfn.list(machineArn).find((e) => e.name === placed.orderId)).toMatchObject({
+      status: 'FAILED',
+      error: 'OrderFailed',
+      cause: 'out_of_stock',
+    });
   });
 
   it('counts an unknown item as out of stock', async () => {
@@ -217,7 +238,14 @@ describe('the order saga, as synthesized, against DynamoDB Local', () => {
   it("changes a moved item's stock as a change: each stock write stamps updatedAt and drops the copy marker, so subscribers hear of it", async () => {
     // As a move leaves a copied item: the marker equal to its updatedAt.
     const copiedAt = await stockItem('moved-a', 10);
-    await documents.send(new UpdateCommand({ TableName: tableName, Key: { pk: `TENANT#${tenant}`, sk: 'ITEM#moved-a' }, UpdateExpression: 'SET copyOf = :at', ExpressionAttributeValues: { ':at': copiedAt } }));
+    await documents.send(
+      new UpdateCommand({
+        TableName: tableName,
+        Key: { pk: `TENANT#${tenant}`, sk: 'ITEM#moved-a' },
+        UpdateExpression: 'SET copyOf = :at',
+        ExpressionAttributeValues: { ':at': copiedAt },
+      }),
+    );
     const asStreamed = (stored: Record<string, unknown>) => messageOf({ eventName: 'MODIFY', dynamodb: { NewImage: marshall(stored) as never } });
 
     await placeAndSettle(order('tok_ok', [{ itemId: 'moved-a', quantity: 2 }]));
@@ -228,7 +256,9 @@ describe('the order saga, as synthesized, against DynamoDB Local', () => {
     expect(asStreamed(reserved)?.message).toMatchObject({ type: 'item.updated', itemId: 'moved-a', version: 2 });
 
     // The release (a declined payment) too, stamped when the stock went back.
-    await documents.send(new UpdateCommand({ TableName: tableName, Key: { pk: `TENANT#${tenant}`, sk: 'ITEM#moved-a' }, UpdateExpression: 'SET copyOf = updatedAt' }));
+    await documents.send(
+      new UpdateCommand({ TableName: tableName, Key: { pk: `TENANT#${tenant}`, sk: 'ITEM#moved-a' }, UpdateExpression: 'SET copyOf = updatedAt' }),
+    );
     const before = (await item('moved-a')) as unknown as Record<string, unknown>;
     const declined = await placeAndSettle(order('tok_declined', [{ itemId: 'moved-a', quantity: 3 }]));
     expect(declined.status).toBe('FAILED');
@@ -253,7 +283,11 @@ describe('the order saga, as synthesized, against DynamoDB Local', () => {
   it('releases the stock when the payment step fails for any other reason, and fails the order with payment_failed', async () => {
     await stockItem('broken-pay', 4);
     // The Lambda invoke itself fails with an error no retry covers.
-    const { placed, calls } = await placeWithFault('pay', () => new TypeError('the payment provider answered garbage'), order('tok_ok', [{ itemId: 'broken-pay', quantity: 3 }]));
+    const { placed, calls } = await placeWithFault(
+      'pay',
+      () => new TypeError('the payment provider answered garbage'),
+      order('tok_ok', [{ itemId: 'broken-pay', quantity: 3 }]),
+    );
     expect(placed).toMatchObject({ status: 'FAILED', failure: { reason: 'payment_failed' } });
     expect(placed.paidAt).toBeUndefined();
     // Not retried: it is not PaymentUnavailable nor a Lambda service error.
@@ -353,7 +387,13 @@ describe('the order saga, as synthesized, against DynamoDB Local', () => {
     // With no unit given back, an empty shelf means all 50 were sold.
     if (givenBack === 0 && reasons.includes('out_of_stock')) expect(confirmed).toHaveLength(50);
     const confirmedIds = new Set(confirmed.map((o) => o.orderId));
-    expect(new Set(messages().filter((m) => confirmedIds.has(m.orderId)).map((m) => m.orderId)).size).toBe(confirmed.length);
+    expect(
+      new Set(
+        messages()
+          .filter((m) => confirmedIds.has(m.orderId))
+          .map((m) => m.orderId),
+      ).size,
+    ).toBe(confirmed.length);
     const executions = sfn.list(machineArn).filter((e) => placed.some((p) => p.orderId === e.name));
     expect(executions).toHaveLength(200);
     expect(executions.filter((e) => e.status === 'SUCCEEDED')).toHaveLength(confirmed.length);
@@ -382,7 +422,13 @@ describe('the order saga, as synthesized, against DynamoDB Local', () => {
     const createdAt = await stockItem('unmarked-a', 3);
     // An execution for an order with no record: the reservation succeeds, marking it cannot.
     const lines = [{ itemId: 'unmarked-a', quantity: 2, from: { createdAt } }];
-    const input = orderWorkflowInput(tableName, { tenantId: tenant, orderId: 'unrecorded', lines, paymentToken: 'tok_ok', at: new Date().toISOString() });
+    const input = orderWorkflowInput(tableName, {
+      tenantId: tenant,
+      orderId: 'unrecorded',
+      lines,
+      paymentToken: 'tok_ok',
+      at: new Date().toISOString(),
+    });
     sfn.start({ stateMachineArn: machineArn, name: 'unrecorded', input: JSON.stringify(input) });
     await sfn.settled();
     expect(await item('unmarked-a')).toMatchObject({ stock: 3, version: 3 });
@@ -468,7 +514,7 @@ describe('the order saga, with the item changed during each step', () => {
     }
   });
 
-  it('gives back the lines whose item is still there when another line\'s item is gone', async () => {
+  it("gives back the lines whose item is still there when another line's item is gone", async () => {
     const items = new ItemStore(documents, tableName);
     await items.put(tenant, 'pair-kept', widget);
     await items.put(tenant, 'pair-gone', widget);
@@ -478,7 +524,12 @@ describe('the order saga, with the item changed during each step', () => {
         await items.delete(tenant, 'pair-gone');
       }
     };
-    const placed = await placeAndSettle(order('tok_declined', [{ itemId: 'pair-kept', quantity: 3 }, { itemId: 'pair-gone', quantity: 1 }]));
+    const placed = await placeAndSettle(
+      order('tok_declined', [
+        { itemId: 'pair-kept', quantity: 3 },
+        { itemId: 'pair-gone', quantity: 1 },
+      ]),
+    );
     expect(placed).toMatchObject({ status: 'FAILED', failure: { reason: 'payment_declined' }, stockNotReturned: ['pair-gone'] });
     expect(await items.get(tenant, 'pair-kept')).toMatchObject({ stock: 10 });
     expect(await items.get(tenant, 'pair-gone')).toBeUndefined();

@@ -16,8 +16,10 @@ describe('requestLine', () => {
 });
 
 describe('functionLine', () => {
-  const emf = '[cell-api] {"_aws":{"Timestamp":1,"CloudWatchMetrics":[{"Namespace":"ItemMaster","Dimensions":[["service"]],"Metrics":[{"Name":"Requests","Unit":"Count"}]}]},"service":"cell-api","Requests":1}';
-  const log = '[router] {"level":"WARN","message":"cell throttled: refusing its requests for a moment","timestamp":"2026-12-07T14:03:09.000Z","service":"router","cold_start":false,"cellId":"cell-1"}';
+  const emf =
+    '[cell-api] {"_aws":{"Timestamp":1,"CloudWatchMetrics":[{"Namespace":"ItemMaster","Dimensions":[["service"]],"Metrics":[{"Name":"Requests","Unit":"Count"}]}]},"service":"cell-api","Requests":1}';
+  const log =
+    '[router] {"level":"WARN","message":"cell throttled: refusing its requests for a moment","timestamp":"2026-12-07T14:03:09.000Z","service":"router","cold_start":false,"cellId":"cell-1"}';
   const error = '[cell-api] {"level":"ERROR","message":"boom","timestamp":"x","service":"cell-api","error":{"name":"Error","message":"boom"}}';
 
   it('hides metrics unless verbose', () => {
@@ -31,6 +33,7 @@ describe('functionLine', () => {
   });
 
   it('passes anything else as it came', () => {
-    for (const line of ['[payment] plain text', 'no label', '[router] {not json', '[router] [1,2]']) expect(functionLine(line, { verbose: false })).toBe(line);
+    for (const line of ['[payment] plain text', 'no label', '[router] {not json', '[router] [1,2]'])
+      expect(functionLine(line, { verbose: false })).toBe(line);
   });
 });

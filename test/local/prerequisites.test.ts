@@ -91,12 +91,16 @@ function expectOneLine(result: Run, message: RegExp): void {
   expect(result.leftRunning).toBe(false);
 }
 
-const HOW_TO_INSTALL = /Debian\/Ubuntu `sudo apt-get install openjdk-17-jre-headless`, macOS `brew install openjdk@17`, Windows `winget install Microsoft\.OpenJDK\.17`/;
+const HOW_TO_INSTALL =
+  /Debian\/Ubuntu `sudo apt-get install openjdk-17-jre-headless`, macOS `brew install openjdk@17`, Windows `winget install Microsoft\.OpenJDK\.17`/;
 
 describe('npm start on a machine without what it needs', () => {
   it('without Java: one line naming what is missing and how to install it', async () => {
     const result = await npmStart([], { PATH: nodeOnly });
-    expectOneLine(result, /^npm start: no Java found \(none on PATH, and JAVA_HOME is not set\); DynamoDB Local needs Java 17\+: install Java 17 or later: /);
+    expectOneLine(
+      result,
+      /^npm start: no Java found \(none on PATH, and JAVA_HOME is not set\); DynamoDB Local needs Java 17\+: install Java 17 or later: /,
+    );
     expect(result.output).toMatch(HOW_TO_INSTALL);
   });
 
@@ -122,7 +126,10 @@ describe('npm start on a machine without what it needs', () => {
     const { port } = server.address() as AddressInfo;
     try {
       const front = await run(process.execPath, ['--import', 'tsx', 'local/cli.ts', '--port', String(port), '--ws-port', '0'], { PATH: nodeOnly });
-      expectOneLine(front, new RegExp(`^npm start: port ${port} is in use by [^ ]+ \\(pid ${process.pid}\\): stop it, or pass --port <another port>`));
+      expectOneLine(
+        front,
+        new RegExp(`^npm start: port ${port} is in use by [^ ]+ \\(pid ${process.pid}\\): stop it, or pass --port <another port>`),
+      );
       const live = await run(process.execPath, ['--import', 'tsx', 'local/cli.ts', '--port', '0', '--ws-port', String(port)], { PATH: nodeOnly });
       expectOneLine(live, new RegExp(`^npm start: port ${port} is in use .*pass --ws-port <another port>`));
     } finally {
@@ -134,7 +141,10 @@ describe('npm start on a machine without what it needs', () => {
     const file = path.join(dir, 'a-file');
     writeFileSync(file, '');
     const out = path.join(file, 'cdk.out');
-    expectOneLine(await npmStart(['--out', out], { PATH: nodeOnly }), new RegExp(`^npm start: cannot write to ${out} \\((ENOTDIR|EEXIST)\\): the cloud assembly .* goes there; make it writable, or pass --out`));
+    expectOneLine(
+      await npmStart(['--out', out], { PATH: nodeOnly }),
+      new RegExp(`^npm start: cannot write to ${out} \\((ENOTDIR|EEXIST)\\): the cloud assembly .* goes there; make it writable, or pass --out`),
+    );
   });
 
   it('with a --persist folder of another DynamoDB Local version: says so, and how to go on', async () => {
@@ -144,7 +154,9 @@ describe('npm start on a machine without what it needs', () => {
     writeFileSync(path.join(persist, PERSIST_MARKER), '2019-02-07\n');
     expectOneLine(
       await npmStart(['--persist', persist], { PATH: nodeOnly }),
-      new RegExp(`^npm start: --persist ${persist} holds data of DynamoDB Local 2019-02-07, and this one is ${dynamoDBLocalVersion()}: pass another directory, or delete`),
+      new RegExp(
+        `^npm start: --persist ${persist} holds data of DynamoDB Local 2019-02-07, and this one is ${dynamoDBLocalVersion()}: pass another directory, or delete`,
+      ),
     );
   });
 
@@ -155,16 +167,23 @@ describe('npm start on a machine without what it needs', () => {
     // The machine's own Node where it is not the pinned one (Node 20 on these machines).
     const system = ['/usr/bin/node', '/usr/local/bin/node'].find((candidate) => spawnVersion(candidate)?.startsWith('v20'));
     expect(system, 'a system Node 20 to run the entry point with').toBeDefined();
-    expectOneLine(await run(system!, ['--import', 'tsx', 'local/cli.ts'], { PATH: nodeOnly }), /^npm start: Node 20\.\d+\.\d+ is running this, and the project needs Node >=24 <25/);
+    expectOneLine(
+      await run(system!, ['--import', 'tsx', 'local/cli.ts'], { PATH: nodeOnly }),
+      /^npm start: Node 20\.\d+\.\d+ is running this, and the project needs Node >=24 <25/,
+    );
   });
 });
 
 describe('npm test on a machine without Java', () => {
   it('stops once, in its global setup, with the same line', async () => {
-    const result = await run(process.execPath, [fromRoot('node_modules/vitest/vitest.mjs'), 'run', 'test/local/environment.test.ts'], { PATH: nodeOnly });
+    const result = await run(process.execPath, [fromRoot('node_modules/vitest/vitest.mjs'), 'run', 'test/local/environment.test.ts'], {
+      PATH: nodeOnly,
+    });
     expect(result.code).toBe(1);
     const lines = result.output.split('\n').filter((line) => line.includes('DynamoDB Local needs'));
-    expect(lines).toEqual([expect.stringMatching(/^npm test: no Java found \(none on PATH, and JAVA_HOME is not set\); DynamoDB Local needs Java 17\+/)]);
+    expect(lines).toEqual([
+      expect.stringMatching(/^npm test: no Java found \(none on PATH, and JAVA_HOME is not set\); DynamoDB Local needs Java 17\+/),
+    ]);
     expect(result.output).not.toMatch(/\n\s+at /);
     expect(result.leftRunning).toBe(false);
   });
@@ -198,10 +217,13 @@ function spawnVersion(node: string): string | undefined {
   }
 }
 
-describe('npm install on the machine\'s Node.js 20', () => {
-  it('prints nothing alarming: no EBADENGINE warning for the tools that run under the project\'s own Node.js 24', () => {
+describe("npm install on the machine's Node.js 20", () => {
+  it("prints nothing alarming: no EBADENGINE warning for the tools that run under the project's own Node.js 24", () => {
     // npm judges engines by --node-version: the install a newcomer runs with Node.js 20, without installing anything.
-    const run = spawnSync('npm', ['install', '--dry-run', '--ignore-scripts', '--no-audit', '--no-fund', '--node-version=20.20.2'], { cwd: fromRoot(), encoding: 'utf8' });
+    const run = spawnSync('npm', ['install', '--dry-run', '--ignore-scripts', '--no-audit', '--no-fund', '--node-version=20.20.2'], {
+      cwd: fromRoot(),
+      encoding: 'utf8',
+    });
     expect(run.status).toBe(0);
     expect(`${run.stdout}${run.stderr}`).not.toMatch(/EBADENGINE|npm warn/);
   });

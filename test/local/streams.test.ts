@@ -65,7 +65,8 @@ async function setUp(
     onFailureQueue: 'failures',
     ...mapping,
   };
-  const start = (mappings: LocalStreamMapping[] = [full]) => streams.load({ region: 'eu-west-1', streamMappings: mappings } as unknown as LocalAssembly);
+  const start = (mappings: LocalStreamMapping[] = [full]) =>
+    streams.load({ region: 'eu-west-1', streamMappings: mappings } as unknown as LocalAssembly);
   cleanups.push(async () => {
     await streams.stop();
     await client.send(new DeleteTableCommand({ TableName: tableName }));
@@ -137,10 +138,14 @@ describe('LocalStreams', () => {
     expect(batches.length).toBeLessThanOrEqual(Math.ceil(writingMs / intervalMs) + 2);
   });
 
-  it("hands a backlog on a batch at a time from one read: batches do not wait a poll interval each", async () => {
+  it('hands a backlog on a batch at a time from one read: batches do not wait a poll interval each', async () => {
     const batches: string[][] = [];
     // An hour between polls: only a poller that delivers all it read, batch after batch, delivers all five.
-    const { put, start } = await setUp(async (event) => void batches.push(keysOf(event) as string[]), { batchSize: 2, startingPosition: 'TRIM_HORIZON' }, 3_600_000);
+    const { put, start } = await setUp(
+      async (event) => void batches.push(keysOf(event) as string[]),
+      { batchSize: 2, startingPosition: 'TRIM_HORIZON' },
+      3_600_000,
+    );
     for (const key of ['a', 'b', 'c', 'd', 'e']) await put(key);
     start();
     await eventually(() => expect(batches).toEqual([['a', 'b'], ['c', 'd'], ['e']]), 30_000);
@@ -191,7 +196,10 @@ describe('LocalStreams', () => {
     const body = JSON.parse(failure!.body) as Record<string, any>;
     expect(body.requestContext).toMatchObject({ condition: 'RetryAttemptsExhausted', approximateInvokeCount: invocations });
     expect(body.DDBStreamBatchInfo).toMatchObject({ batchSize: 1, streamArn: expect.stringContaining('/stream/') });
-    expect(logged).toEqual(['publisher: batch failed, retrying: boom', expect.stringMatching(/^publisher: gave up on 1 stream records of \S+ after 2 retries$/)]);
+    expect(logged).toEqual([
+      'publisher: batch failed, retrying: boom',
+      expect.stringMatching(/^publisher: gave up on 1 stream records of \S+ after 2 retries$/),
+    ]);
   });
 
   it('keeps a running poller when loaded again, and stops one whose mapping is gone', async () => {
@@ -239,7 +247,9 @@ describe('LocalStreams', () => {
 
   it('runs one poller per mapping: two functions of one table each get every record', async () => {
     const seen: string[] = [];
-    const { put, start, streams, mapping } = await setUp(async (event, functionName) => void seen.push(...keysOf(event).map((key) => `${functionName}:${key}`)));
+    const { put, start, streams, mapping } = await setUp(
+      async (event, functionName) => void seen.push(...keysOf(event).map((key) => `${functionName}:${key}`)),
+    );
     start([mapping, { ...mapping, functionName: 'auditor' }]);
     await streams.drained();
     await put('k');
@@ -281,7 +291,9 @@ describe('LocalStreams', () => {
     const proxy = await startRecordsProxy();
     cleanups.push(proxy.close);
     const seen: string[] = [];
-    const { put, start, streams, logged } = await setUp(async (event) => void seen.push(...(keysOf(event) as string[])), {}, 20, { recordsEndpoint: proxy.url });
+    const { put, start, streams, logged } = await setUp(async (event) => void seen.push(...(keysOf(event) as string[])), {}, 20, {
+      recordsEndpoint: proxy.url,
+    });
     start();
     await streams.drained();
     for (const key of ['a', 'b', 'c']) await put(key);
@@ -302,7 +314,10 @@ describe('LocalStreams', () => {
     await put('f');
     await eventually(() => expect(seen).toEqual(['a', 'b', 'c', 'd', 'e', 'e2', 'f']));
     await streams.drained();
-    expect(logged).toEqual(['publisher: stream poll failed, retrying: the disk is full', 'publisher: stream poll failed, retrying: GetRecords: HTTP 503']);
+    expect(logged).toEqual([
+      'publisher: stream poll failed, retrying: the disk is full',
+      'publisher: stream poll failed, retrying: GetRecords: HTTP 503',
+    ]);
   });
 
   it('retries from the first of the failures a function reports, logs the failed batch once, and describes exactly what it gave up on', async () => {
@@ -327,10 +342,18 @@ describe('LocalStreams', () => {
     start();
     await eventually(() => expect(queues.messages('failures')).toHaveLength(1));
     await streams.drained();
-    expect(seen).toEqual([['a', 'b', 'c', 'd'], ['b', 'c', 'd'], ['b', 'c', 'd']]);
+    expect(seen).toEqual([
+      ['a', 'b', 'c', 'd'],
+      ['b', 'c', 'd'],
+      ['b', 'c', 'd'],
+    ]);
     const body = JSON.parse(queues.messages('failures')![0]!.body) as Record<string, any>;
     expect(body).toMatchObject({
-      requestContext: { condition: 'RetryAttemptsExhausted', approximateInvokeCount: 3, functionArn: 'arn:aws:lambda:eu-west-1:000000000000:function:publisher' },
+      requestContext: {
+        condition: 'RetryAttemptsExhausted',
+        approximateInvokeCount: 3,
+        functionArn: 'arn:aws:lambda:eu-west-1:000000000000:function:publisher',
+      },
       responseContext: { statusCode: 200, executedVersion: '$LATEST', functionError: 'Unhandled' },
       version: '1.0',
     });
@@ -340,7 +363,10 @@ describe('LocalStreams', () => {
       approximateArrivalOfLastRecord: new Date(creationTimes[3]! * 1000).toISOString(),
     });
     // What was given up on: b to d.
-    expect([body.DDBStreamBatchInfo.startSequenceNumber, body.DDBStreamBatchInfo.endSequenceNumber]).toEqual([sequenceNumbers[1], sequenceNumbers[3]]);
+    expect([body.DDBStreamBatchInfo.startSequenceNumber, body.DDBStreamBatchInfo.endSequenceNumber]).toEqual([
+      sequenceNumbers[1],
+      sequenceNumbers[3],
+    ]);
     expect(logged).toEqual([
       'publisher: batch failed, retrying: the function reported 2 of 4 records failed',
       expect.stringMatching(/^publisher: gave up on 3 stream records of \S+ after 2 retries$/),
@@ -349,9 +375,12 @@ describe('LocalStreams', () => {
 
   it('retries without end at -1, and gives up after the first try at 0, sending no failure for a batch that went through', async () => {
     let failures = 4;
-    const endless = await setUp(async () => {
-      if (failures-- > 0) throw new Error('not yet');
-    }, { maximumRetryAttempts: -1 });
+    const endless = await setUp(
+      async () => {
+        if (failures-- > 0) throw new Error('not yet');
+      },
+      { maximumRetryAttempts: -1 },
+    );
     endless.start();
     await endless.streams.drained();
     await endless.put('k');
@@ -360,10 +389,13 @@ describe('LocalStreams', () => {
     expect(endless.queues.messages('failures')).toEqual([]);
 
     let tries = 0;
-    const once = await setUp(async (event) => {
-      tries += 1;
-      if (keysOf(event).includes('bad')) throw new Error('bad');
-    }, { maximumRetryAttempts: 0 });
+    const once = await setUp(
+      async (event) => {
+        tries += 1;
+        if (keysOf(event).includes('bad')) throw new Error('bad');
+      },
+      { maximumRetryAttempts: 0 },
+    );
     once.start();
     await once.streams.drained();
     await once.put('good');
@@ -437,7 +469,8 @@ async function startRecordsProxy() {
   return {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     /** The next GetRecords' iterator is refused from now on, with ExpiredIteratorException or (past the stream's 24 h) TrimmedDataAccessException. */
-    expireNextIterator: (refusal: 'ExpiredIteratorException' | 'TrimmedDataAccessException' = 'ExpiredIteratorException') => void (expireNext = refusal),
+    expireNextIterator: (refusal: 'ExpiredIteratorException' | 'TrimmedDataAccessException' = 'ExpiredIteratorException') =>
+      void (expireNext = refusal),
     /** How many reads with a refused iterator were answered: one each, if the poller took a new one at once. */
     expired: () => expiredAnswers,
     failNext: (status: number, body: object) => void faults.push({ status, body }),

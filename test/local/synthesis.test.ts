@@ -12,7 +12,8 @@ describe('synthesis for the local runtime and the tests', () => {
     };
     vi.spyOn(process.stderr, 'write').mockImplementation(collect as typeof process.stderr.write);
     vi.spyOn(process.stdout, 'write').mockImplementation(collect as typeof process.stdout.write);
-    for (const method of ['log', 'warn', 'error', 'info'] as const) vi.spyOn(console, method).mockImplementation((...args) => void collect(args.join(' ')));
+    for (const method of ['log', 'warn', 'error', 'info'] as const)
+      vi.spyOn(console, method).mockImplementation((...args) => void collect(args.join(' ')));
     const built = buildTestApp({ cells: 'cell-1' });
     try {
       built.app.synth();

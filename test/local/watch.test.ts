@@ -42,7 +42,10 @@ describe('npm run dev (--watch)', () => {
   it('keeps watching after a reload fails, saying why', async () => {
     const { root, logged, warned } = watched([new Error('synthesis failed: lib/stack.ts(3,1): error'), ['app-cell-1-api']]);
     writeFileSync(path.join(root, 'lib', 'stack.ts'), 'broken(\n');
-    await eventually(() => expect(warned).toEqual(['reload failed, still serving the previous build: synthesis failed: lib/stack.ts(3,1): error']), 30_000);
+    await eventually(
+      () => expect(warned).toEqual(['reload failed, still serving the previous build: synthesis failed: lib/stack.ts(3,1): error']),
+      30_000,
+    );
     writeFileSync(path.join(root, 'lib', 'stack.ts'), 'fixed();\n');
     await eventually(() => expect(logged).toEqual(['reloaded app-cell-1-api']), 30_000);
   });

@@ -64,7 +64,9 @@ afterAll(async () => {
 async function connect() {
   const client = new WebSocket(endpoint.url);
   clients.push(client);
-  const closed = new Promise<{ code: number; reason: string }>((resolve) => client.on('close', (code, reason) => resolve({ code, reason: reason.toString() })));
+  const closed = new Promise<{ code: number; reason: string }>((resolve) =>
+    client.on('close', (code, reason) => resolve({ code, reason: reason.toString() })),
+  );
   await new Promise<void>((resolve, reject) => client.once('open', () => resolve()).once('error', reject));
   const connectionId = events.findLast((e) => e.requestContext.routeKey === '$connect')!.requestContext.connectionId;
   return { client, closed, connectionId };
@@ -79,7 +81,9 @@ function roundTrip(client: WebSocket, data: string): Promise<string> {
 }
 
 async function disconnectOf(connectionId: string) {
-  await eventually(() => expect(events.some((e) => e.requestContext.routeKey === '$disconnect' && e.requestContext.connectionId === connectionId)).toBe(true));
+  await eventually(() =>
+    expect(events.some((e) => e.requestContext.routeKey === '$disconnect' && e.requestContext.connectionId === connectionId)).toBe(true),
+  );
   return events.find((e) => e.requestContext.routeKey === '$disconnect' && e.requestContext.connectionId === connectionId)!.requestContext;
 }
 
@@ -99,7 +103,8 @@ describe("the local WebSocket API's limits are API Gateway's", () => {
 
   it('delivers a post of 128 KB to @connections, and refuses a larger one with 413 PayloadTooLargeException', async () => {
     const { client, connectionId } = await connect();
-    const post = (bytes: number) => fetch(`${endpoint.callbackUrl}/@connections/${encodeURIComponent(connectionId)}`, { method: 'POST', body: 'y'.repeat(bytes) });
+    const post = (bytes: number) =>
+      fetch(`${endpoint.callbackUrl}/@connections/${encodeURIComponent(connectionId)}`, { method: 'POST', body: 'y'.repeat(bytes) });
     const received = new Promise<string>((resolve) => client.once('message', (data) => resolve(data.toString())));
     expect((await post(WEBSOCKET_LIMITS.maxMessageBytes)).status).toBe(200);
     expect((await received).length).toBe(WEBSOCKET_LIMITS.maxMessageBytes);

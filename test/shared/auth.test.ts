@@ -39,15 +39,38 @@ describe.each([
   });
 
   it.each([
-    ['a forged signature', () => issuer.forge({ clientId: 'c1', scope: scopeOf('items.write'), claims: { tenant_id: 'acme' }, expiresInSeconds: 600 }), /signature/],
-    ['an expired token', () => issuer.sign({ clientId: 'c1', scope: scopeOf('items.write'), claims: { tenant_id: 'acme' }, expiresInSeconds: -5 }), /expired/],
+    [
+      'a forged signature',
+      () => issuer.forge({ clientId: 'c1', scope: scopeOf('items.write'), claims: { tenant_id: 'acme' }, expiresInSeconds: 600 }),
+      /signature/,
+    ],
+    [
+      'an expired token',
+      () => issuer.sign({ clientId: 'c1', scope: scopeOf('items.write'), claims: { tenant_id: 'acme' }, expiresInSeconds: -5 }),
+      /expired/,
+    ],
     [
       'another issuer',
-      () => issuer.sign({ issuer: 'https://cognito-idp.us-east-1.amazonaws.com/us-east-1_Other', clientId: 'c1', scope: scopeOf('items.write'), claims: { tenant_id: 'acme' }, expiresInSeconds: 600 }),
+      () =>
+        issuer.sign({
+          issuer: 'https://cognito-idp.us-east-1.amazonaws.com/us-east-1_Other',
+          clientId: 'c1',
+          scope: scopeOf('items.write'),
+          claims: { tenant_id: 'acme' },
+          expiresInSeconds: 600,
+        }),
       /not issued by this service/,
     ],
-    ['an ID token', () => issuer.sign({ clientId: 'c1', tokenUse: 'id', scope: scopeOf('items.write'), claims: { tenant_id: 'acme' }, expiresInSeconds: 600 }), /not an access token/],
-    ['a token naming no client', () => issuer.sign({ scope: scopeOf('items.write'), claims: { tenant_id: 'acme' }, expiresInSeconds: 600 }), /names no client/],
+    [
+      'an ID token',
+      () => issuer.sign({ clientId: 'c1', tokenUse: 'id', scope: scopeOf('items.write'), claims: { tenant_id: 'acme' }, expiresInSeconds: 600 }),
+      /not an access token/,
+    ],
+    [
+      'a token naming no client',
+      () => issuer.sign({ scope: scopeOf('items.write'), claims: { tenant_id: 'acme' }, expiresInSeconds: 600 }),
+      /names no client/,
+    ],
     ['a token that is not a JWT', async () => 'not-a-jwt', /malformed/],
   ])('refuses %s with 401 invalid_token', async (_name, token, message) => {
     const result = failure(await verifier.authorize(bearer(await token()), acmeWrite));
@@ -68,7 +91,10 @@ describe.each([
     const { access_token: globex } = await issuer.issue({ tenantId: 'globex' });
     expect(failure(await verifier.authorize(bearer(globex), acmeWrite))).toMatchObject({ status: 403, message: 'the token is for another tenant' });
     const unbound = await issuer.sign({ clientId: 'ops-client', scope: scopeOf('items.write'), expiresInSeconds: 600 });
-    expect(failure(await verifier.authorize(bearer(unbound), acmeWrite))).toMatchObject({ status: 403, message: 'the token is not bound to a tenant' });
+    expect(failure(await verifier.authorize(bearer(unbound), acmeWrite))).toMatchObject({
+      status: 403,
+      message: 'the token is not bound to a tenant',
+    });
   });
 
   it('answers a missing header with the bare challenge and a malformed one with invalid_request', async () => {
@@ -76,7 +102,15 @@ describe.each([
     expect(missing.status).toBe(401);
     expect(missing.headers['www-authenticate']).toBe('Bearer realm="item-master"');
     const { access_token } = await issuer.issue({ tenantId: 'acme' });
-    for (const header of ['Basic dXNlcjpwYXNz', 'Bearer', 'Bearer ', `Bearer  ${access_token}`, `Bearer ${access_token} extra`, access_token, 'Bearer a"b']) {
+    for (const header of [
+      'Basic dXNlcjpwYXNz',
+      'Bearer',
+      'Bearer ',
+      `Bearer  ${access_token}`,
+      `Bearer ${access_token} extra`,
+      access_token,
+      'Bearer a"b',
+    ]) {
       const result = failure(await verifier.authorize(header, acmeWrite));
       expect(result.status, header).toBe(401);
       expect(result.headers['www-authenticate'], header).toContain('error="invalid_request"');
@@ -107,8 +141,14 @@ describe('TokenVerifier remembering verified tokens', () => {
     expect((await verifier.authorize(bearer(access_token), { tenantId: 'acme', scope: 'items.read' })).ok).toBe(true);
     expect((await verifier.authorize(bearer(access_token), { tenantId: 'acme', scope: 'items.read' })).ok).toBe(true);
     expect(signatureChecks).toHaveBeenCalledTimes(1);
-    expect(failure(await verifier.authorize(bearer(access_token), acmeWrite))).toMatchObject({ status: 403, message: expect.stringMatching(/lacks the scope/) });
-    expect(failure(await verifier.authorize(bearer(access_token), { tenantId: 'globex', scope: 'items.read' }))).toMatchObject({ status: 403, message: 'the token is for another tenant' });
+    expect(failure(await verifier.authorize(bearer(access_token), acmeWrite))).toMatchObject({
+      status: 403,
+      message: expect.stringMatching(/lacks the scope/),
+    });
+    expect(failure(await verifier.authorize(bearer(access_token), { tenantId: 'globex', scope: 'items.read' }))).toMatchObject({
+      status: 403,
+      message: 'the token is for another tenant',
+    });
     expect(signatureChecks).toHaveBeenCalledTimes(1);
   });
 
@@ -119,7 +159,9 @@ describe('TokenVerifier remembering verified tokens', () => {
     for (let i = 0; i < 2; i++) expect(failure(await verifier.authorize(bearer(forged), acmeWrite)).status).toBe(401);
     expect(signatureChecks).toHaveBeenCalledTimes(2);
     // quick-lru keeps the newest `cachedTokens` and the generation before them: 5 tokens through a cache of 2 push the first out.
-    const tokens = await Promise.all(['t1', 't2', 't3', 't4', 't5'].map(async (client) => (await issuer.issue({ tenantId: 'acme', clientId: client })).access_token));
+    const tokens = await Promise.all(
+      ['t1', 't2', 't3', 't4', 't5'].map(async (client) => (await issuer.issue({ tenantId: 'acme', clientId: client })).access_token),
+    );
     for (const token of tokens) expect((await verifier.authorize(bearer(token), acmeWrite)).ok).toBe(true);
     signatureChecks.mockClear();
     await verifier.authorize(bearer(tokens[4]!), acmeWrite);
@@ -182,20 +224,30 @@ describe('TokenVerifier, word for word', () => {
       status: 403,
       code: 'forbidden',
       message,
-      headers: { 'www-authenticate': `Bearer realm="item-master", error="insufficient_scope", error_description="${message}", scope="item-master/items.write"` },
+      headers: {
+        'www-authenticate': `Bearer realm="item-master", error="insufficient_scope", error_description="${message}", scope="item-master/items.write"`,
+      },
     });
   });
 
   it('refuses a token not valid yet, an empty client and an empty tenant', async () => {
     const now = Math.floor(Date.now() / 1000);
-    expect(failure(await verifier.authorize(bearer(await token({ claims: { tenant_id: 'acme', nbf: now + 600 } })), acmeWrite)).message).toBe('the token is not valid yet');
+    expect(failure(await verifier.authorize(bearer(await token({ claims: { tenant_id: 'acme', nbf: now + 600 } })), acmeWrite)).message).toBe(
+      'the token is not valid yet',
+    );
     expect(failure(await verifier.authorize(bearer(await token({ clientId: '' })), acmeWrite)).message).toBe('the token names no client');
-    expect(failure(await verifier.authorize(bearer(await token({ claims: { tenant_id: '' } })), acmeWrite))).toMatchObject({ status: 403, message: 'the token is not bound to a tenant' });
+    expect(failure(await verifier.authorize(bearer(await token({ claims: { tenant_id: '' } })), acmeWrite))).toMatchObject({
+      status: 403,
+      message: 'the token is not bound to a tenant',
+    });
   });
 
-  it('checks the tenant only when the route names one, and gives the caller only the API\'s own scopes', async () => {
+  it("checks the tenant only when the route names one, and gives the caller only the API's own scopes", async () => {
     const mixed = await token({ scope: `openid other-api/items.write ${scopeOf('items.write')}` });
-    expect(await verifier.verify(mixed, { scope: 'items.write' })).toEqual({ ok: true, caller: { clientId: 'c1', tenantId: 'acme', scopes: ['items.write'] } });
+    expect(await verifier.verify(mixed, { scope: 'items.write' })).toEqual({
+      ok: true,
+      caller: { clientId: 'c1', tenantId: 'acme', scopes: ['items.write'] },
+    });
   });
 
   it('answers 503 auth_unavailable, with its reason, while the signing keys cannot be fetched; hydrate fails then too', async () => {
@@ -215,7 +267,10 @@ describe('TokenVerifier, word for word', () => {
     const signed = await token();
     const exp = JSON.parse(Buffer.from(signed.split('.')[1]!, 'base64url').toString()).exp as number;
     let now = exp * 1000 - 1;
-    const remembering = new TokenVerifier({ userPoolId: TEST_POOL_ID, resourceServer: TEST_RESOURCE_SERVER, endpoint: issuer.url, cachedTokens: 10 }, () => now);
+    const remembering = new TokenVerifier(
+      { userPoolId: TEST_POOL_ID, resourceServer: TEST_RESOURCE_SERVER, endpoint: issuer.url, cachedTokens: 10 },
+      () => now,
+    );
     const signatureChecks = vi.spyOn(CognitoJwtVerifier.prototype, 'verify');
     try {
       await remembering.authorize(bearer(signed), acmeWrite);

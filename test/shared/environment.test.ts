@@ -12,13 +12,16 @@ describe('parseEnvironment', () => {
 
   it('reads variables that only need to be set without zod, failing the same way', () => {
     const plain = requiredVariables('TABLE_NAME', 'CALLBACK_URL');
-    expect(parseEnvironment('publisher', plain, { TABLE_NAME: 't', CALLBACK_URL: 'https://x', OTHER: 'y' })).toEqual({ TABLE_NAME: 't', CALLBACK_URL: 'https://x' });
-    expect(() => parseEnvironment('publisher', plain, { CALLBACK_URL: '' })).toThrow('publisher environment: TABLE_NAME: must be set; CALLBACK_URL: must be set');
+    expect(parseEnvironment('publisher', plain, { TABLE_NAME: 't', CALLBACK_URL: 'https://x', OTHER: 'y' })).toEqual({
+      TABLE_NAME: 't',
+      CALLBACK_URL: 'https://x',
+    });
+    expect(() => parseEnvironment('publisher', plain, { CALLBACK_URL: '' })).toThrow(
+      'publisher environment: TABLE_NAME: must be set; CALLBACK_URL: must be set',
+    );
   });
 
   it('fails in one line that names the function and every wrong variable', () => {
-    expect(() => parseEnvironment('cell API', schema, { RETRIES: 'many' })).toThrow(
-      /^cell API environment: TABLE_NAME: .+; RETRIES: .+$/,
-    );
+    expect(() => parseEnvironment('cell API', schema, { RETRIES: 'many' })).toThrow(/^cell API environment: TABLE_NAME: .+; RETRIES: .+$/);
   });
 });

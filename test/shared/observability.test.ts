@@ -7,7 +7,7 @@ afterEach(() => vi.restoreAllMocks());
 const context = { functionName: 'fn', awsRequestId: 'r-1', invokedFunctionArn: 'arn:aws:lambda:us-east-1:123456789012:function:fn' } as never;
 
 describe('createObservability', () => {
-  it('sends the metrics\' own warnings through the logger: structured, with correlation ids, at its level', () => {
+  it("sends the metrics' own warnings through the logger: structured, with correlation ids, at its level", () => {
     const { logger, metrics } = createObservability('test-service');
     const warn = vi.spyOn(logger, 'warn').mockImplementation(() => undefined);
     const printed = vi.spyOn(console, 'warn').mockImplementation(() => undefined);
@@ -24,7 +24,14 @@ describe('createObservability', () => {
       })(),
       (() => {
         const logging = createLogging('test-service');
-        return { logger: logging.logger, run: withLogging(logging, () => undefined, async () => 'ok') };
+        return {
+          logger: logging.logger,
+          run: withLogging(
+            logging,
+            () => undefined,
+            async () => 'ok',
+          ),
+        };
       })(),
     ]) {
       const warn = vi.spyOn(logger, 'warn').mockImplementation(() => undefined);

@@ -26,7 +26,9 @@ describe('SDK client timeouts', () => {
     // The scan finds what it must: the router's and the cell API's clients at least.
     expect(calls.map(({ file }) => file)).toEqual(expect.arrayContaining([expect.stringMatching(/router/), expect.stringMatching(/cell-api/)]));
     const takesPreset = (call: string) =>
-      call.startsWith('new AwsApi(') ? /new AwsApi\('\w+', (CONTROL_PLANE_READ|CELL_INVOKE|DATA_PLANE|OPERATOR)\)/.test(call) : call.includes('sdkClientConfig(');
+      call.startsWith('new AwsApi(')
+        ? /new AwsApi\('\w+', (CONTROL_PLANE_READ|CELL_INVOKE|DATA_PLANE|OPERATOR)\)/.test(call)
+        : call.includes('sdkClientConfig(');
     expect(calls.filter(({ call }) => !takesPreset(call)).map(({ file, call }) => `${file}: ${call}`)).toEqual([]);
   });
 
@@ -43,7 +45,12 @@ describe('SDK client timeouts', () => {
 
   it('a data-plane client gives up on a server that accepts and never answers, after its attempts', async () => {
     const hung = await startHangingServer();
-    const client = new DynamoDBClient({ endpoint: hung.url, region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS, ...presets.sdkClientConfig(presets.DATA_PLANE) });
+    const client = new DynamoDBClient({
+      endpoint: hung.url,
+      region: LOCAL_REGION,
+      credentials: LOCAL_CREDENTIALS,
+      ...presets.sdkClientConfig(presets.DATA_PLANE),
+    });
     try {
       const error = await client.send(new GetItemCommand({ TableName: 't', Key: { pk: { S: 'a' } } })).catch((e: unknown) => e as Error);
       expect(error).toBeInstanceOf(Error);

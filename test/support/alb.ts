@@ -7,8 +7,7 @@ export function albEvent(
   options: { body?: unknown; headers?: Record<string, string>; base64?: boolean } = {},
 ): ALBEvent {
   const url = new URL(pathAndQuery, 'http://alb.local');
-  const body =
-    options.body === undefined ? '' : typeof options.body === 'string' ? options.body : JSON.stringify(options.body);
+  const body = options.body === undefined ? '' : typeof options.body === 'string' ? options.body : JSON.stringify(options.body);
   const query = Object.fromEntries(url.searchParams);
   return {
     requestContext: { elb: { targetGroupArn: 'arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/router/abc' } },

@@ -101,7 +101,12 @@ export async function cellWorld(endpoint: string, cellIds = ['cell-1', 'cell-2',
       },
       observability,
     );
-    const registration = { cellId, weight: 1, apiFunctionArn: `arn:aws:lambda:us-east-1:123456789012:function:${cellId}-api`, tableName: table.tableName };
+    const registration = {
+      cellId,
+      weight: 1,
+      apiFunctionArn: `arn:aws:lambda:us-east-1:123456789012:function:${cellId}-api`,
+      tableName: table.tableName,
+    };
     await deploy.register(registration);
     cells[cellId] = { table, app, registration };
   }

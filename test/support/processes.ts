@@ -30,7 +30,11 @@ export interface ToolRun {
 /** Runs one of the project's TypeScript tools as its npm script does (this Node.js, tsx), from the project's root. */
 export function runTool(script: string, args: readonly string[], env?: NodeJS.ProcessEnv): Promise<ToolRun> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', fromRoot(script), ...args], { cwd: fromRoot(), stdio: ['ignore', 'pipe', 'pipe'], ...(env && { env }) });
+    const child = spawn(process.execPath, ['--import', 'tsx', fromRoot(script), ...args], {
+      cwd: fromRoot(),
+      stdio: ['ignore', 'pipe', 'pipe'],
+      ...(env && { env }),
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (chunk) => (stdout += chunk));

@@ -20,9 +20,7 @@ export function recordWriteFaults(update: UpdateRequest): string[] {
   for (const match of expression.matchAll(/\b(SET|REMOVE|ADD|DELETE)\b([\s\S]*?)(?=\b(?:SET|REMOVE|ADD|DELETE)\b|$)/g)) {
     clauses.set(match[1]!, `${clauses.get(match[1]!) ?? ''} ${match[2]!}`);
   }
-  const assigned = (clauses.get('SET') ?? '')
-    .split(',')
-    .map((part) => resolve(part.split('=')[0]!.trim()));
+  const assigned = (clauses.get('SET') ?? '').split(',').map((part) => resolve(part.split('=')[0]!.trim()));
   const removed = (clauses.get('REMOVE') ?? '').split(',').map((part) => resolve(part.trim()));
   const faults: string[] = [];
   if (!assigned.includes('updatedAt')) faults.push(`does not set updatedAt: ${expression}`);

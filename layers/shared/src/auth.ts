@@ -23,7 +23,6 @@ import { TENANT_CLAIM, type Scope } from './contracts/scopes.ts';
 
 export { SCOPES, TENANT_CLAIM, type Scope } from './contracts/scopes.ts';
 
-
 export interface TokenVerifierOptions {
   /** The Cognito user pool that issues the tokens: its id fixes the issuer and the JWKS. */
   readonly userPoolId: string;
@@ -195,9 +194,7 @@ export class TokenVerifier {
 }
 
 /** The parts of a Bearer `Authorization` header (RFC 6750: the scheme is case-insensitive). */
-export function bearerToken(
-  header: string | undefined,
-): { ok: true; token: string } | { ok: false; problem: 'missing' | 'malformed' } {
+export function bearerToken(header: string | undefined): { ok: true; token: string } | { ok: false; problem: 'missing' | 'malformed' } {
   if (header === undefined || header.trim() === '') return { ok: false, problem: 'missing' };
   const match = /^Bearer ([A-Za-z0-9._~+/-]+=*)$/i.exec(header.trim());
   if (!match) return { ok: false, problem: 'malformed' };
@@ -263,7 +260,9 @@ class EndpointFetcher implements Fetcher {
   readonly #fetcher: SimpleFetcher;
 
   constructor(private readonly endpoint: string) {
-    this.#fetcher = new SimpleFetcher(new URL(endpoint).protocol === 'http:' ? { defaultRequestOptions: { agent: new HttpAgent({ keepAlive: true }) } } : undefined);
+    this.#fetcher = new SimpleFetcher(
+      new URL(endpoint).protocol === 'http:' ? { defaultRequestOptions: { agent: new HttpAgent({ keepAlive: true }) } } : undefined,
+    );
   }
 
   fetch(...[uri, requestOptions, data]: Parameters<Fetcher['fetch']>): Promise<ArrayBuffer> {

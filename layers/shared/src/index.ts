@@ -6,8 +6,27 @@
 // Every entity kind and key function: an entity added by the README's recipe is exported with no change here.
 export * from './contracts/cell-table.ts';
 export { itemTopic, MAX_CONNECTION_SECONDS, MAX_ITEMS_PER_CONNECTION, TENANT_INDEX, tenantTopic, TTL_ATTRIBUTE } from './contracts/connections.ts';
-export { FAILURE_ATTRIBUTES, FAILURE_REASONS, ORDER_STATUSES, PAYMENT_ERRORS, SAGA_INPUT, type FailureReason, type LineCheckResult, type OrderStatus } from './contracts/order-saga.ts';
-export { allMethods, allowedMethods, entityRoutes, HTTP_METHODS, matchRoute, routeTableProblems, ROUTES, type HttpMethod, type Route } from './contracts/routes.ts';
+export {
+  FAILURE_ATTRIBUTES,
+  FAILURE_REASONS,
+  ORDER_STATUSES,
+  PAYMENT_ERRORS,
+  SAGA_INPUT,
+  type FailureReason,
+  type LineCheckResult,
+  type OrderStatus,
+} from './contracts/order-saga.ts';
+export {
+  allMethods,
+  allowedMethods,
+  entityRoutes,
+  HTTP_METHODS,
+  matchRoute,
+  routeTableProblems,
+  ROUTES,
+  type HttpMethod,
+  type Route,
+} from './contracts/routes.ts';
 export { MAX_SHIPPED_ROUTING_BYTES, SHIPPED_ROUTING_VARIABLE, type ShippedRouting } from './contracts/shipped-routing.ts';
 export { parseEnvironment, requiredVariables, type EnvironmentSchema } from './environment.ts';
 export { errorBody, type ErrorBody } from './errors.ts';

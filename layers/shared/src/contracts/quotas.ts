@@ -18,7 +18,8 @@ export function quotaProblem(quota: TenantQuota): string | undefined {
   for (const key of ['rate', 'burst'] as const) {
     const { min, max } = QUOTA_LIMITS[key];
     const value = quota[key];
-    if (!Number.isInteger(value) || value < min || value > max) return `${key} must be a whole number from ${min} to ${max.toLocaleString('en')}, not ${String(value)}`;
+    if (!Number.isInteger(value) || value < min || value > max)
+      return `${key} must be a whole number from ${min} to ${max.toLocaleString('en')}, not ${String(value)}`;
   }
   if (quota.burst < quota.rate) return `burst (${quota.burst}) must be at least the rate (${quota.rate}): a second's worth of requests must fit`;
   return undefined;

@@ -60,7 +60,8 @@ export function routeTableProblems(routes: readonly Route[]): string[] {
     const methods = Object.entries(route.methods);
     if (methods.length === 0) problems.push(`${route.path} lists no method`);
     for (const [method, scope] of methods) {
-      if (!(HTTP_METHODS as readonly string[]).includes(method)) problems.push(`${route.path} lists ${method}, which is not an HTTP method the API serves`);
+      if (!(HTTP_METHODS as readonly string[]).includes(method))
+        problems.push(`${route.path} lists ${method}, which is not an HTTP method the API serves`);
       if (typeof scope !== 'string' || !known.has(scope)) problems.push(`${method} ${route.path} names no known scope (${String(scope)})`);
     }
   }
