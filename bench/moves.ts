@@ -191,13 +191,15 @@ async function ownerOf(connection: ControlPlaneConnection, tenantId: string): Pr
 async function runMove(connection: ControlPlaneConnection, engine: MoveEngine, tenantId: string, to: string): Promise<MoveRecord> {
   const move = await engine.create({ kind: 'tenant', tenantId, to }, { by: 'bench', graceSeconds: 0 });
   await connection.runner!.start(move);
-  for (;;) {
+  for (let polls = 1; ; polls += 1) {
     const now = (await connection.moves.get(move.moveId))!;
     // Done means forgotten: the next move of the tenant finds no copy of it left behind.
     if (FINISHED.has(now.state)) {
       if (now.state !== 'done') throw new Error(`move ${move.moveId} ended ${now.state}: ${now.error ?? ''}`);
       return now;
     }
+    // As `cells apply` resumes: a workflow that spent its retries is started again from the move's checkpoint (a running one is left alone).
+    if (polls % 150 === 0) await connection.runner!.start(now);
     await sleep(200);
   }
 }
