@@ -36,8 +36,10 @@ const routing = new RoutingCache({
   },
   onRefresh: (snapshot) => refreshMetrics.addMetric('RoutingVersion', MetricUnit.NoUnit, snapshot.version),
 });
-const fleet = new RouterFleet({
+const buckets: TenantQuotas = new TenantQuotas({ share: (tenantId): number => fleet.shareOf(tenantId) });
+const fleet: RouterFleet = new RouterFleet({
   store: new FleetTable(dynamodb, config.fleetTable),
+  activity: (seconds, instances): string[] => buckets.takeActivity(seconds, instances),
   onError: (error) => {
     logger.warn('router fleet not counted: quotas keep the last share', { error, routerInstances: fleet.instances() });
     refreshMetrics.addMetric('FleetCountFailures', MetricUnit.Count, 1);
@@ -56,7 +58,7 @@ const deps: RouterDeps = {
   auth,
   routing,
   invoker: new LambdaCellInvoker(new AwsApi('lambda', CELL_INVOKE)),
-  quotas: { defaultQuota: config.defaultQuota, buckets: new TenantQuotas({ share: () => fleet.share() }) },
+  quotas: { defaultQuota: config.defaultQuota, buckets },
   circuits: new CellCircuits(),
   observability: logging,
 };

@@ -13,11 +13,18 @@ export const HEARTBEAT_MS = 10_000;
  */
 export const HEARTBEAT_LIFE_MS = 3 * HEARTBEAT_MS;
 
+/** The live heartbeats: how many instances, and how many of them serve each tenant they reported. */
+export interface FleetCount {
+  readonly instances: number;
+  readonly servers: ReadonlyMap<string, number>;
+}
+
 /** Where the router's instances write their heartbeats and count each other's. */
 export interface FleetStore {
-  beat(instanceId: string, expiresAtMs: number): Promise<void>;
-  /** Instances whose heartbeat is still alive at `nowMs`. */
-  count(nowMs: number): Promise<number>;
+  /** This instance is alive until `expiresAtMs`, and served these tenants since its last beat. */
+  beat(instanceId: string, expiresAtMs: number, tenants: readonly string[]): Promise<void>;
+  /** The instances whose heartbeat is still alive at `nowMs`, and the tenants they reported. */
+  count(nowMs: number): Promise<FleetCount>;
 }
 
 export interface RouterFleetOptions {
@@ -29,19 +36,30 @@ export interface RouterFleetOptions {
   /** @default HEARTBEAT_LIFE_MS */
   readonly lifeMs?: number;
   readonly onError?: (error: unknown) => void;
+  /**
+   * The tenants this instance served its share of since the last beat
+   * (TenantQuotas.takeActivity), given the beat's length and the instances counted.
+   * @default none reported
+   */
+  readonly activity?: (seconds: number, instances: number) => string[];
   /** @default Date.now */
   readonly now?: () => number;
 }
 
 /**
- * How many router instances run now, as each sees it: every `beatMs` an
- * instance writes its heartbeat and counts the live ones, in the
- * background of a request, as the routing cache refreshes. Each then
- * enforces `1 / size` of every tenant's quota (quotas.ts). A failed beat
- * or count keeps the last size: quotas go on being enforced as before.
+ * Which router instances serve which tenants, as each instance sees it:
+ * every `beatMs` an instance writes its heartbeat, with the tenants it
+ * served its share of, and reads the live ones, in the background of a
+ * request, as the routing cache refreshes. For a tenant that `k` instances
+ * serve, each enforces `1 / k` of its quota (quotas.ts): a client whose
+ * requests all land on one instance gets its whole quota there, a flood
+ * spread over many is held to it together. A failed beat or count keeps
+ * the last one: quotas go on being enforced as before.
  */
 export class RouterFleet {
   private size = 1;
+  private servers: ReadonlyMap<string, number> = new Map();
+  private reported = new Set<string>();
   private nextBeatAt = Number.NEGATIVE_INFINITY;
   private beating: Promise<void> | undefined;
   private readonly now: () => number;
@@ -52,10 +70,12 @@ export class RouterFleet {
     this.instanceId = options.instanceId ?? randomUUID();
   }
 
-  /** This instance's share of every quota; starts a heartbeat when one is due. */
-  share(): number {
+  /** This instance's share of a tenant's quota; starts a heartbeat when one is due. */
+  shareOf(tenantId: string): number {
     if (this.now() >= this.nextBeatAt) void this.beat();
-    return 1 / this.size;
+    // The instances that reported the tenant, and this one, which serves it now, if it did not.
+    const serving = (this.servers.get(tenantId) ?? 0) + (this.reported.has(tenantId) ? 0 : 1);
+    return 1 / Math.max(1, serving);
   }
 
   /** The instances counted at the last beat, this one included. */
@@ -68,8 +88,12 @@ export class RouterFleet {
     this.beating ??= (async () => {
       try {
         const now = this.now();
-        await this.options.store.beat(this.instanceId, now + (this.options.lifeMs ?? HEARTBEAT_LIFE_MS));
-        this.size = Math.max(1, await this.options.store.count(now));
+        const tenants = this.options.activity?.((this.options.beatMs ?? HEARTBEAT_MS) / 1000, this.size) ?? [];
+        await this.options.store.beat(this.instanceId, now + (this.options.lifeMs ?? HEARTBEAT_LIFE_MS), tenants);
+        const { instances, servers } = await this.options.store.count(now);
+        this.size = Math.max(1, instances);
+        this.servers = servers;
+        this.reported = new Set(tenants);
       } catch (error) {
         this.options.onError?.(error);
       } finally {
@@ -83,8 +107,9 @@ export class RouterFleet {
 
 /**
  * The fleet table through signed DynamoDB calls (the router has no SDK
- * clients): one PutItem and one Query with `Select: COUNT` per beat. The
- * item's `expiresAt` is in seconds, as DynamoDB's TTL wants it.
+ * clients): one PutItem and one Query of the live heartbeats (their
+ * reported tenants only) per beat. The item's `expiresAt` is in seconds, as
+ * DynamoDB's TTL wants it.
  */
 export class FleetTable implements FleetStore {
   constructor(
@@ -92,29 +117,38 @@ export class FleetTable implements FleetStore {
     readonly tableName: string,
   ) {}
 
-  async beat(instanceId: string, expiresAtMs: number): Promise<void> {
+  async beat(instanceId: string, expiresAtMs: number, tenants: readonly string[]): Promise<void> {
     await this.call('PutItem', {
       TableName: this.tableName,
-      Item: { pk: { S: FLEET_PK }, sk: { S: instanceId }, expiresAt: { N: String(Math.ceil(expiresAtMs / 1000)) } },
+      Item: {
+        pk: { S: FLEET_PK },
+        sk: { S: instanceId },
+        expiresAt: { N: String(Math.ceil(expiresAtMs / 1000)) },
+        tenants: { L: tenants.map((tenantId) => ({ S: tenantId })) },
+      },
     });
   }
 
-  async count(nowMs: number): Promise<number> {
-    let total = 0;
+  async count(nowMs: number): Promise<FleetCount> {
+    let instances = 0;
+    const servers = new Map<string, number>();
     let startKey: unknown;
     do {
       const page = (await this.call('Query', {
         TableName: this.tableName,
         KeyConditionExpression: 'pk = :pk',
         FilterExpression: 'expiresAt > :now',
+        ProjectionExpression: 'tenants',
         ExpressionAttributeValues: { ':pk': { S: FLEET_PK }, ':now': { N: String(Math.floor(nowMs / 1000)) } },
-        Select: 'COUNT',
         ...(startKey !== undefined && { ExclusiveStartKey: startKey }),
-      })) as { Count?: number; LastEvaluatedKey?: unknown };
-      total += page.Count ?? 0;
+      })) as { Items?: Array<{ tenants?: { L?: Array<{ S?: string }> } }>; LastEvaluatedKey?: unknown };
+      for (const item of page.Items ?? []) {
+        instances += 1;
+        for (const { S: tenantId } of item.tenants?.L ?? []) if (tenantId) servers.set(tenantId, (servers.get(tenantId) ?? 0) + 1);
+      }
       startKey = page.LastEvaluatedKey;
     } while (startKey !== undefined);
-    return total;
+    return { instances, servers };
   }
 
   private async call(operation: string, body: object): Promise<unknown> {
