@@ -28,7 +28,12 @@ function memoryStore() {
 /** A router instance: its buckets, and its place in the fleet. */
 function instance(store: FleetStore, name: string, clock: { now: number }) {
   const buckets: TenantQuotas = new TenantQuotas({ share: (tenantId) => fleet.shareOf(tenantId), now: () => clock.now });
-  const fleet: RouterFleet = new RouterFleet({ store, instanceId: name, now: () => clock.now, activity: (seconds, n) => buckets.takeActivity(seconds, n) });
+  const fleet: RouterFleet = new RouterFleet({
+    store,
+    instanceId: name,
+    now: () => clock.now,
+    activity: (seconds, n) => buckets.takeActivity(seconds, n),
+  });
   return { buckets, fleet };
 }
 
@@ -103,7 +108,13 @@ describe('FleetTable', () => {
     await fleet.beat('a', now + 40_000, ['busy', 'other']);
     await fleet.beat('b', now + 30_000, ['busy']);
     await fleet.beat('gone', now - 1_000, ['busy']);
-    expect(await fleet.count(now)).toEqual({ instances: 2, servers: new Map([['busy', 2], ['other', 1]]) });
+    expect(await fleet.count(now)).toEqual({
+      instances: 2,
+      servers: new Map([
+        ['busy', 2],
+        ['other', 1],
+      ]),
+    });
     expect((await fleet.count(now + 35_000)).instances).toBe(1);
   });
 });
