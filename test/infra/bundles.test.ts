@@ -228,6 +228,7 @@ describe('deployed bundles', () => {
       (r) => r.Properties.Environment?.Variables?.POWERTOOLS_SERVICE_NAME === 'router',
     );
     const control = await createCellTable(inject('dynamoEndpoint'), 'control');
+    const fleet = await createCellTable(inject('dynamoEndpoint'), 'fleet');
     const issuer = await testIssuer();
     try {
       const deploy = new DeployTimeCalls(control.client, control.tableName);
@@ -235,6 +236,9 @@ describe('deployed bundles', () => {
       await deploy.register({ cellId: 'cell-1', weight: 1, apiFunctionArn: 'arn:aws:lambda:us-east-1:000000000000:function:c1', tableName: 't1' });
       const handler = await loadHandler(entries.router, {
         CONTROL_PLANE_TABLE: control.tableName,
+        FLEET_TABLE: fleet.tableName,
+        TENANT_RATE: router!.Properties.Environment.Variables.TENANT_RATE,
+        TENANT_BURST: router!.Properties.Environment.Variables.TENANT_BURST,
         SHIPPED_ROUTING: router!.Properties.Environment.Variables.SHIPPED_ROUTING,
         AWS_REGION: LOCAL_REGION,
         AWS_ACCESS_KEY_ID: LOCAL_CREDENTIALS.accessKeyId,
@@ -257,6 +261,7 @@ describe('deployed bundles', () => {
       });
     } finally {
       await control.drop();
+      await fleet.drop();
       await issuer.close();
     }
   });
@@ -290,6 +295,9 @@ describe('deployed bundles', () => {
     try {
       const [health] = await invokeInFreshProcess(entries.router, [albEvent('GET', '/health')], {
         CONTROL_PLANE_TABLE: 'control',
+        FLEET_TABLE: 'fleet',
+        TENANT_RATE: router!.Properties.Environment.Variables.TENANT_RATE,
+        TENANT_BURST: router!.Properties.Environment.Variables.TENANT_BURST,
         SHIPPED_ROUTING: router!.Properties.Environment.Variables.SHIPPED_ROUTING,
         AWS_ENDPOINT_URL_DYNAMODB: hung.url,
         USER_POOL_ID: TEST_POOL_ID,
