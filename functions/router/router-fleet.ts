@@ -61,6 +61,7 @@ export class RouterFleet {
   private servers: ReadonlyMap<string, number> = new Map();
   private reported = new Set<string>();
   private nextBeatAt = Number.NEGATIVE_INFINITY;
+  private lastBeatAt: number | undefined;
   private beating: Promise<void> | undefined;
   private readonly now: () => number;
   readonly instanceId: string;
@@ -88,7 +89,10 @@ export class RouterFleet {
     this.beating ??= (async () => {
       try {
         const now = this.now();
-        const tenants = this.options.activity?.((this.options.beatMs ?? HEARTBEAT_MS) / 1000, this.size) ?? [];
+        // The activity counts since the last beat, however long an idle instance went without one.
+        const since = ((this.lastBeatAt === undefined ? undefined : now - this.lastBeatAt) ?? this.options.beatMs ?? HEARTBEAT_MS) / 1000;
+        this.lastBeatAt = now;
+        const tenants = this.options.activity?.(Math.max(since, 1), this.size) ?? [];
         await this.options.store.beat(this.instanceId, now + (this.options.lifeMs ?? HEARTBEAT_LIFE_MS), tenants);
         const { instances, servers } = await this.options.store.count(now);
         this.size = Math.max(1, instances);
