@@ -40,6 +40,7 @@ const buckets: TenantQuotas = new TenantQuotas({ share: (tenantId): number => fl
 const fleet: RouterFleet = new RouterFleet({
   store: new FleetTable(dynamodb, config.fleetTable),
   activity: (seconds, instances): string[] => buckets.takeActivity(seconds, instances),
+  busy: (tenantId, instances): boolean => buckets.isBusy(tenantId, instances),
   onError: (error) => {
     logger.warn('router fleet not counted: quotas keep the last share', { error, routerInstances: fleet.instances() });
     refreshMetrics.addMetric('FleetCountFailures', MetricUnit.Count, 1);

@@ -80,6 +80,12 @@ export class TenantQuotas {
     return { admitted, headers };
   }
 
+  /** Whether this instance admitted more of the tenant since the last `takeActivity` than its share of one second's quota. */
+  isBusy(tenantId: string, instances: number): boolean {
+    const seen = this.activity.get(tenantId);
+    return seen !== undefined && seen.admitted > seen.rate / Math.max(1, instances);
+  }
+
   /**
    * The tenants this instance served a fair share of since the last call:
    * at least `rate × seconds ÷ instances` requests admitted (so a tenant

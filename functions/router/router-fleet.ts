@@ -12,6 +12,12 @@ export const HEARTBEAT_MS = 10_000;
  * count's filter does not wait for it).
  */
 export const HEARTBEAT_LIFE_MS = 3 * HEARTBEAT_MS;
+/**
+ * The soonest an instance beats again when it serves a tenant the fleet
+ * has not heard of at more than its share: a new flood is held to its
+ * quota within about this long, not within a whole beat.
+ */
+export const EARLY_BEAT_MS = 1_000;
 
 /** The live heartbeats: how many instances, and how many of them serve each tenant they reported. */
 export interface FleetCount {
@@ -42,6 +48,13 @@ export interface RouterFleetOptions {
    * @default none reported
    */
   readonly activity?: (seconds: number, instances: number) => string[];
+  /**
+   * Whether this instance has admitted more of the tenant since its last
+   * beat than its share of one second's quota (TenantQuotas.isBusy): an
+   * unreported tenant that is, brings the next beat forward.
+   * @default never
+   */
+  readonly busy?: (tenantId: string, instances: number) => boolean;
   /** @default Date.now */
   readonly now?: () => number;
 }
@@ -73,7 +86,10 @@ export class RouterFleet {
 
   /** This instance's share of a tenant's quota; starts a heartbeat when one is due. */
   shareOf(tenantId: string): number {
-    if (this.now() >= this.nextBeatAt) void this.beat();
+    const now = this.now();
+    const unheardOf = !this.servers.has(tenantId) && !this.reported.has(tenantId);
+    const early = unheardOf && now - (this.lastBeatAt ?? Number.NEGATIVE_INFINITY) >= EARLY_BEAT_MS && this.options.busy?.(tenantId, this.size);
+    if (now >= this.nextBeatAt || early) void this.beat(early === true);
     // The instances that reported the tenant, and this one, which serves it now, if it did not.
     const serving = (this.servers.get(tenantId) ?? 0) + (this.reported.has(tenantId) ? 0 : 1);
     return 1 / Math.max(1, serving);
@@ -84,8 +100,13 @@ export class RouterFleet {
     return this.size;
   }
 
-  /** Writes this instance's heartbeat and counts the fleet; one at a time, joined when in flight. */
-  beat(): Promise<void> {
+  /**
+   * Writes this instance's heartbeat and counts the fleet; one at a time,
+   * joined when in flight. After an early beat the next comes soon too: the
+   * other servers of a new flood report it within the same second or two,
+   * and this instance's count of them must see their reports.
+   */
+  beat(early = false): Promise<void> {
     this.beating ??= (async () => {
       try {
         const now = this.now();
@@ -101,7 +122,7 @@ export class RouterFleet {
       } catch (error) {
         this.options.onError?.(error);
       } finally {
-        this.nextBeatAt = this.now() + (this.options.beatMs ?? HEARTBEAT_MS);
+        this.nextBeatAt = this.now() + (early ? 2 * EARLY_BEAT_MS : (this.options.beatMs ?? HEARTBEAT_MS));
         this.beating = undefined;
       }
     })();

@@ -33,6 +33,7 @@ function instance(store: FleetStore, name: string, clock: { now: number }) {
     instanceId: name,
     now: () => clock.now,
     activity: (seconds, n) => buckets.takeActivity(seconds, n),
+    busy: (tenantId, n) => buckets.isBusy(tenantId, n),
   });
   return { buckets, fleet };
 }
@@ -74,6 +75,26 @@ describe('RouterFleet', () => {
     const firstBeat = 8 * (quota.rate * 10 + quota.burst);
     expect(admitted).toBeLessThanOrEqual(firstBeat + quota.rate * (seconds - 10) + quota.burst + 8);
     expect(admitted).toBeGreaterThanOrEqual(0.9 * quota.rate * seconds);
+  });
+
+  it('holds a new flood to its quota within seconds, not a whole beat: a busy instance serving an unreported tenant beats early', async () => {
+    const clock = { now: 1_000_000 };
+    const { store } = memoryStore();
+    const fleet = Array.from({ length: 8 }, (_, i) => instance(store, `r${i}`, clock));
+    for (const { fleet: f } of fleet) await f.beat();
+    // 10 times the rate, round-robin over the 8 instances, for 10 s: less than one regular beat.
+    const seconds = 10;
+    const offered = quota.rate * 10 * seconds;
+    const admittedBySecond = Array<number>(seconds).fill(0);
+    for (let n = 0; n < offered; n += 1) {
+      clock.now = 1_000_000 + 1 + (n / offered) * seconds * 1000;
+      if (fleet[n % 8]!.buckets.admit('flood', quota).admitted) admittedBySecond[Math.floor((n / offered) * seconds)]! += 1;
+      // Let the heartbeats started in the background of these requests land.
+      if (n % 50 === 0) await new Promise((resolve) => setImmediate(resolve));
+    }
+    expect(fleet[5]!.fleet.shareOf('flood')).toBe(1 / 8);
+    // Without early beats every instance would admit the whole rate for the 10 s (8 × 100 a second); from the third second on, the fleet admits about the quota.
+    for (const admitted of admittedBySecond.slice(3)) expect(admitted).toBeLessThanOrEqual(quota.rate + 8);
   });
 
   it('beats at most once per interval, in the background of a request, and keeps the last count when a beat fails', async () => {
