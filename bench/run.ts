@@ -180,10 +180,13 @@ export async function runBench(options: BenchOptions): Promise<BenchResults> {
     cleanup.push(() => runtime.stop());
     // The throughput and order runs measure the path, not the quota: their tenant gets one no run reaches (still checked on every request),
     // written before any router instance starts, so each reads it at its init.
-    const quotas = connectLocal(path.join(work, 'local-runtime.json'));
-    await new QuotaOperations({ store: quotas.store, defaultQuota: NOISY_QUOTA, by: 'npm run bench' })
-      .set(BENCH_TENANT, { rate: QUOTA_LIMITS.rate.max, burst: QUOTA_LIMITS.burst.max })
-      .finally(() => quotas.close());
+    // The local control plane, for the quotas and the noisy-neighbour run's routing.
+    const control = connectLocal(path.join(work, 'local-runtime.json'));
+    cleanup.push(async () => control.close());
+    await new QuotaOperations({ store: control.store, defaultQuota: NOISY_QUOTA, by: 'npm run bench' }).set(BENCH_TENANT, {
+      rate: QUOTA_LIMITS.rate.max,
+      burst: QUOTA_LIMITS.burst.max,
+    });
 
     step('cold starts: laying out every function and the bundling variants');
     const byCode = new Map<string, (typeof runtime.assembly.functions)[number]>();
@@ -324,8 +327,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResults> {
     step(
       `noisy neighbour: one tenant with ${plan.floodConcurrency} requests in flight beside two quiet ones, ${plan.noisySeconds} s before and ${plan.noisySeconds} s during`,
     );
-    const control = connectLocal(path.join(work, 'local-runtime.json'));
-    const routing = await control.store.latestVersion().finally(() => control.close());
+    const routing = await control.store.latestVersion();
     if (!routing) throw new Error('the local control plane holds no map version');
     const noisyNeighbour = await benchNoisyNeighbour(
       {

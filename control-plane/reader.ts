@@ -1,4 +1,4 @@
-import { DynamoDBDocumentClient, GetCommand, QueryCommand, paginateQuery } from '@aws-sdk/lib-dynamodb';
+import { DynamoDBDocumentClient, GetCommand, QueryCommand, type QueryCommandInput, paginateQuery } from '@aws-sdk/lib-dynamodb';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import {
   CELL_PK,
@@ -45,13 +45,17 @@ export class ControlPlaneReader {
     this.doc = DynamoDBDocumentClient.from(client);
   }
 
-  async listCells(): Promise<CellRecord[]> {
-    const cells: CellRecord[] = [];
-    const pages = paginateQuery({ client: this.doc }, { TableName: this.tableName, ...REGISTRY_QUERY });
-    for await (const page of pages) {
-      for (const item of page.Items ?? []) cells.push(cellItemSchema.parse(item));
+  listCells(): Promise<CellRecord[]> {
+    return this.queryAll(REGISTRY_QUERY, (item) => cellItemSchema.parse(item));
+  }
+
+  /** Every item a query of one partition finds, page by page, each parsed. */
+  protected async queryAll<T>(query: Omit<QueryCommandInput, 'TableName'>, parse: (item: unknown) => T): Promise<T[]> {
+    const found: T[] = [];
+    for await (const page of paginateQuery({ client: this.doc }, { TableName: this.tableName, ...query })) {
+      for (const item of page.Items ?? []) found.push(parse(item));
     }
-    return cells;
+    return found;
   }
 
   async getCell(cellId: string): Promise<CellRecord | undefined> {
@@ -66,12 +70,8 @@ export class ControlPlaneReader {
     return Items?.[0] ? versionFromItem(Items[0]) : undefined;
   }
 
-  async listQuotas(): Promise<QuotaOverride[]> {
-    const quotas: QuotaOverride[] = [];
-    for await (const page of paginateQuery({ client: this.doc }, { TableName: this.tableName, ...QUOTAS_QUERY })) {
-      for (const item of page.Items ?? []) quotas.push(quotaItemSchema.parse(item));
-    }
-    return quotas;
+  listQuotas(): Promise<QuotaOverride[]> {
+    return this.queryAll(QUOTAS_QUERY, (item) => quotaItemSchema.parse(item));
   }
 
   async getQuota(tenantId: string): Promise<QuotaOverride | undefined> {

@@ -1,5 +1,5 @@
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import { DeleteCommand, GetCommand, PutCommand, QueryCommand, UpdateCommand, paginateQuery } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import {
   CELL_PK,
   CLIENT_PK,
@@ -11,6 +11,7 @@ import {
   cellItemSchema,
   cellSortKey,
   quotaItem,
+  quotaItemSchema,
   quotaSortKey,
   versionFromItem,
   versionItem,
@@ -138,21 +139,15 @@ export class ControlPlaneStore extends ControlPlaneReader {
   }
 
   /** Every bound client, or those of one tenant. */
-  async listClients(tenantId?: string): Promise<ClientBinding[]> {
-    const clients: ClientBinding[] = [];
-    const pages = paginateQuery(
-      { client: this.doc },
+  listClients(tenantId?: string): Promise<ClientBinding[]> {
+    return this.queryAll(
       {
-        TableName: this.tableName,
         KeyConditionExpression: 'pk = :pk',
         ...(tenantId !== undefined && { FilterExpression: 'tenantId = :tenant' }),
         ExpressionAttributeValues: { ':pk': CLIENT_PK, ...(tenantId !== undefined && { ':tenant': tenantId }) },
       },
+      (item) => clientItemSchema.parse(item),
     );
-    for await (const page of pages) {
-      for (const item of page.Items ?? []) clients.push(clientItemSchema.parse(item));
-    }
-    return clients;
   }
 
   async unbindClient(clientId: string): Promise<void> {
@@ -175,7 +170,7 @@ export class ControlPlaneStore extends ControlPlaneReader {
           ReturnValues: 'ALL_OLD',
         }),
       );
-      return Attributes as QuotaOverride;
+      return quotaItemSchema.parse(Attributes);
     } catch (error) {
       if (error instanceof ConditionalCheckFailedException) throw new NoQuotaOverrideError(tenantId);
       throw error;

@@ -111,7 +111,7 @@ export class RouterFleet {
       try {
         const now = this.now();
         // The activity counts since the last beat, however long an idle instance went without one.
-        const since = ((this.lastBeatAt === undefined ? undefined : now - this.lastBeatAt) ?? this.options.beatMs ?? HEARTBEAT_MS) / 1000;
+        const since = (now - (this.lastBeatAt ?? now - (this.options.beatMs ?? HEARTBEAT_MS))) / 1000;
         this.lastBeatAt = now;
         const tenants = this.options.activity?.(Math.max(since, 1), this.size) ?? [];
         await this.options.store.beat(this.instanceId, now + (this.options.lifeMs ?? HEARTBEAT_LIFE_MS), tenants);
