@@ -88,7 +88,9 @@ export async function benchMoves(
       // One tenant of this size, written straight into its cell as the API writes items (the raw load), then moved back and forth.
       const tenantId = `bench-${items}-${randomUUID().slice(0, 8)}`;
       let at = await ownerOf(connection, tenantId);
+      const seeding = performance.now();
       await seed(doc, target.cellTables[at]!, tenantId, items);
+      say(`  ${items.toLocaleString('en-US')} records written to ${at} in ${((performance.now() - seeding) / 1_000).toFixed(1)} s`);
       const done: MoveRecord[] = [];
       const controls: MoveRecord[] = [];
       const raw: number[] = [];
@@ -108,7 +110,7 @@ export async function benchMoves(
           keys.map((Key) => ({ DeleteRequest: { Key } })),
         );
         const writer = keepWriting(target, tenantId, 1, WRITES_PER_SECOND);
-        const moved = await runMove(connection, engine, tenantId, to);
+        const moved = await runMove(connection, engine, tenantId, to, say);
         const { acknowledged, refused } = await writer.stop();
         acknowledgedWrites += acknowledged;
         refusedWrites += refused;
@@ -118,7 +120,7 @@ export async function benchMoves(
           control ??= await controlTenant(connection, doc, target);
           const back = cells.find((c) => c !== control!.at)!;
           const controlWriter = keepWriting(target, control.tenantId, 1, WRITES_PER_SECOND);
-          controls.push(await runMove(connection, engine, control.tenantId, back));
+          controls.push(await runMove(connection, engine, control.tenantId, back, say));
           await controlWriter.stop();
           control.at = back;
         }
@@ -188,18 +190,30 @@ async function ownerOf(connection: ControlPlaneConnection, tenantId: string): Pr
   return routeTenant(version.map, version.overrides, tenantId).cellId;
 }
 
-async function runMove(connection: ControlPlaneConnection, engine: MoveEngine, tenantId: string, to: string): Promise<MoveRecord> {
+/** Polls between two progress lines of a long move (at 200 ms a poll, 30 s). */
+const POLLS_PER_PROGRESS_LINE = 150;
+
+async function runMove(
+  connection: ControlPlaneConnection,
+  engine: MoveEngine,
+  tenantId: string,
+  to: string,
+  say: (line: string) => void,
+): Promise<MoveRecord> {
   const move = await engine.create({ kind: 'tenant', tenantId, to }, { by: 'bench', graceSeconds: 0 });
   await connection.runner!.start(move);
   for (let polls = 1; ; polls += 1) {
     const now = (await connection.moves.get(move.moveId))!;
+    if (polls % POLLS_PER_PROGRESS_LINE === 0) {
+      say(`    move ${move.moveId} of ${tenantId}: ${now.state}, ${now.copied.toLocaleString('en-US')} records copied, ${Math.round((Date.now() - now.createdAt) / 1_000)} s`);
+    }
     // Done means forgotten: the next move of the tenant finds no copy of it left behind.
     if (FINISHED.has(now.state)) {
       if (now.state !== 'done') throw new Error(`move ${move.moveId} ended ${now.state}: ${now.error ?? ''}`);
       return now;
     }
     // As `cells apply` resumes: a workflow that spent its retries is started again from the move's checkpoint (a running one is left alone).
-    if (polls % 150 === 0) await connection.runner!.start(now);
+    if (polls % POLLS_PER_PROGRESS_LINE === 0) await connection.runner!.start(now);
     await sleep(200);
   }
 }
