@@ -205,7 +205,9 @@ async function runMove(
   for (let polls = 1; ; polls += 1) {
     const now = (await connection.moves.get(move.moveId))!;
     if (polls % POLLS_PER_PROGRESS_LINE === 0) {
-      say(`    move ${move.moveId} of ${tenantId}: ${now.state}, ${now.copied.toLocaleString('en-US')} records copied, ${Math.round((Date.now() - now.createdAt) / 1_000)} s`);
+      say(
+        `    move ${move.moveId} of ${tenantId}: ${now.state}, ${now.copied.toLocaleString('en-US')} records copied, ${Math.round((Date.now() - now.createdAt) / 1_000)} s`,
+      );
     }
     // Done means forgotten: the next move of the tenant finds no copy of it left behind.
     if (FINISHED.has(now.state)) {
