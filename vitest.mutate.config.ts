@@ -11,7 +11,7 @@ import base from './vitest.config.ts';
 export const mutationSuites = [
   'test/functions/router.test.ts',
   'test/functions/routing-cache.test.ts',
-  'test/control-plane/routing.test.ts',
+  'test/routing/routing.test.ts',
   'test/shared/auth.test.ts',
   'test/functions/cell-api.test.ts',
   'test/functions/versioned-store.test.ts',

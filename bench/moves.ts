@@ -12,7 +12,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { connectLocal, type ControlPlaneConnection } from '../control-plane/connect.ts';
 import { LOCAL_CREDENTIALS, LOCAL_REGION } from '../control-plane/local-target.ts';
 import { FINISHED, MoveEngine, type MoveRecord } from '../control-plane/moves.ts';
-import { bucketOf, routeTenant } from '../control-plane/routing.ts';
+import { bucketOf, routeTenant } from '../routing/routing.ts';
 import { DIRECTORY_ENTITY, directoryKey, itemKey } from '../layers/shared/src/contracts/cell-table.ts';
 import { quantile } from './stats.ts';
 

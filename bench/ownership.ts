@@ -4,8 +4,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { encodeBuckets } from '../control-plane/bucket-codec.ts';
-import { evenSplit } from '../control-plane/routing.ts';
+import { encodeBuckets } from '../routing/bucket-codec.ts';
+import { evenSplit } from '../routing/routing.ts';
 import { OwnershipCache } from '../functions/cell-api/ownership.ts';
 import { moveMarkerKey, OWNERSHIP_KEY, OWNERSHIP_LEASE_MS } from '../layers/shared/src/contracts/cell-table.ts';
 

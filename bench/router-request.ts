@@ -9,7 +9,7 @@ import { Console } from 'node:console';
 import { createWriteStream } from 'node:fs';
 import { TokenVerifier, tokenVerifierOptionsFromEnv } from '../layers/shared/src/auth.ts';
 import { createLogging, MetricUnit } from '../layers/shared/src/logging.ts';
-import { evenSplit } from '../control-plane/routing.ts';
+import { evenSplit } from '../routing/routing.ts';
 import { routeRequest, type RouterDeps } from '../functions/router/router.ts';
 import type { RoutingSnapshot } from '../functions/router/routing-cache.ts';
 import { CellCircuits } from '../functions/router/cell-circuits.ts';

@@ -1,6 +1,6 @@
 /** The router's one decision per request (tenant → bucket → cell) and how evenly it spreads tenants. */
 import { randomUUID } from 'node:crypto';
-import { evenSplit, routeTenant } from '../control-plane/routing.ts';
+import { evenSplit, routeTenant } from '../routing/routing.ts';
 import { cachedBucketOf } from '../functions/router/bucket-cache.ts';
 
 export interface RouterFigures {

@@ -25,7 +25,7 @@ import { benchNoisyNeighbour } from './noisy-neighbour.ts';
 import { connectLocal } from '../control-plane/connect.ts';
 import { QuotaOperations } from '../control-plane/quotas.ts';
 import { QUOTA_LIMITS } from '../layers/shared/src/contracts/quotas.ts';
-import { routeTenant } from '../control-plane/routing.ts';
+import { routeTenant } from '../routing/routing.ts';
 import { stackName } from '../layers/shared/src/contracts/names.ts';
 import { benchRouter } from './router.ts';
 import { benchRouterRequest } from './router-request.ts';

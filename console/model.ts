@@ -23,7 +23,7 @@ import { CellOperations, OperationError } from '../control-plane/operations.ts';
 import { InvalidInputError, NotFoundError } from '../control-plane/errors.ts';
 import { UnknownCellError } from '../control-plane/store.ts';
 import { shown } from '../lib/cli-input.ts';
-import { BUCKET_COUNT, bucketOf } from '../control-plane/routing.ts';
+import { BUCKET_COUNT, bucketOf } from '../routing/routing.ts';
 import type { BucketView, CellHealth, ConsoleSnapshot, MoveView, TenantView, VersionDiffView } from './api.ts';
 import type { HealthSource } from './health.ts';
 import type { TenantQuota } from '../layers/shared/src/contracts/quotas.ts';

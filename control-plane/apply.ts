@@ -9,7 +9,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import * as z from 'zod';
 import { ControlPlaneError } from './errors.ts';
-import { BUCKET_COUNT } from './routing.ts';
+import { BUCKET_COUNT } from '../routing/routing.ts';
 import { FINISHED, type MoveEngine, type MoveRecord, type MoveStore } from './moves.ts';
 import type { ControlPlaneStore } from './store.ts';
 

@@ -30,8 +30,8 @@ import {
 } from '../layers/shared/src/contracts/cell-table.ts';
 import { RUNNING_ORDER_STATUSES } from '../layers/shared/src/contracts/order-saga.ts';
 import { CellTableAccess } from './operations.ts';
-import { bucketOf } from './routing.ts';
-import type { CellRecord } from './records.ts';
+import { bucketOf } from '../routing/routing.ts';
+import type { CellRecord } from '../routing/records.ts';
 
 type Item = Record<string, unknown>;
 

@@ -9,7 +9,7 @@ import Table from 'cli-table3';
 import { escapeControls, InputError, parseCommandLine, shown, wholeNumber } from '../lib/cli-input.ts';
 import { cdkJsonContext, ConfigError, parseConfig } from '../lib/config.ts';
 import { ID_RULE, isValidId } from '../layers/shared/src/ids.ts';
-import { BUCKET_COUNT } from './routing.ts';
+import { BUCKET_COUNT } from '../routing/routing.ts';
 import { defaultStateFile } from './local-target.ts';
 import { connectAws, connectLocal, type ControlPlaneConnection } from './connect.ts';
 import { ControlPlaneError } from './errors.ts';

@@ -39,12 +39,12 @@ import {
 } from '../layers/shared/src/contracts/cell-table.ts';
 import { RUNNING_ORDER_STATUSES } from '../layers/shared/src/contracts/order-saga.ts';
 import { ID_RULE, isValidId } from '../layers/shared/src/ids.ts';
-import { encodeBuckets } from './bucket-codec.ts';
+import { encodeBuckets } from '../routing/bucket-codec.ts';
 import { type CellData, midSortKey } from './cell-data.ts';
 import { ControlPlaneError, InvalidInputError, NotFoundError } from './errors.ts';
 import { shown } from '../lib/cli-input.ts';
-import type { CellRecord, MapVersion } from './records.ts';
-import { BUCKET_COUNT, bucketOf, routeTenant, type BucketMap, type Overrides } from './routing.ts';
+import type { CellRecord, MapVersion } from '../routing/records.ts';
+import { BUCKET_COUNT, bucketOf, routeTenant, type BucketMap, type Overrides } from '../routing/routing.ts';
 import { MapConflictError, UnknownCellError, type ControlPlaneStore } from './store.ts';
 
 export const MOVE_PK = 'MOVE';

@@ -3,11 +3,11 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { paginateQuery, PutCommand, QueryCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { directoryKey, FENCE_WAIT_MS, OWNERSHIP_KEY, tenantKey, type CellOwnershipRecord } from '../layers/shared/src/contracts/cell-table.ts';
-import { encodeBuckets } from './bucket-codec.ts';
+import { encodeBuckets } from '../routing/bucket-codec.ts';
 import { ControlPlaneError, NotFoundError } from './errors.ts';
 import { planRebalance, summarizeMoves, type RebalancePlan } from './plan.ts';
-import type { CellRecord, CellStatus, MapVersion, MapVersionSummary } from './records.ts';
-import { bucketCounts, routeTenant, type Overrides, type Route } from './routing.ts';
+import type { CellRecord, CellStatus, MapVersion, MapVersionSummary } from '../routing/records.ts';
+import { bucketCounts, routeTenant, type Overrides, type Route } from '../routing/routing.ts';
 import { MapConflictError, UnknownCellError, type ControlPlaneStore } from './store.ts';
 
 /** What the operations do in the cells' own tables. */

@@ -1,6 +1,6 @@
 import { ControlPlaneError } from './errors.ts';
-import type { CellStatus } from './records.ts';
-import { BUCKET_COUNT, bucketCounts, type BucketMap } from './routing.ts';
+import type { CellStatus } from '../routing/records.ts';
+import { BUCKET_COUNT, bucketCounts, type BucketMap } from '../routing/routing.ts';
 
 export interface PlanCell {
   readonly cellId: string;

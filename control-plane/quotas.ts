@@ -1,7 +1,7 @@
 import { quotaProblem, type TenantQuota } from '../layers/shared/src/contracts/quotas.ts';
 import { ID_RULE, isValidId } from '../layers/shared/src/ids.ts';
 import { InvalidInputError } from './errors.ts';
-import type { QuotaOverride } from './records.ts';
+import type { QuotaOverride } from '../routing/records.ts';
 import type { ControlPlaneStore } from './store.ts';
 
 /** A tenant's quota in force: its own, or config's default. */

@@ -23,11 +23,11 @@ import {
   type MapVersion,
   type MapVersionSummary,
   type QuotaOverride,
-} from './records.ts';
+} from '../routing/records.ts';
 import { ControlPlaneError, NotFoundError } from './errors.ts';
-import { ControlPlaneReader } from './reader.ts';
+import { ControlPlaneReader } from '../routing/reader.ts';
 
-export type { RoutingState } from './reader.ts';
+export type { RoutingState } from '../routing/reader.ts';
 
 /** Another writer got there first: the version this change was based on is no longer the newest. */
 export class MapConflictError extends ControlPlaneError {

@@ -7,7 +7,7 @@ import {
 import { SCOPES, type Scope } from '../layers/shared/src/contracts/scopes.ts';
 import { ID_RULE, isValidId } from '../layers/shared/src/ids.ts';
 import { ControlPlaneError } from './errors.ts';
-import type { ClientBinding } from './records.ts';
+import type { ClientBinding } from '../routing/records.ts';
 import type { ControlPlaneStore } from './store.ts';
 
 /** The app clients of the identity provider: Cognito on AWS, a fake in tests. */

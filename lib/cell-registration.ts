@@ -1,6 +1,6 @@
 import { PhysicalResourceId } from 'aws-cdk-lib/custom-resources';
 import { Construct } from 'constructs';
-import { deregistrationRequest, registrationRequest, type CellRegistration as Registration } from '../control-plane/records.ts';
+import { deregistrationRequest, registrationRequest, type CellRegistration as Registration } from '../routing/records.ts';
 import { ControlPlaneTableReference } from './control-plane-table.ts';
 import { SdkCall } from './sdk-call.ts';
 

@@ -2,13 +2,13 @@ import { TableV2 } from 'aws-cdk-lib/aws-dynamodb';
 import { StringParameter } from 'aws-cdk-lib/aws-ssm';
 import { Grant, type IGrantable } from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
-import { CELL_PK, CLIENT_PK } from '../control-plane/records.ts';
+import { CELL_PK, CLIENT_PK } from '../routing/records.ts';
 import { pkSkTable } from './pk-sk-table.ts';
 
 /**
  * The control plane's table: the cell registry and the versioned bucket map
  * with its overrides. Its key design is documented with the code that reads
- * and writes it, `control-plane/records.ts`. On-demand capacity and
+ * and writes it, `routing/records.ts`. On-demand capacity and
  * point-in-time recovery: the map's history is the routing's audit trail.
  */
 export class ControlPlaneTable extends Construct {

@@ -1,7 +1,7 @@
 import type { ITableV2 } from 'aws-cdk-lib/aws-dynamodb';
 import { PhysicalResourceId } from 'aws-cdk-lib/custom-resources';
 import { Construct } from 'constructs';
-import { seedRequest } from '../control-plane/records.ts';
+import { seedRequest } from '../routing/records.ts';
 import { SdkCall } from './sdk-call.ts';
 
 export interface RoutingSeedProps {

@@ -1,7 +1,7 @@
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { PutCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { DIRECTORY_ENTITY, directoryKey } from '@item-master/shared';
-import { bucketOf } from '../../control-plane/routing.ts';
+import { bucketOf } from '../../routing/routing.ts';
 
 /** Tenants an instance remembers having recorded; past this, the oldest are forgotten (and recorded again, harmlessly). */
 const REMEMBERED = 10_000;

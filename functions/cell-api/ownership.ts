@@ -8,8 +8,8 @@ import {
   type CellMoveMarker,
   type CellOwnershipRecord,
 } from '@item-master/shared';
-import { decodeBuckets } from '../../control-plane/bucket-codec.ts';
-import { bucketOf, routeTenant, type BucketMap } from '../../control-plane/routing.ts';
+import { decodeBuckets } from '../../routing/bucket-codec.ts';
+import { bucketOf, routeTenant, type BucketMap } from '../../routing/routing.ts';
 
 /** The cell's ownership record is there but cannot be read as a map: the cell serves no tenant until it is written again. */
 export class OwnershipUnreadableError extends Error {

@@ -1,5 +1,5 @@
 import QuickLRU from 'quick-lru';
-import { bucketOf } from '../../control-plane/routing.ts';
+import { bucketOf } from '../../routing/routing.ts';
 
 /**
  * Tenants whose bucket a router instance remembers: at about 100 bytes an

@@ -1,6 +1,6 @@
 import { marshall, unmarshall, type NativeAttributeValue } from '@aws-sdk/util-dynamodb';
 import type { AttributeValue } from '@aws-sdk/client-dynamodb';
-import type { RoutingState } from '../../control-plane/reader.ts';
+import type { RoutingState } from '../../routing/reader.ts';
 import {
   cellItemSchema,
   LATEST_VERSION_QUERY,
@@ -10,7 +10,7 @@ import {
   versionFromItem,
   type CellRecord,
   type QuotaOverride,
-} from '../../control-plane/records.ts';
+} from '../../routing/records.ts';
 import type { AwsApi } from './aws-api.ts';
 
 type ReadQuery = { readonly ExpressionAttributeValues: Record<string, NativeAttributeValue> };

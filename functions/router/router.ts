@@ -4,7 +4,7 @@ import { errorBody } from '@item-master/shared/errors';
 import { ID_RULE, isValidId, tenantIdOf } from '@item-master/shared/ids';
 import { MetricUnit, type Logging } from '@item-master/shared/logging';
 import type { ALBEvent, ALBResult } from 'aws-lambda';
-import { routeTenant } from '../../control-plane/routing.ts';
+import { routeTenant } from '../../routing/routing.ts';
 import { cachedBucketOf } from './bucket-cache.ts';
 import type { TenantQuota } from '@item-master/shared/contracts/quotas';
 import type { CellCircuits } from './cell-circuits.ts';

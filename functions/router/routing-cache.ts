@@ -2,10 +2,10 @@ import type { TenantQuota } from '@item-master/shared/contracts/quotas';
 import { SHIPPED_ROUTING_VARIABLE, type ShippedRouting } from '@item-master/shared/contracts/shipped-routing';
 import '@item-master/shared/validation';
 import * as z from 'zod/mini';
-import { decodeBuckets } from '../../control-plane/bucket-codec.ts';
-import type { CellStatus } from '../../control-plane/records.ts';
-import type { BucketMap, Overrides } from '../../control-plane/routing.ts';
-import type { RoutingState } from '../../control-plane/reader.ts';
+import { decodeBuckets } from '../../routing/bucket-codec.ts';
+import type { CellStatus } from '../../routing/records.ts';
+import type { BucketMap, Overrides } from '../../routing/routing.ts';
+import type { RoutingState } from '../../routing/reader.ts';
 
 /** A cell as the router needs it. */
 export interface CellTarget {

@@ -1,7 +1,7 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { createObservability, instrument, DATA_PLANE, parseEnvironment, requiredVariables, sdkClientConfig } from '@item-master/shared';
 import type { PreTokenGenerationV3TriggerEvent } from 'aws-lambda';
-import { ControlPlaneReader } from '../../control-plane/reader.ts';
+import { ControlPlaneReader } from '../../routing/reader.ts';
 import { addTenantClaim } from './claims.ts';
 
 const observability = createObservability();

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { ControlPlaneConnection } from '../../control-plane/connect.ts';
-import { routeTenant } from '../../control-plane/routing.ts';
+import { routeTenant } from '../../routing/routing.ts';
 import { UnknownCellError } from '../../control-plane/store.ts';
 import { cellWorld, type CellWorld } from '../support/moving.ts';
 import { OperationError } from '../../control-plane/operations.ts';

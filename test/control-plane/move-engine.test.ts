@@ -2,9 +2,9 @@ import { DeleteCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { CellData } from '../../control-plane/cell-data.ts';
 import { MoveEngine, MoveStore, type MoveEngineDeps, type MoveRecord } from '../../control-plane/moves.ts';
-import { bucketOf, routeTenant } from '../../control-plane/routing.ts';
+import { bucketOf, routeTenant } from '../../routing/routing.ts';
 import { ControlPlaneStore } from '../../control-plane/store.ts';
-import type { CellRecord } from '../../control-plane/records.ts';
+import type { CellRecord } from '../../routing/records.ts';
 import { CELL_API_TIMEOUT_SECONDS, CELL_RECORDS_PK, orderKey, tenantKey, WRITE_WINDOW_MS } from '../../layers/shared/src/contracts/cell-table.ts';
 import { ID_RULE } from '../../layers/shared/src/ids.ts';
 import { InvalidInputError, NotFoundError } from '../../control-plane/errors.ts';

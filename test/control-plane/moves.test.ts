@@ -6,7 +6,7 @@ import { PlanRunner, type ApplyProgress, type SavedPlan } from '../../control-pl
 import { FINISHED, type MoveEngine, type MoveRecord } from '../../control-plane/moves.ts';
 import { CellOperations } from '../../control-plane/operations.ts';
 import { summarizeMoves } from '../../control-plane/plan.ts';
-import { bucketCounts, bucketOf, routeTenant } from '../../control-plane/routing.ts';
+import { bucketCounts, bucketOf, routeTenant } from '../../routing/routing.ts';
 import { CELL_RECORDS_PK, directoryKey, itemKey, OWNERSHIP_LEASE_MS } from '../../layers/shared/src/contracts/cell-table.ts';
 import { eventually } from '../support/eventually.ts';
 import { cellWorld, type Answer, type CellWorld } from '../support/moving.ts';

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { NoActiveCellError, planRebalance, summarizeMoves, type PlanCell } from '../../control-plane/plan.ts';
-import { BUCKET_COUNT, bucketCounts, evenSplit, type BucketMap } from '../../control-plane/routing.ts';
+import { BUCKET_COUNT, bucketCounts, evenSplit, type BucketMap } from '../../routing/routing.ts';
 
 const STATUSES = ['active', 'draining', 'inactive'] as const;
 

@@ -3,8 +3,8 @@ import { FENCE_WAIT_MS, OWNERSHIP_KEY } from '../../layers/shared/src/contracts/
 import fc from 'fast-check';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
 import { CellOperations, OperationError, CellTableAccess } from '../../control-plane/operations.ts';
-import type { CellRegistration } from '../../control-plane/records.ts';
-import { evenSplit, routeTenant } from '../../control-plane/routing.ts';
+import type { CellRegistration } from '../../routing/records.ts';
+import { evenSplit, routeTenant } from '../../routing/routing.ts';
 import { ControlPlaneError, NotFoundError } from '../../control-plane/errors.ts';
 import { ControlPlaneStore, MapConflictError, UnknownCellError } from '../../control-plane/store.ts';
 import { createCellTable } from '../support/tables.ts';

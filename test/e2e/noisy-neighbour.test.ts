@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { evenSplit } from '../../control-plane/routing.ts';
+import { evenSplit } from '../../routing/routing.ts';
 import { startLocalRuntime, type LocalRuntime } from '../../local/runtime.ts';
 import { isAlive, runTool } from '../support/processes.ts';
 import { cellOfBucket } from '../support/routing.ts';

@@ -1,7 +1,7 @@
 import type { ALBResult } from 'aws-lambda';
 import { GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest';
-import { bucketOf } from '../../control-plane/routing.ts';
+import { bucketOf } from '../../routing/routing.ts';
 import { CellTableAccess } from '../../control-plane/operations.ts';
 import { createApp } from '../../functions/cell-api/app.ts';
 import { TenantDirectory } from '../../functions/cell-api/directory.ts';

@@ -1,8 +1,8 @@
 import type { ALBResult } from 'aws-lambda';
 import { PutCommand, DeleteCommand, GetCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it, vi } from 'vitest';
-import { encodeBuckets } from '../../control-plane/bucket-codec.ts';
-import { evenSplit, routeTenant } from '../../control-plane/routing.ts';
+import { encodeBuckets } from '../../routing/bucket-codec.ts';
+import { evenSplit, routeTenant } from '../../routing/routing.ts';
 import { createApp, MISDIRECTED } from '../../functions/cell-api/app.ts';
 import { cellEntities } from '../../functions/cell-api/entities.ts';
 import { OrderStore } from '../../functions/cell-api/order-store.ts';

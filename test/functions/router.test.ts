@@ -1,7 +1,7 @@
 import { createObservability, tenantIdOf, TokenVerifier } from '@item-master/shared';
 import type { ALBEvent, ALBResult } from 'aws-lambda';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { evenSplit } from '../../control-plane/routing.ts';
+import { evenSplit } from '../../routing/routing.ts';
 import { loadRouterConfig } from '../../functions/router/config.ts';
 import { AwsApi, AwsApiError } from '../../functions/router/aws-api.ts';
 import { LambdaCellInvoker } from '../../functions/router/lambda-invoker.ts';

@@ -1,7 +1,7 @@
 import { describe, expect, inject, it } from 'vitest';
-import { encodeBuckets } from '../../control-plane/bucket-codec.ts';
+import { encodeBuckets } from '../../routing/bucket-codec.ts';
 import { CellOperations } from '../../control-plane/operations.ts';
-import { evenSplit } from '../../control-plane/routing.ts';
+import { evenSplit } from '../../routing/routing.ts';
 import { ControlPlaneStore, type RoutingState } from '../../control-plane/store.ts';
 import { AwsApiError } from '../../functions/router/aws-api.ts';
 import { RoutingCache, snapshotFromShipped } from '../../functions/router/routing-cache.ts';

@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { ControlPlaneStore } from '../../control-plane/store.ts';
 import { CellData } from '../../control-plane/cell-data.ts';
 import { MoveEngine, MoveStore } from '../../control-plane/moves.ts';
-import { routeTenant } from '../../control-plane/routing.ts';
+import { routeTenant } from '../../routing/routing.ts';
 import { LOCAL_CREDENTIALS, LOCAL_REGION } from '../../local/dynamodb-local.ts';
 import { layOutFunction } from '../../local/function-layout.ts';
 import { albEvent, lambdaContext } from '../support/alb.ts';

@@ -10,7 +10,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { evenSplit } from '../../control-plane/routing.ts';
+import { evenSplit } from '../../routing/routing.ts';
 import { snapshotFromShipped } from '../../functions/router/routing-cache.ts';
 import { CanaryDeployment, type TrafficShift } from '../../lib/canary-deployment.ts';
 import { CellApi } from '../../lib/cell-api.ts';

@@ -9,26 +9,28 @@ import { sharedEntryPoints } from '../../lib/shared-layer.ts';
  * only the folders listed for it; type-only imports are erased and may also
  * point where `types` allows. Contracts are leaves.
  */
-const FOLDERS = ['bin', 'lib', 'functions', 'layers', 'control-plane', 'local', 'bench', 'deploy', 'console'] as const;
+const FOLDERS = ['bin', 'lib', 'functions', 'layers', 'routing', 'control-plane', 'local', 'bench', 'deploy', 'console'] as const;
 type Folder = (typeof FOLDERS)[number];
 
 const VALUE_EDGES: Record<Folder, Folder[]> = {
   // Shared code and contracts: nothing of the app.
   layers: [],
-  // Handlers: the shared layer, and the control plane's routing core (the router, the token hook).
-  functions: ['layers', 'control-plane'],
-  // The deploy side: contracts and the control plane's data formats, never handler code (not even its types).
-  lib: ['layers', 'control-plane'],
+  // The routing core (buckets, the map's codec, the control-plane table's records and reads): contracts only.
+  routing: ['layers'],
+  // Handlers: the shared layer and the routing core; the mover, the move engine it runs.
+  functions: ['layers', 'routing', 'control-plane'],
+  // The deploy side: contracts and the routing core's data formats, never handler code (not even its types).
+  lib: ['layers', 'routing'],
   bin: ['lib'],
-  // The operator's tools: contracts, the app's config, never the local runtime.
-  'control-plane': ['layers', 'lib'],
+  // The operator's tools: contracts, the routing core, the app's config, never the local runtime.
+  'control-plane': ['layers', 'routing', 'lib'],
   // The local runtime synthesizes the app and reaches it as the tools do.
-  local: ['layers', 'lib', 'control-plane'],
-  bench: ['layers', 'lib', 'control-plane', 'local', 'functions'],
+  local: ['layers', 'routing', 'lib', 'control-plane'],
+  bench: ['layers', 'routing', 'lib', 'control-plane', 'local', 'functions'],
   // The wave deploy: the app to synthesize and its names; nothing of the runtime.
   deploy: ['layers', 'lib'],
   // The operator's console: the tools' operations layer, never the local runtime (it reads it over HTTP).
-  console: ['layers', 'lib', 'control-plane'],
+  console: ['layers', 'routing', 'lib', 'control-plane'],
 };
 // Type-only edges beyond those: none. A shape both sides need is a contract (layers/shared/src/contracts).
 const TYPE_EDGES: Partial<Record<Folder, Folder[]>> = {};
@@ -72,7 +74,20 @@ function importsOf(root: string): Edge[] {
     });
 }
 
-const edges = ['bin', 'lib', 'functions', 'layers/shared/src', 'control-plane', 'local', 'bench', 'deploy', 'console'].flatMap(importsOf);
+const edges = ['bin', 'lib', 'functions', 'layers/shared/src', 'routing', 'control-plane', 'local', 'bench', 'deploy', 'console'].flatMap(importsOf);
+
+/** Every cycle of allowed edges, as a path: a depth-first walk that meets a folder already on its own path. */
+function cyclesOf(graph: Record<Folder, Folder[]>): string[] {
+  const cycles = new Set<string>();
+  const walk = (trail: Folder[]) => {
+    for (const next of graph[trail.at(-1)!]) {
+      if (trail.includes(next)) cycles.add([...trail.slice(trail.indexOf(next)), next].join(' → '));
+      else walk([...trail, next]);
+    }
+  };
+  for (const folder of FOLDERS) walk([folder]);
+  return [...cycles];
+}
 
 describe('import boundaries', () => {
   it('finds the imports it checks', () => {
@@ -90,6 +105,12 @@ describe('import boundaries', () => {
       return !allowed.includes(to);
     });
     expect(wrong.map((edge) => `${edge.from} → ${edge.to}${edge.typeOnly ? ' (type)' : ''}`)).toEqual([]);
+  });
+
+  it('has no cycle between folders: no two import each other, even through others', () => {
+    expect(cyclesOf(VALUE_EDGES)).toEqual([]);
+    // The check finds one when an edge points back.
+    expect(cyclesOf({ ...VALUE_EDGES, lib: [...VALUE_EDGES.lib, 'control-plane'] })).toContain('lib → control-plane → lib');
   });
 
   it('keeps the contracts leaves: they import nothing but each other', () => {

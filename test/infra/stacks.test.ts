@@ -2,8 +2,8 @@ import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { decodeBuckets } from '../../control-plane/bucket-codec.ts';
-import { evenSplit } from '../../control-plane/routing.ts';
+import { decodeBuckets } from '../../routing/bucket-codec.ts';
+import { evenSplit } from '../../routing/routing.ts';
 import { fromRoot } from '../../lib/paths.ts';
 import { buildTestApp } from '../support/synth.ts';
 
@@ -216,7 +216,7 @@ describe('the app', () => {
   // The local runtime checks no IAM: a DynamoDB call the code makes and the role lacks would fail only on AWS.
   it.each([
     ['cell-api', 'cell', readdirSync(fromRoot('functions/cell-api')).map((file) => `functions/cell-api/${file}`)],
-    ['router', 'control plane', [...readdirSync(fromRoot('functions/router')).map((file) => `functions/router/${file}`), 'control-plane/reader.ts']],
+    ['router', 'control plane', [...readdirSync(fromRoot('functions/router')).map((file) => `functions/router/${file}`), 'routing/reader.ts']],
   ])('grants the %s every DynamoDB action its code sends', (service, where, files) => {
     const template = where === 'cell' ? cells['cell-1']! : controlPlane;
     const needed = dynamoActionsIn(files);

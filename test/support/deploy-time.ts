@@ -1,9 +1,9 @@
 import { ConditionalCheckFailedException, DeleteItemCommand, PutItemCommand, UpdateItemCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { deregistrationRequest, registrationRequest, seedRequest, type CellRegistration } from '../../control-plane/records.ts';
+import { deregistrationRequest, registrationRequest, seedRequest, type CellRegistration } from '../../routing/records.ts';
 
 /**
  * What the deploys do to the control-plane table (the requests the stacks'
- * deploy-time calls make, control-plane/records.ts), for tests that set up a
+ * deploy-time calls make, routing/records.ts), for tests that set up a
  * control plane without synthesizing the app.
  */
 export class DeployTimeCalls {

@@ -17,7 +17,7 @@ export interface ShippedRouting {
   readonly version: number;
   /** cellId → the cell API's function name, for every cell the map names. */
   readonly functions: Readonly<Record<string, string>>;
-  /** The bucket map, encoded as the control plane stores it (control-plane/bucket-codec.ts). */
+  /** The bucket map, encoded as the control plane stores it (routing/bucket-codec.ts). */
   readonly cells: readonly string[];
   readonly buckets: string;
   /** tenantId → cellId pins. @default {} */

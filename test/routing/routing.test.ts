@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { deflateRawSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { decodeBuckets, encodeBuckets } from '../../control-plane/bucket-codec.ts';
-import { BUCKET_COUNT, bucketOf, evenSplit, routeTenant } from '../../control-plane/routing.ts';
+import { decodeBuckets, encodeBuckets } from '../../routing/bucket-codec.ts';
+import { BUCKET_COUNT, bucketOf, evenSplit, routeTenant } from '../../routing/routing.ts';
 import { cellOfBucket } from '../support/routing.ts';
 import { cachedBucketOf } from '../../functions/router/bucket-cache.ts';
 
