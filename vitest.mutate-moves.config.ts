@@ -2,7 +2,7 @@ import config from './vitest.mutate.config.ts';
 
 /**
  * The suites `npm run mutate:moves` runs against each mutant of
- * `control-plane/moves.ts`: the engine's step-by-step suite and the two quick
+ * `control-plane/move-engine.ts`: the engine's step-by-step suite and the two quick
  * suites that also drive a move in this process. The moves suite
  * (test/control-plane/moves.test.ts, moves under load, killed and resumed)
  * is left out: a minute of DynamoDB Local work a run, against each of some

@@ -11,7 +11,8 @@ import { BatchWriteCommand, DynamoDBDocumentClient, PutCommand } from '@aws-sdk/
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { connectLocal, type ControlPlaneConnection } from '../control-plane/connect.ts';
 import { LOCAL_CREDENTIALS, LOCAL_REGION } from '../control-plane/local-target.ts';
-import { FINISHED, MoveEngine, type MoveRecord } from '../control-plane/moves.ts';
+import { FINISHED, type MoveRecord } from '../control-plane/move-record.ts';
+import { MoveEngine } from '../control-plane/move-engine.ts';
 import { bucketOf, routeTenant } from '../routing/routing.ts';
 import { DIRECTORY_ENTITY, directoryKey, itemKey } from '../layers/shared/src/contracts/cell-table.ts';
 import { quantile } from './stats.ts';
@@ -80,7 +81,7 @@ export async function benchMoves(
   const doc = DynamoDBDocumentClient.from(client);
   const connection = connectLocal(target.stateFile);
   try {
-    const engine = new MoveEngine({ store: connection.store, moves: connection.moves, cellData: connection.cellTables });
+    const engine = new MoveEngine({ store: connection.store, moves: connection.moves, cellData: connection.cellData });
     const cells = Object.keys(target.cellTables);
     const bySize: MoveSizeFigures[] = [];
     let control: { tenantId: string; at: string } | undefined;

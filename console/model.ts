@@ -17,7 +17,7 @@ import {
   startMove,
 } from '../control-plane/actions.ts';
 import type { ControlPlaneConnection } from '../control-plane/connect.ts';
-import { FINISHED, type MoveRecord, type MoveRequest } from '../control-plane/moves.ts';
+import { FINISHED, type MoveRecord, type MoveRequest } from '../control-plane/move-record.ts';
 import { revertible } from '../control-plane/move-view.ts';
 import { CellOperations, OperationError } from '../control-plane/operations.ts';
 import { InvalidInputError, NotFoundError } from '../control-plane/errors.ts';
@@ -64,7 +64,7 @@ export class ConsoleModel {
   private applyState: ApplyState = { running: false };
 
   constructor(private readonly deps: ConsoleModelDeps) {
-    this.operations = new CellOperations({ store: deps.connection.store, cellTables: deps.connection.cellTables, by: deps.by });
+    this.operations = new CellOperations({ store: deps.connection.store, cellData: deps.connection.cellData, by: deps.by });
     this.now = deps.now ?? Date.now;
   }
 

@@ -9,7 +9,8 @@ import path from 'node:path';
 import { savedPlanSchema, type SavedPlan } from './apply.ts';
 import type { ControlPlaneConnection } from './connect.ts';
 import { ensureStateDir } from './local-target.ts';
-import { FINISHED, MoveEngine, type MoveRecord, type MoveRequest } from './moves.ts';
+import { FINISHED, type MoveRecord, type MoveRequest } from './move-record.ts';
+import { MoveEngine } from './move-engine.ts';
 import type { MoveRunner } from './apply.ts';
 import { NotFoundError } from './errors.ts';
 import { OperationError, type CellOperations } from './operations.ts';
@@ -23,7 +24,7 @@ export function moveSubject(request: MoveRequest): string {
 }
 
 export function moveEngine(c: ControlPlaneConnection): MoveEngine {
-  return new MoveEngine({ store: c.store, moves: c.moves, cellData: c.cellTables });
+  return new MoveEngine({ store: c.store, moves: c.moves, cellData: c.cellData });
 }
 
 export function moveRunner(c: ControlPlaneConnection): MoveRunner {

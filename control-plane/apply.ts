@@ -10,7 +10,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import * as z from 'zod';
 import { ControlPlaneError } from './errors.ts';
 import { BUCKET_COUNT } from '../routing/routing.ts';
-import { FINISHED, type MoveEngine, type MoveRecord, type MoveStore } from './moves.ts';
+import { FINISHED, type MoveRecord } from './move-record.ts';
+import type { MoveStore } from './move-store.ts';
+import type { MoveEngine } from './move-engine.ts';
 import type { ControlPlaneStore } from './store.ts';
 
 const bucket = z

@@ -10,10 +10,12 @@ import {
   QueryCommand,
   paginateQuery,
   paginateScan,
+  type DynamoDBDocumentClient,
 } from '@aws-sdk/lib-dynamodb';
 import {
   COPY_MARKER,
   DIRECTORY_ENTITY,
+  FENCE_WAIT_MS,
   directoryKey,
   JOURNAL_ENTITY,
   JOURNAL_SHARDS,
@@ -29,7 +31,6 @@ import {
   type JournalEntry,
 } from '../layers/shared/src/contracts/cell-table.ts';
 import { RUNNING_ORDER_STATUSES } from '../layers/shared/src/contracts/order-saga.ts';
-import { CellTableAccess } from './operations.ts';
 import { bucketOf } from '../routing/routing.ts';
 import type { CellRecord } from '../routing/records.ts';
 
@@ -69,10 +70,70 @@ export interface TenantDigest {
  * What a move does in the cells' tables: pages of a tenant's records,
  * copies marked as copies, a reconciling pass (source against target, in
  * key order, neither side held in memory), digests, the move markers and
- * the ownership records. Every write here is idempotent, so a step that
- * died half-way is simply run again.
+ * the ownership records; and what the cell operations (pin, fence) do
+ * there: the ownership record, the directory, whether a tenant has data.
+ * Every write here is idempotent, so a step that died half-way is simply
+ * run again.
  */
-export class CellData extends CellTableAccess {
+export class CellData {
+  constructor(protected readonly doc: DynamoDBDocumentClient) {}
+
+  /** The tenants the cell's directory records under a bucket (a Query per bucket, never a scan). */
+  async tenantsIn(cell: CellRecord, bucket: number): Promise<string[]> {
+    const tenants: string[] = [];
+    const { pk } = directoryKey(bucket, '');
+    for await (const page of paginateQuery(
+      { client: this.doc },
+      { TableName: cell.tableName, KeyConditionExpression: 'pk = :pk', ExpressionAttributeValues: { ':pk': pk }, ProjectionExpression: 'tenantId' },
+    )) {
+      for (const item of page.Items ?? []) tenants.push(String(item.tenantId));
+    }
+    return tenants;
+  }
+
+  /**
+   * Writes a map version's copy as the cell's ownership record, if the record
+   * there is as expected: none, one of an earlier version, or one of the
+   * same version left by an operation that died (older than twice
+   * FENCE_WAIT_MS) when `replacing` is undefined; the one the operation
+   * `replacing` wrote (undoing its fence) otherwise. False when the record
+   * was not as expected.
+   */
+  async writeOwnership(cell: CellRecord, record: CellOwnershipRecord, replacing?: string): Promise<boolean> {
+    try {
+      await this.doc.send(
+        new PutCommand({
+          TableName: cell.tableName,
+          Item: { ...OWNERSHIP_KEY, ...record },
+          ConditionExpression:
+            replacing === undefined
+              ? 'attribute_not_exists(epoch) OR epoch < :epoch OR (epoch = :epoch AND writtenAt < :abandoned)'
+              : 'writtenBy = :replacing',
+          ExpressionAttributeValues:
+            replacing === undefined ? { ':epoch': record.epoch, ':abandoned': Date.now() - 2 * FENCE_WAIT_MS } : { ':replacing': replacing },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return false;
+      throw error;
+    }
+  }
+
+  /** Whether a cell's table holds anything of a tenant (one key of its item collection). */
+  async hasData(cell: CellRecord, tenantId: string): Promise<boolean> {
+    const { Items } = await this.doc.send(
+      new QueryCommand({
+        TableName: cell.tableName,
+        KeyConditionExpression: 'pk = :pk',
+        ExpressionAttributeValues: { ':pk': tenantKey(tenantId) },
+        ProjectionExpression: 'pk',
+        Limit: 1,
+      }),
+    );
+    return (Items?.length ?? 0) > 0;
+  }
+
   /**
    * One page of a tenant's records (its item collection), in key order:
    * after `startKey` (which need not be a record's key) and up to the sort

@@ -19,7 +19,7 @@ import { QuotaOperations } from './quotas.ts';
 import { QUOTA_LIMITS, quotaProblem, type TenantQuota } from '../layers/shared/src/contracts/quotas.ts';
 import { PlanRunner } from './apply.ts';
 import { abortMove, checkPlanCells, defaultPlanFile, makePlan, moveEngine, moveRunner, readPlan, revertMove, startMove } from './actions.ts';
-import { FINISHED, type MoveRecord, type MoveRequest } from './moves.ts';
+import { FINISHED, type MoveRecord, type MoveRequest } from './move-record.ts';
 import { progressBar, seconds, stateOf, stepLines, subjectOf, summary } from './move-view.ts';
 
 const USAGE = `usage: npm run cells -- <command> [options]
@@ -136,7 +136,7 @@ try {
   } else {
     const operations = async () => {
       const c = await connected();
-      return new CellOperations({ store: c.store, cellTables: c.cellTables, by });
+      return new CellOperations({ store: c.store, cellData: c.cellData, by });
     };
     await run(operations, command, args, config.appName, by);
   }
@@ -227,7 +227,7 @@ async function run(operations: () => Promise<CellOperations>, command: string, a
       const { cells } = await (await connected()).store.readRouting();
       const cell = cells.find((c) => c.cellId === args[0]);
       if (!cell) throw new OperationError(`no cell "${args[0]}" is registered`);
-      const done = await (await connected()).cellTables.backfillDirectory(cell, (scanned, tenants) => {
+      const done = await (await connected()).cellData.backfillDirectory(cell, (scanned, tenants) => {
         if (!flags.json && process.stdout.isTTY)
           process.stdout.write(`\rscanned ${scanned.toLocaleString('en')} records · ${tenants.toLocaleString('en')} tenants\u001b[K`);
       });

@@ -8,7 +8,7 @@ import type { AppConfig } from '../lib/config.ts';
 import { controlPlaneTableParameter, identityParameter, moveWorkflowParameter } from '../layers/shared/src/contracts/names.ts';
 import type { MoveRunner } from './apply.ts';
 import { CellData } from './cell-data.ts';
-import { MoveStore } from './moves.ts';
+import { MoveStore } from './move-store.ts';
 import { WorkflowMoveRunner } from './move-runner.ts';
 import { isRunning, LOCAL_CREDENTIALS, LOCAL_REGION, readLocalState } from './local-target.ts';
 import { OperationError } from './operations.ts';
@@ -24,7 +24,7 @@ export interface IdentityConnection {
 
 export interface ControlPlaneConnection {
   readonly store: ControlPlaneStore;
-  readonly cellTables: CellData;
+  readonly cellData: CellData;
   readonly moves: MoveStore;
   /** Starts moves in the control plane's move workflow; undefined where the control plane has none. */
   readonly runner?: MoveRunner;
@@ -105,7 +105,7 @@ function connection(
   const doc = DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
   return {
     store: new ControlPlaneStore(client, tableName),
-    cellTables: new CellData(doc),
+    cellData: new CellData(doc),
     moves: new MoveStore(doc, tableName),
     ...(workflow && { runner: new WorkflowMoveRunner(workflow.sfn, workflow.workflowArn) }),
     target,

@@ -1,6 +1,6 @@
 import { ListExecutionsCommand, StartExecutionCommand, type SFNClient } from '@aws-sdk/client-sfn';
 import type { MoveRunner } from './apply.ts';
-import type { MoveRecord } from './moves.ts';
+import type { MoveRecord } from './move-record.ts';
 
 /**
  * Runs moves in the control plane's move workflow. An execution is named

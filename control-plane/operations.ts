@@ -1,82 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import { paginateQuery, PutCommand, QueryCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { directoryKey, FENCE_WAIT_MS, OWNERSHIP_KEY, tenantKey, type CellOwnershipRecord } from '../layers/shared/src/contracts/cell-table.ts';
+import { FENCE_WAIT_MS, type CellOwnershipRecord } from '../layers/shared/src/contracts/cell-table.ts';
+import type { CellData } from './cell-data.ts';
 import { encodeBuckets } from '../routing/bucket-codec.ts';
 import { ControlPlaneError, NotFoundError } from './errors.ts';
 import { planRebalance, summarizeMoves, type RebalancePlan } from './plan.ts';
 import type { CellRecord, CellStatus, MapVersion, MapVersionSummary } from '../routing/records.ts';
 import { bucketCounts, routeTenant, type Overrides, type Route } from '../routing/routing.ts';
 import { MapConflictError, UnknownCellError, type ControlPlaneStore } from './store.ts';
-
-/** What the operations do in the cells' own tables. */
-export interface CellTables {
-  /** Whether a cell's table holds anything of a tenant. */
-  hasData(cell: CellRecord, tenantId: string): Promise<boolean>;
-  /**
-   * Writes a map version's copy as the cell's ownership record, if the record
-   * there is as expected: none, one of an earlier version, or one of the
-   * same version left by an operation that died (older than twice
-   * FENCE_WAIT_MS) when `replacing` is undefined; the one the operation
-   * `replacing` wrote (undoing its fence) otherwise. False when the record
-   * was not as expected.
-   */
-  writeOwnership(cell: CellRecord, record: CellOwnershipRecord, replacing?: string): Promise<boolean>;
-  /** The tenants the cell's directory records under a bucket (a Query per bucket, never a scan). */
-  tenantsIn(cell: CellRecord, bucket: number): Promise<string[]>;
-}
-
-/** The cells' tables through DynamoDB: a tenant's data by one key of its item collection, the ownership record by its key. */
-export class CellTableAccess implements CellTables {
-  constructor(protected readonly doc: DynamoDBDocumentClient) {}
-
-  async tenantsIn(cell: CellRecord, bucket: number): Promise<string[]> {
-    const tenants: string[] = [];
-    const { pk } = directoryKey(bucket, '');
-    for await (const page of paginateQuery(
-      { client: this.doc },
-      { TableName: cell.tableName, KeyConditionExpression: 'pk = :pk', ExpressionAttributeValues: { ':pk': pk }, ProjectionExpression: 'tenantId' },
-    )) {
-      for (const item of page.Items ?? []) tenants.push(String(item.tenantId));
-    }
-    return tenants;
-  }
-
-  async writeOwnership(cell: CellRecord, record: CellOwnershipRecord, replacing?: string): Promise<boolean> {
-    try {
-      await this.doc.send(
-        new PutCommand({
-          TableName: cell.tableName,
-          Item: { ...OWNERSHIP_KEY, ...record },
-          ConditionExpression:
-            replacing === undefined
-              ? 'attribute_not_exists(epoch) OR epoch < :epoch OR (epoch = :epoch AND writtenAt < :abandoned)'
-              : 'writtenBy = :replacing',
-          ExpressionAttributeValues:
-            replacing === undefined ? { ':epoch': record.epoch, ':abandoned': Date.now() - 2 * FENCE_WAIT_MS } : { ':replacing': replacing },
-        }),
-      );
-      return true;
-    } catch (error) {
-      if (error instanceof ConditionalCheckFailedException) return false;
-      throw error;
-    }
-  }
-
-  async hasData(cell: CellRecord, tenantId: string): Promise<boolean> {
-    const { Items } = await this.doc.send(
-      new QueryCommand({
-        TableName: cell.tableName,
-        KeyConditionExpression: 'pk = :pk',
-        ExpressionAttributeValues: { ':pk': tenantKey(tenantId) },
-        ProjectionExpression: 'pk',
-        Limit: 1,
-      }),
-    );
-    return (Items?.length ?? 0) > 0;
-  }
-}
 
 /** Directory Queries `tenants` runs at once. */
 const TENANT_QUERIES_AT_ONCE = 16;
@@ -100,10 +31,13 @@ export interface CellSummary extends CellRecord {
   readonly pinnedTenants: number;
 }
 
+/** What the cell operations do in the cells' own tables (CellData's ownership and directory reads and writes). */
+export type CellOwnershipAccess = Pick<CellData, 'hasData' | 'writeOwnership' | 'tenantsIn'>;
+
 /** What the cell operations work with. */
 export interface CellOperationsDeps {
   readonly store: ControlPlaneStore;
-  readonly cellTables: CellTables;
+  readonly cellData: CellOwnershipAccess;
   /**
    * How long a pin waits between fencing the cells and checking for data:
    * past every cell API instance's ownership lease and the requests it let
@@ -205,7 +139,7 @@ export class CellOperations {
     for (let start = 0; start < buckets.length; start += TENANT_QUERIES_AT_ONCE) {
       const batch = buckets.slice(start, start + TENANT_QUERIES_AT_ONCE);
       found.push(
-        ...(await Promise.all(batch.map(async (bucket) => ({ bucket, tenants: (await this.deps.cellTables.tenantsIn(cell, bucket)).sort() })))),
+        ...(await Promise.all(batch.map(async (bucket) => ({ bucket, tenants: (await this.deps.cellData.tenantsIn(cell, bucket)).sort() })))),
       );
     }
     return found;
@@ -279,7 +213,7 @@ export class CellOperations {
     try {
       // In one order everywhere: of two changes made at once, the first cell's record decides which goes on.
       for (const cell of [...cells].sort((a, b) => a.cellId.localeCompare(b.cellId))) {
-        if (!(await this.deps.cellTables.writeOwnership(cell, next))) throw new MapConflictError(current.version);
+        if (!(await this.deps.cellData.writeOwnership(cell, next))) throw new MapConflictError(current.version);
         fenced.push(cell);
       }
       await (this.deps.sleep ?? sleep)(this.deps.fenceWaitMs ?? FENCE_WAIT_MS);
@@ -287,7 +221,7 @@ export class CellOperations {
       return await this.writeOverrides(current, cells, overrides, change);
     } catch (error) {
       const before: CellOwnershipRecord = { epoch: current.version, ...encoded, overrides: current.overrides };
-      await Promise.all(fenced.map((cell) => this.deps.cellTables.writeOwnership(cell, before, next.writtenBy).catch(() => false)));
+      await Promise.all(fenced.map((cell) => this.deps.cellData.writeOwnership(cell, before, next.writtenBy).catch(() => false)));
       if (error instanceof ControlPlaneError) throw error;
       throw new OperationError(`could not fence the cells for ${change} (${(error as Error).message}); nothing was changed`);
     }
@@ -312,7 +246,7 @@ export class CellOperations {
     const found = await Promise.all(
       others.map(async (cell) => {
         try {
-          return (await this.deps.cellTables.hasData(cell, tenantId)) ? cell.cellId : undefined;
+          return (await this.deps.cellData.hasData(cell, tenantId)) ? cell.cellId : undefined;
         } catch (error) {
           throw new OperationError(`cannot tell whether ${tenantId} has data in ${cell.cellId} (${(error as Error).message}); nothing was changed`);
         }

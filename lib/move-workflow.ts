@@ -46,7 +46,7 @@ export interface MoveWorkflowProps {
 
 /**
  * The control plane's move workflow: a Standard state machine that calls
- * the mover function (one step of a move, control-plane/moves.ts) until
+ * the mover function (one step of a move, control-plane/move-engine.ts) until
  * the move is done, waiting where the step says (the fence's lead time, the
  * grace period before the source's copy is forgotten). A step that fails is
  * retried with backoff; every step picks up from the move's record, so a

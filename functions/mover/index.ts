@@ -3,7 +3,8 @@ import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { createObservability, DATA_PLANE, instrument, MetricUnit, parseEnvironment, sdkClientConfig } from '@item-master/shared';
 import * as z from 'zod';
 import { CellData } from '../../control-plane/cell-data.ts';
-import { MoveEngine, MoveStore } from '../../control-plane/moves.ts';
+import { MoveStore } from '../../control-plane/move-store.ts';
+import { MoveEngine } from '../../control-plane/move-engine.ts';
 import { ControlPlaneStore } from '../../control-plane/store.ts';
 
 const observability = createObservability();
@@ -29,7 +30,7 @@ export interface StepResult {
   readonly seconds: number;
 }
 
-/** One step of a move (control-plane/moves.ts); the workflow calls it until the move is done. */
+/** One step of a move (control-plane/move-engine.ts); the workflow calls it until the move is done. */
 export const handler = instrument<unknown, StepResult>(observability, async (event) => {
   const { moveId } = inputSchema.parse(event);
   observability.logger.appendKeys({ moveId });

@@ -133,7 +133,7 @@ describe('the console API over a real control plane: 400 malformed, 404 unknown,
     const connection = {
       store: world.store,
       moves: world.moves,
-      cellTables: world.cellData,
+      cellData: world.cellData,
       // Moves are created and recorded; none runs.
       runner: { start: async () => undefined },
       target: 'test control plane',

@@ -1,7 +1,9 @@
 import { DeleteCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { CellData } from '../../control-plane/cell-data.ts';
-import { MoveEngine, MoveStore, type MoveEngineDeps, type MoveRecord } from '../../control-plane/moves.ts';
+import type { MoveRecord } from '../../control-plane/move-record.ts';
+import { MoveStore } from '../../control-plane/move-store.ts';
+import { MoveEngine, type MoveEngineDeps } from '../../control-plane/move-engine.ts';
 import { bucketOf, routeTenant } from '../../routing/routing.ts';
 import { ControlPlaneStore } from '../../control-plane/store.ts';
 import type { CellRecord } from '../../routing/records.ts';

@@ -3,7 +3,8 @@ import { GetCommand, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { CellData } from '../../control-plane/cell-data.ts';
 import { PlanRunner, type ApplyProgress, type SavedPlan } from '../../control-plane/apply.ts';
-import { FINISHED, type MoveEngine, type MoveRecord } from '../../control-plane/moves.ts';
+import { FINISHED, type MoveRecord } from '../../control-plane/move-record.ts';
+import type { MoveEngine } from '../../control-plane/move-engine.ts';
 import { CellOperations } from '../../control-plane/operations.ts';
 import { summarizeMoves } from '../../control-plane/plan.ts';
 import { bucketCounts, bucketOf, routeTenant } from '../../routing/routing.ts';
@@ -499,7 +500,7 @@ describe('rebalancing by plan', () => {
   }
 
   async function planNow(): Promise<SavedPlan> {
-    const operations = new CellOperations({ store: cells.store, cellTables: cells.cellData, by: 'test' });
+    const operations = new CellOperations({ store: cells.store, cellData: cells.cellData, by: 'test' });
     const plan = await operations.plan();
     return { basedOnVersion: plan.basedOnVersion, moves: summarizeMoves(plan.moves) };
   }
@@ -525,7 +526,7 @@ describe('rebalancing by plan', () => {
         expect((await router.request('PUT', `/tenants/${tenantId}/items/${itemId}`, { body: widget(1) })).status).toBe(201);
     }
     await cells.addCell('cell-4');
-    const operations = new CellOperations({ store: cells.store, cellTables: cells.cellData, by: 'test' });
+    const operations = new CellOperations({ store: cells.store, cellData: cells.cellData, by: 'test' });
     const expected = (await operations.plan()).cells;
     const seen: ApplyProgress[] = [];
     const { engine, runner: start, signal, settle } = runner();

@@ -2,7 +2,8 @@ import { GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { FENCE_WAIT_MS, OWNERSHIP_KEY } from '../../layers/shared/src/contracts/cell-table.ts';
 import fc from 'fast-check';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
-import { CellOperations, OperationError, CellTableAccess } from '../../control-plane/operations.ts';
+import { CellData } from '../../control-plane/cell-data.ts';
+import { CellOperations, OperationError } from '../../control-plane/operations.ts';
 import type { CellRegistration } from '../../routing/records.ts';
 import { evenSplit, routeTenant } from '../../routing/routing.ts';
 import { ControlPlaneError, NotFoundError } from '../../control-plane/errors.ts';
@@ -41,7 +42,7 @@ async function deployed(cellIds = ['cell-1', 'cell-2', 'cell-3']) {
     cellTables[cellId] = await table(cellId);
     await deploy.register(registration(cellId, cellTables[cellId]!.tableName));
   }
-  const operations = new CellOperations({ store, cellTables: new CellTableAccess(control.doc), by: 'test', fenceWaitMs: 0 });
+  const operations = new CellOperations({ store, cellData: new CellData(control.doc), by: 'test', fenceWaitMs: 0 });
   return { store, deploy, operations, cellTables };
 }
 
@@ -290,11 +291,11 @@ describe('pin and unpin', () => {
   it('fences every cell with the next version before the map changes, so no cell serves the tenant by the version before', async () => {
     const target = (await env.operations.route('fenced')).cellId === 'cell-1' ? 'cell-2' : 'cell-1';
     const order: string[] = [];
-    const access = new CellTableAccess(env.cellTables['cell-1']!.doc);
+    const access = new CellData(env.cellTables['cell-1']!.doc);
     const others = ['cell-1', 'cell-2', 'cell-3'].filter((cellId) => cellId !== target).map((cellId) => `data in ${cellId}?`);
     const operations = new CellOperations({
       store: env.store,
-      cellTables: {
+      cellData: {
         hasData: (cell, tenantId) => {
           order.push(`data in ${cell.cellId}?`);
           return access.hasData(cell, tenantId);
@@ -327,11 +328,11 @@ describe('pin and unpin', () => {
   it('gives the cells the current version back when data lands in the old cell before the fence holds', async () => {
     const home = (await env.operations.route('racing')).cellId;
     const target = home === 'cell-1' ? 'cell-2' : 'cell-1';
-    const access = new CellTableAccess(env.cellTables['cell-1']!.doc);
+    const access = new CellData(env.cellTables['cell-1']!.doc);
     let checks = 0;
     const operations = new CellOperations({
       store: env.store,
-      cellTables: {
+      cellData: {
         // The first check finds nothing; a write lands in the home cell before the fence holds; the second finds it.
         hasData: async (cell, tenantId) => {
           if (cell.cellId === home && checks++ === 0) {
@@ -487,7 +488,7 @@ describe('what the operations show', () => {
     const control = await table('control');
     const operations = new CellOperations({
       store: new ControlPlaneStore(control.client, control.tableName),
-      cellTables: new CellTableAccess(control.doc),
+      cellData: new CellData(control.doc),
       by: 'test',
     });
     const refusal = new OperationError('the control plane has no bucket map yet: deploy the control-plane stack (or start npm start) first');
@@ -520,7 +521,7 @@ describe('tenants', () => {
     let most = 0;
     const counting = new CellOperations({
       store,
-      cellTables: {
+      cellData: {
         hasData: async () => false,
         writeOwnership: async () => true,
         tenantsIn: async (_cell, bucket) => {

@@ -16,7 +16,8 @@ import { LOCAL_CREDENTIALS, LOCAL_REGION } from '../../local/dynamodb-local.ts';
 import { startLocalRuntime, type LocalRuntime } from '../../local/runtime.ts';
 import { eventually } from '../support/eventually.ts';
 import { connectLocal } from '../../control-plane/connect.ts';
-import { FINISHED, MoveEngine } from '../../control-plane/moves.ts';
+import { FINISHED } from '../../control-plane/move-record.ts';
+import { MoveEngine } from '../../control-plane/move-engine.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { isAlive } from '../support/processes.ts';
 import { testContext } from '../support/synth.ts';
@@ -389,7 +390,7 @@ describe('live updates across a move', () => {
       });
       const sourceCell = before.headers.get('x-cell-id')!;
       const targetCell = sourceCell === 'cell-1' ? 'cell-2' : 'cell-1';
-      const move = await new MoveEngine({ store: connection.store, moves: connection.moves, cellData: connection.cellTables }).create(
+      const move = await new MoveEngine({ store: connection.store, moves: connection.moves, cellData: connection.cellData }).create(
         { kind: 'tenant', tenantId: tenant, to: targetCell },
         { by: 'e2e', graceSeconds: 0 },
       );

@@ -17,7 +17,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { LOCAL_CREDENTIALS, LOCAL_REGION } from '../../local/dynamodb-local.ts';
 import { connectLocal } from '../../control-plane/connect.ts';
-import { MoveEngine } from '../../control-plane/moves.ts';
+import { MoveEngine } from '../../control-plane/move-engine.ts';
 
 /**
  * The service as `npm start` runs it, driven over real HTTP: ALB emulation →
@@ -591,7 +591,7 @@ describe('npm run cells -- --local', () => {
     // A move whose CLI and workflow died after the clone: its record says where it was, and nothing runs it.
     const connection = connectLocal(path.join(outdir, 'local-runtime.json'));
     try {
-      const engine = new MoveEngine({ store: connection.store, moves: connection.moves, cellData: connection.cellTables });
+      const engine = new MoveEngine({ store: connection.store, moves: connection.moves, cellData: connection.cellData });
       const left = await engine.create({ kind: 'tenant', tenantId: tenant, to: 'cell-2' }, { by: 'e2e', graceSeconds: 0 });
       while ((await connection.moves.get(left.moveId))!.state === 'clone') await engine.step(left.moveId);
     } finally {

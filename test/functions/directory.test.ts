@@ -2,7 +2,7 @@ import type { ALBResult } from 'aws-lambda';
 import { GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest';
 import { bucketOf } from '../../routing/routing.ts';
-import { CellTableAccess } from '../../control-plane/operations.ts';
+import { CellData } from '../../control-plane/cell-data.ts';
 import { createApp } from '../../functions/cell-api/app.ts';
 import { TenantDirectory } from '../../functions/cell-api/directory.ts';
 import { cellEntities } from '../../functions/cell-api/entities.ts';
@@ -80,6 +80,6 @@ describe('the tenant directory', () => {
     for (let n = 0; sameBucket.length < 2; n++) if (bucketOf(`b-${n}`) === bucket) sameBucket.push(`b-${n}`);
     for (const tenant of sameBucket) expect(await call(app, 'PUT', `/tenants/${tenant}/items/x`, { body: widget })).toBe(201);
     const cell = { cellId: 'c', status: 'active' as const, weight: 1, apiFunctionArn: 'arn', tableName: table.tableName };
-    expect((await new CellTableAccess(table.doc).tenantsIn(cell, bucket)).sort()).toEqual([...sameBucket, 'writer'].sort());
+    expect((await new CellData(table.doc).tenantsIn(cell, bucket)).sort()).toEqual([...sameBucket, 'writer'].sort());
   });
 });

@@ -236,7 +236,7 @@ describe('the router at a cold start', () => {
       expect(await cache.current()).toMatchObject({ version: 1, source: 'store', overrides: {} });
 
       const noData = { hasData: async () => false, writeOwnership: async () => true, tenantsIn: async () => [] };
-      await new CellOperations({ store, cellTables: noData, by: 'test', fenceWaitMs: 0 }).pin('tenant-x', 'cell-2');
+      await new CellOperations({ store, cellData: noData, by: 'test', fenceWaitMs: 0 }).pin('tenant-x', 'cell-2');
       time.advance(4_999);
       expect((await cache.current()).version).toBe(1);
       time.advance(1);

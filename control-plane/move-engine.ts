@@ -1,6 +1,7 @@
 /**
- * Moving tenants between cells while they serve: a move's record in the
- * control plane, and the engine that takes it one step at a time. The
+ * Moving tenants between cells while they serve: the engine that takes a
+ * move one step at a time (its record: move-record.ts; where it is kept:
+ * move-store.ts). The
  * control plane's move workflow (lib/move-workflow.ts) calls `step` until
  * the move is done, on AWS and in the local runtime alike; the CLI creates
  * moves and follows their records. Each step picks up from what the record
@@ -25,9 +26,6 @@
  */
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ConditionalCheckFailedException, TransactionCanceledException } from '@aws-sdk/client-dynamodb';
-import { GetCommand, paginateQuery, PutCommand, TransactWriteCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import * as z from 'zod';
 import {
   CELL_API_TIMEOUT_SECONDS,
   itemKey,
@@ -39,257 +37,18 @@ import {
 } from '../layers/shared/src/contracts/cell-table.ts';
 import { RUNNING_ORDER_STATUSES } from '../layers/shared/src/contracts/order-saga.ts';
 import { ID_RULE, isValidId } from '../layers/shared/src/ids.ts';
+import { shown } from '../layers/shared/src/shown.ts';
 import { encodeBuckets } from '../routing/bucket-codec.ts';
 import { type CellData, midSortKey } from './cell-data.ts';
 import { ControlPlaneError, InvalidInputError, NotFoundError } from './errors.ts';
-import { shown } from '../lib/cli-input.ts';
 import type { CellRecord, MapVersion } from '../routing/records.ts';
 import { BUCKET_COUNT, bucketOf, routeTenant, type BucketMap, type Overrides } from '../routing/routing.ts';
 import { MapConflictError, UnknownCellError, type ControlPlaneStore } from './store.ts';
-
-export const MOVE_PK = 'MOVE';
-
-/** The steps as an operator sees them, in order. */
-export const MOVE_STEPS = ['clone', 'catch up', 'fence', 'final catch up', 'verify', 'flip', 'forget'] as const;
-export type MoveStep = (typeof MOVE_STEPS)[number];
-
-/** Where a move is: the step it runs next, or how it ended. */
-export const MOVE_STATES = ['clone', 'catch up', 'fence', 'final', 'forget', 'done', 'aborted', 'failed', 'reverted'] as const;
-export type MoveState = (typeof MOVE_STATES)[number];
-export const FINISHED: ReadonlySet<MoveState> = new Set(['done', 'aborted', 'failed', 'reverted']);
-
-const stepTimesSchema = z.object({ startedAt: z.number(), endedAt: z.number().optional() });
-
-export const moveRecordSchema = z.object({
-  moveId: z.string(),
-  kind: z.enum(['tenant', 'bucket']),
-  /** The tenant, or the bucket range as given (`5` or `5-9`). */
-  subject: z.string(),
-  buckets: z.array(z.number().int()),
-  /** The tenants moving (for a bucket move, those the source's directory records, found again at each pass until the fence). */
-  tenants: z.array(z.string()),
-  from: z.string(),
-  to: z.string(),
-  state: z.enum(MOVE_STATES),
-  steps: z.record(z.string(), stepTimesSchema).default({}),
-  /**
-   * Where the clone (or the catch-up's pass) goes on: the next tenant not
-   * begun (its index in `tenants`), and the ranges of keys under way, each
-   * from after its last key done up to `upTo` (inclusive; the tenant's end
-   * when absent). A record saved with `lastKey` alone has that tenant under
-   * way as one range.
-   */
-  checkpoint: z
-    .object({
-      tenant: z.number().int(),
-      lastKey: z.record(z.string(), z.unknown()).optional(),
-      segments: z
-        .array(z.object({ tenant: z.number().int(), after: z.record(z.string(), z.unknown()).optional(), upTo: z.string().optional() }))
-        .optional(),
-    })
-    .optional(),
-  /** Records written into the target (clone and catch-ups). */
-  copied: z.number().int().default(0),
-  fenceAt: z.number().optional(),
-  fenceAttempts: z.number().int().default(0),
-  flippedAt: z.number().optional(),
-  /** From the fence to the flip: how long the moving tenants' writes were refused. */
-  fencedMs: z.number().optional(),
-  mapVersion: z.number().int().optional(),
-  verified: z.object({ records: z.number().int(), checksum: z.string() }).optional(),
-  /** From when every write of the moving tenants is in the source's change journal (the markers' time plus JOURNAL_SETTLE_MS). */
-  journalFrom: z.number().optional(),
-  /** What the catch-ups from the journal read: passes, changes (journal entries) and records read to copy and check them. */
-  delta: z.object({ passes: z.number().int(), changes: z.number().int(), reads: z.number().int() }).optional(),
-  /** Records read and written inside the fence (from the fence to the flip): what the fenced window's length follows. */
-  fenced: z.object({ changes: z.number().int(), reads: z.number().int() }).optional(),
-  /** What the target's journal copied back to the source between the flip and forget: passes, changes and records read. */
-  returned: z.object({ passes: z.number().int(), changes: z.number().int(), reads: z.number().int() }).optional(),
-  graceSeconds: z.number().nonnegative(),
-  forgetAt: z.number().optional(),
-  /** Forget has begun removing the source's copy: the move can no longer be reverted. */
-  forgetting: z.boolean().optional(),
-  /** An abort or failure under way (before the flip): how the move ends once the target's copy is removed. */
-  ending: z.object({ state: z.enum(['aborted', 'failed']), reason: z.string().optional() }).optional(),
-  /** When forget (or an abort) took a journaling marker away: the journal is cleared once no cell API instance can still write to it. */
-  unmarkedAt: z.number().optional(),
-  /** The move this one reverts: it takes the tenants back the way they came, from a source copy kept current. */
-  revertOf: z.string().optional(),
-  /** The move that reverts this one (set by `revert`, with the revert's record, in one transaction). */
-  revertedBy: z.string().optional(),
-  abortRequested: z.boolean().optional(),
-  error: z.string().optional(),
-  by: z.string(),
-  createdAt: z.number(),
-  updatedAt: z.number(),
-});
-export type MoveRecord = z.infer<typeof moveRecordSchema>;
-
-/** What the workflow does after a step: step again, wait first, or stop. */
-export type StepOutcome = { next: 'continue' } | { next: 'wait'; seconds: number } | { next: 'done'; state: MoveState };
-
-/** A move the operator asked for. */
-export type MoveRequest = { kind: 'tenant'; tenantId: string; to: string } | { kind: 'bucket'; first: number; last: number; to: string };
-
-/** Moves in the control plane's table: `MOVE` / `MOVE#<moveId>`, one record each, kept after they finish (their timings). */
-export class MoveStore {
-  constructor(
-    private readonly doc: DynamoDBDocumentClient,
-    private readonly tableName: string,
-  ) {}
-
-  async create(record: MoveRecord): Promise<void> {
-    await this.doc.send(
-      new PutCommand({
-        TableName: this.tableName,
-        Item: { pk: MOVE_PK, sk: sortKey(record.moveId), ...record },
-        ConditionExpression: 'attribute_not_exists(pk)',
-      }),
-    );
-  }
-
-  async get(moveId: string): Promise<MoveRecord | undefined> {
-    const { Item } = await this.doc.send(
-      new GetCommand({ TableName: this.tableName, Key: { pk: MOVE_PK, sk: sortKey(moveId) }, ConsistentRead: true }),
-    );
-    return Item ? moveRecordSchema.parse(Item) : undefined;
-  }
-
-  /** Every move, newest first. */
-  async list(): Promise<MoveRecord[]> {
-    const moves: MoveRecord[] = [];
-    const pages = paginateQuery(
-      { client: this.doc },
-      { TableName: this.tableName, KeyConditionExpression: 'pk = :pk', ExpressionAttributeValues: { ':pk': MOVE_PK }, ConsistentRead: true },
-    );
-    for await (const { Items = [] } of pages) moves.push(...Items.map((item) => moveRecordSchema.parse(item)));
-    return moves.sort((a, b) => b.createdAt - a.createdAt);
-  }
-
-  /**
-   * Saves what the engine changed; never the operator's abort request,
-   * which only `requestAbort` sets. Refused (MoveRevertedError) once a
-   * revert claimed the move unbeknown to the engine that saves.
-   */
-  async save(record: MoveRecord): Promise<void> {
-    const { moveId, abortRequested: _abort, revertedBy: _revert, ...fields } = record;
-    const entries = Object.entries(fields).filter(([, value]) => value !== undefined);
-    const unset = (['checkpoint', 'fenceAt'] as const).filter((name) => record[name] === undefined);
-    try {
-      await this.doc.send(
-        new UpdateCommand({
-          TableName: this.tableName,
-          Key: { pk: MOVE_PK, sk: sortKey(moveId) },
-          UpdateExpression: `SET ${entries.map((_, i) => `#f${i} = :f${i}`).join(', ')}${unset.length ? ` REMOVE ${unset.map((_, i) => `#u${i}`).join(', ')}` : ''}`,
-          ExpressionAttributeNames: {
-            ...Object.fromEntries(entries.map(([name], i) => [`#f${i}`, name])),
-            ...Object.fromEntries(unset.map((name, i) => [`#u${i}`, name])),
-          },
-          ExpressionAttributeValues: Object.fromEntries(entries.map(([, value], i) => [`:f${i}`, value])),
-          ConditionExpression: record.revertedBy === undefined ? 'attribute_exists(pk) AND attribute_not_exists(revertedBy)' : 'attribute_exists(pk)',
-        }),
-      );
-    } catch (error) {
-      if (error instanceof ConditionalCheckFailedException && record.revertedBy === undefined) throw new MoveRevertedError(moveId);
-      throw error;
-    }
-  }
-
-  /**
-   * Records a revert and claims the move it reverts, in one transaction:
-   * false when the move is no longer waiting to forget, is forgetting, or
-   * another revert claimed it first.
-   */
-  async createRevert(revert: MoveRecord & { revertOf: string }): Promise<boolean> {
-    try {
-      await this.doc.send(
-        new TransactWriteCommand({
-          TransactItems: [
-            {
-              Update: {
-                TableName: this.tableName,
-                Key: { pk: MOVE_PK, sk: sortKey(revert.revertOf) },
-                UpdateExpression: 'SET revertedBy = :revert',
-                ConditionExpression: '#state = :forget AND attribute_not_exists(revertedBy) AND attribute_not_exists(forgetting)',
-                ExpressionAttributeNames: { '#state': 'state' },
-                ExpressionAttributeValues: { ':revert': revert.moveId, ':forget': 'forget' },
-              },
-            },
-            {
-              Put: {
-                TableName: this.tableName,
-                Item: { pk: MOVE_PK, sk: sortKey(revert.moveId), ...revert },
-                ConditionExpression: 'attribute_not_exists(pk)',
-              },
-            },
-          ],
-        }),
-      );
-      return true;
-    } catch (error) {
-      if (error instanceof TransactionCanceledException) return false;
-      throw error;
-    }
-  }
-
-  /** Claims the move for forgetting its source's copy; false when a revert claimed it first. */
-  async claimForgetting(moveId: string): Promise<boolean> {
-    return this.setIf(moveId, 'forgetting', 'attribute_exists(pk) AND attribute_not_exists(revertedBy)');
-  }
-
-  /** Asks the move to abort; false when it already flipped or finished (an abort can no longer leave the source as it was). */
-  async requestAbort(moveId: string): Promise<boolean> {
-    return this.setIf(
-      moveId,
-      'abortRequested',
-      'attribute_exists(pk) AND #state IN (:clone, :catchUp, :fence, :final) AND attribute_not_exists(flippedAt)',
-      {
-        names: { '#state': 'state' },
-        values: { ':clone': 'clone', ':catchUp': 'catch up', ':fence': 'fence', ':final': 'final' },
-      },
-    );
-  }
-
-  /** Sets a flag of a move to true when the condition holds; false when it does not. */
-  private async setIf(
-    moveId: string,
-    flag: 'forgetting' | 'abortRequested',
-    condition: string,
-    expression: { names?: Record<string, string>; values?: Record<string, unknown> } = {},
-  ): Promise<boolean> {
-    try {
-      await this.doc.send(
-        new UpdateCommand({
-          TableName: this.tableName,
-          Key: { pk: MOVE_PK, sk: sortKey(moveId) },
-          UpdateExpression: `SET ${flag} = :yes`,
-          ConditionExpression: condition,
-          ...(expression.names && { ExpressionAttributeNames: expression.names }),
-          ExpressionAttributeValues: { ':yes': true, ...expression.values },
-        }),
-      );
-      return true;
-    } catch (error) {
-      if (error instanceof ConditionalCheckFailedException) return false;
-      throw error;
-    }
-  }
-}
-
-function sortKey(moveId: string): string {
-  return `MOVE#${moveId}`;
-}
+import { FINISHED, type MoveRecord, type MoveRequest, type MoveStep, type StepOutcome } from './move-record.ts';
+import { MoveRevertedError, type MoveStore } from './move-store.ts';
 
 /** A refusal the operator can act on. */
 export class MoveError extends ControlPlaneError {}
-
-/** A revert claimed the move while this engine worked on it: the move's next step stops it. */
-export class MoveRevertedError extends Error {
-  constructor(readonly moveId: string) {
-    super(`move ${moveId} was claimed by a revert`);
-    this.name = 'MoveRevertedError';
-  }
-}
 
 export interface MoveEngineDeps {
   readonly store: ControlPlaneStore;
