@@ -122,11 +122,11 @@ try {
   } else console.error(error);
   await shutdown(1);
 }
-const rt = runtime as LocalRuntime;
-console.log(banner(rt, { readySeconds: (performance.now() - started) / 1000, persistDir: args.persist, watching: args.watch }));
+const running = runtime as LocalRuntime;
+console.log(banner(running, { readySeconds: (performance.now() - started) / 1000, persistDir: args.persist, watching: args.watch }));
 
 if (args.watch) {
-  watchAndReload(rt, {
+  watchAndReload(running, {
     dirs: ['functions', 'layers/shared/src', 'lib'].map((dir) => fromRoot(dir)),
     log: (line) => console.log(`· ${line}`),
     warn: (line) => console.error(`· ${line}`),

@@ -101,7 +101,7 @@ function functionsDir(outdir: string): string {
 let runtimesStarted = 0;
 
 /** What a runtime holds while it runs: each start step fills in its part. */
-class Parts {
+class RuntimeParts {
   assembly!: LocalAssembly;
   dynamo: DynamoDBLocal | undefined;
   dynamoEndpoint!: string;
@@ -194,35 +194,35 @@ interface LocalServer {
  * everything that invokes them (the Step Functions executions, the stream
  * pollers, the front door) has stopped.
  */
-const START_ORDER: ReadonlyArray<StartStep<Parts>> = [
+const START_ORDER: ReadonlyArray<StartStep<RuntimeParts>> = [
   {
     name: 'the cloud assembly',
-    async start(rt) {
-      if (rt.options.context || !isFresh(rt.outdir)) {
-        rt.log(`synthesizing the app into ${path.relative(process.cwd(), rt.outdir) || rt.outdir} …`);
-        synthesize(rt.outdir, rt.options.context);
+    async start(parts) {
+      if (parts.options.context || !isFresh(parts.outdir)) {
+        parts.log(`synthesizing the app into ${path.relative(process.cwd(), parts.outdir) || parts.outdir} …`);
+        synthesize(parts.outdir, parts.options.context);
       } else {
-        rt.log('cdk.out is up to date');
+        parts.log('cdk.out is up to date');
       }
-      rt.assembly = readAssembly(rt.outdir);
+      parts.assembly = readAssembly(parts.outdir);
     },
   },
   {
     name: 'DynamoDB Local',
-    async start(rt) {
-      if (rt.options.dynamoEndpoint) {
-        rt.dynamoEndpoint = rt.options.dynamoEndpoint;
+    async start(parts) {
+      if (parts.options.dynamoEndpoint) {
+        parts.dynamoEndpoint = parts.options.dynamoEndpoint;
         return;
       }
-      const pidFile = path.join(ensureStateDir(rt.appName), 'dynamodb-local.pid');
-      stopStaleDynamoDB(pidFile, rt.log);
-      rt.log('starting DynamoDB Local …');
-      if (rt.options.persistDir) mkdirSync(rt.options.persistDir, { recursive: true });
-      const dynamo = await startDynamoDBLocal({ dbPath: rt.options.persistDir });
+      const pidFile = path.join(ensureStateDir(parts.appName), 'dynamodb-local.pid');
+      stopStaleDynamoDB(pidFile, parts.log);
+      parts.log('starting DynamoDB Local …');
+      if (parts.options.persistDir) mkdirSync(parts.options.persistDir, { recursive: true });
+      const dynamo = await startDynamoDBLocal({ dbPath: parts.options.persistDir });
       // Its pid and ours: a later start stops it only if we are gone.
       writeFileSync(pidFile, `${dynamo.pid} ${process.pid}\n`);
-      rt.dynamo = dynamo;
-      rt.dynamoEndpoint = dynamo.endpoint;
+      parts.dynamo = dynamo;
+      parts.dynamoEndpoint = dynamo.endpoint;
       return async () => {
         await dynamo.stop();
         rmSync(pidFile, { force: true });
@@ -231,110 +231,110 @@ const START_ORDER: ReadonlyArray<StartStep<Parts>> = [
   },
   {
     name: "the app's tables and deploy-time calls",
-    async start(rt) {
-      rt.dynamoClient = new DynamoDBClient({ endpoint: rt.dynamoEndpoint, region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS });
-      await createTables(rt.dynamoClient, rt.assembly.tables);
-      rt.sdkCalls = await runDeployTimeCalls(rt.dynamoClient, rt.assembly);
-      return async () => rt.dynamoClient.destroy();
+    async start(parts) {
+      parts.dynamoClient = new DynamoDBClient({ endpoint: parts.dynamoEndpoint, region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS });
+      await createTables(parts.dynamoClient, parts.assembly.tables);
+      parts.sdkCalls = await runDeployTimeCalls(parts.dynamoClient, parts.assembly);
+      return async () => parts.dynamoClient.destroy();
     },
   },
   {
     name: 'the function host',
-    async start(rt) {
-      rt.host = new FunctionHost(functionsDir(rt.outdir), rt.output, {
-        maxInstancesPerFunction: rt.options.maxInstancesPerFunction,
+    async start(parts) {
+      parts.host = new FunctionHost(functionsDir(parts.outdir), parts.output, {
+        maxInstancesPerFunction: parts.options.maxInstancesPerFunction,
       });
-      return () => rt.host.stop();
+      return () => parts.host.stop();
     },
   },
   {
     name: 'the Lambda API',
-    async start(rt) {
-      rt.lambdaApi = await startLambdaApi(rt.host, 0, aliasNames(rt.assembly.aliases));
-      return rt.lambdaApi.close;
+    async start(parts) {
+      parts.lambdaApi = await startLambdaApi(parts.host, 0, aliasNames(parts.assembly.aliases));
+      return parts.lambdaApi.close;
     },
   },
   {
     name: 'the token issuer',
-    async start(rt) {
-      rt.issuer = await startIssuer(rt.assembly);
-      return rt.issuer?.close;
+    async start(parts) {
+      parts.issuer = await startIssuer(parts.assembly);
+      return parts.issuer?.close;
     },
   },
   {
     name: 'the queues and Step Functions',
-    async start(rt) {
-      rt.queues = new LocalQueues();
-      rt.queues.define(rt.assembly.queues.map((q) => q.queueName));
-      rt.stepFunctions = new LocalStepFunctions({
-        dynamodb: rt.dynamoClient,
-        invoke: (functionName, payload) => rt.host.invoke(functionName, payload),
-        queues: rt.queues,
-        log: (line) => rt.output(`[step-functions] ${line}`),
+    async start(parts) {
+      parts.queues = new LocalQueues();
+      parts.queues.define(parts.assembly.queues.map((q) => q.queueName));
+      parts.stepFunctions = new LocalStepFunctions({
+        dynamodb: parts.dynamoClient,
+        invoke: (functionName, payload) => parts.host.invoke(functionName, payload),
+        queues: parts.queues,
+        log: (line) => parts.output(`[step-functions] ${line}`),
       });
-      rt.stepFunctions.load(rt.assembly);
-      rt.stepFunctionsApi = await startStepFunctionsApi(rt.stepFunctions);
+      parts.stepFunctions.load(parts.assembly);
+      parts.stepFunctionsApi = await startStepFunctionsApi(parts.stepFunctions);
       // Running executions end as ABORTED, then the API closes.
       return async () => {
-        await rt.stepFunctions.stop();
-        await rt.stepFunctionsApi.close();
+        await parts.stepFunctions.stop();
+        await parts.stepFunctionsApi.close();
       };
     },
   },
   {
     name: 'the WebSocket API',
-    async start(rt) {
-      rt.live = await startLive(rt.assembly, rt.host, rt.options.webSocketPort ?? 3001, rt.output);
-      return rt.live?.close;
+    async start(parts) {
+      parts.live = await startLive(parts.assembly, parts.host, parts.options.webSocketPort ?? 3001, parts.output);
+      return parts.live?.close;
     },
   },
   {
     name: "the app's functions",
-    async start(rt) {
-      rt.deployFunctions();
+    async start(parts) {
+      parts.deployFunctions();
     },
   },
   {
     name: 'the stream pollers',
-    async start(rt) {
-      rt.streams = new LocalStreams({
-        dynamodb: rt.dynamoClient,
-        dynamoEndpoint: rt.dynamoEndpoint,
-        invoke: (functionName, payload) => rt.host.invoke(functionName, payload),
-        queues: rt.queues,
-        log: (line) => rt.output(`[streams] ${line}`),
+    async start(parts) {
+      parts.streams = new LocalStreams({
+        dynamodb: parts.dynamoClient,
+        dynamoEndpoint: parts.dynamoEndpoint,
+        invoke: (functionName, payload) => parts.host.invoke(functionName, payload),
+        queues: parts.queues,
+        log: (line) => parts.output(`[streams] ${line}`),
       });
-      rt.streams.load(rt.assembly);
+      parts.streams.load(parts.assembly);
       // Ready means positioned: a change made once the runtime is up reaches the publishers.
-      await rt.streams.drained();
-      return () => rt.streams.stop();
+      await parts.streams.drained();
+      return () => parts.streams.stop();
     },
   },
   {
     name: 'the front door',
-    async start(rt) {
-      rt.frontDoor = await startFrontDoor({
-        host: rt.host,
-        functionName: rt.assembly.frontDoor.functionName,
-        multiValueHeaders: rt.assembly.frontDoor.multiValueHeaders,
-        port: rt.options.port ?? 3000,
-        localRoutes: (req, res) => serveQueues(rt.queues, req, res) || serveTraffic(rt.traffic, req, res),
+    async start(parts) {
+      parts.frontDoor = await startFrontDoor({
+        host: parts.host,
+        functionName: parts.assembly.frontDoor.functionName,
+        multiValueHeaders: parts.assembly.frontDoor.multiValueHeaders,
+        port: parts.options.port ?? 3000,
+        localRoutes: (req, res) => serveQueues(parts.queues, req, res) || serveTraffic(parts.traffic, req, res),
         onAnswer: (answer) => {
-          rt.traffic.record(answer.statusCode, answer.cellId);
-          rt.options.requestLog?.(answer);
+          parts.traffic.record(answer.statusCode, answer.cellId);
+          parts.options.requestLog?.(answer);
         },
       });
-      return rt.frontDoor.close;
+      return parts.frontDoor.close;
     },
   },
   {
     name: 'the state file',
-    async start(rt) {
-      rt.stateFile = rt.options.stateFile ?? defaultStateFile(rt.appName);
-      rt.writeState();
+    async start(parts) {
+      parts.stateFile = parts.options.stateFile ?? defaultStateFile(parts.appName);
+      parts.writeState();
       return async () => {
-        if (existsSync(rt.stateFile) && (JSON.parse(readFileSync(rt.stateFile, 'utf8')) as LocalRuntimeState).pid === process.pid) {
-          rmSync(rt.stateFile, { force: true });
+        if (existsSync(parts.stateFile) && (JSON.parse(readFileSync(parts.stateFile, 'utf8')) as LocalRuntimeState).pid === process.pid) {
+          rmSync(parts.stateFile, { force: true });
         }
       };
     },
@@ -355,43 +355,43 @@ export async function startLocalRuntime(options: LocalRuntimeOptions = {}): Prom
   // The app's name names the state folder and the banner; a reload keeps the name the runtime started with.
   const { appName } = parseConfig((key) => ({ ...cdkJsonContext(), ...options.context })[key]);
   const output = options.functionOutput ?? ((line: string) => process.stdout.write(`${line}\n`));
-  const rt = new Parts(options, appName, options.outdir ?? fromRoot('cdk.out'), log, output);
-  const stop = await startInOrder(START_ORDER, rt, log);
+  const parts = new RuntimeParts(options, appName, options.outdir ?? fromRoot('cdk.out'), log, output);
+  const stop = await startInOrder(START_ORDER, parts, log);
   return {
     appName,
-    url: rt.frontDoor.url,
-    lambdaUrl: rt.lambdaApi.url,
-    dynamoEndpoint: rt.dynamoEndpoint,
-    issuer: rt.issuer,
-    stepFunctions: rt.stepFunctions,
-    queues: rt.queues,
-    live: rt.live,
-    streams: rt.streams,
+    url: parts.frontDoor.url,
+    lambdaUrl: parts.lambdaApi.url,
+    dynamoEndpoint: parts.dynamoEndpoint,
+    issuer: parts.issuer,
+    stepFunctions: parts.stepFunctions,
+    queues: parts.queues,
+    live: parts.live,
+    streams: parts.streams,
     get assembly() {
-      return rt.assembly;
+      return parts.assembly;
     },
     async reload(context = options.context) {
-      synthesize(rt.outdir, context);
-      rt.context = context ?? {};
-      rt.assembly = readAssembly(rt.outdir);
-      await createTables(rt.dynamoClient, rt.assembly.tables);
-      rt.sdkCalls = await runDeployTimeCalls(rt.dynamoClient, rt.assembly, rt.sdkCalls);
-      rt.queues.define(rt.assembly.queues.map((q) => q.queueName));
-      rt.stepFunctions.load(rt.assembly);
-      rt.writeState();
-      const changed = rt.deployFunctions();
-      rt.streams.load(rt.assembly);
+      synthesize(parts.outdir, context);
+      parts.context = context ?? {};
+      parts.assembly = readAssembly(parts.outdir);
+      await createTables(parts.dynamoClient, parts.assembly.tables);
+      parts.sdkCalls = await runDeployTimeCalls(parts.dynamoClient, parts.assembly, parts.sdkCalls);
+      parts.queues.define(parts.assembly.queues.map((q) => q.queueName));
+      parts.stepFunctions.load(parts.assembly);
+      parts.writeState();
+      const changed = parts.deployFunctions();
+      parts.streams.load(parts.assembly);
       return changed;
     },
     environment(functionName) {
-      const env = rt.environments.get(functionName);
+      const env = parts.environments.get(functionName);
       if (!env) throw new Error(`no local function named ${functionName}`);
       return { ...env };
     },
-    pids: () => [...(rt.dynamo ? [rt.dynamo.pid] : []), ...rt.host.pids()],
+    pids: () => [...(parts.dynamo ? [parts.dynamo.pid] : []), ...parts.host.pids()],
     processes: () => [
-      ...(rt.dynamo ? [{ pid: rt.dynamo.pid, name: 'DynamoDB Local' }] : []),
-      ...rt.host.processes().map(({ pid, functionName }) => ({ pid, name: functionName })),
+      ...(parts.dynamo ? [{ pid: parts.dynamo.pid, name: 'DynamoDB Local' }] : []),
+      ...parts.host.processes().map(({ pid, functionName }) => ({ pid, name: functionName })),
     ],
     stop,
   };
