@@ -8,6 +8,6 @@ import config from './vitest.mutate.config.ts';
  * is left out: a minute of DynamoDB Local work a run, against each of some
  * 400 mutants. So the score is what the quick suites catch alone, a floor.
  */
-export const moveSuites = ['test/control-plane/move-engine.test.ts', 'test/control-plane/plan.test.ts', 'test/console/server.test.ts'];
+export const moveSuites = ['test/control-plane/move-engine.test.ts', 'test/control-plane/plan.test.ts', 'test/tools/console/server.test.ts'];
 
 export default { ...config, test: { ...config.test, include: moveSuites } };

@@ -466,7 +466,7 @@ describe('npm start: authentication end to end', () => {
 /** Retries an assertion until it holds: the router picks up control-plane changes within its refresh interval. */
 /** `npm run cells -- <args> --local` against this runtime. */
 function cellsCli(...args: string[]) {
-  return runTool('control-plane/cli.ts', [...args, '--local', '--local-state', path.join(outdir, 'local-runtime.json')]);
+  return runTool('tools/cells/cli.ts', [...args, '--local', '--local-state', path.join(outdir, 'local-runtime.json')]);
 }
 
 describe('npm run cells -- --local', () => {

@@ -40,7 +40,7 @@ afterAll(async () => {
   for (const pid of pids) expect(isAlive(pid)).toBe(false);
 });
 
-const cells = (...args: string[]) => runTool('control-plane/cli.ts', [...args, '--local', '--local-state', path.join(outdir, 'local-runtime.json')]);
+const cells = (...args: string[]) => runTool('tools/cells/cli.ts', [...args, '--local', '--local-state', path.join(outdir, 'local-runtime.json')]);
 
 function tenantIn(cellId: string, prefix: string): string {
   for (let n = 0; ; n += 1) if (cellOfBucket(map, `${prefix}-${n}`) === cellId) return `${prefix}-${n}`;

@@ -9,7 +9,19 @@ import { sharedEntryPoints } from '../../lib/shared-layer.ts';
  * only the folders listed for it; type-only imports are erased and may also
  * point where `types` allows. Contracts are leaves.
  */
-const FOLDERS = ['bin', 'lib', 'functions', 'layers', 'routing', 'control-plane', 'local', 'bench', 'deploy', 'console'] as const;
+const FOLDERS = [
+  'bin',
+  'lib',
+  'functions',
+  'layers',
+  'routing',
+  'control-plane',
+  'local',
+  'bench',
+  'tools/cells',
+  'tools/deploy',
+  'tools/console',
+] as const;
 type Folder = (typeof FOLDERS)[number];
 
 const VALUE_EDGES: Record<Folder, Folder[]> = {
@@ -22,15 +34,18 @@ const VALUE_EDGES: Record<Folder, Folder[]> = {
   // The deploy side: contracts and the routing core's data formats, never handler code (not even its types).
   lib: ['layers', 'routing'],
   bin: ['lib'],
-  // The operator's tools: contracts, the routing core, the app's config, never the local runtime.
+  // The control plane's operations and the move engine: contracts, the routing core, the app's config, never the local runtime.
   'control-plane': ['layers', 'routing', 'lib'],
+  // `npm run cells`: the control plane's operations on a command line.
+  'tools/cells': ['layers', 'routing', 'lib', 'control-plane'],
   // The local runtime synthesizes the app and reaches it as the tools do.
   local: ['layers', 'routing', 'lib', 'control-plane'],
   bench: ['layers', 'routing', 'lib', 'control-plane', 'local', 'functions'],
   // The wave deploy: the app to synthesize and its names; nothing of the runtime.
-  deploy: ['layers', 'lib'],
-  // The operator's console: the tools' operations layer, never the local runtime (it reads it over HTTP).
-  console: ['layers', 'routing', 'lib', 'control-plane'],
+  'tools/deploy': ['layers', 'lib'],
+  // The operator's console: the control plane's operations, and the actions and views it shares with `cells`; never the local
+  // runtime (it reads it over HTTP).
+  'tools/console': ['layers', 'routing', 'lib', 'control-plane', 'tools/cells'],
 };
 // Type-only edges beyond those: none. A shape both sides need is a contract (layers/shared/src/contracts).
 const TYPE_EDGES: Partial<Record<Folder, Folder[]>> = {};
@@ -42,10 +57,10 @@ interface Edge {
 }
 
 function folderOf(file: string): Folder | 'test' | undefined {
-  const top = file.split(path.sep)[0];
+  const [top, sub] = file.split(path.sep);
   if (top === 'layers') return 'layers';
   if (top === 'test') return 'test';
-  return FOLDERS.find((folder) => folder === top);
+  return FOLDERS.find((folder) => folder === top || folder === `${top}/${sub}`);
 }
 
 /** The file a specifier of the shared package names, by the package's `exports`. */
@@ -74,7 +89,7 @@ function importsOf(root: string): Edge[] {
     });
 }
 
-const edges = ['bin', 'lib', 'functions', 'layers/shared/src', 'routing', 'control-plane', 'local', 'bench', 'deploy', 'console'].flatMap(importsOf);
+const edges = ['bin', 'lib', 'functions', 'layers/shared/src', 'routing', 'control-plane', 'local', 'bench', 'tools'].flatMap(importsOf);
 
 /** Every cycle of allowed edges, as a path: a depth-first walk that meets a folder already on its own path. */
 function cyclesOf(graph: Record<Folder, Folder[]>): string[] {

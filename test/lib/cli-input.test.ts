@@ -77,12 +77,12 @@ describe('every tool refuses a number that is none, in one line with exit code 2
     ],
     ['local/cli.ts', ['--bogus'], 'npm start: unknown option "--bogus" (npm start -- --help lists the options)'],
     [
-      'console/cli.ts',
+      'tools/console/cli.ts',
       ['--port', ' 80'],
       'npm run console: --port must be a whole number from 0 to 65535, not " 80" (npm run console -- --help lists the options)',
     ],
     [
-      'console/cli.ts',
+      'tools/console/cli.ts',
       ['--port', '1.5'],
       'npm run console: --port must be a whole number from 0 to 65535, not "1.5" (npm run console -- --help lists the options)',
     ],
@@ -104,7 +104,7 @@ describe('every tool refuses a number that is none, in one line with exit code 2
       'npm run bench: --out must be a directory the bench can write into, not "package.json" (EEXIST) (npm run bench -- --help lists the options)',
     ],
     [
-      'deploy/cli.ts',
+      'tools/deploy/cli.ts',
       ['--dry-run', '-c', 'bakeMinutes='],
       'npm run deploy: invalid configuration: bakeMinutes: must be a whole number of minutes, not ""',
     ],

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { findChromium, NO_CHROMIUM } from '../support/chromium.ts';
+import { findChromium, NO_CHROMIUM } from '../../support/chromium.ts';
 
 /** Runs `body` with environment variables replaced, and puts them back. */
 function withEnv<T>(env: Record<string, string | undefined>, body: () => T): T {

@@ -1,8 +1,8 @@
 import type { CloudWatchClient, DescribeAlarmsCommand } from '@aws-sdk/client-cloudwatch';
 import { describe, expect, it } from 'vitest';
-import { CloudWatchAlarms } from '../../deploy/aws.ts';
-import { deployCommand, EXIT, type DeployDependencies } from '../../deploy/cli.ts';
-import type { AlarmReader, StackDeployer } from '../../deploy/waves.ts';
+import { CloudWatchAlarms } from '../../../tools/deploy/aws.ts';
+import { deployCommand, EXIT, type DeployDependencies } from '../../../tools/deploy/cli.ts';
+import type { AlarmReader, StackDeployer } from '../../../tools/deploy/waves.ts';
 
 const context = { appName: 'shop', stage: 'dev', cells: ['c-1', 'c-2', 'c-3', 'c-4'], region: 'eu-west-1' };
 

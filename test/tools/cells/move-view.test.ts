@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { forgetTime, revertible, seconds, stateOf, summary } from '../../control-plane/move-view.ts';
-import type { MoveRecord } from '../../control-plane/move-record.ts';
+import { forgetTime, revertible, seconds, stateOf, summary } from '../../../tools/cells/move-view.ts';
+import type { MoveRecord } from '../../../control-plane/move-record.ts';
 
 const at = Date.parse('2026-12-07T10:00:00.000Z');
 const move = (fields: Partial<MoveRecord>): MoveRecord => ({

@@ -4,9 +4,9 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { pathToFileURL } from 'node:url';
-import { InputError, parseCommandLine, shown } from '../lib/cli-input.ts';
-import { cdkJsonContext, checkContextKeys, ConfigError, parseConfig, type AppConfig } from '../lib/config.ts';
-import { cellHealthAlarmName, controlPlaneHealthAlarmName, stackName } from '../layers/shared/src/contracts/names.ts';
+import { InputError, parseCommandLine, shown } from '../../lib/cli-input.ts';
+import { cdkJsonContext, checkContextKeys, ConfigError, parseConfig, type AppConfig } from '../../lib/config.ts';
+import { cellHealthAlarmName, controlPlaneHealthAlarmName, stackName } from '../../layers/shared/src/contracts/names.ts';
 import { describePlan, formatDuration, PlanError, planWaves, runWaveDeploy, type AlarmReader, type Clock, type StackDeployer } from './waves.ts';
 
 const USAGE = `usage: npm run deploy -- [options]

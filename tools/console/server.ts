@@ -8,9 +8,9 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { build } from 'esbuild';
 import * as z from 'zod';
-import { ControlPlaneError, InvalidInputError, NotFoundError } from '../control-plane/errors.ts';
-import { shown } from '../lib/cli-input.ts';
-import { fromRoot } from '../lib/paths.ts';
+import { ControlPlaneError, InvalidInputError, NotFoundError } from '../../control-plane/errors.ts';
+import { shown } from '../../lib/cli-input.ts';
+import { fromRoot } from '../../lib/paths.ts';
 import type { ErrorBody } from './api.ts';
 import { UnreachableError, type ConsoleModel } from './model.ts';
 
@@ -43,7 +43,7 @@ export interface ConsoleServer {
 /** Bundles the page's script for the browser. */
 export async function bundlePage(): Promise<string> {
   const result = await build({
-    entryPoints: [fromRoot('console/page/app.ts')],
+    entryPoints: [fromRoot('tools/console/page/app.ts')],
     bundle: true,
     write: false,
     format: 'esm',
@@ -57,7 +57,7 @@ export async function bundlePage(): Promise<string> {
 
 export async function startConsoleServer(model: ConsoleModel, options: { port?: number } = {}): Promise<ConsoleServer> {
   const script = await bundlePage();
-  const html = readFileSync(fromRoot('console/page/index.html'), 'utf8');
+  const html = readFileSync(fromRoot('tools/console/page/index.html'), 'utf8');
   let origin = '';
   const server = createServer((req, res) => {
     handle(model, req, res, { html, script, origin }).catch((error: unknown) => send(res, 500, { error: (error as Error).message }));

@@ -10,7 +10,7 @@ import {
   type Clock,
   type StackDeployer,
   type WavePlanInput,
-} from '../../deploy/waves.ts';
+} from '../../../tools/deploy/waves.ts';
 
 const MINUTE = 60_000;
 const CELLS = ['cell-1', 'cell-2', 'cell-3', 'cell-4', 'cell-5', 'cell-6'];

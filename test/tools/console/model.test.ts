@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import type { ControlPlaneConnection } from '../../control-plane/connect.ts';
-import { ConsoleModel } from '../../console/model.ts';
+import type { ControlPlaneConnection } from '../../../control-plane/connect.ts';
+import { ConsoleModel } from '../../../tools/console/model.ts';
 
 describe('ConsoleModel', () => {
   it('refuses a second apply that arrives while the first is still reading, and frees itself when the first is refused', async () => {

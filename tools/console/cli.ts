@@ -6,10 +6,10 @@
 import { hostname, userInfo } from 'node:os';
 import path from 'node:path';
 import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
-import { connectAws, connectLocal, type ControlPlaneConnection } from '../control-plane/connect.ts';
-import { defaultStateFile, readLocalState } from '../control-plane/local-target.ts';
-import { InputError, parseCommandLine, portNumber, shown } from '../lib/cli-input.ts';
-import { cdkJsonContext, ConfigError, parseConfig } from '../lib/config.ts';
+import { connectAws, connectLocal, type ControlPlaneConnection } from '../../control-plane/connect.ts';
+import { defaultStateFile, readLocalState } from '../../control-plane/local-target.ts';
+import { InputError, parseCommandLine, portNumber, shown } from '../../lib/cli-input.ts';
+import { cdkJsonContext, ConfigError, parseConfig } from '../../lib/config.ts';
 import { AwsHealth, LocalHealth } from './health.ts';
 import { ConsoleModel } from './model.ts';
 import { startConsoleServer } from './server.ts';

@@ -6,16 +6,16 @@
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { savedPlanSchema, type SavedPlan } from './apply.ts';
-import type { ControlPlaneConnection } from './connect.ts';
-import { ensureStateDir } from './local-target.ts';
-import { FINISHED, type MoveRecord, type MoveRequest } from './move-record.ts';
-import { MoveEngine } from './move-engine.ts';
-import type { MoveRunner } from './apply.ts';
-import { NotFoundError } from './errors.ts';
-import { OperationError, type CellOperations } from './operations.ts';
-import { shown } from '../lib/cli-input.ts';
-import { summarizeMoves } from './plan.ts';
+import { savedPlanSchema, type SavedPlan } from '../../control-plane/apply.ts';
+import type { ControlPlaneConnection } from '../../control-plane/connect.ts';
+import { ensureStateDir } from '../../control-plane/local-target.ts';
+import { FINISHED, type MoveRecord, type MoveRequest } from '../../control-plane/move-record.ts';
+import { MoveEngine } from '../../control-plane/move-engine.ts';
+import type { MoveRunner } from '../../control-plane/apply.ts';
+import { NotFoundError } from '../../control-plane/errors.ts';
+import { OperationError, type CellOperations } from '../../control-plane/operations.ts';
+import { shown } from '../../lib/cli-input.ts';
+import { summarizeMoves } from '../../control-plane/plan.ts';
 
 /** How a move request names what moves: the tenant, or the bucket range (`5` or `5-9`). */
 export function moveSubject(request: MoveRequest): string {

@@ -1,11 +1,11 @@
 import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { fromRoot } from '../../lib/paths.ts';
+import { fromRoot } from '../../../lib/paths.ts';
 
 describe('npm run console', () => {
   it('refuses a bad port in one line, exit 2, before reaching any control plane', () => {
     for (const port of ['abc', '70000', '1.5']) {
-      const run = spawnSync(process.execPath, ['--import', 'tsx', fromRoot('console/cli.ts'), '--port', port], {
+      const run = spawnSync(process.execPath, ['--import', 'tsx', fromRoot('tools/console/cli.ts'), '--port', port], {
         cwd: fromRoot(),
         encoding: 'utf8',
         // No credentials anywhere: a run that reached AWS would say so instead.

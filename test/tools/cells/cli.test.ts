@@ -3,8 +3,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pMap from 'p-map';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fromRoot } from '../../lib/paths.ts';
-import { runTool } from '../support/processes.ts';
+import { fromRoot } from '../../../lib/paths.ts';
+import { runTool } from '../../support/processes.ts';
 
 /**
  * `npm run cells` refusing bad input: one line on stderr, exit code 2 for a
@@ -19,7 +19,7 @@ beforeAll(() => {
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-const cells = (args: string[]) => runTool('control-plane/cli.ts', args);
+const cells = (args: string[]) => runTool('tools/cells/cli.ts', args);
 
 const HINT = ' (npm run cells -- --help lists the commands and options)';
 const plan = (moves: unknown) => {

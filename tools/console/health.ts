@@ -4,7 +4,7 @@
  * composite alarm and the router's per-cell metrics.
  */
 import { type CloudWatchClient, DescribeAlarmsCommand, GetMetricDataCommand, type MetricDataQuery } from '@aws-sdk/client-cloudwatch';
-import { cellHealthAlarmName, metricsNamespace, type AppIdentity } from '../layers/shared/src/contracts/names.ts';
+import { cellHealthAlarmName, metricsNamespace, type AppIdentity } from '../../layers/shared/src/contracts/names.ts';
 import type { CellHealth, TrafficView } from './api.ts';
 
 export interface HealthSource {

@@ -3,8 +3,8 @@
  * `cells` CLI (CellOperations, control-plane/actions.ts): the server only
  * turns these into HTTP.
  */
-import { ID_RULE, isValidId } from '../layers/shared/src/ids.ts';
-import { PlanRunner, type ApplyProgress, type SavedPlan } from '../control-plane/apply.ts';
+import { ID_RULE, isValidId } from '../../layers/shared/src/ids.ts';
+import { PlanRunner, type ApplyProgress, type SavedPlan } from '../../control-plane/apply.ts';
 import {
   abortMoveById,
   checkPlanCells,
@@ -15,18 +15,18 @@ import {
   readPlan,
   revertMove,
   startMove,
-} from '../control-plane/actions.ts';
-import type { ControlPlaneConnection } from '../control-plane/connect.ts';
-import { FINISHED, type MoveRecord, type MoveRequest } from '../control-plane/move-record.ts';
-import { revertible } from '../control-plane/move-view.ts';
-import { CellOperations, OperationError } from '../control-plane/operations.ts';
-import { InvalidInputError, NotFoundError } from '../control-plane/errors.ts';
-import { UnknownCellError } from '../control-plane/store.ts';
-import { shown } from '../lib/cli-input.ts';
-import { BUCKET_COUNT, bucketOf } from '../routing/routing.ts';
+} from '../cells/actions.ts';
+import type { ControlPlaneConnection } from '../../control-plane/connect.ts';
+import { FINISHED, type MoveRecord, type MoveRequest } from '../../control-plane/move-record.ts';
+import { revertible } from '../cells/move-view.ts';
+import { CellOperations, OperationError } from '../../control-plane/operations.ts';
+import { InvalidInputError, NotFoundError } from '../../control-plane/errors.ts';
+import { UnknownCellError } from '../../control-plane/store.ts';
+import { shown } from '../../lib/cli-input.ts';
+import { BUCKET_COUNT, bucketOf } from '../../routing/routing.ts';
 import type { BucketView, CellHealth, ConsoleSnapshot, MoveView, TenantView, VersionDiffView } from './api.ts';
 import type { HealthSource } from './health.ts';
-import type { TenantQuota } from '../layers/shared/src/contracts/quotas.ts';
+import type { TenantQuota } from '../../layers/shared/src/contracts/quotas.ts';
 
 export interface ConsoleModelDeps {
   readonly connection: ControlPlaneConnection;

@@ -1,6 +1,6 @@
 /** How the `cells` CLI shows moves: step lines as a move goes on, a summary, an apply's progress bar. */
-import type { ApplyProgress } from './apply.ts';
-import { MOVE_STEPS, type MoveRecord } from './move-record.ts';
+import type { ApplyProgress } from '../../control-plane/apply.ts';
+import { MOVE_STEPS, type MoveRecord } from '../../control-plane/move-record.ts';
 
 export function seconds(ms: number): string {
   if (ms < 1_000) return `${Math.round(ms)} ms`;

@@ -14,8 +14,8 @@ import {
   type StackSelector,
 } from '@aws-cdk/toolkit-lib';
 import { App } from 'aws-cdk-lib';
-import { buildApp } from '../lib/app.ts';
-import { fromRoot } from '../lib/paths.ts';
+import { buildApp } from '../../lib/app.ts';
+import { fromRoot } from '../../lib/paths.ts';
 import type { AlarmReader, Change, StackDeployer } from './waves.ts';
 
 /**

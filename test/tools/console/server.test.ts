@@ -3,13 +3,13 @@ import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import type { ControlPlaneConnection } from '../../control-plane/connect.ts';
-import { routeTenant } from '../../routing/routing.ts';
-import { UnknownCellError } from '../../control-plane/store.ts';
-import { cellWorld, type CellWorld } from '../support/moving.ts';
-import { OperationError } from '../../control-plane/operations.ts';
-import { ConsoleModel, UnknownTenantError, UnreachableError } from '../../console/model.ts';
-import { startConsoleServer, type ConsoleServer } from '../../console/server.ts';
+import type { ControlPlaneConnection } from '../../../control-plane/connect.ts';
+import { routeTenant } from '../../../routing/routing.ts';
+import { UnknownCellError } from '../../../control-plane/store.ts';
+import { cellWorld, type CellWorld } from '../../support/moving.ts';
+import { OperationError } from '../../../control-plane/operations.ts';
+import { ConsoleModel, UnknownTenantError, UnreachableError } from '../../../tools/console/model.ts';
+import { startConsoleServer, type ConsoleServer } from '../../../tools/console/server.ts';
 
 const calls: unknown[][] = [];
 /** A model whose answers the test picks: only the server's own work is under test. */

@@ -2,7 +2,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { DescribeAlarmsCommand, type GetMetricDataCommand, type CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import { describe, expect, it } from 'vitest';
-import { AwsHealth, LocalHealth } from '../../console/health.ts';
+import { AwsHealth, LocalHealth } from '../../../tools/console/health.ts';
 
 const app = { appName: 'shop', stage: 'prod' };
 
