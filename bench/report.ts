@@ -472,7 +472,7 @@ export function renderMarkdown(results: BenchResults): string {
     '',
     `Measured by \`${results.command}\` on ${results.date.slice(0, 10)} in ${fmt(results.durationSeconds)} s${results.quick ? ' (a quick run: fewer samples)' : ''}, on ${m.cores} cores of ${m.cpu}, ${m.memoryGiB} GiB, ${m.os}, Node.js ${m.node}, ${m.java}.`,
     'Every figure comes from one run, and every comparison was measured side by side in it. The raw numbers are in `benchmarks.json`;',
-    'what was changed because of them is in [docs/design-notes.md](docs/design-notes.md#performance). Regenerate with `npm run bench`.',
+    'what was changed because of them is in [docs/design/performance.md](docs/design/performance.md). Regenerate with `npm run bench`.',
   ];
   for (const section of sections(results)) {
     lines.push('', `## ${section.title}`, '', section.how, '');

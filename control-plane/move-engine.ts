@@ -13,7 +13,7 @@
  * copies them back to the source, so a revert (`revert`) is a move the
  * other way that needs no clone.
  *
- * Guarantees, and how they hold (docs/design-notes.md, "Moving tenants"):
+ * Guarantees, and how they hold (docs/design/moves.md, "Moving tenants"):
  * - Nothing acknowledged is lost: the source refuses the moving tenants'
  *   writes from `fenceAt` (announced WRITE_WINDOW_MS ahead, see
  *   CellMoveMarker), every write acknowledged before was applied by

@@ -1,10 +1,10 @@
 /**
  * The alarms' thresholds and their defaults, a cell's and the front door's,
  * apart from the constructs so that the app's config (and the tools that
- * read it) need not load CloudWatch. Why each default: docs/design-notes.md,
+ * read it) need not load CloudWatch. Why each default: docs/design/operations.md,
  * "A cell's health".
  */
-/** What makes a cell unhealthy; every field has a default, chosen as `docs/design-notes.md` says. */
+/** What makes a cell unhealthy; every field has a default, chosen as `docs/design/operations.md` says. */
 export interface CellAlarmThresholds {
   /** Per cent of the cell API's invocations that failed (unhandled errors and timeouts), over 5 minutes. @default 1 */
   readonly apiErrorPercent?: number;
@@ -35,7 +35,7 @@ export const DEFAULT_CELL_ALARM_THRESHOLDS: Required<CellAlarmThresholds> = {
   router5xx: 5,
 };
 
-/** What makes the front door unhealthy; every field has a default, chosen as `docs/design-notes.md` says. */
+/** What makes the front door unhealthy; every field has a default, chosen as `docs/design/operations.md` says. */
 export interface ControlPlaneAlarmThresholds {
   /** Per cent of the router's invocations that failed, over 5 minutes. @default 1 */
   readonly routerErrorPercent?: number;

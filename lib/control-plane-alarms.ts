@@ -24,7 +24,7 @@ export interface ControlPlaneAlarmsProps {
  * The front door's health: the router's errors and duration, its failed
  * reads of the routing data, the ALB's own 5xx and its targets' response
  * time, and the WebSocket API's errors; one composite alarm over them all.
- * Thresholds from the config, each default explained in docs/design-notes.md ("A cell's health").
+ * Thresholds from the config, each default explained in docs/design/operations.md ("A cell's health").
  */
 export class ControlPlaneAlarms extends Construct {
   public readonly alarms: Readonly<Record<string, IAlarm>>;

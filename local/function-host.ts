@@ -53,7 +53,7 @@ export interface FunctionHostOptions {
    * for an instance to come free instead of being throttled: the cap is the
    * laptop's, not Lambda's. Fewer instances than requests in flight
    * serialize a chain of functions (the router waits on the cell); more
-   * processes each warm their own JIT (`npm run bench`, docs/design-notes.md).
+   * processes each warm their own JIT (`npm run bench`, docs/design/performance.md).
    * @default 8
    */
   readonly maxInstancesPerFunction?: number;

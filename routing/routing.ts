@@ -5,7 +5,7 @@ export const BUCKET_COUNT = 16_384;
 
 /** `uint32(first 4 bytes of sha256(tenantId)) mod 16384`. */
 export function bucketOf(tenantId: string): number {
-  // The one-shot hash: a third faster than createHash().update().digest() per request (docs/design-notes.md, "Performance").
+  // The one-shot hash: a third faster than createHash().update().digest() per request (docs/design/performance.md).
   return hash('sha256', tenantId, 'buffer').readUInt32BE(0) % BUCKET_COUNT;
 }
 

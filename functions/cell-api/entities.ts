@@ -5,7 +5,7 @@ import { itemInputSchema } from './schema.ts';
 
 /**
  * The versioned entities the cell API serves, each with its two rows in the
- * route table (contracts/routes.ts). An entity added by the README's recipe
+ * route table (contracts/routes.ts). An entity added by the recipe in docs/forking.md
  * is one more line here.
  */
 export function cellEntities(doc: DynamoDBDocumentClient, tableName: string): EntityApi[] {

@@ -44,8 +44,7 @@ export interface AwsApiRequest {
  * sent over the SDK's own Node.js handler (keep-alive, connect and request
  * timeouts), without a client object: no middleware stack, no endpoint
  * rules, no serializers. For the few calls on the router's path, where the
- * SDK's clients cost more than the calls (docs/design-notes.md,
- * "Performance").
+ * SDK's clients cost more than the calls (docs/design/performance.md).
  *
  * As the SDK does: the region from `AWS_REGION`; the endpoint from
  * `AWS_ENDPOINT_URL_<SERVICE>`, then `AWS_ENDPOINT_URL`, then the service's

@@ -13,7 +13,7 @@ import { FleetTable, RouterFleet } from './router-fleet.ts';
 import { RoutingCache, snapshotFromShipped } from './routing-cache.ts';
 
 // No X-Ray SDK and no SDK clients here: Lambda's active tracing records the invocation, and the
-// calls the router makes are signed requests (docs/design-notes.md, "Performance").
+// calls the router makes are signed requests (docs/design/performance.md).
 const logging = createLogging();
 const { logger, metrics } = logging;
 // Refreshes end between requests: their metrics go out on their own line, never under a request's cellId dimension.

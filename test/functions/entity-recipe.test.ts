@@ -11,7 +11,7 @@ import { EXAMPLE_ENTITY, exampleInputSchema, ROUTES_WITH_EXAMPLES, type Example 
 import { albEvent, lambdaContext } from '../support/alb.ts';
 import { createCellTable } from '../support/tables.ts';
 
-// The README's "Add an entity" recipe, carried out in a fixture: no product file knows this entity.
+// The "Add an entity" recipe (docs/forking.md), carried out in a fixture: no product file knows this entity.
 let table: Awaited<ReturnType<typeof createCellTable>>;
 let app: Router;
 

@@ -35,7 +35,7 @@ describe('TenantQuotas', () => {
   });
 
   /**
-   * The error bound (docs/design-notes.md, "Tenant quotas"): n instances, each
+   * The error bound (docs/design/operations.md, "Per-tenant quotas in the router"): n instances, each
    * enforcing 1/n of a quota (rate r, burst b), admit over T seconds at most
    * r·T + b + n (each instance's bucket holds at least one token), and, while
    * every instance is offered more than its share, at least r·T less what

@@ -3,7 +3,7 @@
  * local runtime) imports the leaf modules instead: this index loads the
  * tracer, whose X-Ray SDK hooks every promise of a process run from source.
  */
-// Every entity kind and key function: an entity added by the README's recipe is exported with no change here.
+// Every entity kind and key function: an entity added by the recipe in docs/forking.md is exported with no change here.
 export * from './contracts/cell-table.ts';
 export { itemTopic, MAX_CONNECTION_SECONDS, MAX_ITEMS_PER_CONNECTION, TENANT_INDEX, tenantTopic, TTL_ATTRIBUTE } from './contracts/connections.ts';
 export {

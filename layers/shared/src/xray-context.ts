@@ -6,7 +6,7 @@
  * Why: cls-hooked follows every promise with async hooks, destroy hook
  * included, from the moment the SDK is loaded, traced or not. That cost a
  * third of the router's and the cell API's CPU per request (`npm run bench`,
- * docs/design-notes.md). On Node.js 24 AsyncLocalStorage carries the
+ * docs/design/performance.md). On Node.js 24 AsyncLocalStorage carries the
  * context with the promise itself, with no hook at all.
  *
  * Only what the SDK and Powertools' tracer use is here (and `exit`, for
