@@ -11,3 +11,6 @@ export class NotFoundError extends ControlPlaneError {}
 
 /** A refusal of input that is malformed whatever the state: a tenant id against the id rule, a bucket range backwards. */
 export class InvalidInputError extends ControlPlaneError {}
+
+/** A refusal the operator can act on; the CLI prints its message as is. */
+export class OperationError extends ControlPlaneError {}

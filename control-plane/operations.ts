@@ -3,7 +3,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { FENCE_WAIT_MS, type CellOwnershipRecord } from '../layers/shared/src/contracts/cell-table.ts';
 import type { CellData } from './cell-data.ts';
 import { encodeBuckets } from '../routing/bucket-codec.ts';
-import { ControlPlaneError, NotFoundError } from './errors.ts';
+import { ControlPlaneError, NotFoundError, OperationError } from './errors.ts';
+
+export { OperationError };
 import { planRebalance, summarizeMoves, type RebalancePlan } from './plan.ts';
 import type { CellRecord, CellStatus, MapVersion, MapVersionSummary } from '../routing/records.ts';
 import { bucketCounts, routeTenant, type Overrides, type Route } from '../routing/routing.ts';
@@ -11,9 +13,6 @@ import { MapConflictError, UnknownCellError, type ControlPlaneStore } from './st
 
 /** Directory Queries `tenants` runs at once. */
 const TENANT_QUERIES_AT_ONCE = 16;
-
-/** A refusal the operator can act on; the CLI prints its message as is. */
-export class OperationError extends ControlPlaneError {}
 
 /** What one map version changed from the one before it (`first`: version 1, or its predecessor is gone). */
 export interface VersionDiff {

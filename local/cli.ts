@@ -12,8 +12,7 @@ import { dynamoDBLocalVersion } from './dynamodb-local.ts';
 import { PrerequisiteError, requireJava, requirePersistDir, requirePort, requireWritable } from './prerequisites.ts';
 import { banner } from './banner.ts';
 import { fromRoot } from '../lib/paths.ts';
-import { startLocalRuntime, type LocalRuntime } from './runtime.ts';
-import { watchAndReload } from './watch.ts';
+import type { LocalRuntime } from './runtime.ts';
 import { functionLine, requestLine } from './output-lines.ts';
 
 const USAGE = `usage: npm start -- [--port <port>] [--ws-port <port>] [--persist <dir>] [--watch] [--out <dir>] [--max-instances <n>] [--verbose]
@@ -95,6 +94,8 @@ async function preflight(): Promise<void> {
 
 try {
   await preflight();
+  // The runtime (the CDK, the function host) loads once the machine is known to have what it needs: a refusal costs no more.
+  const { startLocalRuntime } = await import('./runtime.ts');
   runtime = await startLocalRuntime({
     port: args.port,
     webSocketPort: args.wsPort,
@@ -126,6 +127,7 @@ const running = runtime as LocalRuntime;
 console.log(banner(running, { readySeconds: (performance.now() - started) / 1000, persistDir: args.persist, watching: args.watch }));
 
 if (args.watch) {
+  const { watchAndReload } = await import('./watch.ts');
   watchAndReload(running, {
     dirs: ['functions', 'layers/shared/src', 'lib'].map((dir) => fromRoot(dir)),
     log: (line) => console.log(`· ${line}`),

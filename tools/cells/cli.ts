@@ -11,14 +11,12 @@ import { cdkJsonContext, ConfigError, parseConfig } from '../../lib/config.ts';
 import { ID_RULE, isValidId } from '../../layers/shared/src/ids.ts';
 import { BUCKET_COUNT } from '../../routing/routing.ts';
 import { defaultStateFile } from '../../control-plane/local-target.ts';
-import { connectAws, connectLocal, type ControlPlaneConnection } from '../../control-plane/connect.ts';
-import { ControlPlaneError } from '../../control-plane/errors.ts';
-import { CellOperations, OperationError } from '../../control-plane/operations.ts';
-import { TenantClients } from '../../control-plane/tenants.ts';
-import { QuotaOperations } from '../../control-plane/quotas.ts';
+// What reaches the control plane (the AWS SDK's clients) loads once a command's input is known to be good: a refusal is quick.
+import type { ControlPlaneConnection } from '../../control-plane/connect.ts';
+import { ControlPlaneError, OperationError } from '../../control-plane/errors.ts';
+import type { CellOperations } from '../../control-plane/operations.ts';
 import { QUOTA_LIMITS, quotaProblem, type TenantQuota } from '../../layers/shared/src/contracts/quotas.ts';
-import { PlanRunner } from '../../control-plane/apply.ts';
-import { abortMove, checkPlanCells, defaultPlanFile, makePlan, moveEngine, moveRunner, readPlan, revertMove, startMove } from './actions.ts';
+const actions = () => import('./actions.ts');
 import { FINISHED, type MoveRecord, type MoveRequest } from '../../control-plane/move-record.ts';
 import { progressBar, seconds, stateOf, stepLines, subjectOf, summary } from './move-view.ts';
 
@@ -123,6 +121,7 @@ try {
   const [command = '', ...args] = positionals;
   const config = parseConfig((key) => (key === 'stage' && flags.stage !== undefined ? flags.stage : cdkJsonContext()[key]));
   connected = async () => {
+    const { connectAws, connectLocal } = await import('../../control-plane/connect.ts');
     connection ??= flags.local
       ? connectLocal(path.resolve(flags['local-state'] ?? defaultStateFile(config.appName)))
       : await connectAws(config, flags.region ?? config.region);
@@ -136,6 +135,7 @@ try {
   } else {
     const operations = async () => {
       const c = await connected();
+      const { CellOperations } = await import('../../control-plane/operations.ts');
       return new CellOperations({ store: c.store, cellData: c.cellData, by });
     };
     await run(operations, command, args, config.appName, by);
@@ -240,6 +240,7 @@ async function run(operations: () => Promise<CellOperations>, command: string, a
     }
     case 'plan': {
       expect(0, '');
+      const { makePlan, defaultPlanFile } = await actions();
       const { saved, file } = await makePlan(await operations(), (version) => flags.out ?? defaultPlanFile(appName, version));
       if (flags.json) return print({ ...saved, file });
       console.log(`plan from map version ${saved.basedOnVersion}: ${saved.moveCount} bucket moves`);
@@ -340,6 +341,7 @@ async function tenant(accessTokenMinutes: number, by: string, args: string[]): P
       if (rest.length !== 1) throw new InputError('tenant create takes <tenantId>');
       const id = tenantId(rest[0]!);
       const { directory, tokenUrl, resourceServer } = await needIdentity();
+      const { TenantClients } = await import('../../control-plane/tenants.ts');
       const clients = new TenantClients({ store: (await connected()).store, directory, accessTokenMinutes, by });
       const created = await clients.create(id, flags.scope);
       if (flags.json) return print({ ...created, tokenUrl });
@@ -373,6 +375,7 @@ The secret is shown this once; keep it in a secret store. Get a token (valid ${a
     case 'revoke': {
       if (rest.length !== 1) throw new InputError('tenant revoke takes <clientId>');
       const { directory } = await needIdentity();
+      const { TenantClients } = await import('../../control-plane/tenants.ts');
       const clients = new TenantClients({ store: (await connected()).store, directory, accessTokenMinutes, by });
       const revoked = await clients.revoke(rest[0] as string);
       if (flags.json) return print(revoked);
@@ -388,7 +391,10 @@ The secret is shown this once; keep it in a secret store. Get a token (valid ${a
 
 async function quota(defaultQuota: TenantQuota, by: string, args: string[]): Promise<void> {
   const [action = '', ...rest] = args;
-  const operations = async () => new QuotaOperations({ store: (await connected()).store, defaultQuota, by });
+  const operations = async () => {
+    const { QuotaOperations } = await import('../../control-plane/quotas.ts');
+    return new QuotaOperations({ store: (await connected()).store, defaultQuota, by });
+  };
   const takes = (count: number, names: string) => {
     if (rest.length !== count) throw new InputError(`quota ${action} takes ${names || 'no arguments'}`);
     if (action !== 'set' && (flags.rate !== undefined || flags.burst !== undefined))
@@ -490,6 +496,7 @@ function interruption(): AbortSignal {
 async function move(request: MoveRequest, by: string): Promise<void> {
   const graceSeconds = graceOption();
   const c = await connected();
+  const { abortMove, startMove } = await actions();
   let record: MoveRecord;
   if (flags.abort) {
     record = await abortMove(c, request);
@@ -510,6 +517,7 @@ async function move(request: MoveRequest, by: string): Promise<void> {
 async function revert(moveId: string, by: string): Promise<void> {
   const graceSeconds = graceOption();
   const c = await connected();
+  const { revertMove } = await actions();
   const record = await revertMove(c, moveId, { by, graceSeconds });
   console.log(`move ${record.moveId} reverts move ${moveId}: ${subjectOf(record)} from ${record.from} back to ${record.to} (${c.target})`);
   await follow(c, record);
@@ -540,6 +548,7 @@ async function follow(c: ControlPlaneConnection, record: MoveRecord): Promise<vo
 async function apply(file: string | undefined, appName: string, by: string): Promise<void> {
   const graceSeconds = graceOption();
   const concurrency = wholeNumber('--concurrency', flags.concurrency, { min: 1, max: 64 });
+  const { checkPlanCells, defaultPlanFile, moveEngine, moveRunner, readPlan } = await actions();
   // A plan named on the command line is checked before the control plane is reached.
   const given = file === undefined ? undefined : { planFile: path.resolve(file), plan: readPlan(path.resolve(file)) };
   const c = await connected();
@@ -551,6 +560,7 @@ async function apply(file: string | undefined, appName: string, by: string): Pro
       return { planFile, plan: readPlan(planFile) };
     })());
   await checkPlanCells(c, plan, planFile);
+  const { PlanRunner } = await import('../../control-plane/apply.ts');
   const runner = new PlanRunner({
     store: c.store,
     engine: moveEngine(c),
