@@ -8,6 +8,7 @@ import path from 'node:path';
 import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import { connectAws, connectLocal, type ControlPlaneConnection } from '../../control-plane/connect.ts';
 import { defaultStateFile, readLocalState } from '../../control-plane/local-target.ts';
+import { OPERATOR, sdkClientConfig } from '../../layers/shared/src/sdk-timeouts.ts';
 import { InputError, parseCommandLine, portNumber, shown } from '../../lib/cli-input.ts';
 import { cdkJsonContext, ConfigError, parseConfig } from '../../lib/config.ts';
 import { AwsHealth, LocalHealth } from './health.ts';
@@ -55,7 +56,7 @@ try {
     connection = await connectAws(config, region);
     model = new ConsoleModel({
       connection,
-      health: new AwsHealth(new CloudWatchClient({ region }), config),
+      health: new AwsHealth(new CloudWatchClient({ region, ...sdkClientConfig(OPERATOR) }), config),
       mode: 'aws',
       appName: config.appName,
       by,

@@ -4,6 +4,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { pathToFileURL } from 'node:url';
+import { OPERATOR, sdkClientConfig } from '../../layers/shared/src/sdk-timeouts.ts';
 import { InputError, parseCommandLine, shown } from '../../lib/cli-input.ts';
 import { cdkJsonContext, checkContextKeys, ConfigError, parseConfig, type AppConfig } from '../../lib/config.ts';
 import { cellHealthAlarmName, controlPlaneHealthAlarmName, stackName } from '../../layers/shared/src/contracts/names.ts';
@@ -168,7 +169,7 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
       ]);
       return {
         deployer: await ToolkitDeployer.synthesize(commandLineContext),
-        alarms: new CloudWatchAlarms(new CloudWatchClient({ region: config.region })),
+        alarms: new CloudWatchAlarms(new CloudWatchClient({ region: config.region, ...sdkClientConfig(OPERATOR) })),
       };
     },
     clock: wallClock,

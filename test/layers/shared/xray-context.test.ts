@@ -2,8 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
-import * as asyncLocal from '../../layers/shared/src/xray-context.ts';
-import { fromRoot } from '../../lib/paths.ts';
+import * as asyncLocal from '../../../layers/shared/src/xray-context.ts';
+import { fromRoot } from '../../../lib/paths.ts';
 
 /** cls-hooked itself, found as the X-Ray SDK finds it: the behaviour the layer's module must keep. */
 const tracer = createRequire(fromRoot('layers', 'shared', 'package.json')).resolve('@aws-lambda-powertools/tracer');

@@ -2,17 +2,19 @@ import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';
 import { describe, expect, it } from 'vitest';
-import * as presets from '../../layers/shared/src/sdk-timeouts.ts';
-import { LOCAL_CREDENTIALS, LOCAL_REGION } from '../../local/dynamodb-local.ts';
-import { startHangingServer } from '../support/hanging-server.ts';
+import * as presets from '../../../layers/shared/src/sdk-timeouts.ts';
+import { LOCAL_CREDENTIALS, LOCAL_REGION } from '../../../local/dynamodb-local.ts';
+import { startHangingServer } from '../../support/hanging-server.ts';
 
-const root = path.resolve(import.meta.dirname, '../..');
+const root = path.resolve(import.meta.dirname, '../../..');
 
 /** Every `new XClient(...)` and `new AwsApi(...)` (the router's signed calls) in the code that deploys or that operators run, with its arguments. */
 function clientConstructions(): Array<{ file: string; call: string }> {
   const files = [
     ...readdirSync(path.join(root, 'functions'), { recursive: true, encoding: 'utf8' }).map((f) => path.join('functions', f)),
-    ...readdirSync(path.join(root, 'control-plane'), { encoding: 'utf8' }).map((f) => path.join('control-plane', f)),
+    ...['control-plane', 'routing', 'tools'].flatMap((dir) =>
+      readdirSync(path.join(root, dir), { recursive: true, encoding: 'utf8' }).map((f) => path.join(dir, f)),
+    ),
   ].filter((f) => f.endsWith('.ts'));
   return files.flatMap((file) => {
     const source = readFileSync(path.join(root, file), 'utf8');

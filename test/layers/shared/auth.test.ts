@@ -1,7 +1,7 @@
 import { bearerToken, TokenVerifier, tokenVerifierOptionsFromEnv, type AuthResult } from '@item-master/shared';
 import { CognitoJwtVerifier } from 'aws-jwt-verify';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { scopeOf, TEST_POOL_ID, TEST_RESOURCE_SERVER, testIssuer, type TestIssuer } from '../support/tokens.ts';
+import { scopeOf, TEST_POOL_ID, TEST_RESOURCE_SERVER, testIssuer, type TestIssuer } from '../../support/tokens.ts';
 
 let issuer: TestIssuer;
 const acmeWrite = { tenantId: 'acme', scope: 'items.write' } as const;

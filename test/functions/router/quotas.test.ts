@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { policyField, TenantQuotas } from '../../functions/router/quotas.ts';
-import { quotaProblem } from '../../layers/shared/src/contracts/quotas.ts';
+import { policyField, TenantQuotas } from '../../../functions/router/quotas.ts';
+import { quotaProblem } from '../../../layers/shared/src/contracts/quotas.ts';
 
 describe('TenantQuotas', () => {
   it('lets a burst through, then one request per 1/rate seconds, and tells the client when to come back', () => {

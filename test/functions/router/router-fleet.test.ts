@@ -1,10 +1,10 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { AwsApi } from '../../functions/router/aws-api.ts';
-import { TenantQuotas } from '../../functions/router/quotas.ts';
-import { type FleetCount, type FleetStore, FleetTable, RouterFleet } from '../../functions/router/router-fleet.ts';
-import { CONTROL_PLANE_READ } from '../../layers/shared/src/sdk-timeouts.ts';
-import { awsEnv } from '../support/aws-api.ts';
-import { createCellTable } from '../support/tables.ts';
+import { AwsApi } from '../../../functions/router/aws-api.ts';
+import { TenantQuotas } from '../../../functions/router/quotas.ts';
+import { type FleetCount, type FleetStore, FleetTable, RouterFleet } from '../../../functions/router/router-fleet.ts';
+import { CONTROL_PLANE_READ } from '../../../layers/shared/src/sdk-timeouts.ts';
+import { awsEnv } from '../../support/aws-api.ts';
+import { createCellTable } from '../../support/tables.ts';
 
 /** Heartbeats in memory, as the fleet table keeps them. */
 function memoryStore() {

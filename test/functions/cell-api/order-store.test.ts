@@ -5,7 +5,7 @@ import { SFNClient } from '@aws-sdk/client-sfn';
 import { ProvisionedThroughputExceededException } from '@aws-sdk/client-dynamodb';
 import { GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { FAILURE_REASONS, itemKey, orderKey } from '@item-master/shared';
-import { ItemStore } from '../../functions/cell-api/item-store.ts';
+import { ItemStore } from '../../../functions/cell-api/item-store.ts';
 import {
   IdempotencyKeyReusedError,
   OrderStore,
@@ -13,11 +13,11 @@ import {
   WorkflowNotStartedError,
   orderIdFor,
   type ExecutionStarter,
-} from '../../functions/cell-api/order-store.ts';
-import type { OrderWorkflowInput } from '../../functions/cell-api/saga-input.ts';
-import { LOCAL_CREDENTIALS, LOCAL_REGION } from '../../local/dynamodb-local.ts';
-import { createCellTable } from '../support/tables.ts';
-import { recordCommands, type Answer } from '../support/commands.ts';
+} from '../../../functions/cell-api/order-store.ts';
+import type { OrderWorkflowInput } from '../../../functions/cell-api/saga-input.ts';
+import { LOCAL_CREDENTIALS, LOCAL_REGION } from '../../../local/dynamodb-local.ts';
+import { createCellTable } from '../../support/tables.ts';
+import { recordCommands, type Answer } from '../../support/commands.ts';
 
 // The order store on its own, under what the API's tests cannot make happen: a throttled batch read, a failed put of a repeat, failures as the saga stores them.
 let table: Awaited<ReturnType<typeof createCellTable>>;

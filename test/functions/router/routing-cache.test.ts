@@ -1,16 +1,16 @@
 import { describe, expect, inject, it } from 'vitest';
-import { encodeBuckets } from '../../routing/bucket-codec.ts';
-import { CellOperations } from '../../control-plane/operations.ts';
-import { evenSplit } from '../../routing/routing.ts';
-import { ControlPlaneStore, type RoutingState } from '../../control-plane/store.ts';
-import { AwsApiError } from '../../functions/router/aws-api.ts';
-import { RoutingCache, snapshotFromShipped } from '../../functions/router/routing-cache.ts';
-import type { ShippedRouting } from '../../layers/shared/src/contracts/shipped-routing.ts';
-import { CONTROL_PLANE_READ } from '../../layers/shared/src/sdk-timeouts.ts';
-import { startHangingServer } from '../support/hanging-server.ts';
-import { createCellTable } from '../support/tables.ts';
-import { DeployTimeCalls } from '../support/deploy-time.ts';
-import { routerReads } from '../support/aws-api.ts';
+import { encodeBuckets } from '../../../routing/bucket-codec.ts';
+import { CellOperations } from '../../../control-plane/operations.ts';
+import { evenSplit } from '../../../routing/routing.ts';
+import { ControlPlaneStore, type RoutingState } from '../../../control-plane/store.ts';
+import { AwsApiError } from '../../../functions/router/aws-api.ts';
+import { RoutingCache, snapshotFromShipped } from '../../../functions/router/routing-cache.ts';
+import type { ShippedRouting } from '../../../layers/shared/src/contracts/shipped-routing.ts';
+import { CONTROL_PLANE_READ } from '../../../layers/shared/src/sdk-timeouts.ts';
+import { startHangingServer } from '../../support/hanging-server.ts';
+import { createCellTable } from '../../support/tables.ts';
+import { DeployTimeCalls } from '../../support/deploy-time.ts';
+import { routerReads } from '../../support/aws-api.ts';
 
 const shippedJson = JSON.stringify({
   version: 1,

@@ -1,16 +1,16 @@
 import type { ALBResult } from 'aws-lambda';
 import { GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest';
-import { bucketOf } from '../../routing/routing.ts';
-import { CellData } from '../../control-plane/cell-data.ts';
-import { createApp } from '../../functions/cell-api/app.ts';
-import { TenantDirectory } from '../../functions/cell-api/directory.ts';
-import { cellEntities } from '../../functions/cell-api/entities.ts';
-import { OrderStore } from '../../functions/cell-api/order-store.ts';
-import { directoryKey, itemKey } from '../../layers/shared/src/contracts/cell-table.ts';
-import { createObservability } from '../../layers/shared/src/observability.ts';
-import { albEvent, lambdaContext } from '../support/alb.ts';
-import { createCellTable } from '../support/tables.ts';
+import { bucketOf } from '../../../routing/routing.ts';
+import { CellData } from '../../../control-plane/cell-data.ts';
+import { createApp } from '../../../functions/cell-api/app.ts';
+import { TenantDirectory } from '../../../functions/cell-api/directory.ts';
+import { cellEntities } from '../../../functions/cell-api/entities.ts';
+import { OrderStore } from '../../../functions/cell-api/order-store.ts';
+import { directoryKey, itemKey } from '../../../layers/shared/src/contracts/cell-table.ts';
+import { createObservability } from '../../../layers/shared/src/observability.ts';
+import { albEvent, lambdaContext } from '../../support/alb.ts';
+import { createCellTable } from '../../support/tables.ts';
 
 const widget = { title: 'Widget', price: { amount: 1, currency: 'EUR' }, stock: 1 };
 let table: Awaited<ReturnType<typeof createCellTable>>;

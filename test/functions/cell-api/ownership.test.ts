@@ -1,13 +1,13 @@
 import type { ALBResult } from 'aws-lambda';
 import { PutCommand, DeleteCommand, GetCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it, vi } from 'vitest';
-import { encodeBuckets } from '../../routing/bucket-codec.ts';
-import { evenSplit, routeTenant } from '../../routing/routing.ts';
-import { createApp, MISDIRECTED } from '../../functions/cell-api/app.ts';
-import { cellEntities } from '../../functions/cell-api/entities.ts';
-import { OrderStore } from '../../functions/cell-api/order-store.ts';
-import { MOVING_REREAD_MS, OwnershipCache } from '../../functions/cell-api/ownership.ts';
-import { WriteDeadlines, WriteWindowClosedError } from '../../functions/cell-api/write-deadline.ts';
+import { encodeBuckets } from '../../../routing/bucket-codec.ts';
+import { evenSplit, routeTenant } from '../../../routing/routing.ts';
+import { createApp, MISDIRECTED } from '../../../functions/cell-api/app.ts';
+import { cellEntities } from '../../../functions/cell-api/entities.ts';
+import { OrderStore } from '../../../functions/cell-api/order-store.ts';
+import { MOVING_REREAD_MS, OwnershipCache } from '../../../functions/cell-api/ownership.ts';
+import { WriteDeadlines, WriteWindowClosedError } from '../../../functions/cell-api/write-deadline.ts';
 import {
   OWNERSHIP_KEY,
   WRITE_SETTLE_MS,
@@ -15,16 +15,16 @@ import {
   itemKey,
   moveMarkerKey,
   type CellOwnershipRecord,
-} from '../../layers/shared/src/contracts/cell-table.ts';
-import { createObservability } from '../../layers/shared/src/observability.ts';
-import { albEvent, lambdaContext } from '../support/alb.ts';
-import { cellOfBucket } from '../support/routing.ts';
-import { createCellTable } from '../support/tables.ts';
-import { startHangingServer } from '../support/hanging-server.ts';
+} from '../../../layers/shared/src/contracts/cell-table.ts';
+import { createObservability } from '../../../layers/shared/src/observability.ts';
+import { albEvent, lambdaContext } from '../../support/alb.ts';
+import { cellOfBucket } from '../../support/routing.ts';
+import { createCellTable } from '../../support/tables.ts';
+import { startHangingServer } from '../../support/hanging-server.ts';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { DATA_PLANE, sdkClientConfig } from '../../layers/shared/src/sdk-timeouts.ts';
-import { LOCAL_CREDENTIALS, LOCAL_REGION } from '../../local/dynamodb-local.ts';
+import { DATA_PLANE, sdkClientConfig } from '../../../layers/shared/src/sdk-timeouts.ts';
+import { LOCAL_CREDENTIALS, LOCAL_REGION } from '../../../local/dynamodb-local.ts';
 
 const cells = ['cell-1', 'cell-2'];
 const map = evenSplit(cells);

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { createObservability, instrument } from '../../layers/shared/src/observability.ts';
-import { createLogging, withLogging } from '../../layers/shared/src/logging.ts';
+import { createObservability, instrument } from '../../../layers/shared/src/observability.ts';
+import { createLogging, withLogging } from '../../../layers/shared/src/logging.ts';
 
 afterEach(() => vi.restoreAllMocks());
 

@@ -1,6 +1,6 @@
 import * as z from 'zod';
 import { describe, expect, it } from 'vitest';
-import { parseEnvironment, requiredVariables } from '../../layers/shared/src/environment.ts';
+import { parseEnvironment, requiredVariables } from '../../../layers/shared/src/environment.ts';
 
 describe('parseEnvironment', () => {
   const schema = z.object({ TABLE_NAME: z.string().min(1), RETRIES: z.coerce.number().int().default(3) });

@@ -9,10 +9,10 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import { PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { ChangeJournal } from '../../functions/cell-api/change-journal.ts';
-import { JOURNAL_SHARDS, journalPartition } from '../../layers/shared/src/contracts/cell-table.ts';
-import { createCellTable } from '../support/tables.ts';
-import { recordCommands } from '../support/commands.ts';
+import { ChangeJournal } from '../../../functions/cell-api/change-journal.ts';
+import { JOURNAL_SHARDS, journalPartition } from '../../../layers/shared/src/contracts/cell-table.ts';
+import { createCellTable } from '../../support/tables.ts';
+import { recordCommands } from '../../support/commands.ts';
 
 let table: Awaited<ReturnType<typeof createCellTable>>;
 let doc: DynamoDBDocumentClient;

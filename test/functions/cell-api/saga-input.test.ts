@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { mergeLines, orderWorkflowInput } from '../../functions/cell-api/saga-input.ts';
-import { charge, PaymentDeclined, PaymentUnavailable, TRANSIENT_FAILURES } from '../../functions/payment/provider.ts';
-import { SAGA_INPUT } from '../../layers/shared/src/contracts/order-saga.ts';
+import { mergeLines, orderWorkflowInput } from '../../../functions/cell-api/saga-input.ts';
+import { charge, PaymentDeclined, PaymentUnavailable, TRANSIENT_FAILURES } from '../../../functions/payment/provider.ts';
+import { SAGA_INPUT } from '../../../layers/shared/src/contracts/order-saga.ts';
 
 const request = (token: string, attempt = 0) => ({ tenantId: 'acme', orderId: 'o-1', token, attempt });
 

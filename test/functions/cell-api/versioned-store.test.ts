@@ -1,13 +1,13 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { marshall } from '@aws-sdk/util-dynamodb';
-import { messageOf } from '../../functions/publisher/changes.ts';
+import { messageOf } from '../../../functions/publisher/changes.ts';
 import { ITEM } from '@item-master/shared';
-import type { Item } from '../../functions/cell-api/schema.ts';
-import { ItemStore } from '../../functions/cell-api/item-store.ts';
-import { InvalidCursorError, NotFoundError, VersionConflictError } from '../../functions/cell-api/versioned-store.ts';
-import { createCellTable } from '../support/tables.ts';
-import { recordCommands } from '../support/commands.ts';
+import type { Item } from '../../../functions/cell-api/schema.ts';
+import { ItemStore } from '../../../functions/cell-api/item-store.ts';
+import { InvalidCursorError, NotFoundError, VersionConflictError } from '../../../functions/cell-api/versioned-store.ts';
+import { createCellTable } from '../../support/tables.ts';
+import { recordCommands } from '../../support/commands.ts';
 
 // The store on its own, under what the API never sends it: fields given as undefined, a clock that stands still, records from before incarnations.
 let table: Awaited<ReturnType<typeof createCellTable>>;

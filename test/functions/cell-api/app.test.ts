@@ -4,17 +4,17 @@ import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { Router } from '@aws-lambda-powertools/event-handler/http';
-import { createApp, MAX_BODY_BYTES, registerRoutes, tableFault } from '../../functions/cell-api/app.ts';
-import { cellEntities } from '../../functions/cell-api/entities.ts';
-import { allowedMethods, HTTP_METHODS, ROUTES, type Route } from '../../layers/shared/src/contracts/routes.ts';
-import { DATA_PLANE, sdkClientConfig } from '../../layers/shared/src/sdk-timeouts.ts';
-import { LOCAL_CREDENTIALS, LOCAL_REGION } from '../../local/dynamodb-local.ts';
-import { startHangingServer } from '../support/hanging-server.ts';
+import { createApp, MAX_BODY_BYTES, registerRoutes, tableFault } from '../../../functions/cell-api/app.ts';
+import { cellEntities } from '../../../functions/cell-api/entities.ts';
+import { allowedMethods, HTTP_METHODS, ROUTES, type Route } from '../../../layers/shared/src/contracts/routes.ts';
+import { DATA_PLANE, sdkClientConfig } from '../../../layers/shared/src/sdk-timeouts.ts';
+import { LOCAL_CREDENTIALS, LOCAL_REGION } from '../../../local/dynamodb-local.ts';
+import { startHangingServer } from '../../support/hanging-server.ts';
 import { GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import { OrderStore, orderIdFor, type ExecutionStarter } from '../../functions/cell-api/order-store.ts';
-import type { OrderWorkflowInput } from '../../functions/cell-api/saga-input.ts';
-import { albEvent, lambdaContext } from '../support/alb.ts';
-import { createCellTable } from '../support/tables.ts';
+import { OrderStore, orderIdFor, type ExecutionStarter } from '../../../functions/cell-api/order-store.ts';
+import type { OrderWorkflowInput } from '../../../functions/cell-api/saga-input.ts';
+import { albEvent, lambdaContext } from '../../support/alb.ts';
+import { createCellTable } from '../../support/tables.ts';
 
 const tenant = 'tenant-a';
 const widget = {
