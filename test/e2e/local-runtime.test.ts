@@ -715,7 +715,7 @@ describe('npm run cells -- --local', () => {
     expect((await cellsCli('apply', garbage)).stderr).toMatch(/^error: .* is not a plan that cells plan saved/);
     const noRuntime = spawnSync(
       process.execPath,
-      ['--import', 'tsx', fromRoot('control-plane', 'cli.ts'), 'list', '--local', '--local-state', path.join(outdir, 'none.json')],
+      ['--import', 'tsx', fromRoot('tools', 'cells', 'cli.ts'), 'list', '--local', '--local-state', path.join(outdir, 'none.json')],
       {
         cwd: fromRoot(),
         encoding: 'utf8',

@@ -1,6 +1,6 @@
 /**
  * What the console shows and does, over the same operations layer as the
- * `cells` CLI (CellOperations, control-plane/actions.ts): the server only
+ * `cells` CLI (CellOperations, tools/cells/actions.ts): the server only
  * turns these into HTTP.
  */
 import { ID_RULE, isValidId } from '../../layers/shared/src/ids.ts';
