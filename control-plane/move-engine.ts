@@ -167,7 +167,8 @@ export class MoveEngine {
     const running = (await this.deps.moves.list()).filter((move) => !FINISHED.has(move.state));
     for (const move of running) {
       const theirs = new Set([...move.buckets, ...move.tenants.map(bucketOf)]);
-      // Our buckets against their buckets and their tenants' buckets; our tenant against their tenants and buckets (not their tenants' buckets: a neighbour moves on its own).
+      // Our buckets against their buckets and their tenants' buckets; our tenant against their tenants and buckets (not their
+      // tenants' buckets: a neighbour moves on its own).
       const clash =
         buckets.some((bucket) => theirs.has(bucket)) ||
         tenants.some((tenantId) => move.tenants.includes(tenantId) || move.buckets.includes(bucketOf(tenantId)));

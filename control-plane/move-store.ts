@@ -54,12 +54,14 @@ export class MoveStore {
     const { moveId, abortRequested: _abort, revertedBy: _revert, ...fields } = record;
     const entries = Object.entries(fields).filter(([, value]) => value !== undefined);
     const unset = (['checkpoint', 'fenceAt'] as const).filter((name) => record[name] === undefined);
+    const sets = `SET ${entries.map((_, i) => `#f${i} = :f${i}`).join(', ')}`;
+    const removes = unset.length ? ` REMOVE ${unset.map((_, i) => `#u${i}`).join(', ')}` : '';
     try {
       await this.doc.send(
         new UpdateCommand({
           TableName: this.tableName,
           Key: { pk: MOVE_PK, sk: sortKey(moveId) },
-          UpdateExpression: `SET ${entries.map((_, i) => `#f${i} = :f${i}`).join(', ')}${unset.length ? ` REMOVE ${unset.map((_, i) => `#u${i}`).join(', ')}` : ''}`,
+          UpdateExpression: `${sets}${removes}`,
           ExpressionAttributeNames: {
             ...Object.fromEntries(entries.map(([name], i) => [`#f${i}`, name])),
             ...Object.fromEntries(unset.map((name, i) => [`#u${i}`, name])),

@@ -87,7 +87,8 @@ export class Router extends ServiceFunction {
     this.bindTable('CONTROL_PLANE_TABLE', props.table.table, (grantee) => props.table.grantRoutingRead(grantee));
     this.bindTable('FLEET_TABLE', props.fleet.table, (grantee) => props.fleet.grantHeartbeat(grantee));
     grantInvokeCells(this, props.app);
-    // The tenants refused most, without a metric dimension per tenant: a rule over the router's "over quota" lines costs per line matched, whatever the number of tenants.
+    // The tenants refused most, without a metric dimension per tenant: a rule over the router's "over quota" lines costs per line
+    // matched, whatever the number of tenants.
     new CfnInsightRule(this, 'QuotaRefusalsByTenant', {
       ruleName: `${props.app.appName}-${props.app.stage}-quota-refusals-by-tenant`,
       ruleState: 'ENABLED',

@@ -131,13 +131,15 @@ export class VersionedStore<T extends Versioned> {
       names[`#r${index}`] = name;
       return `#r${index}`;
     });
+    const live = 'attribute_exists(pk) AND attribute_not_exists(#deletedAt)';
+    const atVersion = expectedVersion === undefined ? '' : ' AND #version = :expected';
     try {
       await this.doc.send(
         new UpdateCommand({
           TableName: this.tableName,
           Key: this.key(tenantId, id),
           UpdateExpression: `SET #version = #version + :one, #deletedAt = :now, #updatedAt = :now REMOVE ${removes.join(', ')}`,
-          ConditionExpression: `attribute_exists(pk) AND attribute_not_exists(#deletedAt)${expectedVersion === undefined ? '' : ' AND #version = :expected'}`,
+          ConditionExpression: `${live}${atVersion}`,
           ExpressionAttributeNames: names,
           ExpressionAttributeValues: {
             ':one': 1,

@@ -113,7 +113,10 @@ export interface CellOwnershipRecord {
   readonly overrides: Readonly<Record<string, string>>;
   /** The operation that wrote it, so that undoing a fence undoes only its own. */
   readonly writtenBy?: string;
-  /** When it was written (ms since the epoch): a fence ahead of the map and older than twice FENCE_WAIT_MS was left by an operation that died, and may be taken over. */
+  /**
+   * When it was written (ms since the epoch): a fence ahead of the map and older than twice FENCE_WAIT_MS was left by an operation that
+   * died, and may be taken over.
+   */
   readonly writtenAt?: number;
 }
 
