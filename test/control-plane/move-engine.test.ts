@@ -21,7 +21,7 @@ import { createCellTable } from '../support/tables.ts';
  * each step returns, records and says, and the paths a move under load
  * seldom takes (a fence lifted, a copy that does not verify, a flip that
  * loses a race, a source that changes after the flip). No traffic runs
- * here; test/control-plane/moves.test.ts moves tenants while they serve.
+ * here; test/control-plane/move-engine.under-load.test.ts moves tenants while they serve.
  */
 let world: CellWorld;
 beforeAll(async () => {
