@@ -94,6 +94,8 @@ export interface ApplyProgress {
 /** Starts (or makes sure of) the workflow that runs a move. */
 export interface MoveRunner {
   start(move: MoveRecord): Promise<void>;
+  /** The moves whose workflow runs now, where the runner can tell. */
+  runningMoves?(): Promise<ReadonlySet<string>>;
 }
 
 export interface PlanRunnerDeps {

@@ -26,6 +26,23 @@ export class WorkflowMoveRunner implements MoveRunner {
     );
   }
 
+  /** The moves whose workflow is running now: a move not among them, and not finished, waits for someone to start it again. */
+  async runningMoves(): Promise<Set<string>> {
+    const running = new Set<string>();
+    let nextToken: string | undefined;
+    do {
+      const page = await this.sfn.send(
+        new ListExecutionsCommand({ stateMachineArn: this.stateMachineArn, statusFilter: 'RUNNING', maxResults: 1_000, nextToken }),
+      );
+      for (const e of page.executions ?? []) {
+        const moveId = executionMoveId(e.name);
+        if (moveId) running.add(moveId);
+      }
+      nextToken = page.nextToken;
+    } while (nextToken);
+    return running;
+  }
+
   private async executionsOf(moveId: string): Promise<Array<{ name: string; status: string }>> {
     const found: Array<{ name: string; status: string }> = [];
     let nextToken: string | undefined;
@@ -38,4 +55,9 @@ export class WorkflowMoveRunner implements MoveRunner {
     } while (nextToken);
     return found;
   }
+}
+
+/** The move an execution runs, from its name (`<moveId>-<attempt>`). */
+export function executionMoveId(name: string | undefined): string | undefined {
+  return /^(.+)-\d+$/.exec(name ?? '')?.[1];
 }

@@ -597,6 +597,10 @@ describe('npm run cells -- --local', () => {
     } finally {
       connection.close();
     }
+    // The listing says that nothing runs it, and how to go on.
+    const listed = await cellsCli('moves');
+    expect(listed.stdout).toMatch(new RegExp(`tenant ${tenant}\\s+cell-1\\s+cell-2\\s+catch up; stopped: no workflow runs it`));
+    expect(listed.stdout).toContain(`npm run cells -- move tenant ${tenant} cell-2 --local`);
     const moved = await cellsCli('move', 'tenant', tenant, 'cell-2', '--grace', '0');
     expect([moved.code, moved.stderr]).toEqual([0, '']);
     expect(moved.stdout).toMatch(/^resuming move \S+ \(catch up\)$/m);

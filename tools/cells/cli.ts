@@ -279,9 +279,13 @@ async function run(operations: () => Promise<CellOperations>, command: string, a
     }
     case 'moves': {
       expect(0, '');
-      const moves = await (await connected()).moves.list();
+      const c = await connected();
+      const moves = await c.moves.list();
       if (flags.json) return print(moves);
       if (moves.length === 0) return console.log('no moves yet');
+      const unfinished = moves.filter((m) => !FINISHED.has(m.state));
+      const running = unfinished.length ? await c.runner?.runningMoves?.() : undefined;
+      const runs = (m: MoveRecord) => running?.has(m.moveId) ?? true;
       console.log(
         table(
           ['move', 'what', 'from', 'to', 'state', 'copied', 'writes refused', 'started', 'took'],
@@ -290,7 +294,7 @@ async function run(operations: () => Promise<CellOperations>, command: string, a
             subjectOf(m),
             m.from,
             m.to,
-            stateOf(m),
+            stateOf(m, Date.now(), runs(m)),
             m.copied,
             m.fencedMs === undefined ? '' : seconds(m.fencedMs),
             new Date(m.createdAt).toISOString().slice(0, 19).replace('T', ' '),
@@ -298,6 +302,12 @@ async function run(operations: () => Promise<CellOperations>, command: string, a
           ]),
         ),
       );
+      const stopped = unfinished.find((m) => !runs(m));
+      if (stopped) {
+        console.log(
+          `a stopped move goes on from its checkpoint when asked again, e.g. npm run cells -- move ${stopped.kind} ${stopped.subject} ${stopped.to}${flags.local ? ' --local' : ''} (or apply, for a plan's moves)`,
+        );
+      }
       return;
     }
     case 'apply': {

@@ -1,6 +1,6 @@
 /** How the `cells` CLI shows moves: step lines as a move goes on, a summary, an apply's progress bar. */
 import type { ApplyProgress } from '../../control-plane/apply.ts';
-import { MOVE_STEPS, type MoveRecord } from '../../control-plane/move-record.ts';
+import { FINISHED, MOVE_STEPS, type MoveRecord } from '../../control-plane/move-record.ts';
 
 export function seconds(ms: number): string {
   if (ms < 1_000) return `${Math.round(ms)} ms`;
@@ -82,7 +82,17 @@ export function forgetTime(move: Pick<MoveRecord, 'forgetAt'>, now = Date.now())
 }
 
 /** A move's state for a listing: a flipped move says until when it can be reverted, a revert which move it reverts. */
-export function stateOf(move: Pick<MoveRecord, 'state' | 'forgetAt' | 'forgetting' | 'revertedBy' | 'revertOf'>, now = Date.now()): string {
+export function stateOf(
+  move: Pick<MoveRecord, 'state' | 'forgetAt' | 'forgetting' | 'revertedBy' | 'revertOf'>,
+  now = Date.now(),
+  workflowRunning = true,
+): string {
+  const state = describedState(move, now);
+  // A move whose workflow gave up (its retries spent) stays where it stopped until someone starts it again.
+  return workflowRunning || FINISHED.has(move.state) ? state : `${state}; stopped: no workflow runs it`;
+}
+
+function describedState(move: Pick<MoveRecord, 'state' | 'forgetAt' | 'forgetting' | 'revertedBy' | 'revertOf'>, now: number): string {
   const state = move.revertOf && !['done', 'forget'].includes(move.state) ? `${move.state} (reverting ${move.revertOf})` : move.state;
   if (move.state !== 'forget') return state;
   if (move.revertedBy) return `being reverted by ${move.revertedBy}`;

@@ -50,4 +50,13 @@ describe('how the cells CLI shows a move', () => {
     expect(stateOf(move({ state: 'done' }), at)).toBe('done');
     expect(summary(move({ state: 'reverted', revertedBy: 'm-2' }))).toBe('reverted by move m-2: tenant acme goes back to cell-1');
   });
+
+  it('says when no workflow runs a move that has not finished, and never of a finished one', () => {
+    expect(stateOf(move({ state: 'catch up' }), at, false)).toBe('catch up; stopped: no workflow runs it');
+    expect(stateOf(move({ state: 'catch up' }), at, true)).toBe('catch up');
+    expect(stateOf(move({ state: 'forget', forgetAt: at + 60_000 }), at, false)).toMatch(
+      /^flipped; revertible until .*; stopped: no workflow runs it$/,
+    );
+    for (const state of ['done', 'aborted', 'failed', 'reverted'] as const) expect(stateOf(move({ state }), at, false)).toBe(state);
+  });
 });
