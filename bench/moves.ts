@@ -205,18 +205,21 @@ async function runMove(
   await connection.runner!.start(move);
   for (let polls = 1; ; polls += 1) {
     const now = (await connection.moves.get(move.moveId))!;
-    if (polls % POLLS_PER_PROGRESS_LINE === 0) {
-      say(
-        `    move ${move.moveId} of ${tenantId}: ${now.state}, ${now.copied.toLocaleString('en-US')} records copied, ${Math.round((Date.now() - now.createdAt) / 1_000)} s`,
-      );
-    }
     // Done means forgotten: the next move of the tenant finds no copy of it left behind.
     if (FINISHED.has(now.state)) {
       if (now.state !== 'done') throw new Error(`move ${move.moveId} ended ${now.state}: ${now.error ?? ''}`);
       return now;
     }
-    // As `cells apply` resumes: a workflow that spent its retries is started again from the move's checkpoint (a running one is left alone).
-    if (polls % POLLS_PER_PROGRESS_LINE === 0) await connection.runner!.start(now);
+    if (polls % POLLS_PER_PROGRESS_LINE === 0) {
+      const running = (await connection.runner!.runningMoves?.())?.has(move.moveId) ?? true;
+      const age = Math.round((Date.now() - now.createdAt) / 1_000);
+      const copied = now.copied.toLocaleString('en-US');
+      say(
+        `    move ${move.moveId} of ${tenantId}: ${now.state}, ${copied} records copied, ${age} s${running ? '' : '; its workflow stopped: started again'}`,
+      );
+      // As `cells apply` resumes: a workflow that spent its retries is started again from the move's checkpoint.
+      if (!running) await connection.runner!.start(now);
+    }
     await sleep(200);
   }
 }
