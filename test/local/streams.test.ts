@@ -9,7 +9,7 @@ import pMap from 'p-map';
 import { afterEach, describe, expect, inject, it } from 'vitest';
 import type { LocalAssembly, LocalStreamMapping } from '../../local/assembly.ts';
 import { LocalQueues } from '../../local/queues.ts';
-import { LocalStreams } from '../../local/streams.ts';
+import { IDLE_POLL_SHARE, idleInterval, LocalStreams } from '../../local/streams.ts';
 import { eventually } from '../support/eventually.ts';
 import { localClient } from '../support/tables.ts';
 
@@ -480,3 +480,13 @@ async function startRecordsProxy() {
     },
   };
 }
+
+describe('how often a stream with nothing new is read', () => {
+  it("at Lambda's pace while an empty read is cheap, and so that slow empty reads take at most a tenth of DynamoDB Local's time", () => {
+    expect(IDLE_POLL_SHARE).toBe(0.1);
+    expect(idleInterval(250, 3)).toBe(250);
+    expect(idleInterval(250, 25)).toBe(250);
+    expect(idleInterval(250, 108)).toBe(1_080);
+    expect(idleInterval(1_000, 200)).toBe(2_000);
+  });
+});
