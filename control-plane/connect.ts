@@ -11,7 +11,7 @@ import { CellData } from './cell-data.ts';
 import { MoveStore } from './move-store.ts';
 import { WorkflowMoveRunner } from './move-runner.ts';
 import { isRunning, LOCAL_CREDENTIALS, LOCAL_REGION, readLocalState } from './local-target.ts';
-import { OperationError } from './operations.ts';
+import { OperationError } from './errors.ts';
 import { ControlPlaneStore } from './store.ts';
 import { CognitoClientDirectory, type ClientDirectory } from './tenants.ts';
 

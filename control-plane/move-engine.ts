@@ -517,16 +517,7 @@ export class MoveEngine {
       move.unmarkedAt = this.now();
       await this.save(move);
     }
-    const started = this.now();
-    for (const tenantId of move.tenants) {
-      for (;;) {
-        const page = await this.deps.cellData.page(source, tenantId, this.deps.pageSize ?? 1_000);
-        if (page.items.length === 0) break;
-        await this.deps.cellData.remove(source, page.items as Array<{ pk: unknown; sk: unknown }>);
-        if (this.now() - started >= (this.deps.stepBudgetMs ?? 60_000)) return { next: 'continue' };
-      }
-      await this.deps.cellData.removeDirectoryEntry(source, bucketOf(tenantId), tenantId);
-    }
+    if (!(await this.removeTenants(move, source))) return { next: 'continue' };
     // An instance that read the marker before it went may still journal a write, until its write window closes.
     const journaling = move.unmarkedAt + this.journalSettleMs() - this.now();
     if (journaling > 0) return { next: 'wait', seconds: Math.ceil(journaling / 1_000) };
@@ -535,6 +526,25 @@ export class MoveEngine {
     move.state = 'done';
     await this.save(move, 'done; the source copy is forgotten');
     return { next: 'done', state: 'done' };
+  }
+
+  /**
+   * Removes the moving tenants' records and directory entries from a cell, a
+   * page at a time, for at most the step's budget: false when the budget ran
+   * out first (the next step goes on where this one stopped).
+   */
+  private async removeTenants(move: MoveRecord, cell: CellRecord): Promise<boolean> {
+    const started = this.now();
+    for (const tenantId of move.tenants) {
+      for (;;) {
+        const page = await this.deps.cellData.page(cell, tenantId, this.deps.pageSize ?? 1_000);
+        if (page.items.length === 0) break;
+        await this.deps.cellData.remove(cell, page.items as Array<{ pk: unknown; sk: unknown }>);
+        if (this.now() - started >= (this.deps.stepBudgetMs ?? 60_000)) return false;
+      }
+      await this.deps.cellData.removeDirectoryEntry(cell, bucketOf(tenantId), tenantId);
+    }
+    return true;
   }
 
   /**
@@ -559,16 +569,7 @@ export class MoveEngine {
       if (move.steps.clone) move.unmarkedAt = this.now();
       await this.save(move);
     }
-    const started = this.now();
-    for (const tenantId of move.tenants) {
-      for (;;) {
-        const page = await this.deps.cellData.page(target, tenantId, this.deps.pageSize ?? 1_000);
-        if (page.items.length === 0) break;
-        await this.deps.cellData.remove(target, page.items as Array<{ pk: unknown; sk: unknown }>);
-        if (this.now() - started >= (this.deps.stepBudgetMs ?? 60_000)) return { next: 'continue' };
-      }
-      await this.deps.cellData.removeDirectoryEntry(target, bucketOf(tenantId), tenantId);
-    }
+    if (!(await this.removeTenants(move, target))) return { next: 'continue' };
     await this.deps.cellData.removeMarker(target, move.moveId);
     // An instance that read the source's marker before it went may still journal a write, until its write window closes.
     const journaling = move.unmarkedAt === undefined ? 0 : move.unmarkedAt + this.journalSettleMs() - this.now();

@@ -1,4 +1,4 @@
-import { ListExecutionsCommand, StartExecutionCommand, type SFNClient } from '@aws-sdk/client-sfn';
+import { paginateListExecutions, StartExecutionCommand, type ExecutionListItem, type ExecutionStatus, type SFNClient } from '@aws-sdk/client-sfn';
 import type { MoveRunner } from './apply.ts';
 import type { MoveRecord } from './move-record.ts';
 
@@ -29,31 +29,28 @@ export class WorkflowMoveRunner implements MoveRunner {
   /** The moves whose workflow is running now: a move not among them, and not finished, waits for someone to start it again. */
   async runningMoves(): Promise<Set<string>> {
     const running = new Set<string>();
-    let nextToken: string | undefined;
-    do {
-      const page = await this.sfn.send(
-        new ListExecutionsCommand({ stateMachineArn: this.stateMachineArn, statusFilter: 'RUNNING', maxResults: 1_000, nextToken }),
-      );
-      for (const e of page.executions ?? []) {
-        const moveId = executionMoveId(e.name);
-        if (moveId) running.add(moveId);
-      }
-      nextToken = page.nextToken;
-    } while (nextToken);
+    for await (const e of this.executions('RUNNING')) {
+      const moveId = executionMoveId(e.name);
+      if (moveId) running.add(moveId);
+    }
     return running;
   }
 
   private async executionsOf(moveId: string): Promise<Array<{ name: string; status: string }>> {
     const found: Array<{ name: string; status: string }> = [];
-    let nextToken: string | undefined;
-    do {
-      const page = await this.sfn.send(new ListExecutionsCommand({ stateMachineArn: this.stateMachineArn, maxResults: 1_000, nextToken }));
-      for (const e of page.executions ?? []) {
-        if (e.name?.startsWith(`${moveId}-`)) found.push({ name: e.name, status: String(e.status) });
-      }
-      nextToken = page.nextToken;
-    } while (nextToken);
+    for await (const e of this.executions()) {
+      if (e.name?.startsWith(`${moveId}-`)) found.push({ name: e.name, status: String(e.status) });
+    }
     return found;
+  }
+
+  /** The workflow's executions, every page of them, of one status when given. */
+  private async *executions(statusFilter?: ExecutionStatus): AsyncGenerator<ExecutionListItem> {
+    const pages = paginateListExecutions(
+      { client: this.sfn, pageSize: 1_000 },
+      { stateMachineArn: this.stateMachineArn, ...(statusFilter && { statusFilter }) },
+    );
+    for await (const page of pages) yield* page.executions ?? [];
   }
 }
 

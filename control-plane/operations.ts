@@ -4,8 +4,6 @@ import { FENCE_WAIT_MS, type CellOwnershipRecord } from '../layers/shared/src/co
 import type { CellData } from './cell-data.ts';
 import { encodeBuckets } from '../routing/bucket-codec.ts';
 import { ControlPlaneError, NotFoundError, OperationError } from './errors.ts';
-
-export { OperationError };
 import { planRebalance, summarizeMoves, type RebalancePlan } from './plan.ts';
 import type { CellRecord, CellStatus, MapVersion, MapVersionSummary } from '../routing/records.ts';
 import { bucketCounts, routeTenant, type Overrides, type Route } from '../routing/routing.ts';

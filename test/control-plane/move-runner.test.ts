@@ -1,17 +1,17 @@
-import type { ListExecutionsCommand, SFNClient } from '@aws-sdk/client-sfn';
+import { type ListExecutionsCommand, SFNClient } from '@aws-sdk/client-sfn';
 import { describe, expect, it } from 'vitest';
 import { executionMoveId, WorkflowMoveRunner } from '../../control-plane/move-runner.ts';
 
 /** A Step Functions client that answers ListExecutions from pages, and records what it was asked. */
 function listingClient(pages: Array<Array<{ name: string; status: string }>>) {
   const asked: Array<ListExecutionsCommand['input']> = [];
-  const client = {
-    send: async (command: ListExecutionsCommand) => {
-      asked.push(command.input);
-      const page = command.input.nextToken === undefined ? 0 : Number(command.input.nextToken);
-      return { executions: pages[page], ...(page + 1 < pages.length && { nextToken: String(page + 1) }) };
-    },
-  } as unknown as SFNClient;
+  // A real client, so that the SDK's paginator takes it; only its `send` is ours.
+  const client = new SFNClient({ region: 'eu-west-1' });
+  client.send = (async (command: ListExecutionsCommand) => {
+    asked.push({ ...command.input });
+    const page = command.input.nextToken === undefined ? 0 : Number(command.input.nextToken);
+    return { executions: pages[page], ...(page + 1 < pages.length && { nextToken: String(page + 1) }) };
+  }) as unknown as SFNClient['send'];
   return { client, asked };
 }
 

@@ -3,10 +3,10 @@ import { FENCE_WAIT_MS, OWNERSHIP_KEY } from '../../layers/shared/src/contracts/
 import fc from 'fast-check';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
 import { CellData } from '../../control-plane/cell-data.ts';
-import { CellOperations, OperationError } from '../../control-plane/operations.ts';
+import { CellOperations } from '../../control-plane/operations.ts';
 import type { CellRegistration } from '../../routing/records.ts';
 import { evenSplit, routeTenant } from '../../routing/routing.ts';
-import { ControlPlaneError, NotFoundError } from '../../control-plane/errors.ts';
+import { ControlPlaneError, NotFoundError, OperationError } from '../../control-plane/errors.ts';
 import { ControlPlaneStore, MapConflictError, UnknownCellError } from '../../control-plane/store.ts';
 import { createCellTable } from '../support/tables.ts';
 import { DeployTimeCalls } from '../support/deploy-time.ts';

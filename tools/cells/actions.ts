@@ -12,8 +12,8 @@ import { ensureStateDir } from '../../control-plane/local-target.ts';
 import { FINISHED, type MoveRecord, type MoveRequest } from '../../control-plane/move-record.ts';
 import { MoveEngine } from '../../control-plane/move-engine.ts';
 import type { MoveRunner } from '../../control-plane/apply.ts';
-import { NotFoundError } from '../../control-plane/errors.ts';
-import { OperationError, type CellOperations } from '../../control-plane/operations.ts';
+import type { CellOperations } from '../../control-plane/operations.ts';
+import { NotFoundError, OperationError } from '../../control-plane/errors.ts';
 import { shown } from '../../lib/cli-input.ts';
 import { summarizeMoves } from '../../control-plane/plan.ts';
 

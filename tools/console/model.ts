@@ -19,8 +19,8 @@ import {
 import type { ControlPlaneConnection } from '../../control-plane/connect.ts';
 import { FINISHED, type MoveRecord, type MoveRequest } from '../../control-plane/move-record.ts';
 import { revertible } from '../cells/move-view.ts';
-import { CellOperations, OperationError } from '../../control-plane/operations.ts';
-import { InvalidInputError, NotFoundError } from '../../control-plane/errors.ts';
+import { CellOperations } from '../../control-plane/operations.ts';
+import { InvalidInputError, NotFoundError, OperationError } from '../../control-plane/errors.ts';
 import { UnknownCellError } from '../../control-plane/store.ts';
 import { shown } from '../../lib/cli-input.ts';
 import { BUCKET_COUNT, bucketOf } from '../../routing/routing.ts';

@@ -7,7 +7,7 @@ import type { ControlPlaneConnection } from '../../../control-plane/connect.ts';
 import { routeTenant } from '../../../routing/routing.ts';
 import { UnknownCellError } from '../../../control-plane/store.ts';
 import { cellWorld, type CellWorld } from '../../support/moving.ts';
-import { OperationError } from '../../../control-plane/operations.ts';
+import { OperationError } from '../../../control-plane/errors.ts';
 import { ConsoleModel, UnknownTenantError, UnreachableError } from '../../../tools/console/model.ts';
 import { startConsoleServer, type ConsoleServer } from '../../../tools/console/server.ts';
 
