@@ -1,7 +1,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { fromRoot } from '../../lib/paths.ts';
 import { buildTestApp } from '../support/synth.ts';
 import {
@@ -13,32 +13,16 @@ import {
   policyStatements,
   dynamoActionsIn,
   grantedActions,
+  synthesizedApp,
+  UNBUNDLED,
 } from '../support/templates.ts';
 
-/** Nothing here reads a bundle: the templates are synthesized without bundling the functions. */
-const UNBUNDLED = { bundle: false } as const;
-
-let built: ReturnType<typeof buildTestApp>;
-let controlPlane: Template;
-let cells: Record<string, Template>;
-
-beforeAll(() => {
-  built = buildTestApp({}, UNBUNDLED);
-  controlPlane = Template.fromStack(built.stacks.controlPlane);
-  cells = Object.fromEntries(built.stacks.cells.map((stack) => [stack.cellId, Template.fromStack(stack)]));
-});
-let fourCells: ReturnType<typeof buildTestApp> | undefined;
-/** The app with a 4th cell, built once for the tests that compare it with three. */
-const withFourCells = () => (fourCells ??= buildTestApp({ cells: ['cell-1', 'cell-2', 'cell-3', 'cell-4'] }, UNBUNDLED));
-afterAll(() => {
-  built?.cleanup();
-  fourCells?.cleanup();
-});
+const app = synthesizedApp();
 
 describe('the app', () => {
   it('has one control-plane stack and one stack per configured cell', () => {
-    expect(built.stacks.controlPlane.stackName).toBe('item-master-dev-control-plane');
-    expect(built.stacks.cells.map((stack) => stack.stackName)).toEqual([
+    expect(app.built.stacks.controlPlane.stackName).toBe('item-master-dev-control-plane');
+    expect(app.built.stacks.cells.map((stack) => stack.stackName)).toEqual([
       'item-master-dev-cell-1',
       'item-master-dev-cell-2',
       'item-master-dev-cell-3',
@@ -46,11 +30,11 @@ describe('the app', () => {
   });
 
   it('gives every function the shared defaults from one construct', () => {
-    const functions = [controlPlane, ...Object.values(cells)].flatMap(serviceFunctions);
+    const functions = [app.controlPlane, ...Object.values(app.cells)].flatMap(serviceFunctions);
     // One service per handler folder, the folder's name its name: every function is found, none is left out.
     const services = new Set(functions.map((fn) => fn.Properties.Environment.Variables.POWERTOOLS_SERVICE_NAME));
     expect(services).toEqual(new Set(readdirSync(fromRoot('functions'))));
-    for (const template of Object.values(cells)) expect(serviceFunctions(template).length).toBeGreaterThan(0);
+    for (const template of Object.values(app.cells)) expect(serviceFunctions(template).length).toBeGreaterThan(0);
     for (const fn of functions) {
       expect(fn.Properties).toMatchObject({
         Runtime: 'nodejs24.x',
@@ -112,7 +96,7 @@ describe('the app', () => {
     ['cell-api', 'cell', readdirSync(fromRoot('functions/cell-api')).map((file) => `functions/cell-api/${file}`)],
     ['router', 'control plane', [...readdirSync(fromRoot('functions/router')).map((file) => `functions/router/${file}`), 'routing/reader.ts']],
   ])('grants the %s every DynamoDB action its code sends', (service, where, files) => {
-    const template = where === 'cell' ? cells['cell-1']! : controlPlane;
+    const template = where === 'cell' ? app.cells['cell-1']! : app.controlPlane;
     const needed = dynamoActionsIn(files);
     expect(needed.length).toBeGreaterThan(1);
     const granted = grantedActions(template, serviceFunction(template, service));
@@ -120,7 +104,7 @@ describe('the app', () => {
   });
 
   it('gives each function a log group with retention and a role writing only to it', () => {
-    for (const template of [controlPlane, ...Object.values(cells)]) {
+    for (const template of [app.controlPlane, ...Object.values(app.cells)]) {
       const resources = template.toJSON().Resources as Resources;
       for (const fn of serviceFunctions(template)) {
         const logGroup = resources[fn.Properties.LoggingConfig.LogGroup.Ref]!;
@@ -148,9 +132,9 @@ describe("the app's dashboard", () => {
   };
 
   it('has the front door and a row per cell, each with its health alarm, its router metrics and its cell API', () => {
-    const body = bodyOf(controlPlane);
+    const body = bodyOf(app.controlPlane);
     expect(body).toContain('## Front door');
-    for (const cellId of Object.keys(cells)) {
+    for (const cellId of Object.keys(app.cells)) {
       expect(body).toContain(`## ${cellId}`);
       expect(body).toContain(`alarm:item-master-dev-${cellId}-healthy`);
       expect(body).toContain(`"cellId","${cellId}"`);
@@ -167,9 +151,9 @@ describe("the app's dashboard", () => {
   });
 
   it('adds a row for a 4th cell and changes nothing else', () => {
-    const four = withFourCells();
+    const four = app.withFourCells();
     {
-      const before = bodyOf(controlPlane);
+      const before = bodyOf(app.controlPlane);
       const after = bodyOf(Template.fromStack(four.stacks.controlPlane));
       expect(after).toContain('## cell-4');
       expect(after).toContain('alarm:item-master-dev-cell-4-healthy');
@@ -200,7 +184,7 @@ describe('canary deployments', () => {
     group.Properties.AlarmConfiguration.Alarms.map((alarm: { Name: { Ref: string } }) => alarm.Name.Ref).sort();
 
   it("serves each cell API through an alias CodeDeploy shifts 10% for 5 minutes, rolled back on the cell's composite alarm and its members", () => {
-    for (const template of Object.values(cells)) {
+    for (const template of Object.values(app.cells)) {
       const apiId = serviceFunctionId(template, 'cell-api');
       const [aliasId, alias] = only(template, 'AWS::Lambda::Alias', 'ApiDeploymentAlias');
       expect(alias.Properties).toMatchObject({ Name: 'live', FunctionName: { Ref: apiId } });
@@ -222,20 +206,22 @@ describe('canary deployments', () => {
   });
 
   it("serves the router through an alias the ALB targets, rolled back on the front door's composite alarm and its members", () => {
-    const routerId = serviceFunctionId(controlPlane, 'router');
-    const [aliasId, alias] = only(controlPlane, 'AWS::Lambda::Alias', 'RouterDeploymentAlias');
+    const routerId = serviceFunctionId(app.controlPlane, 'router');
+    const [aliasId, alias] = only(app.controlPlane, 'AWS::Lambda::Alias', 'RouterDeploymentAlias');
     expect(alias.Properties).toMatchObject({ Name: 'live', FunctionName: { Ref: routerId } });
-    controlPlane.hasResourceProperties('AWS::ElasticLoadBalancingV2::TargetGroup', { Targets: [{ Id: { Ref: aliasId } }] });
-    const [, group] = only(controlPlane, 'AWS::CodeDeploy::DeploymentGroup', 'RouterDeployment');
+    app.controlPlane.hasResourceProperties('AWS::ElasticLoadBalancingV2::TargetGroup', { Targets: [{ Id: { Ref: aliasId } }] });
+    const [, group] = only(app.controlPlane, 'AWS::CodeDeploy::DeploymentGroup', 'RouterDeployment');
     expect(group.Properties.DeploymentConfigName).toBe('CodeDeployDefault.LambdaCanary10Percent5Minutes');
-    const composite = logicalIdOf(controlPlane, 'AWS::CloudWatch::CompositeAlarm');
-    expect(alarmNames(group)).toEqual([composite, ...Object.keys(controlPlane.findResources('AWS::CloudWatch::Alarm'))].sort());
+    const composite = logicalIdOf(app.controlPlane, 'AWS::CloudWatch::CompositeAlarm');
+    expect(alarmNames(group)).toEqual([composite, ...Object.keys(app.controlPlane.findResources('AWS::CloudWatch::Alarm'))].sort());
   });
 
   it("has the router invoke each cell API's alias, and its IAM name the alias and nothing unqualified", () => {
-    const shipped = JSON.parse(serviceFunction(controlPlane, 'router').Properties.Environment.Variables.SHIPPED_ROUTING);
+    const shipped = JSON.parse(serviceFunction(app.controlPlane, 'router').Properties.Environment.Variables.SHIPPED_ROUTING);
     expect(Object.values(shipped.functions)).toEqual(['cell-1', 'cell-2', 'cell-3'].map((cell) => `item-master-dev-${cell}-api:live`));
-    const invoke = policyStatements(controlPlane, /^RouterRole/).filter((statement) => [statement.Action].flat().includes('lambda:InvokeFunction'));
+    const invoke = policyStatements(app.controlPlane, /^RouterRole/).filter((statement) =>
+      [statement.Action].flat().includes('lambda:InvokeFunction'),
+    );
     expect(invoke).toHaveLength(1);
     expect(JSON.stringify(invoke[0].Resource)).toMatch(/:function:item-master-dev-\*-api:live"/);
   });
@@ -260,8 +246,8 @@ describe('canary deployments', () => {
 
 describe('alarm notifications', () => {
   it('with alarmEmail: one topic in the control plane, the address subscribed, and every composite alarm notifying it; without: none', () => {
-    expect(controlPlane.findResources('AWS::SNS::Topic')).toEqual({});
-    for (const template of Object.values(cells)) {
+    expect(app.controlPlane.findResources('AWS::SNS::Topic')).toEqual({});
+    for (const template of Object.values(app.cells)) {
       for (const alarm of Object.values(template.findResources('AWS::CloudWatch::CompositeAlarm')))
         expect(alarm.Properties.AlarmActions).toBeUndefined();
     }

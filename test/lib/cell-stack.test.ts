@@ -1,31 +1,23 @@
 import { Match, Template } from 'aws-cdk-lib/assertions';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { buildTestApp } from '../support/synth.ts';
-import { type Resources, serviceFunction, serviceFunctionId, sdkCalls, referencedIds, policyStatements, watchedBy } from '../support/templates.ts';
+import {
+  type Resources,
+  serviceFunction,
+  serviceFunctionId,
+  sdkCalls,
+  referencedIds,
+  policyStatements,
+  watchedBy,
+  synthesizedApp,
+  UNBUNDLED,
+} from '../support/templates.ts';
 
-/** Nothing here reads a bundle: the templates are synthesized without bundling the functions. */
-const UNBUNDLED = { bundle: false } as const;
-
-let built: ReturnType<typeof buildTestApp>;
-let controlPlane: Template;
-let cells: Record<string, Template>;
-
-beforeAll(() => {
-  built = buildTestApp({}, UNBUNDLED);
-  controlPlane = Template.fromStack(built.stacks.controlPlane);
-  cells = Object.fromEntries(built.stacks.cells.map((stack) => [stack.cellId, Template.fromStack(stack)]));
-});
-let fourCells: ReturnType<typeof buildTestApp> | undefined;
-/** The app with a 4th cell, built once for the tests that compare it with three. */
-const withFourCells = () => (fourCells ??= buildTestApp({ cells: ['cell-1', 'cell-2', 'cell-3', 'cell-4'] }, UNBUNDLED));
-afterAll(() => {
-  built?.cleanup();
-  fourCells?.cleanup();
-});
+const app = synthesizedApp();
 
 describe('cell stacks', () => {
   it('each have a table with pk/sk keys, on-demand, PITR and a new-and-old-images stream', () => {
-    for (const template of Object.values(cells)) {
+    for (const template of Object.values(app.cells)) {
       template.hasResourceProperties('AWS::DynamoDB::GlobalTable', {
         KeySchema: [
           { AttributeName: 'pk', KeyType: 'HASH' },
@@ -41,7 +33,7 @@ describe('cell stacks', () => {
   });
 
   it('register themselves on deploy and deregister on delete, finding the control plane by its SSM name', () => {
-    for (const [cellId, template] of Object.entries(cells)) {
+    for (const [cellId, template] of Object.entries(app.cells)) {
       const parameters = template.toJSON().Parameters;
       const [registration] = sdkCalls(template);
       expect(sdkCalls(template)).toHaveLength(1);
@@ -78,13 +70,13 @@ describe('cell stacks', () => {
   });
 
   it('deploy after the control plane (an ordering only: no reference to it)', () => {
-    for (const stack of built.stacks.cells) expect(stack.dependencies).toEqual([built.stacks.controlPlane]);
+    for (const stack of app.built.stacks.cells) expect(stack.dependencies).toEqual([app.built.stacks.controlPlane]);
   });
 
   it('are isolated: no cell template names another cell, imports a value, or grants beyond its own resources', () => {
-    for (const [cellId, template] of Object.entries(cells)) {
+    for (const [cellId, template] of Object.entries(app.cells)) {
       const json = JSON.stringify(template.toJSON());
-      for (const other of Object.keys(cells).filter((id) => id !== cellId)) expect(json).not.toContain(other);
+      for (const other of Object.keys(app.cells).filter((id) => id !== cellId)) expect(json).not.toContain(other);
       expect(json).not.toContain('Fn::ImportValue');
       const resources = template.toJSON().Resources as Resources;
       for (const statement of policyStatements(template)) {
@@ -114,7 +106,7 @@ describe('cell stacks', () => {
   });
 
   it('each run an order saga: direct DynamoDB and SQS integrations, Lambda only to pay, logging and tracing on', () => {
-    const template = cells['cell-1']!;
+    const template = app.cells['cell-1']!;
     const [machine] = Object.values(template.findResources('AWS::StepFunctions::StateMachine'));
     expect(machine!.Properties).toMatchObject({
       StateMachineType: 'STANDARD',
@@ -175,7 +167,7 @@ describe('cell stacks', () => {
   });
 
   it('let the order saga touch only its own cell: UpdateItem and ConditionCheckItem on its table, its payment function, its queue', () => {
-    const template = cells['cell-2']!;
+    const template = app.cells['cell-2']!;
     const roleId = Object.values(template.findResources('AWS::StepFunctions::StateMachine'))[0]!.Properties.RoleArn['Fn::GetAtt'][0];
     const statements = Object.values(template.findResources('AWS::IAM::Policy'))
       .filter((policy) => policy.Properties.Roles.some((role: { Ref: string }) => role.Ref === roleId))
@@ -191,22 +183,24 @@ describe('cell stacks', () => {
   });
 
   it('reserves concurrency for each cell API and the router, within what the account can reserve', () => {
-    const router = serviceFunction(controlPlane, 'router').Properties.ReservedConcurrentExecutions as number;
-    const cellApis = Object.values(cells).map((template) => serviceFunction(template, 'cell-api').Properties.ReservedConcurrentExecutions as number);
+    const router = serviceFunction(app.controlPlane, 'router').Properties.ReservedConcurrentExecutions as number;
+    const cellApis = Object.values(app.cells).map(
+      (template) => serviceFunction(template, 'cell-api').Properties.ReservedConcurrentExecutions as number,
+    );
     expect([router, cellApis]).toEqual([450, [150, 150, 150]]);
     expect(router + cellApis.reduce((a, b) => a + b)).toBeLessThanOrEqual(1000 - 100);
   });
 
   it("adding a cell adds a stack and changes no other cell's stack but its share of reserved concurrency (none, with cellConcurrency set)", () => {
-    const four = withFourCells();
+    const four = app.withFourCells();
     expect(four.stacks.cells).toHaveLength(4);
     const reservation = (template: Template) => serviceFunction(template, 'cell-api').Properties.ReservedConcurrentExecutions as number;
     const withoutReservation = (template: Template) => JSON.stringify(template.toJSON()).replace(/"ReservedConcurrentExecutions":\d+/, '');
     for (const stack of four.stacks.cells.slice(0, 3)) {
       const after = Template.fromStack(stack);
-      expect(withoutReservation(after)).toEqual(withoutReservation(cells[stack.cellId]!));
+      expect(withoutReservation(after)).toEqual(withoutReservation(app.cells[stack.cellId]!));
       // The default splits half the reservable concurrency over the cells: 450 ÷ 3, then ÷ 4.
-      expect([reservation(cells[stack.cellId]!), reservation(after)]).toEqual([150, 112]);
+      expect([reservation(app.cells[stack.cellId]!), reservation(after)]).toEqual([150, 112]);
     }
   });
 
@@ -234,7 +228,7 @@ describe('cell stacks', () => {
     } finally {
       prod.cleanup();
     }
-    for (const template of Object.values(cells)) {
+    for (const template of Object.values(app.cells)) {
       template.hasResource('AWS::DynamoDB::GlobalTable', {
         DeletionPolicy: 'Delete',
         Properties: Match.objectLike({ Replicas: [Match.objectLike({ DeletionProtectionEnabled: false })] }),
@@ -247,7 +241,7 @@ describe("a cell's health", () => {
   const alarmsOf = (template: Template) => template.findResources('AWS::CloudWatch::Alarm');
 
   it('has an alarm per sign of sickness, and one composite alarm over all of them, named for the deploy to watch', () => {
-    for (const [cellId, template] of Object.entries(cells)) {
+    for (const [cellId, template] of Object.entries(app.cells)) {
       const alarms = alarmsOf(template);
       const metrics = watchedBy(alarms);
       expect(metrics).toEqual(
@@ -275,7 +269,7 @@ describe("a cell's health", () => {
   });
 
   it("watches the router's 5xx for its own cell, by the metric the router emits", () => {
-    for (const [cellId, template] of Object.entries(cells)) {
+    for (const [cellId, template] of Object.entries(app.cells)) {
       template.hasResourceProperties('AWS::CloudWatch::Alarm', {
         Namespace: 'ItemMaster',
         MetricName: 'CellErrors',

@@ -1,5 +1,5 @@
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { decodeBuckets } from '../../routing/bucket-codec.ts';
 import { evenSplit } from '../../routing/routing.ts';
 import { buildTestApp } from '../support/synth.ts';
@@ -12,43 +12,33 @@ import {
   sdkCalls,
   policyStatements,
   watchedBy,
+  synthesizedApp,
+  UNBUNDLED,
 } from '../support/templates.ts';
 
-/** Nothing here reads a bundle: the templates are synthesized without bundling the functions. */
-const UNBUNDLED = { bundle: false } as const;
-
-let built: ReturnType<typeof buildTestApp>;
-let controlPlane: Template;
-
-beforeAll(() => {
-  built = buildTestApp({}, UNBUNDLED);
-  controlPlane = Template.fromStack(built.stacks.controlPlane);
-});
-afterAll(() => {
-  built?.cleanup();
-});
+const app = synthesizedApp();
 
 describe('control-plane stack', () => {
   it('has a VPC with public subnets only, in two zones, and no NAT gateway', () => {
-    controlPlane.resourceCountIs('AWS::EC2::VPC', 1);
-    controlPlane.resourceCountIs('AWS::EC2::NatGateway', 0);
-    const subnets = Object.values(controlPlane.findResources('AWS::EC2::Subnet'));
+    app.controlPlane.resourceCountIs('AWS::EC2::VPC', 1);
+    app.controlPlane.resourceCountIs('AWS::EC2::NatGateway', 0);
+    const subnets = Object.values(app.controlPlane.findResources('AWS::EC2::Subnet'));
     expect(subnets).toHaveLength(2);
     for (const subnet of subnets) expect(subnet.Properties.MapPublicIpOnLaunch).toBe(true);
-    controlPlane.resourceCountIs('AWS::EC2::FlowLog', 1);
+    app.controlPlane.resourceCountIs('AWS::EC2::FlowLog', 1);
   });
 
   it('has an internet-facing ALB with access logs and an HTTP listener forwarding to the router', () => {
-    controlPlane.hasResourceProperties('AWS::ElasticLoadBalancingV2::LoadBalancer', {
+    app.controlPlane.hasResourceProperties('AWS::ElasticLoadBalancingV2::LoadBalancer', {
       Scheme: 'internet-facing',
       Type: 'application',
       LoadBalancerAttributes: Match.arrayWith([{ Key: 'access_logs.s3.enabled', Value: 'true' }]),
     });
-    controlPlane.hasResourceProperties('AWS::ElasticLoadBalancingV2::LoadBalancer', {
+    app.controlPlane.hasResourceProperties('AWS::ElasticLoadBalancingV2::LoadBalancer', {
       LoadBalancerAttributes: Match.arrayWith([{ Key: 'routing.http.drop_invalid_header_fields.enabled', Value: 'true' }]),
     });
-    controlPlane.resourceCountIs('AWS::ElasticLoadBalancingV2::Listener', 1);
-    controlPlane.hasResourceProperties('AWS::ElasticLoadBalancingV2::Listener', {
+    app.controlPlane.resourceCountIs('AWS::ElasticLoadBalancingV2::Listener', 1);
+    app.controlPlane.hasResourceProperties('AWS::ElasticLoadBalancingV2::Listener', {
       Port: 80,
       Protocol: 'HTTP',
       DefaultActions: [{ Type: 'forward', TargetGroupArn: Match.anyValue() }],
@@ -56,7 +46,7 @@ describe('control-plane stack', () => {
   });
 
   it('targets the router with health checks on /health and single-value headers', () => {
-    controlPlane.hasResourceProperties('AWS::ElasticLoadBalancingV2::TargetGroup', {
+    app.controlPlane.hasResourceProperties('AWS::ElasticLoadBalancingV2::TargetGroup', {
       TargetType: 'lambda',
       HealthCheckEnabled: true,
       HealthCheckPath: '/health',
@@ -64,7 +54,7 @@ describe('control-plane stack', () => {
       Targets: [{ Id: { Ref: Match.stringLikeRegexp('^RouterDeploymentAlias') } }],
       TargetGroupAttributes: Match.arrayWith([{ Key: 'lambda.multi_value_headers.enabled', Value: 'false' }]),
     });
-    controlPlane.hasResourceProperties('AWS::Lambda::Permission', {
+    app.controlPlane.hasResourceProperties('AWS::Lambda::Permission', {
       Action: 'lambda:InvokeFunction',
       FunctionName: { Ref: Match.stringLikeRegexp('^RouterDeploymentAlias') },
       Principal: 'elasticloadbalancing.amazonaws.com',
@@ -72,7 +62,7 @@ describe('control-plane stack', () => {
   });
 
   it('holds the registry and the map in one table, published under a well-known SSM name', () => {
-    controlPlane.hasResourceProperties('AWS::DynamoDB::GlobalTable', {
+    app.controlPlane.hasResourceProperties('AWS::DynamoDB::GlobalTable', {
       KeySchema: [
         { AttributeName: 'pk', KeyType: 'HASH' },
         { AttributeName: 'sk', KeyType: 'RANGE' },
@@ -80,18 +70,18 @@ describe('control-plane stack', () => {
       BillingMode: 'PAY_PER_REQUEST',
       Replicas: [Match.objectLike({ PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true } })],
     });
-    controlPlane.hasResourceProperties('AWS::SSM::Parameter', {
+    app.controlPlane.hasResourceProperties('AWS::SSM::Parameter', {
       Name: '/item-master/dev/control-plane/table-name',
       Value: { Ref: Match.stringLikeRegexp('^RegistryTable') },
     });
   });
 
   it('runs moves in its own workflow, published under a well-known SSM name for the cells CLI', () => {
-    controlPlane.hasResourceProperties('AWS::SSM::Parameter', {
+    app.controlPlane.hasResourceProperties('AWS::SSM::Parameter', {
       Name: '/item-master/dev/control-plane/move-workflow-arn',
       Value: { Ref: Match.stringLikeRegexp('^MovesStateMachine') },
     });
-    controlPlane.hasResourceProperties('AWS::Lambda::Function', {
+    app.controlPlane.hasResourceProperties('AWS::Lambda::Function', {
       // The copy's ranges at once: config's moveCopySegments, 4 by default.
       Environment: {
         Variables: Match.objectLike({
@@ -105,8 +95,8 @@ describe('control-plane stack', () => {
   });
 
   it('seeds map version 1 on deploy, only if no version 1 exists', () => {
-    const [seed] = sdkCalls(controlPlane);
-    expect(sdkCalls(controlPlane)).toHaveLength(1);
+    const [seed] = sdkCalls(app.controlPlane);
+    expect(sdkCalls(app.controlPlane)).toHaveLength(1);
     expect(seed!.create).toEqual(seed!.update);
     expect(seed!.create).toMatchObject({
       service: 'DynamoDB',
@@ -127,13 +117,13 @@ describe('control-plane stack', () => {
 
 describe('control-plane identity', () => {
   it('is a Cognito user pool for machine clients: Essentials plan, no self sign-up, scopes on a resource server', () => {
-    controlPlane.hasResourceProperties('AWS::Cognito::UserPool', {
+    app.controlPlane.hasResourceProperties('AWS::Cognito::UserPool', {
       UserPoolTier: 'ESSENTIALS',
       AdminCreateUserConfig: { AllowAdminCreateUserOnly: true },
       MfaConfiguration: 'ON',
     });
-    const pool = logicalIdOf(controlPlane, 'AWS::Cognito::UserPool');
-    controlPlane.hasResourceProperties('AWS::Cognito::UserPoolResourceServer', {
+    const pool = logicalIdOf(app.controlPlane, 'AWS::Cognito::UserPool');
+    app.controlPlane.hasResourceProperties('AWS::Cognito::UserPoolResourceServer', {
       UserPoolId: { Ref: pool },
       Identifier: 'item-master',
       Scopes: [
@@ -142,24 +132,24 @@ describe('control-plane identity', () => {
         { ScopeName: 'orders.write', ScopeDescription: Match.anyValue() },
       ],
     });
-    controlPlane.hasResourceProperties('AWS::Cognito::UserPoolDomain', {
+    app.controlPlane.hasResourceProperties('AWS::Cognito::UserPoolDomain', {
       UserPoolId: { Ref: pool },
       Domain: { 'Fn::Join': ['-', ['item-master-dev', { Ref: 'AWS::AccountId' }]] },
     });
   });
 
   it('writes the tenant into access tokens with a V3_0 pre-token trigger that may read client bindings only', () => {
-    const claims = serviceFunction(controlPlane, 'tenant-claims');
-    const [claimsId] = Object.entries(controlPlane.findResources('AWS::Lambda::Function')).find(([, fn]) => fn === claims) ?? [];
-    controlPlane.hasResourceProperties('AWS::Cognito::UserPool', {
+    const claims = serviceFunction(app.controlPlane, 'tenant-claims');
+    const [claimsId] = Object.entries(app.controlPlane.findResources('AWS::Lambda::Function')).find(([, fn]) => fn === claims) ?? [];
+    app.controlPlane.hasResourceProperties('AWS::Cognito::UserPool', {
       LambdaConfig: { PreTokenGenerationConfig: { LambdaArn: { 'Fn::GetAtt': [claimsId, 'Arn'] }, LambdaVersion: 'V3_0' } },
     });
-    controlPlane.hasResourceProperties('AWS::Lambda::Permission', {
+    app.controlPlane.hasResourceProperties('AWS::Lambda::Permission', {
       FunctionName: { 'Fn::GetAtt': [claimsId, 'Arn'] },
       Principal: 'cognito-idp.amazonaws.com',
     });
     const roleId = claims.Properties.Role['Fn::GetAtt'][0];
-    const statements = Object.values(controlPlane.findResources('AWS::IAM::Policy'))
+    const statements = Object.values(app.controlPlane.findResources('AWS::IAM::Policy'))
       .filter((policy) => policy.Properties.Roles.some((role: { Ref: string }) => role.Ref === roleId))
       .flatMap((policy) => policy.Properties.PolicyDocument.Statement)
       .filter((s) => JSON.stringify(s.Action).includes('dynamodb:'));
@@ -174,23 +164,23 @@ describe('control-plane identity', () => {
   });
 
   it('tells the router the pool and the resource server, and publishes them and the token endpoint for the CLI', () => {
-    const env = serviceFunction(controlPlane, 'router').Properties.Environment.Variables;
-    expect(env.USER_POOL_ID).toEqual({ Ref: logicalIdOf(controlPlane, 'AWS::Cognito::UserPool') });
+    const env = serviceFunction(app.controlPlane, 'router').Properties.Environment.Variables;
+    expect(env.USER_POOL_ID).toEqual({ Ref: logicalIdOf(app.controlPlane, 'AWS::Cognito::UserPool') });
     expect(env.AUTH_RESOURCE_SERVER).toBe('item-master');
     for (const name of ['user-pool-id', 'resource-server', 'token-url']) {
-      controlPlane.hasResourceProperties('AWS::SSM::Parameter', { Name: `/item-master/dev/identity/${name}` });
+      app.controlPlane.hasResourceProperties('AWS::SSM::Parameter', { Name: `/item-master/dev/identity/${name}` });
     }
   });
 });
 
 describe('control-plane web ACL', () => {
   it('guards the ALB with a per-IP rate rule and AWS managed rule groups, item-sized bodies allowed', () => {
-    const acl = logicalIdOf(controlPlane, 'AWS::WAFv2::WebACL');
-    controlPlane.hasResourceProperties('AWS::WAFv2::WebACLAssociation', {
-      ResourceArn: { Ref: logicalIdOf(controlPlane, 'AWS::ElasticLoadBalancingV2::LoadBalancer') },
+    const acl = logicalIdOf(app.controlPlane, 'AWS::WAFv2::WebACL');
+    app.controlPlane.hasResourceProperties('AWS::WAFv2::WebACLAssociation', {
+      ResourceArn: { Ref: logicalIdOf(app.controlPlane, 'AWS::ElasticLoadBalancingV2::LoadBalancer') },
       WebACLArn: { 'Fn::GetAtt': [acl, 'Arn'] },
     });
-    const rules = controlPlane.toJSON().Resources[acl].Properties.Rules as any[];
+    const rules = app.controlPlane.toJSON().Resources[acl].Properties.Rules as any[];
     expect(rules[0]).toMatchObject({
       Name: 'RatePerClientIp',
       Action: { Block: {} },
@@ -223,8 +213,8 @@ describe('control-plane web ACL', () => {
 
 describe('control-plane stack with a certificate', () => {
   it('without one serves HTTP only and warns at synthesis', () => {
-    controlPlane.resourceCountIs('AWS::ElasticLoadBalancingV2::Listener', 1);
-    controlPlane.hasResourceProperties('AWS::ElasticLoadBalancingV2::Listener', { Port: 80, Protocol: 'HTTP' });
+    app.controlPlane.resourceCountIs('AWS::ElasticLoadBalancingV2::Listener', 1);
+    app.controlPlane.hasResourceProperties('AWS::ElasticLoadBalancingV2::Listener', { Port: 80, Protocol: 'HTTP' });
     // As `cdk synth` and `cdk deploy` show it (the tests and the local runtime acknowledge it).
     const asDeployed = buildTestApp({ cells: 'cell-1' }, { ...UNBUNDLED, warnAsOnDeploy: true });
     try {
@@ -261,7 +251,7 @@ describe('control-plane stack with a certificate', () => {
 });
 
 describe('live updates (control plane)', () => {
-  const resources = () => controlPlane.toJSON().Resources as Resources;
+  const resources = () => app.controlPlane.toJSON().Resources as Resources;
   const ofType = (type: string) => Object.entries(resources()).filter(([, r]) => r.Type === type);
 
   it('is a WebSocket API routed by action, with one Lambda integration per route, all to the socket function', () => {
@@ -271,7 +261,7 @@ describe('live updates (control plane)', () => {
     expect(routes.map((r) => r.RouteKey).sort()).toEqual(['$connect', '$default', '$disconnect', 'subscribe', 'unsubscribe']);
     const integrationIds = routes.map((r) => r.Target['Fn::Join'][1][1].Ref);
     expect(new Set(integrationIds).size).toBe(5);
-    const socketId = serviceFunctionId(controlPlane, 'live-socket');
+    const socketId = serviceFunctionId(app.controlPlane, 'live-socket');
     for (const id of integrationIds) {
       const integration = resources()[id]!.Properties;
       expect(integration.ApiId).toEqual({ Ref: apiId });
@@ -287,9 +277,9 @@ describe('live updates (control plane)', () => {
     for (const route of routes.filter((r) => r.RouteKey !== '$connect')) expect(route.AuthorizationType).toBe('NONE');
     const authorizer = resources()[connect.AuthorizerId.Ref]!.Properties;
     expect(authorizer).toMatchObject({ AuthorizerType: 'REQUEST', IdentitySource: ['route.request.querystring.token'] });
-    expect(JSON.stringify(authorizer.AuthorizerUri)).toContain(`"${serviceFunctionId(controlPlane, 'live-authorizer')}"`);
-    const verifier = serviceFunction(controlPlane, 'live-authorizer').Properties.Environment.Variables;
-    const router = serviceFunction(controlPlane, 'router').Properties.Environment.Variables;
+    expect(JSON.stringify(authorizer.AuthorizerUri)).toContain(`"${serviceFunctionId(app.controlPlane, 'live-authorizer')}"`);
+    const verifier = serviceFunction(app.controlPlane, 'live-authorizer').Properties.Environment.Variables;
+    const router = serviceFunction(app.controlPlane, 'router').Properties.Environment.Variables;
     expect(verifier.USER_POOL_ID).toEqual(router.USER_POOL_ID);
     expect(verifier.AUTH_RESOURCE_SERVER).toEqual(router.AUTH_RESOURCE_SERVER);
     // Frames are answered on the connection: a route response on every frame route.
@@ -336,21 +326,21 @@ describe('live updates (control plane)', () => {
   });
 
   it('lets the socket write connections (not the index) and the authorizer touch no AWS data', () => {
-    const socket = policyStatements(controlPlane, /^LiveSocketRole/).filter((s) => JSON.stringify(s.Action).includes('dynamodb:'));
+    const socket = policyStatements(app.controlPlane, /^LiveSocketRole/).filter((s) => JSON.stringify(s.Action).includes('dynamodb:'));
     expect(socket).toEqual([
       expect.objectContaining({
         Action: ['dynamodb:BatchWriteItem', 'dynamodb:PutItem', 'dynamodb:Query'],
         Resource: { 'Fn::GetAtt': [expect.stringMatching(/^LiveConnections/), 'Arn'] },
       }),
     ]);
-    const authorizer = policyStatements(controlPlane, /^LiveAuthorizerRole/).flatMap((s) => [s.Action].flat());
+    const authorizer = policyStatements(app.controlPlane, /^LiveAuthorizerRole/).flatMap((s) => [s.Action].flat());
     expect(authorizer.every((action: string) => /^(logs|xray):/.test(action))).toBe(true);
   });
 });
 
 describe("the front door's health", () => {
   it('alarms on the router, its routing reads, the ALB and the live-updates API, under one composite alarm the dashboard shows', () => {
-    const alarms = controlPlane.findResources('AWS::CloudWatch::Alarm');
+    const alarms = app.controlPlane.findResources('AWS::CloudWatch::Alarm');
     const watched = watchedBy(alarms);
     expect(watched).toEqual(
       expect.arrayContaining([
@@ -362,12 +352,12 @@ describe("the front door's health", () => {
         'integration + execution',
       ]),
     );
-    const [composite, ...others] = Object.values(controlPlane.findResources('AWS::CloudWatch::CompositeAlarm'));
+    const [composite, ...others] = Object.values(app.controlPlane.findResources('AWS::CloudWatch::CompositeAlarm'));
     expect(others).toEqual([]);
     expect(composite!.Properties.AlarmName).toBe('item-master-dev-control-plane-healthy');
     const rule = JSON.stringify(composite!.Properties.AlarmRule);
     for (const id of Object.keys(alarms)) expect([id, rule.includes(`"${id}"`)]).toEqual([id, true]);
-    const body = JSON.stringify(Object.values(controlPlane.findResources('AWS::CloudWatch::Dashboard'))[0]!.Properties.DashboardBody);
+    const body = JSON.stringify(Object.values(app.controlPlane.findResources('AWS::CloudWatch::Dashboard'))[0]!.Properties.DashboardBody);
     expect(body).toContain('front door healthy');
     // WAF's blocked requests are a metric on the dashboard, not an alarm.
     expect(body).toContain('BlockedRequests');

@@ -1,7 +1,9 @@
 /** What the stack tests share: finding a template's functions, its deploy-time calls, its grants. */
 import { readFileSync } from 'node:fs';
-import type { Template } from 'aws-cdk-lib/assertions';
+import { Template } from 'aws-cdk-lib/assertions';
+import { afterAll, beforeAll } from 'vitest';
 import { fromRoot } from '../../lib/paths.ts';
+import { buildTestApp } from './synth.ts';
 
 export type Resources = Record<string, { Type: string; Properties?: any; DeletionPolicy?: string }>;
 
@@ -120,3 +122,47 @@ export function grantedActions(template: Template, fn: Record<string, any>): str
 /** What each alarm watches: its metric's name, or the expression of its metric math. */
 export const watchedBy = (alarms: Record<string, { Properties?: any }>) =>
   Object.values(alarms).map((alarm) => alarm.Properties.MetricName ?? alarm.Properties.Metrics?.find((m: any) => m.Expression)?.Expression);
+
+/** Nothing the stack tests read is a bundle: their apps are synthesized without bundling the functions. */
+export const UNBUNDLED = { bundle: false } as const;
+
+/** The whole app as a stack test file reads it, synthesized before its tests and removed after them. */
+export interface SynthesizedApp {
+  readonly built: ReturnType<typeof buildTestApp>;
+  readonly controlPlane: Template;
+  /** The cell stacks' templates, by cell id. */
+  readonly cells: Record<string, Template>;
+  /** The app with a 4th cell, built once for the tests that compare it with three. */
+  withFourCells(): ReturnType<typeof buildTestApp>;
+}
+
+/** Call at the top of a stack test file: the app is built in its `beforeAll`, and removed with the 4-cell one in its `afterAll`. */
+export function synthesizedApp(): SynthesizedApp {
+  let state: Omit<SynthesizedApp, 'withFourCells'> | undefined;
+  let fourCells: ReturnType<typeof buildTestApp> | undefined;
+  const built = () => {
+    if (!state) throw new Error('the app is built in beforeAll: read it inside a test');
+    return state;
+  };
+  beforeAll(() => {
+    const app = buildTestApp({}, UNBUNDLED);
+    const cells = Object.fromEntries(app.stacks.cells.map((stack) => [stack.cellId, Template.fromStack(stack)]));
+    state = { built: app, controlPlane: Template.fromStack(app.stacks.controlPlane), cells };
+  });
+  afterAll(() => {
+    state?.built.cleanup();
+    fourCells?.cleanup();
+  });
+  return {
+    get built() {
+      return built().built;
+    },
+    get controlPlane() {
+      return built().controlPlane;
+    },
+    get cells() {
+      return built().cells;
+    },
+    withFourCells: () => (fourCells ??= buildTestApp({ cells: ['cell-1', 'cell-2', 'cell-3', 'cell-4'] }, UNBUNDLED)),
+  };
+}

@@ -1,30 +1,20 @@
 import { randomUUID } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { ConnectionStore } from '../../../functions/live-socket/connection-store.ts';
-import { itemTopic, TENANT_INDEX, tenantTopic } from '../../../layers/shared/src/contracts/connections.ts';
+import { describe, expect, inject, it } from 'vitest';
+import { itemTopic, tenantTopic } from '../../../layers/shared/src/contracts/connections.ts';
 import { BatchSubscriptions, fanOut, GoneError, type Poster } from '../../../functions/publisher/fanout.ts';
-import { createCellTable } from '../../support/tables.ts';
+import { connectionsTable } from '../../support/connections.ts';
 
-let table: Awaited<ReturnType<typeof createCellTable>>;
-let store: ConnectionStore;
-
-beforeAll(async () => {
-  table = await createCellTable(inject('dynamoEndpoint'), 'connections', TENANT_INDEX);
-  store = new ConnectionStore(table.doc, table.tableName);
-});
-afterAll(async () => {
-  await table?.drop();
-});
+const connections = connectionsTable(inject('dynamoEndpoint'));
 
 describe('fan-out', () => {
   it('reaches 1,000 subscribers of a tenant with one update', async () => {
     const tenant = `fan-${randomUUID().slice(0, 8)}`;
     const ids = Array.from({ length: 1000 }, (_, i) => `fan-${i}`);
-    for (const id of ids) await store.subscribe(await store.open(id, tenant), [tenantTopic(tenant)]);
+    for (const id of ids) await connections.store.subscribe(await connections.store.open(id, tenant), [tenantTopic(tenant)]);
     const received = new Map<string, string>();
     const poster: Poster = { post: async (id, data) => void received.set(id, data) };
     const result = await fanOut(
-      store,
+      connections.store,
       poster,
       { type: 'item.updated', tenantId: tenant },
       { tenantId: tenant, topics: [tenantTopic(tenant), itemTopic(tenant, 'w')] },
@@ -37,7 +27,7 @@ describe('fan-out', () => {
   it('removes gone connections, and one failing connection stops none of the others', async () => {
     const tenant = `mixed-${randomUUID().slice(0, 8)}`;
     for (const id of ['ok-1', 'gone-1', 'broken-1', 'ok-2'])
-      await store.subscribe(await store.open(`${tenant}-${id}`, tenant), [tenantTopic(tenant)]);
+      await connections.store.subscribe(await connections.store.open(`${tenant}-${id}`, tenant), [tenantTopic(tenant)]);
     const delivered: string[] = [];
     const failures: string[] = [];
     const poster: Poster = {
@@ -47,12 +37,18 @@ describe('fan-out', () => {
         delivered.push(id);
       },
     };
-    const result = await fanOut(store, poster, { type: 'x' }, { tenantId: tenant, topics: [tenantTopic(tenant)] }, (id) => failures.push(id));
+    const result = await fanOut(connections.store, poster, { type: 'x' }, { tenantId: tenant, topics: [tenantTopic(tenant)] }, (id) =>
+      failures.push(id),
+    );
     expect(result).toEqual({ sent: 2, gone: 1, failed: 1 });
     expect(delivered.sort()).toEqual([`${tenant}-ok-1`, `${tenant}-ok-2`]);
     expect(failures).toEqual([`${tenant}-broken-1`]);
-    expect(await store.get(`${tenant}-gone-1`)).toBeUndefined();
-    expect((await store.subscribers(tenant, [tenantTopic(tenant)])).sort()).toEqual([`${tenant}-broken-1`, `${tenant}-ok-1`, `${tenant}-ok-2`]);
+    expect(await connections.store.get(`${tenant}-gone-1`)).toBeUndefined();
+    expect((await connections.store.subscribers(tenant, [tenantTopic(tenant)])).sort()).toEqual([
+      `${tenant}-broken-1`,
+      `${tenant}-ok-1`,
+      `${tenant}-ok-2`,
+    ]);
   });
 });
 
@@ -60,19 +56,20 @@ describe('one batch of changes', () => {
   it("reads each tenant's subscriptions once, posts to the subscribers of each record, and closes a gone connection once", async () => {
     const tenant = `batch-${randomUUID().slice(0, 8)}`;
     const other = `other-${randomUUID().slice(0, 8)}`;
-    for (const id of ['a', 'b', 'gone']) await store.subscribe(await store.open(`${tenant}-${id}`, tenant), [tenantTopic(tenant)]);
-    await store.subscribe(await store.open(`${tenant}-item`, tenant), [itemTopic(tenant, 'w1')]);
-    await store.subscribe(await store.open(`${other}-item`, other), [itemTopic(other, 'w1')]);
+    for (const id of ['a', 'b', 'gone'])
+      await connections.store.subscribe(await connections.store.open(`${tenant}-${id}`, tenant), [tenantTopic(tenant)]);
+    await connections.store.subscribe(await connections.store.open(`${tenant}-item`, tenant), [itemTopic(tenant, 'w1')]);
+    await connections.store.subscribe(await connections.store.open(`${other}-item`, other), [itemTopic(other, 'w1')]);
     const reads: string[] = [];
     const closes: string[] = [];
     const counted = {
       subscriptions: (tenantId: string) => {
         reads.push(tenantId);
-        return store.subscriptions(tenantId);
+        return connections.store.subscriptions(tenantId);
       },
       close: (connectionId: string) => {
         closes.push(connectionId);
-        return store.close(connectionId);
+        return connections.store.close(connectionId);
       },
     };
     const batch = new BatchSubscriptions(counted);
@@ -99,7 +96,7 @@ describe('one batch of changes', () => {
     expect(posts.filter((id) => id === `${tenant}-item`)).toHaveLength(2);
     expect(posts.filter((id) => id === `${other}-item`)).toHaveLength(1);
     expect(closes).toEqual([`${tenant}-gone`]);
-    expect(await store.get(`${tenant}-gone`)).toBeUndefined();
+    expect(await connections.store.get(`${tenant}-gone`)).toBeUndefined();
   });
 
   it("reads a tenant's subscriptions again after a failed read", async () => {
