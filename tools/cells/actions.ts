@@ -169,3 +169,16 @@ export async function checkPlanCells(c: ControlPlaneConnection, plan: SavedPlan,
 function shownPath(file: string): string {
   return path.relative(process.cwd(), file) || file;
 }
+
+/**
+ * Which moves a workflow runs now, or why that cannot be told: a listing of
+ * moves does not fail because Step Functions does not answer.
+ */
+export async function runningMoves(runner: MoveRunner | undefined): Promise<{ running?: ReadonlySet<string>; unknown?: string }> {
+  if (!runner?.runningMoves) return {};
+  try {
+    return { running: await runner.runningMoves() };
+  } catch (error) {
+    return { unknown: (error as Error).message };
+  }
+}
